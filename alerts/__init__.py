@@ -1,0 +1,1 @@
+"""Alerts: rule files, the PromQL evaluator, alert state and notification delivery."""

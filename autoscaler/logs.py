@@ -1,0 +1,66 @@
+"""Log configuration: text for people, JSON lines for log pipelines.
+
+Context (namespace, workload, rule, node...) travels as ``extra`` fields, usually through a
+``logging.LoggerAdapter``; both formats print it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any, Literal, TextIO
+
+from collectors.clock import to_datetime
+
+# Attributes every LogRecord has; anything else on a record came from ``extra``.
+_STANDARD = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime", "taskName"}
+)
+
+
+def _context(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-11-25T10:00:00.123Z INFO  collectors.kubelet: message key=value``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = to_datetime(record.created).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        text = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        context = _context(record)
+        if context:
+            text += " " + " ".join(f"{k}={v}" for k, v in sorted(context.items()))
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line with ``ts``, ``level``, ``logger``, ``msg`` and the context."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": to_datetime(record.created).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        doc.update(_context(record))
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
+
+
+def configure_logging(
+    fmt: Literal["text", "json"] = "text", level: str = "INFO", stream: TextIO | None = None
+) -> None:
+    """Send all logs to ``stream`` (stderr by default) in the chosen format."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)

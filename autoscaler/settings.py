@@ -1,0 +1,267 @@
+"""foresight's settings: grouped, bounded, documented with units.
+
+Sources, highest priority first: command-line overrides, environment variables
+(``FORESIGHT_GROUP__FIELD``), the YAML file given with ``--config``, defaults. An invalid
+value fails at start with the field and the source that supplied it, e.g.
+``config.yaml:4:28: store.flush_interval_seconds: Input should be less than or equal to 5``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from collectors.store.settings import StoreSettings
+
+ENV_PREFIX = "FORESIGHT_"
+ENV_DELIMITER = "__"
+
+
+class LogSettings(BaseModel):
+    """Log output."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["text", "json"] = Field("text", description="`text` for people, `json` for log pipelines.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest level logged.")
+
+
+class ServerSettings(BaseModel):
+    """The HTTP endpoint serving /metrics, /healthz and /readyz."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("0.0.0.0", description="Address to listen on.")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free one).")
+
+
+class KubernetesSettings(BaseModel):
+    """How to reach the Kubernetes API."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kubeconfig: Path | None = Field(
+        None, description="Kubeconfig file; unset means in-cluster config, then ~/.kube/config."
+    )
+    context: str | None = Field(None, description="Kubeconfig context; unset means the current one.")
+    request_timeout_seconds: float = Field(30, gt=0, le=600, description="Timeout of one API call.")
+    retry_initial_seconds: float = Field(0.5, gt=0, le=60, description="First retry delay after an API error.")
+    retry_max_seconds: float = Field(30, gt=0, le=600, description="Longest retry delay (exponential backoff).")
+    retry_attempts: int = Field(6, ge=0, le=100, description="Retries before an API call fails.")
+
+
+class WebhookSettings(BaseModel):
+    """Default signing of outgoing webhooks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key for the `X-Foresight-Signature` header; never logged."
+    )
+    timeout_seconds: float = Field(10, gt=0, le=300, description="Timeout of one delivery attempt.")
+
+
+class Settings(BaseSettings):
+    """Every setting of foresight, by group."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    log: LogSettings = Field(default_factory=LogSettings)  # type: ignore[arg-type]
+    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)  # type: ignore[arg-type]
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)  # type: ignore[arg-type]
+
+
+class SettingsError(Exception):
+    """Settings could not be loaded; the message names every bad field and its source."""
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a value sits in a YAML file (1-based)."""
+
+    file: Path
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+def read_config_file(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], Position]]:
+    """Parse a YAML settings file, keeping the position of every key for error messages."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SettingsError(f"{path}: cannot read settings file: {e.strerror}") from e
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(e, "problem", None) or str(e)
+        raise SettingsError(f"{where}: invalid YAML: {problem}") from e
+    if node is None:
+        return {}, {}
+    if not isinstance(node, yaml.MappingNode):
+        raise SettingsError(
+            f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}: "
+            "settings file must be a mapping of groups"
+        )
+    positions: dict[tuple[str, ...], Position] = {}
+    _collect_positions(node, (), path, positions)
+    data = yaml.safe_load(text)
+    return data, positions
+
+
+def _collect_positions(
+    node: yaml.Node, prefix: tuple[str, ...], path: Path, out: dict[tuple[str, ...], Position]
+) -> None:
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for key, value in node.value:
+        loc = (*prefix, str(key.value))
+        # Errors about a value point at the value; errors about an unknown key at the key.
+        mark = value.start_mark if not isinstance(value, yaml.MappingNode) else key.start_mark
+        out[loc] = Position(path, mark.line + 1, mark.column + 1)
+        _collect_positions(value, loc, path, out)
+
+
+class _MappingSource(PydanticBaseSettingsSource):
+    """Settings from an already parsed file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: Mapping[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = dict(data)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._data
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load settings from overrides, the environment and an optional YAML file.
+
+    Raises :class:`SettingsError` naming each invalid field and where its value came from.
+    """
+    data, positions = read_config_file(config_file) if config_file else ({}, {})
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return init_settings, env_settings, _MappingSource(settings_cls, data)
+
+    try:
+        return _Loaded(**dict(overrides or {}))
+    except ValidationError as e:
+        raise SettingsError(_describe(e, positions, os.environ, overrides or {})) from e
+
+
+def env_name(loc: tuple[str, ...]) -> str:
+    """The environment variable that sets a field, e.g. FORESIGHT_STORE__DATA_DIR."""
+    return ENV_PREFIX + ENV_DELIMITER.join(part.upper() for part in loc)
+
+
+def _describe(
+    error: ValidationError,
+    positions: Mapping[tuple[str, ...], Position],
+    env: Mapping[str, str],
+    overrides: Mapping[str, Any],
+) -> str:
+    upper_env = {k.upper() for k in env}
+    lines = []
+    for item in error.errors():
+        loc = tuple(str(p) for p in item["loc"])
+        field = ".".join(loc) or "settings"
+        source = _source_of(loc, positions, upper_env, overrides)
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = f"unknown setting (valid: {', '.join(_valid_names(loc[:-1]))})"
+        lines.append(f"{source}: {field}: {msg}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def _source_of(
+    loc: tuple[str, ...],
+    positions: Mapping[tuple[str, ...], Position],
+    upper_env: set[str],
+    overrides: Mapping[str, Any],
+) -> str:
+    if loc and loc[0] in overrides:
+        return "command line"
+    for depth in range(len(loc), 0, -1):
+        if env_name(loc[:depth]) in upper_env:
+            return f"environment variable {env_name(loc[:depth])}"
+    for depth in range(len(loc), 0, -1):
+        if loc[:depth] in positions:
+            return str(positions[loc[:depth]])
+    return "default"
+
+
+def _valid_names(group: tuple[str, ...]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in group:
+        annotation = model.model_fields[part].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
+
+
+def iter_settings_reference() -> Iterator[tuple[str, str, str, str]]:
+    """(environment variable, type, default, description) for every leaf setting."""
+    yield from _walk(Settings, ())
+
+
+def _walk(model: type[BaseModel], prefix: tuple[str, ...]) -> Iterator[tuple[str, str, str, str]]:
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        loc = (*prefix, name)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _walk(annotation, loc)
+            continue
+        default = info.get_default(call_default_factory=True)
+        bounds = [str(m) for m in info.metadata]
+        type_name = _type_name(annotation)
+        description = (info.description or "") + (f" ({', '.join(bounds)})" if bounds else "")
+        yield env_name(loc), type_name, _show_default(default), description
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) or str(annotation)
+    return text.replace("typing.", "").replace("pathlib.", "").replace("pydantic.types.", "")
+
+
+def _show_default(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, SecretStr):
+        return "(secret)"
+    return f"`{value}`"

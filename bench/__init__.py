@@ -1,0 +1,1 @@
+"""Benchmarks that print fixed tables (run with ``python -m bench.NAME``)."""

@@ -1,0 +1,1 @@
+"""Collectors: scraping, list/watch, the clock and the embedded time-series store. They decide nothing."""

@@ -1,0 +1,1 @@
+"""A simulated Kubernetes cluster on loopback, for the demo, tests and benchmarks."""
