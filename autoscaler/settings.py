@@ -30,8 +30,12 @@ class LogSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: Literal["text", "json"] = Field("text", description="`text` for people, `json` for log pipelines.")
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest level logged.")
+    format: Literal["text", "json"] = Field(
+        "text", description="`text` for people, `json` for log pipelines."
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level logged."
+    )
 
 
 class ServerSettings(BaseModel):
@@ -51,10 +55,16 @@ class KubernetesSettings(BaseModel):
     kubeconfig: Path | None = Field(
         None, description="Kubeconfig file; unset means in-cluster config, then ~/.kube/config."
     )
-    context: str | None = Field(None, description="Kubeconfig context; unset means the current one.")
+    context: str | None = Field(
+        None, description="Kubeconfig context; unset means the current one."
+    )
     request_timeout_seconds: float = Field(30, gt=0, le=600, description="Timeout of one API call.")
-    retry_initial_seconds: float = Field(0.5, gt=0, le=60, description="First retry delay after an API error.")
-    retry_max_seconds: float = Field(30, gt=0, le=600, description="Longest retry delay (exponential backoff).")
+    retry_initial_seconds: float = Field(
+        0.5, gt=0, le=60, description="First retry delay after an API error."
+    )
+    retry_max_seconds: float = Field(
+        30, gt=0, le=600, description="Longest retry delay (exponential backoff)."
+    )
     retry_attempts: int = Field(6, ge=0, le=100, description="Retries before an API call fails.")
 
 

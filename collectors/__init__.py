@@ -1,1 +1,1 @@
-"""Collectors: scraping, list/watch, the clock and the embedded time-series store. They decide nothing."""
+"""Collectors: scraping, list/watch, the clock and the time-series store. They decide nothing."""

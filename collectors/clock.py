@@ -16,7 +16,7 @@ import heapq
 import itertools
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
@@ -171,8 +171,6 @@ class VirtualClock:
         """Stop the background driver (tests call this to leave no task behind)."""
         if self._driver is not None:
             self._driver.cancel()
-            try:
+            with suppress(asyncio.CancelledError):
                 await self._driver
-            except asyncio.CancelledError:
-                pass
             self._driver = None

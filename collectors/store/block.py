@@ -1,0 +1,213 @@
+"""Immutable blocks: the samples of many series over one time range, sorted by series and time.
+
+In memory a block costs 12 bytes per sample (a 32-bit offset from the block's start and a
+64-bit value) plus 12 bytes per series. On disk it is one file: a JSON header line, then the
+columns compressed by :mod:`collectors.store.codec`, guarded by a CRC32.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from collectors.store.codec import F64, I32, I64, CodecError, decode_columns, encode_columns
+
+MAGIC = b"FSBLK1"
+# Offsets are unsigned 32-bit milliseconds: a block may span up to 49 days.
+MAX_SPAN_MS = 2**32 - 1
+
+
+class BlockError(ValueError):
+    """A block file that is damaged or not a block."""
+
+
+@dataclass(frozen=True)
+class Block:
+    """Samples of many series in ``[mint, maxt]``, sorted by (series id, time)."""
+
+    id: int
+    resolution_ms: int
+    mint: int
+    maxt: int
+    sids: I32
+    starts: I64
+    offsets: npt.NDArray[np.uint32]
+    values: F64
+    wal_upto: int = 0
+    sources: tuple[int, ...] = field(default=())
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.values)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of memory held by the arrays."""
+        return self.sids.nbytes + self.starts.nbytes + self.offsets.nbytes + self.values.nbytes
+
+    def timestamps(self, lo: int, hi: int) -> I64:
+        """Absolute timestamps of rows ``lo:hi``."""
+        return self.offsets[lo:hi].astype(np.int64) + self.mint
+
+    def rows_of(self, sids: I32) -> tuple[I32, I64, I64]:
+        """For each id present here: (id, first row, end row)."""
+        # Blocks are never empty, so clipping to the last position is always valid.
+        pos = np.minimum(np.searchsorted(self.sids, sids), len(self.sids) - 1)
+        present = self.sids[pos] == sids
+        idx = pos[present]
+        return sids[present], self.starts[idx], self.starts[idx + 1]
+
+    def columns(self) -> tuple[I32, I64, F64]:
+        """All samples as (id, absolute timestamp, value) columns."""
+        counts = np.diff(self.starts)
+        return np.repeat(self.sids, counts), self.offsets.astype(np.int64) + self.mint, self.values
+
+
+def build_block(
+    block_id: int,
+    sids: I32,
+    ts: I64,
+    values: F64,
+    resolution_ms: int = 0,
+    wal_upto: int = 0,
+    sources: Sequence[int] = (),
+) -> Block:
+    """A block from unsorted samples; for duplicate (id, time) the last one given wins."""
+    if not len(sids):
+        raise ValueError("a block needs at least one sample")
+    mint = int(ts.min())
+    maxt = int(ts.max())
+    if maxt - mint > MAX_SPAN_MS:
+        raise ValueError(f"block would span {(maxt - mint) / 86_400_000:.1f} days, more than 49")
+    rel = (ts - mint).astype(np.int64)
+    key = (sids.astype(np.int64) << 32) | rel
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    # Keep the last of each run of equal keys: the latest write of a (series, time) wins.
+    keep = np.ones(len(key), dtype=bool)
+    keep[:-1] = key[1:] != key[:-1]
+    order = order[keep]
+    sorted_sids = sids[order]
+    boundaries = np.flatnonzero(np.diff(sorted_sids)) + 1
+    starts = np.concatenate(([0], boundaries, [len(order)])).astype(np.int64)
+    uniq = sorted_sids[starts[:-1]].astype(np.int32)
+    return Block(
+        id=block_id,
+        resolution_ms=resolution_ms,
+        mint=mint,
+        maxt=maxt,
+        sids=uniq,
+        starts=starts,
+        offsets=rel[order].astype(np.uint32),
+        values=np.ascontiguousarray(values[order]),
+        wal_upto=wal_upto,
+        sources=tuple(sources),
+    )
+
+
+def merge_blocks(block_id: int, blocks: Sequence[Block]) -> Block:
+    """One block holding the samples of several (later blocks win on duplicates)."""
+    parts = [b.columns() for b in blocks]
+    return build_block(
+        block_id,
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+        resolution_ms=max(b.resolution_ms for b in blocks),
+        wal_upto=max(b.wal_upto for b in blocks),
+        sources=sorted({b.id for b in blocks} | {s for b in blocks for s in b.sources}),
+    )
+
+
+def downsample(block_id: int, block: Block, step_ms: int) -> Block:
+    """Keep the last sample of each series in each ``step_ms`` bucket.
+
+    That is exactly what a slower scrape would have recorded, so counters still give correct
+    rates and gauges correct values; only resolution is lost.
+    """
+    sids, ts, values = block.columns()
+    bucket = ts // step_ms
+    last = np.ones(len(ts), dtype=bool)
+    last[:-1] = (sids[1:] != sids[:-1]) | (bucket[1:] != bucket[:-1])
+    return build_block(
+        block_id,
+        sids[last],
+        ts[last],
+        values[last],
+        resolution_ms=max(step_ms, block.resolution_ms),
+        wal_upto=block.wal_upto,
+        sources=sorted({block.id, *block.sources}),
+    )
+
+
+def without_series(block: Block, drop: I32) -> Block | None:
+    """A copy without some series, or None when nothing would remain."""
+    keep_mask = ~np.isin(block.sids, drop)
+    if keep_mask.all():
+        return block
+    if not keep_mask.any():
+        return None
+    sids, ts, values = block.columns()
+    rows = np.isin(sids, block.sids[keep_mask])
+    return build_block(
+        block.id,
+        sids[rows],
+        ts[rows],
+        values[rows],
+        block.resolution_ms,
+        block.wal_upto,
+        block.sources,
+    )
+
+
+def encode_block(block: Block) -> bytes:
+    """The file contents of a block."""
+    sids, ts, values = block.columns()
+    payload = encode_columns(sids, ts, values, level=3)
+    header = {
+        "id": block.id,
+        "resolution_ms": block.resolution_ms,
+        "mint": block.mint,
+        "maxt": block.maxt,
+        "samples": block.num_samples,
+        "series": len(block.sids),
+        "wal_upto": block.wal_upto,
+        "sources": list(block.sources),
+        "crc32": zlib.crc32(payload),
+    }
+    return MAGIC + json.dumps(header, separators=(",", ":")).encode() + b"\n" + payload
+
+
+def decode_block(data: bytes) -> Block:
+    """Parse and verify a block file; raises :class:`BlockError` on any damage."""
+    if not data.startswith(MAGIC):
+        raise BlockError("not a block file (bad magic)")
+    newline = data.find(b"\n", len(MAGIC))
+    if newline < 0:
+        raise BlockError("truncated header")
+    try:
+        header = json.loads(data[len(MAGIC) : newline])
+        payload = data[newline + 1 :]
+        if zlib.crc32(payload) != header["crc32"]:
+            raise BlockError("checksum mismatch")
+        sids, ts, values = decode_columns(payload)
+    except (ValueError, KeyError, TypeError, CodecError) as e:
+        if isinstance(e, BlockError):
+            raise
+        raise BlockError(f"damaged block: {e}") from e
+    if len(values) != header["samples"]:
+        raise BlockError(f"block has {len(values)} samples, header says {header['samples']}")
+    return build_block(
+        header["id"],
+        sids,
+        ts,
+        values,
+        header["resolution_ms"],
+        header["wal_upto"],
+        header["sources"],
+    )

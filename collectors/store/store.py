@@ -1,0 +1,708 @@
+"""The embedded time-series store.
+
+Samples land in the :class:`~collectors.store.head.Head` and, at every flush, in the
+write-ahead log. When the head holds a block's worth of time or samples it is sealed into an
+immutable :class:`~collectors.store.block.Block`, written to its own file, and the log
+segments it covers are deleted. Old blocks are downsampled (raw → 1 minute → 5 minutes) and
+finally dropped; blocks of one window are merged into one.
+
+Files in the data directory::
+
+    series.log      every series ever created: id and labels (checksummed records)
+    wal/N.seg       samples not yet sealed into a block (checksummed records)
+    blocks/N.blk    sealed blocks (checksummed)
+    lock            held while a process has the store open
+
+A crash loses at most the samples appended since the last flush; on open, damaged tails of
+log files are cut off and damaged blocks are set aside (``N.blk.corrupt``), each with a logged
+warning, and the store starts with everything that is intact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import math
+import struct
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import numpy.typing as npt
+
+from collectors.clock import Clock
+from collectors.store.block import (
+    Block,
+    BlockError,
+    build_block,
+    decode_block,
+    downsample,
+    encode_block,
+    merge_blocks,
+)
+from collectors.store.codec import (
+    F64,
+    I32,
+    I64,
+    CodecError,
+    decode_columns,
+    encode_columns,
+)
+from collectors.store.head import Head
+from collectors.store.index import SeriesIndex
+from collectors.store.labels import (
+    InvalidLabels,
+    Labels,
+    Matcher,
+    format_labels,
+    make_labels,
+    validate_labels,
+)
+from collectors.store.records import (
+    RecordWriter,
+    frame,
+    iter_files,
+    recover_file,
+    write_atomically,
+)
+from collectors.store.settings import StoreSettings
+
+log = logging.getLogger(__name__)
+
+# Prometheus' staleness marker: a NaN with this exact bit pattern ends a series.
+STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+_STALE_BITS = np.uint64(0x7FF0000000000002)
+
+_SERIES_RECORD = 1
+_SAMPLES_RECORD = 2
+_SID = struct.Struct("<I")
+_MINUTE_MS = 60_000
+_FIVE_MINUTES_MS = 300_000
+_DAY_MS = 86_400_000
+_MAINTAIN_EVERY_SECONDS = 60.0
+
+
+def is_stale(value: float) -> bool:
+    """Whether a value is the staleness marker (not just any NaN)."""
+    return math.isnan(value) and struct.pack("<d", value) == struct.pack("<d", STALE_NAN)
+
+
+def stale_mask(values: F64) -> npt.NDArray[np.bool_]:
+    """Which values are staleness markers."""
+    mask: npt.NDArray[np.bool_] = values.view(np.uint64) == _STALE_BITS
+    return mask
+
+
+class StoreError(Exception):
+    """Base of the errors the store raises."""
+
+
+class StoreLocked(StoreError):
+    """Another process has the data directory open."""
+
+
+class SeriesLimitExceeded(StoreError):
+    """Creating a series would exceed ``max_series``."""
+
+
+class UnknownSeries(StoreError):
+    """A series reference that does not exist (never created, or deleted by retention)."""
+
+
+@dataclass(frozen=True)
+class Series:
+    """One series' samples in a time range: timestamps in ms, values as floats."""
+
+    labels: Labels
+    timestamps: I64
+    values: F64
+
+    def __str__(self) -> str:
+        return f"{format_labels(self.labels)} ({len(self.values)} samples)"
+
+
+@dataclass
+class StoreStats:
+    """Counters and sizes, exported as metrics by the collectors."""
+
+    series: int = 0
+    head_samples: int = 0
+    block_samples: int = 0
+    blocks: int = 0
+    memory_bytes: int = 0
+    disk_bytes: int = 0
+    samples_appended: int = 0
+    samples_rejected: dict[str, int] = field(default_factory=dict)
+    recovered_damage: int = 0
+
+
+class Store:
+    """Series by labels, samples by time; persistent unless ``persistent=False``."""
+
+    def __init__(self, settings: StoreSettings, clock: Clock, persistent: bool = True) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._persistent = persistent
+        self._lock = threading.RLock()
+        self._index = SeriesIndex()
+        self._alive = np.zeros(1024, dtype=bool)
+        self._head = Head()
+        self._blocks: list[Block] = []
+        self._next_block_id = 1
+        self._segment = 0
+        self._flushed_rows = 0
+        self._pending_series: list[bytes] = []
+        self._recent_series: set[int] = set()
+        self._last_flush = clock.now()
+        self._last_maintain = clock.now()
+        self._samples_appended = 0
+        self._rejected: dict[str, int] = {}
+        self._recovered_damage = 0
+        self.generation = 0
+        self._lock_file: IO[bytes] | None = None
+        self._series_writer: RecordWriter | None = None
+        self._wal_writer: RecordWriter | None = None
+        if persistent:
+            self._open_dir()
+
+    # ----------------------------------------------------------------------------- series
+
+    def ref(self, labels: Mapping[str, str] | Labels) -> int:
+        """The id of a series, created on first use. Ids stay valid until retention drops
+        the series (see :attr:`generation`)."""
+        key = labels if isinstance(labels, tuple) else make_labels(labels)
+        with self._lock:
+            sid = self._index.get(key)
+            if sid is not None:
+                return sid
+            return self._create(key)
+
+    def _create(self, labels: Labels) -> int:
+        validate_labels(labels)
+        if len(self._index) >= self.settings.max_series:
+            self._count_rejected("series_limit", 1)
+            raise SeriesLimitExceeded(
+                f"cannot create {format_labels(labels)}: the store holds max_series="
+                f"{self.settings.max_series} series"
+            )
+        sid = self._index.add(labels)
+        if sid >= len(self._alive):
+            grown = np.zeros(max(2 * len(self._alive), sid + 1), dtype=bool)
+            grown[: len(self._alive)] = self._alive
+            self._alive = grown
+        self._alive[sid] = True
+        self._recent_series.add(sid)
+        if self._persistent:
+            self._pending_series.append(frame(_SERIES_RECORD, _encode_series(sid, labels)))
+        return sid
+
+    def labels(self, ref: int) -> Labels:
+        """The labels of a series id."""
+        with self._lock:
+            try:
+                return self._index.labels(ref)
+            except KeyError:
+                raise UnknownSeries(f"unknown series id {ref}") from None
+
+    # ----------------------------------------------------------------------------- append
+
+    def append(self, series: int | Mapping[str, str] | Labels, ts_ms: int, value: float) -> None:
+        """Append one sample."""
+        with self._lock:
+            sid = series if isinstance(series, int) else self.ref(series)
+            if not (0 <= sid < len(self._alive) and self._alive[sid]):
+                raise UnknownSeries(f"unknown series id {sid}")
+            if not self._head.fits(ts_ms, ts_ms):
+                self._cut()
+            self._head.append_one(sid, ts_ms, value)
+            self._samples_appended += 1
+            self._after_append()
+
+    def append_batch(self, refs: I32, ts_ms: I64 | int, values: F64) -> None:
+        """Append many samples at once: ``refs[i]`` gets ``values[i]`` at ``ts_ms[i]`` (or at
+        one shared timestamp). This is the fast path: cost is a few array copies."""
+        refs = np.asarray(refs, dtype=np.int32)
+        values = np.asarray(values, dtype=np.float64)
+        n = len(refs)
+        ts = (
+            np.full(n, ts_ms, dtype=np.int64)
+            if isinstance(ts_ms, (int, np.integer))
+            else np.asarray(ts_ms, dtype=np.int64)
+        )
+        if not (len(ts) == len(values) == n):
+            raise ValueError(f"batch columns differ in length: {n}, {len(ts)}, {len(values)}")
+        if n == 0:
+            return
+        with self._lock:
+            if refs.min() < 0 or refs.max() >= len(self._alive) or not self._alive[refs].all():
+                bad = refs[(refs < 0) | (refs >= len(self._alive))]
+                if not len(bad):
+                    bad = refs[~self._alive[refs]]
+                raise UnknownSeries(f"unknown series id {int(bad[0])} in batch")
+            lo, hi = int(ts.min()), int(ts.max())
+            if not self._head.fits(lo, hi):
+                self._cut()
+                if not self._head.fits(lo, hi):
+                    # One batch spanning more than 24 days: split it in time.
+                    order = np.argsort(ts, kind="stable")
+                    half = n // 2
+                    first, second = order[:half], order[half:]
+                    self.append_batch(refs[first], ts[first], values[first])
+                    self.append_batch(refs[second], ts[second], values[second])
+                    return
+            self._head.append(refs, ts, values)
+            self._samples_appended += n
+            self._after_append()
+
+    def mark_stale(self, series: int | Mapping[str, str] | Labels, ts_ms: int) -> None:
+        """Record that a series ended (its target vanished) at ``ts_ms``."""
+        self.append(series, ts_ms, STALE_NAN)
+
+    def _after_append(self) -> None:
+        head = self._head
+        if (
+            head.count >= self.settings.head_max_samples
+            or head.maxt - head.mint >= self.settings.block_duration_minutes * _MINUTE_MS
+        ):
+            self._cut()
+        now = self._clock.now()
+        if now - self._last_flush >= self.settings.flush_interval_seconds:
+            self.flush()
+        if now - self._last_maintain >= _MAINTAIN_EVERY_SECONDS:
+            self.maintain()
+
+    def _count_rejected(self, reason: str, n: int) -> None:
+        self._rejected[reason] = self._rejected.get(reason, 0) + n
+
+    # ----------------------------------------------------------------------------- select
+
+    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[Series]:
+        """Every series matching all matchers, with its samples in ``[start_ms, end_ms]``.
+
+        Series without samples in the range are left out.
+        """
+        with self._lock:
+            sids = self._index.select(matchers)
+            if not len(sids):
+                return []
+            parts: list[tuple[I32, I64, F64]] = []
+            for block in self._blocks:
+                if block.maxt < start_ms or block.mint > end_ms:
+                    continue
+                ids, lo, hi = block.rows_of(sids)
+                if not len(ids):
+                    continue
+                rows = _ranges(lo, hi)
+                parts.append(
+                    (
+                        np.repeat(ids, hi - lo),
+                        block.offsets[rows].astype(np.int64) + block.mint,
+                        block.values[rows],
+                    )
+                )
+            head = self._head
+            unsorted = len(parts) > 1
+            if head.count and head.maxt >= start_ms and head.mint <= end_ms:
+                parts.append(head.select(sids))
+                unsorted = True
+            return self._assemble(parts, start_ms, end_ms, unsorted)
+
+    def _assemble(
+        self, parts: list[tuple[I32, I64, F64]], start_ms: int, end_ms: int, unsorted: bool
+    ) -> list[Series]:
+        if not parts:
+            return []
+        s = np.concatenate([p[0] for p in parts])
+        t = np.concatenate([p[1] for p in parts])
+        v = np.concatenate([p[2] for p in parts])
+        keep = (t >= start_ms) & (t <= end_ms)
+        s, t, v = s[keep], t[keep], v[keep]
+        if unsorted:
+            # Rows from several blocks and the head: sort, and let the newest write win.
+            order = np.lexsort((t, s))
+            s, t, v = s[order], t[order], v[order]
+            last = np.ones(len(s), dtype=bool)
+            last[:-1] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
+            s, t, v = s[last], t[last], v[last]
+        if not len(s):
+            return []
+        bounds = np.flatnonzero(np.diff(s)) + 1
+        starts = np.concatenate(([0], bounds))
+        ends = np.concatenate((bounds, [len(s)]))
+        return [
+            Series(self._index.labels(int(s[a])), t[a:b], v[a:b])
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+        ]
+
+    def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
+        """Label sets of the series matching all matchers (whether or not they have data)."""
+        with self._lock:
+            return [self._index.labels(int(sid)) for sid in self._index.select(matchers)]
+
+    def label_names(self) -> list[str]:
+        """Every label name in use."""
+        with self._lock:
+            return self._index.label_names()
+
+    def label_values(self, name: str) -> list[str]:
+        """Every value of a label."""
+        with self._lock:
+            return self._index.label_values(name)
+
+    # ----------------------------------------------------------------------------- lifecycle
+
+    def flush(self) -> None:
+        """Write what was appended since the last flush to the log."""
+        with self._lock:
+            self._last_flush = self._clock.now()
+            if not self._persistent:
+                return
+            assert self._series_writer is not None and self._wal_writer is not None
+            if self._pending_series:
+                self._series_writer.write(b"".join(self._pending_series))
+                self._pending_series.clear()
+            if self._head.count > self._flushed_rows:
+                cols = self._head.columns(self._flushed_rows)
+                self._wal_writer.write(frame(_SAMPLES_RECORD, encode_columns(*cols, level=1)))
+                self._flushed_rows = self._head.count
+
+    async def run_flusher(self) -> None:
+        """Flush every ``flush_interval_seconds`` and maintain every minute, until cancelled."""
+        while True:
+            await self._clock.sleep(self.settings.flush_interval_seconds)
+            self.flush()
+            if self._clock.now() - self._last_maintain >= _MAINTAIN_EVERY_SECONDS:
+                await asyncio.to_thread(self.maintain)
+
+    def _cut(self) -> None:
+        """Seal the head into a block and start a new log segment."""
+        if not self._head.count:
+            return
+        self.flush()
+        sids, ts, values = self._head.columns()
+        block = build_block(self._take_block_id(), sids, ts, values, wal_upto=self._segment)
+        self._add_block(block)
+        self._head = Head()
+        self._flushed_rows = 0
+        if self._persistent:
+            self._rotate_wal()
+
+    def maintain(self) -> None:
+        """Downsample, merge and drop old blocks, and forget series that have no data left."""
+        with self._lock:
+            self._last_maintain = now_s = self._clock.now()
+            now = int(now_s * 1000)
+            s = self.settings
+            raw_limit = now - int(s.raw_retention_hours * 3_600_000)
+            minute_limit = now - int(s.minute_retention_days * _DAY_MS)
+            five_limit = now - int(s.five_minute_retention_days * _DAY_MS)
+            changed = False
+            for block in list(self._blocks):
+                if block.maxt < five_limit:
+                    self._replace([block], None)
+                elif block.maxt < minute_limit and block.resolution_ms < _FIVE_MINUTES_MS:
+                    self._replace(
+                        [block], downsample(self._take_block_id(), block, _FIVE_MINUTES_MS)
+                    )
+                elif block.maxt < raw_limit and block.resolution_ms < _MINUTE_MS:
+                    self._replace([block], downsample(self._take_block_id(), block, _MINUTE_MS))
+                else:
+                    continue
+                changed = True
+            changed |= self._compact(raw_limit, minute_limit)
+            if changed:
+                self._collect_garbage()
+
+    def _compact(self, raw_limit: int, minute_limit: int) -> bool:
+        """Merge the blocks of each closed window: raw by block duration, then by day and week."""
+        block_ms = self.settings.block_duration_minutes * _MINUTE_MS
+        head_start = self._head.mint if self._head.count else None
+        windows = {0: block_ms, _MINUTE_MS: _DAY_MS, _FIVE_MINUTES_MS: 7 * _DAY_MS}
+        groups: dict[tuple[int, int], list[Block]] = {}
+        for block in self._blocks:
+            width = windows.get(block.resolution_ms, 7 * _DAY_MS)
+            groups.setdefault((block.resolution_ms, block.mint // width), []).append(block)
+        merged = False
+        for (resolution, window), blocks in groups.items():
+            if len(blocks) < 2:
+                continue
+            width = windows.get(resolution, 7 * _DAY_MS)
+            closed_before = {0: head_start, _MINUTE_MS: raw_limit, _FIVE_MINUTES_MS: minute_limit}
+            limit = closed_before.get(resolution)
+            window_end = (window + 1) * width + block_ms
+            if limit is not None and window_end > limit:
+                continue
+            self._replace(blocks, merge_blocks(self._take_block_id(), blocks))
+            merged = True
+        return merged
+
+    def _collect_garbage(self) -> None:
+        """Forget series that no block and not the head hold any more."""
+        live = np.zeros(len(self._alive), dtype=bool)
+        for block in self._blocks:
+            live[block.sids] = True
+        if self._head.count:
+            live[self._head.columns()[0]] = True
+        dead = np.flatnonzero(self._alive & ~live)
+        # Series created since the last maintenance may be about to receive their first sample.
+        dead = np.array([d for d in dead.tolist() if d not in self._recent_series], dtype=np.int32)
+        self._recent_series.clear()
+        if not len(dead):
+            return
+        self._index.remove(dead.tolist())
+        self._alive[dead] = False
+        self.generation += 1
+        if self._persistent:
+            self._rewrite_series_log()
+        log.info("forgot %d series with no data left", len(dead))
+
+    def _replace(self, old: list[Block], new: Block | None) -> None:
+        """Swap blocks in memory and on disk; a crash in between leaves a state that opens."""
+        if new is not None:
+            self._add_block(new)
+        gone = {b.id for b in old}
+        self._blocks = [b for b in self._blocks if b.id not in gone]
+        if self._persistent:
+            for b in old:
+                self._block_path(b.id).unlink(missing_ok=True)
+
+    def _add_block(self, block: Block) -> None:
+        if self._persistent:
+            write_atomically(self._block_path(block.id), encode_block(block), self.settings.fsync)
+        self._blocks.append(block)
+        self._blocks.sort(key=lambda b: b.id)
+
+    def _take_block_id(self) -> int:
+        bid = self._next_block_id
+        self._next_block_id += 1
+        return bid
+
+    def stats(self) -> StoreStats:
+        """Sizes and counters."""
+        with self._lock:
+            disk = 0
+            if self._persistent:
+                disk = sum(
+                    p.stat().st_size for p in self.settings.data_dir.rglob("*") if p.is_file()
+                )
+            return StoreStats(
+                series=len(self._index),
+                head_samples=self._head.count,
+                block_samples=sum(b.num_samples for b in self._blocks),
+                blocks=len(self._blocks),
+                memory_bytes=self._head.nbytes + sum(b.nbytes for b in self._blocks),
+                disk_bytes=disk,
+                samples_appended=self._samples_appended,
+                samples_rejected=dict(self._rejected),
+                recovered_damage=self._recovered_damage,
+            )
+
+    def close(self) -> None:
+        """Flush and release the data directory."""
+        with self._lock:
+            if self._persistent and self._wal_writer is not None:
+                self.flush()
+                self._wal_writer.close()
+                assert self._series_writer is not None
+                self._series_writer.close()
+                self._wal_writer = self._series_writer = None
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------------- disk
+
+    @property
+    def _wal_dir(self) -> Path:
+        return self.settings.data_dir / "wal"
+
+    @property
+    def _block_dir(self) -> Path:
+        return self.settings.data_dir / "blocks"
+
+    @property
+    def _series_path(self) -> Path:
+        return self.settings.data_dir / "series.log"
+
+    def _block_path(self, block_id: int) -> Path:
+        return self._block_dir / f"{block_id:08d}.blk"
+
+    def _open_dir(self) -> None:
+        data_dir = self.settings.data_dir
+        for d in (data_dir, self._wal_dir, self._block_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self._lock_file = (data_dir / "lock").open("wb")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise StoreLocked(
+                f"{data_dir}: another foresight process has this store open"
+            ) from None
+        for tmp in data_dir.rglob("*.tmp"):
+            tmp.unlink()
+        self._load_blocks()
+        self._load_series()
+        self._replay_wal()
+        self._series_writer = RecordWriter(self._series_path, self.settings.fsync)
+        self._segment += 1
+        self._wal_writer = RecordWriter(
+            self._wal_dir / f"{self._segment:08d}.seg", self.settings.fsync
+        )
+
+    def _load_blocks(self) -> None:
+        loaded: list[Block] = []
+        for number, path in iter_files(self._block_dir, ".blk"):
+            self._next_block_id = max(self._next_block_id, number + 1)
+            try:
+                block = decode_block(path.read_bytes())
+            except (BlockError, OSError) as e:
+                self._recovered_damage += 1
+                log.warning("%s: %s; setting it aside as %s.corrupt", path, e, path.name)
+                path.rename(path.with_name(path.name + ".corrupt"))
+                continue
+            loaded.append(block)
+        # A crash between writing a merged block and deleting its sources leaves both.
+        replaced = {s for b in loaded for s in b.sources}
+        for block in loaded:
+            if block.id in replaced:
+                self._block_path(block.id).unlink(missing_ok=True)
+        self._blocks = sorted((b for b in loaded if b.id not in replaced), key=lambda b: b.id)
+        self._segment = max((b.wal_upto for b in self._blocks), default=0)
+
+    def _load_series(self) -> None:
+        if not self._series_path.exists():
+            return
+        for record in recover_file(self._series_path):
+            if record.kind != _SERIES_RECORD:
+                continue
+            try:
+                sid, labels = _decode_series(record.payload)
+                self._index.add(labels, sid)
+            except (ValueError, InvalidLabels) as e:
+                self._recovered_damage += 1
+                log.warning("%s: skipping a bad series record: %s", self._series_path, e)
+        size = max(self._index.next_id, 1)
+        self._alive = np.zeros(max(1024, 2 * size), dtype=bool)
+        self._alive[self._index.all_ids()] = True
+
+    def _replay_wal(self) -> None:
+        covered = self._segment
+        unknown = 0
+        for number, path in iter_files(self._wal_dir, ".seg"):
+            if number <= covered:
+                path.unlink()
+                continue
+            self._segment = max(self._segment, number)
+            for record in recover_file(path):
+                if record.kind != _SAMPLES_RECORD:
+                    continue
+                try:
+                    sids, ts, values = decode_columns(record.payload)
+                except CodecError as e:
+                    self._recovered_damage += 1
+                    log.warning("%s: skipping an undecodable record: %s", path, e)
+                    continue
+                known = sids < len(self._alive)
+                known[known] = self._alive[sids[known]]
+                if not known.all():
+                    unknown += int((~known).sum())
+                    sids, ts, values = sids[known], ts[known], values[known]
+                self._append_recovered(sids, ts, values)
+        if unknown:
+            self._count_rejected("unknown_series_in_log", unknown)
+            log.warning(
+                "dropped %d logged samples of series missing from %s", unknown, self._series_path
+            )
+
+    def _append_recovered(self, sids: I32, ts: I64, values: F64) -> None:
+        if not len(sids):
+            return
+        if not self._head.fits(int(ts.min()), int(ts.max())):
+            self._seal_recovered()
+        self._head.append(sids, ts, values)
+        if self._head.count >= self.settings.head_max_samples:
+            self._seal_recovered()
+
+    def _seal_recovered(self) -> None:
+        # During recovery the head is already in the log; seal it without writing it again.
+        if self._head.count:
+            sids, ts, values = self._head.columns()
+            self._add_block(build_block(self._take_block_id(), sids, ts, values, wal_upto=0))
+            self._head = Head()
+
+    def _rotate_wal(self) -> None:
+        assert self._wal_writer is not None
+        self._wal_writer.close()
+        for number, path in iter_files(self._wal_dir, ".seg"):
+            if number <= self._segment:
+                path.unlink()
+        self._segment += 1
+        self._wal_writer = RecordWriter(
+            self._wal_dir / f"{self._segment:08d}.seg", self.settings.fsync
+        )
+
+    def _rewrite_series_log(self) -> None:
+        assert self._series_writer is not None
+        self._series_writer.close()
+        data = b"".join(
+            frame(_SERIES_RECORD, _encode_series(sid, lb)) for sid, lb in self._index.items()
+        )
+        write_atomically(self._series_path, data, self.settings.fsync)
+        self._pending_series.clear()
+        self._series_writer = RecordWriter(self._series_path, self.settings.fsync)
+
+
+def _ranges(lo: I64, hi: I64) -> I64:
+    """The concatenation of ``arange(lo[i], hi[i])`` for every i, without a Python loop."""
+    counts = hi - lo
+    total = int(counts.sum())
+    if not total:
+        return np.empty(0, np.int64)
+    shifts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+    rows: I64 = np.arange(total, dtype=np.int64) + shifts
+    return rows
+
+
+def _encode_series(sid: int, labels: Labels) -> bytes:
+    return _SID.pack(sid) + json.dumps(labels, separators=(",", ":")).encode()
+
+
+def _decode_series(payload: bytes) -> tuple[int, Labels]:
+    (sid,) = _SID.unpack_from(payload)
+    pairs = json.loads(payload[_SID.size :])
+    labels = tuple((str(k), str(v)) for k, v in pairs)
+    validate_labels(labels)
+    return sid, labels
+
+
+def open_store(settings: StoreSettings, clock: Clock) -> Store:
+    """Open (recovering if needed) the persistent store in ``settings.data_dir``."""
+    return Store(settings, clock, persistent=True)
+
+
+__all__ = [
+    "STALE_NAN",
+    "Series",
+    "SeriesLimitExceeded",
+    "Store",
+    "StoreError",
+    "StoreLocked",
+    "StoreStats",
+    "UnknownSeries",
+    "is_stale",
+    "open_store",
+    "stale_mask",
+]
