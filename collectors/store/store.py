@@ -30,7 +30,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -114,8 +114,7 @@ class UnknownSeries(StoreError):
     """A series reference that does not exist (never created, or deleted by retention)."""
 
 
-@dataclass(frozen=True)
-class Series:
+class Series(NamedTuple):
     """One series' samples in a time range: timestamps in ms, values as floats."""
 
     labels: Labels
@@ -320,23 +319,27 @@ class Store:
         s = np.concatenate([p[0] for p in parts])
         t = np.concatenate([p[1] for p in parts])
         v = np.concatenate([p[2] for p in parts])
-        keep = (t >= start_ms) & (t <= end_ms)
-        s, t, v = s[keep], t[keep], v[keep]
+        if len(t) and (int(t.min()) < start_ms or int(t.max()) > end_ms):
+            keep = (t >= start_ms) & (t <= end_ms)
+            s, t, v = s[keep], t[keep], v[keep]
         if unsorted:
             # Rows from several blocks and the head: sort, and let the newest write win.
-            order = np.lexsort((t, s))
+            order = _sort_order(s, t)
             s, t, v = s[order], t[order], v[order]
             last = np.ones(len(s), dtype=bool)
             last[:-1] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
-            s, t, v = s[last], t[last], v[last]
+            if not last.all():
+                s, t, v = s[last], t[last], v[last]
         if not len(s):
             return []
         bounds = np.flatnonzero(np.diff(s)) + 1
         starts = np.concatenate(([0], bounds))
         ends = np.concatenate((bounds, [len(s)]))
+        labels_of = self._index.labels
+        ids = s[starts].tolist()
         return [
-            Series(self._index.labels(int(s[a])), t[a:b], v[a:b])
-            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+            Series(labels_of(sid), t[a:b], v[a:b])
+            for sid, a, b in zip(ids, starts.tolist(), ends.tolist(), strict=True)
         ]
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
@@ -384,13 +387,25 @@ class Store:
         if not self._head.count:
             return
         self.flush()
-        sids, ts, values = self._head.columns()
-        block = build_block(self._take_block_id(), sids, ts, values, wal_upto=self._segment)
-        self._add_block(block)
+        self._seal(*self._head.columns(), wal_upto=self._segment)
         self._head = Head()
         self._flushed_rows = 0
         if self._persistent:
             self._rotate_wal()
+
+    def _seal(self, sids: I32, ts: I64, values: F64, wal_upto: int) -> None:
+        """Write samples as one block per block-duration window they fall in."""
+        width = self.settings.block_duration_minutes * _MINUTE_MS
+        window = ts // width
+        if window.min() == window.max():
+            self._add_block(build_block(self._take_block_id(), sids, ts, values, wal_upto=wal_upto))
+            return
+        for w in np.unique(window).tolist():
+            rows = window == w
+            block = build_block(
+                self._take_block_id(), sids[rows], ts[rows], values[rows], wal_upto=wal_upto
+            )
+            self._add_block(block)
 
     def maintain(self) -> None:
         """Downsample, merge and drop old blocks, and forget series that have no data left."""
@@ -561,6 +576,10 @@ class Store:
         self._wal_writer = RecordWriter(
             self._wal_dir / f"{self._segment:08d}.seg", self.settings.fsync
         )
+        # What was replayed is in the log already; seal it now if it is a block's worth.
+        self._flushed_rows = self._head.count
+        if self._head.count >= self.settings.head_max_samples:
+            self._cut()
 
     def _load_blocks(self) -> None:
         loaded: list[Block] = []
@@ -620,28 +639,22 @@ class Store:
                 if not known.all():
                     unknown += int((~known).sum())
                     sids, ts, values = sids[known], ts[known], values[known]
-                self._append_recovered(sids, ts, values)
+                self._append_recovered(sids, ts, values, number)
         if unknown:
             self._count_rejected("unknown_series_in_log", unknown)
             log.warning(
                 "dropped %d logged samples of series missing from %s", unknown, self._series_path
             )
 
-    def _append_recovered(self, sids: I32, ts: I64, values: F64) -> None:
+    def _append_recovered(self, sids: I32, ts: I64, values: F64, segment: int) -> None:
         if not len(sids):
             return
         if not self._head.fits(int(ts.min()), int(ts.max())):
-            self._seal_recovered()
-        self._head.append(sids, ts, values)
-        if self._head.count >= self.settings.head_max_samples:
-            self._seal_recovered()
-
-    def _seal_recovered(self) -> None:
-        # During recovery the head is already in the log; seal it without writing it again.
-        if self._head.count:
-            sids, ts, values = self._head.columns()
-            self._add_block(build_block(self._take_block_id(), sids, ts, values, wal_upto=0))
+            # Only a log spanning weeks gets here. Earlier segments are covered by the block;
+            # this one may be replayed twice after another crash, which reads dedupe.
+            self._seal(*self._head.columns(), wal_upto=segment - 1)
             self._head = Head()
+        self._head.append(sids, ts, values)
 
     def _rotate_wal(self) -> None:
         assert self._wal_writer is not None
@@ -663,6 +676,16 @@ class Store:
         write_atomically(self._series_path, data, self.settings.fsync)
         self._pending_series.clear()
         self._series_writer = RecordWriter(self._series_path, self.settings.fsync)
+
+
+def _sort_order(sids: I32, ts: I64) -> I64:
+    """A stable order by (series, time); concatenated sorted runs make it near-linear."""
+    if len(ts) and int(ts.max()) - int(ts.min()) < 2**32:
+        key = (sids.astype(np.int64) << 32) | (ts - ts.min())
+        order: I64 = np.argsort(key, kind="stable")
+        return order
+    fallback: I64 = np.lexsort((ts, sids))
+    return fallback
 
 
 def _ranges(lo: I64, hi: I64) -> I64:
