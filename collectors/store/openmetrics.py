@@ -68,7 +68,7 @@ def import_openmetrics(store: Store, text: str, source: str = "<input>") -> int:
     stamps: list[int] = []
     values: list[float] = []
     try:
-        families = list(text_string_to_metric_families(text))
+        families = list(text_string_to_metric_families(text))  # type: ignore[no-untyped-call]
     except ValueError as e:
         raise OpenMetricsError(f"{source}:{_guess_line(text, str(e))}: {e}") from e
     for family in families:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable
@@ -251,8 +252,6 @@ def test_flush_happens_on_the_interval(
 async def test_background_flusher_flushes_without_appends(
     open_store: Callable[..., Store], clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import asyncio
-
     store = open_store(flush_interval_seconds=2)
     wal = store.settings.data_dir / "wal"
     store.append({"__name__": "f"}, T0, 1.0)

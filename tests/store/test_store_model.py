@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from hypothesis import settings, strategies as st
+from hypothesis import settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from collectors.clock import VirtualClock
