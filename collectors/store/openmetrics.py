@@ -70,7 +70,7 @@ def import_openmetrics(store: Store, text: str, source: str = "<input>") -> int:
     try:
         families = list(text_string_to_metric_families(text))  # type: ignore[no-untyped-call]
     except ValueError as e:
-        raise OpenMetricsError(f"{source}:{_guess_line(text, str(e))}: {e}") from e
+        raise OpenMetricsError(f"{source}:{_failing_line(text)}: {e}") from e
     for family in families:
         for sample in family.samples:
             if sample.timestamp is None:
@@ -91,13 +91,24 @@ def import_openmetrics(store: Store, text: str, source: str = "<input>") -> int:
     return len(refs)
 
 
-def _guess_line(text: str, message: str) -> int:
-    """The line an error message quotes, or the line of ``# EOF`` trouble, or 1."""
-    quoted = message.split("'")
-    for fragment in quoted[1::2]:
-        if not fragment:
-            continue
-        for number, line in enumerate(text.splitlines(), 1):
-            if fragment in line:
-                return number
-    return 1
+def _failing_line(text: str) -> int:
+    """The first line at which parsing fails: a prefix of valid lines plus EOF is valid."""
+    lines = [line for line in text.splitlines() if line.strip() != "# EOF"]
+
+    def parses(k: int) -> bool:
+        try:
+            list(text_string_to_metric_families("\n".join([*lines[:k], "# EOF", ""])))  # type: ignore[no-untyped-call]
+        except ValueError:
+            return False
+        return True
+
+    lo, hi = 0, len(lines)  # lines[:lo] parse; lines[:hi] may not
+    if parses(hi):
+        return hi + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if parses(mid):
+            lo = mid
+        else:
+            hi = mid
+    return hi
