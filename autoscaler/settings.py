@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -23,6 +23,7 @@ from collectors.store.settings import StoreSettings
 
 ENV_PREFIX = "FORESIGHT_"
 ENV_DELIMITER = "__"
+_KEY = "\0key"
 
 
 class LogSettings(BaseModel):
@@ -90,11 +91,11 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    log: LogSettings = Field(default_factory=LogSettings)  # type: ignore[arg-type]
-    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
-    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
-    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)  # type: ignore[arg-type]
-    webhook: WebhookSettings = Field(default_factory=WebhookSettings)  # type: ignore[arg-type]
+    log: LogSettings = Field(default_factory=LogSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
 
 
 class SettingsError(Exception):
@@ -146,9 +147,10 @@ def _collect_positions(
         return
     for key, value in node.value:
         loc = (*prefix, str(key.value))
-        # Errors about a value point at the value; errors about an unknown key at the key.
         mark = value.start_mark if not isinstance(value, yaml.MappingNode) else key.start_mark
         out[loc] = Position(path, mark.line + 1, mark.column + 1)
+        # Errors about a key (unknown setting) point at the key itself.
+        out[(*loc, _KEY)] = Position(path, key.start_mark.line + 1, key.start_mark.column + 1)
         _collect_positions(value, loc, path, out)
 
 
@@ -210,9 +212,11 @@ def _describe(
     for item in error.errors():
         loc = tuple(str(p) for p in item["loc"])
         field = ".".join(loc) or "settings"
-        source = _source_of(loc, positions, upper_env, overrides)
         msg = item["msg"]
-        if item["type"] == "extra_forbidden":
+        unknown = item["type"] == "extra_forbidden"
+        where = (*loc, _KEY) if unknown and (*loc, _KEY) in positions else loc
+        source = _source_of(where, positions, upper_env, overrides)
+        if unknown:
             msg = f"unknown setting (valid: {', '.join(_valid_names(loc[:-1]))})"
         lines.append(f"{source}: {field}: {msg}")
     return "invalid settings:\n  " + "\n  ".join(lines)
@@ -258,15 +262,40 @@ def _walk(model: type[BaseModel], prefix: tuple[str, ...]) -> Iterator[tuple[str
             yield from _walk(annotation, loc)
             continue
         default = info.get_default(call_default_factory=True)
-        bounds = [str(m) for m in info.metadata]
-        type_name = _type_name(annotation)
-        description = (info.description or "") + (f" ({', '.join(bounds)})" if bounds else "")
-        yield env_name(loc), type_name, _show_default(default), description
+        bounds = [_bound(m) for m in info.metadata]
+        description = (info.description or "") + (
+            f" Bounds: {', '.join(bounds)}." if bounds else ""
+        )
+        yield env_name(loc), _type_name(annotation), _show_default(default), description
+
+
+_BOUNDS = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
+
+
+def _bound(meta: Any) -> str:
+    for attr, sign in _BOUNDS.items():
+        value = getattr(meta, attr, None)
+        if value is not None:
+            return f"{sign} {value}"
+    return str(meta)
 
 
 def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    return text.replace("typing.", "").replace("pathlib.", "").replace("pydantic.types.", "")
+    if get_origin(annotation) is Literal:
+        return " \\| ".join(f"`{a}`" for a in get_args(annotation))
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if args:
+        suffix = " (optional)" if len(args) < len(get_args(annotation)) else ""
+        return " \\| ".join(_type_name(a) for a in args) + suffix
+    names = {
+        Path: "path",
+        SecretStr: "secret",
+        float: "number",
+        int: "integer",
+        bool: "boolean",
+        str: "string",
+    }
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 def _show_default(value: Any) -> str:

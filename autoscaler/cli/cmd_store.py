@@ -1,0 +1,125 @@
+"""``foresight store``: export, import and inspect the embedded time-series store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from autoscaler.cli.base import Command, CommandError
+from autoscaler.settings import Settings
+from collectors.clock import RealClock
+from collectors.store import Matcher, Store, StoreError
+from collectors.store.openmetrics import OpenMetricsError, import_openmetrics, write_openmetrics
+from collectors.store.selector import SelectorError, parse_selector
+
+
+def parse_time(text: str) -> int:
+    """Unix seconds or an RFC 3339 time, as milliseconds."""
+    try:
+        return int(float(text) * 1000)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid time {text!r}: use unix seconds or RFC 3339 (2026-01-02T15:04:05Z)"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"time {text!r} needs a timezone, e.g. a trailing Z")
+    return int(moment.timestamp() * 1000)
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    export = sub.add_parser(
+        "export",
+        help="write series as OpenMetrics text (readable by promtool tsdb create-blocks-from)",
+        description="Write the matching series as OpenMetrics text. "
+        "Staleness markers are left out.",
+    )
+    export.add_argument(
+        "--match",
+        action="append",
+        default=[],
+        metavar="SELECTOR",
+        help="series selector, e.g. 'container_cpu_usage_seconds_total{namespace=\"shop\"}' "
+        "(repeatable; default: every series)",
+    )
+    export.add_argument("--start", type=parse_time, default=0, help="unix seconds or RFC 3339")
+    export.add_argument("--end", type=parse_time, default=2**62, help="unix seconds or RFC 3339")
+    export.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    imp = sub.add_parser(
+        "import",
+        help="append the samples of OpenMetrics files (every sample needs a timestamp)",
+        description="Append the samples of OpenMetrics text files to the store. A file with "
+        "an error is not imported at all; the error names its line.",
+    )
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    sub.add_parser("stats", help="print series, samples, blocks, memory and disk use")
+
+
+def _open(settings: Settings) -> Store:
+    try:
+        return Store(settings.store, RealClock())
+    except StoreError as e:
+        raise CommandError(str(e)) from e
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.store_command == "export":
+        return _export(args, settings)
+    if args.store_command == "import":
+        return _import(args, settings)
+    with _open(settings) as store:
+        for key, value in vars(store.stats()).items():
+            print(f"{key:<20} {value}")
+    return 0
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    selectors: list[str] = args.match or ['{__name__=~".+"}']
+    try:
+        matcher_sets: list[list[Matcher]] = [parse_selector(s) for s in selectors]
+    except SelectorError as e:
+        raise CommandError(str(e)) from e
+    with _open(settings) as store:
+        out = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
+        try:
+            # Several selectors may match one series; export it once.
+            series = {
+                s.labels: s for m in matcher_sets for s in store.select(m, args.start, args.end)
+            }
+            written = write_openmetrics(series.values(), out)
+        finally:
+            if args.output:
+                out.close()
+    print(f"exported {written:,} samples of {len(series):,} series", file=sys.stderr)
+    return 0
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    with _open(settings) as store:
+        for path in args.files:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as e:
+                raise CommandError(f"{path}: {e.strerror}") from e
+            try:
+                count = import_openmetrics(store, text, str(path))
+            except OpenMetricsError as e:
+                raise CommandError(str(e)) from e
+            print(f"{path}: imported {count:,} samples", file=sys.stderr)
+    return 0
+
+
+COMMAND = Command(
+    name="store",
+    help="export, import or inspect the time-series store (OpenMetrics text)",
+    description="Move series between foresight's store (FORESIGHT_STORE__DATA_DIR) and "
+    "Prometheus tooling in the OpenMetrics text format, or show its size.",
+    add_arguments=_add_arguments,
+    run=_run,
+)
