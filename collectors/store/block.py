@@ -40,6 +40,9 @@ class Block:
     values: F64
     wal_upto: int = 0
     sources: tuple[int, ...] = field(default=())
+    # Which block wins where two hold the same (series, time): the later write. Blocks made
+    # from others keep the newest write order of their sources, not their new id.
+    seq: int = 0
 
     @property
     def num_samples(self) -> int:
@@ -76,6 +79,7 @@ def build_block(
     resolution_ms: int = 0,
     wal_upto: int = 0,
     sources: Sequence[int] = (),
+    seq: int | None = None,
 ) -> Block:
     """A block from unsorted samples; for duplicate (id, time) the last one given wins."""
     if not len(sids):
@@ -107,11 +111,13 @@ def build_block(
         values=np.ascontiguousarray(values[order]),
         wal_upto=wal_upto,
         sources=tuple(sources),
+        seq=block_id if seq is None else seq,
     )
 
 
 def merge_blocks(block_id: int, blocks: Sequence[Block]) -> Block:
-    """One block holding the samples of several (later blocks win on duplicates)."""
+    """One block holding the samples of several (later writes win on duplicates)."""
+    blocks = sorted(blocks, key=lambda b: (b.seq, b.id))
     parts = [b.columns() for b in blocks]
     return build_block(
         block_id,
@@ -121,6 +127,7 @@ def merge_blocks(block_id: int, blocks: Sequence[Block]) -> Block:
         resolution_ms=max(b.resolution_ms for b in blocks),
         wal_upto=max(b.wal_upto for b in blocks),
         sources=sorted({b.id for b in blocks} | {s for b in blocks for s in b.sources}),
+        seq=blocks[-1].seq,
     )
 
 
@@ -142,26 +149,7 @@ def downsample(block_id: int, block: Block, step_ms: int) -> Block:
         resolution_ms=max(step_ms, block.resolution_ms),
         wal_upto=block.wal_upto,
         sources=sorted({block.id, *block.sources}),
-    )
-
-
-def without_series(block: Block, drop: I32) -> Block | None:
-    """A copy without some series, or None when nothing would remain."""
-    keep_mask = ~np.isin(block.sids, drop)
-    if keep_mask.all():
-        return block
-    if not keep_mask.any():
-        return None
-    sids, ts, values = block.columns()
-    rows = np.isin(sids, block.sids[keep_mask])
-    return build_block(
-        block.id,
-        sids[rows],
-        ts[rows],
-        values[rows],
-        block.resolution_ms,
-        block.wal_upto,
-        block.sources,
+        seq=block.seq,
     )
 
 
@@ -178,6 +166,7 @@ def encode_block(block: Block) -> bytes:
         "series": len(block.sids),
         "wal_upto": block.wal_upto,
         "sources": list(block.sources),
+        "seq": block.seq,
         "crc32": zlib.crc32(payload),
     }
     return MAGIC + json.dumps(header, separators=(",", ":")).encode() + b"\n" + payload
@@ -210,4 +199,5 @@ def decode_block(data: bytes) -> Block:
         header["resolution_ms"],
         header["wal_upto"],
         header["sources"],
+        header.get("seq"),
     )

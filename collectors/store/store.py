@@ -429,14 +429,15 @@ class Store:
                 else:
                     continue
                 changed = True
-            changed |= self._compact(raw_limit, minute_limit)
+            changed |= self._compact(now, raw_limit, minute_limit)
             if changed:
                 self._collect_garbage()
 
-    def _compact(self, raw_limit: int, minute_limit: int) -> bool:
+    def _compact(self, now: int, raw_limit: int, minute_limit: int) -> bool:
         """Merge the blocks of each closed window: raw by block duration, then by day and week."""
         block_ms = self.settings.block_duration_minutes * _MINUTE_MS
-        head_start = self._head.mint if self._head.count else None
+        # A raw window is closed once the head and the clock have moved past it.
+        head_start = min(self._head.mint, now) if self._head.count else now
         windows = {0: block_ms, _MINUTE_MS: _DAY_MS, _FIVE_MINUTES_MS: 7 * _DAY_MS}
         groups: dict[tuple[int, int], list[Block]] = {}
         for block in self._blocks:
@@ -448,9 +449,9 @@ class Store:
                 continue
             width = windows.get(resolution, 7 * _DAY_MS)
             closed_before = {0: head_start, _MINUTE_MS: raw_limit, _FIVE_MINUTES_MS: minute_limit}
-            limit = closed_before.get(resolution)
+            limit = closed_before.get(resolution, minute_limit)
             window_end = (window + 1) * width + block_ms
-            if limit is not None and window_end > limit:
+            if window_end > limit:
                 continue
             self._replace(blocks, merge_blocks(self._take_block_id(), blocks))
             merged = True
@@ -490,7 +491,7 @@ class Store:
         if self._persistent:
             write_atomically(self._block_path(block.id), encode_block(block), self.settings.fsync)
         self._blocks.append(block)
-        self._blocks.sort(key=lambda b: b.id)
+        self._blocks.sort(key=lambda b: (b.seq, b.id))
 
     def _take_block_id(self) -> int:
         bid = self._next_block_id
@@ -598,7 +599,9 @@ class Store:
         for block in loaded:
             if block.id in replaced:
                 self._block_path(block.id).unlink(missing_ok=True)
-        self._blocks = sorted((b for b in loaded if b.id not in replaced), key=lambda b: b.id)
+        self._blocks = sorted(
+            (b for b in loaded if b.id not in replaced), key=lambda b: (b.seq, b.id)
+        )
         self._segment = max((b.wal_upto for b in self._blocks), default=0)
 
     def _load_series(self) -> None:

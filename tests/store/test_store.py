@@ -206,12 +206,17 @@ def test_downsampling_and_retention(open_store: Callable[..., Store], clock: Vir
     assert store.generation == 1
 
 
-def test_blocks_of_a_closed_window_are_merged(open_store: Callable[..., Store]) -> None:
+def test_blocks_of_a_closed_window_are_merged(
+    open_store: Callable[..., Store], clock: VirtualClock
+) -> None:
     store = open_store(head_max_samples=1_000, block_duration_minutes=60)
     refs = np.array([store.ref({"__name__": "w", "i": str(i)}) for i in range(10)], np.int32)
     for k in range(400):  # 400 × 10 s: 1 h 7 min, sealed every 100 steps
         store.append_batch(refs, T0 + k * 10_000, np.full(10, float(k)))
     before = store.stats().blocks
+    store.maintain()
+    assert store.stats().blocks == before, "the windows are still open"
+    clock.advance(3 * 3600)
     store.maintain()
     after = store.stats().blocks
     assert after < before
@@ -262,3 +267,31 @@ async def test_background_flusher_flushes_without_appends(
     with caplog.at_level(logging.INFO):
         await asyncio.gather(task, return_exceptions=True)
     await clock.aclose()
+
+
+def test_a_later_write_wins_over_a_downsampled_older_block(
+    open_store: Callable[..., Store], clock: VirtualClock
+) -> None:
+    store = open_store(block_duration_minutes=60, head_max_samples=1_000, raw_retention_hours=1)
+    ref = store.ref({"__name__": "w"})
+    now = int(clock.now() * 1000)
+    hour = now // 3_600_000 * 3_600_000 - 3_600_000
+    filler = store.ref({"__name__": "filler"})
+    # Block A: one sample a minute for the first ten minutes of the last hour, so the one at
+    # :00 survives downsampling; another series fills the head so that it is sealed.
+    refs = np.array([ref] * 10 + [filler] * 990, np.int32)
+    stamps = np.concatenate((hour + np.arange(10) * 60_000, hour + np.arange(990) * 600))
+    store.append_batch(refs, stamps, np.zeros(1_000))
+    # Block B, written later: overwrites :00 and reaches to :59.
+    store.append_batch(
+        np.full(1_000, ref, np.int32),
+        np.concatenate(([hour], hour + 3_000_000 + np.arange(999) * 600)),
+        np.ones(1_000),
+    )
+    # With the raw limit between A's end and B's end, only A is downsampled, under a new id.
+    raw_limit = now - 3_600_000
+    assert hour + 600_000 < raw_limit < hour + 3_000_000
+    store.maintain()
+    assert store.stats().blocks == 2
+    [s] = store.select([name_is("w")], hour, hour)
+    assert s.values.tolist() == [1.0]

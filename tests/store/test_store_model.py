@@ -1,4 +1,9 @@
-"""The store against a reference model: a dict of series to {timestamp: value}."""
+"""The store against a reference model: a dict of series to {timestamp: value}.
+
+Until retention has run the store must answer exactly as the model. Once it has, old samples
+may be thinned out or gone, but the store never returns a sample the model does not hold, and
+keeps every sample younger than the raw retention.
+"""
 
 from __future__ import annotations
 
@@ -41,11 +46,18 @@ class StoreMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="store-model-"))
-        self.clock = VirtualClock(start=T0 / 1000 + 4 * 86400)
-        # Small heads and blocks so that sealing and merging happen often.
+        self.clock = VirtualClock(start=T0 / 1000 + 86400)
+        # Small heads, blocks and retentions so that sealing, merging, downsampling and
+        # deletion all happen within a few steps.
         self.settings = StoreSettings(
-            data_dir=self.dir, head_max_samples=1_000, block_duration_minutes=60
+            data_dir=self.dir,
+            head_max_samples=1_000,
+            block_duration_minutes=60,
+            raw_retention_hours=6,
+            minute_retention_days=1,
+            five_minute_retention_days=2,
         )
+        self.aged = False
         self.store = Store(self.settings, self.clock)
         self.model: dict[Labels, dict[int, float]] = {}
         self.rows_written = 0
@@ -78,8 +90,13 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule()
     def maintain(self) -> None:
-        # Retention is long enough that nothing is downsampled: maintenance only merges.
         self.store.maintain()
+
+    @rule(hours=st.integers(1, 30))
+    def age(self, hours: int) -> None:
+        self.clock.advance(hours * 3600)
+        self.store.maintain()
+        self.aged = True
 
     @rule()
     def restart(self) -> None:
@@ -105,14 +122,25 @@ class StoreMachine(RuleBasedStateMachine):
                 in_range = {t: v for t, v in samples.items() if lo <= t <= hi}
                 if in_range:
                     expected[labels] = dict(sorted(in_range.items()))
-        assert got == expected
         for s in self.store.select(matchers, lo, hi):
             assert np.all(np.diff(s.timestamps) > 0)
+        if not self.aged:
+            assert got == expected
+            return
+        raw_limit = self.clock.now() * 1000 - self.settings.raw_retention_hours * 3_600_000
+        for labels, samples in got.items():
+            assert labels in expected
+            for t, v in samples.items():
+                assert expected[labels][t] == v
+        for labels, samples in expected.items():
+            recent = {t: v for t, v in samples.items() if t >= raw_limit}
+            if recent:
+                assert {t: got[labels][t] for t in recent} == recent
 
     @invariant()
     def counts_agree(self) -> None:
         stats = self.store.stats()
-        assert stats.series == len(self.model)
+        assert stats.series == len(self.model) or self.aged
         # Restarts must not replay the log into duplicate rows.
         assert stats.head_samples + stats.block_samples <= self.rows_written
 
