@@ -1,0 +1,174 @@
+"""Resource usage from the kubelet's ``/metrics/resource``, and CPU rates the way metrics-server
+computes them.
+
+The kubelet reports cumulative CPU seconds and the memory working set for the node, each pod
+and each container, plus each container's start time. A CPU rate needs two points of the same
+container life: a counter that went down or a start time that moved means a restart, and then
+there is no rate until the next scrape — except for a container started recently (more than
+10 s and less than one resolution ago), whose start is a valid first point at zero CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from collectors.exposition import Exposition
+
+# metrics-server's freshContainerMinMetricsResolution: a shorter life gives noisy rates.
+FRESH_CONTAINER_MIN_SECONDS = 10.0
+
+NODE_CPU = "node_cpu_usage_seconds_total"
+NODE_MEMORY = "node_memory_working_set_bytes"
+POD_CPU = "pod_cpu_usage_seconds_total"
+POD_MEMORY = "pod_memory_working_set_bytes"
+CONTAINER_CPU = "container_cpu_usage_seconds_total"
+CONTAINER_MEMORY = "container_memory_working_set_bytes"
+CONTAINER_START = "container_start_time_seconds"
+
+PodKey = tuple[str, str]  # namespace, pod
+ContainerKey = tuple[str, str, str]  # namespace, pod, container
+
+
+@dataclass(frozen=True)
+class CpuPoint:
+    """Cumulative CPU seconds at a time, with the start of the life they were counted over."""
+
+    cumulative_seconds: float
+    timestamp_ms: int
+    start_s: float | None = None
+
+
+@dataclass
+class Usage:
+    """CPU and memory of one node, pod or container in one scrape."""
+
+    cpu: CpuPoint | None = None
+    memory_bytes: float | None = None
+    memory_timestamp_ms: int | None = None
+
+
+@dataclass
+class NodeResources:
+    """Everything one ``/metrics/resource`` response says."""
+
+    node: Usage = field(default_factory=Usage)
+    pods: dict[PodKey, Usage] = field(default_factory=dict)
+    containers: dict[ContainerKey, Usage] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+
+def _valid(value: float) -> bool:
+    return math.isfinite(value) and value >= 0
+
+
+def decode_resource_metrics(exposition: Exposition, scrape_time_ms: int) -> NodeResources:
+    """Usage by node, pod and container; NaN, infinite and negative values are rejected."""
+    out = NodeResources()
+    starts: dict[ContainerKey, float] = {}
+    for s in exposition.samples:
+        ts = s.timestamp_ms if s.timestamp_ms is not None else scrape_time_ms
+        if s.name not in _KNOWN:
+            continue
+        if not _valid(s.value):
+            out.reject("invalid_value")
+            continue
+        labels = dict(s.labels)
+        if s.name in (NODE_CPU, NODE_MEMORY):
+            usage = out.node
+        elif s.name in (POD_CPU, POD_MEMORY):
+            key2 = (labels.get("namespace", ""), labels.get("pod", ""))
+            if not all(key2):
+                out.reject("missing_labels")
+                continue
+            usage = out.pods.setdefault(key2, Usage())
+        else:
+            key3 = (labels.get("namespace", ""), labels.get("pod", ""), labels.get("container", ""))
+            if not all(key3):
+                out.reject("missing_labels")
+                continue
+            if s.name == CONTAINER_START:
+                starts[key3] = s.value
+                continue
+            usage = out.containers.setdefault(key3, Usage())
+        if s.name.endswith("_seconds_total"):
+            usage.cpu = CpuPoint(s.value, ts)
+        else:
+            usage.memory_bytes = s.value
+            usage.memory_timestamp_ms = ts
+    for key, start in starts.items():
+        usage = out.containers.get(key)
+        if usage is not None and usage.cpu is not None:
+            usage.cpu = CpuPoint(usage.cpu.cumulative_seconds, usage.cpu.timestamp_ms, start)
+    return out
+
+
+_KNOWN = frozenset(
+    {NODE_CPU, NODE_MEMORY, POD_CPU, POD_MEMORY, CONTAINER_CPU, CONTAINER_MEMORY, CONTAINER_START}
+)
+
+
+def cpu_rate(prev: CpuPoint | None, last: CpuPoint, resolution_s: float) -> float | None:
+    """CPU cores used between two points of one life, or None when no honest rate exists."""
+    restarted = (
+        prev is not None
+        and last.start_s is not None
+        and (prev.start_s is not None and last.start_s > prev.start_s)
+    )
+    if prev is None or restarted:
+        return _fresh_rate(last, resolution_s)
+    if last.timestamp_ms <= prev.timestamp_ms or last.cumulative_seconds < prev.cumulative_seconds:
+        return None
+    return (
+        (last.cumulative_seconds - prev.cumulative_seconds)
+        * 1000
+        / (last.timestamp_ms - prev.timestamp_ms)
+    )
+
+
+def _fresh_rate(last: CpuPoint, resolution_s: float) -> float | None:
+    if last.start_s is None:
+        return None
+    life = last.timestamp_ms / 1000 - last.start_s
+    if FRESH_CONTAINER_MIN_SECONDS <= life < resolution_s:
+        return last.cumulative_seconds / life
+    return None
+
+
+class RateTracker:
+    """Remembers the last CPU point of every node, pod and container to turn counters into rates.
+
+    A point replaces the stored one only when it is newer, so a repeated scrape of an unchanged
+    kubelet cache neither loses the rate nor produces a zero one.
+    """
+
+    def __init__(self, resolution_s: float) -> None:
+        self.resolution_s = resolution_s
+        self._last: dict[object, CpuPoint] = {}
+
+    def update(self, key: object, point: CpuPoint) -> float | None:
+        """The rate since the previous point of ``key``, remembering ``point``."""
+        prev = self._last.get(key)
+        rate = cpu_rate(prev, point, self.resolution_s)
+        if (
+            prev is None
+            or point.timestamp_ms > prev.timestamp_ms
+            or (
+                point.start_s is not None
+                and prev.start_s is not None
+                and point.start_s > prev.start_s
+            )
+        ):
+            self._last[key] = point
+        return rate
+
+    def forget(self, keys: set[object]) -> None:
+        """Drop state of things that no longer exist."""
+        for key in keys:
+            self._last.pop(key, None)
+
+    def keys(self) -> set[object]:
+        return set(self._last)

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from collectors.exposition import parse_exposition
+from collectors.usage import CpuPoint, RateTracker, cpu_rate, decode_resource_metrics
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "k8s"
+
+
+def test_decodes_the_metrics_server_fixture_as_metrics_server_does() -> None:
+    text = (DATA / "metrics_resource_metrics-server_decode_test.prom").read_text()
+    got = decode_resource_metrics(parse_exposition(text), scrape_time_ms=1_633_253_900_000)
+    assert (
+        got.node.cpu is not None and round(got.node.cpu.cumulative_seconds * 1e9) == 357_354_910_000
+    )
+    assert got.node.cpu.timestamp_ms == 1_633_253_809_720
+    assert got.node.memory_bytes == 1_616_273_408
+    key = ("kube-system", "coredns-558bd4d5db-4dpjz", "coredns")
+    container = got.containers[key]
+    assert container.cpu is not None
+    assert round(container.cpu.cumulative_seconds * 1e9) == 4_710_169_000
+    assert container.cpu.start_s == 1_633_252_712  # 2021-10-03T09:18:32Z
+    assert container.memory_bytes == 12_533_760
+    pod = got.pods[("kube-system", "coredns-558bd4d5db-4dpjz")]
+    assert pod.memory_bytes == 12_627_968
+    assert got.rejected == {}
+
+
+def test_bad_values_are_rejected_not_stored() -> None:
+    text = (
+        "node_cpu_usage_seconds_total NaN 1000\n"
+        "node_memory_working_set_bytes -5 1000\n"
+        'container_cpu_usage_seconds_total{namespace="a",pod="b"} 1 1000\n'
+        'container_memory_working_set_bytes{namespace="a",pod="b",container="c"} +Inf 1000\n'
+    )
+    got = decode_resource_metrics(parse_exposition(text), 2000)
+    assert got.node.cpu is None and got.node.memory_bytes is None
+    assert got.containers == {}
+    assert got.rejected == {"invalid_value": 3, "missing_labels": 1}
+
+
+def test_samples_without_timestamp_take_the_scrape_time() -> None:
+    got = decode_resource_metrics(parse_exposition("node_cpu_usage_seconds_total 2\n"), 5000)
+    assert got.node.cpu == CpuPoint(2.0, 5000)
+
+
+@pytest.mark.parametrize(
+    ("prev", "last", "expected"),
+    [
+        (CpuPoint(10, 0, -100), CpuPoint(13, 15_000, -100), 0.2),
+        # A counter going down is a reset: no rate.
+        (CpuPoint(10, 0, -100), CpuPoint(9, 15_000, -100), None),
+        # The same point twice (kubelet cache): no rate.
+        (CpuPoint(10, 15_000, -100), CpuPoint(10, 15_000, -100), None),
+        # Restarted 20 s before the scrape, within one resolution: start is the first point.
+        (CpuPoint(10, 0, -100), CpuPoint(4, 60_000, 40), 0.2),
+        # Restarted 5 s ago: too short a life for an honest rate.
+        (CpuPoint(10, 0, -100), CpuPoint(1, 60_000, 55), None),
+        # First sight of a container that started 20 s ago.
+        (None, CpuPoint(2, 20_000, 0), 0.1),
+        # First sight of an old container: wait for a second point.
+        (None, CpuPoint(500, 1_000_000, 0), None),
+    ],
+)
+def test_cpu_rate(prev: CpuPoint | None, last: CpuPoint, expected: float | None) -> None:
+    rate = cpu_rate(prev, last, resolution_s=30)
+    assert rate == pytest.approx(expected) if expected is not None else rate is None
+
+
+def test_tracker_keeps_the_older_point_when_the_new_one_is_not_newer() -> None:
+    tracker = RateTracker(resolution_s=30)
+    assert tracker.update("c", CpuPoint(10, 0, 0)) is None
+    assert tracker.update("c", CpuPoint(13, 15_000, 0)) == pytest.approx(0.2)
+    assert tracker.update("c", CpuPoint(13, 15_000, 0)) is None
+    assert tracker.update("c", CpuPoint(16, 30_000, 0)) == pytest.approx(0.2)
+    tracker.forget({"c"})
+    assert tracker.keys() == set()
