@@ -100,9 +100,10 @@ def decode_resource_metrics(exposition: Exposition, scrape_time_ms: int) -> Node
             usage.memory_bytes = s.value
             usage.memory_timestamp_ms = ts
     for key, start in starts.items():
-        usage = out.containers.get(key)
-        if usage is not None and usage.cpu is not None:
-            usage.cpu = CpuPoint(usage.cpu.cumulative_seconds, usage.cpu.timestamp_ms, start)
+        container = out.containers.get(key)
+        if container is not None and container.cpu is not None:
+            cpu = container.cpu
+            container.cpu = CpuPoint(cpu.cumulative_seconds, cpu.timestamp_ms, start)
     return out
 
 
