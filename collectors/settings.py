@@ -1,0 +1,67 @@
+"""Settings of the collectors: how often and how to scrape kubelets and pods."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class CollectorSettings(BaseModel):
+    """Scraping of kubelets' ``/metrics/resource`` and annotated pods."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scrape_interval_seconds: float = Field(
+        15, ge=1, le=600, description="Time between two collection cycles."
+    )
+    scrape_timeout_seconds: float = Field(
+        10, gt=0, le=600, description="Timeout of one kubelet or pod scrape."
+    )
+    concurrency: int = Field(64, ge=1, le=10_000, description="Scrapes in flight at once.")
+    stagger_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Scrape starts are spread over this long, so kubelets are not hit at once.",
+    )
+    kubelet_via_proxy: bool = Field(
+        False,
+        description="Reach kubelets through the API server's node proxy instead of directly.",
+    )
+    kubelet_scheme: Literal["https", "http"] = Field(
+        "https", description="Scheme of direct kubelet scrapes."
+    )
+    kubelet_port: int = Field(
+        10250,
+        ge=1,
+        le=65535,
+        description="Kubelet port when the node does not publish one in daemonEndpoints.",
+    )
+    kubelet_address_types: tuple[str, ...] = Field(
+        ("InternalIP", "ExternalIP", "Hostname"),
+        description="Node address types to scrape, in order of preference.",
+    )
+    ca_file: Path | None = Field(
+        SERVICE_ACCOUNT_DIR / "ca.crt",
+        description="CA bundle that signs kubelet certificates (the cluster CA).",
+    )
+    insecure_skip_tls_verify: bool = Field(
+        False, description="Accept any kubelet certificate. Only for test clusters."
+    )
+    token_file: Path | None = Field(
+        SERVICE_ACCOUNT_DIR / "token",
+        description="Bearer token for kubelets (re-read every cycle, so rotation works).",
+    )
+    max_response_bytes: int = Field(
+        16 * 2**20, ge=1024, description="Larger responses are cut off and counted as errors."
+    )
+    backoff_initial_seconds: float = Field(
+        5, gt=0, le=3600, description="First pause before scraping a failing target again."
+    )
+    backoff_max_seconds: float = Field(
+        300, gt=0, le=86_400, description="Longest pause for a failing target (doubling)."
+    )

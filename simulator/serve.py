@@ -1,0 +1,50 @@
+"""Serving a scenario from the command line until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from collectors.clock import RealClock, VirtualClock
+from simulator.cluster import SimulatedCluster
+from simulator.errors import SimulatorError
+from simulator.scenario import load_scenario
+
+__all__ = ["SimulatorError", "serve"]
+
+log = logging.getLogger("simulator")
+
+
+async def serve(
+    scenario_name: str, port: int, kubeconfig_out: Path, speed: float, token: str | None
+) -> int:
+    """Run the scenario at ``speed`` until SIGINT/SIGTERM; returns the exit code."""
+    scenario = load_scenario(scenario_name)
+    start = scenario.start if scenario.start is not None else RealClock().now()
+    clock = VirtualClock(start=start, speed=speed)
+    cluster = SimulatedCluster(scenario, clock, port=port, token=token)
+    await cluster.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        cluster.write_kubeconfig(kubeconfig_out)
+        sys.stdout.write(
+            f"simulated cluster {scenario.name!r}: {len(cluster.kubelets.nodes)} nodes, "
+            f"API at {cluster.api_url}, speed x{speed:g}\n"
+            f"kubeconfig written to {kubeconfig_out}\n"
+            f"  kubectl --kubeconfig {kubeconfig_out} get nodes,pods,deploy -A\n"
+            "press Ctrl-C to stop\n"
+        )
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await cluster.stop()
+        await clock.aclose()
+    return 0
