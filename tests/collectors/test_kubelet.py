@@ -43,16 +43,17 @@ class FakeKubelet:
             f"node_cpu_usage_seconds_total {self.cpu[node]} {ts}",
             f"node_memory_working_set_bytes 1.5e+09 {ts}",
         ]
+        pod = f'namespace="shop",pod="{node}-pod"'
         for c in self.containers.get(node, ["app"]):
-            pod = f"{node}-pod"
+            labels = f'{{container="{c}",{pod}}}'
             lines += [
-                f'container_cpu_usage_seconds_total{{container="{c}",namespace="shop",pod="{pod}"}} {self.cpu[node] / 2} {ts}',
-                f'container_memory_working_set_bytes{{container="{c}",namespace="shop",pod="{pod}"}} 2.5e+07 {ts}',
-                f'container_start_time_seconds{{container="{c}",namespace="shop",pod="{pod}"}} {T0 - 3600} {ts}',
+                f"container_cpu_usage_seconds_total{labels} {self.cpu[node] / 2} {ts}",
+                f"container_memory_working_set_bytes{labels} 2.5e+07 {ts}",
+                f"container_start_time_seconds{labels} {T0 - 3600} {ts}",
             ]
         lines += [
-            f'pod_cpu_usage_seconds_total{{namespace="shop",pod="{node}-pod"}} {self.cpu[node] / 2} {ts}',
-            f'pod_memory_working_set_bytes{{namespace="shop",pod="{node}-pod"}} 2.6e+07 {ts}',
+            f"pod_cpu_usage_seconds_total{{{pod}}} {self.cpu[node] / 2} {ts}",
+            f"pod_memory_working_set_bytes{{{pod}}} 2.6e+07 {ts}",
         ]
         return "\n".join(lines) + "\n"
 
