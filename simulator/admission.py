@@ -12,9 +12,9 @@ import random
 import re
 from typing import Any
 
+from collectors.quantity import parse_quantity
 from simulator.errors import ApiError
 from simulator.objects import KubeObject, new_uid, rfc3339
-from simulator.quantity import parse_quantity
 from simulator.resources import ResourceType
 from simulator.selectors import LabelSelector
 

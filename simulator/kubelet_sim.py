@@ -11,10 +11,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from collectors.quantity import format_bytes, format_cpu, parse_quantity
 from simulator.context import WORKLOAD_ANNOTATION, StepContext, is_active
 from simulator.load import LoadSource
 from simulator.objects import KubeObject, clone, rfc3339
-from simulator.quantity import format_bytes, format_cpu, parse_quantity
 from simulator.runtime import ContainerRuntime, NodeRuntime, PodRuntime
 from simulator.scenario import MemorySpec
 from simulator.usage import memory_working_set, step_cpu

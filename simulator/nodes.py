@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from collectors.quantity import format_bytes, format_cpu
 from simulator.context import StepContext, is_active
 from simulator.objects import KubeObject, clone, rfc3339
-from simulator.quantity import format_bytes, format_cpu
 from simulator.runtime import NodeRuntime
 from simulator.scenario import NodeGroup
 

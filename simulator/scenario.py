@@ -14,12 +14,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from collectors.quantity import parse_quantity
 from simulator.cron import CronSchedule
 from simulator.durations import parse_duration
 from simulator.errors import ScenarioError
 from simulator.faults import FaultSpec
 from simulator.objects import parse_time
-from simulator.quantity import parse_quantity
 
 __all__ = [
     "FlashCrowd",

@@ -6,9 +6,9 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
+from collectors.quantity import parse_quantity
 from simulator.context import StepContext, is_active
 from simulator.objects import KubeObject, clone, rfc3339
-from simulator.quantity import parse_quantity
 
 __all__ = ["pod_requests", "schedule_pending"]
 

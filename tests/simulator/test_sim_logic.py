@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from collectors.quantity import format_bytes, format_cpu, parse_quantity
 from simulator.cron import CronSchedule
 from simulator.errors import ApiError
 from simulator.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from simulator.promtext import go_float
-from simulator.quantity import format_bytes, format_cpu, parse_quantity
 from simulator.selectors import LabelSelector
 
 
