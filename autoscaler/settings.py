@@ -19,6 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from alerts.promql.settings import PromQLSettings
+from autoscaler.forecast.settings import ForecastSettings
+from autoscaler.policy.settings import PolicySettings
+from collectors.settings import CollectorSettings, KubernetesSettings
 from collectors.store.settings import StoreSettings
 
 ENV_PREFIX = "FORESIGHT_"
@@ -48,27 +52,6 @@ class ServerSettings(BaseModel):
     port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free one).")
 
 
-class KubernetesSettings(BaseModel):
-    """How to reach the Kubernetes API."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kubeconfig: Path | None = Field(
-        None, description="Kubeconfig file; unset means in-cluster config, then ~/.kube/config."
-    )
-    context: str | None = Field(
-        None, description="Kubeconfig context; unset means the current one."
-    )
-    request_timeout_seconds: float = Field(30, gt=0, le=600, description="Timeout of one API call.")
-    retry_initial_seconds: float = Field(
-        0.5, gt=0, le=60, description="First retry delay after an API error."
-    )
-    retry_max_seconds: float = Field(
-        30, gt=0, le=600, description="Longest retry delay (exponential backoff)."
-    )
-    retry_attempts: int = Field(6, ge=0, le=100, description="Retries before an API call fails.")
-
-
 class WebhookSettings(BaseModel):
     """Default signing of outgoing webhooks."""
 
@@ -95,6 +78,10 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    collectors: CollectorSettings = Field(default_factory=CollectorSettings)
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    promql: PromQLSettings = Field(default_factory=PromQLSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
 
 
@@ -283,6 +270,8 @@ def _bound(meta: Any) -> str:
 def _type_name(annotation: Any) -> str:
     if get_origin(annotation) is Literal:
         return " \\| ".join(f"`{a}`" for a in get_args(annotation))
+    if get_origin(annotation) in (tuple, list):
+        return "list of " + _type_name(get_args(annotation)[0])
     args = [a for a in get_args(annotation) if a is not type(None)]
     if args:
         suffix = " (optional)" if len(args) < len(get_args(annotation)) else ""

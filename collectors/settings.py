@@ -65,3 +65,33 @@ class CollectorSettings(BaseModel):
     backoff_max_seconds: float = Field(
         300, gt=0, le=86_400, description="Longest pause for a failing target (doubling)."
     )
+
+
+class KubernetesSettings(BaseModel):
+    """How to reach the Kubernetes API."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kubeconfig: Path | None = Field(
+        None, description="Kubeconfig file; unset means in-cluster config, then ~/.kube/config."
+    )
+    context: str | None = Field(
+        None, description="Kubeconfig context; unset means the current one."
+    )
+    request_timeout_seconds: float = Field(30, gt=0, le=600, description="Timeout of one API call.")
+    retry_initial_seconds: float = Field(
+        0.5, gt=0, le=60, description="First retry delay after an API error."
+    )
+    retry_max_seconds: float = Field(
+        30, gt=0, le=600, description="Longest retry delay (exponential backoff)."
+    )
+    retry_attempts: int = Field(6, ge=0, le=100, description="Retries before an API call fails.")
+    list_page_size: int = Field(
+        500, ge=1, le=10_000, description="Objects per page when listing (limit/continue)."
+    )
+    watch_timeout_seconds: int = Field(
+        300, ge=1, le=3600, description="Server-side timeout of one watch request."
+    )
+    resync_seconds: float = Field(
+        600, ge=10, le=86_400, description="Full relist of every watched kind this often."
+    )

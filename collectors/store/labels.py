@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from collectors.store.go_regex import to_python
+
 Labels = tuple[tuple[str, str], ...]
 
 METRIC_NAME = "__name__"
@@ -83,7 +85,8 @@ class Matcher:
     def __post_init__(self) -> None:
         if self.type in (MatchType.REGEX, MatchType.NOT_REGEX):
             try:
-                compiled = re.compile(f"(?s:{self.value})")
+                # Matched with fullmatch: anchored at both ends, as Prometheus anchors them.
+                compiled = re.compile(to_python(self.value), re.DOTALL)
             except re.error as e:
                 raise ValueError(f"invalid regular expression {self.value!r}: {e}") from e
             object.__setattr__(self, "_regex", compiled)

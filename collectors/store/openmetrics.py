@@ -68,7 +68,7 @@ def import_openmetrics(store: Store, text: str, source: str = "<input>") -> int:
     stamps: list[int] = []
     values: list[float] = []
     try:
-        families = list(text_string_to_metric_families(text))  # type: ignore[no-untyped-call]
+        families = list(text_string_to_metric_families(text))
     except ValueError as e:
         raise OpenMetricsError(f"{source}:{_failing_line(text)}: {e}") from e
     for family in families:
@@ -97,7 +97,7 @@ def _failing_line(text: str) -> int:
 
     def parses(k: int) -> bool:
         try:
-            list(text_string_to_metric_families("\n".join([*lines[:k], "# EOF", ""])))  # type: ignore[no-untyped-call]
+            list(text_string_to_metric_families("\n".join([*lines[:k], "# EOF", ""])))
         except ValueError:
             return False
         return True

@@ -1,0 +1,238 @@
+"""Aggregation operators (``sum``, ``topk``, ``quantile``...) with ``by`` and ``without``."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from alerts.promql.context import EvalContext
+from alerts.promql.errors import EvaluationError
+from alerts.promql.range_functions import quantile_of
+from alerts.promql.values import F64, I64, Vector
+from alerts.promql.windows import kahan_sum
+from collectors.store.labels import METRIC_NAME, Labels
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def format_value(v: float) -> str:
+    """A float as Go's ``strconv.FormatFloat(v, 'f', -1, 64)`` prints it."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return str(np.format_float_positional(v, trim="-", unique=True))
+
+
+def group_labels(labels: Labels, names: Sequence[str], without: bool) -> Labels:
+    """The labels a series contributes to its group's identity."""
+    if without:
+        dropped = {*names, METRIC_NAME}
+        return tuple(p for p in labels if p[0] not in dropped)
+    wanted = set(names)
+    return tuple(p for p in labels if p[0] in wanted)
+
+
+def _groups(vec: Vector, names: Sequence[str], without: bool) -> tuple[list[Labels], I64]:
+    # Names marked for removal still partition groups (``by (__name__)``), as with
+    # Prometheus' delayed name removal.
+    index: dict[Labels, int] = {}
+    ids = np.empty(len(vec), dtype=np.int64)
+    for i, lb in enumerate(vec.labels):
+        key = group_labels(lb, names, without)
+        ids[i] = index.setdefault(key, len(index))
+    return list(index), ids
+
+
+def aggregate(
+    op: str,
+    vec: Vector,
+    param: F64 | str | None,
+    names: Sequence[str],
+    without: bool,
+    ctx: EvalContext,
+) -> Vector:
+    """Apply aggregation ``op`` to ``vec``, grouping by (or without) ``names``."""
+    steps = vec.steps
+    if op == "limit_ratio":
+        assert isinstance(param, np.ndarray)
+        return _limit_ratio(vec, param)
+    if op in ("topk", "bottomk", "limitk"):
+        assert isinstance(param, np.ndarray)
+        return _select_k(op, vec, param, names, without)
+    if op == "count_values":
+        assert isinstance(param, str)
+        return _count_values(vec, param, names, without)
+    keys, ids = _groups(vec, names, without)
+    n_groups = len(keys)
+    if not len(vec):
+        return Vector.empty(steps)
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    present = vec.present[order]
+    values = vec.values[order]
+    count = np.add.reduceat(present.astype(np.float64), starts, axis=0)
+    masked_zero = np.where(present, values, 0.0)
+    out_present = count > 0
+    with np.errstate(all="ignore"):
+        if op == "sum":
+            out = _careful_sum(masked_zero, starts)
+        elif op == "count":
+            out = count
+        elif op == "group":
+            out = np.ones_like(count)
+        elif op == "avg":
+            # Rounding can put a mean a hair outside its values (three equal values, say).
+            masked_nan = np.where(present, values, np.nan)
+            lowest = np.fmin.reduceat(masked_nan, starts, axis=0)
+            highest = np.fmax.reduceat(masked_nan, starts, axis=0)
+            out = np.clip(_mean(masked_zero, starts, count), lowest, highest)
+        elif op in ("min", "max"):
+            masked_nan = np.where(present, values, np.nan)
+            ufunc = np.fmin if op == "min" else np.fmax
+            out = ufunc.reduceat(masked_nan, starts, axis=0)
+        elif op in ("stddev", "stdvar"):
+            mean = _mean(masked_zero, starts, count)
+            sizes = np.diff(np.r_[starts, len(order)])
+            # A second pass corrects the mean's rounding, so equal values give exactly zero.
+            first = np.where(present, values - np.repeat(mean, sizes, axis=0), 0.0)
+            mean = mean + np.add.reduceat(first, starts, axis=0) / np.maximum(count, 1)
+            spread = np.repeat(mean, sizes, axis=0)
+            dev = np.where(present, (values - spread) ** 2, 0.0)
+            out = np.add.reduceat(dev, starts, axis=0) / np.maximum(count, 1)
+            if op == "stddev":
+                out = np.sqrt(out)
+        elif op == "quantile":
+            assert isinstance(param, np.ndarray)
+            out = _quantile(param, values, present, starts, ctx)
+        else:
+            raise EvaluationError(f"aggregation {op!r} is not implemented")
+    # A group keeps a marked name only if it kept __name__ at all; then any member's mark
+    # carries over.
+    drop = np.zeros(n_groups, dtype=bool)
+    np.logical_or.at(drop, ids, vec.drop_name)
+    drop &= np.array([any(k == METRIC_NAME for k, _ in key) for key in keys], dtype=bool)
+    return Vector(keys, np.where(out_present, out, 0.0), out_present, drop)
+
+
+def _careful_sum(masked_zero: F64, starts: I64) -> F64:
+    """Group sums; groups whose magnitudes dwarf their sum are summed again exactly, as
+    Prometheus' compensated summation would get them right."""
+    total: F64 = np.add.reduceat(masked_zero, starts, axis=0)
+    size = np.add.reduceat(np.abs(masked_zero), starts, axis=0)
+    suspect = np.isfinite(size) & (size * 1e-15 > np.abs(total))
+    if suspect.any():
+        bounds = np.r_[starts, len(masked_zero)]
+        for g, t in zip(*np.nonzero(suspect), strict=True):
+            total[g, t] = kahan_sum(masked_zero[bounds[g] : bounds[g + 1], t].tolist())
+    return total
+
+
+def _mean(masked_zero: F64, starts: I64, count: F64) -> F64:
+    total = _careful_sum(masked_zero, starts)
+    mean: F64 = total / np.maximum(count, 1)
+    overflow = np.isinf(total)
+    if overflow.any():
+        scaled = np.add.reduceat(masked_zero / 1e300, starts, axis=0) / np.maximum(count, 1)
+        mean = np.where(overflow & np.isfinite(scaled), scaled * 1e300, mean)
+    return mean
+
+
+def _quantile(q: F64, values: F64, present: np.ndarray, starts: I64, ctx: EvalContext) -> F64:
+    for value in np.unique(q).tolist():
+        if math.isnan(value) or not 0 <= value <= 1:
+            shown = "NaN" if math.isnan(value) else f"{value:g}"
+            ctx.annotations.warn(
+                f"quantile value should be between 0 and 1, got {shown} {ctx.position('quantile')}"
+            )
+    bounds = np.r_[starts, len(values)]
+    out = np.zeros((len(starts), values.shape[1]))
+    for g in range(len(starts)):
+        a, b = int(bounds[g]), int(bounds[g + 1])
+        for t in range(values.shape[1]):
+            here = values[a:b, t][present[a:b, t]]
+            if len(here):
+                out[g, t] = quantile_of(float(q[t]), here)
+    return out
+
+
+def _check_k(k: F64) -> None:
+    if np.isnan(k).any():
+        raise EvaluationError("Parameter value is NaN")
+    if (np.abs(k) > 2**63).any():
+        raise EvaluationError(f"Scalar value {float(np.max(np.abs(k))):g} overflows int64")
+
+
+def _select_k(op: str, vec: Vector, k: F64, names: Sequence[str], without: bool) -> Vector:
+    _check_k(k)
+    keys, ids = _groups(vec, names, without)
+    steps = vec.steps
+    chosen = np.zeros(vec.present.shape, dtype=bool)
+    rank = np.zeros(vec.present.shape)
+    for g in range(len(keys)):
+        rows = np.flatnonzero(ids == g)
+        vals = vec.values[rows]
+        present = vec.present[rows]
+        if op == "limitk":
+            score = np.broadcast_to(np.arange(len(rows), dtype=np.float64)[:, None], vals.shape)
+        elif op == "topk":
+            score = np.where(np.isnan(vals), np.inf, -vals)
+        else:
+            score = np.where(np.isnan(vals), np.inf, vals)
+        score = np.where(present, score, np.inf)
+        # Absent rows sort after NaN ones: rank first by presence, then by score.
+        order = np.lexsort((score, ~present), axis=0)
+        positions = np.empty_like(order)
+        np.put_along_axis(positions, order, np.arange(len(rows))[:, None], axis=0)
+        limit = np.floor(k).astype(np.int64)[None, :]
+        chosen[rows] = present & (positions < limit)
+        rank[rows] = positions
+    out = Vector(vec.labels, vec.values, chosen, vec.drop_name)
+    keep = chosen.any(axis=1)
+    rows_kept = np.flatnonzero(keep)
+    if steps == 1 and len(rows_kept):
+        # Instant results come out grouped, best first, as Prometheus returns them.
+        rows_kept = rows_kept[np.lexsort((rank[rows_kept, 0], ids[rows_kept]))]
+    return out.take(rows_kept)
+
+
+def _count_values(vec: Vector, label: str, names: Sequence[str], without: bool) -> Vector:
+    if not _LABEL_NAME.match(label):
+        raise EvaluationError(f"invalid label name {label!r}")
+    steps = vec.steps
+    index: dict[Labels, int] = {}
+    cells: list[tuple[int, int]] = []
+    for i, lb in enumerate(vec.labels):
+        base = group_labels(lb, names, without)
+        for t in np.flatnonzero(vec.present[i]).tolist():
+            text = format_value(float(vec.values[i, t]))
+            key = tuple(sorted([*(p for p in base if p[0] != label), (label, text)]))
+            cells.append((index.setdefault(key, len(index)), t))
+    values = np.zeros((len(index), steps))
+    for g, t in cells:
+        values[g, t] += 1
+    present = values > 0
+    return Vector(list(index), values, present, np.zeros(len(index), dtype=bool))
+
+
+def _limit_ratio(vec: Vector, ratio: F64) -> Vector:
+    """A deterministic sample of about ``ratio`` of the series (from the end when negative).
+
+    Which series are kept follows a hash of their labels; it is stable but not the same
+    series Prometheus would keep.
+    """
+    if np.isnan(ratio).any():
+        raise EvaluationError("Ratio value is NaN")
+    ratio = np.clip(ratio, -1.0, 1.0)
+    share = np.array(
+        [int(hashlib.sha1(repr(lb).encode()).hexdigest()[:12], 16) / 16**12 for lb in vec.labels]
+    )[:, None]
+    keep = np.where(ratio[None, :] >= 0, share < ratio[None, :], share >= 1 + ratio[None, :])
+    out = Vector(vec.labels, vec.values, vec.present & keep, vec.drop_name)
+    rows = out.present.any(axis=1)
+    return out.take(rows)

@@ -1,0 +1,155 @@
+"""``foresight backtest``: replay load traces through scaling policies and score them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from autoscaler.cli.base import Command, CommandError
+from autoscaler.settings import Settings
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``2h`` or ``7d``."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 60, 60s, 15m, 7d)")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    from autoscaler.backtest.policies import DEFAULT_POLICIES  # noqa: PLC0415
+
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="PATH",
+        help="trace CSV (timestamp,value) or a folder of them; repeatable",
+    )
+    parser.add_argument("--startup", type=duration, default=60.0, help="pod startup (default 60s)")
+    parser.add_argument(
+        "--peak-replicas", type=int, default=20, help="replicas the trace's p99 needs (default 20)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=duration,
+        default=None,
+        help="history used for fitting, not scored (default 7d, or half the trace if shorter)",
+    )
+    parser.add_argument(
+        "--policy",
+        nargs="+",
+        action="extend",
+        metavar="NAME",
+        help=f"policies to compare (default: {' '.join(DEFAULT_POLICIES)}); hpa@T for any T",
+    )
+    parser.add_argument(
+        "--model", default=None, help="forecast model for foresight (default: the setting)"
+    )
+    parser.add_argument("--quantile", type=float, default=None, help="forecast quantile")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="write a plot per trace")
+    parser.add_argument(
+        "--vertical",
+        action="store_true",
+        help="vertical backtest: size requests on a CPU or memory usage trace",
+    )
+
+
+def _progress(done: int, total: int, name: str) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    bar = "#" * filled + "." * (width - filled)
+    end = "\n" if done == total else ""
+    sys.stderr.write(f"\r[{bar}] {done}/{total} {name:<40}{end}")
+    sys.stderr.flush()
+
+
+def _plot_paths(base: Path, names: list[str]) -> list[Path]:
+    if len(names) == 1:
+        return [base]
+    return [base.with_name(f"{base.stem}-{n}{base.suffix or '.png'}") for n in names]
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from autoscaler.backtest import policies as registry  # noqa: PLC0415 (heavy imports)
+    from autoscaler.backtest.report import format_table  # noqa: PLC0415
+    from autoscaler.backtest.run import run_suite  # noqa: PLC0415
+    from autoscaler.backtest.trace import TraceError, trace_files  # noqa: PLC0415
+    from autoscaler.backtest.world import WorldConfig, WorldError  # noqa: PLC0415
+    from autoscaler.forecast.base import ForecastError  # noqa: PLC0415
+    from autoscaler.forecast.registry import forecaster_names  # noqa: PLC0415
+    from autoscaler.forecast.settings import ForecastSettings  # noqa: PLC0415
+
+    try:
+        paths = trace_files(list(args.trace))
+        if args.vertical:
+            return _run_vertical(paths, args)
+        config = WorldConfig(
+            startup_seconds=args.startup,
+            peak_replicas=args.peak_replicas,
+            warmup_seconds=args.warmup,
+        )
+        names = list(args.policy or registry.DEFAULT_POLICIES)
+        for name in names:
+            registry.make_policy(name)
+        overrides: dict[str, object] = {}
+        if args.model is not None:
+            if args.model != "auto" and args.model not in forecaster_names():
+                valid = ", ".join(["auto", *forecaster_names()])
+                raise CommandError(
+                    f"--model: unknown forecast model {args.model!r}; valid: {valid}"
+                )
+            overrides["model"] = args.model
+        if args.quantile is not None:
+            overrides["quantile"] = args.quantile
+        forecast = ForecastSettings.model_validate({**settings.forecast.model_dump(), **overrides})
+        show = sys.stderr.isatty() and not args.json
+        suite = run_suite(paths, config, names, forecast, progress=_progress if show else None)
+    except (TraceError, WorldError, ForecastError, registry.PolicyError, ValueError) as e:
+        raise CommandError(str(e)) from e
+    if args.json:
+        print(json.dumps(suite.as_json(), indent=2))
+    else:
+        print(format_table(suite), end="")
+    if args.plot is not None:
+        from autoscaler.backtest.plot import plot_trace  # noqa: PLC0415
+
+        for result, path in zip(
+            suite.results,
+            _plot_paths(args.plot, [r.world.name for r in suite.results]),
+            strict=True,
+        ):
+            plot_trace(result, path)
+    return 0
+
+
+def _run_vertical(paths: list[Path], args: argparse.Namespace) -> int:
+    from autoscaler.backtest.vertical import format_vertical, run_vertical  # noqa: PLC0415
+
+    results = [run_vertical(p) for p in paths]
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        print(format_vertical(results), end="")
+    return 0
+
+
+COMMAND = Command(
+    name="backtest",
+    help="replay a load trace through the scaling policies and score them",
+    description="Replay `timestamp,value` traces through foresight's policy and the reference "
+    "policies (hpa@T, oracle, static) in the world model of BENCHMARK.md, and print SLO and "
+    "cost figures per trace and aggregated. With --vertical, compare request sizing on a CPU "
+    "or memory usage trace instead.",
+    add_arguments=_add_arguments,
+    run=_run,
+)

@@ -1,0 +1,48 @@
+"""Keeping a forecast current between model evaluations.
+
+Evaluating a learned model costs about a millisecond; a controller decides every 15 s for
+many workloads. The model's answer is kept as headroom relative to the load it was made at,
+and applied to the live load at every decision until the next evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autoscaler.forecast.base import Forecaster, Series
+
+__all__ = ["LiveForecast", "PeakForecast"]
+
+
+@dataclass(frozen=True)
+class PeakForecast:
+    """The forecast peak over the horizon, and when and at what load the model made it."""
+
+    peak: float
+    made_at: float
+    level: float
+
+
+class LiveForecast:
+    """Re-evaluates ``forecaster`` every ``every_seconds`` and scales it to live load between."""
+
+    def __init__(self, forecaster: Forecaster, every_seconds: float) -> None:
+        self.forecaster = forecaster
+        self.every_seconds = every_seconds
+        self.latest: PeakForecast | None = None
+        self._ratio = 1.0
+
+    def peak(self, history: Series, level: float) -> float:
+        """Forecast peak over the horizon after ``history``; ``level`` is the load now."""
+        now = history.now
+        offset = self.forecaster.offset
+        if self.latest is None or now - self.latest.made_at >= self.every_seconds:
+            peak = self.forecaster.predict(history)
+            self.latest = PeakForecast(peak=peak, made_at=now, level=level)
+            self._ratio = (peak + offset) / (level + offset) if level + offset > 0 else 1.0
+            return peak
+        return max(0.0, (level + offset) * self._ratio - offset)
+
+    def invalidate(self) -> None:
+        """Forget the kept answer (after a re-fit)."""
+        self.latest = None

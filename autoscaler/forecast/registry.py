@@ -1,0 +1,55 @@
+"""Forecasters by name. A failed lookup lists the valid names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from autoscaler.forecast.base import Forecaster, ForecastError, Horizon
+from autoscaler.forecast.holt_winters import HoltWintersForecaster
+from autoscaler.forecast.naive import NaiveForecaster
+from autoscaler.forecast.quantile_gbm import QuantileGbmForecaster
+from autoscaler.forecast.seasonal_naive import SeasonalNaiveForecaster
+from autoscaler.forecast.settings import ForecastSettings
+
+__all__ = ["Factory", "UnknownForecasterError", "forecaster_names", "make_forecaster", "register"]
+
+Factory = Callable[[Horizon, ForecastSettings], Forecaster]
+
+
+class UnknownForecasterError(ForecastError):
+    """No forecaster has the requested name."""
+
+
+_REGISTRY: dict[str, Factory] = {}
+
+
+def register(name: str, factory: Factory) -> None:
+    """Make ``factory`` available as ``name``; a name is registered once."""
+    if name in _REGISTRY:
+        raise ForecastError(f"forecaster {name!r} is already registered")
+    _REGISTRY[name] = factory
+
+
+def forecaster_names() -> list[str]:
+    """Every registered name, sorted."""
+    return sorted(_REGISTRY)
+
+
+def make_forecaster(name: str, horizon: Horizon, settings: ForecastSettings) -> Forecaster:
+    """A new, unfitted forecaster called ``name``."""
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise UnknownForecasterError(
+            f"unknown forecast model {name!r}; valid: {', '.join(forecaster_names())}"
+        ) from None
+    return factory(horizon, settings)
+
+
+register("naive", lambda h, s: NaiveForecaster(h, s.quantile, s.quiet_offset))
+register("seasonal_naive", lambda h, s: SeasonalNaiveForecaster(h, s.quantile, s.quiet_offset))
+register("holt_winters", lambda h, s: HoltWintersForecaster(h, s.quantile, s.quiet_offset))
+register(
+    "quantile_gbm",
+    lambda h, s: QuantileGbmForecaster(h, s.quantile, s.quiet_offset, s.history_days),
+)

@@ -1,0 +1,53 @@
+"""Settings of forecasting (group ``forecast``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ForecastSettings"]
+
+
+class ForecastSettings(BaseModel):
+    """Which model, which quantile, how much history, how often to re-fit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(
+        "naive",
+        description="Forecaster name (`naive`, `seasonal_naive`, `holt_winters`, `quantile_gbm`) "
+        "or `auto` to choose per workload by rolling-origin backtest. `naive` (current load "
+        "with headroom calibrated on the workload's own history) scored best on the shared "
+        "traces.",
+    )
+    quantile: float = Field(
+        0.995, gt=0.5, lt=1, description="Quantile of the peak load that capacity should cover."
+    )
+    history_days: float = Field(
+        7, gt=0, le=35, description="Days of history a model is fitted on (the most recent)."
+    )
+    min_history_hours: float = Field(
+        24, gt=0, le=24 * 14, description="Less history than this: scale reactively."
+    )
+    max_gap_fraction: float = Field(
+        0.05, ge=0, le=1, description="More missing samples than this fraction: scale reactively."
+    )
+    refit_hours: float = Field(
+        24, gt=0, le=24 * 7, description="Models are re-fitted on this schedule, off the hot path."
+    )
+    validation_hours: float = Field(
+        24, gt=0, le=24 * 7, description="Recent history held out to choose the model per workload."
+    )
+    quiet_offset: float = Field(
+        0.5,
+        ge=0,
+        le=10,
+        description="Offset added to load before taking ratios, as a fraction of the recent mean "
+        "load, so that a quiet workload's relative jumps stay bounded.",
+    )
+    predict_every_seconds: float = Field(
+        300,
+        gt=0,
+        le=3600,
+        description="How often the learned model re-evaluates its headroom; live load is applied "
+        "at every decision in between.",
+    )

@@ -1,0 +1,150 @@
+"""The vertical policy: container requests (and optionally limits) from usage history.
+
+The base is the VPA recommender's: usage goes into a histogram whose weights decay with a
+half-life, the request is a percentile of it times a margin, with lower and upper bounds at
+two other percentiles. foresight adds what the histogram cannot see: the forecast of the daily
+peak (a request never below the peak expected in the next day, times a margin) and a fast
+path after an OOM kill. A resize happens only when the target moves by more than the
+hysteresis, or when the current request leaves the bounds.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from autoscaler.policy.settings import VerticalSettings
+
+__all__ = [
+    "DecayingHistogram",
+    "VerticalDecision",
+    "VerticalReason",
+    "oom_bump",
+    "recommend_request",
+]
+
+
+class DecayingHistogram:
+    """Exponential buckets of usage whose weights halve every ``half_life`` seconds."""
+
+    def __init__(
+        self, half_life_seconds: float, first_bucket: float, ratio: float = 1.05, buckets: int = 400
+    ) -> None:
+        if first_bucket <= 0 or ratio <= 1:
+            raise ValueError("histogram needs first_bucket > 0 and ratio > 1")
+        self.half_life = half_life_seconds
+        self.first = first_bucket
+        self.ratio = ratio
+        self.weights = np.zeros(buckets)
+        self.reference: float | None = None
+
+    def _bucket(self, value: float) -> int:
+        if value <= self.first:
+            return 0
+        index = int(math.log(value / self.first, self.ratio)) + 1
+        return min(index, len(self.weights) - 1)
+
+    def upper_edge(self, index: int) -> float:
+        """The largest value bucket ``index`` holds."""
+        return float(self.first * self.ratio**index)
+
+    def add(self, value: float, at: float, weight: float = 1.0) -> None:
+        """Add a usage sample taken at ``at`` (unix seconds)."""
+        if self.reference is None:
+            self.reference = at
+        # Newer samples weigh more instead of older ones decaying, which needs no sweep; the
+        # reference moves when the factor grows large, to keep floats finite.
+        exponent = (at - self.reference) / self.half_life
+        if exponent > 50:
+            self.weights *= 2.0**-exponent
+            self.reference, exponent = at, 0.0
+        self.weights[self._bucket(max(0.0, value))] += weight * 2.0**exponent
+
+    def percentile(self, p: float) -> float:
+        """Upper edge of the bucket where the cumulative weight reaches ``p`` (0 if empty)."""
+        total = float(self.weights.sum())
+        if total <= 0:
+            return 0.0
+        index = int(np.searchsorted(np.cumsum(self.weights), p * total))
+        return self.upper_edge(min(index, len(self.weights) - 1))
+
+
+class VerticalReason(enum.StrEnum):
+    """Why the request is what it is."""
+
+    TARGET = "histogram_target"
+    DAILY_PEAK = "forecast_daily_peak"
+    OOM = "oom_bump"
+    WITHIN_HYSTERESIS = "within_hysteresis"
+    MIN_ALLOWED = "min_allowed"
+    MAX_ALLOWED = "max_allowed"
+    NO_DATA = "fail_static_no_data"
+
+
+@dataclass(frozen=True)
+class VerticalDecision:
+    """Request (and limit, when limits are managed) for one container resource."""
+
+    request: float
+    limit: float | None
+    reason: VerticalReason
+    target: float
+    lower: float
+    upper: float
+    resize: bool
+
+
+def oom_bump(used: float, settings: VerticalSettings) -> float:
+    """Memory after an OOM kill: max(used + 100 MiB, used × 1.2) by default."""
+    return max(used + settings.oom_bump_bytes, used * settings.oom_bump_ratio)
+
+
+def recommend_request(
+    histogram: DecayingHistogram,
+    current: float,
+    settings: VerticalSettings,
+    daily_peak: float | None = None,
+    oom_used: float | None = None,
+    min_allowed: float = 0.0,
+    max_allowed: float = math.inf,
+) -> VerticalDecision:
+    """The request for one resource; pure apart from reading ``histogram``.
+
+    ``daily_peak`` is the forecast peak usage over the next day (already at the resource's
+    chosen coverage); ``oom_used`` is the usage at an OOM kill since the last decision.
+    """
+    if histogram.weights.sum() <= 0:
+        return VerticalDecision(
+            current, None, VerticalReason.NO_DATA, current, current, current, False
+        )
+    m = settings.margin
+    target = histogram.percentile(settings.target_percentile) * m
+    lower = histogram.percentile(settings.lower_percentile) * m
+    upper = histogram.percentile(settings.upper_percentile) * m
+    reason = VerticalReason.TARGET
+    if daily_peak is not None and daily_peak > target:
+        target, reason = daily_peak, VerticalReason.DAILY_PEAK
+    if oom_used is not None:
+        bumped = oom_bump(oom_used, settings)
+        if bumped > target:
+            target, reason = bumped, VerticalReason.OOM
+    upper = max(upper, target)
+    lower = min(lower, target)
+    if target < min_allowed:
+        target, reason = min_allowed, VerticalReason.MIN_ALLOWED
+    if target > max_allowed:
+        target, reason = max_allowed, VerticalReason.MAX_ALLOWED
+    request = target
+    moved = current <= 0 or abs(target - current) > settings.hysteresis * current
+    outside = current < lower or current > upper
+    urgent = reason == VerticalReason.OOM
+    resize = moved or outside or urgent
+    if not resize:
+        request, reason = current, VerticalReason.WITHIN_HYSTERESIS
+    limit = request * settings.limit_ratio if settings.limit_ratio is not None else None
+    return VerticalDecision(
+        request, limit, reason, target, lower, upper, resize and request != current
+    )

@@ -1,0 +1,35 @@
+"""``foresight backtest`` end to end on a real trace."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from autoscaler.backtest.policies import PolicyError, make_policy
+from autoscaler.cli.main import main
+
+
+def test_json_has_every_trace_policy_and_aggregate(
+    traces_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    trace = traces_dir / "nab_ec2_cpu_utilization_825cc2.csv"
+    plot = tmp_path / "replay.png"
+    argv = ["backtest", "--trace", str(trace), "--policy", "hpa@0.5", "oracle", "static"]
+    code = main([*argv, "--startup", "2m", "--json", "--plot", str(plot)])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["policy"] for r in out["results"]] == ["hpa@0.5", "oracle", "static"]
+    for row in out["results"]:
+        assert set(row) >= {"violation_pct", "unserved_pct", "cost_vs_oracle", "actions"}
+    assert out["aggregates"]["oracle"]["cost_vs_oracle"] == 1.0
+    assert out["aggregates"]["static"]["violation_pct"] == 0.0
+    assert plot.stat().st_size > 10_000
+
+
+def test_unknown_policy_lists_the_valid_names(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(PolicyError, match="valid: foresight, oracle, static, hpa@T"):
+        make_policy("vpa")
+    assert main(["backtest", "--trace", "/nonexistent.csv"]) == 1
+    assert "no such file or folder" in capsys.readouterr().err

@@ -1,0 +1,90 @@
+"""The vertical policy and the joint horizontal + vertical decision."""
+
+from __future__ import annotations
+
+import pytest
+
+from autoscaler.policy.horizontal import LoadSignal, ReplicaState
+from autoscaler.policy.joint import decide_joint
+from autoscaler.policy.settings import HorizontalSettings, VerticalSettings
+from autoscaler.policy.vertical import (
+    DecayingHistogram,
+    VerticalReason,
+    oom_bump,
+    recommend_request,
+)
+
+MIB = 2**20
+S = VerticalSettings.model_validate({})
+
+
+def _histogram(values: list[float], start: float = 0.0, every: float = 60.0) -> DecayingHistogram:
+    h = DecayingHistogram(24 * 3600, first_bucket=0.01)
+    for k, v in enumerate(values):
+        h.add(v, start + k * every)
+    return h
+
+
+def test_percentiles_follow_the_samples_within_a_bucket() -> None:
+    h = _histogram([float(v) for v in range(1, 101)])
+    assert h.percentile(0.9) == pytest.approx(90, rel=0.06)
+    assert h.percentile(0.5) == pytest.approx(50, rel=0.06)
+
+
+def test_recent_samples_weigh_more_after_a_half_life() -> None:
+    h = DecayingHistogram(3600, first_bucket=0.01)
+    for k in range(100):
+        h.add(1.0, k)
+    for k in range(100):
+        h.add(10.0, 5 * 3600 + k)  # five half-lives later: 32 times the weight
+    assert h.percentile(0.5) == pytest.approx(10, rel=0.06)
+
+
+def test_target_is_p90_with_margin_and_hysteresis_holds_small_moves() -> None:
+    h = _histogram([1.0] * 95 + [2.0] * 5)
+    d = recommend_request(h, current=0.0, settings=S)
+    assert d.reason == VerticalReason.TARGET
+    assert d.request == pytest.approx(1.0 * 1.15, rel=0.06)
+    held = recommend_request(h, current=d.request * 1.05, settings=S)
+    assert (held.reason, held.resize) == (VerticalReason.WITHIN_HYSTERESIS, False)
+    moved = recommend_request(h, current=d.request * 2, settings=S)
+    assert moved.resize and moved.request == pytest.approx(d.request)
+
+
+def test_oom_raises_memory_at_once() -> None:
+    used = 500 * MIB
+    assert oom_bump(used, S) == max(used + 100 * MIB, used * 1.2)
+    h = _histogram([400.0 * MIB] * 50)
+    d = recommend_request(h, current=float(used), settings=S, oom_used=float(used))
+    assert d.reason == VerticalReason.OOM
+    assert d.request == pytest.approx(600 * MIB)
+    assert d.resize
+
+
+def test_daily_peak_and_bounds() -> None:
+    h = _histogram([1.0] * 100)
+    d = recommend_request(h, current=1.0, settings=S, daily_peak=3.0)
+    assert (d.request, d.reason) == (3.0, VerticalReason.DAILY_PEAK)
+    capped = recommend_request(h, current=1.0, settings=S, daily_peak=3.0, max_allowed=2.0)
+    assert (capped.request, capped.reason) == (2.0, VerticalReason.MAX_ALLOWED)
+    limited = recommend_request(
+        h, 0.0, VerticalSettings.model_validate({"limit_ratio": 2.0}), daily_peak=3.0
+    )
+    assert limited.limit == 6.0
+
+
+def test_joint_decision_counts_replicas_on_the_resized_pod() -> None:
+    # 40 req/s per core; the pod grows from 0.5 to 1 core: 100 req/s need 3 pods, not 5.
+    h = _histogram([0.5] * 100)
+    vertical = recommend_request(h, current=0.5, settings=S, daily_peak=1.0)
+    assert (vertical.request, vertical.reason) == (1.0, VerticalReason.DAILY_PEAK)
+    joint = decide_joint(
+        vertical,
+        load_per_request_unit=40.0,
+        signal=LoadSignal(load=100.0, observed_at=0.0, forecast_peak=100.0),
+        state=ReplicaState(current=5, capacity_per_replica=20.0),
+        settings=HorizontalSettings.model_validate({"scale_down_stabilisation_seconds": 0}),
+        now=0.0,
+    )
+    assert joint.capacity_per_replica == 40.0
+    assert joint.horizontal.replicas == 3

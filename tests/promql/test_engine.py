@@ -1,0 +1,164 @@
+"""The evaluator's behaviour at its edges: errors, limits, staleness, forecast, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from alerts.promql import (
+    Engine,
+    EvaluationError,
+    LimitExceeded,
+    ParseError,
+    PromQLSettings,
+    QueryTimeout,
+)
+from alerts.promql.forecast import predict
+from autoscaler.cli.main import main
+from collectors.store import STALE_NAN, Store
+
+MemoryStore = Callable[..., Store]
+
+MIN = 60_000
+
+
+def _counter(memory_store: MemoryStore, n: int = 30) -> Engine:
+    samples = [
+        ({"__name__": "req_total", "pod": p}, t * MIN, t * k)
+        for t in range(n)
+        for p, k in (("a", 1.0), ("b", 2.0))
+    ]
+    return Engine(memory_store(samples))
+
+
+def test_parse_error_names_the_query_and_the_parser_message(memory_store: MemoryStore) -> None:
+    with pytest.raises(ParseError, match=r"parse error in 'rate\(foo\)': expected type matrix"):
+        _counter(memory_store).instant("rate(foo)", 0)
+
+
+def test_unknown_function_is_a_parse_error(memory_store: MemoryStore) -> None:
+    with pytest.raises(ParseError, match="unknown function with name 'rat'"):
+        _counter(memory_store).instant("rat(req_total[5m])", 0)
+
+
+def test_series_limit(memory_store: MemoryStore) -> None:
+    engine = Engine(_counter(memory_store).querier, PromQLSettings(max_series=1))
+    with pytest.raises(LimitExceeded, match="selects 2 series, more than max_series=1"):
+        engine.instant("req_total", 10 * MIN)
+
+
+def test_sample_limit(memory_store: MemoryStore) -> None:
+    engine = Engine(_counter(memory_store).querier, PromQLSettings(max_samples=10))
+    with pytest.raises(LimitExceeded, match="more than max_samples=10"):
+        engine.instant("sum_over_time(req_total[1h])", 29 * MIN)
+
+
+def test_timeout(memory_store: MemoryStore) -> None:
+    engine = Engine(_counter(memory_store).querier, PromQLSettings(timeout_seconds=1e-9))
+    with pytest.raises(QueryTimeout, match="timed out"):
+        engine.instant("req_total", 10 * MIN)
+
+
+def test_lookback_window_is_open_on_the_left(memory_store: MemoryStore) -> None:
+    engine = Engine(memory_store([({"__name__": "g"}, 0, 1.0)]))
+    assert len(engine.instant("g", 5 * MIN - 1).series) == 1
+    assert engine.instant("g", 5 * MIN).series == []
+
+
+def test_staleness_marker_ends_a_series(memory_store: MemoryStore) -> None:
+    engine = Engine(
+        memory_store([({"__name__": "g"}, 0, 1.0), ({"__name__": "g"}, MIN, STALE_NAN)])
+    )
+    assert len(engine.instant("g", 30_000).series) == 1
+    assert engine.instant("g", 90_000).series == []
+
+
+def test_range_window_is_open_on_the_left(memory_store: MemoryStore) -> None:
+    result = _counter(memory_store, 61).instant('count_over_time(req_total{pod="a"}[1h])', 60 * MIN)
+    assert result.series[0].values[0] == 60
+
+
+def test_rate_and_name_dropping(memory_store: MemoryStore) -> None:
+    result = _counter(memory_store).instant("rate(req_total[5m])", 20 * MIN)
+    values = {dict(s.labels)["pod"]: float(s.values[0]) for s in result.series}
+    assert values == pytest.approx({"a": 1 / 60, "b": 2 / 60})
+    assert all("__name__" not in dict(s.labels) for s in result.series)
+
+
+def test_range_query_steps(memory_store: MemoryStore) -> None:
+    result = _counter(memory_store).range('req_total{pod="a"} * 2', 0, 10 * MIN, 5 * MIN)
+    assert result.type == "matrix"
+    assert result.series[0].values.tolist() == [0.0, 10.0, 20.0]
+
+
+def test_many_to_many_error(memory_store: MemoryStore) -> None:
+    with pytest.raises(EvaluationError, match="many-to-many matching not allowed"):
+        _counter(memory_store).instant("req_total + on() req_total", 10 * MIN)
+
+
+def test_negative_at_timestamp_is_read_from_the_text(memory_store: MemoryStore) -> None:
+    engine = Engine(memory_store([({"__name__": "g"}, -60_000, 7.0)]))
+    assert engine.instant("g @ -30", 10 * MIN).series[0].values[0] == 7.0
+
+
+def test_forecast_extends_a_linear_trend(memory_store: MemoryStore) -> None:
+    result = _counter(memory_store).instant('forecast(req_total{pod="b"}[10m], 600)', 29 * MIN)
+    # The series grows by 2 a minute: 58 now, 78 ten minutes later.
+    assert result.series[0].values[0] == pytest.approx(78.0, rel=0.01)
+
+
+def test_forecast_of_a_constant_is_the_constant() -> None:
+    ts = np.arange(5, dtype=np.int64) * MIN
+    assert predict(ts, np.full(5, 3.0), float(10 * MIN)) == 3.0
+
+
+def test_every_shared_rule_evaluates(memory_store: MemoryStore, rules_dir: Path) -> None:
+    engine = _counter(memory_store)
+    count = 0
+    for path in sorted(rules_dir.glob("*/*.yaml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                engine.instant(rule["expr"], 29 * MIN)
+                count += 1
+    assert count > 300
+
+
+def test_cli_promql_test_prints_the_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = tmp_path / "a.test"
+    case.write_text(
+        "load 1m\n  f 1 2 3\n\neval instant at 2m f\n  f 3\n\neval instant at 2m f\n  f 4\n"
+    )
+    code = main(["promql", "test", str(case)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.strip().endswith("1 passed, 1 failed, 0 skipped")
+    assert "expected [4.0], got [3.0]" in out
+
+
+def test_cli_promql_query_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    om = tmp_path / "in.om"
+    om.write_text('# TYPE up unknown\nup{job="a"} 1 60.000\nup{job="a"} 0 120.000\n# EOF\n')
+    monkeypatch.setenv("FORESIGHT_STORE__DATA_DIR", str(tmp_path / "data"))
+    assert main(["store", "import", str(om)]) == 0
+    capsys.readouterr()
+    assert main(["promql", "query", "sum(up)", "--time", "150", "--output", "json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["data"] == {"resultType": "vector", "result": [{"metric": {}, "value": [150, "0"]}]}
+    assert main(["promql", "query", "up", "--start", "60", "--end", "120", "--step", "60"]) == 0
+    table = capsys.readouterr().out
+    assert 'up{job="a"}' in table and "120.000" in table
+
+
+def test_nan_survives_arithmetic(memory_store: MemoryStore) -> None:
+    engine = Engine(memory_store([({"__name__": "g"}, 0, math.nan)]))
+    assert math.isnan(engine.instant("g + 1", 0).series[0].values[0])
