@@ -1,0 +1,140 @@
+"""The collection cycle: every interval, scrape kubelets and pods, then record cluster state.
+
+Kubelet and pod samples are written by their collectors with the kubelet's own timestamps;
+workload usage and cluster state (replicas, phases, requests...) are written here at the
+cycle's time, with staleness markers for series that disappeared, so that a deleted pod does
+not linger for five minutes in queries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from collectors.clock import Clock
+from collectors.cluster import WatchHealth
+from collectors.cluster_model import ClusterModel
+from collectors.kubelet import KubeletCollector, NodeEndpoint
+from collectors.pods import PodMetricsCollector
+from collectors.scrape import ScrapeHealth
+from collectors.state_metrics import Family, cluster_families, health_families, usage_families
+from collectors.store import Store
+from collectors.store.labels import Labels, make_labels
+
+log = logging.getLogger(__name__)
+
+# Written by the kubelet collector itself, with kubelet timestamps.
+_OWN_TIMESTAMPS = frozenset(
+    {
+        "foresight_node_cpu_usage_cores",
+        "foresight_node_memory_working_set_bytes",
+        "foresight_pod_cpu_usage_cores",
+        "foresight_pod_memory_working_set_bytes",
+        "foresight_container_cpu_usage_cores",
+        "foresight_container_memory_working_set_bytes",
+    }
+)
+
+
+def node_endpoints(model: ClusterModel) -> list[NodeEndpoint]:
+    """Kubelet endpoints of the nodes the model knows."""
+    return [NodeEndpoint(n.name, n.addresses, n.kubelet_port) for n in model.nodes()]
+
+
+@dataclass
+class CycleReport:
+    samples: int
+    seconds: float
+
+
+class CollectionCycle:
+    """Runs collectors in order and keeps the latest families for ``/metrics``."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        model: ClusterModel,
+        kubelets: KubeletCollector,
+        pods: PodMetricsCollector | None = None,
+        scrape_health: Sequence[ScrapeHealth] = (),
+        watch_health: WatchHealth | None = None,
+        interval_s: float = 15.0,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._model = model
+        self._kubelets = kubelets
+        self._pods = pods
+        self._scrape_health = scrape_health
+        self._watch_health = watch_health
+        self._interval_s = interval_s
+        self._written: set[Labels] = set()
+        self._refs: dict[Labels, int] = {}
+        self._generation = store.generation
+
+    def families(self) -> list[Family]:
+        """Everything known now: the exporter calls this at scrape time."""
+        return [
+            *usage_families(self._kubelets.latest, self._model),
+            *cluster_families(self._model),
+            *health_families(self._scrape_health, self._watch_health, self._store.stats()),
+        ]
+
+    async def run_once(self) -> CycleReport:
+        """One cycle; returns how many samples it wrote and how long it took."""
+        started = time.perf_counter()
+        written = await self._kubelets.collect()
+        if self._pods is not None:
+            written += await self._pods.collect()
+        families = [
+            f
+            for f in (
+                *usage_families(self._kubelets.latest, self._model),
+                *cluster_families(self._model),
+            )
+            if f.name not in _OWN_TIMESTAMPS
+        ]
+        written += self._record(families)
+        return CycleReport(written, time.perf_counter() - started)
+
+    async def run(self) -> None:
+        """Cycle every interval until cancelled; a failing cycle is logged, not fatal."""
+        while True:
+            start = self._clock.now()
+            try:
+                report = await self.run_once()
+                log.debug(
+                    "collection cycle wrote %d samples in %.2f s", report.samples, report.seconds
+                )
+            except Exception:
+                log.exception("collection cycle failed; next one in %.0f s", self._interval_s)
+            await self._clock.sleep(max(0.0, self._interval_s - (self._clock.now() - start)))
+
+    def _record(self, families: Sequence[Family]) -> int:
+        if self._store.generation != self._generation:
+            self._refs.clear()
+            self._generation = self._store.generation
+        now = int(self._clock.now() * 1000)
+        refs: list[int] = []
+        values: list[float] = []
+        written: set[Labels] = set()
+        for family in families:
+            for labels, value in family.samples:
+                key = make_labels({**labels, "__name__": family.name})
+                ref = self._refs.get(key)
+                if ref is None:
+                    ref = self._refs[key] = self._store.ref(key)
+                refs.append(ref)
+                values.append(value)
+                written.add(key)
+        for key in self._written - written:
+            self._store.mark_stale(self._refs.get(key, key), now)
+        self._written = written
+        if refs:
+            self._store.append_batch(np.array(refs, np.int32), now, np.array(values, np.float64))
+        return len(refs)

@@ -1,0 +1,160 @@
+"""A whole collection cycle against the simulated cluster, through the real clients."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from collectors import names
+from collectors.clock import VirtualClock
+from collectors.cluster import ClusterWatcher
+from collectors.cycle import CollectionCycle, node_endpoints
+from collectors.exporter import FamiliesCollector
+from collectors.kube import api_client
+from collectors.kubelet import KubeletCollector
+from collectors.scrape import ScrapeHealth, Scraper
+from collectors.settings import CollectorSettings, KubernetesSettings
+from collectors.store import Store, StoreSettings, eq, name_is, stale_mask
+from simulator.background import BackgroundCluster
+from simulator.faults import FaultSpec
+from simulator.scenario import parse_scenario
+
+SCENARIO = """
+name: collected
+seed: 3
+tick: 5s
+nodes:
+  - {name: node, count: 3, cpu: "8", memory: 16Gi}
+namespaces: [shop]
+workloads:
+  - name: web
+    namespace: shop
+    replicas: 3
+    requests: {cpu: 500m, memory: 256Mi}
+    limits: {cpu: "2", memory: 1Gi}
+    startupSeconds: 10
+    load: {pattern: constant, peak: 1.5, noise: 0}
+    memory: {base: 100Mi, perCore: 100Mi}
+"""
+START = 1_750_000_000.0
+
+
+@pytest.fixture
+def sim() -> Iterator[BackgroundCluster]:
+    clock = VirtualClock(start=START, speed=None, autoadvance=False)
+    with BackgroundCluster(parse_scenario(SCENARIO, "collected.yaml"), clock) as bg:
+        bg.advance(60)
+        yield bg
+
+
+@dataclass
+class Rig:
+    sim: BackgroundCluster
+    cycle: CollectionCycle
+    store: Store
+    health: ScrapeHealth
+    watcher: ClusterWatcher
+
+
+@pytest.fixture
+async def rig(sim: BackgroundCluster, tmp_path: Path) -> AsyncIterator[Rig]:
+    assert sim.cluster is not None
+    kubeconfig = tmp_path / "sim.kubeconfig"
+    sim.cluster.write_kubeconfig(kubeconfig)
+    # Collector time follows the simulated cluster's clock, as it would follow the wall clock.
+    clock = sim.clock
+    settings = CollectorSettings(kubelet_scheme="http", stagger_seconds=0, token_file=None)
+    store = Store(StoreSettings(), clock, persistent=False)
+    health = ScrapeHealth("kubelet")
+    with api_client(KubernetesSettings(kubeconfig=kubeconfig)) as api:
+        watcher = ClusterWatcher(api, VirtualClock(start=START), KubernetesSettings())
+        watcher.start()
+        await asyncio.wait_for(watcher.wait_synced(), 30)
+        async with httpx.AsyncClient() as http:
+            scraper = Scraper(
+                http,
+                clock,
+                health,
+                concurrency=8,
+                timeout_s=5,
+                stagger_s=0,
+                max_bytes=settings.max_response_bytes,
+                backoff_initial_s=1,
+                backoff_max_s=5,
+            )
+            kubelets = KubeletCollector(
+                scraper, store, clock, settings, lambda: node_endpoints(watcher.model)
+            )
+            cycle = CollectionCycle(
+                store,
+                clock,
+                watcher.model,
+                kubelets,
+                scrape_health=[health],
+                watch_health=watcher.health,
+            )
+            yield Rig(sim, cycle, store, health, watcher)
+        await watcher.stop()
+    store.close()
+
+
+async def _cycles(rig: Rig, n: int) -> None:
+    for _ in range(n):
+        await rig.cycle.run_once()
+        await asyncio.to_thread(rig.sim.advance, 15)
+
+
+async def test_workload_usage_reaches_the_store_and_metrics(rig: Rig) -> None:
+    await _cycles(rig, 4)
+    [web] = rig.store.select(
+        [
+            name_is(names.WORKLOAD_CPU_CORES),
+            eq("workload", "web"),
+            eq("workload_kind", "Deployment"),
+        ],
+        0,
+        2**62,
+    )
+    # 1.5 cores of load spread over the web pods, once two scrapes gave a rate.
+    assert web.values[-1] == pytest.approx(1.5, rel=0.2)
+    nodes = rig.store.select([name_is(names.NODE_MEMORY)], 0, 2**62)
+    assert len(nodes) == 3
+    [desired] = rig.store.select(
+        [name_is("foresight_workload_replicas_desired"), eq("workload", "web")], 0, 2**62
+    )
+    assert desired.values[-1] == 3
+    registry = CollectorRegistry()
+    registry.register(FamiliesCollector(rig.cycle.families))
+    exposed = {
+        s.name: s
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+        if s.labels.get("workload") == "web" or "workload" not in s.labels
+    }
+    assert exposed[names.WORKLOAD_CPU_CORES].value == pytest.approx(1.5, rel=0.2)
+    assert exposed["foresight_scrape_attempts_total"].value == 12
+    assert rig.health.up == {n.name: True for n in rig.watcher.model.nodes()}
+
+
+async def test_a_down_node_is_stale_never_zero(rig: Rig) -> None:
+    await _cycles(rig, 3)
+    assert rig.sim.cluster is not None
+    cluster = rig.sim.cluster
+    victim = rig.watcher.model.nodes()[0].name
+    elapsed = rig.sim.clock.now() - cluster.start_time
+    fault = FaultSpec(type="kubelet-error", code=500, nodes=(victim,), at=elapsed)
+    await asyncio.to_thread(rig.sim.call, lambda: cluster.inject(fault))
+    await _cycles(rig, 2)
+    [series] = rig.store.select([name_is(names.NODE_MEMORY), eq("node", victim)], 0, 2**62)
+    stale = stale_mask(series.values)
+    assert stale[-1] and not stale[:-1].any()
+    assert all(v > 0 for v in series.values[~stale])
+    assert rig.health.errors.get("server_error", 0) >= 1
+    assert rig.health.up[victim] is False
