@@ -20,6 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from alerts.promql.settings import PromQLSettings
+from alerts.settings import NotifySettings, RuleSettings
 from autoscaler.forecast.settings import ForecastSettings
 from autoscaler.policy.settings import PolicySettings
 from collectors.settings import CollectorSettings, KubernetesSettings
@@ -82,6 +83,8 @@ class Settings(BaseSettings):
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     promql: PromQLSettings = Field(default_factory=PromQLSettings)
+    rules: RuleSettings = Field(default_factory=RuleSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
 
 

@@ -1,12 +1,26 @@
 """Benchmark of the PromQL evaluator: ``python -m bench.promql [--nodes N] [--pods-per-node N]``.
 
 One evaluation round of every rule in ``shared/data/promql/rules/kube-prometheus`` over a
-store holding a synthetic cluster. Every metric the rules select is given series shaped by
-its family: ``node_*`` per node and device, ``kube_node_*`` and ``kubelet_*`` per node,
-``container_*`` and ``kube_pod_*`` per pod and container, everything else per target
-(instance). Label values the rules match on with ``=`` are used verbatim, so selectors
-find their series; ``=~``/``!=`` matchers see the same values. Thirty minutes of samples
-are stored, one every 30 s; histograms get a fixed set of ``le`` buckets.
+store holding a synthetic cluster, shaped as kube-prometheus scrapes one:
+
+- kube-state-metrics (``job="kube-state-metrics"``): per pod ``kube_pod_info``, owner,
+  five phases, three ready conditions, status reasons; per container requests and limits
+  of cpu and memory; per node info, role, taints, conditions, allocatable and capacity;
+  deployments with their replica sets, stateful sets, daemon sets, jobs, HPAs, PDBs,
+  volumes and quotas.
+- cAdvisor (``job="kubelet", metrics_path="/metrics/cadvisor"``): per container, per pod
+  cgroup (``container=""``, no image) and per node root cgroup.
+- kubelet (``metrics_path="/metrics"``): per node, with histograms and volume stats.
+- node-exporter (``job="node-exporter"``, ``instance`` relabelled to the node name): eight
+  CPUs of eight modes, three filesystems, two disks, two network devices, systemd units.
+- the API server's request counters and SLI histograms per verb, scope and resource.
+
+Every other metric the rules read (control plane, Prometheus, Alertmanager, recorded
+series) gets three targets labelled with the values the rules ask for with ``=``. Pods:
+two daemon-set pods per node, the rest in deployments of ten (every twentieth a stateful
+set, every twentieth a job), one in three with a sidecar; a few are pending, not ready
+or crash-looping so that alerts have something to find. Thirty minutes of samples, one
+every 30 s: counters grow, gauges hold their level, states are 0 or 1.
 """
 
 from __future__ import annotations
@@ -14,6 +28,8 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +53,24 @@ RULES = (
 T0_MS = 1_750_000_000_000
 SCRAPE_MS = 30_000
 SCRAPES = 60
-BUCKETS = ("0.005", "0.05", "0.25", "1", "5", "+Inf")
+BUCKETS = ("0.005", "0.01", "0.05", "0.1", "0.5", "1", "5", "10", "30", "60", "+Inf")
+CPUS = 8
+CPU_MODES = ("idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user")
+FILESYSTEMS = (
+    ("/dev/nvme0n1p1", "/", "ext4"),
+    ("/dev/nvme0n1p15", "/boot/efi", "vfat"),
+    ("tmpfs", "/run", "tmpfs"),
+)
+PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+CONDITIONS = ("true", "false", "unknown")
+NODE_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
+KSM = {"job": "kube-state-metrics", "instance": "10.0.255.10:8443"}
+COUNTER = -1.0
+"""Value marker: a counter growing at a random rate."""
+GAUGE = -2.0
+"""Value marker: a gauge at a random level."""
+
+Sample = tuple[dict[str, str], float]
 
 
 def load_rules(folder: Path) -> list[tuple[str, str]]:
@@ -58,10 +91,10 @@ def _selected(rules: list[tuple[str, str]]) -> dict[str, dict[str, str]]:
 
     def visit(node: Any) -> bool:
         if isinstance(node, promql_parser.VectorSelector) and node.name:
+            wanted[node.name]
             for m in matchers_of(node):
                 if m.type.value == "=" and m.name != "__name__":
                     wanted[node.name].setdefault(m.name, m.value)
-            wanted[node.name].setdefault("job", "kubernetes")
         return True
 
     for _, expr in rules:
@@ -69,80 +102,465 @@ def _selected(rules: list[tuple[str, str]]) -> dict[str, dict[str, str]]:
     return wanted
 
 
-def _identities(name: str, nodes: int, pods_per_node: int) -> list[dict[str, str]]:
-    if name.startswith("node_"):
-        return [
-            {"instance": f"node-{n}", "node": f"node-{n}", "device": f"sd{d}", "mountpoint": "/"}
-            for n in range(nodes)
-            for d in "ab"
-        ]
-    if name.startswith(("kube_node_", "kubelet_")):
-        return [{"node": f"node-{n}", "instance": f"node-{n}"} for n in range(nodes)]
-    if name.startswith(("container_", "kube_pod_")):
-        return [
-            {
-                "namespace": f"ns-{p % 50}",
-                "pod": f"pod-{n}-{p}",
-                "container": "app",
-                "node": f"node-{n}",
-                "instance": f"node-{n}",
+@dataclass(frozen=True)
+class Pod:
+    """One pod of the synthetic cluster."""
+
+    namespace: str
+    name: str
+    uid: str
+    node: int
+    owner_kind: str
+    owner_name: str
+    containers: tuple[str, ...]
+    phase: str
+    ready: bool
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A deployment, stateful set or job and its pods' count."""
+
+    kind: str
+    namespace: str
+    name: str
+    replicas: int
+
+
+class Cluster:
+    """Nodes, pods and workloads, and the series each exporter reports about them."""
+
+    def __init__(self, nodes: int, pods_per_node: int) -> None:
+        self.nodes = nodes
+        self.pods: list[Pod] = []
+        self.workloads: list[Workload] = []
+        for n in range(nodes):
+            self.pods.append(self._daemon_pod("monitoring", "node-exporter", n, 0))
+            self.pods.append(self._daemon_pod("kube-system", "kube-proxy", n, 1))
+        rest = nodes * max(pods_per_node - 2, 0)
+        for w in range((rest + 9) // 10):
+            kind = ("StatefulSet", "Job")[w % 20] if w % 20 < 2 else "Deployment"
+            namespace, name = f"team-{w % 100}", f"svc-{w}"
+            replicas = min(10, rest - 10 * w)
+            self.workloads.append(Workload(kind, namespace, name, replicas))
+            containers = ("app", "istio-proxy") if w % 3 == 0 else ("app",)
+            for r in range(replicas):
+                g = 10 * w + r
+                if kind == "Deployment":
+                    pod, owner_kind, owner = (
+                        f"{name}-7d9f8c-{g:05x}",
+                        "ReplicaSet",
+                        f"{name}-7d9f8c",
+                    )
+                elif kind == "StatefulSet":
+                    pod, owner_kind, owner = f"{name}-{r}", kind, name
+                else:
+                    pod, owner_kind, owner = f"{name}-{g:05x}", kind, name
+                phase = "Succeeded" if kind == "Job" else "Pending" if g % 500 == 7 else "Running"
+                self.pods.append(
+                    Pod(
+                        namespace,
+                        pod,
+                        f"uid-{g:08x}",
+                        g % nodes,
+                        owner_kind,
+                        owner,
+                        containers,
+                        phase,
+                        phase == "Running" and g % 200 != 3,
+                    )
+                )
+
+    @staticmethod
+    def _daemon_pod(namespace: str, name: str, node: int, slot: int) -> Pod:
+        containers = ("node-exporter", "kube-rbac-proxy") if slot == 0 else (name,)
+        uid = f"uid-ds{slot}-{node:06x}"
+        pod = f"{name}-{node:05x}"
+        return Pod(namespace, pod, uid, node, "DaemonSet", name, containers, "Running", True)
+
+    # ------------------------------------------------------------------ per exporter
+
+    def series(self, name: str, fixed: dict[str, str]) -> Iterator[Sample]:
+        """The series of metric ``name`` with their value (or a value marker)."""
+        if name.startswith("kube_pod_container_"):
+            yield from self._ksm_container(name)
+        elif name.startswith("kube_pod_"):
+            yield from self._ksm_pod(name)
+        elif name.startswith("kube_node_"):
+            yield from self._ksm_node(name)
+        elif name.startswith("kube_") and not name.startswith("kube_state_metrics"):
+            yield from self._ksm_objects(name)
+        elif name.startswith("container_"):
+            yield from self._cadvisor(name)
+        elif name.startswith("kubelet_"):
+            yield from self._kubelet(name)
+        elif name.startswith("node_"):
+            yield from self._node_exporter(name)
+        elif name.startswith("apiserver_request"):
+            yield from self._apiserver(name)
+        else:
+            for i in range(3):
+                yield {"instance": f"10.0.254.{i}:443", "pod": f"target-{i}", **fixed}, GAUGE
+
+    def _node(self, n: int) -> str:
+        return f"node-{n:04d}"
+
+    def _ksm_pod(self, name: str) -> Iterator[Sample]:
+        for p in self.pods:
+            base = {**KSM, "namespace": p.namespace, "pod": p.name, "uid": p.uid}
+            if name == "kube_pod_info":
+                yield (
+                    {
+                        **base,
+                        "node": self._node(p.node),
+                        "host_ip": f"10.0.{p.node // 250}.{p.node % 250}",
+                        "pod_ip": f"10.{64 + p.node // 250}.{p.node % 250}.{len(p.name) % 250}",
+                        "created_by_kind": p.owner_kind,
+                        "created_by_name": p.owner_name,
+                        "priority_class": "",
+                    },
+                    1.0,
+                )
+            elif name == "kube_pod_owner":
+                yield (
+                    {
+                        **base,
+                        "owner_kind": p.owner_kind,
+                        "owner_name": p.owner_name,
+                        "owner_is_controller": "true",
+                    },
+                    1.0,
+                )
+            elif name == "kube_pod_status_phase":
+                for phase in PHASES:
+                    yield {**base, "phase": phase}, float(phase == p.phase)
+            elif name == "kube_pod_status_ready":
+                actual = "true" if p.ready else "false"
+                for c in CONDITIONS:
+                    yield {**base, "condition": c}, float(c == actual)
+            elif name == "kube_pod_status_reason":
+                for reason in ("Evicted", "NodeAffinity", "NodeLost", "SchedulingGated"):
+                    yield {**base, "reason": reason}, 0.0
+            else:
+                yield base, GAUGE
+
+    def _ksm_container(self, name: str) -> Iterator[Sample]:
+        for i, p in enumerate(self.pods):
+            for c in p.containers:
+                base = {**KSM, "namespace": p.namespace, "pod": p.name, "uid": p.uid}
+                base["container"] = c
+                if name.endswith(("_requests", "_limits")):
+                    node = self._node(p.node)
+                    yield {**base, "node": node, "resource": "cpu", "unit": "core"}, 0.25
+                    yield {**base, "node": node, "resource": "memory", "unit": "byte"}, 2.0**28
+                elif name == "kube_pod_container_status_waiting_reason":
+                    if i % 300 == 11:
+                        yield {**base, "reason": "CrashLoopBackOff"}, 1.0
+                else:
+                    yield base, GAUGE
+
+    def _ksm_node(self, name: str) -> Iterator[Sample]:
+        for n in range(self.nodes):
+            base = {**KSM, "node": self._node(n)}
+            if name == "kube_node_info":
+                yield (
+                    {
+                        **base,
+                        "kernel_version": "6.1.0-18-cloud-amd64",
+                        "os_image": "Debian GNU/Linux 12 (bookworm)",
+                        "kubelet_version": "v1.30.2",
+                        "container_runtime_version": "containerd://1.7.18",
+                        "internal_ip": f"10.0.{n // 250}.{n % 250}",
+                        "provider_id": f"gce://project/zone/{self._node(n)}",
+                    },
+                    1.0,
+                )
+            elif name == "kube_node_role":
+                yield {**base, "role": "control-plane" if n < 3 else "worker"}, 1.0
+            elif name == "kube_node_spec_taint":
+                if n < 3:
+                    key = "node-role.kubernetes.io/control-plane"
+                    yield {**base, "key": key, "value": "", "effect": "NoSchedule"}, 1.0
+            elif name == "kube_node_status_condition":
+                for cond in NODE_CONDITIONS:
+                    actual = "true" if cond == "Ready" else "false"
+                    for status in CONDITIONS:
+                        yield {**base, "condition": cond, "status": status}, float(status == actual)
+            elif name.startswith(("kube_node_status_allocatable", "kube_node_status_capacity")):
+                yield {**base, "resource": "cpu", "unit": "core"}, float(CPUS)
+                yield {**base, "resource": "memory", "unit": "byte"}, 2.0**35
+                yield {**base, "resource": "pods", "unit": "integer"}, 110.0
+            else:
+                yield base, 0.0
+
+    def _ksm_objects(self, name: str) -> Iterator[Sample]:
+        kind, _, field = name.removeprefix("kube_").partition("_")
+        if kind == "resourcequota":
+            for ns in range(100):
+                for resource in ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory"):
+                    for t in ("hard", "used"):
+                        labels = {"namespace": f"team-{ns}", "resourcequota": "default"}
+                        labels |= {"resource": resource, "type": t}
+                        yield {**KSM, **labels}, GAUGE
+            return
+        if kind == "daemonset":
+            for ds_ns, ds in (("monitoring", "node-exporter"), ("kube-system", "kube-proxy")):
+                yield {**KSM, "namespace": ds_ns, "daemonset": ds}, float(self.nodes)
+            return
+        if kind in ("persistentvolumeclaim", "persistentvolume"):
+            for p in self.pods:
+                if p.owner_kind != "StatefulSet":
+                    continue
+                pvc = {"namespace": p.namespace, "persistentvolumeclaim": f"data-{p.name}"}
+                if name == "kube_persistentvolume_status_phase":
+                    for phase in ("Pending", "Available", "Bound", "Released", "Failed"):
+                        pv = {"persistentvolume": f"pv-{p.uid}", "phase": phase}
+                        yield {**KSM, **pv}, float(phase == "Bound")
+                elif name == "kube_persistentvolumeclaim_access_mode":
+                    yield {**KSM, **pvc, "access_mode": "ReadWriteOnce"}, 1.0
+                elif kind == "persistentvolumeclaim":
+                    yield {**KSM, **pvc}, 1.0
+            return
+        wanted = {
+            "deployment": "Deployment",
+            "replicaset": "Deployment",
+            "horizontalpodautoscaler": "Deployment",
+            "statefulset": "StatefulSet",
+            "poddisruptionbudget": "StatefulSet",
+            "job": "Job",
+        }.get(kind)
+        for w in self.workloads:
+            if w.kind != wanted:
+                continue
+            at = {"namespace": w.namespace}
+            if kind == "replicaset":
+                # The current replica set and the one the last rollout left behind.
+                for rs in (f"{w.name}-7d9f8c", f"{w.name}-5b6c4d"):
+                    owner = {"owner_kind": "Deployment", "owner_name": w.name}
+                    yield (
+                        {**KSM, **at, "replicaset": rs, **owner, "owner_is_controller": "true"},
+                        1.0,
+                    )
+            elif kind == "job":
+                at["job_name"] = w.name
+                if field == "owner":
+                    owner = {"owner_kind": "CronJob", "owner_name": w.name.rsplit("-", 1)[0]}
+                    yield {**KSM, **at, **owner, "owner_is_controller": "true"}, 1.0
+                elif field == "failed":
+                    yield {**KSM, **at, "condition": "true"}, 0.0
+                else:
+                    yield {**KSM, **at}, GAUGE
+            elif kind == "horizontalpodautoscaler":
+                if len(w.name) % 5 == 0:
+                    yield {**KSM, **at, "horizontalpodautoscaler": w.name}, float(w.replicas)
+            elif field == "status_condition":
+                for cond in ("Available", "Progressing"):
+                    for status in CONDITIONS:
+                        labels = {kind: w.name, "condition": cond, "status": status}
+                        yield {**KSM, **at, **labels}, float(status == "true")
+            elif field.endswith("revision"):
+                yield {**KSM, **at, kind: w.name, "revision": f"{w.name}-6f7b"}, 1.0
+            elif field.endswith("generation"):
+                yield {**KSM, **at, kind: w.name}, 3.0
+            else:
+                yield {**KSM, **at, kind: w.name}, float(w.replicas)
+
+    def _cadvisor(self, name: str) -> Iterator[Sample]:
+        value = COUNTER if name.endswith("_total") else GAUGE
+        for n in range(self.nodes):
+            target = {
+                "job": "kubelet",
+                "metrics_path": "/metrics/cadvisor",
+                "endpoint": "https-metrics",
+                "service": "kubelet",
+                "namespace": "kube-system",
+                "instance": f"10.0.{n // 250}.{n % 250}:10250",
+                "node": self._node(n),
             }
-            for n in range(nodes)
-            for p in range(pods_per_node)
-        ]
-    return [{"instance": f"target-{i}", "pod": f"target-{i}"} for i in range(3)]
+            yield {**target, "id": "/"}, value
+        for p in self.pods:
+            target = {
+                "job": "kubelet",
+                "metrics_path": "/metrics/cadvisor",
+                "endpoint": "https-metrics",
+                "service": "kubelet",
+                "instance": f"10.0.{p.node // 250}.{p.node % 250}:10250",
+                "node": self._node(p.node),
+                "namespace": p.namespace,
+                "pod": p.name,
+            }
+            cgroup = f"/kubepods.slice/kubepods-pod{p.uid}.slice"
+            yield {**target, "id": cgroup}, value
+            for c in p.containers:
+                cid = f"{p.uid}{c}"
+                yield (
+                    {
+                        **target,
+                        "container": c,
+                        "id": f"{cgroup}/cri-containerd-{cid}.scope",
+                        "image": f"registry.example.com/{c}:1.4.2",
+                        "name": cid,
+                    },
+                    value,
+                )
+
+    def _kubelet(self, name: str) -> Iterator[Sample]:
+        for n in range(self.nodes):
+            target = {
+                "job": "kubelet",
+                "metrics_path": "/metrics",
+                "endpoint": "https-metrics",
+                "service": "kubelet",
+                "namespace": "kube-system",
+                "instance": f"10.0.{n // 250}.{n % 250}:10250",
+                "node": self._node(n),
+            }
+            if name == "kubelet_pod_worker_duration_seconds_bucket":
+                for op in ("create", "sync", "update"):
+                    yield {**target, "operation_type": op}, COUNTER
+            elif name == "kubelet_evictions":
+                yield {**target, "eviction_signal": "memory.available"}, COUNTER
+            elif name.startswith("kubelet_volume_stats_"):
+                continue
+            else:
+                yield target, COUNTER if name.endswith(("_total", "_bucket")) else GAUGE
+        if name.startswith("kubelet_volume_stats_"):
+            for p in self.pods:
+                if p.owner_kind == "StatefulSet":
+                    target = {
+                        "job": "kubelet",
+                        "metrics_path": "/metrics",
+                        "instance": f"10.0.{p.node // 250}.{p.node % 250}:10250",
+                        "node": self._node(p.node),
+                        "namespace": p.namespace,
+                        "persistentvolumeclaim": f"data-{p.name}",
+                    }
+                    yield target, GAUGE
+
+    def _node_exporter(self, name: str) -> Iterator[Sample]:
+        if name.startswith(("node_md_", "node_bonding_")):
+            return
+        value = COUNTER if name.endswith("_total") else GAUGE
+        for n in range(self.nodes):
+            target = {
+                "job": "node-exporter",
+                "instance": self._node(n),
+                "namespace": "monitoring",
+                "pod": f"node-exporter-{n:05x}",
+                "container": "kube-rbac-proxy",
+                "endpoint": "https",
+                "service": "node-exporter",
+            }
+            if name == "node_cpu_seconds_total":
+                for cpu in range(CPUS):
+                    for mode in CPU_MODES:
+                        yield {**target, "cpu": str(cpu), "mode": mode}, COUNTER
+            elif name.startswith("node_filesystem_"):
+                for device, mountpoint, fstype in FILESYSTEMS:
+                    fs = {"device": device, "mountpoint": mountpoint, "fstype": fstype}
+                    yield {**target, **fs}, 0.0 if name.endswith("readonly") else GAUGE
+            elif name.startswith("node_disk_"):
+                for device in ("nvme0n1", "dm-0"):
+                    yield {**target, "device": device}, value
+            elif name.startswith("node_network_"):
+                for device in ("eth0", "lo"):
+                    yield {**target, "device": device}, 1.0 if name.endswith("_up") else value
+            elif name == "node_systemd_unit_state":
+                for unit in ("kubelet.service", "containerd.service"):
+                    for state in ("activating", "active", "deactivating", "failed", "inactive"):
+                        yield {**target, "name": unit, "state": state}, float(state == "active")
+            elif name in ("node_textfile_scrape_error", "node_timex_offset_seconds"):
+                yield target, 0.0
+            elif name == "node_timex_sync_status":
+                yield target, 1.0
+            else:
+                yield target, value
+
+    def _apiserver(self, name: str) -> Iterator[Sample]:
+        verbs = ("GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE")
+        resources = ("pods", "nodes", "deployments", "configmaps", "secrets", "leases")
+        for i in range(3):
+            target = {"job": "apiserver", "instance": f"10.0.253.{i}:6443", "component": ""}
+            for verb in verbs:
+                for resource in resources:
+                    at = {**target, "verb": verb, "resource": resource, "group": ""}
+                    if name == "apiserver_request_total":
+                        for code in ("200", "201", "404", "409", "500"):
+                            yield {**at, "code": code}, COUNTER
+                        continue
+                    for scope in ("resource", "namespace", "cluster"):
+                        yield {**at, "scope": scope, "subresource": ""}, COUNTER
 
 
-def build_store(rules: list[tuple[str, str]], nodes: int, pods_per_node: int) -> Store:
+def build_store(rules: list[tuple[str, str]], cluster: Cluster) -> Store:
     """A store with series for every metric the rules select."""
     store = Store(StoreSettings(max_series=10_000_000), VirtualClock(0.0), persistent=False)
     rng = np.random.default_rng(1)
     refs: list[int] = []
+    levels: list[float] = []
     for name, fixed in sorted(_selected(rules).items()):
-        for identity in _identities(name, nodes, pods_per_node):
-            labels = {**identity, **fixed, "__name__": name}
+        for identity, value in cluster.series(name, fixed):
+            labels = {**identity, "__name__": name}
             if name.endswith("_bucket"):
-                for le in BUCKETS:
+                for i, le in enumerate(BUCKETS):
                     refs.append(store.ref({**labels, "le": le}))
+                    # Cumulative buckets: the same rate, a growing share of it.
+                    levels.append(COUNTER - (i + 1) / len(BUCKETS))
             else:
                 refs.append(store.ref(labels))
+                levels.append(value)
     ids = np.array(refs, dtype=np.int32)
-    level = rng.uniform(0, 100, len(ids))
+    marker = np.array(levels)
+    rate = rng.uniform(0.5, 50, len(ids))
+    counter = marker <= COUNTER
+    share = np.where(counter, COUNTER - marker, 1.0)
+    share = np.where(share == 0, 1.0, share)
+    level = np.where(marker == GAUGE, rng.uniform(0, 1e6, len(ids)), marker)
     for k in range(SCRAPES):
-        store.append_batch(ids, T0_MS + k * SCRAPE_MS, level * (1 + k / 10))
+        values = np.where(counter, rate * share * (1000 + k * SCRAPE_MS / 1000), level)
+        store.append_batch(ids, T0_MS + k * SCRAPE_MS, values)
     return store
 
 
 def main() -> None:
     """Build the store, evaluate every rule once, print a table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--nodes", type=int, default=1000)
-    parser.add_argument("--pods-per-node", type=int, default=10)
+    parser.add_argument("--pods-per-node", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3, help="report the best of N rounds")
     args = parser.parse_args()
     rules = load_rules(RULES)
     t0 = time.perf_counter()
-    store = build_store(rules, args.nodes, args.pods_per_node)
+    cluster = Cluster(args.nodes, args.pods_per_node)
+    store = build_store(rules, cluster)
     built = time.perf_counter() - t0
     engine = Engine(store, PromQLSettings(max_samples=500_000_000, max_series=10_000_000))
     at = T0_MS + (SCRAPES - 1) * SCRAPE_MS + 1
-    timings: list[tuple[float, str, int]] = []
-    start = time.perf_counter()
-    for name, expr in rules:
-        t = time.perf_counter()
-        result = engine.instant(expr, at)
-        timings.append((time.perf_counter() - t, name, len(result.series)))
-    total = time.perf_counter() - start
+    best: dict[str, tuple[float, int]] = {}
+    totals: list[float] = []
+    for _ in range(max(args.rounds, 1)):
+        start = time.perf_counter()
+        for name, expr in rules:
+            t = time.perf_counter()
+            result = engine.instant(expr, at)
+            took = time.perf_counter() - t
+            if name not in best or took < best[name][0]:
+                best[name] = (took, len(result.series))
+        totals.append(time.perf_counter() - start)
     stats = store.stats()
-    print(f"{'cluster':<34} {args.nodes:,} nodes, {args.nodes * args.pods_per_node:,} pods")
+    returning = sum(1 for _, n in best.values() if n)
+    print(f"{'cluster':<34} {cluster.nodes:,} nodes, {len(cluster.pods):,} pods")
     print(f"{'series in store':<34} {stats.series:,}")
     print(f"{'samples in store':<34} {stats.head_samples + stats.block_samples:,}")
     print(f"{'store built in':<34} {built:.1f} s")
-    print(f"{'rules evaluated':<34} {len(rules)}")
-    print(f"{'one evaluation round':<34} {total:.3f} s")
+    print(f"{'rules evaluated':<34} {len(rules)} ({returning} return series)")
+    rounds = ", ".join(f"{t:.3f}" for t in totals)
+    print(f"{'one evaluation round (best)':<34} {min(totals):.3f} s   (rounds: {rounds})")
     print()
-    print(f"{'slowest rules':<48} {'seconds':>8} {'series':>8}")
-    for seconds, name, n in sorted(timings, reverse=True)[:10]:
-        print(f"{name:<48} {seconds:>8.3f} {n:>8,}")
+    print(f"{'slowest rules (best of rounds)':<72} {'seconds':>8} {'series':>8}")
+    ranked = sorted(((s, n, name) for name, (s, n) in best.items()), reverse=True)
+    for seconds, n, name in ranked[:12]:
+        print(f"{name:<72} {seconds:>8.3f} {n:>8,}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import numpy as np
 from alerts.promql.context import EvalContext
 from alerts.promql.errors import EvaluationError
 from alerts.promql.range_functions import quantile_of
-from alerts.promql.values import F64, I64, Vector
+from alerts.promql.values import F64, I64, Vector, project
 from alerts.promql.windows import kahan_sum
 from collectors.store.labels import METRIC_NAME, Labels
 
@@ -41,11 +41,9 @@ def _groups(vec: Vector, names: Sequence[str], without: bool) -> tuple[list[Labe
     # Names marked for removal still partition groups (``by (__name__)``), as with
     # Prometheus' delayed name removal.
     index: dict[Labels, int] = {}
-    ids = np.empty(len(vec), dtype=np.int64)
-    for i, lb in enumerate(vec.labels):
-        key = group_labels(lb, names, without)
-        ids[i] = index.setdefault(key, len(index))
-    return list(index), ids
+    put = index.setdefault
+    ids = [put(key, len(index)) for key in project(vec.labels, names, not without)]
+    return list(index), np.array(ids, dtype=np.int64).reshape(len(ids))
 
 
 def aggregate(
@@ -116,7 +114,10 @@ def aggregate(
     # carries over.
     drop = np.zeros(n_groups, dtype=bool)
     np.logical_or.at(drop, ids, vec.drop_name)
-    drop &= np.array([any(k == METRIC_NAME for k, _ in key) for key in keys], dtype=bool)
+    if without or METRIC_NAME not in names:
+        drop[:] = False
+    else:
+        drop &= np.array([any(k == METRIC_NAME for k, _ in key) for key in keys], dtype=bool)
     return Vector(keys, np.where(out_present, out, 0.0), out_present, drop)
 
 
@@ -170,28 +171,31 @@ def _check_k(k: F64) -> None:
 
 def _select_k(op: str, vec: Vector, k: F64, names: Sequence[str], without: bool) -> Vector:
     _check_k(k)
-    keys, ids = _groups(vec, names, without)
-    steps = vec.steps
-    chosen = np.zeros(vec.present.shape, dtype=bool)
-    rank = np.zeros(vec.present.shape)
-    for g in range(len(keys)):
-        rows = np.flatnonzero(ids == g)
-        vals = vec.values[rows]
-        present = vec.present[rows]
+    _, ids = _groups(vec, names, without)
+    n, steps = vec.present.shape
+    chosen = np.zeros((n, steps), dtype=bool)
+    rank = np.zeros((n, steps), dtype=np.int64)
+    limit = np.floor(k).astype(np.int64)
+    rows = np.arange(n, dtype=np.int64)
+    # All groups sorted at once, step by step: by group, present before absent, then by
+    # score; the row number last keeps ties in series order, as a stable sort would.
+    for t in range(steps if n else 0):
+        present = vec.present[:, t]
+        vals = vec.values[:, t]
         if op == "limitk":
-            score = np.broadcast_to(np.arange(len(rows), dtype=np.float64)[:, None], vals.shape)
+            score = rows.astype(np.float64)
         elif op == "topk":
             score = np.where(np.isnan(vals), np.inf, -vals)
         else:
             score = np.where(np.isnan(vals), np.inf, vals)
         score = np.where(present, score, np.inf)
-        # Absent rows sort after NaN ones: rank first by presence, then by score.
-        order = np.lexsort((score, ~present), axis=0)
-        positions = np.empty_like(order)
-        np.put_along_axis(positions, order, np.arange(len(rows))[:, None], axis=0)
-        limit = np.floor(k).astype(np.int64)[None, :]
-        chosen[rows] = present & (positions < limit)
-        rank[rows] = positions
+        order = np.lexsort((rows, score, ~present, ids))
+        sorted_ids = ids[order]
+        first = np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]
+        starts = np.flatnonzero(first)
+        sizes = np.diff(np.r_[starts, n])
+        rank[order, t] = rows - np.repeat(starts, sizes)
+        chosen[:, t] = present & (rank[:, t] < limit[t])
     out = Vector(vec.labels, vec.values, chosen, vec.drop_name)
     keep = chosen.any(axis=1)
     rows_kept = np.flatnonzero(keep)

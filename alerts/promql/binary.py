@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from alerts.promql.errors import EvaluationError
-from alerts.promql.values import F64, Mask, Vector, drop_name, format_series
+from alerts.promql.values import F64, Mask, Vector, format_series, get_label, project
 from collectors.store.labels import METRIC_NAME, Labels
 
 ARITHMETIC = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
@@ -83,7 +83,7 @@ def signature(labels: Labels, on: bool, names: Sequence[str]) -> Labels:
 
 
 def _signatures(vec: Vector, m: Matching) -> list[Labels]:
-    return [signature(lb, m.on, m.labels) for lb in vec.labels]
+    return project(vec.labels, m.labels, m.on)
 
 
 def set_operation(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
@@ -91,10 +91,7 @@ def set_operation(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
     lsig, rsig = _signatures(lhs, m), _signatures(rhs, m)
     steps = lhs.steps if len(lhs) else rhs.steps
     if op == "or":
-        lhs_any = _presence_by_sig(lsig, lhs.present, steps)
-        rhs_present = rhs.present & ~np.array(
-            [lhs_any.get(s, np.zeros(steps, dtype=bool)) for s in rsig], dtype=bool
-        ).reshape(rhs.present.shape)
+        rhs_present = rhs.present & ~_present_in(lsig, lhs.present, rsig, steps)
         merged = Vector(
             lhs.labels + rhs.labels,
             np.concatenate([lhs.values, rhs.values]),
@@ -103,22 +100,26 @@ def set_operation(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
         )
         rows = merged.present.any(axis=1)
         return merged if rows.all() else merged.take(rows)
-    rhs_any = _presence_by_sig(rsig, rhs.present, steps)
-    other = np.array(
-        [rhs_any.get(s, np.zeros(steps, dtype=bool)) for s in lsig], dtype=bool
-    ).reshape(lhs.present.shape)
+    other = _present_in(rsig, rhs.present, lsig, steps)
     keep = lhs.present & (other if op == "and" else ~other)
     out = Vector(lhs.labels, lhs.values, keep, lhs.drop_name)
     rows = keep.any(axis=1)
     return out if rows.all() else out.take(rows)
 
 
-def _presence_by_sig(sigs: list[Labels], present: Mask, steps: int) -> dict[Labels, Mask]:
-    out: dict[Labels, Mask] = {}
-    for i, s in enumerate(sigs):
-        seen = out.get(s)
-        out[s] = present[i].copy() if seen is None else seen | present[i]
-    return out
+def _present_in(sigs: list[Labels], present: Mask, wanted: list[Labels], steps: int) -> Mask:
+    """For each of ``wanted``, whether some series with that signature is present, by step."""
+    index: dict[Labels, int] = {}
+    put = index.setdefault
+    ids = np.array([put(sig, len(index)) for sig in sigs], dtype=np.int64)
+    # One spare row, all False, for signatures the other side lacks.
+    seen = np.zeros((len(index) + 1, steps), dtype=bool)
+    hit_rows, hit_steps = np.nonzero(present)
+    seen[ids[hit_rows], hit_steps] = True
+    absent = len(index)
+    look = np.array([index.get(sig, absent) for sig in wanted], dtype=np.int64)
+    result: Mask = seen[look]
+    return result
 
 
 def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
@@ -131,31 +132,34 @@ def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
     if not len(many) or not len(one):
         return Vector.empty(steps)
     one_sigs = _signatures(one, m)
-    by_sig: dict[Labels, list[int]] = {}
-    for j, s in enumerate(one_sigs):
-        by_sig.setdefault(s, []).append(j)
+    index: dict[Labels, int] = {}
+    put = index.setdefault
+    one_ids = np.array([put(sig, len(index)) for sig in one_sigs], dtype=np.int64)
     side = "left" if swapped else "right"
+    counts = np.zeros((len(index), steps), dtype=np.int64)
+    np.add.at(counts, one_ids, one.present.astype(np.int64))
+    if (counts > 1).any():
+        g = int(np.flatnonzero((counts > 1).any(axis=1))[0])
+        t = int(np.flatnonzero(counts[g] > 1)[0])
+        s = list(index)[g]
+        rows = np.flatnonzero((one_ids == g) & one.present[:, t]).tolist()
+        dup = sorted((one.labels[r] for r in rows), key=format_series)
+        raise EvaluationError(
+            f"found duplicate series for the match group {format_series(s)} on the {side} "
+            f"hand-side of the operation: [{format_series(dup[0])}, "
+            f"{format_series(dup[1])}];many-to-many matching not allowed: matching labels "
+            "must be unique on one side"
+        )
     # For every signature, which "one"-side row is present at each step (-1: none).
-    pick: dict[Labels, np.ndarray] = {}
-    for s, rows in by_sig.items():
-        if len(rows) == 1:
-            pick[s] = np.where(one.present[rows[0]], rows[0], -1)
-            continue
-        counts = one.present[rows].sum(axis=0)
-        if (counts > 1).any():
-            t = int(np.flatnonzero(counts > 1)[0])
-            dup = sorted((one.labels[r] for r in rows if one.present[r, t]), key=format_series)
-            raise EvaluationError(
-                f"found duplicate series for the match group {format_series(s)} on the {side} "
-                f"hand-side of the operation: [{format_series(dup[0])}, "
-                f"{format_series(dup[1])}];many-to-many matching not allowed: matching labels "
-                "must be unique on one side"
-            )
-        stacked = np.where(one.present[rows], np.array(rows)[:, None], -1)
-        pick[s] = stacked.max(axis=0)
+    pick = np.full((len(index) + 1, steps), -1, dtype=np.int64)
+    hit_rows, hit_steps = np.nonzero(one.present)
+    pick[one_ids[hit_rows], hit_steps] = hit_rows
     many_sigs = _signatures(many, m)
-    n, none = len(many), np.full(steps, -1)
-    match = np.stack([pick.get(s, none) for s in many_sigs]) if n else np.zeros((0, steps), int)
+    n = len(many)
+    # Signatures the "one" side lacks point at the last row of ``pick``, all -1.
+    unknown = len(index)
+    many_ids = np.array([index.get(sig, unknown) for sig in many_sigs], dtype=np.int64)
+    match = pick[many_ids]
     matched = many.present & (match >= 0)
     other_idx = np.where(match >= 0, match, 0)
     other_vals = one.values[other_idx, np.arange(steps)[None, :]]
@@ -165,16 +169,11 @@ def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
     present = matched & (result == 1.0) if is_filter else matched
     values = left if is_filter else result
     changes_schema = not is_filter
-    labels: list[Labels] = []
-    drop = np.zeros(n, dtype=bool)
-    for i, lb in enumerate(many.labels):
-        out = lb
-        if m.card == "one-to-one":
-            out = signature(lb, True, m.labels) if m.on else _without(lb, m.labels)
-            if m.on and METRIC_NAME not in m.labels:
-                out = drop_name(out)
-        labels.append(out)
-        drop[i] = changes_schema or bool(many.drop_name[i])
+    labels: list[Labels] = many.labels
+    if m.card == "one-to-one":
+        # With ``on``, the result keeps exactly the matching labels: the signatures.
+        labels = many_sigs if m.on else _without(many.labels, m.labels)
+    drop = np.ones(n, dtype=bool) if changes_schema else many.drop_name.copy()
     if m.include:
         labels, present, origin = _include(labels, m.include, one, match, present)
         values, drop, matched = values[origin], drop[origin], matched[origin]
@@ -185,9 +184,9 @@ def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
     return vec if kept.all() else vec.take(kept)
 
 
-def _without(labels: Labels, names: Sequence[str]) -> Labels:
-    dropped = set(names)
-    return tuple(p for p in labels if p[0] not in dropped)
+def _without(labels: list[Labels], names: Sequence[str]) -> list[Labels]:
+    dropped = frozenset(names)
+    return [tuple([p for p in lb if p[0] not in dropped]) for lb in labels]
 
 
 def _include(
@@ -195,29 +194,43 @@ def _include(
 ) -> tuple[list[Labels], Mask, np.ndarray]:
     """Copy ``group_left/right`` labels from the matched "one"-side series. The "one" side
     may be a different series at different steps, so rows split by what they copy."""
+    n, steps = present.shape
+    copied = [tuple((name, get_label(src, name)) for name in include) for src in one.labels]
+    # Most rows match the same "one"-side series at every step (always, for an instant
+    # query): they need one label set, not one per step.
+    rows = np.arange(n)
+    first = match[rows, present.argmax(axis=1)] if n else np.zeros(0, dtype=np.int64)
+    steady = ((match == first[:, None]) | ~present).all(axis=1) & present.any(axis=1)
     out_labels: list[Labels] = []
-    rows: list[np.ndarray] = []
+    masks: list[Mask] = []
     origin: list[int] = []
+    first_of = first.tolist()
     for i, lb in enumerate(labels):
-        variants: dict[Labels, np.ndarray] = {}
+        if steady[i]:
+            out_labels.append(_with_copied(lb, copied[first_of[i]]))
+            masks.append(present[i])
+            origin.append(i)
+            continue
+        variants: dict[Labels, Mask] = {}
         for t in np.flatnonzero(present[i]).tolist():
-            src = one.labels[int(match[i, t])]
-            extra = dict(lb)
-            for name in include:
-                value = next((v for k, v in src if k == name), "")
-                if value:
-                    extra[name] = value
-                else:
-                    extra.pop(name, None)
-            key = tuple(sorted(extra.items()))
-            mask = variants.setdefault(key, np.zeros(present.shape[1], dtype=bool))
+            key = _with_copied(lb, copied[int(match[i, t])])
+            mask = variants.setdefault(key, np.zeros(steps, dtype=bool))
             mask[t] = True
         for key, mask in variants.items():
             out_labels.append(key)
-            rows.append(mask)
+            masks.append(mask)
             origin.append(i)
-    masks = np.array(rows, dtype=bool).reshape(len(rows), present.shape[1])
-    return out_labels, masks, np.array(origin, dtype=np.int64)
+    stacked = np.array(masks, dtype=bool).reshape(len(masks), steps)
+    return out_labels, stacked, np.array(origin, dtype=np.int64)
+
+
+def _with_copied(labels: Labels, copied: Labels) -> Labels:
+    """``labels`` with the copied values set, and removed where the source lacks them."""
+    names = {k for k, _ in copied}
+    kept = [p for p in labels if p[0] not in names]
+    kept.extend(p for p in copied if p[1])
+    kept.sort()
+    return tuple(kept)
 
 
 def _check_unique(labels: list[Labels], present: Mask, sigs: list[Labels], m: Matching) -> None:

@@ -25,11 +25,12 @@ from alerts.promql.errors import EvaluationError, PromQLError
 from alerts.promql.functions import lookup
 from alerts.promql.labels_functions import merge_same_labels
 from alerts.promql.parse import parse
-from alerts.promql.selection import Querier, instant_vector, matrix, matrix_from_vector
+from alerts.promql.selection import Querier, instant_vector, matrix, matrix_from_vector, select
 from alerts.promql.settings import PromQLSettings
 from alerts.promql.values import F64, I64, Matrix, Scalar, String, Value, Vector
 from collectors.store.labels import Labels, Matcher
 from collectors.store.selector import matchers_of
+from collectors.store.store import SeriesColumns
 
 ResultType = Literal["vector", "matrix", "scalar", "string"]
 
@@ -192,11 +193,11 @@ class Engine:
                 ) from None
             return round(float(found[0].replace(" ", "")) * 1000)
 
-    def _select(self, selector: Any, ctx: EvalContext, start: int, end: int) -> list[Any]:
+    def _select(self, selector: Any, ctx: EvalContext, start: int, end: int) -> SeriesColumns:
         if selector.matchers.or_matchers:
             raise EvaluationError(f"'or' inside a selector is not supported: {ctx.text!r}")
-        series = self.querier.select(self._matchers(selector, ctx), start, end)
-        ctx.charge(len(series), sum(len(s.timestamps) for s in series))
+        series = select(self.querier, self._matchers(selector, ctx), start, end)
+        ctx.charge(len(series.labels), len(series.timestamps))
         return series
 
     def _matchers(self, selector: Any, ctx: EvalContext) -> list[Matcher]:
@@ -317,10 +318,13 @@ def _instant_result(value: Value, at_ms: int) -> QueryResult:
     if isinstance(value, String):
         return QueryResult("string", string=value.value, timestamp_ms=at_ms)
     if isinstance(value, Vector):
+        rows = np.flatnonzero(value.present[:, 0])
+        # One copy of the column; each series gets a view of its own row of it.
+        column = value.values[rows, :1]
+        labels = value.labels
         series = [
-            SeriesResult(lb, np.array([at_ms], dtype=np.int64), value.values[i, :1].copy())
-            for i, lb in enumerate(value.labels)
-            if value.present[i, 0]
+            SeriesResult(labels[i], np.array([at_ms], dtype=np.int64), column[k])
+            for k, i in enumerate(rows.tolist())
         ]
         return QueryResult("vector", series=series, timestamp_ms=at_ms)
     out = []

@@ -86,6 +86,10 @@ def merge_same_labels(vec: Vector, visible: bool = False) -> Vector:
     With ``visible``, names marked for removal are removed first.
     """
     keys = vec.visible_labels() if visible else vec.labels
+    if len(set(keys)) == len(keys):
+        if visible:
+            return Vector(keys, vec.values, vec.present, np.zeros(len(keys), dtype=bool))
+        return vec
     first: dict[Labels, int] = {}
     groups: list[list[int]] = []
     for i, key in enumerate(keys):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from alerts.promql.values import F64, I64, Matrix, Vector
 from collectors.store import Matcher, Series, stale_mask
+from collectors.store.store import SeriesColumns
 
 
 class Querier(Protocol):
@@ -19,26 +20,54 @@ class Querier(Protocol):
         ...
 
 
+@runtime_checkable
+class ColumnQuerier(Querier, Protocol):
+    """A querier that can hand over many series' samples without splitting them."""
+
+    def select_columns(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
+    ) -> SeriesColumns:
+        """:meth:`Querier.select` as columns."""
+        ...
+
+
+def select(querier: Querier, matchers: Sequence[Matcher], start: int, end: int) -> SeriesColumns:
+    """The selected series as columns, whatever the querier hands over."""
+    if isinstance(querier, ColumnQuerier):
+        return querier.select_columns(matchers, start, end)
+    return to_columns(querier.select(matchers, start, end))
+
+
+def to_columns(series: Sequence[Series]) -> SeriesColumns:
+    """Series laid end to end."""
+    lengths = np.array([len(s.timestamps) for s in series], dtype=np.int64)
+    ts: I64 = (
+        np.concatenate([s.timestamps for s in series]).astype(np.int64)
+        if series
+        else np.zeros(0, dtype=np.int64)
+    )
+    vals: F64 = (
+        np.concatenate([s.values for s in series]).astype(np.float64) if series else np.zeros(0)
+    )
+    ends: I64 = np.cumsum(lengths)
+    return SeriesColumns([s.labels for s in series], ts, vals, ends - lengths, ends)
+
+
 class _Packed:
     """Samples of many series laid end to end, searchable per series in one call."""
 
-    def __init__(self, series: Sequence[Series], drop_stale: bool) -> None:
-        self.labels = [s.labels for s in series]
-        lengths = np.array([len(s.timestamps) for s in series], dtype=np.int64)
-        ts: I64 = (
-            np.concatenate([s.timestamps for s in series]).astype(np.int64)
-            if series
-            else np.zeros(0, dtype=np.int64)
-        )
-        vals: F64 = (
-            np.concatenate([s.values for s in series]).astype(np.float64) if series else np.zeros(0)
-        )
-        seg = np.repeat(np.arange(len(series), dtype=np.int64), lengths)
+    def __init__(self, series: SeriesColumns, drop_stale: bool) -> None:
+        self.labels = series.labels
+        n = len(series.labels)
+        lengths = series.ends - series.starts
+        ts: I64 = series.timestamps.astype(np.int64, copy=False)
+        vals: F64 = series.values.astype(np.float64, copy=False)
+        seg = np.repeat(np.arange(n, dtype=np.int64), lengths)
         if drop_stale and len(vals):
             keep = ~stale_mask(vals)
             if not keep.all():
                 ts, vals, seg = ts[keep], vals[keep], seg[keep]
-                lengths = np.bincount(seg, minlength=len(series)).astype(np.int64)
+                lengths = np.bincount(seg, minlength=n).astype(np.int64)
         self.ts, self.vals, self.seg = ts, vals, seg
         self.ends: I64 = np.cumsum(lengths)
         self.starts: I64 = self.ends - lengths
@@ -57,13 +86,13 @@ class _Packed:
         return pos
 
 
-def instant_vector(series: Sequence[Series], times: I64, lookback_ms: int) -> Vector:
+def instant_vector(series: SeriesColumns, times: I64, lookback_ms: int) -> Vector:
     """The newest sample in ``(t - lookback, t]`` of each series at each time ``t``.
 
     A staleness marker as the newest sample hides the series.
     """
     steps = len(times)
-    if not series:
+    if not series.labels:
         return Vector.empty(steps)
     packed = _Packed(series, drop_stale=False)
     last = packed.position(times) - 1
@@ -88,7 +117,7 @@ def instant_vector(series: Sequence[Series], times: I64, lookback_ms: int) -> Ve
     return vec if keep.all() else vec.take(keep)
 
 
-def matrix(series: Sequence[Series], times: I64, range_ms: int) -> Matrix:
+def matrix(series: SeriesColumns, times: I64, range_ms: int) -> Matrix:
     """Windows ``(t - range, t]`` over each series at each time ``t``; staleness markers
     are not samples here."""
     packed = _Packed(series, drop_stale=True)
@@ -120,7 +149,7 @@ def matrix_from_vector(vec: Vector, inner_times: I64, times: I64, range_ms: int)
         for i, lb in enumerate(vec.labels)
         for row in [vec.present[i]]
     ]
-    m = matrix(series, times, range_ms)
+    m = matrix(to_columns(series), times, range_ms)
     m.drop_name = vec.drop_name.copy()
     m.from_selector = False
     return m

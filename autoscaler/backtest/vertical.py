@@ -1,33 +1,72 @@
 """``backtest --vertical``: request sizing on a CPU or memory usage trace.
 
-The trace is one container's usage. The first ``warmup`` (7 days, or half the trace) fills
-the histories; then every hour each policy sets a request. Figures over the scored samples:
-slack = mean of (request − used) / request, throttled = % of samples with CPU usage above the
-request, OOM events = samples with memory usage above the limit (the limit equals the request
-here, as for Guaranteed pods; each OOM is followed by a bump), resizes = request changes.
+The trace is one container's usage. The first ``warmup`` (7 days, or half the trace) is only
+observed; from then on each policy sets the request and is scored on every sample:
 
-References: ``vpa`` (decaying histogram, P90 × 1.15, resize only when the request leaves
-the P50–P95 bounds, OOM fed back as a sample) and ``krr`` (CPU P95, memory max + 15 %, over
-the last 14 days, resized whenever the recommendation changes).
+- slack = mean of (request − used) / request (negative while usage is above the request);
+- throttled = % of samples with CPU usage above the request;
+- OOM events = samples with memory usage above the limit. The limit equals the request, as
+  for Guaranteed pods. An OOM-killed container restarts with the same request; every policy
+  is told of the kill and may set a new request from the next sample on;
+- resizes = changes of the request after the first one.
+
+Policies:
+
+- ``foresight``: :func:`autoscaler.policy.vertical.recommend_request` fed with a forecast of
+  the usage it must cover until the next decision (see :class:`ForesightVertical`), decided
+  hourly and after every OOM kill;
+- ``vpa``: the VPA recommender and updater with their defaults (see :class:`VpaReference`),
+  evaluated at every sample, as the updater loop runs every minute;
+- ``krr``: KRR's simple strategy (CPU P95, memory max + 15 % over the last 14 days), applied
+  hourly.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from autoscaler.backtest.trace import load_trace
 from autoscaler.policy.settings import VerticalSettings
-from autoscaler.policy.vertical import DecayingHistogram, oom_bump, recommend_request
+from autoscaler.policy.vertical import (
+    DecayingHistogram,
+    forecast_need,
+    oom_bump,
+    recommend_request,
+)
 
-__all__ = ["VerticalResult", "VerticalScore", "format_vertical", "run_vertical"]
+__all__ = [
+    "ForesightVertical",
+    "KrrReference",
+    "VerticalPolicy",
+    "VerticalResult",
+    "VerticalScore",
+    "VpaReference",
+    "format_vertical",
+    "replay_vertical",
+    "run_vertical",
+]
+
+FloatArray = NDArray[np.float64]
 
 DAY = 86_400.0
-DECISION_SECONDS = 3600.0
+HOUR = 3_600.0
+DECISION_SECONDS = HOUR
 KRR_HISTORY = 14 * DAY
+
+# VPA recommender and updater defaults (recommender flags, updater flags, aggregations config).
+VPA_MEMORY_AGGREGATION_INTERVAL = DAY
+VPA_CONFIDENCE_UPPER = (1.0, 1.0)  # (multiplier, exponent): upper × (1 + 1/confidence)
+VPA_CONFIDENCE_LOWER = (0.001, -2.0)  # lower × (1 + 0.001/confidence)^-2
+VPA_MIN_CHANGE = 0.1  # updater: relative change that justifies evicting an in-range pod
+VPA_POD_LIFETIME_THRESHOLD = 12 * HOUR  # updater: in-range pods younger than this are kept
+VPA_QUICK_OOM = 600.0  # updater: an OOM this soon after the container started is urgent
 
 
 @dataclass(frozen=True)
@@ -58,115 +97,292 @@ class VerticalResult:
         }
 
 
-def _resource(name: str) -> str:
-    return "memory" if "mem" in name.lower() else "cpu"
+class VerticalPolicy(Protocol):
+    """Sizes one container resource from the usage it has seen so far."""
+
+    name: str
+    decision_seconds: float  # 0: may change the request at every sample
+
+    def observe(self, at: float, used: float, request: float | None) -> None:
+        """A usage sample (``request`` is None during the warm-up)."""
+        ...
+
+    def oom(self, at: float, used: float, request: float) -> None:
+        """The container was OOM-killed at ``at`` with usage ``used`` over ``request``."""
+        ...
+
+    def decide(self, at: float, request: float | None, after_oom: bool) -> float:
+        """The request from ``at`` on (``request`` is the current one, None at the start)."""
+        ...
 
 
-def run_vertical(path: Path, settings: VerticalSettings | None = None) -> VerticalResult:
-    """Replay a usage trace through ``foresight``, ``vpa`` and ``krr``."""
-    s = settings or VerticalSettings.model_validate({})
-    trace = load_trace(path)
-    times, usage = trace.times, np.maximum(trace.values, 0.0)
-    if trace.name.lower().endswith("_kb"):
-        usage = usage * 1024  # the OOM bump is in bytes
-    resource = _resource(trace.name)
-    warmup = min(7 * DAY, (times[-1] - times[0]) / 2)
-    first = int(np.searchsorted(times, times[0] + warmup))
-    positive = usage[usage > 0]
-    floor = float(positive.min()) if len(positive) else 1.0
-    scores = [
-        _replay(name, times, usage, first, resource, s, floor)
-        for name in ("foresight", "vpa", "krr")
-    ]
-    return VerticalResult(trace.name, resource, scores)
-
-
-def _replay(
-    policy: str,
-    times: np.ndarray,
-    usage: np.ndarray,
-    first: int,
-    resource: str,
-    s: VerticalSettings,
-    floor: float,
+def replay_vertical(
+    times: FloatArray, usage: FloatArray, first: int, resource: str, policy: VerticalPolicy
 ) -> VerticalScore:
-    histogram = DecayingHistogram(s.half_life_hours * 3600, first_bucket=floor / 2)
+    """Replay ``usage`` through ``policy``; samples before ``first`` are only observed.
+
+    At each scored sample, in order: the policy may set the request (at its decision times,
+    or after an OOM kill); the sample is scored against that request; then the policy sees
+    the sample (and the kill, if there was one). A policy never sees a sample before it has
+    set the request that sample is scored against.
+    """
     for k in range(first):
-        histogram.add(float(usage[k]), float(times[k]))
-    request = 0.0
-    next_decision = float(times[first])
-    slack: list[float] = []
+        policy.observe(float(times[k]), float(usage[k]), None)
+    request: float | None = None
+    next_decision = -math.inf
+    after_oom = False
+    slack = 0.0
     throttled = ooms = resizes = 0
-    oom_used: float | None = None
     for k in range(first, len(times)):
         t, used = float(times[k]), float(usage[k])
-        if t >= next_decision or request <= 0:
-            new = _decide(policy, histogram, request, times, usage, k, resource, s, oom_used)
-            if new != request and request > 0:
+        due = t >= next_decision
+        if request is None or after_oom or due:
+            new = policy.decide(t, request, after_oom)
+            if request is not None and new != request:
                 resizes += 1
-            request, oom_used = new, None
-            next_decision = t + DECISION_SECONDS
-        slack.append((request - used) / request if request > 0 else 0.0)
+            request = new
+            if due:
+                next_decision = t + policy.decision_seconds
+            after_oom = False
+        slack += (request - used) / request if request > 0 else 0.0
         if used > request:
             if resource == "cpu":
                 throttled += 1
             else:
                 ooms += 1
-                oom_used = used
-                bumped = oom_bump(used, s) if policy != "krr" else used * 1.15
-                if policy == "vpa":
-                    histogram.add(bumped, t)
-                request = max(request, bumped)
-                resizes += 1
-                next_decision = t + DECISION_SECONDS
-        histogram.add(used, t)
+                after_oom = True
+        policy.observe(t, used, request)
+        if after_oom:
+            policy.oom(t, used, request)
     scored = len(times) - first
     return VerticalScore(
-        policy=policy,
-        slack_pct=100.0 * float(np.mean(slack)) if slack else 0.0,
+        policy=policy.name,
+        slack_pct=100.0 * slack / scored if scored else 0.0,
         throttled_pct=100.0 * throttled / scored if scored else 0.0,
         oom_events=ooms,
         resizes=resizes,
     )
 
 
-def _decide(
-    policy: str,
-    histogram: DecayingHistogram,
-    current: float,
-    times: np.ndarray,
-    usage: np.ndarray,
-    k: int,
-    resource: str,
-    s: VerticalSettings,
-    oom_used: float | None,
-) -> float:
-    now = float(times[k])
-    if policy == "krr":
-        lo = int(np.searchsorted(times, now - KRR_HISTORY))
-        recent = usage[lo:k]
-        if resource == "cpu":
+def _confidence_days(first: float | None, last: float | None) -> float:
+    # The recommender's confidence is min(days of history, samples / 1,440): it assumes one
+    # sample a minute, as metrics-server gives. A trace sampled more sparsely stands for the
+    # same minutes of a running container, so its span in days is the confidence.
+    if first is None or last is None:
+        return 0.0
+    return (last - first) / DAY
+
+
+class VpaReference:
+    """The VPA recommender (default flags) and updater, for one container resource.
+
+    Recommender: a decaying histogram (half-life 24 h) per resource. CPU samples are weighted
+    by the container's CPU request at the time (minimum 0.1 core in the recommender; the
+    trace's unit is unknown, so the floor is a tiny fraction of the request). Memory keeps one
+    sample per 24 h aggregation window, the window's peak, replaced when a larger value
+    arrives in the same window; an OOM kill adds max(used + 100 MiB, used × 1.2) as a peak of
+    its window, where used = max(request, the window's usage peak). Target = P90 × 1.15,
+    lower bound = P50 × 1.15 × (1 + 0.001/c)^-2, upper bound = P95 × 1.15 × (1 + 1/c), with
+    c the confidence in days.
+
+    Updater: the pod is given the target when its request is outside the bounds; when inside,
+    only if the pod has lived 12 h and the target differs by at least 10 %, or when the
+    container was OOM-killed within 10 minutes of its start. An eviction restarts the pod.
+
+    Left out on purpose: the 25 millicore / 250 MiB per-pod minimum (it would only add slack
+    to the reference on small containers).
+    """
+
+    name = "vpa"
+    decision_seconds = 0.0
+
+    def __init__(self, resource: str, settings: VerticalSettings, first_bucket: float) -> None:
+        self.resource = resource
+        self.s = settings
+        self.histogram = DecayingHistogram(settings.half_life_hours * HOUR, first_bucket)
+        self._first: float | None = None
+        self._last: float | None = None
+        self._window_end: float | None = None
+        self._memory_peak = 0.0
+        self._oom_peak = 0.0
+        self._weighted_by_request = False
+        self._pod_started = -math.inf
+        self._container_started = -math.inf
+        self._quick_oom = False
+
+    def _add_memory_peak(self, value: float, at: float, is_oom: bool) -> None:
+        interval = VPA_MEMORY_AGGREGATION_INTERVAL
+        if self._window_end is None:
+            self._window_end = at
+        if at < self._window_end:
+            old = max(self._memory_peak, self._oom_peak)
+            if old == 0 or value <= old:
+                return
+            self.histogram.subtract(old, self._window_end)
+        else:
+            behind = at - self._window_end
+            self._window_end += (behind // interval) * interval + interval
+            self._memory_peak = self._oom_peak = 0.0
+        self.histogram.add(value, self._window_end)
+        if is_oom:
+            self._oom_peak = value
+        else:
+            self._memory_peak = value
+
+    def observe(self, at: float, used: float, request: float | None) -> None:
+        if self._first is None:
+            self._first = at
+        self._last = at
+        if self.resource == "cpu":
+            # Before the first recommendation the request is unknown: unit weights, rescaled
+            # to the first request once it is set (percentiles do not change).
+            weight = 1.0 if request is None else max(request, 1e-9)
+            self.histogram.add(used, at, weight)
+        else:
+            self._add_memory_peak(used, at, is_oom=False)
+
+    def oom(self, at: float, used: float, request: float) -> None:
+        if self.resource != "memory":
+            return
+        base = max(request, self._memory_peak)
+        self._add_memory_peak(oom_bump(base, self.s), at, is_oom=True)
+        self._quick_oom = at - self._container_started < VPA_QUICK_OOM
+        self._container_started = at
+
+    def bounds(self) -> tuple[float, float, float]:
+        """(lower, target, upper) of the recommender now."""
+        s, h = self.s, self.histogram
+        c = _confidence_days(self._first, self._last)
+        target = h.percentile(s.target_percentile) * s.margin
+        lower = h.percentile(s.lower_percentile) * s.margin
+        upper = h.percentile(s.upper_percentile) * s.margin
+        if c > 0:
+            m, e = VPA_CONFIDENCE_LOWER
+            lower *= (1 + m / c) ** e
+            m, e = VPA_CONFIDENCE_UPPER
+            upper *= (1 + m / c) ** e
+        else:
+            upper = math.inf
+        return lower, target, upper
+
+    def decide(self, at: float, request: float | None, after_oom: bool) -> float:
+        lower, target, upper = self.bounds()
+        if request is None:
+            if self.resource == "cpu" and not self._weighted_by_request:
+                self.histogram.scale(max(target, 1e-9))
+                self._weighted_by_request = True
+            self._pod_started = self._container_started = at
+            return target
+        quick, self._quick_oom = self._quick_oom, False
+        evict = request < lower or request > upper
+        if not evict and quick:
+            evict = target != request
+        if not evict and at - self._pod_started >= VPA_POD_LIFETIME_THRESHOLD:
+            evict = abs(target - request) >= VPA_MIN_CHANGE * request
+        if not evict or target <= 0:
+            return request
+        self._pod_started = self._container_started = at
+        return target
+
+
+class KrrReference:
+    """KRR's simple strategy: CPU P95, memory max × 1.15 of the last 14 days, hourly."""
+
+    name = "krr"
+    decision_seconds = DECISION_SECONDS
+
+    def __init__(self, resource: str) -> None:
+        self.resource = resource
+        self._times: list[float] = []
+        self._usage: list[float] = []
+
+    def observe(self, at: float, used: float, request: float | None) -> None:
+        self._times.append(at)
+        self._usage.append(used)
+
+    def oom(self, at: float, used: float, request: float) -> None:
+        return None  # the next decision sees the sample that was killed
+
+    def decide(self, at: float, request: float | None, after_oom: bool) -> float:
+        lo = int(np.searchsorted(np.asarray(self._times), at - KRR_HISTORY))
+        recent = np.asarray(self._usage[lo:])
+        if len(recent) == 0:
+            return request or 0.0
+        if self.resource == "cpu":
             return float(np.percentile(recent, 95))
         return float(recent.max()) * 1.15
-    if policy == "vpa":
-        target = histogram.percentile(s.target_percentile) * s.margin
-        lower = histogram.percentile(s.lower_percentile) * s.margin
-        upper = histogram.percentile(s.upper_percentile) * s.margin
-        if current <= 0 or current < lower or current > upper:
-            return target
-        return current
-    # foresight: the daily peak forecast is the same day-long window one day ago (seasonal
-    # naive), at the resource's coverage.
-    lo = int(np.searchsorted(times, now - DAY))
-    day = usage[lo:k]
-    if len(day) == 0:
-        peak = None
-    elif resource == "cpu":
-        peak = float(np.quantile(day, s.cpu_peak_percentile))
-    else:
-        peak = float(day.max()) * s.memory_peak_margin
-    decision = recommend_request(histogram, current, s, daily_peak=peak, oom_used=oom_used)
-    return decision.request if math.isfinite(decision.request) else current
+
+
+class ForesightVertical:
+    """foresight's vertical policy in the backtest: VPA's histogram plus a usage forecast.
+
+    Every hour (and after an OOM kill) :func:`~autoscaler.policy.vertical.recommend_request`
+    is asked with the forecast of :func:`~autoscaler.policy.vertical.forecast_need` over the
+    usage seen so far.
+    """
+
+    name = "foresight"
+    decision_seconds = DECISION_SECONDS
+
+    def __init__(self, resource: str, settings: VerticalSettings, first_bucket: float) -> None:
+        self.resource = resource
+        self.s = settings
+        self.histogram = DecayingHistogram(settings.half_life_hours * HOUR, first_bucket)
+        self._times: list[float] = []
+        self._usage: list[float] = []
+        self._oom_used: float | None = None
+
+    def observe(self, at: float, used: float, request: float | None) -> None:
+        self._times.append(at)
+        self._usage.append(used)
+        self.histogram.add(used, at)
+
+    def oom(self, at: float, used: float, request: float) -> None:
+        self._oom_used = max(used, self._oom_used or 0.0)
+
+    def decide(self, at: float, request: float | None, after_oom: bool) -> float:
+        need = forecast_need(
+            np.asarray(self._times), np.asarray(self._usage), at, self.resource, self.s
+        )
+        decision = recommend_request(
+            self.histogram, request or 0.0, self.s, forecast=need, oom_used=self._oom_used
+        )
+        self._oom_used = None
+        return decision.request if math.isfinite(decision.request) else (request or 0.0)
+
+
+def _resource(name: str) -> str:
+    return "memory" if "mem" in name.lower() else "cpu"
+
+
+PolicyFactory = Callable[[str, VerticalSettings, float], VerticalPolicy]
+
+POLICIES: dict[str, PolicyFactory] = {
+    "foresight": ForesightVertical,
+    "vpa": VpaReference,
+    "krr": lambda r, s, b: KrrReference(r),
+}
+
+
+def run_vertical(path: Path, settings: VerticalSettings | None = None) -> VerticalResult:
+    """Replay a usage trace through ``foresight``, ``vpa`` and ``krr``."""
+    s = settings or VerticalSettings.model_validate({})
+    trace = load_trace(path)
+    times = trace.times
+    usage = np.maximum(trace.values, 0.0)
+    if trace.name.lower().endswith("_kb"):
+        usage = usage * 1024  # the OOM bump is in bytes
+    resource = _resource(trace.name)
+    warmup = min(7 * DAY, (times[-1] - times[0]) / 2)
+    first = int(np.searchsorted(times, times[0] + warmup))
+    positive = usage[usage > 0]
+    # Histogram buckets start well below the smallest usage so that they resolve it.
+    first_bucket = float(positive.min()) / 2 if len(positive) else 1.0
+    scores = [
+        replay_vertical(times, usage, first, resource, factory(resource, s, first_bucket))
+        for factory in POLICIES.values()
+    ]
+    return VerticalResult(trace.name, resource, scores)
 
 
 def format_vertical(results: list[VerticalResult]) -> str:

@@ -36,8 +36,12 @@ def ratio_quantile(
     ok = np.isfinite(actual) & np.isfinite(predicted)
     if not ok.any():
         return 1.0
-    ratios = (actual[ok] + offset) / (predicted[ok] + offset)
-    return float(np.quantile(ratios, quantile))
+    num, den = actual[ok] + offset, predicted[ok] + offset
+    # A forecast of 0 on a workload with no offset (all history at 0) cannot be scaled into
+    # cover; such pairs say nothing about the multiplier.
+    usable = den > 0
+    ratios = num[usable] / den[usable]
+    return float(np.quantile(ratios, quantile)) if len(ratios) else 1.0
 
 
 def calibrate_ratio(

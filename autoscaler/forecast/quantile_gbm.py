@@ -6,6 +6,9 @@ cover the chosen quantile of that day (split conformal calibration). One OpenMP 
 used: a controller evaluates many small batches, where thread start-up costs more than it
 saves.
 
+At the quantile capacity must cover (0.997) that calibration is too thin: the model
+under-covers and is not the default (see :mod:`autoscaler.forecast` for the figures).
+
 The model learns the log ratio of the coming peak to the current load from
 :mod:`~autoscaler.forecast.features`; being scale-free, one model could also be fitted over
 many normalised series at once.

@@ -57,14 +57,30 @@ class VerticalSettings(BaseModel):
     lower_percentile: float = Field(0.5, gt=0, lt=1, description="Lower bound percentile.")
     upper_percentile: float = Field(0.95, gt=0, lt=1, description="Upper bound percentile.")
     margin: float = Field(1.15, ge=1, le=3, description="Safety factor on every percentile.")
+    forecast_margin: float = Field(
+        1.05,
+        ge=1,
+        le=3,
+        description="Safety factor on the target percentile when a usage forecast floors the "
+        "request: the forecast absorbs rises in level, which the VPA margin otherwise covers.",
+    )
+    cpu_recent_hours: float = Field(
+        2,
+        gt=0,
+        le=48,
+        description="CPU forecast for the next decision interval: usage of this many recent hours.",
+    )
     cpu_peak_percentile: float = Field(
-        0.95,
+        0.9,
         gt=0,
         lt=1,
-        description="CPU request is at least this percentile of recent usage (throttling guard).",
+        description="CPU request is at least this percentile of the recent hours' usage.",
+    )
+    memory_peak_days: float = Field(
+        7, gt=0, le=35, description="Memory request holds the peak usage of this many days."
     )
     memory_peak_margin: float = Field(
-        1.15, ge=1, le=3, description="Memory request is at least recent daily peak × this."
+        1.1, ge=1, le=3, description="Memory request is at least that peak × this."
     )
     limit_ratio: float | None = Field(
         None,

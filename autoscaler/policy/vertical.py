@@ -2,10 +2,14 @@
 
 The base is the VPA recommender's: usage goes into a histogram whose weights decay with a
 half-life, the request is a percentile of it times a margin, with lower and upper bounds at
-two other percentiles. foresight adds what the histogram cannot see: the forecast of the daily
-peak (a request never below the peak expected in the next day, times a margin) and a fast
-path after an OOM kill. A resize happens only when the target moves by more than the
-hysteresis, or when the current request leaves the bounds.
+two other percentiles. foresight adds what the histogram cannot see: a forecast of the usage
+until the next decision (:func:`forecast_need`: the recent hours for CPU, the peak of the last
+week for memory), which floors the request and lets the histogram target carry a smaller
+margin, and a fast path after an OOM kill. A resize happens only when the target moves by
+more than the hysteresis, or when the current request leaves the bounds.
+
+The VPA holds a request until it leaves wide bounds or a pod has lived 12 h, so its margin
+must cover a day of drift; deciding every hour on a forecast of the next one needs less.
 """
 
 from __future__ import annotations
@@ -15,13 +19,17 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from autoscaler.policy.settings import VerticalSettings
+
+FloatArray = NDArray[np.float64]
 
 __all__ = [
     "DecayingHistogram",
     "VerticalDecision",
     "VerticalReason",
+    "forecast_need",
     "oom_bump",
     "recommend_request",
 ]
@@ -63,6 +71,25 @@ class DecayingHistogram:
             self.reference, exponent = at, 0.0
         self.weights[self._bucket(max(0.0, value))] += weight * 2.0**exponent
 
+    def subtract(self, value: float, at: float, weight: float = 1.0) -> None:
+        """Take back a sample added with the same ``value``, ``at`` and ``weight``.
+
+        A memory peak of an aggregation window is replaced when a larger one arrives in it.
+        """
+        if self.reference is None:
+            return
+        index = self._bucket(max(0.0, value))
+        exponent = (at - self.reference) / self.half_life
+        self.weights[index] = max(0.0, self.weights[index] - weight * 2.0**exponent)
+
+    def scale(self, factor: float) -> None:
+        """Multiply every weight by ``factor`` (percentiles do not move)."""
+        self.weights *= factor
+
+    def total_weight(self) -> float:
+        """Sum of the (relative) weights."""
+        return float(self.weights.sum())
+
     def percentile(self, p: float) -> float:
         """Upper edge of the bucket where the cumulative weight reaches ``p`` (0 if empty)."""
         total = float(self.weights.sum())
@@ -76,7 +103,7 @@ class VerticalReason(enum.StrEnum):
     """Why the request is what it is."""
 
     TARGET = "histogram_target"
-    DAILY_PEAK = "forecast_daily_peak"
+    FORECAST = "forecast_need"
     OOM = "oom_bump"
     WITHIN_HYSTERESIS = "within_hysteresis"
     MIN_ALLOWED = "min_allowed"
@@ -102,31 +129,62 @@ def oom_bump(used: float, settings: VerticalSettings) -> float:
     return max(used + settings.oom_bump_bytes, used * settings.oom_bump_ratio)
 
 
+def forecast_need(
+    times: FloatArray, usage: FloatArray, now: float, resource: str, settings: VerticalSettings
+) -> float | None:
+    """Usage the request must cover until the next decision, from usage up to ``now``.
+
+    CPU is compressible: running above the request throttles, it does not kill. The level of
+    the coming hour is best told by the last hours, so the forecast is the
+    ``cpu_peak_percentile`` of the last ``cpu_recent_hours``. Memory is not: every peak must
+    fit, and a peak of the last ``memory_peak_days`` says more about tomorrow than a decayed
+    histogram of daily peaks, so the forecast is that peak × ``memory_peak_margin``. None
+    when there is no usage in the window.
+    """
+    if resource == "cpu":
+        since = now - settings.cpu_recent_hours * 3600
+    else:
+        since = now - settings.memory_peak_days * 86_400
+    lo = int(np.searchsorted(times, since, side="left"))
+    hi = int(np.searchsorted(times, now, side="right"))
+    window = usage[lo:hi]
+    if len(window) == 0:
+        return None
+    if resource == "cpu":
+        return float(np.quantile(window, settings.cpu_peak_percentile))
+    return float(window.max()) * settings.memory_peak_margin
+
+
 def recommend_request(
     histogram: DecayingHistogram,
     current: float,
     settings: VerticalSettings,
-    daily_peak: float | None = None,
+    forecast: float | None = None,
     oom_used: float | None = None,
     min_allowed: float = 0.0,
     max_allowed: float = math.inf,
 ) -> VerticalDecision:
     """The request for one resource; pure apart from reading ``histogram``.
 
-    ``daily_peak`` is the forecast peak usage over the next day (already at the resource's
-    chosen coverage); ``oom_used`` is the usage at an OOM kill since the last decision.
+    ``forecast`` is the usage the request must cover until the next decision (see
+    :func:`forecast_need`); with it, the histogram target takes the smaller
+    ``forecast_margin``, since rises in level are the forecast's job. ``oom_used`` is the
+    usage at an OOM kill since the last decision.
     """
     if histogram.weights.sum() <= 0:
         return VerticalDecision(
             current, None, VerticalReason.NO_DATA, current, current, current, False
         )
     m = settings.margin
-    target = histogram.percentile(settings.target_percentile) * m
+    p90 = histogram.percentile(settings.target_percentile)
+    target = p90 * m
     lower = histogram.percentile(settings.lower_percentile) * m
     upper = histogram.percentile(settings.upper_percentile) * m
     reason = VerticalReason.TARGET
-    if daily_peak is not None and daily_peak > target:
-        target, reason = daily_peak, VerticalReason.DAILY_PEAK
+    if forecast is not None:
+        target = p90 * settings.forecast_margin
+        if forecast > target:
+            target, reason = forecast, VerticalReason.FORECAST
     if oom_used is not None:
         bumped = oom_bump(oom_used, settings)
         if bumped > target:

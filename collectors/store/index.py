@@ -112,13 +112,28 @@ class SeriesIndex:
         if m.type is MatchType.EQUAL and m.value != "":
             ids = values.get(m.value)
             return _as_ids(ids) if ids else _EMPTY
-        hits = [_as_ids(ids) for v, ids in values.items() if m.matches(v)]
-        with_label = _union(hits)
         if not m.matches(""):
-            return with_label
+            return self._union([ids for v, ids in values.items() if m.matches(v)])
         # Series without the label match too: all minus those whose value does not match.
-        misses = [_as_ids(ids) for v, ids in values.items() if not m.matches(v)]
-        return np.setdiff1d(self.all_ids(), _union(misses), assume_unique=True)
+        misses = [ids for v, ids in values.items() if not m.matches(v)]
+        if not misses:
+            return self.all_ids()
+        keep = np.zeros(self.next_id, dtype=bool)
+        keep[_as_ids(self._all)] = True
+        for ids in misses:
+            keep[_view(ids)] = False
+        return np.flatnonzero(keep).astype(np.int32)
+
+    def _union(self, postings: list[array[int]]) -> IdArray:
+        if not postings:
+            return _EMPTY
+        if len(postings) == 1:
+            return _as_ids(postings[0])
+        # Ids are dense, so marking them costs less than sorting or hashing the lists.
+        hit = np.zeros(self.next_id, dtype=bool)
+        for ids in postings:
+            hit[_view(ids)] = True
+        return np.flatnonzero(hit).astype(np.int32)
 
 
 def _as_ids(ids: array[int]) -> IdArray:
@@ -126,9 +141,6 @@ def _as_ids(ids: array[int]) -> IdArray:
     return np.frombuffer(ids, dtype=np.int32).copy() if len(ids) else _EMPTY
 
 
-def _union(arrays: list[IdArray]) -> IdArray:
-    if not arrays:
-        return _EMPTY
-    if len(arrays) == 1:
-        return arrays[0]
-    return np.unique(np.concatenate(arrays))
+def _view(ids: array[int]) -> IdArray:
+    """A view for immediate use only (see :func:`_as_ids`); dropped before any append."""
+    return np.frombuffer(ids, dtype=np.int32) if len(ids) else _EMPTY

@@ -125,6 +125,31 @@ class Series(NamedTuple):
         return f"{format_labels(self.labels)} ({len(self.values)} samples)"
 
 
+class SeriesColumns(NamedTuple):
+    """Many series' samples laid end to end, with no gaps: series ``i`` is
+    ``timestamps[starts[i]:ends[i]]``, sorted by time, and ``ends[i] == starts[i + 1]``.
+    Callers that work on all series at once skip one array per series."""
+
+    labels: list[Labels]
+    timestamps: I64
+    values: F64
+    starts: I64
+    ends: I64
+
+    def split(self) -> list[Series]:
+        """One :class:`Series` per series."""
+        ts, vals = self.timestamps, self.values
+        return [
+            Series(lb, ts[a:b], vals[a:b])
+            for lb, a, b in zip(self.labels, self.starts.tolist(), self.ends.tolist(), strict=True)
+        ]
+
+
+_NO_COLUMNS = SeriesColumns(
+    [], np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
+)
+
+
 @dataclass
 class StoreStats:
     """Counters and sizes, exported as metrics by the collectors."""
@@ -285,10 +310,16 @@ class Store:
 
         Series without samples in the range are left out.
         """
+        return self.select_columns(matchers, start_ms, end_ms).split()
+
+    def select_columns(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
+    ) -> SeriesColumns:
+        """What :meth:`select` returns, as columns."""
         with self._lock:
             sids = self._index.select(matchers)
             if not len(sids):
-                return []
+                return _NO_COLUMNS
             parts: list[tuple[I32, I64, F64]] = []
             for block in self._blocks:
                 if block.maxt < start_ms or block.mint > end_ms:
@@ -313,9 +344,9 @@ class Store:
 
     def _assemble(
         self, parts: list[tuple[I32, I64, F64]], start_ms: int, end_ms: int, unsorted: bool
-    ) -> list[Series]:
+    ) -> SeriesColumns:
         if not parts:
-            return []
+            return _NO_COLUMNS
         s = np.concatenate([p[0] for p in parts])
         t = np.concatenate([p[1] for p in parts])
         v = np.concatenate([p[2] for p in parts])
@@ -331,16 +362,13 @@ class Store:
             if not last.all():
                 s, t, v = s[last], t[last], v[last]
         if not len(s):
-            return []
+            return _NO_COLUMNS
         bounds = np.flatnonzero(np.diff(s)) + 1
-        starts = np.concatenate(([0], bounds))
-        ends = np.concatenate((bounds, [len(s)]))
+        starts = np.concatenate(([0], bounds)).astype(np.int64)
+        ends = np.concatenate((bounds, [len(s)])).astype(np.int64)
         labels_of = self._index.labels
-        ids = s[starts].tolist()
-        return [
-            Series(labels_of(sid), t[a:b], v[a:b])
-            for sid, a, b in zip(ids, starts.tolist(), ends.tolist(), strict=True)
-        ]
+        labels = [labels_of(sid) for sid in s[starts].tolist()]
+        return SeriesColumns(labels, t, v, starts, ends)
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
         """Label sets of the series matching all matchers (whether or not they have data)."""

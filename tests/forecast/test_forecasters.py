@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autoscaler.forecast.base import Horizon, Series
 from autoscaler.forecast.live import LiveForecast
@@ -104,3 +106,35 @@ def test_live_forecast_follows_load_between_evaluations() -> None:
     longer = Series(series.start_time, STEP, np.append(series.values, series.values[-1] * 2))
     scaled = live.peak(longer, float(longer.values[-1]))
     assert scaled > first  # load doubled: the kept headroom applies to the new load
+
+
+def test_live_forecast_never_asks_for_more_than_the_recent_peak() -> None:
+    series = _daily_load(2)
+    model = make_forecaster("naive", HORIZON, _settings())
+    model.fit(series)
+    recent_max = float(series.values[-DAY_STEPS:].max())
+    live = LiveForecast(model, every_seconds=300, cap_seconds=86_400)
+    uncapped = LiveForecast(model, every_seconds=300)
+    level = float(series.values[-1])
+    assert live.peak(series, level) <= max(recent_max, level)
+    # Load far above any recent peak: the cap gives way to the load itself.
+    assert live.peak(series, 10 * recent_max) == pytest.approx(10 * recent_max)
+    assert uncapped.peak(series, level) >= live.peak(series, level)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(st.floats(0, 1e6), min_size=30, max_size=200),
+    level=st.floats(0, 1e6),
+    cap_steps=st.integers(1, 50),
+)
+def test_capped_forecast_is_below_the_recent_peak_and_the_uncapped(
+    values: list[float], level: float, cap_steps: int
+) -> None:
+    series = Series(0.0, STEP, np.asarray(values))
+    model = make_forecaster("naive", HORIZON, _settings())
+    model.fit(series)
+    capped = LiveForecast(model, 300, cap_seconds=cap_steps * STEP).peak(series, level)
+    free = LiveForecast(model, 300).peak(series, level)
+    assert capped <= max(*values[-cap_steps:], level) + 1e-6
+    assert capped <= free + 1e-6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from autoscaler.policy.horizontal import LoadSignal, ReplicaState
@@ -10,6 +11,7 @@ from autoscaler.policy.settings import HorizontalSettings, VerticalSettings
 from autoscaler.policy.vertical import (
     DecayingHistogram,
     VerticalReason,
+    forecast_need,
     oom_bump,
     recommend_request,
 )
@@ -61,14 +63,14 @@ def test_oom_raises_memory_at_once() -> None:
     assert d.resize
 
 
-def test_daily_peak_and_bounds() -> None:
+def test_forecast_floors_the_request_and_bounds_cap_it() -> None:
     h = _histogram([1.0] * 100)
-    d = recommend_request(h, current=1.0, settings=S, daily_peak=3.0)
-    assert (d.request, d.reason) == (3.0, VerticalReason.DAILY_PEAK)
-    capped = recommend_request(h, current=1.0, settings=S, daily_peak=3.0, max_allowed=2.0)
+    d = recommend_request(h, current=1.0, settings=S, forecast=3.0)
+    assert (d.request, d.reason) == (3.0, VerticalReason.FORECAST)
+    capped = recommend_request(h, current=1.0, settings=S, forecast=3.0, max_allowed=2.0)
     assert (capped.request, capped.reason) == (2.0, VerticalReason.MAX_ALLOWED)
     limited = recommend_request(
-        h, 0.0, VerticalSettings.model_validate({"limit_ratio": 2.0}), daily_peak=3.0
+        h, 0.0, VerticalSettings.model_validate({"limit_ratio": 2.0}), forecast=3.0
     )
     assert limited.limit == 6.0
 
@@ -76,8 +78,8 @@ def test_daily_peak_and_bounds() -> None:
 def test_joint_decision_counts_replicas_on_the_resized_pod() -> None:
     # 40 req/s per core; the pod grows from 0.5 to 1 core: 100 req/s need 3 pods, not 5.
     h = _histogram([0.5] * 100)
-    vertical = recommend_request(h, current=0.5, settings=S, daily_peak=1.0)
-    assert (vertical.request, vertical.reason) == (1.0, VerticalReason.DAILY_PEAK)
+    vertical = recommend_request(h, current=0.5, settings=S, forecast=1.0)
+    assert (vertical.request, vertical.reason) == (1.0, VerticalReason.FORECAST)
     joint = decide_joint(
         vertical,
         load_per_request_unit=40.0,
@@ -88,3 +90,23 @@ def test_joint_decision_counts_replicas_on_the_resized_pod() -> None:
     )
     assert joint.capacity_per_replica == 40.0
     assert joint.horizontal.replicas == 3
+
+
+def test_with_a_forecast_the_histogram_target_takes_the_smaller_margin() -> None:
+    h = _histogram([1.0] * 100)
+    d = recommend_request(h, current=0.0, settings=S, forecast=0.5)
+    assert d.reason == VerticalReason.TARGET
+    assert d.request == pytest.approx(1.0 * S.forecast_margin, rel=0.06)
+    assert d.request < recommend_request(h, current=0.0, settings=S).request
+
+
+def test_forecast_need_uses_only_the_window_up_to_now() -> None:
+    times = np.arange(0.0, 10 * 86_400, 3600.0)
+    usage = np.arange(len(times), dtype=np.float64)
+    now = 5 * 86_400.0
+    cpu = forecast_need(times, usage, now, "cpu", S)
+    hours = usage[(times >= now - S.cpu_recent_hours * 3600) & (times <= now)]
+    assert cpu == pytest.approx(float(np.quantile(hours, S.cpu_peak_percentile)))
+    memory = forecast_need(times, usage, now, "memory", S)
+    assert memory == pytest.approx(120 * S.memory_peak_margin)  # usage at now is 120
+    assert forecast_need(times, usage, -1.0, "cpu", S) is None

@@ -21,7 +21,7 @@ from alerts.promql import (
 )
 from alerts.promql.forecast import predict
 from autoscaler.cli.main import main
-from collectors.store import STALE_NAN, Store
+from collectors.store import STALE_NAN, Matcher, Series, Store
 
 MemoryStore = Callable[..., Store]
 
@@ -162,3 +162,39 @@ def test_cli_promql_query_json(
 def test_nan_survives_arithmetic(memory_store: MemoryStore) -> None:
     engine = Engine(memory_store([({"__name__": "g"}, 0, math.nan)]))
     assert math.isnan(engine.instant("g + 1", 0).series[0].values[0])
+
+
+class _SeriesOnly:
+    """A querier that hands over one array per series, as a remote source would."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def select(self, matchers: list[Matcher], start_ms: int, end_ms: int) -> list[Series]:
+        return self.store.select(matchers, start_ms, end_ms)
+
+
+def test_columns_and_per_series_selection_agree(memory_store: MemoryStore) -> None:
+    # Steps longer than the lookback, so a node's old zone is gone when the new one comes.
+    step = 10 * MIN
+    samples = [
+        ({"__name__": "up", "pod": f"p{i}", "node": f"n{i % 3}"}, t * step, float(i + t))
+        for t in range(10)
+        for i in range(7)
+        if (i + t) % 4
+    ]
+    samples += [
+        ({"__name__": "node_info", "node": f"n{i}", "zone": f"z{(i + t // 5) % 2}"}, t * step, 1.0)
+        for t in range(10)
+        for i in range(3)
+    ]
+    store = memory_store(samples)
+    query = "up * on (node) group_left (zone) node_info or rate(up[30m]) unless up > 5"
+    a = Engine(store).range(query, 0, 9 * step, step)
+    b = Engine(_SeriesOnly(store)).range(query, 0, 9 * step, step)
+    assert [s.labels for s in a.series] == [s.labels for s in b.series]
+    for x, y in zip(a.series, b.series, strict=True):
+        np.testing.assert_array_equal(x.timestamps, y.timestamps)
+        np.testing.assert_array_equal(x.values, y.values)
+    # The copied zone changes half-way: rows split by what they copy.
+    assert {dict(s.labels).get("zone") for s in a.series} == {"z0", "z1", None}

@@ -1,0 +1,121 @@
+"""The alert state machine, exactly as Prometheus 3 runs it; pure, times in ms.
+
+inactive → pending when the expression returns the series; pending → firing once it has
+been active for ``for``; firing → inactive (resolved) when the series is gone, unless
+``keep_firing_for`` holds it; a resolved alert is kept (and re-sent) for 15 minutes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+Labels = tuple[tuple[str, str], ...]
+
+RESOLVED_RETENTION_MS = 15 * 60_000
+
+
+class AlertState(enum.Enum):
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    FIRING = "firing"
+
+
+@dataclass
+class Alert:
+    """One alert of a rule, keyed by its labels. Times are ms; 0 means never."""
+
+    labels: Labels
+    annotations: Labels
+    state: AlertState
+    value: float
+    active_at: int
+    fired_at: int = 0
+    resolved_at: int = 0
+    last_sent_at: int = 0
+    valid_until: int = 0
+    keep_firing_since: int = 0
+
+    def needs_sending(self, ts: int, resend_delay_ms: int) -> bool:
+        """Whether this evaluation should (re-)send it: Prometheus' ``needsSending``."""
+        if self.state is AlertState.PENDING:
+            return False
+        if self.resolved_at > self.last_sent_at:
+            return True
+        return self.last_sent_at + resend_delay_ms < ts
+
+
+class LimitError(Exception):
+    """More alerts than the group's ``limit`` allows."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one evaluation returned for one alert: its templated annotations and value."""
+
+    annotations: Labels
+    value: float
+
+
+def step(
+    active: dict[Labels, Alert],
+    found: Mapping[Labels, Found],
+    ts: int,
+    for_ms: int,
+    keep_firing_for_ms: int,
+    limit: int = 0,
+) -> None:
+    """Advance ``active`` to time ``ts`` given the alerts the expression returned.
+
+    Raises :class:`LimitError` (and forgets every alert, as Prometheus does) when more than
+    ``limit`` alerts are pending or firing.
+    """
+    for labels, f in found.items():
+        current = active.get(labels)
+        if current is not None and current.state is not AlertState.INACTIVE:
+            current.value = f.value
+            current.annotations = f.annotations
+            continue
+        active[labels] = Alert(labels, f.annotations, AlertState.PENDING, f.value, ts)
+    live = 0
+    for labels in list(active):
+        alert = active[labels]
+        if labels not in found:
+            keep_firing = False
+            if alert.state is AlertState.FIRING and keep_firing_for_ms > 0:
+                if alert.keep_firing_since == 0:
+                    alert.keep_firing_since = ts
+                keep_firing = ts - alert.keep_firing_since < keep_firing_for_ms
+            if alert.state is AlertState.PENDING or (
+                alert.resolved_at and ts - alert.resolved_at > RESOLVED_RETENTION_MS
+            ):
+                del active[labels]
+            if alert.state is not AlertState.INACTIVE and not keep_firing:
+                alert.state = AlertState.INACTIVE
+                alert.resolved_at = ts
+            if not keep_firing:
+                continue
+        else:
+            alert.keep_firing_since = 0
+        live += 1
+        if alert.state is AlertState.PENDING and ts - alert.active_at >= for_ms:
+            alert.state = AlertState.FIRING
+            alert.fired_at = ts
+    if limit > 0 and live > limit:
+        active.clear()
+        raise LimitError(f"exceeded limit of {limit} with {live} alerts")
+
+
+def to_send(
+    active: Mapping[Labels, Alert], ts: int, resend_delay_ms: int, interval_ms: int
+) -> list[Alert]:
+    """Alerts this evaluation sends, marked as sent (Prometheus' ``sendAlerts``)."""
+    out = []
+    for alert in active.values():
+        if alert.needs_sending(ts, resend_delay_ms):
+            alert.last_sent_at = ts
+            # Valid for four intervals: survives two missed evaluations or failed sends.
+            alert.valid_until = ts + 4 * max(resend_delay_ms, interval_ms)
+            out.append(Alert(**vars(alert)))
+    return out

@@ -1,0 +1,410 @@
+"""``foresight rules test``: the ``promtool test rules`` file format, Prometheus 3 semantics.
+
+Each test group loads its input series at ``k * interval``, evaluates every rule group at
+every ``evaluation_interval`` from the start time up to the latest ``eval_time``, compares
+firing alerts at each ``alert_rule_test`` time, then runs ``promql_expr_test`` queries over
+what the rules wrote. Output and exit codes follow promtool.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from alerts.promql import Engine, PromQLError, PromQLSettings
+from alerts.promql.series_notation import NotationError, parse_points, parse_series
+from alerts.rules.durations import DurationError, parse_duration_ms
+from alerts.rules.errors import RuleFileErrors
+from alerts.rules.group import EvalContext, GroupState, _samples
+from alerts.rules.loader import expand_paths, load_file
+from alerts.rules.model import GroupSpec
+from alerts.rules.state import AlertState, Labels
+from collectors.clock import VirtualClock
+from collectors.store import STALE_NAN, Store, StoreSettings
+
+_EPSILON = 1e-6
+_NATIVE_HISTOGRAMS = "native histograms are not supported by foresight's store"
+
+
+@dataclass
+class FileResult:
+    """One test file: its errors, in promtool's words (empty: success)."""
+
+    path: str
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def go_duration(ms: int) -> str:
+    """Go's ``time.Duration.String`` (``0s``, ``1m0s``, ``1h2m3.5s``)."""
+    if ms == 0:
+        return "0s"
+    sign = "-" if ms < 0 else ""
+    ms = abs(ms)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
+    if h:
+        return f"{sign}{h}h{m}m{s}s"
+    if m:
+        return f"{sign}{m}m{s}s"
+    if ms < 1000:
+        return f"{sign}{ms}ms"
+    return f"{sign}{s}s"
+
+
+def format_e(value: float) -> str:
+    """Go's ``strconv.FormatFloat(v, 'E', -1, 64)``: ``1E+00``, ``6.1E+01``."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    text = repr(value)
+    mantissa, _, exp = f"{float(text):.17E}".partition("E")
+    for digits in range(17):
+        candidate = f"{value:.{digits}E}"
+        if float(candidate) == value:
+            mantissa, _, exp = candidate.partition("E")
+            break
+    return f"{mantissa}E{exp[0]}{int(exp[1:]):02d}"
+
+
+def labels_string(labels: Labels) -> str:
+    """Prometheus' ``Labels.String()``: ``{a="1", b="2"}``."""
+    inner = ", ".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels))
+    return "{" + inner + "}"
+
+
+def _escape(v: str) -> str:
+    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _indent(text: str, indentation: str) -> str:
+    lines = text.split("\n")
+    return lines[0] + "".join("\n" + indentation + line for line in lines[1:])
+
+
+def _alerts_string(items: Sequence[tuple[Labels, Labels]]) -> str:
+    if not items:
+        return "[]"
+    parts = []
+    for i, (lb, an) in enumerate(items):
+        body = f"\nLabels:{labels_string(lb)}\nAnnotations:{labels_string(an)}"
+        parts.append(f"{i}:" + _indent(body, "  "))
+    return "[\n" + ",\n".join(parts) + "\n]"
+
+
+def _samples_string(items: Sequence[tuple[Labels, float]]) -> str:
+    if not items:
+        return "nil"
+    return ", ".join(f"{labels_string(lb)} {format_e(v)}" for lb, v in items)
+
+
+class _TestError(Exception):
+    pass
+
+
+class _StringNumbers(yaml.SafeLoader):
+    """Keeps numbers as text: ``values: 0x10`` is series notation, not sixteen."""
+
+
+_StringNumbers.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if not tag.endswith((":int", ":float"))]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _duration(value: Any, what: str) -> int:
+    try:
+        return parse_duration_ms(str(value))
+    except DurationError:
+        pass
+    try:
+        return round(float(str(value)) * 1000)
+    except ValueError as e:
+        raise _TestError(f"{what}: {e}") from e
+
+
+def _equal(a: float, b: float, fuzzy: bool) -> bool:
+    if math.isnan(a) and math.isnan(b):
+        return True
+    if a == b:
+        return True
+    if not fuzzy:
+        return False
+    return abs(a - b) <= _EPSILON * max(abs(a), abs(b)) or abs(a - b) < 1e-300
+
+
+_TEST_FILE_FIELDS = {
+    "rule_files",
+    "evaluation_interval",
+    "group_eval_order",
+    "tests",
+    "fuzzy_compare",
+}
+
+
+def run_file(
+    path: Path, run: str | None = None, settings: PromQLSettings | None = None
+) -> FileResult:
+    """Run one test file (only test groups whose name matches ``run``, when given)."""
+    result = FileResult(str(path))
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_StringNumbers) or {}
+    except (OSError, yaml.YAMLError) as e:
+        result.errors.append(str(e))
+        return result
+    if not isinstance(doc, dict):
+        result.errors.append(f"{path}: expected a mapping")
+        return result
+    unknown = sorted(set(doc) - _TEST_FILE_FIELDS)
+    if unknown:
+        result.errors.append(f"{path}: unknown fields: {', '.join(unknown)}")
+        return result
+    try:
+        interval = _duration(doc.get("evaluation_interval") or "1m", "evaluation_interval")
+        specs = _load_rules(path, doc.get("rule_files") or [])
+        specs = _order(specs, doc.get("group_eval_order") or [])
+    except RuleFileErrors as e:
+        result.errors.extend(str(x) for x in e.errors)
+        return result
+    except _TestError as e:
+        result.errors.append(str(e))
+        return result
+    pattern = re.compile(run) if run else None
+    for group in doc.get("tests") or []:
+        name = str(group.get("name") or "")
+        if pattern is not None and not pattern.search(name):
+            continue
+        try:
+            result.errors.extend(
+                _run_group(group, specs, interval, doc.get("fuzzy_compare") is True, settings)
+            )
+        except _TestError as e:
+            result.errors.append(str(e))
+    return result
+
+
+def _load_rules(test_path: Path, files: Sequence[str]) -> list[GroupSpec]:
+    base = test_path.parent
+    specs: list[GroupSpec] = []
+    errors = []
+    for f in files:
+        target = Path(f) if Path(f).is_absolute() else base / f
+        for p in expand_paths([target]):
+            try:
+                specs.extend(load_file(p))
+            except RuleFileErrors as e:
+                errors.extend(e.errors)
+    if errors:
+        raise RuleFileErrors(errors)
+    return specs
+
+
+def _order(specs: list[GroupSpec], order: Sequence[str]) -> list[GroupSpec]:
+    if not order:
+        return specs
+    by_name = {s.name: s for s in specs}
+    missing = [n for n in order if n not in by_name]
+    if missing:
+        raise _TestError(f"group name(s) in group_eval_order not found: {', '.join(missing)}")
+    ordered = [by_name[n] for n in order]
+    return ordered + [s for s in specs if s.name not in set(order)]
+
+
+def _load_series(store: Store, series: Sequence[dict[str, Any]], interval: int, start: int) -> None:
+    for item in series:
+        text = f"{item.get('series', '')} {item.get('values', '')}"
+        try:
+            labels, rest = parse_series(str(item.get("series", "")))
+            points = parse_points(str(item.get("values", "")))
+        except (NotationError, ValueError) as e:
+            raise _TestError(f"{text}: {e}") from e
+        if points.histograms:
+            raise _TestError(f"{text}: {_NATIVE_HISTOGRAMS}")
+        if rest:
+            raise _TestError(f"{text}: unexpected {rest!r} after the series")
+        stamps = [start + k * interval for k, v in enumerate(points.values) if v is not None]
+        values = [v for v in points.values if v is not None]
+        if stamps:
+            ref = store.ref(labels)
+            store.append_batch(
+                np.full(len(stamps), ref, dtype=np.int32),
+                np.array(stamps, dtype=np.int64),
+                np.array(values, dtype=np.float64),
+            )
+
+
+def _run_group(
+    tg: dict[str, Any],
+    specs: list[GroupSpec],
+    eval_interval: int,
+    fuzzy: bool,
+    settings: PromQLSettings | None,
+) -> list[str]:
+    errors: list[str] = []
+    name = str(tg.get("name") or "")
+    prefix = f"    name: {name},\n" if name else ""
+    interval = _duration(tg["interval"], "interval") if tg.get("interval") else eval_interval
+    start = _start_time(tg.get("start_timestamp"))
+    store = Store(StoreSettings(), VirtualClock(0.0), persistent=False)
+    try:
+        _load_series(store, tg.get("input_series") or [], interval, start)
+        base = settings or PromQLSettings()
+        external = {str(k): str(v) for k, v in (tg.get("external_labels") or {}).items()}
+        url = str(tg.get("external_url") or "")
+        states = []
+        for spec in specs:
+            step_s = (spec.interval_ms or eval_interval) / 1000
+            engine = Engine(
+                store, base.model_copy(update={"default_subquery_step_seconds": step_s})
+            )
+            states.append(
+                (GroupState(spec, eval_interval), EvalContext(engine, store, external, url))
+            )
+        alert_tests: dict[int, list[dict[str, Any]]] = {}
+        for t in tg.get("alert_rule_test") or []:
+            alert_tests.setdefault(_duration(t.get("eval_time", 0), "eval_time"), []).append(t)
+        expr_tests = tg.get("promql_expr_test") or []
+        times = sorted(alert_tests)
+        max_t = max(
+            [*times, *(_duration(t.get("eval_time", 0), "eval_time") for t in expr_tests), 0]
+        )
+        curr = 0
+        ts = 0
+        while ts <= max_t:
+            eval_errors = []
+            for state, ctx in states:
+                state.evaluate(ctx, start + ts)
+                for rule, status in zip(state.spec.rules, state.status, strict=True):
+                    if status.health == "err":
+                        when = go_duration(ts)
+                        eval_errors.append(
+                            f"    rule: {rule.name}, time: {when}, err: {status.last_error}"
+                        )
+            if eval_errors:
+                return errors + eval_errors
+            while curr < len(times) and ts <= times[curr] < ts + eval_interval:
+                errors.extend(_check_alerts(times[curr], alert_tests[times[curr]], states, prefix))
+                curr += 1
+            ts += eval_interval
+        for t in expr_tests:
+            errors.extend(_check_expr(t, states, store, start, fuzzy, base, prefix))
+    finally:
+        store.close()
+    return errors
+
+
+def _start_time(value: Any) -> int:
+    if value is None or value == "":
+        return 0
+    text = str(value)
+    try:
+        return round(float(text) * 1000)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise _TestError(f"start_timestamp: not a unix time or RFC 3339 time: {text!r}") from e
+    return round(parsed.timestamp() * 1000)
+
+
+def _check_alerts(
+    t: int, tests: list[dict[str, Any]], states: list[tuple[GroupState, EvalContext]], prefix: str
+) -> list[str]:
+    errors = []
+    for test in tests:
+        name = str(test.get("alertname", ""))
+        got: list[tuple[Labels, Labels]] = []
+        for state, _ in states:
+            for rule, alert in state.active_alerts():
+                if rule.name == name and alert.state is AlertState.FIRING:
+                    got.append((alert.labels, tuple(sorted(alert.annotations))))
+        exp: list[tuple[Labels, Labels]] = []
+        for a in test.get("exp_alerts") or []:
+            lb = {str(k): str(v) for k, v in ((a or {}).get("exp_labels") or {}).items()}
+            lb["alertname"] = name
+            an = {str(k): str(v) for k, v in ((a or {}).get("exp_annotations") or {}).items()}
+            exp.append((tuple(sorted(lb.items())), tuple(sorted(an.items()))))
+        got.sort()
+        exp.sort()
+        if got != exp:
+            errors.append(
+                f"{prefix}    alertname: {name}, time: {_model_duration(t)}, \n"
+                f"        exp:{_indent(_alerts_string(exp), ' ' * 12)}, \n"
+                f"        got:{_indent(_alerts_string(got), ' ' * 12)}\n"
+            )
+    return errors
+
+
+def _model_duration(ms: int) -> str:
+    from alerts.rules.durations import format_duration_ms  # noqa: PLC0415
+
+    return format_duration_ms(ms)
+
+
+def _check_expr(
+    test: dict[str, Any],
+    states: list[tuple[GroupState, EvalContext]],
+    store: Store,
+    start: int,
+    fuzzy: bool,
+    settings: PromQLSettings,
+    prefix: str,
+) -> list[str]:
+    expr = str(test.get("expr", ""))
+    t = _duration(test.get("eval_time", 0), "eval_time")
+    where = f'    expr: "{_escape(expr)}", time: {_model_duration(t)}'
+    try:
+        got = [
+            (tuple(sorted(lb)), v)
+            for lb, v in _samples(Engine(store, settings).instant(expr, start + t))
+        ]
+    except PromQLError as e:
+        return [f"{where}, err: {e}"]
+    exp: list[tuple[Labels, float]] = []
+    for s in test.get("exp_samples") or []:
+        if s.get("histogram"):
+            return [f"{where}, err: {_NATIVE_HISTOGRAMS}"]
+        text = str(s.get("labels") or "{}")
+        try:
+            lb, rest = parse_series(text)
+            if rest:
+                raise NotationError(f"unexpected {rest!r}")
+        except NotationError as e:
+            return [f'{where}, err: labels "{text}": {e}']
+        exp.append((tuple(sorted(lb)), float(s.get("value", 0))))
+    got.sort(key=lambda x: x[0])
+    exp.sort(key=lambda x: x[0])
+    same = len(got) == len(exp) and all(
+        g[0] == e[0] and _equal(e[1], g[1], fuzzy) for g, e in zip(got, exp, strict=True)
+    )
+    if same:
+        return []
+    return [
+        f"{prefix}{where},\n        exp: {_samples_string(exp)}\n"
+        f"        got: {_samples_string(got)}\n"
+    ]
+
+
+def report(result: FileResult) -> str:
+    """promtool's text for one file."""
+    head = f"Unit Testing:  {result.path}\n"
+    if result.ok:
+        return head + "  SUCCESS\n"
+    return head + "  FAILED:\n" + "".join(e.rstrip("\n") + "\n\n" for e in result.errors)
+
+
+STALE = STALE_NAN
