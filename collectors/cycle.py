@@ -24,6 +24,7 @@ from collectors.scrape import ScrapeHealth
 from collectors.state_metrics import Family, cluster_families, health_families, usage_families
 from collectors.store import Store
 from collectors.store.labels import Labels, make_labels
+from collectors.store.refs import RefCache
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,7 @@ class CollectionCycle:
         self._watch_health = watch_health
         self._interval_s = interval_s
         self._written: set[Labels] = set()
-        self._refs: dict[Labels, int] = {}
-        self._generation = store.generation
+        self._ref = RefCache(store)
 
     def families(self) -> list[Family]:
         """Everything known now: the exporter calls this at scrape time."""
@@ -116,9 +116,6 @@ class CollectionCycle:
             await self._clock.sleep(max(0.0, self._interval_s - (self._clock.now() - start)))
 
     def _record(self, families: Sequence[Family]) -> int:
-        if self._store.generation != self._generation:
-            self._refs.clear()
-            self._generation = self._store.generation
         now = int(self._clock.now() * 1000)
         refs: list[int] = []
         values: list[float] = []
@@ -126,14 +123,11 @@ class CollectionCycle:
         for family in families:
             for labels, value in family.samples:
                 key = make_labels({**labels, "__name__": family.name})
-                ref = self._refs.get(key)
-                if ref is None:
-                    ref = self._refs[key] = self._store.ref(key)
-                refs.append(ref)
+                refs.append(self._ref(key))
                 values.append(value)
                 written.add(key)
         for key in self._written - written:
-            self._store.mark_stale(self._refs.get(key, key), now)
+            self._store.mark_stale(self._ref(key), now)
         self._written = written
         if refs:
             self._store.append_batch(np.array(refs, np.int32), now, np.array(values, np.float64))

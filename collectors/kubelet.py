@@ -23,6 +23,7 @@ from collectors.scrape import ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
 from collectors.store import Store
 from collectors.store.labels import Labels, make_labels
+from collectors.store.refs import RefCache
 from collectors.usage import CpuPoint, NodeResources, RateTracker, decode_resource_metrics
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,7 @@ class KubeletCollector:
         self._api_server = api_server
         self._headers = headers or self._token_headers
         self._rates = RateTracker(resolution_s=settings.scrape_interval_seconds * 2)
-        self._refs: dict[Labels, int] = {}
-        self._refs_generation = store.generation
+        self._ref = RefCache(store)
         self._written: dict[str, set[Labels]] = {}
         self._rate_keys: dict[str, set[tuple[str, ...]]] = {}
         self.latest: dict[str, NodeUsageView] = {}
@@ -224,15 +224,6 @@ class KubeletCollector:
         self._rates.forget(set(self._rate_keys.get(node, set()) - rate_keys))
         self._rate_keys[node] = rate_keys
         return written
-
-    def _ref(self, labels: Labels) -> int:
-        if self._store.generation != self._refs_generation:
-            self._refs.clear()
-            self._refs_generation = self._store.generation
-        ref = self._refs.get(labels)
-        if ref is None:
-            ref = self._refs[labels] = self._store.ref(labels)
-        return ref
 
     def _mark_stale(self, node: str, still_written: set[Labels]) -> None:
         """Staleness markers on the series of ``node`` that this cycle did not write."""
