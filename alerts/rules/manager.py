@@ -121,6 +121,8 @@ class RuleManager:
         try:
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         except (NotImplementedError, RuntimeError, ValueError):
+            # No loop signal handlers outside the main thread (tests, embedding): file
+            # changes still trigger reloads.
             log.debug("SIGHUP reload is not available in this thread")
         self.reload()
         next_check = self.clock.now() + self.settings.reload_check_seconds

@@ -38,8 +38,7 @@ def test_stable_file_passes(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(EXPERIMENTAL))
 def test_experimental_file_runs_to_the_end(name: str) -> None:
     path = TESTDATA / f"{name}.test"
-    if not path.exists():
-        pytest.skip(f"{path} not present")
+    assert path.exists(), f"test data missing: {path}"
     try:
         report = run_file(path)
     except ScriptError as e:
