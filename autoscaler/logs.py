@@ -65,3 +65,5 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every request at INFO: one line per kubelet per scrape drowns everything else.
+    logging.getLogger("httpx").setLevel(max(root.level, logging.WARNING))

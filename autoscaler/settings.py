@@ -21,6 +21,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from alerts.promql.settings import PromQLSettings
 from alerts.settings import NotifySettings, RuleSettings
+from autoscaler.controller.settings import ControllerSettings, LeaderSettings
+from autoscaler.cost.settings import CostSettings
 from autoscaler.forecast.settings import ForecastSettings
 from autoscaler.policy.settings import PolicySettings
 from collectors.settings import CollectorSettings, KubernetesSettings
@@ -86,6 +88,9 @@ class Settings(BaseSettings):
     rules: RuleSettings = Field(default_factory=RuleSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    cost: CostSettings = Field(default_factory=CostSettings)
+    controller: ControllerSettings = Field(default_factory=ControllerSettings)
+    leader: LeaderSettings = Field(default_factory=LeaderSettings)
 
 
 class SettingsError(Exception):

@@ -17,15 +17,14 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-import httpx
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from bench.simulator import bench_scenario
 from collectors.clock import VirtualClock
 from collectors.cluster_model import ClusterModel
-from collectors.exporter import FamiliesCollector
-from collectors.kubelet import KubeletCollector, NodeEndpoint
+from collectors.exporter import FamiliesCollector, exposition
+from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_client
 from collectors.scrape import ScrapeHealth, Scraper
 from collectors.settings import CollectorSettings
 from collectors.state_metrics import usage_families
@@ -124,18 +123,18 @@ async def _measure(nodes: int, info: dict[str, Any], conn: Connection) -> dict[s
         kubelet_via_proxy=proxy,
         stagger_seconds=0,
         token_file=None,
-        concurrency=256,
+        ca_file=None,
+        concurrency=64,
     )
     endpoints = [NodeEndpoint(name, addresses, port) for name, addresses, port in info["nodes"]]
     store = Store(StoreSettings(), clock, persistent=False)
     health = ScrapeHealth("kubelet")
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(limits=limits) as client:
+    async with kubelet_client(settings) as client:
         scraper = Scraper(
             client,
             clock,
             health,
-            concurrency=256,
+            concurrency=settings.concurrency,
             timeout_s=30,
             stagger_s=0,
             max_bytes=settings.max_response_bytes,
@@ -154,7 +153,7 @@ async def _measure(nodes: int, info: dict[str, Any], conn: Connection) -> dict[s
             samples = await collector.collect()
             collect_wall = time.perf_counter() - wall
             export_start = time.perf_counter()
-            exposition = generate_latest(registry)
+            text = exposition(registry)
             export_wall = time.perf_counter() - export_start
             cpu_used = time.process_time() - cpu
             if cycle < 2:
@@ -171,7 +170,7 @@ async def _measure(nodes: int, info: dict[str, Any], conn: Connection) -> dict[s
         "collect_s": collect_wall,
         "export_s": export_wall,
         "cpu_per_1k": cpu_used / samples * 1000 if samples else float("nan"),
-        "exposition_mib": len(exposition) / 2**20,
+        "exposition_mib": len(text) / 2**20,
     }
 
 

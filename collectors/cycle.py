@@ -18,6 +18,7 @@ import numpy as np
 from collectors.clock import Clock
 from collectors.cluster import WatchHealth
 from collectors.cluster_model import ClusterModel
+from collectors.gcpause import paused_gc
 from collectors.kubelet import KubeletCollector, NodeEndpoint
 from collectors.pods import PodMetricsCollector
 from collectors.scrape import ScrapeHealth
@@ -91,15 +92,16 @@ class CollectionCycle:
         written = await self._kubelets.collect()
         if self._pods is not None:
             written += await self._pods.collect()
-        families = [
-            f
-            for f in (
-                *usage_families(self._kubelets.latest, self._model),
-                *cluster_families(self._model),
-            )
-            if f.name not in _OWN_TIMESTAMPS
-        ]
-        written += self._record(families)
+        with paused_gc():
+            families = [
+                f
+                for f in (
+                    *usage_families(self._kubelets.latest, self._model),
+                    *cluster_families(self._model),
+                )
+                if f.name not in _OWN_TIMESTAMPS
+            ]
+            written += self._record(families)
         return CycleReport(written, time.perf_counter() - started)
 
     async def run(self) -> None:

@@ -2,20 +2,130 @@
 
 The registry is a parameter (each test builds its own); the HTTP side is a small aiohttp app
 that the service extends with its health endpoints.
+
+A large cluster puts hundreds of thousands of samples on ``/metrics``. Building one
+prometheus-client sample object per sample and formatting it costs seconds there, so the
+families render their own text in bulk (:func:`render_families`) and :func:`exposition` uses
+that text for them; other collectors in the registry go through prometheus-client as usual.
+The bytes are the same as ``generate_latest`` gives (a test holds them equal), and
+``registry.get_sample_value`` still works: the sample objects are built when asked for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
+from collectors.gcpause import paused_gc
 from collectors.state_metrics import Family
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_NEEDS_ESCAPE = re.compile(r'[\\\n"]')
+
+
+def _escape(value: str) -> str:
+    if _NEEDS_ESCAPE.search(value) is None:
+        return value
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _label_names(family: Family) -> list[str]:
+    return sorted({k for labels, _ in family.samples for k in labels})
+
+
+def _value(value: float) -> str:
+    # floatToGoString changes only values from 1e6 up and the special ones; below, it is repr.
+    if type(value) is float and _MINUS_INF < value < 1e6:  # false for NaN too
+        return repr(value)
+    text: str = floatToGoString(value)
+    return text
+
+
+_MINUS_INF = float("-inf")
+
+
+def _exposed_name(family: Family) -> str:
+    # prometheus-client names a counter's samples (and its HELP and TYPE) with _total.
+    if family.kind == "counter":
+        return family.name.removesuffix("_total") + "_total"
+    return family.name
+
+
+# Rendered label sets of one exposition, by label names and then by the identity of the
+# label dict: families that share a dict (a pod's CPU and memory) render it once.
+_LabelTexts = dict[tuple[str, ...], dict[int, str]]
+
+
+def _render(family: Family, out: list[str], texts: _LabelTexts) -> None:
+    name = _exposed_name(family)
+    help_text = family.help.replace("\\", r"\\").replace("\n", r"\n")
+    out.append(f"# HELP {name} {help_text}\n# TYPE {name} {family.kind}\n")
+    names = tuple(_label_names(family))
+    if not names:
+        out.extend(f"{name} {_value(value)}\n" for _, value in family.samples)
+        return
+    template = "{" + ",".join(f'{n}="%s"' for n in names) + "} "
+    rendered = texts.setdefault(names, {})
+    append = out.append
+    for labels, value in family.samples:
+        text = rendered.get(id(labels))
+        if text is None:
+            values = tuple([labels.get(n, "") for n in names])
+            if _NEEDS_ESCAPE.search("".join(values)) is not None:
+                values = tuple([_escape(v) for v in values])
+            text = rendered[id(labels)] = template % values
+        append(name)
+        append(text)
+        append(_value(value))
+        append("\n")
+
+
+def render_families(families: Iterable[Family]) -> str:
+    """The text exposition of ``families``, as ``generate_latest`` writes a
+    :class:`FamiliesCollector` of them."""
+    families = list(families)  # alive while rendering: label dicts are known by identity
+    out: list[str] = []
+    texts: _LabelTexts = {}
+    for family in families:
+        _render(family, out, texts)
+    return "".join(out)
+
+
+class FamilyMetric(Metric):
+    """One family as a prometheus-client metric whose samples are built only when read."""
+
+    def __init__(self, family: Family) -> None:
+        # prometheus-client adds the _total suffix back on exposition.
+        name = family.name.removesuffix("_total") if family.kind == "counter" else family.name
+        super().__init__(name, family.help, family.kind)
+        self.family = family
+
+    @property
+    def samples(self) -> list[Sample]:
+        built: list[Sample] | None = self.__dict__.get("_samples")
+        if built is None:
+            names = _label_names(self.family)
+            sample_name = _exposed_name(self.family)
+            built = [
+                Sample(sample_name, {n: labels.get(n, "") for n in names}, value)
+                for labels, value in self.family.samples
+            ]
+            self.__dict__["_samples"] = built
+        return built
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        # Metric.__init__ assigns an empty list; anything assigned replaces the family's.
+        if value:
+            self.__dict__["_samples"] = value
 
 
 class FamiliesCollector(Collector):
@@ -26,25 +136,47 @@ class FamiliesCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         for family in self._provider():
-            names = sorted({k for labels, _ in family.samples for k in labels})
-            metric: GaugeMetricFamily | CounterMetricFamily
-            if family.kind == "counter":
-                # prometheus-client adds the _total suffix back on exposition.
-                metric = CounterMetricFamily(
-                    family.name.removesuffix("_total"), family.help, labels=names
-                )
+            yield FamilyMetric(family)
+
+
+class _Metrics(Collector):
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._metrics)
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """``generate_latest(registry)``, with the families of :class:`FamiliesCollector`\\ s
+    rendered in bulk."""
+    parts: list[str] = []
+    others: list[Metric] = []
+    rendered: list[FamilyMetric] = []  # alive until the end: label dicts known by identity
+    texts: _LabelTexts = {}
+
+    def flush() -> None:
+        if others:
+            parts.append(generate_latest(_Metrics(others)).decode("utf-8"))
+            others.clear()
+
+    with paused_gc():
+        for metric in registry.collect():
+            if isinstance(metric, FamilyMetric) and "_samples" not in metric.__dict__:
+                flush()
+                rendered.append(metric)
+                _render(metric.family, parts, texts)
             else:
-                metric = GaugeMetricFamily(family.name, family.help, labels=names)
-            for labels, value in family.samples:
-                metric.add_metric([labels.get(n, "") for n in names], value)
-            yield metric
+                others.append(metric)
+        flush()
+        return "".join(parts).encode("utf-8")
 
 
 def metrics_app(registry: CollectorRegistry) -> web.Application:
     """An aiohttp app serving ``GET /metrics`` from ``registry``."""
 
     async def metrics(_: web.Request) -> web.Response:
-        body = generate_latest(registry)
+        body = exposition(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from collectors.store.labels import Labels
 
@@ -23,6 +24,12 @@ _ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
 _ESCAPE_RE = re.compile(r"\\[\\\"n]")
 _TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped", "unknown"})
 _SPECIAL = {"nan": math.nan, "+inf": math.inf, "inf": math.inf, "-inf": -math.inf}
+# One sample line in the exact layout Go's client writes (no stray spaces, no braces or
+# newlines inside label values, a plain decimal value): what kubelets send every time.
+_PLAIN_LINE = re.compile(
+    r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^{}\n]*)\})? ([0-9][0-9.eE+-]*)(?: (-?[0-9]+))?$", re.M
+)
+_COMMENT_LINE = re.compile(r"^#.*$", re.M)
 
 
 class ExpositionError(ValueError):
@@ -34,8 +41,7 @@ class ExpositionError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):
     """One sample: metric name, sorted labels (without the name), value, optional ms time."""
 
     name: str
@@ -67,6 +73,35 @@ def _unescape(value: str) -> str:
     if "\\" not in value:
         return value
     return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], value)
+
+
+def parse_labels(text: str) -> Labels:
+    """The labels between the braces of a sample line; raises :class:`ExpositionError`."""
+    return _parse_labels(text, 0)
+
+
+def plain_sample_lines(text: str) -> list[tuple[str, str, str, str]] | None:
+    """``(name, label text, value text, timestamp text)`` of every sample line, when the whole
+    response is in the plain layout Go's client writes; None when it needs
+    :func:`parse_exposition` (which also finds any error).
+
+    This scans the text with one regular expression instead of looking at each line in
+    Python: several times faster on a kubelet's response. Label texts are not parsed (callers
+    cache :func:`parse_labels` per text) and values are numbers by the pattern, but
+    :func:`float` must still accept them. Comment lines are checked as the full parser does.
+    """
+    samples: list[tuple[str, str, str, str]] = _PLAIN_LINE.findall(text)
+    comments: list[str] = _COMMENT_LINE.findall(text)
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if len(samples) + len(comments) != lines:
+        return None  # blank, indented or unusual lines
+    result = Exposition()
+    try:
+        for comment in comments:
+            _parse_comment(comment, 0, result)
+    except ExpositionError:
+        return None
+    return samples
 
 
 def _parse_labels(text: str, line: int) -> Labels:

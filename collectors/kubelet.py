@@ -9,22 +9,32 @@ as missing, never as idle — and a container that disappeared gets them on its 
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import numpy as np
 
 from collectors import names
 from collectors.clock import Clock
 from collectors.exposition import ExpositionError, parse_exposition
+from collectors.gcpause import paused_gc
 from collectors.scrape import ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
 from collectors.store import Store
 from collectors.store.labels import Labels, make_labels
 from collectors.store.refs import RefCache
-from collectors.usage import CpuPoint, NodeResources, RateTracker, decode_resource_metrics
+from collectors.transport import AiohttpTransport
+from collectors.usage import (
+    LabelKeys,
+    NodeResources,
+    RateTracker,
+    decode_resource_metrics,
+    decode_resource_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +68,48 @@ def kubelet_url(node: NodeEndpoint, settings: CollectorSettings, api_server: str
     )
 
 
+class KubeletTlsError(ValueError):
+    """The CA setting for kubelet scrapes cannot be used; the message names the setting."""
+
+
+def kubelet_tls(settings: CollectorSettings) -> ssl.SSLContext | bool:
+    """How kubelet certificates (or the API server's, through the node proxy) are checked.
+
+    Against ``ca_file`` only, when it is set: a kubelet whose certificate the cluster CA did
+    not sign, or that names another host, fails its scrapes with reason ``tls``. With no CA
+    file, the system's trust store; with ``insecure_skip_tls_verify``, not at all.
+    """
+    if settings.insecure_skip_tls_verify:
+        return False
+    if settings.ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(settings.ca_file))
+    except FileNotFoundError:
+        raise KubeletTlsError(
+            f"collectors.ca_file: {settings.ca_file}: no such file (the cluster CA that "
+            "signs kubelet certificates; set insecure_skip_tls_verify only for test clusters)"
+        ) from None
+    except (ssl.SSLError, OSError) as e:
+        raise KubeletTlsError(
+            f"collectors.ca_file: {settings.ca_file}: not a PEM CA bundle: {e}"
+        ) from e
+
+
+def kubelet_client(
+    settings: CollectorSettings, limits: httpx.Limits | None = None
+) -> httpx.AsyncClient:
+    """The HTTP client for kubelet scrapes: TLS as :func:`kubelet_tls` says, aiohttp on the
+    wire (see :mod:`collectors.transport`), no redirects (a kubelet never redirects, and a
+    redirect must not carry the token elsewhere)."""
+    limits = limits or httpx.Limits(max_connections=settings.concurrency)
+    return httpx.AsyncClient(
+        transport=AiohttpTransport(kubelet_tls(settings), limits),
+        timeout=settings.scrape_timeout_seconds,
+        follow_redirects=False,
+    )
+
+
 def read_token(path: Path | None) -> str | None:
     """The bearer token, re-read on every call so that rotated tokens are picked up."""
     if path is None:
@@ -81,8 +133,39 @@ class NodeUsageView:
     )
 
 
+# Series of one node, pod or container, by the position of their ref in _NodeState.refs.
+_NODE_SERIES = (names.NODE_CPU_SECONDS, names.NODE_CPU_CORES, names.NODE_MEMORY)
+_POD_SERIES = (names.POD_CPU_CORES, names.POD_MEMORY)
+_CONTAINER_SERIES = (
+    names.CONTAINER_CPU_SECONDS,
+    names.CONTAINER_CPU_CORES,
+    names.CONTAINER_MEMORY,
+)
+_SERIES_OF = {"node": _NODE_SERIES, "pod": _POD_SERIES, "container": _CONTAINER_SERIES}
+
+# ("node", node) | ("pod", namespace, pod) | ("container", namespace, pod, container): the key
+# of a node's, pod's or container's series, and of its CPU rate.
+EntityKey = tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _NodeState:
+    """What one node's previous scrapes left: series ids, what was written, parsed labels."""
+
+    refs: dict[EntityKey, list[int]] = field(default_factory=dict)
+    # Bit i set: series i of the entity got a sample in the last successful scrape.
+    written: dict[EntityKey, int] = field(default_factory=dict)
+    rate_keys: set[EntityKey] = field(default_factory=set)
+    label_keys: LabelKeys = field(default_factory=dict)
+
+
 class KubeletCollector:
-    """One collection cycle at a time over every node the cluster model lists."""
+    """One collection cycle at a time over every node the cluster model lists.
+
+    Per-sample work is kept to dictionary lookups: each node keeps the series ids of its
+    pods and containers and its parsed label texts from one scrape to the next, so that
+    a steady cluster builds no label sets at all (see ``bench/collect.py``).
+    """
 
     def __init__(
         self,
@@ -103,8 +186,8 @@ class KubeletCollector:
         self._headers = headers or self._token_headers
         self._rates = RateTracker(resolution_s=settings.scrape_interval_seconds * 2)
         self._ref = RefCache(store)
-        self._written: dict[str, set[Labels]] = {}
-        self._rate_keys: dict[str, set[tuple[str, ...]]] = {}
+        self._state: dict[str, _NodeState] = {}
+        self._generation = store.generation
         self.latest: dict[str, NodeUsageView] = {}
 
     def _token_headers(self) -> dict[str, str]:
@@ -128,16 +211,22 @@ class KubeletCollector:
         """Scrape every node once and store what came back; returns samples written."""
         targets = self.targets()
         outcomes = await self._scraper.scrape_all(targets)
+        if self._store.generation != self._generation:
+            # Retention dropped series: their ids may be reused, so ask the store again.
+            self._generation = self._store.generation
+            for state in self._state.values():
+                state.refs.clear()
         refs: list[int] = []
         stamps: list[int] = []
         values: list[float] = []
-        for outcome in outcomes:
-            self._ingest(outcome, refs, stamps, values)
-        gone = set(self._written) - {t.key for t in targets}
-        for node in gone:
-            self._mark_stale(node, set())
+        with paused_gc():
+            for outcome in outcomes:
+                self._ingest(outcome, refs, stamps, values)
+        for node in set(self._state) - {t.key for t in targets}:
+            state = self._state.pop(node)
+            self._mark_stale(node, state, {})
             self.latest.pop(node, None)
-            self._rates.forget(set(self._rate_keys.pop(node, set())))
+            self._rates.forget(set(state.rate_keys))
         if refs:
             self._store.append_batch(
                 np.array(refs, np.int32), np.array(stamps, np.int64), np.array(values, np.float64)
@@ -148,98 +237,177 @@ class KubeletCollector:
         self, outcome: ScrapeOutcome, refs: list[int], stamps: list[int], values: list[float]
     ) -> None:
         node = outcome.target.key
-        if outcome.body is None:
-            self._mark_stale(node, set())
-            self.latest.pop(node, None)
+        state = self._state.get(node)
+        if state is None:
+            state = self._state[node] = _NodeState()
+        body = outcome.body
+        if body is None:
+            self._failed(node, state)
             return
-        try:
-            exposition = parse_exposition(outcome.body)
-        except ExpositionError as e:
-            self._scraper.fail(outcome, "parse_error", str(e))
-            self._mark_stale(node, set())
-            self.latest.pop(node, None)
-            return
-        resources = decode_resource_metrics(exposition, outcome.started_ms)
-        for reason, n in resources.rejected.items():
-            self._scraper.health.count_rejected(reason, n)
-        written = self._samples(node, resources, refs, stamps, values)
-        self._mark_stale(node, written)
-        self._written[node] = written
+        resources = decode_resource_text(body, outcome.started_ms, state.label_keys)
+        if resources is None:
+            try:
+                exposition = parse_exposition(body)
+            except ExpositionError as e:
+                self._scraper.fail(outcome, "parse_error", str(e))
+                self._failed(node, state)
+                return
+            resources = decode_resource_metrics(exposition, outcome.started_ms)
+            for reason, n in resources.rejected.items():
+                self._scraper.health.count_rejected(reason, n)
+        written = self._samples(node, state, resources, refs, stamps, values)
+        self._mark_stale(node, state, written)
+        state.written = written
+        if len(state.refs) > len(written):
+            for key in [k for k in state.refs if k not in written]:
+                del state.refs[key]
+
+    def _failed(self, node: str, state: _NodeState) -> None:
+        """A node that did not answer: its series end, its usage is unknown (never zero)."""
+        self._mark_stale(node, state, {})
+        state.written = {}
+        self.latest.pop(node, None)
+
+    def _series_ref(self, node: str, state: _NodeState, key: EntityKey, i: int) -> int:
+        slots = state.refs.get(key)
+        if slots is None:
+            slots = state.refs[key] = [-1] * len(_SERIES_OF[key[0]])
+        ref = slots[i]
+        if ref < 0:
+            ref = slots[i] = self._ref(_labels_of(node, key, i))
+        return ref
 
     def _samples(
         self,
         node: str,
+        state: _NodeState,
         res: NodeResources,
         refs: list[int],
         stamps: list[int],
         values: list[float],
-    ) -> set[Labels]:
-        written: set[Labels] = set()
-        rate_keys: set[tuple[str, ...]] = set()
-        ref = self._ref
-
-        def rate(key: tuple[str, ...], point: CpuPoint) -> float | None:
-            rate_keys.add(key)
-            return self._rates.update(key, point)
-
-        def put(name: str, labels: dict[str, str], ts: int, value: float | None) -> None:
-            if value is None:
-                return
-            key = make_labels({"__name__": name, **labels})
-            refs.append(ref(key))
-            stamps.append(ts)
-            values.append(value)
-            written.add(key)
+    ) -> dict[EntityKey, int]:
+        written: dict[EntityKey, int] = {}
+        rate_keys: set[EntityKey] = set()
+        update = self._rates.update
+        cached = state.refs
+        series_ref = self._series_ref
+        add_ref, add_stamp, add_value = refs.append, stamps.append, values.append
 
         view = NodeUsageView(self._clock_ms(), None, res.node.memory_bytes)
-        node_labels = {"node": node}
-        if res.node.cpu is not None:
-            cpu = res.node.cpu
-            view.node_cpu_cores = rate(("node", node), cpu)
-            put(names.NODE_CPU_SECONDS, node_labels, cpu.timestamp_ms, cpu.cumulative_seconds)
-            put(names.NODE_CPU_CORES, node_labels, cpu.timestamp_ms, view.node_cpu_cores)
-        if res.node.memory_timestamp_ms is not None:
-            put(names.NODE_MEMORY, node_labels, res.node.memory_timestamp_ms, res.node.memory_bytes)
+        key: EntityKey = ("node", node)
+        bits = 0
+        node_cpu = res.node.cpu
+        if node_cpu is not None:
+            cpu = node_cpu
+            rate_keys.add(key)
+            cores = view.node_cpu_cores = update(key, cpu)
+            add_ref(series_ref(node, state, key, 0))
+            add_stamp(cpu.timestamp_ms)
+            add_value(cpu.cumulative_seconds)
+            bits |= 1
+            if cores is not None:
+                add_ref(series_ref(node, state, key, 1))
+                add_stamp(cpu.timestamp_ms)
+                add_value(cores)
+                bits |= 2
+        if res.node.memory_timestamp_ms is not None and res.node.memory_bytes is not None:
+            add_ref(series_ref(node, state, key, 2))
+            add_stamp(res.node.memory_timestamp_ms)
+            add_value(res.node.memory_bytes)
+            bits |= 4
+        if bits:
+            written[key] = bits
+
+        view_pods = view.pods
         for (ns, pod), usage in res.pods.items():
-            labels = {"namespace": ns, "pod": pod, "node": node}
+            key = ("pod", ns, pod)
+            slots = cached.get(key)
+            bits = 0
             cores = None
-            if usage.cpu is not None:
-                cores = rate(("pod", ns, pod), usage.cpu)
-                put(names.POD_CPU_CORES, labels, usage.cpu.timestamp_ms, cores)
-            if usage.memory_timestamp_ms is not None:
-                put(names.POD_MEMORY, labels, usage.memory_timestamp_ms, usage.memory_bytes)
-            view.pods[(ns, pod)] = (cores, usage.memory_bytes)
+            pod_cpu = usage.cpu
+            if pod_cpu is not None:
+                rate_keys.add(key)
+                cores = update(key, pod_cpu)
+                if cores is not None:
+                    ref = slots[0] if slots is not None else -1
+                    add_ref(ref if ref >= 0 else series_ref(node, state, key, 0))
+                    add_stamp(pod_cpu.timestamp_ms)
+                    add_value(cores)
+                    bits = 1
+            memory = usage.memory_bytes
+            if usage.memory_timestamp_ms is not None and memory is not None:
+                ref = slots[1] if slots is not None else -1
+                add_ref(ref if ref >= 0 else series_ref(node, state, key, 1))
+                add_stamp(usage.memory_timestamp_ms)
+                add_value(memory)
+                bits |= 2
+            if bits:
+                written[key] = bits
+            view_pods[(ns, pod)] = (cores, memory)
+
+        view_containers = view.containers
         for (ns, pod, container), usage in res.containers.items():
-            labels = {"namespace": ns, "pod": pod, "container": container, "node": node}
+            key = ("container", ns, pod, container)
+            slots = cached.get(key)
+            bits = 0
             cores = None
-            if usage.cpu is not None:
-                cpu = usage.cpu
-                cores = rate(("container", ns, pod, container), cpu)
-                put(names.CONTAINER_CPU_SECONDS, labels, cpu.timestamp_ms, cpu.cumulative_seconds)
-                put(names.CONTAINER_CPU_CORES, labels, cpu.timestamp_ms, cores)
-            if usage.memory_timestamp_ms is not None:
-                put(names.CONTAINER_MEMORY, labels, usage.memory_timestamp_ms, usage.memory_bytes)
-            view.containers[(ns, pod, container)] = (cores, usage.memory_bytes)
+            container_cpu = usage.cpu
+            if container_cpu is not None:
+                cpu = container_cpu
+                rate_keys.add(key)
+                cores = update(key, cpu)
+                ref = slots[0] if slots is not None else -1
+                add_ref(ref if ref >= 0 else series_ref(node, state, key, 0))
+                add_stamp(cpu.timestamp_ms)
+                add_value(cpu.cumulative_seconds)
+                bits = 1
+                if cores is not None:
+                    ref = slots[1] if slots is not None else -1
+                    add_ref(ref if ref >= 0 else series_ref(node, state, key, 1))
+                    add_stamp(cpu.timestamp_ms)
+                    add_value(cores)
+                    bits |= 2
+            memory = usage.memory_bytes
+            if usage.memory_timestamp_ms is not None and memory is not None:
+                ref = slots[2] if slots is not None else -1
+                add_ref(ref if ref >= 0 else series_ref(node, state, key, 2))
+                add_stamp(usage.memory_timestamp_ms)
+                add_value(memory)
+                bits |= 4
+            if bits:
+                written[key] = bits
+            view_containers[(ns, pod, container)] = (cores, memory)
+
         self.latest[node] = view
-        self._rates.forget(set(self._rate_keys.get(node, set()) - rate_keys))
-        self._rate_keys[node] = rate_keys
+        gone = state.rate_keys - rate_keys
+        if gone:
+            self._rates.forget(set(gone))
+        state.rate_keys = rate_keys
         return written
 
-    def _mark_stale(self, node: str, still_written: set[Labels]) -> None:
+    def _mark_stale(self, node: str, state: _NodeState, written: dict[EntityKey, int]) -> None:
         """Staleness markers on the series of ``node`` that this cycle did not write."""
-        previous = self._written.get(node, set())
-        ended = previous - still_written
-        if not ended:
-            if not still_written:
-                self._written.pop(node, None)
-            return
-        now = self._clock_ms()
-        for labels in ended:
-            self._store.mark_stale(self._ref(labels), now)
-        if still_written:
-            self._written[node] = still_written
-        else:
-            self._written.pop(node, None)
+        now = -1
+        for key, bits in state.written.items():
+            ended = bits & ~written.get(key, 0)
+            if not ended:
+                continue
+            if now < 0:
+                now = self._clock_ms()
+            for i in range(len(_SERIES_OF[key[0]])):
+                if ended >> i & 1:
+                    self._store.mark_stale(self._series_ref(node, state, key, i), now)
 
     def _clock_ms(self) -> int:
         return int(self._clock.now() * 1000)
+
+
+def _labels_of(node: str, key: EntityKey, i: int) -> Labels:
+    """The label set of series ``i`` of an entity, as the store knows it."""
+    kind = key[0]
+    labels = {"__name__": _SERIES_OF[kind][i], "node": node}
+    if kind != "node":
+        labels["namespace"], labels["pod"] = key[1], key[2]
+    if kind == "container":
+        labels["container"] = key[3]
+    return make_labels(labels)

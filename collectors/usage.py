@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from collectors.exposition import Exposition
+from collectors.exposition import Exposition, ExpositionError, parse_labels, plain_sample_lines
 
 # metrics-server's freshContainerMinMetricsResolution: a shorter life gives noisy rates.
 FRESH_CONTAINER_MIN_SECONDS = 10.0
@@ -30,8 +31,7 @@ PodKey = tuple[str, str]  # namespace, pod
 ContainerKey = tuple[str, str, str]  # namespace, pod, container
 
 
-@dataclass(frozen=True)
-class CpuPoint:
+class CpuPoint(NamedTuple):
     """Cumulative CPU seconds at a time, with the start of the life they were counted over."""
 
     cumulative_seconds: float
@@ -39,7 +39,7 @@ class CpuPoint:
     start_s: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Usage:
     """CPU and memory of one node, pod or container in one scrape."""
 
@@ -110,6 +110,113 @@ def decode_resource_metrics(exposition: Exposition, scrape_time_ms: int) -> Node
 _KNOWN = frozenset(
     {NODE_CPU, NODE_MEMORY, POD_CPU, POD_MEMORY, CONTAINER_CPU, CONTAINER_MEMORY, CONTAINER_START}
 )
+
+
+# Label texts of a node's kubelet, parsed once: the same texts come back every scrape.
+LabelKeys = dict[str, tuple[str, str, str] | None]
+_KINDS = {
+    NODE_CPU: 0,
+    NODE_MEMORY: 1,
+    POD_CPU: 2,
+    POD_MEMORY: 3,
+    CONTAINER_CPU: 4,
+    CONTAINER_MEMORY: 5,
+    CONTAINER_START: 6,
+}
+_LABEL_KEYS_MAX = 100_000
+
+
+def _label_key(text: str, keys: LabelKeys) -> tuple[str, str, str] | None:
+    """(namespace, pod, container) of a label text, "" for what is missing; None if invalid."""
+    try:
+        labels = dict(parse_labels(text))
+    except ExpositionError:
+        key = None
+    else:
+        key = (labels.get("namespace", ""), labels.get("pod", ""), labels.get("container", ""))
+    if len(keys) >= _LABEL_KEYS_MAX:
+        keys.clear()  # a kubelet that invents new label texts every scrape
+    keys[text] = key
+    return key
+
+
+def decode_resource_text(
+    text: str, scrape_time_ms: int, label_keys: LabelKeys
+) -> NodeResources | None:
+    """``decode_resource_metrics(parse_exposition(text), scrape_time_ms)`` for a response in
+    the plain layout kubelets write, with nothing to reject; None for anything else (garbled,
+    duplicated, invalid or unlabelled samples), which then takes the full path.
+
+    ``label_keys`` carries parsed label texts from one scrape of a node to the next.
+    """
+    lines = plain_sample_lines(text)
+    if lines is None:
+        return None
+    out = NodeResources()
+    node = out.node
+    pods = out.pods
+    containers = out.containers
+    starts: dict[ContainerKey, float] = {}
+    seen: set[tuple[int, tuple[str, str, str]]] = set()
+    for name, label_text, value_text, ts_text in lines:
+        try:
+            value = float(value_text)
+        except ValueError:
+            return None
+        kind = _KINDS.get(name)
+        if kind is None:
+            continue
+        if value == math.inf:
+            return None
+        ts = int(ts_text) if ts_text else scrape_time_ms
+        if kind <= 1:
+            if label_text:
+                return None
+            if kind == 0:
+                if node.cpu is not None:
+                    return None
+                node.cpu = CpuPoint(value, ts)
+            else:
+                if node.memory_timestamp_ms is not None:
+                    return None
+                node.memory_bytes = value
+                node.memory_timestamp_ms = ts
+            continue
+        key = label_keys.get(label_text)
+        if key is None:
+            key = _label_key(label_text, label_keys)
+            if key is None:
+                return None
+        ns, pod, container = key
+        if not (ns and pod) or (kind >= 4 and not container):
+            return None
+        seen_key = (kind, key)
+        if seen_key in seen:
+            return None
+        seen.add(seen_key)
+        if kind <= 3:
+            pod_key = (ns, pod)
+            usage = pods.get(pod_key)
+            if usage is None:
+                usage = pods[pod_key] = Usage()
+        elif kind == 6:
+            starts[key] = value
+            continue
+        else:
+            usage = containers.get(key)
+            if usage is None:
+                usage = containers[key] = Usage()
+        if kind in (2, 4):
+            usage.cpu = CpuPoint(value, ts)
+        else:
+            usage.memory_bytes = value
+            usage.memory_timestamp_ms = ts
+    for key, start in starts.items():
+        usage = containers.get(key)
+        if usage is not None and usage.cpu is not None:
+            cpu = usage.cpu
+            usage.cpu = CpuPoint(cpu.cumulative_seconds, cpu.timestamp_ms, start)
+    return out
 
 
 def cpu_rate(prev: CpuPoint | None, last: CpuPoint, resolution_s: float) -> float | None:

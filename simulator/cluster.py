@@ -34,6 +34,7 @@ from simulator.runtime import NodeRuntime
 from simulator.scenario import Scenario
 from simulator.scheduler import schedule_pending
 from simulator.store import ObjectStore
+from simulator.tls import ServingCertificate
 from simulator.workloads import behaviours_of, workload_object
 
 __all__ = ["SimulatedCluster"]
@@ -58,12 +59,14 @@ class SimulatedCluster:
         token: str | None = None,
         kubelet_token: str | None = None,
         history_limit: int = 20_000,
+        tls: ServingCertificate | None = None,
     ) -> None:
         self.scenario = scenario
         self.clock = clock
         self.host = host
         self.port = port
         self.token = token
+        self.tls = tls
         self.start_time = clock.now()
         self.rng = random.Random(scenario.seed)
         self.store = ObjectStore(history_limit)
@@ -107,11 +110,14 @@ class SimulatedCluster:
                     index=index,
                 )
                 index += 1
-        await self.kubelet_server.start(self.scenario.kubelet_port_base)
+        ssl_context = self.tls.server_context() if self.tls is not None else None
+        await self.kubelet_server.start(self.scenario.kubelet_port_base, ssl_context)
         self._bootstrap()
         self._runner = web.AppRunner(self.api.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(
+            self._runner, self.host, self.port, reuse_address=True, ssl_context=ssl_context
+        )
         await site.start()
         server = site._server
         assert isinstance(server, asyncio.base_events.Server)
@@ -161,17 +167,22 @@ class SimulatedCluster:
     # -- addresses -------------------------------------------------------------------------
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
+
+    @property
     def api_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def kubeconfig(self) -> dict[str, Any]:
-        return kubeconfig(self.api_url, self.token)
+        ca = self.tls.ca_pem if self.tls is not None else None
+        return kubeconfig(self.api_url, self.token, ca_pem=ca)
 
     def write_kubeconfig(self, path: Path) -> None:
         write_kubeconfig(path, self.kubeconfig())
 
     def kubelet_url(self, node: str) -> str:
-        return f"http://{self.host}:{self.kubelets.nodes[node].port}"
+        return f"{self.scheme}://{self.host}:{self.kubelets.nodes[node].port}"
 
     # -- building --------------------------------------------------------------------------
 

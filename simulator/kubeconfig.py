@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,20 @@ __all__ = ["kubeconfig", "write_kubeconfig"]
 NAME = "foresight-simulator"
 
 
-def kubeconfig(server: str, token: str | None, namespace: str = "default") -> dict[str, Any]:
-    """A kubeconfig with one cluster, one user (bearer token) and one current context."""
+def kubeconfig(
+    server: str, token: str | None, namespace: str = "default", ca_pem: bytes | None = None
+) -> dict[str, Any]:
+    """A kubeconfig with one cluster (its CA, for HTTPS), one user (bearer token) and one
+    current context."""
     user: dict[str, Any] = {"token": token} if token else {}
+    cluster: dict[str, Any] = {"server": server}
+    if ca_pem is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode("ascii")
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "preferences": {},
-        "clusters": [{"name": NAME, "cluster": {"server": server}}],
+        "clusters": [{"name": NAME, "cluster": cluster}],
         "users": [{"name": NAME, "user": user}],
         "contexts": [
             {"name": NAME, "context": {"cluster": NAME, "user": NAME, "namespace": namespace}}

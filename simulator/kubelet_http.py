@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import Callable
 
 from aiohttp import web
@@ -58,13 +59,18 @@ class KubeletServer:
         app.router.add_get("/{tail:.*}", self._handle)
         self._app = app
 
-    async def start(self, port_base: int = 0) -> None:
-        """Listen for every node (ports from ``port_base`` up, or any free ones if 0)."""
+    async def start(self, port_base: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Listen for every node (ports from ``port_base`` up, or any free ones if 0), over
+        HTTPS when ``ssl_context`` is given."""
         self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
         await self._runner.setup()
         for i, node in enumerate(self._nodes().values()):
             site = web.TCPSite(
-                self._runner, self._host, port_base + i if port_base else 0, reuse_address=True
+                self._runner,
+                self._host,
+                port_base + i if port_base else 0,
+                reuse_address=True,
+                ssl_context=ssl_context,
             )
             await site.start()
             server = site._server

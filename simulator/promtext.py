@@ -9,6 +9,15 @@ __all__ = ["go_float", "label_text"]
 
 def go_float(value: float) -> str:
     """``strconv.FormatFloat(v, 'g', -1, 64)``: shortest digits, exponent from 1e+06 up."""
+    # Most values a kubelet writes: Python's repr has the same shortest digits in fixed
+    # notation there, only with a ".0" that Go leaves out.
+    if 1e-4 <= abs(value) < 1e6:
+        text = repr(float(value))
+        return text[:-2] if text.endswith(".0") else text
+    return _go_float_slow(value)
+
+
+def _go_float_slow(value: float) -> str:
     if math.isnan(value):
         return "NaN"
     if value in (math.inf, -math.inf):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from collectors.clock import RealClock, VirtualClock
 from simulator.cluster import SimulatedCluster
 from simulator.errors import SimulatorError
 from simulator.scenario import load_scenario
+from simulator.tls import LOOPBACK_HOSTS, new_ca
 
 __all__ = ["SimulatorError", "serve"]
 
@@ -20,13 +22,33 @@ log = logging.getLogger("simulator")
 
 
 async def serve(
-    scenario_name: str, port: int, kubeconfig_out: Path, speed: float, token: str | None
+    scenario_name: str,
+    port: int,
+    kubeconfig_out: Path,
+    speed: float,
+    token: str | None,
+    tls: bool = False,
 ) -> int:
-    """Run the scenario at ``speed`` until SIGINT/SIGTERM; returns the exit code."""
+    """Run the scenario at ``speed`` until SIGINT/SIGTERM; returns the exit code.
+
+    With ``tls``, the API server and the kubelets serve HTTPS with a certificate of a fresh
+    CA, and require a bearer token (``token``, or a generated one): the kubeconfig carries
+    both, and kubectl sends a token only over HTTPS.
+    """
     scenario = load_scenario(scenario_name)
     start = scenario.start if scenario.start is not None else RealClock().now()
     clock = VirtualClock(start=start, speed=speed)
-    cluster = SimulatedCluster(scenario, clock, port=port, token=token)
+    certificate = None
+    kubelet_token = None
+    if tls:
+        certificate = new_ca().issue(LOOPBACK_HOSTS)
+        token = token or secrets.token_urlsafe(24)
+        # One token for the API and the kubelets, as a service account's token is accepted by
+        # both (kubelets delegate authentication to the API server).
+        kubelet_token = token
+    cluster = SimulatedCluster(
+        scenario, clock, port=port, token=token, kubelet_token=kubelet_token, tls=certificate
+    )
     await cluster.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -39,7 +61,8 @@ async def serve(
         sys.stdout.write(
             f"simulated cluster {scenario.name!r}: {len(cluster.kubelets.nodes)} nodes, "
             f"API at {cluster.api_url}, speed x{speed:g}\n"
-            f"kubeconfig written to {kubeconfig_out}\n"
+            f"kubeconfig written to {kubeconfig_out}"
+            f"{' (with the CA and the bearer token)' if tls else ''}\n"
             f"  kubectl --kubeconfig {kubeconfig_out} get nodes,pods,deploy -A\n"
             "press Ctrl-C to stop\n"
         )

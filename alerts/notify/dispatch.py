@@ -1,141 +1,225 @@
-"""Grouping alerts into notifications, Alertmanager-style, with a persisted notification log.
+"""Alerts in, notifications into the outbox: routing, aggregation groups, muting, dedup.
 
-Alerts are grouped by ``group_by`` labels (``...``: all). A new group is flushed after
-``group_wait``, then every ``group_interval``; a flush notifies when a firing alert is new,
-when all alerts resolved, when a resolved one was not yet notified, or when
-``repeat_interval`` passed. What each group last notified is persisted with the alerts, so
-a restart neither repeats a firing notification nor forgets a resolved one.
+As Alertmanager: each alert is routed (:mod:`alerts.notify.route`) into the aggregation
+group ``{route key}:{group labels}`` of every route that takes it. A new group is flushed
+after ``group_wait`` (at once if its alert started longer ago than that), then every
+``group_interval``. A flush drops alerts muted by a silence or an inhibit rule, and queues a
+notification for each integration of the route's receiver when the notification log says
+something changed (a new firing alert, a newly resolved one, all resolved) or
+``repeat_interval`` has passed. Resolved alerts leave the group after a flush; an empty group
+is removed. Integrations that forward to an Alertmanager get every alert as it comes
+instead, since Alertmanager groups by itself.
+
+The notification log is written with each queued notification (see
+:mod:`alerts.notify.outbox`); groups and their alerts are saved in ``notify.state``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alerts.notify.inhibit import Inhibitor, build_inhibitions
 from alerts.notify.model import Labels, NotifyAlert
-from alerts.notify.outbox import Outbox
-from alerts.notify.payload import build_payload, group_key
+from alerts.notify.outbox import LogEntry, Outbox, log_key
+from alerts.notify.payload import build_payload, group_key, postable_alerts
+from alerts.notify.route import Route, build_route
+from alerts.notify.silences import Silences
+from alerts.notify.targets import Target, build_targets
 from alerts.settings import NotifySettings
 from collectors.store.records import frame, read_records, write_atomically
 
 _SNAPSHOT = 1
-_FILE = "notify.state"
+FILE = "notify.state"
+
+
+def needs_update(
+    last: LogEntry | None,
+    firing: frozenset[str],
+    resolved: frozenset[str],
+    now_ms: int,
+    repeat_ms: int,
+    send_resolved: bool,
+) -> bool:
+    """Whether a flush notifies (Alertmanager's ``DedupStage.needsUpdate``)."""
+    if last is None:
+        return bool(firing)
+    if not firing <= last.firing:
+        return True
+    if not firing:
+        # Alerts that fired and resolved between two notifications were never announced.
+        return bool(last.firing)
+    if send_resolved and not resolved <= last.resolved:
+        return True
+    return last.ts_ms + repeat_ms < now_ms
 
 
 @dataclass
-class _Group:
+class AggrGroup:
+    """Alerts of one route with the same group labels."""
+
+    key: str
+    route: Route
     labels: Labels
-    created_ms: int
     next_flush_ms: int
-    firing: list[str] = field(default_factory=list)  # fingerprints last notified as firing
-    resolved: list[str] = field(default_factory=list)
-    notified_ms: int = 0
+    alerts: dict[str, NotifyAlert] = field(default_factory=dict)
+    has_flushed: bool = False
+
+
+def merge(old: NotifyAlert | None, new: NotifyAlert, now_ms: int) -> NotifyAlert:
+    """A re-sent alert keeps the start of the episode it continues."""
+    if old is None or old.resolved(now_ms) or old.starts_at >= new.starts_at:
+        return new
+    return NotifyAlert(new.labels, new.annotations, old.starts_at, new.ends_at, new.generator_url)
 
 
 class Dispatcher:
-    """Alerts in, notifications into the outbox."""
+    """Routes, groups and mutes alerts, and queues the notifications."""
 
     def __init__(
-        self, settings: NotifySettings, outbox: Outbox, state_dir: Path, external_url: str = ""
+        self,
+        settings: NotifySettings,
+        outbox: Outbox,
+        silences: Silences,
+        state_dir: Path,
+        external_url: str = "",
     ) -> None:
-        self.settings = settings
+        self.route = build_route(settings.route)
+        self.targets = build_targets(settings.receivers)
+        self.inhibitions = build_inhibitions(settings.inhibit_rules)
         self.outbox = outbox
+        self.silences = silences
         self.external_url = external_url
-        self.path = state_dir / _FILE
+        self.path = state_dir / FILE
         self.alerts: dict[str, NotifyAlert] = {}
-        self.groups: dict[Labels, _Group] = {}
+        self.groups: dict[str, AggrGroup] = {}
+        self._by_receiver: dict[str, list[Target]] = {}
+        for t in self.targets.values():
+            self._by_receiver.setdefault(t.receiver, []).append(t)
         self._load()
 
-    def _group_labels(self, alert: NotifyAlert) -> Labels:
-        if "..." in self.settings.group_by:
-            return alert.labels
-        wanted = set(self.settings.group_by)
-        return tuple(p for p in alert.labels if p[0] in wanted)
+    def _grouped(self, receiver: str) -> list[Target]:
+        return [t for t in self._by_receiver.get(receiver, []) if t.grouped]
 
-    def put(self, alerts: Iterable[NotifyAlert], now_ms: int) -> None:
-        """Take new or updated alerts (as Alertmanager's API does)."""
+    def _forwarding(self, receiver: str) -> list[Target]:
+        return [t for t in self._by_receiver.get(receiver, []) if not t.grouped]
+
+    def _inhibitor(self, now_ms: int) -> Inhibitor:
+        firing = [dict(a.labels) for a in self.alerts.values() if not a.resolved(now_ms)]
+        return Inhibitor(self.inhibitions, firing)
+
+    def muted(self, alert: NotifyAlert, now_ms: int, inhibitor: Inhibitor) -> bool:
+        """Whether a silence or an inhibit rule mutes the alert now."""
+        labels = dict(alert.labels)
+        return bool(self.silences.muted_by(labels, now_ms)) or inhibitor.muted(labels)
+
+    def put(self, alerts: Iterable[NotifyAlert], now_ms: int, send: bool = True) -> int:
+        """Take new or updated alerts; forwards to Alertmanagers at once when ``send``.
+        Returns how many forwarding notifications were queued."""
+        forward: dict[str, list[NotifyAlert]] = {}
         for incoming in alerts:
-            a = incoming
-            old = self.alerts.get(a.fingerprint)
-            if old is not None and not old.resolved(now_ms):
-                a = NotifyAlert(a.labels, a.annotations, old.starts_at, a.ends_at, a.generator_url)
+            a = merge(self.alerts.get(incoming.fingerprint), incoming, now_ms)
             self.alerts[a.fingerprint] = a
-            key = self._group_labels(a)
-            if key not in self.groups:
-                wait = round(self.settings.group_wait_seconds * 1000)
-                self.groups[key] = _Group(key, now_ms, now_ms + wait)
+            for route in self.route.match(dict(a.labels)):
+                if self._grouped(route.receiver):
+                    self._insert(route, a, now_ms)
+                if send:
+                    for t in self._forwarding(route.receiver):
+                        forward.setdefault(t.id, []).append(a)
+        if not forward:
+            return 0
+        inhibitor = self._inhibitor(now_ms)
+        queued = 0
+        for target_id, items in forward.items():
+            unique = {a.fingerprint: a for a in items if not self.muted(a, now_ms, inhibitor)}
+            if unique:
+                body = json.dumps(postable_alerts(list(unique.values()))).encode()
+                self.outbox.enqueue(target_id, body, now_ms)
+                queued += 1
+        return queued
+
+    def _insert(self, route: Route, a: NotifyAlert, now_ms: int) -> None:
+        labels = route.group_labels(a.labels)
+        key = group_key(route.key, labels)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = AggrGroup(key, route, labels, now_ms + route.group_wait_ms)
+        group.alerts[a.fingerprint] = a
+        if not group.has_flushed and a.starts_at + route.group_wait_ms < now_ms:
+            group.next_flush_ms = min(group.next_flush_ms, now_ms)
+
+    def next_flush_ms(self) -> int | None:
+        """When the next group is due, if any."""
+        return min((g.next_flush_ms for g in self.groups.values()), default=None)
 
     def flush(self, now_ms: int) -> int:
         """Flush every due group; returns how many notifications were queued."""
+        due = [g for g in self.groups.values() if g.next_flush_ms <= now_ms]
+        if not due:
+            return 0
+        inhibitor = self._inhibitor(now_ms)
         queued = 0
-        interval = round(self.settings.group_interval_seconds * 1000)
-        repeat = round(self.settings.repeat_interval_seconds * 1000)
-        for key, group in list(self.groups.items()):
-            if group.next_flush_ms > now_ms:
-                continue
-            group.next_flush_ms = now_ms + interval
-            members = [a for a in self.alerts.values() if self._group_labels(a) == key]
-            firing = sorted(a.fingerprint for a in members if not a.resolved(now_ms))
-            resolved = sorted(a.fingerprint for a in members if a.resolved(now_ms))
-            if self._needs_update(group, set(firing), set(resolved), now_ms, repeat):
-                gk = group_key("{}", key)
-                for receiver in self.settings.receivers:
-                    body = build_payload(
-                        receiver.name,
-                        members,
-                        key,
-                        gk,
-                        self.external_url,
-                        now_ms,
-                        receiver.max_alerts,
-                    )
-                    self.outbox.enqueue(receiver.name, json.dumps(body).encode(), now_ms, gk)
-                    queued += 1
-                group.firing, group.resolved, group.notified_ms = firing, resolved, now_ms
-            for fp in resolved:
-                if fp in group.resolved or group.notified_ms == 0:
-                    self.alerts.pop(fp, None)
-            if not firing and not any(self._group_labels(a) == key for a in self.alerts.values()):
-                del self.groups[key]
-        self._save()
+        for group in due:
+            queued += self._flush_group(group, now_ms, inhibitor)
+        live = {fp for g in self.groups.values() for fp in g.alerts}
+        for fp, a in list(self.alerts.items()):
+            if a.resolved(now_ms) and fp not in live:
+                del self.alerts[fp]
+        self.save()
         return queued
 
-    @staticmethod
-    def _needs_update(
-        group: _Group, firing: set[str], resolved: set[str], now_ms: int, repeat: int
-    ) -> bool:
-        if group.notified_ms == 0:
-            return bool(firing)
-        if not firing <= set(group.firing):
-            return True
-        if not firing:
-            return bool(group.firing)
-        if not resolved <= set(group.resolved):
-            return True
-        return group.notified_ms + repeat <= now_ms
+    def _flush_group(self, group: AggrGroup, now_ms: int, inhibitor: Inhibitor) -> int:
+        group.next_flush_ms = now_ms + group.route.group_interval_ms
+        group.has_flushed = True
+        members = [a for a in group.alerts.values() if not self.muted(a, now_ms, inhibitor)]
+        queued = 0
+        if members:
+            firing = frozenset(a.fingerprint for a in members if not a.resolved(now_ms))
+            resolved = frozenset(a.fingerprint for a in members if a.resolved(now_ms))
+            for t in self._grouped(group.route.receiver):
+                last = self.outbox.log.get(log_key(group.key, t.id))
+                repeat = group.route.repeat_interval_ms
+                if not needs_update(last, firing, resolved, now_ms, repeat, t.send_resolved):
+                    continue
+                entry = LogEntry(firing, resolved, now_ms)
+                shown = (
+                    members if t.send_resolved else [a for a in members if not a.resolved(now_ms)]
+                )
+                if not shown:
+                    self.outbox.record_log(group.key, t.id, entry)
+                    continue
+                body = build_payload(
+                    t.receiver,
+                    shown,
+                    group.labels,
+                    group.key,
+                    self.external_url,
+                    now_ms,
+                    t.max_alerts,
+                )
+                self.outbox.enqueue(t.id, json.dumps(body).encode(), now_ms, group.key, entry)
+                queued += 1
+        for fp, a in list(group.alerts.items()):
+            if a.resolved(now_ms):
+                del group.alerts[fp]
+        if not group.alerts:
+            del self.groups[group.key]
+        return queued
 
-    def _save(self) -> None:
+    def save(self) -> None:
+        """Write the groups and their alerts."""
         state = {
-            "alerts": [
-                [
-                    list(map(list, a.labels)),
-                    list(map(list, a.annotations)),
-                    a.starts_at,
-                    a.ends_at,
-                    a.generator_url,
-                ]
-                for a in self.alerts.values()
-            ],
+            "alerts": [_alert_json(a) for a in self.alerts.values()],
             "groups": [
                 [
+                    g.key,
+                    g.route.key,
                     list(map(list, g.labels)),
-                    g.created_ms,
                     g.next_flush_ms,
-                    g.firing,
-                    g.resolved,
-                    g.notified_ms,
+                    g.has_flushed,
+                    sorted(g.alerts),
                 ]
                 for g in self.groups.values()
             ],
@@ -150,9 +234,43 @@ class Dispatcher:
         if not records:
             return
         state = json.loads(records[-1].payload)
-        for lb, an, s, e, url in state["alerts"]:
-            a = NotifyAlert(tuple(map(tuple, lb)), tuple(map(tuple, an)), s, e, url)
+        for x in state["alerts"]:
+            a = _alert_from_json(x)
             self.alerts[a.fingerprint] = a
-        for lb, created, nxt, firing, resolved, notified in state["groups"]:
-            key = tuple(map(tuple, lb))
-            self.groups[key] = _Group(key, created, nxt, firing, resolved, notified)
+        routes: Mapping[str, Route] = {r.key: r for r in self.route.walk()}
+        orphans: list[tuple[int, NotifyAlert]] = []
+        for key, route_key, labels, next_flush, flushed, fps in state["groups"]:
+            members = {fp: self.alerts[fp] for fp in fps if fp in self.alerts}
+            route = routes.get(route_key)
+            if route is None:
+                orphans.extend((next_flush, a) for a in members.values())
+                continue
+            group = AggrGroup(key, route, tuple(map(tuple, labels)), next_flush, members, flushed)
+            self.groups[key] = group
+        # Groups of routes that no longer exist: their alerts take the current routes.
+        for when, a in orphans:
+            for route in self.route.match(dict(a.labels)):
+                if self._grouped(route.receiver):
+                    self._insert(route, a, when)
+
+
+def _alert_json(a: NotifyAlert) -> list[object]:
+    return [
+        list(map(list, a.labels)),
+        list(map(list, a.annotations)),
+        a.starts_at,
+        a.ends_at,
+        a.generator_url,
+    ]
+
+
+def _alert_from_json(x: list[object]) -> NotifyAlert:
+    lb, an, s, e, url = x
+    assert isinstance(lb, list) and isinstance(an, list)
+    return NotifyAlert(
+        tuple((str(k), str(v)) for k, v in lb),
+        tuple((str(k), str(v)) for k, v in an),
+        int(s),  # type: ignore[call-overload]
+        int(e),  # type: ignore[call-overload]
+        str(url),
+    )

@@ -1,30 +1,58 @@
 """The notification outbox: an append-only record file, so nothing queued is lost.
 
 ``enqueue`` writes the notification before anyone tries to send it; ``finish`` records
-that it was delivered, rejected or dead-lettered. On open the log is replayed (a damaged
-tail from a crash is cut off) and rewritten without finished entries when they dominate.
+that it was delivered, rejected or dead-lettered. The enqueue record also carries the
+notification log entry of its aggregation group (what the group last notified, Alertmanager's
+``nflog``), so the queueing and the memory of having queued are one write: a crash cannot
+leave a notification queued but forgotten as notified, or the reverse. On open the log is
+replayed (a damaged tail from a crash is cut off) and rewritten without finished entries
+when they dominate.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from collectors.store.records import RecordWriter, frame, recover_file, write_atomically
+from collectors.store.records import (
+    Record,
+    RecordWriter,
+    frame,
+    read_records,
+    recover_file,
+    write_atomically,
+)
 
 Outcome = Literal["delivered", "rejected", "dead"]
 
 _ENQUEUE = 1
 _FINISH = 2
-_FILE = "outbox.log"
+_LOG = 3
+FILE = "outbox.log"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """What an aggregation group last notified to one integration (fingerprints)."""
+
+    firing: frozenset[str]
+    resolved: frozenset[str]
+    ts_ms: int
+
+    def to_json(self) -> list[Any]:
+        return [sorted(self.firing), sorted(self.resolved), self.ts_ms]
+
+    @classmethod
+    def from_json(cls, x: list[Any]) -> LogEntry:
+        return cls(frozenset(x[0]), frozenset(x[1]), int(x[2]))
 
 
 @dataclass
 class Entry:
-    """One notification to deliver, with its idempotency key."""
+    """One notification to deliver to one integration; ``id`` is its idempotency key."""
 
     id: str
     receiver: str
@@ -34,53 +62,103 @@ class Entry:
     attempts: int = 0
     next_attempt_ms: int = 0
     last_error: str = ""
+    log: LogEntry | None = field(default=None, repr=False)
+
+
+def log_key(group_key: str, integration: str) -> str:
+    """The notification log's key: one per aggregation group and integration."""
+    return f"{group_key}\x00{integration}"
 
 
 def _encode(e: Entry) -> bytes:
-    head = {
+    head: dict[str, Any] = {
         "id": e.id,
         "receiver": e.receiver,
         "created_ms": e.created_ms,
         "group_key": e.group_key,
     }
+    if e.log is not None:
+        head["log"] = e.log.to_json()
     return json.dumps(head).encode() + b"\n" + e.body
 
 
 def _decode(payload: bytes) -> Entry:
     head, _, body = payload.partition(b"\n")
     d = json.loads(head)
-    return Entry(d["id"], d["receiver"], body, d["created_ms"], d.get("group_key", ""))
+    log = LogEntry.from_json(d["log"]) if "log" in d else None
+    return Entry(
+        d["id"],
+        d["receiver"],
+        body,
+        d["created_ms"],
+        d.get("group_key", ""),
+        next_attempt_ms=d["created_ms"],
+        log=log,
+    )
+
+
+@dataclass
+class Replayed:
+    """What a replay of the outbox file found."""
+
+    pending: dict[str, Entry] = field(default_factory=dict)
+    dead: dict[str, Entry] = field(default_factory=dict)
+    log: dict[str, LogEntry] = field(default_factory=dict)
+    finished: int = 0
+
+
+def replay(records: list[Record]) -> Replayed:
+    """Rebuild pending and dead entries and the notification log from records."""
+    out = Replayed()
+    for record in records:
+        if record.kind == _ENQUEUE:
+            e = _decode(record.payload)
+            out.pending[e.id] = e
+            if e.log is not None:
+                out.log[log_key(e.group_key, e.receiver)] = e.log
+        elif record.kind == _FINISH:
+            d = json.loads(record.payload)
+            done = out.pending.pop(d["id"], None)
+            out.finished += 1
+            if d["outcome"] == "dead" and done is not None:
+                done.last_error = d.get("error", "")
+                out.dead[done.id] = done
+        elif record.kind == _LOG:
+            out.log.update((k, LogEntry.from_json(v)) for k, v in json.loads(record.payload))
+    return out
+
+
+def read_outbox(directory: Path) -> Replayed:
+    """The outbox as it is on disk, without changing the file (safe while it is in use)."""
+    path = directory / FILE
+    if not path.exists():
+        return Replayed()
+    return replay(read_records(path.read_bytes()).records)
 
 
 class Outbox:
     """Pending notifications in enqueue order, persisted in ``directory``."""
 
-    def __init__(self, directory: Path, fsync: bool = False) -> None:
+    def __init__(self, directory: Path, fsync: bool = False, retention_ms: int = 0) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / _FILE
+        self.path = directory / FILE
         self._fsync = fsync
-        self.pending: dict[str, Entry] = {}
-        self.dead: dict[str, Entry] = {}
+        self.retention_ms = retention_ms
+        found = replay(recover_file(self.path)) if self.path.exists() else Replayed()
+        self.pending = found.pending
+        self.dead = found.dead
+        self.log = found.log
         self.counts: dict[str, int] = {"delivered": 0, "rejected": 0, "dead": 0}
-        finished = 0
-        if self.path.exists():
-            for record in recover_file(self.path):
-                if record.kind == _ENQUEUE:
-                    e = _decode(record.payload)
-                    self.pending[e.id] = e
-                elif record.kind == _FINISH:
-                    d = json.loads(record.payload)
-                    e_done = self.pending.pop(d["id"], None)
-                    finished += 1
-                    if d["outcome"] == "dead" and e_done is not None:
-                        e_done.last_error = d.get("error", "")
-                        self.dead[e_done.id] = e_done
-        if finished > len(self.pending):
+        if found.finished > len(self.pending):
             self._rewrite()
         self._writer = RecordWriter(self.path, fsync)
 
     def _rewrite(self) -> None:
-        data = b"".join(
+        if self.retention_ms and self.log:
+            newest = max(e.ts_ms for e in self.log.values())
+            self.log = {k: e for k, e in self.log.items() if e.ts_ms + self.retention_ms > newest}
+        data = frame(_LOG, json.dumps([[k, e.to_json()] for k, e in self.log.items()]).encode())
+        data += b"".join(
             frame(_ENQUEUE, _encode(e)) for e in [*self.dead.values(), *self.pending.values()]
         )
         data += b"".join(
@@ -91,12 +169,30 @@ class Outbox:
         )
         write_atomically(self.path, data, self._fsync)
 
-    def enqueue(self, receiver: str, body: bytes, now_ms: int, group_key: str = "") -> Entry:
-        """Persist a notification; it is delivered at least once from now on."""
-        entry = Entry(uuid.uuid4().hex, receiver, body, now_ms, group_key, next_attempt_ms=now_ms)
+    def enqueue(
+        self,
+        receiver: str,
+        body: bytes,
+        now_ms: int,
+        group_key: str = "",
+        log: LogEntry | None = None,
+    ) -> Entry:
+        """Persist a notification (and the group's log entry); from now on it is delivered
+        at least once."""
+        entry = Entry(
+            uuid.uuid4().hex, receiver, body, now_ms, group_key, next_attempt_ms=now_ms, log=log
+        )
         self._writer.write(frame(_ENQUEUE, _encode(entry)))
         self.pending[entry.id] = entry
+        if log is not None:
+            self.log[log_key(group_key, receiver)] = log
         return entry
+
+    def record_log(self, group_key: str, receiver: str, log: LogEntry) -> None:
+        """Remember a group's notification that had nothing to send (all filtered out)."""
+        key = log_key(group_key, receiver)
+        self._writer.write(frame(_LOG, json.dumps([[key, log.to_json()]]).encode()))
+        self.log[key] = log
 
     def finish(self, entry_id: str, outcome: Outcome, error: str = "") -> None:
         """Record the end of a notification's life."""

@@ -70,3 +70,19 @@ def build_payload(
         "groupKey": key,
         "truncatedAlerts": len(ordered) - len(shown),
     }
+
+
+def postable_alerts(alerts: Sequence[NotifyAlert]) -> list[dict[str, Any]]:
+    """Alerts as Alertmanager's ``POST /api/v2/alerts`` takes them."""
+    out = []
+    for a in alerts:
+        item: dict[str, Any] = {
+            "labels": dict(sorted(a.labels)),
+            "annotations": dict(sorted(a.annotations)),
+            "startsAt": rfc3339(a.starts_at),
+            "generatorURL": a.generator_url,
+        }
+        if a.ends_at > 0:
+            item["endsAt"] = rfc3339(a.ends_at)
+        out.append(item)
+    return out

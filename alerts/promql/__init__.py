@@ -4,7 +4,7 @@
 a :class:`QueryResult`; :mod:`alerts.promql.promqltest` runs Prometheus' promqltest files.
 """
 
-from alerts.promql.engine import Engine, QueryResult, SeriesResult
+from alerts.promql.engine import Engine
 from alerts.promql.errors import (
     EvaluationError,
     LimitExceeded,
@@ -13,6 +13,7 @@ from alerts.promql.errors import (
     QueryTimeout,
 )
 from alerts.promql.parse import parse
+from alerts.promql.results import QueryResult, SeriesResult
 from alerts.promql.selection import Querier
 from alerts.promql.settings import PromQLSettings
 

@@ -11,8 +11,9 @@ import numpy as np
 
 from alerts.promql.context import EvalContext
 from alerts.promql.errors import EvaluationError
+from alerts.promql.labelsets import LabelTable
 from alerts.promql.range_functions import quantile_of
-from alerts.promql.values import F64, I64, Vector, project
+from alerts.promql.values import F64, I64, Vector
 from alerts.promql.windows import kahan_sum
 from collectors.store.labels import METRIC_NAME, Labels
 
@@ -37,13 +38,12 @@ def group_labels(labels: Labels, names: Sequence[str], without: bool) -> Labels:
     return tuple(p for p in labels if p[0] in wanted)
 
 
-def _groups(vec: Vector, names: Sequence[str], without: bool) -> tuple[list[Labels], I64]:
+def _groups(vec: Vector, names: Sequence[str], without: bool) -> tuple[LabelTable, I64]:
     # Names marked for removal still partition groups (``by (__name__)``), as with
     # Prometheus' delayed name removal.
-    index: dict[Labels, int] = {}
-    put = index.setdefault
-    ids = [put(key, len(index)) for key in project(vec.labels, names, not without)]
-    return list(index), np.array(ids, dtype=np.int64).reshape(len(ids))
+    keys = vec.table.drop([*names, METRIC_NAME]) if without else vec.table.keep(names)
+    first, ids = keys.factorize()
+    return keys.take(first).distinct(), ids
 
 
 def aggregate(
@@ -68,7 +68,7 @@ def aggregate(
     keys, ids = _groups(vec, names, without)
     n_groups = len(keys)
     if not len(vec):
-        return Vector.empty(steps)
+        return Vector.empty(steps, vec.table.strings)
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
@@ -117,7 +117,7 @@ def aggregate(
     if without or METRIC_NAME not in names:
         drop[:] = False
     else:
-        drop &= np.array([any(k == METRIC_NAME for k, _ in key) for key in keys], dtype=bool)
+        drop &= keys.column(METRIC_NAME) != 0
     return Vector(keys, np.where(out_present, out, 0.0), out_present, drop)
 
 
@@ -196,7 +196,7 @@ def _select_k(op: str, vec: Vector, k: F64, names: Sequence[str], without: bool)
         sizes = np.diff(np.r_[starts, n])
         rank[order, t] = rows - np.repeat(starts, sizes)
         chosen[:, t] = present & (rank[:, t] < limit[t])
-    out = Vector(vec.labels, vec.values, chosen, vec.drop_name)
+    out = Vector(vec.table, vec.values, chosen, vec.drop_name)
     keep = chosen.any(axis=1)
     rows_kept = np.flatnonzero(keep)
     if steps == 1 and len(rows_kept):
@@ -237,6 +237,6 @@ def _limit_ratio(vec: Vector, ratio: F64) -> Vector:
         [int(hashlib.sha1(repr(lb).encode()).hexdigest()[:12], 16) / 16**12 for lb in vec.labels]
     )[:, None]
     keep = np.where(ratio[None, :] >= 0, share < ratio[None, :], share >= 1 + ratio[None, :])
-    out = Vector(vec.labels, vec.values, vec.present & keep, vec.drop_name)
+    out = Vector(vec.table, vec.values, vec.present & keep, vec.drop_name)
     rows = out.present.any(axis=1)
     return out.take(rows)

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from alerts.promql.errors import EvaluationError
-from alerts.promql.values import F64, Mask, Vector, format_series, get_label, project
-from collectors.store.labels import METRIC_NAME, Labels
+from alerts.promql.labelsets import I64, LabelTable, concat, factorize_pair
+from alerts.promql.values import F64, Mask, Vector, format_series
+from collectors.store.labels import METRIC_NAME
 
 ARITHMETIC = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
 COMPARISON = frozenset({"==", "!=", ">", "<", ">=", "<="})
@@ -67,58 +68,50 @@ def vector_scalar(op: str, vec: Vector, s: F64, scalar_left: bool, return_bool: 
     result = np.broadcast_to(result, vec.values.shape)
     if op in COMPARISON and not return_bool:
         keep = vec.present & (result == 1.0)
-        out = Vector(vec.labels, vec.values, keep, vec.drop_name)
+        out = Vector(vec.table, vec.values, keep, vec.drop_name)
         rows = keep.any(axis=1)
         return out if rows.all() else out.take(rows)
-    return Vector(vec.labels, np.array(result), vec.present, np.ones(len(vec), dtype=bool))
+    return Vector(vec.table, np.array(result), vec.present, np.ones(len(vec), dtype=bool))
 
 
-def signature(labels: Labels, on: bool, names: Sequence[str]) -> Labels:
-    """The part of a label set that vector matching compares."""
-    if on:
-        wanted = set(names)
-        return tuple(p for p in labels if p[0] in wanted)
-    dropped = {*names, METRIC_NAME}
-    return tuple(p for p in labels if p[0] not in dropped)
+def _signature_table(vec: Vector, m: Matching) -> LabelTable:
+    if m.on:
+        return vec.table.keep(m.labels)
+    return vec.table.drop([*m.labels, METRIC_NAME])
 
 
-def _signatures(vec: Vector, m: Matching) -> list[Labels]:
-    return project(vec.labels, m.labels, m.on)
+def _signature_ids(a: Vector, b: Vector, m: Matching) -> tuple[I64, I64, int]:
+    """Signatures of both sides numbered together: equal signatures, equal numbers."""
+    return factorize_pair(_signature_table(a, m), _signature_table(b, m))
 
 
 def set_operation(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
     """``and``, ``or`` and ``unless``, step by step."""
-    lsig, rsig = _signatures(lhs, m), _signatures(rhs, m)
+    lsig, rsig, n_sigs = _signature_ids(lhs, rhs, m)
     steps = lhs.steps if len(lhs) else rhs.steps
     if op == "or":
-        rhs_present = rhs.present & ~_present_in(lsig, lhs.present, rsig, steps)
+        rhs_present = rhs.present & ~_present_in(lsig, lhs.present, rsig, n_sigs, steps)
         merged = Vector(
-            lhs.labels + rhs.labels,
+            concat([lhs.table, rhs.table]),
             np.concatenate([lhs.values, rhs.values]),
             np.concatenate([lhs.present, rhs_present]),
             np.concatenate([lhs.drop_name, rhs.drop_name]),
         )
         rows = merged.present.any(axis=1)
         return merged if rows.all() else merged.take(rows)
-    other = _present_in(rsig, rhs.present, lsig, steps)
+    other = _present_in(rsig, rhs.present, lsig, n_sigs, steps)
     keep = lhs.present & (other if op == "and" else ~other)
-    out = Vector(lhs.labels, lhs.values, keep, lhs.drop_name)
+    out = Vector(lhs.table, lhs.values, keep, lhs.drop_name)
     rows = keep.any(axis=1)
     return out if rows.all() else out.take(rows)
 
 
-def _present_in(sigs: list[Labels], present: Mask, wanted: list[Labels], steps: int) -> Mask:
+def _present_in(ids: I64, present: Mask, wanted: I64, n_sigs: int, steps: int) -> Mask:
     """For each of ``wanted``, whether some series with that signature is present, by step."""
-    index: dict[Labels, int] = {}
-    put = index.setdefault
-    ids = np.array([put(sig, len(index)) for sig in sigs], dtype=np.int64)
-    # One spare row, all False, for signatures the other side lacks.
-    seen = np.zeros((len(index) + 1, steps), dtype=bool)
+    seen = np.zeros((n_sigs, steps), dtype=bool)
     hit_rows, hit_steps = np.nonzero(present)
     seen[ids[hit_rows], hit_steps] = True
-    absent = len(index)
-    look = np.array([index.get(sig, absent) for sig in wanted], dtype=np.int64)
-    result: Mask = seen[look]
+    result: Mask = seen[wanted]
     return result
 
 
@@ -130,35 +123,18 @@ def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
     many, one = (rhs, lhs) if swapped else (lhs, rhs)
     steps = many.steps
     if not len(many) or not len(one):
-        return Vector.empty(steps)
-    one_sigs = _signatures(one, m)
-    index: dict[Labels, int] = {}
-    put = index.setdefault
-    one_ids = np.array([put(sig, len(index)) for sig in one_sigs], dtype=np.int64)
+        return Vector.empty(steps, many.table.strings)
+    many_ids, one_ids, n_sigs = _signature_ids(many, one, m)
     side = "left" if swapped else "right"
-    counts = np.zeros((len(index), steps), dtype=np.int64)
+    counts = np.zeros((n_sigs, steps), dtype=np.int64)
     np.add.at(counts, one_ids, one.present.astype(np.int64))
     if (counts > 1).any():
-        g = int(np.flatnonzero((counts > 1).any(axis=1))[0])
-        t = int(np.flatnonzero(counts[g] > 1)[0])
-        s = list(index)[g]
-        rows = np.flatnonzero((one_ids == g) & one.present[:, t]).tolist()
-        dup = sorted((one.labels[r] for r in rows), key=format_series)
-        raise EvaluationError(
-            f"found duplicate series for the match group {format_series(s)} on the {side} "
-            f"hand-side of the operation: [{format_series(dup[0])}, "
-            f"{format_series(dup[1])}];many-to-many matching not allowed: matching labels "
-            "must be unique on one side"
-        )
+        _duplicate_error(one, one_ids, counts, m, side)
     # For every signature, which "one"-side row is present at each step (-1: none).
-    pick = np.full((len(index) + 1, steps), -1, dtype=np.int64)
+    pick = np.full((n_sigs, steps), -1, dtype=np.int64)
     hit_rows, hit_steps = np.nonzero(one.present)
     pick[one_ids[hit_rows], hit_steps] = hit_rows
-    many_sigs = _signatures(many, m)
     n = len(many)
-    # Signatures the "one" side lacks point at the last row of ``pick``, all -1.
-    unknown = len(index)
-    many_ids = np.array([index.get(sig, unknown) for sig in many_sigs], dtype=np.int64)
     match = pick[many_ids]
     matched = many.present & (match >= 0)
     other_idx = np.where(match >= 0, match, 0)
@@ -169,84 +145,102 @@ def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
     present = matched & (result == 1.0) if is_filter else matched
     values = left if is_filter else result
     changes_schema = not is_filter
-    labels: list[Labels] = many.labels
+    table = many.table
     if m.card == "one-to-one":
         # With ``on``, the result keeps exactly the matching labels: the signatures.
-        labels = many_sigs if m.on else _without(many.labels, m.labels)
+        table = _signature_table(many, m) if m.on else table.drop(m.labels)
     drop = np.ones(n, dtype=bool) if changes_schema else many.drop_name.copy()
     if m.include:
-        labels, present, origin = _include(labels, m.include, one, match, present)
+        table, present, origin = _include(table, m.include, one, match, present)
         values, drop, matched = values[origin], drop[origin], matched[origin]
-        many_sigs = [many_sigs[i] for i in origin.tolist()]
-    _check_unique(labels, matched if m.card == "one-to-one" else present, many_sigs, m)
-    vec = Vector(labels, np.where(present, values, 0.0), present, drop)
+        many_ids = many_ids[origin]
+    _check_unique(table, matched if m.card == "one-to-one" else present, many_ids, m)
+    vec = Vector(table, np.where(present, values, 0.0), present, drop)
     kept = present.any(axis=1)
     return vec if kept.all() else vec.take(kept)
 
 
-def _without(labels: list[Labels], names: Sequence[str]) -> list[Labels]:
-    dropped = frozenset(names)
-    return [tuple([p for p in lb if p[0] not in dropped]) for lb in labels]
+def _duplicate_error(one: Vector, one_ids: I64, counts: np.ndarray, m: Matching, side: str) -> None:
+    g = int(np.flatnonzero((counts > 1).any(axis=1))[0])
+    t = int(np.flatnonzero(counts[g] > 1)[0])
+    rows = np.flatnonzero((one_ids == g) & one.present[:, t])
+    sig = _signature_table(one.take(rows[:1]), m).tuples()[0]
+    dup = sorted(one.take(rows).labels, key=format_series)
+    raise EvaluationError(
+        f"found duplicate series for the match group {format_series(sig)} on the {side} "
+        f"hand-side of the operation: [{format_series(dup[0])}, "
+        f"{format_series(dup[1])}];many-to-many matching not allowed: matching labels "
+        "must be unique on one side"
+    )
 
 
 def _include(
-    labels: list[Labels], include: Sequence[str], one: Vector, match: np.ndarray, present: Mask
-) -> tuple[list[Labels], Mask, np.ndarray]:
+    table: LabelTable, include: Sequence[str], one: Vector, match: np.ndarray, present: Mask
+) -> tuple[LabelTable, Mask, I64]:
     """Copy ``group_left/right`` labels from the matched "one"-side series. The "one" side
     may be a different series at different steps, so rows split by what they copy."""
     n, steps = present.shape
-    copied = [tuple((name, get_label(src, name)) for name in include) for src in one.labels]
+    source = one.table.in_strings(table.strings)
+    names = list(dict.fromkeys(include))
+    copied = np.stack([source.column(name) for name in names], axis=1)
     # Most rows match the same "one"-side series at every step (always, for an instant
     # query): they need one label set, not one per step.
     rows = np.arange(n)
     first = match[rows, present.argmax(axis=1)] if n else np.zeros(0, dtype=np.int64)
     steady = ((match == first[:, None]) | ~present).all(axis=1) & present.any(axis=1)
-    out_labels: list[Labels] = []
-    masks: list[Mask] = []
-    origin: list[int] = []
-    first_of = first.tolist()
-    for i, lb in enumerate(labels):
-        if steady[i]:
-            out_labels.append(_with_copied(lb, copied[first_of[i]]))
-            masks.append(present[i])
-            origin.append(i)
-            continue
-        variants: dict[Labels, Mask] = {}
-        for t in np.flatnonzero(present[i]).tolist():
-            key = _with_copied(lb, copied[int(match[i, t])])
-            mask = variants.setdefault(key, np.zeros(steps, dtype=bool))
-            mask[t] = True
-        for key, mask in variants.items():
-            out_labels.append(key)
-            masks.append(mask)
-            origin.append(i)
-    stacked = np.array(masks, dtype=bool).reshape(len(masks), steps)
-    return out_labels, stacked, np.array(origin, dtype=np.int64)
+    origin = np.flatnonzero(steady)
+    sources = first[origin]
+    masks = present[origin]
+    unsteady = np.flatnonzero(~steady)
+    if len(unsteady):
+        # Rows whose partner changes over time: one row per partner, merged where the
+        # partners give the same labels.
+        extra_origin: list[int] = []
+        extra_source: list[int] = []
+        extra_masks: list[Mask] = []
+        for i in unsteady.tolist():
+            variants: dict[tuple[int, ...], int] = {}
+            for t in np.flatnonzero(present[i]).tolist():
+                j = int(match[i, t])
+                key = tuple(copied[j].tolist())
+                at = variants.get(key)
+                if at is None:
+                    variants[key] = len(extra_masks)
+                    extra_origin.append(i)
+                    extra_source.append(j)
+                    extra_masks.append(np.zeros(steps, dtype=bool))
+                    at = len(extra_masks) - 1
+                extra_masks[at][t] = True
+        origin = np.concatenate([origin, np.array(extra_origin, dtype=np.int64)])
+        sources = np.concatenate([sources, np.array(extra_source, dtype=np.int64)])
+        masks = np.concatenate(
+            [masks, np.array(extra_masks, dtype=bool).reshape(len(extra_masks), steps)]
+        )
+        order = np.argsort(origin, kind="stable")
+        origin, sources, masks = origin[order], sources[order], masks[order]
+    out = table.take(origin)
+    for j, name in enumerate(names):
+        out = out.with_column(name, copied[sources, j] if len(sources) else np.zeros(0, np.int32))
+    return out, masks, origin.astype(np.int64)
 
 
-def _with_copied(labels: Labels, copied: Labels) -> Labels:
-    """``labels`` with the copied values set, and removed where the source lacks them."""
-    names = {k for k, _ in copied}
-    kept = [p for p in labels if p[0] not in names]
-    kept.extend(p for p in copied if p[1])
-    kept.sort()
-    return tuple(kept)
-
-
-def _check_unique(labels: list[Labels], present: Mask, sigs: list[Labels], m: Matching) -> None:
-    seen: dict[Labels, int] = {}
-    for i, lb in enumerate(labels):
-        key = lb if m.card != "one-to-one" else sigs[i]
-        j = seen.get(key)
-        if j is None:
-            seen[key] = i
-            continue
-        if (present[i] & present[j]).any():
-            if m.card == "one-to-one":
-                raise EvaluationError(
-                    "multiple matches for labels: many-to-one matching must be explicit "
-                    "(group_left/group_right)"
-                )
+def _check_unique(table: LabelTable, present: Mask, sig_ids: I64, m: Matching) -> None:
+    if m.card == "one-to-one":
+        distinct, ids = np.unique(sig_ids, return_inverse=True)
+        n_groups = len(distinct)
+    else:
+        first, ids = table.factorize()
+        n_groups = len(first)
+    if n_groups == len(ids):
+        return
+    counts = np.zeros((n_groups, present.shape[1]), dtype=np.int64)
+    np.add.at(counts, ids.reshape(len(ids)), present.astype(np.int64))
+    if (counts > 1).any():
+        if m.card == "one-to-one":
             raise EvaluationError(
-                "multiple matches for labels: grouping labels must ensure unique matches"
+                "multiple matches for labels: many-to-one matching must be explicit "
+                "(group_left/group_right)"
             )
+        raise EvaluationError(
+            "multiple matches for labels: grouping labels must ensure unique matches"
+        )

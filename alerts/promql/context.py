@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from alerts.promql.errors import LimitExceeded, QueryTimeout
+from alerts.promql.labelsets import Strings
 from alerts.promql.settings import PromQLSettings
 from alerts.promql.values import I64
 
@@ -45,6 +46,7 @@ class EvalContext:
     deadline: float = 0.0
     series_loaded: int = 0
     samples_loaded: int = 0
+    strings: Strings = field(default_factory=Strings)
 
     def with_times(self, times: I64) -> EvalContext:
         """The same evaluation at other steps (subqueries, ``@``, ``offset``); the budget
@@ -59,6 +61,7 @@ class EvalContext:
             self.query_step_ms,
             self.annotations,
             self.deadline,
+            strings=self.strings,
         )
         sub._parent = self
         return sub

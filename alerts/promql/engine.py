@@ -9,30 +9,38 @@ markers, and ``__name__`` removal is delayed to the end of evaluation so that
 
 from __future__ import annotations
 
-import math
 import re
 import time
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import promql_parser as pp
 
 from alerts.promql import aggregations, binary
-from alerts.promql.context import Annotations, EvalContext
+from alerts.promql.context import EvalContext
 from alerts.promql.errors import EvaluationError, PromQLError
 from alerts.promql.functions import lookup
 from alerts.promql.labels_functions import merge_same_labels
 from alerts.promql.parse import parse
-from alerts.promql.selection import Querier, instant_vector, matrix, matrix_from_vector, select
+from alerts.promql.results import (
+    QueryResult,
+    instant_result,
+    range_result,
+)
+from alerts.promql.selection import (
+    Querier,
+    Selected,
+    instant_vector,
+    matrix,
+    matrix_from_vector,
+    select,
+    strings_for,
+)
 from alerts.promql.settings import PromQLSettings
 from alerts.promql.values import F64, I64, Matrix, Scalar, String, Value, Vector
-from collectors.store.labels import Labels, Matcher
+from collectors.store.labels import Matcher
 from collectors.store.selector import matchers_of
-from collectors.store.store import SeriesColumns
-
-ResultType = Literal["vector", "matrix", "scalar", "string"]
 
 _CARD = {
     "OneToOne": "one-to-one",
@@ -42,27 +50,6 @@ _CARD = {
 }
 _NEGATIVE_AT = re.compile(r"@\s*(-\s*[0-9.]+(?:e[+-]?[0-9]+)?)", re.IGNORECASE)
 _RESETTING_FUNCTIONS = frozenset({"label_replace", "label_join"})
-
-
-@dataclass
-class SeriesResult:
-    """One series of a result: its labels and its points (ms timestamps, values)."""
-
-    labels: Labels
-    timestamps: I64
-    values: F64
-
-
-@dataclass
-class QueryResult:
-    """What a query returns, with the annotations it raised."""
-
-    type: ResultType
-    series: list[SeriesResult] = field(default_factory=list)
-    scalar: float = math.nan
-    string: str = ""
-    timestamp_ms: int = 0
-    annotations: Annotations = field(default_factory=Annotations)
 
 
 def _ms(delta: timedelta) -> int:
@@ -80,7 +67,7 @@ class Engine:
         """Evaluate ``text`` at one time."""
         ctx = self._context(text, np.array([at_ms], dtype=np.int64), at_ms, at_ms, False)
         value = self._evaluate(text, ctx)
-        result = _instant_result(value, at_ms)
+        result = instant_result(value, at_ms)
         result.annotations = ctx.annotations
         return result
 
@@ -100,7 +87,7 @@ class Engine:
         ctx = self._context(text, times, start_ms, end_ms, True)
         ctx.query_step_ms = step_ms
         value = self._evaluate(text, ctx)
-        result = _range_result(value, times)
+        result = range_result(value, times)
         result.annotations = ctx.annotations
         return result
 
@@ -115,6 +102,7 @@ class Engine:
             text=text,
             range_query=range_query,
             deadline=time.monotonic() + self.settings.timeout_seconds,
+            strings=strings_for(self.querier),
         )
 
     def _evaluate(self, text: str, ctx: EvalContext) -> Value:
@@ -160,7 +148,7 @@ class Engine:
         if isinstance(value, Scalar):
             return Scalar(-value.values)
         if isinstance(value, Vector):
-            return Vector(value.labels, -value.values, value.present, np.ones(len(value), bool))
+            return Vector(value.table, -value.values, value.present, np.ones(len(value), bool))
         raise EvaluationError("unary minus applies to scalars and instant vectors only")
 
     def _times(self, node: Any, ctx: EvalContext) -> I64:
@@ -193,11 +181,14 @@ class Engine:
                 ) from None
             return round(float(found[0].replace(" ", "")) * 1000)
 
-    def _select(self, selector: Any, ctx: EvalContext, start: int, end: int) -> SeriesColumns:
+    def _select(
+        self, selector: Any, ctx: EvalContext, start: int, end: int, newest: bool = False
+    ) -> Selected:
         if selector.matchers.or_matchers:
             raise EvaluationError(f"'or' inside a selector is not supported: {ctx.text!r}")
-        series = select(self.querier, self._matchers(selector, ctx), start, end)
-        ctx.charge(len(series.labels), len(series.timestamps))
+        matchers = self._matchers(selector, ctx)
+        series = select(self.querier, matchers, start, end, ctx.strings, newest)
+        ctx.charge(len(series.table), len(series.timestamps))
         return series
 
     def _matchers(self, selector: Any, ctx: EvalContext) -> list[Matcher]:
@@ -209,7 +200,9 @@ class Engine:
     def _vector_selector(self, node: Any, ctx: EvalContext) -> Vector:
         times = self._times(node, ctx)
         lookback = int(self.settings.lookback_delta_seconds * 1000)
-        series = self._select(node, ctx, int(times.min()) - lookback + 1, int(times.max()))
+        first, last = int(times.min()), int(times.max())
+        # At a single time only each series' newest sample matters.
+        series = self._select(node, ctx, first - lookback + 1, last, newest=first == last)
         return instant_vector(series, times, lookback)
 
     def _matrix_selector(self, node: Any, ctx: EvalContext) -> Matrix:
@@ -233,7 +226,7 @@ class Engine:
             first += step_ms
         inner_times = np.arange(first, int(times.max()) + 1, step_ms, dtype=np.int64)
         inner = ctx.with_times(inner_times)
-        value = self._eval(node.expr, inner) if len(inner_times) else Vector.empty(0)
+        value = self._eval(node.expr, inner) if len(inner_times) else Vector.empty(0, ctx.strings)
         if isinstance(value, Scalar):
             value = Vector(
                 [()],
@@ -310,44 +303,3 @@ def _matching(mod: Any, op: str) -> binary.Matching:
         include=tuple(mod.group_labels or ()),
         return_bool=bool(mod.return_bool),
     )
-
-
-def _instant_result(value: Value, at_ms: int) -> QueryResult:
-    if isinstance(value, Scalar):
-        return QueryResult("scalar", scalar=float(value.values[0]), timestamp_ms=at_ms)
-    if isinstance(value, String):
-        return QueryResult("string", string=value.value, timestamp_ms=at_ms)
-    if isinstance(value, Vector):
-        rows = np.flatnonzero(value.present[:, 0])
-        # One copy of the column; each series gets a view of its own row of it.
-        column = value.values[rows, :1]
-        labels = value.labels
-        series = [
-            SeriesResult(labels[i], np.array([at_ms], dtype=np.int64), column[k])
-            for k, i in enumerate(rows.tolist())
-        ]
-        return QueryResult("vector", series=series, timestamp_ms=at_ms)
-    out = []
-    for i, lb in enumerate(value.labels):
-        a, b = int(value.lo[i, 0]), int(value.hi[i, 0])
-        if b > a:
-            visible = lb if not value.drop_name[i] else tuple(p for p in lb if p[0] != "__name__")
-            out.append(SeriesResult(visible, value.ts[a:b].copy(), value.vals[a:b].copy()))
-    return QueryResult("matrix", series=out, timestamp_ms=at_ms)
-
-
-def _range_result(value: Value, times: I64) -> QueryResult:
-    if isinstance(value, Scalar):
-        return QueryResult("matrix", series=[SeriesResult((), times.copy(), value.values.copy())])
-    if not isinstance(value, Vector):
-        kind = "range vector" if isinstance(value, Matrix) else "string"
-        raise EvaluationError(
-            f'invalid expression type "{kind}" for range query, must be Scalar or instant Vector'
-        )
-    series = [
-        SeriesResult(lb, times[value.present[i]], value.values[i][value.present[i]])
-        for i, lb in enumerate(value.labels)
-        if value.present[i].any()
-    ]
-    series.sort(key=lambda s: s.labels)
-    return QueryResult("matrix", series=series)

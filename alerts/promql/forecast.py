@@ -65,6 +65,6 @@ def forecast(m: Matrix, horizon_s: F64) -> Vector:
     for i, t in zip(*np.nonzero(present), strict=True):
         a, b = int(m.lo[i, t]), int(m.hi[i, t])
         out[i, t] = predict(m.ts[a:b], m.vals[a:b], float(m.times[t]) + 1000.0 * horizon_s[t])
-    vec = Vector(list(m.labels), out, present, np.ones(len(m), dtype=bool))
+    vec = Vector(m.table, out, present, np.ones(len(m), dtype=bool))
     keep = present.any(axis=1)
     return vec if keep.all() else vec.take(keep)

@@ -81,7 +81,7 @@ def _str(v: Value) -> str:
 def _map(vec: Vector, fn: Callable[[F64], F64]) -> Vector:
     with np.errstate(all="ignore"):
         values = fn(vec.values)
-    return Vector(vec.labels, values, vec.present, np.ones(len(vec), dtype=bool))
+    return Vector(vec.table, values, vec.present, np.ones(len(vec), dtype=bool))
 
 
 def _elementwise(name: str, fn: Callable[[F64], F64]) -> None:
@@ -191,7 +191,7 @@ def _timestamp(args: list[Value], ctx: EvalContext, node: Any) -> Value:
         values = vec.sample_ts / 1000.0
     else:
         values = np.broadcast_to(ctx.times / 1000.0, vec.values.shape).copy()
-    return Vector(vec.labels, values, vec.present, np.ones(len(vec), dtype=bool))
+    return Vector(vec.table, values, vec.present, np.ones(len(vec), dtype=bool))
 
 
 def _date_part(name: str, part: Callable[[Any], F64]) -> None:

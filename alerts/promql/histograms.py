@@ -7,8 +7,8 @@ import math
 import numpy as np
 
 from alerts.promql.context import EvalContext
+from alerts.promql.labelsets import I64, LabelTable
 from alerts.promql.values import F64, Vector, get_label
-from collectors.store.labels import Labels
 
 _SMALL_DELTA = 1e-12
 
@@ -80,14 +80,10 @@ def histogram_quantile(q: F64, vec: Vector, ctx: EvalContext) -> Vector:
                 f"quantile value should be between 0 and 1, got {shown} "
                 f"{ctx.position('histogram_quantile')}"
             )
-    groups = _bucket_groups(vec, ctx)
-    labels = list(groups)
-    values = np.zeros((len(labels), vec.steps))
-    present = np.zeros((len(labels), vec.steps), dtype=bool)
-    for g, key in enumerate(labels):
-        members = groups[key]
-        rows = np.array([i for i, _ in members])
-        uppers = [u for _, u in members]
+    keys, groups = _bucket_groups(vec, ctx)
+    values = np.zeros((len(keys), vec.steps))
+    present = np.zeros((len(keys), vec.steps), dtype=bool)
+    for g, (rows, uppers) in enumerate(groups):
         for t in np.flatnonzero(vec.present[rows].any(axis=0)).tolist():
             here = vec.present[rows, t]
             buckets = [
@@ -95,7 +91,7 @@ def histogram_quantile(q: F64, vec: Vector, ctx: EvalContext) -> Vector:
             ]
             value, forced = bucket_quantile(float(q[t]), buckets)
             if forced:
-                name = get_label(vec.labels[int(rows[0])], "__name__")
+                name = get_label(vec.table.take(rows[:1]).tuples()[0], "__name__")
                 ctx.annotations.info(
                     "input to histogram_quantile needed to be fixed for monotonicity (see "
                     "https://prometheus.io/docs/prometheus/latest/querying/functions/"
@@ -104,7 +100,7 @@ def histogram_quantile(q: F64, vec: Vector, ctx: EvalContext) -> Vector:
                 )
             values[g, t] = value
             present[g, t] = True
-    return Vector(labels, values, present, np.ones(len(labels), dtype=bool))
+    return Vector(keys, values, present, np.ones(len(keys), dtype=bool))
 
 
 def bucket_fraction(lower: float, upper: float, buckets: list[tuple[float, float]]) -> float:
@@ -160,38 +156,54 @@ def bucket_fraction(lower: float, upper: float, buckets: list[tuple[float, float
     return (upper_rank - lower_rank) / total
 
 
-def _bucket_groups(vec: Vector, ctx: EvalContext) -> dict[Labels, list[tuple[int, float]]]:
-    groups: dict[Labels, list[tuple[int, float]]] = {}
-    for i, lb in enumerate(vec.labels):
-        le_text = get_label(lb, "le")
+def _bucket_groups(
+    vec: Vector, ctx: EvalContext
+) -> tuple[LabelTable, list[tuple[I64, list[float]]]]:
+    """Histograms: the label sets (``le`` removed) and, for each, its bucket series' rows
+    and upper bounds."""
+    table = vec.table
+    le = table.column("le")
+    distinct, inverse = np.unique(le, return_inverse=True)
+    inverse = inverse.reshape(len(le))
+    bounds = np.full(len(distinct), np.nan)
+    valid = np.zeros(len(distinct), dtype=bool)
+    for g, code in enumerate(distinct.tolist()):
         try:
-            upper = float(le_text)
+            bounds[g] = float(table.strings.value(code) if code else "")
+            valid[g] = True
         except ValueError:
-            name = get_label(lb, "__name__")
-            ctx.annotations.warn(
-                f'bucket label "le" is missing or has a malformed value of "{le_text}" for '
-                f'metric name "{name}" {ctx.position(name or "histogram")}'
-            )
             continue
-        # The name stays in the key (marked for removal): two histograms that differ only
-        # by name collide when names are removed, as in Prometheus.
-        key = tuple(p for p in lb if p[0] != "le")
-        groups.setdefault(key, []).append((i, upper))
-    return groups
+    ok = valid[inverse]
+    for i in np.flatnonzero(~ok).tolist():
+        lb = table.take([i]).tuples()[0]
+        le_text, name = get_label(lb, "le"), get_label(lb, "__name__")
+        ctx.annotations.warn(
+            f'bucket label "le" is missing or has a malformed value of "{le_text}" for '
+            f'metric name "{name}" {ctx.position(name or "histogram")}'
+        )
+    rows = np.flatnonzero(ok)
+    # The name stays in the key (marked for removal): two histograms that differ only
+    # by name collide when names are removed, as in Prometheus.
+    keys = table.take(rows).drop(["le"])
+    first, ids = keys.factorize()
+    order = np.argsort(ids, kind="stable")
+    cuts = np.flatnonzero(np.diff(ids[order])) + 1
+    upper = bounds[inverse]
+    groups = [(rows[part], upper[rows[part]].tolist()) for part in np.split(order, cuts)]
+    if not len(rows):
+        groups = []
+    return keys.take(first).distinct(), groups
 
 
 def histogram_fraction(lower: F64, upper: F64, vec: Vector, ctx: EvalContext) -> Vector:
     """Per step and per histogram, the share of observations in ``[lower, upper]``."""
-    groups = _bucket_groups(vec, ctx)
-    labels = list(groups)
-    values = np.zeros((len(labels), vec.steps))
-    present = np.zeros((len(labels), vec.steps), dtype=bool)
-    for g, key in enumerate(labels):
-        rows = np.array([i for i, _ in groups[key]])
-        uppers = [u for _, u in groups[key]]
+    keys, groups = _bucket_groups(vec, ctx)
+    values = np.zeros((len(keys), vec.steps))
+    present = np.zeros((len(keys), vec.steps), dtype=bool)
+    for g, (rows, uppers) in enumerate(groups):
         for t in np.flatnonzero(vec.present[rows].any(axis=0)).tolist():
             here = np.flatnonzero(vec.present[rows, t]).tolist()
             buckets = [(uppers[j], float(vec.values[rows[j], t])) for j in here]
             values[g, t] = bucket_fraction(float(lower[t]), float(upper[t]), buckets)
             present[g, t] = True
-    return Vector(labels, values, present, np.ones(len(labels), dtype=bool))
+    return Vector(keys, values, present, np.ones(len(keys), dtype=bool))

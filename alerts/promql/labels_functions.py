@@ -7,19 +7,13 @@ import re
 import numpy as np
 
 from alerts.promql.errors import EvaluationError
-from alerts.promql.values import Vector, get_label
+from alerts.promql.labelsets import factorize
+from alerts.promql.values import Vector
 from collectors.store.go_regex import to_python
-from collectors.store.labels import METRIC_NAME, Labels
+from collectors.store.labels import METRIC_NAME
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _GROUP_REF = re.compile(r"\$(?:\{([^}]*)\}|([a-zA-Z0-9_]+)|(\$))")
-
-
-def _set_label(labels: Labels, name: str, value: str) -> Labels:
-    rest = [p for p in labels if p[0] != name]
-    if value:
-        rest.append((name, value))
-    return tuple(sorted(rest))
 
 
 def expand_template(template: str, match: re.Match[str]) -> str:
@@ -50,17 +44,26 @@ def label_replace(vec: Vector, dst: str, replacement: str, src: str, regex: str)
         raise EvaluationError(f"invalid regular expression in label_replace(): {regex}") from e
     if not _LABEL_NAME.match(dst) and dst != METRIC_NAME:
         raise EvaluationError(f"invalid destination label name in label_replace(): {dst}")
-    labels: list[Labels] = []
+    table = vec.table
+    strings = table.strings
+    source = table.column(src)
+    # The regex runs once per distinct source value, not once per series.
+    distinct, inverse = np.unique(source, return_inverse=True)
+    matched = np.zeros(len(distinct), dtype=bool)
+    result = np.zeros(len(distinct), dtype=np.int32)
+    for g, code in enumerate(distinct.tolist()):
+        m = pattern.fullmatch(strings.value(code) if code else "")
+        if m is not None:
+            matched[g] = True
+            result[g] = strings.code(expand_template(replacement, m))
+    hit = matched[inverse.reshape(len(source))]
+    if not hit.any():
+        return Vector(table, vec.values, vec.present, vec.drop_name.copy())
+    codes = np.where(hit, result[inverse.reshape(len(source))], table.column(dst))
     drop = vec.drop_name.copy()
-    for i, lb in enumerate(vec.labels):
-        m = pattern.fullmatch(get_label(lb, src))
-        if m is None:
-            labels.append(lb)
-            continue
-        labels.append(_set_label(lb, dst, expand_template(replacement, m)))
-        if dst == METRIC_NAME:
-            drop[i] = False
-    return Vector(labels, vec.values, vec.present, drop)
+    if dst == METRIC_NAME:
+        drop[hit] = False
+    return Vector(table.with_column(dst, codes.astype(np.int32)), vec.values, vec.present, drop)
 
 
 def label_join(vec: Vector, dst: str, separator: str, sources: list[str]) -> Vector:
@@ -70,13 +73,22 @@ def label_join(vec: Vector, dst: str, separator: str, sources: list[str]) -> Vec
     for s in sources:
         if not _LABEL_NAME.match(s) and s != METRIC_NAME:
             raise EvaluationError(f"invalid source label name in label_join(): {s}")
-    labels = [
-        _set_label(lb, dst, separator.join(get_label(lb, s) for s in sources)) for lb in vec.labels
-    ]
+    table = vec.table
+    strings = table.strings
+    parts = np.stack([table.column(s) for s in sources], axis=1) if sources else None
+    if parts is None:
+        codes = np.zeros(len(table), dtype=np.int32)
+    else:
+        first, ids = factorize(parts)
+        joined = strings.codes(
+            separator.join(strings.value(int(c)) if c else "" for c in parts[row])
+            for row in first.tolist()
+        )
+        codes = joined[ids] if len(ids) else np.zeros(0, dtype=np.int32)
     drop = vec.drop_name.copy()
     if dst == METRIC_NAME:
         drop[:] = False
-    return Vector(labels, vec.values, vec.present, drop)
+    return Vector(table.with_column(dst, codes), vec.values, vec.present, drop)
 
 
 def merge_same_labels(vec: Vector, visible: bool = False) -> Vector:
@@ -85,34 +97,20 @@ def merge_same_labels(vec: Vector, visible: bool = False) -> Vector:
 
     With ``visible``, names marked for removal are removed first.
     """
-    keys = vec.visible_labels() if visible else vec.labels
-    if len(set(keys)) == len(keys):
-        if visible:
-            return Vector(keys, vec.values, vec.present, np.zeros(len(keys), dtype=bool))
-        return vec
-    first: dict[Labels, int] = {}
-    groups: list[list[int]] = []
-    for i, key in enumerate(keys):
-        at = first.get(key)
-        if at is None:
-            first[key] = len(groups)
-            groups.append([i])
-        else:
-            groups[at].append(i)
-    if len(groups) == len(keys):
-        if visible:
-            return Vector(keys, vec.values, vec.present, np.zeros(len(keys), dtype=bool))
-        return vec
-    values = np.zeros((len(groups), vec.steps))
-    present = np.zeros((len(groups), vec.steps), dtype=bool)
-    drop = np.zeros(len(groups), dtype=bool)
-    out_labels: list[Labels] = []
-    for g, rows in enumerate(groups):
-        if len(rows) > 1 and (vec.present[rows].sum(axis=0) > 1).any():
-            raise EvaluationError("vector cannot contain metrics with the same labelset")
-        sub_present = vec.present[rows]
-        values[g] = (np.where(sub_present, vec.values[rows], 0.0)).sum(axis=0)
-        present[g] = sub_present.any(axis=0)
-        drop[g] = bool(vec.drop_name[rows[0]]) and not visible
-        out_labels.append(keys[rows[0]])
-    return Vector(out_labels, values, present, drop)
+    table = vec.visible_table() if visible else vec.table
+    if table.unique:
+        drop = np.zeros(len(table), dtype=bool) if visible else vec.drop_name
+        return Vector(table, vec.values, vec.present, drop, vec.sample_ts)
+    first, ids = table.factorize()
+    n_groups = len(first)
+    if n_groups == len(table):
+        drop = np.zeros(len(table), dtype=bool) if visible else vec.drop_name
+        return Vector(table, vec.values, vec.present, drop, vec.sample_ts)
+    counts = np.zeros((n_groups, vec.steps), dtype=np.int64)
+    np.add.at(counts, ids, vec.present.astype(np.int64))
+    if (counts > 1).any():
+        raise EvaluationError("vector cannot contain metrics with the same labelset")
+    values = np.zeros((n_groups, vec.steps))
+    np.add.at(values, ids, np.where(vec.present, vec.values, 0.0))
+    drop = vec.drop_name[first] & (not visible)
+    return Vector(table.take(first).distinct(), values, counts > 0, drop)

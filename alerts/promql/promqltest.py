@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import promql_parser
 
-from alerts.promql.engine import Engine, QueryResult
+from alerts.promql.engine import Engine
 from alerts.promql.errors import PromQLError
 from alerts.promql.parse import parse
+from alerts.promql.results import QueryResult
 from alerts.promql.series_notation import (
     NotationError,
     parse_points,

@@ -16,6 +16,7 @@ from alerts.promql.windows import (
     last_index,
     pair_count,
     per_window,
+    regression,
     window_reduce,
 )
 
@@ -24,22 +25,28 @@ _COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
 
 def _vector(m: Matrix, values: F64, present: Mask, keep_name: bool = False) -> Vector:
     drop = m.drop_name.copy() if keep_name else np.ones(len(m), dtype=bool)
-    vec = Vector(list(m.labels), np.where(present, values, 0.0), present, drop)
+    vec = Vector(m.table, np.where(present, values, 0.0), present, drop)
     keep = present.any(axis=1)
     return vec if keep.all() else vec.take(keep)
 
 
 def _note_non_counter(m: Matrix, ctx: EvalContext) -> None:
-    if not m.from_selector:
+    if not m.from_selector or not len(m):
         return
-    for lb in m.labels:
-        name = next((v for k, v in lb if k == "__name__"), "")
-        if name and not name.endswith(_COUNTER_SUFFIXES):
-            ctx.annotations.info(
-                "metric might not be a counter, name does not end in "
-                f'_total/_sum/_count/_bucket: "{name}" {ctx.position(name)}'
-            )
-            return
+    codes = m.table.column("__name__")
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    value = m.table.strings.value
+    suspect = np.array(
+        [bool(c) and not value(c).endswith(_COUNTER_SUFFIXES) for c in distinct.tolist()]
+    )
+    rows = np.flatnonzero(suspect[inverse.reshape(len(codes))])
+    if len(rows):
+        # The first such series, as a scan in series order would report.
+        name = value(int(codes[rows[0]]))
+        ctx.annotations.info(
+            "metric might not be a counter, name does not end in "
+            f'_total/_sum/_count/_bucket: "{name}" {ctx.position(name)}'
+        )
 
 
 def extrapolated(m: Matrix, ctx: EvalContext, counter: bool, per_second: bool) -> Vector:
@@ -280,37 +287,19 @@ def mad_over_time(m: Matrix) -> Vector:
     return _vector(m, out, ok)
 
 
-def _regression(ts: I64, vals: F64, at_ms: float) -> tuple[float, float]:
-    """Least-squares slope (per second) and intercept at ``at_ms``."""
-    if np.all(vals == vals[0]):
-        return 0.0, float(vals[0])
-    x = (ts.astype(np.float64) - at_ms) / 1000.0
-    n = len(x)
-    sx, sy = float(x.sum()), float(vals.sum())
-    mx, my = sx / n, sy / n
-    dx = x - mx
-    cov = float(np.dot(dx, vals - my))
-    var = float(np.dot(dx, dx))
-    slope = cov / var if var else math.nan
-    return slope, my - slope * mx
-
-
 def deriv(m: Matrix) -> Vector:
     """Per-second slope of a least-squares line through the window."""
-    out, ok = per_window(m, lambda t, v: _regression(t, v, float(t[0]))[0], min_samples=2)
-    return _vector(m, out, ok)
+    first_ts = m.ts[first_index(m)].astype(np.float64) if len(m.ts) else np.zeros(m.lo.shape)
+    slope, _, ok = regression(m, first_ts)
+    return _vector(m, slope, ok)
 
 
 def predict_linear(m: Matrix, horizon: F64, step_times: I64) -> Vector:
     """The least-squares line through the window, evaluated ``horizon`` seconds after the
     step's own time (not the ``@`` time, as in Prometheus)."""
-    out = np.zeros(m.lo.shape)
-    ok = m.counts >= 2
-    for i, t in zip(*np.nonzero(ok), strict=True):
-        a, b = int(m.lo[i, t]), int(m.hi[i, t])
-        slope, intercept = _regression(m.ts[a:b], m.vals[a:b], float(step_times[t]))
-        out[i, t] = slope * float(horizon[t]) + intercept
-    return _vector(m, out, ok)
+    at = np.broadcast_to(step_times.astype(np.float64)[None, :], m.lo.shape)
+    slope, intercept, ok = regression(m, at)
+    return _vector(m, slope * horizon[None, :] + intercept, ok)
 
 
 def double_exponential_smoothing(m: Matrix, sf: F64, tf: F64) -> Vector:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from alerts.promql.labelsets import LabelTable, Strings
 from alerts.promql.values import F64, I64, Matrix, Vector
 from collectors.store import Matcher, Series, stale_mask
-from collectors.store.store import SeriesColumns
+from collectors.store.store import CodedColumns, SeriesColumns
+from collectors.store.strings import StringTable
 
 
 class Querier(Protocol):
@@ -31,11 +33,61 @@ class ColumnQuerier(Querier, Protocol):
         ...
 
 
-def select(querier: Querier, matchers: Sequence[Matcher], start: int, end: int) -> SeriesColumns:
-    """The selected series as columns, whatever the querier hands over."""
+@runtime_checkable
+class CodedQuerier(Querier, Protocol):
+    """A querier that hands over label sets as integer codes (the embedded store)."""
+
+    @property
+    def strings(self) -> StringTable:
+        """The strings behind the codes."""
+        ...
+
+    def select_coded(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int, newest: bool = False
+    ) -> CodedColumns:
+        """:meth:`Querier.select` as columns, label sets as codes of :attr:`strings`; with
+        ``newest``, only each series' newest sample."""
+        ...
+
+
+class Selected(NamedTuple):
+    """Selected series: their label sets and their samples laid end to end (series ``i``
+    is ``timestamps[starts[i]:ends[i]]``)."""
+
+    table: LabelTable
+    timestamps: I64
+    values: F64
+    starts: I64
+    ends: I64
+
+
+def strings_for(querier: Querier) -> Strings:
+    """The label value codes a query over ``querier`` uses."""
+    if isinstance(querier, CodedQuerier):
+        return Strings(querier.strings)
+    return Strings()
+
+
+def select(
+    querier: Querier,
+    matchers: Sequence[Matcher],
+    start: int,
+    end: int,
+    strings: Strings,
+    newest: bool = False,
+) -> Selected:
+    """The selected series as columns, whatever the querier hands over. With ``newest``
+    the querier may leave out all but each series' newest sample."""
+    if isinstance(querier, CodedQuerier) and strings.base is querier.strings:
+        c = querier.select_coded(matchers, start, end, newest)
+        table = LabelTable(c.names, strings.adopt(c.codes), strings, unique=True)
+        return Selected(table, c.timestamps, c.values, c.starts, c.ends)
     if isinstance(querier, ColumnQuerier):
-        return querier.select_columns(matchers, start, end)
-    return to_columns(querier.select(matchers, start, end))
+        cols = querier.select_columns(matchers, start, end)
+    else:
+        cols = to_columns(querier.select(matchers, start, end))
+    table = LabelTable.from_tuples(cols.labels, strings).distinct()
+    return Selected(table, cols.timestamps, cols.values, cols.starts, cols.ends)
 
 
 def to_columns(series: Sequence[Series]) -> SeriesColumns:
@@ -56,9 +108,10 @@ def to_columns(series: Sequence[Series]) -> SeriesColumns:
 class _Packed:
     """Samples of many series laid end to end, searchable per series in one call."""
 
-    def __init__(self, series: SeriesColumns, drop_stale: bool) -> None:
-        self.labels = series.labels
-        n = len(series.labels)
+    def __init__(self, series: Selected, drop_stale: bool) -> None:
+        self.table = series.table
+        n = len(series.table)
+        self.n = n
         lengths = series.ends - series.starts
         ts: I64 = series.timestamps.astype(np.int64, copy=False)
         vals: F64 = series.values.astype(np.float64, copy=False)
@@ -81,19 +134,19 @@ class _Packed:
     def position(self, times: I64) -> I64:
         """For each series and time, the index just past the last sample at or before it."""
         rel = np.clip(times - self.base, 0, self.width - 1)
-        query = np.arange(len(self.labels), dtype=np.int64)[:, None] * self.width + rel[None, :]
+        query = np.arange(self.n, dtype=np.int64)[:, None] * self.width + rel[None, :]
         pos: I64 = np.searchsorted(self.keys, query, side="right").astype(np.int64)
         return pos
 
 
-def instant_vector(series: SeriesColumns, times: I64, lookback_ms: int) -> Vector:
+def instant_vector(series: Selected, times: I64, lookback_ms: int) -> Vector:
     """The newest sample in ``(t - lookback, t]`` of each series at each time ``t``.
 
     A staleness marker as the newest sample hides the series.
     """
     steps = len(times)
-    if not series.labels:
-        return Vector.empty(steps)
+    if not len(series.table):
+        return Vector.empty(steps, series.table.strings)
     packed = _Packed(series, drop_stale=False)
     last = packed.position(times) - 1
     found = last >= packed.starts[:, None]
@@ -108,27 +161,27 @@ def instant_vector(series: SeriesColumns, times: I64, lookback_ms: int) -> Vecto
         present = np.zeros(idx.shape, dtype=bool)
     keep = present.any(axis=1)
     vec = Vector(
-        packed.labels,
+        packed.table,
         np.where(present, values, 0.0),
         present,
-        np.zeros(len(packed.labels), dtype=bool),
+        np.zeros(packed.n, dtype=bool),
         sample_ts,
     )
     return vec if keep.all() else vec.take(keep)
 
 
-def matrix(series: SeriesColumns, times: I64, range_ms: int) -> Matrix:
+def matrix(series: Selected, times: I64, range_ms: int) -> Matrix:
     """Windows ``(t - range, t]`` over each series at each time ``t``; staleness markers
     are not samples here."""
     packed = _Packed(series, drop_stale=True)
-    n = len(packed.labels)
+    n = packed.n
     if n:
         hi = packed.position(times)
         lo = packed.position(times - range_ms)
     else:
         hi = lo = np.zeros((0, len(times)), dtype=np.int64)
     return Matrix(
-        labels=packed.labels,
+        table=packed.table,
         ts=packed.ts,
         vals=packed.vals,
         starts=packed.starts,
@@ -144,12 +197,13 @@ def matrix(series: SeriesColumns, times: I64, range_ms: int) -> Matrix:
 
 def matrix_from_vector(vec: Vector, inner_times: I64, times: I64, range_ms: int) -> Matrix:
     """Windows over a vector evaluated at ``inner_times`` (a subquery's result)."""
-    series = [
-        Series(lb, inner_times[row], vec.values[i][row])
-        for i, lb in enumerate(vec.labels)
-        for row in [vec.present[i]]
-    ]
-    m = matrix(to_columns(series), times, range_ms)
+    rows, steps = np.nonzero(vec.present)
+    lengths = vec.present.sum(axis=1).astype(np.int64)
+    ends: I64 = np.cumsum(lengths)
+    selected = Selected(
+        vec.table, inner_times[steps], vec.values[rows, steps], ends - lengths, ends
+    )
+    m = matrix(selected, times, range_ms)
     m.drop_name = vec.drop_name.copy()
     m.from_selector = False
     return m

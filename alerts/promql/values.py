@@ -9,12 +9,12 @@ functions: the samples of ``n`` series concatenated, with each step's window giv
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from alerts.promql.labelsets import LabelTable, Strings
 from collectors.store.labels import METRIC_NAME, Labels
 
 F64 = npt.NDArray[np.float64]
@@ -25,19 +25,6 @@ Mask = npt.NDArray[np.bool_]
 def drop_name(labels: Labels) -> Labels:
     """The label set without ``__name__``."""
     return tuple(p for p in labels if p[0] != METRIC_NAME)
-
-
-def project(labels: list[Labels], names: Collection[str], keep: bool) -> list[Labels]:
-    """Every label set cut to ``names`` (``keep``) or without them and ``__name__``.
-
-    Done for a whole vector at once: matching and grouping cut every series, and one
-    comprehension over the vector costs far less than a call per series.
-    """
-    if keep:
-        chosen = frozenset(names)
-        return [tuple([p for p in lb if p[0] in chosen]) for lb in labels]
-    dropped = frozenset([*names, METRIC_NAME])
-    return [tuple([p for p in lb if p[0] not in dropped]) for lb in labels]
 
 
 def get_label(labels: Labels, name: str) -> str:
@@ -73,34 +60,58 @@ class String:
     value: str
 
 
-@dataclass
 class Vector:
     """An instant vector at every step: ``values[i, t]`` is valid where ``present[i, t]``.
 
     ``drop_name[i]`` marks series whose ``__name__`` is removed when the result is
     returned: Prometheus 3 delays that removal so that ``label_replace`` can still read it.
     ``sample_ts`` holds the sample timestamps when the vector comes straight from a
-    selector (``timestamp()`` needs them).
+    selector (``timestamp()`` needs them). Labels are held as a :class:`LabelTable`
+    (:attr:`table`); :attr:`labels` gives them as tuples.
     """
 
-    labels: list[Labels]
-    values: F64
-    present: Mask
-    drop_name: Mask
-    sample_ts: I64 | None = None
+    __slots__ = ("_table", "drop_name", "present", "sample_ts", "values")
+
+    def __init__(
+        self,
+        labels: list[Labels] | LabelTable,
+        values: F64,
+        present: Mask,
+        drop_name: Mask,
+        sample_ts: I64 | None = None,
+    ) -> None:
+        self._table = labels if isinstance(labels, LabelTable) else LabelTable.from_tuples(labels)
+        self.values = values
+        self.present = present
+        self.drop_name = drop_name
+        self.sample_ts = sample_ts
 
     @classmethod
-    def empty(cls, steps: int) -> Vector:
+    def empty(cls, steps: int, strings: Strings | None = None) -> Vector:
         """No series."""
         return cls(
-            [],
+            LabelTable.empty(strings),
             np.zeros((0, steps)),
             np.zeros((0, steps), dtype=bool),
             np.zeros(0, dtype=bool),
         )
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self._table)
+
+    @property
+    def table(self) -> LabelTable:
+        """The label sets."""
+        return self._table
+
+    @property
+    def labels(self) -> list[Labels]:
+        """The label sets as tuples."""
+        return self._table.tuples()
+
+    @labels.setter
+    def labels(self, labels: list[Labels]) -> None:
+        self._table = LabelTable.from_tuples(labels, self._table.strings)
 
     @property
     def steps(self) -> int:
@@ -113,21 +124,16 @@ class Vector:
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
         return Vector(
-            [self.labels[i] for i in idx.tolist()],
+            self._table.take(idx),
             self.values[idx],
             self.present[idx],
             self.drop_name[idx],
             None if self.sample_ts is None else self.sample_ts[idx],
         )
 
-    def visible_labels(self) -> list[Labels]:
+    def visible_table(self) -> LabelTable:
         """Labels as they will be returned (``__name__`` gone where marked)."""
-        if not self.drop_name.any():
-            return list(self.labels)
-        return [
-            tuple([p for p in lb if p[0] != METRIC_NAME]) if d else lb
-            for lb, d in zip(self.labels, self.drop_name.tolist(), strict=True)
-        ]
+        return self._table.without_name(self.drop_name)
 
 
 @dataclass
@@ -139,7 +145,7 @@ class Matrix:
     ``(times[t] - range_ms, times[t]]``.
     """
 
-    labels: list[Labels]
+    table: LabelTable
     ts: I64
     vals: F64
     starts: I64
@@ -153,7 +159,12 @@ class Matrix:
     metric_names: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.table)
+
+    @property
+    def labels(self) -> list[Labels]:
+        """The label sets as tuples."""
+        return self.table.tuples()
 
     @property
     def counts(self) -> I64:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from alerts.promql.values import F64, I64, Mask, Matrix
+from collectors.store.arrays import concat_ranges
 
 
 def window_reduce(ufunc: np.ufunc, data: F64, m: Matrix) -> tuple[F64, Mask]:
@@ -83,6 +84,44 @@ def per_window(
             out[i, t] = r
             present[i, t] = True
     return out, present
+
+
+def window_members(m: Matrix, windows: I64) -> tuple[I64, I64]:
+    """The samples of some windows (flat indices into ``m.lo``) laid end to end: for each
+    sample, its window's position in ``windows`` and its index in ``m.ts``."""
+    lo, hi = m.lo.ravel()[windows], m.hi.ravel()[windows]
+    owner = np.repeat(np.arange(len(windows), dtype=np.int64), hi - lo)
+    return owner, concat_ranges(lo, hi)
+
+
+def regression(m: Matrix, at_ms: F64, min_samples: int = 2) -> tuple[F64, F64, Mask]:
+    """Least-squares slope (per second) and intercept at ``at_ms[i, t]`` of every window
+    with at least ``min_samples`` samples; a window of equal values has slope 0."""
+    slope = np.zeros(m.lo.shape)
+    intercept = np.zeros(m.lo.shape)
+    ok = m.counts >= min_samples
+    windows = np.flatnonzero(ok)
+    if not len(windows):
+        return slope, intercept, ok
+    owner, idx = window_members(m, windows)
+    n = (m.hi.ravel() - m.lo.ravel())[windows].astype(np.float64)
+    x = (m.ts[idx].astype(np.float64) - at_ms.ravel()[windows][owner]) / 1000.0
+    y = m.vals[idx]
+    # Two passes, as the per-window code did: means first, then centred sums.
+    mx = np.bincount(owner, weights=x, minlength=len(windows)) / n
+    my = np.bincount(owner, weights=y, minlength=len(windows)) / n
+    dx = x - mx[owner]
+    cov = np.bincount(owner, weights=dx * (y - my[owner]), minlength=len(windows))
+    var = np.bincount(owner, weights=dx * dx, minlength=len(windows))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(var != 0, cov / var, np.nan)
+    first = y[np.r_[0, np.cumsum(n.astype(np.int64))[:-1]]]
+    same = np.bincount(owner, weights=(y != first[owner]), minlength=len(windows)) == 0
+    s = np.where(same, 0.0, s)
+    b = np.where(same, first, my - s * mx)
+    slope.ravel()[windows] = s
+    intercept.ravel()[windows] = b
+    return slope, intercept, ok
 
 
 def careful_window_sum(m: Matrix) -> tuple[F64, Mask]:

@@ -158,3 +158,20 @@ def sprintf(fmt: str, *args: Any) -> str:
         extra = ", ".join(f"{_go_type(a)}={to_string(a)}" for a in args[used:])
         out.append(f"%!(EXTRA {extra})")
     return "".join(out)
+
+
+def format_e(value: float) -> str:
+    """Go's ``strconv.FormatFloat(v, 'e', -1, 64)``: shortest digits, always an exponent."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "-0e+00" if math.copysign(1, value) < 0 else "0e+00"
+    sign, digits_t, exponent = Decimal(repr(value)).as_tuple()
+    assert isinstance(exponent, int)
+    raw = "".join(map(str, digits_t))
+    digits = raw.rstrip("0") or "0"
+    x = exponent + len(raw) - 1
+    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{'-' if sign else ''}{mantissa}e{'-' if x < 0 else '+'}{abs(x):02d}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -71,6 +72,8 @@ class GroupState:
         self.status: list[RuleStatus] = [RuleStatus() for _ in spec.rules]
         self.previous: list[set[Labels]] = [set() for _ in spec.rules]
         self.last_evaluation_ms = 0
+        self.last_duration_s = 0.0
+        self.failures = 0
 
     def adopt(self, old: GroupState) -> None:
         """Carry state over from the same group before a reload (rules matched by name+kind)."""
@@ -85,6 +88,8 @@ class GroupState:
                 self.status[i] = old.status[j]
                 self.previous[i] = old.previous[j]
         self.last_evaluation_ms = old.last_evaluation_ms
+        self.last_duration_s = old.last_duration_s
+        self.failures = old.failures
 
     def evaluate(self, ctx: EvalContext, ts: int) -> list[tuple[RuleSpec, list[Alert]]]:
         """Evaluate every rule in order at ``ts``; returns the alerts to send, by rule."""
@@ -94,6 +99,7 @@ class GroupState:
         for i, rule in enumerate(self.spec.rules):
             status = self.status[i]
             status.last_evaluation_ms = ts
+            started = time.perf_counter()
             try:
                 result = ctx.engine.instant(rule.expr, at)
                 samples = _samples(result)
@@ -102,6 +108,8 @@ class GroupState:
                 else:
                     written = self._alert(ctx, i, rule, samples, at, ts)
             except (PromQLError, LimitError, ValueError) as e:
+                status.evaluation_seconds = time.perf_counter() - started
+                self.failures += 1
                 status.health = "err"
                 status.last_error = str(e)
                 log.warning(
@@ -112,6 +120,7 @@ class GroupState:
                 if isinstance(e, LimitError):
                     self._write_stale(ctx, i, set(), at)
                 continue
+            status.evaluation_seconds = time.perf_counter() - started
             status.health = "ok"
             status.last_error = ""
             for labels, value in written:

@@ -1,18 +1,21 @@
-"""Running rule groups: evaluation on the clock, reload on change, state across restarts.
+"""Running rule groups: evaluation on a time grid, reload on change, state across restarts.
 
-Each round evaluates due groups in file order, hands alerts to be sent to ``sink``
-(the notifier, which queues them durably) and only then saves the alert state.
+Each round evaluates due groups in file order, hands alerts to be sent to ``sink`` (the
+notifier), calls ``before_save`` (where the notifier persists what it took) and only then
+saves the alert state, so that a crash between the two re-sends rather than forgets.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import signal
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import quote_plus
 
+from alerts.builtin import builtin_groups
+from alerts.notify.model import NotifyAlert
 from alerts.promql import Engine
 from alerts.rules.errors import RuleFileErrors
 from alerts.rules.group import EvalContext, GroupState, stagger_ms
@@ -21,7 +24,6 @@ from alerts.rules.model import RuleSpec
 from alerts.rules.persist import FILE, restore, save
 from alerts.rules.state import Alert
 from alerts.settings import RuleSettings
-from collectors.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +34,22 @@ class RuleManager:
     """The live rule groups over one engine and store."""
 
     def __init__(
-        self, settings: RuleSettings, ctx: EvalContext, clock: Clock, sink: Sink | None = None
+        self,
+        settings: RuleSettings,
+        ctx: EvalContext,
+        sink: Sink | None = None,
+        before_save: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.ctx = ctx
-        self.clock = clock
         self.sink = sink
+        self.before_save = before_save
         self.groups: list[GroupState] = []
         self.last_error = ""
         self._digest = ""
         self._state_path = settings.state_dir / FILE
         self._interval_ms = round(settings.evaluation_interval_seconds * 1000)
-        self._reload_requested = asyncio.Event()
+        self._engines: dict[int, Engine] = {}
 
     def _files_digest(self) -> str:
         h = hashlib.sha256()
@@ -55,10 +61,11 @@ class RuleManager:
                 h.update(b"\0missing")
         return h.hexdigest()
 
-    def reload(self) -> bool:
-        """Load the rule files; on error keep the running rules and return False."""
+    def reload(self, force: bool = False) -> bool:
+        """Load the rule files if they changed (or ``force``); on error keep the running
+        rules and return False."""
         digest = self._files_digest()
-        if digest == self._digest:
+        if digest == self._digest and not force:
             return True
         try:
             specs = load_files(self.settings.files)
@@ -66,6 +73,8 @@ class RuleManager:
             self.last_error = str(e)
             log.error("rule files rejected, keeping the last good rules:\n%s", e)
             return False
+        if self.settings.builtin:
+            specs = builtin_groups(self.settings.disabled_builtin, specs) + specs
         old = {g.spec.key: g for g in self.groups}
         fresh = [GroupState(s, self._interval_ms) for s in specs]
         for g in fresh:
@@ -78,70 +87,75 @@ class RuleManager:
         self.groups = fresh
         self._digest = digest
         self.last_error = ""
+        log.info("loaded %d rule groups", len(fresh))
         return True
+
+    def slot(self, g: GroupState, now_ms: int) -> int:
+        """The latest evaluation time of ``g``'s grid at or before ``now_ms``."""
+        interval = g.interval_ms
+        return now_ms - (now_ms - stagger_ms(g.spec.key, interval)) % interval
+
+    def due(self, now_ms: int) -> list[tuple[GroupState, int]]:
+        """Groups whose time has come, with the time to evaluate them at."""
+        out = []
+        for g in self.groups:
+            slot = self.slot(g, now_ms)
+            if g.last_evaluation_ms < slot:
+                out.append((g, slot))
+        return out
+
+    def next_due_ms(self, now_ms: int) -> int | None:
+        """When the next group evaluation is due."""
+        return min((self.slot(g, now_ms) + g.interval_ms for g in self.groups), default=None)
+
+    def _engine(self, interval_ms: int) -> Engine:
+        # Subqueries without a step use the group's interval, as in Prometheus.
+        engine = self.ctx.engine
+        step_s = interval_ms / 1000
+        if engine.settings.default_subquery_step_seconds == step_s:
+            return engine
+        cached = self._engines.get(interval_ms)
+        if cached is None or cached.querier is not engine.querier:
+            settings = engine.settings.model_copy(update={"default_subquery_step_seconds": step_s})
+            cached = self._engines[interval_ms] = Engine(engine.querier, settings)
+        return cached
+
+    def evaluate(self, g: GroupState, slot: int) -> None:
+        """Evaluate one group at ``slot`` and hand its alerts to the sink."""
+        ctx = EvalContext(
+            self._engine(g.interval_ms),
+            self.ctx.appender,
+            self.ctx.external_labels,
+            self.ctx.external_url,
+            self.ctx.resend_delay_ms,
+        )
+        started = time.perf_counter()
+        sends = g.evaluate(ctx, slot)
+        g.last_duration_s = time.perf_counter() - started
+        for rule, alerts in sends:
+            if self.sink is not None:
+                self.sink(rule, alerts)
+
+    def commit(self) -> None:
+        """Persist after a round: the notifier first, then the alert state."""
+        if self.before_save is not None:
+            self.before_save()
+        save(self._state_path, self.groups)
 
     def evaluate_due(self, now_ms: int) -> int:
         """Evaluate every group whose time has come; returns how many ran."""
-        ran = 0
-        for g in self.groups:
-            interval = g.interval_ms
-            slot = now_ms - (now_ms - stagger_ms(g.spec.key, interval)) % interval
-            if g.last_evaluation_ms >= slot:
-                continue
-            engine = self.ctx.engine
-            step_s = interval / 1000
-            if engine.settings.default_subquery_step_seconds != step_s:
-                engine = Engine(
-                    engine.querier,
-                    engine.settings.model_copy(update={"default_subquery_step_seconds": step_s}),
-                )
-            ctx = EvalContext(
-                engine,
-                self.ctx.appender,
-                self.ctx.external_labels,
-                self.ctx.external_url,
-                self.ctx.resend_delay_ms,
-            )
-            for rule, alerts in g.evaluate(ctx, slot):
-                if self.sink is not None:
-                    self.sink(rule, alerts)
-            ran += 1
-        if ran:
-            save(self._state_path, self.groups)
-        return ran
-
-    def request_reload(self) -> None:
-        """Ask the running loop to reload (SIGHUP)."""
-        self._digest = ""
-        self._reload_requested.set()
-
-    async def run(self) -> None:
-        """Evaluate on the clock forever, reloading on change and on SIGHUP."""
-        loop = asyncio.get_running_loop()
-        try:
-            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
-        except (NotImplementedError, RuntimeError, ValueError):
-            # No loop signal handlers outside the main thread (tests, embedding): file
-            # changes still trigger reloads.
-            log.debug("SIGHUP reload is not available in this thread")
-        self.reload()
-        next_check = self.clock.now() + self.settings.reload_check_seconds
-        while True:
-            now = self.clock.now()
-            if now >= next_check or self._reload_requested.is_set():
-                self._reload_requested.clear()
-                self.reload()
-                next_check = now + self.settings.reload_check_seconds
-            self.evaluate_due(round(now * 1000))
-            await self.clock.sleep(min(1.0, self.settings.reload_check_seconds))
+        due = self.due(now_ms)
+        for g, slot in due:
+            self.evaluate(g, slot)
+        if due:
+            self.commit()
+        return len(due)
 
 
 def alerts_for_notifier(
     rule: RuleSpec, alerts: Sequence[Alert], external_labels: dict[str, str], external_url: str
-) -> list[tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...], int, int, str]]:
+) -> list[NotifyAlert]:
     """Prometheus' ``SendAlerts``: startsAt = firedAt, endsAt = resolvedAt or validUntil."""
-    from urllib.parse import quote_plus  # noqa: PLC0415
-
     url = f"{external_url}/graph?g0.expr={quote_plus(rule.expr)}&g0.tab=1"
     out = []
     for a in alerts:
@@ -149,7 +163,7 @@ def alerts_for_notifier(
         for k, v in external_labels.items():
             labels.setdefault(k, v)
         ends = a.resolved_at or a.valid_until
-        out.append((tuple(sorted(labels.items())), a.annotations, a.fired_at, ends, url))
+        out.append(NotifyAlert(tuple(sorted(labels.items())), a.annotations, a.fired_at, ends, url))
     return out
 
 

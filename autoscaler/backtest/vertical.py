@@ -34,11 +34,10 @@ from numpy.typing import NDArray
 
 from autoscaler.backtest.trace import load_trace
 from autoscaler.policy.settings import VerticalSettings
+from autoscaler.policy.sizer import ContainerSizer
 from autoscaler.policy.vertical import (
     DecayingHistogram,
-    forecast_need,
     oom_bump,
-    recommend_request,
 )
 
 __all__ = [
@@ -325,29 +324,16 @@ class ForesightVertical:
     decision_seconds = DECISION_SECONDS
 
     def __init__(self, resource: str, settings: VerticalSettings, first_bucket: float) -> None:
-        self.resource = resource
-        self.s = settings
-        self.histogram = DecayingHistogram(settings.half_life_hours * HOUR, first_bucket)
-        self._times: list[float] = []
-        self._usage: list[float] = []
-        self._oom_used: float | None = None
+        self.sizer = ContainerSizer(resource, settings, first_bucket)
 
     def observe(self, at: float, used: float, request: float | None) -> None:
-        self._times.append(at)
-        self._usage.append(used)
-        self.histogram.add(used, at)
+        self.sizer.observe(at, used)
 
     def oom(self, at: float, used: float, request: float) -> None:
-        self._oom_used = max(used, self._oom_used or 0.0)
+        self.sizer.oom(used)
 
     def decide(self, at: float, request: float | None, after_oom: bool) -> float:
-        need = forecast_need(
-            np.asarray(self._times), np.asarray(self._usage), at, self.resource, self.s
-        )
-        decision = recommend_request(
-            self.histogram, request or 0.0, self.s, forecast=need, oom_used=self._oom_used
-        )
-        self._oom_used = None
+        decision = self.sizer.decide(at, request or 0.0)
         return decision.request if math.isfinite(decision.request) else (request or 0.0)
 
 

@@ -48,10 +48,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="virtual seconds per real second; 1440 runs a day in a minute (default: %(default)s)",
     )
     serve.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve the API and the kubelets over HTTPS with a certificate of a fresh CA, and "
+        "require a bearer token (--token, or a generated one); the kubeconfig carries the CA "
+        "and the token",
+    )
+    serve.add_argument(
         "--token",
         metavar="TOKEN",
-        help="require this bearer token on the API (the kubernetes client sends it over plain "
-        "HTTP; kubectl does not, so leave it unset for kubectl)",
+        help="require this bearer token on the API; kubectl sends tokens only over HTTPS, so "
+        "use it with --tls for kubectl (the kubernetes client also sends it over plain HTTP)",
     )
 
 
@@ -66,7 +73,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         return int(
             asyncio.run(
-                serve(args.scenario, args.port, args.kubeconfig_out, args.speed, args.token)
+                serve(
+                    args.scenario,
+                    args.port,
+                    args.kubeconfig_out,
+                    args.speed,
+                    args.token,
+                    tls=args.tls,
+                )
             )
         )
     except SimulatorError as e:

@@ -68,7 +68,7 @@ _PLANNED: tuple[tuple[str, str, str], ...] = (
 )
 
 # Subcommands that are not part of the product story above but help operate it.
-_EXTRA: tuple[str, ...] = ("settings", "store")
+_EXTRA: tuple[str, ...] = ("crd", "settings", "store", "silence", "alerts")
 
 
 def _not_built(name: str) -> Command:

@@ -65,10 +65,36 @@ class Block:
         idx = pos[present]
         return sids[present], self.starts[idx], self.starts[idx + 1]
 
+    def rows_in(self, sids: I32, start_ms: int, end_ms: int) -> tuple[I32, I64, I64]:
+        """:meth:`rows_of`, narrowed to the rows in ``[start_ms, end_ms]``."""
+        ids, lo, hi = self.rows_of(sids)
+        if start_ms > self.mint:
+            lo = _search(self.offsets, lo, hi, start_ms - self.mint, right=False)
+        if end_ms < self.maxt:
+            hi = _search(self.offsets, lo, hi, end_ms - self.mint, right=True)
+        return ids, lo, hi
+
     def columns(self) -> tuple[I32, I64, F64]:
         """All samples as (id, absolute timestamp, value) columns."""
         counts = np.diff(self.starts)
         return np.repeat(self.sids, counts), self.offsets.astype(np.int64) + self.mint, self.values
+
+
+def _search(offsets: npt.NDArray[np.uint32], lo: I64, hi: I64, target: int, right: bool) -> I64:
+    """Per run ``offsets[lo[i]:hi[i]]`` (each sorted), the first index whose offset is
+    above ``target`` (``right``) or at least ``target``: a binary search of every run
+    at once, a few numpy steps however many runs."""
+    lo, hi = lo.copy(), hi.copy()
+    last = len(offsets) - 1
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = np.minimum((lo + hi) >> 1, last)
+        probe = offsets[mid].astype(np.int64)
+        after = (probe <= target) if right else (probe < target)
+        lo = np.where(active & after, mid + 1, lo)
+        hi = np.where(active & ~after, mid, hi)
 
 
 def build_block(

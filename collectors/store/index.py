@@ -1,7 +1,10 @@
 """The series index: label sets to series ids, and an inverted index for matchers.
 
 Series ids are assigned in increasing order and never reused, so every postings list is
-sorted by construction and can be intersected with numpy without sorting.
+sorted by construction and can be intersected with numpy without sorting. Each series'
+labels are also kept as integers (a small dense id per label name, the value's code in a
+:class:`StringTable`; pairs end to end, ``pair_start[sid]`` to ``pair_start[sid + 1]``), so
+the label sets of many series come out as one integer matrix instead of a tuple each.
 """
 
 from __future__ import annotations
@@ -13,11 +16,17 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from collectors.store.arrays import concat_ranges
 from collectors.store.labels import Labels, Matcher, MatchType
+from collectors.store.strings import StringTable
 
 IdArray = npt.NDArray[np.int32]
+CodeMatrix = npt.NDArray[np.int32]
 
 _EMPTY: IdArray = np.empty(0, dtype=np.int32)
+# Up to this many candidates, a matcher is tested on each candidate's value; beyond it,
+# on the label's postings.
+_FILTER_BELOW = 100_000
 
 
 class SeriesIndex:
@@ -29,6 +38,12 @@ class SeriesIndex:
         self._postings: dict[str, dict[str, array[int]]] = {}
         self._all = array("i")
         self.next_id = 0
+        self.strings = StringTable()
+        self._name_ids: dict[str, int] = {}
+        self._names: list[str] = []
+        self._pair_start = array("q", [0])
+        self._pair_names = array("i")
+        self._pair_values = array("i")
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -47,14 +62,32 @@ class SeriesIndex:
             sid = self.next_id
         elif sid < self.next_id:
             raise ValueError(f"series id {sid} is not increasing (next is {self.next_id})")
-        self.next_id = sid + 1
         labels = tuple((sys.intern(k), sys.intern(v)) for k, v in labels)
         self._ids[labels] = sid
         self._labels[sid] = labels
         self._all.append(sid)
         for name, value in labels:
             self._postings.setdefault(name, {}).setdefault(value, array("i")).append(sid)
+        self._add_codes(sid, labels)
         return sid
+
+    def _add_codes(self, sid: int, labels: Labels) -> None:
+        # Ids skipped (on recovery) or removed own no pairs.
+        end = len(self._pair_names)
+        while self.next_id < sid:
+            self._pair_start.append(end)
+            self.next_id += 1
+        code = self.strings.code
+        name_ids = self._name_ids
+        for name, value in labels:
+            name_id = name_ids.get(name)
+            if name_id is None:
+                name_id = name_ids[name] = len(self._names)
+                self._names.append(name)
+            self._pair_names.append(name_id)
+            self._pair_values.append(code(value))
+        self._pair_start.append(len(self._pair_names))
+        self.next_id = sid + 1
 
     def remove(self, sids: Iterable[int]) -> None:
         """Forget series (their data is gone); rebuilds the postings once."""
@@ -70,10 +103,19 @@ class SeriesIndex:
     def _rebuild(self) -> None:
         self._postings = {}
         self._all = array("i")
+        self._pair_start = array("q", [0])
+        self._pair_names = array("i")
+        self._pair_values = array("i")
+        next_id, self.next_id = self.next_id, 0
         for sid in sorted(self._labels):
             self._all.append(sid)
             for name, value in self._labels[sid]:
                 self._postings.setdefault(name, {}).setdefault(value, array("i")).append(sid)
+            self._add_codes(sid, self._labels[sid])
+        end = len(self._pair_names)
+        while self.next_id < next_id:
+            self._pair_start.append(end)
+            self.next_id += 1
 
     def all_ids(self) -> IdArray:
         """Every live series id, sorted."""
@@ -98,14 +140,66 @@ class SeriesIndex:
         lack the label.
         """
         result: IdArray | None = None
-        # Narrow first with the matchers that cannot match the empty value.
-        ordered = sorted(matchers, key=lambda m: m.matches(""))
-        for m in ordered:
-            ids = self._matching(m)
-            result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
+        for m in sorted(matchers, key=self._cost):
+            if result is None:
+                result = self._matching(m)
+            elif m.type is MatchType.EQUAL and m.value != "":
+                ids = self._postings.get(m.name, {}).get(m.value)
+                result = _intersect(result, _view(ids)) if ids else _EMPTY
+            elif len(result) <= _FILTER_BELOW:
+                # Few candidates left: test their own values rather than every posting.
+                result = self._filter(result, m)
+            else:
+                result = _intersect(result, self._matching(m))
             if not len(result):
                 return _EMPTY
         return self.all_ids() if result is None else result
+
+    def _cost(self, m: Matcher) -> tuple[int, int]:
+        """Order of evaluation: short equality postings first, then other matchers that
+        need the label, then those that also match series without it."""
+        if m.type is MatchType.EQUAL and m.value != "":
+            return 0, len(self._postings.get(m.name, {}).get(m.value, ()))
+        return (2, 0) if m.matches("") else (1, 0)
+
+    def _filter(self, sids: IdArray, m: Matcher) -> IdArray:
+        name = self._name_ids.get(m.name)
+        if name is None:
+            return sids if m.matches("") else _EMPTY
+        codes = self._column(sids, name)
+        distinct = np.unique(codes)
+        values = self.strings.values()
+        ok = np.array([m.matches(values[c]) for c in distinct.tolist()], dtype=bool)
+        kept: IdArray = sids[ok[np.searchsorted(distinct, codes)]]
+        return kept
+
+    def _column(self, sids: IdArray, name: int) -> IdArray:
+        """The value code of label ``name`` of each series (0 where absent)."""
+        start = np.frombuffer(self._pair_start, dtype=np.int64)
+        lo, hi = start[sids], start[sids.astype(np.int64) + 1]
+        rows = concat_ranges(lo, hi)
+        owner = np.repeat(np.arange(len(sids)), hi - lo)
+        hit = np.frombuffer(self._pair_names, dtype=np.int32)[rows] == name
+        out = np.zeros(len(sids), dtype=np.int32)
+        out[owner[hit]] = np.frombuffer(self._pair_values, dtype=np.int32)[rows[hit]]
+        return out
+
+    def label_codes(self, sids: IdArray) -> tuple[list[str], CodeMatrix]:
+        """The label sets of series as a matrix of :attr:`strings` codes: one row per series,
+        one column per label name (sorted); 0 where a series lacks the label."""
+        n = len(sids)
+        start = np.frombuffer(self._pair_start, dtype=np.int64)
+        lo, hi = start[sids], start[sids.astype(np.int64) + 1]
+        rows = concat_ranges(lo, hi)
+        name_ids = np.frombuffer(self._pair_names, dtype=np.int32)[rows]
+        used = np.flatnonzero(np.bincount(name_ids, minlength=len(self._names)))
+        names = sorted(self._names[i] for i in used.tolist())
+        column_of = np.full(len(self._names), -1, dtype=np.int64)
+        column_of[[self._name_ids[name] for name in names]] = np.arange(len(names))
+        matrix = np.zeros((n, len(names)), dtype=np.int32)
+        owner = np.repeat(np.arange(n), hi - lo)
+        matrix[owner, column_of[name_ids]] = np.frombuffer(self._pair_values, dtype=np.int32)[rows]
+        return names, matrix
 
     def _matching(self, m: Matcher) -> IdArray:
         values = self._postings.get(m.name, {})
@@ -134,6 +228,17 @@ class SeriesIndex:
         for ids in postings:
             hit[_view(ids)] = True
         return np.flatnonzero(hit).astype(np.int32)
+
+
+def _intersect(small: IdArray, big: IdArray) -> IdArray:
+    """Ids in both sorted arrays: a binary search of the shorter in the longer."""
+    if len(small) > len(big):
+        small, big = big, small
+    if not len(small):
+        return _EMPTY
+    pos = np.minimum(np.searchsorted(big, small), len(big) - 1)
+    both: IdArray = small[big[pos] == small]
+    return both
 
 
 def _as_ids(ids: array[int]) -> IdArray:

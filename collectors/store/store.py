@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from collectors.clock import Clock
+from collectors.store.arrays import concat_ranges
 from collectors.store.block import (
     Block,
     BlockError,
@@ -71,6 +72,7 @@ from collectors.store.records import (
     write_atomically,
 )
 from collectors.store.settings import StoreSettings
+from collectors.store.strings import StringTable
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,7 @@ _MINUTE_MS = 60_000
 _FIVE_MINUTES_MS = 300_000
 _DAY_MS = 86_400_000
 _MAINTAIN_EVERY_SECONDS = 60.0
+_TIER_FANOUT = 4
 
 
 def is_stale(value: float) -> bool:
@@ -143,6 +146,19 @@ class SeriesColumns(NamedTuple):
             Series(lb, ts[a:b], vals[a:b])
             for lb, a, b in zip(self.labels, self.starts.tolist(), self.ends.tolist(), strict=True)
         ]
+
+
+class CodedColumns(NamedTuple):
+    """:class:`SeriesColumns` with label sets as codes: ``codes[i, j]`` is the code (in
+    :attr:`Store.strings`) of series ``i``'s value of label ``names[j]``, 0 where it has
+    none. Callers that group or match series by labels do it on these integers."""
+
+    names: list[str]
+    codes: npt.NDArray[np.int32]
+    timestamps: I64
+    values: F64
+    starts: I64
+    ends: I64
 
 
 _NO_COLUMNS = SeriesColumns(
@@ -317,58 +333,63 @@ class Store:
     ) -> SeriesColumns:
         """What :meth:`select` returns, as columns."""
         with self._lock:
-            sids = self._index.select(matchers)
-            if not len(sids):
+            rows = self._select_rows(matchers, start_ms, end_ms)
+            if rows is None:
                 return _NO_COLUMNS
-            parts: list[tuple[I32, I64, F64]] = []
-            for block in self._blocks:
-                if block.maxt < start_ms or block.mint > end_ms:
-                    continue
-                ids, lo, hi = block.rows_of(sids)
-                if not len(ids):
-                    continue
-                rows = _ranges(lo, hi)
-                parts.append(
-                    (
-                        np.repeat(ids, hi - lo),
-                        block.offsets[rows].astype(np.int64) + block.mint,
-                        block.values[rows],
-                    )
-                )
-            head = self._head
-            unsorted = len(parts) > 1
-            if head.count and head.maxt >= start_ms and head.mint <= end_ms:
-                parts.append(head.select(sids))
-                unsorted = True
-            return self._assemble(parts, start_ms, end_ms, unsorted)
+            s, t, v, starts, ends = rows
+            labels_of = self._index.labels
+            labels = [labels_of(sid) for sid in s[starts].tolist()]
+            return SeriesColumns(labels, t, v, starts, ends)
 
-    def _assemble(
-        self, parts: list[tuple[I32, I64, F64]], start_ms: int, end_ms: int, unsorted: bool
-    ) -> SeriesColumns:
-        if not parts:
-            return _NO_COLUMNS
-        s = np.concatenate([p[0] for p in parts])
-        t = np.concatenate([p[1] for p in parts])
-        v = np.concatenate([p[2] for p in parts])
-        if len(t) and (int(t.min()) < start_ms or int(t.max()) > end_ms):
-            keep = (t >= start_ms) & (t <= end_ms)
-            s, t, v = s[keep], t[keep], v[keep]
-        if unsorted:
-            # Rows from several blocks and the head: sort, and let the newest write win.
-            order = _sort_order(s, t)
-            s, t, v = s[order], t[order], v[order]
-            last = np.ones(len(s), dtype=bool)
-            last[:-1] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
-            if not last.all():
-                s, t, v = s[last], t[last], v[last]
-        if not len(s):
-            return _NO_COLUMNS
-        bounds = np.flatnonzero(np.diff(s)) + 1
-        starts = np.concatenate(([0], bounds)).astype(np.int64)
-        ends = np.concatenate((bounds, [len(s)])).astype(np.int64)
-        labels_of = self._index.labels
-        labels = [labels_of(sid) for sid in s[starts].tolist()]
-        return SeriesColumns(labels, t, v, starts, ends)
+    def select_coded(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int, newest: bool = False
+    ) -> CodedColumns:
+        """What :meth:`select_columns` returns, with label sets as codes of
+        :attr:`strings` rather than tuples; with ``newest``, only each series' newest
+        sample in the range (all an instant selector reads)."""
+        with self._lock:
+            rows = self._select_rows(matchers, start_ms, end_ms, newest)
+            if rows is None:
+                return CodedColumns([], np.zeros((0, 0), np.int32), *_NO_COLUMNS[1:])
+            s, t, v, starts, ends = rows
+            names, codes = self._index.label_codes(s[starts])
+            return CodedColumns(names, codes, t, v, starts, ends)
+
+    @property
+    def strings(self) -> StringTable:
+        """The codes of label names and values that :meth:`select_coded` uses."""
+        return self._index.strings
+
+    def _select_rows(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int, newest: bool = False
+    ) -> tuple[I32, I64, F64, I64, I64] | None:
+        sids = self._index.select(matchers)
+        if not len(sids):
+            return None
+        parts: list[tuple[I32, I64, F64]] = []
+        for block in self._blocks:
+            if block.maxt < start_ms or block.mint > end_ms:
+                continue
+            ids, lo, hi = block.rows_in(sids, start_ms, end_ms)
+            if newest:
+                some = hi > lo
+                ids, lo, hi = ids[some], hi[some] - 1, hi[some]
+            if not len(ids):
+                continue
+            rows = concat_ranges(lo, hi)
+            parts.append(
+                (
+                    np.repeat(ids, hi - lo),
+                    block.offsets[rows].astype(np.int64) + block.mint,
+                    block.values[rows],
+                )
+            )
+        head = self._head
+        unsorted = len(parts) > 1
+        if head.count and head.maxt >= start_ms and head.mint <= end_ms:
+            parts.append(head.select(sids))
+            unsorted = True
+        return _assemble(parts, start_ms, end_ms, unsorted, newest)
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
         """Label sets of the series matching all matchers (whether or not they have data)."""
@@ -458,8 +479,33 @@ class Store:
                     continue
                 changed = True
             changed |= self._compact(now, raw_limit, minute_limit)
+            changed |= self._merge_tiers()
             if changed:
                 self._collect_garbage()
+
+    def _merge_tiers(self) -> bool:
+        """Merge raw blocks of a window that is still filling, four of a size at a time.
+
+        The head is sealed every ``head_max_samples``, so a busy store makes many small
+        blocks per window, and every read visits each of them. Merging equal-sized
+        neighbours keeps a window at a few blocks per size class (logarithmically many)
+        while each sample is rewritten only a logarithmic number of times.
+        """
+        width = self.settings.block_duration_minutes * _MINUTE_MS
+        merged = False
+        again = True
+        while again:
+            again = False
+            for window in sorted({b.mint // width for b in self._blocks if not b.resolution_ms}):
+                lo, hi = window * width, (window + 1) * width - 1
+                # Blocks are in write order: only a run of raw blocks that nothing else
+                # overlapping the window interrupts may be merged without reordering writes.
+                overlapping = [b for b in self._blocks if b.maxt >= lo and b.mint <= hi]
+                group = _consecutive_of_one_tier(overlapping)
+                if group:
+                    self._replace(group, merge_blocks(self._take_block_id(), group))
+                    merged = again = True
+        return merged
 
     def _compact(self, now: int, raw_limit: int, minute_limit: int) -> bool:
         """Merge the blocks of each closed window: raw by block duration, then by day and week."""
@@ -709,6 +755,22 @@ class Store:
         self._series_writer = RecordWriter(self._series_path, self.settings.fsync)
 
 
+def _consecutive_of_one_tier(blocks: list[Block]) -> list[Block]:
+    """The first ``_TIER_FANOUT`` neighbours (in write order) that are raw and of one size
+    class, or nothing. Only neighbours may merge: a block written between them that
+    overlaps their window would otherwise lose to writes older than its own."""
+    for i in range(len(blocks) - _TIER_FANOUT + 1):
+        group = blocks[i : i + _TIER_FANOUT]
+        if not any(b.resolution_ms for b in group) and len({_tier(b) for b in group}) == 1:
+            return group
+    return []
+
+
+def _tier(block: Block) -> int:
+    """Size class of a block: blocks of one class differ in size by less than 4x."""
+    return int(math.log(max(block.num_samples, 1), _TIER_FANOUT))
+
+
 def _sort_order(sids: I32, ts: I64) -> I64:
     """A stable order by (series, time); concatenated sorted runs make it near-linear."""
     if len(ts) and int(ts.max()) - int(ts.min()) < 2**32:
@@ -719,15 +781,42 @@ def _sort_order(sids: I32, ts: I64) -> I64:
     return fallback
 
 
-def _ranges(lo: I64, hi: I64) -> I64:
-    """The concatenation of ``arange(lo[i], hi[i])`` for every i, without a Python loop."""
-    counts = hi - lo
-    total = int(counts.sum())
-    if not total:
-        return np.empty(0, np.int64)
-    shifts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-    rows: I64 = np.arange(total, dtype=np.int64) + shifts
-    return rows
+def _assemble(
+    parts: list[tuple[I32, I64, F64]],
+    start_ms: int,
+    end_ms: int,
+    unsorted: bool,
+    newest: bool = False,
+) -> tuple[I32, I64, F64, I64, I64] | None:
+    """Rows of several blocks and the head as one run per series, sorted by time (with
+    ``newest``, only the last row of each run)."""
+    if not parts:
+        return None
+    s = np.concatenate([p[0] for p in parts])
+    t = np.concatenate([p[1] for p in parts])
+    v = np.concatenate([p[2] for p in parts])
+    if len(t) and (int(t.min()) < start_ms or int(t.max()) > end_ms):
+        keep = (t >= start_ms) & (t <= end_ms)
+        s, t, v = s[keep], t[keep], v[keep]
+    if unsorted:
+        # Rows from several blocks and the head: sort, and let the newest write win.
+        order = _sort_order(s, t)
+        s, t, v = s[order], t[order], v[order]
+        last = np.ones(len(s), dtype=bool)
+        last[:-1] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
+        if not last.all():
+            s, t, v = s[last], t[last], v[last]
+    if newest and len(s):
+        final = np.ones(len(s), dtype=bool)
+        final[:-1] = s[1:] != s[:-1]
+        if not final.all():
+            s, t, v = s[final], t[final], v[final]
+    if not len(s):
+        return None
+    bounds = np.flatnonzero(np.diff(s)) + 1
+    starts = np.concatenate(([0], bounds)).astype(np.int64)
+    ends = np.concatenate((bounds, [len(s)])).astype(np.int64)
+    return s, t, v, starts, ends
 
 
 def _encode_series(sid: int, labels: Labels) -> bytes:
@@ -749,6 +838,7 @@ def open_store(settings: StoreSettings, clock: Clock) -> Store:
 
 __all__ = [
     "STALE_NAN",
+    "CodedColumns",
     "Series",
     "SeriesLimitExceeded",
     "Store",

@@ -10,14 +10,17 @@ from pathlib import Path
 import httpx
 import pytest
 from aiohttp import web
+from pydantic import SecretStr
 
+from alerts.notify.delivery import Delivery
 from alerts.notify.dispatch import Dispatcher
 from alerts.notify.model import NotifyAlert
 from alerts.notify.outbox import Outbox
 from alerts.notify.payload import build_payload, group_key
 from alerts.notify.signing import SIGNATURE_HEADER, verify
-from alerts.notify.webhook import WebhookDelivery
-from alerts.settings import DeliverySettings, NotifySettings, WebhookReceiverSettings
+from alerts.notify.silences import Silences
+from alerts.notify.targets import Target
+from alerts.settings import DeliverySettings, NotifySettings
 from collectors.clock import VirtualClock
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -98,7 +101,7 @@ async def receiver(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Receiv
     await runner.cleanup()
 
 
-async def _deliver_all(delivery: WebhookDelivery, clock: VirtualClock, rounds: int = 20) -> None:
+async def _deliver_all(delivery: Delivery, clock: VirtualClock, rounds: int = 20) -> None:
     for _ in range(rounds):
         wait = await delivery.step()
         if wait is None:
@@ -117,10 +120,10 @@ async def test_retries_then_delivers_once_signed(
     rec, url = receiver
     clock = VirtualClock(T0 / 1000, autoadvance=False)
     outbox = Outbox(tmp_path)
-    r = WebhookReceiverSettings(name="hook", url=url, secret="s3cret")  # type: ignore[arg-type]
+    r = Target("hook", "webhook", 0, url, secret=SecretStr("s3cret"))
     settings = DeliverySettings(initial_backoff_seconds=1, jitter=0)
     async with httpx.AsyncClient() as client:
-        delivery = WebhookDelivery({"hook": r}, outbox, clock, settings, client)
+        delivery = Delivery({"hook": r}, outbox, clock, settings, client)
         entry = outbox.enqueue("hook", b'{"a":1}', int(clock.now() * 1000))
         start = clock.now()
         await _deliver_all(delivery, clock)
@@ -143,9 +146,9 @@ async def test_4xx_is_rejected_without_retry(
     rec, url = receiver
     clock = VirtualClock(T0 / 1000, autoadvance=False)
     outbox = Outbox(tmp_path)
-    r = WebhookReceiverSettings(name="hook", url=url)
+    r = Target("hook", "webhook", 0, url)
     async with httpx.AsyncClient() as client:
-        delivery = WebhookDelivery({"hook": r}, outbox, clock, DeliverySettings(), client)
+        delivery = Delivery({"hook": r}, outbox, clock, DeliverySettings(), client)
         outbox.enqueue("hook", b"{}", int(clock.now() * 1000))
         await _deliver_all(delivery, clock)
     assert rec.calls == 1
@@ -156,10 +159,10 @@ async def test_4xx_is_rejected_without_retry(
 async def test_dead_letter_when_receiver_is_down(tmp_path: Path) -> None:
     clock = VirtualClock(T0 / 1000, autoadvance=False)
     outbox = Outbox(tmp_path)
-    r = WebhookReceiverSettings(name="hook", url="http://127.0.0.1:9/down", timeout_seconds=1)
+    r = Target("hook", "webhook", 0, "http://127.0.0.1:9/down", timeout_seconds=1)
     settings = DeliverySettings(jitter=0, dead_letter_after_seconds=60)
     async with httpx.AsyncClient() as client:
-        delivery = WebhookDelivery({"hook": r}, outbox, clock, settings, client)
+        delivery = Delivery({"hook": r}, outbox, clock, settings, client)
         outbox.enqueue("hook", b"{}", int(clock.now() * 1000))
         await _deliver_all(delivery, clock)
     outbox.close()
@@ -183,13 +186,15 @@ def test_outbox_survives_restart_and_torn_tail(tmp_path: Path) -> None:
 
 
 def test_dispatcher_groups_and_does_not_renotify_after_restart(tmp_path: Path) -> None:
-    settings = NotifySettings(
-        receivers=[WebhookReceiverSettings(name="hook", url="http://127.0.0.1:1/")],
-        group_wait_seconds=30,
-        group_interval_seconds=300,
+    settings = NotifySettings.model_validate(
+        {
+            "receivers": [{"name": "hook", "webhook_configs": [{"url": "http://127.0.0.1:1/"}]}],
+            "route": {"receiver": "hook", "group_wait": "30s", "group_interval": "5m"},
+        }
     )
     outbox = Outbox(tmp_path)
-    d = Dispatcher(settings, outbox, tmp_path)
+    silences = Silences(tmp_path, 86_400_000)
+    d = Dispatcher(settings, outbox, silences, tmp_path)
     a = NotifyAlert((("alertname", "A"), ("i", "1")), (), T0, T0 + 240_000)
     b = NotifyAlert((("alertname", "A"), ("i", "2")), (), T0, T0 + 240_000)
     d.put([a, b], T0)
@@ -198,7 +203,7 @@ def test_dispatcher_groups_and_does_not_renotify_after_restart(tmp_path: Path) -
     body = json.loads(next(iter(outbox.pending.values())).body)
     assert sorted(x["labels"]["i"] for x in body["alerts"]) == ["1", "2"]
     # restart: the same alerts re-sent by the rules produce no duplicate notification
-    d2 = Dispatcher(settings, outbox, tmp_path)
+    d2 = Dispatcher(settings, outbox, silences, tmp_path)
     later = [NotifyAlert(x.labels, (), T0, T0 + 900_000) for x in (a, b)]
     d2.put(later, T0 + 60_000)
     assert d2.flush(T0 + 330_000) == 0

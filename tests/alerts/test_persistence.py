@@ -23,11 +23,10 @@ RULES = """groups:
 
 def _manager(tmp_path: Path, sent: list) -> tuple[RuleManager, Store]:
     store = Store(StoreSettings(), VirtualClock(0.0), persistent=False)
-    settings = RuleSettings(files=[tmp_path / "r.yml"], state_dir=tmp_path / "state")
+    settings = RuleSettings(files=[tmp_path / "r.yml"], state_dir=tmp_path / "state", builtin=False)
     m = RuleManager(
         settings,
         EvalContext(Engine(store), store),
-        VirtualClock(0.0),
         lambda rule, alerts: sent.extend(alerts),
     )
     assert m.reload()

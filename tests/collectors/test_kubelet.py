@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+import aiohttp
 import httpx
 import numpy as np
 import pytest
+import yarl
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from collectors import names
 from collectors.clock import VirtualClock
@@ -19,6 +23,7 @@ from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_url
 from collectors.scrape import REASONS, ScrapeHealth, Scraper, classify
 from collectors.settings import CollectorSettings
 from collectors.store import Store, StoreSettings, eq, name_is, stale_mask
+from collectors.transport import AiohttpTransport, map_aiohttp_error
 
 T0 = 1_700_000_000.0
 
@@ -106,9 +111,13 @@ class Rig:
     fake: FakeKubelet
 
 
-@pytest.fixture
-async def rig(kubelet: tuple[FakeKubelet, str]) -> AsyncIterator[Rig]:
+@pytest.fixture(params=["httpx", "aiohttp"])
+async def rig(
+    kubelet: tuple[FakeKubelet, str], request: pytest.FixtureRequest
+) -> AsyncIterator[Rig]:
+    """The collector over httpx's own transport and over the aiohttp one it uses in service."""
     fake, base = kubelet
+    transport = AiohttpTransport() if request.param == "aiohttp" else None
     clock = VirtualClock(start=T0, autoadvance=False)
     fake.clock = clock
     settings = CollectorSettings(
@@ -124,7 +133,7 @@ async def rig(kubelet: tuple[FakeKubelet, str]) -> AsyncIterator[Rig]:
     nodes = [NodeEndpoint("n1", (("InternalIP", "10.0.0.1"),)), NodeEndpoint("n2", ())]
     for n in nodes:
         fake.cpu[n.name] = 100.0
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(transport=transport) as client:
         scraper = Scraper(
             client,
             clock,
@@ -293,3 +302,36 @@ def test_every_httpx_error_maps_to_a_known_reason(error_type: Callable[..., Base
 
 def test_numpy_and_math_agree_on_stale_markers() -> None:
     assert not stale_mask(np.array([math.nan])).any()
+
+
+def _aiohttp_error(error_type: type[BaseException]) -> BaseException:
+    url = yarl.URL("http://127.0.0.1/")
+    key = aiohttp.client_reqrep.ConnectionKey("127.0.0.1", 1, False, True, None, None, None)
+    refused = OSError(111, "refused")
+    if issubclass(error_type, aiohttp.ClientResponseError):
+        info = aiohttp.RequestInfo(url, "GET", CIMultiDictProxy(CIMultiDict()), url)
+        return error_type(info, (), status=502, message="bad gateway")
+    if issubclass(error_type, aiohttp.client_exceptions.UnixClientConnectorError):
+        return error_type("/run/kubelet.sock", key, refused)
+    if issubclass(error_type, aiohttp.ClientConnectorError):
+        cause = ssl.SSLCertVerificationError(1, "certificate verify failed")
+        return error_type(key, cause if issubclass(error_type, aiohttp.ClientSSLError) else refused)
+    if issubclass(error_type, aiohttp.ServerFingerprintMismatch):
+        return error_type(b"a", b"b", "127.0.0.1", 1)
+    if issubclass(error_type, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return error_type(url)
+    return error_type("boom")
+
+
+@pytest.mark.parametrize(
+    "error_type",
+    sorted(_all_subclasses(aiohttp.ClientError) | {aiohttp.ClientError}, key=lambda t: t.__name__),
+)
+def test_every_aiohttp_error_maps_to_an_httpx_error_and_a_known_reason(
+    error_type: type[BaseException],
+) -> None:
+    request = httpx.Request("GET", "http://127.0.0.1/")
+    mapped = map_aiohttp_error(_aiohttp_error(error_type), request)
+    assert isinstance(mapped, httpx.TransportError)
+    reason, _ = classify(mapped)
+    assert reason in REASONS and reason != "http_error"

@@ -3,9 +3,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from collectors.exposition import parse_exposition
-from collectors.usage import CpuPoint, RateTracker, cpu_rate, decode_resource_metrics
+from collectors.exposition import ExpositionError, parse_exposition
+from collectors.usage import (
+    CpuPoint,
+    LabelKeys,
+    RateTracker,
+    cpu_rate,
+    decode_resource_metrics,
+    decode_resource_text,
+)
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "k8s"
 
@@ -78,3 +87,88 @@ def test_tracker_keeps_the_older_point_when_the_new_one_is_not_newer() -> None:
     assert tracker.update("c", CpuPoint(16, 30_000, 0)) == pytest.approx(0.2)
     tracker.forget({"c"})
     assert tracker.keys() == set()
+
+
+def _kubelet_body(pods: int = 3) -> str:
+    """A response in the layout kubelets write (as the simulator renders it)."""
+    lines = [
+        "# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed",
+        "# TYPE container_cpu_usage_seconds_total counter",
+    ]
+    for i in range(pods):
+        labels = f'container="app",namespace="shop",pod="web-{i}"'
+        lines.append(f"container_cpu_usage_seconds_total{{{labels}}} {10.5 + i} 1700000000123")
+    lines.append("# TYPE container_memory_working_set_bytes gauge")
+    for i in range(pods):
+        labels = f'container="app",namespace="shop",pod="web-{i}"'
+        lines.append(
+            f"container_memory_working_set_bytes{{{labels}}} {2.5e7 + i:.6e} 1700000000123"
+        )
+        lines.append(f"container_start_time_seconds{{{labels}}} 1.6999e+09 1700000000123")
+    lines += [
+        "# TYPE node_cpu_usage_seconds_total counter",
+        "node_cpu_usage_seconds_total 357.35491 1700000000120",
+        "node_memory_working_set_bytes 1.616273408e+09 1700000000120",
+    ]
+    for i in range(pods):
+        lines.append(f'pod_cpu_usage_seconds_total{{namespace="shop",pod="web-{i}"}} {10.5 + i}')
+        lines.append(f'pod_memory_working_set_bytes{{namespace="shop",pod="web-{i}"}} 2.6e+07')
+    lines += ["# TYPE resource_scrape_error gauge", "resource_scrape_error 0"]
+    return "\n".join(lines) + "\n"
+
+
+def _full(text: str) -> object:
+    try:
+        return decode_resource_metrics(parse_exposition(text), 1_700_000_001_000)
+    except ExpositionError:
+        return "error"
+
+
+def test_fast_decode_takes_kubelet_responses_and_agrees_with_the_full_path() -> None:
+    keys: LabelKeys = {}
+    body = _kubelet_body()
+    fast = decode_resource_text(body, 1_700_000_001_000, keys)
+    assert fast is not None and fast == _full(body)
+    assert fast.containers[("shop", "web-1", "app")].cpu == CpuPoint(
+        11.5, 1_700_000_000_123, 1.6999e9
+    )
+    assert fast.pods[("shop", "web-2")].cpu == CpuPoint(12.5, 1_700_000_001_000)
+    # The parsed label texts are kept for the next scrape of the node.
+    assert keys['container="app",namespace="shop",pod="web-0"'] == ("shop", "web-0", "app")
+    assert decode_resource_text(body, 1_700_000_001_000, keys) == fast
+    fixture = (DATA / "metrics_resource_metrics-server_decode_test.prom").read_text()
+    assert decode_resource_text(fixture, 1_700_000_001_000, {}) in (None, _full(fixture))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "node_cpu_usage_seconds_total NaN 1000\n",
+        "node_cpu_usage_seconds_total -1 1000\n",
+        "node_cpu_usage_seconds_total 1e999 1000\n",
+        "node_cpu_usage_seconds_total 1.2.3 1000\n",
+        "node_cpu_usage_seconds_total 1\nnode_cpu_usage_seconds_total 2\n",
+        'pod_cpu_usage_seconds_total{namespace="a"} 1\n',
+        'pod_cpu_usage_seconds_total{namespace="a",pod="b",pod="c"} 1\n',
+        'container_cpu_usage_seconds_total{namespace="a",pod="b"} 1\n',
+        "# TYPE x counter\n# TYPE x gauge\nx 1\n",
+        "node_cpu_usage_seconds_total 1\n\nnode_memory_working_set_bytes 2\n",
+        'node_cpu_usage_seconds_total{a="b"} 1\n',
+    ],
+)
+def test_anything_unusual_takes_the_full_path(text: str) -> None:
+    assert decode_resource_text(text, 0, {}) is None
+
+
+BODY = _kubelet_body(2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, len(BODY) - 1), st.text(max_size=4), st.integers(0, 6))
+def test_garbled_responses_never_decode_differently_on_the_fast_path(
+    at: int, insert: str, cut: int
+) -> None:
+    text = BODY[:at] + insert + BODY[at + cut :]
+    fast = decode_resource_text(text, 1_700_000_001_000, {})
+    if fast is not None:
+        assert fast == _full(text)

@@ -12,6 +12,7 @@ from kubernetes import client
 from collectors.clock import VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.scenario import Scenario, parse_scenario
+from simulator.tls import ServingCertificate, new_ca
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
@@ -54,6 +55,34 @@ def sim(small_scenario: Scenario) -> Iterator[BackgroundCluster]:
     clock = VirtualClock(start=1_740_000_000.0, speed=None, autoadvance=False)
     with BackgroundCluster(small_scenario, clock) as bg:
         yield bg
+
+
+TLS_TOKEN = "simulator-admin-token"
+
+
+@pytest.fixture(scope="session")
+def serving_certificate() -> ServingCertificate:
+    return new_ca().issue()
+
+
+@pytest.fixture
+def tls_sim(
+    small_scenario: Scenario, serving_certificate: ServingCertificate
+) -> Iterator[BackgroundCluster]:
+    """The small cluster over HTTPS, requiring a bearer token on the API and the kubelets."""
+    clock = VirtualClock(start=1_740_000_000.0, speed=None, autoadvance=False)
+    with BackgroundCluster(
+        small_scenario, clock, tls=serving_certificate, token=TLS_TOKEN, kubelet_token=TLS_TOKEN
+    ) as bg:
+        yield bg
+
+
+@pytest.fixture
+def tls_kubeconfig(tls_sim: BackgroundCluster, tmp_path: Path) -> Path:
+    path = tmp_path / "tls.kubeconfig"
+    assert tls_sim.cluster is not None
+    tls_sim.cluster.write_kubeconfig(path)
+    return path
 
 
 def api_client(url: str, token: str | None = None) -> client.ApiClient:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from collectors.quantity import format_bytes, format_cpu, parse_quantity
 from simulator.cron import CronSchedule
 from simulator.errors import ApiError
 from simulator.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
-from simulator.promtext import go_float
+from simulator.promtext import _go_float_slow, go_float
 from simulator.selectors import LabelSelector
 
 
@@ -93,3 +95,8 @@ def test_go_float_matches_the_go_client() -> None:
     assert go_float(4.710169) == "4.710169"
     assert go_float(0.0) == "0"
     assert go_float(1e-05) == "1e-05"
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e7, max_value=1e7))
+def test_go_float_fast_path_agrees_with_the_general_one(value: float) -> None:
+    assert go_float(value) == _go_float_slow(value)

@@ -295,3 +295,49 @@ def test_a_later_write_wins_over_a_downsampled_older_block(
     assert store.stats().blocks == 2
     [s] = store.select([name_is("w")], hour, hour)
     assert s.values.tolist() == [1.0]
+
+
+def test_maintain_merges_the_small_blocks_of_a_filling_window(
+    open_store: Callable[..., Store],
+) -> None:
+    store = open_store(head_max_samples=1_000, block_duration_minutes=120)
+    refs = np.array([store.ref({"__name__": "m", "i": str(i)}) for i in range(250)], np.int32)
+    expected: dict[int, dict[int, float]] = {i: {} for i in range(250)}
+    # Sixteen head cuts into one window; every fourth batch rewrites earlier samples.
+    for batch in range(16):
+        step = batch - 3 if batch % 4 == 3 else batch
+        for k in range(4):
+            ts = T0 + (4 * step + k) * 15_000
+            values = np.arange(250.0) + 1000 * batch
+            store.append_batch(refs, ts, values)
+            for i in range(250):
+                expected[i][ts] = float(values[i])
+    before = store.stats().blocks
+    store.maintain()
+    after = store.stats().blocks
+    assert after < before
+
+    def contents(s: Store) -> dict[int, dict[int, float]]:
+        return {
+            int(dict(series.labels)["i"]): dict(
+                zip(series.timestamps.tolist(), series.values.tolist(), strict=True)
+            )
+            for series in s.select([name_is("m")], *ALL)
+        }
+
+    assert contents(store) == expected
+    store.close()
+    assert contents(open_store(head_max_samples=1_000, block_duration_minutes=120)) == expected
+
+
+def test_coded_selection_names_the_same_series(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    store.append({"__name__": "a", "x": "1"}, T0, 1.0)
+    store.append({"__name__": "a", "y": "2", "z": "3"}, T0, 2.0)
+    store.append({"__name__": "b", "x": "1"}, T0, 3.0)
+    coded = store.select_coded([name_is("a")], *ALL)
+    assert coded.names == ["__name__", "x", "y", "z"]
+    strings = store.strings
+    rows = [[strings.value(int(c)) for c in row] for row in coded.codes]
+    assert rows == [["a", "1", "", ""], ["a", "", "2", "3"]]
+    assert coded.values.tolist() == [1.0, 2.0]

@@ -124,6 +124,18 @@ class StoreMachine(RuleBasedStateMachine):
                     expected[labels] = dict(sorted(in_range.items()))
         for s in self.store.select(matchers, lo, hi):
             assert np.all(np.diff(s.timestamps) > 0)
+        coded = self.store.select_coded(matchers, lo, hi)
+        strings = self.store.strings
+        as_tuples = [
+            tuple((n, strings.value(int(c))) for n, c in zip(coded.names, row, strict=True) if c)
+            for row in coded.codes
+        ]
+        full = self.store.select(matchers, lo, hi)
+        assert as_tuples == [s.labels for s in full]
+        newest = self.store.select_coded(matchers, lo, hi, newest=True)
+        assert newest.codes.tolist() == coded.codes.tolist()
+        assert newest.timestamps.tolist() == [int(s.timestamps[-1]) for s in full]
+        assert newest.values.tolist() == [float(s.values[-1]) for s in full]
         if not self.aged:
             assert got == expected
             return

@@ -1,0 +1,247 @@
+"""The alert engine as one component of the ``foresight run`` process.
+
+``AlertingService`` evaluates rule groups on their grid, reloads rule files when they change
+(and on :meth:`reload`), routes and groups the alerts, and delivers notifications from the
+persisted outbox. Every replica evaluates, so a standby's alert state is warm; only the leader
+flushes groups and sends (:meth:`set_leader`), and losing leadership stops sending at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from contextlib import suppress
+
+import httpx
+from aiohttp import web
+from prometheus_client.registry import Collector
+
+from alerts import api
+from alerts.metrics import AlertingCollector, Sources, self_samples
+from alerts.notify.delivery import Delivery
+from alerts.notify.dispatch import Dispatcher
+from alerts.notify.outbox import Outbox
+from alerts.notify.silences import Silences
+from alerts.promql import Engine
+from alerts.rules.group import EvalContext
+from alerts.rules.manager import RuleManager, alerts_for_notifier
+from alerts.rules.model import RuleSpec
+from alerts.rules.state import Alert
+from alerts.settings import NotifySettings, RuleSettings
+from collectors.clock import Clock
+from collectors.store import Store
+
+log = logging.getLogger(__name__)
+
+# Longest sleep of the loop, so that a clock that jumps (tests, suspend) is noticed.
+_MAX_SLEEP_S = 60.0
+
+
+class AlertingService:
+    """Rules, notifications and their HTTP API, over one store, engine and clock."""
+
+    def __init__(
+        self,
+        rules: RuleSettings,
+        notify: NotifySettings,
+        store: Store,
+        clock: Clock,
+        engine: Engine,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.rules_settings = rules
+        self.notify_settings = notify
+        self.store = store
+        self.clock = clock
+        state_dir = rules.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        retention_ms = round(notify.retention_seconds * 1000)
+        self.outbox = Outbox(state_dir, retention_ms=retention_ms)
+        self.silences = Silences(state_dir, retention_ms)
+        self.dispatcher = Dispatcher(
+            notify, self.outbox, self.silences, state_dir, rules.external_url
+        )
+        self.delivery = Delivery(
+            self.dispatcher.targets, self.outbox, clock, notify.delivery, client
+        )
+        ctx = EvalContext(
+            engine,
+            store,
+            dict(rules.external_labels),
+            rules.external_url,
+            round(rules.resend_delay_seconds * 1000),
+        )
+        self.manager = RuleManager(rules, ctx, self._sink, self.dispatcher.save)
+        self.receivers = [r.name for r in notify.receivers]
+        self._leader = False
+        self._reload_requested = False
+        self._wake: asyncio.Event | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._running = False
+        self._closed = False
+        self.reload_ok = True
+
+    def _now_ms(self) -> int:
+        return round(self.clock.now() * 1000)
+
+    def _sink(self, rule: RuleSpec, alerts: Sequence[Alert]) -> None:
+        items = alerts_for_notifier(
+            rule,
+            alerts,
+            dict(self.rules_settings.external_labels),
+            self.rules_settings.external_url,
+        )
+        if self.dispatcher.put(items, self._now_ms(), send=self._leader):
+            self.delivery.notify()
+
+    # -- leadership ---------------------------------------------------------------------
+
+    @property
+    def leader(self) -> bool:
+        return self._leader
+
+    def set_leader(self, leader: bool) -> None:
+        """Only the leader flushes groups and sends; the standby keeps evaluating."""
+        if leader == self._leader:
+            return
+        self._leader = leader
+        log.info("alert notifications %s", "enabled (leader)" if leader else "stopped (standby)")
+        if not leader:
+            self._stop_sender()
+        elif self._running:
+            self._start_sender()
+        if self._wake is not None:
+            self._wake.set()
+
+    def _start_sender(self) -> None:
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(
+                self.delivery.run(), name="alert-delivery"
+            )
+
+    def _stop_sender(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+
+    async def _await_sender(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._sender
+            self._sender = None
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Reload the rule files now (SIGHUP); a bad file keeps the running rules."""
+        self._reload_requested = True
+        if self._wake is not None:
+            self._wake.set()
+
+    def _do_reload(self, force: bool) -> None:
+        self.reload_ok = self.manager.reload(force=force)
+
+    def _append_self_metrics(self, now_ms: int) -> None:
+        for labels, value in self_samples(self.delivery.counts, self.outbox, self.receivers):
+            self.store.append(labels, now_ms, value)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Evaluate, flush and deliver until ``stop`` is set."""
+        self._wake = asyncio.Event()
+        self._running = True
+        self._do_reload(force=True)
+        self._reload_requested = False
+        next_check = self.clock.now() + self.rules_settings.reload_check_seconds
+        try:
+            if self._leader:
+                self._start_sender()
+            while not stop.is_set():
+                self._wake.clear()
+                now = self.clock.now()
+                if self._reload_requested or now >= next_check:
+                    forced, self._reload_requested = self._reload_requested, False
+                    self._do_reload(forced)
+                    self.silences.collect_garbage(round(now * 1000))
+                    next_check = now + self.rules_settings.reload_check_seconds
+                await self._evaluate(round(now * 1000))
+                if self._leader and self.dispatcher.flush(self._now_ms()):
+                    self.delivery.notify()
+                await self._sleep(stop, self._next_wake_s(next_check))
+        finally:
+            self._running = False
+            await self._await_sender()
+
+    async def _evaluate(self, now_ms: int) -> None:
+        due = self.manager.due(now_ms)
+        if not due:
+            return
+        if self.receivers:
+            self._append_self_metrics(now_ms)
+        for g, slot in due:
+            self.manager.evaluate(g, slot)
+            # Let HTTP requests and collectors run between groups of a long round.
+            await asyncio.sleep(0)
+        self.manager.commit()
+
+    def _next_wake_s(self, next_check: float) -> float:
+        now = self.clock.now()
+        now_ms = round(now * 1000)
+        candidates = [next_check, now + _MAX_SLEEP_S]
+        nxt = self.manager.next_due_ms(now_ms)
+        if nxt is not None:
+            candidates.append(nxt / 1000)
+        flush = self.dispatcher.next_flush_ms() if self._leader else None
+        if flush is not None:
+            candidates.append(flush / 1000)
+        return max(0.0, min(candidates) - now)
+
+    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
+        assert self._wake is not None
+        waiters = [
+            asyncio.ensure_future(stop.wait()),
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(self.clock.sleep(seconds)),
+        ]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+            for w in waiters:
+                with suppress(asyncio.CancelledError):
+                    await w
+
+    # -- edges -------------------------------------------------------------------------
+
+    def _sources(self) -> Sources:
+        return Sources(
+            self.manager.groups,
+            self.delivery.counts,
+            self.outbox,
+            self.receivers,
+            self.silences,
+            self.reload_ok,
+            self._now_ms(),
+        )
+
+    def prometheus_collector(self) -> Collector:
+        """A collector for ``/metrics`` (register it on the process' registry)."""
+        return AlertingCollector(self._sources)
+
+    def http_routes(self) -> list[web.RouteDef]:
+        """``/api/v1/alerts``, ``/api/v1/rules`` and ``/api/v2/silences``."""
+        return api.routes(lambda: self.manager.groups, self.silences, self._now_ms)
+
+    async def aclose(self) -> None:
+        """Stop sending and persist alert state, groups and the outbox."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._await_sender()
+        try:
+            self.manager.commit()
+        finally:
+            self.outbox.close()
+            await self.delivery.aclose()

@@ -1,0 +1,136 @@
+"""``foresight demo``: foresight against the built-in simulated cluster, on a virtual clock."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from autoscaler.cli.base import Command, CommandError
+from autoscaler.settings import Settings
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo-out"),
+        metavar="DIR",
+        help="where summary.json, report.png, events.jsonl and the store go (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--hours",
+        type=float,
+        default=24.0,
+        metavar="H",
+        help="simulated hours to replay (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        metavar="FILE",
+        help="a `timestamp,value` CSV that drives the frontend's load instead of the "
+        "generated daily pattern",
+    )
+    parser.add_argument(
+        "--keep-serving",
+        action="store_true",
+        help="after the summary, keep the simulated API up (time stopped) for kubectl, "
+        "until Ctrl-C",
+    )
+
+
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    w = sys.stdout.write
+    w("\n== foresight demo: summary ==\n")
+    w(
+        f"{summary['simulated_hours']:g} simulated hours in {summary['wall_seconds']:g} s; "
+        f"{summary['scaling_actions']} scaling actions, {summary['resize_actions']} resizes\n\n"
+    )
+    w(f"{'workload':<18} {'':>10} {'SLO violations':>15} {'replica-hours':>14} {'actions':>8}\n")
+    for name, row in summary["workloads"].items():
+        w(
+            f"{name:<18} {'foresight':>10} {row['violation_pct']:>14.2f}% "
+            f"{row['cost_replica_hours']:>14.1f} {row['scaling_actions']:>8}\n"
+        )
+        w(
+            f"{'':<18} {'HPA 70 %':>10} {row['hpa_violation_pct']:>14.2f}% "
+            f"{row['hpa_cost_replica_hours']:>14.1f} {row['hpa_scaling_actions']:>8}\n"
+        )
+    w(
+        f"{'all':<18} {'foresight':>10} {summary['violation_pct']:>14.2f}% "
+        f"{summary['cost_replica_hours']:>14.1f}\n"
+        f"{'':<18} {'HPA 70 %':>10} {summary['hpa_violation_pct']:>14.2f}% "
+        f"{summary['hpa_cost_replica_hours']:>14.1f}\n\n"
+    )
+    if summary["recommendations"]:
+        w("container requests recommended:\n")
+        for rec in summary["recommendations"]:
+            unit = "cores" if rec["resource"] == "cpu" else "MiB"
+            value = rec["request"] if rec["resource"] == "cpu" else rec["request"] / 2**20
+            w(f"  {rec['autoscaler']} {rec['container']} {rec['resource']}: {value:.3g} {unit}\n")
+    w(
+        f"\nalerts: {summary['alerts_delivered']} delivered in "
+        f"{summary['notifications_delivered']} webhook notifications to the demo's receiver\n"
+    )
+    for name, count in summary["alerts_firing_by_name"].items():
+        w(f"  {name}: {count} firing\n")
+    cost = summary.get("cost")
+    if cost:
+        w(
+            f"\ncost: {cost['currency']} {cost['cluster_hourly']:.2f}/h for the cluster "
+            f"({cost['idle_hourly']:.2f}/h idle); the recommendations would save "
+            f"{cost['savings_monthly']:.0f}/month\n"
+        )
+    w(
+        f"\nwritten to {out}/: summary.json, report.png, events.jsonl, alerts.jsonl, "
+        "dashboards/ (Grafana JSON), data/ (the store; `foresight cost --data-dir`)\n"
+    )
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.hours <= 0:
+        raise CommandError(f"--hours must be > 0, got {args.hours}")
+    if args.trace is not None and not args.trace.is_file():
+        raise CommandError(f"--trace {args.trace}: no such file")
+    # Imported here: the simulator is a development tool, not part of the service's start-up.
+    from autoscaler.demo.run import DemoOptions, run_demo  # noqa: PLC0415
+    from simulator.errors import SimulatorError  # noqa: PLC0415
+
+    if getattr(args, "log_level", None) is None:
+        # The demo prints its own progress; the service's INFO lines would bury it.
+        logging.getLogger().setLevel(logging.WARNING)
+
+    def progress(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    options = DemoOptions(
+        out=args.out,
+        hours=args.hours,
+        trace=args.trace,
+        progress=progress,
+        keep_serving=args.keep_serving,
+    )
+    try:
+        summary = asyncio.run(run_demo(options))
+    except SimulatorError as e:
+        raise CommandError(str(e)) from e
+    _print_summary(summary, args.out)
+    return 0
+
+
+COMMAND = Command(
+    name="demo",
+    help="run foresight against a built-in simulated cluster",
+    description="Start the simulator's default scenario (a web shop with a daily cycle and a "
+    "flash crowd, a batch CronJob, a memory-leaking worker, a node failure) on loopback, run "
+    "the whole service against it on a virtual clock (a simulated day in a few minutes), and "
+    "report the scaling actions, SLO violations and cost of foresight against the Kubernetes "
+    "HPA on the same load. While it runs: kubectl --kubeconfig DIR/kubeconfig get pas -A.",
+    add_arguments=_add_arguments,
+    run=_run,
+)

@@ -1,0 +1,73 @@
+"""``foresight run``: the service, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+
+from autoscaler.cli.base import Command, CommandError
+from autoscaler.settings import Settings
+
+log = logging.getLogger("foresight")
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig to use (default: in-cluster config, else ~/.kube/config); same as "
+        "FORESIGHT_KUBERNETES__KUBECONFIG",
+    )
+
+
+async def _serve(settings: Settings) -> int:
+    from autoscaler.service import Service  # noqa: PLC0415 (heavy)
+    from collectors.clock import RealClock  # noqa: PLC0415
+
+    service = Service(settings, RealClock())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Without loop signal handlers (not the main thread), Ctrl-C still interrupts.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await service.run(stop)
+    log.info("stopped")
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.kubeconfig:
+        kube = settings.kubernetes.model_copy(update={"kubeconfig": args.kubeconfig})
+        settings = settings.model_copy(update={"kubernetes": kube})
+    from kubernetes.config import ConfigException  # noqa: PLC0415
+
+    from collectors.kubelet import KubeletTlsError  # noqa: PLC0415
+
+    try:
+        return asyncio.run(_serve(settings))
+    except ConfigException as e:
+        raise CommandError(
+            f"no Kubernetes configuration: {e} (set --kubeconfig or run inside a cluster)"
+        ) from e
+    except KubeletTlsError as e:
+        raise CommandError(str(e)) from e
+    except OSError as e:
+        raise CommandError(
+            f"cannot serve on {settings.server.host}:{settings.server.port}: {e.strerror}"
+        ) from e
+
+
+COMMAND = Command(
+    name="run",
+    help="run the autoscaler service (collect, forecast, scale, alert)",
+    description="Run foresight as a service: list/watch the cluster, scrape kubelets into the "
+    "store, forecast and scale every PredictiveAutoscaler (when this replica holds the leader "
+    "Lease), and serve /metrics, /healthz and /readyz on server.port. SIGTERM stops "
+    "gracefully: the Lease is released and the store flushed.",
+    add_arguments=_add_arguments,
+    run=_run,
+)

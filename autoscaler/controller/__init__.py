@@ -1,0 +1,1 @@
+"""The controller: from PredictiveAutoscalers and the store to scaling actions and status."""

@@ -1,0 +1,757 @@
+"""The reconcile loop: every interval, each PredictiveAutoscaler is read, decided and acted on.
+
+Per autoscaler: validate the spec (an invalid one gets a condition and is skipped); find the
+target in the cluster model; read the load and its history from the store; forecast; decide
+replicas and requests with the pure policies; and, in mode ``Auto``, when this replica leads
+and no other autoscaler targets the workload, act through the API. Status is written when it
+changes in substance, and at least every ``status_every_seconds``. A failure of one
+autoscaler is logged and reported in its status; the others go on.
+
+Safety: the scale call re-checks min/max; missing or stale load holds the count (the policy's
+fail-static rule); after a restart the scale-down window starts again from the current count,
+so a restart never shortens stabilisation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from alerts.promql import Engine
+from autoscaler.controller.decide import (
+    ConditionValue,
+    HorizontalPlan,
+    horizontal_settings,
+    plan_replicas,
+    scaled_limits,
+)
+from autoscaler.controller.forecasting import KeptForecast
+from autoscaler.controller.history import GridHistory
+from autoscaler.controller.kube_actions import KubeActions, format_resource, round_request
+from autoscaler.controller.load import LoadError, LoadQuery, LoadReading, load_query
+from autoscaler.controller.settings import ControllerSettings
+from autoscaler.controller.status import Conditions, rfc3339
+from autoscaler.controller.vertical import ContainerPlan, VerticalKeeper, usage_queries
+from autoscaler.controller.workload import WorkloadView, view_of
+from autoscaler.forecast.settings import ForecastSettings
+from autoscaler.policy.horizontal import LoadSignal, ReplicaState
+from autoscaler.policy.settings import PolicySettings
+from autoscaler.resource.model import Mode, UpdateMode
+from autoscaler.resource.objects import Autoscaler, InvalidAutoscaler, read_autoscaler
+from collectors.clock import Clock
+from collectors.cluster_model import ClusterModel
+from collectors.kube import KubeApiError
+from collectors.state_metrics import Family, Kind
+
+__all__ = ["Controller", "Snapshot"]
+
+log = logging.getLogger(__name__)
+
+# After a scale call the watch may lag behind; trust what was set for this long.
+_TRUST_OWN_WRITE_SECONDS = 60.0
+_VPA_EVERY_CYCLES = 20
+
+
+@dataclass
+class Snapshot:
+    """What the autoscaler looks like now, for ``/metrics`` and the demo."""
+
+    namespace: str
+    name: str
+    target_kind: str = ""
+    target: str = ""
+    mode: str = ""
+    load: float | None = None
+    forecast: float | None = None
+    quantile: float | None = None
+    current: int | None = None
+    desired: int | None = None
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    forecast_error: float | None = None
+    recommendations: dict[tuple[str, str], float] = field(default_factory=dict)
+    conditions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _State:
+    """What the controller keeps per autoscaler between reconciles."""
+
+    uid: str
+    generation: int
+    query: LoadQuery | None = None
+    history: GridHistory | None = None
+    forecast: KeptForecast | None = None
+    replicas: ReplicaState | None = None
+    vertical: VerticalKeeper | None = None
+    conditions: Conditions = field(default_factory=Conditions)
+    last_decision: dict[str, Any] | None = None
+    last_scale_time: str | None = None
+    last_set: tuple[int, float] | None = None
+    last_recreate_at: float | None = None
+    recommendations: list[dict[str, Any]] = field(default_factory=list)
+    status_digest: Any = None
+    status_written_at: float | None = None
+    warned_generation: int | None = None
+    snapshot: Snapshot | None = None
+
+
+class Controller:
+    """Reconciles every PredictiveAutoscaler each ``interval_seconds``."""
+
+    def __init__(
+        self,
+        actions: KubeActions,
+        model: ClusterModel,
+        engine: Engine,
+        clock: Clock,
+        settings: ControllerSettings,
+        forecast: ForecastSettings,
+        policy: PolicySettings,
+        is_leader: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self._actions = actions
+        self._model = model
+        self._engine = engine
+        self._clock = clock
+        self._settings = settings
+        self._forecast_settings = forecast
+        self._policy = policy
+        self._is_leader = is_leader
+        self._states: dict[tuple[str, str], _State] = {}
+        self._vpas: set[tuple[str, str, str]] = set()
+        self._cycles = 0
+        self.decisions: dict[tuple[str, str, str, str], int] = {}
+        self.actions_log: list[dict[str, Any]] = []
+        self.reconcile_errors = 0
+        self.last_cycle_at: float | None = None
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Reconcile every interval until ``stop`` is set."""
+        while not stop.is_set():
+            started = self._clock.now()
+            try:
+                await self.reconcile_all()
+            except KubeApiError as e:
+                log.warning("cannot list predictiveautoscalers: %s", e)
+            except Exception:
+                log.exception("reconcile cycle failed")
+            pause = max(0.0, self._settings.interval_seconds - (self._clock.now() - started))
+            sleeper = asyncio.ensure_future(self._clock.sleep(pause))
+            waiter = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (sleeper, waiter):
+                task.cancel()
+            await asyncio.gather(sleeper, waiter, return_exceptions=True)
+
+    async def reconcile_all(self) -> None:
+        """One cycle over every autoscaler."""
+        objects = await self._actions.list_autoscalers()
+        if self._cycles % _VPA_EVERY_CYCLES == 0:
+            await self._refresh_vpas()
+        self._cycles += 1
+        seen = set()
+        for obj in objects:
+            parsed = read_autoscaler(obj)
+            seen.add(parsed.key)
+            try:
+                await self.reconcile(parsed)
+            except Exception as e:
+                self.reconcile_errors += 1
+                log.exception("reconcile of %s/%s failed", *parsed.key)
+                await self._report_failure(parsed, e)
+        for key in [k for k in self._states if k not in seen]:
+            del self._states[key]
+        self.last_cycle_at = self._clock.now()
+
+    async def _refresh_vpas(self) -> None:
+        try:
+            items = await self._actions.vertical_pod_autoscalers()
+        except KubeApiError as e:
+            log.warning("cannot list verticalpodautoscalers: %s", e)
+            return
+        self._vpas = {
+            (
+                str(v.get("metadata", {}).get("namespace", "")),
+                str((v.get("spec") or {}).get("targetRef", {}).get("kind", "")),
+                str((v.get("spec") or {}).get("targetRef", {}).get("name", "")),
+            )
+            for v in items
+        }
+
+    def _state(self, parsed: Autoscaler | InvalidAutoscaler) -> _State:
+        state = self._states.get(parsed.key)
+        if state is None or state.uid != parsed.uid:
+            state = self._states[parsed.key] = _State(parsed.uid, parsed.generation)
+        if state.generation != parsed.generation:
+            # A new spec: forget what depends on it, keep history and conditions.
+            state.generation = parsed.generation
+            state.query = None
+            state.forecast = None
+        return state
+
+    # -- one autoscaler --------------------------------------------------------------------
+
+    async def reconcile(self, parsed: Autoscaler | InvalidAutoscaler) -> None:
+        """Decide and act for one autoscaler."""
+        now = self._clock.now()
+        state = self._state(parsed)
+        if isinstance(parsed, InvalidAutoscaler):
+            await self._invalid(parsed, state, now)
+            return
+        spec = parsed.spec
+        snap = Snapshot(
+            parsed.namespace,
+            parsed.name,
+            spec.target_ref.kind,
+            spec.target_ref.name,
+            spec.mode.value,
+        )
+        state.snapshot = snap
+        if spec.mode is Mode.OFF:
+            return
+        ref = spec.target_ref
+        view = view_of(self._model, parsed.namespace, ref.kind, ref.name)
+        if view is None:
+            state.conditions.set(
+                "AbleToScale",
+                ConditionValue(
+                    "False",
+                    "TargetNotFound",
+                    f"{ref.kind} {parsed.namespace}/{ref.name} does not exist",
+                ),
+                now,
+            )
+            await self._write_status(parsed, state, now, None, None)
+            return
+        view = self._trust_own_write(view, state, now)
+        snap.current = view.replicas
+        conflicts = self._conflicts(parsed, view)
+        state.conditions.set(
+            "ConflictingAutoscaler",
+            ConditionValue("True", "ConflictDetected", "; ".join(conflicts) + ": not acting")
+            if conflicts
+            else ConditionValue("False", "NoConflict", "no other autoscaler targets the workload"),
+            now,
+        )
+        acting = spec.mode is Mode.AUTO and not conflicts and self._is_leader()
+
+        reading = self._read_load(parsed, state, now)
+        snap.load = reading.value
+        peak = self._forecast(parsed, state, reading, now)
+        snap.forecast = peak
+        snap.quantile = spec.forecast.quantile
+        snap.forecast_error = state.forecast.error_ratio if state.forecast else None
+
+        desired: int | None = None
+        if spec.horizontal is not None:
+            desired = await self._horizontal(parsed, state, view, reading, peak, acting, now)
+            snap.min_replicas = spec.horizontal.min_replicas
+            snap.max_replicas = spec.horizontal.max_replicas
+            snap.desired = desired
+        if spec.vertical is not None:
+            await self._vertical(parsed, state, view, acting, now)
+            for rec in state.recommendations:
+                for resource, value in rec["_values"].items():
+                    snap.recommendations[(rec["containerName"], resource)] = value
+        snap.conditions = {c["type"]: c["status"] for c in state.conditions.as_list()}
+        await self._write_status(parsed, state, now, view, desired, reading, peak)
+
+    def _trust_own_write(self, view: WorkloadView, state: _State, now: float) -> WorkloadView:
+        if state.last_set is None:
+            return view
+        replicas, at = state.last_set
+        if view.replicas == replicas or now - at > _TRUST_OWN_WRITE_SECONDS:
+            state.last_set = None
+            return view
+        return WorkloadView(
+            view.kind, view.namespace, view.name, replicas, view.ready, view.pods, view.containers
+        )
+
+    def _conflicts(self, parsed: Autoscaler, view: WorkloadView) -> list[str]:
+        found = [
+            f"HorizontalPodAutoscaler {h.namespace}/{h.name} targets {view.kind}/{view.name}"
+            for h in self._model.hpas_targeting(view.namespace, view.kind, view.name)
+        ]
+        if (view.namespace, view.kind, view.name) in self._vpas:
+            found.append(f"a VerticalPodAutoscaler targets {view.kind}/{view.name}")
+        return found
+
+    def _read_load(self, parsed: Autoscaler, state: _State, now: float) -> LoadReading:
+        spec = parsed.spec
+        if state.query is None:
+            state.query = load_query(parsed.namespace, spec)
+        step = self._settings.history_step_seconds
+        keep = self._forecast_settings.history_days * 86_400
+        try:
+            if state.history is None:
+                history = GridHistory(step, keep)
+                start = now - keep
+                start -= start % step
+                history.fill(start, state.query.history(self._engine, start, now, step))
+                state.history = history
+            reading = state.query.read(self._engine, now)
+        except LoadError as e:
+            state.conditions.set(
+                "ForecastReady", ConditionValue("False", "LoadQueryFailed", str(e)[:500]), now
+            )
+            return LoadReading(None, None)
+        if reading.value is not None and reading.observed_at is not None:
+            state.history.observe(reading.observed_at, reading.value)
+        return reading
+
+    def _forecast(
+        self, parsed: Autoscaler, state: _State, reading: LoadReading, now: float
+    ) -> float | None:
+        spec = parsed.spec
+        if state.forecast is None:
+            state.forecast = KeptForecast(
+                spec.forecast, self._forecast_settings, self._settings.history_step_seconds
+            )
+        series = state.history.series() if state.history is not None else None
+        if series is None or reading.value is None:
+            if state.conditions.status_of("ForecastReady") is None or reading.value is None:
+                state.conditions.set(
+                    "ForecastReady",
+                    ConditionValue("False", "NoData", "no load data for this workload yet"),
+                    now,
+                )
+            return None
+        peak = state.forecast.peak(series, reading.value)
+        choice = state.forecast.choice
+        if state.forecast.ready:
+            value = ConditionValue(
+                "True", _camel(choice.reason.value), f"model {choice.name} ({choice.reason.value})"
+            )
+        else:
+            hours = self._forecast_settings.min_history_hours
+            value = ConditionValue(
+                "False",
+                _camel(choice.reason.value),
+                f"forecasting reactively ({choice.name}): needs {hours:g} h of history "
+                f"with few gaps",
+            )
+        state.conditions.set("ForecastReady", value, now)
+        return peak if math.isfinite(peak) else None
+
+    async def _horizontal(
+        self,
+        parsed: Autoscaler,
+        state: _State,
+        view: WorkloadView,
+        reading: LoadReading,
+        peak: float | None,
+        acting: bool,
+        now: float,
+    ) -> int | None:
+        spec = parsed.spec
+        assert spec.horizontal is not None
+        settings = horizontal_settings(spec.horizontal, self._policy.horizontal)
+        if state.replicas is None:
+            # A fresh start counts as a recommendation of the current count: the scale-down
+            # window starts again rather than being skipped.
+            state.replicas = ReplicaState(view.replicas, 1.0, ((now, view.replicas),))
+        signal = LoadSignal(reading.value, reading.observed_at, peak)
+        plan = plan_replicas(spec.horizontal, view, signal, state.replicas, settings, now)
+        if isinstance(plan, ConditionValue):
+            state.conditions.set("AbleToScale", plan, now)
+            return None
+        state.replicas = plan.decision.state
+        state.conditions.set("AbleToScale", plan.able, now)
+        state.conditions.set("ScalingLimited", plan.limited, now)
+        desired = plan.decision.replicas
+        if desired != view.replicas:
+            await self._scale(parsed, state, view, plan, acting, now)
+        return desired
+
+    async def _scale(
+        self,
+        parsed: Autoscaler,
+        state: _State,
+        view: WorkloadView,
+        plan: HorizontalPlan,
+        acting: bool,
+        now: float,
+    ) -> None:
+        spec = parsed.spec
+        assert spec.horizontal is not None
+        desired = plan.decision.replicas
+        direction = "up" if desired > view.replicas else "down"
+        reason = plan.decision.reason.value
+        if not acting:
+            return
+        bounds = (spec.horizontal.min_replicas, spec.horizontal.max_replicas)
+        result = await self._actions.scale(parsed.namespace, view.kind, view.name, desired, bounds)
+        if not result.changed:
+            return
+        state.last_set = (desired, now)
+        state.last_scale_time = rfc3339(now)
+        state.last_decision = {
+            "time": rfc3339(now),
+            "direction": direction,
+            "fromReplicas": result.before,
+            "toReplicas": desired,
+            "reason": reason,
+            "message": plan.message,
+        }
+        key = (parsed.namespace, parsed.name, direction, reason)
+        self.decisions[key] = self.decisions.get(key, 0) + 1
+        self.actions_log.append(
+            {
+                "time": now,
+                "autoscaler": f"{parsed.namespace}/{parsed.name}",
+                "kind": "scale",
+                "from": result.before,
+                "to": desired,
+                "reason": reason,
+                "message": plan.message,
+            }
+        )
+        log.info(
+            "scaled %s %s/%s from %d to %d: %s",
+            view.kind,
+            parsed.namespace,
+            view.name,
+            result.before,
+            desired,
+            plan.message,
+            extra={"namespace": parsed.namespace, "autoscaler": parsed.name},
+        )
+        await self._actions.event(
+            parsed.namespace,
+            parsed.name,
+            parsed.uid,
+            "ScaledUp" if direction == "up" else "ScaledDown",
+            f"{view.kind} {view.name}: {result.before} -> {desired} replicas ({plan.message})",
+        )
+
+    async def _vertical(
+        self, parsed: Autoscaler, state: _State, view: WorkloadView, acting: bool, now: float
+    ) -> None:
+        spec = parsed.spec
+        assert spec.vertical is not None
+        if state.vertical is None:
+            state.vertical = VerticalKeeper(
+                self._policy.vertical, self._settings.resize_every_seconds
+            )
+        usage = self._container_usage(view, now)
+        state.vertical.observe(view, usage, now)
+        if not state.vertical.due(now):
+            return
+        plans = state.vertical.decide(spec.vertical, view, now)
+        state.recommendations = [_recommendation(p) for p in plans]
+        if not acting or spec.vertical.update_mode is UpdateMode.OFF:
+            return
+        if spec.vertical.update_mode is UpdateMode.IN_PLACE:
+            await self._resize_in_place(parsed, view, plans, now)
+        else:
+            await self._recreate(parsed, state, view, plans, now)
+
+    def _container_usage(self, view: WorkloadView, now: float) -> dict[tuple[str, str, str], float]:
+        usage: dict[tuple[str, str, str], float] = {}
+        at_ms = round(now * 1000)
+        for resource, query in usage_queries(view).items():
+            for series in self._engine.instant(query, at_ms).series:
+                labels = dict(series.labels)
+                if len(series.values):
+                    key = (labels.get("pod", ""), labels.get("container", ""), resource)
+                    usage[key] = float(series.values[-1])
+        return usage
+
+    async def _resize_in_place(
+        self, parsed: Autoscaler, view: WorkloadView, plans: list[ContainerPlan], now: float
+    ) -> None:
+        hysteresis = self._policy.vertical.hysteresis
+        limit_ratio = self._policy.vertical.limit_ratio
+        for plan in plans:
+            for c in view.containers:
+                if c.name != plan.container:
+                    continue
+                changes = {
+                    resource: round_request(resource, d.request)
+                    for resource, d in plan.decisions.items()
+                    if _differs(c.requests.get(resource, 0.0), d.request, hysteresis, d.reason)
+                }
+                if not changes:
+                    continue
+                limits = scaled_limits(c.requests, c.limits, changes, limit_ratio)
+                await self._actions.resize_pod(parsed.namespace, c.pod, c.name, changes, limits)
+                self._record_resize(parsed, c.pod, c.name, c.requests, changes, plan, now)
+                await self._actions.event(
+                    parsed.namespace,
+                    parsed.name,
+                    parsed.uid,
+                    "Resized",
+                    f"pod {c.pod} container {c.name}: {_describe(c.requests, changes)}",
+                )
+
+    async def _recreate(
+        self,
+        parsed: Autoscaler,
+        state: _State,
+        view: WorkloadView,
+        plans: list[ContainerPlan],
+        now: float,
+    ) -> None:
+        interval = self._settings.recreate_min_interval_seconds
+        if state.last_recreate_at is not None and now - state.last_recreate_at < interval:
+            return
+        hysteresis = self._policy.vertical.hysteresis
+        changes: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
+        for plan in plans:
+            current = next((c for c in view.containers if c.name == plan.container), None)
+            requests = current.requests if current is not None else {}
+            limits = current.limits if current is not None else {}
+            wanted = {
+                r: round_request(r, d.request)
+                for r, d in plan.decisions.items()
+                if _differs(requests.get(r, 0.0), d.request, hysteresis, d.reason)
+            }
+            if wanted:
+                new_limits = scaled_limits(
+                    requests, limits, wanted, self._policy.vertical.limit_ratio
+                )
+                changes[plan.container] = (wanted, new_limits)
+        if not changes:
+            return
+        await self._actions.patch_template(parsed.namespace, view.kind, view.name, changes)
+        state.last_recreate_at = now
+        summary = "; ".join(f"{name}: {_describe({}, ch)}" for name, (ch, _) in changes.items())
+        self.actions_log.append(
+            {
+                "time": now,
+                "autoscaler": f"{parsed.namespace}/{parsed.name}",
+                "kind": "recreate",
+                "reason": "vertical",
+                "message": summary,
+            }
+        )
+        await self._actions.event(
+            parsed.namespace, parsed.name, parsed.uid, "TemplateUpdated", summary
+        )
+
+    def _record_resize(
+        self,
+        parsed: Autoscaler,
+        pod: str,
+        container: str,
+        before: dict[str, float],
+        changes: dict[str, float],
+        plan: ContainerPlan,
+        now: float,
+    ) -> None:
+        reasons = ",".join(sorted({plan.decisions[r].reason.value for r in changes}))
+        key = (parsed.namespace, parsed.name, "resize", reasons)
+        self.decisions[key] = self.decisions.get(key, 0) + 1
+        self.actions_log.append(
+            {
+                "time": now,
+                "autoscaler": f"{parsed.namespace}/{parsed.name}",
+                "kind": "resize",
+                "pod": pod,
+                "container": container,
+                "reason": reasons,
+                "message": _describe(before, changes),
+            }
+        )
+
+    # -- status --------------------------------------------------------------------------
+
+    async def _invalid(self, parsed: InvalidAutoscaler, state: _State, now: float) -> None:
+        state.conditions.set(
+            "AbleToScale", ConditionValue("False", "InvalidSpec", parsed.message), now
+        )
+        state.snapshot = Snapshot(parsed.namespace, parsed.name, mode="Invalid")
+        if state.warned_generation != parsed.generation:
+            state.warned_generation = parsed.generation
+            log.warning("predictiveautoscaler %s/%s is invalid: %s", *parsed.key, parsed.message)
+            await self._actions.event(
+                parsed.namespace, parsed.name, parsed.uid, "InvalidSpec", parsed.message, True
+            )
+        status = {"observedGeneration": parsed.generation, "conditions": state.conditions.as_list()}
+        digest = ("invalid", parsed.generation, state.conditions.digest())
+        if digest != state.status_digest:
+            await self._actions.write_status(parsed.namespace, parsed.name, status)
+            state.status_digest, state.status_written_at = digest, now
+
+    async def _report_failure(
+        self, parsed: Autoscaler | InvalidAutoscaler, error: Exception
+    ) -> None:
+        state = self._states.get(parsed.key)
+        if state is None:
+            return
+        now = self._clock.now()
+        state.conditions.set(
+            "AbleToScale",
+            ConditionValue("False", "ReconcileFailed", f"{type(error).__name__}: {error}"[:500]),
+            now,
+        )
+        try:
+            await self._actions.write_status(
+                parsed.namespace, parsed.name, {"conditions": state.conditions.as_list()}
+            )
+        except KubeApiError as e:
+            log.warning("cannot write status of %s/%s: %s", *parsed.key, e)
+        state.status_digest = None
+
+    async def _write_status(
+        self,
+        parsed: Autoscaler,
+        state: _State,
+        now: float,
+        view: WorkloadView | None,
+        desired: int | None,
+        reading: LoadReading | None = None,
+        peak: float | None = None,
+    ) -> None:
+        status: dict[str, Any] = {
+            "observedGeneration": parsed.generation,
+            "conditions": state.conditions.as_list(),
+        }
+        if view is not None:
+            status["currentReplicas"] = view.replicas
+        if desired is not None:
+            status["desiredReplicas"] = desired
+        if reading is not None and reading.value is not None:
+            status["load"] = round(reading.value, 6)
+        if peak is not None and state.forecast is not None:
+            status["forecast"] = {
+                "load": round(peak, 6),
+                "quantile": parsed.spec.forecast.quantile,
+                "horizonSeconds": parsed.spec.forecast.horizon_seconds,
+                "model": state.forecast.choice.name,
+                "time": rfc3339(now),
+            }
+        if state.recommendations:
+            status["recommendations"] = [
+                {k: v for k, v in r.items() if not k.startswith("_")} for r in state.recommendations
+            ]
+        if state.last_decision is not None:
+            status["lastDecision"] = state.last_decision
+        if state.last_scale_time is not None:
+            status["lastScaleTime"] = state.last_scale_time
+        digest = (
+            parsed.generation,
+            status.get("currentReplicas"),
+            desired,
+            state.conditions.digest(),
+            repr(status.get("recommendations")),
+            repr(state.last_decision),
+        )
+        due = (
+            state.status_written_at is None
+            or now - state.status_written_at >= self._settings.status_every_seconds
+        )
+        if digest == state.status_digest and not due:
+            return
+        await self._actions.write_status(parsed.namespace, parsed.name, status)
+        state.status_digest, state.status_written_at = digest, now
+
+    # -- metrics ---------------------------------------------------------------------------
+
+    def snapshots(self) -> list[Snapshot]:
+        """The latest view of every autoscaler."""
+        return [s.snapshot for s in self._states.values() if s.snapshot is not None]
+
+    def families(self) -> list[Family]:
+        """``foresight_autoscaler_*`` families, computed now."""
+        return autoscaler_families(self.snapshots(), self.decisions)
+
+
+def autoscaler_families(
+    snapshots: list[Snapshot], decisions: dict[tuple[str, str, str, str], int]
+) -> list[Family]:
+    """The autoscaler metrics of the contract in ``DESIGN.md``."""
+    specs: tuple[tuple[str, Kind, str], ...] = (
+        ("foresight_autoscaler_info", "gauge", "1 per autoscaler, with target and mode."),
+        ("foresight_autoscaler_load", "gauge", "Load now, in the autoscaler's metric unit."),
+        ("foresight_autoscaler_forecast", "gauge", "Forecast peak load over the horizon."),
+        ("foresight_autoscaler_current_replicas", "gauge", "Replicas of the target now."),
+        ("foresight_autoscaler_desired_replicas", "gauge", "Replicas the autoscaler wants."),
+        ("foresight_autoscaler_min_replicas", "gauge", "Lower replica bound."),
+        ("foresight_autoscaler_max_replicas", "gauge", "Upper replica bound."),
+        ("foresight_autoscaler_recommended_cpu_cores", "gauge", "Recommended CPU request."),
+        (
+            "foresight_autoscaler_recommended_memory_bytes",
+            "gauge",
+            "Recommended memory request.",
+        ),
+        (
+            "foresight_autoscaler_forecast_error_ratio",
+            "gauge",
+            "Mean absolute error of recent forecast peaks / realised peaks.",
+        ),
+        ("foresight_autoscaler_condition", "gauge", "1 per condition and status."),
+        (
+            "foresight_autoscaler_decisions_total",
+            "counter",
+            "Scaling actions taken, by direction and reason.",
+        ),
+    )
+    f = {name: Family(name, kind, help_text) for name, kind, help_text in specs}
+    for s in snapshots:
+        base = {"namespace": s.namespace, "autoscaler": s.name}
+        f["foresight_autoscaler_info"].add(
+            1, **base, target_kind=s.target_kind, target=s.target, mode=s.mode
+        )
+        f["foresight_autoscaler_load"].add(s.load, **base)
+        if s.forecast is not None and s.quantile is not None:
+            f["foresight_autoscaler_forecast"].add(s.forecast, **base, quantile=f"{s.quantile:g}")
+        f["foresight_autoscaler_current_replicas"].add(s.current, **base)
+        f["foresight_autoscaler_desired_replicas"].add(s.desired, **base)
+        f["foresight_autoscaler_min_replicas"].add(s.min_replicas, **base)
+        f["foresight_autoscaler_max_replicas"].add(s.max_replicas, **base)
+        f["foresight_autoscaler_forecast_error_ratio"].add(s.forecast_error, **base)
+        for (container, resource), value in sorted(s.recommendations.items()):
+            name = (
+                "foresight_autoscaler_recommended_cpu_cores"
+                if resource == "cpu"
+                else "foresight_autoscaler_recommended_memory_bytes"
+            )
+            f[name].add(value, **base, container=container)
+        for condition, status in sorted(s.conditions.items()):
+            f["foresight_autoscaler_condition"].add(
+                1, **base, condition=condition, status=status.lower()
+            )
+    for (ns, name, direction, reason), count in sorted(decisions.items()):
+        f["foresight_autoscaler_decisions_total"].add(
+            count, namespace=ns, autoscaler=name, direction=direction, reason=reason
+        )
+    return list(f.values())
+
+
+def _recommendation(plan: ContainerPlan) -> dict[str, Any]:
+    target = {r: format_resource(r, d.request) for r, d in plan.decisions.items()}
+    return {
+        "containerName": plan.container,
+        "target": target,
+        "lowerBound": {r: format_resource(r, d.lower) for r, d in plan.decisions.items()},
+        "upperBound": {r: format_resource(r, d.upper) for r, d in plan.decisions.items()},
+        "reason": ",".join(sorted({d.reason.value for d in plan.decisions.values()})),
+        "_values": {r: d.request for r, d in plan.decisions.items()},
+    }
+
+
+def _differs(current: float, wanted: float, hysteresis: float, reason: Any) -> bool:
+    if not math.isfinite(wanted) or wanted <= 0:
+        return False
+    if current <= 0:
+        return True
+    return abs(wanted - current) > hysteresis * current or str(reason) == "oom_bump"
+
+
+def _describe(before: dict[str, float], changes: dict[str, float]) -> str:
+    return ", ".join(
+        f"{r} {format_resource(r, before[r]) if r in before else '-'} -> {format_resource(r, v)}"
+        for r, v in sorted(changes.items())
+    )
+
+
+def _camel(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))

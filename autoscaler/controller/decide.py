@@ -1,0 +1,157 @@
+"""Pure decisions of one reconcile: replicas and container requests, with conditions.
+
+Nothing here talks to the API or reads a clock: the controller gathers the workload, the
+load and the forecast, and acts on what these functions return.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from autoscaler.controller.workload import WorkloadView
+from autoscaler.policy.horizontal import (
+    HorizontalDecision,
+    HorizontalReason,
+    LoadSignal,
+    ReplicaState,
+    decide_replicas,
+)
+from autoscaler.policy.settings import HorizontalSettings
+from autoscaler.resource.model import HorizontalSpec, MetricType
+
+__all__ = [
+    "LIMITING_REASONS",
+    "ConditionValue",
+    "HorizontalPlan",
+    "capacity_per_replica",
+    "horizontal_settings",
+    "plan_replicas",
+    "scaled_limits",
+]
+
+LIMITING_REASONS = frozenset(
+    {
+        HorizontalReason.MAX_REPLICAS,
+        HorizontalReason.MIN_REPLICAS,
+        HorizontalReason.STEP_UP_LIMIT,
+        HorizontalReason.STEP_DOWN_LIMIT,
+    }
+)
+
+
+@dataclass(frozen=True)
+class ConditionValue:
+    """A condition's status, reason and message, before its transition time is known."""
+
+    status: str
+    reason: str
+    message: str
+
+
+def horizontal_settings(spec: HorizontalSpec, defaults: HorizontalSettings) -> HorizontalSettings:
+    """The policy settings of one autoscaler: its spec over the service's defaults."""
+    metric = spec.metric
+    utilisation = 1.0 if metric.type is MetricType.QUERY else metric.target_utilization / 100
+    return defaults.model_copy(
+        update={
+            "min_replicas": spec.min_replicas,
+            "max_replicas": spec.max_replicas,
+            "target_utilisation": utilisation,
+            "scale_down_stabilisation_seconds": float(spec.scale_down_stabilization_seconds),
+            "max_step_up": spec.max_step_up,
+            "max_step_down": spec.max_step_down,
+        }
+    )
+
+
+def capacity_per_replica(spec: HorizontalSpec, view: WorkloadView) -> float | None:
+    """Load one replica serves at 100 % of its target; None when requests are missing."""
+    metric = spec.metric
+    if metric.type is MetricType.QUERY:
+        return metric.target_per_replica
+    resource = "memory" if metric.type is MetricType.MEMORY else "cpu"
+    return view.request_per_pod(resource)
+
+
+@dataclass(frozen=True)
+class HorizontalPlan:
+    """The replica decision and the conditions it implies."""
+
+    decision: HorizontalDecision
+    able: ConditionValue
+    limited: ConditionValue
+    message: str
+
+
+def plan_replicas(
+    spec: HorizontalSpec,
+    view: WorkloadView,
+    signal: LoadSignal,
+    state: ReplicaState,
+    settings: HorizontalSettings,
+    now: float,
+) -> HorizontalPlan | ConditionValue:
+    """The replica decision, or why none can be made (an ``AbleToScale=False`` value)."""
+    capacity = capacity_per_replica(spec, view)
+    if capacity is None or capacity <= 0:
+        resource = "memory" if spec.metric.type is MetricType.MEMORY else "cpu"
+        return ConditionValue(
+            "False",
+            "MissingRequests",
+            f"pods of {view.kind}/{view.name} have no {resource} request; "
+            f"set one or use a Query metric",
+        )
+    state = ReplicaState(view.replicas, capacity, state.recommendations)
+    decision = decide_replicas(signal, state, settings, now)
+    per_replica = capacity * settings.target_utilisation
+    need = max(signal.load or 0.0, signal.forecast_peak or 0.0)
+    message = (
+        f"{decision.reason.value}: load {_fmt(signal.load)}, forecast {_fmt(signal.forecast_peak)}"
+        f", {_fmt(per_replica)} per replica -> {decision.recommended} recommended, "
+        f"{decision.replicas} set"
+    )
+    if decision.reason in (HorizontalReason.NO_DATA, HorizontalReason.STALE_DATA):
+        able = ConditionValue("True", "FailStatic", "no fresh load: holding the replica count")
+    else:
+        able = ConditionValue("True", "ReadyForNewScale", "the target can be scaled")
+    if decision.reason in LIMITING_REASONS:
+        limited = ConditionValue(
+            "True",
+            _camel(decision.reason.value),
+            f"wanted {math.ceil(need / per_replica - 1e-9) if per_replica > 0 else '?'} "
+            f"replicas, limited to {decision.replicas} ({decision.reason.value})",
+        )
+    else:
+        limited = ConditionValue("False", "DesiredWithinRange", "the desired count is in range")
+    return HorizontalPlan(decision, able, limited, message)
+
+
+def scaled_limits(
+    requests: dict[str, float],
+    limits: dict[str, float],
+    new_requests: dict[str, float],
+    limit_ratio: float | None,
+) -> dict[str, float]:
+    """Limits that go with ``new_requests``: the policy's ratio, else the old proportion.
+
+    A request raised past its limit would be invalid, and a memory limit left where it was
+    would OOM-kill at the same place: limits move with requests, as the VPA does it.
+    """
+    out = {}
+    for resource, request in new_requests.items():
+        if limit_ratio is not None:
+            out[resource] = request * limit_ratio
+        elif resource in limits and requests.get(resource, 0.0) > 0:
+            out[resource] = limits[resource] * request / requests[resource]
+    return out
+
+
+def _camel(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "none"
+    return f"{value:.3g}"

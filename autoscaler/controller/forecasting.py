@@ -1,0 +1,87 @@
+"""The forecast of one autoscaler, kept between decisions.
+
+Wraps :class:`~autoscaler.forecast.selection.AutoForecaster` and
+:class:`~autoscaler.forecast.live.LiveForecast` as the backtest uses them: re-fitted on a
+schedule, re-evaluated every few minutes, applied to the live load in between. It also keeps
+the forecast error: each forecast peak is compared with the peak that came over its horizon.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from autoscaler.forecast.base import Horizon, Series
+from autoscaler.forecast.live import LiveForecast
+from autoscaler.forecast.selection import AutoForecaster, Choice, ChoiceReason
+from autoscaler.forecast.settings import ForecastSettings
+from autoscaler.resource.model import ForecastSpec
+
+__all__ = ["KeptForecast"]
+
+_ERROR_WINDOW = 120
+
+
+class KeptForecast:
+    """The forecaster of one autoscaler and its recent accuracy."""
+
+    def __init__(self, spec: ForecastSpec, defaults: ForecastSettings, step: float) -> None:
+        self.spec = spec
+        self.settings = defaults.model_copy(update={"model": spec.model, "quantile": spec.quantile})
+        self.horizon = Horizon(step, max(1, math.ceil(spec.horizon_seconds / step - 1e-9)))
+        self.forecaster = AutoForecaster(self.horizon, self.settings)
+        cap = self.settings.peak_cap_days
+        self.live = LiveForecast(
+            self.forecaster,
+            self.settings.predict_every_seconds,
+            cap_seconds=cap * 86_400 if cap > 0 else None,
+        )
+        self.fitted_at: float | None = None
+        self._pending: deque[tuple[float, float]] = deque()  # (made at, peak)
+        self._errors: deque[float] = deque(maxlen=_ERROR_WINDOW)
+
+    @property
+    def choice(self) -> Choice:
+        """The model in use and why."""
+        return self.forecaster.choice
+
+    @property
+    def ready(self) -> bool:
+        """Whether the forecast is the model's, not the reactive fallback for lack of data."""
+        return self.fitted_at is not None and self.choice.reason not in (
+            ChoiceReason.SHORT_HISTORY,
+            ChoiceReason.GAPS,
+        )
+
+    def peak(self, history: Series, level: float) -> float:
+        """The forecast peak over the horizon after ``history``, whose load now is ``level``."""
+        now = history.now
+        refit = self.settings.refit_hours * 3600
+        if self.fitted_at is None or now - self.fitted_at >= refit:
+            self.forecaster.fit(history)
+            self.live.invalidate()
+            self.fitted_at = now
+        value = self.live.peak(history, level)
+        self._score(history)
+        if not self._pending or now - self._pending[-1][0] >= history.step_seconds:
+            self._pending.append((now, value))
+        return value
+
+    def _score(self, history: Series) -> None:
+        span = self.horizon.steps * self.horizon.step_seconds
+        values = history.values
+        while self._pending and self._pending[0][0] + span <= history.now:
+            made, predicted = self._pending.popleft()
+            first = math.floor((made - history.start_time) / history.step_seconds) + 1
+            window = values[max(0, first) : first + self.horizon.steps]
+            window = window[np.isfinite(window)]
+            if len(window) and window.max() > 0:
+                actual = float(window.max())
+                self._errors.append(abs(predicted - actual) / actual)
+
+    @property
+    def error_ratio(self) -> float | None:
+        """Mean absolute error of recent forecast peaks, relative to the realised peaks."""
+        return float(np.mean(self._errors)) if self._errors else None

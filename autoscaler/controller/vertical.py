@@ -1,0 +1,121 @@
+"""Container requests of one autoscaler: usage in, recommendations and resizes out.
+
+Every reconcile feeds each pod's container usage to a :class:`ContainerSizer` per container
+and resource (the VPA way: one histogram per container name, fed by all pods), and counts
+OOM kills from restart counts. Decisions are made every ``resize_every_seconds`` or at once
+after an OOM kill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from autoscaler.controller.workload import WorkloadView
+from autoscaler.policy.settings import VerticalSettings
+from autoscaler.policy.sizer import ContainerSizer
+from autoscaler.policy.vertical import VerticalDecision
+from autoscaler.resource.model import VerticalSpec
+from collectors import names
+
+__all__ = ["ContainerPlan", "VerticalKeeper", "usage_queries"]
+
+_FIRST_BUCKET = {"cpu": 0.001, "memory": 2.0**20}
+OOM_KILLED = "OOMKilled"
+
+
+def usage_queries(view: WorkloadView) -> dict[str, str]:
+    """PromQL for the usage of every container of the workload's pods, per resource."""
+    # Pod names are DNS labels: a dot is the only regex character they may hold.
+    pods = "|".join(p.name.replace(".", "\\\\.") for p in view.pods) or "$^"
+    ns = view.namespace.replace('"', '\\"')
+    return {
+        "cpu": f'{names.CONTAINER_CPU_CORES}{{namespace="{ns}",pod=~"{pods}"}}',
+        "memory": f'{names.CONTAINER_MEMORY}{{namespace="{ns}",pod=~"{pods}"}}',
+    }
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    """The decision for each controlled resource of one container."""
+
+    container: str
+    decisions: dict[str, VerticalDecision]
+
+
+class VerticalKeeper:
+    """Sizers and OOM bookkeeping of one autoscaler."""
+
+    def __init__(self, settings: VerticalSettings, interval_seconds: float) -> None:
+        self.settings = settings
+        self.interval_seconds = interval_seconds
+        self._sizers: dict[tuple[str, str], ContainerSizer] = {}
+        self._restarts: dict[tuple[str, str], int] = {}
+        self.decided_at: float | None = None
+        self.oom_pending = False
+        self.ooms = 0
+
+    def _sizer(self, container: str, resource: str) -> ContainerSizer:
+        key = (container, resource)
+        sizer = self._sizers.get(key)
+        if sizer is None:
+            sizer = self._sizers[key] = ContainerSizer(
+                resource, self.settings, _FIRST_BUCKET[resource]
+            )
+        return sizer
+
+    def observe(
+        self, view: WorkloadView, usage: Mapping[tuple[str, str, str], float], at: float
+    ) -> None:
+        """Usage by (pod, container, resource), and restarts seen in ``view``."""
+        for (_, container, resource), used in usage.items():
+            self._sizer(container, resource).observe(at, used)
+        for c in view.containers:
+            key = (c.pod, c.name)
+            before = self._restarts.get(key)
+            self._restarts[key] = c.restarts
+            if before is None or c.restarts <= before:
+                continue
+            if c.last_termination_reason == OOM_KILLED:
+                used = c.limits.get("memory") or usage.get((c.pod, c.name, "memory"), 0.0)
+                self._sizer(c.name, "memory").oom(used)
+                self.oom_pending = True
+                self.ooms += 1
+        alive = {(c.pod, c.name) for c in view.containers}
+        for key in [k for k in self._restarts if k not in alive]:
+            del self._restarts[key]
+
+    def due(self, now: float) -> bool:
+        """Whether a decision is due (schedule, or an OOM kill since the last one)."""
+        return (
+            self.oom_pending
+            or self.decided_at is None
+            or now - self.decided_at >= self.interval_seconds
+        )
+
+    def decide(self, spec: VerticalSpec, view: WorkloadView, now: float) -> list[ContainerPlan]:
+        """Decisions for every controlled container and resource that has usage."""
+        plans = []
+        for container in view.container_names():
+            policy = spec.policy_for(container)
+            if policy.mode == "Off":
+                continue
+            decisions: dict[str, VerticalDecision] = {}
+            for resource in spec.controlled_resources:
+                sizer = self._sizers.get((container, resource))
+                if sizer is None or sizer.samples == 0:
+                    continue
+                requests = sorted(
+                    c.requests.get(resource, 0.0) for c in view.containers if c.name == container
+                )
+                current = requests[len(requests) // 2] if requests else 0.0
+                low = policy.min_allowed.value(resource) or 0.0
+                high = policy.max_allowed.value(resource)
+                decisions[resource] = sizer.decide(
+                    now, current, low, high if high is not None else float("inf")
+                )
+            if decisions:
+                plans.append(ContainerPlan(container, decisions))
+        self.decided_at = now
+        self.oom_pending = False
+        return plans

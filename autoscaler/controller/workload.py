@@ -1,0 +1,79 @@
+"""What the controller needs to know of a target workload, read from the cluster model."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from collectors.cluster_model import ClusterModel, PodInfo
+
+__all__ = ["ContainerView", "WorkloadView", "view_of"]
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    """One container of one pod."""
+
+    pod: str
+    name: str
+    requests: dict[str, float]
+    limits: dict[str, float]
+    restarts: int
+    last_termination_reason: str
+
+
+@dataclass(frozen=True)
+class WorkloadView:
+    """A Deployment or StatefulSet with its pods."""
+
+    kind: str
+    namespace: str
+    name: str
+    replicas: int  # spec.replicas
+    ready: int
+    pods: tuple[PodInfo, ...]
+    containers: tuple[ContainerView, ...] = field(default=())
+
+    def request_per_pod(self, resource: str) -> float | None:
+        """The median over running pods of the sum of their containers' requests."""
+        totals = [
+            sum(c.requests.get(resource, 0.0) for c in pod.containers)
+            for pod in self.pods
+            if pod.phase in ("Running", "Pending")
+        ]
+        totals = [t for t in totals if t > 0]
+        return statistics.median(totals) if totals else None
+
+    def container_names(self) -> list[str]:
+        """Container names, in pod order, without repeats."""
+        return list(dict.fromkeys(c.name for c in self.containers))
+
+
+def view_of(model: ClusterModel, namespace: str, kind: str, name: str) -> WorkloadView | None:
+    """The workload as the model knows it, or None when it does not exist."""
+    workload = next(
+        (w for w in model.workloads(kind) if w.namespace == namespace and w.name == name), None
+    )
+    if workload is None:
+        return None
+    pods = tuple(
+        p
+        for p in model.pods()
+        if p.namespace == namespace
+        and p.phase not in ("Succeeded", "Failed")
+        and model.workload_of(p) == (kind, name)
+    )
+    containers = tuple(
+        ContainerView(p.name, c.name, c.requests, c.limits, c.restarts, c.last_termination_reason)
+        for p in pods
+        for c in p.containers
+    )
+    return WorkloadView(
+        kind,
+        namespace,
+        name,
+        workload.desired if workload.desired is not None else len(pods),
+        workload.ready,
+        pods,
+        containers,
+    )

@@ -1,0 +1,1 @@
+"""``foresight demo``: the whole service against the simulated cluster, on a virtual clock."""

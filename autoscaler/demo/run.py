@@ -1,0 +1,444 @@
+"""The demo: the default scenario's cluster and the whole service in one process.
+
+Time is virtual and moves only when the demo moves it: each step advances the simulated
+cluster by ``step`` seconds, runs one collection cycle and one reconcile of every
+PredictiveAutoscaler, exactly as ``foresight run`` would on its timers. A week of history is
+first written to the store from the scenario's own load model (what ``foresight run`` reads
+from an existing Prometheus on day one), so the forecasters have a past to learn from.
+
+The same demand is then replayed through the Kubernetes HPA algorithm (target 70 %) in the
+backtest world, so the summary compares the two on identical load: an SLO violation is a
+step where the load exceeds what the ready pods requested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+from kubernetes import client as k8s
+
+from autoscaler.backtest.reference import HpaPolicy
+from autoscaler.backtest.scoring import score
+from autoscaler.backtest.world import Replay, World, WorldConfig, replay
+from autoscaler.cost.formats import to_json
+from autoscaler.cost.service import load_report
+from autoscaler.cost.sources import StoreSeries
+from autoscaler.demo.autoscalers import HORIZONTAL_TARGETS, demo_autoscalers
+from autoscaler.demo.receiver import WebhookReceiver
+from autoscaler.resource.crd import crd_manifest
+from autoscaler.resource.model import GROUP, PLURAL, VERSION
+from autoscaler.service import Service
+from autoscaler.settings import Settings
+from collectors import names
+from collectors.clock import VirtualClock
+from collectors.kube import api_client
+from collectors.quantity import parse_quantity
+from collectors.store import Store
+from dashboards import write_all
+from simulator.cluster import SimulatedCluster
+from simulator.faults import FaultSpec
+from simulator.load import LoadSource
+from simulator.scenario import LoadSpec, Scenario, WorkloadSpec, load_scenario
+
+__all__ = ["DemoOptions", "run_demo", "write_history"]
+
+# Monday 2026-01-05 00:00 UTC: the demo day is a working day.
+START = 1_767_571_200.0
+HOUR = 3600.0
+HPA_TARGET = 0.7
+# The HPA's default sync period: the reference replays it on this grid.
+HPA_STEP = 15.0
+# Scoring starts once the scenario's initial pods have had time to become ready.
+SETTLE_SECONDS = 300.0
+BACKFILL_STEP = 60.0
+
+
+@dataclass
+class DemoOptions:
+    """What to replay and where to write."""
+
+    out: Path
+    hours: float = 24.0
+    step_seconds: float = 30.0
+    backfill_days: float = 7.0
+    trace: Path | None = None
+    progress: Callable[[str], None] = print
+    keep_serving: bool = False
+
+
+@dataclass
+class _Track:
+    """One horizontally scaled workload over the demo."""
+
+    namespace: str
+    name: str
+    request: float
+    startup: float
+    demand: list[float] = field(default_factory=list)
+    replicas: list[int] = field(default_factory=list)
+    ready: list[int] = field(default_factory=list)
+    forecast: list[float] = field(default_factory=list)
+
+
+def _scenario(trace: Path | None) -> Scenario:
+    scenario = load_scenario("default")
+    if trace is None:
+        return scenario
+    workloads = []
+    for w in scenario.workloads:
+        if (w.namespace, w.name) == ("shop", "frontend"):
+            assert w.load is not None
+            load = LoadSpec.model_validate({"trace": trace.resolve(), "peak": w.load.peak})
+            workloads.append(
+                WorkloadSpec.model_validate({**w.model_dump(by_alias=True), "load": load})
+            )
+        else:
+            workloads.append(w)
+    return scenario.model_copy(update={"workloads": tuple(workloads), "start": START})
+
+
+def _settings(out: Path, kubeconfig: Path, receiver_url: str) -> Settings:
+    return Settings.model_validate(
+        {
+            "store": {"data_dir": out / "data"},
+            "rules": {"state_dir": out / "alerts"},
+            "notify": {
+                "route": {"receiver": "demo", "group_wait": 30, "group_interval": 300},
+                "receivers": [{"name": "demo", "webhook_configs": [{"url": receiver_url}]}],
+            },
+            "kubernetes": {"kubeconfig": kubeconfig, "retry_initial_seconds": 0.5},
+            "collectors": {
+                "kubelet_scheme": "http",
+                "stagger_seconds": 0,
+                "token_file": None,
+                "ca_file": None,
+            },
+            "leader": {"enabled": False},
+            "server": {"host": "127.0.0.1", "port": 0},
+        }
+    )
+
+
+async def _install(api: k8s.ApiClient) -> None:
+    ext = k8s.ApiextensionsV1Api(api)
+    crd: Any = crd_manifest()  # the client serialises plain dicts as they are
+    await asyncio.to_thread(ext.create_custom_resource_definition, crd)
+    custom = k8s.CustomObjectsApi(api)
+    for pas in demo_autoscalers():
+        ns = pas["metadata"]["namespace"]
+        await asyncio.to_thread(
+            custom.create_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, pas
+        )
+
+
+def write_history(
+    store: Store, load: LoadSource, namespace: str, name: str, start: float, days: float
+) -> None:
+    """``days`` of a Deployment's CPU usage before ``start``, from its load model."""
+    ref = store.ref(
+        {
+            "__name__": names.WORKLOAD_CPU_CORES,
+            "namespace": namespace,
+            "workload_kind": "Deployment",
+            "workload": name,
+        }
+    )
+    for t in np.arange(-days * 86_400, 0, BACKFILL_STEP):
+        store.append(ref, round((start + t) * 1000), load.demand(float(t)))
+
+
+def _workload_state(service: Service, ns: str, name: str) -> tuple[int, int]:
+    for w in service.watcher.model.workloads("Deployment"):
+        if w.namespace == ns and w.name == name:
+            return int(w.desired or 0), int(w.ready)
+    return 0, 0
+
+
+async def run_demo(options: DemoOptions) -> dict[str, Any]:
+    """Run the demo; write ``summary.json``, ``report.png`` and ``events.jsonl``."""
+    out = options.out
+    out.mkdir(parents=True, exist_ok=True)
+    say = options.progress
+    wall = time.perf_counter()
+    scenario = _scenario(options.trace)
+    if scenario.start is None:
+        scenario = scenario.model_copy(update={"start": START})
+    # Only the demo moves time: every part sees the same instant while a step runs.
+    clock = VirtualClock(start=START, autoadvance=False)
+    cluster = SimulatedCluster(scenario, clock)
+    await cluster.start(run_loop=False)
+    # The day's incidents besides the flash crowd: a worker node fails for half an hour.
+    cluster.inject(FaultSpec(type="node-down", node="worker-3", at=15 * HOUR, duration=1800))
+    kubeconfig = out / "kubeconfig"
+    cluster.write_kubeconfig(kubeconfig)
+    say(
+        f"simulated cluster {scenario.name!r} on {cluster.api_url}; watch it live with\n"
+        f"  kubectl --kubeconfig {kubeconfig} get pas,deploy -A"
+    )
+    receiver = WebhookReceiver()
+    settings = _settings(out, kubeconfig, await receiver.start())
+    api = api_client(settings.kubernetes)
+    service = Service(settings, clock, api=api, persistent=True)
+    tracks = {
+        (w.namespace, w.name): _Track(
+            w.namespace,
+            w.name,
+            parse_quantity(w.requests.get("cpu", "0")),
+            w.startup_seconds,
+        )
+        for w in scenario.workloads
+        if (w.namespace, w.name) in HORIZONTAL_TARGETS
+    }
+    try:
+        await _install(api)
+        for key in tracks:
+            load = _load_of(cluster, key)
+            write_history(service.store, load, *key, START, options.backfill_days)
+        say(f"history: {options.backfill_days:g} days of load written from the scenario's model")
+        await service.start()
+        await service.wait_synced()
+        stop_alerts = asyncio.Event()
+        alerting = asyncio.create_task(service.alerts.run(stop_alerts), name="alerts")
+        steps = round(options.hours * HOUR / options.step_seconds)
+        report_every = max(1, round(HOUR / options.step_seconds))
+        for i in range(steps):
+            await cluster.advance(options.step_seconds)
+            await service.collect_once()
+            await service.control_once()
+            _record(tracks, service, cluster, clock.now() - START)
+            if (i + 1) % report_every == 0 or i + 1 == steps:
+                say(_progress_line(i + 1, steps, options.step_seconds, service, tracks, wall))
+                service.store.flush()
+        loads = {k: _load_of(cluster, k) for k in tracks}
+        stop_alerts.set()
+        await alerting
+        summary = _summary(options, tracks, loads, service, wall)
+        summary.update(_alert_summary(receiver))
+        summary["cost"] = await _cost_summary(service, clock.now(), options.hours)
+        _write_outputs(out, summary, tracks, service, options, receiver)
+        if options.keep_serving:
+            say(f"serving the simulated cluster until Ctrl-C (kubeconfig: {kubeconfig})")
+            await _until_interrupted()
+        return summary
+    finally:
+        await service.close()
+        await receiver.stop()
+        api.close()
+        await cluster.stop()
+        await clock.aclose()
+
+
+async def _until_interrupted() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def _load_of(cluster: SimulatedCluster, key: tuple[str, str]) -> LoadSource:
+    load = cluster.kubelets.behaviours[key].load
+    assert load is not None, f"{key} has no load"
+    return load
+
+
+def _record(
+    tracks: dict[tuple[str, str], _Track],
+    service: Service,
+    cluster: SimulatedCluster,
+    elapsed: float,
+) -> None:
+    snapshots = {(s.namespace, s.name): s for s in service.controller.snapshots()}
+    for key, track in tracks.items():
+        behaviour = cluster.kubelets.behaviours[key]
+        assert behaviour.load is not None
+        track.demand.append(behaviour.load.demand(elapsed))
+        replicas, ready = _workload_state(service, *key)
+        track.replicas.append(replicas)
+        track.ready.append(ready)
+        snap = snapshots.get(key)
+        track.forecast.append(
+            snap.forecast if snap is not None and snap.forecast is not None else np.nan
+        )
+
+
+def _progress_line(
+    done: int,
+    steps: int,
+    step: float,
+    service: Service,
+    tracks: dict[tuple[str, str], _Track],
+    wall: float,
+) -> str:
+    hours = done * step / HOUR
+    parts = [f"{t.name} {t.replicas[-1]} pods ({t.demand[-1]:.2f} cores)" for t in tracks.values()]
+    actions = len(service.controller.actions_log)
+    return (
+        f"[{hours:5.1f} h simulated, {time.perf_counter() - wall:5.1f} s wall] "
+        + ", ".join(parts)
+        + f", {actions} actions"
+    )
+
+
+def _scored(run: Replay) -> Replay:
+    """The replay without its first minutes, while the scenario's first pods start."""
+    skip = min(len(run.demand) - 1, round(SETTLE_SECONDS / run.step_seconds))
+    if skip <= 0:
+        return run
+    return Replay(
+        demand=run.demand[skip:],
+        replicas=run.replicas[skip:],
+        ready=run.ready[skip:],
+        initial=int(run.replicas[skip - 1]),
+        capacity=run.capacity,
+        step_seconds=run.step_seconds,
+    )
+
+
+def _foresight_replay(track: _Track, step: float) -> Replay:
+    return _scored(
+        Replay(
+            demand=np.asarray(track.demand),
+            replicas=np.asarray(track.replicas, np.int64),
+            ready=np.asarray(track.ready, np.int64),
+            initial=track.replicas[0] if track.replicas else 1,
+            capacity=track.request,
+            step_seconds=step,
+        )
+    )
+
+
+def _hpa(track: _Track, load: LoadSource, hours: float, warm: np.ndarray) -> Replay:
+    """The Kubernetes HPA on the same demand, every 15 s, after the same week."""
+    live = np.array([load.demand(t) for t in np.arange(1, hours * HOUR / HPA_STEP + 1) * HPA_STEP])
+    warm = np.repeat(warm, round(BACKFILL_STEP / HPA_STEP))
+    config = WorldConfig(
+        step_seconds=HPA_STEP, startup_seconds=track.startup, warmup_seconds=len(warm) * HPA_STEP
+    )
+    demand = np.concatenate([warm, live])
+    world = World(
+        track.name, config, START - len(warm) * HPA_STEP, demand, track.request, len(warm)
+    )
+    return _scored(replay(world, HpaPolicy(world.info, HPA_TARGET)))
+
+
+def _summary(
+    options: DemoOptions,
+    tracks: dict[tuple[str, str], _Track],
+    loads: dict[tuple[str, str], LoadSource],
+    service: Service,
+    wall: float,
+) -> dict[str, Any]:
+    """Figures per workload and overall (violations: the mean over workloads)."""
+    step = options.step_seconds
+    per_workload = {}
+    totals = {"violations": 0.0, "steps": 0, "cost": 0.0, "hpa_violations": 0.0, "hpa_cost": 0.0}
+    for key, track in tracks.items():
+        f = score(_foresight_replay(track, step), 1.0)
+        h = score(_hpa(track, loads[key], options.hours, _history(service, track)), 1.0)
+        per_workload[f"{track.namespace}/{track.name}"] = {
+            "violation_pct": round(f.violation_pct, 3),
+            "cost_replica_hours": round(f.replica_seconds / HOUR, 2),
+            "hpa_violation_pct": round(h.violation_pct, 3),
+            "hpa_cost_replica_hours": round(h.replica_seconds / HOUR, 2),
+            "scaling_actions": f.actions,
+            "hpa_scaling_actions": h.actions,
+        }
+        totals["steps"] += 1
+        totals["violations"] += f.violation_pct / 100
+        totals["hpa_violations"] += h.violation_pct / 100
+        totals["cost"] += f.replica_seconds / HOUR
+        totals["hpa_cost"] += h.replica_seconds / HOUR
+    steps = max(1, int(totals["steps"]))
+    controller = service.controller
+    actions = controller.actions_log
+    recommendations = [
+        {
+            "autoscaler": f"{s.namespace}/{s.name}",
+            "container": container,
+            "resource": resource,
+            "request": value,
+        }
+        for s in controller.snapshots()
+        for (container, resource), value in sorted(s.recommendations.items())
+    ]
+    return {
+        "simulated_hours": options.hours,
+        "wall_seconds": round(time.perf_counter() - wall, 1),
+        "scaling_actions": len([a for a in actions if a["kind"] == "scale"]),
+        "resize_actions": len([a for a in actions if a["kind"] != "scale"]),
+        "violation_pct": round(100 * totals["violations"] / steps, 3),
+        "cost_replica_hours": round(totals["cost"], 2),
+        "hpa_violation_pct": round(100 * totals["hpa_violations"] / steps, 3),
+        "hpa_cost_replica_hours": round(totals["hpa_cost"], 2),
+        "alerts_delivered": 0,
+        "recommendations": recommendations,
+        "workloads": per_workload,
+        "reconcile_errors": controller.reconcile_errors,
+    }
+
+
+def _alert_summary(receiver: WebhookReceiver) -> dict[str, Any]:
+    alerts = receiver.alerts()
+    firing: dict[str, int] = {}
+    for alert in alerts:
+        if alert.get("status") == "firing":
+            name = alert.get("labels", {}).get("alertname", "?")
+            firing[name] = firing.get(name, 0) + 1
+    return {
+        "alerts_delivered": len(alerts),
+        "notifications_delivered": len(receiver.payloads),
+        "alerts_firing_by_name": dict(sorted(firing.items())),
+    }
+
+
+async def _cost_summary(service: Service, now: float, hours: float) -> dict[str, Any]:
+    """Cost of the simulated day by namespace, from the store, as ``foresight cost`` does."""
+    service.store.flush()
+    source = StoreSeries(service.store, service.settings.promql, "demo")
+    report = await load_report(
+        source, "namespace", now, hours * HOUR, service.settings.cost, step_s=300
+    )
+    return cast(dict[str, Any], json.loads(to_json(report)))
+
+
+def _history(service: Service, track: _Track) -> np.ndarray:
+    """The backfilled week of the workload's load, as the store holds it."""
+    from collectors.store.selector import parse_selector  # noqa: PLC0415
+
+    selector = (
+        f'{names.WORKLOAD_CPU_CORES}{{namespace="{track.namespace}",workload="{track.name}"}}'
+    )
+    series = service.store.select(parse_selector(selector), 0, round(START * 1000) - 1)
+    return series[0].values if series else np.zeros(0)
+
+
+def _write_outputs(
+    out: Path,
+    summary: dict[str, Any],
+    tracks: dict[tuple[str, str], _Track],
+    service: Service,
+    options: DemoOptions,
+    receiver: WebhookReceiver,
+) -> None:
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    with (out / "alerts.jsonl").open("w", encoding="utf-8") as f:
+        for payload in receiver.payloads:
+            f.write(json.dumps(payload) + "\n")
+    write_all(out / "dashboards")
+    with (out / "events.jsonl").open("w", encoding="utf-8") as f:
+        for action in service.controller.actions_log:
+            f.write(json.dumps({**action, "time": action["time"] - START}) + "\n")
+    from autoscaler.demo.report import plot_report  # noqa: PLC0415
+
+    plot_report(list(tracks.values()), options.step_seconds, out / "report.png")

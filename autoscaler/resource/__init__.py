@@ -1,0 +1,1 @@
+"""The ``PredictiveAutoscaler`` custom resource: its model, its CRD, and reading objects."""

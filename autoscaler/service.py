@@ -1,0 +1,237 @@
+"""The service ``foresight run`` starts: collectors, store, controller, leader election and
+one HTTP server with ``/metrics``, ``/healthz`` and ``/readyz``.
+
+:class:`Service` builds the parts from the settings and exposes one step of each loop
+(``collect_once``, ``control_once``) so the demo can drive them on its own schedule; ``run``
+drives them with timers on the clock until stopped, then shuts down in order: stop acting,
+release the Lease, flush the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from aiohttp import web
+from kubernetes import client as k8s
+from prometheus_client import CollectorRegistry
+
+from alerts.promql import Engine
+from alerts.service import AlertingService
+from autoscaler.controller.controller import Controller
+from autoscaler.controller.kube_actions import KubeActions
+from autoscaler.cost.exporter import register_cost_metrics
+from autoscaler.cost.inputs import snapshot_from_cluster
+from autoscaler.cost.model import Snapshot
+from autoscaler.leader import LeaderElector
+from autoscaler.settings import Settings
+from collectors.clock import Clock
+from collectors.cluster import ClusterWatcher
+from collectors.cycle import CollectionCycle, node_endpoints
+from collectors.exporter import FamiliesCollector, metrics_app
+from collectors.kube import RetryPolicy, api_client
+from collectors.kubelet import KubeletCollector, kubelet_client, read_token
+from collectors.recorder import FamilyRecorder
+from collectors.scrape import ScrapeHealth, Scraper
+from collectors.store import Store
+
+__all__ = ["Service"]
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """Every part of foresight wired together."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        api: k8s.ApiClient | None = None,
+        persistent: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.api = api if api is not None else api_client(settings.kubernetes)
+        self.store = Store(settings.store, clock, persistent=persistent)
+        self.watcher = ClusterWatcher(self.api, clock, settings.kubernetes)
+        self.health = ScrapeHealth("kubelet")
+        self.engine = Engine(self.store, settings.promql)
+        self.alerts = AlertingService(
+            settings.rules, settings.notify, self.store, clock, self.engine
+        )
+        # Only the leader notifies: the standby's alert state stays warm for a takeover.
+        self.elector = LeaderElector(
+            self.api, clock, settings.leader, on_change=self.alerts.set_leader
+        )
+        retry = RetryPolicy.from_settings(settings.kubernetes)
+        self.controller = Controller(
+            KubeActions(self.api, clock, retry),
+            self.watcher.model,
+            self.engine,
+            clock,
+            settings.controller,
+            settings.forecast,
+            settings.policy,
+            is_leader=self.elector.is_leader,
+        )
+        self.registry = CollectorRegistry()
+        self._recorder = FamilyRecorder(self.store)
+        self._http: httpx.AsyncClient | None = None
+        self.cycle: CollectionCycle | None = None
+        self.kubelets: KubeletCollector | None = None
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    # -- parts ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the HTTP client for scrapes and start list/watch."""
+        c = self.settings.collectors
+        self._http = kubelet_client(c)
+        scraper = Scraper(
+            self._http,
+            self.clock,
+            self.health,
+            concurrency=c.concurrency,
+            timeout_s=c.scrape_timeout_seconds,
+            stagger_s=c.stagger_seconds,
+            max_bytes=c.max_response_bytes,
+            backoff_initial_s=c.backoff_initial_seconds,
+            backoff_max_s=c.backoff_max_seconds,
+        )
+        kubelets = self.kubelets = KubeletCollector(
+            scraper,
+            self.store,
+            self.clock,
+            c,
+            lambda: node_endpoints(self.watcher.model),
+            api_server=self.api.configuration.host if c.kubelet_via_proxy else None,
+            headers=self._auth_headers,
+        )
+        self.cycle = CollectionCycle(
+            self.store,
+            self.clock,
+            self.watcher.model,
+            kubelets,
+            scrape_health=[self.health],
+            watch_health=self.watcher.health,
+            interval_s=c.scrape_interval_seconds,
+        )
+        self.registry.register(FamiliesCollector(self.cycle.families))
+        self.registry.register(FamiliesCollector(self.controller.families))
+        self.registry.register(self.alerts.prometheus_collector())
+        register_cost_metrics(self.registry, self._cost_snapshot, self.settings.cost)
+        if not self.settings.leader.enabled:
+            self.alerts.set_leader(True)
+        self.watcher.start()
+
+    def _cost_snapshot(self) -> Snapshot:
+        assert self.kubelets is not None
+        return snapshot_from_cluster(self.watcher.model, self.kubelets.latest, self.settings.cost)
+
+    def _auth_headers(self) -> dict[str, str]:
+        token = read_token(self.settings.collectors.token_file)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def wait_synced(self) -> None:
+        """Until every watched kind has been listed once."""
+        await self.watcher.wait_synced()
+
+    async def collect_once(self) -> int:
+        """One collection cycle; returns the samples written."""
+        assert self.cycle is not None, "start() first"
+        report = await self.cycle.run_once()
+        return report.samples
+
+    async def control_once(self) -> None:
+        """One reconcile of every autoscaler, and its metrics into the store."""
+        await self.controller.reconcile_all()
+        self._recorder.record(self.controller.families(), round(self.clock.now() * 1000))
+
+    # -- HTTP ----------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        """``/metrics``, ``/healthz`` (the loop is alive) and ``/readyz`` (caches synced)."""
+        app = metrics_app(self.registry)
+
+        async def healthz(_: web.Request) -> web.Response:
+            return web.Response(text="ok\n")
+
+        async def readyz(_: web.Request) -> web.Response:
+            if not self.watcher.synced:
+                return web.Response(status=503, text="caches not synced\n")
+            return web.Response(text="ok\n")
+
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/readyz", readyz)
+        app.add_routes(self.alerts.http_routes())
+        return app
+
+    async def serve_http(self) -> int:
+        """Start the HTTP server; returns the port it listens on."""
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.server.host, self.settings.server.port)
+        await site.start()
+        server: Any = site._server
+        self.port = int(server.sockets[0].getsockname()[1])
+        log.info("serving /metrics, /healthz, /readyz on port %d", self.port)
+        return self.port
+
+    # -- the whole service ---------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Every loop on its timer until ``stop``; then shut down in order."""
+        await self.start()
+        await self.serve_http()
+        tasks = [
+            asyncio.create_task(self.elector.run(stop), name="leader"),
+            asyncio.create_task(
+                self._every(
+                    self.settings.collectors.scrape_interval_seconds, self.collect_once, stop
+                ),
+                name="collect",
+            ),
+            asyncio.create_task(
+                self._every(self.settings.controller.interval_seconds, self.control_once, stop),
+                name="control",
+            ),
+            asyncio.create_task(self.store.run_flusher(), name="flusher"),
+            asyncio.create_task(self.alerts.run(stop), name="alerts"),
+        ]
+        await stop.wait()
+        log.info("stopping: releasing the lease and flushing the store")
+        for task in tasks[1:-1]:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.close()
+
+    async def _every(
+        self, seconds: float, step: Callable[[], Awaitable[Any]], stop: asyncio.Event
+    ) -> None:
+        await self.wait_synced()
+        while not stop.is_set():
+            started = self.clock.now()
+            try:
+                await step()
+            except Exception:
+                log.exception("%s failed; next attempt in %.0f s", step.__name__, seconds)
+            await self.clock.sleep(max(0.0, seconds - (self.clock.now() - started)))
+
+    async def close(self) -> None:
+        """Stop watching, persist alert state and the outbox, close connections and the HTTP
+        server, flush and close the store."""
+        await self.alerts.aclose()
+        await self.watcher.stop()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self.store.flush()
+        self.store.close()

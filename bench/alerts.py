@@ -1,0 +1,198 @@
+"""Benchmark of the alert engine: ``python -m bench.alerts [--nodes N] [--groups N]``.
+
+- one evaluation round of the kube-prometheus rule groups (state machine, ``ALERTS`` series,
+  recording rules feeding later rules) over the synthetic cluster of :mod:`bench.promql`;
+- notification throughput: alerts grouped into aggregation groups, flushed into the outbox
+  and delivered to a webhook receiver on loopback;
+- outbox recovery: reopening an outbox holding 10,000 queued notifications, and draining it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from alerts.notify.delivery import Delivery
+from alerts.notify.dispatch import Dispatcher
+from alerts.notify.model import NotifyAlert
+from alerts.notify.outbox import Outbox
+from alerts.notify.silences import Silences
+from alerts.notify.targets import Target, build_targets
+from alerts.promql import Engine, PromQLSettings
+from alerts.rules.group import EvalContext, GroupState
+from alerts.rules.loader import load_files
+from alerts.settings import NotifySettings
+from bench.promql import RULES, SCRAPE_MS, SCRAPES, T0_MS, Cluster, build_store, load_rules
+from collectors.clock import RealClock
+
+T0 = 1_767_225_600_000
+
+
+def evaluation_round(nodes: int, pods_per_node: int, rounds: int) -> list[tuple[str, str]]:
+    """Rows of the evaluation part."""
+    t = time.perf_counter()
+    cluster = Cluster(nodes, pods_per_node)
+    store = build_store(load_rules(RULES), cluster)
+    built = time.perf_counter() - t
+    specs = load_files([RULES])
+    engine = Engine(store, PromQLSettings(max_samples=500_000_000, max_series=10_000_000))
+    ctx = EvalContext(engine, store)
+    groups = [GroupState(s, 60_000) for s in specs]
+    times = []
+    at = T0_MS + (SCRAPES - 1) * SCRAPE_MS + 1
+    for k in range(rounds):
+        start = time.perf_counter()
+        for g in groups:
+            g.evaluate(ctx, at + k * 60_000)
+        times.append(time.perf_counter() - start)
+    alerts = sum(len(a) for g in groups for a in g.alerts)
+    failed = sum(g.failures for g in groups)
+    rules = sum(len(s.rules) for s in specs)
+    store.close()
+    return [
+        ("cluster", f"{nodes:,} nodes, {len(cluster.pods):,} pods ({built:.0f} s to build)"),
+        ("rule groups / rules", f"{len(groups)} / {rules}"),
+        (
+            "evaluation round (best)",
+            f"{min(times):.2f} s   (rounds: {', '.join(f'{x:.2f}' for x in times)})",
+        ),
+        ("active alerts after the rounds", f"{alerts:,} ({failed} rule evaluations failed)"),
+    ]
+
+
+class _Receiver:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.count += 1
+        return web.Response()
+
+
+async def _serve(receiver: _Receiver) -> tuple[web.AppRunner, str]:
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}/hook"
+
+
+def _settings(url: str) -> NotifySettings:
+    return NotifySettings.model_validate(
+        {
+            "receivers": [{"name": "hook", "webhook_configs": [{"url": url}]}],
+            "route": {"receiver": "hook", "group_by": ["alertname", "namespace"], "group_wait": 0},
+        }
+    )
+
+
+async def _drain(delivery: Delivery, outbox: Outbox) -> float:
+    start = time.perf_counter()
+    task = asyncio.create_task(delivery.run())
+    while outbox.pending:  # noqa: ASYNC110 - the outbox offers no event to wait on
+        await asyncio.sleep(0.005)
+    took = time.perf_counter() - start
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return took
+
+
+async def throughput(groups: int, per_group: int, tmp: Path) -> list[tuple[str, str]]:
+    """Rows of the delivery part."""
+    receiver = _Receiver()
+    runner, url = await _serve(receiver)
+    settings = _settings(url)
+    outbox = Outbox(tmp / "throughput")
+    dispatcher = Dispatcher(settings, outbox, Silences(tmp, 1), tmp / "throughput")
+    alerts = [
+        NotifyAlert(
+            (("alertname", f"Alert{g % 50}"), ("namespace", f"ns-{g}"), ("pod", f"pod-{i}")),
+            (("summary", "something is wrong with this pod and has been for a while"),),
+            T0,
+            T0 + 3_600_000,
+        )
+        for g in range(groups)
+        for i in range(per_group)
+    ]
+    start = time.perf_counter()
+    dispatcher.put(alerts, T0 + 1)
+    queued = dispatcher.flush(T0 + 1)
+    grouped = time.perf_counter() - start
+    delivery = Delivery(dispatcher.targets, outbox, RealClock(), settings.delivery)
+    took = await _drain(delivery, outbox)
+    await delivery.aclose()
+    outbox.close()
+    await runner.cleanup()
+    return [
+        (
+            "alerts → notifications",
+            f"{len(alerts):,} alerts → {queued:,} groups in {grouped:.2f} s",
+        ),
+        (
+            "webhook throughput",
+            f"{receiver.count / took:,.0f} webhooks/s ({receiver.count:,} in {took:.2f} s)",
+        ),
+    ]
+
+
+async def recovery(n: int, tmp: Path) -> list[tuple[str, str]]:
+    """Rows of the outbox part."""
+    body = json.dumps({"alerts": [{"labels": {"alertname": "A", "pod": "x" * 40}}] * 4}).encode()
+    box = Outbox(tmp / "recovery")
+    for i in range(n):
+        box.enqueue("hook/webhook/0", body, T0 + i, f'{{}}:{{n="{i}"}}')
+    box.close()
+    start = time.perf_counter()
+    again = Outbox(tmp / "recovery")
+    reopened = time.perf_counter() - start
+    assert len(again.pending) == n
+    receiver = _Receiver()
+    runner, url = await _serve(receiver)
+    delivery = Delivery(_targets(url), again, RealClock(), _settings(url).delivery)
+    took = await _drain(delivery, again)
+    await delivery.aclose()
+    again.close()
+    await runner.cleanup()
+    size = (tmp / "recovery" / "outbox.log").stat().st_size
+    return [
+        (f"outbox reopen, {n:,} queued", f"{reopened * 1000:.0f} ms ({size / 1e6:.1f} MB log)"),
+        ("outbox drained after restart", f"{took:.2f} s ({n / took:,.0f} webhooks/s)"),
+    ]
+
+
+def _targets(url: str) -> dict[str, Target]:
+    return build_targets(_settings(url).receivers)
+
+
+def main() -> None:
+    """Run the three parts and print a table."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--pods-per-node", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--groups", type=int, default=2000, help="aggregation groups to notify")
+    parser.add_argument("--queued", type=int, default=10_000, help="notifications in the outbox")
+    parser.add_argument("--skip-evaluation", action="store_true")
+    args = parser.parse_args()
+    rows: list[tuple[str, str]] = []
+    if not args.skip_evaluation:
+        rows += evaluation_round(args.nodes, args.pods_per_node, args.rounds)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows += asyncio.run(throughput(args.groups, 5, Path(tmp)))
+        rows += asyncio.run(recovery(args.queued, Path(tmp)))
+    for name, value in rows:
+        print(f"{name:<36} {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Writing metric families to the store at one time, with staleness for what disappeared.
+
+A series written by the previous call and absent from this one gets a staleness marker, so
+that a deleted object does not linger for a lookback period in queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from collectors.state_metrics import Family
+from collectors.store import Store
+from collectors.store.labels import Labels, make_labels
+from collectors.store.refs import RefCache
+
+__all__ = ["FamilyRecorder"]
+
+
+class FamilyRecorder:
+    """Appends families' samples to ``store``; one recorder per writer of a set of series."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._ref = RefCache(store)
+        self._written: set[Labels] = set()
+
+    def record(self, families: Sequence[Family], ts_ms: int) -> int:
+        """Append every sample at ``ts_ms``; returns how many were written."""
+        refs: list[int] = []
+        values: list[float] = []
+        written: set[Labels] = set()
+        for family in families:
+            for labels, value in family.samples:
+                key = make_labels({**labels, "__name__": family.name})
+                refs.append(self._ref(key))
+                values.append(value)
+                written.add(key)
+        for key in self._written - written:
+            self._store.mark_stale(self._ref(key), ts_ms)
+        self._written = written
+        if refs:
+            self._store.append_batch(np.array(refs, np.int32), ts_ms, np.array(values, np.float64))
+        return len(refs)

@@ -1,0 +1,323 @@
+"""Autoscaler: what did each PredictiveAutoscaler forecast, decide and recommend, and why?"""
+
+from __future__ import annotations
+
+import grafanalib.core as g
+
+from dashboards.core import (
+    CORES,
+    Layout,
+    Query,
+    dashboard,
+    link,
+    override,
+    query_variable,
+    stat,
+    state_timeline,
+    table,
+    timeseries,
+    value_map,
+)
+from dashboards.queries import AUTOSCALER, NAMESPACE, requests_per_autoscaler, sel
+
+UID = "foresight-autoscaler"
+DASHED = {"fill": "dash", "dash": [10, 10]}
+A = (NAMESPACE, AUTOSCALER)
+
+
+def _fixed(color: str) -> dict[str, str]:
+    return {"mode": "fixed", "fixedColor": color}
+
+
+def _overview(layout: Layout) -> None:
+    layout.row("PredictiveAutoscalers")
+    info = sel("foresight_autoscaler_info", *A)
+    described = f"max by (namespace, autoscaler, target_kind, target, mode) ({info})"
+    layout.add(
+        table(
+            "PredictiveAutoscalers",
+            [
+                Query(described),
+                *(
+                    Query(
+                        f"max by (namespace, autoscaler) ({sel(metric, *A)}) "
+                        f"* on (namespace, autoscaler) group_left (target_kind, target, mode) "
+                        f"{described}"
+                    )
+                    for metric in (
+                        "foresight_autoscaler_current_replicas",
+                        "foresight_autoscaler_desired_replicas",
+                        "foresight_autoscaler_min_replicas",
+                        "foresight_autoscaler_max_replicas",
+                        "foresight_autoscaler_forecast_error_ratio",
+                    )
+                ),
+            ],
+            "Each PredictiveAutoscaler, what it scales, its mode (Off, Recommend, Auto), its "
+            "replicas and how wrong its recent forecasts were.",
+            columns={
+                "namespace": "Namespace",
+                "autoscaler": "Autoscaler",
+                "target_kind": "Target kind",
+                "target": "Target",
+                "mode": "Mode",
+                "Value #B": "Current",
+                "Value #C": "Desired",
+                "Value #D": "Min",
+                "Value #E": "Max",
+                "Value #F": "Forecast error",
+            },
+            hidden=("Time", "Value #A"),
+            units={"Forecast error": "percentunit"},
+            overrides=[
+                override(
+                    "Forecast error",
+                    thresholds={
+                        "mode": "absolute",
+                        "steps": [
+                            {"color": "green", "value": None},
+                            {"color": "orange", "value": 0.2},
+                            {"color": "red", "value": 0.5},
+                        ],
+                    },
+                    custom__cellOptions={"type": "color-text"},
+                ),
+                override(
+                    "Target",
+                    links=[
+                        link(
+                            "Workload ${__value.raw}",
+                            "foresight-workloads",
+                            "var-namespace=${__data.fields.Namespace}&var-workload=${__value.raw}",
+                        )
+                    ],
+                ),
+            ],
+        ),
+        18,
+        7,
+    )
+    layout.add(
+        stat(
+            "Leader",
+            [Query(f"max by (identity) ({sel('foresight_leader')})", "{{identity}}")],
+            "none",
+            "Which foresight replica holds the lease and acts (scales, notifies); the other "
+            "collects and waits.",
+            thresholds=(("text", None), ("green", 1)),
+            mappings=value_map({"1": ("leader", "green"), "0": ("standby", "text")}),
+            no_value="no leader",
+        ),
+        6,
+        7,
+    )
+
+
+def _forecast(layout: Layout) -> None:
+    layout.row("Forecast and replicas of $autoscaler")
+    forecast = "foresight_autoscaler_forecast"
+    load = timeseries(
+        "$autoscaler: load and forecast",
+        [
+            Query(f"max by (autoscaler) ({sel('foresight_autoscaler_load', *A)})", "load"),
+            Query(f"max by (autoscaler) ({sel(forecast, *A, quantile='0.5')})", "forecast p50"),
+            Query(f"max by (autoscaler) ({sel(forecast, *A, quantile='0.1')})", "forecast p10"),
+            Query(f"max by (autoscaler) ({sel(forecast, *A, quantile='0.9')})", "forecast p90"),
+        ],
+        "short",
+        "Load of the whole workload in the autoscaler's metric units, and the load forecast "
+        "for the horizon, drawn when the forecast was made (so it leads the load by the "
+        "horizon). The band spans the 10th to 90th percentile.",
+        fill=0,
+        overrides=[
+            override("load", color=_fixed("blue"), custom__lineWidth=2),
+            override("forecast p50", color=_fixed("purple"), custom__lineStyle=DASHED),
+            override("forecast p10", color=_fixed("purple"), custom__lineWidth=0),
+            override(
+                "forecast p90",
+                color=_fixed("purple"),
+                custom__lineWidth=0,
+                custom__fillBelowTo="forecast p10",
+                custom__fillOpacity=20,
+            ),
+        ],
+    )
+    load.repeat = g.Repeat(direction="h", variable="autoscaler", maxPerRow=2)
+    layout.add(load, 12, 8)
+    replicas = timeseries(
+        "$autoscaler: replicas",
+        [
+            Query(f"max({sel('foresight_autoscaler_current_replicas', *A)})", "current"),
+            Query(f"max({sel('foresight_autoscaler_desired_replicas', *A)})", "desired"),
+            Query(f"max({sel('foresight_autoscaler_min_replicas', *A)})", "min"),
+            Query(f"max({sel('foresight_autoscaler_max_replicas', *A)})", "max"),
+        ],
+        "none",
+        "Replicas running and asked for; desired pinned at min or max means the bounds, not "
+        "the forecast, decide.",
+        fill=0,
+        overrides=[
+            override("desired", custom__lineStyle=DASHED, custom__lineWidth=2),
+            override("min", color=_fixed("text"), custom__lineStyle={"fill": "dot"}),
+            override("max", color=_fixed("text"), custom__lineStyle={"fill": "dot"}),
+        ],
+    )
+    replicas.repeat = g.Repeat(direction="h", variable="autoscaler", maxPerRow=2)
+    layout.add(replicas, 12, 8)
+
+
+def _decisions(layout: Layout) -> None:
+    layout.row("Decisions")
+    decisions = sel("foresight_autoscaler_decisions_total", *A)
+    moves = sel("foresight_autoscaler_decisions_total", *A, direction="!none")
+    layout.add(
+        timeseries(
+            "Scaling decisions by reason",
+            [
+                Query(
+                    f"sum by (direction, reason) (increase({moves}[$__rate_interval]))",
+                    "{{direction}}: {{reason}}",
+                )
+            ],
+            "none",
+            "Scale-ups and scale-downs per interval and why they were made.",
+            bars=True,
+            fill=80,
+            stack=True,
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        table(
+            "Decisions over the time range",
+            [
+                Query(
+                    "round(sum by (autoscaler, direction, reason) "
+                    f"(increase({decisions}[$__range])))"
+                )
+            ],
+            "How many decisions of each kind and reason over the dashboard's time range "
+            "(`none` is a decision to hold).",
+            columns={
+                "autoscaler": "Autoscaler",
+                "direction": "Direction",
+                "reason": "Reason",
+                "Value": "Decisions",
+            },
+            sort_by="Decisions",
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Forecast error (MAPE)",
+            [
+                Query(
+                    f"max by (autoscaler) ({sel('foresight_autoscaler_forecast_error_ratio', *A)})",
+                    "{{autoscaler}}",
+                )
+            ],
+            "percentunit",
+            "Mean absolute percentage error of recent forecasts. Above 20 % the forecasts are "
+            "a weak guide; foresight scales more reactively.",
+            thresholds=(("transparent", None), ("orange", 0.2), ("red", 0.5)),
+            threshold_style="dashed",
+            fill=0,
+        ),
+        12,
+        8,
+    )
+    conditions = sel("foresight_autoscaler_condition", *A)
+    true = sel("foresight_autoscaler_condition", *A, status="True")
+    layout.add(
+        state_timeline(
+            "Conditions",
+            [
+                Query(
+                    f"max by (autoscaler, condition) ({true}) "
+                    f"or max by (autoscaler, condition) (0 * {conditions})",
+                    "{{autoscaler}} {{condition}}",
+                )
+            ],
+            "Status conditions over time. ForecastReady and AbleToScale should be True; "
+            "ScalingLimited and ConflictingAutoscaler should be False.",
+            value_map({"1": ("True", "green"), "0": ("False", "text")}),
+            thresholds=(("text", None), ("green", 1)),
+            overrides=[
+                override(
+                    ".*(ScalingLimited|ConflictingAutoscaler)",
+                    regex=True,
+                    mappings=value_map({"1": ("True", "red"), "0": ("False", "green")}),
+                )
+            ],
+        ),
+        12,
+        8,
+    )
+
+
+def _vertical(layout: Layout) -> None:
+    layout.row("Vertical recommendations")
+    for resource, metric, unit, what in (
+        ("cpu", "foresight_autoscaler_recommended_cpu_cores", CORES, "CPU"),
+        ("memory", "foresight_autoscaler_recommended_memory_bytes", "bytes", "Memory"),
+    ):
+        layout.add(
+            timeseries(
+                f"{what} request: recommended vs current",
+                [
+                    Query(
+                        f"max by (autoscaler, container) ({sel(metric, *A)})",
+                        "{{autoscaler}}/{{container}} recommended",
+                    ),
+                    Query(
+                        requests_per_autoscaler(resource, "avg", *A),
+                        "{{autoscaler}}/{{container}} current",
+                    ),
+                ],
+                unit,
+                f"{what} request per container that foresight recommends, against the "
+                "current request (average over the target's pods). Mode Auto applies it; "
+                "Recommend only reports it.",
+                fill=0,
+                overrides=[
+                    override(
+                        ".* recommended", regex=True, custom__lineStyle=DASHED, custom__lineWidth=2
+                    )
+                ],
+            ),
+            12,
+            8,
+        )
+
+
+def build() -> g.Dashboard:
+    """The autoscaler dashboard."""
+    layout = Layout()
+    _overview(layout)
+    _forecast(layout)
+    _decisions(layout)
+    _vertical(layout)
+    return dashboard(
+        UID,
+        "foresight / Autoscaler",
+        "What each PredictiveAutoscaler forecast, decided and recommended, and why.",
+        [
+            query_variable("cluster", "Cluster", "label_values(foresight_node_info, cluster)"),
+            query_variable(
+                "namespace",
+                "Namespace",
+                'label_values(foresight_autoscaler_info{cluster=~"$cluster"}, namespace)',
+            ),
+            query_variable(
+                "autoscaler",
+                "Autoscaler",
+                'label_values(foresight_autoscaler_info{cluster=~"$cluster", '
+                'namespace=~"$namespace"}, autoscaler)',
+            ),
+        ],
+        layout,
+        time_from="now-24h",
+    )

@@ -1,0 +1,274 @@
+"""Nodes: which nodes are full, unhealthy or idle, and what runs on them?"""
+
+from __future__ import annotations
+
+import grafanalib.core as g
+
+from dashboards.core import (
+    CORES,
+    GREEN_ORANGE_RED,
+    Layout,
+    Query,
+    bargauge,
+    dashboard,
+    link,
+    override,
+    query_variable,
+    state_timeline,
+    table,
+    timeseries,
+    value_map,
+)
+from dashboards.queries import NODE, active_requests, sel
+
+UID = "foresight-nodes"
+
+
+def _ratio(numerator: str, resource: str) -> str:
+    allocatable = sel("foresight_node_allocatable", NODE, resource=resource)
+    return f"sum by (node) ({numerator}) / sum by (node) ({allocatable})"
+
+
+CPU_USED = _ratio(sel("foresight_node_cpu_usage_cores", NODE), "cpu")
+MEMORY_USED = _ratio(sel("foresight_node_memory_working_set_bytes", NODE), "memory")
+CPU_COMMITTED = _ratio(active_requests("cpu", NODE), "cpu")
+MEMORY_COMMITTED = _ratio(active_requests("memory", NODE), "memory")
+PODS = f"count by (node) ({sel('foresight_pod_cpu_usage_cores', NODE)})"
+
+
+def _overview(layout: Layout) -> None:
+    layout.row("Nodes")
+    info = sel("foresight_node_info", NODE)
+    unschedulable = sel("foresight_node_unschedulable", NODE)
+    typed = f"max by (node, instance_type, zone) ({info})"
+    layout.add(
+        table(
+            "Nodes",
+            [
+                Query(typed),
+                *(
+                    Query(f"{expr} * on (node) group_left (instance_type, zone) {typed}")
+                    for expr in (
+                        CPU_USED,
+                        CPU_COMMITTED,
+                        MEMORY_USED,
+                        MEMORY_COMMITTED,
+                        PODS,
+                        f"max by (node) ({unschedulable})",
+                    )
+                ),
+            ],
+            "Every node with its type, how much of it is used and requested, and its pods. "
+            "Click a node to select it.",
+            columns={
+                "node": "Node",
+                "instance_type": "Instance type",
+                "zone": "Zone",
+                "Value #B": "CPU used",
+                "Value #C": "CPU requested",
+                "Value #D": "Memory used",
+                "Value #E": "Memory requested",
+                "Value #F": "Pods",
+                "Value #G": "Cordoned",
+            },
+            hidden=("Time", "Value #A"),
+            units={
+                "CPU used": "percentunit",
+                "CPU requested": "percentunit",
+                "Memory used": "percentunit",
+                "Memory requested": "percentunit",
+            },
+            overrides=[
+                *(
+                    override(
+                        name,
+                        thresholds={"mode": "absolute", "steps": _steps(GREEN_ORANGE_RED)},
+                        custom__cellOptions={"type": "color-text"},
+                    )
+                    for name in ("CPU used", "CPU requested", "Memory used", "Memory requested")
+                ),
+                override(
+                    "Cordoned", mappings=value_map({"0": ("no", "green"), "1": ("yes", "orange")})
+                ),
+                override(
+                    "Node",
+                    links=[link("Select ${__value.raw}", UID, "var-node=${__value.raw}")],
+                ),
+            ],
+            sort_by="CPU requested",
+        ),
+        24,
+        9,
+    )
+
+
+def _steps(steps: tuple[tuple[str, float | None], ...]) -> list[dict[str, object]]:
+    return [{"color": c, "value": v} for c, v in steps]
+
+
+def _usage(layout: Layout) -> None:
+    layout.row("Usage")
+    for title, expr, what in (
+        ("CPU used / allocatable", CPU_USED, "CPU used"),
+        ("Memory used / allocatable", MEMORY_USED, "Memory working set"),
+        ("CPU requested / allocatable", CPU_COMMITTED, "CPU requested by pods"),
+        ("Memory requested / allocatable", MEMORY_COMMITTED, "Memory requested by pods"),
+    ):
+        layout.add(
+            timeseries(
+                title,
+                [Query(expr, "{{node}}")],
+                "percentunit",
+                f"{what} on each node as a share of its allocatable. The dashed line is 80 %.",
+                thresholds=(("transparent", None), ("orange", 0.8)),
+                threshold_style="dashed",
+                fill=0,
+                maximum=1,
+            ),
+            12,
+            8,
+        )
+    layout.add(
+        timeseries(
+            "CPU used",
+            [Query(sel("foresight_node_cpu_usage_cores", NODE), "{{node}}")],
+            CORES,
+            "Cores each node uses (kubelet /metrics/resource).",
+            fill=0,
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Memory working set",
+            [Query(sel("foresight_node_memory_working_set_bytes", NODE), "{{node}}")],
+            "bytes",
+            "Working-set memory of each node: what the kubelet compares with eviction thresholds.",
+            fill=0,
+        ),
+        12,
+        8,
+    )
+
+
+def _conditions(layout: Layout) -> None:
+    layout.row("Conditions and pods")
+    conditions = "foresight_node_condition"
+    ready_true = sel(conditions, NODE, condition="Ready", status="true")
+    ready_any = sel(conditions, NODE, condition="Ready")
+    layout.add(
+        state_timeline(
+            "Ready",
+            [Query(f"max by (node) ({ready_true}) or max by (node) (0 * {ready_any})", "{{node}}")],
+            "When each node was Ready. Not ready for longer than the eviction timeout: its "
+            "pods are moved.",
+            value_map({"1": ("Ready", "green"), "0": ("Not ready", "red")}),
+            thresholds=(("red", None), ("green", 1)),
+        ),
+        12,
+        8,
+    )
+    pressure_true = sel(conditions, NODE, condition="~.*Pressure", status="true")
+    pressure_any = sel(conditions, NODE, condition="~.*Pressure")
+    layout.add(
+        state_timeline(
+            "Pressure conditions",
+            [
+                Query(
+                    f"max by (node, condition) ({pressure_true}) "
+                    f"or max by (node, condition) (0 * {pressure_any})",
+                    "{{node}} {{condition}}",
+                )
+            ],
+            "Memory, disk and PID pressure per node. Under memory pressure the kubelet evicts "
+            "pods, BestEffort first.",
+            value_map({"0": ("OK", "green"), "1": ("Pressure", "red")}),
+        ),
+        12,
+        8,
+    )
+    layout.add(
+        bargauge(
+            "Pods / pod capacity",
+            [
+                Query(
+                    f"{PODS} / sum by (node) "
+                    f"({sel('foresight_node_allocatable', NODE, resource='pods')})",
+                    "{{node}}",
+                )
+            ],
+            "percentunit",
+            "Running pods on each node as a share of the pods it accepts (max-pods).",
+            thresholds=GREEN_ORANGE_RED,
+            maximum=1,
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Pods per node",
+            [Query(PODS, "{{node}}")],
+            "none",
+            "Pods running on each node (those the kubelet reports usage for).",
+            fill=0,
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        timeseries(
+            "Kubelet scrape duration",
+            [Query(sel("foresight_scrape_duration_seconds", 'target=~"$node"'), "{{target}}")],
+            "s",
+            "How long foresight took to read each kubelet's /metrics/resource. Slow or missing: "
+            "that node's usage is stale.",
+            fill=0,
+        ),
+        8,
+        8,
+    )
+    cpu = sel("foresight_pod_cpu_usage_cores", NODE)
+    memory = sel("foresight_pod_memory_working_set_bytes", NODE)
+    layout.add(
+        table(
+            "Pods on the selected nodes",
+            [
+                Query(f"sum by (node, namespace, pod) ({cpu})"),
+                Query(f"sum by (node, namespace, pod) ({memory})"),
+            ],
+            "Pods running on the selected nodes, by CPU used.",
+            columns={
+                "node": "Node",
+                "namespace": "Namespace",
+                "pod": "Pod",
+                "Value #A": "CPU used",
+                "Value #B": "Memory used",
+            },
+            units={"CPU used": CORES, "Memory used": "bytes"},
+            sort_by="CPU used",
+        ),
+        24,
+        10,
+    )
+
+
+def build() -> g.Dashboard:
+    """The nodes dashboard."""
+    layout = Layout()
+    _overview(layout)
+    _usage(layout)
+    _conditions(layout)
+    return dashboard(
+        UID,
+        "foresight / Nodes",
+        "Which nodes are full, unhealthy or idle, and what runs on them.",
+        [
+            query_variable("cluster", "Cluster", "label_values(foresight_node_info, cluster)"),
+            query_variable(
+                "node", "Node", 'label_values(foresight_node_info{cluster=~"$cluster"}, node)'
+            ),
+        ],
+        layout,
+    )

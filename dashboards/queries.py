@@ -1,0 +1,127 @@
+"""PromQL shared by the dashboards: selectors wired to the template variables, and the joins
+that attribute pods to workloads and autoscalers.
+
+Every selector carries ``cluster=~"$cluster"``: one Grafana can show several clusters when
+Prometheus adds a ``cluster`` label (external labels or relabelling); without it, "All"
+(``.*``) also matches the absent label.
+"""
+
+from __future__ import annotations
+
+CLUSTER = 'cluster=~"$cluster"'
+NAMESPACE = 'namespace=~"$namespace"'
+WORKLOAD = 'workload=~"$workload"'
+NODE = 'node=~"$node"'
+AUTOSCALER = 'autoscaler=~"$autoscaler"'
+
+HOURS_PER_MONTH = 730  # OpenCost's month; the cost model uses the same
+GIB = 1073741824
+ACTIVE_PHASES = "Running|Pending"  # pods that hold node resources
+
+
+def sel(metric: str, *matchers: str, **labels: str) -> str:
+    """``metric{cluster=~"$cluster", ...}``.
+
+    ``matchers`` are written out (``NAMESPACE``...); ``labels`` are label=value pairs where a
+    value starting with ``~`` is a regex, with ``!`` a negation and ``!~`` a negated regex.
+    """
+    written = [*matchers]
+    for name, given in labels.items():
+        op, value = "=", given
+        for prefix, operator in (("!~", "!~"), ("~", "=~"), ("!", "!=")):
+            if given.startswith(prefix):
+                op, value = operator, given[len(prefix) :]
+                break
+        written.append(f'{name}{op}"{value}"')
+    return f"{metric}{{{', '.join((CLUSTER, *written))}}}"
+
+
+def active_requests(resource: str, *matchers: str) -> str:
+    """Container requests of pods that are scheduled and not finished."""
+    requests = sel("foresight_container_resource_requests", *matchers, resource=resource)
+    phase = sel("foresight_pod_phase", *_pod_scope(matchers), phase="~" + ACTIVE_PHASES)
+    return f"({requests} and on (cluster, namespace, pod) {phase})"
+
+
+def _pod_scope(matchers: tuple[str, ...]) -> tuple[str, ...]:
+    # Pod-level series carry namespace, but no node, container or autoscaler label.
+    return tuple(m for m in matchers if m.startswith("namespace"))
+
+
+def owners(*matchers: str) -> str:
+    """One series per pod with its ``workload_kind`` and ``workload`` labels.
+
+    ``max by`` drops the ``instance`` label, so two foresight replicas exporting the same pod
+    do not break the joins.
+    """
+    return (
+        "max by (cluster, namespace, pod, workload_kind, workload) "
+        f"({sel('foresight_pod_owner', *matchers)})"
+    )
+
+
+def by_workload(expr: str, agg: str = "sum", by: str = "cluster, namespace, workload") -> str:
+    """A per-pod or per-container ``expr`` aggregated per workload (or ``by`` other labels
+    including ``workload``), filtered by the namespace and workload variables."""
+    return (
+        f"{agg} by ({by}) "
+        f"({expr} * on (cluster, namespace, pod) group_left (workload_kind, workload) "
+        f"{owners(NAMESPACE, WORKLOAD)})"
+    )
+
+
+def autoscaler_pods(*matchers: str) -> str:
+    """One series per pod scaled by a PredictiveAutoscaler, with its ``autoscaler`` label."""
+    info = sel("foresight_autoscaler_info", *matchers)
+    return (
+        "max by (cluster, namespace, pod, autoscaler) ("
+        f"{owners(*_pod_scope(matchers))} "
+        "* on (cluster, namespace, workload) group_left (autoscaler) "
+        "max by (cluster, namespace, workload, autoscaler) "
+        f'(label_replace({info}, "workload", "$1", "target", "(.*)")))'
+    )
+
+
+def requests_per_autoscaler(resource: str, agg: str, *matchers: str) -> str:
+    """``agg`` of a resource's container requests per autoscaler and container."""
+    return (
+        f"{agg} by (cluster, namespace, autoscaler, container) "
+        f"({active_requests(resource, *_pod_scope(matchers))} "
+        "* on (cluster, namespace, pod) group_left (autoscaler) "
+        f"{autoscaler_pods(*matchers)})"
+    )
+
+
+def monthly_savings(resource: str, *matchers: str) -> str:
+    """Monthly cost saved per autoscaler and container if its recommended request were
+    applied to every pod: (Σ requests − recommended × pods) × on-demand price × 730.
+
+    Negative when the recommendation is above today's requests.
+    """
+    metric, scale = {
+        "cpu": ("foresight_autoscaler_recommended_cpu_cores", ""),
+        "memory": ("foresight_autoscaler_recommended_memory_bytes", f" / {GIB}"),
+    }[resource]
+    recommended = f"max by (cluster, namespace, autoscaler, container) ({sel(metric, *matchers)})"
+    total = requests_per_autoscaler(resource, "sum", *matchers)
+    pods = requests_per_autoscaler(resource, "count", *matchers)
+    price = f"max by (cluster) ({sel('foresight_cost_price', resource=resource)})"
+    return (
+        f"(({total} - on (cluster, namespace, autoscaler, container) "
+        f"({recommended} * on (cluster, namespace, autoscaler, container) {pods})){scale}) "
+        f"* on (cluster) group_left () {price} * {HOURS_PER_MONTH}"
+    )
+
+
+def average_hourly(metric: str, window: str, *matchers: str) -> str:
+    """Average over ``window`` of the sum of ``metric`` at each scrape.
+
+    Summing per-series sums and dividing by the number of scrapes (counted on a series that
+    is always exported) counts nodes and workloads that came and went for the time they
+    existed, which ``sum(avg_over_time(...))`` would not.
+    """
+    scrapes = sel("foresight_cost_price", resource="cpu")
+    return (
+        f"sum(sum_over_time({sel(metric, *matchers)}[{window}])) "
+        f"/ max(count_over_time({scrapes}[{window}]))"
+    )

@@ -1,0 +1,343 @@
+"""Workloads: is each workload sized right, healthy, and at its desired replicas?"""
+
+from __future__ import annotations
+
+import grafanalib.core as g
+
+from dashboards.core import (
+    ANY_IS_BAD,
+    CORES,
+    Layout,
+    Query,
+    dashboard,
+    link,
+    override,
+    query_variable,
+    stat,
+    table,
+    timeseries,
+    value_map,
+)
+from dashboards.queries import NAMESPACE, WORKLOAD, active_requests, by_workload, sel
+
+UID = "foresight-workloads"
+KIND = "namespace, workload_kind, workload"
+DASHED = {"fill": "dash", "dash": [10, 10]}
+_USAGE = {
+    "cpu": "foresight_container_cpu_usage_cores",
+    "memory": "foresight_container_memory_working_set_bytes",
+}
+_WORKLOAD_USAGE = {
+    "cpu": "foresight_workload_cpu_usage_cores",
+    "memory": "foresight_workload_memory_working_set_bytes",
+}
+_UNIT = {"cpu": CORES, "memory": "bytes"}
+
+
+def _limits(resource: str) -> str:
+    return sel("foresight_container_resource_limits", NAMESPACE, resource=resource)
+
+
+def _table(layout: Layout) -> None:
+    layout.row("Workloads")
+    w = (NAMESPACE, WORKLOAD)
+    restarts = sel("foresight_container_restarts_total", NAMESPACE)
+    layout.add(
+        table(
+            "Workloads",
+            [
+                Query(f"max by ({KIND}) ({sel('foresight_workload_replicas_desired', *w)})"),
+                Query(f"max by ({KIND}) ({sel('foresight_workload_replicas_ready', *w)})"),
+                Query(f"max by ({KIND}) ({sel(_WORKLOAD_USAGE['cpu'], *w)})"),
+                Query(by_workload(active_requests("cpu", NAMESPACE), "sum", KIND)),
+                Query(f"max by ({KIND}) ({sel(_WORKLOAD_USAGE['memory'], *w)})"),
+                Query(by_workload(active_requests("memory", NAMESPACE), "sum", KIND)),
+                Query(f"round({by_workload(f'increase({restarts}[1h])', 'sum', KIND)})"),
+            ],
+            "Replicas, usage against requests and restarts of each workload. A CPU or memory "
+            "efficiency far below 100 % is money reserved and not used.",
+            columns={
+                "namespace": "Namespace",
+                "workload_kind": "Kind",
+                "workload": "Workload",
+                "Value #A": "Desired",
+                "Value #B": "Ready",
+                "Value #C": "CPU used",
+                "Value #D": "CPU requested",
+                "Value #E": "Memory used",
+                "Value #F": "Memory requested",
+                "Value #G": "Restarts (1 h)",
+            },
+            units={
+                "CPU used": CORES,
+                "CPU requested": CORES,
+                "Memory used": "bytes",
+                "Memory requested": "bytes",
+            },
+            overrides=[
+                override(
+                    "Workload",
+                    links=[
+                        link(
+                            "Select ${__value.raw}",
+                            UID,
+                            "var-namespace=${__data.fields.Namespace}&var-workload=${__value.raw}",
+                        )
+                    ],
+                )
+            ],
+            sort_by="CPU used",
+        ),
+        24,
+        9,
+    )
+
+
+def _resources(layout: Layout) -> None:
+    layout.row("Resources")
+    w = (NAMESPACE, WORKLOAD)
+    running = sel("foresight_pod_phase", NAMESPACE, phase="Running")
+    for resource, what in (("cpu", "CPU"), ("memory", "Memory")):
+        layout.add(
+            timeseries(
+                f"{what}: used, requested, limit",
+                [
+                    Query(
+                        f"sum by (namespace, workload) ({sel(_WORKLOAD_USAGE[resource], *w)})",
+                        "{{workload}} used",
+                    ),
+                    Query(
+                        by_workload(active_requests(resource, NAMESPACE)), "{{workload}} requested"
+                    ),
+                    Query(
+                        by_workload(
+                            f"({_limits(resource)} and on (cluster, namespace, pod) {running})"
+                        ),
+                        "{{workload}} limit",
+                    ),
+                ],
+                _UNIT[resource],
+                f"{what} of all pods of each selected workload: used, requested (reserved on "
+                "nodes, what you pay for) and the limit.",
+                overrides=[
+                    override(
+                        ".* limit", regex=True, custom__lineStyle=DASHED, custom__fillOpacity=0
+                    ),
+                ],
+            ),
+            12,
+            8,
+        )
+    for resource, title, description in (
+        (
+            "cpu",
+            "CPU used / limit (throttling)",
+            "Busiest container of each workload against its CPU limit. foresight does not read "
+            "CFS throttling counters; a container near 100 % of its limit is being throttled.",
+        ),
+        (
+            "memory",
+            "Memory used / limit (OOM risk)",
+            "Fullest container of each workload against its memory limit. At 100 % the kernel "
+            "OOM-kills it.",
+        ),
+    ):
+        usage = sel(_USAGE[resource], NAMESPACE)
+        limit = f"max by (cluster, namespace, pod, container) ({_limits(resource)})"
+        ratio = f"{usage} / on (cluster, namespace, pod, container) group_left () {limit}"
+        layout.add(
+            timeseries(
+                title,
+                [Query(by_workload(ratio, "max"), "{{workload}}")],
+                "percentunit",
+                description,
+                thresholds=(("transparent", None), ("orange", 0.8), ("red", 0.95)),
+                threshold_style="dashed",
+                fill=0,
+            ),
+            12,
+            8,
+        )
+
+
+def _health(layout: Layout) -> None:
+    layout.row("Replicas and restarts")
+    w = (NAMESPACE, WORKLOAD)
+    layout.add(
+        timeseries(
+            "Replicas: desired, ready, available",
+            [
+                Query(
+                    f"sum by (workload) ({sel('foresight_workload_replicas_desired', *w)})",
+                    "{{workload}} desired",
+                ),
+                Query(
+                    f"sum by (workload) ({sel('foresight_workload_replicas_ready', *w)})",
+                    "{{workload}} ready",
+                ),
+                Query(
+                    f"sum by (workload) ({sel('foresight_workload_replicas_available', *w)})",
+                    "{{workload}} available",
+                ),
+            ],
+            "none",
+            "Ready below desired for long: pods are failing to start, or cannot be scheduled.",
+            fill=0,
+            overrides=[override(".* desired", regex=True, custom__lineStyle=DASHED)],
+        ),
+        12,
+        8,
+    )
+    restarts = sel("foresight_container_restarts_total", NAMESPACE)
+    layout.add(
+        timeseries(
+            "Container restarts",
+            [Query(by_workload(f"increase({restarts}[$__rate_interval])"), "{{workload}}")],
+            "none",
+            "Restarts per interval, by workload.",
+            bars=True,
+            fill=80,
+            stack=True,
+        ),
+        12,
+        8,
+    )
+    reason = sel("foresight_container_last_terminated_reason", NAMESPACE)
+    layout.add(
+        table(
+            "Last termination of restarted containers",
+            [Query(by_workload(reason, "count", "namespace, workload, container, reason"))],
+            "Why containers last stopped (OOMKilled, Error, Completed...), counted per "
+            "workload and container.",
+            columns={
+                "namespace": "Namespace",
+                "workload": "Workload",
+                "container": "Container",
+                "reason": "Reason",
+                "Value": "Containers",
+            },
+            overrides=[
+                override(
+                    "Reason",
+                    mappings=value_map(
+                        {"OOMKilled": ("OOMKilled", "red"), "Error": ("Error", "orange")}
+                    ),
+                    custom__cellOptions={"type": "color-text"},
+                )
+            ],
+        ),
+        24,
+        7,
+    )
+
+
+def _jobs(layout: Layout) -> None:
+    layout.row("Jobs and CronJobs")
+    complete = sel("foresight_job_complete", NAMESPACE)
+    layout.add(
+        stat(
+            "Failed jobs",
+            [Query(f"count({complete} == 0) or vector(0)")],
+            "none",
+            "Jobs that ended in failure (backoff limit or deadline reached) and still exist.",
+            ANY_IS_BAD,
+        ),
+        4,
+        8,
+    )
+    jobs = ("foresight_job_pods", NAMESPACE)
+    pods = sel(*jobs)
+    layout.add(
+        table(
+            "Jobs",
+            [
+                Query(f"max by (namespace, job) ({sel(*jobs, status='active')})"),
+                Query(f"max by (namespace, job) ({sel(*jobs, status='succeeded')})"),
+                Query(f"max by (namespace, job) ({sel(*jobs, status='failed')})"),
+                Query(
+                    f"max by (namespace, job) ({complete}) "
+                    f"or max by (namespace, job) (0 * {pods} - 1)"
+                ),
+            ],
+            "Jobs with their pods by status, and whether they completed.",
+            columns={
+                "namespace": "Namespace",
+                "job": "Job",
+                "Value #A": "Active",
+                "Value #B": "Succeeded",
+                "Value #C": "Failed pods",
+                "Value #D": "Outcome",
+            },
+            overrides=[
+                override(
+                    "Outcome",
+                    mappings=value_map(
+                        {
+                            "1": ("complete", "green"),
+                            "0": ("failed", "red"),
+                            "-1": ("running", "blue"),
+                        }
+                    ),
+                    custom__cellOptions={"type": "color-text"},
+                )
+            ],
+            sort_by="Failed pods",
+        ),
+        10,
+        8,
+    )
+    last = sel("foresight_cronjob_last_schedule_timestamp_seconds", NAMESPACE)
+    suspended = sel("foresight_cronjob_suspended", NAMESPACE)
+    layout.add(
+        table(
+            "CronJobs",
+            [
+                Query(f"time() - max by (namespace, cronjob) ({last})"),
+                Query(f"max by (namespace, cronjob) ({suspended})"),
+            ],
+            "When each CronJob last fired, and whether it is suspended.",
+            columns={
+                "namespace": "Namespace",
+                "cronjob": "CronJob",
+                "Value #A": "Since last run",
+                "Value #B": "Suspended",
+            },
+            units={"Since last run": "s"},
+            overrides=[
+                override(
+                    "Suspended", mappings=value_map({"0": ("no", "green"), "1": ("yes", "orange")})
+                )
+            ],
+        ),
+        10,
+        8,
+    )
+
+
+def build() -> g.Dashboard:
+    """The workloads dashboard."""
+    layout = Layout()
+    _table(layout)
+    _resources(layout)
+    _health(layout)
+    _jobs(layout)
+    return dashboard(
+        UID,
+        "foresight / Workloads",
+        "Is each workload sized right, healthy, and at its desired replicas.",
+        [
+            query_variable("cluster", "Cluster", "label_values(foresight_node_info, cluster)"),
+            query_variable(
+                "namespace",
+                "Namespace",
+                'label_values(foresight_pod_phase{cluster=~"$cluster"}, namespace)',
+            ),
+            query_variable(
+                "workload",
+                "Workload",
+                'label_values(foresight_pod_owner{cluster=~"$cluster", '
+                'namespace=~"$namespace"}, workload)',
+            ),
+        ],
+        layout,
+    )
