@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 from aiohttp import web
 from kubernetes import client as k8s
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from alerts.promql import Engine
 from alerts.service import AlertingService
 from autoscaler.controller.controller import Controller
 from autoscaler.controller.kube_actions import KubeActions
-from autoscaler.cost.exporter import register_cost_metrics
+from autoscaler.cost.exporter import CostCollector
 from autoscaler.cost.inputs import snapshot_from_cluster
 from autoscaler.cost.model import Snapshot
 from autoscaler.leader import LeaderElector
@@ -36,9 +38,26 @@ from collectors.kube import RetryPolicy, api_client
 from collectors.kubelet import KubeletCollector, kubelet_client, read_token
 from collectors.recorder import FamilyRecorder
 from collectors.scrape import ScrapeHealth, Scraper
+from collectors.state_metrics import Family
 from collectors.store import Store
 
-__all__ = ["Service"]
+__all__ = ["LeaderOnly", "Service"]
+
+# The replica's own health, exported by every replica.
+_HEALTH_PREFIXES = ("foresight_scrape_", "foresight_watch_", "foresight_store_")
+
+
+class LeaderOnly(Collector):
+    """A collector whose metrics only the leader exports."""
+
+    def __init__(self, inner: Collector, elector: LeaderElector) -> None:
+        self._inner = inner
+        self._elector = elector
+
+    def collect(self) -> Iterator[Metric]:
+        if self._elector.is_leader():
+            yield from self._inner.collect()
+
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +140,29 @@ class Service:
             watch_health=self.watcher.health,
             interval_s=c.scrape_interval_seconds,
         )
-        self.registry.register(FamiliesCollector(self.cycle.families))
-        self.registry.register(FamiliesCollector(self.controller.families))
+        self.registry.register(FamiliesCollector(self._families))
         self.registry.register(self.alerts.prometheus_collector())
-        register_cost_metrics(self.registry, self._cost_snapshot, self.settings.cost)
+        self.registry.register(
+            LeaderOnly(CostCollector(self._cost_snapshot, self.settings.cost), self.elector)
+        )
         if not self.settings.leader.enabled:
             self.alerts.set_leader(True)
         self.watcher.start()
+
+    def _families(self) -> list[Family]:
+        """What ``/metrics`` shows of the collectors and the controller.
+
+        Both replicas collect, but only the leader exports the cluster's state: Prometheus
+        scrapes both, and sums over two copies would double every dashboard total.
+        """
+        assert self.cycle is not None
+        leader = self.elector.is_leader()
+        identity = Family("foresight_leader", "gauge", "1 on the replica that acts.")
+        identity.add(float(leader), identity=self.elector.identity)
+        families = self.cycle.families()
+        if not leader:
+            return [identity, *(f for f in families if f.name.startswith(_HEALTH_PREFIXES))]
+        return [identity, *families, *self.controller.families()]
 
     def _cost_snapshot(self) -> Snapshot:
         assert self.kubelets is not None

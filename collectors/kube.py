@@ -79,6 +79,9 @@ def api_client(settings: KubernetesSettings) -> k8s.ApiClient:
                 context=settings.context, client_configuration=configuration
             )
     configuration.retries = False  # retries are ours, with backoff on the clock
+    # One watch per kind holds a connection each; the default pool (5 per core) is smaller
+    # than that plus the controller's calls, and urllib3 then warns on every request.
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, 32)
     return k8s.ApiClient(configuration)
 
 

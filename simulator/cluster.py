@@ -200,6 +200,20 @@ class SimulatedCluster:
             assert rt is not None
             core.create(rt, w.namespace, obj)
 
+    def create(self, obj: KubeObject) -> KubeObject:
+        """Create an object as a client would (a CRD starts serving its resource)."""
+        rt = self.registry.by_kind(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+        if rt is None:
+            raise ApiError.invalid(
+                str(obj.get("kind", "")),
+                "",
+                str(obj.get("metadata", {}).get("name", "")),
+                [("kind", f"Unsupported value: {obj.get('apiVersion')} {obj.get('kind')}")],
+            )
+        namespace = str(obj.get("metadata", {}).get("namespace", "")) if rt.namespaced else ""
+        created: KubeObject = self.core.create(rt, namespace, obj).obj
+        return created
+
     # -- simulation ------------------------------------------------------------------------
 
     def step(self) -> None:

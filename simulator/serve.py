@@ -8,11 +8,13 @@ import logging
 import secrets
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from collectors.clock import RealClock, VirtualClock
 from simulator.cluster import SimulatedCluster
 from simulator.errors import SimulatorError
+from simulator.objects import KubeObject
 from simulator.scenario import load_scenario
 from simulator.tls import LOOPBACK_HOSTS, new_ca
 
@@ -28,12 +30,14 @@ async def serve(
     speed: float,
     token: str | None,
     tls: bool = False,
+    objects: Sequence[KubeObject] = (),
 ) -> int:
     """Run the scenario at ``speed`` until SIGINT/SIGTERM; returns the exit code.
 
     With ``tls``, the API server and the kubelets serve HTTPS with a certificate of a fresh
     CA, and require a bearer token (``token``, or a generated one): the kubeconfig carries
-    both, and kubectl sends a token only over HTTPS.
+    both, and kubectl sends a token only over HTTPS. ``objects`` (CRDs, say) are created
+    before the first request is served.
     """
     scenario = load_scenario(scenario_name)
     start = scenario.start if scenario.start is not None else RealClock().now()
@@ -50,6 +54,8 @@ async def serve(
         scenario, clock, port=port, token=token, kubelet_token=kubelet_token, tls=certificate
     )
     await cluster.start()
+    for obj in objects:
+        cluster.create(obj)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -68,6 +68,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port must be between 0 and 65535, got {args.port}")
     # Imported here: the simulator is a development tool, not part of the service's start-up.
+    from autoscaler.resource.crd import crd_manifest  # noqa: PLC0415
     from simulator.serve import SimulatorError, serve  # noqa: PLC0415
 
     try:
@@ -80,6 +81,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                     args.speed,
                     args.token,
                     tls=args.tls,
+                    # So that `kubectl get pas -A` works against it, as on a real cluster
+                    # where the chart installed foresight.
+                    objects=[crd_manifest()],
                 )
             )
         )

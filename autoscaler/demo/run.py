@@ -129,6 +129,7 @@ def _settings(out: Path, kubeconfig: Path, receiver_url: str) -> Settings:
 
 
 async def _install(api: k8s.ApiClient) -> None:
+    """The CRD and the demo's autoscalers, through the API as kubectl would create them."""
     ext = k8s.ApiextensionsV1Api(api)
     crd: Any = crd_manifest()  # the client serialises plain dicts as they are
     await asyncio.to_thread(ext.create_custom_resource_definition, crd)

@@ -96,6 +96,12 @@ async def test_leader_failover_between_two_instances(rig: Rig, tmp_path: Path) -
             await b.elector.try_acquire_or_renew()
         assert not a.elector.is_leader()  # stops acting within one lease period
         assert b.elector.is_leader()
+        # Only the leader exports the cluster's state, so that sums do not double.
+        assert a.registry.get_sample_value("foresight_leader", {"identity": "a"}) == 0
+        assert b.registry.get_sample_value("foresight_leader", {"identity": "b"}) == 1
+        names = {m.name for m in a.registry.collect()}
+        assert "foresight_node_capacity" not in names and "foresight_scrape_attempts" in names
+        assert "foresight_node_capacity" in {m.name for m in b.registry.collect()}
         lease = await asyncio.to_thread(
             k8s.CoordinationV1Api(rig.api).read_namespaced_lease, "foresight-leader", "shop"
         )

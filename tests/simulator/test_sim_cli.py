@@ -91,6 +91,17 @@ def test_serve_writes_a_kubeconfig_that_kubectl_uses(tmp_path: Path, kubectl: st
         assert config["clusters"][0]["cluster"]["server"] == f"http://127.0.0.1:{port}"
         out = _wait_for_frontend(kubectl, kubeconfig)
         assert "frontend" in out and "3/3" in out
+        # The PredictiveAutoscaler resource is served, as where the chart installed it.
+        pas = subprocess.run(
+            [kubectl, "--kubeconfig", str(kubeconfig), "get", "pas", "-A"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env={"HOME": str(kubeconfig.parent), "PATH": "/usr/bin:/bin"},
+        )
+        assert pas.returncode == 0, pas.stderr
+        assert "No resources found" in pas.stderr
 
 
 def test_serve_with_tls_gives_kubectl_and_the_client_a_ca_and_a_token(
