@@ -138,7 +138,6 @@ class Service:
             kubelets,
             scrape_health=[self.health],
             watch_health=self.watcher.health,
-            interval_s=c.scrape_interval_seconds,
         )
         self.registry.register(FamiliesCollector(self._families))
         self.registry.register(self.alerts.prometheus_collector())

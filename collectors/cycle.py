@@ -8,12 +8,9 @@ not linger for five minutes in queries.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from collectors.clock import Clock
 from collectors.cluster import WatchHealth
@@ -21,13 +18,10 @@ from collectors.cluster_model import ClusterModel
 from collectors.gcpause import paused_gc
 from collectors.kubelet import KubeletCollector, NodeEndpoint
 from collectors.pods import PodMetricsCollector
+from collectors.recorder import FamilyRecorder
 from collectors.scrape import ScrapeHealth
 from collectors.state_metrics import Family, cluster_families, health_families, usage_families
 from collectors.store import Store
-from collectors.store.labels import Labels, make_labels
-from collectors.store.refs import RefCache
-
-log = logging.getLogger(__name__)
 
 # Written by the kubelet collector itself, with kubelet timestamps.
 _OWN_TIMESTAMPS = frozenset(
@@ -65,7 +59,6 @@ class CollectionCycle:
         pods: PodMetricsCollector | None = None,
         scrape_health: Sequence[ScrapeHealth] = (),
         watch_health: WatchHealth | None = None,
-        interval_s: float = 15.0,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -74,9 +67,7 @@ class CollectionCycle:
         self._pods = pods
         self._scrape_health = scrape_health
         self._watch_health = watch_health
-        self._interval_s = interval_s
-        self._written: set[Labels] = set()
-        self._ref = RefCache(store)
+        self._recorder = FamilyRecorder(store)
 
     def families(self) -> list[Family]:
         """Everything known now: the exporter calls this at scrape time."""
@@ -101,36 +92,5 @@ class CollectionCycle:
                 )
                 if f.name not in _OWN_TIMESTAMPS
             ]
-            written += self._record(families)
+            written += self._recorder.record(families, int(self._clock.now() * 1000))
         return CycleReport(written, time.perf_counter() - started)
-
-    async def run(self) -> None:
-        """Cycle every interval until cancelled; a failing cycle is logged, not fatal."""
-        while True:
-            start = self._clock.now()
-            try:
-                report = await self.run_once()
-                log.debug(
-                    "collection cycle wrote %d samples in %.2f s", report.samples, report.seconds
-                )
-            except Exception:
-                log.exception("collection cycle failed; next one in %.0f s", self._interval_s)
-            await self._clock.sleep(max(0.0, self._interval_s - (self._clock.now() - start)))
-
-    def _record(self, families: Sequence[Family]) -> int:
-        now = int(self._clock.now() * 1000)
-        refs: list[int] = []
-        values: list[float] = []
-        written: set[Labels] = set()
-        for family in families:
-            for labels, value in family.samples:
-                key = make_labels({**labels, "__name__": family.name})
-                refs.append(self._ref(key))
-                values.append(value)
-                written.add(key)
-        for key in self._written - written:
-            self._store.mark_stale(self._ref(key), now)
-        self._written = written
-        if refs:
-            self._store.append_batch(np.array(refs, np.int32), now, np.array(values, np.float64))
-        return len(refs)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from collectors.prometheus_source import PrometheusSource, PrometheusSourceError
 from collectors.scrape import ScrapeHealth
 from collectors.state_metrics import cluster_families, health_families
 from collectors.store import Store, StoreSettings, name_is
+from tests.support.prometheus import free_port, running_prometheus
 
 pytestmark = pytest.mark.skipif(
     shutil.which("prometheus") is None,
@@ -49,13 +48,6 @@ POD = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def exporter() -> AsyncIterator[str]:
     model = ClusterModel()
@@ -70,7 +62,7 @@ async def exporter() -> AsyncIterator[str]:
     )
     runner = web.AppRunner(metrics_app(registry), access_log=None, handle_signals=False)
     await runner.setup()
-    port = _free_port()
+    port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     yield f"127.0.0.1:{port}"
     await runner.cleanup()
@@ -78,34 +70,13 @@ async def exporter() -> AsyncIterator[str]:
 
 @pytest.fixture
 def prometheus(exporter: str, tmp_path: Path) -> Iterator[str]:
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
+    config = (
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
         f"  - job_name: foresight\n    static_configs: [{{targets: ['{exporter}']}}]\n"
     )
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        assert proc.stderr is not None
-        proc.stderr.close()
+    with running_prometheus(tmp_path, config) as url:
+        yield url
 
 
 async def _scraped(url: str) -> dict[str, object]:
@@ -174,7 +145,7 @@ async def test_unreachable_server_is_retried_then_reported() -> None:
     clock = VirtualClock()
     async with httpx.AsyncClient() as client:
         source = PrometheusSource(
-            client, f"http://127.0.0.1:{_free_port()}", clock, RetryPolicy(2, 1, 4)
+            client, f"http://127.0.0.1:{free_port()}", clock, RetryPolicy(2, 1, 4)
         )
         with pytest.raises(PrometheusSourceError, match="unreachable"):
             await source.instant("up", 0)

@@ -18,8 +18,6 @@ import itertools
 import json
 import re
 import shutil
-import socket
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +49,7 @@ from collectors.store import Store, StoreSettings
 from dashboards.lint import fill, panels
 from simulator.background import BackgroundCluster
 from simulator.scenario import parse_scenario
+from tests.support.prometheus import free_port, running_prometheus
 
 pytestmark = pytest.mark.skipif(
     shutil.which("prometheus") is None,
@@ -175,13 +174,6 @@ class ControllerAndAlertsStandIn(Collector):
         yield outbox
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @dataclass
 class Live:
     prometheus: str
@@ -241,7 +233,7 @@ async def exporter(tmp_path: Path) -> AsyncIterator[str]:
                 registry.register(ControllerAndAlertsStandIn())
                 runner = web.AppRunner(metrics_app(registry), access_log=None, handle_signals=False)
                 await runner.setup()
-                port = _free_port()
+                port = free_port()
                 await web.TCPSite(runner, "127.0.0.1", port).start()
                 yield f"127.0.0.1:{port}"
                 await runner.cleanup()
@@ -251,37 +243,16 @@ async def exporter(tmp_path: Path) -> AsyncIterator[str]:
 
 @pytest.fixture
 def prometheus(exporter: str, tmp_path: Path) -> Iterator[str]:
-    config = tmp_path / "prometheus.yml"
     # honor_labels: foresight re-exports cluster objects whose labels (job, namespace, pod)
     # must not be renamed to exported_*; the cluster label is what a multi-cluster setup adds.
-    config.write_text(
+    config = (
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
         "  - job_name: foresight\n    honor_labels: true\n"
         f"    static_configs: [{{targets: ['{exporter}'], labels: {{cluster: sim}}}}]\n"
     )
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        assert proc.stderr is not None
-        proc.stderr.close()
+    with running_prometheus(tmp_path, config) as url:
+        yield url
 
 
 async def _query(client: httpx.AsyncClient, url: str, expr: str) -> list[dict[str, object]]:

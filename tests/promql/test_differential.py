@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import math
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +27,7 @@ from alerts.promql import Engine
 from collectors.clock import VirtualClock
 from collectors.store import Store, StoreSettings
 from collectors.store.openmetrics import write_openmetrics
+from tests.support.prometheus import running_prometheus
 
 pytestmark = pytest.mark.skipif(
     shutil.which("prometheus") is None or shutil.which("promtool") is None,
@@ -133,37 +132,15 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, s
         capture_output=True,
         timeout=120,
     )
-    (work / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={work / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tsdb}",
-            "--storage.tsdb.retention.time=36500d",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("prometheus did not become ready")
-            time.sleep(0.2)
-        yield Engine(store), url
+        with running_prometheus(
+            work,
+            "global:\n  scrape_interval: 1m\n",
+            tsdb,
+            "--storage.tsdb.retention.time=36500d",
+        ) as url:
+            yield Engine(store), url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
         store.close()
 
 
