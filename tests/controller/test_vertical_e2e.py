@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from kubernetes import client as k8s
 
@@ -61,3 +62,67 @@ async def test_vertical_recommend_only_reports(rig: Rig) -> None:
     assert pod.spec.containers[0].resources.requests["memory"] == "128Mi"
     status = await rig.status("worker")
     assert status["recommendations"][0]["target"]["memory"] != "128Mi"
+
+
+async def test_recreate_patches_the_template_at_most_once_per_interval(rig: Rig) -> None:
+    await rig.create(pas("worker", _worker(update="Recreate")))
+    for _ in range(int(3 * HOUR / 120)):
+        await rig.step(120)
+    recreated = [a for a in rig.service.controller.actions_log if a["kind"] == "recreate"]
+    # Decisions every 5 minutes, but one rolling restart per hour at most.
+    assert 1 <= len(recreated) <= 3
+    times = [a["time"] for a in recreated]
+    assert all(b - a >= HOUR for a, b in itertools.pairwise(times))
+    deployment = await asyncio.to_thread(rig.apps.read_namespaced_deployment, "worker", "shop")
+    [container] = deployment.spec.template.spec.containers
+    assert parse_quantity(container.resources.requests["memory"]) > 128 * 2**20
+    assert container.resources.limits["memory"] != "512Mi"  # moved with the request
+
+
+async def test_a_vpa_on_the_same_workload_is_a_conflict(rig: Rig) -> None:
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "verticalpodautoscalers.autoscaling.k8s.io"},
+        "spec": {
+            "group": "autoscaling.k8s.io",
+            "scope": "Namespaced",
+            "names": {"kind": "VerticalPodAutoscaler", "plural": "verticalpodautoscalers"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    await asyncio.to_thread(k8s.ApiextensionsV1Api(rig.api).create_custom_resource_definition, crd)
+    vpa = {
+        "apiVersion": "autoscaling.k8s.io/v1",
+        "kind": "VerticalPodAutoscaler",
+        "metadata": {"name": "worker", "namespace": "shop"},
+        "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "worker"}},
+    }
+    await asyncio.to_thread(
+        rig.custom.create_namespaced_custom_object,
+        "autoscaling.k8s.io",
+        "v1",
+        "shop",
+        "verticalpodautoscalers",
+        vpa,
+    )
+    await rig.create(pas("worker", _worker()))
+    for _ in range(int(HOUR / 120)):
+        await rig.step(120)
+    assert not rig.service.controller.actions_log
+    conflict = {c["type"]: c for c in (await rig.status("worker"))["conditions"]}[
+        "ConflictingAutoscaler"
+    ]
+    assert conflict["status"] == "True" and "VerticalPodAutoscaler" in conflict["message"]
