@@ -85,7 +85,15 @@ class LeaderElector:
                 self._on_change(leader)
 
     async def _do(self, fn: Any, *args: Any, what: str) -> Any:
-        return await call(fn, *args, clock=self._clock, retry=_ONE_ATTEMPT, what=what)
+        # A call that outlives the renew period is worse than a failed one.
+        return await call(
+            fn,
+            *args,
+            clock=self._clock,
+            retry=_ONE_ATTEMPT,
+            what=what,
+            _request_timeout=self._settings.renew_seconds,
+        )
 
     def _spec(self, transitions: int, acquire: Any) -> k8s.V1LeaseSpec:
         now = to_datetime(self._clock.now())

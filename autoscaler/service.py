@@ -88,7 +88,7 @@ class Service:
         )
         retry = RetryPolicy.from_settings(settings.kubernetes)
         self.controller = Controller(
-            KubeActions(self.api, clock, retry),
+            KubeActions(self.api, clock, retry, settings.kubernetes.request_timeout_seconds),
             self.watcher.model,
             self.engine,
             clock,

@@ -71,15 +71,26 @@ class ScaleResult:
 class KubeActions:
     """Writes of the controller, with retries and optimistic concurrency."""
 
-    def __init__(self, api: k8s.ApiClient, clock: Clock, retry: RetryPolicy) -> None:
+    def __init__(
+        self, api: k8s.ApiClient, clock: Clock, retry: RetryPolicy, timeout_s: float = 30.0
+    ) -> None:
+        self._timeout = timeout_s
         self._apps = k8s.AppsV1Api(api)
         self._core = k8s.CoreV1Api(api)
         self._custom = k8s.CustomObjectsApi(api)
         self._clock = clock
         self._retry = retry
 
-    async def _call(self, fn: Any, *args: Any, what: str, **kwargs: Any) -> Any:
-        return await call(fn, *args, clock=self._clock, retry=self._retry, what=what, **kwargs)
+    async def _call(self, fn: Any, *args: Any, what: str) -> Any:
+        # A hung request must not hold the controller: it times out and is retried.
+        return await call(
+            fn,
+            *args,
+            clock=self._clock,
+            retry=self._retry,
+            what=what,
+            _request_timeout=self._timeout,
+        )
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -228,3 +228,57 @@ async def test_kill_9_in_the_middle_of_a_scale_up_then_restart(rig: Rig, tmp_pat
     assert all(2 <= r <= 6 for r in observed)
     scaled = [e for e in await rig.events() if e.reason == "ScaledUp"]
     assert len(scaled) <= 1  # the killed attempt's event, or the restart's: never two
+
+
+async def test_hung_scale_requests_time_out_and_are_retried(rig: Rig, tmp_path: Path) -> None:
+    await rig.create(pas("web", horizontal()))
+    kubeconfig = tmp_path / "kubeconfig"
+    rig.cluster.write_kubeconfig(kubeconfig)
+    base = settings_for(tmp_path / "hung", kubeconfig)
+    settings = base.model_copy(
+        update={"kubernetes": base.kubernetes.model_copy(update={"request_timeout_seconds": 0.5})}
+    )
+    service = Service(settings, rig.clock, api=rig.api, persistent=False)
+    await service.start()
+    await service.wait_synced()
+    try:
+        for _ in range(int(2 * HOUR / 120)):  # the load rises: scale-ups are due
+            await rig.cluster.advance(120)
+            await service.collect_once()
+            await service.control_once()
+        before = await rig.replicas()
+        # Scale writes hang (the server never answers) for ten virtual minutes.
+        rig.cluster.inject(
+            FaultSpec.model_validate(
+                {
+                    "type": "api-timeout",
+                    "verbs": ["update"],
+                    "resources": ["deployments"],
+                    "at": rig.clock.now() - rig.cluster.start_time,
+                    "duration": 600,
+                }
+            )
+        )
+        # A new minimum makes a scale-up due at once, while writes hang.
+        await asyncio.to_thread(
+            rig.custom.patch_namespaced_custom_object,
+            "foresight.dev",
+            "v1alpha1",
+            "shop",
+            "predictiveautoscalers",
+            "web",
+            {"spec": {"horizontal": {"minReplicas": 20}}},
+        )
+        await rig.cluster.advance(30)
+        await service.collect_once()
+        await _drive(rig, service.control_once())
+        assert service.controller.reconcile_errors == 1  # the cycle gave up on the hung write
+        assert await rig.replicas() == before
+        for _ in range(8):
+            await rig.cluster.advance(120)
+            await service.collect_once()
+            await _drive(rig, service.control_once())
+        assert await rig.replicas() == 20  # through, once the fault ended
+    finally:
+        rig.cluster.api.stop_hanging()
+        await service.close()
