@@ -221,9 +221,10 @@ async def test_kill_9_in_the_middle_of_a_scale_up_then_restart(rig: Rig, tmp_pat
             observed.append(await rig.replicas())
     finally:
         second.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(second.wait, 20)
+        code = await asyncio.to_thread(second.wait, 20)
         assert second.stderr is not None
         second.stderr.close()
+    assert code == 0  # SIGTERM: a graceful stop
     assert observed[-1] == 5
     assert all(2 <= r <= 6 for r in observed)
     scaled = [e for e in await rig.events() if e.reason == "ScaledUp"]
