@@ -121,6 +121,9 @@ def _settings(out: Path, kubeconfig: Path, receiver_url: str) -> Settings:
                 "stagger_seconds": 0,
                 "token_file": None,
                 "ca_file": None,
+                # Loopback kubelets answer in milliseconds; a failed node must not stall
+                # virtual time for the 10 s a real network is given.
+                "scrape_timeout_seconds": 0.5,
             },
             "leader": {"enabled": False},
             "server": {"host": "127.0.0.1", "port": 0},
