@@ -69,9 +69,11 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
     if summary["recommendations"]:
         w("container requests recommended:\n")
         for rec in summary["recommendations"]:
-            unit = "cores" if rec["resource"] == "cpu" else "MiB"
-            value = rec["request"] if rec["resource"] == "cpu" else rec["request"] / 2**20
-            w(f"  {rec['autoscaler']} {rec['container']} {rec['resource']}: {value:.3g} {unit}\n")
+            if rec["resource"] == "cpu":
+                shown = f"{rec['request'] * 1000:.0f}m cores"
+            else:
+                shown = f"{rec['request'] / 2**20:.0f} MiB"
+            w(f"  {rec['autoscaler']} {rec['container']} {rec['resource']}: {shown}\n")
     w(
         f"\nalerts: {summary['alerts_delivered']} delivered in "
         f"{summary['notifications_delivered']} webhook notifications to the demo's receiver\n"
