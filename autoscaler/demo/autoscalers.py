@@ -32,25 +32,19 @@ def demo_autoscalers() -> list[dict[str, Any]]:
         "scaleDownStabilizationSeconds": 300,
     }
     return [
-        _pas(
-            "shop",
-            "frontend",
-            {
-                "targetRef": {"kind": "Deployment", "name": "frontend"},
-                "mode": "Auto",
-                "horizontal": horizontal,
-                "forecast": {"horizonSeconds": 60},
-            },
-        ),
-        _pas(
-            "shop",
-            "api",
-            {
-                "targetRef": {"kind": "Deployment", "name": "api"},
-                "mode": "Auto",
-                "horizontal": horizontal,
-                "forecast": {"horizonSeconds": 90},
-            },
+        *(
+            _pas(
+                ns,
+                name,
+                {
+                    "targetRef": {"kind": "Deployment", "name": name},
+                    "mode": "Auto",
+                    "horizontal": horizontal,
+                    "forecast": {"horizonSeconds": horizon},
+                },
+            )
+            # Horizons: pod startup plus one decision interval, rounded up.
+            for (ns, name), horizon in zip(HORIZONTAL_TARGETS, (60, 90), strict=True)
         ),
         _pas(
             "batch",
