@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,16 +14,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from collectors import names
 from collectors.clock import VirtualClock
 from collectors.cluster import ClusterWatcher
-from collectors.cycle import CollectionCycle, node_endpoints
+from collectors.cycle import CollectionCycle
 from collectors.exporter import FamiliesCollector
-from collectors.kube import api_client
-from collectors.kubelet import KubeletCollector
-from collectors.scrape import ScrapeHealth, Scraper
-from collectors.settings import CollectorSettings, KubernetesSettings
+from collectors.scrape import ScrapeHealth
 from collectors.store import Store, StoreSettings, eq, name_is, stale_mask
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
 from simulator.scenario import parse_scenario
+from tests.support.collection import collecting
 
 SCENARIO = """
 name: collected
@@ -65,43 +62,9 @@ class Rig:
 
 @pytest.fixture
 async def rig(sim: BackgroundCluster, tmp_path: Path) -> AsyncIterator[Rig]:
-    assert sim.cluster is not None
-    kubeconfig = tmp_path / "sim.kubeconfig"
-    sim.cluster.write_kubeconfig(kubeconfig)
-    # Collector time follows the simulated cluster's clock, as it would follow the wall clock.
-    clock = sim.clock
-    settings = CollectorSettings(kubelet_scheme="http", stagger_seconds=0, token_file=None)
-    store = Store(StoreSettings(), clock, persistent=False)
-    health = ScrapeHealth("kubelet")
-    with api_client(KubernetesSettings(kubeconfig=kubeconfig)) as api:
-        watcher = ClusterWatcher(api, VirtualClock(start=START), KubernetesSettings())
-        watcher.start()
-        await asyncio.wait_for(watcher.wait_synced(), 30)
-        async with httpx.AsyncClient() as http:
-            scraper = Scraper(
-                http,
-                clock,
-                health,
-                concurrency=8,
-                timeout_s=5,
-                stagger_s=0,
-                max_bytes=settings.max_response_bytes,
-                backoff_initial_s=1,
-                backoff_max_s=5,
-            )
-            kubelets = KubeletCollector(
-                scraper, store, clock, settings, lambda: node_endpoints(watcher.model)
-            )
-            cycle = CollectionCycle(
-                store,
-                clock,
-                watcher.model,
-                kubelets,
-                scrape_health=[health],
-                watch_health=watcher.health,
-            )
-            yield Rig(sim, cycle, store, health, watcher)
-        await watcher.stop()
+    store = Store(StoreSettings(), sim.clock, persistent=False)
+    async with collecting(sim, store, tmp_path / "sim.kubeconfig", START) as c:
+        yield Rig(sim, c.cycle, store, c.health, c.watcher)
     store.close()
 
 

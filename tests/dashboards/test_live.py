@@ -37,18 +37,14 @@ from autoscaler.cost.service import load_report
 from autoscaler.cost.settings import CostSettings
 from autoscaler.cost.sources import PrometheusSeries
 from collectors.clock import RealClock, VirtualClock
-from collectors.cluster import ClusterWatcher
-from collectors.cycle import CollectionCycle, node_endpoints
 from collectors.exporter import FamiliesCollector, metrics_app
-from collectors.kube import RetryPolicy, api_client
-from collectors.kubelet import KubeletCollector
+from collectors.kube import RetryPolicy
 from collectors.prometheus_source import PrometheusSource
-from collectors.scrape import ScrapeHealth, Scraper
-from collectors.settings import CollectorSettings, KubernetesSettings
 from collectors.store import Store, StoreSettings
 from dashboards.lint import fill, panels
 from simulator.background import BackgroundCluster
 from simulator.scenario import parse_scenario
+from tests.support.collection import collecting
 from tests.support.prometheus import free_port, running_prometheus
 
 pytestmark = pytest.mark.skipif(
@@ -184,60 +180,29 @@ class Live:
 async def exporter(tmp_path: Path) -> AsyncIterator[str]:
     start = RealClock().now()  # Prometheus stamps with the wall clock; keep times close to it
     clock = VirtualClock(start=start, speed=None, autoadvance=False)
-    settings = CollectorSettings(kubelet_scheme="http", stagger_seconds=0, token_file=None)
     store = Store(StoreSettings(), clock, persistent=False)
-    health = ScrapeHealth("kubelet")
     with BackgroundCluster(parse_scenario(SCENARIO, "dashboards.yaml"), clock) as sim:
-        assert sim.cluster is not None
-        sim.cluster.write_kubeconfig(tmp_path / "sim.kubeconfig")
-        with api_client(KubernetesSettings(kubeconfig=tmp_path / "sim.kubeconfig")) as api:
-            watcher = ClusterWatcher(api, VirtualClock(start=start), KubernetesSettings())
-            watcher.start()
-            await asyncio.wait_for(watcher.wait_synced(), 30)
-            async with httpx.AsyncClient() as http:
-                scraper = Scraper(
-                    http,
-                    clock,
-                    health,
-                    concurrency=8,
-                    timeout_s=5,
-                    stagger_s=0,
-                    max_bytes=settings.max_response_bytes,
-                    backoff_initial_s=1,
-                    backoff_max_s=5,
-                )
-                kubelets = KubeletCollector(
-                    scraper, store, clock, settings, lambda: node_endpoints(watcher.model)
-                )
-                cycle = CollectionCycle(
-                    store,
-                    clock,
-                    watcher.model,
-                    kubelets,
-                    scrape_health=[health],
-                    watch_health=watcher.health,
-                )
-                # Five virtual minutes: jobs run and finish, the leaking web pods are OOM-killed.
-                for _ in range(20):
-                    await cycle.run_once()
-                    await asyncio.to_thread(sim.advance, 15)
-                await cycle.run_once()
-                await asyncio.sleep(0.5)  # let the last watch events land in the model
-                registry = CollectorRegistry()
-                registry.register(FamiliesCollector(cycle.families))
-                register_cost_metrics(
-                    registry,
-                    lambda: snapshot_from_cluster(watcher.model, kubelets.latest, CostSettings()),
-                    CostSettings(),
-                )
-                registry.register(ControllerAndAlertsStandIn())
-                runner = web.AppRunner(metrics_app(registry), access_log=None, handle_signals=False)
-                await runner.setup()
-                port = free_port()
-                await web.TCPSite(runner, "127.0.0.1", port).start()
-                yield f"127.0.0.1:{port}"
-                await runner.cleanup()
-            await watcher.stop()
+        async with collecting(sim, store, tmp_path / "sim.kubeconfig", start) as c:
+            # Five virtual minutes: jobs run and finish, the leaking web pods are OOM-killed.
+            for _ in range(20):
+                await c.cycle.run_once()
+                await asyncio.to_thread(sim.advance, 15)
+            await c.cycle.run_once()
+            await asyncio.sleep(0.5)  # let the last watch events land in the model
+            registry = CollectorRegistry()
+            registry.register(FamiliesCollector(c.cycle.families))
+            register_cost_metrics(
+                registry,
+                lambda: snapshot_from_cluster(c.watcher.model, c.kubelets.latest, CostSettings()),
+                CostSettings(),
+            )
+            registry.register(ControllerAndAlertsStandIn())
+            runner = web.AppRunner(metrics_app(registry), access_log=None, handle_signals=False)
+            await runner.setup()
+            port = free_port()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            yield f"127.0.0.1:{port}"
+            await runner.cleanup()
     store.close()
 
 
