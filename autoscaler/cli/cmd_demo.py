@@ -66,6 +66,12 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         f"{'':<18} {'HPA 70 %':>10} {summary['hpa_violation_pct']:>14.2f}% "
         f"{summary['hpa_cost_replica_hours']:>14.1f}\n\n"
     )
+    resized = summary["resize_actions"]
+    kills = sum(summary["oom_kills"].values())
+    w(
+        f"the leaking queue worker: {resized} in-place resizes, "
+        f"{kills} OOM kill{'s' if kills != 1 else ''}\n"
+    )
     if summary["recommendations"]:
         w("container requests recommended:\n")
         for rec in summary["recommendations"]:

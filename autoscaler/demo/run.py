@@ -389,7 +389,21 @@ def _summary(
         "recommendations": recommendations,
         "workloads": per_workload,
         "reconcile_errors": controller.reconcile_errors,
+        "oom_kills": _oom_kills(service),
     }
+
+
+def _oom_kills(service: Service) -> dict[str, int]:
+    """Containers whose last restart was an OOM kill, by workload, at the end of the day."""
+    model = service.watcher.model
+    kills: dict[str, int] = {}
+    for pod in model.pods():
+        owner = model.workload_of(pod)
+        for c in pod.containers:
+            if c.last_termination_reason == "OOMKilled" and owner is not None:
+                key = f"{pod.namespace}/{owner[1]}"
+                kills[key] = kills.get(key, 0) + c.restarts
+    return kills
 
 
 def _alert_summary(receiver: WebhookReceiver) -> dict[str, Any]:
