@@ -5,7 +5,8 @@ Order of rules, each of which may only keep or move the previous answer:
 1. missing or stale load: hold the current count (fail-static, never scale down blind);
 2. replicas for the larger of the forecast peak and the current load (the reactive floor: never
    fewer than the HPA formula asks for on current load) at the target utilisation;
-3. scale-down stabilisation: never below the highest recommendation of the window;
+3. scale-down tolerance and stabilisation: down only to a count with some spare capacity,
+   and never below the highest recommendation of the window;
 4. step limits up and down;
 5. min/max replicas.
 """
@@ -92,6 +93,11 @@ def decide_replicas(
     per_replica = state.capacity_per_replica * settings.target_utilisation
     # The small tolerance keeps float noise (3.0000000001 replicas) from adding a pod.
     recommended = max(1, math.ceil(need / per_replica - 1e-9))
+    if recommended < current and settings.scale_down_tolerance > 0:
+        # Up at need > n x c, down only once need x (1 + tolerance) fits n - 1: a band, so
+        # that a forecast hovering at a boundary does not flap one replica up and down.
+        spare = math.ceil(need * (1 + settings.scale_down_tolerance) / per_replica - 1e-9)
+        recommended = max(recommended, min(current, spare))
 
     window = settings.scale_down_stabilisation_seconds
     recs = tuple((t, r) for t, r in state.recommendations if t > now - window)

@@ -27,6 +27,13 @@ class HorizontalSettings(BaseModel):
         le=3600,
         description="Scale down only to the highest recommendation of this many seconds.",
     )
+    scale_down_tolerance: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Scale down only to a count that holds the need with this fraction to "
+        "spare: a band against flapping when the forecast sits at a replica boundary.",
+    )
     max_step_up: int | None = Field(
         None, ge=1, description="Most replicas added in one decision; unset means no limit."
     )
