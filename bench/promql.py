@@ -538,19 +538,21 @@ def main() -> None:
     built = time.perf_counter() - t0
     engine = Engine(store, PromQLSettings(max_samples=500_000_000, max_series=10_000_000))
     at = T0_MS + (SCRAPES - 1) * SCRAPE_MS + 1
-    best: dict[str, tuple[float, int]] = {}
+    # By position: several rules share a name (alerts at two severities, recording rules
+    # per source), and each must count its own series.
+    best: dict[int, tuple[float, int, str]] = {}
     totals: list[float] = []
     materialised: list[float] = []
     for _ in range(max(args.rounds, 1)):
         start = time.perf_counter()
         results = []
-        for name, expr in rules:
+        for i, (name, expr) in enumerate(rules):
             t = time.perf_counter()
             result = engine.instant(expr, at)
             took = time.perf_counter() - t
             results.append(result)
-            if name not in best or took < best[name][0]:
-                best[name] = (took, result.series_count)
+            if i not in best or took < best[i][0]:
+                best[i] = (took, result.series_count, name)
         totals.append(time.perf_counter() - start)
         # What a consumer that reads every series (the rule engine does) pays on top.
         start = time.perf_counter()
@@ -558,7 +560,7 @@ def main() -> None:
             _ = result.series
         materialised.append(time.perf_counter() - start)
     stats = store.stats()
-    returning = sum(1 for _, n in best.values() if n)
+    returning = sum(1 for _, n, _ in best.values() if n)
     print(f"{'cluster':<34} {cluster.nodes:,} nodes, {len(cluster.pods):,} pods")
     print(f"{'series in store':<34} {stats.series:,}")
     print(f"{'samples in store':<34} {stats.head_samples + stats.block_samples:,}")
@@ -566,12 +568,12 @@ def main() -> None:
     print(f"{'rules evaluated':<34} {len(rules)} ({returning} return series)")
     rounds = ", ".join(f"{t:.3f}" for t in totals)
     print(f"{'one evaluation round (best)':<34} {min(totals):.3f} s   (rounds: {rounds})")
-    returned = sum(n for _, n in best.values())
+    returned = sum(n for _, n, _ in best.values())
     made = min(materialised)
     print(f"{'  + every result series as objects':<34} {made:.3f} s   ({returned:,} series)")
     print()
     print(f"{'slowest rules (best of rounds)':<72} {'seconds':>8} {'series':>8}")
-    ranked = sorted(((s, n, name) for name, (s, n) in best.items()), reverse=True)
+    ranked = sorted(best.values(), reverse=True)
     for seconds, n, name in ranked[:12]:
         print(f"{name:<72} {seconds:>8.3f} {n:>8,}")
 

@@ -13,7 +13,7 @@ from alerts.promql.errors import (
     QueryTimeout,
 )
 from alerts.promql.parse import parse
-from alerts.promql.results import QueryResult, SeriesResult
+from alerts.promql.results import QueryResult, SeriesResult, VectorColumns
 from alerts.promql.selection import Querier
 from alerts.promql.settings import PromQLSettings
 
@@ -28,5 +28,6 @@ __all__ = [
     "QueryResult",
     "QueryTimeout",
     "SeriesResult",
+    "VectorColumns",
     "parse",
 ]

@@ -6,69 +6,10 @@ import math
 
 import numpy as np
 
+from alerts.promql.bucket_quantiles import quantiles
 from alerts.promql.context import EvalContext
 from alerts.promql.labelsets import I64, LabelTable
 from alerts.promql.values import F64, Vector, get_label
-
-_SMALL_DELTA = 1e-12
-
-
-def _almost_equal(a: float, b: float, epsilon: float) -> bool:
-    if a == b:
-        return True
-    diff = abs(a - b)
-    total = abs(a) + abs(b)
-    if a == 0 or b == 0 or total < 2.2250738585072014e-308:
-        return diff < epsilon * 2.2250738585072014e-308
-    return diff / min(total, 1.7976931348623157e308) < epsilon
-
-
-def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> tuple[float, bool]:
-    """The ``q`` quantile from ``(upper bound, cumulative count)`` pairs, and whether the
-    counts had to be made monotonic."""
-    if math.isnan(q):
-        return math.nan, False
-    if q < 0:
-        return -math.inf, False
-    if q > 1:
-        return math.inf, False
-    buckets = sorted(buckets, key=lambda b: b[0])
-    if not buckets or not math.isinf(buckets[-1][0]):
-        return math.nan, False
-    merged: list[list[float]] = []
-    for upper, count in buckets:
-        if merged and merged[-1][0] == upper:
-            merged[-1][1] += count
-        else:
-            merged.append([upper, count])
-    forced = False
-    prev = merged[0][1]
-    for bucket in merged[1:]:
-        cur = bucket[1]
-        if cur == prev:
-            continue
-        if _almost_equal(prev, cur, _SMALL_DELTA) or cur < prev:
-            forced = forced or (cur < prev and not _almost_equal(prev, cur, _SMALL_DELTA))
-            bucket[1] = prev
-            continue
-        prev = cur
-    if len(merged) < 2:
-        return math.nan, forced
-    observations = merged[-1][1]
-    if observations == 0 or math.isnan(observations):
-        return math.nan, forced
-    rank = q * observations
-    b = next((i for i in range(len(merged) - 1) if merged[i][1] >= rank), len(merged) - 1)
-    if b == len(merged) - 1:
-        return merged[-2][0], forced
-    if b == 0 and merged[0][0] <= 0:
-        return merged[0][0], forced
-    start, end, count = 0.0, merged[b][0], merged[b][1]
-    if b > 0:
-        start = merged[b - 1][0]
-        count -= merged[b - 1][1]
-        rank -= merged[b - 1][1]
-    return start + (end - start) * (rank / count), forced
 
 
 def histogram_quantile(q: F64, vec: Vector, ctx: EvalContext) -> Vector:
@@ -80,26 +21,28 @@ def histogram_quantile(q: F64, vec: Vector, ctx: EvalContext) -> Vector:
                 f"quantile value should be between 0 and 1, got {shown} "
                 f"{ctx.position('histogram_quantile')}"
             )
-    keys, groups = _bucket_groups(vec, ctx)
-    values = np.zeros((len(keys), vec.steps))
-    present = np.zeros((len(keys), vec.steps), dtype=bool)
-    for g, (rows, uppers) in enumerate(groups):
-        for t in np.flatnonzero(vec.present[rows].any(axis=0)).tolist():
-            here = vec.present[rows, t]
-            buckets = [
-                (uppers[j], float(vec.values[rows[j], t])) for j in np.flatnonzero(here).tolist()
-            ]
-            value, forced = bucket_quantile(float(q[t]), buckets)
-            if forced:
-                name = get_label(vec.table.take(rows[:1]).tuples()[0], "__name__")
-                ctx.annotations.info(
-                    "input to histogram_quantile needed to be fixed for monotonicity (see "
-                    "https://prometheus.io/docs/prometheus/latest/querying/functions/"
-                    f'#histogram_quantile) for metric name "{name}" '
-                    f"{ctx.position(name or 'histogram_quantile')}"
-                )
-            values[g, t] = value
-            present[g, t] = True
+    keys, rows, ids, first, uppers = _bucket_rows(vec, ctx)
+    steps = vec.steps
+    values = np.zeros((len(keys), steps))
+    present = np.zeros((len(keys), steps), dtype=bool)
+    at_row, at_step = np.nonzero(vec.present[rows])
+    cells, result, forced = quantiles(
+        q,
+        steps,
+        ids[at_row] * steps + at_step,
+        uppers[at_row],
+        vec.values[rows[at_row], at_step],
+    )
+    values[cells // steps, cells % steps] = result
+    present[cells // steps, cells % steps] = True
+    for g in (cells[forced] // steps).tolist():
+        name = get_label(vec.table.take(rows[first[g] : first[g] + 1]).tuples()[0], "__name__")
+        ctx.annotations.info(
+            "input to histogram_quantile needed to be fixed for monotonicity (see "
+            "https://prometheus.io/docs/prometheus/latest/querying/functions/"
+            f'#histogram_quantile) for metric name "{name}" '
+            f"{ctx.position(name or 'histogram_quantile')}"
+        )
     return Vector(keys, values, present, np.ones(len(keys), dtype=bool))
 
 
@@ -156,11 +99,10 @@ def bucket_fraction(lower: float, upper: float, buckets: list[tuple[float, float
     return (upper_rank - lower_rank) / total
 
 
-def _bucket_groups(
-    vec: Vector, ctx: EvalContext
-) -> tuple[LabelTable, list[tuple[I64, list[float]]]]:
-    """Histograms: the label sets (``le`` removed) and, for each, its bucket series' rows
-    and upper bounds."""
+def _bucket_rows(vec: Vector, ctx: EvalContext) -> tuple[LabelTable, I64, I64, I64, F64]:
+    """Histograms: the label sets (``le`` removed); the rows of bucket series (valid
+    ``le``), each one's histogram, each histogram's first row (in those rows), and each
+    row's upper bound."""
     table = vec.table
     le = table.column("le")
     distinct, inverse = np.unique(le, return_inverse=True)
@@ -186,13 +128,20 @@ def _bucket_groups(
     # by name collide when names are removed, as in Prometheus.
     keys = table.take(rows).drop(["le"])
     first, ids = keys.factorize()
+    return keys.take(first).distinct(), rows, ids, first, bounds[inverse][rows]
+
+
+def _bucket_groups(
+    vec: Vector, ctx: EvalContext
+) -> tuple[LabelTable, list[tuple[I64, list[float]]]]:
+    """:func:`_bucket_rows` as, for each histogram, its bucket series' rows and bounds."""
+    keys, rows, ids, _, uppers = _bucket_rows(vec, ctx)
+    if not len(rows):
+        return keys, []
     order = np.argsort(ids, kind="stable")
     cuts = np.flatnonzero(np.diff(ids[order])) + 1
-    upper = bounds[inverse]
-    groups = [(rows[part], upper[rows[part]].tolist()) for part in np.split(order, cuts)]
-    if not len(rows):
-        groups = []
-    return keys.take(first).distinct(), groups
+    groups = [(rows[part], uppers[part].tolist()) for part in np.split(order, cuts)]
+    return keys, groups
 
 
 def histogram_fraction(lower: F64, upper: F64, vec: Vector, ctx: EvalContext) -> Vector:

@@ -13,6 +13,8 @@ from collectors.store.go_regex import to_python
 from collectors.store.labels import METRIC_NAME
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_WHOLE_VALUE = frozenset({"(.*)", "(.+)"})
+_FIRST_GROUP = frozenset({"$1", "${1}"})
 _GROUP_REF = re.compile(r"\$(?:\{([^}]*)\}|([a-zA-Z0-9_]+)|(\$))")
 
 
@@ -49,13 +51,18 @@ def label_replace(vec: Vector, dst: str, replacement: str, src: str, regex: str)
     source = table.column(src)
     # The regex runs once per distinct source value, not once per series.
     distinct, inverse = np.unique(source, return_inverse=True)
-    matched = np.zeros(len(distinct), dtype=bool)
-    result = np.zeros(len(distinct), dtype=np.int32)
-    for g, code in enumerate(distinct.tolist()):
-        m = pattern.fullmatch(strings.value(code) if code else "")
-        if m is not None:
-            matched[g] = True
-            result[g] = strings.code(expand_template(replacement, m))
+    if regex in _WHOLE_VALUE and replacement in _FIRST_GROUP:
+        # Copying a label (or its non-empty values): each value's code is its own result.
+        matched = distinct != 0 if regex == "(.+)" else np.ones(len(distinct), dtype=bool)
+        result = distinct.astype(np.int32)
+    else:
+        matched = np.zeros(len(distinct), dtype=bool)
+        result = np.zeros(len(distinct), dtype=np.int32)
+        for g, code in enumerate(distinct.tolist()):
+            m = pattern.fullmatch(strings.value(code) if code else "")
+            if m is not None:
+                matched[g] = True
+                result[g] = strings.code(expand_template(replacement, m))
     hit = matched[inverse.reshape(len(source))]
     if not hit.any():
         return Vector(table, vec.values, vec.present, vec.drop_name.copy())

@@ -75,6 +75,28 @@ class Strings:
         out[negative] = local[-codes[negative] - 1]
         return out
 
+    def stable_rows(self, codes: I32) -> npt.NDArray[np.bool_]:
+        """Rows of ``codes`` made only of store codes: those mean the same strings in every
+        query over the same store (made-up codes are numbered per query)."""
+        stable: npt.NDArray[np.bool_] = np.asarray((codes >= 0).all(axis=1))
+        return stable
+
+    def rebased(self, codes: I32) -> I32:
+        """``codes`` with each made-up code replaced by the store's code of the same string
+        where the store has one by now (a writer added it after the query started)."""
+        if not codes.size or int(codes.min()) >= 0:
+            return codes
+        made_up = np.unique(codes[codes < 0])
+        stored = [self.base.find(self.value(c)) for c in made_up.tolist()]
+        mapped = np.array(
+            [c if s is None else s for c, s in zip(made_up.tolist(), stored, strict=True)],
+            dtype=np.int32,
+        )
+        out = codes.copy()
+        where = codes < 0
+        out[where] = mapped[np.searchsorted(made_up, codes[where])]
+        return out
+
     def adopt(self, codes: I32) -> I32:
         """Codes handed out by the store, made valid for this query."""
         if not codes.size or int(codes.max()) < self._limit:

@@ -3,7 +3,8 @@
 Evaluation works on whole arrays; turning a result into one :class:`SeriesResult` per
 series (a label tuple, two small arrays) is the one step that costs a Python object per
 series. :class:`QueryResult` defers it, so a caller that only needs to know how many series
-came back, or never reads the result, does not pay for it.
+came back, or never reads the result, does not pay for it; a caller that works on whole
+columns too (the rule engine writing recorded series) reads :meth:`QueryResult.columns`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from alerts.promql.context import Annotations
 from alerts.promql.errors import EvaluationError
+from alerts.promql.labelsets import LabelTable
 from alerts.promql.values import F64, I64, Matrix, Scalar, String, Value, Vector
 from collectors.store.labels import Labels
 
@@ -30,6 +32,23 @@ class SeriesResult:
     labels: Labels
     timestamps: I64
     values: F64
+
+
+@dataclass(frozen=True, slots=True)
+class VectorColumns:
+    """An instant vector result as columns: series ``i`` has the labels of row ``i`` of
+    :attr:`table` and the value ``values[i]``; rows are in the order of
+    :attr:`QueryResult.series`."""
+
+    table: LabelTable
+    values: F64
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def labels(self) -> list[Labels]:
+        """Every series' labels as a tuple (what :attr:`SeriesResult.labels` holds)."""
+        return self.table.tuples()
 
 
 class QueryResult:
@@ -52,6 +71,7 @@ class QueryResult:
         self._series = series if series is not None else []
         self._build: Callable[[], list[SeriesResult]] | None = None
         self._count = len(self._series)
+        self._columns: VectorColumns | None = None
 
     @classmethod
     def deferred(
@@ -73,6 +93,20 @@ class QueryResult:
     @series.setter
     def series(self, series: list[SeriesResult]) -> None:
         self._series, self._build, self._count = series, None, len(series)
+        self._columns = None
+
+    def columns(self) -> VectorColumns:
+        """The series of a vector result as label codes and a value column, without a
+        Python object per series."""
+        if self.type != "vector":
+            raise EvaluationError(f"a {self.type} result has no vector columns")
+        if self._columns is None:
+            series = self.series
+            self._columns = VectorColumns(
+                LabelTable.from_tuples([s.labels for s in series]),
+                np.array([float(s.values[0]) for s in series], dtype=np.float64),
+            )
+        return self._columns
 
     @property
     def series_count(self) -> int:
@@ -94,16 +128,19 @@ def instant_result(value: Value, at_ms: int) -> QueryResult:
         return QueryResult("string", string=value.value, timestamp_ms=at_ms)
     if isinstance(value, Vector):
         rows = np.flatnonzero(value.present[:, 0])
+        columns = VectorColumns(value.table.take(rows), value.values[rows, 0])
 
         def vector() -> list[SeriesResult]:
-            labels = value.table.take(rows).tuples()
+            labels = columns.labels()
             # One read-only timestamp array for all; each series gets a view of its row.
             stamp = np.array([at_ms], dtype=np.int64)
             stamp.flags.writeable = False
-            column = value.values[rows, :1]
+            column = columns.values[:, None]
             return [SeriesResult(lb, stamp, v) for lb, v in zip(labels, column, strict=True)]
 
-        return QueryResult.deferred("vector", len(rows), vector, timestamp_ms=at_ms)
+        result = QueryResult.deferred("vector", len(rows), vector, timestamp_ms=at_ms)
+        result._columns = columns
+        return result
     out = []
     visible = value.table.without_name(value.drop_name).tuples()
     for i, lb in enumerate(visible):

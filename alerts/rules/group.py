@@ -9,12 +9,15 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+
+import numpy as np
 
 from alerts.promql import Engine, PromQLError, QueryResult
+from alerts.promql.labelsets import LabelTable, factorize
 from alerts.rules.model import GroupSpec, RuleSpec
+from alerts.rules.output import F64, I32, Appender, RuleOutput
 from alerts.rules.state import Alert, AlertState, Found, Labels, LimitError, step, to_send
-from alerts.rules.templates import QuerySample, expand
+from alerts.rules.templates import Expander, QuerySample
 from collectors.store import STALE_NAN
 
 log = logging.getLogger(__name__)
@@ -22,11 +25,10 @@ log = logging.getLogger(__name__)
 ALERTS = "ALERTS"
 ALERTS_FOR_STATE = "ALERTS_FOR_STATE"
 
+__all__ = ["ALERTS", "ALERTS_FOR_STATE", "Appender", "EvalContext", "GroupState", "RuleStatus"]
 
-class Appender(Protocol):
-    """Where rule output goes (the store)."""
-
-    def append(self, series: Mapping[str, str] | Labels, ts_ms: int, value: float) -> None: ...
+# An alert's templated labels and annotations for one series and value.
+_Templated = tuple[float, Labels, Labels]
 
 
 @dataclass
@@ -50,16 +52,38 @@ class EvalContext:
     resend_delay_ms: int = 60_000
 
 
+@dataclass
+class _Recorded:
+    """A recording rule's output before its series ids are known: rows of ``table`` (or
+    label tuples, when the rule's labels cannot be applied as codes) and their values."""
+
+    values: F64
+    table: LabelTable | None = None
+    labels: list[Labels] | None = None
+
+
 def _samples(result: QueryResult) -> list[tuple[Labels, float]]:
     if result.type == "scalar":
         return [((), result.scalar)]
     if result.type == "vector":
-        return [(s.labels, float(s.values[0])) for s in result.series]
+        columns = result.columns()
+        return list(zip(columns.labels(), columns.values.tolist(), strict=True))
     raise PromQLError(f"rule result is not a vector or scalar (got {result.type})")
 
 
 def _drop_name(labels: Labels) -> Labels:
     return tuple(p for p in labels if p[0] != "__name__")
+
+
+def _same_value(a: float, b: float) -> bool:
+    """Equal and printed alike (``-0`` and ``0`` are equal but print differently)."""
+    return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))
+
+
+def _pure_templates(rule: RuleSpec) -> bool:
+    """Whether the rule's templates depend only on the series, its value and the external
+    data: true unless one may call ``query`` (whose answer changes with the store)."""
+    return not any("query" in text for _, text in (*rule.labels, *rule.annotations))
 
 
 class GroupState:
@@ -70,10 +94,15 @@ class GroupState:
         self.interval_ms = spec.interval_ms or interval_ms
         self.alerts: list[dict[Labels, Alert]] = [{} for _ in spec.rules]
         self.status: list[RuleStatus] = [RuleStatus() for _ in spec.rules]
-        self.previous: list[set[Labels]] = [set() for _ in spec.rules]
+        self.outputs: list[RuleOutput] = [RuleOutput() for _ in spec.rules]
         self.last_evaluation_ms = 0
         self.last_duration_s = 0.0
         self.failures = 0
+        # Prometheus expands an alert's templates at every evaluation; when they are pure,
+        # the output for a series whose value did not change is the one of last time.
+        self._pure = [_pure_templates(r) for r in spec.rules]
+        self._templated: list[dict[Labels, _Templated]] = [{} for _ in spec.rules]
+        self._template_env: tuple[tuple[tuple[str, str], ...], str] | None = None
 
     def adopt(self, old: GroupState) -> None:
         """Carry state over from the same group before a reload (rules matched by name+kind)."""
@@ -86,7 +115,7 @@ class GroupState:
                 j = candidates.pop(0)
                 self.alerts[i] = old.alerts[j]
                 self.status[i] = old.status[j]
-                self.previous[i] = old.previous[j]
+                self.outputs[i] = old.outputs[j]
         self.last_evaluation_ms = old.last_evaluation_ms
         self.last_duration_s = old.last_duration_s
         self.failures = old.failures
@@ -96,17 +125,21 @@ class GroupState:
         offset = self.spec.query_offset_ms or 0
         at = ts - offset
         sends: list[tuple[RuleSpec, list[Alert]]] = []
+        env = (tuple(sorted(ctx.external_labels.items())), ctx.external_url)
+        if env != self._template_env:
+            self._templated = [{} for _ in self.spec.rules]
+            self._template_env = env
         for i, rule in enumerate(self.spec.rules):
             status = self.status[i]
             status.last_evaluation_ms = ts
             started = time.perf_counter()
+            recorded: _Recorded | None = None
             try:
                 result = ctx.engine.instant(rule.expr, at)
-                samples = _samples(result)
                 if rule.kind == "record":
-                    written = self._record(rule, samples)
+                    recorded = self._record(rule, result)
                 else:
-                    written = self._alert(ctx, i, rule, samples, at, ts)
+                    self._alert(ctx, i, rule, result, at, ts)
             except (PromQLError, LimitError, ValueError) as e:
                 status.evaluation_seconds = time.perf_counter() - started
                 self.failures += 1
@@ -118,14 +151,17 @@ class GroupState:
                     extra={"group": self.spec.name, "rule": rule.name},
                 )
                 if isinstance(e, LimitError):
-                    self._write_stale(ctx, i, set(), at)
+                    self._write_stale(ctx, i, np.zeros(0, dtype=np.int32), at)
                 continue
             status.evaluation_seconds = time.perf_counter() - started
             status.health = "ok"
             status.last_error = ""
-            for labels, value in written:
-                ctx.appender.append(labels, at, value)
-            self._write_stale(ctx, i, {lb for lb, _ in written}, at)
+            if recorded is not None:
+                refs, values = self._recorded_refs(ctx, i, recorded), recorded.values
+            else:
+                refs, values = self._alerts_written(ctx, i)
+            ctx.appender.append_batch(refs, at, values)
+            self._write_stale(ctx, i, refs, at)
             if rule.kind == "alert":
                 alerts = to_send(self.alerts[i], ts, ctx.resend_delay_ms, self.interval_ms)
                 if alerts:
@@ -133,17 +169,29 @@ class GroupState:
         self.last_evaluation_ms = ts
         return sends
 
-    def _write_stale(self, ctx: EvalContext, i: int, now: set[Labels], at: int) -> None:
-        for labels in self.previous[i] - now:
-            ctx.appender.append(labels, at, STALE_NAN)
-        self.previous[i] = now
+    def _write_stale(self, ctx: EvalContext, i: int, now: I32, at: int) -> None:
+        output = self.outputs[i]
+        output.check(ctx.appender)
+        gone = output.stale(now)
+        if len(gone):
+            ctx.appender.append_batch(gone, at, np.full(len(gone), STALE_NAN))
 
-    def _record(
-        self, rule: RuleSpec, samples: list[tuple[Labels, float]]
-    ) -> list[tuple[Labels, float]]:
+    def _record(self, rule: RuleSpec, result: QueryResult) -> _Recorded:
+        if result.type == "vector" and all(v for _, v in rule.labels):
+            columns = result.columns()
+            table = columns.table
+            for name, text in (*rule.labels, ("__name__", rule.name)):
+                code = table.strings.code(text)
+                table = table.with_column(name, np.full(len(table), code, dtype=np.int32))
+            if len(factorize(table.codes)[0]) < len(table):
+                raise ValueError(
+                    "vector contains metrics with the same labelset after applying rule labels"
+                )
+            return _Recorded(columns.values, table=table)
+        # A label set to "" is kept as written (codes cannot hold it): one tuple per series.
         out: dict[Labels, float] = {}
         extra = dict(rule.labels)
-        for labels, value in samples:
+        for labels, value in _samples(result):
             lb = dict(labels)
             lb.update(extra)
             lb["__name__"] = rule.name
@@ -153,53 +201,85 @@ class GroupState:
                     "vector contains metrics with the same labelset after applying rule labels"
                 )
             out[key] = value
-        return list(out.items())
+        return _Recorded(np.array(list(out.values()), dtype=np.float64), labels=list(out))
+
+    def _recorded_refs(self, ctx: EvalContext, i: int, recorded: _Recorded) -> I32:
+        if recorded.table is not None:
+            return self.outputs[i].table_refs(ctx.appender, recorded.table)
+        assert recorded.labels is not None
+        return np.array([ctx.appender.ref(lb) for lb in recorded.labels], dtype=np.int32)
 
     def _alert(
         self,
         ctx: EvalContext,
         i: int,
         rule: RuleSpec,
-        samples: list[tuple[Labels, float]],
+        result: QueryResult,
         at: int,
         ts: int,
-    ) -> list[tuple[Labels, float]]:
+    ) -> None:
         name = f"__alert_{rule.name}"
 
         def query(q: str) -> list[QuerySample]:
             return [QuerySample(dict(lb), v) for lb, v in _samples(ctx.engine.instant(q, at))]
 
+        expander = Expander(name, ctx.external_labels, ctx.external_url, query)
+        pure = self._pure[i]
+        last = self._templated[i]
+        templated: dict[Labels, _Templated] = {}
         found: dict[Labels, Found] = {}
-        for labels, value in samples:
-            lmap = dict(labels)
-            lb = dict(_drop_name(labels))
-            for k, v in rule.labels:
-                lb[k] = expand(v, name, lmap, value, ctx.external_labels, ctx.external_url, query)
-            lb["alertname"] = rule.name
-            key = tuple(sorted(lb.items()))
-            annotations = tuple(
-                (k, expand(v, name, lmap, value, ctx.external_labels, ctx.external_url, query))
-                for k, v in rule.annotations
-            )
+        for labels, value in _samples(result):
+            hit = last.get(labels) if pure else None
+            if hit is not None and _same_value(hit[0], value):
+                key, annotations = hit[1], hit[2]
+            else:
+                lmap = dict(labels)
+                lb = dict(_drop_name(labels))
+                for k, v in rule.labels:
+                    lb[k] = expander.expand(v, lmap, value)
+                lb["alertname"] = rule.name
+                key = tuple(sorted(lb.items()))
+                annotations = tuple(
+                    (k, expander.expand(v, lmap, value)) for k, v in rule.annotations
+                )
             if key in found:
                 raise ValueError(
                     "vector contains metrics with the same labelset after applying alert labels"
                 )
             found[key] = Found(annotations, value)
+            if pure:
+                templated[labels] = (value, key, annotations)
+        self._templated[i] = templated
         step(self.alerts[i], found, ts, rule.for_ms, rule.keep_firing_for_ms, self.spec.limit)
-        out: list[tuple[Labels, float]] = []
+
+    def _alerts_written(self, ctx: EvalContext, i: int) -> tuple[I32, F64]:
+        """``ALERTS`` and ``ALERTS_FOR_STATE`` of the rule's pending and firing alerts."""
+        output = self.outputs[i]
+        output.check(ctx.appender)
+        ref = ctx.appender.ref
+        last_alerts, last_for_state = output.alert_refs, output.for_state_refs
+        alert_refs: dict[tuple[Labels, str], int] = {}
+        for_state_refs: dict[Labels, int] = {}
+        refs: list[int] = []
+        values: list[float] = []
         for alert in self.alerts[i].values():
             if alert.state is AlertState.INACTIVE:
                 continue
-            state = {"alertstate": alert.state.value, "__name__": ALERTS}
-            out.append((tuple(sorted({**dict(alert.labels), **state}.items())), 1.0))
-            out.append(
-                (
-                    tuple(sorted({**dict(alert.labels), "__name__": ALERTS_FOR_STATE}.items())),
-                    float(alert.active_at // 1000),
-                )
-            )
-        return out
+            labels, state = alert.labels, alert.state.value
+            alerts_ref = last_alerts.get((labels, state))
+            if alerts_ref is None:
+                named = {**dict(labels), "alertstate": state, "__name__": ALERTS}
+                alerts_ref = ref(tuple(sorted(named.items())))
+            for_state_ref = last_for_state.get(labels)
+            if for_state_ref is None:
+                named = {**dict(labels), "__name__": ALERTS_FOR_STATE}
+                for_state_ref = ref(tuple(sorted(named.items())))
+            alert_refs[labels, state] = alerts_ref
+            for_state_refs[labels] = for_state_ref
+            refs += (alerts_ref, for_state_ref)
+            values += (1.0, float(alert.active_at // 1000))
+        output.alert_refs, output.for_state_refs = alert_refs, for_state_refs
+        return np.array(refs, dtype=np.int32), np.array(values, dtype=np.float64)
 
     def active_alerts(self) -> list[tuple[RuleSpec, Alert]]:
         """Pending, firing and recently resolved alerts of every alerting rule."""

@@ -7,6 +7,7 @@ expand yields ``<error expanding template: ...>`` in place of its text, as in Pr
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
@@ -18,23 +19,13 @@ from typing import Any
 from alerts.rules import humanize as hz
 from alerts.rules.durations import DurationError, parse_duration_ms
 from alerts.rules.gofmt import sprintf, to_string
-from alerts.rules.template_parse import (
-    Action,
-    Branch,
-    Command,
-    Field,
-    Ident,
-    Literal,
-    Node,
-    Parser,
-    Pipe,
-    TemplateError,
-    Text,
-)
+from alerts.rules.template_exec import MISSING as _MISSING
+from alerts.rules.template_exec import Run, Step, compile_nodes
+from alerts.rules.template_exec import truth as _truth
+from alerts.rules.template_parse import Node, Parser, TemplateError
 
-__all__ = ["QuerySample", "TemplateError", "expand", "parse_template"]
+__all__ = ["Expander", "QuerySample", "TemplateError", "expand", "parse_template"]
 
-NO_VALUE = "<no value>"
 _VARIABLES = ["$labels", "$externalLabels", "$externalURL", "$value"]
 
 
@@ -47,14 +38,6 @@ class QuerySample:
 
 
 QueryFunc = Callable[[str], list[QuerySample]]
-
-
-class _NoValue:
-    def __str__(self) -> str:
-        return NO_VALUE
-
-
-_MISSING = _NoValue()
 
 
 def _float(v: Any) -> float:
@@ -70,14 +53,6 @@ def _float(v: Any) -> float:
                 return math.inf
             raise TemplateError(f'strconv.ParseFloat: parsing "{v}": invalid syntax') from None
     raise TemplateError(f"can't convert {to_string(v)} to float")
-
-
-def _truth(v: Any) -> bool:
-    if v is None or v is _MISSING:
-        return False
-    if isinstance(v, (bool, int, float, str, list, tuple, dict)):
-        return bool(v)
-    return True
 
 
 def _compare(op: str, a: Any, b: Any) -> bool:
@@ -226,117 +201,75 @@ FUNCTION_NAMES = frozenset(_functions(None, ""))
 
 def parse_template(text: str, name: str) -> list[Node]:
     """Parse ``text``; :class:`TemplateError` reads like Go's (``template: name:1: ...``)."""
-    return Parser(name, set(FUNCTION_NAMES), list(_VARIABLES)).parse(text)
+    parsed = _parsed(text, name)
+    if isinstance(parsed, str):
+        raise TemplateError(parsed)
+    return list(parsed)
 
 
-class _Exec:
-    def __init__(self, name: str, funcs: dict[str, Callable[..., Any]]) -> None:
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str, name: str) -> tuple[Node, ...] | str:
+    # Rules expand the same few templates for every alert at every evaluation; executing
+    # never changes the nodes, so one parse serves them all. Errors are kept as messages.
+    try:
+        return tuple(Parser(name, set(FUNCTION_NAMES), list(_VARIABLES)).parse(text))
+    except TemplateError as e:
+        return str(e)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(text: str, name: str) -> Step | str:
+    parsed = _parsed(text, name)
+    return parsed if isinstance(parsed, str) else compile_nodes(list(parsed))
+
+
+class Expander:
+    """Expands the templates of one rule at one evaluation: the functions and external
+    data are made once for all its alerts."""
+
+    def __init__(
+        self,
+        name: str,
+        external_labels: Mapping[str, str] | None = None,
+        external_url: str = "",
+        query: QueryFunc | None = None,
+    ) -> None:
         self.name = name
-        self.funcs = funcs
-        self.out: list[str] = []
+        self.external_labels = dict(external_labels or {})
+        self.external_url = external_url
+        self.funcs = _functions(query, external_url)
 
-    def run(self, nodes: list[Node], dot: Any, scopes: list[dict[str, Any]]) -> None:
-        for node in nodes:
-            if isinstance(node, Text):
-                self.out.append(node.text)
-            elif isinstance(node, Action):
-                value = self.pipe(node.pipe, dot, scopes)
-                if not node.pipe.decl:
-                    self.out.append(to_string(value))
-            else:
-                self.branch(node, dot, scopes)
+    def expand(self, text: str, labels: Mapping[str, str], value: float) -> str:
+        """One label or annotation; errors become ``<error expanding template: ...>``."""
+        if "{{" not in text:
+            return text
+        try:
+            return self.expand_strict(text, labels, value)
+        except TemplateError as e:
+            return f"<error expanding template: {e}>"
 
-    def branch(self, node: Branch, dot: Any, scopes: list[dict[str, Any]]) -> None:
-        inner = [*scopes, {}]
-        if node.kind == "range":
-            items = self.pipe(node.pipe, dot, inner, declare=False)
-            pairs: list[tuple[Any, Any]]
-            if isinstance(items, Mapping):
-                pairs = sorted(items.items())
-            elif isinstance(items, (list, tuple)):
-                pairs = list(enumerate(items))
-            elif isinstance(items, int) and not isinstance(items, bool):
-                pairs = [(i, i) for i in range(items)]
-            elif items is None or items is _MISSING:
-                pairs = []
-            else:
-                self.fail(node.pipe.line, f"range can't iterate over {to_string(items)}")
-            if not pairs:
-                self.run(node.otherwise, dot, inner)
-            for key, item in pairs:
-                if len(node.pipe.decl) == 1:
-                    inner[-1][node.pipe.decl[0]] = item
-                elif len(node.pipe.decl) == 2:
-                    inner[-1][node.pipe.decl[0]] = key
-                    inner[-1][node.pipe.decl[1]] = item
-                self.run(node.body, item, inner)
-            return
-        value = self.pipe(node.pipe, dot, inner)
-        if _truth(value):
-            self.run(node.body, value if node.kind == "with" else dot, inner)
-        else:
-            self.run(node.otherwise, dot, inner)
-
-    def fail(self, line: int, message: str) -> Any:
-        raise TemplateError(f'template: {self.name}:{line}: executing "{self.name}": {message}')
-
-    def pipe(self, pipe: Pipe, dot: Any, scopes: list[dict[str, Any]], declare: bool = True) -> Any:
-        value: Any = _MISSING
-        for i, command in enumerate(pipe.commands):
-            value = self.command(command, dot, scopes, value if i else _MISSING, pipe.line)
-        if declare:
-            for name in pipe.decl:
-                if pipe.assign:
-                    for scope in reversed(scopes):
-                        if name in scope:
-                            scope[name] = value
-                            break
-                else:
-                    scopes[-1][name] = value
-        return value
-
-    def command(
-        self, command: Command, dot: Any, scopes: list[dict[str, Any]], piped: Any, line: int
-    ) -> Any:
-        head = command.args[0]
-        if isinstance(head, Ident):
-            args = [self.operand(a, dot, scopes, line) for a in command.args[1:]]
-            if piped is not _MISSING:
-                args.append(piped)
-            try:
-                return self.funcs[head.name](*args)
-            except TemplateError as e:
-                return self.fail(line, f"error calling {head.name}: {e}")
-            except (TypeError, ValueError, re.error, KeyError, AttributeError) as e:
-                return self.fail(line, f"error calling {head.name}: {e}")
-        if len(command.args) > 1 or piped is not _MISSING:
-            return self.fail(line, "can't give argument to non-function")
-        return self.operand(head, dot, scopes, line)
-
-    def operand(self, op: Any, dot: Any, scopes: list[dict[str, Any]], line: int) -> Any:
-        if isinstance(op, Literal):
-            return op.value
-        if isinstance(op, Ident):
-            return self.funcs[op.name]()
-        assert isinstance(op, Field)
-        if isinstance(op.base, Pipe):
-            value = self.pipe(op.base, dot, scopes)
-        elif op.base == ".":
-            value = dot
-        else:
-            value = next((s[op.base] for s in reversed(scopes) if op.base in s), _MISSING)
-        for name in op.names:
-            value = self.field(value, name, line)
-        return value
-
-    def field(self, value: Any, name: str, line: int) -> Any:
-        if isinstance(value, Mapping):
-            return value.get(name, _MISSING)
-        if value is None or value is _MISSING:
-            return self.fail(line, f"nil pointer evaluating interface {{}}.{name}")
-        if hasattr(value, name) and name[:1].isupper():
-            return getattr(value, name)
-        return self.fail(line, f"can't evaluate field {name} in type {type(value).__name__}")
+    def expand_strict(self, text: str, labels: Mapping[str, str], value: float) -> str:
+        """One template; raises :class:`TemplateError`."""
+        compiled = _compiled(text, self.name)
+        if isinstance(compiled, str):
+            raise TemplateError(compiled)
+        ext = self.external_labels
+        data = {
+            "Labels": dict(labels),
+            "ExternalLabels": ext,
+            "ExternalURL": self.external_url,
+            "Value": value,
+        }
+        variables: dict[str, Any] = {
+            "$": data,
+            "$labels": data["Labels"],
+            "$externalLabels": ext,
+            "$externalURL": self.external_url,
+            "$value": value,
+        }
+        run = Run(self.name, self.funcs)
+        compiled(run, data, [variables])
+        return "".join(run.out)
 
 
 def expand(
@@ -351,10 +284,7 @@ def expand(
     """Expand one label or annotation template; errors become ``<error expanding ...>``."""
     if "{{" not in text:
         return text
-    try:
-        return expand_strict(text, name, labels, value, external_labels, external_url, query)
-    except TemplateError as e:
-        return f"<error expanding template: {e}>"
+    return Expander(name, external_labels, external_url, query).expand(text, labels, value)
 
 
 def expand_strict(
@@ -367,21 +297,4 @@ def expand_strict(
     query: QueryFunc | None = None,
 ) -> str:
     """Expand one template; raises :class:`TemplateError`."""
-    nodes = parse_template(text, name)
-    ext = dict(external_labels or {})
-    data = {
-        "Labels": dict(labels),
-        "ExternalLabels": ext,
-        "ExternalURL": external_url,
-        "Value": value,
-    }
-    variables: dict[str, Any] = {
-        "$": data,
-        "$labels": data["Labels"],
-        "$externalLabels": ext,
-        "$externalURL": external_url,
-        "$value": value,
-    }
-    ex = _Exec(name, _functions(query, external_url))
-    ex.run(nodes, data, [variables])
-    return "".join(ex.out)
+    return Expander(name, external_labels, external_url, query).expand_strict(text, labels, value)

@@ -5,6 +5,8 @@ sorted by construction and can be intersected with numpy without sorting. Each s
 labels are also kept as integers (a small dense id per label name, the value's code in a
 :class:`StringTable`; pairs end to end, ``pair_start[sid]`` to ``pair_start[sid + 1]``), so
 the label sets of many series come out as one integer matrix instead of a tuple each.
+Series with the same label names share a *schema* (the tuple of name ids): the label sets
+of the series of one schema are a gather of fixed-width runs, with no per-pair scatter.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ _EMPTY: IdArray = np.empty(0, dtype=np.int32)
 # Up to this many candidates, a matcher is tested on each candidate's value; beyond it,
 # on the label's postings.
 _FILTER_BELOW = 100_000
+# Selections mixing more schemas than this build their matrices pair by pair.
+_MAX_SCHEMAS = 64
 
 
 class SeriesIndex:
@@ -44,6 +48,9 @@ class SeriesIndex:
         self._pair_start = array("q", [0])
         self._pair_names = array("i")
         self._pair_values = array("i")
+        self._schema_ids: dict[tuple[int, ...], int] = {}
+        self._schemas: list[tuple[int, ...]] = []
+        self._schema_of = array("i")
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -76,17 +83,26 @@ class SeriesIndex:
         end = len(self._pair_names)
         while self.next_id < sid:
             self._pair_start.append(end)
+            self._schema_of.append(-1)
             self.next_id += 1
         code = self.strings.code
         name_ids = self._name_ids
+        schema = []
         for name, value in labels:
             name_id = name_ids.get(name)
             if name_id is None:
                 name_id = name_ids[name] = len(self._names)
                 self._names.append(name)
+            schema.append(name_id)
             self._pair_names.append(name_id)
             self._pair_values.append(code(value))
         self._pair_start.append(len(self._pair_names))
+        key = tuple(schema)
+        schema_id = self._schema_ids.get(key)
+        if schema_id is None:
+            schema_id = self._schema_ids[key] = len(self._schemas)
+            self._schemas.append(key)
+        self._schema_of.append(schema_id)
         self.next_id = sid + 1
 
     def remove(self, sids: Iterable[int]) -> None:
@@ -106,6 +122,7 @@ class SeriesIndex:
         self._pair_start = array("q", [0])
         self._pair_names = array("i")
         self._pair_values = array("i")
+        self._schema_of = array("i")
         next_id, self.next_id = self.next_id, 0
         for sid in sorted(self._labels):
             self._all.append(sid)
@@ -115,6 +132,7 @@ class SeriesIndex:
         end = len(self._pair_names)
         while self.next_id < next_id:
             self._pair_start.append(end)
+            self._schema_of.append(-1)
             self.next_id += 1
 
     def all_ids(self) -> IdArray:
@@ -175,6 +193,22 @@ class SeriesIndex:
 
     def _column(self, sids: IdArray, name: int) -> IdArray:
         """The value code of label ``name`` of each series (0 where absent)."""
+        schema, kinds = self._kinds(sids)
+        if kinds is not None:
+            out = np.zeros(len(sids), dtype=np.int32)
+            start = np.frombuffer(self._pair_start, dtype=np.int64)[sids]
+            values = np.frombuffer(self._pair_values, dtype=np.int32)
+            for k in kinds:
+                ids = self._schemas[k]
+                if name not in ids:
+                    continue
+                at = ids.index(name)
+                if len(kinds) == 1:
+                    out = values[start + at]
+                else:
+                    rows = schema == k
+                    out[rows] = values[start[rows] + at]
+            return out
         start = np.frombuffer(self._pair_start, dtype=np.int64)
         lo, hi = start[sids], start[sids.astype(np.int64) + 1]
         rows = concat_ranges(lo, hi)
@@ -187,6 +221,49 @@ class SeriesIndex:
     def label_codes(self, sids: IdArray) -> tuple[list[str], CodeMatrix]:
         """The label sets of series as a matrix of :attr:`strings` codes: one row per series,
         one column per label name (sorted); 0 where a series lacks the label."""
+        schema, kinds = self._kinds(sids)
+        if kinds is not None and len(sids):
+            return self._gather_codes(sids, schema, kinds)
+        return self._scatter_codes(sids)
+
+    def _kinds(self, sids: IdArray) -> tuple[IdArray, list[int] | None]:
+        """Each series' schema, and the few schemas among them (None: too many to treat
+        one by one, or a removed id)."""
+        schema: IdArray = np.frombuffer(self._schema_of, dtype=np.int32)[sids]
+        if not len(schema):
+            return schema, []
+        low, high = int(schema.min()), int(schema.max())
+        if low < 0:
+            return schema, None
+        if low == high:
+            return schema, [low]
+        kinds = np.unique(schema)
+        return schema, kinds.tolist() if len(kinds) <= _MAX_SCHEMAS else None
+
+    def _gather_codes(
+        self, sids: IdArray, schema: IdArray, kinds: list[int]
+    ) -> tuple[list[str], CodeMatrix]:
+        start = np.frombuffer(self._pair_start, dtype=np.int64)[sids]
+        values = np.frombuffer(self._pair_values, dtype=np.int32)
+        if len(kinds) == 1:
+            ids = self._schemas[kinds[0]]
+            names = [self._names[i] for i in ids]
+            matrix: CodeMatrix = values[start[:, None] + np.arange(len(ids))]
+            if names != sorted(names):
+                order = sorted(range(len(names)), key=names.__getitem__)
+                names, matrix = [names[j] for j in order], matrix[:, order]
+            return names, matrix
+        names = sorted({self._names[i] for k in kinds for i in self._schemas[k]})
+        column = {name: j for j, name in enumerate(names)}
+        matrix = np.zeros((len(sids), len(names)), dtype=np.int32)
+        for k in kinds:
+            ids = self._schemas[k]
+            rows = np.flatnonzero(schema == k)
+            cols = np.array([column[self._names[i]] for i in ids], dtype=np.int64)
+            matrix[rows[:, None], cols] = values[start[rows][:, None] + np.arange(len(ids))]
+        return names, matrix
+
+    def _scatter_codes(self, sids: IdArray) -> tuple[list[str], CodeMatrix]:
         n = len(sids)
         start = np.frombuffer(self._pair_start, dtype=np.int64)
         lo, hi = start[sids], start[sids.astype(np.int64) + 1]

@@ -1,0 +1,130 @@
+"""The series a rule writes back to the store, found again by id at every evaluation.
+
+A rule writes mostly the same series every interval. Looking each one up by its label
+tuple costs a Python object and a hash per series; instead a rule remembers the label
+codes and store ids it wrote last time and matches this evaluation's rows against them
+as integer arrays. Only series seen for the first time (or whose labels the query made up)
+are turned into tuples and looked up in the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from alerts.promql.labelsets import LabelTable, factorize
+from collectors.store import UnknownSeries
+from collectors.store.labels import Labels
+from collectors.store.strings import StringTable
+
+I32 = npt.NDArray[np.int32]
+F64 = npt.NDArray[np.float64]
+
+_NO_REFS: I32 = np.zeros(0, dtype=np.int32)
+
+
+class Appender(Protocol):
+    """Where rule output goes (the store): series ids by labels, samples by id.
+
+    ``generation`` changes when ids may have gone stale (retention forgot series).
+    """
+
+    generation: int
+
+    def ref(self, labels: Mapping[str, str] | Labels) -> int: ...
+
+    def labels(self, ref: int) -> Labels: ...
+
+    def append_batch(self, refs: I32, ts_ms: int, values: F64) -> None: ...
+
+
+class RuleOutput:
+    """What one rule wrote at its last evaluation and the ids of those series."""
+
+    def __init__(self) -> None:
+        self.written: I32 = _NO_REFS
+        self._generation: int | None = None
+        # Recording rules: label codes of last evaluation's rows and their ids.
+        self._base: StringTable | None = None
+        self._names: tuple[str, ...] = ()
+        self._codes: I32 = np.zeros((0, 0), dtype=np.int32)
+        self._refs: I32 = _NO_REFS
+        # Alerting rules: (alert labels, alert state) → id of its ALERTS series, and alert
+        # labels → id of its ALERTS_FOR_STATE series.
+        self.alert_refs: dict[tuple[Labels, str], int] = {}
+        self.for_state_refs: dict[Labels, int] = {}
+
+    def check(self, appender: Appender) -> None:
+        """Forget remembered ids if the store may have dropped some of them."""
+        generation = appender.generation
+        if self._generation == generation:
+            return
+        if self._generation is not None:
+            self._base, self._codes, self._refs = None, self._codes[:0], _NO_REFS
+            self.alert_refs.clear()
+            self.for_state_refs.clear()
+            self.written = _alive(appender, self.written)
+        self._generation = generation
+
+    def table_refs(self, appender: Appender, table: LabelTable) -> I32:
+        """The store ids of the series ``table``'s rows name (created on first sight)."""
+        self.check(appender)
+        n = len(table)
+        base = table.strings.base
+        codes = table.codes
+        if (
+            base is self._base
+            and table.names == self._names
+            and codes.shape == self._codes.shape
+            and np.array_equal(codes, self._codes)
+        ):
+            return self._refs.copy()
+        refs = np.full(n, -1, dtype=np.int32)
+        if base is self._base and len(self._refs) and n:
+            refs = self._match(table)
+        misses = np.flatnonzero(refs < 0)
+        if len(misses):
+            found = [appender.ref(lb) for lb in table.take(misses).tuples()]
+            refs[misses] = np.array(found, dtype=np.int32)
+        # Series written for the first time were new to the store: their made-up codes
+        # now have store codes, which the next evaluation's query will use.
+        codes = table.strings.rebased(codes)
+        stable = table.strings.stable_rows(codes) if n else np.zeros(0, dtype=bool)
+        self._base, self._names = base, table.names
+        self._codes, self._refs = codes[stable], refs[stable]
+        return refs
+
+    def _match(self, table: LabelTable) -> I32:
+        """Ids of rows equal to a row remembered from last time; -1 for the others."""
+        names = sorted({*self._names, *table.names})
+        old = LabelTable(self._names, self._codes, table.strings)
+        stacked = np.concatenate([old.aligned(names), table.aligned(names)])
+        first, ids = factorize(stacked)
+        known = len(self._refs)
+        group_first = first[ids[known:]]
+        refs = np.full(len(table), -1, dtype=np.int32)
+        hit = group_first < known
+        refs[hit] = self._refs[group_first[hit]]
+        return refs
+
+    def stale(self, now: I32) -> I32:
+        """Ids written last time but not now; ``now`` becomes what was written."""
+        gone = np.setdiff1d(self.written, now, assume_unique=True)
+        self.written = now
+        return gone.astype(np.int32, copy=False)
+
+
+def _alive(appender: Appender, refs: I32) -> I32:
+    """The ids the store still knows (ids are never reused, so a known id is the same
+    series)."""
+    kept = []
+    for ref in refs.tolist():
+        try:
+            appender.labels(ref)
+        except UnknownSeries:
+            continue
+        kept.append(ref)
+    return np.array(kept, dtype=np.int32)

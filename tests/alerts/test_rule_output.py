@@ -1,0 +1,168 @@
+"""What rules write back to the store over several evaluations: recorded series found again
+by id, stale markers for series that vanish, and alert templates expanded anew whenever
+their value (or, through ``query``, the store) changes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from alerts.promql import Engine
+from alerts.rules.group import EvalContext, GroupState
+from alerts.rules.loader import load_text
+from collectors.clock import VirtualClock
+from collectors.store import Store, StoreSettings, is_stale
+from collectors.store.labels import Labels, eq, name_is
+
+MINUTE = 60_000
+
+
+def _group(text: str) -> GroupState:
+    (spec,) = load_text(text, "r.yml")
+    return GroupState(spec, MINUTE)
+
+
+def _store() -> Store:
+    return Store(StoreSettings(), VirtualClock(0.0), persistent=False)
+
+
+def _samples(store: Store, name: str) -> dict[Labels, list[tuple[int, float]]]:
+    return {
+        s.labels: list(zip(s.timestamps.tolist(), s.values.tolist(), strict=True))
+        for s in store.select([name_is(name)], 0, 100 * MINUTE)
+    }
+
+
+RECORD = """groups:
+- name: g
+  rules:
+  - record: job:m:sum
+    expr: sum by (job) (m)
+  - record: m:copy
+    expr: label_replace(m, "copy", "c-$1", "job", "(.*)")
+    labels:
+      team: infra
+  - record: m:empty
+    expr: m
+    labels:
+      team: ""
+"""
+
+
+def test_recorded_series_keep_their_ids_and_vanished_ones_get_stale_markers() -> None:
+    store = _store()
+    group = _group(RECORD)
+    ctx = EvalContext(Engine(store), store)
+    jobs_by_round = [["a", "b"], ["a", "b"], ["a", "c"], ["a", "c"]]
+    for k, jobs in enumerate(jobs_by_round):
+        t = (k + 1) * MINUTE
+        for i, job in enumerate(jobs):
+            store.append({"__name__": "m", "job": job}, t, float(i + k))
+        for job in set(jobs_by_round[k - 1]) - set(jobs) if k else ():
+            store.mark_stale({"__name__": "m", "job": job}, t)
+        group.evaluate(ctx, t)
+    assert group.failures == 0
+    sums = _samples(store, "job:m:sum")
+    assert [v for _, v in sums[(("__name__", "job:m:sum"), ("job", "a"))]] == [0.0, 1.0, 2.0, 3.0]
+    b = sums[(("__name__", "job:m:sum"), ("job", "b"))]
+    assert [v for _, v in b[:2]] == [1.0, 2.0]
+    assert b[2][0] == 3 * MINUTE and is_stale(b[2][1])
+    copies = _samples(store, "m:copy")
+    assert set(copies) == {
+        (("__name__", "m:copy"), ("copy", f"c-{job}"), ("job", job), ("team", "infra"))
+        for job in "abc"
+    }
+    assert [v for _, v in copies[next(k for k in copies if ("job", "c") in k)]] == [3.0, 4.0]
+    # A label set to "" stays in the written label set, as it always was.
+    empty = _samples(store, "m:empty")
+    assert (("__name__", "m:empty"), ("job", "a"), ("team", "")) in empty
+    # Every series written once: ids were found again rather than created anew.
+    assert len(store.series([name_is("m:copy")])) == 3
+
+
+def test_labels_that_collide_after_rule_labels_fail_the_rule() -> None:
+    store = _store()
+    group = _group(
+        """groups:
+- name: g
+  rules:
+  - record: r
+    expr: m
+    labels:
+      job: same
+"""
+    )
+    store.append({"__name__": "m", "job": "a"}, MINUTE, 1.0)
+    store.append({"__name__": "m", "job": "b"}, MINUTE, 1.0)
+    group.evaluate(EvalContext(Engine(store), store), MINUTE)
+    assert group.status[0].health == "err"
+    assert "same labelset after applying rule labels" in group.status[0].last_error
+
+
+ALERT = """groups:
+- name: g
+  rules:
+  - alert: High
+    expr: m > -1
+    labels:
+      level: "{{ if gt $value 5.0 }}high{{ else }}low{{ end }}"
+    annotations:
+      value: "{{ $value }}"
+      other: "{{ with query \\"n\\" }}{{ . | first | value }}{{ end }}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("values", "want"),
+    [
+        ([1.0, 1.0, 7.0], ["1", "1", "7"]),
+        ([-0.0, 0.0, -0.0], ["-0", "0", "-0"]),
+        ([math.nan, math.nan, 2.0], ["NaN", "NaN", "2"]),
+    ],
+)
+def test_alert_templates_follow_the_value(values: list[float], want: list[str]) -> None:
+    store = _store()
+    group = _group(ALERT)
+    ctx = EvalContext(Engine(store), store)
+    got = []
+    for k, value in enumerate(values):
+        t = (k + 1) * MINUTE
+        store.append({"__name__": "m", "job": "a"}, t, value)
+        store.append({"__name__": "n"}, t, float(k))
+        group.evaluate(ctx, t)
+        if not math.isnan(value):
+            (alert,) = (a for a in group.alerts[0].values() if a.state.value != "inactive")
+            got.append(dict(alert.annotations)["value"])
+            assert dict(alert.annotations)["other"] == str(k)
+            level = "high" if value > 5 else "low"
+            assert ("level", level) in alert.labels
+    assert got == [w for w, v in zip(want, values, strict=True) if not math.isnan(v)]
+
+
+def test_alerts_series_follow_the_alert_state() -> None:
+    store = _store()
+    group = _group(
+        """groups:
+- name: g
+  rules:
+  - alert: Up
+    expr: m > 0
+    for: 2m
+"""
+    )
+    ctx = EvalContext(Engine(store), store)
+    for k, value in enumerate([1.0, 1.0, 1.0, 0.0]):
+        t = (k + 1) * MINUTE
+        store.append({"__name__": "m"}, t, value)
+        group.evaluate(ctx, t)
+    got = {
+        dict(s.labels)["alertstate"]: s.values
+        for s in store.select([name_is("ALERTS")], 0, 10 * MINUTE)
+    }
+    assert list(got["pending"][:2]) == [1.0, 1.0] and is_stale(float(got["pending"][2]))
+    assert got["firing"][0] == 1.0 and is_stale(float(got["firing"][1]))
+    (for_state,) = store.select([name_is("ALERTS_FOR_STATE"), eq("alertname", "Up")], 0, 10**7)
+    assert np.array_equal(for_state.values[:3], [60.0, 60.0, 60.0])
+    assert is_stale(float(for_state.values[3]))
