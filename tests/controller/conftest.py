@@ -102,6 +102,17 @@ class Rig:
             self.custom.create_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, obj
         )
 
+    async def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
+        await asyncio.to_thread(
+            self.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            "shop",
+            PLURAL,
+            name,
+            {"spec": spec},
+        )
+
     async def status(self, name: str) -> dict[str, Any]:
         obj = await asyncio.to_thread(
             self.custom.get_namespaced_custom_object, GROUP, VERSION, "shop", PLURAL, name

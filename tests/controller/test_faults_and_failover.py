@@ -109,15 +109,7 @@ async def test_leader_failover_between_two_instances(rig: Rig, tmp_path: Path) -
         assert lease.spec.lease_transitions == 1
         acted_by_a = len(a.controller.actions_log)
         # New bounds that need an action: only the new leader may take it.
-        await asyncio.to_thread(
-            rig.custom.patch_namespaced_custom_object,
-            "foresight.dev",
-            "v1alpha1",
-            "shop",
-            "predictiveautoscalers",
-            "web",
-            {"spec": {"horizontal": {"minReplicas": 20}}},
-        )
+        await rig.patch_spec("web", {"horizontal": {"minReplicas": 20}})
         for _ in range(3):
             await rig.cluster.advance(120)
             for s in (a, b):
@@ -261,15 +253,7 @@ async def test_hung_scale_requests_time_out_and_are_retried(rig: Rig, tmp_path: 
             )
         )
         # A new minimum makes a scale-up due at once, while writes hang.
-        await asyncio.to_thread(
-            rig.custom.patch_namespaced_custom_object,
-            "foresight.dev",
-            "v1alpha1",
-            "shop",
-            "predictiveautoscalers",
-            "web",
-            {"spec": {"horizontal": {"minReplicas": 20}}},
-        )
+        await rig.patch_spec("web", {"horizontal": {"minReplicas": 20}})
         await rig.cluster.advance(30)
         await service.collect_once()
         await _drive(rig, service.control_once())
