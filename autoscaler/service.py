@@ -80,7 +80,11 @@ class Service:
         self.health = ScrapeHealth("kubelet")
         self.engine = Engine(self.store, settings.promql)
         self.alerts = AlertingService(
-            settings.rules, settings.notify, self.store, clock, self.engine
+            settings.rules,
+            settings.webhook.apply_to(settings.notify),
+            self.store,
+            clock,
+            self.engine,
         )
         # Only the leader notifies: the standby's alert state stays warm for a takeover.
         self.elector = LeaderElector(

@@ -56,14 +56,36 @@ class ServerSettings(BaseModel):
 
 
 class WebhookSettings(BaseModel):
-    """Default signing of outgoing webhooks."""
+    """Defaults of every webhook receiver that does not set its own."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     secret: SecretStr | None = Field(
-        None, description="HMAC-SHA256 key for the `X-Foresight-Signature` header; never logged."
+        None,
+        description="HMAC-SHA256 key for the `X-Foresight-Signature` header of webhooks that "
+        "set neither `secret` nor `secret_file`; never logged.",
     )
-    timeout_seconds: float = Field(10, gt=0, le=300, description="Timeout of one delivery attempt.")
+    timeout_seconds: float = Field(
+        10,
+        gt=0,
+        le=300,
+        description="Timeout of one delivery attempt of webhooks that set none.",
+    )
+
+    def apply_to(self, notify: NotifySettings) -> NotifySettings:
+        """``notify`` with these defaults filled into its webhook receivers."""
+        receivers = []
+        for receiver in notify.receivers:
+            hooks = []
+            for hook in receiver.webhook_configs:
+                update: dict[str, Any] = {}
+                if hook.secret is None and hook.secret_file is None and self.secret is not None:
+                    update["secret"] = self.secret
+                if "timeout_seconds" not in hook.model_fields_set:
+                    update["timeout_seconds"] = self.timeout_seconds
+                hooks.append(hook.model_copy(update=update))
+            receivers.append(receiver.model_copy(update={"webhook_configs": hooks}))
+        return notify.model_copy(update={"receivers": receivers})
 
 
 class Settings(BaseSettings):

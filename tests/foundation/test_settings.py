@@ -85,3 +85,30 @@ def test_broken_yaml_names_the_position(tmp_path: Path) -> None:
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(SettingsError, match="must be a mapping"):
         read_config_file(tmp_path / "list.yaml")
+
+
+def test_webhook_defaults_fill_the_receivers_that_set_none() -> None:
+    settings = Settings.model_validate(
+        {
+            "webhook": {"secret": "shared", "timeout_seconds": 3},
+            "notify": {
+                "route": {"receiver": "a"},
+                "receivers": [
+                    {
+                        "name": "a",
+                        "webhook_configs": [
+                            {"url": "http://127.0.0.1:1/a"},
+                            {"url": "http://127.0.0.1:1/b", "secret": "own", "timeout_seconds": 7},
+                            {"url": "http://127.0.0.1:1/c", "secret_file": "/run/hmac"},
+                        ],
+                    }
+                ],
+            },
+        }
+    )
+    a, b, c = settings.webhook.apply_to(settings.notify).receivers[0].webhook_configs
+    assert a.secret is not None and a.secret.get_secret_value() == "shared"
+    assert a.timeout_seconds == 3
+    assert b.secret is not None and b.secret.get_secret_value() == "own"
+    assert b.timeout_seconds == 7
+    assert c.secret is None and c.secret_file is not None
