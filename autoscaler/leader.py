@@ -20,7 +20,7 @@ from typing import Any
 from kubernetes import client as k8s
 
 from autoscaler.controller.settings import LeaderSettings
-from collectors.clock import Clock, to_datetime
+from collectors.clock import Clock, sleep_or_stop, to_datetime
 from collectors.kube import KubeApiError, RetryPolicy, call
 
 __all__ = ["LeaderElector", "default_identity"]
@@ -168,7 +168,7 @@ class LeaderElector:
                 await self.try_acquire_or_renew()
             except Exception:  # a bug must not end the campaign silently
                 log.exception("leader election round failed")
-            await _sleep_or_stop(self._clock, self._settings.renew_seconds, stop)
+            await sleep_or_stop(self._clock, self._settings.renew_seconds, stop)
         await self.release()
 
     async def release(self) -> None:
@@ -194,14 +194,3 @@ class LeaderElector:
             log.warning("cannot release lease %s/%s: %s", s.namespace, s.name, e)
         self._renewed_at = None
         self._notify()
-
-
-async def _sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    waiter = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sleeper, waiter):
-            task.cancel()
-        await asyncio.gather(sleeper, waiter, return_exceptions=True)

@@ -30,7 +30,7 @@ from autoscaler.cost.inputs import snapshot_from_cluster
 from autoscaler.cost.model import Snapshot
 from autoscaler.leader import LeaderElector
 from autoscaler.settings import Settings
-from collectors.clock import Clock
+from collectors.clock import Clock, sleep_or_stop
 from collectors.cluster import ClusterWatcher
 from collectors.cycle import CollectionCycle, node_endpoints
 from collectors.exporter import FamiliesCollector, metrics_app
@@ -258,7 +258,7 @@ class Service:
                 await step()
             except Exception:
                 log.exception("%s failed; next attempt in %.0f s", step.__name__, seconds)
-            await self.clock.sleep(max(0.0, seconds - (self.clock.now() - started)))
+            await sleep_or_stop(self.clock, max(0.0, seconds - (self.clock.now() - started)), stop)
 
     async def close(self) -> None:
         """Stop watching, persist alert state and the outbox, close connections and the HTTP

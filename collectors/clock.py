@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "RealClock", "VirtualClock", "to_datetime"]
+__all__ = ["Clock", "RealClock", "VirtualClock", "sleep_or_stop", "to_datetime"]
 
 
 @runtime_checkable
@@ -39,6 +39,18 @@ class Clock(Protocol):
 def to_datetime(ts: float) -> datetime:
     """A timezone-aware UTC datetime for a unix timestamp."""
     return datetime.fromtimestamp(ts, tz=UTC)
+
+
+async def sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
+    """Wait ``seconds`` on ``clock``, or less if ``stop`` is set meanwhile."""
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, waiter):
+            task.cancel()
+        await asyncio.gather(sleeper, waiter, return_exceptions=True)
 
 
 class RealClock:

@@ -14,7 +14,6 @@ so a restart never shortens stabilisation.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Callable
@@ -101,7 +100,8 @@ class _State:
 
 
 class Controller:
-    """Reconciles every PredictiveAutoscaler each ``interval_seconds``."""
+    """Reconciles every PredictiveAutoscaler; the service calls :meth:`reconcile_all` every
+    ``controller.interval_seconds``."""
 
     def __init__(
         self,
@@ -130,25 +130,7 @@ class Controller:
         self.reconcile_errors = 0
         self.last_cycle_at: float | None = None
 
-    # -- the loop ------------------------------------------------------------------------
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Reconcile every interval until ``stop`` is set."""
-        while not stop.is_set():
-            started = self._clock.now()
-            try:
-                await self.reconcile_all()
-            except KubeApiError as e:
-                log.warning("cannot list predictiveautoscalers: %s", e)
-            except Exception:
-                log.exception("reconcile cycle failed")
-            pause = max(0.0, self._settings.interval_seconds - (self._clock.now() - started))
-            sleeper = asyncio.ensure_future(self._clock.sleep(pause))
-            waiter = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (sleeper, waiter):
-                task.cancel()
-            await asyncio.gather(sleeper, waiter, return_exceptions=True)
+    # -- the cycle -----------------------------------------------------------------------
 
     async def reconcile_all(self) -> None:
         """One cycle over every autoscaler."""
