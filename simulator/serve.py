@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from collectors.clock import RealClock, VirtualClock
+from collectors.signals import stop_on_signals
 from simulator.cluster import SimulatedCluster
 from simulator.errors import SimulatorError
 from simulator.objects import KubeObject
@@ -57,11 +56,7 @@ async def serve(
     for obj in objects:
         cluster.create(obj)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        # Platforms without loop signal handlers fall back to KeyboardInterrupt.
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
     try:
         cluster.write_kubeconfig(kubeconfig_out)
         sys.stdout.write(

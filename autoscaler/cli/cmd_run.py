@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 
 from autoscaler.cli.base import Command, CommandError
 from autoscaler.settings import Settings
@@ -26,14 +24,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 async def _serve(settings: Settings) -> int:
     from autoscaler.service import Service  # noqa: PLC0415 (heavy)
     from collectors.clock import RealClock  # noqa: PLC0415
+    from collectors.signals import stop_on_signals  # noqa: PLC0415
 
     service = Service(settings, RealClock())
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        # Without loop signal handlers (not the main thread), Ctrl-C still interrupts.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
     await service.run(stop)
     log.info("stopped")
     return 0

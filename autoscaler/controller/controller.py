@@ -24,6 +24,7 @@ from alerts.promql import Engine
 from autoscaler.controller.decide import (
     ConditionValue,
     HorizontalPlan,
+    camel,
     horizontal_settings,
     plan_replicas,
     scaled_limits,
@@ -35,7 +36,7 @@ from autoscaler.controller.load import LoadError, LoadQuery, LoadReading, load_q
 from autoscaler.controller.settings import ControllerSettings
 from autoscaler.controller.status import Conditions, rfc3339
 from autoscaler.controller.vertical import ContainerPlan, VerticalKeeper, usage_queries
-from autoscaler.controller.workload import WorkloadView, view_of
+from autoscaler.controller.workload import PodIndex, WorkloadView, pods_by_workload, view_of
 from autoscaler.forecast.settings import ForecastSettings
 from autoscaler.policy.horizontal import LoadSignal, ReplicaState
 from autoscaler.policy.settings import PolicySettings
@@ -124,6 +125,7 @@ class Controller:
         self._is_leader = is_leader
         self._states: dict[tuple[str, str], _State] = {}
         self._vpas: set[tuple[str, str, str]] = set()
+        self._pods: PodIndex = {}
         self._cycles = 0
         self.decisions: dict[tuple[str, str, str, str], int] = {}
         self.actions_log: list[dict[str, Any]] = []
@@ -138,6 +140,8 @@ class Controller:
         if self._cycles % _VPA_EVERY_CYCLES == 0:
             await self._refresh_vpas()
         self._cycles += 1
+        # One pass over the pods per cycle, not one per autoscaler.
+        self._pods = pods_by_workload(self._model)
         seen = set()
         for obj in objects:
             parsed = read_autoscaler(obj)
@@ -199,7 +203,7 @@ class Controller:
         if spec.mode is Mode.OFF:
             return
         ref = spec.target_ref
-        view = view_of(self._model, parsed.namespace, ref.kind, ref.name)
+        view = view_of(self._model, self._pods, parsed.namespace, ref.kind, ref.name)
         if view is None:
             state.conditions.set(
                 "AbleToScale",
@@ -309,13 +313,13 @@ class Controller:
         choice = state.forecast.choice
         if state.forecast.ready:
             value = ConditionValue(
-                "True", _camel(choice.reason.value), f"model {choice.name} ({choice.reason.value})"
+                "True", camel(choice.reason.value), f"model {choice.name} ({choice.reason.value})"
             )
         else:
             hours = self._forecast_settings.min_history_hours
             value = ConditionValue(
                 "False",
-                _camel(choice.reason.value),
+                camel(choice.reason.value),
                 f"forecasting reactively ({choice.name}): needs {hours:g} h of history "
                 f"with few gaps",
             )
@@ -733,7 +737,3 @@ def _describe(before: dict[str, float], changes: dict[str, float]) -> str:
         f"{r} {format_resource(r, before[r]) if r in before else '-'} -> {format_resource(r, v)}"
         for r, v in sorted(changes.items())
     )
-
-
-def _camel(snake: str) -> str:
-    return "".join(part.capitalize() for part in snake.split("_"))

@@ -24,6 +24,7 @@ __all__ = [
     "LIMITING_REASONS",
     "ConditionValue",
     "HorizontalPlan",
+    "camel",
     "capacity_per_replica",
     "horizontal_settings",
     "plan_replicas",
@@ -118,7 +119,7 @@ def plan_replicas(
     if decision.reason in LIMITING_REASONS:
         limited = ConditionValue(
             "True",
-            _camel(decision.reason.value),
+            camel(decision.reason.value),
             f"wanted {math.ceil(need / per_replica - 1e-9) if per_replica > 0 else '?'} "
             f"replicas, limited to {decision.replicas} ({decision.reason.value})",
         )
@@ -147,7 +148,8 @@ def scaled_limits(
     return out
 
 
-def _camel(snake: str) -> str:
+def camel(snake: str) -> str:
+    """``max_replicas`` as a condition reason: ``MaxReplicas``."""
     return "".join(part.capitalize() for part in snake.split("_"))
 
 

@@ -18,7 +18,7 @@ from autoscaler.forecast.base import FloatArray
 from autoscaler.resource.model import MetricType, PredictiveAutoscalerSpec
 from collectors import names
 
-__all__ = ["LoadError", "LoadQuery", "LoadReading", "load_query"]
+__all__ = ["LoadError", "LoadQuery", "LoadReading", "load_query", "quote"]
 
 
 class LoadError(Exception):
@@ -33,7 +33,8 @@ class LoadReading:
     observed_at: float | None
 
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
+    """``value`` escaped for a double-quoted PromQL string."""
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
@@ -96,7 +97,7 @@ def load_query(namespace: str, spec: PredictiveAutoscalerSpec) -> LoadQuery:
         else (names.WORKLOAD_CPU_CORES)
     )
     selector = (
-        f'{name}{{namespace="{_quote(namespace)}",workload_kind="{spec.target_ref.kind}",'
-        f'workload="{_quote(spec.target_ref.name)}"}}'
+        f'{name}{{namespace="{quote(namespace)}",workload_kind="{spec.target_ref.kind}",'
+        f'workload="{quote(spec.target_ref.name)}"}}'
     )
     return LoadQuery(f"sum({selector})", f"max(timestamp({selector}))")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from autoscaler.controller.load import quote
 from autoscaler.controller.workload import WorkloadView
 from autoscaler.policy.settings import VerticalSettings
 from autoscaler.policy.sizer import ContainerSizer
@@ -28,7 +29,7 @@ def usage_queries(view: WorkloadView) -> dict[str, str]:
     """PromQL for the usage of every container of the workload's pods, per resource."""
     # Pod names are DNS labels: a dot is the only regex character they may hold.
     pods = "|".join(p.name.replace(".", "\\\\.") for p in view.pods) or "$^"
-    ns = view.namespace.replace('"', '\\"')
+    ns = quote(view.namespace)
     return {
         "cpu": f'{names.CONTAINER_CPU_CORES}{{namespace="{ns}",pod=~"{pods}"}}',
         "memory": f'{names.CONTAINER_MEMORY}{{namespace="{ns}",pod=~"{pods}"}}',

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from collectors.cluster_model import ClusterModel, PodInfo
 
-__all__ = ["ContainerView", "WorkloadView", "view_of"]
+__all__ = ["ContainerView", "PodIndex", "WorkloadView", "pods_by_workload", "view_of"]
 
 
 @dataclass(frozen=True)
@@ -49,31 +49,40 @@ class WorkloadView:
         return list(dict.fromkeys(c.name for c in self.containers))
 
 
-def view_of(model: ClusterModel, namespace: str, kind: str, name: str) -> WorkloadView | None:
+PodIndex = dict[tuple[str, str, str], list[PodInfo]]
+
+
+def pods_by_workload(model: ClusterModel) -> PodIndex:
+    """Live pods by (namespace, kind, name) of their top-level workload, in one pass."""
+    index: PodIndex = {}
+    for pod in model.pods():
+        owner = model.workload_of(pod)
+        if owner is not None and pod.phase not in ("Succeeded", "Failed"):
+            index.setdefault((pod.namespace, *owner), []).append(pod)
+    return index
+
+
+def view_of(
+    model: ClusterModel, pods: PodIndex, namespace: str, kind: str, name: str
+) -> WorkloadView | None:
     """The workload as the model knows it, or None when it does not exist."""
     workload = next(
         (w for w in model.workloads(kind) if w.namespace == namespace and w.name == name), None
     )
     if workload is None:
         return None
-    pods = tuple(
-        p
-        for p in model.pods()
-        if p.namespace == namespace
-        and p.phase not in ("Succeeded", "Failed")
-        and model.workload_of(p) == (kind, name)
-    )
+    own = tuple(pods.get((namespace, kind, name), ()))
     containers = tuple(
         ContainerView(p.name, c.name, c.requests, c.limits, c.restarts, c.last_termination_reason)
-        for p in pods
+        for p in own
         for c in p.containers
     )
     return WorkloadView(
         kind,
         namespace,
         name,
-        workload.desired if workload.desired is not None else len(pods),
+        workload.desired if workload.desired is not None else len(own),
         workload.ready,
-        pods,
+        own,
         containers,
     )

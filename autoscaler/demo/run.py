@@ -14,9 +14,7 @@ step where the load exceeds what the ready pods requested.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +40,9 @@ from collectors import names
 from collectors.clock import VirtualClock
 from collectors.kube import api_client
 from collectors.quantity import parse_quantity
+from collectors.signals import stop_on_signals
 from collectors.store import Store
+from collectors.store.selector import parse_selector
 from dashboards import write_all
 from simulator.cluster import SimulatedCluster
 from simulator.faults import FaultSpec
@@ -243,10 +243,7 @@ async def run_demo(options: DemoOptions) -> dict[str, Any]:
 
 async def _until_interrupted() -> None:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
     await stop.wait()
 
 
@@ -432,8 +429,6 @@ async def _cost_summary(service: Service, now: float, hours: float) -> dict[str,
 
 def _history(service: Service, track: _Track) -> np.ndarray:
     """The backfilled week of the workload's load, as the store holds it."""
-    from collectors.store.selector import parse_selector  # noqa: PLC0415
-
     selector = (
         f'{names.WORKLOAD_CPU_CORES}{{namespace="{track.namespace}",workload="{track.name}"}}'
     )

@@ -55,7 +55,6 @@ async def test_api_errors_on_scale_are_retried_and_bounds_hold(rig: Rig) -> None
         seen.append(await rig.replicas())
     assert all(2 <= r <= 30 for r in seen)
     assert max(seen) >= 8  # it got through
-    assert rig.service.controller.reconcile_errors == 0 or max(seen) >= 8
 
 
 async def _service(rig: Rig, tmp: Path, identity: str) -> Service:
