@@ -57,22 +57,46 @@ class Block:
         """Absolute timestamps of rows ``lo:hi``."""
         return self.offsets[lo:hi].astype(np.int64) + self.mint
 
-    def rows_of(self, sids: I32) -> tuple[I32, I64, I64]:
-        """For each id present here: (id, first row, end row)."""
-        # Blocks are never empty, so clipping to the last position is always valid.
-        pos = np.minimum(np.searchsorted(self.sids, sids), len(self.sids) - 1)
-        present = self.sids[pos] == sids
-        idx = pos[present]
-        return sids[present], self.starts[idx], self.starts[idx + 1]
+    def rows_of(self, sids: I32, lookup: I32 | None = None) -> tuple[I64, I64, I64]:
+        """For each of the (sorted) ids present here: its position in ``sids``, first row
+        and end row. ``lookup`` is :meth:`lookup`, if the caller keeps one."""
+        first = int(self.sids[0])
+        span = int(self.sids[-1]) - first + 1
+        if lookup is None and span != len(self.sids):
+            # Blocks are never empty, so clipping to the last position is always valid.
+            at = np.minimum(np.searchsorted(self.sids, sids), len(self.sids) - 1)
+            pos = np.flatnonzero(self.sids[at] == sids)
+            idx = at[pos]
+        else:
+            rel = sids.astype(np.int64) - first
+            pos = np.flatnonzero((rel >= 0) & (rel < span))
+            if lookup is None:
+                # Every id of the block's range is here: an id's row is its offset.
+                idx = rel[pos]
+            else:
+                idx = lookup[rel[pos]].astype(np.int64)
+                here = idx >= 0
+                pos, idx = pos[here], idx[here]
+        return pos, self.starts[idx], self.starts[idx + 1]
 
-    def rows_in(self, sids: I32, start_ms: int, end_ms: int) -> tuple[I32, I64, I64]:
+    def lookup(self) -> I32:
+        """Index of each id of the block's range in :attr:`sids` (-1: absent): 4 bytes per
+        id of the range, to find many ids at once without a binary search each."""
+        first = int(self.sids[0])
+        table = np.full(int(self.sids[-1]) - first + 1, -1, dtype=np.int32)
+        table[self.sids - first] = np.arange(len(self.sids), dtype=np.int32)
+        return table
+
+    def rows_in(
+        self, sids: I32, start_ms: int, end_ms: int, lookup: I32 | None = None
+    ) -> tuple[I64, I64, I64]:
         """:meth:`rows_of`, narrowed to the rows in ``[start_ms, end_ms]``."""
-        ids, lo, hi = self.rows_of(sids)
+        pos, lo, hi = self.rows_of(sids, lookup)
         if start_ms > self.mint:
             lo = _search(self.offsets, lo, hi, start_ms - self.mint, right=False)
         if end_ms < self.maxt:
             hi = _search(self.offsets, lo, hi, end_ms - self.mint, right=True)
-        return ids, lo, hi
+        return pos, lo, hi
 
     def columns(self) -> tuple[I32, I64, F64]:
         """All samples as (id, absolute timestamp, value) columns."""

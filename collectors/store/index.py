@@ -161,12 +161,12 @@ class SeriesIndex:
         for m in sorted(matchers, key=self._cost):
             if result is None:
                 result = self._matching(m)
-            elif m.type is MatchType.EQUAL and m.value != "":
-                ids = self._postings.get(m.name, {}).get(m.value)
-                result = _intersect(result, _view(ids)) if ids else _EMPTY
             elif len(result) <= _FILTER_BELOW:
                 # Few candidates left: test their own values rather than every posting.
                 result = self._filter(result, m)
+            elif m.type is MatchType.EQUAL and m.value != "":
+                ids = self._postings.get(m.name, {}).get(m.value)
+                result = _intersect(result, _view(ids)) if ids else _EMPTY
             else:
                 result = _intersect(result, self._matching(m))
             if not len(result):
@@ -185,6 +185,9 @@ class SeriesIndex:
         if name is None:
             return sids if m.matches("") else _EMPTY
         codes = self._column(sids, name)
+        if m.type is MatchType.EQUAL:
+            code = self.strings.find(m.value)
+            return sids[codes == code] if code is not None else _EMPTY
         distinct = np.unique(codes)
         values = self.strings.values()
         ok = np.array([m.matches(values[c]) for c in distinct.tolist()], dtype=bool)

@@ -21,12 +21,14 @@ warning, and the store starts with everything that is intact.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import json
 import logging
 import math
 import struct
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +38,6 @@ import numpy as np
 import numpy.typing as npt
 
 from collectors.clock import Clock
-from collectors.store.arrays import concat_ranges
 from collectors.store.block import (
     Block,
     BlockError,
@@ -53,6 +54,16 @@ from collectors.store.codec import (
     CodecError,
     decode_columns,
     encode_columns,
+)
+from collectors.store.gather import (
+    Gathered,
+    Part,
+    block_part,
+    disjoint,
+    head_part,
+    merge_runs,
+    newest_rows,
+    overlapping,
 )
 from collectors.store.head import Head
 from collectors.store.index import SeriesIndex
@@ -88,6 +99,10 @@ _FIVE_MINUTES_MS = 300_000
 _DAY_MS = 86_400_000
 _MAINTAIN_EVERY_SECONDS = 60.0
 _TIER_FANOUT = 4
+# Lookup tables kept for the blocks read last (4 bytes per id of a block's range), and the
+# number of ids a selection needs before one is worth building.
+_LOOKUPS_KEPT = 8
+_LOOKUP_FROM = 2048
 
 
 def is_stale(value: float) -> bool:
@@ -193,6 +208,7 @@ class Store:
         self._alive = np.zeros(1024, dtype=bool)
         self._head = Head()
         self._blocks: list[Block] = []
+        self._lookups: OrderedDict[int, I32] = OrderedDict()
         self._next_block_id = 1
         self._segment = 0
         self._flushed_rows = 0
@@ -338,7 +354,7 @@ class Store:
                 return _NO_COLUMNS
             s, t, v, starts, ends = rows
             labels_of = self._index.labels
-            labels = [labels_of(sid) for sid in s[starts].tolist()]
+            labels = [labels_of(sid) for sid in s.tolist()]
             return SeriesColumns(labels, t, v, starts, ends)
 
     def select_coded(
@@ -352,7 +368,7 @@ class Store:
             if rows is None:
                 return CodedColumns([], np.zeros((0, 0), np.int32), *_NO_COLUMNS[1:])
             s, t, v, starts, ends = rows
-            names, codes = self._index.label_codes(s[starts])
+            names, codes = self._index.label_codes(s)
             return CodedColumns(names, codes, t, v, starts, ends)
 
     @property
@@ -362,34 +378,59 @@ class Store:
 
     def _select_rows(
         self, matchers: Sequence[Matcher], start_ms: int, end_ms: int, newest: bool = False
-    ) -> tuple[I32, I64, F64, I64, I64] | None:
+    ) -> Gathered | None:
         sids = self._index.select(matchers)
         if not len(sids):
             return None
-        parts: list[tuple[I32, I64, F64]] = []
-        for block in self._blocks:
-            if block.maxt < start_ms or block.mint > end_ms:
-                continue
-            ids, lo, hi = block.rows_in(sids, start_ms, end_ms)
-            if newest:
-                some = hi > lo
-                ids, lo, hi = ids[some], hi[some] - 1, hi[some]
-            if not len(ids):
-                continue
-            rows = concat_ranges(lo, hi)
-            parts.append(
-                (
-                    np.repeat(ids, hi - lo),
-                    block.offsets[rows].astype(np.int64) + block.mint,
-                    block.values[rows],
-                )
-            )
+        blocks = [b for b in self._blocks if b.maxt >= start_ms and b.mint <= end_ms]
         head = self._head
-        unsorted = len(parts) > 1
-        if head.count and head.maxt >= start_ms and head.mint <= end_ms:
-            parts.append(head.select(sids))
-            unsorted = True
-        return _assemble(parts, start_ms, end_ms, unsorted, newest)
+        with_head = bool(head.count) and head.maxt >= start_ms and head.mint <= end_ms
+        spans = sorted([(b.mint, b.maxt) for b in blocks])
+        if with_head:
+            spans.append((head.mint, head.maxt))
+        if not disjoint(spans):
+            parts = [block_part(b, sids, start_ms, end_ms, self._lookup(b, sids)) for b in blocks]
+            if with_head:
+                parts.append(head_part(head, sids, start_ms, end_ms))
+            return overlapping(parts, sids, start_ms, end_ms, newest)
+        blocks.sort(key=lambda b: b.mint)
+        if not newest:
+            parts = [block_part(b, sids, start_ms, end_ms, self._lookup(b, sids)) for b in blocks]
+            if with_head:
+                parts.append(head_part(head, sids, start_ms, end_ms))
+            return merge_runs(parts, sids)
+        # Newest first; an older source is read only for the series the newer ones lacked.
+        found: list[Part] = []
+        have = np.zeros(len(sids), bool)
+        left: I64 | None = None
+        sources: list[Block | Head] = [*blocks, head] if with_head else list(blocks)
+        for source in reversed(sources):
+            wanted = sids if left is None else sids[left]
+            if isinstance(source, Head):
+                part = head_part(source, wanted, start_ms, end_ms)
+            else:
+                part = block_part(source, wanted, start_ms, end_ms, self._lookup(source, wanted))
+            if left is not None:
+                part = dataclasses.replace(part, pos=left[part.pos])
+            found.append(part)
+            have[part.pos[part.hi > part.lo]] = True
+            if have.all():
+                break
+            left = np.flatnonzero(~have)
+        return newest_rows(found, sids)
+
+    def _lookup(self, block: Block, sids: I32) -> I32 | None:
+        """The block's id lookup when it pays: many ids, and a block whose ids have gaps."""
+        if len(sids) < _LOOKUP_FROM or int(block.sids[-1]) - int(block.sids[0]) < len(block.sids):
+            return None
+        table = self._lookups.get(block.id)
+        if table is None:
+            table = self._lookups[block.id] = block.lookup()
+            if len(self._lookups) > _LOOKUPS_KEPT:
+                self._lookups.popitem(last=False)
+        else:
+            self._lookups.move_to_end(block.id)
+        return table
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
         """Label sets of the series matching all matchers (whether or not they have data)."""
@@ -769,54 +810,6 @@ def _consecutive_of_one_tier(blocks: list[Block]) -> list[Block]:
 def _tier(block: Block) -> int:
     """Size class of a block: blocks of one class differ in size by less than 4x."""
     return int(math.log(max(block.num_samples, 1), _TIER_FANOUT))
-
-
-def _sort_order(sids: I32, ts: I64) -> I64:
-    """A stable order by (series, time); concatenated sorted runs make it near-linear."""
-    if len(ts) and int(ts.max()) - int(ts.min()) < 2**32:
-        key = (sids.astype(np.int64) << 32) | (ts - ts.min())
-        order: I64 = np.argsort(key, kind="stable")
-        return order
-    fallback: I64 = np.lexsort((ts, sids))
-    return fallback
-
-
-def _assemble(
-    parts: list[tuple[I32, I64, F64]],
-    start_ms: int,
-    end_ms: int,
-    unsorted: bool,
-    newest: bool = False,
-) -> tuple[I32, I64, F64, I64, I64] | None:
-    """Rows of several blocks and the head as one run per series, sorted by time (with
-    ``newest``, only the last row of each run)."""
-    if not parts:
-        return None
-    s = np.concatenate([p[0] for p in parts])
-    t = np.concatenate([p[1] for p in parts])
-    v = np.concatenate([p[2] for p in parts])
-    if len(t) and (int(t.min()) < start_ms or int(t.max()) > end_ms):
-        keep = (t >= start_ms) & (t <= end_ms)
-        s, t, v = s[keep], t[keep], v[keep]
-    if unsorted:
-        # Rows from several blocks and the head: sort, and let the newest write win.
-        order = _sort_order(s, t)
-        s, t, v = s[order], t[order], v[order]
-        last = np.ones(len(s), dtype=bool)
-        last[:-1] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
-        if not last.all():
-            s, t, v = s[last], t[last], v[last]
-    if newest and len(s):
-        final = np.ones(len(s), dtype=bool)
-        final[:-1] = s[1:] != s[:-1]
-        if not final.all():
-            s, t, v = s[final], t[final], v[final]
-    if not len(s):
-        return None
-    bounds = np.flatnonzero(np.diff(s)) + 1
-    starts = np.concatenate(([0], bounds)).astype(np.int64)
-    ends = np.concatenate((bounds, [len(s)])).astype(np.int64)
-    return s, t, v, starts, ends
 
 
 def _encode_series(sid: int, labels: Labels) -> bytes:
