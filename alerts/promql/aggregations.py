@@ -171,8 +171,14 @@ def _check_k(k: F64) -> None:
 
 def _select_k(op: str, vec: Vector, k: F64, names: Sequence[str], without: bool) -> Vector:
     _check_k(k)
-    _, ids = _groups(vec, names, without)
+    keys, ids = _groups(vec, names, without)
     n, steps = vec.present.shape
+    if len(keys) == n:
+        # A group per series (the usual de-duplicating ``topk by (...) (1, ...)``): each
+        # series is its group's best, in series order.
+        chosen = vec.present & (np.floor(k) >= 1)[None, :]
+        keep = chosen.any(axis=1)
+        return Vector(vec.table, vec.values, chosen, vec.drop_name).take(np.flatnonzero(keep))
     chosen = np.zeros((n, steps), dtype=bool)
     rank = np.zeros((n, steps), dtype=np.int64)
     limit = np.floor(k).astype(np.int64)

@@ -151,9 +151,13 @@ def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
         table = _signature_table(many, m) if m.on else table.drop(m.labels)
     drop = np.ones(n, dtype=bool) if changes_schema else many.drop_name.copy()
     if m.include:
+        unique = table.unique and not any(table.column(name).any() for name in m.include)
         table, present, origin = _include(table, m.include, one, match, present)
         values, drop, matched = values[origin], drop[origin], matched[origin]
         many_ids = many_ids[origin]
+        if unique and bool(np.all(origin[1:] > origin[:-1])):
+            # Labels added to distinct label sets that lacked them keep them distinct.
+            table = table.distinct()
     _check_unique(table, matched if m.card == "one-to-one" else present, many_ids, m)
     vec = Vector(table, np.where(present, values, 0.0), present, drop)
     kept = present.any(axis=1)
@@ -225,6 +229,8 @@ def _include(
 
 
 def _check_unique(table: LabelTable, present: Mask, sig_ids: I64, m: Matching) -> None:
+    if m.card != "one-to-one" and table.unique:
+        return
     if m.card == "one-to-one":
         distinct, ids = np.unique(sig_ids, return_inverse=True)
         n_groups = len(distinct)

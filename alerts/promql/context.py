@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from alerts.promql.errors import LimitExceeded, QueryTimeout
 from alerts.promql.labelsets import Strings
 from alerts.promql.settings import PromQLSettings
+from alerts.promql.shared import SharedResults
 from alerts.promql.values import I64
 
 
@@ -47,6 +48,7 @@ class EvalContext:
     series_loaded: int = 0
     samples_loaded: int = 0
     strings: Strings = field(default_factory=Strings)
+    shared: SharedResults | None = None
 
     def with_times(self, times: I64) -> EvalContext:
         """The same evaluation at other steps (subqueries, ``@``, ``offset``); the budget
@@ -62,6 +64,7 @@ class EvalContext:
             self.annotations,
             self.deadline,
             strings=self.strings,
+            shared=self.shared,
         )
         sub._parent = self
         return sub
@@ -103,6 +106,13 @@ class EvalContext:
                 f"{self.settings.max_samples:,}: {self.text}"
             )
         self.check_deadline()
+
+    def steps_key(self) -> tuple[object, ...]:
+        """What, besides an expression, decides its value: the times (always evenly
+        spaced, so first, last and count) and the query's bounds (``@ start()``...)."""
+        times = self.times
+        first, last = (int(times[0]), int(times[-1])) if len(times) else (0, 0)
+        return (first, last, len(times), self.query_start_ms, self.query_end_ms, self.range_query)
 
     def position(self, needle: str) -> str:
         """``(line:column)`` of the first occurrence of ``needle`` in the query text."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +39,7 @@ from alerts.promql.selection import (
     strings_for,
 )
 from alerts.promql.settings import PromQLSettings
+from alerts.promql.shared import SHARED_NODES, SharedResults
 from alerts.promql.values import F64, I64, Matrix, Scalar, String, Value, Vector
 from collectors.store.labels import Matcher
 from collectors.store.selector import matchers_of
@@ -63,9 +65,10 @@ class Engine:
         self.querier = querier
         self.settings = settings or PromQLSettings()
 
-    def instant(self, text: str, at_ms: int) -> QueryResult:
-        """Evaluate ``text`` at one time."""
-        ctx = self._context(text, np.array([at_ms], dtype=np.int64), at_ms, at_ms, False)
+    def instant(self, text: str, at_ms: int, shared: SharedResults | None = None) -> QueryResult:
+        """Evaluate ``text`` at one time; with ``shared``, reuse (and keep) the values of
+        subexpressions that other queries of the same round evaluated."""
+        ctx = self._context(text, np.array([at_ms], dtype=np.int64), at_ms, at_ms, False, shared)
         value = self._evaluate(text, ctx)
         result = instant_result(value, at_ms)
         result.annotations = ctx.annotations
@@ -91,9 +94,23 @@ class Engine:
         result.annotations = ctx.annotations
         return result
 
+    def shared(self, written: Collection[str] = ()) -> SharedResults:
+        """A new round of queries that share subexpression values; ``written`` names the
+        metrics written during the round."""
+        return SharedResults(strings_for(self.querier), written)
+
     def _context(
-        self, text: str, times: I64, start_ms: int, end_ms: int, range_query: bool
+        self,
+        text: str,
+        times: I64,
+        start_ms: int,
+        end_ms: int,
+        range_query: bool,
+        shared: SharedResults | None = None,
     ) -> EvalContext:
+        if shared is not None and _NEGATIVE_AT.search(text):
+            # The library cannot describe such a node (see :mod:`alerts.promql.parse`).
+            shared = None
         return EvalContext(
             times=times,
             query_start_ms=start_ms,
@@ -102,7 +119,8 @@ class Engine:
             text=text,
             range_query=range_query,
             deadline=time.monotonic() + self.settings.timeout_seconds,
-            strings=strings_for(self.querier),
+            strings=shared.strings if shared is not None else strings_for(self.querier),
+            shared=shared,
         )
 
     def _evaluate(self, text: str, ctx: EvalContext) -> Value:
@@ -122,6 +140,21 @@ class Engine:
 
     def _eval(self, node: Any, ctx: EvalContext) -> Value:
         ctx.check_deadline()
+        shared = ctx.shared
+        if shared is None or not isinstance(node, SHARED_NODES):
+            return self._eval_node(node, ctx)
+        key = shared.key(node, ctx.steps_key())
+        if key is None:
+            return self._eval_node(node, ctx)
+        value = shared.get(key)
+        if value is None:
+            noted = len(ctx.annotations.warnings) + len(ctx.annotations.infos)
+            value = self._eval_node(node, ctx)
+            if len(ctx.annotations.warnings) + len(ctx.annotations.infos) == noted:
+                shared.put(key, value)
+        return value
+
+    def _eval_node(self, node: Any, ctx: EvalContext) -> Value:
         if isinstance(node, pp.NumberLiteral):
             return Scalar(np.full(ctx.steps, float(node.val)))
         if isinstance(node, pp.StringLiteral):

@@ -35,8 +35,11 @@ def histogram_quantile(q: F64, vec: Vector, ctx: EvalContext) -> Vector:
     )
     values[cells // steps, cells % steps] = result
     present[cells // steps, cells % steps] = True
-    for g in (cells[forced] // steps).tolist():
-        name = get_label(vec.table.take(rows[first[g] : first[g] + 1]).tuples()[0], "__name__")
+    # One note per metric name, as Prometheus' annotations are a set of messages.
+    fixed = np.unique(cells[forced] // steps)
+    names = np.unique(vec.table.column("__name__")[rows[first[fixed]]])
+    for code in names.tolist():
+        name = vec.table.strings.value(code) if code else ""
         ctx.annotations.info(
             "input to histogram_quantile needed to be fixed for monotonicity (see "
             "https://prometheus.io/docs/prometheus/latest/querying/functions/"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 
@@ -50,6 +51,20 @@ class CodedQuerier(Querier, Protocol):
         ...
 
 
+@functools.cache
+def _has(cls: type, method: str) -> bool:
+    return callable(getattr(cls, method, None))
+
+
+def _is_coded(querier: Querier) -> TypeGuard[CodedQuerier]:
+    # By class, once: a runtime Protocol check costs tens of microseconds per call.
+    return _has(type(querier), "select_coded")
+
+
+def _is_columnar(querier: Querier) -> TypeGuard[ColumnQuerier]:
+    return _has(type(querier), "select_columns")
+
+
 class Selected(NamedTuple):
     """Selected series: their label sets and their samples laid end to end (series ``i``
     is ``timestamps[starts[i]:ends[i]]``)."""
@@ -63,7 +78,7 @@ class Selected(NamedTuple):
 
 def strings_for(querier: Querier) -> Strings:
     """The label value codes a query over ``querier`` uses."""
-    if isinstance(querier, CodedQuerier):
+    if _is_coded(querier):
         return Strings(querier.strings)
     return Strings()
 
@@ -78,11 +93,11 @@ def select(
 ) -> Selected:
     """The selected series as columns, whatever the querier hands over. With ``newest``
     the querier may leave out all but each series' newest sample."""
-    if isinstance(querier, CodedQuerier) and strings.base is querier.strings:
+    if _is_coded(querier) and strings.base is querier.strings:
         c = querier.select_coded(matchers, start, end, newest)
         table = LabelTable(c.names, strings.adopt(c.codes), strings, unique=True)
         return Selected(table, c.timestamps, c.values, c.starts, c.ends)
-    if isinstance(querier, ColumnQuerier):
+    if _is_columnar(querier):
         cols = querier.select_columns(matchers, start, end)
     else:
         cols = to_columns(querier.select(matchers, start, end))
@@ -127,9 +142,13 @@ class _Packed:
         self.base = int(ts.min()) - 1 if len(ts) else 0
         span = int(ts.max()) - self.base if len(ts) else 0
         self.width = span + 2
-        # One sorted key per sample: series number, then time. Searching it with
-        # (series, time) pairs finds every series' window with one searchsorted.
-        self.keys: I64 = seg * self.width + (ts - self.base)
+
+    @functools.cached_property
+    def keys(self) -> I64:
+        """One sorted key per sample: series number, then time. Searching it with
+        (series, time) pairs finds every series' window with one searchsorted."""
+        keys: I64 = self.seg * self.width + (self.ts - self.base)
+        return keys
 
     def position(self, times: I64) -> I64:
         """For each series and time, the index just past the last sample at or before it."""
@@ -147,6 +166,8 @@ def instant_vector(series: Selected, times: I64, lookback_ms: int) -> Vector:
     steps = len(times)
     if not len(series.table):
         return Vector.empty(steps, series.table.strings)
+    if steps == 1 and len(series.timestamps) == len(series.table):
+        return _newest_only(series, int(times[0]), lookback_ms)
     packed = _Packed(series, drop_stale=False)
     last = packed.position(times) - 1
     found = last >= packed.starts[:, None]
@@ -170,12 +191,36 @@ def instant_vector(series: Selected, times: I64, lookback_ms: int) -> Vector:
     return vec if keep.all() else vec.take(keep)
 
 
+def _newest_only(series: Selected, at: int, lookback_ms: int) -> Vector:
+    """An instant vector at one time from one sample per series (the newest)."""
+    ts, vals = series.timestamps, series.values
+    present = (ts <= at) & (ts > at - lookback_ms) & ~stale_mask(vals)
+    vec = Vector(
+        series.table,
+        np.where(present, vals, 0.0)[:, None],
+        present[:, None],
+        np.zeros(len(ts), dtype=bool),
+        ts[:, None],
+    )
+    return vec if present.all() else vec.take(present)
+
+
 def matrix(series: Selected, times: I64, range_ms: int) -> Matrix:
     """Windows ``(t - range, t]`` over each series at each time ``t``; staleness markers
     are not samples here."""
     packed = _Packed(series, drop_stale=True)
     n = packed.n
-    if n:
+    ts = packed.ts
+    at = int(times[0]) if len(times) == 1 else None
+    if (
+        n
+        and at is not None
+        and (not len(ts) or at - range_ms < int(ts.min()) <= int(ts.max()) <= at)
+    ):
+        # One window holding every sample selected (the usual instant query).
+        hi = packed.ends[:, None]
+        lo = packed.starts[:, None]
+    elif n:
         hi = packed.position(times)
         lo = packed.position(times - range_ms)
     else:

