@@ -103,6 +103,9 @@ class GroupState:
         self._pure = [_pure_templates(r) for r in spec.rules]
         self._templated: list[dict[Labels, _Templated]] = [{} for _ in spec.rules]
         self._template_env: tuple[tuple[tuple[str, str], ...], str] | None = None
+        self._written = {r.name for r in spec.rules if r.kind == "record"}
+        if any(r.kind == "alert" for r in spec.rules):
+            self._written |= {ALERTS, ALERTS_FOR_STATE}
 
     def adopt(self, old: GroupState) -> None:
         """Carry state over from the same group before a reload (rules matched by name+kind)."""
@@ -129,13 +132,16 @@ class GroupState:
         if env != self._template_env:
             self._templated = [{} for _ in self.spec.rules]
             self._template_env = env
+        # Rules read what earlier rules of the group wrote, so only subexpressions over
+        # other metrics are shared between them.
+        shared = ctx.engine.shared(self._written)
         for i, rule in enumerate(self.spec.rules):
             status = self.status[i]
             status.last_evaluation_ms = ts
             started = time.perf_counter()
             recorded: _Recorded | None = None
             try:
-                result = ctx.engine.instant(rule.expr, at)
+                result = ctx.engine.instant(rule.expr, at, shared)
                 if rule.kind == "record":
                     recorded = self._record(rule, result)
                 else:
