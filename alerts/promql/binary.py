@@ -195,7 +195,8 @@ def _include(
     origin = np.flatnonzero(steady)
     sources = first[origin]
     masks = present[origin]
-    unsteady = np.flatnonzero(~steady)
+    # Rows present at no step have nothing to copy: they are left out.
+    unsteady = np.flatnonzero(~steady & present.any(axis=1))
     if len(unsteady):
         # Rows whose partner changes over time: one row per partner, merged where the
         # partners give the same labels.

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
 from collectors.store.arrays import concat_ranges
 from collectors.store.block import Block
@@ -86,6 +87,9 @@ def merge_runs(parts: Sequence[Part], sids: I32) -> Gathered | None:
     """Runs of parts that are disjoint in time and given oldest first, per series, with no
     sort: each part's run lands after the runs of the parts before it."""
     n = len(sids)
+    regular = _regular(parts, n)
+    if regular is not None:
+        return _merge_regular(parts, sids, regular)
     totals = np.zeros(n, np.int64)
     for part in parts:
         totals[part.pos] += part.hi - part.lo
@@ -111,6 +115,41 @@ def merge_runs(parts: Sequence[Part], sids: I32) -> Gathered | None:
     ends = np.cumsum(totals[present])
     starts = ends - totals[present]
     return sids[present], t, v, starts, ends
+
+
+def _regular(parts: Sequence[Part], n: int) -> list[int] | None:
+    """Per part, the number of rows each series has there, when every part holds every
+    series with one same number of rows (steady scrapes): else None."""
+    counts = []
+    for part in parts:
+        if len(part.pos) != n:
+            return None
+        c = part.hi - part.lo
+        first = int(c[0]) if n else 0
+        if n and not (c == first).all():
+            return None
+        counts.append(first)
+    return counts
+
+
+def _merge_regular(parts: Sequence[Part], sids: I32, counts: list[int]) -> Gathered | None:
+    """:func:`merge_runs` when each series has ``counts[p]`` rows in part ``p``: each part
+    fills a band of columns of an (series × rows) matrix."""
+    n, width = len(sids), sum(counts)
+    if not n or not width:
+        return None
+    t = np.empty((n, width), np.int64)
+    v = np.empty((n, width), np.float64)
+    at = 0
+    for part, c in zip(parts, counts, strict=True):
+        if not c:
+            continue
+        t[:, at : at + c] = sliding_window_view(part.offsets, c)[part.lo]
+        t[:, at : at + c] += part.base
+        v[:, at : at + c] = sliding_window_view(part.values, c)[part.lo]
+        at += c
+    starts = np.arange(n, dtype=np.int64) * width
+    return sids, t.reshape(-1), v.reshape(-1), starts, starts + width
 
 
 def newest_rows(parts: Sequence[Part], sids: I32) -> Gathered | None:

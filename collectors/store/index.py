@@ -162,7 +162,7 @@ class SeriesIndex:
         for m in sorted(matchers, key=self._cost):
             if result is None:
                 result = self._matching(m)
-            elif len(result) <= _FILTER_BELOW:
+            elif self._filters(result, m):
                 # Few candidates left: test their own values rather than every posting.
                 result = self._filter(result, m)
             elif m.type is MatchType.EQUAL and m.value != "":
@@ -180,6 +180,17 @@ class SeriesIndex:
         if m.type is MatchType.EQUAL and m.value != "":
             return 0, len(self._postings.get(m.name, {}).get(m.value, ()))
         return (2, 0) if m.matches("") else (1, 0)
+
+    def _filters(self, candidates: IdArray, m: Matcher) -> bool:
+        """Whether testing each candidate's value costs less than reading the postings:
+        few candidates, or far fewer than the postings an equality reads or than the
+        series another matcher's postings may cover."""
+        n = len(candidates)
+        if n <= _FILTER_BELOW:
+            return True
+        if m.type is MatchType.EQUAL and m.value != "":
+            return n * 4 < len(self._postings.get(m.name, {}).get(m.value, ()))
+        return n * 8 < len(self._all)
 
     def _filter(self, sids: IdArray, m: Matcher) -> IdArray:
         name = self._name_ids.get(m.name)

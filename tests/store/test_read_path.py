@@ -41,7 +41,9 @@ def _hits(ids: np.ndarray, query: np.ndarray) -> list[tuple[int, int]]:
 @settings(max_examples=25, deadline=None)
 @given(
     windows=st.lists(
-        st.tuples(st.integers(0, 5), st.floats(0.1, 1.0)), min_size=1, max_size=5
+        st.tuples(st.integers(0, 5), st.one_of(st.just(1.0), st.floats(0.1, 1.0))),
+        min_size=1,
+        max_size=5,
     ),
     late=st.booleans(),
     in_head=st.booleans(),
