@@ -69,51 +69,41 @@ def aggregate(
     n_groups = len(keys)
     if not len(vec):
         return Vector.empty(steps, vec.table.strings)
-    order = np.argsort(ids, kind="stable")
-    sorted_ids = ids[order]
-    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    present = vec.present[order]
-    values = vec.values[order]
-    count = np.add.reduceat(present.astype(np.float64), starts, axis=0)
-    masked_zero = np.where(present, values, 0.0)
+    # Every (group, step) is a cell; present samples are scattered into their cells, in
+    # series order, with no sort.
+    cells = Cells(ids, vec.present, n_groups)
+    values = vec.values[vec.present]
+    count = cells.add(np.ones(len(values)))
     out_present = count > 0
     with np.errstate(all="ignore"):
         if op == "sum":
-            out = _careful_sum(masked_zero, starts)
+            out = _careful_sum(cells, values)
         elif op == "count":
             out = count
         elif op == "group":
             out = np.ones_like(count)
         elif op == "avg":
             # Rounding can put a mean a hair outside its values (three equal values, say).
-            masked_nan = np.where(present, values, np.nan)
-            lowest = np.fmin.reduceat(masked_nan, starts, axis=0)
-            highest = np.fmax.reduceat(masked_nan, starts, axis=0)
-            out = np.clip(_mean(masked_zero, starts, count), lowest, highest)
-        elif op in ("min", "max"):
-            masked_nan = np.where(present, values, np.nan)
-            ufunc = np.fmin if op == "min" else np.fmax
-            out = ufunc.reduceat(masked_nan, starts, axis=0)
+            out = np.clip(_mean(cells, values, count), cells.fmin(values), cells.fmax(values))
+        elif op == "min":
+            out = cells.fmin(values)
+        elif op == "max":
+            out = cells.fmax(values)
         elif op in ("stddev", "stdvar"):
-            mean = _mean(masked_zero, starts, count)
-            sizes = np.diff(np.r_[starts, len(order)])
+            mean = _mean(cells, values, count)
             # A second pass corrects the mean's rounding, so equal values give exactly zero.
-            first = np.where(present, values - np.repeat(mean, sizes, axis=0), 0.0)
-            mean = mean + np.add.reduceat(first, starts, axis=0) / np.maximum(count, 1)
-            spread = np.repeat(mean, sizes, axis=0)
-            dev = np.where(present, (values - spread) ** 2, 0.0)
-            out = np.add.reduceat(dev, starts, axis=0) / np.maximum(count, 1)
+            mean = mean + cells.add(values - cells.spread(mean)) / np.maximum(count, 1)
+            out = cells.add((values - cells.spread(mean)) ** 2) / np.maximum(count, 1)
             if op == "stddev":
                 out = np.sqrt(out)
         elif op == "quantile":
             assert isinstance(param, np.ndarray)
-            out = _quantile(param, values, present, starts, ctx)
+            out = _quantile(param, vec, ids, ctx)
         else:
             raise EvaluationError(f"aggregation {op!r} is not implemented")
     # A group keeps a marked name only if it kept __name__ at all; then any member's mark
     # carries over.
-    drop = np.zeros(n_groups, dtype=bool)
-    np.logical_or.at(drop, ids, vec.drop_name)
+    drop = np.bincount(ids, weights=vec.drop_name, minlength=n_groups) > 0
     if without or METRIC_NAME not in names:
         drop[:] = False
     else:
@@ -121,41 +111,76 @@ def aggregate(
     return Vector(keys, np.where(out_present, out, 0.0), out_present, drop)
 
 
-def _careful_sum(masked_zero: F64, starts: I64) -> F64:
+class Cells:
+    """The (group, step) cell of each present sample of a vector, taken row by row."""
+
+    def __init__(self, ids: I64, present: np.ndarray, n_groups: int) -> None:
+        steps = present.shape[1]
+        rows, at = np.nonzero(present)
+        self.cell = ids[rows] * steps + at
+        self.shape = (n_groups, steps)
+
+    def add(self, values: F64) -> F64:
+        """Per cell, the sum of its values, added in series order."""
+        size = self.shape[0] * self.shape[1]
+        total = np.bincount(self.cell, weights=values, minlength=size).astype(np.float64)
+        return total.reshape(self.shape)
+
+    def fmin(self, values: F64) -> F64:
+        """Per cell, the least value that is not NaN (NaN if all are)."""
+        out = np.full(self.shape[0] * self.shape[1], np.nan)
+        np.fmin.at(out, self.cell, values)
+        return out.reshape(self.shape)
+
+    def fmax(self, values: F64) -> F64:
+        """Per cell, the greatest value that is not NaN (NaN if all are)."""
+        out = np.full(self.shape[0] * self.shape[1], np.nan)
+        np.fmax.at(out, self.cell, values)
+        return out.reshape(self.shape)
+
+    def spread(self, per_cell: F64) -> F64:
+        """Each sample's cell's value."""
+        spread: F64 = per_cell.reshape(-1)[self.cell]
+        return spread
+
+
+def _careful_sum(cells: Cells, values: F64) -> F64:
     """Group sums; groups whose magnitudes dwarf their sum are summed again exactly, as
     Prometheus' compensated summation would get them right."""
-    total: F64 = np.add.reduceat(masked_zero, starts, axis=0)
-    size = np.add.reduceat(np.abs(masked_zero), starts, axis=0)
+    total = cells.add(values)
+    size = cells.add(np.abs(values))
     suspect = np.isfinite(size) & (size * 1e-15 > np.abs(total))
     if suspect.any():
-        bounds = np.r_[starts, len(masked_zero)]
-        for g, t in zip(*np.nonzero(suspect), strict=True):
-            total[g, t] = kahan_sum(masked_zero[bounds[g] : bounds[g + 1], t].tolist())
+        flat = total.reshape(-1)
+        for c in np.flatnonzero(suspect.reshape(-1)).tolist():
+            flat[c] = kahan_sum(values[cells.cell == c].tolist())
     return total
 
 
-def _mean(masked_zero: F64, starts: I64, count: F64) -> F64:
-    total = _careful_sum(masked_zero, starts)
+def _mean(cells: Cells, values: F64, count: F64) -> F64:
+    total = _careful_sum(cells, values)
     mean: F64 = total / np.maximum(count, 1)
     overflow = np.isinf(total)
     if overflow.any():
-        scaled = np.add.reduceat(masked_zero / 1e300, starts, axis=0) / np.maximum(count, 1)
+        scaled = cells.add(values / 1e300) / np.maximum(count, 1)
         mean = np.where(overflow & np.isfinite(scaled), scaled * 1e300, mean)
     return mean
 
 
-def _quantile(q: F64, values: F64, present: np.ndarray, starts: I64, ctx: EvalContext) -> F64:
+def _quantile(q: F64, vec: Vector, ids: I64, ctx: EvalContext) -> F64:
     for value in np.unique(q).tolist():
         if math.isnan(value) or not 0 <= value <= 1:
             shown = "NaN" if math.isnan(value) else f"{value:g}"
             ctx.annotations.warn(
                 f"quantile value should be between 0 and 1, got {shown} {ctx.position('quantile')}"
             )
-    bounds = np.r_[starts, len(values)]
-    out = np.zeros((len(starts), values.shape[1]))
-    for g in range(len(starts)):
+    order = np.argsort(ids, kind="stable")
+    bounds = np.r_[np.flatnonzero(np.r_[True, np.diff(ids[order]) != 0]), len(order)]
+    values, present = vec.values[order], vec.present[order]
+    out = np.zeros((len(bounds) - 1, vec.steps))
+    for g in range(len(bounds) - 1):
         a, b = int(bounds[g]), int(bounds[g + 1])
-        for t in range(values.shape[1]):
+        for t in range(vec.steps):
             here = values[a:b, t][present[a:b, t]]
             if len(here):
                 out[g, t] = quantile_of(float(q[t]), here)
