@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.promql import Engine
+from alerts.promql.labelsets import factorize
 from collectors.clock import VirtualClock
 from collectors.store import Store, StoreSettings
 
@@ -86,3 +88,25 @@ def test_comparison_filters_and_bool_partition(points: list[tuple[str, float]]) 
     assert kept == sum(flags.values()) == sum(1 for _, v in points if v > 0)
     both = len(engine.instant("x > 0 or x <= 0", AT).series)
     assert both == len(points)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 4).flatmap(
+        lambda k: st.lists(
+            st.lists(st.sampled_from([0, 1, 2, -1, 2**31 - 1, -(2**31)]), min_size=k, max_size=k),
+            max_size=30,
+        ).map(lambda rows: np.array(rows, dtype=np.int32).reshape(len(rows), k))
+    )
+)
+def test_factorize_groups_exactly_equal_rows(codes: np.ndarray) -> None:
+    """Whatever shortcut the key takes (constant columns, packed pairs, hashes)."""
+    first, ids = factorize(codes)
+    rows = [tuple(r) for r in codes.tolist()]
+    seen: dict[tuple[int, ...], int] = {}
+    for i, r in enumerate(rows):
+        seen.setdefault(r, i)
+    # Groups in order of first appearance, each row in its group.
+    assert first.tolist() == sorted(seen.values()) if rows else first.tolist() == []
+    for i, r in enumerate(rows):
+        assert rows[first[ids[i]]] == r
