@@ -159,12 +159,14 @@ class SeriesIndex:
         lack the label.
         """
         result: IdArray | None = None
-        for m in sorted(matchers, key=self._cost):
+        ordered = sorted(matchers, key=self._cost)
+        for i, m in enumerate(ordered):
             if result is None:
                 result = self._matching(m)
             elif self._filters(result, m):
-                # Few candidates left: test their own values rather than every posting.
-                result = self._filter(result, m)
+                # Few candidates left (and fewer with every matcher): test their own values
+                # for this matcher and the rest, reading where their labels are once.
+                return self._filter(result, ordered[i:])
             elif m.type is MatchType.EQUAL and m.value != "":
                 ids = self._postings.get(m.name, {}).get(m.value)
                 result = _intersect(result, _view(ids)) if ids else _EMPTY
@@ -192,27 +194,45 @@ class SeriesIndex:
             return n * 4 < len(self._postings.get(m.name, {}).get(m.value, ()))
         return n * 8 < len(self._all)
 
-    def _filter(self, sids: IdArray, m: Matcher) -> IdArray:
-        name = self._name_ids.get(m.name)
-        if name is None:
-            return sids if m.matches("") else _EMPTY
-        codes = self._column(sids, name)
-        if m.type is MatchType.EQUAL:
-            code = self.strings.find(m.value)
-            return sids[codes == code] if code is not None else _EMPTY
-        distinct = np.unique(codes)
-        values = self.strings.values()
-        ok = np.array([m.matches(values[c]) for c in distinct.tolist()], dtype=bool)
-        kept: IdArray = sids[ok[np.searchsorted(distinct, codes)]]
+    def _filter(self, sids: IdArray, matchers: Sequence[Matcher]) -> IdArray:
+        layout = self._layout(sids)
+        keep = np.ones(len(sids), dtype=bool)
+        for m in matchers:
+            name = self._name_ids.get(m.name)
+            if name is None:
+                if not m.matches(""):
+                    return _EMPTY
+                continue
+            codes = self._column(sids, name, layout)
+            if m.type in (MatchType.EQUAL, MatchType.NOT_EQUAL):
+                code = self.strings.find(m.value)
+                hit = codes == code if code is not None else np.zeros(len(codes), dtype=bool)
+                keep &= hit if m.type is MatchType.EQUAL else ~hit
+                continue
+            distinct = np.unique(codes)
+            values = self.strings.values()
+            ok = np.array([m.matches(values[c]) for c in distinct.tolist()], dtype=bool)
+            keep &= ok[np.searchsorted(distinct, codes)]
+        kept: IdArray = sids[keep]
         return kept
 
-    def _column(self, sids: IdArray, name: int) -> IdArray:
-        """The value code of label ``name`` of each series (0 where absent)."""
+    def _layout(self, sids: IdArray) -> tuple[IdArray, list[int] | None, npt.NDArray[np.int64]]:
+        """Where the labels of these series are: their schemas, the few schemas among them
+        (see :meth:`_kinds`), and where each one's pairs start."""
         schema, kinds = self._kinds(sids)
+        return schema, kinds, np.frombuffer(self._pair_start, dtype=np.int64)[sids]
+
+    def _column(
+        self,
+        sids: IdArray,
+        name: int,
+        layout: tuple[IdArray, list[int] | None, npt.NDArray[np.int64]],
+    ) -> IdArray:
+        """The value code of label ``name`` of each series (0 where absent)."""
+        schema, kinds, start = layout
+        values = np.frombuffer(self._pair_values, dtype=np.int32)
         if kinds is not None:
             out = np.zeros(len(sids), dtype=np.int32)
-            start = np.frombuffer(self._pair_start, dtype=np.int64)[sids]
-            values = np.frombuffer(self._pair_values, dtype=np.int32)
             for k in kinds:
                 ids = self._schemas[k]
                 if name not in ids:
@@ -224,13 +244,12 @@ class SeriesIndex:
                     rows = schema == k
                     out[rows] = values[start[rows] + at]
             return out
-        start = np.frombuffer(self._pair_start, dtype=np.int64)
-        lo, hi = start[sids], start[sids.astype(np.int64) + 1]
-        rows = concat_ranges(lo, hi)
-        owner = np.repeat(np.arange(len(sids)), hi - lo)
+        hi = np.frombuffer(self._pair_start, dtype=np.int64)[sids.astype(np.int64) + 1]
+        rows = concat_ranges(start, hi)
+        owner = np.repeat(np.arange(len(sids)), hi - start)
         hit = np.frombuffer(self._pair_names, dtype=np.int32)[rows] == name
         out = np.zeros(len(sids), dtype=np.int32)
-        out[owner[hit]] = np.frombuffer(self._pair_values, dtype=np.int32)[rows[hit]]
+        out[owner[hit]] = values[rows[hit]]
         return out
 
     def label_codes(self, sids: IdArray) -> tuple[list[str], CodeMatrix]:
