@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
-from collectors.store.arrays import concat_ranges
+from collectors.store.arrays import concat_ranges, windows
 from collectors.store.block import Block
 from collectors.store.codec import F64, I32, I64
 from collectors.store.head import Head
@@ -144,9 +143,9 @@ def _merge_regular(parts: Sequence[Part], sids: I32, counts: list[int]) -> Gathe
     for part, c in zip(parts, counts, strict=True):
         if not c:
             continue
-        t[:, at : at + c] = sliding_window_view(part.offsets, c)[part.lo]
+        t[:, at : at + c] = windows(part.offsets, c)[part.lo]
         t[:, at : at + c] += part.base
-        v[:, at : at + c] = sliding_window_view(part.values, c)[part.lo]
+        v[:, at : at + c] = windows(part.values, c)[part.lo]
         at += c
     starts = np.arange(n, dtype=np.int64) * width
     return sids, t.reshape(-1), v.reshape(-1), starts, starts + width

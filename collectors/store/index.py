@@ -17,9 +17,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
-from collectors.store.arrays import concat_ranges
+from collectors.store.arrays import concat_ranges, windows
 from collectors.store.labels import Labels, Matcher, MatchType
 from collectors.store.strings import StringTable
 
@@ -346,7 +345,7 @@ def _runs(values: IdArray, starts: npt.NDArray[np.int64], width: int) -> CodeMat
     sliding-window view, twice as fast as an index matrix."""
     if not width:
         return np.zeros((len(starts), 0), dtype=np.int32)
-    rows: CodeMatrix = sliding_window_view(values, width)[starts]
+    rows: CodeMatrix = windows(values, width)[starts]
     return rows
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.lib.stride_tricks import sliding_window_view
 
 from collectors.clock import VirtualClock
 from collectors.store import Store, StoreSettings
+from collectors.store.arrays import windows
 from collectors.store.block import build_block
 from collectors.store.labels import Matcher
 
@@ -106,3 +108,11 @@ def test_selection_over_many_series_and_blocks(
         assert runs == expected
         assert newest.timestamps.tolist() == [expected[sid][-1][0] for sid in sids]
         assert newest.values.tolist() == [expected[sid][-1][1] for sid in sids]
+
+
+def test_windows_are_the_sliding_windows() -> None:
+    a = np.arange(20, dtype=np.uint32)
+    for source in (a, a[::2], a[3:]):
+        for width in (1, 3, len(source)):
+            assert np.array_equal(windows(source, width), sliding_window_view(source, width))
+    assert not windows(a, 2).flags.writeable
