@@ -55,7 +55,7 @@ class EvalContext:
 @dataclass
 class _Recorded:
     """A recording rule's output before its series ids are known: rows of ``table`` (or
-    label tuples, when the rule's labels cannot be applied as codes) and their values."""
+    label tuples, for a scalar result) and their values."""
 
     values: F64
     table: LabelTable | None = None
@@ -73,6 +73,14 @@ def _samples(result: QueryResult) -> list[tuple[Labels, float]]:
 
 def _drop_name(labels: Labels) -> Labels:
     return tuple(p for p in labels if p[0] != "__name__")
+
+
+def _set_label(labels: dict[str, str], name: str, value: str) -> None:
+    """Set a label as Prometheus' label builder does: to "" means to remove it."""
+    if value:
+        labels[name] = value
+    else:
+        labels.pop(name, None)
 
 
 def _same_value(a: float, b: float) -> bool:
@@ -183,23 +191,24 @@ class GroupState:
             ctx.appender.append_batch(gone, at, np.full(len(gone), STALE_NAN))
 
     def _record(self, rule: RuleSpec, result: QueryResult) -> _Recorded:
-        if result.type == "vector" and all(v for _, v in rule.labels):
+        # As in Prometheus, a rule label set to "" removes the label.
+        if result.type == "vector":
             columns = result.columns()
             table = columns.table
             for name, text in (*rule.labels, ("__name__", rule.name)):
-                code = table.strings.code(text)
+                code = table.strings.code(text) if text else 0
                 table = table.with_column(name, np.full(len(table), code, dtype=np.int32))
             if len(factorize(table.codes)[0]) < len(table):
                 raise ValueError(
                     "vector contains metrics with the same labelset after applying rule labels"
                 )
             return _Recorded(columns.values, table=table)
-        # A label set to "" is kept as written (codes cannot hold it): one tuple per series.
+        # A scalar: one series.
         out: dict[Labels, float] = {}
-        extra = dict(rule.labels)
         for labels, value in _samples(result):
             lb = dict(labels)
-            lb.update(extra)
+            for name, text in rule.labels:
+                _set_label(lb, name, text)
             lb["__name__"] = rule.name
             key = tuple(sorted(lb.items()))
             if key in out:
@@ -242,7 +251,7 @@ class GroupState:
                 lmap = dict(labels)
                 lb = dict(_drop_name(labels))
                 for k, v in rule.labels:
-                    lb[k] = expander.expand(v, lmap, value)
+                    _set_label(lb, k, expander.expand(v, lmap, value))
                 lb["alertname"] = rule.name
                 key = tuple(sorted(lb.items()))
                 annotations = tuple(

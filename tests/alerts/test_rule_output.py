@@ -75,9 +75,9 @@ def test_recorded_series_keep_their_ids_and_vanished_ones_get_stale_markers() ->
         for job in "abc"
     }
     assert [v for _, v in copies[next(k for k in copies if ("job", "c") in k)]] == [3.0, 4.0]
-    # A label set to "" stays in the written label set, as it always was.
+    # A rule label set to "" removes the label, as in Prometheus.
     empty = _samples(store, "m:empty")
-    assert (("__name__", "m:empty"), ("job", "a"), ("team", "")) in empty
+    assert (("__name__", "m:empty"), ("job", "a")) in empty
     # Every series written once: ids were found again rather than created anew.
     assert len(store.series([name_is("m:copy")])) == 3
 
@@ -166,3 +166,22 @@ def test_alerts_series_follow_the_alert_state() -> None:
     (for_state,) = store.select([name_is("ALERTS_FOR_STATE"), eq("alertname", "Up")], 0, 10**7)
     assert np.array_equal(for_state.values[:3], [60.0, 60.0, 60.0])
     assert is_stale(float(for_state.values[3]))
+
+
+def test_alert_labels_that_expand_to_nothing_are_removed() -> None:
+    store = _store()
+    group = _group(
+        """groups:
+- name: g
+  rules:
+  - alert: Up
+    expr: m > 0
+    labels:
+      team: '{{ if eq $labels.job "b" }}b-team{{ end }}'
+      job: ""
+"""
+    )
+    store.append({"__name__": "m", "job": "a"}, MINUTE, 1.0)
+    group.evaluate(EvalContext(Engine(store), store), MINUTE)
+    (alert,) = group.alerts[0].values()
+    assert alert.labels == (("alertname", "Up"),)

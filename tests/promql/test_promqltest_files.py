@@ -100,7 +100,7 @@ def test_a_bad_command_fails_with_its_line_and_the_file_goes_on() -> None:
 
 def test_annotations_match_with_or_without_their_position() -> None:
     text = (
-        "load 1m\n  b{le=\"1\"} 1 2\n  b{le=\"+Inf\"} 2 4\n\n"
+        'load 1m\n  b{le="1"} 1 2\n  b{le="+Inf"} 2 4\n\n'
         "eval instant at 1m histogram_quantile(2, b)\n"
         "  expect warn msg: PromQL warning: quantile value should be between 0 and 1, got 2\n"
         "  {} +Inf\n\n"
