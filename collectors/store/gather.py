@@ -137,17 +137,23 @@ def _merge_regular(parts: Sequence[Part], sids: I32, counts: list[int]) -> Gathe
     n, width = len(sids), sum(counts)
     if not n or not width:
         return None
+    starts = np.arange(n, dtype=np.int64) * width
+    if width in counts:
+        # One part holds every row: its gathers are the result.
+        part = parts[counts.index(width)]
+        t1 = np.add(windows(part.offsets, width)[part.lo], part.base, dtype=np.int64)
+        v1 = windows(part.values, width)[part.lo]
+        return sids, t1.reshape(-1), v1.reshape(-1), starts, starts + width
     t = np.empty((n, width), np.int64)
     v = np.empty((n, width), np.float64)
     at = 0
     for part, c in zip(parts, counts, strict=True):
         if not c:
             continue
-        t[:, at : at + c] = windows(part.offsets, c)[part.lo]
-        t[:, at : at + c] += part.base
-        v[:, at : at + c] = windows(part.values, c)[part.lo]
+        band = slice(at, at + c)
+        np.add(windows(part.offsets, c)[part.lo], part.base, out=t[:, band], dtype=np.int64)
+        v[:, band] = windows(part.values, c)[part.lo]
         at += c
-    starts = np.arange(n, dtype=np.int64) * width
     return sids, t.reshape(-1), v.reshape(-1), starts, starts + width
 
 
