@@ -37,9 +37,11 @@ from typing import Any
 
 import numpy as np
 import promql_parser
-import yaml
 
 from alerts.promql import Engine, PromQLSettings, QueryResult, parse
+from alerts.rules.group import written_metrics
+from alerts.rules.loader import load_file
+from alerts.rules.model import GroupSpec
 from collectors.clock import VirtualClock
 from collectors.store import Store, StoreSettings
 from collectors.store.selector import matchers_of
@@ -75,33 +77,16 @@ GAUGE = -2.0
 Sample = tuple[dict[str, str], float]
 
 
-def load_groups(folder: Path) -> list[list[tuple[str, str, bool]]]:
-    """Per rule group of the folder's YAML files, ``(name, expr, is_alert)`` of each rule."""
+def load_groups(folder: Path) -> list[GroupSpec]:
+    """The rule groups of the folder's YAML files, read as the rule engine reads them."""
     if not folder.is_dir():
         raise SystemExit(f"rule files not found at {folder} (shared/data/promql/rules)")
-    groups = []
-    for path in sorted(folder.glob("*.yaml")):
-        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
-            groups.append(
-                [
-                    (rule.get("alert") or rule.get("record"), rule["expr"], "alert" in rule)
-                    for rule in group["rules"]
-                ]
-            )
-    return groups
+    return [group for path in sorted(folder.glob("*.yaml")) for group in load_file(path)]
 
 
 def load_rules(folder: Path) -> list[tuple[str, str]]:
     """``(name, expr)`` of every rule in the folder's YAML files."""
-    return [(name, expr) for group in load_groups(folder) for name, expr, _ in group]
-
-
-def written_by(group: list[tuple[str, str, bool]]) -> set[str]:
-    """The metrics a group writes while it is evaluated, as the rule engine counts them."""
-    written = {name for name, _, alert in group if not alert}
-    if any(alert for _, _, alert in group):
-        written |= {"ALERTS", "ALERTS_FOR_STATE"}
-    return written
+    return [(rule.name, rule.expr) for group in load_groups(folder) for rule in group.rules]
 
 
 def _selected(rules: list[tuple[str, str]]) -> dict[str, dict[str, str]]:
@@ -588,9 +573,9 @@ def main() -> None:
         start = time.perf_counter()
         shared_hits = 0
         for group in groups:
-            shared = engine.shared(written_by(group))
-            for _, expr, _ in group:
-                engine.instant(expr, at, shared)
+            shared = engine.shared(written_metrics(group))
+            for rule in group.rules:
+                engine.instant(rule.expr, at, shared)
             shared_hits += shared.hits
         together.append(time.perf_counter() - start)
     stats = store.stats()

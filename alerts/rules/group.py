@@ -25,7 +25,15 @@ log = logging.getLogger(__name__)
 ALERTS = "ALERTS"
 ALERTS_FOR_STATE = "ALERTS_FOR_STATE"
 
-__all__ = ["ALERTS", "ALERTS_FOR_STATE", "Appender", "EvalContext", "GroupState", "RuleStatus"]
+__all__ = [
+    "ALERTS",
+    "ALERTS_FOR_STATE",
+    "Appender",
+    "EvalContext",
+    "GroupState",
+    "RuleStatus",
+    "written_metrics",
+]
 
 # An alert's templated labels and annotations for one series and value.
 _Templated = tuple[float, Labels, Labels]
@@ -75,6 +83,15 @@ def _drop_name(labels: Labels) -> Labels:
     return tuple(p for p in labels if p[0] != "__name__")
 
 
+def written_metrics(spec: GroupSpec) -> set[str]:
+    """The metrics a group writes while it is evaluated: its recorded series, and
+    ``ALERTS``/``ALERTS_FOR_STATE`` if it has alerting rules."""
+    written = {r.name for r in spec.rules if r.kind == "record"}
+    if any(r.kind == "alert" for r in spec.rules):
+        written |= {ALERTS, ALERTS_FOR_STATE}
+    return written
+
+
 def _set_label(labels: dict[str, str], name: str, value: str) -> None:
     """Set a label as Prometheus' label builder does: to "" means to remove it."""
     if value:
@@ -111,9 +128,7 @@ class GroupState:
         self._pure = [_pure_templates(r) for r in spec.rules]
         self._templated: list[dict[Labels, _Templated]] = [{} for _ in spec.rules]
         self._template_env: tuple[tuple[tuple[str, str], ...], str] | None = None
-        self._written = {r.name for r in spec.rules if r.kind == "record"}
-        if any(r.kind == "alert" for r in spec.rules):
-            self._written |= {ALERTS, ALERTS_FOR_STATE}
+        self._written = written_metrics(spec)
 
     def adopt(self, old: GroupState) -> None:
         """Carry state over from the same group before a reload (rules matched by name+kind)."""

@@ -6,10 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import yaml
 
 from alerts.promql import Engine, PromQLSettings, QueryResult
-from bench.promql import RULES, SCRAPE_MS, SCRAPES, T0_MS, Cluster, build_store, load_rules
+from alerts.rules.group import written_metrics
+from bench.promql import (
+    RULES,
+    SCRAPE_MS,
+    SCRAPES,
+    T0_MS,
+    Cluster,
+    build_store,
+    load_groups,
+    load_rules,
+)
 from collectors.store import Store
 from tests.promql.conftest import require
 
@@ -30,15 +39,13 @@ def test_kube_prometheus_rules_agree_shared_or_not() -> None:
     engine = Engine(store, PromQLSettings())
     at = T0_MS + (SCRAPES - 1) * SCRAPE_MS + 1
     hits = 0
-    for path in sorted(RULES.glob("*.yaml")):
-        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
-            written = {r["record"] for r in group["rules"] if "record" in r}
-            shared = engine.shared(written | {"ALERTS", "ALERTS_FOR_STATE"})
-            for rule in group["rules"]:
-                alone = engine.instant(rule["expr"], at)
-                together = engine.instant(rule["expr"], at, shared)
-                assert _points(together) == _points(alone), (path.name, rule["expr"])
-            hits += shared.hits
+    for group in load_groups(RULES):
+        shared = engine.shared(written_metrics(group))
+        for rule in group.rules:
+            alone = engine.instant(rule.expr, at)
+            together = engine.instant(rule.expr, at, shared)
+            assert _points(together) == _points(alone), (group.file, rule.expr)
+        hits += shared.hits
     # The container and resource groups repeat their joins: sharing must happen.
     assert hits >= 50
 
