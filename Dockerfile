@@ -15,6 +15,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/foresight
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY runtime/ runtime/
+COPY tsdb/ tsdb/
+COPY promql/ promql/
 COPY autoscaler/ autoscaler/
 COPY collectors/ collectors/
 COPY alerts/ alerts/

@@ -1,1 +1,1 @@
-"""Alerts: rule files, the PromQL evaluator, alert state and notification delivery."""
+"""Alerts: rule files, alert state, templating, routing, silences, inhibition and delivery."""

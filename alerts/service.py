@@ -23,14 +23,14 @@ from alerts.notify.delivery import Delivery
 from alerts.notify.dispatch import Dispatcher
 from alerts.notify.outbox import Outbox
 from alerts.notify.silences import Silences
-from alerts.promql import Engine
 from alerts.rules.group import EvalContext
 from alerts.rules.manager import RuleManager, alerts_for_notifier
 from alerts.rules.model import RuleSpec
 from alerts.rules.state import Alert
 from alerts.settings import NotifySettings, RuleSettings
-from collectors.clock import Clock
-from collectors.store import Store
+from promql import Engine
+from runtime.clock import Clock
+from tsdb import Store
 
 log = logging.getLogger(__name__)
 

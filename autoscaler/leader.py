@@ -20,8 +20,8 @@ from typing import Any
 from kubernetes import client as k8s
 
 from autoscaler.controller.settings import LeaderSettings
-from collectors.clock import Clock, sleep_or_stop, to_datetime
 from collectors.kube import KubeApiError, RetryPolicy, call
+from runtime.clock import Clock, sleep_or_stop, to_datetime
 
 __all__ = ["LeaderElector", "default_identity"]
 

@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import Any, Literal, TextIO
 
-from collectors.clock import to_datetime
+from runtime.clock import to_datetime
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD = frozenset(

@@ -21,7 +21,6 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from alerts.promql import Engine
 from alerts.service import AlertingService
 from autoscaler.controller.controller import Controller
 from autoscaler.controller.kube_actions import KubeActions
@@ -30,7 +29,6 @@ from autoscaler.cost.inputs import snapshot_from_cluster
 from autoscaler.cost.model import Snapshot
 from autoscaler.leader import LeaderElector
 from autoscaler.settings import Settings
-from collectors.clock import Clock, sleep_or_stop
 from collectors.cluster import ClusterWatcher
 from collectors.cycle import CollectionCycle, node_endpoints
 from collectors.exporter import FamiliesCollector, metrics_app
@@ -39,7 +37,9 @@ from collectors.kubelet import KubeletCollector, kubelet_client, read_token
 from collectors.recorder import FamilyRecorder
 from collectors.scrape import ScrapeHealth, Scraper
 from collectors.state_metrics import Family
-from collectors.store import Store
+from promql import Engine
+from runtime.clock import Clock, sleep_or_stop
+from tsdb import Store
 
 __all__ = ["LeaderOnly", "Service"]
 

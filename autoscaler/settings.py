@@ -19,14 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from alerts.promql.settings import PromQLSettings
 from alerts.settings import NotifySettings, RuleSettings
 from autoscaler.controller.settings import ControllerSettings, LeaderSettings
 from autoscaler.cost.settings import CostSettings
 from autoscaler.forecast.settings import ForecastSettings
 from autoscaler.policy.settings import PolicySettings
 from collectors.settings import CollectorSettings, KubernetesSettings
-from collectors.store.settings import StoreSettings
+from promql.settings import PromQLSettings
+from tsdb.settings import StoreSettings
 
 ENV_PREFIX = "FORESIGHT_"
 ENV_DELIMITER = "__"

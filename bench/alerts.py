@@ -24,12 +24,12 @@ from alerts.notify.model import NotifyAlert
 from alerts.notify.outbox import Outbox
 from alerts.notify.silences import Silences
 from alerts.notify.targets import Target, build_targets
-from alerts.promql import Engine, PromQLSettings
 from alerts.rules.group import EvalContext, GroupState
 from alerts.rules.loader import load_files
 from alerts.settings import NotifySettings
 from bench.promql import RULES, SCRAPE_MS, SCRAPES, T0_MS, Cluster, build_store, load_rules
-from collectors.clock import RealClock
+from promql import Engine, PromQLSettings
+from runtime.clock import RealClock
 
 T0 = 1_767_225_600_000
 

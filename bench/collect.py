@@ -21,15 +21,15 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from bench.simulator import bench_scenario
-from collectors.clock import VirtualClock
 from collectors.cluster_model import ClusterModel
 from collectors.exporter import FamiliesCollector, exposition
 from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_client
 from collectors.scrape import ScrapeHealth, Scraper
 from collectors.settings import CollectorSettings
 from collectors.state_metrics import usage_families
-from collectors.store import Store, StoreSettings
+from runtime.clock import VirtualClock
 from simulator.cluster import SimulatedCluster
+from tsdb import Store, StoreSettings
 
 PODS_PER_NODE = 30
 START = 1_750_000_000.0

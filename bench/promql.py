@@ -38,13 +38,13 @@ from typing import Any
 import numpy as np
 import promql_parser
 
-from alerts.promql import Engine, PromQLSettings, QueryResult, parse
 from alerts.rules.group import written_metrics
 from alerts.rules.loader import load_file
 from alerts.rules.model import GroupSpec
-from collectors.clock import VirtualClock
-from collectors.store import Store, StoreSettings
-from collectors.store.selector import matchers_of
+from promql import Engine, PromQLSettings, QueryResult, parse
+from runtime.clock import VirtualClock
+from tsdb import Store, StoreSettings
+from tsdb.selector import matchers_of
 
 RULES = (
     Path(__file__).resolve().parents[1].parent

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import httpx
 
-from collectors.clock import VirtualClock
+from runtime.clock import VirtualClock
 from simulator.cluster import SimulatedCluster
 from simulator.objects import clone
 from simulator.scenario import Scenario

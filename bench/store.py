@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from collectors.clock import VirtualClock
-from collectors.store import Matcher, Store, StoreSettings, eq, name_is
+from runtime.clock import VirtualClock
+from tsdb import Matcher, Store, StoreSettings, eq, name_is
 
 T0_S = 1_750_000_000
 SCRAPE_MS = 15_000

@@ -1,1 +1,3 @@
-"""Collectors: scraping, list/watch, the clock and the time-series store. They decide nothing."""
+"""Collectors: scraping kubelets and pods, list/watch of the cluster, counters to rates.
+
+They write to the store and export on /metrics; they decide nothing."""

@@ -22,10 +22,10 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.watch.watch import iter_resp_lines
 
-from collectors.clock import Clock
 from collectors.cluster_model import KINDS, ClusterModel
 from collectors.kube import KubeApiError, RetryPolicy, call, translate
 from collectors.settings import KubernetesSettings
+from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

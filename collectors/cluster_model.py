@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from collectors.quantity import parse_quantity
+from runtime.quantity import parse_quantity
 
 Key = tuple[str, str]  # namespace ("" for cluster-scoped), name
 

@@ -12,16 +12,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from collectors.clock import Clock
 from collectors.cluster import WatchHealth
 from collectors.cluster_model import ClusterModel
-from collectors.gcpause import paused_gc
 from collectors.kubelet import KubeletCollector, NodeEndpoint
 from collectors.pods import PodMetricsCollector
 from collectors.recorder import FamilyRecorder
 from collectors.scrape import ScrapeHealth
 from collectors.state_metrics import Family, cluster_families, health_families, usage_families
-from collectors.store import Store
+from runtime.clock import Clock
+from runtime.gcpause import paused_gc
+from tsdb import Store
 
 # Written by the kubelet collector itself, with kubelet timestamps.
 _OWN_TIMESTAMPS = frozenset(

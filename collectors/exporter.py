@@ -23,8 +23,8 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from collectors.gcpause import paused_gc
 from collectors.state_metrics import Family
+from runtime.gcpause import paused_gc
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from collectors.store.labels import Labels
+from tsdb.labels import Labels
 
 _SAMPLE = re.compile(
     r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?\s+([^\s{}]+)(?:\s+(-?[0-9]+))?\s*$"

@@ -20,9 +20,9 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from collectors.clock import Clock
 from collectors.scrape import retry_after_seconds
 from collectors.settings import KubernetesSettings
+from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

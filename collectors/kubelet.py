@@ -19,14 +19,9 @@ import httpx
 import numpy as np
 
 from collectors import names
-from collectors.clock import Clock
 from collectors.exposition import ExpositionError, parse_exposition
-from collectors.gcpause import paused_gc
 from collectors.scrape import ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
-from collectors.store import Store
-from collectors.store.labels import Labels, make_labels
-from collectors.store.refs import RefCache
 from collectors.transport import AiohttpTransport
 from collectors.usage import (
     LabelKeys,
@@ -35,6 +30,11 @@ from collectors.usage import (
     decode_resource_metrics,
     decode_resource_text,
 )
+from runtime.clock import Clock
+from runtime.gcpause import paused_gc
+from tsdb import Store
+from tsdb.labels import Labels, make_labels
+from tsdb.refs import RefCache
 
 log = logging.getLogger(__name__)
 

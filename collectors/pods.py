@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from collectors.clock import Clock
 from collectors.cluster_model import PodInfo
 from collectors.exposition import ExpositionError, parse_exposition
 from collectors.scrape import ScrapeOutcome, Scraper, ScrapeTarget
-from collectors.store import Store
-from collectors.store.labels import InvalidLabels, Labels, make_labels
+from runtime.clock import Clock
+from tsdb import Store
+from tsdb.labels import InvalidLabels, Labels, make_labels
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import numpy as np
 
-from collectors.clock import Clock
 from collectors.exposition import parse_value
 from collectors.kube import RetryPolicy
 from collectors.scrape import retry_after_seconds
-from collectors.store import Store
-from collectors.store.labels import Labels, make_labels
+from runtime.clock import Clock
+from tsdb import Store
+from tsdb.labels import Labels, make_labels
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from collectors.state_metrics import Family
-from collectors.store import Store
-from collectors.store.labels import Labels, make_labels
-from collectors.store.refs import RefCache
+from tsdb import Store
+from tsdb.labels import Labels, make_labels
+from tsdb.refs import RefCache
 
 __all__ = ["FamilyRecorder"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from collectors.clock import Clock
+from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from collectors.cluster import WatchHealth
 from collectors.cluster_model import ClusterModel
 from collectors.kubelet import NodeUsageView
 from collectors.scrape import ScrapeHealth
-from collectors.store import StoreStats
+from tsdb import StoreStats
 
 Kind = Literal["gauge", "counter"]
 

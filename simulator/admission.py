@@ -12,7 +12,7 @@ import random
 import re
 from typing import Any
 
-from collectors.quantity import parse_quantity
+from runtime.quantity import parse_quantity
 from simulator.errors import ApiError
 from simulator.objects import KubeObject, new_uid, rfc3339
 from simulator.resources import ResourceType

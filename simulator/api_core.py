@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from collectors.clock import Clock
+from runtime.clock import Clock
 from simulator.admission import admit_create, admit_update, validate_resize
 from simulator.crds import crd_conditions, types_of_crd, validate_crd
 from simulator.errors import ApiError

@@ -18,7 +18,7 @@ import yaml
 from aiohttp import web
 from pydantic import ValidationError
 
-from collectors.clock import Clock
+from runtime.clock import Clock
 from simulator.api_core import ApiCore
 from simulator.discovery import (
     api_group,

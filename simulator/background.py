@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from collectors.clock import Clock, VirtualClock
+from runtime.clock import Clock, VirtualClock
 from simulator.cluster import SimulatedCluster
 from simulator.scenario import Scenario
 

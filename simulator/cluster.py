@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from collectors.clock import Clock, VirtualClock
+from runtime.clock import Clock, VirtualClock
 from simulator.api_core import ApiCore
 from simulator.api_http import ApiServerApp
 from simulator.context import Kinds, StepContext, Writer

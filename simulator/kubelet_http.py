@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from collectors.clock import Clock
+from runtime.clock import Clock
 from simulator.faults import FaultInjector
 from simulator.kubelet_metrics import render_cadvisor, render_resource_metrics, stats_summary
 from simulator.runtime import NodeRuntime

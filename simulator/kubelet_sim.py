@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.quantity import format_bytes, format_cpu, parse_quantity
+from runtime.quantity import format_bytes, format_cpu, parse_quantity
 from simulator.context import WORKLOAD_ANNOTATION, StepContext, is_active
 from simulator.load import LoadSource
 from simulator.objects import KubeObject, clone, rfc3339

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from collectors.quantity import format_bytes, format_cpu
+from runtime.quantity import format_bytes, format_cpu
 from simulator.context import StepContext, is_active
 from simulator.objects import KubeObject, clone, rfc3339
 from simulator.runtime import NodeRuntime

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from collectors.clock import to_datetime
+from runtime.clock import to_datetime
 
 __all__ = [
     "KubeObject",

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from collectors.quantity import parse_quantity
+from runtime.quantity import parse_quantity
 from simulator.cron import CronSchedule
 from simulator.durations import parse_duration
 from simulator.errors import ScenarioError

@@ -6,7 +6,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.quantity import parse_quantity
+from runtime.quantity import parse_quantity
 from simulator.context import StepContext, is_active
 from simulator.objects import KubeObject, clone, rfc3339
 

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from collectors.clock import RealClock, VirtualClock
-from collectors.signals import stop_on_signals
+from runtime.clock import RealClock, VirtualClock
+from runtime.signals import stop_on_signals
 from simulator.cluster import SimulatedCluster
 from simulator.errors import SimulatorError
 from simulator.objects import KubeObject

@@ -28,7 +28,7 @@ from alerts.notify.outbox import Entry, Outbox
 from alerts.notify.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign
 from alerts.notify.targets import Target, receiver_of
 from alerts.settings import DeliverySettings
-from collectors.clock import Clock
+from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

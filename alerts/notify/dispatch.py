@@ -29,7 +29,7 @@ from alerts.notify.route import Route, build_route
 from alerts.notify.silences import Silences
 from alerts.notify.targets import Target, build_targets
 from alerts.settings import NotifySettings
-from collectors.store.records import frame, read_records, write_atomically
+from tsdb.recordlog import frame, read_records, write_atomically
 
 _SNAPSHOT = 1
 FILE = "notify.state"

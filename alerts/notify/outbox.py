@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from collectors.store.records import (
+from tsdb.recordlog import (
     Record,
     RecordWriter,
     frame,

@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 from alerts.notify.matchers import MatcherError, matches, to_api
 from alerts.notify.matchers import from_api as matcher_from_api
-from collectors.store.labels import Matcher
-from collectors.store.records import frame, read_records, write_atomically
+from tsdb.labels import Matcher
+from tsdb.recordlog import frame, read_records, write_atomically
 
 State = Literal["pending", "active", "expired"]
 

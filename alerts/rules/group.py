@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alerts.promql import Engine, PromQLError, QueryResult
-from alerts.promql.labelsets import LabelTable, factorize
 from alerts.rules.model import GroupSpec, RuleSpec
 from alerts.rules.output import F64, I32, Appender, RuleOutput
 from alerts.rules.state import Alert, AlertState, Found, Labels, LimitError, step, to_send
 from alerts.rules.templates import Expander, QuerySample
-from collectors.store import STALE_NAN
+from promql import Engine, PromQLError, QueryResult
+from promql.labelsets import LabelTable, factorize
+from tsdb import STALE_NAN
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import yaml
 
-from alerts.promql import PromQLError, parse
 from alerts.rules.durations import DurationError, parse_duration_ms
 from alerts.rules.errors import RuleFileError, RuleFileErrors
 from alerts.rules.model import GroupSpec, RuleKind, RuleSpec
 from alerts.rules.templates import TemplateError, parse_template
+from promql import PromQLError, parse
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")

@@ -16,7 +16,6 @@ from urllib.parse import quote_plus
 
 from alerts.builtin import builtin_groups
 from alerts.notify.model import NotifyAlert
-from alerts.promql import Engine
 from alerts.rules.errors import RuleFileErrors
 from alerts.rules.group import EvalContext, GroupState, stagger_ms
 from alerts.rules.loader import expand_paths, load_files
@@ -24,6 +23,7 @@ from alerts.rules.model import RuleSpec
 from alerts.rules.persist import FILE, restore, save
 from alerts.rules.state import Alert
 from alerts.settings import RuleSettings
+from promql import Engine
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from alerts.promql.labelsets import LabelTable, factorize
-from collectors.store import UnknownSeries
-from collectors.store.labels import Labels
-from collectors.store.strings import StringTable
+from promql.labelsets import LabelTable, factorize
+from tsdb import UnknownSeries
+from tsdb.labels import Labels
+from tsdb.strings import StringTable
 
 I32 = npt.NDArray[np.int32]
 F64 = npt.NDArray[np.float64]

@@ -13,7 +13,7 @@ from typing import Any
 
 from alerts.rules.group import GroupState, _rule_key
 from alerts.rules.state import Alert, AlertState
-from collectors.store.records import frame, read_records, write_atomically
+from tsdb.recordlog import frame, read_records, write_atomically
 
 _SNAPSHOT = 1
 FILE = "rules.state"

@@ -19,16 +19,16 @@ from typing import Any
 import numpy as np
 import yaml
 
-from alerts.promql import Engine, PromQLError, PromQLSettings
-from alerts.promql.series_notation import NotationError, parse_points, parse_series
 from alerts.rules.durations import DurationError, parse_duration_ms
 from alerts.rules.errors import RuleFileErrors
 from alerts.rules.group import EvalContext, GroupState, _samples
 from alerts.rules.loader import expand_paths, load_file
 from alerts.rules.model import GroupSpec
 from alerts.rules.state import AlertState, Labels
-from collectors.clock import VirtualClock
-from collectors.store import STALE_NAN, Store, StoreSettings
+from promql import Engine, PromQLError, PromQLSettings
+from promql.series_notation import NotationError, parse_points, parse_series
+from runtime.clock import VirtualClock
+from tsdb import STALE_NAN, Store, StoreSettings
 
 _EPSILON = 1e-6
 _NATIVE_HISTOGRAMS = "native histograms are not supported by foresight's store"

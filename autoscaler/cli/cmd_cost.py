@@ -74,7 +74,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from autoscaler.cost.formats import render  # noqa: PLC0415
-    from collectors.clock import RealClock  # noqa: PLC0415
+    from runtime.clock import RealClock  # noqa: PLC0415
 
     end_s = args.at / 1000 if args.at is not None else RealClock().now()
     report = asyncio.run(_report(args, settings, end_s))
@@ -96,10 +96,10 @@ async def _report(args: argparse.Namespace, settings: Settings, end_s: float) ->
         PrometheusSeries,
         StoreSeries,
     )
-    from collectors.clock import RealClock  # noqa: PLC0415
     from collectors.kube import RetryPolicy  # noqa: PLC0415
     from collectors.prometheus_source import PrometheusSource  # noqa: PLC0415
-    from collectors.store import Store, StoreError  # noqa: PLC0415
+    from runtime.clock import RealClock  # noqa: PLC0415
+    from tsdb import Store, StoreError  # noqa: PLC0415
 
     try:
         if args.source:

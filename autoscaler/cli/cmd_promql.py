@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _test(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts.promql.promqltest import run_file  # noqa: PLC0415
+    from promql.promqltest import run_file  # noqa: PLC0415
 
     passed = failed = skipped = 0
     for path in args.files:
@@ -72,9 +72,9 @@ def _test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _query(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts.promql import Engine, PromQLError  # noqa: PLC0415
-    from collectors.clock import RealClock  # noqa: PLC0415
-    from collectors.store import Store, StoreError  # noqa: PLC0415
+    from promql import Engine, PromQLError  # noqa: PLC0415
+    from runtime.clock import RealClock  # noqa: PLC0415
+    from tsdb import Store, StoreError  # noqa: PLC0415
 
     ranged = args.start is not None or args.end is not None
     if ranged and (args.start is None or args.end is None):
@@ -141,7 +141,7 @@ def _api_json(result: Any) -> dict[str, Any]:
 
 
 def _print_table(result: Any) -> None:
-    from collectors.store.labels import format_labels  # noqa: PLC0415
+    from tsdb.labels import format_labels  # noqa: PLC0415
 
     if result.type == "scalar":
         print(_num(result.scalar))

@@ -23,8 +23,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def _serve(settings: Settings) -> int:
     from autoscaler.service import Service  # noqa: PLC0415 (heavy)
-    from collectors.clock import RealClock  # noqa: PLC0415
-    from collectors.signals import stop_on_signals  # noqa: PLC0415
+    from runtime.clock import RealClock  # noqa: PLC0415
+    from runtime.signals import stop_on_signals  # noqa: PLC0415
 
     service = Service(settings, RealClock())
     stop = asyncio.Event()

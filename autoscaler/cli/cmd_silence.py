@@ -81,7 +81,7 @@ def _times(args: argparse.Namespace, now_ms: int) -> tuple[int, int]:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.notify.silences import format_time  # noqa: PLC0415
-    from collectors.clock import RealClock  # noqa: PLC0415
+    from runtime.clock import RealClock  # noqa: PLC0415
 
     base = (args.url or f"http://127.0.0.1:{settings.server.port}").rstrip("/")
     if args.silence_command == "add":

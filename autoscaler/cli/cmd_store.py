@@ -9,10 +9,10 @@ from pathlib import Path
 
 from autoscaler.cli.base import Command, CommandError
 from autoscaler.settings import Settings
-from collectors.clock import RealClock
-from collectors.store import Matcher, Store, StoreError
-from collectors.store.openmetrics import OpenMetricsError, import_openmetrics, write_openmetrics
-from collectors.store.selector import SelectorError, parse_selector
+from runtime.clock import RealClock
+from tsdb import Matcher, Store, StoreError
+from tsdb.openmetrics import OpenMetricsError, import_openmetrics, write_openmetrics
+from tsdb.selector import SelectorError, parse_selector
 
 
 def parse_time(text: str) -> int:

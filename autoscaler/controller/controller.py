@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerts.promql import Engine
 from autoscaler.controller.decide import (
     ConditionValue,
     HorizontalPlan,
@@ -42,10 +41,11 @@ from autoscaler.policy.horizontal import LoadSignal, ReplicaState
 from autoscaler.policy.settings import PolicySettings
 from autoscaler.resource.model import Mode, UpdateMode
 from autoscaler.resource.objects import Autoscaler, InvalidAutoscaler, read_autoscaler
-from collectors.clock import Clock
 from collectors.cluster_model import ClusterModel
 from collectors.kube import KubeApiError
 from collectors.state_metrics import Family, Kind
+from promql import Engine
+from runtime.clock import Clock
 
 __all__ = ["Controller", "Snapshot"]
 

@@ -16,9 +16,9 @@ from typing import Any
 from kubernetes import client as k8s
 
 from autoscaler.resource.model import GROUP, KIND, PLURAL, VERSION
-from collectors.clock import Clock, to_datetime
 from collectors.kube import KubeApiError, RetryPolicy, call
-from collectors.quantity import format_bytes, format_cpu
+from runtime.clock import Clock, to_datetime
+from runtime.quantity import format_bytes, format_cpu
 
 __all__ = [
     "CONFLICT_ATTEMPTS",

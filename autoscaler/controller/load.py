@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alerts.promql import Engine
-from alerts.promql.errors import PromQLError
 from autoscaler.forecast.base import FloatArray
 from autoscaler.resource.model import MetricType, PredictiveAutoscalerSpec
 from collectors import names
+from promql import Engine
+from promql.errors import PromQLError
 
 __all__ = ["LoadError", "LoadQuery", "LoadReading", "load_query", "quote"]
 

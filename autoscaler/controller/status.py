@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from autoscaler.controller.decide import ConditionValue
-from collectors.clock import to_datetime
+from runtime.clock import to_datetime
 
 __all__ = ["CONDITION_TYPES", "Conditions", "rfc3339"]
 

@@ -14,11 +14,11 @@ from typing import Protocol
 
 import httpx
 
-from alerts.promql import Engine, PromQLError, PromQLSettings
 from autoscaler.cost.inputs import SERIES, Samples
 from collectors.exposition import ExpositionError, parse_exposition
 from collectors.prometheus_source import PrometheusSource, PrometheusSourceError
-from collectors.store import Store
+from promql import Engine, PromQLError, PromQLSettings
+from tsdb import Store
 
 Moments = list[dict[str, Samples]]
 

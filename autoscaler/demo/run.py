@@ -37,17 +37,17 @@ from autoscaler.resource.model import GROUP, PLURAL, VERSION
 from autoscaler.service import Service
 from autoscaler.settings import Settings
 from collectors import names
-from collectors.clock import VirtualClock
 from collectors.kube import api_client
-from collectors.quantity import parse_quantity
-from collectors.signals import stop_on_signals
-from collectors.store import Store
-from collectors.store.selector import parse_selector
 from dashboards import write_all
+from runtime.clock import VirtualClock
+from runtime.quantity import parse_quantity
+from runtime.signals import stop_on_signals
 from simulator.cluster import SimulatedCluster
 from simulator.faults import FaultSpec
 from simulator.load import LoadSource
 from simulator.scenario import LoadSpec, Scenario, WorkloadSpec, load_scenario
+from tsdb import Store
+from tsdb.selector import parse_selector
 
 __all__ = ["DemoOptions", "run_demo", "write_history"]
 

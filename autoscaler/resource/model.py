@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from collectors.quantity import parse_quantity
+from runtime.quantity import parse_quantity
 
 __all__ = [
     "API_VERSION",

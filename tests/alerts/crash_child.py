@@ -18,7 +18,7 @@ from alerts.notify.model import NotifyAlert
 from alerts.notify.outbox import Outbox
 from alerts.notify.silences import Silences
 from alerts.settings import NotifySettings
-from collectors.clock import RealClock
+from runtime.clock import RealClock
 
 
 async def main(state: Path, url: str, n: int, kill_after: int) -> None:

@@ -20,7 +20,7 @@ from alerts.notify.model import NotifyAlert
 from alerts.notify.outbox import Outbox
 from alerts.notify.silences import Silences
 from alerts.settings import NotifySettings
-from collectors.clock import RealClock
+from runtime.clock import RealClock
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 pytestmark = pytest.mark.skipif(

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from alerts.builtin import builtin_names
-from alerts.promql import Engine
 from alerts.rules.group import EvalContext
 from alerts.rules.manager import RuleManager
 from alerts.rules.unittest import report, run_file
 from alerts.settings import RuleSettings
-from collectors.clock import VirtualClock
-from collectors.store import Store, StoreSettings
+from promql import Engine
+from runtime.clock import VirtualClock
+from tsdb import Store, StoreSettings
 
 FIXTURES = sorted((Path(__file__).parent / "builtin").glob("*_test.yml"))
 

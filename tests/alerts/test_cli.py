@@ -13,7 +13,7 @@ from alerts import api
 from alerts.notify.outbox import Outbox
 from alerts.notify.silences import Silences
 from autoscaler.cli.main import main
-from collectors.clock import RealClock
+from runtime.clock import RealClock
 
 
 async def test_silence_add_list_expire(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

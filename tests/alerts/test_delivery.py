@@ -23,7 +23,7 @@ from alerts.notify.outbox import Outbox
 from alerts.notify.silences import Silences
 from alerts.notify.targets import Target
 from alerts.settings import DeliverySettings
-from collectors.clock import VirtualClock
+from runtime.clock import VirtualClock
 
 T0 = 1_767_225_600.0
 SECRET = b"topsecret"

@@ -21,7 +21,7 @@ from alerts.notify.signing import SIGNATURE_HEADER, verify
 from alerts.notify.silences import Silences
 from alerts.notify.targets import Target
 from alerts.settings import DeliverySettings, NotifySettings
-from collectors.clock import VirtualClock
+from runtime.clock import VirtualClock
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import DATA, require

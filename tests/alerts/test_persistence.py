@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alerts.promql import Engine
 from alerts.rules.group import EvalContext
 from alerts.rules.manager import RuleManager
 from alerts.settings import RuleSettings
-from collectors.clock import VirtualClock
-from collectors.store import Store, StoreSettings
+from promql import Engine
+from runtime.clock import VirtualClock
+from tsdb import Store, StoreSettings
 
 RULES = """groups:
 - name: g

@@ -9,12 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from alerts.promql import Engine
 from alerts.rules.group import EvalContext, GroupState
 from alerts.rules.loader import load_text
-from collectors.clock import VirtualClock
-from collectors.store import Store, StoreSettings, is_stale
-from collectors.store.labels import Labels, eq, name_is
+from promql import Engine
+from runtime.clock import VirtualClock
+from tsdb import Store, StoreSettings, is_stale
+from tsdb.labels import Labels, eq, name_is
 
 MINUTE = 60_000
 

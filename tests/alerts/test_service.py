@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from alerts.promql import Engine
 from alerts.service import AlertingService
 from alerts.settings import NotifySettings, RuleSettings
-from collectors.clock import VirtualClock
-from collectors.store import Store, StoreSettings
+from promql import Engine
+from runtime.clock import VirtualClock
+from tsdb import Store, StoreSettings
 
 T0 = 1_767_225_600.0
 RULES = """groups:

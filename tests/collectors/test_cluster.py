@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from collectors.clock import VirtualClock
 from collectors.cluster import ClusterWatcher
 from collectors.cluster_model import ClusterModel, parse_pod
 from collectors.kube import KubeApiError, RetryPolicy, api_client, call
 from collectors.settings import KubernetesSettings
+from runtime.clock import VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
 from simulator.scenario import parse_scenario

@@ -12,16 +12,16 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors import names
-from collectors.clock import VirtualClock
 from collectors.cluster import ClusterWatcher
 from collectors.cycle import CollectionCycle
 from collectors.exporter import FamiliesCollector
 from collectors.scrape import ScrapeHealth
-from collectors.store import Store, StoreSettings, eq, name_is, stale_mask
+from runtime.clock import VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
 from simulator.scenario import parse_scenario
 from tests.support.collection import collecting
+from tsdb import Store, StoreSettings, eq, name_is, stale_mask
 
 SCENARIO = """
 name: collected

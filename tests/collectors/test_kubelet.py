@@ -18,12 +18,12 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from collectors import names
-from collectors.clock import VirtualClock
 from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_url
 from collectors.scrape import REASONS, ScrapeHealth, Scraper, classify
 from collectors.settings import CollectorSettings
-from collectors.store import Store, StoreSettings, eq, name_is, stale_mask
 from collectors.transport import AiohttpTransport, map_aiohttp_error
+from runtime.clock import VirtualClock
+from tsdb import Store, StoreSettings, eq, name_is, stale_mask
 
 T0 = 1_700_000_000.0
 

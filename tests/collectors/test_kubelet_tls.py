@@ -17,7 +17,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from collectors import names
-from collectors.clock import VirtualClock
 from collectors.exporter import FamiliesCollector
 from collectors.kubelet import (
     KubeletCollector,
@@ -29,10 +28,11 @@ from collectors.kubelet import (
 from collectors.scrape import ScrapeHealth, Scraper
 from collectors.settings import CollectorSettings
 from collectors.state_metrics import health_families
-from collectors.store import Store, StoreSettings, eq, name_is, stale_mask
+from runtime.clock import VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.scenario import parse_scenario
 from simulator.tls import CertificateAuthority, ServingCertificate, new_ca
+from tsdb import Store, StoreSettings, eq, name_is, stale_mask
 
 SCENARIO = """
 name: tls

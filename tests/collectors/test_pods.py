@@ -10,11 +10,11 @@ import httpx
 import pytest
 from aiohttp import web
 
-from collectors.clock import VirtualClock
 from collectors.cluster_model import PodInfo
 from collectors.pods import PodMetricsCollector, pod_target, target_labels
 from collectors.scrape import ScrapeHealth, Scraper
-from collectors.store import Store, StoreSettings, eq, name_is, stale_mask
+from runtime.clock import VirtualClock
+from tsdb import Store, StoreSettings, eq, name_is, stale_mask
 
 POD = PodInfo(
     namespace="shop",

@@ -13,15 +13,15 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from collectors.clock import RealClock, VirtualClock
 from collectors.cluster_model import ClusterModel
 from collectors.exporter import FamiliesCollector, metrics_app
 from collectors.kube import RetryPolicy
 from collectors.prometheus_source import PrometheusSource, PrometheusSourceError
 from collectors.scrape import ScrapeHealth
 from collectors.state_metrics import cluster_families, health_families
-from collectors.store import Store, StoreSettings, name_is
+from runtime.clock import RealClock, VirtualClock
 from tests.support.prometheus import free_port, running_prometheus
+from tsdb import Store, StoreSettings, name_is
 
 pytestmark = pytest.mark.skipif(
     shutil.which("prometheus") is None,

@@ -20,8 +20,8 @@ from autoscaler.resource.crd import crd_manifest
 from autoscaler.resource.model import GROUP, PLURAL, VERSION
 from autoscaler.service import Service
 from autoscaler.settings import Settings
-from collectors.clock import VirtualClock
 from collectors.kube import api_client
+from runtime.clock import VirtualClock
 from simulator.cluster import SimulatedCluster
 from simulator.scenario import parse_scenario
 

@@ -7,7 +7,7 @@ import itertools
 
 from kubernetes import client as k8s
 
-from collectors.quantity import parse_quantity
+from runtime.quantity import parse_quantity
 from tests.controller.conftest import Rig, pas
 
 HOUR = 3600.0

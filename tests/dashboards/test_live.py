@@ -36,16 +36,16 @@ from autoscaler.cost.inputs import snapshot_from_cluster
 from autoscaler.cost.service import load_report
 from autoscaler.cost.settings import CostSettings
 from autoscaler.cost.sources import PrometheusSeries
-from collectors.clock import RealClock, VirtualClock
 from collectors.exporter import FamiliesCollector, metrics_app
 from collectors.kube import RetryPolicy
 from collectors.prometheus_source import PrometheusSource
-from collectors.store import Store, StoreSettings
 from dashboards.lint import fill, panels
+from runtime.clock import RealClock, VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.scenario import parse_scenario
 from tests.support.collection import collecting
 from tests.support.prometheus import free_port, running_prometheus
+from tsdb import Store, StoreSettings
 
 pytestmark = pytest.mark.skipif(
     shutil.which("prometheus") is None,

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from collectors.clock import Clock, RealClock, VirtualClock, to_datetime
+from runtime.clock import Clock, RealClock, VirtualClock, to_datetime
 
 
 def test_both_clocks_satisfy_the_protocol() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.clock import VirtualClock
-from collectors.store import Store, StoreSettings
+from runtime.clock import VirtualClock
+from tsdb import Store, StoreSettings
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "promql"
 

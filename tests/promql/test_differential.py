@@ -23,11 +23,11 @@ import httpx
 import numpy as np
 import pytest
 
-from alerts.promql import Engine
-from collectors.clock import VirtualClock
-from collectors.store import Store, StoreSettings
-from collectors.store.openmetrics import write_openmetrics
+from promql import Engine
+from runtime.clock import VirtualClock
 from tests.support.prometheus import running_prometheus
+from tsdb import Store, StoreSettings
+from tsdb.openmetrics import write_openmetrics
 
 pytestmark = pytest.mark.skipif(
     shutil.which("prometheus") is None or shutil.which("promtool") is None,

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from alerts.promql import (
+from autoscaler.cli.main import main
+from promql import (
     Engine,
     EvaluationError,
     LimitExceeded,
@@ -19,9 +20,8 @@ from alerts.promql import (
     PromQLSettings,
     QueryTimeout,
 )
-from alerts.promql.forecast import predict
-from autoscaler.cli.main import main
-from collectors.store import STALE_NAN, Matcher, Series, Store
+from promql.forecast import predict
+from tsdb import STALE_NAN, Matcher, Series, Store
 
 MemoryStore = Callable[..., Store]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.promql.promqltest import run_file, run_text
+from promql.promqltest import run_file, run_text
 
 TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "promql" / "testdata"
 # Marked experimental upstream; counted separately.

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.promql import Engine
-from alerts.promql.labelsets import factorize
-from collectors.clock import VirtualClock
-from collectors.store import Store, StoreSettings
+from promql import Engine
+from promql.labelsets import factorize
+from runtime.clock import VirtualClock
+from tsdb import Store, StoreSettings
 
 AT = 600_000
 values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)

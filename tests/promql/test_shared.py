@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from alerts.promql import Engine, PromQLSettings, QueryResult
 from alerts.rules.group import written_metrics
 from bench.promql import (
     RULES,
@@ -19,8 +18,9 @@ from bench.promql import (
     load_groups,
     load_rules,
 )
-from collectors.store import Store
+from promql import Engine, PromQLSettings, QueryResult
 from tests.promql.conftest import require
+from tsdb import Store
 
 MemoryStore = Callable[..., Store]
 MIN = 60_000

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from collectors.clock import VirtualClock
+from runtime.clock import VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.scenario import Scenario, parse_scenario
 from simulator.tls import ServingCertificate, new_ca

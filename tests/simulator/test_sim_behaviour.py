@@ -9,7 +9,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from collectors.clock import VirtualClock
+from runtime.clock import VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
 from simulator.scenario import parse_scenario

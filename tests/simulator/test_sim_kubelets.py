@@ -8,7 +8,7 @@ from urllib.error import HTTPError
 
 import pytest
 
-from collectors.clock import VirtualClock
+from runtime.clock import VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
 from simulator.scenario import Scenario

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collectors.quantity import format_bytes, format_cpu, parse_quantity
+from runtime.quantity import format_bytes, format_cpu, parse_quantity
 from simulator.cron import CronSchedule
 from simulator.errors import ApiError
 from simulator.patch import PatchError, json_patch, merge_patch, strategic_merge_patch

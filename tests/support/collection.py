@@ -10,15 +10,15 @@ from pathlib import Path
 
 import httpx
 
-from collectors.clock import VirtualClock
 from collectors.cluster import ClusterWatcher
 from collectors.cycle import CollectionCycle, node_endpoints
 from collectors.kube import api_client
 from collectors.kubelet import KubeletCollector
 from collectors.scrape import ScrapeHealth, Scraper
 from collectors.settings import CollectorSettings, KubernetesSettings
-from collectors.store import Store
+from runtime.clock import VirtualClock
 from simulator.background import BackgroundCluster
+from tsdb import Store
 
 __all__ = ["Collection", "collecting"]
 

@@ -1,0 +1,370 @@
+"""The label sets of many series as one integer matrix.
+
+Grouping, vector matching and label rewriting run once per query over thousands of series;
+as tuples of string pairs each of them costs a Python loop per series. Here a label set is
+a row of codes (one column per label name, 0 where the series lacks the label), so
+projecting is picking columns and grouping is one hash and one sort of integers. Tuples are
+made only for the series a query returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from itertools import repeat
+
+import numpy as np
+import numpy.typing as npt
+
+from tsdb.labels import METRIC_NAME, Labels
+from tsdb.strings import StringTable
+
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+Objects = npt.NDArray[np.object_]
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_SALT = np.uint64(0xBF58476D1CE4E5B9)
+
+
+class Strings:
+    """Codes of label values within one query.
+
+    Values the store knew when the query started keep the store's codes, so selected
+    series need no translation; values the query makes up (``label_replace``,
+    ``count_values``...) get negative codes of their own. Every value has one code.
+    """
+
+    def __init__(self, base: StringTable | None = None) -> None:
+        self.base = base if base is not None else StringTable()
+        # Store codes beyond this were given after the query started: they are
+        # translated, since the query may already have a code of its own for the value.
+        self._limit = len(self.base)
+        self._local: dict[str, int] = {}
+        self._local_values: list[str] = []
+
+    def code(self, value: str) -> int:
+        """The code of ``value`` (made up if the store does not know it)."""
+        code = self.base.find(value)
+        if code is not None and code < self._limit:
+            return code
+        local = self._local.get(value)
+        if local is None:
+            self._local_values.append(value)
+            local = -len(self._local_values)
+            self._local[value] = local
+        return local
+
+    def codes(self, values: Iterable[str]) -> I32:
+        """:meth:`code` of each value."""
+        return np.array([self.code(v) for v in values], dtype=np.int32)
+
+    def value(self, code: int) -> str:
+        """The string of a code."""
+        return self._local_values[-code - 1] if code < 0 else self.base.value(code)
+
+    def decode(self, codes: I32) -> Objects:
+        """The strings of an array of codes, as an object array of the same shape."""
+        base = self.base.values()
+        if not codes.size or int(codes.min()) >= 0:
+            decoded: Objects = base[codes]
+            return decoded
+        out: Objects = np.empty(codes.shape, dtype=object)
+        negative = codes < 0
+        out[~negative] = base[codes[~negative]]
+        local = np.array(self._local_values, dtype=object)
+        out[negative] = local[-codes[negative] - 1]
+        return out
+
+    def stable_rows(self, codes: I32) -> npt.NDArray[np.bool_]:
+        """Rows of ``codes`` made only of store codes: those mean the same strings in every
+        query over the same store (made-up codes are numbered per query)."""
+        stable: npt.NDArray[np.bool_] = np.asarray((codes >= 0).all(axis=1))
+        return stable
+
+    def rebased(self, codes: I32) -> I32:
+        """``codes`` with each made-up code replaced by the store's code of the same string
+        where the store has one by now (a writer added it after the query started)."""
+        if not codes.size or int(codes.min()) >= 0:
+            return codes
+        made_up = np.unique(codes[codes < 0])
+        stored = [self.base.find(self.value(c)) for c in made_up.tolist()]
+        mapped = np.array(
+            [c if s is None else s for c, s in zip(made_up.tolist(), stored, strict=True)],
+            dtype=np.int32,
+        )
+        out = codes.copy()
+        where = codes < 0
+        out[where] = mapped[np.searchsorted(made_up, codes[where])]
+        return out
+
+    def adopt(self, codes: I32) -> I32:
+        """Codes handed out by the store, made valid for this query."""
+        if not codes.size or int(codes.max()) < self._limit:
+            return codes
+        late = np.unique(codes[codes >= self._limit])
+        mapped = self.codes(self.base.value(c) for c in late.tolist())
+        out = codes.copy()
+        where = codes >= self._limit
+        out[where] = mapped[np.searchsorted(late, codes[where])]
+        return out
+
+
+class LabelTable:
+    """Label sets of ``n`` series: ``codes[i, j]`` is series ``i``'s value of label
+    ``names[j]`` (0: absent); names are sorted and unique.
+
+    ``unique`` is a promise that no two rows are equal (selected series, group keys), so
+    checks for duplicates can be skipped; False means only "not known".
+    """
+
+    __slots__ = ("_tuples", "codes", "names", "strings", "unique")
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        codes: I32,
+        strings: Strings,
+        tuples: list[Labels] | None = None,
+        unique: bool = False,
+    ) -> None:
+        self.names = tuple(names)
+        self.codes = codes
+        self.strings = strings
+        self._tuples = tuples
+        self.unique = unique
+
+    def distinct(self) -> LabelTable:
+        """The same rows, known to be all different."""
+        return LabelTable(self.names, self.codes, self.strings, self._tuples, unique=True)
+
+    @classmethod
+    def from_tuples(cls, labels: Sequence[Labels], strings: Strings | None = None) -> LabelTable:
+        """A table from label tuples."""
+        strings = strings if strings is not None else Strings()
+        names = sorted({k for lb in labels for k, _ in lb})
+        column = {name: j for j, name in enumerate(names)}
+        codes = np.zeros((len(labels), len(names)), dtype=np.int32)
+        code = strings.code
+        for i, lb in enumerate(labels):
+            row = codes[i]
+            for k, v in lb:
+                row[column[k]] = code(v)
+        return cls(names, codes, strings, list(labels))
+
+    @classmethod
+    def empty(cls, strings: Strings | None = None) -> LabelTable:
+        """No series."""
+        return cls((), np.zeros((0, 0), dtype=np.int32), strings or Strings(), [])
+
+    def __len__(self) -> int:
+        return int(self.codes.shape[0])
+
+    # ------------------------------------------------------------------ reading
+
+    def tuples(self) -> list[Labels]:
+        """Every label set as a tuple of ``(name, value)`` pairs, sorted by name."""
+        if self._tuples is None:
+            self._tuples = self._make_tuples()
+        return self._tuples
+
+    def _make_tuples(self) -> list[Labels]:
+        n, k = self.codes.shape
+        if not k:
+            return [()] * n
+        decoded = self.strings.decode(self.codes)
+        pairs = [
+            list(zip(repeat(name, n), decoded[:, j].tolist(), strict=False))
+            for j, name in enumerate(self.names)
+        ]
+        present = self.codes != 0
+        if present.all():
+            return list(zip(*pairs, strict=True))
+        # Rows that lack some labels: one pass per pattern of present labels.
+        _, pattern = factorize(present.astype(np.int32))
+        out: list[Labels] = [()] * n
+        for p in np.unique(pattern).tolist():
+            rows = np.flatnonzero(pattern == p)
+            cols = np.flatnonzero(present[rows[0]]).tolist()
+            if not cols:
+                continue
+            rows_list = rows.tolist()
+            chosen = [[pairs[j][i] for i in rows_list] for j in cols]
+            for i, lb in zip(rows_list, zip(*chosen, strict=True), strict=True):
+                out[i] = lb
+        return out
+
+    def column(self, name: str) -> I32:
+        """Codes of one label's value (0 where absent)."""
+        try:
+            j = self.names.index(name)
+        except ValueError:
+            return np.zeros(len(self), dtype=np.int32)
+        col: I32 = self.codes[:, j]
+        return col
+
+    # ------------------------------------------------------------------ new tables
+
+    def take(self, rows: npt.ArrayLike) -> LabelTable:
+        """Some rows, by index or boolean mask."""
+        idx = np.asarray(rows)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        tuples = self._tuples
+        picked = None if tuples is None else [tuples[i] for i in idx.tolist()]
+        # Rows of a distinct table stay distinct unless one is taken twice.
+        unique = self.unique and bool(np.all(idx[1:] > idx[:-1]))
+        return LabelTable(self.names, self.codes[idx], self.strings, picked, unique)
+
+    def keep(self, names: Collection[str]) -> LabelTable:
+        """Only the labels in ``names``."""
+        wanted = set(names)
+        cols = [j for j, name in enumerate(self.names) if name in wanted]
+        return self._columns(cols)
+
+    def drop(self, names: Collection[str]) -> LabelTable:
+        """Without the labels in ``names``."""
+        unwanted = set(names)
+        cols = [j for j, name in enumerate(self.names) if name not in unwanted]
+        if len(cols) == len(self.names):
+            return self
+        return self._columns(cols)
+
+    def _columns(self, cols: list[int]) -> LabelTable:
+        return LabelTable(
+            [self.names[j] for j in cols], np.ascontiguousarray(self.codes[:, cols]), self.strings
+        )
+
+    def with_column(self, name: str, codes: I32) -> LabelTable:
+        """``name`` set to ``codes`` (0 removes it) in every row."""
+        if name in self.names:
+            out = self.codes.copy()
+            out[:, self.names.index(name)] = codes
+            return LabelTable(self.names, out, self.strings)
+        names = sorted([*self.names, name])
+        out = np.insert(self.codes, names.index(name), codes, axis=1)
+        return LabelTable(names, out.astype(np.int32, copy=False), self.strings)
+
+    def without_name(self, rows: npt.NDArray[np.bool_]) -> LabelTable:
+        """``__name__`` removed from the chosen rows."""
+        if METRIC_NAME not in self.names or not rows.any():
+            return self
+        out = self.codes.copy()
+        out[rows, self.names.index(METRIC_NAME)] = 0
+        return LabelTable(self.names, out, self.strings)
+
+    def in_strings(self, strings: Strings) -> LabelTable:
+        """The same table with codes of another :class:`Strings`."""
+        if strings is self.strings:
+            return self
+        distinct, inverse = np.unique(self.codes, return_inverse=True)
+        mapped = strings.codes(self.strings.value(c) if c else "" for c in distinct.tolist())
+        codes = mapped[inverse.reshape(self.codes.shape)].astype(np.int32)
+        return LabelTable(self.names, codes, strings, self._tuples, self.unique)
+
+    def aligned(self, names: Sequence[str]) -> I32:
+        """Codes with exactly the columns ``names`` (a superset of :attr:`names`)."""
+        if tuple(names) == self.names:
+            return self.codes
+        out = np.zeros((len(self), len(names)), dtype=np.int32)
+        if self.names:
+            out[:, np.searchsorted(np.array(names), np.array(self.names))] = self.codes
+        return out
+
+    # ------------------------------------------------------------------ grouping
+
+    def factorize(self) -> tuple[I64, I64]:
+        """Equal label sets as groups: the first row of each group (groups in order of
+        first appearance) and each row's group."""
+        return factorize(self.codes)
+
+
+def concat(tables: Sequence[LabelTable]) -> LabelTable:
+    """Rows of several tables, one after the other."""
+    strings = tables[0].strings
+    tables = [t.in_strings(strings) for t in tables]
+    names = sorted({name for t in tables for name in t.names})
+    codes = np.concatenate([t.aligned(names) for t in tables]) if tables else np.zeros((0, 0))
+    tuples: list[Labels] | None = []
+    for t in tables:
+        if t._tuples is None:
+            tuples = None
+            break
+        assert tuples is not None
+        tuples.extend(t._tuples)
+    return LabelTable(names, codes.astype(np.int32, copy=False), strings, tuples)
+
+
+def factorize_pair(a: LabelTable, b: LabelTable) -> tuple[I64, I64, int]:
+    """Group ids of the rows of two tables in one numbering (equal label sets, equal ids);
+    also the number of groups."""
+    b = b.in_strings(a.strings)
+    names = sorted({*a.names, *b.names})
+    stacked = np.concatenate([a.aligned(names), b.aligned(names)])
+    first, ids = factorize(stacked)
+    return ids[: len(a)], ids[len(a) :], len(first)
+
+
+def factorize(codes: I32) -> tuple[I64, I64]:
+    """Equal rows as groups: the first row of each group (in order of first appearance)
+    and each row's group."""
+    n = codes.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    k = codes.shape[1] if codes.ndim == 2 else 0
+    if k == 0:
+        return np.zeros(1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    if k == 1:
+        key = codes[:, 0].astype(np.int64)
+    else:
+        h = np.zeros(n, dtype=np.uint64)
+        for j in range(k):
+            h = (h ^ (codes[:, j].astype(np.uint64) * _SALT)) * _MIX
+            h ^= h >> np.uint64(31)
+        key = h.view(np.int64)
+    runs = _contiguous_groups(key)
+    if runs is not None and (k == 1 or (codes == codes[runs[0][runs[1]]]).all()):
+        return runs
+    first, inverse = _groups_of(key)
+    if k > 1 and not (codes == codes[first[inverse]]).all():
+        # Two label sets with one hash: group exactly (slower, and practically never).
+        _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(n)
+    # Renumber groups in order of first appearance: a scatter and a running count, no sort.
+    is_first = np.zeros(n, dtype=bool)
+    is_first[first] = True
+    rank = (np.cumsum(is_first) - 1)[first]
+    ids: I64 = rank[inverse]
+    firsts: I64 = np.empty(len(first), dtype=np.int64)
+    firsts[rank] = first
+    return firsts, ids
+
+
+def _contiguous_groups(key: I64) -> tuple[I64, I64] | None:
+    """Groups when each key's rows sit together (series of a target come out in order,
+    so grouping by pod often finds its rows side by side): a pass over the rows and a
+    sort of one key per run, instead of a sort of every row. None when a key comes back."""
+    new_run = np.empty(len(key), dtype=bool)
+    new_run[0] = True
+    np.not_equal(key[1:], key[:-1], out=new_run[1:])
+    starts = np.flatnonzero(new_run)
+    if len(starts) > 1:
+        run_keys = np.sort(key[starts])
+        if not (run_keys[1:] != run_keys[:-1]).all():
+            return None
+    ids: I64 = np.cumsum(new_run) - 1
+    return starts.astype(np.int64), ids
+
+
+def _groups_of(key: I64) -> tuple[I64, I64]:
+    """Equal keys as groups (in key order): each group's first row and each row's group."""
+    n = len(key)
+    perm = np.argsort(key)
+    ordered = key[perm]
+    starts_group = np.empty(n, dtype=bool)
+    starts_group[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts_group[1:])
+    # An unstable sort scatters a group's rows: its first row is the smallest of them.
+    first: I64 = np.minimum.reduceat(perm, np.flatnonzero(starts_group)).astype(np.int64)
+    inverse: I64 = np.empty(n, dtype=np.int64)
+    inverse[perm] = np.cumsum(starts_group) - 1
+    return first, inverse

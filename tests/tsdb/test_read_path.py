@@ -1,0 +1,118 @@
+"""The read path gives what was written, whichever way it finds rows: binary search, the
+dense offset, a lookup table; disjoint blocks merged without a sort, overlapping ones sorted,
+the newest sample read newest block first."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.lib.stride_tricks import sliding_window_view
+
+from runtime.clock import VirtualClock
+from tsdb import Store, StoreSettings
+from tsdb.arrays import windows
+from tsdb.block import build_block
+from tsdb.labels import Matcher
+
+T0 = 1_700_000_000_000
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    present=st.lists(st.integers(0, 400), min_size=1, max_size=120, unique=True),
+    wanted=st.lists(st.integers(0, 450), max_size=200, unique=True),
+)
+def test_rows_of_agree_whichever_way_ids_are_found(present: list[int], wanted: list[int]) -> None:
+    ids = np.array(sorted(present), dtype=np.int32)
+    sids = np.repeat(ids, 2)
+    ts = np.tile(np.array([T0, T0 + 1000], dtype=np.int64), len(ids))
+    block = build_block(1, sids, ts, np.arange(len(sids), dtype=np.float64))
+    query = np.array(sorted(wanted), dtype=np.int32)
+    expected = [(i, 2 * present_at, 2 * present_at + 2) for i, present_at in _hits(ids, query)]
+    for lookup in (None, block.lookup()):
+        pos, lo, hi = block.rows_of(query, lookup)
+        assert list(zip(pos.tolist(), lo.tolist(), hi.tolist(), strict=True)) == expected
+
+
+def _hits(ids: np.ndarray, query: np.ndarray) -> list[tuple[int, int]]:
+    where = {int(sid): k for k, sid in enumerate(ids.tolist())}
+    return [(i, where[int(q)]) for i, q in enumerate(query.tolist()) if int(q) in where]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    windows=st.lists(
+        st.tuples(st.integers(0, 5), st.one_of(st.just(1.0), st.floats(0.1, 1.0))),
+        min_size=1,
+        max_size=5,
+    ),
+    late=st.booleans(),
+    in_head=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_selection_over_many_series_and_blocks(
+    windows: list[tuple[int, float]], late: bool, in_head: bool, seed: int
+) -> None:
+    """3,000 series (enough for the lookup tables), each present in a random share of
+    blocks; blocks one after another, the last window possibly still in the head, or a
+    late write into an earlier window."""
+    rng = np.random.default_rng(seed)
+    store = Store(
+        StoreSettings(head_max_samples=100_000, max_series=10_000),
+        VirtualClock(T0 / 1000),
+        persistent=False,
+    )
+    n = 3000
+    refs = np.array([store.ref({"__name__": "m", "i": str(i)}) for i in range(n)], np.int32)
+    model: dict[int, dict[int, float]] = {}
+    for k, (window, share) in enumerate(windows):
+        ts = T0 + window * 600_000 + k * 1000
+        chosen = np.flatnonzero(rng.random(n) < share)
+        values = rng.random(len(chosen))
+        store.append_batch(refs[chosen], ts, values)
+        for i, v in zip(chosen.tolist(), values.tolist(), strict=True):
+            model.setdefault(int(refs[i]), {})[ts] = v
+        if k < len(windows) - 1 or not in_head:
+            store._cut()
+    if late:
+        # Into the head, at a time already sealed in a block: the sources overlap.
+        ts = T0 + windows[0][0] * 600_000
+        chosen = np.flatnonzero(rng.random(n) < 0.3)
+        values = rng.random(len(chosen))
+        store.append_batch(refs[chosen], ts, values)
+        for i, v in zip(chosen.tolist(), values.tolist(), strict=True):
+            model.setdefault(int(refs[i]), {})[ts] = v
+    matcher = [Matcher.parse("__name__", "=", "m")]
+    for lo, hi in ((T0, T0 + 4_000_000), (T0 + 600_000, T0 + 1_300_000)):
+        expected = {
+            sid: sorted((t, v) for t, v in samples.items() if lo <= t <= hi)
+            for sid, samples in model.items()
+        }
+        expected = {sid: rows for sid, rows in expected.items() if rows}
+        got = store.select_coded(matcher, lo, hi)
+        newest = store.select_coded(matcher, lo, hi, newest=True)
+        labels = store.select_columns(matcher, lo, hi).labels
+        sids = [store.ref(lb) for lb in labels]
+        assert sids == sorted(expected)
+        runs = {
+            sid: list(
+                zip(
+                    got.timestamps[a:b].tolist(),
+                    got.values[a:b].tolist(),
+                    strict=True,
+                )
+            )
+            for sid, a, b in zip(sids, got.starts.tolist(), got.ends.tolist(), strict=True)
+        }
+        assert runs == expected
+        assert newest.timestamps.tolist() == [expected[sid][-1][0] for sid in sids]
+        assert newest.values.tolist() == [expected[sid][-1][1] for sid in sids]
+
+
+def test_windows_are_the_sliding_windows() -> None:
+    a = np.arange(20, dtype=np.uint32)
+    for source in (a, a[::2], a[3:]):
+        for width in (1, 3, len(source)):
+            assert np.array_equal(windows(source, width), sliding_window_view(source, width))
+    assert not windows(a, 2).flags.writeable

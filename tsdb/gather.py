@@ -1,0 +1,234 @@
+"""The read path: the rows of selected series gathered from blocks and the head.
+
+Every result is one run per series, sorted by time: ``(ids, times, values, starts, ends)``
+where series ``ids[i]`` owns rows ``starts[i]:ends[i]``.
+
+Blocks almost always cover disjoint time ranges, one after the other, and each holds its rows
+sorted by (series, time). Their runs are then placed straight into the output, with no sort;
+an instant selector (``newest``) reads blocks newest first and stops at the first block that
+holds every series it asks for. Only overlapping sources (out-of-order writes) take the
+general path, which sorts and lets the newest write win.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from tsdb.arrays import concat_ranges, windows
+from tsdb.block import Block
+from tsdb.codec import F64, I32, I64
+from tsdb.head import Head
+
+Gathered = tuple[I32, I64, F64, I64, I64]
+"""Series ids, times, values, and each series' first and end row."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One source's rows for some of the selected series: series ``pos[i]`` (a position in
+    the selected ids, ascending) owns rows ``lo[i]:hi[i]``, whose times are
+    ``offsets + base``."""
+
+    pos: I64
+    lo: I64
+    hi: I64
+    offsets: npt.NDArray[np.integer]
+    base: int
+    values: F64
+
+    def times(self, rows: I64) -> I64:
+        """Absolute timestamps of some rows."""
+        out: I64 = self.offsets[rows].astype(np.int64) + self.base
+        return out
+
+
+def block_part(
+    block: Block, sids: I32, start_ms: int, end_ms: int, lookup: I32 | None = None
+) -> Part:
+    """The rows of ``block`` for the (sorted) ids, within ``[start_ms, end_ms]``."""
+    pos, lo, hi = block.rows_in(sids, start_ms, end_ms, lookup)
+    return Part(pos, lo, hi, block.offsets, block.mint, block.values)
+
+
+def head_part(head: Head, sids: I32, start_ms: int, end_ms: int) -> Part:
+    """The head's rows for the (sorted) ids within the range, sorted by (series, time);
+    of two writes of one (series, time), the later one."""
+    s, t, v = head.select(sids)
+    keep = (t >= start_ms) & (t <= end_ms)
+    s, t, v = s[keep], t[keep], v[keep]
+    s, t, v = _sorted_last_write_wins(s, t, v)
+    lo, hi = runs(s)
+    pos = np.searchsorted(sids, s[lo]).astype(np.int64)
+    return Part(pos, lo, hi, t, 0, v)
+
+
+def runs(s: I32) -> tuple[I64, I64]:
+    """First and end row of each run of equal ids in ``s``."""
+    if not len(s):
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    bounds = np.flatnonzero(np.diff(s)) + 1
+    starts = np.concatenate(([0], bounds)).astype(np.int64)
+    ends = np.concatenate((bounds, [len(s)])).astype(np.int64)
+    return starts, ends
+
+
+def disjoint(spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether time ranges ``(mint, maxt)``, sorted by ``mint``, follow one another."""
+    return all(a[1] < b[0] for a, b in itertools.pairwise(spans))
+
+
+def merge_runs(parts: Sequence[Part], sids: I32) -> Gathered | None:
+    """Runs of parts that are disjoint in time and given oldest first, per series, with no
+    sort: each part's run lands after the runs of the parts before it."""
+    n = len(sids)
+    regular = _regular(parts, n)
+    if regular is not None:
+        return _merge_regular(parts, sids, regular)
+    totals = np.zeros(n, np.int64)
+    for part in parts:
+        totals[part.pos] += part.hi - part.lo
+    rows = int(totals.sum())
+    if not rows:
+        return None
+    fill = np.cumsum(totals) - totals
+    t = np.empty(rows, np.int64)
+    v = np.empty(rows, np.float64)
+    for part in parts:
+        counts = part.hi - part.lo
+        some = counts > 0
+        if not some.any():
+            continue
+        pos, lo, hi = part.pos[some], part.lo[some], part.hi[some]
+        src = concat_ranges(lo, hi)
+        at = fill[pos]
+        dst = concat_ranges(at, at + counts[some])
+        t[dst] = part.times(src)
+        v[dst] = part.values[src]
+        fill[pos] += counts[some]
+    present = np.flatnonzero(totals)
+    ends = np.cumsum(totals[present])
+    starts = ends - totals[present]
+    return sids[present], t, v, starts, ends
+
+
+def _regular(parts: Sequence[Part], n: int) -> list[int] | None:
+    """Per part, the number of rows each series has there, when every part holds every
+    series with one same number of rows (steady scrapes): else None."""
+    counts = []
+    for part in parts:
+        if len(part.pos) != n:
+            return None
+        c = part.hi - part.lo
+        first = int(c[0]) if n else 0
+        if n and not (c == first).all():
+            return None
+        counts.append(first)
+    return counts
+
+
+def _merge_regular(parts: Sequence[Part], sids: I32, counts: list[int]) -> Gathered | None:
+    """:func:`merge_runs` when each series has ``counts[p]`` rows in part ``p``: each part
+    fills a band of columns of an (series × rows) matrix."""
+    n, width = len(sids), sum(counts)
+    if not n or not width:
+        return None
+    starts = np.arange(n, dtype=np.int64) * width
+    if width in counts:
+        # One part holds every row: its gathers are the result.
+        part = parts[counts.index(width)]
+        t1 = np.add(windows(part.offsets, width)[part.lo], part.base, dtype=np.int64)
+        v1 = windows(part.values, width)[part.lo]
+        return sids, t1.reshape(-1), v1.reshape(-1), starts, starts + width
+    t = np.empty((n, width), np.int64)
+    v = np.empty((n, width), np.float64)
+    at = 0
+    for part, c in zip(parts, counts, strict=True):
+        if not c:
+            continue
+        band = slice(at, at + c)
+        np.add(windows(part.offsets, c)[part.lo], part.base, out=t[:, band], dtype=np.int64)
+        v[:, band] = windows(part.values, c)[part.lo]
+        at += c
+    return sids, t.reshape(-1), v.reshape(-1), starts, starts + width
+
+
+def newest_rows(parts: Sequence[Part], sids: I32) -> Gathered | None:
+    """Each series' newest row from parts disjoint in time, given newest first."""
+    if len(parts) == 1:
+        # The usual case: one source holds everything, already in series order.
+        (part,) = parts
+        some = part.hi > part.lo
+        rows = part.hi[some] - 1
+        n = len(rows)
+        if not n:
+            return None
+        starts = np.arange(n, dtype=np.int64)
+        return sids[part.pos[some]], part.times(rows), part.values[rows], starts, starts + 1
+    found = np.zeros(len(sids), bool)
+    t = np.empty(len(sids), np.int64)
+    v = np.empty(len(sids), np.float64)
+    for part in parts:
+        take = (part.hi > part.lo) & ~found[part.pos]
+        pos = part.pos[take]
+        rows = part.hi[take] - 1
+        t[pos] = part.times(rows)
+        v[pos] = part.values[rows]
+        found[pos] = True
+    present = np.flatnonzero(found)
+    if not len(present):
+        return None
+    starts = np.arange(len(present), dtype=np.int64)
+    return sids[present], t[present], v[present], starts, starts + 1
+
+
+def sort_order(sids: I32, ts: I64) -> I64:
+    """A stable order by (series, time); concatenated sorted runs make it near-linear."""
+    if len(ts) and int(ts.max()) - int(ts.min()) < 2**32:
+        key = (sids.astype(np.int64) << 32) | (ts - ts.min())
+        order: I64 = np.argsort(key, kind="stable")
+        return order
+    fallback: I64 = np.lexsort((ts, sids))
+    return fallback
+
+
+def _sorted_last_write_wins(s: I32, t: I64, v: F64) -> tuple[I32, I64, F64]:
+    """Rows sorted by (series, time); of equal (series, time), the last one given."""
+    order = sort_order(s, t)
+    s, t, v = s[order], t[order], v[order]
+    last = np.ones(len(s), dtype=bool)
+    last[:-1] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
+    if not last.all():
+        s, t, v = s[last], t[last], v[last]
+    return s, t, v
+
+
+def overlapping(
+    parts: Sequence[Part], sids: I32, start_ms: int, end_ms: int, newest: bool
+) -> Gathered | None:
+    """Rows of sources whose times overlap, given in write order (the head last): sorted,
+    and of two writes of one (series, time) the later one wins."""
+    chunks: list[tuple[I32, I64, F64]] = []
+    for part in parts:
+        counts = part.hi - part.lo
+        rows = concat_ranges(part.lo, part.hi)
+        chunks.append((np.repeat(sids[part.pos], counts), part.times(rows), part.values[rows]))
+    if not chunks:
+        return None
+    s = np.concatenate([c[0] for c in chunks])
+    t = np.concatenate([c[1] for c in chunks])
+    v = np.concatenate([c[2] for c in chunks])
+    keep = (t >= start_ms) & (t <= end_ms)
+    s, t, v = _sorted_last_write_wins(s[keep], t[keep], v[keep])
+    if newest and len(s):
+        final = np.ones(len(s), dtype=bool)
+        final[:-1] = s[1:] != s[:-1]
+        s, t, v = s[final], t[final], v[final]
+    if not len(s):
+        return None
+    starts, ends = runs(s)
+    return s[starts], t, v, starts, ends

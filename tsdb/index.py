@@ -1,0 +1,370 @@
+"""The series index: label sets to series ids, and an inverted index for matchers.
+
+Series ids are assigned in increasing order and never reused, so every postings list is
+sorted by construction and can be intersected with numpy without sorting. Each series'
+labels are also kept as integers (a small dense id per label name, the value's code in a
+:class:`StringTable`; pairs end to end, ``pair_start[sid]`` to ``pair_start[sid + 1]``), so
+the label sets of many series come out as one integer matrix instead of a tuple each.
+Series with the same label names share a *schema* (the tuple of name ids): the label sets
+of the series of one schema are a gather of fixed-width runs, with no per-pair scatter.
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from tsdb.arrays import concat_ranges, windows
+from tsdb.labels import Labels, Matcher, MatchType
+from tsdb.strings import StringTable
+
+IdArray = npt.NDArray[np.int32]
+CodeMatrix = npt.NDArray[np.int32]
+
+_EMPTY: IdArray = np.empty(0, dtype=np.int32)
+# Up to this many candidates, a matcher is tested on each candidate's value; beyond it,
+# on the label's postings.
+_FILTER_BELOW = 100_000
+# Selections mixing more schemas than this build their matrices pair by pair.
+_MAX_SCHEMAS = 64
+
+
+class SeriesIndex:
+    """Label set ↔ id, and postings ``name → value → ids`` for selection."""
+
+    def __init__(self) -> None:
+        self._ids: dict[Labels, int] = {}
+        self._labels: dict[int, Labels] = {}
+        self._postings: dict[str, dict[str, array[int]]] = {}
+        self._all = array("i")
+        self.next_id = 0
+        self.strings = StringTable()
+        self._name_ids: dict[str, int] = {}
+        self._names: list[str] = []
+        self._pair_start = array("q", [0])
+        self._pair_names = array("i")
+        self._pair_values = array("i")
+        self._schema_ids: dict[tuple[int, ...], int] = {}
+        self._schemas: list[tuple[int, ...]] = []
+        self._schema_of = array("i")
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def get(self, labels: Labels) -> int | None:
+        """The id of a label set, if known."""
+        return self._ids.get(labels)
+
+    def labels(self, sid: int) -> Labels:
+        """The label set of an id."""
+        return self._labels[sid]
+
+    def add(self, labels: Labels, sid: int | None = None) -> int:
+        """Register a new series; ``sid`` is given when recovering from disk."""
+        if sid is None:
+            sid = self.next_id
+        elif sid < self.next_id:
+            raise ValueError(f"series id {sid} is not increasing (next is {self.next_id})")
+        labels = tuple((sys.intern(k), sys.intern(v)) for k, v in labels)
+        self._ids[labels] = sid
+        self._labels[sid] = labels
+        self._all.append(sid)
+        for name, value in labels:
+            self._postings.setdefault(name, {}).setdefault(value, array("i")).append(sid)
+        self._add_codes(sid, labels)
+        return sid
+
+    def _add_codes(self, sid: int, labels: Labels) -> None:
+        # Ids skipped (on recovery) or removed own no pairs.
+        end = len(self._pair_names)
+        while self.next_id < sid:
+            self._pair_start.append(end)
+            self._schema_of.append(-1)
+            self.next_id += 1
+        code = self.strings.code
+        name_ids = self._name_ids
+        schema = []
+        for name, value in labels:
+            name_id = name_ids.get(name)
+            if name_id is None:
+                name_id = name_ids[name] = len(self._names)
+                self._names.append(name)
+            schema.append(name_id)
+            self._pair_names.append(name_id)
+            self._pair_values.append(code(value))
+        self._pair_start.append(len(self._pair_names))
+        key = tuple(schema)
+        schema_id = self._schema_ids.get(key)
+        if schema_id is None:
+            schema_id = self._schema_ids[key] = len(self._schemas)
+            self._schemas.append(key)
+        self._schema_of.append(schema_id)
+        self.next_id = sid + 1
+
+    def remove(self, sids: Iterable[int]) -> None:
+        """Forget series (their data is gone); rebuilds the postings once."""
+        gone = set(sids)
+        if not gone:
+            return
+        for sid in gone:
+            labels = self._labels.pop(sid, None)
+            if labels is not None:
+                del self._ids[labels]
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._postings = {}
+        self._all = array("i")
+        self._pair_start = array("q", [0])
+        self._pair_names = array("i")
+        self._pair_values = array("i")
+        self._schema_of = array("i")
+        next_id, self.next_id = self.next_id, 0
+        for sid in sorted(self._labels):
+            self._all.append(sid)
+            for name, value in self._labels[sid]:
+                self._postings.setdefault(name, {}).setdefault(value, array("i")).append(sid)
+            self._add_codes(sid, self._labels[sid])
+        end = len(self._pair_names)
+        while self.next_id < next_id:
+            self._pair_start.append(end)
+            self._schema_of.append(-1)
+            self.next_id += 1
+
+    def all_ids(self) -> IdArray:
+        """Every live series id, sorted."""
+        return _as_ids(self._all)
+
+    def items(self) -> Iterable[tuple[int, Labels]]:
+        """(id, labels) of every series, by id."""
+        return sorted(self._labels.items())
+
+    def label_names(self) -> list[str]:
+        """Every label name in use, sorted."""
+        return sorted(self._postings)
+
+    def label_values(self, name: str) -> list[str]:
+        """Every value of a label name, sorted."""
+        return sorted(self._postings.get(name, {}))
+
+    def select(self, matchers: Sequence[Matcher]) -> IdArray:
+        """Ids of the series matching every matcher, sorted.
+
+        As in Prometheus, a matcher that matches the empty string also matches series that
+        lack the label.
+        """
+        result: IdArray | None = None
+        ordered = sorted(matchers, key=self._cost)
+        for i, m in enumerate(ordered):
+            if result is None:
+                result = self._matching(m)
+            elif self._filters(result, m):
+                # Few candidates left (and fewer with every matcher): test their own values
+                # for this matcher and the rest, reading where their labels are once.
+                return self._filter(result, ordered[i:])
+            elif m.type is MatchType.EQUAL and m.value != "":
+                ids = self._postings.get(m.name, {}).get(m.value)
+                result = _intersect(result, _view(ids)) if ids else _EMPTY
+            else:
+                result = _intersect(result, self._matching(m))
+            if not len(result):
+                return _EMPTY
+        return self.all_ids() if result is None else result
+
+    def _cost(self, m: Matcher) -> tuple[int, int]:
+        """Order of evaluation: short equality postings first, then other matchers that
+        need the label, then those that also match series without it."""
+        if m.type is MatchType.EQUAL and m.value != "":
+            return 0, len(self._postings.get(m.name, {}).get(m.value, ()))
+        return (2, 0) if m.matches("") else (1, 0)
+
+    def _filters(self, candidates: IdArray, m: Matcher) -> bool:
+        """Whether testing each candidate's value costs less than reading the postings:
+        few candidates, or far fewer than the postings an equality reads or than the
+        series another matcher's postings may cover."""
+        n = len(candidates)
+        if n <= _FILTER_BELOW:
+            return True
+        if m.type is MatchType.EQUAL and m.value != "":
+            return n * 4 < len(self._postings.get(m.name, {}).get(m.value, ()))
+        return n * 8 < len(self._all)
+
+    def _filter(self, sids: IdArray, matchers: Sequence[Matcher]) -> IdArray:
+        layout = self._layout(sids)
+        keep = np.ones(len(sids), dtype=bool)
+        for m in matchers:
+            name = self._name_ids.get(m.name)
+            if name is None:
+                if not m.matches(""):
+                    return _EMPTY
+                continue
+            codes = self._column(sids, name, layout)
+            if m.type in (MatchType.EQUAL, MatchType.NOT_EQUAL):
+                code = self.strings.find(m.value)
+                hit = codes == code if code is not None else np.zeros(len(codes), dtype=bool)
+                keep &= hit if m.type is MatchType.EQUAL else ~hit
+                continue
+            distinct = np.unique(codes)
+            values = self.strings.values()
+            ok = np.array([m.matches(values[c]) for c in distinct.tolist()], dtype=bool)
+            keep &= ok[np.searchsorted(distinct, codes)]
+        kept: IdArray = sids[keep]
+        return kept
+
+    def _layout(self, sids: IdArray) -> tuple[IdArray, list[int] | None, npt.NDArray[np.int64]]:
+        """Where the labels of these series are: their schemas, the few schemas among them
+        (see :meth:`_kinds`), and where each one's pairs start."""
+        schema, kinds = self._kinds(sids)
+        return schema, kinds, np.frombuffer(self._pair_start, dtype=np.int64)[sids]
+
+    def _column(
+        self,
+        sids: IdArray,
+        name: int,
+        layout: tuple[IdArray, list[int] | None, npt.NDArray[np.int64]],
+    ) -> IdArray:
+        """The value code of label ``name`` of each series (0 where absent)."""
+        schema, kinds, start = layout
+        values = np.frombuffer(self._pair_values, dtype=np.int32)
+        if kinds is not None:
+            out = np.zeros(len(sids), dtype=np.int32)
+            for k in kinds:
+                ids = self._schemas[k]
+                if name not in ids:
+                    continue
+                at = ids.index(name)
+                if len(kinds) == 1:
+                    out = values[start + at]
+                else:
+                    rows = schema == k
+                    out[rows] = values[start[rows] + at]
+            return out
+        hi = np.frombuffer(self._pair_start, dtype=np.int64)[sids.astype(np.int64) + 1]
+        rows = concat_ranges(start, hi)
+        owner = np.repeat(np.arange(len(sids)), hi - start)
+        hit = np.frombuffer(self._pair_names, dtype=np.int32)[rows] == name
+        out = np.zeros(len(sids), dtype=np.int32)
+        out[owner[hit]] = values[rows[hit]]
+        return out
+
+    def label_codes(self, sids: IdArray) -> tuple[list[str], CodeMatrix]:
+        """The label sets of series as a matrix of :attr:`strings` codes: one row per series,
+        one column per label name (sorted); 0 where a series lacks the label."""
+        schema, kinds = self._kinds(sids)
+        if kinds is not None and len(sids):
+            return self._gather_codes(sids, schema, kinds)
+        return self._scatter_codes(sids)
+
+    def _kinds(self, sids: IdArray) -> tuple[IdArray, list[int] | None]:
+        """Each series' schema, and the few schemas among them (None: too many to treat
+        one by one, or a removed id)."""
+        schema: IdArray = np.frombuffer(self._schema_of, dtype=np.int32)[sids]
+        if not len(schema):
+            return schema, []
+        low, high = int(schema.min()), int(schema.max())
+        if low < 0:
+            return schema, None
+        if low == high:
+            return schema, [low]
+        kinds = np.unique(schema)
+        return schema, kinds.tolist() if len(kinds) <= _MAX_SCHEMAS else None
+
+    def _gather_codes(
+        self, sids: IdArray, schema: IdArray, kinds: list[int]
+    ) -> tuple[list[str], CodeMatrix]:
+        start = np.frombuffer(self._pair_start, dtype=np.int64)[sids]
+        values = np.frombuffer(self._pair_values, dtype=np.int32)
+        if len(kinds) == 1:
+            ids = self._schemas[kinds[0]]
+            names = [self._names[i] for i in ids]
+            matrix: CodeMatrix = _runs(values, start, len(ids))
+            if names != sorted(names):
+                order = sorted(range(len(names)), key=names.__getitem__)
+                names, matrix = [names[j] for j in order], matrix[:, order]
+            return names, matrix
+        names = sorted({self._names[i] for k in kinds for i in self._schemas[k]})
+        column = {name: j for j, name in enumerate(names)}
+        matrix = np.zeros((len(sids), len(names)), dtype=np.int32)
+        for k in kinds:
+            ids = self._schemas[k]
+            rows = np.flatnonzero(schema == k)
+            cols = np.array([column[self._names[i]] for i in ids], dtype=np.int64)
+            matrix[rows[:, None], cols] = _runs(values, start[rows], len(ids))
+        return names, matrix
+
+    def _scatter_codes(self, sids: IdArray) -> tuple[list[str], CodeMatrix]:
+        n = len(sids)
+        start = np.frombuffer(self._pair_start, dtype=np.int64)
+        lo, hi = start[sids], start[sids.astype(np.int64) + 1]
+        rows = concat_ranges(lo, hi)
+        name_ids = np.frombuffer(self._pair_names, dtype=np.int32)[rows]
+        used = np.flatnonzero(np.bincount(name_ids, minlength=len(self._names)))
+        names = sorted(self._names[i] for i in used.tolist())
+        column_of = np.full(len(self._names), -1, dtype=np.int64)
+        column_of[[self._name_ids[name] for name in names]] = np.arange(len(names))
+        matrix = np.zeros((n, len(names)), dtype=np.int32)
+        owner = np.repeat(np.arange(n), hi - lo)
+        matrix[owner, column_of[name_ids]] = np.frombuffer(self._pair_values, dtype=np.int32)[rows]
+        return names, matrix
+
+    def _matching(self, m: Matcher) -> IdArray:
+        values = self._postings.get(m.name, {})
+        if m.type is MatchType.EQUAL and m.value != "":
+            ids = values.get(m.value)
+            return _as_ids(ids) if ids else _EMPTY
+        if not m.matches(""):
+            return self._union([ids for v, ids in values.items() if m.matches(v)])
+        # Series without the label match too: all minus those whose value does not match.
+        misses = [ids for v, ids in values.items() if not m.matches(v)]
+        if not misses:
+            return self.all_ids()
+        keep = np.zeros(self.next_id, dtype=bool)
+        keep[_as_ids(self._all)] = True
+        for ids in misses:
+            keep[_view(ids)] = False
+        return np.flatnonzero(keep).astype(np.int32)
+
+    def _union(self, postings: list[array[int]]) -> IdArray:
+        if not postings:
+            return _EMPTY
+        if len(postings) == 1:
+            return _as_ids(postings[0])
+        # Ids are dense, so marking them costs less than sorting or hashing the lists.
+        hit = np.zeros(self.next_id, dtype=bool)
+        for ids in postings:
+            hit[_view(ids)] = True
+        return np.flatnonzero(hit).astype(np.int32)
+
+
+def _runs(values: IdArray, starts: npt.NDArray[np.int64], width: int) -> CodeMatrix:
+    """``values[starts[i] : starts[i] + width]`` as row ``i``: a gather of whole rows of a
+    sliding-window view, twice as fast as an index matrix."""
+    if not width:
+        return np.zeros((len(starts), 0), dtype=np.int32)
+    rows: CodeMatrix = windows(values, width)[starts]
+    return rows
+
+
+def _intersect(small: IdArray, big: IdArray) -> IdArray:
+    """Ids in both sorted arrays: a binary search of the shorter in the longer."""
+    if len(small) > len(big):
+        small, big = big, small
+    if not len(small):
+        return _EMPTY
+    pos = np.minimum(np.searchsorted(big, small), len(big) - 1)
+    both: IdArray = small[big[pos] == small]
+    return both
+
+
+def _as_ids(ids: array[int]) -> IdArray:
+    # A copy: a numpy view would pin the array's buffer and make the next append fail.
+    return np.frombuffer(ids, dtype=np.int32).copy() if len(ids) else _EMPTY
+
+
+def _view(ids: array[int]) -> IdArray:
+    """A view for immediate use only (see :func:`_as_ids`); dropped before any append."""
+    return np.frombuffer(ids, dtype=np.int32) if len(ids) else _EMPTY

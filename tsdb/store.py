@@ -1,0 +1,845 @@
+"""The embedded time-series store.
+
+Samples land in the :class:`~tsdb.head.Head` and, at every flush, in the
+write-ahead log. When the head holds a block's worth of time or samples it is sealed into an
+immutable :class:`~tsdb.block.Block`, written to its own file, and the log
+segments it covers are deleted. Old blocks are downsampled (raw → 1 minute → 5 minutes) and
+finally dropped; blocks of one window are merged into one.
+
+Files in the data directory::
+
+    series.log      every series ever created: id and labels (checksummed records)
+    wal/N.seg       samples not yet sealed into a block (checksummed records)
+    blocks/N.blk    sealed blocks (checksummed)
+    lock            held while a process has the store open
+
+A crash loses at most the samples appended since the last flush; on open, damaged tails of
+log files are cut off and damaged blocks are set aside (``N.blk.corrupt``), each with a logged
+warning, and the store starts with everything that is intact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fcntl
+import json
+import logging
+import math
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from runtime.clock import Clock
+from tsdb.block import (
+    Block,
+    BlockError,
+    build_block,
+    decode_block,
+    downsample,
+    encode_block,
+    merge_blocks,
+)
+from tsdb.codec import (
+    F64,
+    I32,
+    I64,
+    CodecError,
+    decode_columns,
+    encode_columns,
+)
+from tsdb.gather import (
+    Gathered,
+    Part,
+    block_part,
+    disjoint,
+    head_part,
+    merge_runs,
+    newest_rows,
+    overlapping,
+)
+from tsdb.head import Head
+from tsdb.index import SeriesIndex
+from tsdb.labels import (
+    InvalidLabels,
+    Labels,
+    Matcher,
+    format_labels,
+    make_labels,
+    validate_labels,
+)
+from tsdb.recordlog import (
+    RecordWriter,
+    frame,
+    iter_files,
+    recover_file,
+    write_atomically,
+)
+from tsdb.settings import StoreSettings
+from tsdb.strings import StringTable
+
+log = logging.getLogger(__name__)
+
+# Prometheus' staleness marker: a NaN with this exact bit pattern ends a series.
+STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+_STALE_BITS = np.uint64(0x7FF0000000000002)
+
+_SERIES_RECORD = 1
+_SAMPLES_RECORD = 2
+_SID = struct.Struct("<I")
+_MINUTE_MS = 60_000
+_FIVE_MINUTES_MS = 300_000
+_DAY_MS = 86_400_000
+_MAINTAIN_EVERY_SECONDS = 60.0
+_TIER_FANOUT = 4
+# Lookup tables kept for the blocks read last (4 bytes per id of a block's range), and the
+# number of ids a selection needs before one is worth building.
+_LOOKUPS_KEPT = 8
+_LOOKUP_FROM = 2048
+
+
+def is_stale(value: float) -> bool:
+    """Whether a value is the staleness marker (not just any NaN)."""
+    return math.isnan(value) and struct.pack("<d", value) == struct.pack("<d", STALE_NAN)
+
+
+def stale_mask(values: F64) -> npt.NDArray[np.bool_]:
+    """Which values are staleness markers."""
+    mask: npt.NDArray[np.bool_] = values.view(np.uint64) == _STALE_BITS
+    return mask
+
+
+class StoreError(Exception):
+    """Base of the errors the store raises."""
+
+
+class StoreLocked(StoreError):
+    """Another process has the data directory open."""
+
+
+class SeriesLimitExceeded(StoreError):
+    """Creating a series would exceed ``max_series``."""
+
+
+class UnknownSeries(StoreError):
+    """A series reference that does not exist (never created, or deleted by retention)."""
+
+
+class Series(NamedTuple):
+    """One series' samples in a time range: timestamps in ms, values as floats."""
+
+    labels: Labels
+    timestamps: I64
+    values: F64
+
+    def __str__(self) -> str:
+        return f"{format_labels(self.labels)} ({len(self.values)} samples)"
+
+
+class SeriesColumns(NamedTuple):
+    """Many series' samples laid end to end, with no gaps: series ``i`` is
+    ``timestamps[starts[i]:ends[i]]``, sorted by time, and ``ends[i] == starts[i + 1]``.
+    Callers that work on all series at once skip one array per series."""
+
+    labels: list[Labels]
+    timestamps: I64
+    values: F64
+    starts: I64
+    ends: I64
+
+    def split(self) -> list[Series]:
+        """One :class:`Series` per series."""
+        ts, vals = self.timestamps, self.values
+        return [
+            Series(lb, ts[a:b], vals[a:b])
+            for lb, a, b in zip(self.labels, self.starts.tolist(), self.ends.tolist(), strict=True)
+        ]
+
+
+class CodedColumns(NamedTuple):
+    """:class:`SeriesColumns` with label sets as codes: ``codes[i, j]`` is the code (in
+    :attr:`Store.strings`) of series ``i``'s value of label ``names[j]``, 0 where it has
+    none. Callers that group or match series by labels do it on these integers."""
+
+    names: list[str]
+    codes: npt.NDArray[np.int32]
+    timestamps: I64
+    values: F64
+    starts: I64
+    ends: I64
+
+
+_NO_COLUMNS = SeriesColumns(
+    [], np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
+)
+
+
+@dataclass
+class StoreStats:
+    """Counters and sizes, exported as metrics by the collectors."""
+
+    series: int = 0
+    head_samples: int = 0
+    block_samples: int = 0
+    blocks: int = 0
+    memory_bytes: int = 0
+    disk_bytes: int = 0
+    samples_appended: int = 0
+    samples_rejected: dict[str, int] = field(default_factory=dict)
+    recovered_damage: int = 0
+
+
+class Store:
+    """Series by labels, samples by time; persistent unless ``persistent=False``."""
+
+    def __init__(self, settings: StoreSettings, clock: Clock, persistent: bool = True) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._persistent = persistent
+        self._lock = threading.RLock()
+        self._index = SeriesIndex()
+        self._alive = np.zeros(1024, dtype=bool)
+        self._head = Head()
+        self._blocks: list[Block] = []
+        self._lookups: OrderedDict[int, I32] = OrderedDict()
+        self._next_block_id = 1
+        self._segment = 0
+        self._flushed_rows = 0
+        self._pending_series: list[bytes] = []
+        self._recent_series: set[int] = set()
+        self._last_flush = clock.now()
+        self._last_maintain = clock.now()
+        self._samples_appended = 0
+        self._rejected: dict[str, int] = {}
+        self._recovered_damage = 0
+        self.generation = 0
+        self._lock_file: IO[bytes] | None = None
+        self._series_writer: RecordWriter | None = None
+        self._wal_writer: RecordWriter | None = None
+        if persistent:
+            self._open_dir()
+
+    # ----------------------------------------------------------------------------- series
+
+    def ref(self, labels: Mapping[str, str] | Labels) -> int:
+        """The id of a series, created on first use. Ids stay valid until retention drops
+        the series (see :attr:`generation`)."""
+        key = labels if isinstance(labels, tuple) else make_labels(labels)
+        with self._lock:
+            sid = self._index.get(key)
+            if sid is not None:
+                return sid
+            return self._create(key)
+
+    def _create(self, labels: Labels) -> int:
+        validate_labels(labels)
+        if len(self._index) >= self.settings.max_series:
+            self._count_rejected("series_limit", 1)
+            raise SeriesLimitExceeded(
+                f"cannot create {format_labels(labels)}: the store holds max_series="
+                f"{self.settings.max_series} series"
+            )
+        sid = self._index.add(labels)
+        if sid >= len(self._alive):
+            grown = np.zeros(max(2 * len(self._alive), sid + 1), dtype=bool)
+            grown[: len(self._alive)] = self._alive
+            self._alive = grown
+        self._alive[sid] = True
+        self._recent_series.add(sid)
+        if self._persistent:
+            self._pending_series.append(frame(_SERIES_RECORD, _encode_series(sid, labels)))
+        return sid
+
+    def labels(self, ref: int) -> Labels:
+        """The labels of a series id."""
+        with self._lock:
+            try:
+                return self._index.labels(ref)
+            except KeyError:
+                raise UnknownSeries(f"unknown series id {ref}") from None
+
+    # ----------------------------------------------------------------------------- append
+
+    def append(self, series: int | Mapping[str, str] | Labels, ts_ms: int, value: float) -> None:
+        """Append one sample."""
+        with self._lock:
+            sid = series if isinstance(series, int) else self.ref(series)
+            if not (0 <= sid < len(self._alive) and self._alive[sid]):
+                raise UnknownSeries(f"unknown series id {sid}")
+            if not self._head.fits(ts_ms, ts_ms):
+                self._cut()
+            self._head.append_one(sid, ts_ms, value)
+            self._samples_appended += 1
+            self._after_append()
+
+    def append_batch(self, refs: I32, ts_ms: I64 | int, values: F64) -> None:
+        """Append many samples at once: ``refs[i]`` gets ``values[i]`` at ``ts_ms[i]`` (or at
+        one shared timestamp). This is the fast path: cost is a few array copies."""
+        refs = np.asarray(refs, dtype=np.int32)
+        values = np.asarray(values, dtype=np.float64)
+        n = len(refs)
+        ts = (
+            np.full(n, ts_ms, dtype=np.int64)
+            if isinstance(ts_ms, (int, np.integer))
+            else np.asarray(ts_ms, dtype=np.int64)
+        )
+        if not (len(ts) == len(values) == n):
+            raise ValueError(f"batch columns differ in length: {n}, {len(ts)}, {len(values)}")
+        if n == 0:
+            return
+        with self._lock:
+            if refs.min() < 0 or refs.max() >= len(self._alive) or not self._alive[refs].all():
+                bad = refs[(refs < 0) | (refs >= len(self._alive))]
+                if not len(bad):
+                    bad = refs[~self._alive[refs]]
+                raise UnknownSeries(f"unknown series id {int(bad[0])} in batch")
+            lo, hi = int(ts.min()), int(ts.max())
+            if not self._head.fits(lo, hi):
+                self._cut()
+                if not self._head.fits(lo, hi):
+                    # One batch spanning more than 24 days: split it in time.
+                    order = np.argsort(ts, kind="stable")
+                    half = n // 2
+                    first, second = order[:half], order[half:]
+                    self.append_batch(refs[first], ts[first], values[first])
+                    self.append_batch(refs[second], ts[second], values[second])
+                    return
+            self._head.append(refs, ts, values)
+            self._samples_appended += n
+            self._after_append()
+
+    def mark_stale(self, series: int | Mapping[str, str] | Labels, ts_ms: int) -> None:
+        """Record that a series ended (its target vanished) at ``ts_ms``."""
+        self.append(series, ts_ms, STALE_NAN)
+
+    def _after_append(self) -> None:
+        head = self._head
+        if (
+            head.count >= self.settings.head_max_samples
+            or head.maxt - head.mint >= self.settings.block_duration_minutes * _MINUTE_MS
+        ):
+            self._cut()
+        now = self._clock.now()
+        if now - self._last_flush >= self.settings.flush_interval_seconds:
+            self.flush()
+        if now - self._last_maintain >= _MAINTAIN_EVERY_SECONDS:
+            self.maintain()
+
+    def _count_rejected(self, reason: str, n: int) -> None:
+        self._rejected[reason] = self._rejected.get(reason, 0) + n
+
+    # ----------------------------------------------------------------------------- select
+
+    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[Series]:
+        """Every series matching all matchers, with its samples in ``[start_ms, end_ms]``.
+
+        Series without samples in the range are left out.
+        """
+        return self.select_columns(matchers, start_ms, end_ms).split()
+
+    def select_columns(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
+    ) -> SeriesColumns:
+        """What :meth:`select` returns, as columns."""
+        with self._lock:
+            rows = self._select_rows(matchers, start_ms, end_ms)
+            if rows is None:
+                return _NO_COLUMNS
+            s, t, v, starts, ends = rows
+            labels_of = self._index.labels
+            labels = [labels_of(sid) for sid in s.tolist()]
+            return SeriesColumns(labels, t, v, starts, ends)
+
+    def select_coded(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int, newest: bool = False
+    ) -> CodedColumns:
+        """What :meth:`select_columns` returns, with label sets as codes of
+        :attr:`strings` rather than tuples; with ``newest``, only each series' newest
+        sample in the range (all an instant selector reads)."""
+        with self._lock:
+            rows = self._select_rows(matchers, start_ms, end_ms, newest)
+            if rows is None:
+                return CodedColumns([], np.zeros((0, 0), np.int32), *_NO_COLUMNS[1:])
+            s, t, v, starts, ends = rows
+            names, codes = self._index.label_codes(s)
+            return CodedColumns(names, codes, t, v, starts, ends)
+
+    @property
+    def strings(self) -> StringTable:
+        """The codes of label names and values that :meth:`select_coded` uses."""
+        return self._index.strings
+
+    def _select_rows(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int, newest: bool = False
+    ) -> Gathered | None:
+        sids = self._index.select(matchers)
+        if not len(sids):
+            return None
+        blocks = [b for b in self._blocks if b.maxt >= start_ms and b.mint <= end_ms]
+        head = self._head
+        with_head = bool(head.count) and head.maxt >= start_ms and head.mint <= end_ms
+        spans = sorted([(b.mint, b.maxt) for b in blocks])
+        if with_head:
+            spans.append((head.mint, head.maxt))
+        if not disjoint(spans):
+            parts = [block_part(b, sids, start_ms, end_ms, self._lookup(b, sids)) for b in blocks]
+            if with_head:
+                parts.append(head_part(head, sids, start_ms, end_ms))
+            return overlapping(parts, sids, start_ms, end_ms, newest)
+        blocks.sort(key=lambda b: b.mint)
+        if not newest:
+            parts = [block_part(b, sids, start_ms, end_ms, self._lookup(b, sids)) for b in blocks]
+            if with_head:
+                parts.append(head_part(head, sids, start_ms, end_ms))
+            return merge_runs(parts, sids)
+        # Newest first; an older source is read only for the series the newer ones lacked.
+        found: list[Part] = []
+        have = np.zeros(len(sids), bool)
+        left: I64 | None = None
+        sources: list[Block | Head] = [*blocks, head] if with_head else list(blocks)
+        for source in reversed(sources):
+            wanted = sids if left is None else sids[left]
+            if isinstance(source, Head):
+                part = head_part(source, wanted, start_ms, end_ms)
+            else:
+                part = block_part(source, wanted, start_ms, end_ms, self._lookup(source, wanted))
+            if left is not None:
+                part = dataclasses.replace(part, pos=left[part.pos])
+            found.append(part)
+            have[part.pos[part.hi > part.lo]] = True
+            if have.all():
+                break
+            left = np.flatnonzero(~have)
+        return newest_rows(found, sids)
+
+    def _lookup(self, block: Block, sids: I32) -> I32 | None:
+        """The block's id lookup when it pays: many ids, and a block whose ids have gaps."""
+        if len(sids) < _LOOKUP_FROM or int(block.sids[-1]) - int(block.sids[0]) < len(block.sids):
+            return None
+        table = self._lookups.get(block.id)
+        if table is None:
+            table = self._lookups[block.id] = block.lookup()
+            if len(self._lookups) > _LOOKUPS_KEPT:
+                self._lookups.popitem(last=False)
+        else:
+            self._lookups.move_to_end(block.id)
+        return table
+
+    def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
+        """Label sets of the series matching all matchers (whether or not they have data)."""
+        with self._lock:
+            return [self._index.labels(int(sid)) for sid in self._index.select(matchers)]
+
+    def label_names(self) -> list[str]:
+        """Every label name in use."""
+        with self._lock:
+            return self._index.label_names()
+
+    def label_values(self, name: str) -> list[str]:
+        """Every value of a label."""
+        with self._lock:
+            return self._index.label_values(name)
+
+    # ----------------------------------------------------------------------------- lifecycle
+
+    def flush(self) -> None:
+        """Write what was appended since the last flush to the log."""
+        with self._lock:
+            self._last_flush = self._clock.now()
+            if not self._persistent:
+                return
+            assert self._series_writer is not None and self._wal_writer is not None
+            if self._pending_series:
+                self._series_writer.write(b"".join(self._pending_series))
+                self._pending_series.clear()
+            if self._head.count > self._flushed_rows:
+                cols = self._head.columns(self._flushed_rows)
+                self._wal_writer.write(frame(_SAMPLES_RECORD, encode_columns(*cols, level=1)))
+                self._flushed_rows = self._head.count
+
+    async def run_flusher(self) -> None:
+        """Flush every ``flush_interval_seconds`` and maintain every minute, until cancelled."""
+        while True:
+            await self._clock.sleep(self.settings.flush_interval_seconds)
+            self.flush()
+            if self._clock.now() - self._last_maintain >= _MAINTAIN_EVERY_SECONDS:
+                await asyncio.to_thread(self.maintain)
+
+    def _cut(self) -> None:
+        """Seal the head into a block and start a new log segment."""
+        if not self._head.count:
+            return
+        self.flush()
+        self._seal(*self._head.columns(), wal_upto=self._segment)
+        self._head = Head()
+        self._flushed_rows = 0
+        if self._persistent:
+            self._rotate_wal()
+
+    def _seal(self, sids: I32, ts: I64, values: F64, wal_upto: int) -> None:
+        """Write samples as one block per block-duration window they fall in."""
+        width = self.settings.block_duration_minutes * _MINUTE_MS
+        window = ts // width
+        if window.min() == window.max():
+            self._add_block(build_block(self._take_block_id(), sids, ts, values, wal_upto=wal_upto))
+            return
+        for w in np.unique(window).tolist():
+            rows = window == w
+            block = build_block(
+                self._take_block_id(), sids[rows], ts[rows], values[rows], wal_upto=wal_upto
+            )
+            self._add_block(block)
+
+    def maintain(self) -> None:
+        """Downsample, merge and drop old blocks, and forget series that have no data left."""
+        with self._lock:
+            self._last_maintain = now_s = self._clock.now()
+            now = int(now_s * 1000)
+            s = self.settings
+            raw_limit = now - int(s.raw_retention_hours * 3_600_000)
+            minute_limit = now - int(s.minute_retention_days * _DAY_MS)
+            five_limit = now - int(s.five_minute_retention_days * _DAY_MS)
+            changed = False
+            for block in list(self._blocks):
+                if block.maxt < five_limit:
+                    self._replace([block], None)
+                elif block.maxt < minute_limit and block.resolution_ms < _FIVE_MINUTES_MS:
+                    self._replace(
+                        [block], downsample(self._take_block_id(), block, _FIVE_MINUTES_MS)
+                    )
+                elif block.maxt < raw_limit and block.resolution_ms < _MINUTE_MS:
+                    self._replace([block], downsample(self._take_block_id(), block, _MINUTE_MS))
+                else:
+                    continue
+                changed = True
+            changed |= self._compact(now, raw_limit, minute_limit)
+            changed |= self._merge_tiers()
+            if changed:
+                self._collect_garbage()
+
+    def _merge_tiers(self) -> bool:
+        """Merge raw blocks of a window that is still filling, four of a size at a time.
+
+        The head is sealed every ``head_max_samples``, so a busy store makes many small
+        blocks per window, and every read visits each of them. Merging equal-sized
+        neighbours keeps a window at a few blocks per size class (logarithmically many)
+        while each sample is rewritten only a logarithmic number of times.
+        """
+        width = self.settings.block_duration_minutes * _MINUTE_MS
+        merged = False
+        again = True
+        while again:
+            again = False
+            for window in sorted({b.mint // width for b in self._blocks if not b.resolution_ms}):
+                lo, hi = window * width, (window + 1) * width - 1
+                # Blocks are in write order: only a run of raw blocks that nothing else
+                # overlapping the window interrupts may be merged without reordering writes.
+                overlapping = [b for b in self._blocks if b.maxt >= lo and b.mint <= hi]
+                group = _consecutive_of_one_tier(overlapping)
+                if group:
+                    self._replace(group, merge_blocks(self._take_block_id(), group))
+                    merged = again = True
+        return merged
+
+    def _compact(self, now: int, raw_limit: int, minute_limit: int) -> bool:
+        """Merge the blocks of each closed window: raw by block duration, then by day and week."""
+        block_ms = self.settings.block_duration_minutes * _MINUTE_MS
+        # A raw window is closed once the head and the clock have moved past it.
+        head_start = min(self._head.mint, now) if self._head.count else now
+        windows = {0: block_ms, _MINUTE_MS: _DAY_MS, _FIVE_MINUTES_MS: 7 * _DAY_MS}
+        groups: dict[tuple[int, int], list[Block]] = {}
+        for block in self._blocks:
+            width = windows.get(block.resolution_ms, 7 * _DAY_MS)
+            groups.setdefault((block.resolution_ms, block.mint // width), []).append(block)
+        merged = False
+        for (resolution, window), blocks in groups.items():
+            if len(blocks) < 2:
+                continue
+            width = windows.get(resolution, 7 * _DAY_MS)
+            closed_before = {0: head_start, _MINUTE_MS: raw_limit, _FIVE_MINUTES_MS: minute_limit}
+            limit = closed_before.get(resolution, minute_limit)
+            window_end = (window + 1) * width + block_ms
+            if window_end > limit:
+                continue
+            self._replace(blocks, merge_blocks(self._take_block_id(), blocks))
+            merged = True
+        return merged
+
+    def _collect_garbage(self) -> None:
+        """Forget series that no block and not the head hold any more."""
+        live = np.zeros(len(self._alive), dtype=bool)
+        for block in self._blocks:
+            live[block.sids] = True
+        if self._head.count:
+            live[self._head.columns()[0]] = True
+        dead = np.flatnonzero(self._alive & ~live)
+        # Series created since the last maintenance may be about to receive their first sample.
+        dead = np.array([d for d in dead.tolist() if d not in self._recent_series], dtype=np.int32)
+        self._recent_series.clear()
+        if not len(dead):
+            return
+        self._index.remove(dead.tolist())
+        self._alive[dead] = False
+        self.generation += 1
+        if self._persistent:
+            self._rewrite_series_log()
+        log.info("forgot %d series with no data left", len(dead))
+
+    def _replace(self, old: list[Block], new: Block | None) -> None:
+        """Swap blocks in memory and on disk; a crash in between leaves a state that opens."""
+        if new is not None:
+            self._add_block(new)
+        gone = {b.id for b in old}
+        self._blocks = [b for b in self._blocks if b.id not in gone]
+        if self._persistent:
+            for b in old:
+                self._block_path(b.id).unlink(missing_ok=True)
+
+    def _add_block(self, block: Block) -> None:
+        if self._persistent:
+            write_atomically(self._block_path(block.id), encode_block(block), self.settings.fsync)
+        self._blocks.append(block)
+        self._blocks.sort(key=lambda b: (b.seq, b.id))
+
+    def _take_block_id(self) -> int:
+        bid = self._next_block_id
+        self._next_block_id += 1
+        return bid
+
+    def stats(self) -> StoreStats:
+        """Sizes and counters."""
+        with self._lock:
+            disk = 0
+            if self._persistent:
+                disk = sum(
+                    p.stat().st_size for p in self.settings.data_dir.rglob("*") if p.is_file()
+                )
+            return StoreStats(
+                series=len(self._index),
+                head_samples=self._head.count,
+                block_samples=sum(b.num_samples for b in self._blocks),
+                blocks=len(self._blocks),
+                memory_bytes=self._head.nbytes + sum(b.nbytes for b in self._blocks),
+                disk_bytes=disk,
+                samples_appended=self._samples_appended,
+                samples_rejected=dict(self._rejected),
+                recovered_damage=self._recovered_damage,
+            )
+
+    def close(self) -> None:
+        """Flush and release the data directory."""
+        with self._lock:
+            if self._persistent and self._wal_writer is not None:
+                self.flush()
+                self._wal_writer.close()
+                assert self._series_writer is not None
+                self._series_writer.close()
+                self._wal_writer = self._series_writer = None
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------------- disk
+
+    @property
+    def _wal_dir(self) -> Path:
+        return self.settings.data_dir / "wal"
+
+    @property
+    def _block_dir(self) -> Path:
+        return self.settings.data_dir / "blocks"
+
+    @property
+    def _series_path(self) -> Path:
+        return self.settings.data_dir / "series.log"
+
+    def _block_path(self, block_id: int) -> Path:
+        return self._block_dir / f"{block_id:08d}.blk"
+
+    def _open_dir(self) -> None:
+        data_dir = self.settings.data_dir
+        for d in (data_dir, self._wal_dir, self._block_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self._lock_file = (data_dir / "lock").open("wb")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise StoreLocked(
+                f"{data_dir}: another foresight process has this store open"
+            ) from None
+        for tmp in data_dir.rglob("*.tmp"):
+            tmp.unlink()
+        self._load_blocks()
+        self._load_series()
+        self._replay_wal()
+        self._series_writer = RecordWriter(self._series_path, self.settings.fsync)
+        self._segment += 1
+        self._wal_writer = RecordWriter(
+            self._wal_dir / f"{self._segment:08d}.seg", self.settings.fsync
+        )
+        # What was replayed is in the log already; seal it now if it is a block's worth.
+        self._flushed_rows = self._head.count
+        if self._head.count >= self.settings.head_max_samples:
+            self._cut()
+
+    def _load_blocks(self) -> None:
+        loaded: list[Block] = []
+        for number, path in iter_files(self._block_dir, ".blk"):
+            self._next_block_id = max(self._next_block_id, number + 1)
+            try:
+                block = decode_block(path.read_bytes())
+            except (BlockError, OSError) as e:
+                self._recovered_damage += 1
+                log.warning("%s: %s; setting it aside as %s.corrupt", path, e, path.name)
+                path.rename(path.with_name(path.name + ".corrupt"))
+                continue
+            loaded.append(block)
+        # A crash between writing a merged block and deleting its sources leaves both.
+        replaced = {s for b in loaded for s in b.sources}
+        for block in loaded:
+            if block.id in replaced:
+                self._block_path(block.id).unlink(missing_ok=True)
+        self._blocks = sorted(
+            (b for b in loaded if b.id not in replaced), key=lambda b: (b.seq, b.id)
+        )
+        self._segment = max((b.wal_upto for b in self._blocks), default=0)
+
+    def _load_series(self) -> None:
+        if not self._series_path.exists():
+            return
+        for record in recover_file(self._series_path):
+            if record.kind != _SERIES_RECORD:
+                continue
+            try:
+                sid, labels = _decode_series(record.payload)
+                self._index.add(labels, sid)
+            except (ValueError, InvalidLabels) as e:
+                self._recovered_damage += 1
+                log.warning("%s: skipping a bad series record: %s", self._series_path, e)
+        size = max(self._index.next_id, 1)
+        self._alive = np.zeros(max(1024, 2 * size), dtype=bool)
+        self._alive[self._index.all_ids()] = True
+
+    def _replay_wal(self) -> None:
+        covered = self._segment
+        unknown = 0
+        for number, path in iter_files(self._wal_dir, ".seg"):
+            if number <= covered:
+                path.unlink()
+                continue
+            self._segment = max(self._segment, number)
+            for record in recover_file(path):
+                if record.kind != _SAMPLES_RECORD:
+                    continue
+                try:
+                    sids, ts, values = decode_columns(record.payload)
+                except CodecError as e:
+                    self._recovered_damage += 1
+                    log.warning("%s: skipping an undecodable record: %s", path, e)
+                    continue
+                known = sids < len(self._alive)
+                known[known] = self._alive[sids[known]]
+                if not known.all():
+                    unknown += int((~known).sum())
+                    sids, ts, values = sids[known], ts[known], values[known]
+                self._append_recovered(sids, ts, values, number)
+        if unknown:
+            self._count_rejected("unknown_series_in_log", unknown)
+            log.warning(
+                "dropped %d logged samples of series missing from %s", unknown, self._series_path
+            )
+
+    def _append_recovered(self, sids: I32, ts: I64, values: F64, segment: int) -> None:
+        if not len(sids):
+            return
+        if not self._head.fits(int(ts.min()), int(ts.max())):
+            # Only a log spanning weeks gets here. Earlier segments are covered by the block;
+            # this one may be replayed twice after another crash, which reads dedupe.
+            self._seal(*self._head.columns(), wal_upto=segment - 1)
+            self._head = Head()
+        self._head.append(sids, ts, values)
+
+    def _rotate_wal(self) -> None:
+        assert self._wal_writer is not None
+        self._wal_writer.close()
+        for number, path in iter_files(self._wal_dir, ".seg"):
+            if number <= self._segment:
+                path.unlink()
+        self._segment += 1
+        self._wal_writer = RecordWriter(
+            self._wal_dir / f"{self._segment:08d}.seg", self.settings.fsync
+        )
+
+    def _rewrite_series_log(self) -> None:
+        assert self._series_writer is not None
+        self._series_writer.close()
+        data = b"".join(
+            frame(_SERIES_RECORD, _encode_series(sid, lb)) for sid, lb in self._index.items()
+        )
+        write_atomically(self._series_path, data, self.settings.fsync)
+        self._pending_series.clear()
+        self._series_writer = RecordWriter(self._series_path, self.settings.fsync)
+
+
+def _consecutive_of_one_tier(blocks: list[Block]) -> list[Block]:
+    """The first ``_TIER_FANOUT`` neighbours (in write order) that are raw and of one size
+    class, or nothing. Only neighbours may merge: a block written between them that
+    overlaps their window would otherwise lose to writes older than its own."""
+    for i in range(len(blocks) - _TIER_FANOUT + 1):
+        group = blocks[i : i + _TIER_FANOUT]
+        if not any(b.resolution_ms for b in group) and len({_tier(b) for b in group}) == 1:
+            return group
+    return []
+
+
+def _tier(block: Block) -> int:
+    """Size class of a block: blocks of one class differ in size by less than 4x."""
+    return int(math.log(max(block.num_samples, 1), _TIER_FANOUT))
+
+
+def _encode_series(sid: int, labels: Labels) -> bytes:
+    return _SID.pack(sid) + json.dumps(labels, separators=(",", ":")).encode()
+
+
+def _decode_series(payload: bytes) -> tuple[int, Labels]:
+    (sid,) = _SID.unpack_from(payload)
+    pairs = json.loads(payload[_SID.size :])
+    labels = tuple((str(k), str(v)) for k, v in pairs)
+    validate_labels(labels)
+    return sid, labels
+
+
+def open_store(settings: StoreSettings, clock: Clock) -> Store:
+    """Open (recovering if needed) the persistent store in ``settings.data_dir``."""
+    return Store(settings, clock, persistent=True)
+
+
+__all__ = [
+    "STALE_NAN",
+    "CodedColumns",
+    "Series",
+    "SeriesLimitExceeded",
+    "Store",
+    "StoreError",
+    "StoreLocked",
+    "StoreStats",
+    "UnknownSeries",
+    "is_stale",
+    "open_store",
+    "stale_mask",
+]
