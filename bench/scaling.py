@@ -1,7 +1,7 @@
 """Scaling benchmark: ``python -m bench.scaling DIR [--startup 30 60 120 300]``.
 
 Replays every trace in DIR through foresight and the reference policies in the world model of
-``BENCHMARK.md`` and prints, per pod startup, the per-trace table and the aggregates, then a
+``docs/architecture.md`` and prints, per pod startup, the per-trace table and the aggregates, then a
 summary of foresight against the HPA frontier (fewer violations than hpa@0.5, lower cost than
 hpa@0.7).
 """

@@ -1,4 +1,5 @@
-"""The reference policies of ``BENCHMARK.md``, implemented to the letter.
+"""The reference policies of ``docs/architecture.md`` (the backtest's world model),
+implemented to the letter.
 
 ``hpa@T`` is the Kubernetes HPA algorithm on observed utilisation; ``oracle`` and ``static``
 are clairvoyant (they are given the whole demand when built) and exist only as yardsticks.

@@ -1,4 +1,4 @@
-"""The figures of ``BENCHMARK.md`` for one replay, and their aggregates over traces."""
+"""The figures of ``docs/architecture.md`` for one replay, and their aggregates over traces."""
 
 from __future__ import annotations
 

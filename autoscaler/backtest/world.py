@@ -1,5 +1,5 @@
-"""The world model of ``BENCHMARK.md``: a grid, a capacity per replica, and pods that take
-time to start.
+"""The world model of ``docs/architecture.md`` ("The backtest's world model"): a grid, a
+capacity per replica, and pods that take time to start.
 
 One step of the replay, in order:
 

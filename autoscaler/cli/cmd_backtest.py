@@ -147,9 +147,9 @@ COMMAND = Command(
     name="backtest",
     help="replay a load trace through the scaling policies and score them",
     description="Replay `timestamp,value` traces through foresight's policy and the reference "
-    "policies (hpa@T, oracle, static) in the world model of BENCHMARK.md, and print SLO and "
-    "cost figures per trace and aggregated. With --vertical, compare request sizing on a CPU "
-    "or memory usage trace instead.",
+    "policies (hpa@T, oracle, static) in the world model of docs/architecture.md, and print SLO "
+    "and cost figures per trace and aggregated. With --vertical, compare request sizing on a "
+    "CPU or memory usage trace instead.",
     add_arguments=_add_arguments,
     run=_run,
 )

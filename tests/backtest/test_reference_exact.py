@@ -1,4 +1,4 @@
-"""The reference policies on small cases computed by hand from BENCHMARK.md."""
+"""The reference policies on small cases computed by hand from docs/architecture.md."""
 
 from __future__ import annotations
 
