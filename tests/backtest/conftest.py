@@ -1,16 +1,13 @@
-"""Shared helpers: tiny hand-built worlds and the path of the shared traces."""
+"""Shared helpers: tiny hand-built worlds."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from autoscaler.backtest.world import World, WorldConfig
-
-TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "traces"
 
 
 def _tiny_world(demand: list[float], startup: float, capacity: float = 1.0) -> World:
@@ -31,10 +28,3 @@ TinyWorld = Callable[..., World]
 def tiny_world() -> TinyWorld:
     """Builds a world with no warm-up and a given capacity per replica."""
     return _tiny_world
-
-
-@pytest.fixture(scope="session")
-def traces_dir() -> Path:
-    if not TRACES.is_dir():
-        pytest.fail(f"shared test traces not found at {TRACES} (expected ../shared/data/traces)")
-    return TRACES

@@ -1,4 +1,4 @@
-"""``foresight backtest`` end to end on a real trace."""
+"""``foresight backtest`` end to end on a trace."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import pytest
 
 from autoscaler.backtest.policies import PolicyError, make_policy
 from autoscaler.cli.main import main
+from tests.support.traces import write_daily_trace
 
 
 def test_json_has_every_trace_policy_and_aggregate(
-    traces_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    trace = traces_dir / "nab_ec2_cpu_utilization_825cc2.csv"
+    trace = write_daily_trace(tmp_path / "daily.csv", days=4)
     plot = tmp_path / "replay.png"
     argv = ["backtest", "--trace", str(trace), "--policy", "hpa@0.5", "oracle", "static"]
     code = main([*argv, "--startup", "2m", "--json", "--plot", str(plot)])

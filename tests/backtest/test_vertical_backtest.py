@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -15,6 +13,7 @@ from autoscaler.backtest.vertical import (
     run_vertical,
 )
 from autoscaler.policy.settings import VerticalSettings
+from tests.support.external import require_data
 
 MIB = 2.0**20
 GIB = 2.0**30
@@ -180,10 +179,8 @@ def test_foresight_cannot_see_past_the_sample_it_is_scored_on() -> None:
         ("bitbrains_vm_memory_usage_kb.csv", "oom_events"),
     ],
 )
-def test_foresight_has_less_slack_than_vpa_at_no_more_harm(
-    traces_dir: Path, name: str, figure: str
-) -> None:
-    result = run_vertical(traces_dir / name)
+def test_foresight_has_less_slack_than_vpa_at_no_more_harm(name: str, figure: str) -> None:
+    result = run_vertical(require_data(f"traces/{name}"))
     scores = {s.policy: s for s in result.scores}
     assert set(scores) == {"foresight", "vpa", "krr"}
     f, vpa = scores["foresight"], scores["vpa"]

@@ -16,6 +16,7 @@ from autoscaler.backtest.reference import OraclePolicy
 from autoscaler.backtest.scoring import replica_seconds, score
 from autoscaler.backtest.trace import Trace, load_trace, sample_and_hold
 from autoscaler.backtest.world import World, WorldConfig, build_world, replay
+from tests.support.traces import write_daily_trace
 
 demands = st.lists(st.floats(0, 50, allow_nan=False), min_size=2, max_size=60)
 # A decision follows the step it saw, so a pod serves one step after it is created at the
@@ -76,15 +77,16 @@ def test_sample_and_hold_takes_the_last_value_at_or_before_each_step() -> None:
     assert sample_and_hold(trace, 15).tolist() == [1.0, 1.0, 0.0, 3.0, 3.0]
 
 
-def test_warm_up_defaults_to_half_a_short_trace(traces_dir: Path) -> None:
-    world = build_world(load_trace(traces_dir / "crane_input0.csv"), WorldConfig())
+def test_warm_up_defaults_to_half_a_short_trace(tmp_path: Path) -> None:
+    trace = write_daily_trace(tmp_path / "daily.csv", days=3, step_seconds=60)
+    world = build_world(load_trace(trace), WorldConfig())
     duration = len(world.demand) * 15
     assert abs(world.warmup_steps * 15 - duration / 2) <= 15
     assert world.capacity == float(np.percentile(world.demand, 99)) / 20
 
 
-def test_foresight_decisions_do_not_depend_on_the_future(traces_dir: Path) -> None:
-    trace = load_trace(traces_dir / "nab_ec2_cpu_utilization_fe7f93.csv")
+def test_foresight_decisions_do_not_depend_on_the_future(tmp_path: Path) -> None:
+    trace = load_trace(write_daily_trace(tmp_path / "daily.csv", days=4))
     config = WorldConfig(warmup_seconds=2 * 86_400)
     world = build_world(trace, config)
     cut = world.warmup_steps + 2000

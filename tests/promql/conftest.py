@@ -1,4 +1,4 @@
-"""Fixtures of the PromQL tests: in-memory stores and the shared test material."""
+"""Fixtures of the PromQL tests: in-memory stores and the community rule files."""
 
 from __future__ import annotations
 
@@ -8,21 +8,10 @@ from pathlib import Path
 import pytest
 
 from runtime.clock import VirtualClock
+from tests.support.external import require_data
 from tsdb import Store, StoreSettings
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "promql"
-
 Samples = Iterable[tuple[Mapping[str, str], int, float]]
-
-
-def require(path: Path) -> Path:
-    """The path, or a clear failure naming what is missing."""
-    if not path.exists():
-        raise FileNotFoundError(
-            f"PromQL test material not found at {path}; it is expected in shared/data/promql "
-            "next to the repository"
-        )
-    return path
 
 
 @pytest.fixture
@@ -44,5 +33,5 @@ def memory_store() -> Iterator[Callable[[Samples], Store]]:
 
 @pytest.fixture
 def rules_dir() -> Path:
-    """The shared rule files (kube-prometheus, kubernetes-mixin)."""
-    return require(DATA / "rules")
+    """The community rule files (kube-prometheus, kubernetes-mixin)."""
+    return require_data("promql/rules")

@@ -14,7 +14,6 @@ buckets, ``double_exponential_smoothing`` under that name).
 from __future__ import annotations
 
 import math
-import shutil
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -25,14 +24,10 @@ import pytest
 
 from promql import Engine
 from runtime.clock import VirtualClock
+from tests.support.external import require_binary
 from tests.support.prometheus import running_prometheus
 from tsdb import Store, StoreSettings
 from tsdb.openmetrics import write_openmetrics
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("prometheus") is None or shutil.which("promtool") is None,
-    reason="prometheus and promtool come from the Debian package (make system-deps)",
-)
 
 BASE_MS = 1_700_000_000_000  # a whole hour
 SCRAPE_MS = 15_000
@@ -115,6 +110,8 @@ def _series(rng: np.random.Generator) -> list[tuple[dict[str, str], list[float]]
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, str]]:
+    promtool = require_binary("promtool")
+    require_binary("prometheus")
     rng = np.random.default_rng(7)
     store = Store(StoreSettings(), VirtualClock(0.0), persistent=False)
     for labels, values in _series(rng):
@@ -127,7 +124,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, s
         write_openmetrics(store.select([], 0, 2**62), out)
     tsdb = work / "tsdb"
     subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(exported), str(tsdb)],
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(exported), str(tsdb)],
         check=True,
         capture_output=True,
         timeout=120,

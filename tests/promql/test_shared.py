@@ -8,18 +8,10 @@ from collections.abc import Callable
 import numpy as np
 
 from alerts.rules.group import written_metrics
-from bench.promql import (
-    RULES,
-    SCRAPE_MS,
-    SCRAPES,
-    T0_MS,
-    Cluster,
-    build_store,
-    load_groups,
-    load_rules,
-)
+from alerts.rules.loader import load_text
+from bench.promql import SCRAPE_MS, SCRAPES, T0_MS, Cluster, build_store, load_groups, load_rules
 from promql import Engine, PromQLSettings, QueryResult
-from tests.promql.conftest import require
+from tests.support.external import require_data
 from tsdb import Store
 
 MemoryStore = Callable[..., Store]
@@ -32,14 +24,53 @@ def _points(result: QueryResult) -> list[tuple[object, ...]]:
     )
 
 
+# Rules that join their usage against the same owner lookup, as kube-prometheus' do.
+JOINS = """groups:
+- name: joins
+  rules:
+  - record: node_namespace_pod_container:cpu:sum
+    expr: sum by (namespace, pod, node) (rate(cpu_total[5m]) * on (namespace, pod) group_left (node)
+      topk by (namespace, pod) (1, max by (namespace, pod, node) (pod_info)))
+  - record: node_namespace_pod_container:memory:sum
+    expr: sum by (namespace, pod, node) (memory * on (namespace, pod) group_left (node)
+      topk by (namespace, pod) (1, max by (namespace, pod, node) (pod_info)))
+  - record: namespace:cpu:sum
+    expr: sum by (namespace) (rate(cpu_total[5m]))
+  - alert: BusyPod
+    expr: rate(cpu_total[5m]) * on (namespace, pod) group_left (node)
+      topk by (namespace, pod) (1, max by (namespace, pod, node) (pod_info)) > 0.5
+"""
+
+
+def test_joined_rules_agree_shared_or_not(memory_store: MemoryStore) -> None:
+    samples = []
+    for i in range(6):
+        pod = {"namespace": f"ns{i % 2}", "pod": f"p{i}"}
+        for t in range(12):
+            at = t * MIN
+            samples.append(({"__name__": "pod_info", **pod, "node": f"n{i % 3}"}, at, 1.0))
+            samples.append(({"__name__": "cpu_total", **pod}, at, float(t * (i + 1) * 10)))
+            samples.append(({"__name__": "memory", **pod}, at, float(100 * i + t)))
+    engine = Engine(memory_store(samples))
+    (group,) = load_text(JOINS, "joins.yaml")
+    shared = engine.shared(written_metrics(group))
+    for rule in group.rules:
+        alone = engine.instant(rule.expr, 11 * MIN)
+        assert alone.series, rule.expr
+        assert _points(engine.instant(rule.expr, 11 * MIN, shared)) == _points(alone), rule.expr
+    # The lookup again in the second rule, the rate in the third, the whole join in the alert.
+    assert shared.hits == 3
+
+
 def test_kube_prometheus_rules_agree_shared_or_not() -> None:
     """Every kube-prometheus rule, group by group as the rule engine runs them."""
+    rules = require_data("promql/rules/kube-prometheus")
     cluster = Cluster(nodes=4, pods_per_node=6)
-    store = build_store(load_rules(require(RULES)), cluster)
+    store = build_store(load_rules(rules), cluster)
     engine = Engine(store, PromQLSettings())
     at = T0_MS + (SCRAPES - 1) * SCRAPE_MS + 1
     hits = 0
-    for group in load_groups(RULES):
+    for group in load_groups(rules):
         shared = engine.shared(written_metrics(group))
         for rule in group.rules:
             alone = engine.instant(rule.expr, at)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.external import require_binary
+
 __all__ = ["free_port", "running_prometheus"]
 
 
@@ -25,13 +27,15 @@ def free_port() -> int:
 def running_prometheus(
     workdir: Path, config: str, tsdb: Path | None = None, *extra: str
 ) -> Iterator[str]:
-    """Prometheus with ``config`` (YAML text), ready to answer; yields its base URL."""
+    """Prometheus with ``config`` (YAML text), ready to answer; yields its base URL. Skips the
+    test when Prometheus is not installed."""
+    binary = require_binary("prometheus")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "prometheus.yml").write_text(config, encoding="utf-8")
     port = free_port()
     proc = subprocess.Popen(
         [
-            "prometheus",
+            binary,
             f"--config.file={workdir / 'prometheus.yml'}",
             f"--storage.tsdb.path={tsdb or workdir / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",
