@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +12,7 @@ from runtime.clock import VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.scenario import Scenario, parse_scenario
 from simulator.tls import ServingCertificate, new_ca
-
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data"
-HERE = Path(__file__).resolve().parent
+from tests.support.external import require_binary
 
 SMALL = """
 name: small
@@ -35,14 +31,6 @@ workloads:
     load: {pattern: constant, peak: 1.0, noise: 0}
     memory: {base: 64Mi, perCore: 64Mi}
 """
-
-
-@pytest.fixture
-def data() -> Path:
-    """The shared data folder; fails (never skips) when it is missing."""
-    if not (DATA / "traces").is_dir():
-        pytest.fail(f"test data folder {DATA} is missing: it must sit beside the repository")
-    return DATA
 
 
 @pytest.fixture
@@ -109,7 +97,4 @@ def kubeconfig(sim: BackgroundCluster, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def kubectl() -> str:
-    path = shutil.which("kubectl")
-    if path is None:
-        pytest.fail("kubectl is not installed (make system-deps installs it)")
-    return path
+    return require_binary("kubectl")

@@ -13,6 +13,7 @@ from runtime.clock import VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
 from simulator.scenario import parse_scenario
+from tests.support.traces import write_daily_trace
 
 START = 1_740_000_000.0  # 2025-02-19T21:20:00Z
 
@@ -110,8 +111,8 @@ faults:
         assert ready.status == "True"
 
 
-def test_trace_load_drives_usage(data: Path) -> None:
-    trace = data / "traces" / "nab_ec2_cpu_utilization_24ae8d.csv"
+def test_trace_load_drives_usage(tmp_path: Path) -> None:
+    trace = write_daily_trace(tmp_path / "daily.csv", days=2)
     text = (
         NODES
         + f"""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import urllib.request
-from pathlib import Path
 from urllib.error import HTTPError
 
 import pytest
@@ -12,6 +11,7 @@ from runtime.clock import VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
 from simulator.scenario import Scenario
+from tests.support.external import require_data
 
 
 def _get(url: str, token: str | None = None, timeout: float = 5) -> tuple[int, str, str]:
@@ -38,12 +38,12 @@ def _families(text: str) -> dict[str, str]:
     }
 
 
-def test_metrics_resource_matches_the_kubelet_format(sim: BackgroundCluster, data: Path) -> None:
+def test_metrics_resource_matches_the_kubelet_format(sim: BackgroundCluster) -> None:
     sim.advance(60)
     assert sim.cluster is not None
     status, content_type, text = _get(sim.cluster.kubelet_url("node-1") + "/metrics/resource")
     assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
-    real = (data / "k8s" / "metrics_resource_metrics-server_decode_test.prom").read_text()
+    real = require_data("k8s/metrics_resource_metrics-server_decode_test.prom").read_text()
     ours, theirs = _families(text), _families(real)
     # Every family of the real kubelet output is served with the same type (scrape_error was
     # renamed resource_scrape_error in later kubelets).
