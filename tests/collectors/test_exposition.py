@@ -1,7 +1,9 @@
+"""The exposition parser against prometheus-client's, on a payload written here and on real
+kubelet, cAdvisor and kube-state-metrics output."""
+
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -9,8 +11,10 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.exposition import ExpositionError, parse_exposition
+from tests.support.external import require_data
+from tests.support.payloads import kubelet_resource_metrics
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "k8s"
+KUBELET = kubelet_resource_metrics()
 FIXTURES = [
     "metrics_resource_metrics-server_decode_test.prom",
     "nri-kubernetes-1_35/kubelet_metrics_cadvisor",
@@ -41,19 +45,22 @@ def _ours(text: str) -> set[tuple[object, ...]]:
     }
 
 
-def test_fixture_directory_exists() -> None:
-    assert DATA.is_dir(), f"test data missing: {DATA}"
+def test_agrees_with_prometheus_client_on_a_kubelet_response() -> None:
+    ours = _ours(KUBELET)
+    assert len(ours) == 18
+    assert ours == _reference(KUBELET)
+    assert parse_exposition(KUBELET).types["container_cpu_usage_seconds_total"] == "counter"
 
 
 @pytest.mark.parametrize("fixture", FIXTURES)
 def test_agrees_with_prometheus_client_on_real_output(fixture: str) -> None:
-    text = (DATA / fixture).read_text()
+    text = require_data(f"k8s/{fixture}").read_text()
     assert _ours(text) == _reference(text)
 
 
 def test_kubelet_resource_values_match_provenance() -> None:
     parsed = parse_exposition(
-        (DATA / "metrics_resource_metrics-server_decode_test.prom").read_text()
+        require_data("k8s/metrics_resource_metrics-server_decode_test.prom").read_text()
     )
     by_name = {(s.name, dict(s.labels).get("container")): s for s in parsed.samples}
     node_cpu = by_name[("node_cpu_usage_seconds_total", None)]
@@ -72,7 +79,9 @@ def test_kubelet_resource_values_match_provenance() -> None:
 
 
 def test_cadvisor_fixture_counts() -> None:
-    parsed = parse_exposition((DATA / "nri-kubernetes-1_35/kubelet_metrics_cadvisor").read_text())
+    parsed = parse_exposition(
+        require_data("k8s/nri-kubernetes-1_35/kubelet_metrics_cadvisor").read_text()
+    )
     cpu = [s for s in parsed.samples if s.name == "container_cpu_usage_seconds_total"]
     assert len(cpu) == 58
     assert sum(1 for s in cpu if "container" not in dict(s.labels)) == 41
@@ -173,17 +182,12 @@ def test_round_trip_of_rendered_samples(
     assert got == expected
 
 
-VALID = (
-    (DATA / "metrics_resource_metrics-server_decode_test.prom").read_text() if DATA.is_dir() else ""
-)
-
-
 @settings(max_examples=300, deadline=None)
-@given(st.integers(0, max(len(VALID) - 1, 0)), st.text(max_size=4), st.integers(0, 6))
+@given(st.integers(0, len(KUBELET) - 1), st.text(max_size=4), st.integers(0, 6))
 def test_garbled_input_fails_cleanly_or_means_what_the_reference_reads(
     at: int, insert: str, cut: int
 ) -> None:
-    text = VALID[:at] + insert + VALID[at + cut :]
+    text = KUBELET[:at] + insert + KUBELET[at + cut :]
     try:
         ours = _ours(text)
     except ExpositionError:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,12 +13,14 @@ from collectors.usage import (
     decode_resource_metrics,
     decode_resource_text,
 )
+from tests.support.external import require_data
+from tests.support.payloads import kubelet_resource_metrics
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "k8s"
+METRICS_SERVER_FIXTURE = "k8s/metrics_resource_metrics-server_decode_test.prom"
 
 
 def test_decodes_the_metrics_server_fixture_as_metrics_server_does() -> None:
-    text = (DATA / "metrics_resource_metrics-server_decode_test.prom").read_text()
+    text = require_data(METRICS_SERVER_FIXTURE).read_text()
     got = decode_resource_metrics(parse_exposition(text), scrape_time_ms=1_633_253_900_000)
     assert (
         got.node.cpu is not None and round(got.node.cpu.cumulative_seconds * 1e9) == 357_354_910_000
@@ -89,34 +89,6 @@ def test_tracker_keeps_the_older_point_when_the_new_one_is_not_newer() -> None:
     assert tracker.keys() == set()
 
 
-def _kubelet_body(pods: int = 3) -> str:
-    """A response in the layout kubelets write (as the simulator renders it)."""
-    lines = [
-        "# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed",
-        "# TYPE container_cpu_usage_seconds_total counter",
-    ]
-    for i in range(pods):
-        labels = f'container="app",namespace="shop",pod="web-{i}"'
-        lines.append(f"container_cpu_usage_seconds_total{{{labels}}} {10.5 + i} 1700000000123")
-    lines.append("# TYPE container_memory_working_set_bytes gauge")
-    for i in range(pods):
-        labels = f'container="app",namespace="shop",pod="web-{i}"'
-        lines.append(
-            f"container_memory_working_set_bytes{{{labels}}} {2.5e7 + i:.6e} 1700000000123"
-        )
-        lines.append(f"container_start_time_seconds{{{labels}}} 1.6999e+09 1700000000123")
-    lines += [
-        "# TYPE node_cpu_usage_seconds_total counter",
-        "node_cpu_usage_seconds_total 357.35491 1700000000120",
-        "node_memory_working_set_bytes 1.616273408e+09 1700000000120",
-    ]
-    for i in range(pods):
-        lines.append(f'pod_cpu_usage_seconds_total{{namespace="shop",pod="web-{i}"}} {10.5 + i}')
-        lines.append(f'pod_memory_working_set_bytes{{namespace="shop",pod="web-{i}"}} 2.6e+07')
-    lines += ["# TYPE resource_scrape_error gauge", "resource_scrape_error 0"]
-    return "\n".join(lines) + "\n"
-
-
 def _full(text: str) -> object:
     try:
         return decode_resource_metrics(parse_exposition(text), 1_700_000_001_000)
@@ -126,7 +98,7 @@ def _full(text: str) -> object:
 
 def test_fast_decode_takes_kubelet_responses_and_agrees_with_the_full_path() -> None:
     keys: LabelKeys = {}
-    body = _kubelet_body()
+    body = kubelet_resource_metrics()
     fast = decode_resource_text(body, 1_700_000_001_000, keys)
     assert fast is not None and fast == _full(body)
     assert fast.containers[("shop", "web-1", "app")].cpu == CpuPoint(
@@ -136,7 +108,10 @@ def test_fast_decode_takes_kubelet_responses_and_agrees_with_the_full_path() -> 
     # The parsed label texts are kept for the next scrape of the node.
     assert keys['container="app",namespace="shop",pod="web-0"'] == ("shop", "web-0", "app")
     assert decode_resource_text(body, 1_700_000_001_000, keys) == fast
-    fixture = (DATA / "metrics_resource_metrics-server_decode_test.prom").read_text()
+
+
+def test_fast_decode_of_a_real_response_agrees_with_the_full_path() -> None:
+    fixture = require_data(METRICS_SERVER_FIXTURE).read_text()
     assert decode_resource_text(fixture, 1_700_000_001_000, {}) in (None, _full(fixture))
 
 
@@ -160,7 +135,7 @@ def test_anything_unusual_takes_the_full_path(text: str) -> None:
     assert decode_resource_text(text, 0, {}) is None
 
 
-BODY = _kubelet_body(2)
+BODY = kubelet_resource_metrics(2)
 
 
 @settings(max_examples=300, deadline=None)
