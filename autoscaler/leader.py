@@ -20,7 +20,8 @@ from typing import Any
 from kubernetes import client as k8s
 
 from autoscaler.controller.settings import LeaderSettings
-from collectors.kube import KubeApiError, RetryPolicy, call
+from collectors.kube import KubeApiError, call
+from runtime.backoff import Backoff
 from runtime.clock import Clock, sleep_or_stop, to_datetime
 
 __all__ = ["LeaderElector", "default_identity"]
@@ -31,7 +32,7 @@ NOT_FOUND = 404
 CONFLICT = 409
 # One attempt per round: the next round is the retry, and a slow retry must not hold
 # a leader past its lease.
-_ONE_ATTEMPT = RetryPolicy(attempts=0, initial_s=0.0, max_s=0.0)
+_ONE_ATTEMPT = Backoff(0.0, 0.0, attempts=0)
 
 
 def default_identity() -> str:

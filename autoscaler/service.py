@@ -32,7 +32,7 @@ from autoscaler.settings import Settings
 from collectors.cluster import ClusterWatcher
 from collectors.cycle import CollectionCycle, node_endpoints
 from collectors.exporter import FamiliesCollector, metrics_app
-from collectors.kube import RetryPolicy, api_client
+from collectors.kube import api_backoff, api_client
 from collectors.kubelet import KubeletCollector, kubelet_client, read_token
 from collectors.recorder import FamilyRecorder
 from collectors.scrape import ScrapeHealth, Scraper
@@ -90,7 +90,7 @@ class Service:
         self.elector = LeaderElector(
             self.api, clock, settings.leader, on_change=self.alerts.set_leader
         )
-        retry = RetryPolicy.from_settings(settings.kubernetes)
+        retry = api_backoff(settings.kubernetes)
         self.controller = Controller(
             KubeActions(self.api, clock, retry, settings.kubernetes.request_timeout_seconds),
             self.watcher.model,

@@ -23,7 +23,7 @@ from kubernetes import client as k8s
 from kubernetes.watch.watch import iter_resp_lines
 
 from collectors.cluster_model import KINDS, ClusterModel
-from collectors.kube import KubeApiError, RetryPolicy, call, translate
+from collectors.kube import KubeApiError, api_backoff, call, translate
 from collectors.settings import KubernetesSettings
 from runtime.clock import Clock
 
@@ -90,7 +90,7 @@ class ClusterWatcher:
         self.health = WatchHealth()
         self._clock = clock
         self._settings = settings
-        self._retry = RetryPolicy.from_settings(settings)
+        self._retry = api_backoff(settings)
         self._functions = list_functions(api)
         self._kinds = kinds
         self._synced = {kind: asyncio.Event() for kind in kinds}

@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import urllib3
@@ -20,8 +19,8 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from collectors.scrape import retry_after_seconds
 from collectors.settings import KubernetesSettings
+from runtime.backoff import Backoff, retry_after_seconds
 from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,8 @@ def translate(error: BaseException, now: float) -> KubeApiError:
                 reason = json.loads(error.body).get("message", reason)
             except (ValueError, AttributeError):
                 reason = str(error.body)[:300]
-        return KubeApiError(int(error.status or 0), reason, retry_after_seconds(headers, now))
+        retry_after = retry_after_seconds(headers.get("retry-after"), now)
+        return KubeApiError(int(error.status or 0), reason, retry_after)
     if isinstance(error, (urllib3.exceptions.HTTPError, OSError)):
         return KubeApiError(
             0, f"cannot reach the API server: {type(error).__name__}: {error}"[:300]
@@ -85,33 +85,20 @@ def api_client(settings: KubernetesSettings) -> k8s.ApiClient:
     return k8s.ApiClient(configuration)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff between attempts, honouring Retry-After."""
-
-    attempts: int
-    initial_s: float
-    max_s: float
-
-    @classmethod
-    def from_settings(cls, settings: KubernetesSettings) -> RetryPolicy:
-        return cls(
-            settings.retry_attempts, settings.retry_initial_seconds, settings.retry_max_seconds
-        )
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Pause before retry number ``attempt`` (1-based)."""
-        pause: float = min(self.initial_s * 2.0 ** (attempt - 1), self.max_s)
-        if retry_after is not None:
-            pause = max(pause, min(retry_after, self.max_s))
-        return pause
+def api_backoff(settings: KubernetesSettings) -> Backoff:
+    """The retries of API calls: how many, and the pauses between them."""
+    return Backoff(
+        settings.retry_initial_seconds,
+        settings.retry_max_seconds,
+        attempts=settings.retry_attempts,
+    )
 
 
 async def call(
     fn: Callable[..., T],
     *args: Any,
     clock: Clock,
-    retry: RetryPolicy,
+    retry: Backoff,
     what: str,
     **kwargs: Any,
 ) -> T:
@@ -123,7 +110,7 @@ async def call(
         except Exception as e:  # every client failure is translated in one place
             error = translate(e, clock.now())
         attempt += 1
-        if error.status not in RETRYABLE or attempt > retry.attempts:
+        if error.status not in RETRYABLE or retry.exhausted(attempt):
             raise error
         pause = retry.delay(attempt, error.retry_after)
         log.warning(

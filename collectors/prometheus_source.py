@@ -18,8 +18,7 @@ import httpx
 import numpy as np
 
 from collectors.exposition import parse_value
-from collectors.kube import RetryPolicy
-from collectors.scrape import retry_after_seconds
+from runtime.backoff import Backoff, retry_after_seconds
 from runtime.clock import Clock
 from tsdb import Store
 from tsdb.labels import Labels, make_labels
@@ -55,7 +54,7 @@ class PrometheusSource:
         client: httpx.AsyncClient,
         base_url: str,
         clock: Clock,
-        retry: RetryPolicy,
+        retry: Backoff,
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 60.0,
     ) -> None:
@@ -155,12 +154,12 @@ class PrometheusSource:
                     return self._data(response)
                 error = self._error(response)
                 retry_after = retry_after_seconds(
-                    {k.lower(): v for k, v in response.headers.items()}, self._clock.now()
+                    response.headers.get("retry-after"), self._clock.now()
                 )
                 if response.status_code not in _RETRYABLE:
                     raise error
             attempt += 1
-            if attempt > self._retry.attempts:
+            if self._retry.exhausted(attempt):
                 raise error
             pause = self._retry.delay(attempt, retry_after)
             log.warning(

@@ -8,7 +8,6 @@ puts the target in exponential backoff (honouring ``Retry-After``). A scrape nev
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import ssl
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from runtime.backoff import Backoff, retry_after_seconds
 from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,9 @@ class ScrapeOutcome:
 
 
 @dataclass
-class _Backoff:
+class _Failing:
+    """A target that keeps failing: how many times in a row, and when to try it again."""
+
     failures: int = 0
     until: float = 0.0
 
@@ -131,22 +133,6 @@ def _caused_by_tls(error: BaseException) -> bool:
     return "certificate" in str(error).lower() or "ssl" in str(error).lower()
 
 
-def retry_after_seconds(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 class Scraper:
     """Scrapes targets with one shared HTTP client; keeps per-target backoff between cycles."""
 
@@ -170,9 +156,8 @@ class Scraper:
         self._timeout_s = timeout_s
         self._stagger_s = stagger_s
         self._max_bytes = max_bytes
-        self._backoff_initial_s = backoff_initial_s
-        self._backoff_max_s = backoff_max_s
-        self._backoff: dict[str, _Backoff] = {}
+        self._backoff = Backoff(backoff_initial_s, backoff_max_s)
+        self._failing: dict[str, _Failing] = {}
 
     async def scrape_all(self, targets: Sequence[ScrapeTarget]) -> list[ScrapeOutcome]:
         """Scrape every target once (those in backoff are skipped and reported as such)."""
@@ -186,9 +171,9 @@ class Scraper:
         )
         self.health.cycle_duration_s = time.perf_counter() - started
         live = {t.key for t in targets}
-        gone = set(self._backoff) - live
+        gone = set(self._failing) - live
         for key in gone:
-            del self._backoff[key]
+            del self._failing[key]
         self.health.forget(set(self.health.up) - live)
         return list(outcomes)
 
@@ -200,7 +185,7 @@ class Scraper:
     async def scrape(self, target: ScrapeTarget) -> ScrapeOutcome:
         """One scrape; failures come back as an outcome with a reason, never as an exception."""
         now = self._clock.now()
-        state = self._backoff.get(target.key)
+        state = self._failing.get(target.key)
         if state is not None and now < state.until:
             self.health.count_error("backoff")
             self.health.up[target.key] = False
@@ -238,7 +223,7 @@ class Scraper:
         return b"".join(chunks).decode(encoding, errors="replace")
 
     def _succeeded(self, target: ScrapeTarget, outcome: ScrapeOutcome) -> None:
-        self._backoff.pop(target.key, None)
+        self._failing.pop(target.key, None)
         self.health.up[target.key] = True
         self.health.last_success_s[target.key] = self._clock.now()
         self.health.last_duration_s[target.key] = outcome.duration_s
@@ -258,12 +243,12 @@ class Scraper:
         outcome: ScrapeOutcome | None = None,
     ) -> ScrapeOutcome:
         now = self._clock.now()
-        state = self._backoff.setdefault(target.key, _Backoff())
+        state = self._failing.setdefault(target.key, _Failing())
         state.failures += 1
-        pause = min(self._backoff_initial_s * 2 ** (state.failures - 1), self._backoff_max_s)
-        retry_after = retry_after_seconds(headers, now) if headers is not None else None
-        if retry_after is not None:
-            pause = max(pause, min(retry_after, self._backoff_max_s))
+        retry_after = (
+            retry_after_seconds(headers.get("retry-after"), now) if headers is not None else None
+        )
+        pause = self._backoff.delay(state.failures, retry_after)
         state.until = now + pause
         self.health.count_error(reason)
         self.health.up[target.key] = False

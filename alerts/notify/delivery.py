@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Mapping
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -28,6 +27,7 @@ from alerts.notify.outbox import Entry, Outbox
 from alerts.notify.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign
 from alerts.notify.targets import Target, receiver_of
 from alerts.settings import DeliverySettings
+from runtime.backoff import Backoff, retry_after_seconds
 from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -37,33 +37,12 @@ OUTCOMES = ("sent", "failed", "rejected", "dead_lettered")
 
 @dataclass(frozen=True)
 class Attempt:
-    """What one POST came to: ``delivered``, ``retry`` (after ``delay_s``) or ``rejected``."""
+    """What one POST came to: ``delivered``, ``retry`` (not before ``retry_after_s``, when the
+    receiver said) or ``rejected``."""
 
     result: str
-    delay_s: float = 0.0
+    retry_after_s: float | None = None
     error: str = ""
-
-
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, float(parsedate_to_datetime(value).timestamp()) - now)
-    except (TypeError, ValueError):
-        return None
-
-
-def backoff_seconds(attempt: int, settings: DeliverySettings, rand: float) -> float:
-    """Delay before retry number ``attempt`` (1-based)."""
-    base = min(
-        settings.max_backoff_seconds, settings.initial_backoff_seconds * 2.0 ** (attempt - 1)
-    )
-    return float(base * (1 + settings.jitter * rand))
 
 
 def classify(status: int, headers: Mapping[str, str], text: str, now: float) -> Attempt:
@@ -72,8 +51,8 @@ def classify(status: int, headers: Mapping[str, str], text: str, now: float) -> 
         return Attempt("delivered")
     text = text[:200]
     if status == 429:
-        delay = retry_after_seconds(headers.get("Retry-After"), now)
-        return Attempt("retry", delay or 0.0, f"429: {text}")
+        retry_after = retry_after_seconds(headers.get("Retry-After"), now)
+        return Attempt("retry", retry_after, f"429: {text}")
     if status >= 500:
         return Attempt("retry", error=f"{status}: {text}")
     return Attempt("rejected", error=f"{status}: {text}")
@@ -99,6 +78,14 @@ class Delivery:
         self._client = client
         self._own_clients: dict[bool, httpx.AsyncClient] = {}
         self._rng = rng or random.Random()
+        # The outbox keeps an entry however long it waits, so a 429 waits its Retry-After in
+        # full; the entry's age alone decides when it is dead-lettered.
+        self._backoff = Backoff(
+            settings.initial_backoff_seconds,
+            settings.max_backoff_seconds,
+            jitter=settings.jitter,
+            cap_retry_after=False,
+        )
         self._wake = asyncio.Event()
         self._in_flight: set[str] = set()
         self.max_in_flight = max_in_flight
@@ -208,9 +195,7 @@ class Delivery:
             self.outbox.finish(entry.id, "dead", outcome.error)
             self.counts[(receiver, "dead_lettered")] += 1
             return
-        delay = max(
-            outcome.delay_s, backoff_seconds(entry.attempts, self.settings, self._rng.random())
-        )
+        delay = self._backoff.delay(entry.attempts, outcome.retry_after_s, self._rng.random)
         log.info(
             "delivery to %s failed (attempt %d), retrying in %.1fs: %s",
             entry.receiver,

@@ -96,7 +96,7 @@ async def _report(args: argparse.Namespace, settings: Settings, end_s: float) ->
         PrometheusSeries,
         StoreSeries,
     )
-    from collectors.kube import RetryPolicy  # noqa: PLC0415
+    from collectors.kube import api_backoff  # noqa: PLC0415
     from collectors.prometheus_source import PrometheusSource  # noqa: PLC0415
     from runtime.clock import RealClock  # noqa: PLC0415
     from tsdb import Store, StoreError  # noqa: PLC0415
@@ -107,7 +107,7 @@ async def _report(args: argparse.Namespace, settings: Settings, end_s: float) ->
                 if args.source.rstrip("/").endswith("/metrics"):
                     source = MetricsPage(client, args.source)
                     return await load_report(source, args.by, end_s, 1.0, settings.cost, 1.0)
-                retry = RetryPolicy.from_settings(settings.kubernetes)
+                retry = api_backoff(settings.kubernetes)
                 prometheus = PrometheusSource(client, args.source, RealClock(), retry)
                 return await load_report(
                     PrometheusSeries(prometheus, args.source),

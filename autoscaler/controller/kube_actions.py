@@ -16,7 +16,8 @@ from typing import Any
 from kubernetes import client as k8s
 
 from autoscaler.resource.model import GROUP, KIND, PLURAL, VERSION
-from collectors.kube import KubeApiError, RetryPolicy, call
+from collectors.kube import KubeApiError, call
+from runtime.backoff import Backoff
 from runtime.clock import Clock, to_datetime
 from runtime.quantity import format_bytes, format_cpu
 
@@ -72,7 +73,7 @@ class KubeActions:
     """Writes of the controller, with retries and optimistic concurrency."""
 
     def __init__(
-        self, api: k8s.ApiClient, clock: Clock, retry: RetryPolicy, timeout_s: float = 30.0
+        self, api: k8s.ApiClient, clock: Clock, retry: Backoff, timeout_s: float = 30.0
     ) -> None:
         self._timeout = timeout_s
         self._apps = k8s.AppsV1Api(api)

@@ -11,8 +11,9 @@ from kubernetes import client
 
 from collectors.cluster import ClusterWatcher
 from collectors.cluster_model import ClusterModel, parse_pod
-from collectors.kube import KubeApiError, RetryPolicy, api_client, call
+from collectors.kube import KubeApiError, api_client, call
 from collectors.settings import KubernetesSettings
+from runtime.backoff import Backoff
 from runtime.clock import VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
@@ -153,13 +154,19 @@ async def test_api_errors_are_retried_with_backoff(
     clock = VirtualClock(start=1_740_000_000.0)
     core = client.CoreV1Api(api)
     with pytest.raises(KubeApiError) as err:
-        await call(core.list_node, clock=clock, retry=RetryPolicy(3, 0.5, 30), what="list nodes")
+        await call(
+            core.list_node, clock=clock, retry=Backoff(0.5, 30, attempts=3), what="list nodes"
+        )
     assert err.value.status == 503 and err.value.retry_after == 2
     # Three retries, each waiting at least the 2 s the server asked for.
     assert clock.now() - 1_740_000_000.0 >= 6
     with pytest.raises(KubeApiError) as not_found:
         await call(
-            core.read_namespace, "nope", clock=clock, retry=RetryPolicy(3, 0.5, 30), what="get ns"
+            core.read_namespace,
+            "nope",
+            clock=clock,
+            retry=Backoff(0.5, 30, attempts=3),
+            what="get ns",
         )
     assert not_found.value.status == 404 and "not found" in str(not_found.value)
     await clock.aclose()
@@ -174,7 +181,7 @@ async def test_unreachable_server_is_an_api_error_with_status_0() -> None:
         await call(
             client.CoreV1Api(api).list_node,
             clock=clock,
-            retry=RetryPolicy(1, 0.1, 1),
+            retry=Backoff(0.1, 1, attempts=1),
             what="list nodes",
         )
     assert err.value.status == 0 and "cannot reach" in str(err.value)

@@ -15,10 +15,10 @@ from prometheus_client import CollectorRegistry
 
 from collectors.cluster_model import ClusterModel
 from collectors.exporter import FamiliesCollector, metrics_app
-from collectors.kube import RetryPolicy
 from collectors.prometheus_source import PrometheusSource, PrometheusSourceError
 from collectors.scrape import ScrapeHealth
 from collectors.state_metrics import cluster_families, health_families
+from runtime.backoff import Backoff
 from runtime.clock import RealClock, VirtualClock
 from tests.support.prometheus import free_port, running_prometheus
 from tsdb import Store, StoreSettings, name_is
@@ -100,7 +100,7 @@ async def test_prometheus_scrapes_metrics_without_errors(prometheus: str) -> Non
     assert target["lastError"] == ""
     clock = RealClock()  # Prometheus stamps samples with the wall clock
     async with httpx.AsyncClient() as client:
-        source = PrometheusSource(client, prometheus, clock, RetryPolicy(3, 0.1, 1))
+        source = PrometheusSource(client, prometheus, clock, Backoff(0.1, 1, attempts=3))
         for _ in range(100):
             rows = await source.instant('foresight_node_allocatable{resource="cpu"}', clock.now())
             if rows:
@@ -125,7 +125,7 @@ async def test_range_queries_and_backfill(prometheus: str) -> None:
     clock = RealClock()  # Prometheus stamps samples with the wall clock
     store = Store(StoreSettings(), clock, persistent=False)
     async with httpx.AsyncClient() as client:
-        source = PrometheusSource(client, prometheus, clock, RetryPolicy(3, 0.1, 1))
+        source = PrometheusSource(client, prometheus, clock, Backoff(0.1, 1, attempts=3))
         await asyncio.sleep(2.5)  # a few real scrapes to read back
         now = await source.instant("time()", clock.now())
         end = now[0][2]
@@ -145,7 +145,7 @@ async def test_unreachable_server_is_retried_then_reported() -> None:
     clock = VirtualClock()
     async with httpx.AsyncClient() as client:
         source = PrometheusSource(
-            client, f"http://127.0.0.1:{free_port()}", clock, RetryPolicy(2, 1, 4)
+            client, f"http://127.0.0.1:{free_port()}", clock, Backoff(1, 4, attempts=2)
         )
         with pytest.raises(PrometheusSourceError, match="unreachable"):
             await source.instant("up", 0)

@@ -37,9 +37,9 @@ from autoscaler.cost.service import load_report
 from autoscaler.cost.settings import CostSettings
 from autoscaler.cost.sources import PrometheusSeries
 from collectors.exporter import FamiliesCollector, metrics_app
-from collectors.kube import RetryPolicy
 from collectors.prometheus_source import PrometheusSource
 from dashboards.lint import fill, panels
+from runtime.backoff import Backoff
 from runtime.clock import RealClock, VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.scenario import parse_scenario
@@ -297,7 +297,7 @@ async def _cost_panels_agree_with_foresight_cost(
             r["value"] for r in await _query(client, prometheus, "sum(foresight_cost_idle_hourly)")
         ]  # type: ignore[misc]
         clock = RealClock()
-        source = PrometheusSource(client, prometheus, clock, RetryPolicy(2, 0.1, 1))
+        source = PrometheusSource(client, prometheus, clock, Backoff(0.1, 1, attempts=2))
         report = await load_report(
             PrometheusSeries(source, prometheus), "namespace", clock.now(), 5.0, CostSettings(), 1.0
         )
