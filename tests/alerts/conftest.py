@@ -1,14 +1,15 @@
-"""Shared test material of the alert tests."""
+"""External material of the alert tests (Prometheus' rule files and promtool fixtures),
+reached through ``tests/support/external.py`` like every external suite."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+from tests.support.external import data_root, require_data
+
+DATA = data_root()
 
 
 def require(path: Path) -> Path:
-    """The path, or a clear failure naming what is missing."""
-    if not path.exists():
-        raise FileNotFoundError(f"alert test material not found at {path} (shared/data)")
-    return path
+    """``path`` inside ``DATA``; skips the test (fails it under ``CI=true``) when absent."""
+    return require_data(path.relative_to(DATA).as_posix())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -21,12 +20,8 @@ from alerts.notify.outbox import Outbox
 from alerts.notify.silences import Silences
 from alerts.settings import NotifySettings
 from runtime.clock import RealClock
+from tests.support.external import require_binary
 
-BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-pytestmark = pytest.mark.skipif(
-    BINARY is None,
-    reason="prometheus-alertmanager is not installed (scripts/install-system-deps.sh installs it)",
-)
 CONFIG = """route:
   receiver: blackhole
   group_by: [alertname]
@@ -43,13 +38,13 @@ def _port() -> int:
 
 @pytest.fixture(scope="module")
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    assert BINARY is not None
+    binary = require_binary("prometheus-alertmanager", "alertmanager")
     tmp = tmp_path_factory.mktemp("am")
     (tmp / "am.yml").write_text(CONFIG)
     port = _port()
     proc = subprocess.Popen(
         [
-            BINARY,
+            binary,
             f"--config.file={tmp / 'am.yml'}",
             f"--storage.path={tmp / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",

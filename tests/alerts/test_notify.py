@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,36 +21,40 @@ from alerts.notify.silences import Silences
 from alerts.notify.targets import Target
 from alerts.settings import DeliverySettings, NotifySettings
 from runtime.clock import VirtualClock
-
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import DATA, require
+from tests.support.external import require_data
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+GENERATOR = "http://prometheus.example:9090/graph?g0.expr=up+%3D%3D+0&g0.tab=1"
 
 
-def _example_alerts() -> list[NotifyAlert]:
-    ex = json.loads(require(DATA / "alertmanager" / "webhook_v4_example.json").read_text())
-    out = []
-    for a in ex["alerts"]:
-        starts = T0 + (300_000 if a["status"] == "firing" else 180_000)
-        ends = 0 if a["status"] == "firing" else T0 + 540_000
-        out.append(
-            NotifyAlert(
-                tuple(sorted(a["labels"].items())),
-                tuple(sorted(a["annotations"].items())),
-                starts,
-                ends,
-                a["generatorURL"],
-            )
-        )
-    return out
+def _down(instance: str, job: str, starts: int, ends: int) -> NotifyAlert:
+    return NotifyAlert(
+        (("alertname", "InstanceDown"), ("instance", instance), ("job", job), ("severity", "page")),
+        (
+            (
+                "description",
+                f"{instance} of job {job} has been down for more than 5 minutes.",
+            ),
+            ("summary", f"Instance {instance} down"),
+        ),
+        starts,
+        ends,
+        GENERATOR,
+    )
+
+
+# The alerts of Alertmanager's example payload: one firing, one resolved.
+ALERTS = [
+    _down("localhost:9090", "prometheus", T0 + 300_000, 0),
+    _down("localhost:9100", "node_exporter", T0 + 180_000, T0 + 540_000),
+]
 
 
 def test_payload_matches_alertmanager_example_field_by_field() -> None:
-    ex = json.loads((DATA / "alertmanager" / "webhook_v4_example.json").read_text())
+    ex = json.loads(require_data("alertmanager/webhook_v4_example.json").read_text())
     got = build_payload(
         "team\\.webhook",
-        _example_alerts(),
+        ALERTS,
         (("alertname", "InstanceDown"),),
         group_key('{}/{severity="page"}', (("alertname", "InstanceDown"),)),
         "http://alertmanager.example:9093",
@@ -64,7 +67,7 @@ def test_payload_matches_alertmanager_example_field_by_field() -> None:
 
 
 def test_truncated_alerts() -> None:
-    got = build_payload("r", _example_alerts(), (), "{}:{}", "", T0 + 600_000, max_alerts=1)
+    got = build_payload("r", ALERTS, (), "{}:{}", "", T0 + 600_000, max_alerts=1)
     assert len(got["alerts"]) == 1
     assert got["truncatedAlerts"] == 1
 

@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from autoscaler.cli.main import main
-
-REPO = Path(__file__).resolve().parents[2]
-TRACES = REPO.parent / "shared" / "data" / "traces"
+from tests.support.traces import write_daily_trace
 
 REQUIRED = (
     "scaling_actions",
@@ -45,9 +43,7 @@ def test_demo_writes_its_summary_report_and_dashboards(
 
 
 def test_demo_replays_a_recorded_trace(tmp_path: Path) -> None:
-    trace = TRACES / "crane_input0.csv"
-    if not trace.is_file():
-        pytest.fail(f"shared trace {trace} is missing (expected ../shared/data/traces)")
+    trace = write_daily_trace(tmp_path / "daily.csv", days=3, step_seconds=60)
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--hours", "1", "--trace", str(trace)]) == 0
     summary = json.loads((out / "summary.json").read_text())

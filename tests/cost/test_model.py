@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,11 +10,11 @@ from autoscaler.cost.model import Container, Node, Recommendation, Snapshot, all
 from autoscaler.cost.pricing import HOURS_PER_MONTH, NodePrices, node_prices, storage_gib_hour
 from autoscaler.cost.report import IDLE, Moment, summarise
 from autoscaler.cost.settings import CostSettings, NodePriceOverride
+from tests.support.external import require_data
 
 GIB = 2**30
 CPU, MEM = 0.031611, 0.004237
 ON_DEMAND = NodePrices(CPU, MEM, 0.95)
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "k8s"
 
 
 def _container(ns: str, workload: str, node: str = "n1", **values: float) -> Container:
@@ -27,7 +26,7 @@ def _snapshot(*containers: Container) -> Snapshot:
 
 
 def test_defaults_are_opencosts() -> None:
-    pricing = json.loads((SHARED / "opencost_default_pricing.json").read_text())
+    pricing = json.loads(require_data("k8s/opencost_default_pricing.json").read_text())
     settings = CostSettings()
     assert settings.cpu_core_hour == float(pricing["CPU"])
     assert settings.memory_gib_hour == float(pricing["RAM"])

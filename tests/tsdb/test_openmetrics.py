@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import io
 import math
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from runtime.clock import VirtualClock
+from tests.support.external import require_binary
 from tsdb import Matcher, Store, StoreSettings, name_is, stale_mask
 from tsdb.openmetrics import (
     OpenMetricsError,
@@ -67,17 +67,17 @@ def test_bad_input_names_the_line(open_store: Callable[..., Store]) -> None:
     assert store.select([name_is("a")], *ALL) == []
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is installed by make test")
 def test_promtool_builds_blocks_from_an_export(
     open_store: Callable[..., Store], tmp_path: Path
 ) -> None:
+    promtool = require_binary("promtool")
     store = open_store()
     _fill(store)
     out = tmp_path / "export.om"
     with out.open("w") as f:
         export_openmetrics(store, [name_is("http_requests_total")], *ALL, f)
     result = subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(out), str(tmp_path / "tsdb")],
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(out), str(tmp_path / "tsdb")],
         check=False,
         capture_output=True,
         text=True,
@@ -86,7 +86,7 @@ def test_promtool_builds_blocks_from_an_export(
     assert result.returncode == 0, result.stderr
     (tmp_path / "tsdb" / "wal").mkdir()  # dump reads a (here empty) WAL too
     dump = subprocess.run(
-        ["promtool", "tsdb", "dump", str(tmp_path / "tsdb")],
+        [promtool, "tsdb", "dump", str(tmp_path / "tsdb")],
         check=False,
         capture_output=True,
         text=True,
