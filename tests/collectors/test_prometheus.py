@@ -4,7 +4,6 @@ reads it back over the HTTP API."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -22,11 +21,6 @@ from runtime.backoff import Backoff
 from runtime.clock import RealClock, VirtualClock
 from tests.support.prometheus import free_port, running_prometheus
 from tsdb import Store, StoreSettings, name_is
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("prometheus") is None,
-    reason="prometheus comes from the Debian package (make system-deps)",
-)
 
 NODE = {
     "metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "z1"}},

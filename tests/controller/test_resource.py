@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from autoscaler.resource.crd import crd_manifest, crd_yaml
 from autoscaler.resource.model import ForecastSpec, PredictiveAutoscalerSpec
 from autoscaler.resource.objects import Autoscaler, InvalidAutoscaler, read_autoscaler
 from tests.controller.conftest import Rig, horizontal, pas
+from tests.support.external import require_binary
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_CRD = REPO / "helm" / "foresight" / "crds" / "predictiveautoscalers.foresight.dev.yaml"
@@ -141,10 +141,8 @@ async def test_the_api_server_applies_the_crd_defaults(rig: Rig) -> None:
     assert obj["spec"]["horizontal"]["minReplicas"] == 1
 
 
-@pytest.mark.skipif(
-    shutil.which("kubectl") is None, reason="kubectl (Debian kubernetes-client) not installed"
-)
 async def test_kubectl_get_pas_shows_live_status(rig: Rig, tmp_path: Path) -> None:
+    binary = require_binary("kubectl")
     kubeconfig = tmp_path / "kubectl.kubeconfig"
     rig.cluster.write_kubeconfig(kubeconfig)
     await rig.create(pas("web", horizontal()))
@@ -153,7 +151,7 @@ async def test_kubectl_get_pas_shows_live_status(rig: Rig, tmp_path: Path) -> No
 
     def kubectl(*args: str) -> str:
         done = subprocess.run(
-            ["kubectl", "--kubeconfig", str(kubeconfig), *args],
+            [binary, "--kubeconfig", str(kubeconfig), *args],
             capture_output=True,
             text=True,
             timeout=60,

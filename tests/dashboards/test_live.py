@@ -17,7 +17,6 @@ import asyncio
 import itertools
 import json
 import re
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,13 +43,17 @@ from runtime.clock import RealClock, VirtualClock
 from simulator.background import BackgroundCluster
 from simulator.scenario import parse_scenario
 from tests.support.collection import collecting
+from tests.support.external import require_binary
 from tests.support.prometheus import free_port, running_prometheus
 from tsdb import Store, StoreSettings
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("prometheus") is None,
-    reason="prometheus comes from the Debian package (make system-deps)",
-)
+
+
+@pytest.fixture(autouse=True)
+def _prometheus_installed() -> None:
+    # Before the simulated cluster is built: without Prometheus it would be built for nothing.
+    require_binary("prometheus")
+
 
 SCENARIO = """
 name: dashboards
