@@ -39,7 +39,11 @@ COUNTS = STABLE | EXPERIMENTAL
 
 def test_the_table_covers_every_file() -> None:
     folder = require_data("promql/testdata")
-    assert sorted(p.stem for p in folder.glob("*.test")) == sorted(COUNTS), folder
+    files = {p.stem for p in folder.glob("*.test")}
+    assert files == set(COUNTS), (
+        f"{folder}: no recorded counts for {sorted(files - set(COUNTS))}, "
+        f"recorded but absent {sorted(set(COUNTS) - files)}"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(COUNTS))
