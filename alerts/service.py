@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client.registry import Collector
 
 from alerts import api
-from alerts.metrics import AlertingCollector, Sources, self_samples
+from alerts.metrics import AlertingCollector, Sources, notification_families
 from alerts.notify.delivery import Delivery
 from alerts.notify.dispatch import Dispatcher
 from alerts.notify.outbox import Outbox
@@ -31,6 +31,7 @@ from alerts.settings import NotifySettings, RuleSettings
 from promql import Engine
 from runtime.clock import Clock
 from tsdb import Store
+from tsdb.recorder import FamilyRecorder
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class AlertingService:
         self._running = False
         self._closed = False
         self.reload_ok = True
+        self._recorder = FamilyRecorder(store)
 
     def _now_ms(self) -> int:
         return round(self.clock.now() * 1000)
@@ -143,9 +145,9 @@ class AlertingService:
     def _do_reload(self, force: bool) -> None:
         self.reload_ok = self.manager.reload(force=force)
 
-    def _append_self_metrics(self, now_ms: int) -> None:
-        for labels, value in self_samples(self.delivery.counts, self.outbox, self.receivers):
-            self.store.append(labels, now_ms, value)
+    def _record_self_metrics(self, now_ms: int) -> None:
+        families = notification_families(self.delivery.counts, self.outbox, self.receivers)
+        self._recorder.record(families, now_ms)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Evaluate, flush and deliver until ``stop`` is set."""
@@ -177,8 +179,7 @@ class AlertingService:
         due = self.manager.due(now_ms)
         if not due:
             return
-        if self.receivers:
-            self._append_self_metrics(now_ms)
+        self._record_self_metrics(now_ms)
         for g, slot in due:
             self.manager.evaluate(g, slot)
             # Let HTTP requests and collectors run between groups of a long round.

@@ -11,55 +11,56 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 from aiohttp import web
 from kubernetes import client as k8s
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
 
 from alerts.service import AlertingService
 from autoscaler.controller.controller import Controller
 from autoscaler.controller.kube_actions import KubeActions
-from autoscaler.cost.exporter import CostCollector
+from autoscaler.cost.exporter import cost_families
 from autoscaler.cost.inputs import snapshot_from_cluster
 from autoscaler.cost.model import Snapshot
 from autoscaler.leader import LeaderElector
 from autoscaler.settings import Settings
 from collectors.cluster import ClusterWatcher
 from collectors.cycle import CollectionCycle, node_endpoints
-from collectors.exporter import FamiliesCollector, metrics_app
 from collectors.kube import api_backoff, api_client
 from collectors.kubelet import KubeletCollector, kubelet_client, read_token
-from collectors.recorder import FamilyRecorder
 from collectors.scrape import ScrapeHealth, Scraper
-from collectors.state_metrics import Family
 from promql import Engine
+from runtime import names
 from runtime.clock import Clock, sleep_or_stop
+from runtime.families import CONTENT_TYPE, FamiliesCollector, Family, exposition
 from tsdb import Store
+from tsdb.recorder import FamilyRecorder
 
-__all__ = ["LeaderOnly", "Service"]
-
-# The replica's own health, exported by every replica.
-_HEALTH_PREFIXES = ("foresight_scrape_", "foresight_watch_", "foresight_store_")
-
-
-class LeaderOnly(Collector):
-    """A collector whose metrics only the leader exports."""
-
-    def __init__(self, inner: Collector, elector: LeaderElector) -> None:
-        self._inner = inner
-        self._elector = elector
-
-    def collect(self) -> Iterator[Metric]:
-        if self._elector.is_leader():
-            yield from self._inner.collect()
-
+__all__ = ["Service", "leader_family", "metrics_app"]
 
 log = logging.getLogger(__name__)
+
+
+def leader_family(identity: str, leader: bool) -> Family:
+    """Which replica acts: every replica exports its own identity, 1 on the leader."""
+    family = Family(names.LEADER, "gauge", "1 on the replica that acts.")
+    family.add(float(leader), identity=identity)
+    return family
+
+
+def metrics_app(registry: CollectorRegistry) -> web.Application:
+    """An aiohttp app serving ``GET /metrics`` from ``registry``."""
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = exposition(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    return app
 
 
 class Service:
@@ -145,27 +146,27 @@ class Service:
         )
         self.registry.register(FamiliesCollector(self._families))
         self.registry.register(self.alerts.prometheus_collector())
-        self.registry.register(
-            LeaderOnly(CostCollector(self._cost_snapshot, self.settings.cost), self.elector)
-        )
         if not self.settings.leader.enabled:
             self.alerts.set_leader(True)
         self.watcher.start()
 
     def _families(self) -> list[Family]:
-        """What ``/metrics`` shows of the collectors and the controller.
+        """What ``/metrics`` shows of the collectors, the controller and the cost model.
 
         Both replicas collect, but only the leader exports the cluster's state: Prometheus
         scrapes both, and sums over two copies would double every dashboard total.
         """
         assert self.cycle is not None
         leader = self.elector.is_leader()
-        identity = Family("foresight_leader", "gauge", "1 on the replica that acts.")
-        identity.add(float(leader), identity=self.elector.identity)
-        families = self.cycle.families()
+        identity = leader_family(self.elector.identity, leader)
         if not leader:
-            return [identity, *(f for f in families if f.name.startswith(_HEALTH_PREFIXES))]
-        return [identity, *families, *self.controller.families()]
+            return [identity, *self.cycle.health_families()]
+        return [
+            identity,
+            *self.cycle.families(),
+            *self.controller.families(),
+            *cost_families(self._cost_snapshot(), self.settings.cost),
+        ]
 
     def _cost_snapshot(self) -> Snapshot:
         assert self.kubelets is not None

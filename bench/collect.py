@@ -22,12 +22,12 @@ from prometheus_client import CollectorRegistry
 
 from bench.simulator import bench_scenario
 from collectors.cluster_model import ClusterModel
-from collectors.exporter import FamiliesCollector, exposition
 from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_client
 from collectors.scrape import ScrapeHealth, Scraper
 from collectors.settings import CollectorSettings
 from collectors.state_metrics import usage_families
 from runtime.clock import VirtualClock
+from runtime.families import FamiliesCollector, exposition
 from simulator.cluster import SimulatedCluster
 from tsdb import Store, StoreSettings
 

@@ -14,26 +14,15 @@ from dataclasses import dataclass
 
 from collectors.cluster import WatchHealth
 from collectors.cluster_model import ClusterModel
-from collectors.kubelet import KubeletCollector, NodeEndpoint
+from collectors.kubelet import SERIES_WRITTEN, KubeletCollector, NodeEndpoint
 from collectors.pods import PodMetricsCollector
-from collectors.recorder import FamilyRecorder
 from collectors.scrape import ScrapeHealth
-from collectors.state_metrics import Family, cluster_families, health_families, usage_families
+from collectors.state_metrics import cluster_families, health_families, usage_families
 from runtime.clock import Clock
+from runtime.families import Family
 from runtime.gcpause import paused_gc
 from tsdb import Store
-
-# Written by the kubelet collector itself, with kubelet timestamps.
-_OWN_TIMESTAMPS = frozenset(
-    {
-        "foresight_node_cpu_usage_cores",
-        "foresight_node_memory_working_set_bytes",
-        "foresight_pod_cpu_usage_cores",
-        "foresight_pod_memory_working_set_bytes",
-        "foresight_container_cpu_usage_cores",
-        "foresight_container_memory_working_set_bytes",
-    }
-)
+from tsdb.recorder import FamilyRecorder
 
 
 def node_endpoints(model: ClusterModel) -> list[NodeEndpoint]:
@@ -70,12 +59,16 @@ class CollectionCycle:
         self._recorder = FamilyRecorder(store)
 
     def families(self) -> list[Family]:
-        """Everything known now: the exporter calls this at scrape time."""
+        """Everything known now: ``/metrics`` calls this at scrape time."""
         return [
             *usage_families(self._kubelets.latest, self._model),
             *cluster_families(self._model),
-            *health_families(self._scrape_health, self._watch_health, self._store.stats()),
+            *self.health_families(),
         ]
+
+    def health_families(self) -> list[Family]:
+        """The replica's own health (scrapes, list/watch, the store): every replica exports it."""
+        return health_families(self._scrape_health, self._watch_health, self._store.stats())
 
     async def run_once(self) -> CycleReport:
         """One cycle; returns how many samples it wrote and how long it took."""
@@ -90,7 +83,8 @@ class CollectionCycle:
                     *usage_families(self._kubelets.latest, self._model),
                     *cluster_families(self._model),
                 )
-                if f.name not in _OWN_TIMESTAMPS
+                # The kubelet collector wrote those with the kubelets' own timestamps.
+                if f.name not in SERIES_WRITTEN
             ]
             written += self._recorder.record(families, int(self._clock.now() * 1000))
         return CycleReport(written, time.perf_counter() - started)

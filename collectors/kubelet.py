@@ -18,7 +18,6 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
-from collectors import names
 from collectors.exposition import ExpositionError, parse_exposition
 from collectors.scrape import ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
@@ -30,6 +29,7 @@ from collectors.usage import (
     decode_resource_metrics,
     decode_resource_text,
 )
+from runtime import names
 from runtime.clock import Clock
 from runtime.gcpause import paused_gc
 from tsdb import Store
@@ -142,6 +142,8 @@ _CONTAINER_SERIES = (
     names.CONTAINER_MEMORY,
 )
 _SERIES_OF = {"node": _NODE_SERIES, "pod": _POD_SERIES, "container": _CONTAINER_SERIES}
+# Every series the collector writes to the store itself, with the kubelets' timestamps.
+SERIES_WRITTEN = frozenset({*_NODE_SERIES, *_POD_SERIES, *_CONTAINER_SERIES})
 
 # ("node", node) | ("pod", namespace, pod) | ("container", namespace, pod, container): the key
 # of a node's, pod's or container's series, and of its CPU rate.

@@ -1,38 +1,22 @@
 """What the collectors know, as metric families: one rendering for ``/metrics`` and the store.
 
 Pure functions of the cluster model, the latest kubelet usage and the collectors' health.
-The exporter turns the families into prometheus-client metrics at scrape time; the collection
-cycle appends the same samples to the store, so that a query means the same thing in both.
+``/metrics`` shows them at scrape time (:class:`runtime.families.FamiliesCollector`); the
+collection cycle writes the same families to the store (:class:`tsdb.recorder.FamilyRecorder`),
+so that a query means the same thing in both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal
 
-from collectors import names
 from collectors.cluster import WatchHealth
 from collectors.cluster_model import ClusterModel
 from collectors.kubelet import NodeUsageView
 from collectors.scrape import ScrapeHealth
+from runtime import names
+from runtime.families import Family, Kind
 from tsdb import StoreStats
-
-Kind = Literal["gauge", "counter"]
-
-
-@dataclass
-class Family:
-    """One metric family: samples are (labels, value)."""
-
-    name: str
-    kind: Kind
-    help: str
-    samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
-
-    def add(self, value: float | None, **labels: str) -> None:
-        if value is not None:
-            self.samples.append((labels, float(value)))
 
 
 def _family(families: dict[str, Family], name: str, kind: Kind, help_text: str) -> Family:
@@ -102,13 +86,11 @@ def usage_families(latest: Mapping[str, NodeUsageView], model: ClusterModel) -> 
 def cluster_families(model: ClusterModel) -> list[Family]:
     """Capacity, requests, limits, phases, restarts and replica counts from the API."""
     f: dict[str, Family] = {}
-    cap = _family(f, "foresight_node_capacity", "gauge", "Node capacity (cores, bytes, pods).")
-    alloc = _family(
-        f, "foresight_node_allocatable", "gauge", "Node allocatable (cores, bytes, pods)."
-    )
-    cond = _family(f, "foresight_node_condition", "gauge", "1 for each node condition's status.")
-    info = _family(f, "foresight_node_info", "gauge", "Node instance type and zone.")
-    unsched = _family(f, "foresight_node_unschedulable", "gauge", "1 if the node is cordoned.")
+    cap = _family(f, names.NODE_CAPACITY, "gauge", "Node capacity (cores, bytes, pods).")
+    alloc = _family(f, names.NODE_ALLOCATABLE, "gauge", "Node allocatable (cores, bytes, pods).")
+    cond = _family(f, names.NODE_CONDITION, "gauge", "1 for each node condition's status.")
+    info = _family(f, names.NODE_INFO, "gauge", "Node instance type and zone.")
+    unsched = _family(f, names.NODE_UNSCHEDULABLE, "gauge", "1 if the node is cordoned.")
     for node in model.nodes():
         for resource, value in sorted(node.capacity.items()):
             cap.add(value, node=node.name, resource=resource)
@@ -119,21 +101,15 @@ def cluster_families(model: ClusterModel) -> list[Family]:
         info.add(1, node=node.name, instance_type=node.instance_type, zone=node.zone)
         unsched.add(float(node.unschedulable), node=node.name)
 
-    phase = _family(f, "foresight_pod_phase", "gauge", "1 for the pod's current phase.")
-    ready = _family(f, "foresight_pod_ready", "gauge", "1 if the pod is ready.")
-    owner = _family(f, "foresight_pod_owner", "gauge", "The workload a pod belongs to.")
-    requests = _family(
-        f, "foresight_container_resource_requests", "gauge", "Container requests (cores, bytes)."
-    )
-    limits = _family(
-        f, "foresight_container_resource_limits", "gauge", "Container limits (cores, bytes)."
-    )
-    restarts = _family(
-        f, "foresight_container_restarts_total", "counter", "Container restarts since creation."
-    )
+    phase = _family(f, names.POD_PHASE, "gauge", "1 for the pod's current phase.")
+    ready = _family(f, names.POD_READY, "gauge", "1 if the pod is ready.")
+    owner = _family(f, names.POD_OWNER, "gauge", "The workload a pod belongs to.")
+    requests = _family(f, names.CONTAINER_REQUESTS, "gauge", "Container requests (cores, bytes).")
+    limits = _family(f, names.CONTAINER_LIMITS, "gauge", "Container limits (cores, bytes).")
+    restarts = _family(f, names.CONTAINER_RESTARTS, "counter", "Container restarts since creation.")
     terminated = _family(
         f,
-        "foresight_container_last_terminated_reason",
+        names.CONTAINER_LAST_TERMINATED,
         "gauge",
         "1 for the reason the container last ended (OOMKilled, Error...).",
     )
@@ -154,20 +130,14 @@ def cluster_families(model: ClusterModel) -> list[Family]:
             if c.last_termination_reason:
                 terminated.add(1, **labels, reason=c.last_termination_reason)
 
-    desired = _family(f, "foresight_workload_replicas_desired", "gauge", "Replicas asked for.")
-    w_ready = _family(f, "foresight_workload_replicas_ready", "gauge", "Replicas ready.")
-    available = _family(f, "foresight_workload_replicas_available", "gauge", "Replicas available.")
-    updated = _family(f, "foresight_workload_replicas_updated", "gauge", "Replicas up to date.")
-    job = _family(
-        f, "foresight_job_pods", "gauge", "Job pods by status (active, succeeded, failed)."
-    )
-    job_done = _family(
-        f, "foresight_job_complete", "gauge", "1 complete, 0 failed, absent running."
-    )
-    cron_last = _family(
-        f, "foresight_cronjob_last_schedule_timestamp_seconds", "gauge", "Last time it fired."
-    )
-    cron_suspended = _family(f, "foresight_cronjob_suspended", "gauge", "1 if suspended.")
+    desired = _family(f, names.WORKLOAD_REPLICAS_DESIRED, "gauge", "Replicas asked for.")
+    w_ready = _family(f, names.WORKLOAD_REPLICAS_READY, "gauge", "Replicas ready.")
+    available = _family(f, names.WORKLOAD_REPLICAS_AVAILABLE, "gauge", "Replicas available.")
+    updated = _family(f, names.WORKLOAD_REPLICAS_UPDATED, "gauge", "Replicas up to date.")
+    job = _family(f, names.JOB_PODS, "gauge", "Job pods by status (active, succeeded, failed).")
+    job_done = _family(f, names.JOB_COMPLETE, "gauge", "1 complete, 0 failed, absent running.")
+    cron_last = _family(f, names.CRONJOB_LAST_SCHEDULE, "gauge", "Last time it fired.")
+    cron_suspended = _family(f, names.CRONJOB_SUSPENDED, "gauge", "1 if suspended.")
     for w in model.workloads():
         labels = {"namespace": w.namespace, "workload_kind": w.kind, "workload": w.name}
         if w.kind == "Job":
@@ -191,7 +161,7 @@ def cluster_families(model: ClusterModel) -> list[Family]:
         available.add(w.available, **labels)
         updated.add(w.updated, **labels)
 
-    hpa = _family(f, "foresight_hpa_info", "gauge", "HorizontalPodAutoscalers and their targets.")
+    hpa = _family(f, names.HPA_INFO, "gauge", "HorizontalPodAutoscalers and their targets.")
     for h in model.hpas():
         hpa.add(
             1, namespace=h.namespace, hpa=h.name, target_kind=h.target_kind, target=h.target_name
@@ -205,20 +175,14 @@ def health_families(
     """The collectors' own health."""
     f: dict[str, Family] = {}
     duration = _family(
-        f, "foresight_scrape_duration_seconds", "gauge", "Duration of the last scrape of a target."
+        f, names.SCRAPE_DURATION, "gauge", "Duration of the last scrape of a target."
     )
-    up = _family(f, "foresight_scrape_target_up", "gauge", "1 if the last scrape succeeded.")
-    last = _family(
-        f, "foresight_scrape_last_success_timestamp_seconds", "gauge", "Last successful scrape."
-    )
-    errors = _family(f, "foresight_scrape_errors_total", "counter", "Failed scrapes by reason.")
-    attempts = _family(f, "foresight_scrape_attempts_total", "counter", "Scrapes attempted.")
-    rejected = _family(
-        f, "foresight_scrape_samples_rejected_total", "counter", "Samples dropped, by reason."
-    )
-    cycle = _family(
-        f, "foresight_scrape_cycle_duration_seconds", "gauge", "Duration of the last cycle."
-    )
+    up = _family(f, names.SCRAPE_TARGET_UP, "gauge", "1 if the last scrape succeeded.")
+    last = _family(f, names.SCRAPE_LAST_SUCCESS, "gauge", "Last successful scrape.")
+    errors = _family(f, names.SCRAPE_ERRORS, "counter", "Failed scrapes by reason.")
+    attempts = _family(f, names.SCRAPE_ATTEMPTS, "counter", "Scrapes attempted.")
+    rejected = _family(f, names.SCRAPE_SAMPLES_REJECTED, "counter", "Samples dropped, by reason.")
+    cycle = _family(f, names.SCRAPE_CYCLE_DURATION, "gauge", "Duration of the last cycle.")
     for h in scrapes:
         for target, seconds in sorted(h.last_duration_s.items()):
             duration.add(seconds, job=h.job, target=target)
@@ -233,13 +197,11 @@ def health_families(
         attempts.add(h.attempts, job=h.job)
         cycle.add(h.cycle_duration_s, job=h.job)
     if watch is not None:
-        lists = _family(f, "foresight_watch_lists_total", "counter", "Full lists, by kind.")
-        gone = _family(
-            f, "foresight_watch_relists_gone_total", "counter", "Relists after 410 Gone, by kind."
-        )
-        events = _family(f, "foresight_watch_events_total", "counter", "Watch events, by kind.")
+        lists = _family(f, names.WATCH_LISTS, "counter", "Full lists, by kind.")
+        gone = _family(f, names.WATCH_RELISTS_GONE, "counter", "Relists after 410 Gone, by kind.")
+        events = _family(f, names.WATCH_EVENTS, "counter", "Watch events, by kind.")
         w_errors = _family(
-            f, "foresight_watch_errors_total", "counter", "List/watch failures, by kind and reason."
+            f, names.WATCH_ERRORS, "counter", "List/watch failures, by kind and reason."
         )
         for kind, n in sorted(watch.lists.items()):
             lists.add(n, kind=kind)
@@ -250,22 +212,16 @@ def health_families(
         for (kind, reason), n in sorted(watch.errors.items()):
             w_errors.add(n, kind=kind, reason=reason)
     if store is not None:
-        _family(f, "foresight_store_series", "gauge", "Series in the store.").add(store.series)
-        samples = _family(f, "foresight_store_samples", "gauge", "Samples held, by where.")
+        _family(f, names.STORE_SERIES, "gauge", "Series in the store.").add(store.series)
+        samples = _family(f, names.STORE_SAMPLES, "gauge", "Samples held, by where.")
         samples.add(store.head_samples, where="head")
         samples.add(store.block_samples, where="blocks")
-        _family(f, "foresight_store_memory_bytes", "gauge", "Memory held by samples.").add(
-            store.memory_bytes
-        )
-        _family(f, "foresight_store_disk_bytes", "gauge", "Bytes of the data directory.").add(
-            store.disk_bytes
-        )
-        _family(f, "foresight_store_samples_appended_total", "counter", "Samples appended.").add(
+        _family(f, names.STORE_MEMORY, "gauge", "Memory held by samples.").add(store.memory_bytes)
+        _family(f, names.STORE_DISK, "gauge", "Bytes of the data directory.").add(store.disk_bytes)
+        _family(f, names.STORE_SAMPLES_APPENDED, "counter", "Samples appended.").add(
             store.samples_appended
         )
-        dropped = _family(
-            f, "foresight_store_samples_rejected_total", "counter", "Samples refused, by reason."
-        )
+        dropped = _family(f, names.STORE_SAMPLES_REJECTED, "counter", "Samples refused, by reason.")
         for reason, n in sorted(store.samples_rejected.items()):
             dropped.add(n, reason=reason)
     return list(f.values())

@@ -17,7 +17,8 @@ from dashboards.core import (
     timeseries,
     value_map,
 )
-from dashboards.queries import sel
+from dashboards.queries import CLUSTERS, label_values, sel
+from runtime import names
 
 UID = "foresight-alerts"
 SEVERITY = 'severity=~"$severity"'
@@ -37,7 +38,7 @@ def _alerts(layout: Layout) -> None:
                 f"{state.capitalize()} by severity",
                 [
                     Query(
-                        f"sum by (severity) ({sel('foresight_alerts', SEVERITY, state=state)})",
+                        f"sum by (severity) ({sel(names.ALERTS, SEVERITY, state=state)})",
                         "{{severity}}",
                     )
                 ],
@@ -53,7 +54,7 @@ def _alerts(layout: Layout) -> None:
             6,
             5,
         )
-    notifications = sel("foresight_notifications_total", RECEIVER)
+    notifications = sel(names.NOTIFICATIONS, RECEIVER)
     for outcome, description in (
         ("failed", "Delivery attempts that failed (and will be retried) over the time range."),
         (
@@ -62,7 +63,7 @@ def _alerts(layout: Layout) -> None:
             "time range: those alerts never reached their receiver.",
         ),
     ):
-        chosen = sel("foresight_notifications_total", RECEIVER, outcome=outcome)
+        chosen = sel(names.NOTIFICATIONS, RECEIVER, outcome=outcome)
         layout.add(
             stat(
                 f"Notifications {outcome.replace('_', '-')}",
@@ -75,7 +76,7 @@ def _alerts(layout: Layout) -> None:
             5,
         )
     del notifications
-    alerts = sel("foresight_alerts", SEVERITY)
+    alerts = sel(names.ALERTS, SEVERITY)
     layout.add(
         timeseries(
             "Alerts by severity and state",
@@ -121,7 +122,7 @@ def _alerts(layout: Layout) -> None:
 
 def _delivery(layout: Layout) -> None:
     layout.row("Notification delivery")
-    notifications = sel("foresight_notifications_total", RECEIVER)
+    notifications = sel(names.NOTIFICATIONS, RECEIVER)
     layout.add(
         timeseries(
             "Notifications by receiver and outcome",
@@ -144,7 +145,7 @@ def _delivery(layout: Layout) -> None:
         12,
         8,
     )
-    bad = sel("foresight_notifications_total", RECEIVER, outcome="~failed|rejected|dead_lettered")
+    bad = sel(names.NOTIFICATIONS, RECEIVER, outcome="~failed|rejected|dead_lettered")
     layout.add(
         timeseries(
             "Failure ratio by receiver",
@@ -166,7 +167,7 @@ def _delivery(layout: Layout) -> None:
         12,
         8,
     )
-    outbox = sel("foresight_notification_outbox_size", RECEIVER)
+    outbox = sel(names.NOTIFICATION_OUTBOX_SIZE, RECEIVER)
     layout.add(
         timeseries(
             "Outbox: notifications waiting",
@@ -192,16 +193,16 @@ def build() -> g.Dashboard:
         "foresight / Alerts",
         "What is firing, and whether notifications reach their receivers.",
         [
-            query_variable("cluster", "Cluster", "label_values(foresight_node_info, cluster)"),
+            query_variable("cluster", "Cluster", CLUSTERS),
             query_variable(
                 "severity",
                 "Severity",
-                'label_values(foresight_alerts{cluster=~"$cluster"}, severity)',
+                label_values(sel(names.ALERTS), "severity"),
             ),
             query_variable(
                 "receiver",
                 "Receiver",
-                'label_values(foresight_notifications_total{cluster=~"$cluster"}, receiver)',
+                label_values(sel(names.NOTIFICATIONS), "receiver"),
             ),
         ],
         layout,

@@ -18,7 +18,15 @@ from dashboards.core import (
     timeseries,
     value_map,
 )
-from dashboards.queries import AUTOSCALER, NAMESPACE, requests_per_autoscaler, sel
+from dashboards.queries import (
+    AUTOSCALER,
+    CLUSTERS,
+    NAMESPACE,
+    label_values,
+    requests_per_autoscaler,
+    sel,
+)
+from runtime import names
 
 UID = "foresight-autoscaler"
 DASHED = {"fill": "dash", "dash": [10, 10]}
@@ -31,7 +39,7 @@ def _fixed(color: str) -> dict[str, str]:
 
 def _overview(layout: Layout) -> None:
     layout.row("PredictiveAutoscalers")
-    info = sel("foresight_autoscaler_info", *A)
+    info = sel(names.AUTOSCALER_INFO, *A)
     described = f"max by (namespace, autoscaler, target_kind, target, mode) ({info})"
     layout.add(
         table(
@@ -45,11 +53,11 @@ def _overview(layout: Layout) -> None:
                         f"{described}"
                     )
                     for metric in (
-                        "foresight_autoscaler_current_replicas",
-                        "foresight_autoscaler_desired_replicas",
-                        "foresight_autoscaler_min_replicas",
-                        "foresight_autoscaler_max_replicas",
-                        "foresight_autoscaler_forecast_error_ratio",
+                        names.AUTOSCALER_CURRENT_REPLICAS,
+                        names.AUTOSCALER_DESIRED_REPLICAS,
+                        names.AUTOSCALER_MIN_REPLICAS,
+                        names.AUTOSCALER_MAX_REPLICAS,
+                        names.AUTOSCALER_FORECAST_ERROR,
                     )
                 ),
             ],
@@ -100,7 +108,7 @@ def _overview(layout: Layout) -> None:
     layout.add(
         stat(
             "Leader",
-            [Query(f"max by (identity) ({sel('foresight_leader')})", "{{identity}}")],
+            [Query(f"max by (identity) ({sel(names.LEADER)})", "{{identity}}")],
             "none",
             "Which foresight replica holds the lease and acts (scales, notifies); the other "
             "collects and waits.",
@@ -115,11 +123,11 @@ def _overview(layout: Layout) -> None:
 
 def _forecast(layout: Layout) -> None:
     layout.row("Forecast and replicas of $autoscaler")
-    forecast = "foresight_autoscaler_forecast"
+    forecast = names.AUTOSCALER_FORECAST
     load = timeseries(
         "$autoscaler: load and forecast",
         [
-            Query(f"max by (autoscaler) ({sel('foresight_autoscaler_load', *A)})", "load"),
+            Query(f"max by (autoscaler) ({sel(names.AUTOSCALER_LOAD, *A)})", "load"),
             Query(f"max by (autoscaler) ({sel(forecast, *A, quantile='0.5')})", "forecast p50"),
             Query(f"max by (autoscaler) ({sel(forecast, *A, quantile='0.1')})", "forecast p10"),
             Query(f"max by (autoscaler) ({sel(forecast, *A, quantile='0.9')})", "forecast p90"),
@@ -147,10 +155,10 @@ def _forecast(layout: Layout) -> None:
     replicas = timeseries(
         "$autoscaler: replicas",
         [
-            Query(f"max({sel('foresight_autoscaler_current_replicas', *A)})", "current"),
-            Query(f"max({sel('foresight_autoscaler_desired_replicas', *A)})", "desired"),
-            Query(f"max({sel('foresight_autoscaler_min_replicas', *A)})", "min"),
-            Query(f"max({sel('foresight_autoscaler_max_replicas', *A)})", "max"),
+            Query(f"max({sel(names.AUTOSCALER_CURRENT_REPLICAS, *A)})", "current"),
+            Query(f"max({sel(names.AUTOSCALER_DESIRED_REPLICAS, *A)})", "desired"),
+            Query(f"max({sel(names.AUTOSCALER_MIN_REPLICAS, *A)})", "min"),
+            Query(f"max({sel(names.AUTOSCALER_MAX_REPLICAS, *A)})", "max"),
         ],
         "none",
         "Replicas running and asked for; desired pinned at min or max means the bounds, not "
@@ -168,8 +176,8 @@ def _forecast(layout: Layout) -> None:
 
 def _decisions(layout: Layout) -> None:
     layout.row("Decisions")
-    decisions = sel("foresight_autoscaler_decisions_total", *A)
-    moves = sel("foresight_autoscaler_decisions_total", *A, direction="!none")
+    decisions = sel(names.AUTOSCALER_DECISIONS, *A)
+    moves = sel(names.AUTOSCALER_DECISIONS, *A, direction="!none")
     layout.add(
         timeseries(
             "Scaling decisions by reason",
@@ -215,7 +223,7 @@ def _decisions(layout: Layout) -> None:
             "Forecast error (MAPE)",
             [
                 Query(
-                    f"max by (autoscaler) ({sel('foresight_autoscaler_forecast_error_ratio', *A)})",
+                    f"max by (autoscaler) ({sel(names.AUTOSCALER_FORECAST_ERROR, *A)})",
                     "{{autoscaler}}",
                 )
             ],
@@ -229,8 +237,8 @@ def _decisions(layout: Layout) -> None:
         12,
         8,
     )
-    conditions = sel("foresight_autoscaler_condition", *A)
-    true = sel("foresight_autoscaler_condition", *A, status="True")
+    conditions = sel(names.AUTOSCALER_CONDITION, *A)
+    true = sel(names.AUTOSCALER_CONDITION, *A, status="True")
     layout.add(
         state_timeline(
             "Conditions",
@@ -261,8 +269,8 @@ def _decisions(layout: Layout) -> None:
 def _vertical(layout: Layout) -> None:
     layout.row("Vertical recommendations")
     for resource, metric, unit, what in (
-        ("cpu", "foresight_autoscaler_recommended_cpu_cores", CORES, "CPU"),
-        ("memory", "foresight_autoscaler_recommended_memory_bytes", "bytes", "Memory"),
+        ("cpu", names.AUTOSCALER_RECOMMENDED_CPU, CORES, "CPU"),
+        ("memory", names.AUTOSCALER_RECOMMENDED_MEMORY, "bytes", "Memory"),
     ):
         layout.add(
             timeseries(
@@ -305,17 +313,16 @@ def build() -> g.Dashboard:
         "foresight / Autoscaler",
         "What each PredictiveAutoscaler forecast, decided and recommended, and why.",
         [
-            query_variable("cluster", "Cluster", "label_values(foresight_node_info, cluster)"),
+            query_variable("cluster", "Cluster", CLUSTERS),
             query_variable(
                 "namespace",
                 "Namespace",
-                'label_values(foresight_autoscaler_info{cluster=~"$cluster"}, namespace)',
+                label_values(sel(names.AUTOSCALER_INFO), "namespace"),
             ),
             query_variable(
                 "autoscaler",
                 "Autoscaler",
-                'label_values(foresight_autoscaler_info{cluster=~"$cluster", '
-                'namespace=~"$namespace"}, autoscaler)',
+                label_values(sel(names.AUTOSCALER_INFO, NAMESPACE), "autoscaler"),
             ),
         ],
         layout,

@@ -21,13 +21,14 @@ from dashboards.core import (
     table,
     timeseries,
 )
-from dashboards.queries import NAMESPACE, active_requests, sel
+from dashboards.queries import CLUSTERS, NAMESPACE, active_requests, label_values, sel
+from runtime import names
 
 UID = "foresight-cluster"
 
 _USAGE = {
-    "cpu": "foresight_node_cpu_usage_cores",
-    "memory": "foresight_node_memory_working_set_bytes",
+    "cpu": names.NODE_CPU_CORES,
+    "memory": names.NODE_MEMORY,
 }
 _WHAT = {"cpu": "CPU", "memory": "Memory"}
 _NOUN = {"cpu": "CPU", "memory": "memory"}
@@ -37,9 +38,9 @@ DASHED = {"fill": "dash", "dash": [10, 10]}
 
 def _health(layout: Layout) -> None:
     layout.row("Health")
-    ready = "foresight_node_condition"
-    restarts = sel("foresight_container_restarts_total", NAMESPACE)
-    oom = sel("foresight_container_last_terminated_reason", NAMESPACE, reason="OOMKilled")
+    ready = names.NODE_CONDITION
+    restarts = sel(names.CONTAINER_RESTARTS, NAMESPACE)
+    oom = sel(names.CONTAINER_LAST_TERMINATED, NAMESPACE, reason="OOMKilled")
     nodes = [link("Nodes", "foresight-nodes")]
     for title, expr, description, thresholds, links in (
         (
@@ -59,8 +60,7 @@ def _health(layout: Layout) -> None:
         ),
         (
             "Pods not running",
-            f"sum({sel('foresight_pod_phase', NAMESPACE, phase='~Pending|Failed|Unknown')}) "
-            "or vector(0)",
+            f"sum({sel(names.POD_PHASE, NAMESPACE, phase='~Pending|Failed|Unknown')}) or vector(0)",
             "Pods Pending (not scheduled, or starting), Failed or Unknown.",
             ANY_IS_WARNING,
             [link("Workloads", "foresight-workloads")],
@@ -83,7 +83,7 @@ def _health(layout: Layout) -> None:
         ),
         (
             "Firing alerts",
-            f"sum({sel('foresight_alerts', state='firing')}) or vector(0)",
+            f"sum({sel(names.ALERTS, state='firing')}) or vector(0)",
             "Alerts that foresight's rules are firing now.",
             ANY_IS_BAD,
             [link("Alerts", "foresight-alerts")],
@@ -95,7 +95,7 @@ def _health(layout: Layout) -> None:
 def _capacity(layout: Layout) -> None:
     layout.row("Capacity")
     for resource in ("cpu", "memory"):
-        allocatable = sel("foresight_node_allocatable", resource=resource)
+        allocatable = sel(names.NODE_ALLOCATABLE, resource=resource)
         what = _WHAT[resource]
         layout.add(
             gauge(
@@ -109,7 +109,7 @@ def _capacity(layout: Layout) -> None:
             6,
         )
     for resource in ("cpu", "memory"):
-        allocatable = sel("foresight_node_allocatable", resource=resource)
+        allocatable = sel(names.NODE_ALLOCATABLE, resource=resource)
         what = _WHAT[resource]
         layout.add(
             gauge(
@@ -124,7 +124,7 @@ def _capacity(layout: Layout) -> None:
     layout.add(
         piechart(
             "Pods by phase",
-            [Query(f"sum by (phase) ({sel('foresight_pod_phase', NAMESPACE)})", "{{phase}}")],
+            [Query(f"sum by (phase) ({sel(names.POD_PHASE, NAMESPACE)})", "{{phase}}")],
             "none",
             "Pods in each phase now.",
         ),
@@ -133,7 +133,7 @@ def _capacity(layout: Layout) -> None:
     )
     for resource in ("cpu", "memory"):
         what = _WHAT[resource]
-        allocatable = sel("foresight_node_allocatable", resource=resource)
+        allocatable = sel(names.NODE_ALLOCATABLE, resource=resource)
         layout.add(
             timeseries(
                 f"{what}: used, requested, allocatable",
@@ -158,8 +158,8 @@ def _capacity(layout: Layout) -> None:
 def _namespaces(layout: Layout) -> None:
     layout.row("Namespaces")
     for resource, metric in (
-        ("cpu", "foresight_pod_cpu_usage_cores"),
-        ("memory", "foresight_pod_memory_working_set_bytes"),
+        ("cpu", names.POD_CPU_CORES),
+        ("memory", names.POD_MEMORY),
     ):
         layout.add(
             bargauge(
@@ -176,7 +176,7 @@ def _namespaces(layout: Layout) -> None:
             8,
             8,
         )
-    restarts = sel("foresight_container_restarts_total", NAMESPACE)
+    restarts = sel(names.CONTAINER_RESTARTS, NAMESPACE)
     layout.add(
         timeseries(
             "Container restarts by namespace",
@@ -199,16 +199,11 @@ def _namespaces(layout: Layout) -> None:
         table(
             "Namespaces",
             [
-                Query(f"sum by (namespace) ({sel('foresight_pod_cpu_usage_cores', NAMESPACE)})"),
+                Query(f"sum by (namespace) ({sel(names.POD_CPU_CORES, NAMESPACE)})"),
                 Query(f"sum by (namespace) ({active_requests('cpu', NAMESPACE)})"),
-                Query(
-                    "sum by (namespace) "
-                    f"({sel('foresight_pod_memory_working_set_bytes', NAMESPACE)})"
-                ),
+                Query(f"sum by (namespace) ({sel(names.POD_MEMORY, NAMESPACE)})"),
                 Query(f"sum by (namespace) ({active_requests('memory', NAMESPACE)})"),
-                Query(
-                    f"sum by (namespace) ({sel('foresight_pod_phase', NAMESPACE, phase='Running')})"
-                ),
+                Query(f"sum by (namespace) ({sel(names.POD_PHASE, NAMESPACE, phase='Running')})"),
                 Query(f"round(sum by (namespace) (increase({restarts}[1h])))"),
             ],
             "Usage and requests per namespace. Click a namespace for its workloads.",
@@ -248,7 +243,7 @@ def _namespaces(layout: Layout) -> None:
 
 def _problems(layout: Layout) -> None:
     layout.row("Problems")
-    oom = sel("foresight_container_last_terminated_reason", NAMESPACE, reason="OOMKilled")
+    oom = sel(names.CONTAINER_LAST_TERMINATED, NAMESPACE, reason="OOMKilled")
     layout.add(
         table(
             "Containers last OOM-killed",
@@ -266,7 +261,7 @@ def _problems(layout: Layout) -> None:
         12,
         8,
     )
-    firing = sel("foresight_alerts", state="firing")
+    firing = sel(names.ALERTS, state="firing")
     layout.add(
         timeseries(
             "Firing alerts by severity",
@@ -297,11 +292,11 @@ def build() -> g.Dashboard:
         "foresight / Cluster overview",
         "Is the cluster healthy, how full is it, and who uses it.",
         [
-            query_variable("cluster", "Cluster", "label_values(foresight_node_info, cluster)"),
+            query_variable("cluster", "Cluster", CLUSTERS),
             query_variable(
                 "namespace",
                 "Namespace",
-                'label_values(foresight_pod_phase{cluster=~"$cluster"}, namespace)',
+                label_values(sel(names.POD_PHASE), "namespace"),
             ),
         ],
         layout,

@@ -22,15 +22,18 @@ from dashboards.core import (
     timeseries,
 )
 from dashboards.queries import (
+    CLUSTERS,
     HOURS_PER_MONTH,
     NAMESPACE,
     WORKLOAD,
     active_requests,
     average_hourly,
     by_workload,
+    label_values,
     monthly_savings,
     sel,
 )
+from runtime import names
 
 UID = "foresight-cost"
 M = HOURS_PER_MONTH
@@ -38,9 +41,9 @@ KIND = "namespace, workload_kind, workload"
 
 
 def _queries() -> dict[str, str]:
-    nodes = sel("foresight_cost_node_hourly")
-    storage = sel("foresight_cost_hourly", resource="storage")
-    idle = sel("foresight_cost_idle_hourly")
+    nodes = sel(names.COST_NODE_HOURLY)
+    storage = sel(names.COST_HOURLY, resource="storage")
+    idle = sel(names.COST_IDLE_HOURLY)
     savings = " + ".join(
         f"(sum({monthly_savings(r, NAMESPACE)}) or vector(0))" for r in ("cpu", "memory")
     )
@@ -48,11 +51,11 @@ def _queries() -> dict[str, str]:
         "cluster": f"(sum({nodes}) + (sum({storage}) or vector(0))) * {M}",
         "idle": f"sum({idle}) * {M}",
         "idle_share": f"sum({idle}) / sum({nodes})",
-        "selected": f"sum({sel('foresight_cost_hourly', NAMESPACE, WORKLOAD)}) * {M}",
+        "selected": f"sum({sel(names.COST_HOURLY, NAMESPACE, WORKLOAD)}) * {M}",
         "savings": savings,
         "trend": (
-            f"{average_hourly('foresight_cost_node_hourly', '1d')} "
-            f"/ {average_hourly('foresight_cost_node_hourly', '7d')} - 1"
+            f"{average_hourly(names.COST_NODE_HOURLY, '1d')} "
+            f"/ {average_hourly(names.COST_NODE_HOURLY, '7d')} - 1"
         ),
     }
 
@@ -113,8 +116,8 @@ def _summary(layout: Layout, money: str) -> None:
 
 def _breakdown(layout: Layout, money: str) -> None:
     layout.row("Breakdown")
-    allocated = sel("foresight_cost_hourly", NAMESPACE)
-    idle = sel("foresight_cost_idle_hourly")
+    allocated = sel(names.COST_HOURLY, NAMESPACE)
+    idle = sel(names.COST_IDLE_HOURLY)
     layout.add(
         piechart(
             "Monthly cost by namespace",
@@ -136,8 +139,7 @@ def _breakdown(layout: Layout, money: str) -> None:
             "Monthly cost by resource",
             [
                 Query(
-                    f"sum by (resource) ({sel('foresight_cost_hourly', NAMESPACE, WORKLOAD)}) "
-                    f"* {M}",
+                    f"sum by (resource) ({sel(names.COST_HOURLY, NAMESPACE, WORKLOAD)}) * {M}",
                     "{{resource}}",
                 )
             ],
@@ -148,15 +150,13 @@ def _breakdown(layout: Layout, money: str) -> None:
         8,
         8,
     )
-    nodes = sel("foresight_cost_node_hourly")
+    nodes = sel(names.COST_NODE_HOURLY)
     layout.add(
         timeseries(
             "Daily cost: run rate vs 7-day average",
             [
                 Query(f"sum({nodes}) * 24", "daily run rate"),
-                Query(
-                    f"{average_hourly('foresight_cost_node_hourly', '7d')} * 24", "7-day average"
-                ),
+                Query(f"{average_hourly(names.COST_NODE_HOURLY, '7d')} * 24", "7-day average"),
             ],
             money,
             "Node cost per day at each moment's rate, against its average over the last week.",
@@ -189,7 +189,7 @@ def _breakdown(layout: Layout, money: str) -> None:
 
 def _workloads(layout: Layout, money: str) -> None:
     layout.row("Workloads and efficiency")
-    scope = ("foresight_cost_hourly", NAMESPACE, WORKLOAD)
+    scope = (names.COST_HOURLY, NAMESPACE, WORKLOAD)
     cost = sel(*scope)
     per_resource = [
         Query(f"sum by ({KIND}) ({sel(*scope, resource=r)}) * {M}")
@@ -207,8 +207,8 @@ def _workloads(layout: Layout, money: str) -> None:
                         f"/ {by_workload(active_requests(r, NAMESPACE), 'sum', KIND)}"
                     )
                     for r, usage in (
-                        ("cpu", "foresight_workload_cpu_usage_cores"),
-                        ("memory", "foresight_workload_memory_working_set_bytes"),
+                        ("cpu", names.WORKLOAD_CPU_CORES),
+                        ("memory", names.WORKLOAD_MEMORY),
                     )
                 ),
             ],
@@ -264,8 +264,8 @@ def _workloads(layout: Layout, money: str) -> None:
         9,
     )
     for resource, usage, what in (
-        ("cpu", "foresight_pod_cpu_usage_cores", "CPU"),
-        ("memory", "foresight_pod_memory_working_set_bytes", "Memory"),
+        ("cpu", names.POD_CPU_CORES, "CPU"),
+        ("memory", names.POD_MEMORY, "Memory"),
     ):
         layout.add(
             timeseries(
@@ -309,14 +309,14 @@ def _workloads(layout: Layout, money: str) -> None:
 
 def _nodes(layout: Layout, money: str) -> None:
     layout.row("Nodes")
-    info = f"max by (node, instance_type) ({sel('foresight_node_info')})"
+    info = f"max by (node, instance_type) ({sel(names.NODE_INFO)})"
 
     def typed(expr: str) -> str:
         return f"{expr} * on (node) group_left (instance_type) {info}"
 
-    nodes = sel("foresight_cost_node_hourly")
-    idle = sel("foresight_cost_idle_hourly")
-    price = sel("foresight_cost_node_price", resource="cpu")
+    nodes = sel(names.COST_NODE_HOURLY)
+    idle = sel(names.COST_IDLE_HOURLY)
+    price = sel(names.COST_NODE_PRICE, resource="cpu")
     layout.add(
         table(
             "Cost by node",
@@ -381,17 +381,16 @@ def build(currency: str = "USD") -> g.Dashboard:
         "foresight / Cost",
         "What the cluster costs, who spends it, how much idles, and what could be saved.",
         [
-            query_variable("cluster", "Cluster", "label_values(foresight_node_info, cluster)"),
+            query_variable("cluster", "Cluster", CLUSTERS),
             query_variable(
                 "namespace",
                 "Namespace",
-                'label_values(foresight_cost_hourly{cluster=~"$cluster"}, namespace)',
+                label_values(sel(names.COST_HOURLY), "namespace"),
             ),
             query_variable(
                 "workload",
                 "Workload",
-                'label_values(foresight_cost_hourly{cluster=~"$cluster", '
-                'namespace=~"$namespace"}, workload)',
+                label_values(sel(names.COST_HOURLY, NAMESPACE), "workload"),
             ),
         ],
         layout,

@@ -19,27 +19,28 @@ from dashboards.core import (
     timeseries,
     value_map,
 )
-from dashboards.queries import NODE, active_requests, sel
+from dashboards.queries import CLUSTERS, NODE, active_requests, label_values, sel
+from runtime import names
 
 UID = "foresight-nodes"
 
 
 def _ratio(numerator: str, resource: str) -> str:
-    allocatable = sel("foresight_node_allocatable", NODE, resource=resource)
+    allocatable = sel(names.NODE_ALLOCATABLE, NODE, resource=resource)
     return f"sum by (node) ({numerator}) / sum by (node) ({allocatable})"
 
 
-CPU_USED = _ratio(sel("foresight_node_cpu_usage_cores", NODE), "cpu")
-MEMORY_USED = _ratio(sel("foresight_node_memory_working_set_bytes", NODE), "memory")
+CPU_USED = _ratio(sel(names.NODE_CPU_CORES, NODE), "cpu")
+MEMORY_USED = _ratio(sel(names.NODE_MEMORY, NODE), "memory")
 CPU_COMMITTED = _ratio(active_requests("cpu", NODE), "cpu")
 MEMORY_COMMITTED = _ratio(active_requests("memory", NODE), "memory")
-PODS = f"count by (node) ({sel('foresight_pod_cpu_usage_cores', NODE)})"
+PODS = f"count by (node) ({sel(names.POD_CPU_CORES, NODE)})"
 
 
 def _overview(layout: Layout) -> None:
     layout.row("Nodes")
-    info = sel("foresight_node_info", NODE)
-    unschedulable = sel("foresight_node_unschedulable", NODE)
+    info = sel(names.NODE_INFO, NODE)
+    unschedulable = sel(names.NODE_UNSCHEDULABLE, NODE)
     typed = f"max by (node, instance_type, zone) ({info})"
     layout.add(
         table(
@@ -131,7 +132,7 @@ def _usage(layout: Layout) -> None:
     layout.add(
         timeseries(
             "CPU used",
-            [Query(sel("foresight_node_cpu_usage_cores", NODE), "{{node}}")],
+            [Query(sel(names.NODE_CPU_CORES, NODE), "{{node}}")],
             CORES,
             "Cores each node uses (kubelet /metrics/resource).",
             fill=0,
@@ -142,7 +143,7 @@ def _usage(layout: Layout) -> None:
     layout.add(
         timeseries(
             "Memory working set",
-            [Query(sel("foresight_node_memory_working_set_bytes", NODE), "{{node}}")],
+            [Query(sel(names.NODE_MEMORY, NODE), "{{node}}")],
             "bytes",
             "Working-set memory of each node: what the kubelet compares with eviction thresholds.",
             fill=0,
@@ -154,7 +155,7 @@ def _usage(layout: Layout) -> None:
 
 def _conditions(layout: Layout) -> None:
     layout.row("Conditions and pods")
-    conditions = "foresight_node_condition"
+    conditions = names.NODE_CONDITION
     ready_true = sel(conditions, NODE, condition="Ready", status="true")
     ready_any = sel(conditions, NODE, condition="Ready")
     layout.add(
@@ -194,7 +195,7 @@ def _conditions(layout: Layout) -> None:
             [
                 Query(
                     f"{PODS} / sum by (node) "
-                    f"({sel('foresight_node_allocatable', NODE, resource='pods')})",
+                    f"({sel(names.NODE_ALLOCATABLE, NODE, resource='pods')})",
                     "{{node}}",
                 )
             ],
@@ -220,7 +221,7 @@ def _conditions(layout: Layout) -> None:
     layout.add(
         timeseries(
             "Kubelet scrape duration",
-            [Query(sel("foresight_scrape_duration_seconds", 'target=~"$node"'), "{{target}}")],
+            [Query(sel(names.SCRAPE_DURATION, 'target=~"$node"'), "{{target}}")],
             "s",
             "How long foresight took to read each kubelet's /metrics/resource. Slow or missing: "
             "that node's usage is stale.",
@@ -229,8 +230,8 @@ def _conditions(layout: Layout) -> None:
         8,
         8,
     )
-    cpu = sel("foresight_pod_cpu_usage_cores", NODE)
-    memory = sel("foresight_pod_memory_working_set_bytes", NODE)
+    cpu = sel(names.POD_CPU_CORES, NODE)
+    memory = sel(names.POD_MEMORY, NODE)
     layout.add(
         table(
             "Pods on the selected nodes",
@@ -265,10 +266,8 @@ def build() -> g.Dashboard:
         "foresight / Nodes",
         "Which nodes are full, unhealthy or idle, and what runs on them.",
         [
-            query_variable("cluster", "Cluster", "label_values(foresight_node_info, cluster)"),
-            query_variable(
-                "node", "Node", 'label_values(foresight_node_info{cluster=~"$cluster"}, node)'
-            ),
+            query_variable("cluster", "Cluster", CLUSTERS),
+            query_variable("node", "Node", label_values(sel(names.NODE_INFO), "node")),
         ],
         layout,
     )

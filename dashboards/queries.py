@@ -8,6 +8,8 @@ Prometheus adds a ``cluster`` label (external labels or relabelling); without it
 
 from __future__ import annotations
 
+from runtime import names
+
 CLUSTER = 'cluster=~"$cluster"'
 NAMESPACE = 'namespace=~"$namespace"'
 WORKLOAD = 'workload=~"$workload"'
@@ -17,6 +19,12 @@ AUTOSCALER = 'autoscaler=~"$autoscaler"'
 HOURS_PER_MONTH = 730  # OpenCost's month; the cost model uses the same
 GIB = 1073741824
 ACTIVE_PHASES = "Running|Pending"  # pods that hold node resources
+
+
+def label_values(series: str, label: str) -> str:
+    """A template variable's query: the values ``label`` takes on ``series`` (a metric name or
+    a selector)."""
+    return f"label_values({series}, {label})"
 
 
 def sel(metric: str, *matchers: str, **labels: str) -> str:
@@ -38,8 +46,8 @@ def sel(metric: str, *matchers: str, **labels: str) -> str:
 
 def active_requests(resource: str, *matchers: str) -> str:
     """Container requests of pods that are scheduled and not finished."""
-    requests = sel("foresight_container_resource_requests", *matchers, resource=resource)
-    phase = sel("foresight_pod_phase", *_pod_scope(matchers), phase="~" + ACTIVE_PHASES)
+    requests = sel(names.CONTAINER_REQUESTS, *matchers, resource=resource)
+    phase = sel(names.POD_PHASE, *_pod_scope(matchers), phase="~" + ACTIVE_PHASES)
     return f"({requests} and on (cluster, namespace, pod) {phase})"
 
 
@@ -56,7 +64,7 @@ def owners(*matchers: str) -> str:
     """
     return (
         "max by (cluster, namespace, pod, workload_kind, workload) "
-        f"({sel('foresight_pod_owner', *matchers)})"
+        f"({sel(names.POD_OWNER, *matchers)})"
     )
 
 
@@ -72,7 +80,7 @@ def by_workload(expr: str, agg: str = "sum", by: str = "cluster, namespace, work
 
 def autoscaler_pods(*matchers: str) -> str:
     """One series per pod scaled by a PredictiveAutoscaler, with its ``autoscaler`` label."""
-    info = sel("foresight_autoscaler_info", *matchers)
+    info = sel(names.AUTOSCALER_INFO, *matchers)
     return (
         "max by (cluster, namespace, pod, autoscaler) ("
         f"{owners(*_pod_scope(matchers))} "
@@ -99,13 +107,13 @@ def monthly_savings(resource: str, *matchers: str) -> str:
     Negative when the recommendation is above today's requests.
     """
     metric, scale = {
-        "cpu": ("foresight_autoscaler_recommended_cpu_cores", ""),
-        "memory": ("foresight_autoscaler_recommended_memory_bytes", f" / {GIB}"),
+        "cpu": (names.AUTOSCALER_RECOMMENDED_CPU, ""),
+        "memory": (names.AUTOSCALER_RECOMMENDED_MEMORY, f" / {GIB}"),
     }[resource]
     recommended = f"max by (cluster, namespace, autoscaler, container) ({sel(metric, *matchers)})"
     total = requests_per_autoscaler(resource, "sum", *matchers)
     pods = requests_per_autoscaler(resource, "count", *matchers)
-    price = f"max by (cluster) ({sel('foresight_cost_price', resource=resource)})"
+    price = f"max by (cluster) ({sel(names.COST_PRICE, resource=resource)})"
     return (
         f"(({total} - on (cluster, namespace, autoscaler, container) "
         f"({recommended} * on (cluster, namespace, autoscaler, container) {pods})){scale}) "
@@ -120,8 +128,12 @@ def average_hourly(metric: str, window: str, *matchers: str) -> str:
     is always exported) counts nodes and workloads that came and went for the time they
     existed, which ``sum(avg_over_time(...))`` would not.
     """
-    scrapes = sel("foresight_cost_price", resource="cpu")
+    scrapes = sel(names.COST_PRICE, resource="cpu")
     return (
         f"sum(sum_over_time({sel(metric, *matchers)}[{window}])) "
         f"/ max(count_over_time({scrapes}[{window}]))"
     )
+
+
+# Every dashboard's first variable: the clusters whose nodes foresight reports.
+CLUSTERS = label_values(names.NODE_INFO, "cluster")

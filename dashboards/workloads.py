@@ -18,36 +18,45 @@ from dashboards.core import (
     timeseries,
     value_map,
 )
-from dashboards.queries import NAMESPACE, WORKLOAD, active_requests, by_workload, sel
+from dashboards.queries import (
+    CLUSTERS,
+    NAMESPACE,
+    WORKLOAD,
+    active_requests,
+    by_workload,
+    label_values,
+    sel,
+)
+from runtime import names
 
 UID = "foresight-workloads"
 KIND = "namespace, workload_kind, workload"
 DASHED = {"fill": "dash", "dash": [10, 10]}
 _USAGE = {
-    "cpu": "foresight_container_cpu_usage_cores",
-    "memory": "foresight_container_memory_working_set_bytes",
+    "cpu": names.CONTAINER_CPU_CORES,
+    "memory": names.CONTAINER_MEMORY,
 }
 _WORKLOAD_USAGE = {
-    "cpu": "foresight_workload_cpu_usage_cores",
-    "memory": "foresight_workload_memory_working_set_bytes",
+    "cpu": names.WORKLOAD_CPU_CORES,
+    "memory": names.WORKLOAD_MEMORY,
 }
 _UNIT = {"cpu": CORES, "memory": "bytes"}
 
 
 def _limits(resource: str) -> str:
-    return sel("foresight_container_resource_limits", NAMESPACE, resource=resource)
+    return sel(names.CONTAINER_LIMITS, NAMESPACE, resource=resource)
 
 
 def _table(layout: Layout) -> None:
     layout.row("Workloads")
     w = (NAMESPACE, WORKLOAD)
-    restarts = sel("foresight_container_restarts_total", NAMESPACE)
+    restarts = sel(names.CONTAINER_RESTARTS, NAMESPACE)
     layout.add(
         table(
             "Workloads",
             [
-                Query(f"max by ({KIND}) ({sel('foresight_workload_replicas_desired', *w)})"),
-                Query(f"max by ({KIND}) ({sel('foresight_workload_replicas_ready', *w)})"),
+                Query(f"max by ({KIND}) ({sel(names.WORKLOAD_REPLICAS_DESIRED, *w)})"),
+                Query(f"max by ({KIND}) ({sel(names.WORKLOAD_REPLICAS_READY, *w)})"),
                 Query(f"max by ({KIND}) ({sel(_WORKLOAD_USAGE['cpu'], *w)})"),
                 Query(by_workload(active_requests("cpu", NAMESPACE), "sum", KIND)),
                 Query(f"max by ({KIND}) ({sel(_WORKLOAD_USAGE['memory'], *w)})"),
@@ -96,7 +105,7 @@ def _table(layout: Layout) -> None:
 def _resources(layout: Layout) -> None:
     layout.row("Resources")
     w = (NAMESPACE, WORKLOAD)
-    running = sel("foresight_pod_phase", NAMESPACE, phase="Running")
+    running = sel(names.POD_PHASE, NAMESPACE, phase="Running")
     for resource, what in (("cpu", "CPU"), ("memory", "Memory")):
         layout.add(
             timeseries(
@@ -168,15 +177,15 @@ def _health(layout: Layout) -> None:
             "Replicas: desired, ready, available",
             [
                 Query(
-                    f"sum by (workload) ({sel('foresight_workload_replicas_desired', *w)})",
+                    f"sum by (workload) ({sel(names.WORKLOAD_REPLICAS_DESIRED, *w)})",
                     "{{workload}} desired",
                 ),
                 Query(
-                    f"sum by (workload) ({sel('foresight_workload_replicas_ready', *w)})",
+                    f"sum by (workload) ({sel(names.WORKLOAD_REPLICAS_READY, *w)})",
                     "{{workload}} ready",
                 ),
                 Query(
-                    f"sum by (workload) ({sel('foresight_workload_replicas_available', *w)})",
+                    f"sum by (workload) ({sel(names.WORKLOAD_REPLICAS_AVAILABLE, *w)})",
                     "{{workload}} available",
                 ),
             ],
@@ -188,7 +197,7 @@ def _health(layout: Layout) -> None:
         12,
         8,
     )
-    restarts = sel("foresight_container_restarts_total", NAMESPACE)
+    restarts = sel(names.CONTAINER_RESTARTS, NAMESPACE)
     layout.add(
         timeseries(
             "Container restarts",
@@ -202,7 +211,7 @@ def _health(layout: Layout) -> None:
         12,
         8,
     )
-    reason = sel("foresight_container_last_terminated_reason", NAMESPACE)
+    reason = sel(names.CONTAINER_LAST_TERMINATED, NAMESPACE)
     layout.add(
         table(
             "Last termination of restarted containers",
@@ -233,7 +242,7 @@ def _health(layout: Layout) -> None:
 
 def _jobs(layout: Layout) -> None:
     layout.row("Jobs and CronJobs")
-    complete = sel("foresight_job_complete", NAMESPACE)
+    complete = sel(names.JOB_COMPLETE, NAMESPACE)
     layout.add(
         stat(
             "Failed jobs",
@@ -245,7 +254,7 @@ def _jobs(layout: Layout) -> None:
         4,
         8,
     )
-    jobs = ("foresight_job_pods", NAMESPACE)
+    jobs = (names.JOB_PODS, NAMESPACE)
     pods = sel(*jobs)
     layout.add(
         table(
@@ -286,8 +295,8 @@ def _jobs(layout: Layout) -> None:
         10,
         8,
     )
-    last = sel("foresight_cronjob_last_schedule_timestamp_seconds", NAMESPACE)
-    suspended = sel("foresight_cronjob_suspended", NAMESPACE)
+    last = sel(names.CRONJOB_LAST_SCHEDULE, NAMESPACE)
+    suspended = sel(names.CRONJOB_SUSPENDED, NAMESPACE)
     layout.add(
         table(
             "CronJobs",
@@ -326,17 +335,16 @@ def build() -> g.Dashboard:
         "foresight / Workloads",
         "Is each workload sized right, healthy, and at its desired replicas.",
         [
-            query_variable("cluster", "Cluster", "label_values(foresight_node_info, cluster)"),
+            query_variable("cluster", "Cluster", CLUSTERS),
             query_variable(
                 "namespace",
                 "Namespace",
-                'label_values(foresight_pod_phase{cluster=~"$cluster"}, namespace)',
+                label_values(sel(names.POD_PHASE), "namespace"),
             ),
             query_variable(
                 "workload",
                 "Workload",
-                'label_values(foresight_pod_owner{cluster=~"$cluster", '
-                'namespace=~"$namespace"}, workload)',
+                label_values(sel(names.POD_OWNER, NAMESPACE), "workload"),
             ),
         ],
         layout,

@@ -43,9 +43,10 @@ from autoscaler.resource.model import Mode, UpdateMode
 from autoscaler.resource.objects import Autoscaler, InvalidAutoscaler, read_autoscaler
 from collectors.cluster_model import ClusterModel
 from collectors.kube import KubeApiError
-from collectors.state_metrics import Family, Kind
 from promql import Engine
+from runtime import names
 from runtime.clock import Clock
+from runtime.families import Family, Kind
 
 __all__ = ["Controller", "Snapshot"]
 
@@ -655,27 +656,27 @@ def autoscaler_families(
 ) -> list[Family]:
     """The autoscaler metrics of the contract in ``DESIGN.md``."""
     specs: tuple[tuple[str, Kind, str], ...] = (
-        ("foresight_autoscaler_info", "gauge", "1 per autoscaler, with target and mode."),
-        ("foresight_autoscaler_load", "gauge", "Load now, in the autoscaler's metric unit."),
-        ("foresight_autoscaler_forecast", "gauge", "Forecast peak load over the horizon."),
-        ("foresight_autoscaler_current_replicas", "gauge", "Replicas of the target now."),
-        ("foresight_autoscaler_desired_replicas", "gauge", "Replicas the autoscaler wants."),
-        ("foresight_autoscaler_min_replicas", "gauge", "Lower replica bound."),
-        ("foresight_autoscaler_max_replicas", "gauge", "Upper replica bound."),
-        ("foresight_autoscaler_recommended_cpu_cores", "gauge", "Recommended CPU request."),
+        (names.AUTOSCALER_INFO, "gauge", "1 per autoscaler, with target and mode."),
+        (names.AUTOSCALER_LOAD, "gauge", "Load now, in the autoscaler's metric unit."),
+        (names.AUTOSCALER_FORECAST, "gauge", "Forecast peak load over the horizon."),
+        (names.AUTOSCALER_CURRENT_REPLICAS, "gauge", "Replicas of the target now."),
+        (names.AUTOSCALER_DESIRED_REPLICAS, "gauge", "Replicas the autoscaler wants."),
+        (names.AUTOSCALER_MIN_REPLICAS, "gauge", "Lower replica bound."),
+        (names.AUTOSCALER_MAX_REPLICAS, "gauge", "Upper replica bound."),
+        (names.AUTOSCALER_RECOMMENDED_CPU, "gauge", "Recommended CPU request."),
         (
-            "foresight_autoscaler_recommended_memory_bytes",
+            names.AUTOSCALER_RECOMMENDED_MEMORY,
             "gauge",
             "Recommended memory request.",
         ),
         (
-            "foresight_autoscaler_forecast_error_ratio",
+            names.AUTOSCALER_FORECAST_ERROR,
             "gauge",
             "Mean absolute error of recent forecast peaks / realised peaks.",
         ),
-        ("foresight_autoscaler_condition", "gauge", "1 per condition and status."),
+        (names.AUTOSCALER_CONDITION, "gauge", "1 per condition and status."),
         (
-            "foresight_autoscaler_decisions_total",
+            names.AUTOSCALER_DECISIONS,
             "counter",
             "Scaling actions taken, by direction and reason.",
         ),
@@ -683,30 +684,28 @@ def autoscaler_families(
     f = {name: Family(name, kind, help_text) for name, kind, help_text in specs}
     for s in snapshots:
         base = {"namespace": s.namespace, "autoscaler": s.name}
-        f["foresight_autoscaler_info"].add(
+        f[names.AUTOSCALER_INFO].add(
             1, **base, target_kind=s.target_kind, target=s.target, mode=s.mode
         )
-        f["foresight_autoscaler_load"].add(s.load, **base)
+        f[names.AUTOSCALER_LOAD].add(s.load, **base)
         if s.forecast is not None and s.quantile is not None:
-            f["foresight_autoscaler_forecast"].add(s.forecast, **base, quantile=f"{s.quantile:g}")
-        f["foresight_autoscaler_current_replicas"].add(s.current, **base)
-        f["foresight_autoscaler_desired_replicas"].add(s.desired, **base)
-        f["foresight_autoscaler_min_replicas"].add(s.min_replicas, **base)
-        f["foresight_autoscaler_max_replicas"].add(s.max_replicas, **base)
-        f["foresight_autoscaler_forecast_error_ratio"].add(s.forecast_error, **base)
+            f[names.AUTOSCALER_FORECAST].add(s.forecast, **base, quantile=f"{s.quantile:g}")
+        f[names.AUTOSCALER_CURRENT_REPLICAS].add(s.current, **base)
+        f[names.AUTOSCALER_DESIRED_REPLICAS].add(s.desired, **base)
+        f[names.AUTOSCALER_MIN_REPLICAS].add(s.min_replicas, **base)
+        f[names.AUTOSCALER_MAX_REPLICAS].add(s.max_replicas, **base)
+        f[names.AUTOSCALER_FORECAST_ERROR].add(s.forecast_error, **base)
         for (container, resource), value in sorted(s.recommendations.items()):
             name = (
-                "foresight_autoscaler_recommended_cpu_cores"
+                names.AUTOSCALER_RECOMMENDED_CPU
                 if resource == "cpu"
-                else "foresight_autoscaler_recommended_memory_bytes"
+                else names.AUTOSCALER_RECOMMENDED_MEMORY
             )
             f[name].add(value, **base, container=container)
         for condition, status in sorted(s.conditions.items()):
-            f["foresight_autoscaler_condition"].add(
-                1, **base, condition=condition, status=status.lower()
-            )
+            f[names.AUTOSCALER_CONDITION].add(1, **base, condition=condition, status=status.lower())
     for (ns, name, direction, reason), count in sorted(decisions.items()):
-        f["foresight_autoscaler_decisions_total"].add(
+        f[names.AUTOSCALER_DECISIONS].add(
             count, namespace=ns, autoscaler=name, direction=direction, reason=reason
         )
     return list(f.values())

@@ -14,9 +14,9 @@ import numpy as np
 
 from autoscaler.forecast.base import FloatArray
 from autoscaler.resource.model import MetricType, PredictiveAutoscalerSpec
-from collectors import names
 from promql import Engine
 from promql.errors import PromQLError
+from runtime import names
 
 __all__ = ["LoadError", "LoadQuery", "LoadReading", "load_query", "quote"]
 

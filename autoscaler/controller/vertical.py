@@ -17,7 +17,7 @@ from autoscaler.policy.settings import VerticalSettings
 from autoscaler.policy.sizer import ContainerSizer
 from autoscaler.policy.vertical import VerticalDecision
 from autoscaler.resource.model import VerticalSpec
-from collectors import names
+from runtime import names
 
 __all__ = ["ContainerPlan", "VerticalKeeper", "usage_queries"]
 

@@ -13,36 +13,26 @@ from autoscaler.cost.pricing import NodePrices, node_prices
 from autoscaler.cost.settings import CostSettings
 from collectors.cluster_model import ClusterModel
 from collectors.kubelet import NodeUsageView
+from runtime import names
 
 ACTIVE_PHASES = frozenset({"Running", "Pending"})  # pods that hold node resources
 STORAGE = "ephemeral-storage"
 
 Samples = Sequence[tuple[Mapping[str, str], float]]
 
-# The series a snapshot is built from, by name.
-REQUESTS = "foresight_container_resource_requests"
-CPU_USAGE = "foresight_container_cpu_usage_cores"
-MEMORY_USAGE = "foresight_container_memory_working_set_bytes"
-POD_PHASE = "foresight_pod_phase"
-POD_OWNER = "foresight_pod_owner"
-NODE_CAPACITY = "foresight_node_capacity"
-NODE_INFO = "foresight_node_info"
-NODE_PRICE = "foresight_cost_node_price"
-AUTOSCALER_INFO = "foresight_autoscaler_info"
-RECOMMENDED_CPU = "foresight_autoscaler_recommended_cpu_cores"
-RECOMMENDED_MEMORY = "foresight_autoscaler_recommended_memory_bytes"
+# The series a snapshot is built from.
 SERIES = (
-    REQUESTS,
-    CPU_USAGE,
-    MEMORY_USAGE,
-    POD_PHASE,
-    POD_OWNER,
-    NODE_CAPACITY,
-    NODE_INFO,
-    NODE_PRICE,
-    AUTOSCALER_INFO,
-    RECOMMENDED_CPU,
-    RECOMMENDED_MEMORY,
+    names.CONTAINER_REQUESTS,
+    names.CONTAINER_CPU_CORES,
+    names.CONTAINER_MEMORY,
+    names.POD_PHASE,
+    names.POD_OWNER,
+    names.NODE_CAPACITY,
+    names.NODE_INFO,
+    names.COST_NODE_PRICE,
+    names.AUTOSCALER_INFO,
+    names.AUTOSCALER_RECOMMENDED_CPU,
+    names.AUTOSCALER_RECOMMENDED_MEMORY,
 )
 
 
@@ -105,10 +95,10 @@ def snapshot_from_series(
     saw every node label; otherwise overrides can match the instance type and zone only.
     """
     exported: dict[str, dict[str, float]] = {}
-    for labels, value in series.get(NODE_PRICE, ()):
+    for labels, value in series.get(names.COST_NODE_PRICE, ()):
         exported.setdefault(labels.get("node", ""), {})[labels.get("resource", "")] = value
     capacity: dict[str, dict[str, float]] = {}
-    for labels, value in series.get(NODE_CAPACITY, ()):
+    for labels, value in series.get(names.NODE_CAPACITY, ()):
         capacity.setdefault(labels.get("node", ""), {})[labels.get("resource", "")] = value
     node_labels = {
         labels.get("node", ""): {
@@ -116,7 +106,7 @@ def snapshot_from_series(
             "node.kubernetes.io/instance-type": labels.get("instance_type", ""),
             "topology.kubernetes.io/zone": labels.get("zone", ""),
         }
-        for labels, _ in series.get(NODE_INFO, ())
+        for labels, _ in series.get(names.NODE_INFO, ())
     }
     nodes = []
     for name, resources in sorted(capacity.items()):
@@ -147,7 +137,7 @@ ContainerKey = tuple[str, str, str]
 def _containers(series: Mapping[str, Samples]) -> tuple[Container, ...]:
     active = {
         (lb.get("namespace", ""), lb.get("pod", ""))
-        for lb, v in series.get(POD_PHASE, ())
+        for lb, v in series.get(names.POD_PHASE, ())
         if v == 1 and lb.get("phase") in ACTIVE_PHASES
     }
     owners: dict[PodKey, tuple[str, str]] = {
@@ -155,7 +145,7 @@ def _containers(series: Mapping[str, Samples]) -> tuple[Container, ...]:
             lb.get("workload_kind", ""),
             lb.get("workload", ""),
         )
-        for lb, _ in series.get(POD_OWNER, ())
+        for lb, _ in series.get(names.POD_OWNER, ())
     }
     fields: dict[ContainerKey, dict[str, float]] = {}
     nodes: dict[ContainerKey, str] = {}
@@ -168,13 +158,13 @@ def _containers(series: Mapping[str, Samples]) -> tuple[Container, ...]:
         values = fields.setdefault(key, {})
         values[field] = values.get(field, 0.0) + value
 
-    for labels, value in series.get(REQUESTS, ()):
+    for labels, value in series.get(names.CONTAINER_REQUESTS, ()):
         resource = labels.get("resource", "")
         if resource in ("cpu", "memory", STORAGE) or is_gpu(resource):
             put(labels, "gpu" if is_gpu(resource) else resource, value)
-    for labels, value in series.get(CPU_USAGE, ()):
+    for labels, value in series.get(names.CONTAINER_CPU_CORES, ()):
         put(labels, "cpu_usage", value)
-    for labels, value in series.get(MEMORY_USAGE, ()):
+    for labels, value in series.get(names.CONTAINER_MEMORY, ()):
         put(labels, "memory_usage", value)
     out = []
     for key, values in sorted(fields.items()):
@@ -202,11 +192,14 @@ def _containers(series: Mapping[str, Samples]) -> tuple[Container, ...]:
 def _recommendations(series: Mapping[str, Samples]) -> dict[RecommendationKey, Recommendation]:
     targets = {
         (lb.get("namespace", ""), lb.get("autoscaler", "")): lb.get("target", "")
-        for lb, _ in series.get(AUTOSCALER_INFO, ())
+        for lb, _ in series.get(names.AUTOSCALER_INFO, ())
     }
     cpu: dict[RecommendationKey, float] = {}
     memory: dict[RecommendationKey, float] = {}
-    for name, into in ((RECOMMENDED_CPU, cpu), (RECOMMENDED_MEMORY, memory)):
+    for name, into in (
+        (names.AUTOSCALER_RECOMMENDED_CPU, cpu),
+        (names.AUTOSCALER_RECOMMENDED_MEMORY, memory),
+    ):
         for labels, value in series.get(name, ()):
             namespace = labels.get("namespace", "")
             target = targets.get((namespace, labels.get("autoscaler", "")))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from autoscaler.cost.inputs import NODE_CAPACITY, snapshot_from_series
+from autoscaler.cost.inputs import snapshot_from_series
 from autoscaler.cost.report import GroupBy, Moment, Report, summarise
 from autoscaler.cost.settings import CostSettings
 from autoscaler.cost.sources import SeriesSource
+from runtime import names
 
 
 def default_step(window_s: float) -> float:
@@ -30,7 +31,7 @@ async def load_report(
     moments = [
         Moment(*snapshot_from_series(series, settings))
         for series in await source.moments(end_s - window_s, end_s, step)
-        if series.get(NODE_CAPACITY)
+        if series.get(names.NODE_CAPACITY)
     ]
     covered = min(window_s, len(moments) * step) / 3600
     return summarise(moments, by, covered, settings)

@@ -36,9 +36,9 @@ from autoscaler.resource.crd import crd_manifest
 from autoscaler.resource.model import GROUP, PLURAL, VERSION
 from autoscaler.service import Service
 from autoscaler.settings import Settings
-from collectors import names
 from collectors.kube import api_client
 from dashboards import write_all
+from runtime import names
 from runtime.clock import VirtualClock
 from runtime.quantity import parse_quantity
 from runtime.signals import stop_on_signals

@@ -11,12 +11,12 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from collectors import names
 from collectors.cluster import ClusterWatcher
 from collectors.cycle import CollectionCycle
-from collectors.exporter import FamiliesCollector
 from collectors.scrape import ScrapeHealth
+from runtime import names
 from runtime.clock import VirtualClock
+from runtime.families import FamiliesCollector
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
 from simulator.scenario import parse_scenario

@@ -11,8 +11,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from collectors.exporter import FamiliesCollector, exposition, render_families
-from collectors.state_metrics import Family, Kind
+from runtime.families import FamiliesCollector, Family, Kind, exposition, render_families
 
 
 class Reference(Collector):

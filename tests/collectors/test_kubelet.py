@@ -17,11 +17,11 @@ import yarl
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from collectors import names
 from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_url
 from collectors.scrape import REASONS, ScrapeHealth, Scraper, classify
 from collectors.settings import CollectorSettings
 from collectors.transport import AiohttpTransport, map_aiohttp_error
+from runtime import names
 from runtime.clock import VirtualClock
 from tsdb import Store, StoreSettings, eq, name_is, stale_mask
 

@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from collectors import names
-from collectors.exporter import FamiliesCollector
 from collectors.kubelet import (
     KubeletCollector,
     KubeletTlsError,
@@ -28,7 +26,9 @@ from collectors.kubelet import (
 from collectors.scrape import ScrapeHealth, Scraper
 from collectors.settings import CollectorSettings
 from collectors.state_metrics import health_families
+from runtime import names
 from runtime.clock import VirtualClock
+from runtime.families import FamiliesCollector
 from simulator.background import BackgroundCluster
 from simulator.scenario import parse_scenario
 from simulator.tls import CertificateAuthority, ServingCertificate, new_ca

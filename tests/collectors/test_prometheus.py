@@ -12,13 +12,14 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from autoscaler.service import metrics_app
 from collectors.cluster_model import ClusterModel
-from collectors.exporter import FamiliesCollector, metrics_app
 from collectors.prometheus_source import PrometheusSource, PrometheusSourceError
 from collectors.scrape import ScrapeHealth
 from collectors.state_metrics import cluster_families, health_families
 from runtime.backoff import Backoff
 from runtime.clock import RealClock, VirtualClock
+from runtime.families import FamiliesCollector
 from tests.support.prometheus import free_port, running_prometheus
 from tsdb import Store, StoreSettings, name_is
 

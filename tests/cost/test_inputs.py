@@ -22,11 +22,12 @@ from autoscaler.cost.report import Moment, summarise
 from autoscaler.cost.service import load_report
 from autoscaler.cost.settings import CostSettings, NodePriceOverride
 from autoscaler.cost.sources import MetricsPage
+from autoscaler.service import metrics_app
 from collectors.cluster_model import ClusterModel
-from collectors.exporter import FamiliesCollector, metrics_app
 from collectors.kubelet import NodeUsageView
 from collectors.state_metrics import cluster_families
 from runtime.clock import VirtualClock
+from runtime.families import FamiliesCollector
 from tsdb import Store, StoreSettings
 
 GIB = 2**30

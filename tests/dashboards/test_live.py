@@ -35,18 +35,18 @@ from autoscaler.cost.inputs import snapshot_from_cluster
 from autoscaler.cost.service import load_report
 from autoscaler.cost.settings import CostSettings
 from autoscaler.cost.sources import PrometheusSeries
-from collectors.exporter import FamiliesCollector, metrics_app
+from autoscaler.service import metrics_app
 from collectors.prometheus_source import PrometheusSource
 from dashboards.lint import fill, panels
 from runtime.backoff import Backoff
 from runtime.clock import RealClock, VirtualClock
+from runtime.families import FamiliesCollector
 from simulator.background import BackgroundCluster
 from simulator.scenario import parse_scenario
 from tests.support.collection import collecting
 from tests.support.external import require_binary
 from tests.support.prometheus import free_port, running_prometheus
 from tsdb import Store, StoreSettings
-
 
 
 @pytest.fixture(autouse=True)

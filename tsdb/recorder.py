@@ -1,7 +1,9 @@
 """Writing metric families to the store at one time, with staleness for what disappeared.
 
-A series written by the previous call and absent from this one gets a staleness marker, so
-that a deleted object does not linger for a lookback period in queries.
+Families are written under the names they have on ``/metrics`` (:attr:`Family.sample_name`),
+so a rule over the store reads what a Prometheus scraping foresight reads. A series written
+by the previous call and absent from this one gets a staleness marker, so that a deleted
+object does not linger for a lookback period in queries.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from collectors.state_metrics import Family
-from tsdb import Store
+from runtime.families import Family
 from tsdb.labels import Labels, make_labels
 from tsdb.refs import RefCache
+from tsdb.store import Store
 
 __all__ = ["FamilyRecorder"]
 
@@ -32,8 +34,9 @@ class FamilyRecorder:
         values: list[float] = []
         written: set[Labels] = set()
         for family in families:
+            name = family.sample_name
             for labels, value in family.samples:
-                key = make_labels({**labels, "__name__": family.name})
+                key = make_labels({**labels, "__name__": name})
                 refs.append(self._ref(key))
                 values.append(value)
                 written.add(key)

@@ -1,7 +1,10 @@
-"""``/metrics``: what the collectors know, computed at scrape time by a custom Collector.
+"""Metric families: the one model of what foresight exports, and its rendering.
 
-The registry is a parameter (each test builds its own); the HTTP side is a small aiohttp app
-that the service extends with its health endpoints.
+Every family foresight exports on ``/metrics`` or writes to its store is a :class:`Family`
+(name, kind, help, samples). The exporter shows families through prometheus-client
+(:class:`FamiliesCollector`; the registry is a parameter, each test builds its own), and the
+store recorder (:mod:`tsdb.recorder`) writes the same families, so a rule reads what
+Prometheus scrapes.
 
 A large cluster puts hundreds of thousands of samples on ``/metrics``. Building one
 prometheus-client sample object per sample and formatting it costs seconds there, so the
@@ -15,20 +18,57 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from collectors.state_metrics import Family
 from runtime.gcpause import paused_gc
+
+__all__ = [
+    "CONTENT_TYPE",
+    "FamiliesCollector",
+    "Family",
+    "FamilyMetric",
+    "Kind",
+    "exposition",
+    "render_families",
+]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+Kind = Literal["gauge", "counter"]
+
+
+@dataclass
+class Family:
+    """One metric family: samples are (labels, value); names come from :mod:`runtime.names`."""
+
+    name: str
+    kind: Kind
+    help: str
+    samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
+
+    def add(self, value: float | None, **labels: str) -> None:
+        """Add a sample; ``None`` (unknown) adds nothing."""
+        if value is not None:
+            self.samples.append((labels, float(value)))
+
+    @property
+    def sample_name(self) -> str:
+        """The name of the samples, on ``/metrics`` and in the store: a counter's ends in
+        ``_total``, as prometheus-client names it."""
+        if self.kind == "counter":
+            return self.name.removesuffix("_total") + "_total"
+        return self.name
+
+
 _NEEDS_ESCAPE = re.compile(r'[\\\n"]')
+_MINUS_INF = float("-inf")
 
 
 def _escape(value: str) -> str:
@@ -49,23 +89,13 @@ def _value(value: float) -> str:
     return text
 
 
-_MINUS_INF = float("-inf")
-
-
-def _exposed_name(family: Family) -> str:
-    # prometheus-client names a counter's samples (and its HELP and TYPE) with _total.
-    if family.kind == "counter":
-        return family.name.removesuffix("_total") + "_total"
-    return family.name
-
-
 # Rendered label sets of one exposition, by label names and then by the identity of the
 # label dict: families that share a dict (a pod's CPU and memory) render it once.
 _LabelTexts = dict[tuple[str, ...], dict[int, str]]
 
 
 def _render(family: Family, out: list[str], texts: _LabelTexts) -> None:
-    name = _exposed_name(family)
+    name = family.sample_name
     help_text = family.help.replace("\\", r"\\").replace("\n", r"\n")
     out.append(f"# HELP {name} {help_text}\n# TYPE {name} {family.kind}\n")
     names = tuple(_label_names(family))
@@ -113,7 +143,7 @@ class FamilyMetric(Metric):
         built: list[Sample] | None = self.__dict__.get("_samples")
         if built is None:
             names = _label_names(self.family)
-            sample_name = _exposed_name(self.family)
+            sample_name = self.family.sample_name
             built = [
                 Sample(sample_name, {n: labels.get(n, "") for n in names}, value)
                 for labels, value in self.family.samples
@@ -170,15 +200,3 @@ def exposition(registry: CollectorRegistry) -> bytes:
                 others.append(metric)
         flush()
         return "".join(parts).encode("utf-8")
-
-
-def metrics_app(registry: CollectorRegistry) -> web.Application:
-    """An aiohttp app serving ``GET /metrics`` from ``registry``."""
-
-    async def metrics(_: web.Request) -> web.Response:
-        body = exposition(registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    return app
