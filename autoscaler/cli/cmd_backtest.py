@@ -86,7 +86,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from autoscaler.backtest.trace import TraceError, trace_files  # noqa: PLC0415
     from autoscaler.backtest.world import WorldConfig, WorldError  # noqa: PLC0415
     from autoscaler.forecast.base import ForecastError  # noqa: PLC0415
-    from autoscaler.forecast.registry import forecaster_names  # noqa: PLC0415
+    from autoscaler.forecast.registry import check_model_name  # noqa: PLC0415
     from autoscaler.forecast.settings import ForecastSettings  # noqa: PLC0415
 
     try:
@@ -103,12 +103,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             registry.make_policy(name)
         overrides: dict[str, object] = {}
         if args.model is not None:
-            if args.model != "auto" and args.model not in forecaster_names():
-                valid = ", ".join(["auto", *forecaster_names()])
-                raise CommandError(
-                    f"--model: unknown forecast model {args.model!r}; valid: {valid}"
-                )
-            overrides["model"] = args.model
+            try:
+                overrides["model"] = check_model_name(args.model)
+            except ForecastError as e:
+                raise CommandError(f"--model: {e}") from e
         if args.quantile is not None:
             overrides["quantile"] = args.quantile
         forecast = ForecastSettings.model_validate({**settings.forecast.model_dump(), **overrides})

@@ -8,6 +8,8 @@ saves.
 
 At the quantile capacity must cover (0.997) that calibration is too thin: the model
 under-covers and is not the default (see :mod:`autoscaler.forecast` for the figures).
+scikit-learn is imported at the first fit: registering the model by name must not cost
+every command that lists the models (``foresight crd``, ``rules test``) seconds of import.
 
 The model learns the log ratio of the coming peak to the current load from
 :mod:`~autoscaler.forecast.features`; being scale-free, one model could also be fitted over
@@ -16,13 +18,17 @@ many normalised series at once.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from autoscaler.forecast.base import FloatArray, ForecastError, Horizon, IntArray, Series
 from autoscaler.forecast.features import peak_features
 from autoscaler.forecast.peaks import future_peaks, level_scale, ratio_quantile
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
 __all__ = ["QuantileGbmForecaster"]
 
@@ -84,6 +90,8 @@ class QuantileGbmForecaster:
         level = np.nan_to_num(values[origins], nan=0.0)
         keep = np.isfinite(peaks)
         target = np.log((peaks[keep] + self.offset) / (level[keep] + self.offset))
+        from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: PLC0415
+
         model = HistGradientBoostingRegressor(
             loss="quantile",
             quantile=self.quantile,

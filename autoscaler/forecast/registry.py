@@ -1,4 +1,9 @@
-"""Forecasters by name. A failed lookup lists the valid names."""
+"""Forecasters by name. A failed lookup lists the valid names.
+
+:func:`model_names` is the one list of what a setting or a PredictiveAutoscaler may name:
+every registered forecaster and ``auto`` (choose per workload by backtest, see
+:mod:`autoscaler.forecast.selection`); the CRD's enum is generated from it.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,26 @@ from autoscaler.forecast.quantile_gbm import QuantileGbmForecaster
 from autoscaler.forecast.seasonal_naive import SeasonalNaiveForecaster
 from autoscaler.forecast.settings import ForecastSettings
 
-__all__ = ["Factory", "UnknownForecasterError", "forecaster_names", "make_forecaster", "register"]
+__all__ = [
+    "AUTO",
+    "Factory",
+    "UnknownForecasterError",
+    "check_model_name",
+    "forecaster_names",
+    "make_forecaster",
+    "model_names",
+    "register",
+]
 
 Factory = Callable[[Horizon, ForecastSettings], Forecaster]
 
+# Not a registered forecaster: the per-workload choice among them.
+AUTO = "auto"
 
-class UnknownForecasterError(ForecastError):
-    """No forecaster has the requested name."""
+
+class UnknownForecasterError(ForecastError, ValueError):
+    """No forecaster has the requested name (a ValueError too: pydantic validators report
+    it as the error of the field that named the model)."""
 
 
 _REGISTRY: dict[str, Factory] = {}
@@ -33,6 +51,20 @@ def register(name: str, factory: Factory) -> None:
 def forecaster_names() -> list[str]:
     """Every registered name, sorted."""
     return sorted(_REGISTRY)
+
+
+def model_names() -> list[str]:
+    """Every name a model may be chosen by: the registered forecasters, then ``auto``."""
+    return [*forecaster_names(), AUTO]
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if :func:`model_names` has it, else :class:`UnknownForecasterError`."""
+    if name not in model_names():
+        raise UnknownForecasterError(
+            f"unknown forecast model {name!r}; valid: {', '.join(model_names())}"
+        )
+    return name
 
 
 def make_forecaster(name: str, horizon: Horizon, settings: ForecastSettings) -> Forecaster:

@@ -24,7 +24,7 @@ from autoscaler.forecast.base import (
     Series,
 )
 from autoscaler.forecast.peaks import future_peaks
-from autoscaler.forecast.registry import make_forecaster
+from autoscaler.forecast.registry import AUTO, make_forecaster
 from autoscaler.forecast.settings import ForecastSettings
 
 __all__ = ["AutoForecaster", "Choice", "ChoiceReason", "pinball_loss"]
@@ -68,7 +68,7 @@ def pinball_loss(actual: FloatArray, predicted: FloatArray, quantile: float) -> 
 class AutoForecaster:
     """A :class:`Forecaster` that delegates to the model chosen for this workload."""
 
-    name = "auto"
+    name = AUTO
 
     def __init__(self, horizon: Horizon, settings: ForecastSettings) -> None:
         self.horizon = horizon
@@ -96,7 +96,7 @@ class AutoForecaster:
         if np.isnan(window).mean() > s.max_gap_fraction:
             self._use(REACTIVE, ChoiceReason.GAPS, history)
             return
-        if s.model != "auto":
+        if s.model != AUTO:
             self._use(s.model, ChoiceReason.CONFIGURED, history)
             return
         losses = self._held_out_losses(history)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["ForecastSettings"]
 
@@ -61,3 +61,11 @@ class ForecastSettings(BaseModel):
         description="How often the learned model re-evaluates its headroom; live load is applied "
         "at every decision in between.",
     )
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        # The registry imports these settings; it is complete by the time one is made.
+        from autoscaler.forecast.registry import check_model_name  # noqa: PLC0415
+
+        return check_model_name(value)

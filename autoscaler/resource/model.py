@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from autoscaler.forecast.registry import check_model_name, model_names
+from autoscaler.forecast.settings import ForecastSettings
 from runtime.quantity import parse_quantity
 
 __all__ = [
@@ -239,6 +241,14 @@ class VerticalSpec(_Model):
         return ContainerPolicy()
 
 
+def _model_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = model_names()
+
+
+# One place says which model and quantile are the default: the forecast settings' own.
+_DEFAULTS = ForecastSettings()
+
+
 class ForecastSpec(_Model):
     """How far ahead and how surely."""
 
@@ -249,11 +259,18 @@ class ForecastSpec(_Model):
         description="Look-ahead: at least pod startup plus one decision interval.",
     )
     quantile: float = Field(
-        0.997, ge=0.5, le=0.9999, description="Quantile of the peak load capacity covers."
+        _DEFAULTS.quantile,
+        ge=0.5,
+        le=0.9999,
+        description="Quantile of the peak load capacity covers.",
     )
-    model: Literal["naive", "seasonal_naive", "holt_winters", "quantile_gbm", "auto"] = Field(
-        "naive", description="Forecast model, or auto to choose per workload by backtest."
+    model: str = Field(
+        _DEFAULTS.model,
+        description="Forecast model, or auto to choose per workload by backtest.",
+        json_schema_extra=_model_enum,
     )
+
+    _known_model = field_validator("model")(check_model_name)
 
 
 class PredictiveAutoscalerSpec(_Model):

@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from autoscaler.forecast.registry import forecaster_names
+from autoscaler.forecast.registry import forecaster_names, model_names
 from autoscaler.resource.crd import crd_manifest, crd_yaml
 from autoscaler.resource.model import ForecastSpec, PredictiveAutoscalerSpec
 from autoscaler.resource.objects import Autoscaler, InvalidAutoscaler, read_autoscaler
@@ -57,8 +57,12 @@ def test_the_crd_is_a_valid_kubernetes_object_with_a_structural_schema() -> None
 
 
 def test_the_model_offers_every_forecaster() -> None:
-    offered = set(ForecastSpec.model_json_schema()["properties"]["model"]["enum"])
-    assert offered == {*forecaster_names(), "auto"}
+    offered = ForecastSpec.model_json_schema()["properties"]["model"]["enum"]
+    assert set(offered) == {*forecaster_names(), "auto"}
+    shipped = yaml.safe_load(SHIPPED_CRD.read_text(encoding="utf-8"))
+    schema = shipped["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    model = schema["properties"]["spec"]["properties"]["forecast"]["properties"]["model"]
+    assert model["enum"] == model_names() and model["default"] == ForecastSpec().model
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
@@ -98,6 +102,15 @@ def test_examples_are_valid(path: Path) -> None:
                 "vertical": {"containerPolicies": [{"maxAllowed": {"memory": "lots"}}]},
             },
             "spec.vertical.containerPolicies.0.maxAllowed.memory: 'lots' is not a quantity",
+        ),
+        (
+            {
+                "targetRef": {"kind": "Deployment", "name": "w"},
+                "horizontal": {"maxReplicas": 3},
+                "forecast": {"model": "prophet"},
+            },
+            "spec.forecast.model: unknown forecast model 'prophet'; valid: "
+            "holt_winters, naive, quantile_gbm, seasonal_naive, auto",
         ),
         (
             {"targetRef": {"kind": "Deployment", "name": "w"}, "horizontl": {}},
