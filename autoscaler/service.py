@@ -25,6 +25,7 @@ from autoscaler.controller.kube_actions import KubeActions
 from autoscaler.cost.exporter import cost_families
 from autoscaler.cost.inputs import snapshot_from_cluster
 from autoscaler.cost.model import Snapshot
+from autoscaler.forecast.query import ModelForecaster
 from autoscaler.leader import LeaderElector
 from autoscaler.settings import Settings
 from collectors.cluster import ClusterWatcher
@@ -79,7 +80,8 @@ class Service:
         self.store = Store(settings.store, clock, persistent=persistent)
         self.watcher = ClusterWatcher(self.api, clock, settings.kubernetes)
         self.health = ScrapeHealth("kubelet")
-        self.engine = Engine(self.store, settings.promql)
+        # forecast() in rules and queries is the controller's forecast.
+        self.engine = Engine(self.store, settings.promql, ModelForecaster.from_settings(settings))
         self.alerts = AlertingService(
             settings.rules,
             settings.webhook.apply_to(settings.notify),

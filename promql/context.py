@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from promql.errors import LimitExceeded, QueryTimeout
+from promql.forecast import SeriesForecaster
 from promql.labelsets import Strings
 from promql.settings import PromQLSettings
 from promql.shared import SharedResults
@@ -49,6 +50,7 @@ class EvalContext:
     samples_loaded: int = 0
     strings: Strings = field(default_factory=Strings)
     shared: SharedResults | None = None
+    forecaster: SeriesForecaster | None = None
 
     def with_times(self, times: I64) -> EvalContext:
         """The same evaluation at other steps (subqueries, ``@``, ``offset``); the budget
@@ -65,6 +67,7 @@ class EvalContext:
             self.deadline,
             strings=self.strings,
             shared=self.shared,
+            forecaster=self.forecaster,
         )
         sub._parent = self
         return sub

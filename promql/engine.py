@@ -21,6 +21,7 @@ import promql_parser as pp
 from promql import aggregations, binary
 from promql.context import EvalContext
 from promql.errors import EvaluationError, PromQLError
+from promql.forecast import SeriesForecaster
 from promql.functions import lookup
 from promql.labels_functions import merge_same_labels
 from promql.parse import parse
@@ -59,11 +60,25 @@ def _ms(delta: timedelta) -> int:
 
 
 class Engine:
-    """Evaluates PromQL text over a querier (the embedded store or a test fixture)."""
+    """Evaluates PromQL text over a querier (the embedded store or a test fixture).
 
-    def __init__(self, querier: Querier, settings: PromQLSettings | None = None) -> None:
+    ``forecaster`` is the model behind ``forecast()`` (see :mod:`promql.forecast`); without
+    one, a query that calls ``forecast()`` fails.
+    """
+
+    def __init__(
+        self,
+        querier: Querier,
+        settings: PromQLSettings | None = None,
+        forecaster: SeriesForecaster | None = None,
+    ) -> None:
         self.querier = querier
         self.settings = settings or PromQLSettings()
+        self.forecaster = forecaster
+
+    def with_settings(self, settings: PromQLSettings) -> Engine:
+        """An engine over the same querier and forecaster with other settings."""
+        return Engine(self.querier, settings, self.forecaster)
 
     def instant(self, text: str, at_ms: int, shared: SharedResults | None = None) -> QueryResult:
         """Evaluate ``text`` at one time; with ``shared``, reuse (and keep) the values of
@@ -121,6 +136,7 @@ class Engine:
             deadline=time.monotonic() + self.settings.timeout_seconds,
             strings=shared.strings if shared is not None else strings_for(self.querier),
             shared=shared,
+            forecaster=self.forecaster,
         )
 
     def _evaluate(self, text: str, ctx: EvalContext) -> Value:

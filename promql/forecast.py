@@ -1,28 +1,53 @@
-"""``forecast(v range-vector, horizon_seconds scalar)``: each series' predicted value at
-evaluation time + horizon.
+"""``forecast(v range-vector, horizon_seconds scalar)``: each series' forecast
+``horizon_seconds`` ahead of each step, made by the forecasting model the engine is given.
 
-Until rules can reach the forecasting models, the prediction comes from a small model that
-lives here: Holt's linear (double exponential) smoothing over the window's samples, with
-smoothing factor 0.5 and trend factor 0.3, its per-sample trend scaled to seconds by the
-window's mean sample interval and extended from the newest sample to the target time. A
-window with one sample forecasts that value; a constant series forecasts itself.
+The engine has no model of its own. Whoever builds an :class:`~promql.engine.Engine` passes
+a :class:`SeriesForecaster`; foresight's service and CLI pass the autoscaler's (the
+configured model and quantile, see :mod:`autoscaler.forecast.query`), so a rule that uses
+``forecast()`` sees the number the autoscaler acts on. The forecaster is called once per
+series and step with the samples of that step's window, and may answer None (no forecast:
+the series is absent from the result at that step).
+
+Without a forecaster, ``forecast()`` fails with an evaluation error that names the function,
+even when the window holds no series. A stand-in model would give numbers the autoscaler
+never computes, so an alert could fire (or stay silent) against what the scaling does, and
+nobody would notice; failing at once makes a missing wire visible in ``rules test`` and in
+the rule's health rather than in a wrong page at night.
+
+The parser learns the function from :func:`register_forecast` (promql-parser's list of
+extra functions is process-wide).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from typing import Protocol
 
 import numpy as np
 import promql_parser
 
+from promql.errors import EvaluationError
 from promql.values import F64, I64, Matrix, Vector
 
-LEVEL_FACTOR = 0.5
-TREND_FACTOR = 0.3
+__all__ = ["NO_FORECASTER", "SeriesForecaster", "forecast", "register_forecast"]
+
+NO_FORECASTER = "forecast() needs a forecasting model; none is configured"
 
 _state = {"registered": False}
 _lock = threading.Lock()
+
+
+class SeriesForecaster(Protocol):
+    """A forecasting model as ``forecast()`` asks it, one series and one step at a time."""
+
+    def __call__(
+        self, timestamps_ms: I64, values: F64, at_ms: int, horizon_seconds: float
+    ) -> float | None:
+        """The forecast ``horizon_seconds`` after ``at_ms`` from the samples
+        ``(timestamps_ms, values)``: oldest first, at least one, none after ``at_ms``.
+        None: no forecast from these samples."""
+        ...
 
 
 def register_forecast() -> None:
@@ -44,27 +69,20 @@ def register_forecast() -> None:
         _state["registered"] = True
 
 
-def predict(ts: I64, values: F64, at_ms: float) -> float:
-    """The model's value at ``at_ms`` from samples ``(ts, values)``."""
-    if len(values) == 1 or np.all(values == values[0]):
-        return float(values[-1])
-    level, trend = float(values[1]), float(values[1] - values[0])
-    for x in values[2:].tolist():
-        previous = level
-        level = LEVEL_FACTOR * x + (1 - LEVEL_FACTOR) * (level + trend)
-        trend = TREND_FACTOR * (level - previous) + (1 - TREND_FACTOR) * trend
-    interval_s = float(ts[-1] - ts[0]) / 1000.0 / (len(ts) - 1)
-    ahead_s = (at_ms - float(ts[-1])) / 1000.0
-    return level + trend * ahead_s / interval_s if interval_s > 0 else level
-
-
-def forecast(m: Matrix, horizon_s: F64) -> Vector:
-    """Per series and step, the prediction ``horizon_s`` seconds after the step."""
+def forecast(m: Matrix, horizon_s: F64, forecaster: SeriesForecaster | None, text: str) -> Vector:
+    """Per series and step, ``forecaster``'s answer ``horizon_s`` seconds after the step;
+    ``text`` is the query, for the error."""
+    if forecaster is None:
+        raise EvaluationError(f"{NO_FORECASTER}: {text}")
     out = np.zeros(m.lo.shape)
     present = m.counts >= 1
     for i, t in zip(*np.nonzero(present), strict=True):
         a, b = int(m.lo[i, t]), int(m.hi[i, t])
-        out[i, t] = predict(m.ts[a:b], m.vals[a:b], float(m.times[t]) + 1000.0 * horizon_s[t])
+        value = forecaster(m.ts[a:b], m.vals[a:b], int(m.times[t]), float(horizon_s[t]))
+        if value is None:
+            present[i, t] = False
+        else:
+            out[i, t] = value
     vec = Vector(m.table, out, present, np.ones(len(m), dtype=bool))
     keep = present.any(axis=1)
     return vec if keep.all() else vec.take(keep)

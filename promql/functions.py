@@ -457,7 +457,7 @@ __all__ = ["FUNCTIONS", "Function", "drop_name", "lookup", "register"]
 
 @register("forecast")
 def _forecast(args: list[Value], ctx: EvalContext, node: Any) -> Value:
-    return forecast(_mat(args[0]), _scalar(args[1]))
+    return forecast(_mat(args[0]), _scalar(args[1]), ctx.forecaster, ctx.text)
 
 
 @register("start")

@@ -18,6 +18,7 @@ import promql_parser
 
 from promql.engine import Engine
 from promql.errors import PromQLError
+from promql.forecast import SeriesForecaster
 from promql.parse import parse
 from promql.results import QueryResult
 from promql.series_notation import (
@@ -354,8 +355,13 @@ def _expected_times(case: _Case, count: int) -> list[int]:
     return [case.at] * count
 
 
-def _run_case(case: _Case, fixture: _Fixture, settings: PromQLSettings) -> str | None:
-    engine = Engine(fixture.store, settings)
+def _run_case(
+    case: _Case,
+    fixture: _Fixture,
+    settings: PromQLSettings,
+    forecaster: SeriesForecaster | None,
+) -> str | None:
+    engine = Engine(fixture.store, settings, forecaster)
     fails = [(k, t) for e, k, t in case.expects if e == "fail"]
     try:
         if case.is_range:
@@ -383,7 +389,12 @@ def _bare_message(message: str) -> str:
     return m.group(1) if m else message
 
 
-def run_text(text: str, name: str, settings: PromQLSettings | None = None) -> FileReport:
+def run_text(
+    text: str,
+    name: str,
+    settings: PromQLSettings | None = None,
+    forecaster: SeriesForecaster | None = None,
+) -> FileReport:
     """Run a test file's text; ``name`` labels the report.
 
     A command that cannot be read fails (with its line) and the file goes on; the cases
@@ -433,7 +444,7 @@ def run_text(text: str, name: str, settings: PromQLSettings | None = None) -> Fi
                 fail(number, case.query, f"not run: the load at line {broken_load} failed")
                 continue
             try:
-                problem = _run_case(case, fixture, settings)
+                problem = _run_case(case, fixture, settings, forecaster)
             except Exception as e:  # a bug in the evaluator must not stop the file
                 problem = f"crash: {type(e).__name__}: {e}"
             if problem is None:
@@ -445,9 +456,13 @@ def run_text(text: str, name: str, settings: PromQLSettings | None = None) -> Fi
     return report
 
 
-def run_file(path: Path, settings: PromQLSettings | None = None) -> FileReport:
-    """Run one promqltest file."""
-    return run_text(path.read_text(encoding="utf-8"), str(path), settings)
+def run_file(
+    path: Path,
+    settings: PromQLSettings | None = None,
+    forecaster: SeriesForecaster | None = None,
+) -> FileReport:
+    """Run one promqltest file; ``forecaster`` is the model behind ``forecast()``."""
+    return run_text(path.read_text(encoding="utf-8"), str(path), settings, forecaster)
 
 
 __all__ = ["Failure", "FileReport", "ScriptError", "run_file", "run_text"]

@@ -117,7 +117,7 @@ class RuleManager:
         cached = self._engines.get(interval_ms)
         if cached is None or cached.querier is not engine.querier:
             settings = engine.settings.model_copy(update={"default_subquery_step_seconds": step_s})
-            cached = self._engines[interval_ms] = Engine(engine.querier, settings)
+            cached = self._engines[interval_ms] = engine.with_settings(settings)
         return cached
 
     def evaluate(self, g: GroupState, slot: int) -> None:

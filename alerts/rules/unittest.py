@@ -26,6 +26,7 @@ from alerts.rules.loader import expand_paths, load_file
 from alerts.rules.model import GroupSpec
 from alerts.rules.state import AlertState, Labels
 from promql import Engine, PromQLError, PromQLSettings
+from promql.forecast import SeriesForecaster
 from promql.series_notation import NotationError, parse_points, parse_series
 from runtime.clock import VirtualClock
 from tsdb import STALE_NAN, Store, StoreSettings
@@ -156,9 +157,13 @@ _TEST_FILE_FIELDS = {
 
 
 def run_file(
-    path: Path, run: str | None = None, settings: PromQLSettings | None = None
+    path: Path,
+    run: str | None = None,
+    settings: PromQLSettings | None = None,
+    forecaster: SeriesForecaster | None = None,
 ) -> FileResult:
-    """Run one test file (only test groups whose name matches ``run``, when given)."""
+    """Run one test file (only test groups whose name matches ``run``, when given);
+    ``forecaster`` is the model behind ``forecast()``."""
     result = FileResult(str(path))
     try:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_StringNumbers) or {}
@@ -189,7 +194,9 @@ def run_file(
             continue
         try:
             result.errors.extend(
-                _run_group(group, specs, interval, doc.get("fuzzy_compare") is True, settings)
+                _run_group(
+                    group, specs, interval, doc.get("fuzzy_compare") is True, settings, forecaster
+                )
             )
         except _TestError as e:
             result.errors.append(str(e))
@@ -252,6 +259,7 @@ def _run_group(
     eval_interval: int,
     fuzzy: bool,
     settings: PromQLSettings | None,
+    forecaster: SeriesForecaster | None,
 ) -> list[str]:
     errors: list[str] = []
     name = str(tg.get("name") or "")
@@ -268,7 +276,9 @@ def _run_group(
         for spec in specs:
             step_s = (spec.interval_ms or eval_interval) / 1000
             engine = Engine(
-                store, base.model_copy(update={"default_subquery_step_seconds": step_s})
+                store,
+                base.model_copy(update={"default_subquery_step_seconds": step_s}),
+                forecaster,
             )
             states.append(
                 (GroupState(spec, eval_interval), EvalContext(engine, store, external, url))
@@ -299,8 +309,9 @@ def _run_group(
                 errors.extend(_check_alerts(times[curr], alert_tests[times[curr]], states, prefix))
                 curr += 1
             ts += eval_interval
+        engine = Engine(store, base, forecaster)
         for t in expr_tests:
-            errors.extend(_check_expr(t, states, store, start, fuzzy, base, prefix))
+            errors.extend(_check_expr(t, states, engine, start, fuzzy, prefix))
     finally:
         store.close()
     return errors
@@ -358,20 +369,16 @@ def _model_duration(ms: int) -> str:
 def _check_expr(
     test: dict[str, Any],
     states: list[tuple[GroupState, EvalContext]],
-    store: Store,
+    engine: Engine,
     start: int,
     fuzzy: bool,
-    settings: PromQLSettings,
     prefix: str,
 ) -> list[str]:
     expr = str(test.get("expr", ""))
     t = _duration(test.get("eval_time", 0), "eval_time")
     where = f'    expr: "{_escape(expr)}", time: {_model_duration(t)}'
     try:
-        got = [
-            (tuple(sorted(lb)), v)
-            for lb, v in _samples(Engine(store, settings).instant(expr, start + t))
-        ]
+        got = [(tuple(sorted(lb)), v) for lb, v in _samples(engine.instant(expr, start + t))]
     except PromQLError as e:
         return [f"{where}, err: {e}"]
     exp: list[tuple[Labels, float]] = []

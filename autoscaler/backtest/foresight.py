@@ -39,12 +39,7 @@ class ForesightPolicy:
         self.settings = horizontal or backtest_horizontal_settings()
         self.horizon = Horizon.covering(info.startup_seconds, info.step_seconds)
         self.forecaster = AutoForecaster(self.horizon, self.forecast_settings)
-        cap = self.forecast_settings.peak_cap_days
-        self.live = LiveForecast(
-            self.forecaster,
-            self.forecast_settings.predict_every_seconds,
-            cap_seconds=cap * 86_400 if cap > 0 else None,
-        )
+        self.live = LiveForecast.from_settings(self.forecaster, self.forecast_settings)
         self._fitted_at: float | None = None
         self._state = ReplicaState(1, info.capacity_per_replica)
         self.choices: list[tuple[float, str, str]] = []  # (time, model, reason) at each re-fit

@@ -50,12 +50,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _test(args: argparse.Namespace, settings: Settings) -> int:
+    from autoscaler.forecast.query import ModelForecaster  # noqa: PLC0415
     from promql.promqltest import run_file  # noqa: PLC0415
 
+    forecaster = ModelForecaster.from_settings(settings)
     passed = failed = skipped = 0
     for path in args.files:
         try:
-            report = run_file(path, settings.promql)
+            report = run_file(path, settings.promql, forecaster)
         except OSError as e:
             raise CommandError(f"{path}: {e.strerror}") from e
         print(f"{path}: {report.passed} passed, {report.failed} failed, {report.skipped} skipped")
@@ -72,6 +74,7 @@ def _test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _query(args: argparse.Namespace, settings: Settings) -> int:
+    from autoscaler.forecast.query import ModelForecaster  # noqa: PLC0415
     from promql import Engine, PromQLError  # noqa: PLC0415
     from runtime.clock import RealClock  # noqa: PLC0415
     from tsdb import Store, StoreError  # noqa: PLC0415
@@ -85,7 +88,7 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
     except StoreError as e:
         raise CommandError(str(e)) from e
     with store:
-        engine = Engine(store, settings.promql)
+        engine = Engine(store, settings.promql, ModelForecaster.from_settings(settings))
         try:
             if ranged:
                 result = engine.range(args.expr, args.start, args.end, int(args.step * 1000))

@@ -57,10 +57,12 @@ def _check(files: list[Path]) -> int:
 
 def _test(files: list[Path], run: str | None, settings: Settings) -> int:
     from alerts.rules.unittest import report, run_file  # noqa: PLC0415
+    from autoscaler.forecast.query import ModelForecaster  # noqa: PLC0415
 
+    forecaster = ModelForecaster.from_settings(settings)
     failed = False
     for path in files:
-        result = run_file(path, run, settings.promql)
+        result = run_file(path, run, settings.promql, forecaster)
         print(report(result))
         failed = failed or not result.ok
     return 1 if failed else 0

@@ -32,12 +32,7 @@ class KeptForecast:
         self.settings = defaults.model_copy(update={"model": spec.model, "quantile": spec.quantile})
         self.horizon = Horizon(step, max(1, math.ceil(spec.horizon_seconds / step - 1e-9)))
         self.forecaster = AutoForecaster(self.horizon, self.settings)
-        cap = self.settings.peak_cap_days
-        self.live = LiveForecast(
-            self.forecaster,
-            self.settings.predict_every_seconds,
-            cap_seconds=cap * 86_400 if cap > 0 else None,
-        )
+        self.live = LiveForecast.from_settings(self.forecaster, self.settings)
         self.fitted_at: float | None = None
         self._pending: deque[tuple[float, float]] = deque()  # (made at, peak)
         self._errors: deque[float] = deque(maxlen=_ERROR_WINDOW)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autoscaler.forecast.base import Forecaster, Series
+from autoscaler.forecast.settings import ForecastSettings
 
 __all__ = ["LiveForecast", "PeakForecast"]
 
@@ -39,6 +40,17 @@ class LiveForecast:
         self.latest: PeakForecast | None = None
         self._ratio = 1.0
         self._cap = math.inf
+
+    @classmethod
+    def from_settings(cls, forecaster: Forecaster, settings: ForecastSettings) -> LiveForecast:
+        """``forecaster`` kept current as the settings say (``predict_every_seconds``, and
+        ``peak_cap_days``: 0 for no cap)."""
+        cap = settings.peak_cap_days
+        return cls(
+            forecaster,
+            settings.predict_every_seconds,
+            cap_seconds=cap * 86_400 if cap > 0 else None,
+        )
 
     def _recent_max(self, history: Series) -> float:
         if self.cap_seconds is None:

@@ -11,6 +11,8 @@ from alerts.rules.group import EvalContext
 from alerts.rules.manager import RuleManager
 from alerts.rules.unittest import report, run_file
 from alerts.settings import RuleSettings
+from autoscaler.forecast.query import ModelForecaster
+from autoscaler.settings import Settings
 from promql import Engine
 from runtime.clock import VirtualClock
 from tsdb import Store, StoreSettings
@@ -20,7 +22,8 @@ FIXTURES = sorted((Path(__file__).parent / "builtin").glob("*_test.yml"))
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
 def test_builtin_rule_fixtures(path: Path) -> None:
-    result = run_file(path)
+    # forecast() as `foresight rules test` and the service evaluate it: the autoscaler's model.
+    result = run_file(path, forecaster=ModelForecaster.from_settings(Settings()))
     assert result.ok, report(result)
 
 

@@ -20,7 +20,6 @@ from promql import (
     PromQLSettings,
     QueryTimeout,
 )
-from promql.forecast import predict
 from tsdb import STALE_NAN, Matcher, Series, Store
 
 MemoryStore = Callable[..., Store]
@@ -107,15 +106,56 @@ def test_negative_at_timestamp_is_read_from_the_text(memory_store: MemoryStore) 
     assert engine.instant("g @ -30", 10 * MIN).series[0].values[0] == 7.0
 
 
-def test_forecast_extends_a_linear_trend(memory_store: MemoryStore) -> None:
-    result = _counter(memory_store).instant('forecast(req_total{pod="b"}[10m], 600)', 29 * MIN)
-    # The series grows by 2 a minute: 58 now, 78 ten minutes later.
-    assert result.series[0].values[0] == pytest.approx(78.0, rel=0.01)
+def test_forecast_without_a_model_fails_naming_the_function(memory_store: MemoryStore) -> None:
+    engine = _counter(memory_store)
+    with pytest.raises(EvaluationError, match=r"forecast\(\) needs a forecasting model; none"):
+        engine.instant('forecast(req_total{pod="b"}[10m], 600)', 29 * MIN)
+    # Even with nothing to forecast: a missing model shows at once, not when data comes.
+    with pytest.raises(EvaluationError, match="none is configured: forecast"):
+        engine.instant("forecast(nothing[10m], 600)", 29 * MIN)
 
 
-def test_forecast_of_a_constant_is_the_constant() -> None:
-    ts = np.arange(5, dtype=np.int64) * MIN
-    assert predict(ts, np.full(5, 3.0), float(10 * MIN)) == 3.0
+class _Recorder:
+    """A forecaster: the newest value + the horizon; None for the constant 0.5 (series h)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[int], list[float], int, float]] = []
+
+    def __call__(
+        self, timestamps_ms: np.ndarray, values: np.ndarray, at_ms: int, horizon_seconds: float
+    ) -> float | None:
+        self.calls.append((timestamps_ms.tolist(), values.tolist(), at_ms, horizon_seconds))
+        return None if values[-1] == 0.5 else float(values[-1]) + horizon_seconds
+
+
+def test_forecast_asks_the_engines_forecaster_per_series_and_step(
+    memory_store: MemoryStore,
+) -> None:
+    store = memory_store(
+        [
+            ({"__name__": "g", "pod": p}, t * MIN, v + t)
+            for t in range(10)
+            for p, v in (("a", 0.5), ("b", 0.0))
+        ]
+        + [({"__name__": "h"}, t * MIN, 0.5) for t in range(10)]
+    )
+    recorder = _Recorder()
+    engine = Engine(store, forecaster=recorder)
+    result = engine.instant("forecast(g[3m], 60)", 9 * MIN)
+    # The window (6m, 9m] of each series, the step's time and the horizon.
+    assert sorted(recorder.calls) == [
+        ([7 * MIN, 8 * MIN, 9 * MIN], [7.0, 8.0, 9.0], 9 * MIN, 60.0),
+        ([7 * MIN, 8 * MIN, 9 * MIN], [7.5, 8.5, 9.5], 9 * MIN, 60.0),
+    ]
+    assert [(dict(s.labels), s.values.tolist()) for s in result.series] == [
+        ({"pod": "a"}, [69.5]),
+        ({"pod": "b"}, [69.0]),
+    ]
+    # None: absent at that step; a subquery's steps reach the same forecaster.
+    assert engine.instant("forecast(h[3m], 60)", 9 * MIN).series == []
+    ranged = engine.range("forecast(g[2m:1m], 60)", 5 * MIN, 6 * MIN, MIN)
+    assert [s.values.tolist() for s in ranged.series] == [[65.5, 66.5], [65.0, 66.0]]
+    assert engine.with_settings(PromQLSettings(max_series=9)).forecaster is recorder
 
 
 def test_every_shared_rule_evaluates(memory_store: MemoryStore, rules_dir: Path) -> None:
