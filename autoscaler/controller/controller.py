@@ -33,13 +33,19 @@ from autoscaler.controller.history import GridHistory
 from autoscaler.controller.kube_actions import KubeActions, format_resource, round_request
 from autoscaler.controller.load import LoadError, LoadQuery, LoadReading, load_query
 from autoscaler.controller.settings import ControllerSettings
-from autoscaler.controller.status import Conditions, rfc3339
+from autoscaler.controller.status import Conditions, recommendation, rfc3339
 from autoscaler.controller.vertical import ContainerPlan, VerticalKeeper, usage_queries
 from autoscaler.controller.workload import PodIndex, WorkloadView, pods_by_workload, view_of
 from autoscaler.forecast.settings import ForecastSettings
 from autoscaler.policy.horizontal import LoadSignal, ReplicaState
 from autoscaler.policy.settings import PolicySettings
-from autoscaler.resource.model import Mode, UpdateMode
+from autoscaler.resource.model import (
+    ForecastStatus,
+    LastDecision,
+    Mode,
+    PredictiveAutoscalerStatus,
+    UpdateMode,
+)
 from autoscaler.resource.objects import Autoscaler, InvalidAutoscaler, read_autoscaler
 from collectors.cluster_model import ClusterModel
 from collectors.kube import KubeApiError
@@ -90,11 +96,11 @@ class _State:
     replicas: ReplicaState | None = None
     vertical: VerticalKeeper | None = None
     conditions: Conditions = field(default_factory=Conditions)
-    last_decision: dict[str, Any] | None = None
+    last_decision: LastDecision | None = None
     last_scale_time: str | None = None
     last_set: tuple[int, float] | None = None
     last_recreate_at: float | None = None
-    recommendations: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[ContainerPlan] = field(default_factory=list)
     status_digest: Any = None
     status_written_at: float | None = None
     warned_generation: int | None = None
@@ -244,10 +250,10 @@ class Controller:
             snap.desired = desired
         if spec.vertical is not None:
             await self._vertical(parsed, state, view, acting, now)
-            for rec in state.recommendations:
-                for resource, value in rec["_values"].items():
-                    snap.recommendations[(rec["containerName"], resource)] = value
-        snap.conditions = {c["type"]: c["status"] for c in state.conditions.as_list()}
+            for plan in state.plans:
+                for resource, decision in plan.decisions.items():
+                    snap.recommendations[(plan.container, resource)] = decision.request
+        snap.conditions = {c.type: c.status for c in state.conditions.as_list()}
         await self._write_status(parsed, state, now, view, desired, reading, peak)
 
     def _trust_own_write(self, view: WorkloadView, state: _State, now: float) -> WorkloadView:
@@ -379,14 +385,14 @@ class Controller:
             return
         state.last_set = (desired, now)
         state.last_scale_time = rfc3339(now)
-        state.last_decision = {
-            "time": rfc3339(now),
-            "direction": direction,
-            "fromReplicas": result.before,
-            "toReplicas": desired,
-            "reason": reason,
-            "message": plan.message,
-        }
+        state.last_decision = LastDecision(
+            time=rfc3339(now),
+            direction=direction,
+            from_replicas=result.before,
+            to_replicas=desired,
+            reason=reason,
+            message=plan.message,
+        )
         key = (parsed.namespace, parsed.name, direction, reason)
         self.decisions[key] = self.decisions.get(key, 0) + 1
         self.actions_log.append(
@@ -432,7 +438,7 @@ class Controller:
         if not state.vertical.due(now):
             return
         plans = state.vertical.decide(spec.vertical, view, now)
-        state.recommendations = [_recommendation(p) for p in plans]
+        state.plans = plans
         if not acting or spec.vertical.update_mode is UpdateMode.OFF:
             return
         if spec.vertical.update_mode is UpdateMode.IN_PLACE:
@@ -561,7 +567,9 @@ class Controller:
             await self._actions.event(
                 parsed.namespace, parsed.name, parsed.uid, "InvalidSpec", parsed.message, True
             )
-        status = {"observedGeneration": parsed.generation, "conditions": state.conditions.as_list()}
+        status = PredictiveAutoscalerStatus(
+            observed_generation=parsed.generation, conditions=state.conditions.as_list()
+        )
         digest = ("invalid", parsed.generation, state.conditions.digest())
         if digest != state.status_digest:
             await self._actions.write_status(parsed.namespace, parsed.name, status)
@@ -581,7 +589,9 @@ class Controller:
         )
         try:
             await self._actions.write_status(
-                parsed.namespace, parsed.name, {"conditions": state.conditions.as_list()}
+                parsed.namespace,
+                parsed.name,
+                PredictiveAutoscalerStatus(conditions=state.conditions.as_list()),
             )
         except KubeApiError as e:
             log.warning("cannot write status of %s/%s: %s", *parsed.key, e)
@@ -597,39 +607,34 @@ class Controller:
         reading: LoadReading | None = None,
         peak: float | None = None,
     ) -> None:
-        status: dict[str, Any] = {
-            "observedGeneration": parsed.generation,
-            "conditions": state.conditions.as_list(),
-        }
-        if view is not None:
-            status["currentReplicas"] = view.replicas
-        if desired is not None:
-            status["desiredReplicas"] = desired
-        if reading is not None and reading.value is not None:
-            status["load"] = round(reading.value, 6)
+        forecast = None
         if peak is not None and state.forecast is not None:
-            status["forecast"] = {
-                "load": round(peak, 6),
-                "quantile": parsed.spec.forecast.quantile,
-                "horizonSeconds": parsed.spec.forecast.horizon_seconds,
-                "model": state.forecast.choice.name,
-                "time": rfc3339(now),
-            }
-        if state.recommendations:
-            status["recommendations"] = [
-                {k: v for k, v in r.items() if not k.startswith("_")} for r in state.recommendations
-            ]
-        if state.last_decision is not None:
-            status["lastDecision"] = state.last_decision
-        if state.last_scale_time is not None:
-            status["lastScaleTime"] = state.last_scale_time
+            forecast = ForecastStatus(
+                load=round(peak, 6),
+                quantile=parsed.spec.forecast.quantile,
+                horizon_seconds=parsed.spec.forecast.horizon_seconds,
+                model=state.forecast.choice.name,
+                time=rfc3339(now),
+            )
+        load = reading.value if reading is not None else None
+        status = PredictiveAutoscalerStatus(
+            observed_generation=parsed.generation,
+            current_replicas=view.replicas if view is not None else None,
+            desired_replicas=desired,
+            load=round(load, 6) if load is not None else None,
+            forecast=forecast,
+            recommendations=[recommendation(p) for p in state.plans] or None,
+            last_decision=state.last_decision,
+            last_scale_time=state.last_scale_time,
+            conditions=state.conditions.as_list(),
+        )
         digest = (
             parsed.generation,
-            status.get("currentReplicas"),
+            status.current_replicas,
             desired,
             state.conditions.digest(),
-            repr(status.get("recommendations")),
-            repr(state.last_decision),
+            status.recommendations,
+            state.last_decision,
         )
         due = (
             state.status_written_at is None
@@ -709,18 +714,6 @@ def autoscaler_families(
             count, namespace=ns, autoscaler=name, direction=direction, reason=reason
         )
     return list(f.values())
-
-
-def _recommendation(plan: ContainerPlan) -> dict[str, Any]:
-    target = {r: format_resource(r, d.request) for r, d in plan.decisions.items()}
-    return {
-        "containerName": plan.container,
-        "target": target,
-        "lowerBound": {r: format_resource(r, d.lower) for r, d in plan.decisions.items()},
-        "upperBound": {r: format_resource(r, d.upper) for r, d in plan.decisions.items()},
-        "reason": ",".join(sorted({d.reason.value for d in plan.decisions.values()})),
-        "_values": {r: d.request for r, d in plan.decisions.items()},
-    }
 
 
 def _differs(current: float, wanted: float, hysteresis: float, reason: Any) -> bool:

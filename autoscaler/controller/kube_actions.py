@@ -15,7 +15,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from autoscaler.resource.model import GROUP, KIND, PLURAL, VERSION
+from autoscaler.resource.model import GROUP, KIND, PLURAL, VERSION, PredictiveAutoscalerStatus
 from collectors.kube import KubeApiError, call
 from runtime.backoff import Backoff
 from runtime.clock import Clock, to_datetime
@@ -205,8 +205,11 @@ class KubeActions:
 
     # -- status and events ---------------------------------------------------------------
 
-    async def write_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Replace the autoscaler's status (merge patch of ``/status``)."""
+    async def write_status(
+        self, namespace: str, name: str, status: PredictiveAutoscalerStatus
+    ) -> None:
+        """Write the autoscaler's status (merge patch of ``/status``: fields left None keep
+        what they held)."""
         await self._call(
             self._custom.patch_namespaced_custom_object_status,
             GROUP,
@@ -214,7 +217,7 @@ class KubeActions:
             namespace,
             PLURAL,
             name,
-            {"status": status},
+            {"status": status.to_api()},
             what=f"write status of {namespace}/{name}",
         )
 

@@ -347,6 +347,7 @@ class LastDecision(_Model):
     message: str = Field("", description="For people.")
 
 
+# A status field left None is not written, and a merge patch of ``/status`` keeps what it held.
 class PredictiveAutoscalerStatus(_Model):
     """What the controller saw and did."""
 
@@ -355,9 +356,13 @@ class PredictiveAutoscalerStatus(_Model):
     desired_replicas: int | None = Field(None, description="Replicas the controller wants.")
     load: float | None = Field(None, description="Load now, in the metric's unit.")
     forecast: ForecastStatus | None = Field(None, description="The forecast in use.")
-    recommendations: list[ContainerRecommendation] = Field(
-        default_factory=list, description="Per-container requests."
+    recommendations: list[ContainerRecommendation] | None = Field(
+        None, description="Per-container requests."
     )
     last_decision: LastDecision | None = Field(None, description="The latest decision.")
     last_scale_time: str | None = Field(None, description="When replicas last changed.")
     conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
+
+    def to_api(self) -> dict[str, Any]:
+        """The status as the API takes it: camelCase field names, no field without a value."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)

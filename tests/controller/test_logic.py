@@ -192,10 +192,10 @@ def test_condition_transition_time_changes_only_with_the_status() -> None:
     conditions.set("AbleToScale", ConditionValue("True", "A", "x"), NOW)
     conditions.set("AbleToScale", ConditionValue("True", "B", "y"), NOW + 60)
     [c] = conditions.as_list()
-    assert c["lastTransitionTime"] == "2026-01-05T08:00:00Z" and c["reason"] == "B"
+    assert c.last_transition_time == "2026-01-05T08:00:00Z" and c.reason == "B"
     conditions.set("AbleToScale", ConditionValue("False", "C", "z"), NOW + 120)
     [c] = conditions.as_list()
-    assert c["lastTransitionTime"] == "2026-01-05T08:02:00Z"
+    assert c.last_transition_time == "2026-01-05T08:02:00Z"
 
 
 @pytest.mark.parametrize("utilisation", [1, 50, 100])

@@ -12,8 +12,13 @@ import yaml
 
 from autoscaler.forecast.registry import forecaster_names, model_names
 from autoscaler.resource.crd import crd_manifest, crd_yaml
-from autoscaler.resource.model import ForecastSpec, PredictiveAutoscalerSpec
+from autoscaler.resource.model import (
+    ForecastSpec,
+    PredictiveAutoscalerSpec,
+    PredictiveAutoscalerStatus,
+)
 from autoscaler.resource.objects import Autoscaler, InvalidAutoscaler, read_autoscaler
+from simulator.schema import apply_schema
 from tests.controller.conftest import Rig, horizontal, pas
 from tests.support.external import require_binary
 
@@ -152,6 +157,26 @@ async def test_the_api_server_applies_the_crd_defaults(rig: Rig) -> None:
     )
     assert obj["spec"]["mode"] == "Auto"
     assert obj["spec"]["horizontal"]["minReplicas"] == 1
+
+
+async def test_the_status_the_controller_writes_is_the_crds(rig: Rig) -> None:
+    spec = {**horizontal(), "vertical": {"updateMode": "Off"}}
+    await rig.create(pas("web", spec))
+    status: dict[str, object] = {}
+    for _ in range(20):
+        await rig.step(120)
+        status = await rig.status("web")
+        if {"lastDecision", "recommendations", "forecast"} <= status.keys():
+            break
+    assert {"lastDecision", "recommendations", "forecast", "conditions"} <= status.keys()
+    assert rig.service.controller.reconcile_errors == 0
+    version = crd_manifest()["spec"]["versions"][0]
+    schema = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+    causes: list[tuple[str, str]] = []
+    # Valid, and nothing pruned: every field written is one the schema has.
+    assert apply_schema(status, schema, "status", causes) == status
+    assert causes == []
+    assert PredictiveAutoscalerStatus.model_validate(status).to_api() == status
 
 
 async def test_kubectl_get_pas_shows_live_status(rig: Rig, tmp_path: Path) -> None:
