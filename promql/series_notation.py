@@ -111,6 +111,12 @@ def parse_number(text: str) -> float:
         return -math.inf
     if lowered in ("nan", "+nan", "-nan"):
         return math.nan
+    # Go reads a number with ParseInt(s, 0, 64) first (a leading 0 is octal), and its lexer
+    # takes no digit separators.
+    if re.fullmatch(r"[-+]?0[0-7]+", text):
+        return float(int(text, 8))
+    if "_" in text:
+        raise ValueError(f"bad number syntax: {text!r}")
     return float(text)
 
 

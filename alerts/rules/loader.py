@@ -2,6 +2,8 @@
 
 YAML is composed into nodes first so that each field keeps its position; the whole file is
 checked (fields, durations, label names, PromQL, templates) before any of it is accepted.
+Scalars read as Prometheus' yaml.v3 decoder reads them (:mod:`alerts.rules.goyaml`): strings as
+written (``severity: yes`` is "yes"), a null string is "", a null duration or limit is zero.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import yaml
 
 from alerts.rules.durations import DurationError, parse_duration_ms
 from alerts.rules.errors import RuleFileError, RuleFileErrors
+from alerts.rules.goyaml import GoTypeError, compose, is_null, text, to_int
 from alerts.rules.model import GroupSpec, RuleKind, RuleSpec
 from alerts.rules.templates import TemplateError, parse_template
 from promql import PromQLError, parse
@@ -48,12 +51,20 @@ def _scalar(ctx: _Ctx, node: yaml.Node, what: str) -> str | None:
     return str(node.value)
 
 
+def _string(ctx: _Ctx, node: yaml.Node, what: str) -> str | None:
+    """A field Prometheus declares a Go ``string``: a null is ""."""
+    value = _scalar(ctx, node, what)
+    return "" if value is not None and is_null(node) else value
+
+
 def _duration(ctx: _Ctx, node: yaml.Node, what: str) -> int | None:
-    text = _scalar(ctx, node, what)
-    if text is None:
+    if is_null(node):
+        return 0
+    value = _scalar(ctx, node, what)
+    if value is None:
         return None
     try:
-        return parse_duration_ms(text)
+        return parse_duration_ms(value)
     except DurationError as e:
         ctx.add(node, f"{what}: {e}")
         return None
@@ -67,7 +78,7 @@ def _labels(ctx: _Ctx, node: yaml.Node, what: str) -> tuple[tuple[str, str], ...
         return ()
     out = []
     for k, v in node.value:
-        name = str(k.value)
+        name = text(k) if isinstance(k, yaml.ScalarNode) else str(k.value)
         if not _LABEL_NAME.fullmatch(name):
             ctx.add(k, f"{what}: invalid label name: {name}")
         value = _scalar(ctx, v, f"{what} {name!r}")
@@ -80,7 +91,7 @@ def load_text(text: str, path: str) -> list[GroupSpec]:
     """Groups of one rule file's text; :class:`RuleFileErrors` lists every problem."""
     ctx = _Ctx(path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose(text, 3)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         line = mark.line + 1 if mark else 0
@@ -119,7 +130,7 @@ def _group(ctx: _Ctx, node: yaml.Node, seen: set[str]) -> GroupSpec | None:
         if fname not in _GROUP_FIELDS:
             ctx.add(k, f"field {fname} not found in type rulefmt.RuleGroup")
     name_node = fields.get("name", (None, None))[1]
-    name: str | None = _scalar(ctx, name_node, "group name") if name_node is not None else None
+    name = _string(ctx, name_node, "group name") if name_node is not None else None
     if not name:
         ctx.add(node, "Groupname must not be empty")
         name = ""
@@ -132,15 +143,13 @@ def _group(ctx: _Ctx, node: yaml.Node, seen: set[str]) -> GroupSpec | None:
         interval = _duration(ctx, fields["interval"][1], f'group "{name}": interval')
         if interval == 0:
             interval = None
-    if "query_offset" in fields:
+    if "query_offset" in fields and not is_null(fields["query_offset"][1]):
         offset = _duration(ctx, fields["query_offset"][1], f'group "{name}": query_offset')
     if "limit" in fields:
-        text = _scalar(ctx, fields["limit"][1], f'group "{name}": limit')
-        if text is not None:
-            try:
-                limit = int(text)
-            except ValueError:
-                ctx.add(fields["limit"][1], f'group "{name}": limit: not an integer: {text}')
+        try:
+            limit = to_int(fields["limit"][1])
+        except GoTypeError as e:
+            ctx.add(fields["limit"][1], f'group "{name}": limit: {e}')
     labels = (
         _labels(ctx, fields["labels"][1], f'group "{name}": labels') if "labels" in fields else ()
     )
@@ -165,8 +174,11 @@ def _rule(
         ctx.add(node, f'group "{group}", rule {index}: expected a mapping')
         return None
     fields = _mapping(node)
-    record = fields.get("record", (None, None))[1]
-    alert = fields.get("alert", (None, None))[1]
+    # Prometheus reads these as yaml.Node and tests their text: an empty one is unset.
+    record, alert = (
+        n if n is not None and n.value != "" else None
+        for n in (fields.get(f, (None, None))[1] for f in ("record", "alert"))
+    )
     named = record if record is not None else alert
     rname = _scalar(ctx, named, "name") if named is not None else ""
     where = f'group "{group}", rule {index}, "{rname}"'

@@ -3,7 +3,8 @@
 Each test group loads its input series at ``k * interval``, evaluates every rule group at
 every ``evaluation_interval`` from the start time up to the latest ``eval_time``, compares
 firing alerts at each ``alert_rule_test`` time, then runs ``promql_expr_test`` queries over
-what the rules wrote. Output and exit codes follow promtool.
+what the rules wrote. Output and exit codes follow promtool, and the file is decoded as
+promtool decodes it (:mod:`alerts.rules.goyaml`): ``exp_labels: {on: yes}`` is on="yes".
 """
 
 from __future__ import annotations
@@ -21,6 +22,18 @@ import yaml
 
 from alerts.rules.durations import DurationError, parse_duration_ms
 from alerts.rules.errors import RuleFileErrors
+from alerts.rules.goyaml import (
+    BOOL,
+    FLOAT,
+    STR,
+    STR_MAP,
+    GoDecodeError,
+    ListOf,
+    Scalar,
+    Struct,
+    decode,
+    text,
+)
 from alerts.rules.group import EvalContext, GroupState, _samples
 from alerts.rules.loader import expand_paths, load_file
 from alerts.rules.model import GroupSpec
@@ -116,25 +129,50 @@ class _TestError(Exception):
     pass
 
 
-class _StringNumbers(yaml.SafeLoader):
-    """Keeps numbers as text: ``values: 0x10`` is series notation, not sixteen."""
+def _duration_ms(node: yaml.Node) -> int:
+    """A ``model.Duration``: its text read by ``model.ParseDuration``, in milliseconds."""
+    value = text(node)
+    if not value:
+        raise DurationError("empty duration string")
+    return parse_duration_ms(value)
 
 
-_StringNumbers.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if not tag.endswith((":int", ":float"))]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _duration(value: Any, what: str) -> int:
-    try:
-        return parse_duration_ms(str(value))
-    except DurationError:
-        pass
-    try:
-        return round(float(str(value)) * 1000)
-    except ValueError as e:
-        raise _TestError(f"{what}: {e}") from e
+# The test file as promtool declares it: Go types decoded by yaml.v2, so that every string
+# field is the text as written (``enabled: true`` is "true", ``values: 010`` stays "010").
+_DURATION = Scalar("string", 0, _duration_ms)
+_SAMPLE = Struct("main.sample", {"labels": STR, "value": FLOAT, "histogram": STR})
+_ALERT = Struct("main.alert", {"exp_labels": STR_MAP, "exp_annotations": STR_MAP})
+_ALERT_TEST = Struct(
+    "main.alertTestCase",
+    {"eval_time": _DURATION, "alertname": STR, "exp_alerts": ListOf(_ALERT)},
+)
+_EXPR_TEST = Struct(
+    "main.promqlTestCase",
+    {"expr": STR, "eval_time": _DURATION, "exp_samples": ListOf(_SAMPLE)},
+)
+_TEST_GROUP = Struct(
+    "main.testGroup",
+    {
+        "interval": _DURATION,
+        "input_series": ListOf(Struct("main.series", {"series": STR, "values": STR})),
+        "alert_rule_test": ListOf(_ALERT_TEST),
+        "promql_expr_test": ListOf(_EXPR_TEST),
+        "external_labels": STR_MAP,
+        "external_url": STR,
+        "name": STR,
+        "start_timestamp": Scalar("string", 0, lambda node: _start_time(text(node))),
+    },
+)
+_TEST_FILE = Struct(
+    "main.unitTestFile",
+    {
+        "rule_files": ListOf(STR),
+        "evaluation_interval": _DURATION,
+        "group_eval_order": ListOf(STR),
+        "tests": ListOf(_TEST_GROUP),
+        "fuzzy_compare": BOOL,
+    },
+)
 
 
 def _equal(a: float, b: float, fuzzy: bool) -> bool:
@@ -147,15 +185,6 @@ def _equal(a: float, b: float, fuzzy: bool) -> bool:
     return abs(a - b) <= _EPSILON * max(abs(a), abs(b)) or abs(a - b) < 1e-300
 
 
-_TEST_FILE_FIELDS = {
-    "rule_files",
-    "evaluation_interval",
-    "group_eval_order",
-    "tests",
-    "fuzzy_compare",
-}
-
-
 def run_file(
     path: Path,
     run: str | None = None,
@@ -166,21 +195,14 @@ def run_file(
     ``forecaster`` is the model behind ``forecast()``."""
     result = FileResult(str(path))
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_StringNumbers) or {}
-    except (OSError, yaml.YAMLError) as e:
+        doc = decode(path.read_text(encoding="utf-8"), _TEST_FILE)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, GoDecodeError) as e:
         result.errors.append(str(e))
         return result
-    if not isinstance(doc, dict):
-        result.errors.append(f"{path}: expected a mapping")
-        return result
-    unknown = sorted(set(doc) - _TEST_FILE_FIELDS)
-    if unknown:
-        result.errors.append(f"{path}: unknown fields: {', '.join(unknown)}")
-        return result
     try:
-        interval = _duration(doc.get("evaluation_interval") or "1m", "evaluation_interval")
-        specs = _load_rules(path, doc.get("rule_files") or [])
-        specs = _order(specs, doc.get("group_eval_order") or [])
+        interval = doc["evaluation_interval"] or 60_000
+        specs = _load_rules(path, doc["rule_files"])
+        specs = _order(specs, doc["group_eval_order"])
     except RuleFileErrors as e:
         result.errors.extend(str(x) for x in e.errors)
         return result
@@ -188,15 +210,12 @@ def run_file(
         result.errors.append(str(e))
         return result
     pattern = re.compile(run) if run else None
-    for group in doc.get("tests") or []:
-        name = str(group.get("name") or "")
-        if pattern is not None and not pattern.search(name):
+    for group in doc["tests"]:
+        if pattern is not None and not pattern.search(group["name"]):
             continue
         try:
             result.errors.extend(
-                _run_group(
-                    group, specs, interval, doc.get("fuzzy_compare") is True, settings, forecaster
-                )
+                _run_group(group, specs, interval, doc["fuzzy_compare"], settings, forecaster)
             )
         except _TestError as e:
             result.errors.append(str(e))
@@ -222,6 +241,9 @@ def _load_rules(test_path: Path, files: Sequence[str]) -> list[GroupSpec]:
 def _order(specs: list[GroupSpec], order: Sequence[str]) -> list[GroupSpec]:
     if not order:
         return specs
+    repeated = next((n for i, n in enumerate(order) if n in order[:i]), None)
+    if repeated is not None:
+        raise _TestError(f"group name repeated in evaluation order: {repeated}")
     by_name = {s.name: s for s in specs}
     missing = [n for n in order if n not in by_name]
     if missing:
@@ -232,16 +254,16 @@ def _order(specs: list[GroupSpec], order: Sequence[str]) -> list[GroupSpec]:
 
 def _load_series(store: Store, series: Sequence[dict[str, Any]], interval: int, start: int) -> None:
     for item in series:
-        text = f"{item.get('series', '')} {item.get('values', '')}"
+        line = f"{item['series']} {item['values']}"
         try:
-            labels, rest = parse_series(str(item.get("series", "")))
-            points = parse_points(str(item.get("values", "")))
+            labels, rest = parse_series(item["series"])
+            points = parse_points(item["values"])
         except (NotationError, ValueError) as e:
-            raise _TestError(f"{text}: {e}") from e
+            raise _TestError(f"{line}: {e}") from e
         if points.histograms:
-            raise _TestError(f"{text}: {_NATIVE_HISTOGRAMS}")
+            raise _TestError(f"{line}: {_NATIVE_HISTOGRAMS}")
         if rest:
-            raise _TestError(f"{text}: unexpected {rest!r} after the series")
+            raise _TestError(f"{line}: unexpected {rest!r} after the series")
         stamps = [start + k * interval for k, v in enumerate(points.values) if v is not None]
         values = [v for v in points.values if v is not None]
         if stamps:
@@ -262,16 +284,22 @@ def _run_group(
     forecaster: SeriesForecaster | None,
 ) -> list[str]:
     errors: list[str] = []
-    name = str(tg.get("name") or "")
+    name = tg["name"]
     prefix = f"    name: {name},\n" if name else ""
-    interval = _duration(tg["interval"], "interval") if tg.get("interval") else eval_interval
-    start = _start_time(tg.get("start_timestamp"))
+    for t in tg["alert_rule_test"]:
+        if not t["alertname"]:
+            where = f" (in TestGroup {name})" if name else ""
+            return [
+                "an item under alert_rule_test misses required attribute alertname at "
+                f"eval_time {_model_duration(t['eval_time'])}{where}"
+            ]
+    interval = tg["interval"] or eval_interval
+    start = tg["start_timestamp"]
     store = Store(StoreSettings(), VirtualClock(0.0), persistent=False)
     try:
-        _load_series(store, tg.get("input_series") or [], interval, start)
+        _load_series(store, tg["input_series"], interval, start)
         base = settings or PromQLSettings()
-        external = {str(k): str(v) for k, v in (tg.get("external_labels") or {}).items()}
-        url = str(tg.get("external_url") or "")
+        external, url = tg["external_labels"], tg["external_url"]
         states = []
         for spec in specs:
             step_s = (spec.interval_ms or eval_interval) / 1000
@@ -284,13 +312,11 @@ def _run_group(
                 (GroupState(spec, eval_interval), EvalContext(engine, store, external, url))
             )
         alert_tests: dict[int, list[dict[str, Any]]] = {}
-        for t in tg.get("alert_rule_test") or []:
-            alert_tests.setdefault(_duration(t.get("eval_time", 0), "eval_time"), []).append(t)
-        expr_tests = tg.get("promql_expr_test") or []
+        for t in tg["alert_rule_test"]:
+            alert_tests.setdefault(t["eval_time"], []).append(t)
+        expr_tests = tg["promql_expr_test"]
         times = sorted(alert_tests)
-        max_t = max(
-            [*times, *(_duration(t.get("eval_time", 0), "eval_time") for t in expr_tests), 0]
-        )
+        max_t = max([*times, *(t["eval_time"] for t in expr_tests), 0])
         curr = 0
         ts = 0
         while ts <= max_t:
@@ -317,19 +343,21 @@ def _run_group(
     return errors
 
 
-def _start_time(value: Any) -> int:
-    if value is None or value == "":
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+def _start_time(value: str) -> int:
+    """promtool's ``start_timestamp``: unix seconds or an RFC 3339 time (a date alone or a
+    time without its zone is neither)."""
+    if not value:
         return 0
-    text = str(value)
     try:
-        return round(float(text) * 1000)
+        return round(float(value) * 1000)
     except ValueError:
         pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise _TestError(f"start_timestamp: not a unix time or RFC 3339 time: {text!r}") from e
-    return round(parsed.timestamp() * 1000)
+    if not _RFC3339.fullmatch(value):
+        raise ValueError(f'cannot parse "{value}" to a valid timestamp')
+    return round(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def _check_alerts(
@@ -337,18 +365,16 @@ def _check_alerts(
 ) -> list[str]:
     errors = []
     for test in tests:
-        name = str(test.get("alertname", ""))
+        name = test["alertname"]
         got: list[tuple[Labels, Labels]] = []
         for state, _ in states:
             for rule, alert in state.active_alerts():
                 if rule.name == name and alert.state is AlertState.FIRING:
                     got.append((alert.labels, tuple(sorted(alert.annotations))))
         exp: list[tuple[Labels, Labels]] = []
-        for a in test.get("exp_alerts") or []:
-            lb = {str(k): str(v) for k, v in ((a or {}).get("exp_labels") or {}).items()}
-            lb["alertname"] = name
-            an = {str(k): str(v) for k, v in ((a or {}).get("exp_annotations") or {}).items()}
-            exp.append((tuple(sorted(lb.items())), tuple(sorted(an.items()))))
+        for a in test["exp_alerts"]:
+            lb = {**a["exp_labels"], "alertname": name}
+            exp.append((tuple(sorted(lb.items())), tuple(sorted(a["exp_annotations"].items()))))
         got.sort()
         exp.sort()
         if got != exp:
@@ -374,25 +400,24 @@ def _check_expr(
     fuzzy: bool,
     prefix: str,
 ) -> list[str]:
-    expr = str(test.get("expr", ""))
-    t = _duration(test.get("eval_time", 0), "eval_time")
+    expr, t = test["expr"], test["eval_time"]
     where = f'    expr: "{_escape(expr)}", time: {_model_duration(t)}'
     try:
         got = [(tuple(sorted(lb)), v) for lb, v in _samples(engine.instant(expr, start + t))]
     except PromQLError as e:
         return [f"{where}, err: {e}"]
     exp: list[tuple[Labels, float]] = []
-    for s in test.get("exp_samples") or []:
-        if s.get("histogram"):
+    for s in test["exp_samples"]:
+        if s["histogram"]:
             return [f"{where}, err: {_NATIVE_HISTOGRAMS}"]
-        text = str(s.get("labels") or "{}")
+        labels = s["labels"] or "{}"
         try:
-            lb, rest = parse_series(text)
+            lb, rest = parse_series(labels)
             if rest:
                 raise NotationError(f"unexpected {rest!r}")
         except NotationError as e:
-            return [f'{where}, err: labels "{text}": {e}']
-        exp.append((tuple(sorted(lb)), float(s.get("value", 0))))
+            return [f'{where}, err: labels "{labels}": {e}']
+        exp.append((tuple(sorted(lb)), s["value"]))
     got.sort(key=lambda x: x[0])
     exp.sort(key=lambda x: x[0])
     same = len(got) == len(exp) and all(
