@@ -1,7 +1,8 @@
 """Benchmark of the alert engine: ``python -m bench.alerts [--nodes N] [--groups N]``.
 
-- one evaluation round of the kube-prometheus rule groups (state machine, ``ALERTS`` series,
-  recording rules feeding later rules) over the synthetic cluster of :mod:`bench.promql`;
+- one evaluation round of the kube-prometheus rule groups as the service runs them (state
+  machine, ``ALERTS`` series, recording rules feeding later rules) over the synthetic cluster
+  of :mod:`bench.promql`, whose store the rules have been evaluated over since its first scrape;
 - notification throughput: alerts grouped into aggregation groups, flushed into the outbox
   and delivered to a webhook receiver on loopback;
 - outbox recovery: reopening an outbox holding 10,000 queued notifications, and draining it.
@@ -24,45 +25,36 @@ from alerts.notify.model import NotifyAlert
 from alerts.notify.outbox import Outbox
 from alerts.notify.silences import Silences
 from alerts.notify.targets import Target, build_targets
-from alerts.rules.group import EvalContext, GroupState
-from alerts.rules.loader import load_files
 from alerts.settings import NotifySettings
-from bench.promql import RULES, SCRAPE_MS, SCRAPES, T0_MS, Cluster, build_store, load_rules
-from promql import Engine, PromQLSettings
+from bench.promql import RULES, Cluster, ServiceRules
 from runtime.clock import RealClock
 
 T0 = 1_767_225_600_000
 
 
-def evaluation_round(nodes: int, pods_per_node: int, rounds: int) -> list[tuple[str, str]]:
+def evaluation_round(
+    nodes: int, pods_per_node: int, rounds: int, tmp: Path
+) -> list[tuple[str, str]]:
     """Rows of the evaluation part."""
-    t = time.perf_counter()
     cluster = Cluster(nodes, pods_per_node)
-    store = build_store(load_rules(RULES), cluster)
-    built = time.perf_counter() - t
-    specs = load_files([RULES])
-    engine = Engine(store, PromQLSettings(max_samples=500_000_000, max_series=10_000_000))
-    ctx = EvalContext(engine, store)
-    groups = [GroupState(s, 60_000) for s in specs]
-    times = []
-    at = T0_MS + (SCRAPES - 1) * SCRAPE_MS + 1
-    for k in range(rounds):
-        start = time.perf_counter()
-        for g in groups:
-            g.evaluate(ctx, at + k * 60_000)
-        times.append(time.perf_counter() - start)
-    alerts = sum(len(a) for g in groups for a in g.alerts)
-    failed = sum(g.failures for g in groups)
-    rules = sum(len(s.rules) for s in specs)
-    store.close()
+    service = ServiceRules(RULES, cluster, tmp / "rules")
+    times = [service.round(service.next_full_round()) for _ in range(rounds)]
+    firing, pending, failing = service.alert_counts()
+    groups = service.manager.groups
+    rules = sum(len(g.spec.rules) for g in groups)
+    service.store.close()
+    built = f"{service.built_s:.0f} s to build, {service.history_s:.0f} s of it rule rounds"
     return [
-        ("cluster", f"{nodes:,} nodes, {len(cluster.pods):,} pods ({built:.0f} s to build)"),
+        ("cluster", f"{nodes:,} nodes, {len(cluster.pods):,} pods ({built})"),
         ("rule groups / rules", f"{len(groups)} / {rules}"),
         (
             "evaluation round (best)",
             f"{min(times):.2f} s   (rounds: {', '.join(f'{x:.2f}' for x in times)})",
         ),
-        ("active alerts after the rounds", f"{alerts:,} ({failed} rule evaluations failed)"),
+        (
+            "alerts after the rounds",
+            f"{firing:,} firing, {pending:,} pending ({failing} rules failing)",
+        ),
     ]
 
 
@@ -185,9 +177,9 @@ def main() -> None:
     parser.add_argument("--skip-evaluation", action="store_true")
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
-    if not args.skip_evaluation:
-        rows += evaluation_round(args.nodes, args.pods_per_node, args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_evaluation:
+            rows += evaluation_round(args.nodes, args.pods_per_node, args.rounds, Path(tmp))
         rows += asyncio.run(throughput(args.groups, 5, Path(tmp)))
         rows += asyncio.run(recovery(args.queued, Path(tmp)))
     for name, value in rows:

@@ -1,9 +1,10 @@
 """Benchmark of the PromQL evaluator: ``python -m bench.promql [--nodes N] [--pods-per-node N]``.
 
 One evaluation round of every rule in ``shared/data/promql/rules/kube-prometheus`` over a
-store holding a synthetic cluster, timed twice: as the rule engine runs it (group by group,
-each group sharing the subexpressions over metrics it does not write), and with every query
-evaluated alone. The cluster is shaped as kube-prometheus scrapes one:
+store holding a synthetic cluster, timed twice: as the service's rule engine runs it (the
+rule manager evaluating each group on its grid, recording rules written back to the store and
+read by later groups, alert state stepped and saved), and with every query evaluated alone.
+The cluster is shaped as kube-prometheus scrapes one:
 
 - kube-state-metrics (``job="kube-state-metrics"``): per pod ``kube_pod_info``, owner,
   five phases, three ready conditions, status reasons; per container requests and limits
@@ -17,20 +18,26 @@ evaluated alone. The cluster is shaped as kube-prometheus scrapes one:
   CPUs of eight modes, three filesystems, two disks, two network devices, systemd units.
 - the API server's request counters and SLI histograms per verb, scope and resource.
 
-Every other metric the rules read (control plane, Prometheus, Alertmanager, recorded
-series) gets three targets labelled with the values the rules ask for with ``=``. Pods:
-two daemon-set pods per node, the rest in deployments of ten (every twentieth a stateful
-set, every twentieth a job), one in three with a sidecar; a few are pending, not ready
-or crash-looping so that alerts have something to find. Thirty minutes of samples, one
-every 30 s: counters grow, gauges hold their level, states are 0 or 1.
+Every other metric the rules read (control plane, Prometheus, Alertmanager) gets three
+targets labelled with the values the rules ask for with ``=``. Pods: two daemon-set pods per
+node, the rest in deployments of ten (every twentieth a stateful set, every twentieth a job),
+one in three with a sidecar; a few are pending, not ready or crash-looping so that alerts have
+something to find. Thirty minutes of samples, one every 30 s: counters grow, gauges hold
+their level, states are 0 or 1.
+
+The benchmark's store holds no series the rules write: after each scrape of those thirty
+minutes the rule engine evaluates the groups that are due, as the service does, so recorded
+series and ``ALERTS`` have their history when the timed rounds start. Each timed round is
+the first moment after some more scrapes at which every group is due at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,9 +45,12 @@ from typing import Any
 import numpy as np
 import promql_parser
 
-from alerts.rules.group import written_metrics
+from alerts.rules.group import EvalContext, written_metrics
 from alerts.rules.loader import load_file
+from alerts.rules.manager import RuleManager
 from alerts.rules.model import GroupSpec
+from alerts.rules.state import AlertState
+from alerts.settings import RuleSettings
 from promql import Engine, PromQLSettings, QueryResult, parse
 from runtime.clock import VirtualClock
 from tsdb import Store, StoreSettings
@@ -75,6 +85,7 @@ GAUGE = -2.0
 """Value marker: a gauge at a random level."""
 
 Sample = tuple[dict[str, str], float]
+ENGINE = PromQLSettings(max_samples=500_000_000, max_series=10_000_000)
 
 
 def load_groups(folder: Path) -> list[GroupSpec]:
@@ -496,36 +507,133 @@ class Cluster:
                         yield {**at, "scope": scope, "subresource": ""}, COUNTER
 
 
+def new_store() -> Store:
+    """An empty in-memory store large enough for the benchmark's cluster."""
+    return Store(StoreSettings(max_series=10_000_000), VirtualClock(0.0), persistent=False)
+
+
+class Scrapes:
+    """The exporters' series of the cluster in a store, and their samples appended one scrape
+    at a time: the series of every metric the rules select, except those in ``skip``."""
+
+    def __init__(
+        self,
+        store: Store,
+        rules: list[tuple[str, str]],
+        cluster: Cluster,
+        skip: Collection[str] = (),
+    ) -> None:
+        self.store = store
+        rng = np.random.default_rng(1)
+        refs: list[int] = []
+        levels: list[float] = []
+        for name, fixed in sorted(_selected(rules).items()):
+            if name in skip:
+                continue
+            for identity, value in cluster.series(name, fixed):
+                labels = {**identity, "__name__": name}
+                if name.endswith("_bucket"):
+                    for i, le in enumerate(BUCKETS):
+                        refs.append(store.ref({**labels, "le": le}))
+                        # Cumulative buckets: the same rate, a growing share of it.
+                        levels.append(COUNTER - (i + 1) / len(BUCKETS))
+                else:
+                    refs.append(store.ref(labels))
+                    levels.append(value)
+        self.ids = np.array(refs, dtype=np.int32)
+        marker = np.array(levels)
+        self.rate = rng.uniform(0.5, 50, len(self.ids))
+        self.counter = marker <= COUNTER
+        share = np.where(self.counter, COUNTER - marker, 1.0)
+        self.share = np.where(share == 0, 1.0, share)
+        self.level = np.where(marker == GAUGE, rng.uniform(0, 1e6, len(self.ids)), marker)
+
+    def append(self, k: int) -> int:
+        """Append scrape ``k`` (at ``T0_MS + k * SCRAPE_MS``); returns its time."""
+        at = T0_MS + k * SCRAPE_MS
+        grown = self.rate * self.share * (1000 + k * SCRAPE_MS / 1000)
+        self.store.append_batch(self.ids, at, np.where(self.counter, grown, self.level))
+        return at
+
+
 def build_store(rules: list[tuple[str, str]], cluster: Cluster) -> Store:
-    """A store with series for every metric the rules select."""
-    store = Store(StoreSettings(max_series=10_000_000), VirtualClock(0.0), persistent=False)
-    rng = np.random.default_rng(1)
-    refs: list[int] = []
-    levels: list[float] = []
-    for name, fixed in sorted(_selected(rules).items()):
-        for identity, value in cluster.series(name, fixed):
-            labels = {**identity, "__name__": name}
-            if name.endswith("_bucket"):
-                for i, le in enumerate(BUCKETS):
-                    refs.append(store.ref({**labels, "le": le}))
-                    # Cumulative buckets: the same rate, a growing share of it.
-                    levels.append(COUNTER - (i + 1) / len(BUCKETS))
-            else:
-                refs.append(store.ref(labels))
-                levels.append(value)
-    ids = np.array(refs, dtype=np.int32)
-    marker = np.array(levels)
-    rate = rng.uniform(0.5, 50, len(ids))
-    counter = marker <= COUNTER
-    share = np.where(counter, COUNTER - marker, 1.0)
-    share = np.where(share == 0, 1.0, share)
-    level = np.where(marker == GAUGE, rng.uniform(0, 1e6, len(ids)), marker)
+    """A store with series for every metric the rules select, recorded ones included (each
+    rule can then be evaluated alone over the same data), and ``SCRAPES`` scrapes of them."""
+    store = new_store()
+    scrapes = Scrapes(store, rules, cluster)
     for k in range(SCRAPES):
-        values = np.where(counter, rate * share * (1000 + k * SCRAPE_MS / 1000), level)
-        store.append_batch(ids, T0_MS + k * SCRAPE_MS, values)
+        scrapes.append(k)
     # What the flusher's periodic maintenance does to a running store's blocks.
     store.maintain()
     return store
+
+
+class ServiceRules:
+    """The synthetic cluster scraped every ``SCRAPE_MS`` into a store of its own, and the rule
+    engine as the service runs it over that store: a :class:`RuleManager` over the
+    kube-prometheus rules alone (not foresight's built-in ones), groups without an interval
+    evaluated every scrape interval, each round evaluating the groups that are due, writing
+    recorded series and ``ALERTS`` back and saving the alert state in ``state_dir``.
+
+    The store holds no series the rules write but those the rules wrote: the constructor
+    scrapes ``SCRAPES`` times and runs the due groups after each scrape."""
+
+    def __init__(self, folder: Path, cluster: Cluster, state_dir: Path) -> None:
+        started = time.perf_counter()
+        written = set().union(*(written_metrics(g) for g in load_groups(folder)))
+        self.store = new_store()
+        self.scrapes = Scrapes(self.store, load_rules(folder), cluster, skip=written)
+        settings = RuleSettings(
+            files=[folder],
+            builtin=False,
+            evaluation_interval_seconds=SCRAPE_MS / 1000,
+            state_dir=state_dir,
+        )
+        self.manager = RuleManager(settings, EvalContext(Engine(self.store, ENGINE), self.store))
+        if not self.manager.reload(force=True):
+            raise SystemExit(self.manager.last_error)
+        if any(g.interval_ms % SCRAPE_MS for g in self.manager.groups):
+            raise SystemExit("the benchmark needs group intervals that are whole scrape intervals")
+        # The service's rounds fall on the grid of the group with the longest interval, so
+        # that some of them find every group due.
+        longest = max(self.manager.groups, key=lambda g: g.interval_ms)
+        first = self.manager.slot(longest, T0_MS + longest.interval_ms)
+        self._phase = (first - T0_MS) % SCRAPE_MS
+        self._scrape = -1
+        self.history_s = 0.0
+        for _ in range(SCRAPES):
+            at = self._scrape_once()
+            t = time.perf_counter()
+            self.manager.evaluate_due(at)
+            self.history_s += time.perf_counter() - t
+        # What the flusher's periodic maintenance does to a running store's blocks.
+        self.store.maintain()
+        self.built_s = time.perf_counter() - started
+
+    def _scrape_once(self) -> int:
+        self._scrape += 1
+        return self.scrapes.append(self._scrape) + self._phase
+
+    def next_full_round(self) -> int:
+        """Scrape and run the due groups, untimed, up to the next moment at which every group
+        is due, and return that moment (its round is the caller's to run)."""
+        while True:
+            at = self._scrape_once()
+            if len(self.manager.due(at)) == len(self.manager.groups):
+                return at
+            self.manager.evaluate_due(at)
+
+    def round(self, at: int) -> float:
+        """Run the service's round at ``at``; returns how long it took, seconds."""
+        start = time.perf_counter()
+        self.manager.evaluate_due(at)
+        return time.perf_counter() - start
+
+    def alert_counts(self) -> tuple[int, int, int]:
+        """Alerts firing and pending, and rules whose last evaluation failed."""
+        states = [a.state for g in self.manager.groups for _, a in g.active_alerts()]
+        failing = sum(s.health == "err" for g in self.manager.groups for s in g.status)
+        return states.count(AlertState.FIRING), states.count(AlertState.PENDING), failing
 
 
 def main() -> None:
@@ -535,23 +643,29 @@ def main() -> None:
     parser.add_argument("--pods-per-node", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3, help="report the best of N rounds")
     args = parser.parse_args()
-    groups = load_groups(RULES)
-    rules = load_rules(RULES)
-    t0 = time.perf_counter()
     cluster = Cluster(args.nodes, args.pods_per_node)
-    store = build_store(rules, cluster)
-    built = time.perf_counter() - t0
-    engine = Engine(store, PromQLSettings(max_samples=500_000_000, max_series=10_000_000))
-    at = T0_MS + (SCRAPES - 1) * SCRAPE_MS + 1
+    with tempfile.TemporaryDirectory(prefix="bench-promql-") as state_dir:
+        service = ServiceRules(RULES, cluster, Path(state_dir))
+        _report(service, cluster, args.rounds)
+        service.store.close()
+
+
+def _report(service: ServiceRules, cluster: Cluster, rounds: int) -> None:
+    """Time ``rounds`` full rounds, the service's and every query alone; print the table."""
+    groups = service.manager.groups
+    rules = [(rule.name, rule.expr) for g in groups for rule in g.spec.rules]
+    store = service.store
+    engine = Engine(store, ENGINE)
     # By position: several rules share a name (alerts at two severities, recording rules
     # per source), and each must count its own series.
     best: dict[int, tuple[float, int, str]] = {}
     alone: list[float] = []
     together: list[float] = []
     materialised: list[float] = []
-    shared_hits = 0
     results: list[QueryResult] = []
-    for _ in range(max(args.rounds, 1)):
+    for _ in range(max(rounds, 1)):
+        at = service.next_full_round()
+        together.append(service.round(at))
         # Freeing the last round's result objects is not part of this round.
         results.clear()
         start = time.perf_counter()
@@ -568,29 +682,27 @@ def main() -> None:
         for result in results:
             _ = result.series
         materialised.append(time.perf_counter() - start)
-        # As the rule engine evaluates: group by group, sharing within each group the
-        # subexpressions over metrics the group does not write.
-        start = time.perf_counter()
-        shared_hits = 0
-        for group in groups:
-            shared = engine.shared(written_metrics(group))
-            for rule in group.rules:
-                engine.instant(rule.expr, at, shared)
-            shared_hits += shared.hits
-        together.append(time.perf_counter() - start)
     stats = store.stats()
+    firing, pending, failing = service.alert_counts()
     returning = sum(1 for _, n, _ in best.values() if n)
     print(f"{'cluster':<34} {cluster.nodes:,} nodes, {len(cluster.pods):,} pods")
     print(f"{'series in store':<34} {stats.series:,}")
     print(f"{'samples in store':<34} {stats.head_samples + stats.block_samples:,}")
-    print(f"{'store built in':<34} {built:.1f} s")
+    print(
+        f"{'store built in':<34} {service.built_s:.1f} s "
+        f"({service.history_s:.1f} s of rule rounds over its history)"
+    )
     print(
         f"{'rules evaluated':<34} {len(rules)} in {len(groups)} groups ({returning} return series)"
     )
     print()
     print(f"{'one evaluation round (best of ' + str(len(alone)) + ')':<44} {'seconds':>8}   rounds")
     rows = (
-        ("as the rule engine runs it", together, f"{shared_hits} subexpressions shared"),
+        (
+            "as the service's rule engine runs it",
+            together,
+            f"alerts: {firing:,} firing, {pending:,} pending; {failing} rules failing",
+        ),
         ("every query alone", alone, ""),
     )
     for label, times, note in rows:
