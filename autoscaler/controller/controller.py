@@ -27,6 +27,7 @@ from autoscaler.controller.decide import (
     horizontal_settings,
     plan_replicas,
     scaled_limits,
+    share_scaled_resource,
 )
 from autoscaler.controller.forecasting import KeptForecast
 from autoscaler.controller.history import GridHistory
@@ -94,6 +95,7 @@ class _State:
     history: GridHistory | None = None
     forecast: KeptForecast | None = None
     replicas: ReplicaState | None = None
+    horizontal: HorizontalPlan | None = None  # this cycle's, for the joint vertical decision
     vertical: VerticalKeeper | None = None
     conditions: Conditions = field(default_factory=Conditions)
     last_decision: LastDecision | None = None
@@ -353,8 +355,10 @@ class Controller:
         signal = LoadSignal(reading.value, reading.observed_at, peak)
         plan = plan_replicas(spec.horizontal, view, signal, state.replicas, settings, now)
         if isinstance(plan, ConditionValue):
+            state.horizontal = None
             state.conditions.set("AbleToScale", plan, now)
             return None
+        state.horizontal = plan
         state.replicas = plan.decision.state
         state.conditions.set("AbleToScale", plan.able, now)
         state.conditions.set("ScalingLimited", plan.limited, now)
@@ -437,7 +441,13 @@ class Controller:
         state.vertical.observe(view, usage, now)
         if not state.vertical.due(now):
             return
-        plans = state.vertical.decide(spec.vertical, view, now)
+        plans = share_scaled_resource(
+            state.vertical.decide(spec.vertical, view, now),
+            view,
+            spec.horizontal,
+            state.horizontal if spec.horizontal is not None else None,
+            self._policy,
+        )
         state.plans = plans
         if not acting or spec.vertical.update_mode is UpdateMode.OFF:
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from autoscaler.controller.vertical import ContainerPlan
 from autoscaler.controller.workload import WorkloadView
 from autoscaler.policy.horizontal import (
     HorizontalDecision,
@@ -17,7 +18,9 @@ from autoscaler.policy.horizontal import (
     ReplicaState,
     decide_replicas,
 )
-from autoscaler.policy.settings import HorizontalSettings
+from autoscaler.policy.joint import PodSizing, size_scaled_resource
+from autoscaler.policy.settings import HorizontalSettings, PolicySettings
+from autoscaler.policy.vertical import VerticalDecision, VerticalReason
 from autoscaler.resource.model import HorizontalSpec, MetricType
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "horizontal_settings",
     "plan_replicas",
     "scaled_limits",
+    "share_scaled_resource",
 ]
 
 LIMITING_REASONS = frozenset(
@@ -83,6 +87,7 @@ class HorizontalPlan:
     able: ConditionValue
     limited: ConditionValue
     message: str
+    need: float | None  # the load planned for; None when the count is held on missing data
 
 
 def plan_replicas(
@@ -125,7 +130,71 @@ def plan_replicas(
         )
     else:
         limited = ConditionValue("False", "DesiredWithinRange", "the desired count is in range")
-    return HorizontalPlan(decision, able, limited, message)
+    fresh = decision.reason not in (HorizontalReason.NO_DATA, HorizontalReason.STALE_DATA)
+    return HorizontalPlan(decision, able, limited, message, need if fresh else None)
+
+
+def scaled_resource(spec: HorizontalSpec) -> str | None:
+    """The resource whose request the horizontal metric divides by (None for a Query)."""
+    if spec.metric.type is MetricType.QUERY:
+        return None
+    return "memory" if spec.metric.type is MetricType.MEMORY else "cpu"
+
+
+def share_scaled_resource(
+    plans: list[ContainerPlan],
+    view: WorkloadView,
+    spec: HorizontalSpec | None,
+    horizontal: HorizontalPlan | None,
+    policy: PolicySettings,
+) -> list[ContainerPlan]:
+    """The vertical plans with the scaled resource decided jointly with the replica count.
+
+    The vertical policy's own decision for the resource the horizontal metric divides by is
+    replaced by :func:`~autoscaler.policy.joint.size_scaled_resource`'s, spread over the
+    controlled containers in proportion to their requests; an OOM bump is kept as it is.
+    Without a horizontal side, or with a Query metric, the plans are returned unchanged.
+    """
+    resource = scaled_resource(spec) if spec is not None else None
+    owned = [p for p in plans if resource is not None and resource in p.decisions]
+    if resource is None or spec is None or not owned:
+        return plans
+    pod_request = view.request_per_pod(resource) or 0.0
+    current = {p.container: view.container_request(p.container, resource) for p in owned}
+    controlled = sum(current.values())
+    if horizontal is None or controlled <= 0:
+        sizing = PodSizing(pod_request, VerticalReason.NO_DATA)
+    else:
+        sizing = size_scaled_resource(
+            horizontal.need,
+            horizontal.decision,
+            pod_request,
+            horizontal_settings(spec, policy.horizontal),
+            policy.vertical.hysteresis,
+        )
+    # Containers the policy does not control keep their share of the pod's request.
+    factor = max(0.0, sizing.pod_request - (pod_request - controlled)) / controlled
+    out = []
+    for plan in plans:
+        decision = plan.decisions.get(resource) if plan in owned else None
+        if decision is None or decision.reason is VerticalReason.OOM:
+            out.append(plan)
+            continue
+        now = current[plan.container]
+        request = now * factor if controlled > 0 else now
+        joint = VerticalDecision(
+            request,
+            decision.limit * request / decision.request
+            if decision.limit is not None and decision.request > 0
+            else None,
+            sizing.reason,
+            request,
+            request,
+            request,
+            request != now,
+        )
+        out.append(ContainerPlan(plan.container, {**plan.decisions, resource: joint}))
+    return out
 
 
 def scaled_limits(

@@ -106,10 +106,7 @@ class VerticalKeeper:
                 sizer = self._sizers.get((container, resource))
                 if sizer is None or sizer.samples == 0:
                     continue
-                requests = sorted(
-                    c.requests.get(resource, 0.0) for c in view.containers if c.name == container
-                )
-                current = requests[len(requests) // 2] if requests else 0.0
+                current = view.container_request(container, resource)
                 low = policy.min_allowed.value(resource) or 0.0
                 high = policy.max_allowed.value(resource)
                 decisions[resource] = sizer.decide(

@@ -44,6 +44,13 @@ class WorkloadView:
         totals = [t for t in totals if t > 0]
         return statistics.median(totals) if totals else None
 
+    def container_request(self, container: str, resource: str) -> float:
+        """The request of one container name over the pods (the upper median; 0 if none)."""
+        requests = sorted(
+            c.requests.get(resource, 0.0) for c in self.containers if c.name == container
+        )
+        return requests[len(requests) // 2] if requests else 0.0
+
     def container_names(self) -> list[str]:
         """Container names, in pod order, without repeats."""
         return list(dict.fromkeys(c.name for c in self.containers))

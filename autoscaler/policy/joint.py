@@ -1,52 +1,86 @@
-"""Horizontal and vertical scaling on one workload, without a fight.
+"""Horizontal and vertical scaling of one workload as one decision, without a fight.
 
-The rule: vertical sizes the pod, horizontal sets the count on the resized capacity. A
-per-pod request change alters the capacity per replica the horizontal policy divides by, so
-the joint decision first fixes the request, then computes replicas with the capacity that
-request gives. Vertical looks at usage per pod normalised to one replica's share of the
-workload's load, so adding replicas does not read as a smaller need per pod and trigger a
-shrink that horizontal then answers with more replicas.
+**The fight.** A horizontal metric of CPU (or memory) utilisation divides the workload's load
+by the per-pod request: capacity per replica = request × target. A vertical policy that sizes
+that same request from per-pod usage closes a loop: a smaller request raises utilisation, the
+horizontal side adds replicas, usage per pod falls, and the vertical side shrinks the request
+again. Any count n is a fixed point of "request = usage per pod / target", so noise, margins
+and rounding walk the pair to the maximum replica count with starved pods.
+
+**The rule.** The resource the horizontal metric divides by (cpu for a CPU metric, memory for
+a Memory metric: the *scaled resource*) belongs to the horizontal side. Between minReplicas
+and maxReplicas the vertical side leaves its request alone: there, the count answers every
+change of load, and resizing would only move the count the other way. The vertical side moves
+the scaled resource only where the count cannot move:
+
+- at maxReplicas, when the need (the larger of load and forecast peak, as the horizontal side
+  uses) needs more than the pods hold: each pod grows to need / (maxReplicas × target);
+- at minReplicas, when the pods hold more than the need by more than the hysteresis: each pod
+  shrinks to need × (1 + scale-down tolerance) / (minReplicas × target).
+
+Both are bounded by the container policies' minAllowed/maxAllowed by the caller. Every other
+resource (memory under a CPU metric, everything under a Query metric) is sized from usage as
+the vertical policy always does: the count does not depend on it, so there is no loop. An OOM
+kill still raises memory at once, whatever the metric: safety comes before the division of
+labour.
+
+**Why it converges.** Between the bounds the request is constant, so the count is the
+horizontal policy's alone (monotone in load, stabilised downwards). At a bound, the resize
+sets capacity × bound = need (up to the tolerance), so on the next cycle the horizontal side
+asks for exactly that bound again and the vertical side's target is within its hysteresis:
+one resize per excursion to a bound, not one per cycle. Growth happens only at maxReplicas and
+shrinking only at minReplicas, and a grown pod leaves maxReplicas only when the need falls,
+where it shrinks back only at minReplicas: the pair cannot ratchet in one direction. In one
+cycle the two sides never move the same resource: when the scaled resource is resized the
+count is held at the bound that triggered it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from autoscaler.policy.horizontal import (
-    HorizontalDecision,
-    LoadSignal,
-    ReplicaState,
-    decide_replicas,
-)
+from autoscaler.policy.horizontal import HorizontalDecision
 from autoscaler.policy.settings import HorizontalSettings
-from autoscaler.policy.vertical import VerticalDecision
+from autoscaler.policy.vertical import VerticalReason
 
-__all__ = ["JointDecision", "decide_joint"]
+__all__ = ["PodSizing", "size_scaled_resource"]
 
 
 @dataclass(frozen=True)
-class JointDecision:
-    """The request per pod and the replica count that go together."""
+class PodSizing:
+    """The per-pod request of the scaled resource, and why."""
 
-    vertical: VerticalDecision
-    horizontal: HorizontalDecision
-    capacity_per_replica: float
+    pod_request: float
+    reason: VerticalReason
+
+    def factor(self, current: float) -> float:
+        """What the current per-pod request is multiplied by (1 when unchanged)."""
+        return self.pod_request / current if current > 0 else 1.0
 
 
-def decide_joint(
-    vertical: VerticalDecision,
-    load_per_request_unit: float,
-    signal: LoadSignal,
-    state: ReplicaState,
+def size_scaled_resource(
+    need: float | None,
+    horizontal: HorizontalDecision,
+    pod_request: float,
     settings: HorizontalSettings,
-    now: float,
-) -> JointDecision:
-    """Replicas on the capacity of the new request.
+    hysteresis: float,
+) -> PodSizing:
+    """The per-pod request of the resource the horizontal metric divides by; pure.
 
-    ``load_per_request_unit`` converts a request into the load one replica serves (e.g.
-    requests/s per CPU core at the target).
+    ``need`` is the load the horizontal side planned for (None: no fresh data, hold), in the
+    unit of ``pod_request`` × replicas; ``horizontal`` is this cycle's replica decision.
     """
-    capacity = vertical.request * load_per_request_unit
-    resized = ReplicaState(state.current, capacity, state.recommendations)
-    horizontal = decide_replicas(signal, resized, settings, now)
-    return JointDecision(vertical, horizontal, capacity)
+    keep = PodSizing(pod_request, VerticalReason.HORIZONTAL_OWNS)
+    if need is None or not math.isfinite(need) or pod_request <= 0:
+        return PodSizing(pod_request, VerticalReason.NO_DATA)
+    replicas = horizontal.replicas
+    target = settings.target_utilisation
+    fits = need / (replicas * target)  # the per-pod request that holds the need exactly
+    if replicas >= settings.max_replicas and fits > pod_request * (1 + hysteresis):
+        return PodSizing(fits, VerticalReason.GROW_AT_MAX)
+    if replicas <= settings.min_replicas and fits < pod_request * (1 - hysteresis):
+        shrunk = fits * (1 + settings.scale_down_tolerance)
+        if shrunk < pod_request * (1 - hysteresis):
+            return PodSizing(shrunk, VerticalReason.SHRINK_AT_MIN)
+    return keep

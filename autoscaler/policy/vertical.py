@@ -109,6 +109,10 @@ class VerticalReason(enum.StrEnum):
     MIN_ALLOWED = "min_allowed"
     MAX_ALLOWED = "max_allowed"
     NO_DATA = "fail_static_no_data"
+    # The resource a horizontal metric divides by (see autoscaler.policy.joint):
+    HORIZONTAL_OWNS = "horizontal_owns_resource"
+    GROW_AT_MAX = "grow_at_max_replicas"
+    SHRINK_AT_MIN = "shrink_at_min_replicas"
 
 
 @dataclass(frozen=True)

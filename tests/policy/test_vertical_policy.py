@@ -1,13 +1,11 @@
-"""The vertical policy and the joint horizontal + vertical decision."""
+"""The vertical policy: histogram, forecast need, bounds, hysteresis and OOM bumps."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from autoscaler.policy.horizontal import LoadSignal, ReplicaState
-from autoscaler.policy.joint import decide_joint
-from autoscaler.policy.settings import HorizontalSettings, VerticalSettings
+from autoscaler.policy.settings import VerticalSettings
 from autoscaler.policy.vertical import (
     DecayingHistogram,
     VerticalReason,
@@ -73,23 +71,6 @@ def test_forecast_floors_the_request_and_bounds_cap_it() -> None:
         h, 0.0, VerticalSettings.model_validate({"limit_ratio": 2.0}), forecast=3.0
     )
     assert limited.limit == 6.0
-
-
-def test_joint_decision_counts_replicas_on_the_resized_pod() -> None:
-    # 40 req/s per core; the pod grows from 0.5 to 1 core: 100 req/s need 3 pods, not 5.
-    h = _histogram([0.5] * 100)
-    vertical = recommend_request(h, current=0.5, settings=S, forecast=1.0)
-    assert (vertical.request, vertical.reason) == (1.0, VerticalReason.FORECAST)
-    joint = decide_joint(
-        vertical,
-        load_per_request_unit=40.0,
-        signal=LoadSignal(load=100.0, observed_at=0.0, forecast_peak=100.0),
-        state=ReplicaState(current=5, capacity_per_replica=20.0),
-        settings=HorizontalSettings.model_validate({"scale_down_stabilisation_seconds": 0}),
-        now=0.0,
-    )
-    assert joint.capacity_per_replica == 40.0
-    assert joint.horizontal.replicas == 3
 
 
 def test_with_a_forecast_the_histogram_target_takes_the_smaller_margin() -> None:
