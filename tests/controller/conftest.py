@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,12 +163,15 @@ def settings_for(tmp: Path, kubeconfig: Path) -> Settings:
     )
 
 
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+@asynccontextmanager
+async def open_rig(
+    tmp_path: Path, scenario: str = SCENARIO, history: tuple[str, ...] = ("web",)
+) -> AsyncIterator[Rig]:
+    """A started rig on ``scenario``, with two days of history for the ``history`` workloads."""
     # Time moves only when the test says (the simulator's watches sleep on this clock too:
     # a clock that jumped whenever the loop idled would run away).
     clock = VirtualClock(start=START, autoadvance=False)
-    cluster = SimulatedCluster(parse_scenario(SCENARIO, "controller.yaml"), clock)
+    cluster = SimulatedCluster(parse_scenario(scenario, "controller.yaml"), clock)
     await cluster.start(run_loop=False)
     kubeconfig = tmp_path / "kubeconfig"
     cluster.write_kubeconfig(kubeconfig)
@@ -175,14 +179,15 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     api = api_client(settings.kubernetes)
     crd: Any = crd_manifest()
     await asyncio.to_thread(k8s.ApiextensionsV1Api(api).create_custom_resource_definition, crd)
-    load = cluster.kubelets.behaviours[("shop", "web")].load
-    assert load is not None
 
     def make_service() -> Service:
         return Service(settings, clock, api=api, persistent=True)
 
     service = make_service()
-    write_history(service.store, load, "shop", "web", START, 2.0)
+    for name in history:
+        load = cluster.kubelets.behaviours[("shop", name)].load
+        assert load is not None
+        write_history(service.store, load, "shop", name, START, 2.0)
     await service.start()
     await service.wait_synced()
     rig = Rig(cluster, clock, api, service, make_service)
@@ -193,3 +198,9 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         api.close()
         await cluster.stop()
         await clock.aclose()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with open_rig(tmp_path) as started:
+        yield started
