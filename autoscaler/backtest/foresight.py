@@ -14,7 +14,12 @@ from autoscaler.forecast.base import Horizon, Series
 from autoscaler.forecast.live import LiveForecast
 from autoscaler.forecast.selection import AutoForecaster
 from autoscaler.forecast.settings import ForecastSettings
-from autoscaler.policy.horizontal import LoadSignal, ReplicaState, decide_replicas
+from autoscaler.policy.horizontal import (
+    HorizontalDecision,
+    LoadSignal,
+    ReplicaState,
+    decide_replicas,
+)
 from autoscaler.policy.settings import HorizontalSettings
 
 __all__ = ["ForesightPolicy", "backtest_horizontal_settings"]
@@ -42,13 +47,16 @@ class ForesightPolicy:
         self.live = LiveForecast.from_settings(self.forecaster, self.forecast_settings)
         self._fitted_at: float | None = None
         self._state = ReplicaState(1, info.capacity_per_replica)
+        self.pod_size = 1.0  # pods serve pod_size × the capacity per replica (see world.py)
         self.choices: list[tuple[float, str, str]] = []  # (time, model, reason) at each re-fit
         self.forecasts: list[float] = []
+        self.last: HorizontalDecision | None = None
 
     def _series(self, history: DemandHistory) -> Series:
         return Series(history.start_time, history.step_seconds, history.values)
 
-    def _forecast(self, history: DemandHistory) -> float:
+    def forecast(self, history: DemandHistory) -> float:
+        """The forecast peak at the end of ``history``, re-fitting on schedule."""
         series = self._series(history)
         refit = self.forecast_settings.refit_hours * 3600
         if self._fitted_at is None or series.now - self._fitted_at >= refit:
@@ -62,17 +70,20 @@ class ForesightPolicy:
         return peak
 
     def initial(self, history: DemandHistory) -> int:
-        peak = max(self._forecast(history), history.last())
-        replicas = max(1, math.ceil(peak / self.info.capacity_per_replica - 1e-9))
-        self._state = ReplicaState(replicas, self.info.capacity_per_replica)
+        peak = max(self.forecast(history), history.last())
+        capacity = self.info.capacity_per_replica * self.pod_size
+        replicas = max(1, math.ceil(peak / capacity - 1e-9))
+        replicas = min(max(replicas, self.settings.min_replicas), self.settings.max_replicas)
+        self._state = ReplicaState(replicas, capacity)
         return replicas
 
     def decide(self, obs: Observation) -> int:
-        peak = self._forecast(obs.history)
+        peak = self.forecast(obs.history)
         state = ReplicaState(
-            obs.current, self._state.capacity_per_replica, self._state.recommendations
+            obs.current, self.info.capacity_per_replica * self.pod_size, self._state.recommendations
         )
         signal = LoadSignal(load=obs.history.last(), observed_at=obs.now, forecast_peak=peak)
         decision = decide_replicas(signal, state, self.settings, obs.now)
         self._state = decision.state
+        self.last = decision
         return decision.replicas

@@ -44,13 +44,13 @@ class Aggregate:
 
 
 def replica_seconds(run: Replay) -> float:
-    """Seconds of every created pod over the scored steps."""
-    return float(run.replicas.sum()) * run.step_seconds
+    """Seconds of every created pod over the scored steps, weighted by the pod's size."""
+    return float((run.replicas * run.sizes()).sum()) * run.step_seconds
 
 
 def score(run: Replay, oracle_replica_seconds: float) -> Score:
     """Score ``run`` against the oracle's cost on the same world."""
-    capacity = run.ready.astype(np.float64) * run.capacity
+    capacity = run.ready.astype(np.float64) * run.capacity * run.sizes()
     served = np.minimum(run.demand, capacity)
     violations = int(np.count_nonzero(run.demand > capacity))
     total = float(run.demand.sum())

@@ -10,10 +10,13 @@ One step of the replay, in order:
    60 s of the replay (this step and the three before it);
 4. the policy is called and returns the replica count it wants (at least 1);
 5. pods are created (they cost from this step and are ready ``startup`` seconds later) or the
-   newest pods are removed (they cost nothing from this step on).
+   newest pods are removed (they cost nothing from this step on);
+6. a policy that also sizes pods (a ``pod_size`` attribute: the pod's request as a multiple
+   of the capacity per replica, 1 for every replica policy) resizes every pod in place, as
+   ``pods/resize`` does: the next step's pods serve and cost that much each.
 
-The replica count after step 5 is what the step costs. The replay starts after the warm-up,
-with the policy's initial replicas all ready.
+The replica count after step 5, times the pod size that served the step, is what the step
+costs. The replay starts after the warm-up, with the policy's initial replicas all ready.
 """
 
 from __future__ import annotations
@@ -124,6 +127,12 @@ class Replay:
     initial: int
     capacity: float
     step_seconds: float
+    # Each step's pod size as a multiple of ``capacity`` (None: every pod is 1 throughout).
+    pod_size: NDArray[np.float64] | None = None
+
+    def sizes(self) -> NDArray[np.float64]:
+        """The pod size of every scored step."""
+        return self.pod_size if self.pod_size is not None else np.ones(len(self.demand))
 
 
 def replay(world: World, policy: ReplicaPolicy) -> Replay:
@@ -147,6 +156,8 @@ def replay(world: World, policy: ReplicaPolicy) -> Replay:
     scored = n - first
     replicas = np.empty(scored, dtype=np.int64)
     ready_out = np.empty(scored, dtype=np.int64)
+    sizes = np.empty(scored, dtype=np.float64)
+    size = float(getattr(policy, "pod_size", 1.0))
     recent: list[float] = []
 
     for j, i in enumerate(range(first, n)):
@@ -159,7 +170,7 @@ def replay(world: World, policy: ReplicaPolicy) -> Replay:
             not_ready += stack[k][1]
             k -= 1
         ready = total - not_ready
-        capacity = ready * c
+        capacity = ready * c * size
         u = (1.0 if d > 0 else 0.0) if capacity <= 0 else min(d / capacity, 1.0)
         recent.append(u)
         if len(recent) > window:
@@ -187,6 +198,8 @@ def replay(world: World, policy: ReplicaPolicy) -> Replay:
         total = desired
         replicas[j] = total
         ready_out[j] = ready
+        sizes[j] = size  # the size that served this step
+        size = float(getattr(policy, "pod_size", 1.0))
     return Replay(
         demand=demand[first:].copy(),
         replicas=replicas,
@@ -194,4 +207,5 @@ def replay(world: World, policy: ReplicaPolicy) -> Replay:
         initial=initial,
         capacity=c,
         step_seconds=step,
+        pod_size=sizes if np.any(sizes != 1.0) else None,
     )

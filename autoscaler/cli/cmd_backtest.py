@@ -7,9 +7,13 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autoscaler.cli.base import Command, CommandError
 from autoscaler.settings import Settings
+
+if TYPE_CHECKING:
+    from autoscaler.backtest.world import WorldConfig
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
@@ -62,6 +66,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="vertical backtest: size requests on a CPU or memory usage trace",
     )
+    parser.add_argument(
+        "--joint",
+        action="store_true",
+        help="horizontal and vertical together on a workload's total load: replicas alone, "
+        "the joint decision, and both sides deciding independently",
+    )
 
 
 def _progress(done: int, total: int, name: str) -> None:
@@ -98,6 +108,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             peak_replicas=args.peak_replicas,
             warmup_seconds=args.warmup,
         )
+        if args.joint:
+            return _run_joint(paths, config, args)
         names = list(args.policy or registry.DEFAULT_POLICIES)
         for name in names:
             registry.make_policy(name)
@@ -141,13 +153,29 @@ def _run_vertical(paths: list[Path], args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_joint(paths: list[Path], config: WorldConfig, args: argparse.Namespace) -> int:
+    from autoscaler.backtest.joint import format_joint, run_joint  # noqa: PLC0415
+
+    results = []
+    for done, path in enumerate(paths, 1):
+        results.append(run_joint(path, config))
+        if sys.stderr.isatty() and not args.json:
+            _progress(done, len(paths), path.name)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        print(format_joint(results), end="")
+    return 0
+
+
 COMMAND = Command(
     name="backtest",
     help="replay a load trace through the scaling policies and score them",
     description="Replay `timestamp,value` traces through foresight's policy and the reference "
     "policies (hpa@T, oracle, static) in the world model of docs/architecture.md, and print SLO "
     "and cost figures per trace and aggregated. With --vertical, compare request sizing on a "
-    "CPU or memory usage trace instead.",
+    "CPU or memory usage trace instead; with --joint, replicas and pod sizes together on a "
+    "workload's total load.",
     add_arguments=_add_arguments,
     run=_run,
 )
