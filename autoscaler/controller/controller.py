@@ -10,6 +10,13 @@ autoscaler is logged and reported in its status; the others go on.
 Safety: the scale call re-checks min/max; missing or stale load holds the count (the policy's
 fail-static rule); after a restart the scale-down window starts again from the current count,
 so a restart never shortens stabilisation.
+
+Conflicts: a workload (namespace, kind, name) claimed by two or more PredictiveAutoscalers
+(not in mode ``Off``), or by one and a HorizontalPodAutoscaler or VerticalPodAutoscaler, is
+acted on by none of them: each gets ``ConflictingAutoscaler=True`` naming the others (oldest
+first, by creationTimestamp then name) and keeps forecasting and recommending. Not even the
+oldest acts: which object is oldest changes silently when a manifest is re-applied by delete
+and create, and two specs for one workload are a mistake only the operator can settle.
 """
 
 from __future__ import annotations
@@ -26,13 +33,13 @@ from autoscaler.controller.decide import (
     camel,
     horizontal_settings,
     plan_replicas,
-    scaled_limits,
     share_scaled_resource,
 )
 from autoscaler.controller.forecasting import KeptForecast
 from autoscaler.controller.history import GridHistory
-from autoscaler.controller.kube_actions import KubeActions, format_resource, round_request
+from autoscaler.controller.kube_actions import KubeActions
 from autoscaler.controller.load import LoadError, LoadQuery, LoadReading, load_query
+from autoscaler.controller.resize import Resizer, ResizeState
 from autoscaler.controller.settings import ControllerSettings
 from autoscaler.controller.status import Conditions, recommendation, rfc3339
 from autoscaler.controller.vertical import ContainerPlan, VerticalKeeper, usage_queries
@@ -45,7 +52,6 @@ from autoscaler.resource.model import (
     LastDecision,
     Mode,
     PredictiveAutoscalerStatus,
-    UpdateMode,
 )
 from autoscaler.resource.objects import Autoscaler, InvalidAutoscaler, read_autoscaler
 from collectors.cluster_model import ClusterModel
@@ -101,7 +107,7 @@ class _State:
     last_decision: LastDecision | None = None
     last_scale_time: str | None = None
     last_set: tuple[int, float] | None = None
-    last_recreate_at: float | None = None
+    resize: ResizeState = field(default_factory=ResizeState)
     plans: list[ContainerPlan] = field(default_factory=list)
     status_digest: Any = None
     status_written_at: float | None = None
@@ -134,12 +140,15 @@ class Controller:
         self._is_leader = is_leader
         self._states: dict[tuple[str, str], _State] = {}
         self._vpas: set[tuple[str, str, str]] = set()
+        # (namespace, kind, name) -> the autoscalers claiming it, oldest first.
+        self._claims: dict[tuple[str, str, str], list[str]] = {}
         self._pods: PodIndex = {}
         self._cycles = 0
         self.decisions: dict[tuple[str, str, str, str], int] = {}
         self.actions_log: list[dict[str, Any]] = []
         self.reconcile_errors = 0
         self.last_cycle_at: float | None = None
+        self._resizer = Resizer(actions, settings, policy, self.decisions, self.actions_log)
 
     # -- the cycle -----------------------------------------------------------------------
 
@@ -151,9 +160,10 @@ class Controller:
         self._cycles += 1
         # One pass over the pods per cycle, not one per autoscaler.
         self._pods = pods_by_workload(self._model)
+        parsed_objects = [(obj, read_autoscaler(obj)) for obj in objects]
+        self._claims = _claims(parsed_objects)
         seen = set()
-        for obj in objects:
-            parsed = read_autoscaler(obj)
+        for _, parsed in parsed_objects:
             seen.add(parsed.key)
             try:
                 await self.reconcile(parsed)
@@ -276,6 +286,11 @@ class Controller:
         ]
         if (view.namespace, view.kind, view.name) in self._vpas:
             found.append(f"a VerticalPodAutoscaler targets {view.kind}/{view.name}")
+        found.extend(
+            f"PredictiveAutoscaler {view.namespace}/{other} targets {view.kind}/{view.name}"
+            for other in self._claims.get((view.namespace, view.kind, view.name), [])
+            if other != parsed.name
+        )
         return found
 
     def _read_load(self, parsed: Autoscaler, state: _State, now: float) -> LoadReading:
@@ -449,12 +464,10 @@ class Controller:
             self._policy,
         )
         state.plans = plans
-        if not acting or spec.vertical.update_mode is UpdateMode.OFF:
-            return
-        if spec.vertical.update_mode is UpdateMode.IN_PLACE:
-            await self._resize_in_place(parsed, view, plans, now)
-        else:
-            await self._recreate(parsed, state, view, plans, now)
+        if acting:
+            await self._resizer.apply(
+                parsed, state.resize, state.conditions, view, plans, spec.vertical.update_mode, now
+            )
 
     def _container_usage(self, view: WorkloadView, now: float) -> dict[tuple[str, str, str], float]:
         usage: dict[tuple[str, str, str], float] = {}
@@ -466,103 +479,6 @@ class Controller:
                     key = (labels.get("pod", ""), labels.get("container", ""), resource)
                     usage[key] = float(series.values[-1])
         return usage
-
-    async def _resize_in_place(
-        self, parsed: Autoscaler, view: WorkloadView, plans: list[ContainerPlan], now: float
-    ) -> None:
-        hysteresis = self._policy.vertical.hysteresis
-        limit_ratio = self._policy.vertical.limit_ratio
-        for plan in plans:
-            for c in view.containers:
-                if c.name != plan.container:
-                    continue
-                changes = {
-                    resource: round_request(resource, d.request)
-                    for resource, d in plan.decisions.items()
-                    if _differs(c.requests.get(resource, 0.0), d.request, hysteresis, d.reason)
-                }
-                if not changes:
-                    continue
-                limits = scaled_limits(c.requests, c.limits, changes, limit_ratio)
-                await self._actions.resize_pod(parsed.namespace, c.pod, c.name, changes, limits)
-                self._record_resize(parsed, c.pod, c.name, c.requests, changes, plan, now)
-                await self._actions.event(
-                    parsed.namespace,
-                    parsed.name,
-                    parsed.uid,
-                    "Resized",
-                    f"pod {c.pod} container {c.name}: {_describe(c.requests, changes)}",
-                )
-
-    async def _recreate(
-        self,
-        parsed: Autoscaler,
-        state: _State,
-        view: WorkloadView,
-        plans: list[ContainerPlan],
-        now: float,
-    ) -> None:
-        interval = self._settings.recreate_min_interval_seconds
-        if state.last_recreate_at is not None and now - state.last_recreate_at < interval:
-            return
-        hysteresis = self._policy.vertical.hysteresis
-        changes: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
-        for plan in plans:
-            current = next((c for c in view.containers if c.name == plan.container), None)
-            requests = current.requests if current is not None else {}
-            limits = current.limits if current is not None else {}
-            wanted = {
-                r: round_request(r, d.request)
-                for r, d in plan.decisions.items()
-                if _differs(requests.get(r, 0.0), d.request, hysteresis, d.reason)
-            }
-            if wanted:
-                new_limits = scaled_limits(
-                    requests, limits, wanted, self._policy.vertical.limit_ratio
-                )
-                changes[plan.container] = (wanted, new_limits)
-        if not changes:
-            return
-        await self._actions.patch_template(parsed.namespace, view.kind, view.name, changes)
-        state.last_recreate_at = now
-        summary = "; ".join(f"{name}: {_describe({}, ch)}" for name, (ch, _) in changes.items())
-        self.actions_log.append(
-            {
-                "time": now,
-                "autoscaler": f"{parsed.namespace}/{parsed.name}",
-                "kind": "recreate",
-                "reason": "vertical",
-                "message": summary,
-            }
-        )
-        await self._actions.event(
-            parsed.namespace, parsed.name, parsed.uid, "TemplateUpdated", summary
-        )
-
-    def _record_resize(
-        self,
-        parsed: Autoscaler,
-        pod: str,
-        container: str,
-        before: dict[str, float],
-        changes: dict[str, float],
-        plan: ContainerPlan,
-        now: float,
-    ) -> None:
-        reasons = ",".join(sorted({plan.decisions[r].reason.value for r in changes}))
-        key = (parsed.namespace, parsed.name, "resize", reasons)
-        self.decisions[key] = self.decisions.get(key, 0) + 1
-        self.actions_log.append(
-            {
-                "time": now,
-                "autoscaler": f"{parsed.namespace}/{parsed.name}",
-                "kind": "resize",
-                "pod": pod,
-                "container": container,
-                "reason": reasons,
-                "message": _describe(before, changes),
-            }
-        )
 
     # -- status --------------------------------------------------------------------------
 
@@ -726,16 +642,16 @@ def autoscaler_families(
     return list(f.values())
 
 
-def _differs(current: float, wanted: float, hysteresis: float, reason: Any) -> bool:
-    if not math.isfinite(wanted) or wanted <= 0:
-        return False
-    if current <= 0:
-        return True
-    return abs(wanted - current) > hysteresis * current or str(reason) == "oom_bump"
-
-
-def _describe(before: dict[str, float], changes: dict[str, float]) -> str:
-    return ", ".join(
-        f"{r} {format_resource(r, before[r]) if r in before else '-'} -> {format_resource(r, v)}"
-        for r, v in sorted(changes.items())
-    )
+def _claims(
+    objects: list[tuple[dict[str, Any], Autoscaler | InvalidAutoscaler]],
+) -> dict[tuple[str, str, str], list[str]]:
+    """The names of the valid autoscalers (not ``Off``) per target workload, oldest first."""
+    claims: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+    for obj, parsed in objects:
+        if isinstance(parsed, InvalidAutoscaler) or parsed.spec.mode is Mode.OFF:
+            continue
+        ref = parsed.spec.target_ref
+        # RFC 3339 in UTC, one format: the strings sort as the times do.
+        created = str((obj.get("metadata") or {}).get("creationTimestamp") or "")
+        claims.setdefault((parsed.namespace, ref.kind, ref.name), []).append((created, parsed.name))
+    return {target: [name for _, name in sorted(who)] for target, who in claims.items()}
