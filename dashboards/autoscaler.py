@@ -23,6 +23,7 @@ from dashboards.queries import (
     CLUSTERS,
     NAMESPACE,
     label_values,
+    one_per,
     requests_per_autoscaler,
     sel,
 )
@@ -50,7 +51,7 @@ def _overview(layout: Layout) -> None:
                     Query(
                         f"max by (namespace, autoscaler) ({sel(metric, *A)}) "
                         f"* on (namespace, autoscaler) group_left (target_kind, target, mode) "
-                        f"{described}"
+                        f"{one_per('namespace, autoscaler', described)}"
                     )
                     for metric in (
                         names.AUTOSCALER_CURRENT_REPLICAS,
@@ -128,25 +129,25 @@ def _forecast(layout: Layout) -> None:
         "$autoscaler: load and forecast",
         [
             Query(f"max by (autoscaler) ({sel(names.AUTOSCALER_LOAD, *A)})", "load"),
-            Query(f"max by (autoscaler) ({sel(forecast, *A, quantile='0.5')})", "forecast p50"),
-            Query(f"max by (autoscaler) ({sel(forecast, *A, quantile='0.1')})", "forecast p10"),
-            Query(f"max by (autoscaler) ({sel(forecast, *A, quantile='0.9')})", "forecast p90"),
+            Query(
+                f"max by (autoscaler, quantile) ({sel(forecast, *A)})",
+                "forecast q{{quantile}}",
+            ),
         ],
         "short",
-        "Load of the whole workload in the autoscaler's metric units, and the load forecast "
-        "for the horizon, drawn when the forecast was made (so it leads the load by the "
-        "horizon). The band spans the 10th to 90th percentile.",
+        "Load of the whole workload in the autoscaler's metric units, and the peak load "
+        "forecast over the horizon at the quantile of the spec (forecast.quantile), which "
+        "the replicas are sized for; drawn when the forecast was made, so it leads the load "
+        "by the horizon.",
         fill=0,
         overrides=[
             override("load", color=_fixed("blue"), custom__lineWidth=2),
-            override("forecast p50", color=_fixed("purple"), custom__lineStyle=DASHED),
-            override("forecast p10", color=_fixed("purple"), custom__lineWidth=0),
             override(
-                "forecast p90",
+                "forecast .*",
+                regex=True,
                 color=_fixed("purple"),
-                custom__lineWidth=0,
-                custom__fillBelowTo="forecast p10",
-                custom__fillOpacity=20,
+                custom__lineStyle=DASHED,
+                custom__lineWidth=2,
             ),
         ],
     )

@@ -78,15 +78,29 @@ def by_workload(expr: str, agg: str = "sum", by: str = "cluster, namespace, work
     )
 
 
+def one_per(keys: str, expr: str) -> str:
+    """``expr`` with at most one series per value of ``keys``: the right-hand side of a
+    ``group_left`` join, which fails outright on a duplicate (two autoscalers on one workload,
+    a label that changed within the lookback window, two foresight replicas)."""
+    return f"topk by ({keys}) (1, {expr})"
+
+
 def autoscaler_pods(*matchers: str) -> str:
-    """One series per pod scaled by a PredictiveAutoscaler, with its ``autoscaler`` label."""
+    """One series per pod scaled by a PredictiveAutoscaler, with its ``autoscaler`` label.
+
+    A workload claimed by several autoscalers (a conflict: none of them acts) has its pods
+    attributed to one of them.
+    """
     info = sel(names.AUTOSCALER_INFO, *matchers)
+    targets = (
+        "max by (cluster, namespace, workload, autoscaler) "
+        f'(label_replace({info}, "workload", "$1", "target", "(.*)"))'
+    )
     return (
         "max by (cluster, namespace, pod, autoscaler) ("
         f"{owners(*_pod_scope(matchers))} "
         "* on (cluster, namespace, workload) group_left (autoscaler) "
-        "max by (cluster, namespace, workload, autoscaler) "
-        f'(label_replace({info}, "workload", "$1", "target", "(.*)")))'
+        f"{one_per('cluster, namespace, workload', targets)})"
     )
 
 
