@@ -1,7 +1,10 @@
 """The alert engine's HTTP API.
 
 ``/api/v1/alerts`` and ``/api/v1/rules`` answer in Prometheus' JSON shape, so tools that read
-Prometheus' alert API read foresight's; ``/api/v2/silences`` and ``/api/v2/silence/{id}``
+Prometheus' alert API read foresight's; a rule file that failed to load is listed, one
+``file:line:col: message`` per problem, in the ``warnings`` of ``/api/v1/rules`` (the field
+Prometheus' API envelope has for such notes; Prometheus itself refuses a configuration with a
+bad rule file, foresight runs the other files). ``/api/v2/silences`` and ``/api/v2/silence/{id}``
 answer like Alertmanager's. The JSON is built by pure functions of the rule groups and the
 silences; the handlers only parse requests.
 """
@@ -17,6 +20,7 @@ from aiohttp import web
 from alerts.notify.matchers import MatcherError, parse_matchers
 from alerts.notify.model import ZERO_TIME, rfc3339
 from alerts.notify.silences import SilenceError, SilenceNotFound, Silences, silence_from_api
+from alerts.rules.errors import RuleFileError
 from alerts.rules.gofmt import format_e
 from alerts.rules.group import GroupState
 from alerts.rules.model import RuleSpec
@@ -98,9 +102,10 @@ def rules_json(
     group_names: Sequence[str] = (),
     files: Sequence[str] = (),
     exclude_alerts: bool = False,
+    file_errors: Sequence[RuleFileError] = (),
 ) -> dict[str, Any]:
     """``/api/v1/rules`` with its filters (``type``, ``rule_name[]``, ``rule_group[]``,
-    ``file[]``, ``exclude_alerts``)."""
+    ``file[]``, ``exclude_alerts``); ``file_errors`` become its ``warnings``."""
     out = []
     for g in groups:
         if (group_names and g.spec.name not in group_names) or (files and g.spec.file not in files):
@@ -123,7 +128,10 @@ def rules_json(
                 "lastEvaluation": _time(g.last_evaluation_ms),
             }
         )
-    return {"status": "success", "data": {"groups": out}}
+    body: dict[str, Any] = {"status": "success", "data": {"groups": out}}
+    if file_errors:
+        body["warnings"] = [str(e) for e in file_errors]
+    return body
 
 
 def _error(status: int, error_type: str, message: str) -> web.Response:
@@ -132,9 +140,12 @@ def _error(status: int, error_type: str, message: str) -> web.Response:
 
 
 def routes(
-    groups: Callable[[], Sequence[GroupState]], silences: Silences, now_ms: Callable[[], int]
+    groups: Callable[[], Sequence[GroupState]],
+    silences: Silences,
+    now_ms: Callable[[], int],
+    file_errors: Callable[[], Sequence[RuleFileError]] = list,
 ) -> list[web.RouteDef]:
-    """The API's routes over live rule groups and silences."""
+    """The API's routes over live rule groups, the rule files' errors and silences."""
 
     async def get_alerts(request: web.Request) -> web.Response:
         return web.json_response(alerts_json(groups()))
@@ -154,6 +165,7 @@ def routes(
             q.getall("rule_group[]", []),
             q.getall("file[]", []),
             exclude == "true",
+            file_errors(),
         )
         return web.json_response(body)
 

@@ -137,7 +137,7 @@ class AlertingService:
     # -- the loop ----------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Reload the rule files now (SIGHUP); a bad file keeps the running rules."""
+        """Reload the rule files now (SIGHUP); a bad file keeps its last good version."""
         self._reload_requested = True
         if self._wake is not None:
             self._wake.set()
@@ -227,13 +227,27 @@ class AlertingService:
             self._now_ms(),
         )
 
+    def degraded(self) -> str | None:
+        """What is wrong with the rule files, for ``/readyz``; None when every file loaded."""
+        failed = self.manager.file_errors
+        if not failed:
+            return None
+        detail = "; ".join(str(e) for errors in failed.values() for e in errors.errors)
+        files = "file" if len(failed) == 1 else "files"
+        return f"rules: {len(failed)} {files} failed to load: {detail}"
+
     def prometheus_collector(self) -> Collector:
         """A collector for ``/metrics`` (register it on the process' registry)."""
         return AlertingCollector(self._sources)
 
     def http_routes(self) -> list[web.RouteDef]:
         """``/api/v1/alerts``, ``/api/v1/rules`` and ``/api/v2/silences``."""
-        return api.routes(lambda: self.manager.groups, self.silences, self._now_ms)
+        return api.routes(
+            lambda: self.manager.groups,
+            self.silences,
+            self._now_ms,
+            lambda: [e for errors in self.manager.file_errors.values() for e in errors.errors],
+        )
 
     async def aclose(self) -> None:
         """Stop sending and persist alert state, groups and the outbox."""

@@ -196,7 +196,8 @@ class Service:
     # -- HTTP ----------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        """``/metrics``, ``/healthz`` (the loop is alive) and ``/readyz`` (caches synced)."""
+        """``/metrics``, ``/healthz`` (the loop is alive) and ``/readyz`` (caches synced,
+        every rule file loaded)."""
         app = metrics_app(self.registry)
 
         async def healthz(_: web.Request) -> web.Response:
@@ -205,6 +206,10 @@ class Service:
         async def readyz(_: web.Request) -> web.Response:
             if not self.watcher.synced:
                 return web.Response(status=503, text="caches not synced\n")
+            # Degraded, not dead: the other rule files run; /healthz stays 200 (no restart).
+            degraded = self.alerts.degraded()
+            if degraded is not None:
+                return web.Response(status=503, text=f"{degraded}\n")
             return web.Response(text="ok\n")
 
         app.router.add_get("/healthz", healthz)

@@ -1,5 +1,8 @@
 """Running rule groups: evaluation on a time grid, reload on change, state across restarts.
 
+Rule files load one by one: a bad file is reported (:attr:`RuleManager.file_errors`) and keeps
+its last good version, while the other files and the built-ins run.
+
 Each round evaluates due groups in file order, hands alerts to be sent to ``sink`` (the
 notifier), calls ``before_save`` (where the notifier persists what it took) and only then
 saves the alert state, so that a crash between the two re-sends rather than forgets.
@@ -18,8 +21,8 @@ from alerts.builtin import builtin_groups
 from alerts.notify.model import NotifyAlert
 from alerts.rules.errors import RuleFileErrors
 from alerts.rules.group import EvalContext, GroupState, stagger_ms
-from alerts.rules.loader import expand_paths, load_files
-from alerts.rules.model import RuleSpec
+from alerts.rules.loader import expand_paths, load_file
+from alerts.rules.model import GroupSpec, RuleSpec
 from alerts.rules.persist import FILE, restore, save
 from alerts.rules.state import Alert
 from alerts.settings import RuleSettings
@@ -45,7 +48,11 @@ class RuleManager:
         self.sink = sink
         self.before_save = before_save
         self.groups: list[GroupState] = []
+        self.file_errors: dict[str, RuleFileErrors] = {}
         self.last_error = ""
+        self._good: dict[str, list[GroupSpec]] = {}
+        self._logged: dict[str, str] = {}
+        self._loaded = False
         self._digest = ""
         self._state_path = settings.state_dir / FILE
         self._interval_ms = round(settings.evaluation_interval_seconds * 1000)
@@ -62,17 +69,28 @@ class RuleManager:
         return h.hexdigest()
 
     def reload(self, force: bool = False) -> bool:
-        """Load the rule files if they changed (or ``force``); on error keep the running
-        rules and return False."""
+        """Load the rule files if they changed (or ``force``); False while any file is bad.
+
+        Each file stands alone: a bad one is reported in :attr:`file_errors` and keeps its last
+        good version running (none, if it never loaded), while the good files and the
+        built-ins load. Prometheus refuses the whole configuration instead; one typo in one
+        team's file must not stop every other alert. Each error is logged once per change.
+        """
         digest = self._files_digest()
         if digest == self._digest and not force:
-            return True
-        try:
-            specs = load_files(self.settings.files)
-        except RuleFileErrors as e:
-            self.last_error = str(e)
-            log.error("rule files rejected, keeping the last good rules:\n%s", e)
-            return False
+            return not self.file_errors
+        good: dict[str, list[GroupSpec]] = {}
+        errors: dict[str, RuleFileErrors] = {}
+        for path in expand_paths(self.settings.files):
+            key = str(path)
+            try:
+                good[key] = load_file(path)
+            except RuleFileErrors as e:
+                errors[key] = e
+                if key in self._good:
+                    good[key] = self._good[key]
+        self._report(errors, good)
+        specs = [g for groups in good.values() for g in groups]
         if self.settings.builtin:
             specs = builtin_groups(self.settings.disabled_builtin, specs) + specs
         old = {g.spec.key: g for g in self.groups}
@@ -80,15 +98,32 @@ class RuleManager:
         for g in fresh:
             if g.spec.key in old:
                 g.adopt(old[g.spec.key])
-        if not self.groups:
+        if not self._loaded:
             count = restore(self._state_path, fresh)
             if count:
                 log.info("restored %d alerts from %s", count, self._state_path)
+            self._loaded = True
         self.groups = fresh
+        self._good = good
+        self.file_errors = errors
+        self.last_error = "\n".join(str(e) for e in errors.values())
         self._digest = digest
-        self.last_error = ""
         log.info("loaded %d rule groups", len(fresh))
-        return True
+        return not errors
+
+    def _report(self, errors: dict[str, RuleFileErrors], good: dict[str, list[GroupSpec]]) -> None:
+        # A file's error is logged when it appears or changes, not at every reload check.
+        for key, e in errors.items():
+            text = str(e)
+            if self._logged.get(key) == text:
+                continue
+            self._logged[key] = text
+            kept = "its last good version keeps running" if key in good else "none of it runs"
+            log.error("rule file %s rejected, %s:\n%s", key, kept, text)
+        for key in [k for k in self._logged if k not in errors]:
+            del self._logged[key]
+            if key in good:
+                log.info("rule file %s loads again", key)
 
     def slot(self, g: GroupState, now_ms: int) -> int:
         """The latest evaluation time of ``g``'s grid at or before ``now_ms``."""
