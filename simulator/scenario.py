@@ -1,7 +1,8 @@
 """Scenarios: the cluster to simulate, in YAML.
 
-A scenario lists nodes, namespaces, workloads (with their load and memory behaviour) and a
-fault timeline. ``load_scenario("default")`` gives the built-in one. A malformed file fails
+A scenario lists nodes, namespaces, workloads (with their load and memory behaviour), a
+fault timeline and the PredictiveAutoscalers to create (``foresight demo --scenario``).
+``load_scenario("default")`` gives the built-in one. A malformed file fails
 with ``file:line:col: field.path: message``.
 """
 
@@ -22,6 +23,7 @@ from simulator.faults import FaultSpec
 from simulator.objects import parse_time
 
 __all__ = [
+    "AutoscalerSpec",
     "FlashCrowd",
     "LoadSpec",
     "MemorySpec",
@@ -155,6 +157,23 @@ class WorkloadSpec(_Model):
         return self
 
 
+class AutoscalerSpec(_Model):
+    """A PredictiveAutoscaler to create: its ``spec`` is the resource's own (camelCase), checked
+    by the controller when it reads the object, as in a cluster."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    namespace: str = "default"
+    spec: dict[str, Any]
+
+    @field_validator("spec")
+    @classmethod
+    def _target(cls, value: dict[str, Any]) -> dict[str, Any]:
+        ref = value.get("targetRef")
+        if not isinstance(ref, dict) or not ref.get("name"):
+            raise ValueError("needs 'targetRef' with 'kind' and 'name'")
+        return value
+
+
 class Scenario(_Model):
     """A whole simulated cluster."""
 
@@ -167,6 +186,7 @@ class Scenario(_Model):
     namespaces: tuple[str, ...] = ()
     workloads: tuple[WorkloadSpec, ...] = ()
     faults: tuple[FaultSpec, ...] = ()
+    autoscalers: tuple[AutoscalerSpec, ...] = ()
     eviction_seconds: float = Field(300.0, ge=0, alias="evictionSeconds")
     source: Path | None = Field(None, exclude=True)
 
@@ -191,6 +211,11 @@ class Scenario(_Model):
             if (w.namespace, w.name) in seen:
                 raise ValueError(f"workload {w.namespace}/{w.name} is defined twice")
             seen.add((w.namespace, w.name))
+        declared = set()
+        for a in self.autoscalers:
+            if (a.namespace, a.name) in declared:
+                raise ValueError(f"autoscaler {a.namespace}/{a.name} is defined twice")
+            declared.add((a.namespace, a.name))
         return self
 
     def node_names(self) -> list[str]:
@@ -198,7 +223,12 @@ class Scenario(_Model):
 
     def all_namespaces(self) -> list[str]:
         names = ["default", "kube-system", "kube-public", "kube-node-lease"]
-        for ns in (*self.namespaces, *(w.namespace for w in self.workloads)):
+        spaces = (
+            *self.namespaces,
+            *(w.namespace for w in self.workloads),
+            *(a.namespace for a in self.autoscalers),
+        )
+        for ns in spaces:
             if ns not in names:
                 names.append(ns)
         return names

@@ -28,12 +28,22 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="H",
         help="simulated hours to replay (default: %(default)s)",
     )
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
         "--trace",
         type=Path,
         metavar="FILE",
         help="a `timestamp,value` CSV that drives the frontend's load instead of the "
         "generated daily pattern",
+    )
+    source.add_argument(
+        "--scenario",
+        type=Path,
+        metavar="FILE",
+        help="a scenario YAML (nodes, workloads and their load, faults, and the "
+        "PredictiveAutoscalers under `autoscalers:`) to run instead of the built-in one; "
+        "same outputs, and its horizontally scaled Deployments are scored against the HPA "
+        "(example: examples/scenarios/)",
     )
     parser.add_argument(
         "--keep-serving",
@@ -52,6 +62,8 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
     )
     w(f"{'workload':<18} {'':>10} {'SLO violations':>15} {'replica-hours':>14} {'actions':>8}\n")
     for name, row in summary["workloads"].items():
+        if "violation_pct" not in row:
+            continue
         w(
             f"{name:<18} {'foresight':>10} {row['violation_pct']:>14.2f}% "
             f"{row['cost_replica_hours']:>14.1f} {row['scaling_actions']:>8}\n"
@@ -66,19 +78,24 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         f"{'':<18} {'HPA 70 %':>10} {summary['hpa_violation_pct']:>14.2f}% "
         f"{summary['hpa_cost_replica_hours']:>14.1f}\n\n"
     )
-    resized = summary["resize_actions"]
+    w("over the run, per workload an autoscaler targets:\n")
+    for name, row in summary["workloads"].items():
+        replicas = row.get("replicas", {})
+        requests = ", ".join(
+            f"{container} {resource} {_shown(resource, r['min'])}-{_shown(resource, r['max'])}"
+            for container, by_resource in row.get("requests", {}).items()
+            for resource, r in by_resource.items()
+        )
+        w(
+            f"  {name}: {replicas.get('min', 0)}-{replicas.get('max', 0)} replicas, "
+            f"{row.get('resizes', 0)} resizes; requests {requests or '-'}\n"
+        )
     kills = sum(summary["oom_kills"].values())
-    w(
-        f"the leaking queue worker: {resized} in-place resizes, "
-        f"{kills} OOM kill{'s' if kills != 1 else ''}\n"
-    )
+    w(f"OOM kills: {kills}\n")
     if summary["recommendations"]:
         w("container requests recommended:\n")
         for rec in summary["recommendations"]:
-            if rec["resource"] == "cpu":
-                shown = f"{rec['request'] * 1000:.0f}m cores"
-            else:
-                shown = f"{rec['request'] / 2**20:.0f} MiB"
+            shown = _shown(rec["resource"], rec["request"])
             w(f"  {rec['autoscaler']} {rec['container']} {rec['resource']}: {shown}\n")
     w(
         f"\nalerts: {summary['alerts_delivered']} delivered in "
@@ -99,11 +116,20 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
     )
 
 
+def _shown(resource: str, value: float) -> str:
+    if resource == "cpu":
+        return f"{value * 1000:.0f}m"
+    if resource == "memory":
+        return f"{value / 2**20:.0f}Mi"
+    return f"{value:g}"
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.hours <= 0:
         raise CommandError(f"--hours must be > 0, got {args.hours}")
-    if args.trace is not None and not args.trace.is_file():
-        raise CommandError(f"--trace {args.trace}: no such file")
+    for flag, path in (("--trace", args.trace), ("--scenario", args.scenario)):
+        if path is not None and not path.is_file():
+            raise CommandError(f"{flag} {path}: no such file")
     # Imported here: the simulator is a development tool, not part of the service's start-up.
     from autoscaler.demo.run import DemoOptions, run_demo  # noqa: PLC0415
     from simulator.errors import SimulatorError  # noqa: PLC0415
@@ -120,6 +146,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         out=args.out,
         hours=args.hours,
         trace=args.trace,
+        scenario=args.scenario,
         progress=progress,
         keep_serving=args.keep_serving,
     )
@@ -138,7 +165,10 @@ COMMAND = Command(
     "flash crowd, a batch CronJob, a memory-leaking worker, a node failure) on loopback, run "
     "the whole service against it on a virtual clock (a simulated day in a few minutes), and "
     "report the scaling actions, SLO violations and cost of foresight against the Kubernetes "
-    "HPA on the same load. While it runs: kubectl --kubeconfig DIR/kubeconfig get pas -A.",
+    "HPA on the same load. With --scenario FILE, any scenario runs the same way: its nodes, "
+    "workloads, load, faults and the PredictiveAutoscalers it declares; the summary gives, "
+    "per targeted workload, its resizes and its replica and request ranges over the run. "
+    "While it runs: kubectl --kubeconfig DIR/kubeconfig get pas -A.",
     add_arguments=_add_arguments,
     run=_run,
 )

@@ -1,12 +1,14 @@
-"""The PredictiveAutoscalers the demo creates in the default scenario's cluster."""
+"""The PredictiveAutoscalers the demo creates: its own in the default scenario's cluster, or
+those a scenario file declares."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from autoscaler.resource.model import API_VERSION, KIND
+from simulator.scenario import Scenario
 
-__all__ = ["HORIZONTAL_TARGETS", "demo_autoscalers"]
+__all__ = ["HORIZONTAL_TARGETS", "demo_autoscalers", "scenario_autoscalers"]
 
 # (namespace, deployment) the demo scores against the HPA.
 HORIZONTAL_TARGETS = (("shop", "frontend"), ("shop", "api"))
@@ -71,3 +73,8 @@ def demo_autoscalers() -> list[dict[str, Any]]:
             },
         ),
     ]
+
+
+def scenario_autoscalers(scenario: Scenario) -> list[dict[str, Any]]:
+    """The objects a scenario declares under ``autoscalers``."""
+    return [_pas(a.namespace, a.name, dict(a.spec)) for a in scenario.autoscalers]

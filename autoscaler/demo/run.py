@@ -9,6 +9,11 @@ from an existing Prometheus on day one), so the forecasters have a past to learn
 The same demand is then replayed through the Kubernetes HPA algorithm (target 70 %) in the
 backtest world, so the summary compares the two on identical load: an SLO violation is a
 step where the load exceeds what the ready pods requested.
+
+Any scenario file runs the same way (``DemoOptions.scenario``): its nodes, workloads, load and
+faults, and the PredictiveAutoscalers it declares; the horizontally scaled Deployments with a
+load are the ones scored against the HPA. Every workload an autoscaler targets gets its
+resizes, replica range and request ranges over the run in the summary.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -27,10 +32,11 @@ from kubernetes import client as k8s
 from autoscaler.backtest.reference import HpaPolicy
 from autoscaler.backtest.scoring import score
 from autoscaler.backtest.world import Replay, World, WorldConfig, replay
+from autoscaler.controller.workload import pods_by_workload, view_of
 from autoscaler.cost.formats import to_json
 from autoscaler.cost.service import load_report
 from autoscaler.cost.sources import StoreSeries
-from autoscaler.demo.autoscalers import HORIZONTAL_TARGETS, demo_autoscalers
+from autoscaler.demo.autoscalers import demo_autoscalers, scenario_autoscalers
 from autoscaler.demo.receiver import WebhookReceiver
 from autoscaler.resource.crd import crd_manifest
 from autoscaler.resource.model import GROUP, PLURAL, VERSION
@@ -73,6 +79,10 @@ class DemoOptions:
     trace: Path | None = None
     progress: Callable[[str], None] = print
     keep_serving: bool = False
+    # A scenario file instead of the built-in one and its autoscalers, node failure and trace.
+    scenario: Path | None = None
+    # Called at the end with the service still open (tests serve its /metrics to Prometheus).
+    inspect: Callable[[Service], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -89,7 +99,37 @@ class _Track:
     forecast: list[float] = field(default_factory=list)
 
 
-def _scenario(trace: Path | None) -> Scenario:
+@dataclass
+class _Ranges:
+    """What an autoscaler's target looked like over the demo: replicas and requests."""
+
+    replicas: list[int] = field(default_factory=list)
+    # (container, resource) -> [lowest, highest] request seen on any of its pods
+    requests: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+
+    def observe(self, replicas: int, requests: list[tuple[str, str, float]]) -> None:
+        self.replicas.append(replicas)
+        for container, resource, value in requests:
+            seen = self.requests.setdefault((container, resource), [value, value])
+            seen[0], seen[1] = min(seen[0], value), max(seen[1], value)
+
+    def summary(self, resizes: int) -> dict[str, Any]:
+        requests: dict[str, dict[str, dict[str, float]]] = {}
+        for (container, resource), (low, high) in sorted(self.requests.items()):
+            requests.setdefault(container, {})[resource] = {"min": low, "max": high}
+        return {
+            "resizes": resizes,
+            "replicas": {
+                "min": min(self.replicas, default=0),
+                "max": max(self.replicas, default=0),
+            },
+            "requests": requests,
+        }
+
+
+def _scenario(trace: Path | None, path: Path | None = None) -> Scenario:
+    if path is not None:
+        return load_scenario(path)
     scenario = load_scenario("default")
     if trace is None:
         return scenario
@@ -131,13 +171,13 @@ def _settings(out: Path, kubeconfig: Path, receiver_url: str) -> Settings:
     )
 
 
-async def _install(api: k8s.ApiClient) -> None:
+async def _install(api: k8s.ApiClient, autoscalers: list[dict[str, Any]]) -> None:
     """The CRD and the demo's autoscalers, through the API as kubectl would create them."""
     ext = k8s.ApiextensionsV1Api(api)
     crd: Any = crd_manifest()  # the client serialises plain dicts as they are
     await asyncio.to_thread(ext.create_custom_resource_definition, crd)
     custom = k8s.CustomObjectsApi(api)
-    for pas in demo_autoscalers():
+    for pas in autoscalers:
         ns = pas["metadata"]["namespace"]
         await asyncio.to_thread(
             custom.create_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, pas
@@ -173,15 +213,19 @@ async def run_demo(options: DemoOptions) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     say = options.progress
     wall = time.perf_counter()
-    scenario = _scenario(options.trace)
+    scenario = _scenario(options.trace, options.scenario)
     if scenario.start is None:
         scenario = scenario.model_copy(update={"start": START})
+    assert scenario.start is not None
+    start = scenario.start
+    autoscalers = demo_autoscalers() if options.scenario is None else scenario_autoscalers(scenario)
     # Only the demo moves time: every part sees the same instant while a step runs.
-    clock = VirtualClock(start=START, autoadvance=False)
+    clock = VirtualClock(start=start, autoadvance=False)
     cluster = SimulatedCluster(scenario, clock)
     await cluster.start(run_loop=False)
-    # The day's incidents besides the flash crowd: a worker node fails for half an hour.
-    cluster.inject(FaultSpec(type="node-down", node="worker-3", at=15 * HOUR, duration=1800))
+    if options.scenario is None:
+        # The day's incidents besides the flash crowd: a worker node fails for half an hour.
+        cluster.inject(FaultSpec(type="node-down", node="worker-3", at=15 * HOUR, duration=1800))
     kubeconfig = out / "kubeconfig"
     cluster.write_kubeconfig(kubeconfig)
     say(
@@ -200,13 +244,14 @@ async def run_demo(options: DemoOptions) -> dict[str, Any]:
             w.startup_seconds,
         )
         for w in scenario.workloads
-        if (w.namespace, w.name) in HORIZONTAL_TARGETS
+        if (w.namespace, w.name) in _scored_targets(autoscalers, scenario)
     }
+    ranges = {target: _Ranges() for target in _targets(autoscalers)}
     try:
-        await _install(api)
+        await _install(api, autoscalers)
         for key in tracks:
             load = _load_of(cluster, key)
-            write_history(service.store, load, *key, START, options.backfill_days)
+            write_history(service.store, load, *key, start, options.backfill_days)
         say(f"history: {options.backfill_days:g} days of load written from the scenario's model")
         await service.start()
         await service.wait_synced()
@@ -218,17 +263,22 @@ async def run_demo(options: DemoOptions) -> dict[str, Any]:
             await cluster.advance(options.step_seconds)
             await service.collect_once()
             await service.control_once()
-            _record(tracks, service, cluster, clock.now() - START)
+            _record(tracks, service, cluster, clock.now() - start)
+            _observe(ranges, service)
             if (i + 1) % report_every == 0 or i + 1 == steps:
                 say(_progress_line(i + 1, steps, options.step_seconds, service, tracks, wall))
                 service.store.flush()
         loads = {k: _load_of(cluster, k) for k in tracks}
         stop_alerts.set()
         await alerting
-        summary = _summary(options, tracks, loads, service, wall)
+        summary = _summary(options, tracks, loads, service, wall, start)
+        summary["scenario"] = scenario.name
+        _add_ranges(summary, ranges, autoscalers, service.controller.actions_log)
         summary.update(_alert_summary(receiver))
         summary["cost"] = await _cost_summary(service, clock.now(), options.hours)
-        _write_outputs(out, summary, tracks, service, options, receiver)
+        _write_outputs(out, summary, tracks, service, options, receiver, start)
+        if options.inspect is not None:
+            await options.inspect(service)
         if options.keep_serving:
             say(f"serving the simulated cluster until Ctrl-C (kubeconfig: {kubeconfig})")
             await _until_interrupted()
@@ -319,7 +369,7 @@ def _foresight_replay(track: _Track, step: float) -> Replay:
     )
 
 
-def _hpa(track: _Track, load: LoadSource, hours: float, warm: np.ndarray) -> Replay:
+def _hpa(track: _Track, load: LoadSource, hours: float, warm: np.ndarray, start: float) -> Replay:
     """The Kubernetes HPA on the same demand, every 15 s, after the same week."""
     live = np.array([load.demand(t) for t in np.arange(1, hours * HOUR / HPA_STEP + 1) * HPA_STEP])
     warm = np.repeat(warm, round(BACKFILL_STEP / HPA_STEP))
@@ -328,7 +378,7 @@ def _hpa(track: _Track, load: LoadSource, hours: float, warm: np.ndarray) -> Rep
     )
     demand = np.concatenate([warm, live])
     world = World(
-        track.name, config, START - len(warm) * HPA_STEP, demand, track.request, len(warm)
+        track.name, config, start - len(warm) * HPA_STEP, demand, track.request, len(warm)
     )
     return _scored(replay(world, HpaPolicy(world.info, HPA_TARGET)))
 
@@ -339,6 +389,7 @@ def _summary(
     loads: dict[tuple[str, str], LoadSource],
     service: Service,
     wall: float,
+    start: float,
 ) -> dict[str, Any]:
     """Figures per workload and overall (violations: the mean over workloads)."""
     step = options.step_seconds
@@ -346,7 +397,8 @@ def _summary(
     totals = {"violations": 0.0, "steps": 0, "cost": 0.0, "hpa_violations": 0.0, "hpa_cost": 0.0}
     for key, track in tracks.items():
         f = score(_foresight_replay(track, step), 1.0)
-        h = score(_hpa(track, loads[key], options.hours, _history(service, track)), 1.0)
+        warm = _history(service, track, start)
+        h = score(_hpa(track, loads[key], options.hours, warm, start), 1.0)
         per_workload[f"{track.namespace}/{track.name}"] = {
             "violation_pct": round(f.violation_pct, 3),
             "cost_replica_hours": round(f.replica_seconds / HOUR, 2),
@@ -390,6 +442,57 @@ def _summary(
     }
 
 
+def _targets(autoscalers: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[str]]:
+    """(namespace, kind, name) of each target -> the autoscalers (``ns/name``) on it."""
+    targets: dict[tuple[str, str, str], list[str]] = {}
+    for pas in autoscalers:
+        ns, ref = pas["metadata"]["namespace"], pas["spec"]["targetRef"]
+        who = f"{ns}/{pas['metadata']['name']}"
+        targets.setdefault((ns, ref.get("kind", "Deployment"), ref["name"]), []).append(who)
+    return targets
+
+
+def _scored_targets(autoscalers: list[dict[str, Any]], scenario: Scenario) -> set[tuple[str, str]]:
+    """Deployments scaled horizontally on a load the scenario models: scored against the HPA."""
+    loaded = {(w.namespace, w.name) for w in scenario.workloads if w.load is not None}
+    return {
+        (pas["metadata"]["namespace"], pas["spec"]["targetRef"]["name"])
+        for pas in autoscalers
+        if "horizontal" in pas["spec"]
+        and pas["spec"]["targetRef"].get("kind", "Deployment") == "Deployment"
+    } & loaded
+
+
+def _observe(ranges: dict[tuple[str, str, str], _Ranges], service: Service) -> None:
+    model = service.watcher.model
+    pods = pods_by_workload(model)
+    for (ns, kind, name), seen in ranges.items():
+        view = view_of(model, pods, ns, kind, name)
+        if view is not None:
+            seen.observe(
+                view.replicas,
+                [(c.name, r, v) for c in view.containers for r, v in c.requests.items()],
+            )
+
+
+def _add_ranges(
+    summary: dict[str, Any],
+    ranges: dict[tuple[str, str, str], _Ranges],
+    autoscalers: list[dict[str, Any]],
+    actions: list[dict[str, Any]],
+) -> None:
+    """Per target: in-place resizes and template updates, replica and request ranges."""
+    targets = _targets(autoscalers)
+    for key, seen in ranges.items():
+        resizes = sum(
+            1
+            for a in actions
+            if a["kind"] in ("resize", "recreate") and a["autoscaler"] in targets[key]
+        )
+        row = summary["workloads"].setdefault(f"{key[0]}/{key[2]}", {})
+        row.update(seen.summary(resizes))
+
+
 def _oom_kills(service: Service) -> dict[str, int]:
     """Containers whose last restart was an OOM kill, by workload, at the end of the day."""
     model = service.watcher.model
@@ -427,12 +530,12 @@ async def _cost_summary(service: Service, now: float, hours: float) -> dict[str,
     return cast(dict[str, Any], json.loads(to_json(report)))
 
 
-def _history(service: Service, track: _Track) -> np.ndarray:
+def _history(service: Service, track: _Track, start: float) -> np.ndarray:
     """The backfilled week of the workload's load, as the store holds it."""
     selector = (
         f'{names.WORKLOAD_CPU_CORES}{{namespace="{track.namespace}",workload="{track.name}"}}'
     )
-    series = service.store.select(parse_selector(selector), 0, round(START * 1000) - 1)
+    series = service.store.select(parse_selector(selector), 0, round(start * 1000) - 1)
     return series[0].values if series else np.zeros(0)
 
 
@@ -443,6 +546,7 @@ def _write_outputs(
     service: Service,
     options: DemoOptions,
     receiver: WebhookReceiver,
+    start: float,
 ) -> None:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     with (out / "alerts.jsonl").open("w", encoding="utf-8") as f:
@@ -451,7 +555,7 @@ def _write_outputs(
     write_all(out / "dashboards")
     with (out / "events.jsonl").open("w", encoding="utf-8") as f:
         for action in service.controller.actions_log:
-            f.write(json.dumps({**action, "time": action["time"] - START}) + "\n")
+            f.write(json.dumps({**action, "time": action["time"] - start}) + "\n")
     from autoscaler.demo.report import plot_report  # noqa: PLC0415
 
     plot_report(list(tracks.values()), options.step_seconds, out / "report.png")

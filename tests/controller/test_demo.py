@@ -10,6 +10,9 @@ import pytest
 from autoscaler.cli.main import main
 from tests.support.traces import write_daily_trace
 
+EXAMPLE = Path(__file__).parents[2] / "examples" / "scenarios" / "shop-autoscaled.yaml"
+OUTPUTS = ("summary.json", "events.jsonl", "alerts.jsonl", "report.png", "dashboards", "data")
+
 REQUIRED = (
     "scaling_actions",
     "violation_pct",
@@ -33,7 +36,13 @@ def test_demo_writes_its_summary_report_and_dashboards(
         assert key in summary, key
     assert summary["scaling_actions"] >= 1
     assert summary["reconcile_errors"] == 0
-    assert set(summary["workloads"]) == {"shop/frontend", "shop/api"}
+    scored = {k for k, row in summary["workloads"].items() if "violation_pct" in row}
+    assert scored == {"shop/frontend", "shop/api"}
+    assert set(summary["workloads"]) == scored | {"batch/queue-worker", "shop/postgres"}
+    worker = summary["workloads"]["batch/queue-worker"]
+    assert worker["resizes"] >= 1
+    memory = worker["requests"]["worker"]["memory"]
+    assert memory["min"] < memory["max"]  # resized in place as it leaked
     assert {r["autoscaler"] for r in summary["recommendations"]} >= {"shop/postgres"}
     assert summary["cost"]["cluster_hourly"] > 0
     assert (out / "report.png").stat().st_size > 10_000
@@ -53,3 +62,45 @@ def test_demo_replays_a_recorded_trace(tmp_path: Path) -> None:
 def test_demo_rejects_a_missing_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--out", str(tmp_path), "--trace", str(tmp_path / "nope.csv")]) == 1
     assert "nope.csv: no such file" in capsys.readouterr().err
+
+
+def test_demo_runs_a_scenario_file_with_its_autoscalers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--scenario", str(EXAMPLE), "--out", str(out), "--hours", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "1 simulated hours" in printed and "shop/queue-worker" in printed
+    for name in OUTPUTS:
+        assert (out / name).exists(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"] == "shop-autoscaled"
+    assert summary["reconcile_errors"] == 0
+    web, worker = summary["workloads"]["shop/web"], summary["workloads"]["shop/queue-worker"]
+    # Scored against the HPA: the one horizontally scaled Deployment.
+    assert "hpa_violation_pct" in web and "hpa_violation_pct" not in worker
+    assert 2 <= web["replicas"]["min"] <= web["replicas"]["max"] <= 40
+    assert web["replicas"]["max"] > 3  # scaled up from the scenario's 3 for the afternoon
+    assert web["requests"]["app"]["cpu"] == {"min": 0.25, "max": 0.25}
+    assert worker["resizes"] >= 1 and worker["replicas"] == {"min": 1, "max": 1}
+    memory = worker["requests"]["worker"]["memory"]
+    assert memory["min"] < memory["max"] <= 4 * 2**30
+    # The scenario's node failure reached the alert receiver.
+    assert "NodeNotReady" in summary["alerts_firing_by_name"]
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert {e["autoscaler"] for e in events} == {"shop/web", "shop/queue-worker"}
+
+
+def test_demo_names_the_line_of_a_bad_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "nodes: [{name: n}]\nautoscalers:\n  - name: web\n    spec: {mode: Auto}\n",
+        encoding="utf-8",
+    )
+    assert main(["demo", "--scenario", str(bad), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml:4" in err and "autoscalers.0.spec" in err and "targetRef" in err
+    assert main(["demo", "--scenario", str(tmp_path / "nope.yaml")]) == 1
+    assert "nope.yaml: no such file" in capsys.readouterr().err
