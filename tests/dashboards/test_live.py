@@ -1,57 +1,46 @@
-"""Every dashboard query against a real Prometheus scraping foresight on a simulated cluster.
+"""Every dashboard query against a real Prometheus scraping foresight after a demo run.
 
-The collectors run against the simulator for a few virtual minutes (a CronJob fires, a
-leaking container is OOM-killed); then a real Prometheus (Debian package) scrapes foresight's
-/metrics for a few real seconds. Each target of each dashboard, with its template variables
-set to values the variable's own query offers, must return data; the cost panels must agree
-with ``foresight cost`` reading the same Prometheus.
-
-The autoscaler controller and the alert engine are not part of this rig: a stand-in collector
-(``ControllerAndAlertsStandIn``) exports their documented series so that their panels are
-checked against the names and labels they promise.
+``foresight demo`` runs a scenario for half a simulated hour: the collectors, the controller
+(with PredictiveAutoscalers of its own, two of them on one StatefulSet: a conflict), the rule
+engine and webhook delivery, on a virtual clock; a CronJob fires every minute, the leaking web
+pods are OOM-killed. Then, with the demo's service still open, a real Prometheus (Debian
+package) scrapes its /metrics for a few real seconds. Every target of every panel, with its
+template variables set to values the variable's own query offers, must return data, except
+the few listed in ``MAY_BE_EMPTY`` with the reason; with every variable at "All" each query
+must still evaluate (duplicated autoscaler series must not break a join). The cost panels
+must agree with ``foresight cost`` reading the same Prometheus.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
-from aiohttp import web
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 import dashboards
 from autoscaler.cli.main import main
-from autoscaler.cost.exporter import register_cost_metrics
-from autoscaler.cost.inputs import snapshot_from_cluster
 from autoscaler.cost.service import load_report
 from autoscaler.cost.settings import CostSettings
 from autoscaler.cost.sources import PrometheusSeries
-from autoscaler.service import metrics_app
+from autoscaler.demo.run import DemoOptions, run_demo
+from autoscaler.service import Service
 from collectors.prometheus_source import PrometheusSource
 from dashboards.lint import fill, panels
 from runtime.backoff import Backoff
-from runtime.clock import RealClock, VirtualClock
-from runtime.families import FamiliesCollector
-from simulator.background import BackgroundCluster
-from simulator.scenario import parse_scenario
-from tests.support.collection import collecting
+from runtime.clock import RealClock
 from tests.support.external import require_binary
-from tests.support.prometheus import free_port, running_prometheus
-from tsdb import Store, StoreSettings
+from tests.support.prometheus import running_prometheus
 
 
 @pytest.fixture(autouse=True)
 def _prometheus_installed() -> None:
-    # Before the simulated cluster is built: without Prometheus it would be built for nothing.
+    # Before the demo runs: without Prometheus it would run for nothing.
     require_binary("prometheus")
 
 
@@ -90,6 +79,31 @@ workloads:
     requests: {cpu: 250m, memory: 64Mi}
     startupSeconds: 2
     load: {pattern: constant, peak: 0.2, noise: 0}
+autoscalers:
+  - name: web
+    namespace: shop
+    spec:
+      targetRef: {kind: Deployment, name: web}
+      mode: Auto
+      horizontal:
+        minReplicas: 2
+        maxReplicas: 10
+        metric: {type: CPU, targetUtilization: 50}
+      vertical: {updateMode: "Off"}
+      forecast: {horizonSeconds: 60}
+  # Two on one StatefulSet: both report the conflict, and the dashboards must not break.
+  - name: db
+    namespace: shop
+    spec:
+      targetRef: {kind: StatefulSet, name: db}
+      mode: Recommend
+      vertical: {updateMode: "Off"}
+  - name: db-shadow
+    namespace: shop
+    spec:
+      targetRef: {kind: StatefulSet, name: db}
+      mode: Recommend
+      vertical: {updateMode: "Off"}
 """
 # Values chosen for the template variables; each must be one its variable's query offers.
 CHOSEN = {
@@ -97,130 +111,64 @@ CHOSEN = {
     "namespace": "shop",
     "workload": "web",
     "autoscaler": "web",
-    "severity": "critical",
-    "receiver": "ops",
+    "severity": "warning",
+    "receiver": "demo",
 }
 BUILTINS = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
-
-
-class ControllerAndAlertsStandIn(Collector):
-    """STAND-IN for the controller's and the alert engine's metrics (documented names and
-    labels), until both run in this rig. Counters grow at every scrape."""
-
-    def __init__(self) -> None:
-        self._scrapes = itertools.count(1)
-
-    def collect(self) -> Iterator[Metric]:
-        n = float(next(self._scrapes))
-        pas = {"namespace": "shop", "autoscaler": "web"}
-
-        def gauge(name: str, value: float, **labels: str) -> GaugeMetricFamily:
-            family = GaugeMetricFamily(name, "stand-in", labels=[*pas, *labels])
-            family.add_metric([*pas.values(), *labels.values()], value)
-            return family
-
-        yield gauge(
-            "foresight_autoscaler_info", 1, target_kind="Deployment", target="web", mode="Auto"
-        )
-        yield gauge("foresight_autoscaler_load", 1.2)
-        forecast = GaugeMetricFamily(
-            "foresight_autoscaler_forecast", "stand-in", labels=[*pas, "quantile"]
-        )
-        for quantile, value in (("0.1", 1.0), ("0.5", 1.3), ("0.9", 1.7)):
-            forecast.add_metric([*pas.values(), quantile], value)
-        yield forecast
-        for name, value in (("current", 3), ("desired", 4), ("min", 2), ("max", 10)):
-            yield gauge(f"foresight_autoscaler_{name}_replicas", value)
-        yield gauge("foresight_autoscaler_recommended_cpu_cores", 0.3, container="app")
-        yield gauge("foresight_autoscaler_recommended_memory_bytes", 200 * 2**20, container="app")
-        yield gauge("foresight_autoscaler_forecast_error_ratio", 0.12)
-        decisions = CounterMetricFamily(
-            "foresight_autoscaler_decisions", "stand-in", labels=[*pas, "direction", "reason"]
-        )
-        decisions.add_metric([*pas.values(), "up", "forecast above capacity"], n)
-        decisions.add_metric([*pas.values(), "none", "within tolerance"], 3 * n)
-        yield decisions
-        conditions = GaugeMetricFamily(
-            "foresight_autoscaler_condition", "stand-in", labels=[*pas, "condition", "status"]
-        )
-        for condition, status in (("ForecastReady", "True"), ("ScalingLimited", "False")):
-            conditions.add_metric([*pas.values(), condition, status], 1)
-        yield conditions
-        leader = GaugeMetricFamily("foresight_leader", "stand-in", labels=["identity"])
-        leader.add_metric(["foresight-0"], 1)
-        yield leader
-        alerts = GaugeMetricFamily(
-            "foresight_alerts", "stand-in", labels=["alertname", "severity", "state"]
-        )
-        alerts.add_metric(["NodeNotReady", "critical", "firing"], 1)
-        alerts.add_metric(["PodCrashLooping", "critical", "pending"], 2)
-        yield alerts
-        sent = CounterMetricFamily(
-            "foresight_notifications", "stand-in", labels=["receiver", "outcome"]
-        )
-        for outcome, per_scrape in (
-            ("sent", 3),
-            ("failed", 1),
-            ("rejected", 1),
-            ("dead_lettered", 1),
-        ):
-            sent.add_metric(["ops", outcome], per_scrape * n)
-        yield sent
-        outbox = GaugeMetricFamily(
-            "foresight_notification_outbox_size", "stand-in", labels=["receiver"]
-        )
-        outbox.add_metric(["ops"], 4)
-        yield outbox
-
-
-@dataclass
-class Live:
-    prometheus: str
-    settings: CostSettings
+# Targets that may come back empty, as "dashboard: panel / refId": each is a condition that
+# did not happen in this run, not a query that cannot find its data.
+MAY_BE_EMPTY = {
+    "foresight-alerts.json: Pending by severity / A": "no alert is between its condition and "
+    "its `for` when the run ends: those that fired did so at once or have fired already",
+}
 
 
 @pytest.fixture
-async def exporter(tmp_path: Path) -> AsyncIterator[str]:
-    start = RealClock().now()  # Prometheus stamps with the wall clock; keep times close to it
-    clock = VirtualClock(start=start, speed=None, autoadvance=False)
-    store = Store(StoreSettings(), clock, persistent=False)
-    with BackgroundCluster(parse_scenario(SCENARIO, "dashboards.yaml"), clock) as sim:
-        async with collecting(sim, store, tmp_path / "sim.kubeconfig", start) as c:
-            # Five virtual minutes: jobs run and finish, the leaking web pods are OOM-killed.
-            for _ in range(20):
-                await c.cycle.run_once()
-                await asyncio.to_thread(sim.advance, 15)
-            await c.cycle.run_once()
-            await asyncio.sleep(0.5)  # let the last watch events land in the model
-            registry = CollectorRegistry()
-            registry.register(FamiliesCollector(c.cycle.families))
-            register_cost_metrics(
-                registry,
-                lambda: snapshot_from_cluster(c.watcher.model, c.kubelets.latest, CostSettings()),
-                CostSettings(),
+async def prometheus(tmp_path: Path) -> AsyncIterator[str]:
+    scenario = tmp_path / "dashboards.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    served: asyncio.Queue[str] = asyncio.Queue()
+    done = asyncio.Event()
+
+    async def serve(service: Service) -> None:
+        port = await service.serve_http()
+        # honor_labels: foresight re-exports cluster objects whose labels (job, namespace,
+        # pod) must not be renamed to exported_*; the cluster label is what a multi-cluster
+        # setup adds.
+        config = (
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: foresight\n    honor_labels: true\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{port}'], labels: {{cluster: sim}}}}]\n"
+        )
+        with ExitStack() as stack:
+            # Prometheus starts in a thread: this loop serves the /metrics it scrapes.
+            url = await asyncio.to_thread(
+                stack.enter_context, running_prometheus(tmp_path / "prometheus", config)
             )
-            registry.register(ControllerAndAlertsStandIn())
-            runner = web.AppRunner(metrics_app(registry), access_log=None, handle_signals=False)
-            await runner.setup()
-            port = free_port()
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-            yield f"127.0.0.1:{port}"
-            await runner.cleanup()
-    store.close()
+            await served.put(url)
+            await done.wait()
 
-
-@pytest.fixture
-def prometheus(exporter: str, tmp_path: Path) -> Iterator[str]:
-    # honor_labels: foresight re-exports cluster objects whose labels (job, namespace, pod)
-    # must not be renamed to exported_*; the cluster label is what a multi-cluster setup adds.
-    config = (
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n"
-        "  - job_name: foresight\n    honor_labels: true\n"
-        f"    static_configs: [{{targets: ['{exporter}'], labels: {{cluster: sim}}}}]\n"
+    options = DemoOptions(
+        out=tmp_path / "demo",
+        hours=0.5,
+        backfill_days=1,
+        scenario=scenario,
+        progress=lambda _: None,
+        inspect=serve,
     )
-    with running_prometheus(tmp_path, config) as url:
-        yield url
+    demo = asyncio.create_task(run_demo(options))
+    getting = asyncio.create_task(served.get())
+    await asyncio.wait({demo, getting}, return_when=asyncio.FIRST_COMPLETED)
+    if demo.done():
+        getting.cancel()
+        demo.result()  # the demo failed before serving: its error
+        raise AssertionError("the demo ended without serving /metrics")
+    try:
+        yield getting.result()
+    finally:
+        done.set()
+        await demo
 
 
 async def _query(client: httpx.AsyncClient, url: str, expr: str) -> list[dict[str, object]]:
@@ -271,8 +219,10 @@ async def _every_dashboard_target_returns_data(prometheus: str) -> None:
         web_nodes = await _query(client, prometheus, 'foresight_pod_owner{workload="web"}')
         node = str(web_nodes[0]["metric"]["node"])  # type: ignore[index]
         empty: list[str] = []
+        checked = 0
         for name, data in dashboards.build_all().items():
             chosen = {**BUILTINS, "node": node}
+            every = dict(BUILTINS)
             for variable in data["templating"]["list"]:
                 if variable["type"] != "query":
                     continue
@@ -280,11 +230,17 @@ async def _every_dashboard_target_returns_data(prometheus: str) -> None:
                 value = CHOSEN.get(variable["name"], node)
                 assert value in offered, (name, variable["name"], offered)
                 chosen[variable["name"]] = value
+                every[variable["name"]] = ".*"
             for panel in panels(data):
                 for target in panel.get("targets", []):
+                    where = f"{name}: {panel['title']} / {target['refId']}"
+                    checked += 1
+                    # "All" everywhere: every query must still evaluate (_query asserts it).
+                    await _query(client, prometheus, fill(target["expr"], every))
                     expr = fill(target["expr"], chosen)
-                    if not await _query(client, prometheus, expr):
-                        empty.append(f"{name}: {panel['title']} / {target['refId']}: {expr}")
+                    if not await _query(client, prometheus, expr) and where not in MAY_BE_EMPTY:
+                        empty.append(f"{where}: {expr}")
+        assert checked > 100  # every panel of every dashboard, not a sample
         assert empty == [], "targets without data:\n" + "\n".join(empty)
 
 
