@@ -37,10 +37,11 @@ from promql import Engine
 from runtime import names
 from runtime.clock import Clock, sleep_or_stop
 from runtime.families import CONTENT_TYPE, FamiliesCollector, Family, exposition
+from runtime.supervise import Supervisor
 from tsdb import Store
 from tsdb.recorder import FamilyRecorder
 
-__all__ = ["Service", "leader_family", "metrics_app"]
+__all__ = ["Service", "ServiceFailed", "leader_family", "metrics_app"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,10 @@ def metrics_app(registry: CollectorRegistry) -> web.Application:
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     return app
+
+
+class ServiceFailed(Exception):
+    """A supervised task of the service died; the service has shut down."""
 
 
 class Service:
@@ -107,6 +112,7 @@ class Service:
         self.registry = CollectorRegistry()
         self._recorder = FamilyRecorder(self.store)
         self._http: httpx.AsyncClient | None = None
+        self.supervisor: Supervisor | None = None
         self.cycle: CollectionCycle | None = None
         self.kubelets: KubeletCollector | None = None
         self._runner: web.AppRunner | None = None
@@ -204,6 +210,9 @@ class Service:
             return web.Response(text="ok\n")
 
         async def readyz(_: web.Request) -> web.Response:
+            failure = self.supervisor.failure if self.supervisor is not None else None
+            if failure is not None:
+                return web.Response(status=503, text=f"{failure}\n")
             if not self.watcher.synced:
                 return web.Response(status=503, text="caches not synced\n")
             # Degraded, not dead: the other rule files run; /healthz stays 200 (no restart).
@@ -231,30 +240,33 @@ class Service:
     # -- the whole service ---------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Every loop on its timer until ``stop``; then shut down in order."""
+        """Every loop on its timer until ``stop``; then shut down in order.
+
+        The leader elector, the rule engine and the store's flusher are supervised: one that
+        dies stops the service (``/readyz`` fails meanwhile) and :class:`ServiceFailed` is
+        raised after the graceful shutdown. Collection and reconcile steps are retried on the
+        next interval instead: one failed step is logged and counted, never fatal.
+        """
         await self.start()
         await self.serve_http()
-        tasks = [
-            asyncio.create_task(self.elector.run(stop), name="leader"),
-            asyncio.create_task(
-                self._every(
-                    self.settings.collectors.scrape_interval_seconds, self.collect_once, stop
-                ),
-                name="collect",
-            ),
-            asyncio.create_task(
-                self._every(self.settings.controller.interval_seconds, self.control_once, stop),
-                name="control",
-            ),
-            asyncio.create_task(self.store.run_flusher(), name="flusher"),
-            asyncio.create_task(self.alerts.run(stop), name="alerts"),
-        ]
+        supervisor = self.supervisor = Supervisor(stop)
+        supervisor.spawn("leader", self.elector.run(stop))
+        supervisor.spawn(
+            "collect",
+            self._every(self.settings.collectors.scrape_interval_seconds, self.collect_once, stop),
+        )
+        supervisor.spawn(
+            "control",
+            self._every(self.settings.controller.interval_seconds, self.control_once, stop),
+        )
+        supervisor.spawn("flusher", self.store.run_flusher())
+        supervisor.spawn("alerts", self.alerts.run(stop))
         await stop.wait()
         log.info("stopping: releasing the lease and flushing the store")
-        for task in tasks[1:-1]:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await supervisor.wait(cancel=("collect", "control", "flusher"))
         await self.close()
+        if supervisor.failure is not None:
+            raise ServiceFailed(str(supervisor.failure))
 
     async def _every(
         self, seconds: float, step: Callable[[], Awaitable[Any]], stop: asyncio.Event

@@ -22,14 +22,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _serve(settings: Settings) -> int:
-    from autoscaler.service import Service  # noqa: PLC0415 (heavy)
+    from autoscaler.service import Service, ServiceFailed  # noqa: PLC0415 (heavy)
     from runtime.clock import RealClock  # noqa: PLC0415
     from runtime.signals import stop_on_signals  # noqa: PLC0415
 
     service = Service(settings, RealClock())
     stop = asyncio.Event()
-    stop_on_signals(stop)
-    await service.run(stop)
+    stop_on_signals(stop, reload=service.alerts.reload)
+    try:
+        await service.run(stop)
+    except ServiceFailed as e:
+        raise CommandError(f"{e}; the store was flushed and the Lease released") from e
     log.info("stopped")
     return 0
 
@@ -59,10 +62,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 COMMAND = Command(
     name="run",
     help="run the autoscaler service (collect, forecast, scale, alert)",
-    description="Run foresight as a service: list/watch the cluster, scrape kubelets into the "
-    "store, forecast and scale every PredictiveAutoscaler (when this replica holds the leader "
-    "Lease), and serve /metrics, /healthz and /readyz on server.port. SIGTERM stops "
-    "gracefully: the Lease is released and the store flushed.",
+    description="Run foresight as a service: list/watch the cluster, scrape kubelets and pods "
+    "annotated prometheus.io/scrape (collectors.scrape_pods) into the store, forecast and "
+    "scale every PredictiveAutoscaler (when this replica holds the leader "
+    "Lease), and serve /metrics, /healthz and /readyz on server.port. SIGTERM or SIGINT stops "
+    "gracefully: the Lease is released and the store flushed. SIGHUP reloads the rule files. "
+    "If a supervised task dies, the service stops the same way and exits with code 1.",
     add_arguments=_add_arguments,
     run=_run,
 )

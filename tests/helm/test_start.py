@@ -233,6 +233,14 @@ def test_the_rendered_pod_starts_foresight_run(simulator: Path, tmp_path: Path) 
         data = pod.path("/var/lib/foresight")
         assert any((data / "data").iterdir())
         assert (data / "alerts").is_dir()
+        # SIGHUP reloads the rule files and never ends the process (its default action would).
+        rules_dir = next(p for p in settings.rules.files if p.is_dir())
+        (rules_dir / "added.yaml").write_text(
+            "groups:\n- name: added-on-sighup\n  rules:\n  - record: x:up\n    expr: vector(1)\n",
+            encoding="utf-8",
+        )
+        process.send_signal(signal.SIGHUP)
+        _wait_for_group(process, port, "added-on-sighup")
         process.send_signal(signal.SIGTERM)
         grace = rendered.workload()["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         assert process.wait(grace) == 0
@@ -263,6 +271,18 @@ def _wait_leading(process: subprocess.Popen[str], port: int) -> None:
                 pass
             assert time.monotonic() < deadline, "foresight did not become ready and lead"
             time.sleep(0.2)
+
+
+def _wait_for_group(process: subprocess.Popen[str], port: int, group: str) -> None:
+    deadline = time.monotonic() + 10
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2) as http:
+        while True:
+            assert process.poll() is None, f"foresight exited with {process.returncode}"
+            groups = http.get("/api/v1/rules").json()["data"]["groups"]
+            if group in {g["name"] for g in groups}:
+                return
+            assert time.monotonic() < deadline, f"rule group {group} not loaded after SIGHUP"
+            time.sleep(0.1)
 
 
 def _create_namespace(kubeconfig: Path) -> None:
