@@ -10,8 +10,9 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from tsdb.go_regex import to_python
+from tsdb.go_regex import GoRegex, compile_matcher
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -75,21 +76,21 @@ class MatchType(enum.Enum):
 
 @dataclass(frozen=True)
 class Matcher:
-    """One label matcher. Regular expressions are anchored at both ends, like Prometheus'."""
+    """One label matcher. Regular expressions are RE2's, anchored at both ends like
+    Prometheus' (``^(?s:...)$``: ``.`` matches a newline); see :mod:`tsdb.go_regex`."""
+
+    # Alertmanager's matchers (alerts) set it False: `.` does not match a newline there.
+    DOT_NL: ClassVar[bool] = True
 
     type: MatchType
     name: str
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _regex: GoRegex | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.type in (MatchType.REGEX, MatchType.NOT_REGEX):
-            try:
-                # Matched with fullmatch: anchored at both ends, as Prometheus anchors them.
-                compiled = re.compile(to_python(self.value), re.DOTALL)
-            except re.error as e:
-                raise ValueError(f"invalid regular expression {self.value!r}: {e}") from e
-            object.__setattr__(self, "_regex", compiled)
+            # RegexError is a ValueError naming the pattern and what Go says of it.
+            object.__setattr__(self, "_regex", compile_matcher(self.value, dot_nl=self.DOT_NL))
 
     @classmethod
     def parse(cls, name: str, op: str, value: str) -> Matcher:
@@ -103,7 +104,7 @@ class Matcher:
         if self.type is MatchType.NOT_EQUAL:
             return value != self.value
         assert self._regex is not None
-        hit = self._regex.fullmatch(value) is not None
+        hit = self._regex.fullmatch(value)
         return hit if self.type is MatchType.REGEX else not hit
 
     def __str__(self) -> str:

@@ -1,15 +1,18 @@
 """Alertmanager's matcher syntax: ``severity=~"warning|critical"``, ``{a="1", b!=2}``.
 
 Parsing follows Alertmanager 0.25's ``labels.ParseMatchers`` (unquoted values, escapes,
-braces and commas); matching uses the store's :class:`Matcher`, whose regular expressions are
-anchored and Go-compatible, as Alertmanager's are.
+braces and commas). Every matcher of silences, routes and inhibition rules is an
+:class:`AlertMatcher`: its regular expression is compiled by RE2 as Alertmanager's Go code
+compiles it (``^(?:...)$``, ``.`` not matching a newline; :mod:`tsdb.go_regex`), so matching
+takes linear time and a pattern Alertmanager rejects (``(a)\\1``, ``(?=x)``) is rejected here.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from tsdb.labels import Matcher, MatchType
 
@@ -20,6 +23,14 @@ _TYPE_ORDER = {
     MatchType.REGEX: 2,
     MatchType.NOT_REGEX: 3,
 }
+
+
+@dataclass(frozen=True)
+class AlertMatcher(Matcher):
+    """A matcher with Alertmanager's regular expressions: ``.`` does not match a newline."""
+
+    DOT_NL: ClassVar[bool] = False
+
 
 Matchers = tuple[Matcher, ...]
 
@@ -85,7 +96,7 @@ def parse_matcher(text: str) -> Matcher:
     if quoted:
         raise MatcherError(f"matcher value contains unescaped double quote: {m.group(3)}")
     try:
-        return Matcher(MatchType(m.group(2)), m.group(1), "".join(out))
+        return AlertMatcher(MatchType(m.group(2)), m.group(1), "".join(out))
     except ValueError as e:
         raise MatcherError(str(e)) from e
 
@@ -141,6 +152,6 @@ def from_api(d: Mapping[str, Any]) -> Matcher:
     if not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", name):
         raise MatcherError(f"invalid label name {name!r}")
     try:
-        return Matcher(op, name, value)
+        return AlertMatcher(op, name, value)
     except ValueError as e:
         raise MatcherError(str(e)) from e

@@ -6,12 +6,15 @@ expiring an active silence ends it now, expiring a pending one ends it before it
 updating a silence keeps its id only when its matchers are unchanged and the change does
 not rewrite its past, otherwise the old one is expired and a new one created. Every change
 is written to ``silences.state`` before it is acknowledged; expired silences are forgotten
-after the retention.
+after the retention. A saved silence whose matchers no longer compile (a pattern RE2 rejects,
+saved by an older foresight on Python's ``re``) is dropped at load with an error in the log,
+so that it cannot keep the service from starting.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -23,6 +26,8 @@ from alerts.notify.matchers import MatcherError, matches, to_api
 from alerts.notify.matchers import from_api as matcher_from_api
 from tsdb.labels import Matcher
 from tsdb.recordlog import frame, read_records, write_atomically
+
+log = logging.getLogger(__name__)
 
 State = Literal["pending", "active", "expired"]
 
@@ -168,7 +173,11 @@ class Silences:
         if not records:
             return
         for d in json.loads(records[-1].payload):
-            s = silence_from_api(d)
+            try:
+                s = silence_from_api(d)
+            except SilenceError as e:
+                log.error("%s: dropping silence %s: %s", self.path, d.get("id"), e)
+                continue
             s = replace(s, id=d["id"], updated_at=parse_time(d["updatedAt"]))
             self._by_id[s.id] = s
 
