@@ -32,6 +32,7 @@ from collectors.cluster import ClusterWatcher
 from collectors.cycle import CollectionCycle, node_endpoints
 from collectors.kube import api_backoff, api_client
 from collectors.kubelet import KubeletCollector, kubelet_client, read_token
+from collectors.pods import PodMetricsCollector, pod_client
 from collectors.scrape import ScrapeHealth, Scraper
 from promql import Engine
 from runtime import names
@@ -85,6 +86,7 @@ class Service:
         self.store = Store(settings.store, clock, persistent=persistent)
         self.watcher = ClusterWatcher(self.api, clock, settings.kubernetes)
         self.health = ScrapeHealth("kubelet")
+        self.pod_health = ScrapeHealth("pod")
         # forecast() in rules and queries is the controller's forecast.
         self.engine = Engine(self.store, settings.promql, ModelForecaster.from_settings(settings))
         self.alerts = AlertingService(
@@ -112,6 +114,7 @@ class Service:
         self.registry = CollectorRegistry()
         self._recorder = FamilyRecorder(self.store)
         self._http: httpx.AsyncClient | None = None
+        self._pod_http: httpx.AsyncClient | None = None
         self.supervisor: Supervisor | None = None
         self.cycle: CollectionCycle | None = None
         self.kubelets: KubeletCollector | None = None
@@ -149,7 +152,8 @@ class Service:
             self.clock,
             self.watcher.model,
             kubelets,
-            scrape_health=[self.health],
+            pods=self._pod_collector() if c.scrape_pods else None,
+            scrape_health=[self.health, self.pod_health] if c.scrape_pods else [self.health],
             watch_health=self.watcher.health,
         )
         self.registry.register(FamiliesCollector(self._families))
@@ -157,6 +161,26 @@ class Service:
         if not self.settings.leader.enabled:
             self.alerts.set_leader(True)
         self.watcher.start()
+
+    def _pod_collector(self) -> PodMetricsCollector:
+        """Annotated pods' application metrics, scraped with their own client and backoff."""
+        c = self.settings.collectors
+        self._pod_http = pod_client(c)
+        scraper = Scraper(
+            self._pod_http,
+            self.clock,
+            self.pod_health,
+            concurrency=c.concurrency,
+            timeout_s=c.scrape_timeout_seconds,
+            stagger_s=c.stagger_seconds,
+            max_bytes=c.max_response_bytes,
+            backoff_initial_s=c.backoff_initial_seconds,
+            backoff_max_s=c.backoff_max_seconds,
+        )
+        model = self.watcher.model
+        return PodMetricsCollector(
+            scraper, self.store, self.clock, model.pods, workload_of=model.workload_of
+        )
 
     def _families(self) -> list[Family]:
         """What ``/metrics`` shows of the collectors, the controller and the cost model.
@@ -285,9 +309,10 @@ class Service:
         server, flush and close the store."""
         await self.alerts.aclose()
         await self.watcher.stop()
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        for client in (self._http, self._pod_http):
+            if client is not None:
+                await client.aclose()
+        self._http = self._pod_http = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

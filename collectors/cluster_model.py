@@ -81,6 +81,7 @@ class ContainerInfo:
     restarts: int = 0
     last_termination_reason: str = ""
     ready: bool = False
+    ports: tuple[int, ...] = ()  # declared containerPorts
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,9 @@ def parse_pod(obj: Mapping[str, Any]) -> PodInfo:
                 restarts=int(st.get("restartCount", 0)),
                 last_termination_reason=str(last.get("reason", "")),
                 ready=bool(st.get("ready")),
+                ports=tuple(
+                    int(p["containerPort"]) for p in c.get("ports") or [] if "containerPort" in p
+                ),
             )
         )
     conditions = {c["type"]: c.get("status") for c in status.get("conditions") or []}

@@ -2,10 +2,27 @@
 
 A running pod with ``prometheus.io/scrape: "true"`` is scraped at
 ``{prometheus.io/scheme}://{pod IP}:{prometheus.io/port}{prometheus.io/path}`` (defaults
-``http``, the first container port, ``/metrics``), so that a request rate, a queue length or
-any other application metric can drive scaling. Samples keep their names and labels and gain
-``namespace``, ``pod`` and ``node``; a label the application already set under one of those
-names is kept as ``exported_<name>``, as Prometheus does.
+``http``, the first declared container port, ``/metrics``), so that a request rate, a queue
+length or any other application metric can drive scaling. The pod is reached directly at its
+IP, without a token (the service account's token is for kubelets, never for applications);
+``https`` endpoints are checked against the system's trust store.
+
+Samples keep their names and labels and gain the target labels of the community
+``kubernetes-pods`` scrape job (Prometheus' Kubernetes service discovery, relabelled):
+
+- ``namespace``, ``pod``, ``node``: the pod's namespace, name and node;
+- ``container``: the container that declares the scraped port among its ``ports`` (absent when
+  no container declares it);
+- ``job``: the pod's ``prometheus.io/job`` annotation, else its ``app.kubernetes.io/name``
+  label, else its ``app`` label, else the name of the workload that owns it (a ReplicaSet's
+  Deployment, a Job's CronJob), else the pod's name. A Deployment ``api`` whose pods are
+  labelled ``app: api`` is ``job="api"``.
+
+A label the application already set under one of those names is kept as ``exported_<name>``,
+as Prometheus does without ``honor_labels``. Scrape health (up, errors by reason, durations)
+is the :class:`~collectors.scrape.ScrapeHealth` of job ``pod``: an error status from the pod,
+a body that does not parse or a refused connection is a failed scrape, and every series the
+pod exposed is marked stale.
 """
 
 from __future__ import annotations
@@ -13,11 +30,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+import httpx
 import numpy as np
 
 from collectors.cluster_model import PodInfo
 from collectors.exposition import ExpositionError, parse_exposition
 from collectors.scrape import ScrapeOutcome, Scraper, ScrapeTarget
+from collectors.settings import CollectorSettings
+from collectors.transport import AiohttpTransport
 from runtime.clock import Clock
 from tsdb import Store
 from tsdb.labels import InvalidLabels, Labels, make_labels
@@ -28,7 +48,36 @@ SCRAPE = "prometheus.io/scrape"
 PORT = "prometheus.io/port"
 PATH = "prometheus.io/path"
 SCHEME = "prometheus.io/scheme"
-_TARGET_LABELS = ("namespace", "pod", "node")
+JOB = "prometheus.io/job"
+# Pod labels naming the application, in order of preference (the recommended label first).
+JOB_LABELS = ("app.kubernetes.io/name", "app")
+
+WorkloadOf = Callable[[PodInfo], tuple[str, str] | None]
+
+
+def pod_client(settings: CollectorSettings) -> httpx.AsyncClient:
+    """The HTTP client for pod scrapes: system trust store, no redirects, aiohttp on the wire."""
+    limits = httpx.Limits(max_connections=settings.concurrency)
+    return httpx.AsyncClient(
+        transport=AiohttpTransport(True, limits),
+        timeout=settings.scrape_timeout_seconds,
+        follow_redirects=False,
+    )
+
+
+def scrape_port(pod: PodInfo) -> tuple[int, str] | None:
+    """The port to scrape and the container declaring it ("" if none does), else None."""
+    annotated = pod.annotations.get(PORT)
+    if annotated is not None:
+        if not annotated.isdigit():
+            return None
+        port = int(annotated)
+        owner = next((c.name for c in pod.containers if port in c.ports), "")
+        return port, owner
+    for c in pod.containers:
+        if c.ports:
+            return c.ports[0], c.name
+    return None
 
 
 def pod_target(pod: PodInfo) -> ScrapeTarget | None:
@@ -36,23 +85,52 @@ def pod_target(pod: PodInfo) -> ScrapeTarget | None:
     a = pod.annotations
     if a.get(SCRAPE, "").lower() != "true" or pod.phase != "Running" or not pod.pod_ip:
         return None
-    port = a.get(PORT)
-    if not port or not port.isdigit():
+    found = scrape_port(pod)
+    if found is None:
         return None
     scheme = a.get(SCHEME, "http").lower()
     if scheme not in ("http", "https"):
         return None
-    path = a.get(PATH, "/metrics")
+    path = a.get(PATH) or "/metrics"
     if not path.startswith("/"):
         path = "/" + path
     host = f"[{pod.pod_ip}]" if ":" in pod.pod_ip else pod.pod_ip
-    return ScrapeTarget(f"{pod.namespace}/{pod.name}", f"{scheme}://{host}:{port}{path}")
+    return ScrapeTarget(f"{pod.namespace}/{pod.name}", f"{scheme}://{host}:{found[0]}{path}")
 
 
-def target_labels(sample_labels: Labels, pod: PodInfo) -> dict[str, str]:
-    """Sample labels plus the pod's; clashing application labels move to exported_*."""
+def job_of(pod: PodInfo, workload: tuple[str, str] | None) -> str:
+    """The ``job`` label of a pod's samples (see the module's docstring for the order)."""
+    named = pod.annotations.get(JOB)
+    if named:
+        return named
+    for label in JOB_LABELS:
+        value = pod.labels.get(label)
+        if value:
+            return value
+    if workload is not None:
+        return workload[1]
+    return pod.name
+
+
+def pod_labels(pod: PodInfo, workload: tuple[str, str] | None) -> dict[str, str]:
+    """The target labels of a pod: job, namespace, pod, node and (when known) container."""
+    found = scrape_port(pod)
+    container = found[1] if found is not None else ""
+    labels = {
+        "job": job_of(pod, workload),
+        "namespace": pod.namespace,
+        "pod": pod.name,
+        "node": pod.node,
+    }
+    if container:
+        labels["container"] = container
+    return labels
+
+
+def target_labels(sample_labels: Labels, target: dict[str, str]) -> dict[str, str]:
+    """Sample labels plus the target's; clashing application labels move to exported_*."""
     out = dict(sample_labels)
-    for name, value in (("namespace", pod.namespace), ("pod", pod.name), ("node", pod.node)):
+    for name, value in target.items():
         if name in out:
             out[f"exported_{name}"] = out.pop(name)
         out[name] = value
@@ -69,8 +147,10 @@ class PodMetricsCollector:
         clock: Clock,
         pods: Callable[[], Sequence[PodInfo]],
         max_samples_per_target: int = 50_000,
+        workload_of: WorkloadOf | None = None,
     ) -> None:
         self._scraper = scraper
+        self._workload_of: WorkloadOf = workload_of or (lambda pod: pod.owner)
         self._store = store
         self._clock = clock
         self._pods = pods
@@ -79,12 +159,12 @@ class PodMetricsCollector:
 
     async def collect(self) -> int:
         """Scrape all annotated pods once; returns samples written."""
-        by_key: dict[str, PodInfo] = {}
+        by_key: dict[str, dict[str, str]] = {}
         targets = []
         for pod in self._pods():
             target = pod_target(pod)
             if target is not None:
-                by_key[target.key] = pod
+                by_key[target.key] = pod_labels(pod, self._workload_of(pod))
                 targets.append(target)
         outcomes = await self._scraper.scrape_all(targets)
         refs: list[int] = []
@@ -104,7 +184,7 @@ class PodMetricsCollector:
     def _ingest(
         self,
         outcome: ScrapeOutcome,
-        pod: PodInfo,
+        target: dict[str, str],
         refs: list[int],
         stamps: list[int],
         values: list[float],
@@ -118,7 +198,7 @@ class PodMetricsCollector:
             return set()
         written: set[Labels] = set()
         for s in exposition.samples:
-            labels = target_labels(s.labels, pod)
+            labels = target_labels(s.labels, target)
             labels["__name__"] = s.name
             key = make_labels(labels)
             try:

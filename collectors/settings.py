@@ -28,6 +28,11 @@ class CollectorSettings(BaseModel):
         le=60,
         description="Scrape starts are spread over this long, so kubelets are not hit at once.",
     )
+    scrape_pods: bool = Field(
+        True,
+        description='Scrape pods annotated `prometheus.io/scrape: "true"` every cycle, so '
+        "that Query metrics can use their application metrics. Off: kubelets only.",
+    )
     kubelet_via_proxy: bool = Field(
         False,
         description="Reach kubelets through the API server's node proxy instead of directly.",

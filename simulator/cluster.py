@@ -19,6 +19,7 @@ from aiohttp import web
 from runtime.clock import Clock, VirtualClock
 from simulator.api_core import ApiCore
 from simulator.api_http import ApiServerApp
+from simulator.app_metrics import AppMetricsServer
 from simulator.context import Kinds, StepContext, Writer
 from simulator.controllers import reconcile_all
 from simulator.errors import ApiError
@@ -78,6 +79,11 @@ class SimulatedCluster:
         self._timeline: list[FaultSpec] = []
         self._fired: set[int] = set()
         self.kubelets = Kubelets(behaviours_of(scenario, self.start_time), self.start_time)
+        self.apps = AppMetricsServer(
+            self.kubelets,
+            {(w.namespace, w.name): w.metrics for w in scenario.workloads if w.metrics},
+        )
+        self.kubelets.assign_ip = self.apps.assign_ip
         self.kubelet_server = KubeletServer(
             lambda: self.kubelets.nodes,
             lambda: self.kubelets.last_step,
@@ -111,6 +117,7 @@ class SimulatedCluster:
                 )
                 index += 1
         ssl_context = self.tls.server_context() if self.tls is not None else None
+        await self.apps.start()
         await self.kubelet_server.start(self.scenario.kubelet_port_base, ssl_context)
         self._bootstrap()
         self._runner = web.AppRunner(self.api.app, access_log=None, handle_signals=False)
@@ -145,6 +152,7 @@ class SimulatedCluster:
         self.store.close_watches()
         self.api.stop_hanging()
         await self.kubelet_server.stop()
+        await self.apps.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -228,6 +236,7 @@ class SimulatedCluster:
         self.kubelets.sync(ctx)
         reconcile_all(ctx, rounds=2)
         self.kubelets.step_usage(ctx, dt)
+        self.apps.step(now, dt)
         if now - self._last_prune >= 60:
             self._prune_events(now)
             self._last_prune = now

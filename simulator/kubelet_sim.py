@@ -8,6 +8,7 @@ memory over the step from its workload's demand.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,8 @@ class Kubelets:
         self.behaviours = behaviours
         self.start = start
         self.last_step = start
+        # The pod network's address of a starting pod (the cluster's: on loopback).
+        self.assign_ip: Callable[[NodeRuntime, KubeObject], str] | None = None
 
     def behaviour_of(self, pod: KubeObject) -> tuple[tuple[str, str] | None, Behaviour | None]:
         ref = (pod["metadata"].get("annotations") or {}).get(WORKLOAD_ANNOTATION) or ""
@@ -164,7 +167,8 @@ class Kubelets:
         )
         node.pods[runtime.uid] = runtime
         node.next_ip += 1
-        stored = self._write_status(ctx, node, pod, runtime, pod_ip=self._pod_ip(node))
+        ip = self.assign_ip(node, pod) if self.assign_ip is not None else self._pod_ip(node)
+        stored = self._write_status(ctx, node, pod, runtime, pod_ip=ip)
         for c in containers:
             ctx.writer.event(stored, "Started", f"Started container {c.name}", now)
 

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from runtime.quantity import parse_quantity
+from simulator.app_metrics import AppMetricsSpec
 from simulator.cron import CronSchedule
 from simulator.durations import parse_duration
 from simulator.errors import ScenarioError
@@ -134,6 +135,9 @@ class WorkloadSpec(_Model):
     failure_rate: float = Field(0.0, ge=0, le=1, alias="failureRate")
     completions: int = Field(1, ge=1)
     parallelism: int = Field(1, ge=1)
+    metrics: AppMetricsSpec | None = Field(
+        None, description="the pods expose a request counter at prometheus.io/port and path"
+    )
 
     _d = field_validator("startup_seconds", "job_seconds", mode="before")(_seconds)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from simulator.app_metrics import scrape_annotations
 from simulator.context import WORKLOAD_ANNOTATION
 from simulator.kubelet_sim import Behaviour
 from simulator.load import load_source
@@ -20,13 +21,15 @@ def _pod_template(w: WorkloadSpec, labels: dict[str, str]) -> dict[str, Any]:
         resources["requests"] = dict(w.requests)
     if w.limits:
         resources["limits"] = dict(w.limits)
+    annotations = {WORKLOAD_ANNOTATION: f"{w.namespace}/{w.name}"}
+    container: dict[str, Any] = {"name": w.container, "image": w.image, "resources": resources}
+    if w.metrics is not None:
+        annotations.update(scrape_annotations(w.metrics))
+        container["ports"] = [{"name": "http", "containerPort": w.metrics.port, "protocol": "TCP"}]
     return {
-        "metadata": {
-            "labels": labels,
-            "annotations": {WORKLOAD_ANNOTATION: f"{w.namespace}/{w.name}"},
-        },
+        "metadata": {"labels": labels, "annotations": annotations},
         "spec": {
-            "containers": [{"name": w.container, "image": w.image, "resources": resources}],
+            "containers": [container],
             **({"restartPolicy": "Never"} if w.kind in ("Job", "CronJob") else {}),
         },
     }
