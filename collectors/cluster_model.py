@@ -82,6 +82,8 @@ class ContainerInfo:
     last_termination_reason: str = ""
     ready: bool = False
     ports: tuple[int, ...] = ()  # declared containerPorts
+    # resizePolicy by resource: NotRequired (the default), PreferNoRestart or RestartContainer
+    resize_policy: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,10 @@ class PodInfo:
     pod_ip: str
     containers: tuple[ContainerInfo, ...]
     start_time: float | None
+    # In-place resize (Kubernetes 1.33+): the PodResizePending condition's reason (Deferred,
+    # Infeasible) and message, and whether a PodResizeInProgress condition is True.
+    resize_pending: tuple[str, str] | None = None
+    resize_in_progress: bool = False
 
     @property
     def restarts(self) -> int:
@@ -178,9 +184,21 @@ def parse_pod(obj: Mapping[str, Any]) -> PodInfo:
                 ports=tuple(
                     int(p["containerPort"]) for p in c.get("ports") or [] if "containerPort" in p
                 ),
+                resize_policy={
+                    str(p.get("resourceName", "")): str(p.get("restartPolicy", "NotRequired"))
+                    for p in c.get("resizePolicy") or []
+                },
             )
         )
     conditions = {c["type"]: c.get("status") for c in status.get("conditions") or []}
+    pending = next(
+        (
+            c
+            for c in status.get("conditions") or []
+            if c.get("type") == "PodResizePending" and c.get("status") == "True"
+        ),
+        None,
+    )
     return PodInfo(
         namespace=meta.get("namespace", ""),
         name=meta["name"],
@@ -194,6 +212,12 @@ def parse_pod(obj: Mapping[str, Any]) -> PodInfo:
         pod_ip=status.get("podIP", ""),
         containers=tuple(containers),
         start_time=_time(status.get("startTime")),
+        resize_pending=(
+            (str(pending.get("reason", "")), str(pending.get("message", "")))
+            if pending is not None
+            else None
+        ),
+        resize_in_progress=conditions.get("PodResizeInProgress") == "True",
     )
 
 

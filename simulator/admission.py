@@ -18,7 +18,14 @@ from simulator.objects import KubeObject, new_uid, rfc3339
 from simulator.resources import ResourceType
 from simulator.selectors import LabelSelector
 
-__all__ = ["Causes", "admit_create", "admit_update", "pod_qos_class", "validate_resize"]
+__all__ = [
+    "Causes",
+    "admit_create",
+    "admit_update",
+    "pod_qos_class",
+    "resize_restart_policy",
+    "validate_resize",
+]
 
 Causes = list[tuple[str, str]]
 
@@ -430,6 +437,40 @@ def admit_update(
     return new
 
 
+def resize_restart_policy(container: dict[str, Any], resource: str) -> str:
+    """A container's ``resizePolicy`` for ``resource`` (``NotRequired`` when unset)."""
+    for entry in container.get("resizePolicy") or []:
+        if entry.get("resourceName") == resource:
+            return str(entry.get("restartPolicy") or "NotRequired")
+    return "NotRequired"
+
+
+def _check_memory_limit_decreases(
+    old_spec: dict[str, Any], new_spec: dict[str, Any], causes: Causes
+) -> None:
+    # Kubernetes 1.33 refuses a memory limit decrease the container would have to take without
+    # a restart: the kernel may not be able to reclaim the memory (KEP-1287).
+    old_containers = {c.get("name"): c for c in old_spec.get("containers") or []}
+    for i, c in enumerate(new_spec.get("containers") or []):
+        before = old_containers.get(c.get("name")) or {}
+        old_limit = ((before.get("resources") or {}).get("limits") or {}).get("memory")
+        new_limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+        if old_limit is None or new_limit is None:
+            continue
+        try:
+            lower = parse_quantity(new_limit) < parse_quantity(old_limit)
+        except ValueError:
+            continue  # named by the resource checks
+        if lower and resize_restart_policy(c, "memory") != "RestartContainer":
+            causes.append(
+                (
+                    f"spec.containers[{i}].resources.limits.memory",
+                    "Forbidden: memory limits cannot be decreased unless resizePolicy is "
+                    "RestartContainer",
+                )
+            )
+
+
 def validate_resize(old: KubeObject, new: KubeObject) -> KubeObject:
     """A pod after a ``/resize`` write: only container resources may differ; 422 otherwise."""
     name = old["metadata"]["name"]
@@ -467,6 +508,7 @@ def validate_resize(old: KubeObject, new: KubeObject) -> KubeObject:
                     f"Forbidden: only cpu and memory resources are mutable ({resource})",
                 )
             )
+    _check_memory_limit_decreases(old_spec, new_spec, causes)
     if causes:
         raise ApiError.invalid("Pod", "", name, causes)
     result = dict(old)

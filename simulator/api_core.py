@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import random
 from collections.abc import Callable
@@ -86,6 +87,20 @@ class ApiCore:
         self.clock = clock
         self.rng = rng or random.Random(0)
         self.metrics_provider: MetricsProvider | None = None
+
+    @property
+    def pod_resize(self) -> bool:
+        """Whether ``pods/resize`` is served (Kubernetes 1.33+, InPlacePodVerticalScaling)."""
+        pods = self.registry.get("", "v1", "pods")
+        return pods is not None and "resize" in pods.subresources
+
+    def serve_pod_resize(self, enabled: bool) -> None:
+        """Serve ``pods/resize`` or not; off, discovery omits it and a request gets the 404 of
+        a server without the feature."""
+        pods = self.registry.get("", "v1", "pods")
+        assert pods is not None
+        subresources = pods.subresources | {"resize"} if enabled else pods.subresources - {"resize"}
+        self.registry.add(dataclasses.replace(pods, subresources=frozenset(subresources)))
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -220,7 +220,7 @@ class ApiServerApp:
                 request.method, f"{rt.group_resource} without a namespace"
             )
         if route.subresource and route.subresource not in rt.subresources:
-            raise ApiError.no_route(request.path)
+            raise ApiError.no_subresource()
         if route.subresource == "proxy":
             return await self._proxy(request, rt, route)
         query = request.query
@@ -519,7 +519,10 @@ class ApiServerApp:
         raise ApiError.no_route("/" + "/".join(segments))
 
     async def _simulator_api(self, request: web.Request, segments: list[str]) -> web.Response:
-        """``/simulator/v1/faults``: list (GET), inject (POST) or clear (DELETE) faults."""
+        """``/simulator/v1/faults``: list (GET), inject (POST) or clear (DELETE) faults;
+        ``/simulator/v1/features``: read (GET) or set (PATCH) ``podResize``."""
+        if segments == ["features"]:
+            return await self._features(request)
         if segments != ["faults"]:
             raise ApiError.no_route(request.path)
         if request.method == "GET":
@@ -552,6 +555,19 @@ class ApiServerApp:
         else:
             self.faults.add(spec)
         return _json(spec.model_dump(mode="json", by_alias=True), 201)
+
+    async def _features(self, request: web.Request) -> web.Response:
+        if request.method == "PATCH":
+            body = await _body(request)
+            if not isinstance(body, dict) or set(body) - {"podResize"}:
+                raise ApiError.bad_request("features: only 'podResize' (true or false) is known")
+            value = body.get("podResize", self.core.pod_resize)
+            if not isinstance(value, bool):
+                raise ApiError.bad_request("features.podResize: need true or false")
+            self.core.serve_pod_resize(value)
+        elif request.method != "GET":
+            raise ApiError.method_not_allowed(request.method, request.path)
+        return _json({"podResize": self.core.pod_resize})
 
 
 def _verb(method: str, route: Route, request: web.Request) -> str:

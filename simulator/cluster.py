@@ -94,6 +94,7 @@ class SimulatedCluster:
         )
         self.api = ApiServerApp(self.core, clock, self.faults, token, self._proxy, self.inject)
         self.core.metrics_provider = self._metrics
+        self.core.serve_pod_resize(scenario.pod_resize)
         self._runner: web.AppRunner | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._last_step = self.start_time
@@ -253,6 +254,15 @@ class SimulatedCluster:
             remaining -= delta
             self.step()
             await asyncio.sleep(0)
+
+    @property
+    def pod_resize(self) -> bool:
+        """Whether the API server serves ``pods/resize`` (the scenario's ``podResize``)."""
+        return self.core.pod_resize
+
+    @pod_resize.setter
+    def pod_resize(self, enabled: bool) -> None:
+        self.core.serve_pod_resize(enabled)
 
     def inject(self, fault: FaultSpec) -> None:
         """Add a fault (its ``at`` is counted from the simulation start)."""

@@ -120,6 +120,18 @@ class ApiError(SimulatorError):
         )
 
     @classmethod
+    def no_subresource(cls) -> ApiError:
+        """A subresource the server does not serve (``pods/resize`` without the
+        InPlacePodVerticalScaling feature): go-restful finds no route under a served group
+        version and kube-apiserver wraps its text in a generic 404 ``Status``."""
+        return cls(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            {"causes": [{"reason": "UnexpectedServerResponse", "message": "404: Page Not Found"}]},
+        )
+
+    @classmethod
     def no_route(cls, path: str) -> ApiError:
         return cls(
             404,

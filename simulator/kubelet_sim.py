@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.quantity import format_bytes, format_cpu, parse_quantity
+from simulator.admission import resize_restart_policy
 from simulator.context import WORKLOAD_ANNOTATION, StepContext, is_active
 from simulator.load import LoadSource
 from simulator.objects import KubeObject, clone, rfc3339
@@ -25,6 +26,7 @@ __all__ = ["Behaviour", "Kubelets"]
 IDLE_CPU = 0.002  # cores a container uses doing nothing
 IDLE_MEMORY = 24 * 2**20
 DEFAULT_STARTUP = 5.0
+RESIZE_SECONDS = 5.0  # how long the runtime takes to apply an accepted resize
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,15 @@ class Kubelets:
         self._write_status(ctx, node, pod, rt)
 
     def _resize(self, ctx: StepContext, node: NodeRuntime, pod: KubeObject, rt: PodRuntime) -> None:
-        wanted = {c["name"]: _resources(c) for c in pod["spec"].get("containers") or []}
+        """Admit, defer or refuse a resize as the kubelet does (KEP-1287): the pod must fit the
+        node's allocatable (else Infeasible) and its free room (else Deferred, re-evaluated
+        every sync); an accepted resize is in progress for ``RESIZE_SECONDS``."""
+        if rt.resizing_until is not None:
+            if ctx.now >= rt.resizing_until:
+                self._resize_done(ctx, node, pod, rt)
+            return
+        spec_containers = {c["name"]: c for c in pod["spec"].get("containers") or []}
+        wanted = {name: _resources(c) for name, c in spec_containers.items()}
         changes = {
             c.name: wanted[c.name]
             for c in rt.containers
@@ -192,6 +202,9 @@ class Kubelets:
             and wanted[c.name] != (c.cpu_request, c.cpu_limit, c.memory_request, c.memory_limit)
         }
         if not changes:
+            if rt.pending is not None:  # the spec went back to what runs
+                rt.pending = None
+                self._write_status(ctx, node, pod, rt)
             return
         extra_cpu = sum(
             w[0] - c.cpu_request for c in rt.containers if (w := changes.get(c.name)) is not None
@@ -208,32 +221,83 @@ class Kubelets:
         pod_cpu = sum(c.cpu_request for c in rt.containers) + extra_cpu
         pod_mem = sum(c.memory_request for c in rt.containers) + extra_mem
         if pod_cpu > node.cpu or pod_mem > node.memory:
-            self._write_status(
+            self._pending(
                 ctx,
                 node,
                 pod,
                 rt,
-                resize=(
-                    "Infeasible",
-                    f"Node didn't have enough capacity: requested {format_cpu(pod_cpu)}"
-                    f" cpu, {format_bytes(pod_mem)} memory",
-                ),
+                "Infeasible",
+                f"Node didn't have enough capacity: requested {format_cpu(pod_cpu)}"
+                f" cpu, {format_bytes(pod_mem)} memory",
             )
             return
         if used_cpu + extra_cpu > node.cpu or used_mem + extra_mem > node.memory:
-            self._write_status(
-                ctx,
-                node,
-                pod,
-                rt,
-                resize=("Deferred", "Node didn't have enough resource: cpu or memory"),
+            self._pending(
+                ctx, node, pod, rt, "Deferred", "Node didn't have enough resource: cpu or memory"
             )
             return
+        rt.pending = None
+        rt.actual = {
+            c.name: (c.cpu_request, c.cpu_limit, c.memory_request, c.memory_limit)
+            for c in rt.containers
+        }
+        rt.restart_on_resize = set()
         for c in rt.containers:
-            if c.name in changes:
-                c.cpu_request, c.cpu_limit, c.memory_request, c.memory_limit = changes[c.name]
+            if c.name not in changes:
+                continue
+            old = (c.cpu_request, c.cpu_limit, c.memory_request, c.memory_limit)
+            new = changes[c.name]
+            changed = {"cpu"} if old[:2] != new[:2] else set()
+            if old[2:] != new[2:]:
+                changed.add("memory")
+            if any(
+                resize_restart_policy(spec_containers[c.name], r) == "RestartContainer"
+                for r in changed
+            ):
+                rt.restart_on_resize.add(c.name)
+            c.cpu_request, c.cpu_limit, c.memory_request, c.memory_limit = new
+        rt.resizing_until = ctx.now + RESIZE_SECONDS
+        self._write_status(ctx, node, pod, rt)
+
+    def _pending(
+        self,
+        ctx: StepContext,
+        node: NodeRuntime,
+        pod: KubeObject,
+        rt: PodRuntime,
+        reason: str,
+        message: str,
+    ) -> None:
+        if rt.pending == (reason, message):
+            return  # already said: no status write per sync
+        rt.pending = (reason, message)
         stored = self._write_status(ctx, node, pod, rt)
-        ctx.writer.event(stored, "ResizeCompleted", "Pod resize completed", ctx.now)
+        ctx.writer.event(stored, f"Resize{reason}", message, ctx.now, "Warning")
+
+    def _resize_done(
+        self, ctx: StepContext, node: NodeRuntime, pod: KubeObject, rt: PodRuntime
+    ) -> None:
+        """The runtime has applied the resize; ``RestartContainer`` containers restarted."""
+        now = ctx.now
+        _, behaviour = self.behaviour_of(pod)
+        startup = behaviour.startup if behaviour else DEFAULT_STARTUP
+        for c in rt.containers:
+            if c.name in rt.restart_on_resize:
+                c.restarts += 1
+                c.container_id = _container_id(rt.uid, c.name, c.restarts)
+                c.start_time = now
+                c.ready_at = now + startup
+                c.usage = type(c.usage)()
+                rt.ready = startup <= 0
+                rt.ready_at = now + startup
+        restarted = sorted(rt.restart_on_resize)
+        rt.resizing_until = None
+        rt.actual = None
+        rt.restart_on_resize = set()
+        stored = self._write_status(ctx, node, pod, rt)
+        for name in restarted:
+            ctx.writer.event(stored, "Started", f"Started container {name}", now)
+        ctx.writer.event(stored, "ResizeCompleted", "Pod resize completed", now)
 
     # -- status ----------------------------------------------------------------------------
 
@@ -244,7 +308,6 @@ class Kubelets:
         pod: KubeObject,
         rt: PodRuntime,
         pod_ip: str | None = None,
-        resize: tuple[str, str] | None = None,
         oom: dict[str, dict[str, Any]] | None = None,
     ) -> KubeObject:
         now = ctx.now
@@ -297,8 +360,10 @@ class Kubelets:
             cond("ContainersReady", ready),
             cond("PodScheduled", "True"),
         ]
-        if resize is not None:
-            conditions.append(cond("PodResizePending", "True", resize[0], resize[1]))
+        if rt.pending is not None:
+            conditions.append(cond("PodResizePending", "True", *rt.pending))
+        if rt.resizing_until is not None:
+            conditions.append(cond("PodResizeInProgress", "True"))
         status["conditions"] = conditions
         old_statuses = {s.get("name"): s for s in old.get("containerStatuses") or []}
         statuses = []
@@ -326,8 +391,12 @@ class Kubelets:
                 "restartCount": c.restarts,
                 "state": state,
                 "lastState": (oom or {}).get(c.name) or prev.get("lastState") or {},
+                # What runs (the old size while a resize is applied); allocated is the new.
                 "resources": _resource_map(
-                    c.cpu_request, c.cpu_limit, c.memory_request, c.memory_limit
+                    *(
+                        (rt.actual or {}).get(c.name)
+                        or (c.cpu_request, c.cpu_limit, c.memory_request, c.memory_limit)
+                    )
                 ),
                 "allocatedResources": {
                     k: v

@@ -42,6 +42,13 @@ class PodRuntime:
     containers: list[ContainerRuntime]
     ready: bool = False
     done: bool = False
+    # In-place resize: the PodResizePending (reason, message) the kubelet reports; while an
+    # accepted resize is applied, when it ends, the sizes running until then and the
+    # containers it restarts (resizePolicy RestartContainer).
+    pending: tuple[str, str] | None = None
+    resizing_until: float | None = None
+    actual: dict[str, tuple[float, float | None, float, float | None]] | None = None
+    restart_on_resize: set[str] = field(default_factory=set)
 
     @property
     def cpu_seconds(self) -> float:

@@ -135,6 +135,13 @@ class WorkloadSpec(_Model):
     failure_rate: float = Field(0.0, ge=0, le=1, alias="failureRate")
     completions: int = Field(1, ge=1)
     parallelism: int = Field(1, ge=1)
+    resize_policy: dict[
+        Literal["cpu", "memory"], Literal["NotRequired", "PreferNoRestart", "RestartContainer"]
+    ] = Field(
+        default_factory=dict,
+        alias="resizePolicy",
+        description="the container's resizePolicy by resource (unset: NotRequired)",
+    )
     metrics: AppMetricsSpec | None = Field(
         None, description="the pods expose a request counter at prometheus.io/port and path"
     )
@@ -192,6 +199,12 @@ class Scenario(_Model):
     faults: tuple[FaultSpec, ...] = ()
     autoscalers: tuple[AutoscalerSpec, ...] = ()
     eviction_seconds: float = Field(300.0, ge=0, alias="evictionSeconds")
+    pod_resize: bool = Field(
+        True,
+        alias="podResize",
+        description="serve pods/resize; false: 404, as a server before 1.33 or without the "
+        "InPlacePodVerticalScaling feature gate",
+    )
     source: Path | None = Field(None, exclude=True)
 
     _d = field_validator("tick", "eviction_seconds", mode="before")(_seconds)

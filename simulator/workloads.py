@@ -26,6 +26,10 @@ def _pod_template(w: WorkloadSpec, labels: dict[str, str]) -> dict[str, Any]:
     if w.metrics is not None:
         annotations.update(scrape_annotations(w.metrics))
         container["ports"] = [{"name": "http", "containerPort": w.metrics.port, "protocol": "TCP"}]
+    if w.resize_policy:
+        container["resizePolicy"] = [
+            {"resourceName": r, "restartPolicy": p} for r, p in sorted(w.resize_policy.items())
+        ]
     return {
         "metadata": {"labels": labels, "annotations": annotations},
         "spec": {

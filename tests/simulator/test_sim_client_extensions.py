@@ -65,7 +65,8 @@ def test_in_place_resize_updates_spec_and_status(
     }
     resized = core.patch_namespaced_pod_resize(name, "shop", patch)
     assert resized.spec.containers[0].resources.requests["cpu"] == "500m"
-    sim.advance(10)
+    # One kubelet sync admits the resize (PodResizeInProgress), the next finds it applied.
+    sim.advance(20)
     status = core.read_namespaced_pod(name, "shop").status.container_statuses[0]
     assert status.resources.requests == {"cpu": "500m", "memory": "192Mi"}
     assert status.allocated_resources == {"cpu": "500m", "memory": "192Mi"}
