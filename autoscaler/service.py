@@ -127,17 +127,7 @@ class Service:
         """Open the HTTP client for scrapes and start list/watch."""
         c = self.settings.collectors
         self._http = kubelet_client(c)
-        scraper = Scraper(
-            self._http,
-            self.clock,
-            self.health,
-            concurrency=c.concurrency,
-            timeout_s=c.scrape_timeout_seconds,
-            stagger_s=c.stagger_seconds,
-            max_bytes=c.max_response_bytes,
-            backoff_initial_s=c.backoff_initial_seconds,
-            backoff_max_s=c.backoff_max_seconds,
-        )
+        scraper = self._scraper(self._http, self.health)
         kubelets = self.kubelets = KubeletCollector(
             scraper,
             self.store,
@@ -162,14 +152,13 @@ class Service:
             self.alerts.set_leader(True)
         self.watcher.start()
 
-    def _pod_collector(self) -> PodMetricsCollector:
-        """Annotated pods' application metrics, scraped with their own client and backoff."""
+    def _scraper(self, client: httpx.AsyncClient, health: ScrapeHealth) -> Scraper:
+        """A scraper with the collectors' limits, timeouts and backoff."""
         c = self.settings.collectors
-        self._pod_http = pod_client(c)
-        scraper = Scraper(
-            self._pod_http,
+        return Scraper(
+            client,
             self.clock,
-            self.pod_health,
+            health,
             concurrency=c.concurrency,
             timeout_s=c.scrape_timeout_seconds,
             stagger_s=c.stagger_seconds,
@@ -177,6 +166,11 @@ class Service:
             backoff_initial_s=c.backoff_initial_seconds,
             backoff_max_s=c.backoff_max_seconds,
         )
+
+    def _pod_collector(self) -> PodMetricsCollector:
+        """Annotated pods' application metrics, scraped with their own client and backoff."""
+        self._pod_http = pod_client(self.settings.collectors)
+        scraper = self._scraper(self._pod_http, self.pod_health)
         model = self.watcher.model
         return PodMetricsCollector(
             scraper, self.store, self.clock, model.pods, workload_of=model.workload_of

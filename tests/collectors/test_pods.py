@@ -102,6 +102,20 @@ def test_clashing_labels_are_kept_as_exported() -> None:
     }
 
 
+def _scraper(client: httpx.AsyncClient, clock: VirtualClock, health: ScrapeHealth) -> Scraper:
+    return Scraper(
+        client,
+        clock,
+        health,
+        concurrency=2,
+        timeout_s=2,
+        stagger_s=0,
+        max_bytes=1 << 20,
+        backoff_initial_s=1,
+        backoff_max_s=5,
+    )
+
+
 @pytest.fixture
 async def app_server() -> AsyncIterator[tuple[dict[str, str], int]]:
     state = {"body": 'http_requests_total{route="/buy"} 10\nqueue_length 3\n'}
@@ -130,17 +144,7 @@ async def test_scrapes_stores_and_marks_vanished_series_stale(
     store = Store(StoreSettings(), clock, persistent=False)
     health = ScrapeHealth("pod")
     async with httpx.AsyncClient() as client:
-        scraper = Scraper(
-            client,
-            clock,
-            health,
-            concurrency=2,
-            timeout_s=2,
-            stagger_s=0,
-            max_bytes=1 << 20,
-            backoff_initial_s=1,
-            backoff_max_s=5,
-        )
+        scraper = _scraper(client, clock, health)
         collector = PodMetricsCollector(
             scraper, store, clock, lambda: pods, workload_of=lambda _: ("Deployment", "api")
         )
@@ -176,17 +180,7 @@ async def test_the_pods_own_error_is_a_failed_scrape(
     store = Store(StoreSettings(), clock, persistent=False)
     health = ScrapeHealth("pod")
     async with httpx.AsyncClient() as client:
-        scraper = Scraper(
-            client,
-            clock,
-            health,
-            concurrency=2,
-            timeout_s=2,
-            stagger_s=0,
-            max_bytes=1 << 20,
-            backoff_initial_s=1,
-            backoff_max_s=5,
-        )
+        scraper = _scraper(client, clock, health)
         collector = PodMetricsCollector(scraper, store, clock, lambda: [pod])
         assert await collector.collect() == 2
         assert health.up == {"shop/api-1": True}
