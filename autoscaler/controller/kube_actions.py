@@ -26,6 +26,7 @@ __all__ = [
     "KubeActions",
     "ScaleResult",
     "format_resource",
+    "resize_unserved",
     "round_request",
 ]
 
@@ -33,7 +34,19 @@ log = logging.getLogger(__name__)
 
 CONFLICT = 409
 NOT_FOUND = 404
+METHOD_NOT_ALLOWED = 405
 CONFLICT_ATTEMPTS = 5
+
+
+def resize_unserved(error: KubeApiError) -> bool:
+    """Whether a ``pods/resize`` call failed because the server does not serve the subresource
+    (before Kubernetes 1.33, or with InPlacePodVerticalScaling off), not because of the pod:
+    405, or the 404 with no route (a missing pod says ``pods "name" not found``)."""
+    if error.status == METHOD_NOT_ALLOWED:
+        return True
+    return error.status == NOT_FOUND and error.reason.startswith(
+        "the server could not find the requested resource"
+    )
 
 
 def round_request(resource: str, value: float) -> float:

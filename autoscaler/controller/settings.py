@@ -28,8 +28,22 @@ class ControllerSettings(BaseModel):
         3600,
         ge=0,
         le=7 * 86_400,
-        description="Recreate mode: at most one pod-template change (a rolling restart) per "
-        "workload in this many seconds.",
+        description="Recreate and InPlaceOrRecreate: at most one pod-template change (a rolling "
+        "restart) per workload in this many seconds.",
+    )
+    resize_infeasible_timeout_seconds: float = Field(
+        900,
+        ge=0,
+        le=86_400,
+        description="InPlaceOrRecreate: a pod whose resize the kubelet has found Infeasible for "
+        "this many seconds is resized through the pod template instead.",
+    )
+    resize_reprobe_seconds: float = Field(
+        3600,
+        gt=0,
+        le=7 * 86_400,
+        description="After the API server answered that it does not serve pods/resize (404, "
+        "405), in-place resizes are tried again only after this many seconds.",
     )
     resize_every_seconds: float = Field(
         300,

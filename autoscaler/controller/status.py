@@ -16,7 +16,13 @@ from runtime.clock import to_datetime
 
 __all__ = ["CONDITION_TYPES", "Conditions", "recommendation", "rfc3339"]
 
-CONDITION_TYPES = ("ForecastReady", "AbleToScale", "ScalingLimited", "ConflictingAutoscaler")
+CONDITION_TYPES = (
+    "ForecastReady",
+    "AbleToScale",
+    "ScalingLimited",
+    "ConflictingAutoscaler",
+    "AbleToResize",
+)
 
 
 def rfc3339(ts: float) -> str:

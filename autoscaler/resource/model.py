@@ -91,6 +91,7 @@ class UpdateMode(enum.StrEnum):
     """How container requests are changed."""
 
     IN_PLACE = "InPlace"
+    IN_PLACE_OR_RECREATE = "InPlaceOrRecreate"
     RECREATE = "Recreate"
     OFF = "Off"
 
@@ -218,8 +219,11 @@ class VerticalSpec(_Model):
 
     update_mode: UpdateMode = Field(
         UpdateMode.IN_PLACE,
-        description="InPlace: resize running pods (pods/resize); Recreate: patch the pod "
-        "template (rolling restart, rate-limited); Off: recommend only.",
+        description="InPlace: resize running pods (pods/resize), never recreate them; "
+        "InPlaceOrRecreate: resize in place, patch the pod template instead where pods/resize "
+        "is not served, a resize stays Infeasible, or a memory limit must fall on a container "
+        "that cannot restart for it; Recreate: patch the pod template (rolling restart, "
+        "rate-limited); Off: recommend only.",
     )
     controlled_resources: list[Literal["cpu", "memory"]] = Field(
         default_factory=_both_resources,
@@ -305,7 +309,11 @@ class PredictiveAutoscalerSpec(_Model):
 class Condition(_Model):
     """A Kubernetes status condition."""
 
-    type: str = Field(description="ForecastReady, AbleToScale, ScalingLimited, ...")
+    type: str = Field(
+        description="ForecastReady, AbleToScale, ScalingLimited, ConflictingAutoscaler, "
+        "AbleToResize (vertical: InPlaceResizeUnavailable, ResizeInfeasible, ResizeDeferred, "
+        "ResizeInProgress, RecreateFallback, MemoryLimitKept, Resized)"
+    )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field("", description="One CamelCase word.")
     message: str = Field("", description="For people.")
