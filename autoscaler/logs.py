@@ -1,7 +1,8 @@
 """Log configuration: text for people, JSON lines for log pipelines.
 
 Context (namespace, workload, rule, node...) travels as ``extra`` fields, usually through a
-``logging.LoggerAdapter``; both formats print it.
+``logging.LoggerAdapter``; both formats print it. Both mask credentials in URLs (a password,
+``?token=``...) whatever logged them, an HTTP client's error included.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from typing import Any, Literal, TextIO
 
 from runtime.clock import to_datetime
+from runtime.redact import redact_text
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD = frozenset(
@@ -35,7 +37,7 @@ class TextFormatter(logging.Formatter):
             text += " " + " ".join(f"{k}={v}" for k, v in sorted(context.items()))
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
-        return text
+        return redact_text(text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,11 +48,13 @@ class JsonFormatter(logging.Formatter):
             "ts": to_datetime(record.created).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact_text(record.getMessage()),
         }
-        doc.update(_context(record))
+        doc.update(
+            (k, redact_text(v) if isinstance(v, str) else v) for k, v in _context(record).items()
+        )
         if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+            doc["exc"] = redact_text(self.formatException(record.exc_info))
         return json.dumps(doc, default=str)
 
 

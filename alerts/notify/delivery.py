@@ -29,6 +29,7 @@ from alerts.notify.targets import Target, receiver_of
 from alerts.settings import DeliverySettings
 from runtime.backoff import Backoff, retry_after_seconds
 from runtime.clock import Clock
+from runtime.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,8 @@ class Delivery:
                     target.url, content=entry.body, headers=headers, timeout=target.timeout_seconds
                 )
         except httpx.HTTPError as e:
-            return Attempt("retry", error=f"{type(e).__name__}: {e}")
+            # The error is logged and kept in the outbox; the URL in it may carry a token.
+            return Attempt("retry", error=redact_text(f"{type(e).__name__}: {e}"))
         return classify(response.status_code, response.headers, response.text, self.clock.now())
 
     def _due(self, now_ms: int, limit: int) -> tuple[list[Entry], int | None]:

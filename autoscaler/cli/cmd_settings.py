@@ -7,6 +7,7 @@ import json
 
 from autoscaler.cli.base import Command
 from autoscaler.settings import Settings, iter_settings_reference
+from runtime.redact import redact_settings
 
 
 def settings_reference_markdown() -> str:
@@ -29,7 +30,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.reference:
         print(settings_reference_markdown(), end="")
     else:
-        print(json.dumps(settings.model_dump(mode="json"), indent=2))
+        print(json.dumps(redact_settings(settings.model_dump(mode="json")), indent=2))
     return 0
 
 
@@ -37,7 +38,8 @@ COMMAND = Command(
     name="settings",
     help="show the effective settings (secrets masked) or the reference",
     description="Print the settings foresight would run with, after the config file, "
-    "environment and options are applied. Secrets are shown as '**********'.",
+    "environment and options are applied. Secrets, credential headers (Authorization...) "
+    "and passwords or tokens in URLs are shown as '**********'.",
     add_arguments=_add_arguments,
     run=_run,
 )

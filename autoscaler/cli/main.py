@@ -14,6 +14,7 @@ from autoscaler.cli.base import CommandError
 from autoscaler.cli.commands import all_commands
 from autoscaler.logs import configure_logging
 from autoscaler.settings import SettingsError, load_settings
+from runtime.redact import redact_text
 
 EPILOG = """\
 Settings come from --config FILE (YAML), then FORESIGHT_* environment variables
@@ -74,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args, settings))
     except CommandError as e:
-        sys.stderr.write(f"foresight {args.command}: {e}\n")
+        sys.stderr.write(f"foresight {args.command}: {redact_text(str(e))}\n")
         return 1
     except KeyboardInterrupt:
         logging.getLogger("foresight").info("interrupted")
