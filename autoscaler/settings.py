@@ -3,11 +3,14 @@
 Sources, highest priority first: command-line overrides, environment variables
 (``FORESIGHT_GROUP__FIELD``), the YAML file given with ``--config``, defaults. An invalid
 value fails at start with the field and the source that supplied it, e.g.
-``config.yaml:4:28: store.flush_interval_seconds: Input should be less than or equal to 5``.
+``config.yaml:4:28: store.flush_interval_seconds: Input should be less than or equal to 5``;
+so does a key repeated in one mapping of the file (``config.yaml:5:3: duplicate key
+"data_dir"``), and a ``FORESIGHT_GROUP__FIELD`` variable that names no setting.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -151,10 +154,35 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], 
             f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}: "
             "settings file must be a mapping of groups"
         )
+    duplicates = list(_duplicate_keys(node, path))
+    if len(duplicates) == 1:
+        raise SettingsError(duplicates[0])
+    if duplicates:
+        raise SettingsError("invalid settings file:\n  " + "\n  ".join(duplicates))
     positions: dict[tuple[str, ...], Position] = {}
     _collect_positions(node, (), path, positions)
     data = yaml.safe_load(text)
     return data, positions
+
+
+def _duplicate_keys(node: yaml.Node, path: Path) -> Iterator[str]:
+    """A message per key repeated in one mapping: YAML loaders keep the last one silently,
+    so the first value would look set and be ignored."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _duplicate_keys(item, path)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: dict[str, int] = {}
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+            line = key.start_mark.line + 1
+            if key.value in seen:
+                where = Position(path, line, key.start_mark.column + 1)
+                yield f'{where}: duplicate key "{key.value}" (first on line {seen[key.value]})'
+            else:
+                seen[key.value] = line
+        yield from _duplicate_keys(value, path)
 
 
 def _collect_positions(
@@ -193,6 +221,7 @@ def load_settings(
 
     Raises :class:`SettingsError` naming each invalid field and where its value came from.
     """
+    check_environment(os.environ)
     data, positions = read_config_file(config_file) if config_file else ({}, {})
 
     class _Loaded(Settings):
@@ -211,6 +240,49 @@ def load_settings(
         return _Loaded(**dict(overrides or {}))
     except ValidationError as e:
         raise SettingsError(_describe(e, positions, os.environ, overrides or {})) from e
+
+
+def check_environment(env: Mapping[str, str]) -> None:
+    """Refuse ``FORESIGHT_GROUP__FIELD`` variables that name no setting.
+
+    pydantic-settings reads only the variables of fields it knows, so a misspelt group
+    (``FORESIGHT_STOER__DATA_DIR``) would be ignored and the default used. Only names with the
+    ``__`` delimiter are checked: others may be a whole group as JSON (``FORESIGHT_STORE``) or
+    not ours at all (Kubernetes' service links, ``FORESIGHT_SERVICE_HOST``).
+    """
+    problems = []
+    for name in sorted(env):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or ENV_DELIMITER not in upper[len(ENV_PREFIX) :]:
+            continue
+        loc = tuple(upper[len(ENV_PREFIX) :].lower().split(ENV_DELIMITER))
+        problem = _unknown_part(loc)
+        if problem:
+            problems.append(f"environment variable {name}: {problem}")
+    if problems:
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
+
+
+def _unknown_part(loc: tuple[str, ...]) -> str:
+    """Why ``loc`` names no setting, or "" when it does (down to a field that is not a group
+    of settings: what lies below it, a dict key or a list index, is the field's to check)."""
+    model: type[BaseModel] = Settings
+    for depth, part in enumerate(loc):
+        if part not in model.model_fields:
+            names = sorted(model.model_fields)
+            what = "group" if depth == 0 else "setting"
+            message = f'unknown {what} "{".".join(loc[: depth + 1])}" (valid: {", ".join(names)})'
+            close = difflib.get_close_matches(part, names, n=1)
+            if close:
+                guess = (*loc[:depth], close[0], *loc[depth + 1 :])
+                if not _unknown_part(guess):
+                    message += f"; did you mean {env_name(guess)}?"
+            return message
+        annotation = model.model_fields[part].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    return ""
 
 
 def env_name(loc: tuple[str, ...]) -> str:
