@@ -11,7 +11,7 @@ Files in the data directory::
     series.log      every series ever created: id and labels (checksummed records)
     wal/N.seg       samples not yet sealed into a block (checksummed records)
     blocks/N.blk    sealed blocks (checksummed)
-    lock            held while a process has the store open
+    lock            held while a process has the store open; names its pid and host
 
 A crash loses at most the samples appended since the last flush; on open, damaged tails of
 log files are cut off and damaged blocks are set aside (``N.blk.corrupt``), each with a logged
@@ -26,6 +26,8 @@ import fcntl
 import json
 import logging
 import math
+import os
+import socket
 import struct
 import threading
 from collections import OrderedDict
@@ -673,15 +675,23 @@ class Store:
         data_dir = self.settings.data_dir
         for d in (data_dir, self._wal_dir, self._block_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self._lock_file = (data_dir / "lock").open("wb")
+        lock_path = data_dir / "lock"
+        # Not truncated before the lock is ours: it names the holder for the next one to try.
+        self._lock_file = os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644), "r+b")
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder = self._lock_file.read(200).decode("utf-8", "replace").strip()
             self._lock_file.close()
             self._lock_file = None
             raise StoreLocked(
-                f"{data_dir}: another foresight process has this store open"
+                f"{data_dir}: another foresight process has this store open "
+                f"({holder or 'holder unknown'}, locking {lock_path}); stop it or give this "
+                "one another store.data_dir"
             ) from None
+        self._lock_file.truncate(0)
+        self._lock_file.write(f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        self._lock_file.flush()
         for tmp in data_dir.rglob("*.tmp"):
             tmp.unlink()
         self._load_blocks()

@@ -133,6 +133,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     # Imported here: the simulator is a development tool, not part of the service's start-up.
     from autoscaler.demo.run import DemoOptions, run_demo  # noqa: PLC0415
     from simulator.errors import SimulatorError  # noqa: PLC0415
+    from tsdb import StoreLocked  # noqa: PLC0415
 
     if getattr(args, "log_level", None) is None:
         # The demo prints its own progress; the service's INFO lines would bury it.
@@ -152,7 +153,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         summary = asyncio.run(run_demo(options))
-    except SimulatorError as e:
+    except (SimulatorError, StoreLocked) as e:
         raise CommandError(str(e)) from e
     _print_summary(summary, args.out)
     return 0

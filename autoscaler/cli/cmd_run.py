@@ -44,6 +44,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from kubernetes.config import ConfigException  # noqa: PLC0415
 
     from collectors.kubelet import KubeletTlsError  # noqa: PLC0415
+    from tsdb import StoreLocked  # noqa: PLC0415
 
     try:
         return asyncio.run(_serve(settings))
@@ -51,7 +52,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(
             f"no Kubernetes configuration: {e} (set --kubeconfig or run inside a cluster)"
         ) from e
-    except KubeletTlsError as e:
+    except (KubeletTlsError, StoreLocked) as e:
         raise CommandError(str(e)) from e
     except OSError as e:
         raise CommandError(
