@@ -38,9 +38,9 @@ def build_payload(
     external_url: str,
     now_ms: int,
     max_alerts: int = 0,
-    reason: str = "",
 ) -> dict[str, Any]:
-    """The JSON object POSTed to a webhook receiver."""
+    """The JSON object POSTed to a webhook receiver: exactly the fields Alertmanager's
+    webhook sends, nothing of foresight's own."""
     firing = sorted((a for a in alerts if not a.resolved(now_ms)), key=_order_key)
     resolved = sorted((a for a in alerts if a.resolved(now_ms)), key=_order_key)
     ordered = firing + resolved
@@ -60,11 +60,9 @@ def build_payload(
             }
             for a in shown
         ],
-        "notification_reason": reason,
         "groupLabels": dict(sorted(group_labels)),
         "commonLabels": common([a.labels for a in ordered]),
         "commonAnnotations": common([a.annotations for a in ordered]),
-        "routeLabels": {},
         "externalURL": external_url,
         "version": "4",
         "groupKey": key,

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import urlencode
 
 from alerts.builtin import builtin_groups
 from alerts.notify.model import NotifyAlert
@@ -190,8 +190,12 @@ class RuleManager:
 def alerts_for_notifier(
     rule: RuleSpec, alerts: Sequence[Alert], external_labels: dict[str, str], external_url: str
 ) -> list[NotifyAlert]:
-    """Prometheus' ``SendAlerts``: startsAt = firedAt, endsAt = resolvedAt or validUntil."""
-    url = f"{external_url}/graph?g0.expr={quote_plus(rule.expr)}&g0.tab=1"
+    """Prometheus' ``SendAlerts``: startsAt = firedAt, endsAt = resolvedAt or validUntil.
+
+    ``generatorURL`` is this rule in foresight's ``/api/v1/rules`` (its query, state and
+    alerts): foresight serves no ``/graph`` page, where Prometheus' link would point."""
+    query = urlencode({"type": "alert", "rule_name[]": rule.name})
+    url = f"{external_url}/api/v1/rules?{query}"
     out = []
     for a in alerts:
         labels = dict(a.labels)

@@ -59,8 +59,10 @@ def test_payload_matches_alertmanager_example_field_by_field() -> None:
         group_key('{}/{severity="page"}', (("alertname", "InstanceDown"),)),
         "http://alertmanager.example:9093",
         T0 + 600_000,
-        reason="new alerts added",
     )
+    # The example also has two fields Alertmanager 0.25's webhook does not send
+    # (test_webhook_contract.py compares with a real one): foresight sends neither.
+    ex = {k: v for k, v in ex.items() if k not in ("notification_reason", "routeLabels")}
     assert set(got) == set(ex)
     for field in ex:
         assert got[field] == ex[field], field

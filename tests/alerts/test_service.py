@@ -136,7 +136,9 @@ async def test_fires_notifies_resolves_and_exports(rig: tuple[Rig, Hook]) -> Non
         "severity": "page",
     }
     assert a["annotations"] == {"summary": "api is down (0)"}
-    assert a["generatorURL"].startswith("http://foresight.example/graph?g0.expr=job%3Aup%3Asum")
+    assert a["generatorURL"] == (
+        "http://foresight.example/api/v1/rules?type=alert&rule_name%5B%5D=JobDown"
+    )
     registry = CollectorRegistry()
     registry.register(r.svc.prometheus_collector())
     labels = {"alertname": "JobDown", "severity": "page", "state": "firing"}
