@@ -121,7 +121,10 @@ class SimulatedCluster:
         await self.apps.start()
         await self.kubelet_server.start(self.scenario.kubelet_port_base, ssl_context)
         self._bootstrap()
-        self._runner = web.AppRunner(self.api.app, access_log=None, handle_signals=False)
+        # A client's idle keep-alive connection must not hold a stop for aiohttp's default 60 s.
+        self._runner = web.AppRunner(
+            self.api.app, access_log=None, handle_signals=False, shutdown_timeout=2.0
+        )
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, self.host, self.port, reuse_address=True, ssl_context=ssl_context

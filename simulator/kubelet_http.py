@@ -62,7 +62,9 @@ class KubeletServer:
     async def start(self, port_base: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
         """Listen for every node (ports from ``port_base`` up, or any free ones if 0), over
         HTTPS when ``ssl_context`` is given."""
-        self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self._app, access_log=None, handle_signals=False, shutdown_timeout=2.0
+        )
         await self._runner.setup()
         for i, node in enumerate(self._nodes().values()):
             site = web.TCPSite(

@@ -134,10 +134,10 @@ def test_promtool_fixtures_meant_to_fail_fail(name: str) -> None:
 
 
 def test_run_filter_selects_groups() -> None:
-    assert run_file(TESTS / "rules_run.yml", run="correct").ok
+    assert run_file(require(TESTS / "rules_run.yml"), run="correct").ok
 
 
 def test_failing_output_matches_promtool() -> None:
-    text = report(run_file(TESTS / "failing.yml"))
+    text = report(run_file(require(TESTS / "failing.yml")))
     assert 'exp: {__name__="test"} 1E+00\n        got: {__name__="test"} 0E+00' in text
     assert 'Labels:{alertname="InstanceDown", job="test", severity="page"}' in text
