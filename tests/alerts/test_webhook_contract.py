@@ -150,7 +150,7 @@ def _readme_verify() -> Callable[..., bool]:
     found = re.search(r"<!-- signature-check -->\n```python\n(.*?)```", readme, re.DOTALL)
     assert found, "README: the signature check snippet is missing"
     snippet = found.group(1)
-    assert snippet.count("\n") == 6
+    assert len([line for line in snippet.splitlines() if line]) == 5  # short enough to copy
     namespace: dict[str, Any] = {}
     exec(snippet, namespace)  # our own README's snippet, run as a receiver would
     verify: Callable[..., bool] = namespace["verify"]
