@@ -44,6 +44,7 @@ class WatchHealth:
     relists_gone: dict[str, int] = field(default_factory=dict)
     events: dict[str, int] = field(default_factory=dict)
     errors: dict[tuple[str, str], int] = field(default_factory=dict)
+    watches: dict[str, int] = field(default_factory=dict)  # watch requests started
 
     def count(self, table: dict[Any, int], key: Any) -> None:
         table[key] = table.get(key, 0) + 1
@@ -193,6 +194,10 @@ class ClusterWatcher:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
+        # This watch's own response: ending it must never cut the other kinds' watches.
+        opened: list[Any] = []
+        done = threading.Event()
+
         def pump() -> None:
             try:
                 response = fn(
@@ -205,10 +210,12 @@ class ClusterWatcher:
                 )
                 with self._open_lock:
                     self._open.add(response)
+                    opened.append(response)
                 try:
-                    for line in iter_resp_lines(response):
-                        if line:
-                            post(("line", line))
+                    if not done.is_set():
+                        for line in iter_resp_lines(response):
+                            if line:
+                                post(("line", line))
                 finally:
                     with self._open_lock:
                         self._open.discard(response)
@@ -219,6 +226,7 @@ class ClusterWatcher:
             else:
                 post(("end", None))
 
+        self.health.count(self.health.watches, kind)
         # A plain daemon thread, not the executor: a watch blocked on a silent server must not
         # hold up shutdown.
         pumping = threading.Thread(target=pump, name=f"watch-{kind}", daemon=True)
@@ -232,18 +240,17 @@ class ClusterWatcher:
                     raise translate(payload, self._clock.now())
                 version = self._apply(kind, payload, version)
         finally:
+            done.set()
             if pumping.is_alive():
-                self._interrupt_watches()
+                with self._open_lock:
+                    for response in opened:
+                        _shut(response)
 
     def _interrupt_watches(self) -> None:
         # Shutting the socket down unblocks a read in progress in the pump thread.
         with self._open_lock:
             for response in list(self._open):
-                connection = getattr(response, "_connection", None)
-                sock = getattr(connection, "sock", None)
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_RDWR)
+                _shut(response)
 
     def _apply(self, kind: str, line: str, version: str) -> str:
         try:
@@ -262,3 +269,12 @@ class ClusterWatcher:
             self.model.apply(kind, event_type, obj)
             self.health.count(self.health.events, kind)
         return new_version
+
+
+def _shut(response: Any) -> None:
+    """Shut a watch response's socket down, which unblocks its reader thread."""
+    connection = getattr(response, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

@@ -225,3 +225,50 @@ def test_pod_parsing_keeps_restarts_and_oom_kills() -> None:
     assert pod.containers[0].last_termination_reason == "OOMKilled"
     assert pod.containers[0].limits == {"memory": 2**30}
     assert ClusterModel().workload_of(pod) == ("StatefulSet", "db")
+
+
+async def test_one_kinds_410_never_restarts_the_other_watches(
+    sim: BackgroundCluster, api: client.ApiClient
+) -> None:
+    assert sim.cluster is not None
+    cluster = sim.cluster
+    clock = VirtualClock(start=1_740_000_000.0)
+    # Watches that the server does not end on its own while the test runs.
+    settings = KubernetesSettings(watch_timeout_seconds=600, retry_initial_seconds=0.5)
+    watcher = ClusterWatcher(api, clock, settings)
+    watcher.start()
+    try:
+        await asyncio.wait_for(watcher.wait_synced(), 30)
+        elapsed = sim.clock.now() - cluster.start_time
+        # The Pod watch alone fails for 20 s; every watch is cut once and the others resume.
+        outage = FaultSpec(
+            type="api-error",
+            code=503,
+            verbs=("watch",),
+            resources=("pods",),
+            at=elapsed,
+            duration=20,
+        )
+        await asyncio.to_thread(sim.call, lambda: cluster.inject(outage))
+        cut = FaultSpec(type="watch-disconnect", at=elapsed)
+        await asyncio.to_thread(sim.call, lambda: cluster.inject(cut))
+        await asyncio.to_thread(sim.advance, 5)
+        await _until(lambda: any(k == ("Pod", "server_error") for k in watcher.health.errors))
+        others = {k: n for k, n in watcher.health.watches.items() if k != "Pod"}
+        await _until(lambda: all(n >= 2 for n in others.values()))
+        apps = client.AppsV1Api(api)
+        await asyncio.to_thread(
+            apps.patch_namespaced_deployment_scale, "web", "shop", {"spec": {"replicas": 3}}
+        )
+        await asyncio.to_thread(sim.advance, 5)
+        others = {k: n for k, n in watcher.health.watches.items() if k != "Pod"}
+        # History compacted: the Pod watch resumes into a 410 ERROR event and relists.
+        await asyncio.to_thread(sim.call, cluster.store.compact)
+        await asyncio.to_thread(sim.advance, 30)
+        await _until(lambda: watcher.health.relists_gone.get("Pod", 0) >= 1)
+        await _until(lambda: watcher.health.watches["Pod"] >= 3)
+        await asyncio.sleep(0.5)
+        assert {k: n for k, n in watcher.health.watches.items() if k != "Pod"} == others
+    finally:
+        await watcher.stop()
+        await clock.aclose()
