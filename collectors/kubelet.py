@@ -257,6 +257,7 @@ class KubeletCollector:
             resources = decode_resource_metrics(exposition, outcome.started_ms)
             for reason, n in resources.rejected.items():
                 self._scraper.health.count_rejected(reason, n)
+        self._scraper.succeeded(outcome)
         written = self._samples(node, state, resources, refs, stamps, values)
         self._mark_stale(node, state, written)
         state.written = written

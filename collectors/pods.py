@@ -196,6 +196,7 @@ class PodMetricsCollector:
         except ExpositionError as e:
             self._scraper.fail(outcome, "parse_error", str(e))
             return set()
+        self._scraper.succeeded(outcome)
         written: set[Labels] = set()
         for s in exposition.samples:
             labels = target_labels(s.labels, target)

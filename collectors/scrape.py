@@ -203,8 +203,9 @@ class Scraper:
                 headers = e.response.headers if isinstance(e, httpx.HTTPStatusError) else None
                 outcome = self._failed(target, started_ms, t0, reason, detail, headers)
             else:
+                # Success is the caller's to record (:meth:`succeeded`) once the body parsed:
+                # a target answering garbage is down, and its backoff keeps growing.
                 outcome = ScrapeOutcome(target, started_ms, time.perf_counter() - t0, body=body)
-                self._succeeded(target, outcome)
         return outcome
 
     async def _fetch(self, target: ScrapeTarget) -> str:
@@ -222,7 +223,9 @@ class Scraper:
             encoding = response.charset_encoding or "utf-8"
         return b"".join(chunks).decode(encoding, errors="replace")
 
-    def _succeeded(self, target: ScrapeTarget, outcome: ScrapeOutcome) -> None:
+    def succeeded(self, outcome: ScrapeOutcome) -> None:
+        """Record a fetched body as a success (it parsed): the target is up, out of backoff."""
+        target = outcome.target
         self._failing.pop(target.key, None)
         self.health.up[target.key] = True
         self.health.last_success_s[target.key] = self._clock.now()

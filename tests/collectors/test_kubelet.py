@@ -227,6 +227,26 @@ async def test_backoff_honours_retry_after_then_recovers(rig: Rig) -> None:
     assert rig.health.up["n1"] is True
 
 
+async def test_a_kubelet_answering_garbage_is_down_and_backs_off_further(rig: Rig) -> None:
+    await _cycle(rig)
+    healthy_at = rig.health.last_success_s["n1"]
+    rig.fake.mode["n1"] = "garbage"
+    for _ in range(12):  # three minutes
+        await _cycle(rig)
+    # Never a success: the timestamp stays, and the pauses double (5, 10, 20, 40 s ...).
+    assert rig.health.last_success_s["n1"] == healthy_at
+    assert rig.health.up["n1"] is False
+    asked = sum(1 for node, _ in rig.fake.requests if node == "n1")
+    # The healthy scrape, then five in three minutes; at a fixed 5 s, every cycle would ask.
+    assert asked == 1 + 5
+    assert rig.health.errors["parse_error"] == 5
+    rig.fake.mode["n1"] = "ok"
+    for _ in range(12):
+        await _cycle(rig)
+    assert rig.health.up["n1"] is True
+    assert rig.health.last_success_s["n1"] > healthy_at
+
+
 async def test_bad_values_are_rejected_and_counted(rig: Rig) -> None:
     rig.fake.mode["n1"] = "nan"
     await _cycle(rig)
