@@ -82,6 +82,8 @@ class CollectionCycle:
                 for f in (
                     *usage_families(self._kubelets.latest, self._model),
                     *cluster_families(self._model),
+                    # Stored too, so that rules such as CollectorTargetsDown can read them.
+                    *self.health_families(),
                 )
                 # The kubelet collector wrote those with the kubelets' own timestamps.
                 if f.name not in SERIES_WRITTEN
