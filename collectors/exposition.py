@@ -69,6 +69,14 @@ def parse_value(text: str) -> float:
     return float(text)
 
 
+def parse_timestamp(text: str) -> int:
+    """A sample's millisecond timestamp; like Prometheus, refuses what does not fit in int64."""
+    # The length check comes first: int() of thousands of digits raises its own error.
+    if len(text.lstrip("-")) > 19 or not -(2**63) <= (value := int(text)) < 2**63:
+        raise ValueError(f"timestamp out of range {text[:40]!r}")
+    return value
+
+
 def _unescape(value: str) -> str:
     if "\\" not in value:
         return value
@@ -155,7 +163,11 @@ def parse_exposition(text: str, max_samples: int | None = None) -> Exposition:
             result.duplicates += 1
             continue
         seen.add(key)
-        result.samples.append(Sample(name, labels, value, int(ts_text) if ts_text else None))
+        try:
+            timestamp = parse_timestamp(ts_text) if ts_text else None
+        except ValueError as e:
+            raise ExpositionError(number, str(e)) from None
+        result.samples.append(Sample(name, labels, value, timestamp))
         if max_samples is not None and len(result.samples) > max_samples:
             raise ExpositionError(number, f"more than {max_samples} samples")
     return result

@@ -14,7 +14,13 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from collectors.exposition import Exposition, ExpositionError, parse_labels, plain_sample_lines
+from collectors.exposition import (
+    Exposition,
+    ExpositionError,
+    parse_labels,
+    parse_timestamp,
+    plain_sample_lines,
+)
 
 # metrics-server's freshContainerMinMetricsResolution: a shorter life gives noisy rates.
 FRESH_CONTAINER_MIN_SECONDS = 10.0
@@ -168,7 +174,10 @@ def decode_resource_text(
             continue
         if value == math.inf:
             return None
-        ts = int(ts_text) if ts_text else scrape_time_ms
+        try:
+            ts = parse_timestamp(ts_text) if ts_text else scrape_time_ms
+        except ValueError:
+            return None
         if kind <= 1:
             if label_text:
                 return None
