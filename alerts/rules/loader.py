@@ -97,6 +97,11 @@ def load_text(text: str, path: str) -> list[GroupSpec]:
         line = mark.line + 1 if mark else 0
         col = mark.column + 1 if mark else 0
         raise RuleFileErrors([RuleFileError(path, line, col, f"yaml: {e.problem}")]) from e
+    except yaml.reader.ReaderError as e:  # a control character: no mark, only an offset
+        before = text[: e.position]
+        line, col = before.count("\n") + 1, e.position - before.rfind("\n")
+        problem = f"yaml: unacceptable character #x{e.character:04x}: {e.reason}"
+        raise RuleFileErrors([RuleFileError(path, line, col, problem)]) from e
     if root is None:
         return []
     if not isinstance(root, yaml.MappingNode):
