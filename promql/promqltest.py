@@ -89,9 +89,13 @@ class _Case:
 def parse_time(text: str) -> int:
     """A time or duration of the test format (``50m``, ``1h30m``, ``0``, ``10.5``) in ms."""
     try:
-        return round(float(text) * 1000)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise ScriptError(f"invalid time {text!r}: not a finite number")
+        return round(seconds * 1000)
     negative = text.startswith("-")
     if re.fullmatch(r"-?(?:0+[a-z]+)+", text):
         return 0
@@ -231,11 +235,11 @@ def _parse_case(number: int, lines: list[tuple[int, str]]) -> _Case:
     if variant:
         case.expects.append((variant, None, ""))
     for line_no, line in lines[1:]:
-        if line.startswith("expected_fail_message"):
-            case.expects.append(("fail", "msg", line.split(None, 1)[1]))
-            continue
-        if line.startswith("expected_fail_regexp"):
-            case.expects.append(("fail", "regex", line.split(None, 1)[1]))
+        if line.startswith(("expected_fail_message", "expected_fail_regexp")):
+            directive, *message = line.split(None, 1)
+            if not message:
+                raise ScriptError(f"line {line_no}: {directive} without a message")
+            case.expects.append(("fail", "msg" if "message" in directive else "regex", message[0]))
             continue
         em = _EXPECT_RANGE.match(line)
         if em:

@@ -33,6 +33,8 @@ class Points:
 
 
 def _read_string(text: str, at: int) -> tuple[str, int]:
+    if text[at : at + 1] not in ('"', "'", "`"):
+        raise NotationError(f"expected a quoted string at {text[at:]!r}")
     quote = text[at]
     out: list[str] = []
     i = at + 1
@@ -40,7 +42,7 @@ def _read_string(text: str, at: int) -> tuple[str, int]:
         c = text[i]
         if c == quote:
             return "".join(out), i + 1
-        if c == "\\" and quote != "`":
+        if c == "\\" and quote != "`" and i + 1 < len(text):
             nxt = text[i + 1]
             if nxt in _ESCAPES:
                 out.append(_ESCAPES[nxt])
@@ -90,7 +92,7 @@ def parse_series(text: str) -> tuple[Labels, str]:
             if i < len(text) and text[i] in ",}":
                 pairs.append((METRIC_NAME, name))  # a quoted metric name
                 continue
-            if text[i] != "=":
+            if i >= len(text) or text[i] != "=":
                 raise NotationError(f"expected '=' at {text[i:]!r}")
             i += 1
             while i < len(text) and text[i] == " ":
