@@ -142,6 +142,8 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], 
         raise SettingsError(f"{path}: cannot read settings file: {e.strerror}") from e
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        # Composing accepts what loading refuses (an unhashable key, an unknown tag).
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -161,7 +163,6 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], 
         raise SettingsError("invalid settings file:\n  " + "\n  ".join(duplicates))
     positions: dict[tuple[str, ...], Position] = {}
     _collect_positions(node, (), path, positions)
-    data = yaml.safe_load(text)
     return data, positions
 
 
