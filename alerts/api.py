@@ -182,7 +182,7 @@ def routes(
             body = json.loads(await request.read())
             posted = silence_from_api(body)
             silence_id = silences.set(posted, now_ms())
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             return web.json_response(f"invalid JSON: {e}", status=400)
         except SilenceNotFound as e:
             return web.json_response(str(e), status=404)

@@ -58,6 +58,11 @@ def parse_time(text: str) -> int:
         raise SilenceError(f"invalid time {text!r}: expected RFC 3339") from e
     if parsed.tzinfo is None:
         raise SilenceError(f"invalid time {text!r}: a time zone is required")
+    try:
+        # In UTC, so that the API can print it back (years 1 to 9999).
+        parsed = parsed.astimezone(UTC)
+    except OverflowError as e:
+        raise SilenceError(f"invalid time {text!r}: out of range") from e
     return round(parsed.timestamp() * 1000)
 
 
