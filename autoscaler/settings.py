@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from alerts.settings import NotifySettings, RuleSettings
 from autoscaler.controller.settings import ControllerSettings, LeaderSettings
@@ -241,6 +243,16 @@ def load_settings(
         return _Loaded(**dict(overrides or {}))
     except ValidationError as e:
         raise SettingsError(_describe(e, positions, os.environ, overrides or {})) from e
+    except SourceError as e:
+        # A list or mapping setting given in the environment must be JSON; the library names
+        # only the group, so name the variables that fed it.
+        found = re.search(r'field "([^"]+)"', str(e))
+        group = f"{ENV_PREFIX}{found.group(1).upper() if found else ''}"
+        names = sorted(n for n in os.environ if n.upper().startswith(group))
+        raise SettingsError(
+            f"{', '.join(names) or 'environment'}: not valid JSON for a list or mapping "
+            f"setting ({e.__cause__ or e})"
+        ) from e
 
 
 def check_environment(env: Mapping[str, str]) -> None:

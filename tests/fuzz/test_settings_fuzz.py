@@ -99,6 +99,8 @@ def _env_name(group: str, field: str) -> str:
         max_size=3,
     )
 )
+@example({"FORESIGHT_NOTIFY__ROUTE__ROUTES": "00"})
+@example({"FORESIGHT_NOTIFY__RECEIVERS": "["})
 def test_random_environment(env: dict[str, str]) -> None:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
