@@ -103,6 +103,22 @@ class Rig:
             self.custom.create_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, obj
         )
 
+    async def create_hpa(self, name: str, target: str = "web") -> None:
+        """A Kubernetes HorizontalPodAutoscaler (1 to 5 replicas) on Deployment ``target``."""
+        hpa = k8s.V2HorizontalPodAutoscaler(
+            metadata=k8s.V1ObjectMeta(name=name, namespace="shop"),
+            spec=k8s.V2HorizontalPodAutoscalerSpec(
+                scale_target_ref=k8s.V2CrossVersionObjectReference(
+                    api_version="apps/v1", kind="Deployment", name=target
+                ),
+                min_replicas=1,
+                max_replicas=5,
+            ),
+        )
+        await asyncio.to_thread(
+            k8s.AutoscalingV2Api(self.api).create_namespaced_horizontal_pod_autoscaler, "shop", hpa
+        )
+
     async def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
         await asyncio.to_thread(
             self.custom.patch_namespaced_custom_object,

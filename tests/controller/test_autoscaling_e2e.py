@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
-
-from kubernetes import client as k8s
 
 from tests.controller.conftest import Rig, horizontal, pas
 
@@ -62,19 +59,7 @@ async def test_recommend_writes_status_but_never_scales(rig: Rig) -> None:
 
 
 async def test_an_hpa_on_the_same_workload_is_reported_and_respected(rig: Rig) -> None:
-    hpa = k8s.V2HorizontalPodAutoscaler(
-        metadata=k8s.V1ObjectMeta(name="web", namespace="shop"),
-        spec=k8s.V2HorizontalPodAutoscalerSpec(
-            scale_target_ref=k8s.V2CrossVersionObjectReference(
-                api_version="apps/v1", kind="Deployment", name="web"
-            ),
-            min_replicas=1,
-            max_replicas=5,
-        ),
-    )
-    await asyncio.to_thread(
-        k8s.AutoscalingV2Api(rig.api).create_namespaced_horizontal_pod_autoscaler, "shop", hpa
-    )
+    await rig.create_hpa("web")
     await rig.create(pas("web", horizontal()))
     for _ in range(20):
         await rig.step(120)

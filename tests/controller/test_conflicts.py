@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from kubernetes import client as k8s
-
 from autoscaler.resource.model import GROUP, PLURAL, VERSION
 from tests.controller.conftest import Rig, horizontal, pas
 
@@ -62,19 +60,7 @@ async def test_three_claims_and_an_hpa_are_all_named_oldest_first(rig: Rig) -> N
     await rig.create(pas("alpha", horizontal()))
     await rig.step(60)
     await rig.create(pas("mid", horizontal()))
-    hpa = k8s.V2HorizontalPodAutoscaler(
-        metadata=k8s.V1ObjectMeta(name="web-hpa", namespace="shop"),
-        spec=k8s.V2HorizontalPodAutoscalerSpec(
-            scale_target_ref=k8s.V2CrossVersionObjectReference(
-                api_version="apps/v1", kind="Deployment", name="web"
-            ),
-            min_replicas=1,
-            max_replicas=5,
-        ),
-    )
-    await asyncio.to_thread(
-        k8s.AutoscalingV2Api(rig.api).create_namespaced_horizontal_pod_autoscaler, "shop", hpa
-    )
+    await rig.create_hpa("web-hpa")
     other = horizontal()
     other["targetRef"]["name"] = "worker"
     await rig.create(pas("worker", other))
