@@ -1,0 +1,75 @@
+"""The API server's application: routes, each behind the guard with its own permission.
+
+To add endpoints (the Prometheus query API, say), hand more :class:`ApiRoute` values to
+:func:`api_app` — in ``foresight run`` through ``Service(api_routes=...)`` — built with
+:func:`guarded` (the verb follows the method) or directly with the :class:`Permission` a route
+needs (a ``POST /api/v1/query`` reads: ``Permission("get", "query")``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from access.guard import Guard
+from access.model import Permission
+
+__all__ = ["METHOD_VERBS", "ApiRoute", "api_app", "guarded", "protect"]
+
+# The verb a method asks for; GET is ``list`` on a collection, ``get`` on a path with an id.
+METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    """An aiohttp route and the permission a caller needs for it."""
+
+    route: web.RouteDef
+    permission: Permission
+
+
+def _verb(route: web.RouteDef) -> str:
+    if route.method in ("GET", "HEAD"):
+        return "get" if "{" in route.path else "list"
+    try:
+        return METHOD_VERBS[route.method]
+    except KeyError:
+        raise ValueError(f"{route.method} {route.path}: no verb for this method") from None
+
+
+def guarded(routes: Iterable[web.RouteDef], resource: str) -> list[ApiRoute]:
+    """``routes`` on ``<resource>.foresight.dev``, the verb following each method: GET is
+    ``list`` (``get`` when the path has an ``{id}``), POST ``create``, PUT ``update``, PATCH
+    ``patch``, DELETE ``delete``."""
+    return [ApiRoute(r, Permission(_verb(r), resource)) for r in routes]
+
+
+def protect(guard: Guard, handler: Handler, permission: Permission) -> Handler:
+    """``handler`` answered only for callers the guard lets take ``permission``."""
+
+    async def checked(request: web.Request) -> web.StreamResponse:
+        outcome = await guard.check(request, permission)
+        if isinstance(outcome, web.StreamResponse):
+            return outcome
+        request["user"] = outcome
+        return await handler(request)
+
+    return checked
+
+
+def api_app(guard: Guard, routes: Iterable[ApiRoute]) -> web.Application:
+    """An application serving ``routes``, every one behind ``guard``."""
+    app = web.Application()
+    seen: set[tuple[str, str]] = set()
+    for api_route in routes:
+        r = api_route.route
+        if (r.method, r.path) in seen:
+            raise ValueError(f"{r.method} {r.path} is routed twice")
+        seen.add((r.method, r.path))
+        app.router.add_route(
+            r.method, r.path, protect(guard, r.handler, api_route.permission), **r.kwargs
+        )
+    return app

@@ -1,0 +1,114 @@
+"""Kubernetes-native checks, as metrics-server and KEDA's metrics server delegate them: a
+``TokenReview`` (authentication.k8s.io/v1) says who a bearer token belongs to, a
+``SubjectAccessReview`` (authorization.k8s.io/v1) whether that user may take a permission.
+
+Both go through the official client with the retries and error translation of
+:mod:`collectors.kube` (in a worker thread: the client blocks). A failure after the retries is
+:class:`AccessUnavailable`; the message names the review, never the token.
+"""
+
+from __future__ import annotations
+
+from kubernetes import client as k8s
+
+from access.model import AccessUnavailable, Decision, Permission, User
+from collectors.kube import KubeApiError, call
+from runtime.backoff import Backoff
+from runtime.clock import Clock
+
+__all__ = ["SubjectAccessReviewer", "TokenReviewer"]
+
+
+class TokenReviewer:
+    """Authenticates a token with a ``TokenReview``; ``audiences`` are checked by the API
+    server when given (empty: the API server's own)."""
+
+    def __init__(
+        self,
+        api: k8s.ApiClient,
+        clock: Clock,
+        retry: Backoff,
+        timeout_s: float,
+        audiences: tuple[str, ...] = (),
+    ) -> None:
+        self._api = k8s.AuthenticationV1Api(api)
+        self._clock = clock
+        self._retry = retry
+        self._timeout = timeout_s
+        self._audiences = list(audiences) or None
+
+    async def authenticate(self, token: str) -> User | None:
+        review = k8s.V1TokenReview(
+            api_version="authentication.k8s.io/v1",
+            kind="TokenReview",
+            spec=k8s.V1TokenReviewSpec(token=token, audiences=self._audiences),
+        )
+        try:
+            answer = await call(
+                self._api.create_token_review,
+                review,
+                clock=self._clock,
+                retry=self._retry,
+                what="TokenReview",
+                _request_timeout=self._timeout,
+            )
+        except KubeApiError as e:
+            raise AccessUnavailable(f"TokenReview failed: {e}") from e
+        status = answer.status
+        if status is None or not status.authenticated or status.user is None:
+            return None
+        info = status.user
+        extra = tuple(sorted((k, tuple(v or ())) for k, v in (info.extra or {}).items()))
+        return User(info.username or "", info.uid or "", tuple(info.groups or ()), extra)
+
+
+class SubjectAccessReviewer:
+    """Authorises with a ``SubjectAccessReview``: resource permissions are asked for
+    cluster-wide (bind the role with a ClusterRoleBinding), path permissions as
+    ``nonResourceAttributes``."""
+
+    def __init__(self, api: k8s.ApiClient, clock: Clock, retry: Backoff, timeout_s: float) -> None:
+        self._api = k8s.AuthorizationV1Api(api)
+        self._clock = clock
+        self._retry = retry
+        self._timeout = timeout_s
+
+    async def authorize(self, user: User, permission: Permission) -> Decision:
+        if permission.path:
+            attributes: dict[str, object] = {
+                "non_resource_attributes": k8s.V1NonResourceAttributes(
+                    path=permission.path, verb=permission.verb
+                )
+            }
+        else:
+            attributes = {
+                "resource_attributes": k8s.V1ResourceAttributes(
+                    group=permission.group, resource=permission.resource, verb=permission.verb
+                )
+            }
+        review = k8s.V1SubjectAccessReview(
+            api_version="authorization.k8s.io/v1",
+            kind="SubjectAccessReview",
+            spec=k8s.V1SubjectAccessReviewSpec(
+                user=user.name,
+                uid=user.uid or None,
+                groups=list(user.groups) or None,
+                extra={k: list(v) for k, v in user.extra} or None,
+                **attributes,
+            ),
+        )
+        try:
+            answer = await call(
+                self._api.create_subject_access_review,
+                review,
+                clock=self._clock,
+                retry=self._retry,
+                what="SubjectAccessReview",
+                _request_timeout=self._timeout,
+            )
+        except KubeApiError as e:
+            raise AccessUnavailable(f"SubjectAccessReview failed: {e}") from e
+        status = answer.status
+        if status is None:
+            return Decision(False, "no status in the SubjectAccessReview")
+        return Decision(bool(status.allowed), status.reason or status.evaluation_error or "")
