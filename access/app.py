@@ -69,7 +69,6 @@ def api_app(guard: Guard, routes: Iterable[ApiRoute]) -> web.Application:
         if (r.method, r.path) in seen:
             raise ValueError(f"{r.method} {r.path} is routed twice")
         seen.add((r.method, r.path))
-        app.router.add_route(
-            r.method, r.path, protect(guard, r.handler, api_route.permission), **r.kwargs
-        )
+        handler = protect(guard, r.handler, api_route.permission)
+        app.router.add_routes([web.RouteDef(r.method, r.path, handler, r.kwargs)])
     return app
