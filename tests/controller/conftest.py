@@ -163,7 +163,7 @@ def settings_for(tmp: Path, kubeconfig: Path) -> Settings:
             "store": {"data_dir": tmp / "data"},
             "rules": {"state_dir": tmp / "alerts"},
             # Any free loopback port: suites running side by side never share one.
-            "server": {"host": "127.0.0.1", "port": 0},
+            "server": {"host": "127.0.0.1", "port": 0, "api_port": 0},
             "kubernetes": {
                 "kubeconfig": kubeconfig,
                 "retry_initial_seconds": 0.1,
