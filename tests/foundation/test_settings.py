@@ -53,7 +53,8 @@ def test_unknown_key_lists_the_valid_ones(tmp_path: Path) -> None:
     config.write_text("server:\n  prot: 80\n")
     with pytest.raises(
         SettingsError,
-        match=r"foresight.yaml:2:3: server.prot: unknown setting \(valid: host, port\)",
+        match=r"foresight.yaml:2:3: server.prot: unknown setting \(valid: api_port, auth, "
+        r"auth_cache_seconds, auth_deny_cache_seconds, host, port, protect_metrics, token_file\)",
     ):
         load_settings(config)
 
