@@ -1,5 +1,8 @@
 """The service ``foresight run`` starts: collectors, store, controller, leader election and
-one HTTP server with ``/metrics``, ``/healthz`` and ``/readyz``.
+two HTTP servers: ``/metrics``, ``/healthz`` and ``/readyz`` on ``server.port``, the API
+(silences, rules, alerts, and what ``api_routes`` adds) on ``server.api_port``, every API
+request behind the guard of ``server.auth``. Two ports, so that a NetworkPolicy can let
+Prometheus scrape without letting it reach the API.
 
 :class:`Service` builds the parts from the settings and exposes one step of each loop
 (``collect_once``, ``control_once``) so the demo can drive them on its own schedule; ``run``
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -19,6 +22,8 @@ from aiohttp import web
 from kubernetes import client as k8s
 from prometheus_client import CollectorRegistry
 
+from access import ApiRoute, CacheTtl, Guard, Permission, api_app, build_guard, guarded, protect
+from access.kube import SubjectAccessReviewer, TokenReviewer
 from alerts.service import AlertingService
 from autoscaler.controller.controller import Controller
 from autoscaler.controller.kube_actions import KubeActions
@@ -36,15 +41,25 @@ from collectors.pods import PodMetricsCollector, pod_client
 from collectors.scrape import ScrapeHealth, Scraper
 from promql import Engine
 from runtime import names
+from runtime.backoff import Backoff
 from runtime.clock import Clock, sleep_or_stop
 from runtime.families import CONTENT_TYPE, FamiliesCollector, Family, exposition
 from runtime.supervise import Supervisor
 from tsdb import Store
 from tsdb.recorder import FamilyRecorder
 
-__all__ = ["Service", "ServiceFailed", "leader_family", "metrics_app"]
+__all__ = ["ALERT_API_RESOURCES", "Service", "ServiceFailed", "leader_family", "metrics_app"]
 
 log = logging.getLogger(__name__)
+
+# The resource of foresight.dev each path of the alert API is authorised on.
+ALERT_API_RESOURCES = {
+    "/api/v1/alerts": "alerts",
+    "/api/v1/rules": "rules",
+    "/api/v2/silences": "silences",
+    "/api/v2/silence/{id}": "silences",
+}
+METRICS_PERMISSION = Permission("get", path="/metrics")
 
 
 def leader_family(identity: str, leader: bool) -> Family:
@@ -54,16 +69,35 @@ def leader_family(identity: str, leader: bool) -> Family:
     return family
 
 
-def metrics_app(registry: CollectorRegistry) -> web.Application:
-    """An aiohttp app serving ``GET /metrics`` from ``registry``."""
+def metrics_app(registry: CollectorRegistry, guard: Guard | None = None) -> web.Application:
+    """An aiohttp app serving ``GET /metrics`` from ``registry``; with ``guard``, only to
+    callers that may ``get`` the path ``/metrics``."""
 
     async def metrics(_: web.Request) -> web.Response:
         body = exposition(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application()
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get(
+        "/metrics", protect(guard, metrics, METRICS_PERMISSION) if guard else metrics
+    )
     return app
+
+
+def kubernetes_reviewers(
+    api: k8s.ApiClient, clock: Clock, settings: Settings
+) -> tuple[TokenReviewer, SubjectAccessReviewer]:
+    """TokenReview and SubjectAccessReview through ``api``. A caller waits for the review, so
+    it is retried at most twice, on the API client's backoff."""
+    kube = settings.kubernetes
+    retry = Backoff(
+        kube.retry_initial_seconds, kube.retry_max_seconds, attempts=min(kube.retry_attempts, 2)
+    )
+    timeout = min(kube.request_timeout_seconds, 10.0)
+    return (
+        TokenReviewer(api, clock, retry, timeout),
+        SubjectAccessReviewer(api, clock, retry, timeout),
+    )
 
 
 class ServiceFailed(Exception):
@@ -79,7 +113,10 @@ class Service:
         clock: Clock,
         api: k8s.ApiClient | None = None,
         persistent: bool = True,
+        api_routes: Sequence[ApiRoute] = (),
     ) -> None:
+        """``api_routes`` are served on the API port beside the alert API, behind the same
+        guard, each with its own permission."""
         self.settings = settings
         self.clock = clock
         self.api = api if api is not None else api_client(settings.kubernetes)
@@ -111,6 +148,17 @@ class Service:
             settings.policy,
             is_leader=self.elector.is_leader,
         )
+        server = settings.server
+        self.guard = build_guard(
+            server.auth,
+            clock,
+            CacheTtl(server.auth_cache_seconds, server.auth_deny_cache_seconds),
+            server.token_file,
+            kubernetes_reviewers(self.api, clock, settings)
+            if server.auth == "kubernetes"
+            else None,
+        )
+        self._extra_routes = list(api_routes)
         self.registry = CollectorRegistry()
         self._recorder = FamilyRecorder(self.store)
         self._http: httpx.AsyncClient | None = None
@@ -118,8 +166,9 @@ class Service:
         self.supervisor: Supervisor | None = None
         self.cycle: CollectionCycle | None = None
         self.kubelets: KubeletCollector | None = None
-        self._runner: web.AppRunner | None = None
+        self._runners: list[web.AppRunner] = []
         self.port: int | None = None
+        self.api_port: int | None = None
 
     # -- parts ---------------------------------------------------------------------------
 
@@ -220,9 +269,12 @@ class Service:
     # -- HTTP ----------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        """``/metrics``, ``/healthz`` (the loop is alive) and ``/readyz`` (caches synced,
-        every rule file loaded)."""
-        app = metrics_app(self.registry)
+        """The metrics port: ``/metrics`` (guarded when ``server.protect_metrics``),
+        ``/healthz`` (the loop is alive) and ``/readyz`` (caches synced, every rule file
+        loaded, no task died); never the API."""
+        app = metrics_app(
+            self.registry, self.guard if self.settings.server.protect_metrics else None
+        )
 
         async def healthz(_: web.Request) -> web.Response:
             return web.Response(text="ok\n")
@@ -241,19 +293,45 @@ class Service:
 
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/readyz", readyz)
-        app.add_routes(self.alerts.http_routes())
         return app
 
+    def api_routes(self) -> list[ApiRoute]:
+        """Every route of the API port with its permission: the alert API, then the routes
+        given to the constructor."""
+        alert_routes = [
+            route
+            for r in self.alerts.http_routes()
+            for route in guarded([r], ALERT_API_RESOURCES[r.path])
+        ]
+        return [*alert_routes, *self._extra_routes]
+
+    def api_app(self) -> web.Application:
+        """The API port: :meth:`api_routes`, each behind the guard."""
+        return api_app(self.guard, self.api_routes())
+
     async def serve_http(self) -> int:
-        """Start the HTTP server; returns the port it listens on."""
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.server.host, self.settings.server.port)
+        """Start both HTTP servers; returns the metrics port (the API's is ``api_port``)."""
+        host = self.settings.server.host
+        self.port = await self._serve(self.app(), host, self.settings.server.port)
+        self.api_port = await self._serve(self.api_app(), host, self.settings.server.api_port)
+        log.info(
+            "serving /metrics, /healthz, /readyz on %s:%d; the API on %s:%d (auth: %s)",
+            host,
+            self.port,
+            host,
+            self.api_port,
+            self.settings.server.auth,
+        )
+        return self.port
+
+    async def _serve(self, app: web.Application, host: str, port: int) -> int:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self._runners.append(runner)
+        site = web.TCPSite(runner, host, port)
         await site.start()
         server: Any = site._server
-        self.port = int(server.sockets[0].getsockname()[1])
-        log.info("serving /metrics, /healthz, /readyz on port %d", self.port)
-        return self.port
+        return int(server.sockets[0].getsockname()[1])
 
     # -- the whole service ---------------------------------------------------------------
 
@@ -307,8 +385,7 @@ class Service:
             if client is not None:
                 await client.aclose()
         self._http = self._pod_http = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        while self._runners:
+            await self._runners.pop().cleanup()
         self.store.flush()
         self.store.close()

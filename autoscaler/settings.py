@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
@@ -52,12 +52,66 @@ class LogSettings(BaseModel):
 
 
 class ServerSettings(BaseModel):
-    """The HTTP endpoint serving /metrics, /healthz and /readyz."""
+    """The HTTP servers: /metrics, /healthz and /readyz on `port`; the API (silences, rules,
+    alerts) on `api_port`, every request of it authenticated and authorised."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    host: str = Field("0.0.0.0", description="Address to listen on.")
-    port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    host: str = Field(
+        "127.0.0.1",
+        description="Address both ports listen on; loopback by default, so a foresight run "
+        "outside a cluster is not reachable from the network. `0.0.0.0` in a pod (the chart "
+        "sets it).",
+    )
+    port: int = Field(
+        8080, ge=0, le=65535, description="/metrics, /healthz and /readyz (0 picks a free port)."
+    )
+    api_port: int = Field(
+        8081,
+        ge=0,
+        le=65535,
+        description="The API: /api/v2/silences, /api/v1/rules, /api/v1/alerts (0 picks a "
+        "free port).",
+    )
+    auth: Literal["kubernetes", "token-file", "none"] = Field(
+        "kubernetes",
+        description="How API callers are checked: `kubernetes` (a bearer token checked with "
+        "TokenReview, its right with SubjectAccessReview on `<resource>.foresight.dev`), "
+        "`token-file` (tokens and groups of `token_file`) or `none` (anyone; logged as a "
+        "warning).",
+    )
+    token_file: Path | None = Field(
+        None,
+        description='With auth `token-file`: CSV lines `token,user,uid,"group1,group2"`; '
+        "group `foresight:admin` may do everything, `foresight:view` only read. Re-read when "
+        "it changes.",
+    )
+    protect_metrics: bool = Field(
+        False,
+        description="Also require a token for /metrics, with the right to `get` the path "
+        "/metrics (RBAC `nonResourceURLs`; in token-file mode, either group).",
+    )
+    auth_cache_seconds: float = Field(
+        10,
+        ge=0,
+        le=600,
+        description="How long an accepted token or an allowed request is "
+        "remembered (0: not at all).",
+    )
+    auth_deny_cache_seconds: float = Field(
+        10,
+        ge=0,
+        le=600,
+        description="How long a rejected token or a refused request is remembered (0: not at all).",
+    )
+
+    @model_validator(mode="after")
+    def _auth_needs_its_file(self) -> ServerSettings:
+        if self.auth == "token-file" and self.token_file is None:
+            raise ValueError("auth token-file needs server.token_file")
+        if self.api_port == self.port and self.port != 0:
+            raise ValueError(f"api_port and port must differ (both {self.port})")
+        return self
 
 
 class WebhookSettings(BaseModel):

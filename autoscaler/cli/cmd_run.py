@@ -43,6 +43,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update={"kubernetes": kube})
     from kubernetes.config import ConfigException  # noqa: PLC0415
 
+    from access import TokenFileError  # noqa: PLC0415
     from collectors.kubelet import KubeletTlsError  # noqa: PLC0415
     from tsdb import StoreLocked  # noqa: PLC0415
 
@@ -52,11 +53,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(
             f"no Kubernetes configuration: {e} (set --kubeconfig or run inside a cluster)"
         ) from e
-    except (KubeletTlsError, StoreLocked) as e:
+    except (KubeletTlsError, StoreLocked, TokenFileError) as e:
         raise CommandError(str(e)) from e
     except OSError as e:
+        server = settings.server
         raise CommandError(
-            f"cannot serve on {settings.server.host}:{settings.server.port}: {e.strerror}"
+            f"cannot serve on {server.host} ports {server.port} and {server.api_port}: {e.strerror}"
         ) from e
 
 
@@ -66,7 +68,9 @@ COMMAND = Command(
     description="Run foresight as a service: list/watch the cluster, scrape kubelets and pods "
     "annotated prometheus.io/scrape (collectors.scrape_pods) into the store, forecast and "
     "scale every PredictiveAutoscaler (when this replica holds the leader "
-    "Lease), and serve /metrics, /healthz and /readyz on server.port. SIGTERM or SIGINT stops "
+    "Lease), serve /metrics, /healthz and /readyz on server.port and the API (silences, rules, "
+    "alerts; every request authenticated and authorised as server.auth says) on "
+    "server.api_port. SIGTERM or SIGINT stops "
     "gracefully: the Lease is released and the store flushed. SIGHUP reloads the rule files. "
     "If a supervised task dies, the service stops the same way and exits with code 1.",
     add_arguments=_add_arguments,

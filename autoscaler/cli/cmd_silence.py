@@ -1,20 +1,35 @@
-"""``foresight silence``: add, list and expire silences of a running foresight (like amtool)."""
+"""``foresight silence``: add, list and expire silences of a running foresight (like amtool).
+
+Requests carry ``Authorization: Bearer`` with the token of ``--token-file`` or of the
+environment variable ``FORESIGHT_TOKEN``; the token is never printed, not even in errors.
+"""
 
 from __future__ import annotations
 
 import argparse
 import getpass
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from autoscaler.cli.base import Command, CommandError
 from autoscaler.settings import Settings
 
+TOKEN_ENV = "FORESIGHT_TOKEN"
+
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
-        help="foresight's HTTP address (default: http://127.0.0.1:<server.port>)",
+        help="foresight's API address (default: http://127.0.0.1:<server.api_port>)",
+    )
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        type=Path,
+        help=f"file holding the bearer token to send (default: the {TOKEN_ENV} environment "
+        "variable; in a pod, /var/run/secrets/kubernetes.io/serviceaccount/token)",
     )
     sub = parser.add_subparsers(dest="silence_command", metavar="ACTION", required=True)
     add = sub.add_parser(
@@ -42,20 +57,43 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     expire.add_argument("ids", nargs="+", metavar="ID")
 
 
-def _request(method: str, url: str, **kwargs: Any) -> Any:
+def _token(args: argparse.Namespace) -> str | None:
+    """The bearer token of ``--token-file``, else of ``FORESIGHT_TOKEN``; None: send none."""
+    path: Path | None = args.token_file
+    if path is not None:
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise CommandError(f"{path}: cannot read the token file: {e}") from e
+        if not token:
+            raise CommandError(f"{path}: the token file is empty")
+        return token
+    return os.environ.get(TOKEN_ENV, "").strip() or None
+
+
+def _request(method: str, url: str, token: str | None, **kwargs: Any) -> Any:
     import httpx  # noqa: PLC0415
 
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.request(method, url, timeout=10, **kwargs)
+        response = httpx.request(method, url, timeout=10, headers=headers, **kwargs)
     except httpx.HTTPError as e:
         raise CommandError(f"cannot reach foresight at {url}: {e}") from e
+    if response.status_code == 401:
+        hint = "" if token else f" (give --token-file or set {TOKEN_ENV})"
+        raise CommandError(f"{method} {url}: 401: {_detail(response)}{hint}")
     if response.status_code >= 400:
-        try:
-            detail = response.json()
-        except ValueError:
-            detail = response.text
-        raise CommandError(f"{method} {url}: {response.status_code}: {detail}")
+        raise CommandError(f"{method} {url}: {response.status_code}: {_detail(response)}")
     return response.json() if response.content else None
+
+
+def _detail(response: Any) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text
+    # The API's errors come as Prometheus' envelope or, from the silence API, a bare string.
+    return body.get("error", body) if isinstance(body, dict) else body
 
 
 def _matcher_json(text: str) -> list[dict[str, Any]]:
@@ -83,7 +121,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.notify.silences import format_time  # noqa: PLC0415
     from runtime.clock import RealClock  # noqa: PLC0415
 
-    base = (args.url or f"http://127.0.0.1:{settings.server.port}").rstrip("/")
+    base = (args.url or f"http://127.0.0.1:{settings.server.api_port}").rstrip("/")
+    token = _token(args)
     if args.silence_command == "add":
         start, end = _times(args, round(RealClock().now() * 1000))
         body = {
@@ -93,14 +132,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             "createdBy": args.author or getpass.getuser(),
             "comment": args.comment,
         }
-        print(_request("POST", f"{base}/api/v2/silences", json=body)["silenceID"])
+        print(_request("POST", f"{base}/api/v2/silences", token, json=body)["silenceID"])
         return 0
     if args.silence_command == "expire":
         for silence_id in args.ids:
-            _request("DELETE", f"{base}/api/v2/silence/{silence_id}")
+            _request("DELETE", f"{base}/api/v2/silence/{silence_id}", token)
         return 0
     params = [("filter", m) for m in args.matchers]
-    found = _request("GET", f"{base}/api/v2/silences", params=params)
+    found = _request("GET", f"{base}/api/v2/silences", token, params=params)
     wanted = [s for s in found if (s["status"]["state"] == "expired") == args.expired]
     if args.json:
         print(json.dumps(wanted, indent=2))
@@ -131,7 +170,8 @@ COMMAND = Command(
     name="silence",
     help="add, list and expire silences",
     description="Manage the silences of a running foresight through its "
-    "Alertmanager-compatible /api/v2/silences API.",
+    "Alertmanager-compatible /api/v2/silences API on server.api_port, sending the bearer "
+    f"token of --token-file or ${TOKEN_ENV}.",
     add_arguments=_add_arguments,
     run=_run,
 )
