@@ -3,6 +3,9 @@
 Samples are kept in fixed-size columnar chunks (series id, 32-bit time offset from the head's
 base, value): 16 bytes a sample, appended with numpy slice copies, so a batch costs a few
 memory copies whatever its size.
+
+One writer appends (under the store's lock); readers in other threads read a
+:meth:`Head.frozen` view taken under that lock, without holding it while they read.
 """
 
 from __future__ import annotations
@@ -117,3 +120,15 @@ class Head:
             return empty_columns()
         ts = np.concatenate(parts_t).astype(np.int64) + self.base
         return np.concatenate(parts_s), ts, np.concatenate(parts_v)
+
+    def frozen(self) -> Head:
+        """A read-only view of the rows written so far, for a reader in another thread.
+
+        Rows below :attr:`count` are never rewritten and chunks are only ever added, so the
+        view shares the chunks and is bounded by the count it was taken at; appends that
+        follow are invisible to it. Take it under the owner's lock."""
+        view = Head()
+        used = -(-self.count // CHUNK)
+        view._sids, view._rel, view._vals = self._sids[:used], self._rel[:used], self._vals[:used]
+        view.count, view.base, view.mint, view.maxt = self.count, self.base, self.mint, self.maxt
+        return view

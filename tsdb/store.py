@@ -16,11 +16,34 @@ Files in the data directory::
 A crash loses at most the samples appended since the last flush; on open, damaged tails of
 log files are cut off and damaged blocks are set aside (``N.blk.corrupt``), each with a logged
 warning, and the store starts with everything that is intact.
+
+Concurrency. One writer thread (the event loop's collectors and recorders) appends while
+readers (a rule round, a model fit, the query API) and the store's own background work
+(:meth:`Store.run_flusher`: log writes, sealing, :meth:`Store.maintain`) run in other
+threads. The contract:
+
+* **Appends never wait for slow work.** ``_lock`` is held only for the index and a few array
+  copies: creating a series, copying a batch into the head, swapping a full head for an
+  empty one, taking a read snapshot, publishing a new list of blocks. Nothing that encodes,
+  sorts a block or touches the disk runs under it.
+* **Reads see a consistent snapshot**: under ``_lock`` a reader takes the list of blocks (a
+  list that is replaced, never changed in place; blocks are immutable), the heads being
+  sealed, and a frozen view of the head bounded by its row count then; it gathers rows
+  without the lock, and takes the lock again only to turn series ids into labels. Samples
+  appended after the snapshot are not seen; a sample is never seen twice nor half. If
+  maintenance forgot series in between (:attr:`Store.generation` moved), the read is retried.
+* **One background writer**: log writes, sealing and maintenance hold ``_io_lock`` for as
+  long as they take, one at a time; appends and reads never take it. A full head is swapped
+  out at once and stays readable in ``_sealing`` until its blocks are published; the log
+  segments it covers are deleted only after its blocks are on disk.
+* Without a running flusher (tests, benchmarks, the backtest), appends flush, seal and
+  maintain inline, as before; :meth:`Store.run_flusher` moves that work off the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import fcntl
 import json
@@ -31,10 +54,10 @@ import socket
 import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -105,6 +128,10 @@ _TIER_FANOUT = 4
 # number of ids a selection needs before one is worth building.
 _LOOKUPS_KEPT = 8
 _LOOKUP_FROM = 2048
+# Reads retried when maintenance forgot series between their snapshot and their labels; the
+# last attempt holds the lock throughout.
+_READ_ATTEMPTS = 3
+_T = TypeVar("_T")
 
 
 def is_stale(value: float) -> bool:
@@ -198,6 +225,27 @@ class StoreStats:
     recovered_damage: int = 0
 
 
+@dataclass
+class _Sealing:
+    """A full head swapped out of the way of appends, readable until its blocks are
+    published: ``flushed`` of its rows are in the log; ``wal_upto`` is the log segment that
+    holds its last rows, once they are written."""
+
+    head: Head
+    flushed: int
+    wal_upto: int | None = None
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What one read sees (see the module's concurrency contract)."""
+
+    sids: I32
+    blocks: list[Block]
+    heads: list[Head]
+    generation: int
+
+
 class Store:
     """Series by labels, samples by time; persistent unless ``persistent=False``."""
 
@@ -205,7 +253,12 @@ class Store:
         self.settings = settings
         self._clock = clock
         self._persistent = persistent
+        # See the module docstring: _lock is short, _io_lock serialises the slow writers.
         self._lock = threading.RLock()
+        self._io_lock = threading.RLock()
+        self._lookups_lock = threading.Lock()
+        self._background = False
+        self._sealing: list[_Sealing] = []
         self._index = SeriesIndex()
         self._alive = np.zeros(1024, dtype=bool)
         self._head = Head()
@@ -276,10 +329,11 @@ class Store:
             if not (0 <= sid < len(self._alive) and self._alive[sid]):
                 raise UnknownSeries(f"unknown series id {sid}")
             if not self._head.fits(ts_ms, ts_ms):
-                self._cut()
+                self._swap_head()
             self._head.append_one(sid, ts_ms, value)
             self._samples_appended += 1
-            self._after_append()
+            self._check_full()
+        self._after_append()
 
     def append_batch(self, refs: I32, ts_ms: I64 | int, values: F64) -> None:
         """Append many samples at once: ``refs[i]`` gets ``values[i]`` at ``ts_ms[i]`` (or at
@@ -304,7 +358,7 @@ class Store:
                 raise UnknownSeries(f"unknown series id {int(bad[0])} in batch")
             lo, hi = int(ts.min()), int(ts.max())
             if not self._head.fits(lo, hi):
-                self._cut()
+                self._swap_head()
                 if not self._head.fits(lo, hi):
                     # One batch spanning more than 24 days: split it in time.
                     order = np.argsort(ts, kind="stable")
@@ -315,19 +369,35 @@ class Store:
                     return
             self._head.append(refs, ts, values)
             self._samples_appended += n
-            self._after_append()
+            self._check_full()
+        self._after_append()
 
     def mark_stale(self, series: int | Mapping[str, str] | Labels, ts_ms: int) -> None:
         """Record that a series ended (its target vanished) at ``ts_ms``."""
         self.append(series, ts_ms, STALE_NAN)
 
-    def _after_append(self) -> None:
+    def _check_full(self) -> None:
         head = self._head
         if (
             head.count >= self.settings.head_max_samples
             or head.maxt - head.mint >= self.settings.block_duration_minutes * _MINUTE_MS
         ):
-            self._cut()
+            self._swap_head()
+
+    def _swap_head(self) -> None:
+        """Put the head aside for sealing and start an empty one (under ``_lock``)."""
+        if not self._head.count:
+            return
+        self._sealing.append(_Sealing(self._head, self._flushed_rows))
+        self._head = Head()
+        self._flushed_rows = 0
+
+    def _after_append(self) -> None:
+        """The slow work an append would set off, unless the flusher does it elsewhere."""
+        if self._background:
+            return
+        if self._sealing:
+            self._seal_pending()
         now = self._clock.now()
         if now - self._last_flush >= self.settings.flush_interval_seconds:
             self.flush()
@@ -350,14 +420,14 @@ class Store:
         self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
     ) -> SeriesColumns:
         """What :meth:`select` returns, as columns."""
-        with self._lock:
-            rows = self._select_rows(matchers, start_ms, end_ms)
-            if rows is None:
-                return _NO_COLUMNS
+
+        def finish(rows: Gathered) -> SeriesColumns:
             s, t, v, starts, ends = rows
             labels_of = self._index.labels
-            labels = [labels_of(sid) for sid in s.tolist()]
-            return SeriesColumns(labels, t, v, starts, ends)
+            return SeriesColumns([labels_of(sid) for sid in s.tolist()], t, v, starts, ends)
+
+        columns = self._read(matchers, start_ms, end_ms, False, finish)
+        return _NO_COLUMNS if columns is None else columns
 
     def select_coded(
         self, matchers: Sequence[Matcher], start_ms: int, end_ms: int, newest: bool = False
@@ -365,47 +435,79 @@ class Store:
         """What :meth:`select_columns` returns, with label sets as codes of
         :attr:`strings` rather than tuples; with ``newest``, only each series' newest
         sample in the range (all an instant selector reads)."""
-        with self._lock:
-            rows = self._select_rows(matchers, start_ms, end_ms, newest)
-            if rows is None:
-                return CodedColumns([], np.zeros((0, 0), np.int32), *_NO_COLUMNS[1:])
+
+        def finish(rows: Gathered) -> CodedColumns:
             s, t, v, starts, ends = rows
             names, codes = self._index.label_codes(s)
             return CodedColumns(names, codes, t, v, starts, ends)
+
+        columns = self._read(matchers, start_ms, end_ms, newest, finish)
+        if columns is None:
+            return CodedColumns([], np.zeros((0, 0), np.int32), *_NO_COLUMNS[1:])
+        return columns
 
     @property
     def strings(self) -> StringTable:
         """The codes of label names and values that :meth:`select_coded` uses."""
         return self._index.strings
 
+    def _read(
+        self,
+        matchers: Sequence[Matcher],
+        start_ms: int,
+        end_ms: int,
+        newest: bool,
+        finish: Callable[[Gathered], _T],
+    ) -> _T | None:
+        """Gather rows from a snapshot without the lock, then ``finish`` them (ids to labels)
+        under it; if maintenance forgot series meanwhile, read again, at last all locked."""
+        for attempt in range(_READ_ATTEMPTS):
+            last = attempt == _READ_ATTEMPTS - 1
+            with self._lock if last else contextlib.nullcontext():
+                snap = self._snapshot(matchers)
+                rows = None if snap is None else self._select_rows(snap, start_ms, end_ms, newest)
+                if snap is None or rows is None:
+                    return None
+                with self._lock:
+                    if self.generation == snap.generation:
+                        return finish(rows)
+        raise AssertionError("the last attempt reads under the lock")
+
+    def _snapshot(self, matchers: Sequence[Matcher]) -> _Snapshot | None:
+        """The ids that match and the sources to read them from, as of now."""
+        with self._lock:
+            sids = self._index.select(matchers)
+            if not len(sids):
+                return None
+            heads = [e.head.frozen() for e in self._sealing]
+            if self._head.count:
+                heads.append(self._head.frozen())
+            return _Snapshot(sids, self._blocks, heads, self.generation)
+
     def _select_rows(
-        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int, newest: bool = False
+        self, snap: _Snapshot, start_ms: int, end_ms: int, newest: bool = False
     ) -> Gathered | None:
-        sids = self._index.select(matchers)
-        if not len(sids):
-            return None
-        blocks = [b for b in self._blocks if b.maxt >= start_ms and b.mint <= end_ms]
-        head = self._head
-        with_head = bool(head.count) and head.maxt >= start_ms and head.mint <= end_ms
+        """The rows of a snapshot's series in the range; needs no lock."""
+        sids = snap.sids
+        blocks = [b for b in snap.blocks if b.maxt >= start_ms and b.mint <= end_ms]
+        # Heads in write order, oldest first: those being sealed, then the live one.
+        heads = [h for h in snap.heads if h.count and h.maxt >= start_ms and h.mint <= end_ms]
         spans = sorted([(b.mint, b.maxt) for b in blocks])
-        if with_head:
-            spans.append((head.mint, head.maxt))
+        spans.extend((h.mint, h.maxt) for h in heads)
         if not disjoint(spans):
             parts = [block_part(b, sids, start_ms, end_ms, self._lookup(b, sids)) for b in blocks]
-            if with_head:
-                parts.append(head_part(head, sids, start_ms, end_ms))
+            parts.extend(head_part(h, sids, start_ms, end_ms) for h in heads)
             return overlapping(parts, sids, start_ms, end_ms, newest)
         blocks.sort(key=lambda b: b.mint)
         if not newest:
             parts = [block_part(b, sids, start_ms, end_ms, self._lookup(b, sids)) for b in blocks]
-            if with_head:
-                parts.append(head_part(head, sids, start_ms, end_ms))
+            parts.extend(head_part(h, sids, start_ms, end_ms) for h in heads)
             return merge_runs(parts, sids)
         # Newest first; an older source is read only for the series the newer ones lacked.
         found: list[Part] = []
         have = np.zeros(len(sids), bool)
         left: I64 | None = None
-        sources: list[Block | Head] = [*blocks, head] if with_head else list(blocks)
+        sources: list[Block | Head] = [*blocks, *heads]
         for source in reversed(sources):
             wanted = sids if left is None else sids[left]
             if isinstance(source, Head):
@@ -425,13 +527,17 @@ class Store:
         """The block's id lookup when it pays: many ids, and a block whose ids have gaps."""
         if len(sids) < _LOOKUP_FROM or int(block.sids[-1]) - int(block.sids[0]) < len(block.sids):
             return None
-        table = self._lookups.get(block.id)
-        if table is None:
-            table = self._lookups[block.id] = block.lookup()
+        with self._lookups_lock:
+            table = self._lookups.get(block.id)
+            if table is not None:
+                self._lookups.move_to_end(block.id)
+                return table
+        # Built outside the lock: two readers may both build it, and one copy is kept.
+        table = block.lookup()
+        with self._lookups_lock:
+            self._lookups[block.id] = table
             if len(self._lookups) > _LOOKUPS_KEPT:
                 self._lookups.popitem(last=False)
-        else:
-            self._lookups.move_to_end(block.id)
         return table
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
@@ -453,56 +559,104 @@ class Store:
 
     def flush(self) -> None:
         """Write what was appended since the last flush to the log."""
+        with self._io_lock:
+            self._write_log()
+
+    def _write_log(self) -> None:
+        """New series, the unlogged rows of heads set aside (each closing its segment), then
+        the head's new rows. Holds ``_io_lock``; ``_lock`` only to take the rows."""
         with self._lock:
             self._last_flush = self._clock.now()
-            if not self._persistent:
-                return
-            assert self._series_writer is not None and self._wal_writer is not None
-            if self._pending_series:
-                self._series_writer.write(b"".join(self._pending_series))
-                self._pending_series.clear()
-            if self._head.count > self._flushed_rows:
-                cols = self._head.columns(self._flushed_rows)
+            series, self._pending_series = self._pending_series, []
+            entries = [e for e in self._sealing if e.wal_upto is None]
+            head, lo, hi = self._head, self._flushed_rows, self._head.count
+            self._flushed_rows = hi
+        if not self._persistent:
+            for entry in entries:
+                entry.wal_upto = 0
+            return
+        assert self._series_writer is not None and self._wal_writer is not None
+        if series:
+            self._series_writer.write(b"".join(series))
+        for entry in entries:
+            if entry.head.count > entry.flushed:
+                cols = entry.head.columns(entry.flushed)
                 self._wal_writer.write(frame(_SAMPLES_RECORD, encode_columns(*cols, level=1)))
-                self._flushed_rows = self._head.count
+            entry.wal_upto = self._segment
+            self._open_segment()
+        if hi > lo:
+            cols = head.columns(lo, hi)
+            self._wal_writer.write(frame(_SAMPLES_RECORD, encode_columns(*cols, level=1)))
 
     async def run_flusher(self) -> None:
-        """Flush every ``flush_interval_seconds`` and maintain every minute, until cancelled."""
-        while True:
-            await self._clock.sleep(self.settings.flush_interval_seconds)
-            self.flush()
-            if self._clock.now() - self._last_maintain >= _MAINTAIN_EVERY_SECONDS:
-                await asyncio.to_thread(self.maintain)
+        """Flush every ``flush_interval_seconds``, seal full heads and maintain every minute,
+        in a thread off the event loop, until cancelled. Meanwhile appends do none of it."""
+        self._background = True
+        try:
+            while True:
+                await self._clock.sleep(self.settings.flush_interval_seconds)
+                await asyncio.to_thread(self._background_step)
+        finally:
+            self._background = False
+
+    def _background_step(self) -> None:
+        self._seal_pending()
+        self.flush()
+        if self._clock.now() - self._last_maintain >= _MAINTAIN_EVERY_SECONDS:
+            self.maintain()
 
     def _cut(self) -> None:
-        """Seal the head into a block and start a new log segment."""
-        if not self._head.count:
-            return
-        self.flush()
-        self._seal(*self._head.columns(), wal_upto=self._segment)
-        self._head = Head()
-        self._flushed_rows = 0
-        if self._persistent:
-            self._rotate_wal()
+        """Seal the head into a block now."""
+        with self._lock:
+            self._swap_head()
+        self._seal_pending()
 
-    def _seal(self, sids: I32, ts: I64, values: F64, wal_upto: int) -> None:
-        """Write samples as one block per block-duration window they fall in."""
+    def _seal_pending(self) -> None:
+        """Turn the heads set aside into blocks, oldest first; each one's log segments go
+        once its blocks are on disk."""
+        with self._io_lock:
+            while True:
+                with self._lock:
+                    if not self._sealing:
+                        return
+                    entry = self._sealing[0]
+                if entry.wal_upto is None:
+                    self._write_log()
+                assert entry.wal_upto is not None
+                blocks = self._build_blocks(*entry.head.columns(), wal_upto=entry.wal_upto)
+                for block in blocks:
+                    self._write_block(block)
+                with self._lock:
+                    self._publish(blocks, ())
+                    self._sealing.pop(0)
+                if self._persistent:
+                    self._drop_segments(entry.wal_upto)
+
+    def _build_blocks(self, sids: I32, ts: I64, values: F64, wal_upto: int) -> list[Block]:
+        """Samples as one block per block-duration window they fall in."""
         width = self.settings.block_duration_minutes * _MINUTE_MS
         window = ts // width
         if window.min() == window.max():
-            self._add_block(build_block(self._take_block_id(), sids, ts, values, wal_upto=wal_upto))
-            return
+            return [build_block(self._take_block_id(), sids, ts, values, wal_upto=wal_upto)]
+        blocks = []
         for w in np.unique(window).tolist():
             rows = window == w
-            block = build_block(
-                self._take_block_id(), sids[rows], ts[rows], values[rows], wal_upto=wal_upto
+            blocks.append(
+                build_block(
+                    self._take_block_id(), sids[rows], ts[rows], values[rows], wal_upto=wal_upto
+                )
             )
-            self._add_block(block)
+        return blocks
 
     def maintain(self) -> None:
-        """Downsample, merge and drop old blocks, and forget series that have no data left."""
-        with self._lock:
-            self._last_maintain = now_s = self._clock.now()
+        """Downsample, merge and drop old blocks, and forget series that have no data left.
+
+        Runs under ``_io_lock`` only: each new block is built and written without blocking
+        appends or reads, then published under ``_lock`` in one swap."""
+        with self._io_lock:
+            self._seal_pending()
+            with self._lock:
+                self._last_maintain = now_s = self._clock.now()
             now = int(now_s * 1000)
             s = self.settings
             raw_limit = now - int(s.raw_retention_hours * 3_600_000)
@@ -553,8 +707,11 @@ class Store:
     def _compact(self, now: int, raw_limit: int, minute_limit: int) -> bool:
         """Merge the blocks of each closed window: raw by block duration, then by day and week."""
         block_ms = self.settings.block_duration_minutes * _MINUTE_MS
-        # A raw window is closed once the head and the clock have moved past it.
-        head_start = min(self._head.mint, now) if self._head.count else now
+        # A raw window is closed once the heads and the clock have moved past it.
+        with self._lock:
+            heads = [e.head for e in self._sealing] + [self._head]
+            head_start = min([h.mint for h in heads if h.count], default=now)
+        head_start = min(head_start, now)
         windows = {0: block_ms, _MINUTE_MS: _DAY_MS, _FIVE_MINUTES_MS: 7 * _DAY_MS}
         groups: dict[tuple[int, int], list[Block]] = {}
         for block in self._blocks:
@@ -575,40 +732,65 @@ class Store:
         return merged
 
     def _collect_garbage(self) -> None:
-        """Forget series that no block and not the head hold any more."""
+        """Forget series that no block and no head hold any more (holds ``_io_lock``)."""
+        with self._lock:
+            blocks = self._blocks
+            heads = [(h, h.count) for h in [e.head for e in self._sealing] + [self._head]]
         live = np.zeros(len(self._alive), dtype=bool)
-        for block in self._blocks:
+        for block in blocks:
             live[block.sids] = True
-        if self._head.count:
-            live[self._head.columns()[0]] = True
-        dead = np.flatnonzero(self._alive & ~live)
-        # Series created since the last maintenance may be about to receive their first sample.
-        dead = np.array([d for d in dead.tolist() if d not in self._recent_series], dtype=np.int32)
-        self._recent_series.clear()
-        if not len(dead):
-            return
-        self._index.remove(dead.tolist())
-        self._alive[dead] = False
-        self.generation += 1
+        for head, count in heads:
+            if count:
+                live[head.columns(0, count)[0]] = True
+        with self._lock:
+            # Rows appended since the snapshot (few) keep their series too.
+            seen = {id(h): n for h, n in heads}
+            for head in [e.head for e in self._sealing] + [self._head]:
+                rest = head.columns(seen.get(id(head), 0))[0]
+                if len(rest):
+                    live[rest[rest < len(live)]] = True
+            dead = np.flatnonzero(self._alive[: len(live)] & ~live)
+            # Series created since the last maintenance may be about to receive their first
+            # sample.
+            dead = np.array(
+                [d for d in dead.tolist() if d not in self._recent_series], dtype=np.int32
+            )
+            self._recent_series.clear()
+            if not len(dead):
+                return
+            self._index.remove(dead.tolist())
+            self._alive[dead] = False
+            self.generation += 1
+            items = list(self._index.items()) if self._persistent else []
+            # Every series created so far is in ``items``; those created later stay pending.
+            self._pending_series.clear()
         if self._persistent:
-            self._rewrite_series_log()
+            self._rewrite_series_log(items)
         log.info("forgot %d series with no data left", len(dead))
 
     def _replace(self, old: list[Block], new: Block | None) -> None:
         """Swap blocks in memory and on disk; a crash in between leaves a state that opens."""
         if new is not None:
-            self._add_block(new)
-        gone = {b.id for b in old}
-        self._blocks = [b for b in self._blocks if b.id not in gone]
+            self._write_block(new)
+        with self._lock:
+            self._publish([new] if new is not None else [], {b.id for b in old})
         if self._persistent:
             for b in old:
                 self._block_path(b.id).unlink(missing_ok=True)
 
-    def _add_block(self, block: Block) -> None:
+    def _write_block(self, block: Block) -> None:
         if self._persistent:
             write_atomically(self._block_path(block.id), encode_block(block), self.settings.fsync)
-        self._blocks.append(block)
-        self._blocks.sort(key=lambda b: (b.seq, b.id))
+
+    def _publish(self, added: list[Block], gone: Collection[int]) -> None:
+        """A new list of blocks for readers to take (under ``_lock``); never changed in place."""
+        kept = [b for b in self._blocks if b.id not in gone]
+        self._blocks = sorted([*kept, *added], key=lambda b: (b.seq, b.id))
+
+    def _add_block(self, block: Block) -> None:
+        self._write_block(block)
+        with self._lock:
+            self._publish([block], ())
 
     def _take_block_id(self) -> int:
         bid = self._next_block_id
@@ -617,18 +799,20 @@ class Store:
 
     def stats(self) -> StoreStats:
         """Sizes and counters."""
+        disk = 0
+        if self._persistent:
+            # Files come and go while maintenance runs; one that went counts for nothing.
+            for p in self.settings.data_dir.rglob("*"):
+                with contextlib.suppress(OSError):
+                    disk += p.stat().st_size if p.is_file() else 0
         with self._lock:
-            disk = 0
-            if self._persistent:
-                disk = sum(
-                    p.stat().st_size for p in self.settings.data_dir.rglob("*") if p.is_file()
-                )
+            heads = [e.head for e in self._sealing] + [self._head]
             return StoreStats(
                 series=len(self._index),
-                head_samples=self._head.count,
+                head_samples=sum(h.count for h in heads),
                 block_samples=sum(b.num_samples for b in self._blocks),
                 blocks=len(self._blocks),
-                memory_bytes=self._head.nbytes + sum(b.nbytes for b in self._blocks),
+                memory_bytes=sum(h.nbytes for h in heads) + sum(b.nbytes for b in self._blocks),
                 disk_bytes=disk,
                 samples_appended=self._samples_appended,
                 samples_rejected=dict(self._rejected),
@@ -637,7 +821,7 @@ class Store:
 
     def close(self) -> None:
         """Flush and release the data directory."""
-        with self._lock:
+        with self._io_lock, self._lock:
             if self._persistent and self._wal_writer is not None:
                 self.flush()
                 self._wal_writer.close()
@@ -780,29 +964,32 @@ class Store:
         if not self._head.fits(int(ts.min()), int(ts.max())):
             # Only a log spanning weeks gets here. Earlier segments are covered by the block;
             # this one may be replayed twice after another crash, which reads dedupe.
-            self._seal(*self._head.columns(), wal_upto=segment - 1)
+            for block in self._build_blocks(*self._head.columns(), wal_upto=segment - 1):
+                self._add_block(block)
             self._head = Head()
         self._head.append(sids, ts, values)
 
-    def _rotate_wal(self) -> None:
+    def _open_segment(self) -> None:
+        """Continue the log in a new segment (holds ``_io_lock``)."""
         assert self._wal_writer is not None
         self._wal_writer.close()
-        for number, path in iter_files(self._wal_dir, ".seg"):
-            if number <= self._segment:
-                path.unlink()
         self._segment += 1
         self._wal_writer = RecordWriter(
             self._wal_dir / f"{self._segment:08d}.seg", self.settings.fsync
         )
 
-    def _rewrite_series_log(self) -> None:
+    def _drop_segments(self, upto: int) -> None:
+        """Delete the log segments that sealed blocks cover."""
+        for number, path in iter_files(self._wal_dir, ".seg"):
+            if number <= upto:
+                path.unlink(missing_ok=True)
+
+    def _rewrite_series_log(self, items: list[tuple[int, Labels]]) -> None:
+        """Replace the series log with ``items`` (holds ``_io_lock``, the only writer)."""
         assert self._series_writer is not None
         self._series_writer.close()
-        data = b"".join(
-            frame(_SERIES_RECORD, _encode_series(sid, lb)) for sid, lb in self._index.items()
-        )
+        data = b"".join(frame(_SERIES_RECORD, _encode_series(sid, lb)) for sid, lb in items)
         write_atomically(self._series_path, data, self.settings.fsync)
-        self._pending_series.clear()
         self._series_writer = RecordWriter(self._series_path, self.settings.fsync)
 
 
