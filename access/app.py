@@ -15,9 +15,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from access.guard import Guard
-from access.model import Permission
+from access.model import Permission, User
 
-__all__ = ["METHOD_VERBS", "ApiRoute", "api_app", "guarded", "protect"]
+__all__ = ["METHOD_VERBS", "USER", "ApiRoute", "api_app", "guarded", "protect"]
+
+# The user a guarded request acts as, for handlers that want to know (``request[USER]``).
+USER = web.RequestKey("user", User)
 
 # The verb a method asks for; GET is ``list`` on a collection, ``get`` on a path with an id.
 METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
@@ -54,7 +57,7 @@ def protect(guard: Guard, handler: Handler, permission: Permission) -> Handler:
         outcome = await guard.check(request, permission)
         if isinstance(outcome, web.StreamResponse):
             return outcome
-        request["user"] = outcome
+        request[USER] = outcome
         return await handler(request)
 
     return checked
