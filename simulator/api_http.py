@@ -31,6 +31,7 @@ from simulator.errors import ApiError
 from simulator.faults import FaultAction, FaultInjector, FaultSpec
 from simulator.objects import KubeObject
 from simulator.openapi import openapi_v3_group, openapi_v3_index
+from simulator.rbac import ACCESS_REVIEW_PATH, TOKEN_REVIEW_PATH, Reviews
 from simulator.resources import COMPUTED_GROUPS, ResourceType
 from simulator.selectors import FieldSelector, LabelSelector
 from simulator.store import Stored, WatchEvent, encode
@@ -107,6 +108,8 @@ class ApiServerApp:
         self.node_proxy = node_proxy
         self.on_fault = on_fault
         self.address = "127.0.0.1:6443"
+        # TokenRequest, TokenReview and SubjectAccessReview; it also serves the RBAC kinds.
+        self.reviews = Reviews(core, token)
         self._hang = asyncio.Event()
         self.app = web.Application(client_max_size=16 * 2**20)
         self.app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -148,6 +151,16 @@ class ApiServerApp:
             return self._openapi(segments)
         if segments[:2] == ["simulator", "v1"]:
             return await self._simulator_api(request, segments[2:])
+        if segments in (TOKEN_REVIEW_PATH, ACCESS_REVIEW_PATH):
+            if method != "POST":
+                raise ApiError.method_not_allowed(method, path)
+            action = self.faults.api_action("create", segments[3], self.clock.now())
+            if action is not None:
+                await self._apply_fault(action)
+            body = await _body(request)
+            if segments == TOKEN_REVIEW_PATH:
+                return _json(self.reviews.token_review(body), 201)
+            return _json(self.reviews.access_review(body), 201)
         if segments == ["api"]:
             return _json(api_versions(self.address))
         if segments == ["apis"]:
@@ -183,6 +196,11 @@ class ApiServerApp:
         action = self.faults.api_action(verb, rt.plural, self.clock.now())
         if action is not None:
             await self._apply_fault(action)
+        if rt.kind == "ServiceAccount" and route.subresource == "token" and route.name:
+            if verb != "create":
+                raise ApiError.method_not_allowed(method, path)
+            body = await _body(request)
+            return _json(self.reviews.request_token(route.namespace or "", route.name, body), 201)
         return await self._resource(request, rt, route, verb)
 
     async def _apply_fault(self, action: FaultAction) -> None:
