@@ -1,0 +1,112 @@
+"""Answers as Prometheus' API writes them, byte for byte where it matters to clients.
+
+Sample values are strings printed as Go's ``strconv.FormatFloat(v, 'f', -1, 64)``, switching
+to exponent form below 1e-6 and from 1e21 (``NaN``, ``+Inf``, ``-Inf`` as words); timestamps
+are seconds with the milliseconds after the point (``1435781451.781``, or no point when they
+are whole). Results are written as text directly: a dashboard's range query returns hundreds
+of thousands of points, and one ``json.dumps`` of nested lists costs several times more.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from promql import QueryResult
+from tsdb.labels import Labels
+
+_SPECIAL = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
+MAX_ANNOTATIONS = 10
+
+
+def value_text(v: float) -> str:
+    """A sample value as Prometheus' JSON prints it (without the quotes)."""
+    text = repr(v)
+    if text.endswith(".0"):
+        return text[:-2]
+    if "e" in text:
+        if abs(v) < 1e-6 or abs(v) >= 1e21:
+            return text
+        return format(Decimal(text), "f")
+    return _SPECIAL.get(text, text)
+
+
+def timestamp_text(ms: int) -> str:
+    """Milliseconds as seconds with a three-digit fraction, as Prometheus writes them."""
+    if ms < 0:
+        return "-" + timestamp_text(-ms)
+    seconds, fraction = divmod(ms, 1000)
+    return f"{seconds}.{fraction:03d}" if fraction else str(seconds)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _metric(labels: Labels) -> str:
+    return _dumps(dict(labels))
+
+
+def query_data(result: QueryResult, limit: int = 0) -> tuple[str, bool]:
+    """The ``data`` of a query answer as JSON text, and whether ``limit`` (0: none) cut
+    series off."""
+    kind = result.type
+    truncated = False
+    if kind == "scalar":
+        point = f'[{timestamp_text(result.timestamp_ms)},"{value_text(result.scalar)}"]'
+        return f'{{"resultType":"scalar","result":{point}}}', False
+    if kind == "string":
+        point = f"[{timestamp_text(result.timestamp_ms)},{_dumps(result.string)}]"
+        return f'{{"resultType":"string","result":{point}}}', False
+    parts: list[str] = []
+    if kind == "vector":
+        columns = result.columns()
+        labels = columns.labels()
+        values = columns.values.tolist()
+        if limit and len(labels) > limit:
+            labels, values, truncated = labels[:limit], values[:limit], True
+        at = timestamp_text(result.timestamp_ms)
+        parts = [
+            f'{{"metric":{_metric(lb)},"value":[{at},"{value_text(v)}"]}}'
+            for lb, v in zip(labels, values, strict=True)
+        ]
+    else:
+        series = result.series
+        if limit and len(series) > limit:
+            series, truncated = series[:limit], True
+        stamps: dict[int, str] = {}
+        for s in series:
+            points = []
+            for t, v in zip(s.timestamps.tolist(), s.values.tolist(), strict=True):
+                text = stamps.get(t)
+                if text is None:
+                    text = stamps[t] = timestamp_text(t)
+                points.append(f'[{text},"{value_text(v)}"]')
+            parts.append(f'{{"metric":{_metric(s.labels)},"values":[{",".join(points)}]}}')
+    return f'{{"resultType":"{kind}","result":[{",".join(parts)}]}}', truncated
+
+
+def _capped(notes: Sequence[str], kind: str) -> list[str]:
+    if len(notes) <= MAX_ANNOTATIONS:
+        return list(notes)
+    omitted = len(notes) - MAX_ANNOTATIONS
+    return [*notes[:MAX_ANNOTATIONS], f"{omitted} more {kind} annotations omitted"]
+
+
+def success(data: str, warnings: Sequence[str] = (), infos: Sequence[str] = ()) -> bytes:
+    """The success envelope around ``data`` (JSON text); at most ten warnings and ten infos,
+    then a count of the others, as Prometheus does."""
+    out = ['{"status":"success","data":', data]
+    if warnings:
+        out += [',"warnings":', _dumps(_capped(warnings, "warning"))]
+    if infos:
+        out += [',"infos":', _dumps(_capped(infos, "info"))]
+    out.append("}")
+    return "".join(out).encode()
+
+
+def success_json(data: Any, warnings: Sequence[str] = ()) -> bytes:
+    """:func:`success` for data given as Python values."""
+    return success(_dumps(data), warnings)
