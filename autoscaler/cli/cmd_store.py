@@ -6,13 +6,23 @@ import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from autoscaler.cli.base import Command, CommandError
 from autoscaler.settings import Settings
-from runtime.clock import RealClock
+from runtime.clock import Clock, RealClock, VirtualClock
 from tsdb import Matcher, Store, StoreError
-from tsdb.openmetrics import OpenMetricsError, import_openmetrics, write_openmetrics
+from tsdb.openmetrics import (
+    ImportProgress,
+    OpenMetricsError,
+    import_file,
+    write_openmetrics,
+)
 from tsdb.selector import SelectorError, parse_selector
+from tsdb.textstream import TEXT_FORMATS, TextFormat
+
+# Seconds between two progress lines of an import.
+PROGRESS_EVERY = 5.0
 
 
 def parse_time(text: str) -> int:
@@ -53,11 +63,24 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
     imp = sub.add_parser(
         "import",
-        help="append the samples of OpenMetrics files (every sample needs a timestamp)",
-        description="Append the samples of OpenMetrics text files to the store. A file with "
-        "an error is not imported at all; the error names its line.",
+        help="append the samples of OpenMetrics or Prometheus text files "
+        "(every sample needs a timestamp)",
+        description="Append the samples of OpenMetrics or Prometheus text format files to "
+        "the store, in any time order, reading each file piece by piece in bounded memory "
+        "and printing progress every few seconds. A metric family that appears in several "
+        "places is accepted with a warning, as promtool accepts it; exemplars and the "
+        "_created samples of counters, histograms and summaries are ignored. At an error, "
+        "which names the file and line, the samples before it stay imported; importing the "
+        "fixed file again is safe, since a sample stored twice is read once.",
     )
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    imp.add_argument(
+        "--format",
+        choices=["auto", *TEXT_FORMATS],
+        default="auto",
+        help="auto (the default): OpenMetrics if the file ends with '# EOF', else the "
+        "Prometheus text format (timestamps in milliseconds)",
+    )
     sub.add_parser("stats", help="print series, samples, blocks, memory and disk use")
 
 
@@ -100,18 +123,57 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+class ProgressPrinter:
+    """Prints how far an import has come, at most once every ``every`` seconds."""
+
+    def __init__(self, clock: Clock, out: TextIO, every: float = PROGRESS_EVERY) -> None:
+        self._clock = clock
+        self._out = out
+        self._every = every
+        self._start = clock.now()
+        self._next = self._start + every
+
+    def __call__(self, progress: ImportProgress) -> None:
+        now = self._clock.now()
+        if now < self._next:
+            return
+        self._next = now + self._every
+        share = progress.bytes_read / progress.bytes_total if progress.bytes_total else 1.0
+        rate = progress.samples / max(now - self._start, 1e-9)
+        print(
+            f"{progress.source}: {progress.samples:,} samples, {share:.0%} read, "
+            f"{rate:,.0f} samples/s",
+            file=self._out,
+            flush=True,
+        )
+
+
 def _import(args: argparse.Namespace, settings: Settings) -> int:
-    with _open(settings) as store:
+    text_format: TextFormat | None = None if args.format == "auto" else args.format
+    clock = RealClock()
+    # The store's clock stands still during the import: its maintenance (retention,
+    # merging, forgetting series) would otherwise run every minute in the middle of it.
+    # The next `foresight run` maintains what was imported.
+    try:
+        store = Store(settings.store, VirtualClock(start=clock.now()))
+    except StoreError as e:
+        raise CommandError(str(e)) from e
+    with store:
         for path in args.files:
             try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as e:
-                raise CommandError(f"{path}: {e.strerror}") from e
-            try:
-                count = import_openmetrics(store, text, str(path))
+                result = import_file(
+                    store,
+                    path,
+                    text_format,
+                    warn=lambda message: print(f"warning: {message}", file=sys.stderr),
+                    progress=ProgressPrinter(clock, sys.stderr),
+                )
             except OpenMetricsError as e:
                 raise CommandError(str(e)) from e
-            print(f"{path}: imported {count:,} samples", file=sys.stderr)
+            print(
+                f"{path}: imported {result.samples:,} samples ({result.text_format})",
+                file=sys.stderr,
+            )
     return 0
 
 
