@@ -35,7 +35,7 @@ from queryapi.runner import QueryRunner
 from queryapi.settings import QueryApiSettings
 from runtime.clock import Clock
 from tsdb import Store
-from tsdb.labels import Labels, Matcher
+from tsdb.labels import METRIC_NAME, Labels, Matcher, MatchType
 
 PREFIX = "/api/v1"
 READ = "get"
@@ -266,9 +266,8 @@ class QueryApi:
         """Label sets of the series matching any of ``sets`` with a sample in
         ``[start, end]`` (any series at all when the range is Prometheus' default)."""
         found: set[Labels] = set()
-        everything = start <= params.MIN_TIME_MS and end >= params.MAX_TIME_MS
         for matchers in sets:
-            if everything:
+            if _whole(start, end):
                 found.update(self.store.series(matchers))
             else:
                 strings = strings_for(self.store)
@@ -306,10 +305,10 @@ class QueryApi:
         sets = params.matcher_sets(form.getall("match[]", []))
 
         def work() -> bytes:
-            if not sets:
+            if not sets and _whole(start, end):
                 return _limited(sorted(self.store.label_names()), limit)
-            names = {name for lb in self._series(sets, start, end) for name, _ in lb}
-            return _limited(sorted(names), limit)
+            found = self._series(sets or [[_has(METRIC_NAME)]], start, end)
+            return _limited(sorted({name for lb in found for name, _ in lb}), limit)
 
         return _respond(await self._read(work))
 
@@ -323,10 +322,10 @@ class QueryApi:
         sets = params.matcher_sets(form.getall("match[]", []))
 
         def work() -> bytes:
-            if not sets:
+            if not sets and _whole(start, end):
                 return _limited(sorted(self.store.label_values(name)), limit)
-            values = {v for lb in self._series(sets, start, end) for n, v in lb if n == name}
-            return _limited(sorted(values), limit)
+            found = self._series(sets or [[_has(name)]], start, end)
+            return _limited(sorted({v for lb in found for n, v in lb if n == name}), limit)
 
         return _respond(await self._read(work))
 
@@ -378,6 +377,17 @@ class QueryApi:
     async def status_config(self, request: web.Request) -> web.Response:
         """``/api/v1/status/config``: the effective settings as YAML."""
         return _respond(success_json({"yaml": self._config()}))
+
+
+def _whole(start: int, end: int) -> bool:
+    """Whether ``[start, end]`` is Prometheus' default range, all of time: the index alone
+    answers then, without looking for samples."""
+    return start <= params.MIN_TIME_MS and end >= params.MAX_TIME_MS
+
+
+def _has(name: str) -> Matcher:
+    """Matches the series that have label ``name``."""
+    return Matcher(MatchType.NOT_EQUAL, name, "")
 
 
 def _limited(items: list[Any], limit: int) -> bytes:

@@ -45,7 +45,7 @@ def parse_time(text: str) -> int:
     if _FLOAT.fullmatch(text):
         seconds = float(text)
         if math.isfinite(seconds) and abs(seconds) < 9.2e15:
-            whole, part = math.modf(seconds)
+            part, whole = math.modf(seconds)
             return int(whole) * 1000 + _round_half_away(part * 1000)
     m = _RFC3339.fullmatch(text)
     if m is not None:
