@@ -4,6 +4,11 @@
 (and on :meth:`reload`), routes and groups the alerts, and delivers notifications from the
 persisted outbox. Every replica evaluates, so a standby's alert state is warm; only the leader
 flushes groups and sends (:meth:`set_leader`), and losing leadership stops sending at once.
+
+Rule groups are evaluated one at a time in a worker thread (:func:`evaluate_round`), so a long
+round never stalls the event loop that renews the Lease and answers ``/healthz``; the loop
+installs each evaluated group and hands its alerts to the notifier, and the alert state is
+written in a thread after the notifier has persisted what it took.
 """
 
 from __future__ import annotations
@@ -37,6 +42,19 @@ log = logging.getLogger(__name__)
 
 # Longest sleep of the loop, so that a clock that jumps (tests, suspend) is noticed.
 _MAX_SLEEP_S = 60.0
+
+
+async def evaluate_round(manager: RuleManager, now_ms: int) -> int:
+    """One round as the service runs it: each due group evaluated in a worker thread and
+    installed on the loop, then the notifier's and the alert state's persistence (the latter
+    in a thread). Returns how many groups ran."""
+    due = manager.due(now_ms)
+    for g, slot in due:
+        manager.install(await asyncio.to_thread(manager.evaluate_apart, g, slot))
+    if due:
+        manager.commit_notifier()
+        await asyncio.to_thread(manager.save_state, list(manager.groups))
+    return len(due)
 
 
 class AlertingService:
@@ -176,15 +194,10 @@ class AlertingService:
             await self._await_sender()
 
     async def _evaluate(self, now_ms: int) -> None:
-        due = self.manager.due(now_ms)
-        if not due:
+        if not self.manager.due(now_ms):
             return
         self._record_self_metrics(now_ms)
-        for g, slot in due:
-            self.manager.evaluate(g, slot)
-            # Let HTTP requests and collectors run between groups of a long round.
-            await asyncio.sleep(0)
-        self.manager.commit()
+        await evaluate_round(self.manager, now_ms)
 
     def _next_wake_s(self, next_check: float) -> float:
         now = self.clock.now()

@@ -6,14 +6,24 @@ its last good version, while the other files and the built-ins run.
 Each round evaluates due groups in file order, hands alerts to be sent to ``sink`` (the
 notifier), calls ``before_save`` (where the notifier persists what it took) and only then
 saves the alert state, so that a crash between the two re-sends rather than forgets.
+
+The service evaluates off the event loop (:meth:`RuleManager.evaluate_apart` in a thread)
+while the loop serves ``/api/v1/alerts`` and ``/metrics`` from :attr:`RuleManager.groups`.
+So that those readers never see a group half-evaluated, the thread steps a working copy of
+the group's alerts and statuses, and the loop swaps the copy in (:meth:`RuleManager.install`)
+before it hands the alerts to the sink: readers see a group as of its last round or of this
+one. Evaluation itself only reads the store and appends to it (recorded series, ``ALERTS``),
+which the store allows from any thread.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -31,6 +41,27 @@ from promql import Engine
 log = logging.getLogger(__name__)
 
 Sink = Callable[[RuleSpec, Sequence[Alert]], None]
+Sends = list[tuple[RuleSpec, list[Alert]]]
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A group evaluated apart: the group it was copied from, the stepped copy, and the
+    alerts to hand to the sink once the copy is installed."""
+
+    original: GroupState
+    group: GroupState
+    sends: Sends
+
+
+def _working_copy(g: GroupState) -> GroupState:
+    """What an evaluation may change, copied; the rest shared. Alerts and rule statuses
+    are what readers look at. Rule outputs (the series last written) and the template cache
+    are touched only by evaluations, which run one at a time."""
+    work = copy.copy(g)
+    work.alerts = [{k: copy.copy(a) for k, a in alerts.items()} for alerts in g.alerts]
+    work.status = [copy.copy(st) for st in g.status]
+    return work
 
 
 class RuleManager:
@@ -157,6 +188,24 @@ class RuleManager:
 
     def evaluate(self, g: GroupState, slot: int) -> None:
         """Evaluate one group at ``slot`` and hand its alerts to the sink."""
+        self._hand_over(self._step(g, slot))
+
+    def evaluate_apart(self, g: GroupState, slot: int) -> Evaluated:
+        """Evaluate a working copy of ``g`` at ``slot``, for any thread: ``g`` and what
+        readers see stay as they were until :meth:`install`."""
+        return Evaluated(g, *self._step(_working_copy(g), slot))
+
+    def install(self, done: Evaluated) -> None:
+        """Put an evaluated copy in its group's place and hand its alerts to the sink (on the
+        thread that owns :attr:`groups`). A copy of a group that a reload replaced meanwhile
+        is dropped; the reloaded group is evaluated at its next slot."""
+        for i, g in enumerate(self.groups):
+            if g is done.original:
+                self.groups[i] = done.group
+                self._hand_over((done.group, done.sends))
+                return
+
+    def _step(self, g: GroupState, slot: int) -> tuple[GroupState, Sends]:
         ctx = EvalContext(
             self._engine(g.interval_ms),
             self.ctx.appender,
@@ -167,15 +216,27 @@ class RuleManager:
         started = time.perf_counter()
         sends = g.evaluate(ctx, slot)
         g.last_duration_s = time.perf_counter() - started
-        for rule, alerts in sends:
+        return g, sends
+
+    def _hand_over(self, evaluated: tuple[GroupState, Sends]) -> None:
+        for rule, alerts in evaluated[1]:
             if self.sink is not None:
                 self.sink(rule, alerts)
 
     def commit(self) -> None:
         """Persist after a round: the notifier first, then the alert state."""
+        self.commit_notifier()
+        self.save_state(self.groups)
+
+    def commit_notifier(self) -> None:
+        """The first half of :meth:`commit`: the notifier persists what it took."""
         if self.before_save is not None:
             self.before_save()
-        save(self._state_path, self.groups)
+
+    def save_state(self, groups: Sequence[GroupState]) -> None:
+        """The second half of :meth:`commit`: the alert state of ``groups`` (a list taken
+        from :attr:`groups` on its owner's thread; this may run in another)."""
+        save(self._state_path, groups)
 
     def evaluate_due(self, now_ms: int) -> int:
         """Evaluate every group whose time has come; returns how many ran."""
