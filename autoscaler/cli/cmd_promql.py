@@ -1,4 +1,9 @@
-"""``foresight promql``: run promqltest files, and query a store's data directory."""
+"""``foresight promql``: run promqltest files, and query a store's data directory or, with
+``--url``, a running foresight or any server that speaks Prometheus' HTTP API.
+
+Both ways a query's answer is Prometheus' API JSON (``--output json`` prints it) from which the
+table is printed, so the two outputs look the same whichever answered.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from autoscaler.cli.base import Command, CommandError
+from autoscaler.cli.cmd_silence import TOKEN_ENV, _token
 from autoscaler.cli.cmd_store import parse_time
 from autoscaler.settings import Settings
+
+# Beyond Prometheus' own default query timeout (2 minutes), so that the server's error arrives.
+_HTTP_TIMEOUT_SECONDS = 130.0
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,10 +37,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     test.add_argument("--quiet", "-q", action="store_true", help="only the counts")
     query = sub.add_parser(
         "query",
-        help="evaluate a PromQL expression over the store's data directory",
+        help="evaluate a PromQL expression over the store, or ask a server with --url",
         description="Evaluate EXPR at --time (instant query, default: now) or over "
         "--start/--end/--step (range query) against the store in the configured data "
-        "directory, which must not be open in another process.",
+        "directory, which must not be open in another process; or, with --url, ask a running "
+        "foresight (its API port) or any Prometheus-compatible server, sending the bearer "
+        f"token of --token-file (or ${TOKEN_ENV}).",
     )
     query.add_argument("expr", metavar="EXPR")
     query.add_argument("--time", type=parse_time, help="unix seconds or RFC 3339")
@@ -40,6 +51,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     query.add_argument("--step", type=float, default=60.0, help="seconds (default 60)")
     query.add_argument(
         "--output", choices=("table", "json"), default="table", help="table or Prometheus API JSON"
+    )
+    query.add_argument(
+        "--url",
+        help="query this server's /api/v1 instead of the data directory, e.g. "
+        "http://127.0.0.1:8081 (foresight's API port) or a Prometheus",
+    )
+    query.add_argument(
+        "--token-file",
+        metavar="FILE",
+        type=Path,
+        help=f"with --url: file holding the bearer token to send (default: ${TOKEN_ENV})",
     )
 
 
@@ -74,14 +96,28 @@ def _test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _query(args: argparse.Namespace, settings: Settings) -> int:
-    from autoscaler.forecast.query import ModelForecaster  # noqa: PLC0415
-    from promql import Engine, PromQLError  # noqa: PLC0415
-    from runtime.clock import RealClock  # noqa: PLC0415
-    from tsdb import Store, StoreError  # noqa: PLC0415
-
     ranged = args.start is not None or args.end is not None
     if ranged and (args.start is None or args.end is None):
         raise CommandError("a range query needs both --start and --end")
+    body = _ask_server(args, ranged) if args.url else _evaluate(args, settings, ranged)
+    for note in [*body.get("warnings", []), *body.get("infos", [])]:
+        print(note, file=sys.stderr)
+    if args.output == "json":
+        json.dump(body, sys.stdout)
+        print()
+    else:
+        _print_table(body["data"])
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings, ranged: bool) -> dict[str, Any]:
+    """The answer of the store in the data directory, as the API would give it."""
+    from autoscaler.forecast.query import ModelForecaster  # noqa: PLC0415
+    from promql import Engine, PromQLError  # noqa: PLC0415
+    from queryapi.encode import query_data, success  # noqa: PLC0415
+    from runtime.clock import RealClock  # noqa: PLC0415
+    from tsdb import Store, StoreError  # noqa: PLC0415
+
     try:
         clock = RealClock()
         store = Store(settings.store, clock)
@@ -97,17 +133,63 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
                 result = engine.instant(args.expr, at)
         except PromQLError as e:
             raise CommandError(str(e)) from e
-    for w in [*result.annotations.warnings, *result.annotations.infos]:
-        print(w, file=sys.stderr)
-    if args.output == "json":
-        json.dump(_api_json(result), sys.stdout)
-        print()
+    data, _ = query_data(result)
+    notes = result.annotations
+    answer: dict[str, Any] = json.loads(success(data, notes.warnings, notes.infos))
+    return answer
+
+
+def _ask_server(args: argparse.Namespace, ranged: bool) -> dict[str, Any]:
+    """The answer of the server at ``--url``: a form POST as Prometheus' own clients send,
+    GET where the server does not take POST (405)."""
+    import httpx  # noqa: PLC0415
+
+    from queryapi.encode import timestamp_text  # noqa: PLC0415
+
+    form = {"query": args.expr}
+    if ranged:
+        path = "query_range"
+        form |= {
+            "start": timestamp_text(args.start),
+            "end": timestamp_text(args.end),
+            "step": f"{args.step:g}",
+        }
     else:
-        _print_table(result)
-    return 0
+        path = "query"
+        if args.time is not None:
+            form["time"] = timestamp_text(args.time)
+    url = f"{args.url.rstrip('/')}/api/v1/{path}"
+    token = _token(args)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with httpx.Client(headers=headers, timeout=_HTTP_TIMEOUT_SECONDS) as client:
+            response = client.post(url, data=form)
+            if response.status_code == 405:
+                response = client.get(url, params=form)
+    except httpx.HTTPError as e:
+        raise CommandError(f"cannot reach {url}: {e}") from e
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or body.get("status") != "success":
+        detail = (
+            f"{body.get('errorType', '')}: {body.get('error', '')}"
+            if isinstance(body, dict)
+            else response.text[:200].strip()
+        )
+        hint = (
+            ""
+            if token or response.status_code != 401
+            else f" (give --token-file or set {TOKEN_ENV})"
+        )
+        raise CommandError(f"{url}: {response.status_code} {detail}{hint}")
+    return body
 
 
-def _num(v: float) -> str:
+def _num(text: str) -> str:
+    """A value of the API's JSON as the table prints it."""
+    v = float(text)
     if math.isnan(v):
         return "NaN"
     if math.isinf(v):
@@ -115,47 +197,21 @@ def _num(v: float) -> str:
     return repr(v) if v != int(v) or abs(v) >= 1e21 else str(int(v))
 
 
-def _api_json(result: Any) -> dict[str, Any]:
-    if result.type in ("scalar", "string"):
-        value = _num(result.scalar) if result.type == "scalar" else result.string
-        data: Any = [result.timestamp_ms / 1000, value]
-    elif result.type == "vector":
-        data = [
-            {"metric": dict(s.labels), "value": [result.timestamp_ms / 1000, _num(s.values[0])]}
-            for s in result.series
-        ]
-    else:
-        data = [
-            {
-                "metric": dict(s.labels),
-                "values": [
-                    [t / 1000, _num(v)]
-                    for t, v in zip(s.timestamps.tolist(), s.values.tolist(), strict=True)
-                ],
-            }
-            for s in result.series
-        ]
-    out: dict[str, Any] = {"status": "success", "data": {"resultType": result.type, "result": data}}
-    if result.annotations.warnings:
-        out["warnings"] = result.annotations.warnings
-    if result.annotations.infos:
-        out["infos"] = result.annotations.infos
-    return out
-
-
-def _print_table(result: Any) -> None:
+def _print_table(data: dict[str, Any]) -> None:
     from tsdb.labels import format_labels  # noqa: PLC0415
 
-    if result.type == "scalar":
-        print(_num(result.scalar))
+    kind, result = data["resultType"], data["result"]
+    if kind == "scalar":
+        print(_num(result[1]))
         return
-    if result.type == "string":
-        print(result.string)
+    if kind == "string":
+        print(result[1])
         return
     rows = []
-    for s in result.series:
-        for t, v in zip(s.timestamps.tolist(), s.values.tolist(), strict=True):
-            rows.append((format_labels(s.labels), f"{t / 1000:.3f}", _num(v)))
+    for item in result:
+        labels = format_labels(tuple(sorted(item["metric"].items())))
+        for at, value in item["values"] if "values" in item else [item["value"]]:
+            rows.append((labels, f"{float(at):.3f}", _num(value)))
     if not rows:
         print("(no data)")
         return
@@ -170,7 +226,7 @@ COMMAND = Command(
     help="run PromQL test files, or query the store with PromQL",
     description="`promql test FILE...` runs files in Prometheus' promqltest format and prints "
     "`N passed, M failed, K skipped`; `promql query EXPR` evaluates an expression over the "
-    "store's data directory.",
+    "store's data directory, or asks a running foresight or Prometheus with --url.",
     add_arguments=_add_arguments,
     run=_run,
 )

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from promql import Engine
 from queryapi import QueryApi, QueryApiSettings
@@ -74,7 +75,7 @@ def filled_store() -> Store:
 
 
 @contextmanager
-def served(api: QueryApi) -> Iterator[str]:
+def served(api: QueryApi, middlewares: Sequence[Middleware] = ()) -> Iterator[str]:
     """The API's routes on a free loopback port, served by an event loop in its own thread;
     yields the base URL."""
     loop = asyncio.new_event_loop()
@@ -82,7 +83,7 @@ def served(api: QueryApi) -> Iterator[str]:
     thread.start()
 
     async def start() -> tuple[web.AppRunner, int]:
-        app = web.Application()
+        app = web.Application(middlewares=list(middlewares))
         app.add_routes(api.routes())
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -109,13 +110,14 @@ ServeApi = Callable[..., str]
 @pytest.fixture
 def serve_api() -> Iterator[ServeApi]:
     """Serve a :class:`QueryApi` over a store (default: :func:`filled_store`); returns the
-    URL. Keyword arguments go to :class:`QueryApiSettings` and ``config``/``metadata`` to the
-    API."""
+    URL. Keyword arguments go to :class:`QueryApiSettings`, ``config``/``metadata`` to the
+    API and ``middlewares`` to the application."""
     stack: list[Callable[[], None]] = []
 
     def serve(store: Store | None = None, engine: Engine | None = None, **kw: object) -> str:
         store = store if store is not None else filled_store()
         extra = {k: kw.pop(k) for k in ("config", "metadata") if k in kw}
+        middlewares: Sequence[Middleware] = kw.pop("middlewares", ())  # type: ignore[assignment]
         api = QueryApi(
             engine or Engine(store),
             store,
@@ -123,7 +125,7 @@ def serve_api() -> Iterator[ServeApi]:
             VirtualClock(NOW_S),
             **extra,  # type: ignore[arg-type]
         )
-        context = served(api)
+        context = served(api, middlewares)
         url = context.__enter__()
         stack.append(lambda: context.__exit__(None, None, None))
         stack.append(store.close)
