@@ -12,10 +12,15 @@ families render their own text in bulk (:func:`render_families`) and :func:`expo
 that text for them; other collectors in the registry go through prometheus-client as usual.
 The bytes are the same as ``generate_latest`` gives (a test holds them equal), and
 ``registry.get_sample_value`` still works: the sample objects are built when asked for.
+
+:func:`exposition_async` is what a server on the event loop calls: the collectors run on the
+loop (they read live state that only the loop changes), and the text, the costly part at
+hundreds of thousands of samples, is rendered in a worker thread from what they returned.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +41,7 @@ __all__ = [
     "FamilyMetric",
     "Kind",
     "exposition",
+    "exposition_async",
     "render_families",
 ]
 
@@ -180,9 +186,28 @@ class _Metrics(Collector):
 def exposition(registry: CollectorRegistry) -> bytes:
     """``generate_latest(registry)``, with the families of :class:`FamiliesCollector`\\ s
     rendered in bulk."""
+    with paused_gc():
+        return _render_metrics(list(registry.collect()))
+
+
+async def exposition_async(registry: CollectorRegistry) -> bytes:
+    """:func:`exposition` for a server on the event loop: collected on the loop, rendered in
+    a worker thread."""
+    with paused_gc():
+        metrics = list(registry.collect())
+    return await asyncio.to_thread(_rendered_apart, metrics)
+
+
+def _rendered_apart(metrics: list[Metric]) -> bytes:
+    with paused_gc():
+        return _render_metrics(metrics)
+
+
+def _render_metrics(metrics: list[Metric]) -> bytes:
+    """The exposition of collected metrics; ``metrics`` stays alive until the text is done
+    (label dicts are known by identity)."""
     parts: list[str] = []
     others: list[Metric] = []
-    rendered: list[FamilyMetric] = []  # alive until the end: label dicts known by identity
     texts: _LabelTexts = {}
 
     def flush() -> None:
@@ -190,13 +215,11 @@ def exposition(registry: CollectorRegistry) -> bytes:
             parts.append(generate_latest(_Metrics(others)).decode("utf-8"))
             others.clear()
 
-    with paused_gc():
-        for metric in registry.collect():
-            if isinstance(metric, FamilyMetric) and "_samples" not in metric.__dict__:
-                flush()
-                rendered.append(metric)
-                _render(metric.family, parts, texts)
-            else:
-                others.append(metric)
-        flush()
-        return "".join(parts).encode("utf-8")
+    for metric in metrics:
+        if isinstance(metric, FamilyMetric) and "_samples" not in metric.__dict__:
+            flush()
+            _render(metric.family, parts, texts)
+        else:
+            others.append(metric)
+    flush()
+    return "".join(parts).encode("utf-8")

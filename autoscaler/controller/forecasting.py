@@ -4,10 +4,16 @@ Wraps :class:`~autoscaler.forecast.selection.AutoForecaster` and
 :class:`~autoscaler.forecast.live.LiveForecast` as the backtest uses them: re-fitted on a
 schedule, re-evaluated every few minutes, applied to the live load in between. It also keeps
 the forecast error: each forecast peak is compared with the peak that came over its horizon.
+
+A fit of a learned model takes seconds; :meth:`KeptForecast.peak_async` runs it in a worker
+thread so that the reconcile awaiting it never stalls the event loop. The reconcile waits for
+the fit, so a decision uses the model fitted at that moment, exactly as :meth:`peak` (and the
+backtest) would.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import deque
 
@@ -52,10 +58,24 @@ class KeptForecast:
 
     def peak(self, history: Series, level: float) -> float:
         """The forecast peak over the horizon after ``history``, whose load now is ``level``."""
-        now = history.now
-        refit = self.settings.refit_hours * 3600
-        if self.fitted_at is None or now - self.fitted_at >= refit:
+        if self.needs_fit(history):
             self.forecaster.fit(history)
+        return self._after_fit(history, level)
+
+    async def peak_async(self, history: Series, level: float) -> float:
+        """:meth:`peak`, with the model's fit (when one is due) in a worker thread."""
+        if self.needs_fit(history):
+            await asyncio.to_thread(self.forecaster.fit, history)
+        return self._after_fit(history, level)
+
+    def needs_fit(self, history: Series) -> bool:
+        """Whether the model is due for a (re)fit at ``history``'s end."""
+        refit = self.settings.refit_hours * 3600
+        return self.fitted_at is None or history.now - self.fitted_at >= refit
+
+    def _after_fit(self, history: Series, level: float) -> float:
+        now = history.now
+        if self.needs_fit(history):
             self.live.invalidate()
             self.fitted_at = now
         value = self.live.peak(history, level)
