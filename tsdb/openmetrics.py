@@ -51,6 +51,13 @@ def _format_value(v: float) -> str:
     return repr(v)
 
 
+def _format_time(ms: int) -> str:
+    """Milliseconds as seconds with three decimals, exactly (no float in between)."""
+    sign = "-" if ms < 0 else ""
+    whole, frac = divmod(abs(ms), 1000)
+    return f"{sign}{whole}.{frac:03d}"
+
+
 def write_openmetrics(series: Iterable[Series], out: TextIO) -> int:
     """Write series as OpenMetrics text, grouped by metric name; returns samples written."""
     by_name: dict[str, list[Series]] = {}
@@ -63,7 +70,7 @@ def write_openmetrics(series: Iterable[Series], out: TextIO) -> int:
             prefix = format_labels(s.labels)
             keep = ~stale_mask(s.values)
             for ts, v in zip(s.timestamps[keep].tolist(), s.values[keep].tolist(), strict=True):
-                out.write(f"{prefix} {_format_value(v)} {ts // 1000}.{ts % 1000:03d}\n")
+                out.write(f"{prefix} {_format_value(v)} {_format_time(ts)}\n")
                 written += 1
     out.write("# EOF\n")
     return written

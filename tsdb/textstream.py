@@ -52,6 +52,7 @@ _SUFFIXES: dict[str | None, frozenset[str]] = {
     "info": frozenset({"", "_info"}),
 }
 _PLAIN = frozenset({""})
+_ALL_SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info")
 _CREATED_IGNORED = frozenset({"counter", "histogram", "summary"})
 # Families reported one by one when they appear again; beyond that only counted.
 _WARNINGS_NAMED = 10
@@ -66,6 +67,13 @@ class _Entry(NamedTuple):
 
     sid: int
     name: str
+
+
+class _Family(NamedTuple):
+    """A metric family met before: where it began, and its type once known."""
+
+    line: int
+    kind: str | None
 
 
 class _Line(NamedTuple):
@@ -102,7 +110,7 @@ class TextReader:
         self._family = ""
         self._family_type: str | None = None
         self._suffixes = _PLAIN
-        self._seen: dict[str, int] = {}
+        self._seen: dict[str, _Family] = {}
         self._warned: set[str] = set()
         self._eof_line = 0
         self.samples = 0
@@ -247,8 +255,9 @@ class TextReader:
         name = m.group(0)
         at = m.end()
         labels: Labels = ()
-        if text.startswith("{", at):
-            labels, at = _labels_at(text, at, number)
+        brace = len(text) - len(text[at:].lstrip())
+        if text.startswith("{", brace):
+            labels, at = _labels_at(text, brace, number)
         rest = text[at:]
         exemplar = self._openmetrics and " # " in rest
         fields = rest.split(" # ", 1)[0].split() if exemplar else rest.split()
@@ -297,24 +306,37 @@ class TextReader:
             suffix = name[len(family) :]
             if suffix in self._suffixes:
                 return suffix == "_created" and self._family_type in _CREATED_IGNORED
-        self._enter_family(name, number, None)
+        # Another family: one met before (perhaps with its TYPE), or a new one.
+        for suffix in _ALL_SUFFIXES:
+            if name.endswith(suffix):
+                known = self._seen.get(name[: -len(suffix)])
+                if known is not None and suffix in _SUFFIXES.get(known.kind, _PLAIN):
+                    self._enter_family(name[: -len(suffix)], number, known.kind)
+                    return suffix == "_created" and known.kind in _CREATED_IGNORED
+        known = self._seen.get(name)
+        self._enter_family(name, number, None if known is None else known.kind)
         return False
 
     def _enter_family(self, name: str, number: int, kind: str | None) -> None:
-        first = self._seen.get(name)
-        if first is None:
-            self._seen[name] = number
+        known = self._seen.get(name)
+        if known is None:
+            self._seen[name] = _Family(number, kind)
         elif name not in self._warned:
             self._warned.add(name)
             if len(self._warned) <= _WARNINGS_NAMED:
                 self._warn(
                     number,
                     f"metric family {name} continues here after other families (it began at "
-                    f"line {first}); imported anyway, as promtool does",
+                    f"line {known.line}); imported anyway, as promtool does",
                 )
         self._family = name
+        self._set_type(kind)
+
+    def _set_type(self, kind: str | None) -> None:
         self._family_type = kind
         self._suffixes = _SUFFIXES.get(kind, _PLAIN)
+        if kind is not None:
+            self._seen[self._family] = self._seen[self._family]._replace(kind=kind)
 
     def _comment(self, text: str, number: int) -> None:
         parts = text[1:].split(None, 3)
@@ -335,8 +357,7 @@ class TextReader:
             if len(parts) != 3 or parts[2] not in self._types:
                 raise ExpositionError(number, f"invalid TYPE line: {text[:120]!r}")
             if name == self._family:  # after its HELP line
-                self._family_type = parts[2]
-                self._suffixes = _SUFFIXES.get(parts[2], _PLAIN)
+                self._set_type(parts[2])
             else:
                 self._enter_family(name, number, parts[2])
         elif name != self._family:
