@@ -31,18 +31,26 @@ def backtest_horizontal_settings() -> HorizontalSettings:
 
 
 class ForesightPolicy:
-    """Re-fits on a schedule, forecasts the peak over startup + one step, decides replicas."""
+    """Re-fits on a schedule, forecasts the peak over startup + one step (or the given
+    horizon), decides replicas."""
 
     def __init__(
         self,
         info: WorkloadInfo,
         forecast: ForecastSettings | None = None,
         horizontal: HorizontalSettings | None = None,
+        horizon_seconds: float | None = None,
     ) -> None:
         self.info = info
         self.forecast_settings = forecast or ForecastSettings()
         self.settings = horizontal or backtest_horizontal_settings()
-        self.horizon = Horizon.covering(info.startup_seconds, info.step_seconds)
+        step = info.step_seconds
+        self.horizon = (
+            Horizon.covering(info.startup_seconds, step)
+            if horizon_seconds is None
+            # A PredictiveAutoscaler's own horizon, in whole steps as the controller takes it.
+            else Horizon(step, max(1, math.ceil(horizon_seconds / step - 1e-9)))
+        )
         self.forecaster = AutoForecaster(self.horizon, self.forecast_settings)
         self.live = LiveForecast.from_settings(self.forecaster, self.forecast_settings)
         self._fitted_at: float | None = None
@@ -74,7 +82,9 @@ class ForesightPolicy:
         capacity = self.info.capacity_per_replica * self.pod_size
         replicas = max(1, math.ceil(peak / capacity - 1e-9))
         replicas = min(max(replicas, self.settings.min_replicas), self.settings.max_replicas)
-        self._state = ReplicaState(replicas, capacity)
+        # As the controller does on its first reconcile: the starting count is a
+        # recommendation, so the scale-down window starts with it rather than being empty.
+        self._state = ReplicaState(replicas, capacity, ((history.now, replicas),))
         return replicas
 
     def decide(self, obs: Observation) -> int:

@@ -60,24 +60,31 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         f"{summary['simulated_hours']:g} simulated hours in {summary['wall_seconds']:g} s; "
         f"{summary['scaling_actions']} scaling actions, {summary['resize_actions']} resizes\n\n"
     )
-    w(f"{'workload':<18} {'':>10} {'SLO violations':>15} {'replica-hours':>14} {'actions':>8}\n")
+    w(
+        "foresight and the HPA both replayed on the run's load every 15 s, as `foresight "
+        "backtest` does (bench.parity checks the replay against the live service);\n"
+        "foresight live: this run's own pods, which also met what a replay does not model "
+        "(a node failure)\n\n"
+    )
+    w(f"{'workload':<18} {'':>14} {'SLO violations':>15} {'replica-hours':>14} {'actions':>8}\n")
     for name, row in summary["workloads"].items():
         if "violation_pct" not in row:
             continue
+        w(f"{name:<18}")
+        for label, prefix in (("foresight", ""), ("HPA 70 %", "hpa_"), ("foresight live", "live_")):
+            w(
+                f"{'' if label == 'foresight' else ' ' * 18} {label:>14} "
+                f"{row[prefix + 'violation_pct']:>14.2f}% "
+                f"{row[prefix + 'cost_replica_hours']:>14.1f} "
+                f"{row[prefix + 'scaling_actions']:>8}\n"
+            )
+    for label, prefix in (("foresight", ""), ("HPA 70 %", "hpa_"), ("foresight live", "live_")):
         w(
-            f"{name:<18} {'foresight':>10} {row['violation_pct']:>14.2f}% "
-            f"{row['cost_replica_hours']:>14.1f} {row['scaling_actions']:>8}\n"
+            f"{'all' if label == 'foresight' else '':<18} {label:>14} "
+            f"{summary[prefix + 'violation_pct']:>14.2f}% "
+            f"{summary[prefix + 'cost_replica_hours']:>14.1f}\n"
         )
-        w(
-            f"{'':<18} {'HPA 70 %':>10} {row['hpa_violation_pct']:>14.2f}% "
-            f"{row['hpa_cost_replica_hours']:>14.1f} {row['hpa_scaling_actions']:>8}\n"
-        )
-    w(
-        f"{'all':<18} {'foresight':>10} {summary['violation_pct']:>14.2f}% "
-        f"{summary['cost_replica_hours']:>14.1f}\n"
-        f"{'':<18} {'HPA 70 %':>10} {summary['hpa_violation_pct']:>14.2f}% "
-        f"{summary['hpa_cost_replica_hours']:>14.1f}\n\n"
-    )
+    w("\n")
     w("over the run, per workload an autoscaler targets:\n")
     for name, row in summary["workloads"].items():
         replicas = row.get("replicas", {})
@@ -166,7 +173,8 @@ COMMAND = Command(
     "flash crowd, a batch CronJob, a memory-leaking worker, a node failure) on loopback, run "
     "the whole service against it on a virtual clock (a simulated day in a few minutes), and "
     "report the scaling actions, SLO violations and cost of foresight against the Kubernetes "
-    "HPA on the same load. With --scenario FILE, any scenario runs the same way: its nodes, "
+    "HPA, both replayed on the run's load in the backtest's world, beside the live run's own. "
+    "With --scenario FILE, any scenario runs the same way: its nodes, "
     "workloads, load, faults and the PredictiveAutoscalers it declares; the summary gives, "
     "per targeted workload, its resizes and its replica and request ranges over the run. "
     "While it runs: kubectl --kubeconfig DIR/kubeconfig get pas -A.",

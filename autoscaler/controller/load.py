@@ -60,17 +60,24 @@ class LoadQuery:
         start_ms = round(start * 1000)
         steps = int((end - start) // step) + 1
         out = np.full(steps, np.nan)
-        try:
-            result = engine.range(self.expr, start_ms, start_ms + (steps - 1) * step_ms, step_ms)
-        except PromQLError as e:
-            raise LoadError(f"load query {self.expr!r}: {e}") from e
-        for series in result.series:
-            index = (series.timestamps - start_ms) // step_ms
-            ok = (index >= 0) & (index < steps)
-            # More than one series: the total (a query should return one, but sum is the
-            # meaning of "the workload's load" either way).
-            current = out[index[ok]]
-            out[index[ok]] = np.where(np.isnan(current), 0.0, current) + series.values[ok]
+        # A week on a 15 s grid is more points than one range query may return: the history
+        # is read in chunks the engine accepts.
+        chunk = max(1, engine.settings.max_points)
+        for first in range(0, steps, chunk):
+            last = min(steps, first + chunk) - 1
+            try:
+                result = engine.range(
+                    self.expr, start_ms + first * step_ms, start_ms + last * step_ms, step_ms
+                )
+            except PromQLError as e:
+                raise LoadError(f"load query {self.expr!r}: {e}") from e
+            for series in result.series:
+                index = (series.timestamps - start_ms) // step_ms
+                ok = (index >= first) & (index <= last)
+                # More than one series: the total (a query should return one, but sum is the
+                # meaning of "the workload's load" either way).
+                current = out[index[ok]]
+                out[index[ok]] = np.where(np.isnan(current), 0.0, current) + series.values[ok]
         return out
 
     def _scalar(self, engine: Engine, expr: str, at_ms: int) -> float | None:

@@ -16,7 +16,12 @@ class ControllerSettings(BaseModel):
         15, gt=0, le=600, description="Seconds between two reconciles of every autoscaler."
     )
     history_step_seconds: float = Field(
-        60, gt=0, le=3600, description="Grid step of the load history the forecasters read."
+        15,
+        gt=0,
+        le=3600,
+        description="Grid step of the load history the forecasters read; the backtest's step, "
+        "so that live forecasts are the ones `foresight backtest` measured (a coarser grid "
+        "stretches the horizon to whole steps and over-provisions).",
     )
     status_every_seconds: float = Field(
         60,
