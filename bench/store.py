@@ -1,14 +1,18 @@
-"""Benchmark of the embedded store: ``python -m bench.store [--series N] [--scrapes N]``.
+"""Benchmark of the embedded store: ``python -m bench.store [--series N] [--scrapes N]
+[--import-samples N] [--layout series|scrapes] [--only ingest|import] [--json]``.
 
-The data looks like what foresight collects from a cluster, scraped every 15 s: a quarter
-CPU counters (fractional seconds, the hardest to compress), a quarter memory gauges (bytes,
-moving in pages), a quarter request counters (integers) and a quarter 0/1 status gauges.
+Ingest and reads: the data looks like what foresight collects from a cluster, scraped every
+15 s: a quarter CPU counters (fractional seconds, the hardest to compress), a quarter memory
+gauges (bytes, moving in pages), a quarter request counters (integers) and a quarter 0/1
+status gauges. Import: ``foresight store import`` of a generated OpenMetrics file, beside
+promtool on the same file (:mod:`bench.store_import`).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import resource
 import shutil
 import tempfile
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.store_import import LAYOUTS, measure
 from runtime.clock import VirtualClock
 from tsdb import Matcher, Store, StoreSettings, eq, name_is
 
@@ -184,14 +189,32 @@ def main() -> None:
     parser.add_argument(
         "--scrapes", type=int, default=1_000, help="samples per series (default 1,000)"
     )
+    parser.add_argument(
+        "--import-samples",
+        type=int,
+        default=2_000_000,
+        help="samples in the file to import (default 2,000,000)",
+    )
+    parser.add_argument(
+        "--layout", choices=LAYOUTS, default="series", help="order of the file to import"
+    )
+    parser.add_argument("--only", choices=["ingest", "import"], help="run one part")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args()
-    rows = run(args.series, args.scrapes)
+    rows: list[tuple[str, str, str]] = []
+    if args.only != "import":
+        rows += run(args.series, args.scrapes)
+    if args.only != "ingest":
+        rows += measure(args.import_samples, args.layout)
+    if args.json:
+        print(json.dumps([{"measure": m, "result": v, "target": t} for m, v, t in rows], indent=2))
+        return
     width = max(len(r[0]) for r in rows)
     print()
     print(f"{'measure':<{width}}  {'result':>22}  target")
     print(f"{'-' * width}  {'-' * 22}  ------")
-    for measure, value, target in rows:
-        print(f"{measure:<{width}}  {value:>22}  {target}")
+    for measure_, value, target in rows:
+        print(f"{measure_:<{width}}  {value:>22}  {target}")
 
 
 if __name__ == "__main__":
