@@ -3,7 +3,7 @@ shapes them: the buildinfo probe and the ``1+1`` health check of "Save & test", 
 as form-encoded POSTs with whole-second ``start``/``end``/``step`` and a ``timeout``, template
 variables through ``label/<name>/values`` with ``match[]``, the query editor's metric and label
 lists, metadata and exemplars. Then every query of the six dashboards, with its variables at
-"All", as Grafana would send it."""
+"All", as Grafana would send it (the queries ``bench.promapi`` times)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 
 import httpx
 
-import dashboards
-from dashboards.lint import fill, panels
+from bench.promapi import panel_queries
 from tests.queryapi.conftest import END_S, START_S, ServeApi
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -81,28 +80,20 @@ def test_variables_and_query_editor(serve_api: ServeApi) -> None:
     assert _ok(exemplars) == []
 
 
-def _dashboard_queries() -> list[tuple[str, str]]:
-    values = {"__rate_interval": "1m", "__interval": "30s", "__range": "6h", "__range_s": "21600"}
-    out = []
-    for name, dashboard in dashboards.build_all().items():
-        defined = {v["name"] for v in dashboard.get("templating", {}).get("list", [])}
-        filled = {**values, **dict.fromkeys(defined, ".*")}
-        for panel in panels(dashboard):
-            for target in panel.get("targets", []):
-                if target.get("expr"):
-                    out.append((f"{name}: {panel.get('title')}", fill(target["expr"], filled)))
-    return out
-
-
 def test_every_dashboard_query_is_answered(serve_api: ServeApi) -> None:
     url = serve_api()
-    queries = _dashboard_queries()
-    assert len(queries) > 50
+    queries = panel_queries(scrape_s=15, step_s=30, range_s=END_S - START_S)
+    assert len(queries) > 100
     failed = []
-    with httpx.Client() as client:
-        for where, expr in queries:
-            body = {"query": expr, "start": f"{START_S:.0f}", "end": f"{END_S:.0f}", "step": "30"}
-            response = client.post(f"{url}/api/v1/query_range", data=body)
+    window = {"start": f"{START_S:.0f}", "end": f"{END_S:.0f}", "step": "30"}
+    with httpx.Client(base_url=url) as client:
+        for q in queries:
+            if q.instant:
+                response = client.post(
+                    "/api/v1/query", data={"query": q.expr, "time": window["end"]}
+                )
+            else:
+                response = client.post("/api/v1/query_range", data={"query": q.expr, **window})
             if response.status_code != 200:
-                failed.append(f"{where}: {response.status_code} {response.text}")
+                failed.append(f"{q.dashboard}: {q.panel}: {response.status_code} {response.text}")
     assert not failed, "\n".join(failed)

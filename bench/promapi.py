@@ -1,0 +1,533 @@
+"""Benchmark of the Prometheus HTTP API: ``python -m bench.promapi [--nodes N] [--json]``.
+
+Every panel query of the six dashboards (``dashboards.build_all()``), refreshed together as
+Grafana does when all six are open, sent over HTTP to foresight's query API the way Grafana's
+Prometheus data source sends them: a form POST to ``/api/v1/query_range`` (``/api/v1/query``
+for instant targets), variables at "All", ``$__rate_interval`` for a data source whose scrape
+interval is the store's, the time range the dashboards open with (``--hours``).
+
+The store holds a synthetic cluster of ``--nodes`` nodes with ``--pods-per-node`` pods
+(Deployments of 30 replicas, one pod in three with a sidecar, ten namespaces), written by
+foresight's own metric families, so that every label and join is the one production writes:
+the collectors' cluster and usage families, the cost families, the controller's families
+for one autoscaler per ten Deployments, and the alert engine's alert and notification
+counts. ``--hours`` of scrapes every ``--scrape`` seconds: usage moves, counters grow, states
+hold.
+
+The server runs in a child process (one core), the client here (the other): the figures are
+the server's. A round sends every query at once, ``--connections`` at a time, as browsers
+holding several dashboards open do; the first round warms up and is not counted. Latency is
+from send to the last byte, queueing in the API included. Target: p99 <= 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import httpx
+import numpy as np
+from aiohttp import web
+
+import dashboards
+from alerts.notify.delivery import OUTCOMES
+from autoscaler.controller.controller import Snapshot, autoscaler_families
+from autoscaler.cost.exporter import cost_families
+from autoscaler.cost.inputs import snapshot_from_cluster
+from autoscaler.cost.settings import CostSettings
+from collectors.cluster_model import ClusterModel
+from collectors.kubelet import NodeUsageView
+from collectors.state_metrics import cluster_families, usage_families
+from dashboards.lint import fill, panels
+from promql import Engine
+from queryapi import QueryApi, QueryApiSettings
+from runtime import names
+from runtime.clock import VirtualClock
+from runtime.families import Family
+from tsdb import Store, StoreSettings
+from tsdb.labels import make_labels
+
+T0_S = 1_750_000_000
+NAMESPACES = 10
+REPLICAS = 30
+TARGET_P99_S = 1.0
+
+
+@dataclass(frozen=True)
+class PanelQuery:
+    """One target of a dashboard panel, its variables filled."""
+
+    dashboard: str
+    panel: str
+    expr: str
+    instant: bool
+
+
+def panel_queries(scrape_s: float, step_s: float, range_s: float) -> list[PanelQuery]:
+    """Every panel target of the six dashboards with its variables at "All" and Grafana's
+    built-in intervals for a data source scraped every ``scrape_s`` seconds."""
+    rate_interval = max(step_s + scrape_s, 4 * scrape_s)
+    builtins = {
+        "__rate_interval": f"{rate_interval:g}s",
+        "__interval": f"{step_s:g}s",
+        "__range": f"{range_s:g}s",
+        "__range_s": f"{range_s:g}",
+    }
+    out = []
+    for name, dashboard in dashboards.build_all().items():
+        defined = {v["name"] for v in dashboard.get("templating", {}).get("list", [])}
+        values = {**builtins, **dict.fromkeys(defined, ".*")}
+        for panel in panels(dashboard):
+            for target in panel.get("targets", []):
+                if target.get("expr"):
+                    out.append(
+                        PanelQuery(
+                            name.removeprefix("foresight-").removesuffix(".json"),
+                            str(panel.get("title", "")),
+                            fill(target["expr"], values),
+                            bool(target.get("instant")),
+                        )
+                    )
+    return out
+
+
+# -- the synthetic cluster, through foresight's own families ---------------------------------
+
+
+def _node(i: int) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"node-{i:04d}",
+            "labels": {
+                "node.kubernetes.io/instance-type": "m5.2xlarge" if i % 4 else "c5.4xlarge",
+                "topology.kubernetes.io/zone": f"zone-{'abc'[i % 3]}",
+            },
+        },
+        "status": {
+            "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+            "allocatable": {"cpu": "15800m", "memory": "62Gi", "pods": "110"},
+            "conditions": [
+                {"type": "Ready", "status": "True" if i % 250 else "False"},
+                {"type": "MemoryPressure", "status": "False"},
+                {"type": "DiskPressure", "status": "False"},
+            ],
+        },
+    }
+
+
+def _owned(kind: str, name: str) -> list[dict[str, Any]]:
+    return [{"kind": kind, "name": name, "controller": True}]
+
+
+def _container(name: str, cpu: str, memory: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "resources": {
+            "requests": {"cpu": cpu, "memory": memory},
+            "limits": {"memory": memory},
+        },
+    }
+
+
+def cluster_model(nodes: int, pods_per_node: int) -> ClusterModel:
+    """Nodes, Deployments with their ReplicaSets, and their pods spread over the nodes."""
+    model = ClusterModel()
+    model.replace("Node", (_node(i) for i in range(nodes)))
+    pods, deployments, replica_sets = [], [], []
+    total = nodes * pods_per_node
+    for d in range((total + REPLICAS - 1) // REPLICAS):
+        ns, name = f"team-{d % NAMESPACES}", f"svc-{d:04d}"
+        replicas = min(REPLICAS, total - d * REPLICAS)
+        deployments.append(
+            {
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"replicas": replicas},
+                "status": {
+                    "readyReplicas": replicas,
+                    "availableReplicas": replicas,
+                    "updatedReplicas": replicas,
+                },
+            }
+        )
+        rs = f"{name}-7d9f8"
+        replica_sets.append(
+            {
+                "metadata": {
+                    "name": rs,
+                    "namespace": ns,
+                    "ownerReferences": _owned("Deployment", name),
+                },
+                "spec": {"replicas": replicas},
+            }
+        )
+        for r in range(replicas):
+            k = d * REPLICAS + r
+            containers = [_container("app", "250m", "512Mi")]
+            if k % 3 == 0:
+                containers.append(_container("proxy", "50m", "64Mi"))
+            phase = "Pending" if k % 997 == 0 else "Running"
+            pods.append(
+                {
+                    "metadata": {
+                        "name": f"{rs}-{r:05d}",
+                        "namespace": ns,
+                        "uid": f"uid-{k}",
+                        "ownerReferences": _owned("ReplicaSet", rs),
+                    },
+                    "spec": {"nodeName": f"node-{k % nodes:04d}", "containers": containers},
+                    "status": {
+                        "phase": phase,
+                        "conditions": [{"type": "Ready", "status": "True"}],
+                        "containerStatuses": [
+                            {"name": c["name"], "restartCount": k % 7 == 0, "ready": True}
+                            for c in containers
+                        ],
+                    },
+                }
+            )
+    model.replace("Deployment", deployments)
+    model.replace("ReplicaSet", replica_sets)
+    model.replace("Pod", pods)
+    return model
+
+
+def usage(model: ClusterModel, rng: np.random.Generator) -> dict[str, NodeUsageView]:
+    """A kubelet scrape of every node: each container at some share of its request."""
+    views = {n.name: NodeUsageView(T0_S * 1000, 0.0, 0.0) for n in model.nodes()}
+    for pod in model.pods():
+        view = views.get(pod.node)
+        if view is None or pod.phase != "Running":
+            continue
+        pod_cpu = pod_mem = 0.0
+        for c in pod.containers:
+            cpu = c.requests.get("cpu", 0.1) * float(rng.uniform(0.2, 1.5))
+            mem = c.requests.get("memory", 1e8) * float(rng.uniform(0.3, 1.1))
+            view.containers[(pod.namespace, pod.name, c.name)] = (cpu, mem)
+            pod_cpu, pod_mem = pod_cpu + cpu, pod_mem + mem
+        view.pods[(pod.namespace, pod.name)] = (pod_cpu, pod_mem)
+        view.node_cpu_cores = (view.node_cpu_cores or 0.0) + pod_cpu
+        view.node_memory_bytes = (view.node_memory_bytes or 0.0) + pod_mem
+    return views
+
+
+def _autoscalers(model: ClusterModel) -> list[Snapshot]:
+    out = []
+    for i, w in enumerate(model.workloads("Deployment")):
+        if i % 10:
+            continue
+        out.append(
+            Snapshot(
+                w.namespace,
+                w.name,
+                "Deployment",
+                w.name,
+                "Auto",
+                load=3.0,
+                forecast=4.0,
+                quantile=0.997,
+                current=w.desired,
+                desired=w.desired,
+                min_replicas=2,
+                max_replicas=60,
+                forecast_error=0.1,
+                recommendations={("app", "cpu"): 0.3, ("app", "memory"): 6e8},
+                conditions={"ForecastReady": "True", "AbleToScale": "True"},
+            )
+        )
+    return out
+
+
+def _alerts() -> list[Family]:
+    alerts = Family(names.ALERTS, "gauge", "Pending and firing alerts.")
+    for name, severity in (("NodeNotReady", "critical"), ("PodCrashLooping", "warning")):
+        for state in ("pending", "firing"):
+            alerts.add(2, alertname=name, severity=severity, state=state)
+    sent = Family(names.NOTIFICATIONS, "counter", "Notification attempts by outcome.")
+    outbox = Family(names.NOTIFICATION_OUTBOX_SIZE, "gauge", "Notifications queued.")
+    for receiver in ("team", "oncall"):
+        for outcome in OUTCOMES:
+            sent.add(10, receiver=receiver, outcome=outcome)
+        outbox.add(0, receiver=receiver)
+    leader = Family(names.LEADER, "gauge", "1 on the replica that acts.")
+    leader.add(1, identity="foresight-0")
+    return [alerts, sent, outbox, leader]
+
+
+def families(model: ClusterModel, rng: np.random.Generator) -> list[Family]:
+    """Everything the service writes to its store in one cycle, for this cluster."""
+    latest = usage(model, rng)
+    snapshot = snapshot_from_cluster(model, latest, CostSettings())
+    decisions = {(s.namespace, s.name, "up", "forecast"): 3 for s in _autoscalers(model)}
+    return [
+        *cluster_families(model),
+        *usage_families(latest, model),
+        *cost_families(snapshot, CostSettings()),
+        *autoscaler_families(_autoscalers(model), decisions),
+        *_alerts(),
+    ]
+
+
+def build_store(nodes: int, pods_per_node: int, hours: float, scrape_s: float) -> tuple[Store, int]:
+    """The store and the time of its last scrape (ms): the families written every
+    ``scrape_s`` for ``hours``; usage gauges move by a few percent, counters grow."""
+    rng = np.random.default_rng(1)
+    model = cluster_model(nodes, pods_per_node)
+    store = Store(StoreSettings(max_series=10_000_000), VirtualClock(T0_S), persistent=False)
+    refs, base, kinds = [], [], []
+    moving = {
+        names.NODE_CPU_CORES,
+        names.POD_CPU_CORES,
+        names.CONTAINER_CPU_CORES,
+        names.WORKLOAD_CPU_CORES,
+        names.COST_HOURLY,
+        names.AUTOSCALER_LOAD,
+    }
+    for family in families(model, rng):
+        name = family.sample_name
+        kind = 2 if family.kind == "counter" else 1 if family.name in moving else 0
+        for labels, value in family.samples:
+            refs.append(store.ref(make_labels({**labels, "__name__": name})))
+            base.append(value)
+            kinds.append(kind)
+    ids = np.array(refs, dtype=np.int32)
+    level, kind_of = np.array(base), np.array(kinds)
+    scrapes = max(1, round(hours * 3600 / scrape_s))
+    for k in range(scrapes):
+        wobble = 1 + 0.05 * np.sin(k / 20 + np.arange(len(ids)) % 97)
+        values = np.where(kind_of == 1, level * wobble, level)
+        values = np.where(kind_of == 2, level + k * 0.01 * (np.arange(len(ids)) % 5), values)
+        store.append_batch(ids, int((T0_S + k * scrape_s) * 1000), values)
+    store.maintain()
+    return store, int((T0_S + (scrapes - 1) * scrape_s) * 1000)
+
+
+# -- server (child process) and client ------------------------------------------------------
+
+
+def _serve(args: dict[str, Any], conn: Connection) -> None:
+    asyncio.run(_serve_async(args, conn))
+
+
+async def _serve_async(args: dict[str, Any], conn: Connection) -> None:
+    started = time.perf_counter()
+    store, end_ms = build_store(args["nodes"], args["pods_per_node"], args["hours"], args["scrape"])
+    built = time.perf_counter() - started
+    stats = store.stats()
+    api = QueryApi(
+        Engine(store),
+        store,
+        QueryApiSettings(max_concurrent_queries=args["concurrency"]),
+        VirtualClock(end_ms / 1000),
+    )
+    app = web.Application()
+    app.add_routes(api.routes())
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    conn.send(
+        {
+            "url": f"http://127.0.0.1:{port}",
+            "end_ms": end_ms,
+            "series": stats.series,
+            "samples": stats.head_samples + stats.block_samples,
+            "built_s": built,
+        }
+    )
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, conn.recv)
+    await runner.cleanup()
+    api.close()
+    store.close()
+
+
+@dataclass
+class Sample:
+    """One request's outcome."""
+
+    query: PanelQuery
+    seconds: float
+    status: int
+    series: int
+
+
+async def _send(
+    client: httpx.AsyncClient, q: PanelQuery, window: dict[str, str], gate: asyncio.Semaphore
+) -> Sample:
+    path = "/api/v1/query" if q.instant else "/api/v1/query_range"
+    form = {"query": q.expr, "time": window["end"]} if q.instant else {"query": q.expr, **window}
+    async with gate:
+        start = time.perf_counter()
+        response = await client.post(path, data=form)
+        took = time.perf_counter() - start
+    body = response.json() if response.status_code == 200 else {}
+    series = len(body.get("data", {}).get("result", [])) if body else 0
+    return Sample(q, took, response.status_code, series)
+
+
+async def _rounds(
+    url: str, queries: list[PanelQuery], window: dict[str, str], rounds: int, connections: int
+) -> tuple[list[Sample], list[float]]:
+    gate = asyncio.Semaphore(connections)
+    limits = httpx.Limits(max_connections=connections)
+    samples: list[Sample] = []
+    walls: list[float] = []
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+        for r in range(rounds + 1):
+            start = time.perf_counter()
+            got = await asyncio.gather(*(_send(client, q, window, gate) for q in queries))
+            wall = time.perf_counter() - start
+            if r:  # the first round warms up
+                samples += got
+                walls.append(wall)
+    return samples, walls
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Build the store in a child, time the rounds, return the figures."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    settings = {
+        "nodes": args.nodes,
+        "pods_per_node": args.pods_per_node,
+        "hours": args.hours,
+        "scrape": args.scrape,
+        "concurrency": args.concurrency,
+    }
+    proc = ctx.Process(target=_serve, args=(settings, child), daemon=True)
+    proc.start()
+    try:
+        info = parent.recv()
+        step = args.step or args.scrape
+        end_s = info["end_ms"] // 1000
+        window = {
+            "start": str(end_s - int(args.hours * 3600)),
+            "end": str(end_s),
+            "step": f"{step:g}",
+        }
+        queries = panel_queries(args.scrape, step, args.hours * 3600)
+        samples, walls = asyncio.run(
+            _rounds(info["url"], queries, window, args.rounds, args.connections)
+        )
+    finally:
+        parent.send("stop")
+        proc.join(timeout=120)
+    return _figures(args, info, queries, samples, walls)
+
+
+def _figures(
+    args: argparse.Namespace,
+    info: dict[str, Any],
+    queries: list[PanelQuery],
+    samples: list[Sample],
+    walls: list[float],
+) -> dict[str, Any]:
+    latencies = [s.seconds for s in samples]
+    by_dashboard: dict[str, list[float]] = {}
+    for s in samples:
+        by_dashboard.setdefault(s.query.dashboard, []).append(s.seconds)
+    slowest: dict[str, Sample] = {}
+    for s in samples:
+        key = f"{s.query.dashboard}: {s.query.panel}"
+        if key not in slowest or s.seconds > slowest[key].seconds:
+            slowest[key] = s
+    p99 = _percentile(latencies, 99)
+    return {
+        "nodes": args.nodes,
+        "pods": args.nodes * args.pods_per_node,
+        "series": info["series"],
+        "samples": info["samples"],
+        "store_built_s": info["built_s"],
+        "hours": args.hours,
+        "step_s": args.step or args.scrape,
+        "queries_per_round": len(queries),
+        "rounds": len(walls),
+        "connections": args.connections,
+        "max_concurrent_queries": args.concurrency,
+        "errors": sum(s.status != 200 for s in samples),
+        "requests_per_s": len(samples) / sum(walls) if walls else float("nan"),
+        "round_s": {
+            "min": min(walls, default=float("nan")),
+            "max": max(walls, default=float("nan")),
+        },
+        "p50_s": _percentile(latencies, 50),
+        "p99_s": p99,
+        "max_s": max(latencies, default=float("nan")),
+        "target_p99_s": TARGET_P99_S,
+        "meets_target": p99 <= TARGET_P99_S,
+        "dashboards": {
+            name: {"p50_s": _percentile(v, 50), "p99_s": _percentile(v, 99), "queries": len(v)}
+            for name, v in by_dashboard.items()
+        },
+        "slowest": [
+            {"panel": key, "seconds": s.seconds, "series": s.series, "status": s.status}
+            for key, s in sorted(slowest.items(), key=lambda kv: -kv[1].seconds)[:10]
+        ],
+    }
+
+
+def _table(f: dict[str, Any]) -> Iterator[str]:
+    yield f"{'cluster':<34} {f['nodes']:,} nodes, {f['pods']:,} pods"
+    yield (
+        f"{'store':<34} {f['series']:,} series, {f['samples']:,} samples "
+        f"({f['store_built_s']:.0f} s to build)"
+    )
+    yield (
+        f"{'dashboards':<34} 6, {f['queries_per_round']} panel queries over {f['hours']:g} h, "
+        f"step {f['step_s']:g} s"
+    )
+    yield (
+        f"{'client':<34} {f['connections']} connections; API: {f['max_concurrent_queries']} "
+        f"queries at once; {f['rounds']} rounds after a warm-up"
+    )
+    yield ""
+    yield f"{'':<34} {'req/s':>8} {'p50 s':>8} {'p99 s':>8} {'max s':>8} {'errors':>7}"
+    yield (
+        f"{'all six refreshed together':<34} {f['requests_per_s']:>8.1f} {f['p50_s']:>8.3f} "
+        f"{f['p99_s']:>8.3f} {f['max_s']:>8.3f} {f['errors']:>7}"
+    )
+    for name, d in f["dashboards"].items():
+        yield f"{'  ' + name:<34} {'':>8} {d['p50_s']:>8.3f} {d['p99_s']:>8.3f}"
+    verdict = "met" if f["meets_target"] else "NOT met"
+    yield f"target p99 <= {f['target_p99_s']:g} s: {verdict}"
+    yield ""
+    yield f"{'slowest panels (worst round)':<60} {'seconds':>8} {'series':>7}"
+    for s in f["slowest"]:
+        yield f"{s['panel'][:60]:<60} {s['seconds']:>8.3f} {s['series']:>7,}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.promapi", description=__doc__)
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--pods-per-node", type=int, default=30)
+    parser.add_argument("--hours", type=float, default=1.0, help="dashboard time range")
+    parser.add_argument("--scrape", type=float, default=30.0, help="seconds between scrapes")
+    parser.add_argument("--step", type=float, default=None, help="query step (default: scrape)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=12, help="client connections")
+    parser.add_argument("--concurrency", type=int, default=4, help="the API's concurrent queries")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    figures = run(args)
+    if args.json:
+        json.dump(figures, sys.stdout, indent=2)
+        print()
+    else:
+        print("\n".join(_table(figures)))
+
+
+if __name__ == "__main__":
+    main()
