@@ -63,10 +63,13 @@ _MAX_SECONDS = 9e15
 
 
 class _Entry(NamedTuple):
-    """A series text seen before: its id and metric name."""
+    """A series text seen before: its id, metric name, the family it was found in, and
+    whether its samples are skipped there (``_created``)."""
 
     sid: int
     name: str
+    family: str
+    skip: bool
 
 
 class _Family(NamedTuple):
@@ -131,6 +134,7 @@ class TextReader:
             entries.clear()
         known = entries.get
         last: _Entry | None = None
+        family = self._family
         skip = False
         for number, line in enumerate(text.split("\n"), first_line):
             try:
@@ -140,12 +144,20 @@ class TextReader:
             entry = known(key)
             if entry is None:
                 entry = self._slow_line(line, key, number, sids, values, stamps)
+                family = self._family
                 if entry is None:
                     last = None
                     continue
-            if entry is not last:
                 last = entry
-                skip = self._sample_family(entry.name, number)
+                skip = entry.skip
+            elif entry is not last:
+                last = entry
+                # A series keeps its family: only a change of family needs a closer look.
+                if entry.family == family:
+                    skip = entry.skip
+                else:
+                    skip = self._sample_family(entry.name, number)
+                    family = self._family
             if not skip:
                 add_sid(entry.sid)
                 add_value(value)
@@ -230,10 +242,11 @@ class TextReader:
             return None
         sample = self._read_line(line, number)
         sid = self._series(sample.name, sample.labels, number)
+        skip = self._sample_family(sample.name, number)
         if sample.plain:
-            entry = self._entries[key] = _Entry(sid, sample.name)
+            entry = self._entries[key] = _Entry(sid, sample.name, self._family, skip)
             return entry
-        if not self._sample_family(sample.name, number):
+        if not skip:
             sids.append(sid)
             values.append(sample.value)
             stamps.append(sample.stamp)
@@ -345,6 +358,7 @@ class TextReader:
         keyword = parts[0]
         if keyword == "EOF" and len(parts) == 1 and self._openmetrics:
             self._eof_line = self._eof_line or number
+            self._family = ""  # so that the next sample is looked at, and refused
             return
         if keyword not in ("TYPE", "HELP", "UNIT") or len(parts) < 2:
             return  # a plain comment
