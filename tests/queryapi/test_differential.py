@@ -115,6 +115,16 @@ def test_times_as_rfc3339_and_steps_as_seconds(both: tuple[str, str]) -> None:
 
 
 @pytest.mark.parametrize(
+    "time", [f"{AT_S + 0.1235:.4f}", f"{AT_S - 0.0004:.4f}", "2023-11-15T01:53:20.123456+02:00"]
+)
+def test_fractional_and_zoned_times(both: tuple[str, str], time: str) -> None:
+    body = _compare(
+        both, "GET", "/api/v1/query", {"query": "timestamp(mem) - time()", "time": time}
+    )
+    assert body["data"]["result"]
+
+
+@pytest.mark.parametrize(
     "params",
     [
         [("match[]", "mem")],
