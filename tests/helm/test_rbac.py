@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.helm.helmchart import CI_VALUES, NAMESPACE, ci_values, manifests
+from tests.helm.helmchart import CI_VALUES, NAMESPACE, Manifests, ci_values, manifests
 
 CASES = [p.name.removesuffix("-values.yaml") for p in CI_VALUES]
 
@@ -45,7 +45,22 @@ EXPECTED_CLUSTER: set[Rule] = {
     *(("foresight.dev", "predictiveautoscalers", v) for v in ("get", "list", "watch")),
     *(("foresight.dev", "predictiveautoscalers/status", v) for v in ("get", "update", "patch")),
     ("autoscaling.k8s.io", "verticalpodautoscalers", "list"),
+    # server.auth kubernetes: the API's callers (access/kube.py).
+    ("authentication.k8s.io", "tokenreviews", "create"),
+    ("authorization.k8s.io", "subjectaccessreviews", "create"),
 }
+REVIEWS = {
+    ("authentication.k8s.io", "tokenreviews", "create"),
+    ("authorization.k8s.io", "subjectaccessreviews", "create"),
+}
+# The rights access/ asks for (autoscaler/service.py ALERT_API_RESOURCES), for users to bind.
+EDITOR = {
+    ("foresight.dev", "silences", "create"),
+    ("foresight.dev", "silences", "delete"),
+    *(("foresight.dev", r, v) for r in ("silences", "rules", "alerts") for v in ("get", "list")),
+}
+VIEWER = {("foresight.dev", r, v) for r in ("silences", "rules", "alerts") for v in ("get", "list")}
+API_ROLES = ("-silence-editor", "-viewer")
 
 
 def expand(rules: list[dict[str, Any]]) -> set[Rule]:
@@ -58,8 +73,18 @@ def expand(rules: list[dict[str, Any]]) -> set[Rule]:
     }
 
 
+def own_roles(rendered: Manifests) -> list[dict[str, Any]]:
+    """The roles foresight's own ServiceAccount is bound to (not the API's, for users)."""
+    return [
+        r
+        for r in rendered.of_kind("ClusterRole") + rendered.of_kind("Role")
+        if not r["metadata"]["name"].endswith(API_ROLES)
+    ]
+
+
 def cluster_rules(values: dict[str, Any]) -> list[dict[str, Any]]:
-    rules: list[dict[str, Any]] = manifests(values).one("ClusterRole")["rules"]
+    (role,) = [r for r in own_roles(manifests(values)) if r["kind"] == "ClusterRole"]
+    rules: list[dict[str, Any]] = role["rules"]
     return rules
 
 
@@ -75,7 +100,7 @@ def test_vertical_pod_autoscalers_are_optional() -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_no_wildcards_no_node_proxy_no_secrets(case: str) -> None:
     rendered = manifests(ci_values(case))
-    for role in rendered.of_kind("ClusterRole") + rendered.of_kind("Role"):
+    for role in own_roles(rendered):
         for rule in role["rules"]:
             for field in ("apiGroups", "resources", "verbs", "resourceNames"):
                 assert not any("*" in item for item in rule.get(field, [])), (role, rule)
@@ -84,6 +109,42 @@ def test_no_wildcards_no_node_proxy_no_secrets(case: str) -> None:
             assert "nodes/proxy" not in resources
             assert not resources & {"secrets", "configmaps", "serviceaccounts/token"}
             assert not set(rule["verbs"]) & {"escalate", "bind", "impersonate", "delete"}
+
+
+def test_reviews_only_with_kubernetes_auth() -> None:
+    values = {"config": {"server": {"auth": "token-file", "token_file": "/etc/t/tokens"}}}
+    assert expand(cluster_rules(values)) == EXPECTED_CLUSTER - REVIEWS
+
+
+def test_roles_for_the_apis_users() -> None:
+    rendered = manifests({})
+    editor = rendered.one("ClusterRole", "foresight-silence-editor")
+    assert expand(editor["rules"]) == EDITOR
+    viewer = rendered.one("ClusterRole", "foresight-viewer")
+    assert expand(viewer["rules"]) == VIEWER
+    assert [r for r in viewer["rules"] if "nonResourceURLs" in r] == [
+        {"nonResourceURLs": ["/metrics"], "verbs": ["get"]}
+    ]
+    # No subject is bound unless listed.
+    assert [b["metadata"]["name"] for b in rendered.of_kind("ClusterRoleBinding")] == ["foresight"]
+
+
+def test_api_access_binds_the_subjects_listed() -> None:
+    rendered = manifests(ci_values("all-on"))
+    name = next(
+        r["metadata"]["name"][: -len("-viewer")]
+        for r in rendered.of_kind("ClusterRole")
+        if r["metadata"]["name"].endswith("-viewer")
+    )
+    editors = rendered.one("ClusterRoleBinding", f"{name}-silence-editor")
+    assert editors["roleRef"]["name"] == f"{name}-silence-editor"
+    assert editors["subjects"] == [
+        {"kind": "Group", "name": "sre", "apiGroup": "rbac.authorization.k8s.io"}
+    ]
+    viewers = rendered.one("ClusterRoleBinding", f"{name}-viewer")
+    assert viewers["subjects"] == [
+        {"kind": "ServiceAccount", "name": "grafana", "namespace": "monitoring"}
+    ]
 
 
 def test_node_proxy_only_when_kubelets_are_reached_through_it() -> None:
@@ -124,12 +185,15 @@ def test_bindings_bind_the_pods_service_account(case: str) -> None:
     account = rendered.workload()["spec"]["template"]["spec"]["serviceAccountName"]
     assert rendered.one("ServiceAccount")["metadata"]["name"] == account
     for kind, role_kind in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
-        binding = rendered.one(kind)
+        (binding,) = [
+            b for b in rendered.of_kind(kind) if not b["metadata"]["name"].endswith(API_ROLES)
+        ]
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}
         ]
         assert binding["roleRef"]["kind"] == role_kind
-        assert binding["roleRef"]["name"] == rendered.one(role_kind)["metadata"]["name"]
+        (role,) = [r for r in own_roles(rendered) if r["kind"] == role_kind]
+        assert binding["roleRef"]["name"] == role["metadata"]["name"]
 
 
 def test_rbac_can_be_left_to_the_operator() -> None:

@@ -76,15 +76,46 @@ def test_webhook_secrets_come_from_secret_references() -> None:
     assert "/etc/foresight/secrets/team-webhook/hmac" in rendered.settings_text()
 
 
-def test_network_policy_opens_only_the_http_port() -> None:
+def test_network_policy_opens_each_port_to_its_own_peers() -> None:
     rendered = manifests(ci_values("all-on"))
     policy = rendered.one("NetworkPolicy")
-    (ingress,) = policy["spec"]["ingress"]
-    assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
-    assert ingress["from"][0]["namespaceSelector"]["matchLabels"] == {
-        "kubernetes.io/metadata.name": "monitoring"
-    }
+    metrics, api = policy["spec"]["ingress"]
+    assert metrics["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert metrics["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert api["ports"] == [{"port": "api", "protocol": "TCP"}]
+    assert api["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}}
+    ]
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    default = manifests({"networkPolicy": {"enabled": True}}).one("NetworkPolicy")
+    # The ports it names are the container's.
+    names = {p["name"] for p in rendered.container()["ports"]}
+    assert names == {"metrics", "api"}
+
+
+def test_network_policy_is_on_by_default() -> None:
+    policy = manifests({}).one("NetworkPolicy")
+    metrics, api = policy["spec"]["ingress"]
+    # Prometheus of kube-prometheus-stack in "monitoring" scrapes; it cannot reach the API.
+    assert metrics == {
+        "ports": [{"port": "metrics", "protocol": "TCP"}],
+        "from": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+            }
+        ],
+    }
+    assert api == {"ports": [{"port": "api", "protocol": "TCP"}], "from": [{"podSelector": {}}]}
     # Egress stays open unless rules are given: the API server, kubelets and webhooks.
-    assert default["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+
+
+def test_a_port_without_peers_is_closed() -> None:
+    only_metrics = {"networkPolicy": {"api": {"from": []}}}
+    (rule,) = manifests(only_metrics).one("NetworkPolicy")["spec"]["ingress"]
+    assert rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    closed = {"networkPolicy": {"api": {"from": []}, "metrics": {"from": []}}}
+    assert manifests(closed).one("NetworkPolicy")["spec"]["ingress"] == []
+    assert manifests({"networkPolicy": {"enabled": False}}).of_kind("NetworkPolicy") == []

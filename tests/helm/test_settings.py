@@ -111,6 +111,7 @@ def test_values_yaml_defaults_are_foresights_defaults(tmp_path: Path) -> None:
     loaded = load_settings(config_file).model_dump(mode="json")
     defaults = Settings().model_dump(mode="json")
     chart_sets = {
+        ("server", "host"),
         ("log", "format"),
         ("store", "data_dir"),
         ("rules", "state_dir"),

@@ -42,7 +42,7 @@ def free_port() -> int:
         return port
 
 
-def values(port: int) -> dict[str, Any]:
+def values(port: int, api_port: int) -> dict[str, Any]:
     return {
         "webhookSecret": {"existingSecret": "foresight-webhook"},
         "secretMounts": [{"name": "team-webhook"}],
@@ -57,7 +57,8 @@ def values(port: int) -> dict[str, Any]:
             }
         },
         "config": {
-            "server": {"port": port},
+            # Loopback: tests reach nothing else (the chart's 0.0.0.0 is for a pod).
+            "server": {"port": port, "api_port": api_port, "host": "127.0.0.1"},
             "collectors": {"scrape_interval_seconds": 1, "stagger_seconds": 0},
             "notify": {
                 "route": {"receiver": "team"},
@@ -195,8 +196,8 @@ def _service_account(pod: Pod, kubeconfig: Path) -> None:
 
 
 def test_the_rendered_pod_starts_foresight_run(simulator: Path, tmp_path: Path) -> None:
-    port = free_port()
-    rendered = manifests(values(port))
+    port, api_port = free_port(), free_port()
+    rendered = manifests(values(port, api_port))
     pod = Pod(rendered, tmp_path / "root")
     pod.lay_out()
     _service_account(pod, simulator)
@@ -221,8 +222,13 @@ def test_the_rendered_pod_starts_foresight_run(simulator: Path, tmp_path: Path) 
     try:
         # Ready, and leading under the pod's name: the Lease in the release namespace.
         _wait_leading(process, port)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
-            groups = http.get("/api/v1/rules").json()["data"]["groups"]
+        # The API, on its own port, takes the ServiceAccount's token: checked by TokenReview
+        # and SubjectAccessReview with the chart's RBAC (the simulator's token is an admin's).
+        token = (pod.path(SERVICE_ACCOUNT_DIR) / "token").read_text(encoding="utf-8")
+        with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=5) as http:
+            assert http.get("/api/v1/rules").status_code == 401
+            answer = http.get("/api/v1/rules", headers={"Authorization": f"Bearer {token}"})
+            groups = answer.json()["data"]["groups"]
         assert "from-the-chart" in {g["name"] for g in groups}
         lease = _lease(simulator, rendered)
         assert lease.spec.holder_identity == POD_NAME
@@ -240,7 +246,7 @@ def test_the_rendered_pod_starts_foresight_run(simulator: Path, tmp_path: Path) 
             encoding="utf-8",
         )
         process.send_signal(signal.SIGHUP)
-        _wait_for_group(process, port, "added-on-sighup")
+        _wait_for_group(process, api_port, token, "added-on-sighup")
         process.send_signal(signal.SIGTERM)
         grace = rendered.workload()["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         assert process.wait(grace) == 0
@@ -273,9 +279,10 @@ def _wait_leading(process: subprocess.Popen[str], port: int) -> None:
             time.sleep(0.2)
 
 
-def _wait_for_group(process: subprocess.Popen[str], port: int, group: str) -> None:
+def _wait_for_group(process: subprocess.Popen[str], port: int, token: str, group: str) -> None:
     deadline = time.monotonic() + 10
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2) as http:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2, headers=headers) as http:
         while True:
             assert process.poll() is None, f"foresight exited with {process.returncode}"
             groups = http.get("/api/v1/rules").json()["data"]["groups"]

@@ -81,6 +81,18 @@ Groups whose lines are all commented out are null, so each level may be missing 
 {{- include "foresight.setting" (list .Values.config "server" "port") | default 8080 | int }}
 {{- end }}
 
+{{/*
+The port of the API (silences, rules, alerts): the container port `api` and the Service's.
+*/}}
+{{- define "foresight.apiPort" -}}
+{{- include "foresight.setting" (list .Values.config "server" "api_port") | default 8081 | int }}
+{{- end }}
+
+{{/* How API callers are checked (`config.server.auth`). */}}
+{{- define "foresight.auth" -}}
+{{- include "foresight.setting" (list .Values.config "server" "auth") | default "kubernetes" }}
+{{- end }}
+
 {{- define "foresight.leaseName" -}}
 {{- include "foresight.setting" (list .Values.config "leader" "name") | default (printf "%s-leader" (include "foresight.fullname" .)) }}
 {{- end }}
@@ -140,12 +152,12 @@ name, the directory of `alertRules`). Secret values are refused here: the file i
 {{- end }}
 
 {{/*
-A probe from values, aimed at the HTTP port unless it says otherwise.
+A probe from values, aimed at the metrics port unless it says otherwise.
 */}}
 {{- define "foresight.probe" -}}
 {{- $probe := deepCopy . }}
 {{- if hasKey $probe "httpGet" }}
-{{- $_ := set $probe.httpGet "port" ($probe.httpGet.port | default "http") }}
+{{- $_ := set $probe.httpGet "port" ($probe.httpGet.port | default "metrics") }}
 {{- end }}
 {{- toYaml $probe }}
 {{- end }}
@@ -217,8 +229,13 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       ports:
-        - name: http
+        # /metrics, /healthz, /readyz; the API (every request authenticated) on its own port,
+        # so the NetworkPolicy can let Prometheus scrape without reaching the API.
+        - name: metrics
           containerPort: {{ include "foresight.port" . }}
+          protocol: TCP
+        - name: api
+          containerPort: {{ include "foresight.apiPort" . }}
           protocol: TCP
       {{- with .Values.startupProbe }}
       startupProbe:
