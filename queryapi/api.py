@@ -285,9 +285,7 @@ class QueryApi:
         texts = form.getall("match[]", [])
         if not texts:
             raise ApiError("bad_data", "no match[] parameter provided")
-        limit = params.limit_param(form.get("limit"))
-        start = params.time_param(form.get("start"), "start", params.MIN_TIME_MS)
-        end = params.time_param(form.get("end"), "end", params.MAX_TIME_MS)
+        limit, start, end = _index_window(form)
         sets = params.matcher_sets(texts, "match[]")
 
         def work() -> bytes:
@@ -299,9 +297,7 @@ class QueryApi:
     async def labels(self, request: web.Request) -> web.Response:
         """``/api/v1/labels``: ``match[]``, ``start``, ``end``, ``limit``."""
         form = await _form(request)
-        limit = params.limit_param(form.get("limit"))
-        start = params.time_param(form.get("start"), "start", params.MIN_TIME_MS)
-        end = params.time_param(form.get("end"), "end", params.MAX_TIME_MS)
+        limit, start, end = _index_window(form)
         sets = params.matcher_sets(form.getall("match[]", []))
 
         def work() -> bytes:
@@ -316,9 +312,7 @@ class QueryApi:
         """``/api/v1/label/<name>/values``: ``match[]``, ``start``, ``end``, ``limit``."""
         name = params.label_name(request.match_info["name"])
         form = await _form(request)
-        limit = params.limit_param(form.get("limit"))
-        start = params.time_param(form.get("start"), "start", params.MIN_TIME_MS)
-        end = params.time_param(form.get("end"), "end", params.MAX_TIME_MS)
+        limit, start, end = _index_window(form)
         sets = params.matcher_sets(form.getall("match[]", []))
 
         def work() -> bytes:
@@ -377,6 +371,14 @@ class QueryApi:
     async def status_config(self, request: web.Request) -> web.Response:
         """``/api/v1/status/config``: the effective settings as YAML."""
         return _respond(success_json({"yaml": self._config()}))
+
+
+def _index_window(form: Mapping[str, str]) -> tuple[int, int, int]:
+    """``limit``, ``start`` and ``end`` of the index endpoints; the range defaults to all time."""
+    limit = params.limit_param(form.get("limit"))
+    start = params.time_param(form.get("start"), "start", params.MIN_TIME_MS)
+    end = params.time_param(form.get("end"), "end", params.MAX_TIME_MS)
+    return limit, start, end
 
 
 def _whole(start: int, end: int) -> bool:
