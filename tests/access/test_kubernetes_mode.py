@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client as k8s
 
 from simulator.faults import FaultSpec
 from tests.access.conftest import SILENCE, Served, bearer, serve
+from tests.helm.helmchart import manifests
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "silence-editor-binding.yaml"
 EDITOR_RULES = [
     {"apiGroups": ["foresight.dev"], "resources": ["silences"], "verbs": ["create", "delete"]},
     {
@@ -160,3 +163,22 @@ async def test_api_errors_are_retried_then_503_and_not_cached(
         # Not cached: at once a 403 (authenticated, no binding).
         again = await s.http.post("/api/v2/silences", json=SILENCE, headers=bearer(other))
         assert again.status_code == 403
+
+
+async def test_the_example_binding_and_the_charts_role_grant_silences(tmp_path: Path) -> None:
+    """examples/silence-editor-binding.yaml with the chart's ClusterRole, as an operator
+    applies them: the bot's token creates a silence and nothing more."""
+    rendered = manifests({})
+    role = rendered.one("ClusterRole", "foresight-silence-editor")
+    account, binding = yaml.safe_load_all(EXAMPLE.read_text(encoding="utf-8"))
+    async with serve(tmp_path) as s:
+        rbac = k8s.RbacAuthorizationV1Api(s.api)
+        await s.call(rbac.create_cluster_role, role)
+        await s.call(rbac.create_cluster_role_binding, binding)
+        namespace, name = account["metadata"]["namespace"], account["metadata"]["name"]
+        token = await s.token_for(namespace, name)
+        created = await s.http.post("/api/v2/silences", json=SILENCE, headers=bearer(token))
+        assert created.status_code == 200
+        assert (await s.http.get("/api/v1/alerts", headers=bearer(token))).status_code == 200
+        deleted = await s.http.delete("/api/v2/silence/x", headers=bearer(token))
+        assert deleted.status_code == 404  # allowed, and there is no such silence
