@@ -301,7 +301,7 @@ class Controller:
         keep = self._forecast_settings.history_days * 86_400
         try:
             if state.history is None:
-                history = GridHistory(step, keep)
+                history = GridHistory(step, keep, self._engine.settings.lookback_delta_seconds)
                 start = now - keep
                 start -= start % step
                 history.fill(start, state.query.history(self._engine, start, now, step))

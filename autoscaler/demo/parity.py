@@ -192,7 +192,8 @@ def _settings(out: Path, kubeconfig: Path, config: ParityConfig) -> Settings:
                 "stagger_seconds": 0,
                 "token_file": None,
                 "ca_file": None,
-                "scrape_timeout_seconds": 0.5,
+                # A loaded machine must not turn into missing samples that a replay lacks.
+                "scrape_timeout_seconds": 30,
             },
             "controller": {
                 "interval_seconds": config.step_seconds,

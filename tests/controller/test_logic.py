@@ -165,8 +165,22 @@ def test_grid_history_keeps_the_latest_value_per_step_and_gaps() -> None:
     assert series is not None and len(series.values) == 10  # ten minutes kept
 
 
+def test_grid_history_holds_a_sparser_load_for_the_lookback() -> None:
+    # Decisions every 30 s on a 15 s grid: the cell between two holds the earlier value, as
+    # the range query that filled the history does; beyond the lookback it is a gap.
+    history = GridHistory(15, keep_seconds=3600, hold_seconds=60)
+    history.fill(NOW - 30, np.array([1.0, 2.0]))
+    history.observe(NOW + 30, 3.0)
+    history.observe(NOW + 60, 4.0)
+    history.observe(NOW + 180, 5.0)
+    series = history.series()
+    assert series is not None
+    expected = [1, 2, 2, 2, 3, 3, 4, 4, 4, 4, *[np.nan] * 4, 5]
+    assert np.array_equal(series.values, expected, equal_nan=True)
+
+
 def test_forecast_error_compares_each_peak_with_what_came() -> None:
-    kept = KeptForecast(ForecastSpec(horizonSeconds=120), ForecastSettings(), 60)
+    kept = KeptForecast(ForecastSpec(horizon_seconds=120), ForecastSettings(), 60)
     history = GridHistory(60, 86_400)
     values = 10 + np.sin(np.arange(3000) / 100)
     history.fill(NOW - 3000 * 60, values)
@@ -178,7 +192,7 @@ def test_forecast_error_compares_each_peak_with_what_came() -> None:
         assert math.isfinite(peak) and peak >= 10.0
     assert kept.error_ratio is not None and 0 <= kept.error_ratio < 0.5
     assert kept.ready  # 50 hours of history: the configured model, not the fallback
-    short = KeptForecast(ForecastSpec(horizonSeconds=120), ForecastSettings(), 60)
+    short = KeptForecast(ForecastSpec(horizon_seconds=120), ForecastSettings(), 60)
     recent = GridHistory(60, 86_400)
     recent.fill(NOW - 600, np.full(10, 3.0))
     series = recent.series()
