@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, NamedTuple, TextIO
 
 import numpy as np
 
@@ -119,32 +119,36 @@ def import_file(
 ) -> ImportResult:
     """Append every sample of a text file; the format is detected when not given.
 
-    Raises :class:`OpenMetricsError` naming the file and line (or the OS error).
+    Raises :class:`OpenMetricsError` naming the file and line, or the file's OS error.
     """
     source = str(path)
     try:
-        with path.open("rb") as f:
+        f = path.open("rb")
+    except OSError as e:
+        raise OpenMetricsError(f"{source}: {e.strerror or e}") from e
+    with f:
+        try:
             total = os.fstat(f.fileno()).st_size
             if text_format is None:
                 f.seek(max(total - _EOF_TAIL, 0))
                 text_format = detect_format(f.read())
                 f.seek(0)
-            pieces = _pieces(f, source, chunk_bytes)
+        except OSError as e:
+            raise OpenMetricsError(f"{source}: {e.strerror or e}") from e
 
-            def report(done: int, samples: int) -> None:
-                if progress is not None:
-                    progress(ImportProgress(source, done, total, samples))
+        def report(done: int, samples: int) -> None:
+            if progress is not None:
+                progress(ImportProgress(source, done, total, samples))
 
-            return _import(store, pieces, text_format, source, warn, report)
-    except OSError as e:
-        raise OpenMetricsError(f"{source}: {e.strerror or e}") from e
+        return _import(store, _pieces(f, source, chunk_bytes), text_format, source, warn, report)
 
 
 def import_text(
     store: Store, text: str, text_format: TextFormat, source: str = "<input>"
 ) -> ImportResult:
     """Append every sample of a text held in memory."""
-    return _import(store, iter([(text, 1, len(text))]), text_format, source, None, None)
+    piece = _Piece(text, 1, 1 + text.count("\n"), len(text))
+    return _import(store, iter([piece]), text_format, source, None, None)
 
 
 def import_openmetrics(store: Store, text: str, source: str = "<input>") -> int:
@@ -156,13 +160,25 @@ def import_openmetrics(store: Store, text: str, source: str = "<input>") -> int:
     return import_text(store, text, "openmetrics", source).samples
 
 
-def _pieces(f: BinaryIO, source: str, chunk_bytes: int) -> Iterator[tuple[str, int, int]]:
-    """``(whole lines, number of the first, bytes read so far)`` of a file, piece by piece."""
+class _Piece(NamedTuple):
+    """Whole lines of a file, the numbers of the first and last, and bytes read so far."""
+
+    text: str
+    first_line: int
+    last_line: int
+    bytes_read: int
+
+
+def _pieces(f: BinaryIO, source: str, chunk_bytes: int) -> Iterator[_Piece]:
+    """A file, piece by piece."""
     carry = b""
     line = 1
     done = 0
     while True:
-        block = f.read(chunk_bytes)
+        try:
+            block = f.read(chunk_bytes)
+        except OSError as e:
+            raise OpenMetricsError(f"{source}: {e.strerror or e}") from e
         done += len(block)
         data = carry + block if carry else block
         cut = data.rfind(b"\n") if block else len(data)
@@ -172,8 +188,9 @@ def _pieces(f: BinaryIO, source: str, chunk_bytes: int) -> Iterator[tuple[str, i
             carry = data
             continue
         if cut or block:
-            yield _decode(data[:cut], source, line), line, done
-            line += data.count(b"\n", 0, cut) + 1
+            last = line + data.count(b"\n", 0, cut)
+            yield _Piece(_decode(data[:cut], source, line), line, last, done)
+            line = last + 1
         if not block:
             return
         carry = data[cut + 1 :]
@@ -189,7 +206,7 @@ def _decode(data: bytes, source: str, line: int) -> str:
 
 def _import(
     store: Store,
-    pieces: Iterable[tuple[str, int, int]],
+    pieces: Iterable[_Piece],
     text_format: TextFormat,
     source: str,
     warn: Callable[[str], None] | None,
@@ -209,11 +226,11 @@ def _import(
     batch = _Batcher(store)
     last_line = 1
     try:
-        for text, first_line, done in pieces:
-            batch.add(*reader.feed(text, first_line))
-            last_line = first_line + text.count("\n")
+        for piece in pieces:
+            batch.add(*reader.feed(piece.text, piece.first_line))
+            last_line = piece.last_line
             if report is not None:
-                report(done, reader.samples)
+                report(piece.bytes_read, reader.samples)
         reader.finish(last_line)
     except ExpositionError as e:
         kept = f" ({batch.appended:,} samples before it were imported)" if batch.appended else ""

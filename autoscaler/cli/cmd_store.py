@@ -170,6 +170,8 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
                 )
             except OpenMetricsError as e:
                 raise CommandError(str(e)) from e
+            except (StoreError, OSError) as e:
+                raise CommandError(f"{settings.store.data_dir}: {e}") from e
             print(
                 f"{path}: imported {result.samples:,} samples ({result.text_format})",
                 file=sys.stderr,

@@ -238,6 +238,17 @@ def test_line_numbers_count_across_pieces(clock: VirtualClock, tmp_path: Path) -
         import_file(_memory_store(clock), path, chunk_bytes=100)
 
 
+def test_a_line_without_end_is_refused_before_memory_runs_out(
+    clock: VirtualClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "garbage.prom"
+    path.write_bytes(b"a 1 1\n" + b"x" * (2 << 20))
+    with pytest.raises(OpenMetricsError, match=r"garbage.prom:2: line longer than 1048576 bytes"):
+        import_file(_memory_store(clock), path, chunk_bytes=65536)
+    empty, _ = _import_file(clock, tmp_path / "empty.prom", "")
+    assert empty == {}
+
+
 def test_an_error_keeps_what_came_before_and_a_second_import_adds_nothing(
     clock: VirtualClock, tmp_path: Path
 ) -> None:
@@ -267,9 +278,7 @@ def test_the_format_is_told_by_the_end_of_the_file(clock: VirtualClock, tmp_path
     assert prom == {(("__name__", "a"),): [(1_700_000_000, 1.0)]}
 
 
-_label_values = st.text(
-    st.characters(codec="utf-8"), max_size=12
-).filter(lambda v: v != "")
+_label_values = st.text(st.characters(codec="utf-8"), max_size=12).filter(lambda v: v != "")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
