@@ -26,6 +26,7 @@ import numpy as np
 
 Layout = Literal["series", "scrapes"]
 LAYOUTS: tuple[Layout, ...] = ("series", "scrapes")
+_ORDER = {"series": "series after series", "scrapes": "scrape after scrape"}
 
 T0_S = 1_750_000_000
 STEP_S = 15
@@ -164,10 +165,10 @@ def measure(samples: int, layout: Layout) -> list[tuple[str, str, str]]:
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
     try:
         path = work / "dump.om"
-        print(f"writing {samples:,} samples ({layout} after {layout}) ...", flush=True)
+        print(f"writing {samples:,} samples, {_ORDER[layout]} ...", flush=True)
         total = write_file(path, samples, layout)
         size = path.stat().st_size
-        rows.append((f"import file ({layout} after {layout})", f"{size / 2**20:,.0f} MiB", ""))
+        rows.append((f"import file ({_ORDER[layout]})", f"{size / 2**20:,.0f} MiB", ""))
         env = {
             **os.environ,
             "FORESIGHT_STORE__DATA_DIR": str(work / "data"),
