@@ -15,7 +15,7 @@ Tokens are never logged, printed or kept in memory beyond the request: caches ar
 the token's SHA-256 digest.
 """
 
-from access.app import ApiRoute, api_app, guarded, protect
+from access.app import ApiRoute, api_app, guarded, protect, with_verbs
 from access.guard import CacheTtl, Guard, Mode, build_guard
 from access.model import (
     AccessUnavailable,
@@ -43,4 +43,5 @@ __all__ = [
     "build_guard",
     "guarded",
     "protect",
+    "with_verbs",
 ]

@@ -1,14 +1,15 @@
 """The API server's application: routes, each behind the guard with its own permission.
 
 To add endpoints (the Prometheus query API, say), hand more :class:`ApiRoute` values to
-:func:`api_app` — in ``foresight run`` through ``Service(api_routes=...)`` — built with
-:func:`guarded` (the verb follows the method) or directly with the :class:`Permission` a route
-needs (a ``POST /api/v1/query`` reads: ``Permission("get", "query")``).
+:func:`api_app` — in ``foresight run`` through ``Service.add_api_routes`` (or
+``Service(api_routes=...)``) — built with :func:`guarded` (the verb follows the method),
+:func:`with_verbs` (a table of verbs by method and path: a ``POST /api/v1/query`` reads, so
+its verb is ``get``), or directly with the :class:`Permission` a route needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -17,7 +18,7 @@ from aiohttp.typedefs import Handler
 from access.guard import Guard
 from access.model import Permission, User
 
-__all__ = ["METHOD_VERBS", "USER", "ApiRoute", "api_app", "guarded", "protect"]
+__all__ = ["METHOD_VERBS", "USER", "ApiRoute", "api_app", "guarded", "protect", "with_verbs"]
 
 # The user a guarded request acts as, for handlers that want to know (``request[USER]``).
 USER = web.RequestKey("user", User)
@@ -48,6 +49,14 @@ def guarded(routes: Iterable[web.RouteDef], resource: str) -> list[ApiRoute]:
     ``list`` (``get`` when the path has an ``{id}``), POST ``create``, PUT ``update``, PATCH
     ``patch``, DELETE ``delete``."""
     return [ApiRoute(r, Permission(_verb(r), resource)) for r in routes]
+
+
+def with_verbs(
+    routes: Iterable[web.RouteDef], verbs: Mapping[tuple[str, str], str], resource: str
+) -> list[ApiRoute]:
+    """``routes`` on ``<resource>.foresight.dev``, each with its verb from ``verbs`` (by
+    method and path); a route missing from the table is a programming error (KeyError)."""
+    return [ApiRoute(r, Permission(verbs[(r.method, r.path)], resource)) for r in routes]
 
 
 def protect(guard: Guard, handler: Handler, permission: Permission) -> Handler:

@@ -295,6 +295,17 @@ class Service:
         app.router.add_get("/readyz", readyz)
         return app
 
+    def add_api_routes(self, routes: Sequence[ApiRoute]) -> None:
+        """Serve ``routes`` on the API port too, behind the guard, each with its permission;
+        before :meth:`serve_http`. For a part built on the service's engine and store::
+
+            query = QueryApi(service.engine, service.store, ...)
+            service.add_api_routes(with_verbs(query.routes(), query.verbs, "query"))
+        """
+        if self._runners:
+            raise RuntimeError("add API routes before serve_http()")
+        self._extra_routes.extend(routes)
+
     def api_routes(self) -> list[ApiRoute]:
         """Every route of the API port with its permission: the alert API, then the routes
         given to the constructor."""

@@ -49,7 +49,10 @@ def account(namespace: str, name: str) -> dict[str, str]:
     return {"kind": "ServiceAccount", "namespace": namespace, "name": name}
 
 
-async def test_service_account_tokens_and_rbac(tmp_path: Path) -> None:
+async def test_service_account_tokens_and_rbac(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     async with serve(tmp_path, protect_metrics=True) as s:
         editor = await s.token_for("ops", "editor")
         viewer = await s.token_for("shop", "viewer")
@@ -86,6 +89,11 @@ async def test_service_account_tokens_and_rbac(tmp_path: Path) -> None:
         assert (await s.metrics.get("/metrics")).status_code == 401
         assert (await s.metrics.get("/metrics", headers=bearer(editor))).status_code == 403
         assert (await s.metrics.get("/metrics", headers=bearer(viewer))).status_code == 200
+    # Refusals are logged, at every level nothing shows a token.
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "cannot create resource" in logged
+    for token in (editor, viewer, outsider, "x" * 40):
+        assert token not in logged
 
 
 async def test_answers_are_cached_for_their_ttl(tmp_path: Path) -> None:

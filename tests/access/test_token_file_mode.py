@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from access import ApiRoute, Permission
+from access import with_verbs
 from autoscaler.settings import SettingsError, load_settings
 from tests.access.conftest import SILENCE, TOKENS, bearer, serve
 
@@ -107,16 +107,18 @@ async def test_routes_another_package_adds_sit_behind_the_same_guard(
     async def query(_: web.Request) -> web.Response:
         return web.json_response({"status": "success"})
 
-    extra = [
-        ApiRoute(web.get("/api/v1/query", query), Permission("get", "query")),
-        ApiRoute(web.post("/api/v1/query", query), Permission("get", "query")),
-    ]
+    # As the query API offers them: routes, and the verb of each (a POST query reads).
+    routes = [web.get("/api/v1/query", query), web.post("/api/v1/query", query)]
+    verbs = {("GET", "/api/v1/query"): "get", ("POST", "/api/v1/query"): "get"}
+    extra = with_verbs(routes, verbs, "query")
     async with serve(tmp_path, extra, auth="token-file", token_file=token_file) as s:
         assert (await s.http.post("/api/v1/query")).status_code == 401
         refused = await s.http.get("/api/v1/query", headers=NOBODY)
         assert 'cannot get resource "query"' in refused.json()["error"]
         assert (await s.http.post("/api/v1/query", headers=VIEW)).status_code == 200
         assert (await s.metrics.get("/api/v1/query", headers=VIEW)).status_code == 404
+        with pytest.raises(RuntimeError, match=r"add API routes before serve_http"):
+            s.service.add_api_routes(extra)
 
 
 async def test_every_api_route_has_its_permission(tmp_path: Path, token_file: Path) -> None:
