@@ -11,6 +11,7 @@ A ``timeout`` fault never answers; the request hangs until the client gives up.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,12 +81,18 @@ class FaultAction:
 
 
 class FaultInjector:
-    """The active faults; asked once per request."""
+    """The active faults; asked once per request.
+
+    ``on_kubelet_request``, when set, is told of every kubelet request of a node that is up
+    (node name, time, the fault applied or None): a chaos run uses it to know what a
+    collector was able to scrape.
+    """
 
     def __init__(self, start: float, rng: random.Random | None = None) -> None:
         self.start = start
         self._faults: list[FaultSpec] = []
         self._rng = rng or random.Random(0)
+        self.on_kubelet_request: Callable[[str, float, FaultAction | None], None] | None = None
 
     def add(self, fault: FaultSpec) -> None:
         self._faults.append(fault)
@@ -117,6 +124,12 @@ class FaultInjector:
 
     def kubelet_action(self, node: str, now: float) -> FaultAction | None:
         """The fault for a kubelet scrape of ``node``, or None."""
+        action = self._kubelet_action(node, now)
+        if self.on_kubelet_request is not None:
+            self.on_kubelet_request(node, now, action)
+        return action
+
+    def _kubelet_action(self, node: str, now: float) -> FaultAction | None:
         for f in self._faults:
             if not f.type.startswith("kubelet-"):
                 continue
