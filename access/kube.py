@@ -9,6 +9,10 @@ Both go through the official client with the retries and error translation of
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from kubernetes import client as k8s
 
 from access.model import AccessUnavailable, Decision, Permission, User
@@ -17,6 +21,29 @@ from runtime.backoff import Backoff
 from runtime.clock import Clock
 
 __all__ = ["SubjectAccessReviewer", "TokenReviewer"]
+
+
+@dataclass(frozen=True)
+class _Retry:
+    clock: Clock
+    backoff: Backoff
+    timeout_s: float
+
+
+async def _create(fn: Callable[..., Any], review: Any, retry: _Retry) -> Any:
+    """``fn(review)``, a review's create call, retried; a failure is AccessUnavailable."""
+    what = type(review).__name__.removeprefix("V1")
+    try:
+        return await call(
+            fn,
+            review,
+            clock=retry.clock,
+            retry=retry.backoff,
+            what=what,
+            _request_timeout=retry.timeout_s,
+        )
+    except KubeApiError as e:
+        raise AccessUnavailable(f"{what} failed: {e}") from e
 
 
 class TokenReviewer:
@@ -32,9 +59,7 @@ class TokenReviewer:
         audiences: tuple[str, ...] = (),
     ) -> None:
         self._api = k8s.AuthenticationV1Api(api)
-        self._clock = clock
-        self._retry = retry
-        self._timeout = timeout_s
+        self._retry_policy = _Retry(clock, retry, timeout_s)
         self._audiences = list(audiences) or None
 
     async def authenticate(self, token: str) -> User | None:
@@ -43,17 +68,7 @@ class TokenReviewer:
             kind="TokenReview",
             spec=k8s.V1TokenReviewSpec(token=token, audiences=self._audiences),
         )
-        try:
-            answer = await call(
-                self._api.create_token_review,
-                review,
-                clock=self._clock,
-                retry=self._retry,
-                what="TokenReview",
-                _request_timeout=self._timeout,
-            )
-        except KubeApiError as e:
-            raise AccessUnavailable(f"TokenReview failed: {e}") from e
+        answer = await _create(self._api.create_token_review, review, self._retry_policy)
         status = answer.status
         if status is None or not status.authenticated or status.user is None:
             return None
@@ -69,9 +84,7 @@ class SubjectAccessReviewer:
 
     def __init__(self, api: k8s.ApiClient, clock: Clock, retry: Backoff, timeout_s: float) -> None:
         self._api = k8s.AuthorizationV1Api(api)
-        self._clock = clock
-        self._retry = retry
-        self._timeout = timeout_s
+        self._retry_policy = _Retry(clock, retry, timeout_s)
 
     async def authorize(self, user: User, permission: Permission) -> Decision:
         if permission.path:
@@ -97,17 +110,7 @@ class SubjectAccessReviewer:
                 **attributes,
             ),
         )
-        try:
-            answer = await call(
-                self._api.create_subject_access_review,
-                review,
-                clock=self._clock,
-                retry=self._retry,
-                what="SubjectAccessReview",
-                _request_timeout=self._timeout,
-            )
-        except KubeApiError as e:
-            raise AccessUnavailable(f"SubjectAccessReview failed: {e}") from e
+        answer = await _create(self._api.create_subject_access_review, review, self._retry_policy)
         status = answer.status
         if status is None:
             return Decision(False, "no status in the SubjectAccessReview")
