@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from runtime.clock import VirtualClock
 from tests.support.external import require_binary
 from tsdb import Matcher, Store, StoreSettings, stale_mask
-from tsdb.labels import Labels
+from tsdb.labels import Labels, format_labels
 from tsdb.openmetrics import (
     ImportProgress,
     OpenMetricsError,
@@ -312,18 +312,27 @@ def test_what_is_exported_imports_back_equal(
         values = np.array([v for _, v in samples])
         keep = ~stale_mask(values)  # staleness markers are not exported
         originals.append(Series(labels, ts[keep], values[keep]))
-    path = tmp_path_factory.mktemp("rt") / "export.om"
-    with path.open("w", encoding="utf-8") as out:
+    folder = tmp_path_factory.mktemp("rt")
+    with (folder / "export.om").open("w", encoding="utf-8") as out:
         write_openmetrics(originals, out)
-    store = _memory_store(VirtualClock())
-    import_file(store, path, chunk_bytes=chunk_bytes)
-    got = {s.labels: s for s in store.select(EVERYTHING, -(2**62), 2**62)}
-    assert got.keys() == {s.labels for s in originals if len(s.values)}
-    for s in originals:
-        if not len(s.values):
-            continue
-        assert np.array_equal(got[s.labels].timestamps, s.timestamps)
-        assert np.array_equal(got[s.labels].values, s.values, equal_nan=True)
+    # The same samples in the Prometheus text format, as Python writes numbers.
+    (folder / "export.prom").write_text(
+        "".join(
+            f"{format_labels(s.labels)} {v!r} {t}\n"
+            for s in originals
+            for t, v in zip(s.timestamps.tolist(), s.values.tolist(), strict=True)
+        ),
+        encoding="utf-8",
+    )
+    for name in ("export.om", "export.prom"):
+        store = _memory_store(VirtualClock())
+        import_file(store, folder / name, chunk_bytes=chunk_bytes)
+        got = {s.labels: s for s in store.select(EVERYTHING, -(2**62), 2**62)}
+        assert got.keys() == {s.labels for s in originals if len(s.values)}
+        for s in originals:
+            if len(s.values):
+                assert np.array_equal(got[s.labels].timestamps, s.timestamps)
+                assert np.array_equal(got[s.labels].values, s.values, equal_nan=True)
 
 
 def _promtool_file() -> str:
