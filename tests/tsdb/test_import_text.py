@@ -271,6 +271,13 @@ def test_an_error_keeps_what_came_before_and_a_second_import_adds_nothing(
     assert _contents(store) == _contents(reference)
 
 
+def test_samples_in_any_time_order(clock: VirtualClock, tmp_path: Path) -> None:
+    stamps = [1700000030, 1700000000, 1700000015, 1690000000, 1700000045]
+    text = "".join(f"a {k} {t}\n" for k, t in enumerate(stamps)) + "# EOF\n"
+    got, _ = _import_file(clock, tmp_path / "shuffled.om", text)
+    assert got == {(("__name__", "a"),): sorted((t * 1000, float(k)) for k, t in enumerate(stamps))}
+
+
 def test_the_format_is_told_by_the_end_of_the_file(clock: VirtualClock, tmp_path: Path) -> None:
     om, _ = _import_file(clock, tmp_path / "a", "a 1 1700000000\n# EOF\n")
     prom, _ = _import_file(clock, tmp_path / "b", "a 1 1700000000\n")
