@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from operator import length_hint
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -136,13 +137,19 @@ class TextReader:
         last: _Entry | None = None
         family = self._family
         skip = False
-        for number, line in enumerate(text.split("\n"), first_line):
+        lines = text.split("\n")
+        rest = iter(lines)
+        # Line numbers are needed only off the fast path: the iterator knows how many
+        # lines are left, so counting each one is spared.
+        after_last = first_line + len(lines) - 1
+        for line in rest:
             try:
                 key, value, stamp = line.rsplit(" ", 2)
             except ValueError:
                 key = value = stamp = ""
             entry = known(key)
             if entry is None:
+                number = after_last - length_hint(rest)
                 entry = self._slow_line(line, key, number, sids, values, stamps)
                 family = self._family
                 if entry is None:
@@ -156,7 +163,7 @@ class TextReader:
                 if entry.family == family:
                     skip = entry.skip
                 else:
-                    skip = self._sample_family(entry.name, number)
+                    skip = self._sample_family(entry.name, after_last - length_hint(rest))
                     family = self._family
             if not skip:
                 add_sid(entry.sid)
