@@ -100,7 +100,7 @@ class ChaosConfig:
 
     seed: int = 1
     duration_s: float = 2 * 24 * HOUR
-    speed: float = 150.0
+    speed: float = 100.0
     kills: int = 24
     full: bool = True
     disk: bool = True
@@ -351,6 +351,7 @@ class Run:
     base: str
     api: str
     active_at: dict[tuple[str, int], set[float]] = field(default_factory=dict)
+    seen_firing: set[tuple[str, int]] = field(default_factory=set)
     scale_writes: list[ScaleWrite] = field(default_factory=list)
     replicas: dict[str, int] = field(default_factory=dict)
     disk_events: list[str] = field(default_factory=list)
@@ -400,7 +401,10 @@ async def _poll(run: Run, stop: asyncio.Event) -> None:
             name = a["labels"].get("alertname", "")
             if name in periods:
                 t = _rfc3339(a["activeAt"])
-                run.active_at.setdefault((name, int(t // periods[name])), set()).add(t)
+                episode = (name, int(t // periods[name]))
+                run.active_at.setdefault(episode, set()).add(t)
+                if a.get("state") == "firing":
+                    run.seen_firing.add(episode)
 
 
 def _rfc3339(ts: str) -> float:
@@ -551,11 +555,11 @@ async def run_chaos(cfg: ChaosConfig) -> tuple[Account, Plan, dict[str, Any]]:
         try:
             await _drive(run, cfg, start)
         finally:
+            end = clock.now()
             facts["exit_code_at_stop"] = await fs.stop()
             stop.set()
             await poller
         facts["real_seconds"] = round(time.monotonic() - real0, 1)
-        end = clock.now()
         from alerts.notify.outbox import read_outbox  # noqa: PLC0415
 
         box = read_outbox(settings.rules.state_dir)
@@ -566,6 +570,7 @@ async def run_chaos(cfg: ChaosConfig) -> tuple[Account, Plan, dict[str, Any]]:
             incarnations=fs.incarnations,
             arrivals=receiver.arrivals,
             active_at=run.active_at,
+            seen_firing=run.seen_firing,
             scale_writes=[w for w in run.scale_writes if w.name == "/".join(TARGET)],
             bounds={"/".join(TARGET): (MIN_REPLICAS, MAX_REPLICAS)},
             stale=plan.stale,
@@ -615,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--hours", type=float, default=48.0, help="simulated hours [48]")
-    parser.add_argument("--speed", type=float, default=150.0, help="virtual seconds per real [150]")
+    parser.add_argument("--speed", type=float, default=100.0, help="virtual seconds per real [100]")
     parser.add_argument("--kills", type=int, default=24, help="kill -9 of foresight [24]")
     parser.add_argument("--no-disk", action="store_true", help="skip the full-disk phase")
     parser.add_argument("--work", type=Path, default=Path("chaos-run"), help="working directory")
