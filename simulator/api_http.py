@@ -45,6 +45,7 @@ log = logging.getLogger("simulator.api")
 NodeProxy = Callable[[str, str, str], Awaitable[web.Response]]
 
 JSON = "application/json"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 DEFAULT_WATCH_TIMEOUT = 1800.0
 BOOKMARK_INTERVAL = 60.0
 
@@ -606,6 +607,14 @@ def _verb(method: str, route: Route, request: web.Request) -> str:
 
 
 async def _body(request: web.Request) -> Any:
+    if request.content_type == PROTOBUF:
+        # What a server without protobuf answers; client-go then sends JSON.
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            f"the body of the request was in an unknown format - accepted media types "
+            f"include: {JSON}, application/yaml (got {PROTOBUF!r})",
+        )
     raw = await request.read()
     if not raw:
         raise ApiError.bad_request("the request body is empty")

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes import client as k8s
 
@@ -192,3 +193,19 @@ async def test_token_reviews(api: k8s.ApiClient) -> None:
             core.create_namespaced_service_account_token, "nobody", "ops", short
         )
     assert missing.value.status == 404
+
+
+async def test_a_protobuf_body_is_refused_as_unsupported(api: k8s.ApiClient) -> None:
+    """kubectl's imperative commands send protobuf; the simulator speaks JSON and YAML and says
+    so (kubectl create --raw, apply -f and the kubernetes client send JSON)."""
+    host = api.configuration.host
+    headers = {
+        "Authorization": f"Bearer {ADMIN_TOKEN}",
+        "Content-Type": "application/vnd.kubernetes.protobuf",
+    }
+    async with httpx.AsyncClient(base_url=host, headers=headers) as http:
+        answer = await http.post(
+            "/api/v1/namespaces/ops/serviceaccounts/bot/token", content=b"k8s\0"
+        )
+    assert answer.status_code == 415
+    assert answer.json()["reason"] == "UnsupportedMediaType"
