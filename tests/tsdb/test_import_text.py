@@ -278,6 +278,13 @@ def test_samples_in_any_time_order(clock: VirtualClock, tmp_path: Path) -> None:
     assert got == {(("__name__", "a"),): sorted((t * 1000, float(k)) for k, t in enumerate(stamps))}
 
 
+def test_windows_line_ends(clock: VirtualClock, tmp_path: Path) -> None:
+    text = _scrapes(3, 4)
+    unix, _ = _import_file(clock, tmp_path / "unix.om", text)
+    windows, _ = _import_file(clock, tmp_path / "windows.om", text.replace("\n", "\r\n"))
+    assert windows == unix
+
+
 def test_the_format_is_told_by_the_end_of_the_file(clock: VirtualClock, tmp_path: Path) -> None:
     om, _ = _import_file(clock, tmp_path / "a", "a 1 1700000000\n# EOF\n")
     prom, _ = _import_file(clock, tmp_path / "b", "a 1 1700000000\n")
