@@ -25,6 +25,7 @@ from access.model import (
     Permission,
     User,
 )
+from access.tls import ServingTls, TlsFilesError
 from access.tokenfile import TokenFileError
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "Guard",
     "Mode",
     "Permission",
+    "ServingTls",
+    "TlsFilesError",
     "TokenFileError",
     "User",
     "api_app",

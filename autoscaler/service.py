@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -22,7 +23,17 @@ from aiohttp import web
 from kubernetes import client as k8s
 from prometheus_client import CollectorRegistry
 
-from access import ApiRoute, CacheTtl, Guard, Permission, api_app, build_guard, guarded, protect
+from access import (
+    ApiRoute,
+    CacheTtl,
+    Guard,
+    Permission,
+    ServingTls,
+    api_app,
+    build_guard,
+    guarded,
+    protect,
+)
 from access.kube import SubjectAccessReviewer, TokenReviewer
 from alerts.service import AlertingService
 from autoscaler.controller.controller import Controller
@@ -159,6 +170,12 @@ class Service:
             else None,
         )
         self._extra_routes = list(api_routes)
+        # HTTPS on the API port: bearer tokens never cross the network in clear.
+        self.tls = (
+            ServingTls(server.tls_cert_file, server.tls_key_file)
+            if server.tls_cert_file is not None and server.tls_key_file is not None
+            else None
+        )
         self.registry = CollectorRegistry()
         self._recorder = FamilyRecorder(self.store)
         self._http: httpx.AsyncClient | None = None
@@ -324,22 +341,26 @@ class Service:
         """Start both HTTP servers; returns the metrics port (the API's is ``api_port``)."""
         host = self.settings.server.host
         self.port = await self._serve(self.app(), host, self.settings.server.port)
-        self.api_port = await self._serve(self.api_app(), host, self.settings.server.api_port)
+        tls = self.tls.context if self.tls is not None else None
+        self.api_port = await self._serve(self.api_app(), host, self.settings.server.api_port, tls)
         log.info(
-            "serving /metrics, /healthz, /readyz on %s:%d; the API on %s:%d (auth: %s)",
+            "serving /metrics, /healthz, /readyz on %s:%d; the API on %s://%s:%d (auth: %s)",
             host,
             self.port,
+            "https" if tls else "http",
             host,
             self.api_port,
             self.settings.server.auth,
         )
         return self.port
 
-    async def _serve(self, app: web.Application, host: str, port: int) -> int:
+    async def _serve(
+        self, app: web.Application, host: str, port: int, tls: ssl.SSLContext | None = None
+    ) -> int:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         self._runners.append(runner)
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=tls)
         await site.start()
         server: Any = site._server
         return int(server.sockets[0].getsockname()[1])
@@ -368,6 +389,8 @@ class Service:
         )
         supervisor.spawn("flusher", self.store.run_flusher())
         supervisor.spawn("alerts", self.alerts.run(stop))
+        if self.tls is not None:
+            supervisor.spawn("tls", self.tls.run(self.clock, stop))
         await stop.wait()
         log.info("stopping: releasing the lease and flushing the store")
         await supervisor.wait(cancel=("collect", "control", "flusher"))

@@ -105,10 +105,19 @@ class ServerSettings(BaseModel):
         description="How long a rejected token or a refused request is remembered (0: not at all).",
     )
 
+    tls_cert_file: Path | None = Field(
+        None,
+        description="Serve the API port over HTTPS with this certificate (PEM, with its "
+        "chain); with `tls_key_file`. Read again when it changes.",
+    )
+    tls_key_file: Path | None = Field(None, description="The private key (PEM) of `tls_cert_file`.")
+
     @model_validator(mode="after")
     def _auth_needs_its_file(self) -> ServerSettings:
         if self.auth == "token-file" and self.token_file is None:
             raise ValueError("auth token-file needs server.token_file")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
         if self.api_port == self.port and self.port != 0:
             raise ValueError(f"api_port and port must differ (both {self.port})")
         return self

@@ -43,7 +43,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update={"kubernetes": kube})
     from kubernetes.config import ConfigException  # noqa: PLC0415
 
-    from access import TokenFileError  # noqa: PLC0415
+    from access import TlsFilesError, TokenFileError  # noqa: PLC0415
     from collectors.kubelet import KubeletTlsError  # noqa: PLC0415
     from tsdb import StoreLocked  # noqa: PLC0415
 
@@ -53,7 +53,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(
             f"no Kubernetes configuration: {e} (set --kubeconfig or run inside a cluster)"
         ) from e
-    except (KubeletTlsError, StoreLocked, TokenFileError) as e:
+    except (KubeletTlsError, StoreLocked, TokenFileError, TlsFilesError) as e:
         raise CommandError(str(e)) from e
     except OSError as e:
         server = settings.server

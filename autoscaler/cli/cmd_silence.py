@@ -10,6 +10,7 @@ import argparse
 import getpass
 import json
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help=f"file holding the bearer token to send (default: the {TOKEN_ENV} environment "
         "variable; in a pod, /var/run/secrets/kubernetes.io/serviceaccount/token)",
+    )
+    parser.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        type=Path,
+        help="CA certificates (PEM) to verify an https --url with (default: the system's)",
     )
     sub = parser.add_subparsers(dest="silence_command", metavar="ACTION", required=True)
     add = sub.add_parser(
@@ -71,12 +78,23 @@ def _token(args: argparse.Namespace) -> str | None:
     return os.environ.get(TOKEN_ENV, "").strip() or None
 
 
-def _request(method: str, url: str, token: str | None, **kwargs: Any) -> Any:
+def _verify(ca_file: Path | None) -> ssl.SSLContext | bool:
+    if ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as e:
+        raise CommandError(f"{ca_file}: cannot read the CA certificates: {e}") from e
+
+
+def _request(
+    method: str, url: str, token: str | None, verify: ssl.SSLContext | bool, **kwargs: Any
+) -> Any:
     import httpx  # noqa: PLC0415
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.request(method, url, timeout=10, headers=headers, **kwargs)
+        response = httpx.request(method, url, timeout=10, headers=headers, verify=verify, **kwargs)
     except httpx.HTTPError as e:
         raise CommandError(f"cannot reach foresight at {url}: {e}") from e
     if response.status_code == 401:
@@ -123,6 +141,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     base = (args.url or f"http://127.0.0.1:{settings.server.api_port}").rstrip("/")
     token = _token(args)
+    verify = _verify(args.ca_file)
     if args.silence_command == "add":
         start, end = _times(args, round(RealClock().now() * 1000))
         body = {
@@ -132,14 +151,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             "createdBy": args.author or getpass.getuser(),
             "comment": args.comment,
         }
-        print(_request("POST", f"{base}/api/v2/silences", token, json=body)["silenceID"])
+        print(_request("POST", f"{base}/api/v2/silences", token, verify, json=body)["silenceID"])
         return 0
     if args.silence_command == "expire":
         for silence_id in args.ids:
-            _request("DELETE", f"{base}/api/v2/silence/{silence_id}", token)
+            _request("DELETE", f"{base}/api/v2/silence/{silence_id}", token, verify)
         return 0
     params = [("filter", m) for m in args.matchers]
-    found = _request("GET", f"{base}/api/v2/silences", token, params=params)
+    found = _request("GET", f"{base}/api/v2/silences", token, verify, params=params)
     wanted = [s for s in found if (s["status"]["state"] == "expired") == args.expired]
     if args.json:
         print(json.dumps(wanted, indent=2))

@@ -8,13 +8,15 @@ SubjectAccessReview through the official client, as in a cluster.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from kubernetes import client as k8s
 
 from access import ApiRoute
@@ -49,6 +51,17 @@ admin-token-0123456789,alice,1001,"foresight:admin"
 view-token-0123456789,bob,1002,foresight:view
 nobody-token-0123456789,carol,1003,dev
 """
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """``foresight`` commands run in-process set up logging on the captured stderr; later
+    tests must not log to it once it is closed."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @dataclass
