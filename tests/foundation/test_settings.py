@@ -54,7 +54,8 @@ def test_unknown_key_lists_the_valid_ones(tmp_path: Path) -> None:
     with pytest.raises(
         SettingsError,
         match=r"foresight.yaml:2:3: server.prot: unknown setting \(valid: api_port, auth, "
-        r"auth_cache_seconds, auth_deny_cache_seconds, host, port, protect_metrics, token_file\)",
+        r"auth_cache_seconds, auth_deny_cache_seconds, host, port, protect_metrics, "
+        r"tls_cert_file, tls_key_file, token_file\)",
     ):
         load_settings(config)
 
