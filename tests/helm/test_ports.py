@@ -60,3 +60,19 @@ def test_notes_say_how_to_reach_the_api() -> None:
     assert "foresight silence --url http://127.0.0.1:8081 --token-file" in notes
     open_api = manifests({"config": {"server": {"auth": "none"}}}).notes
     assert "WARNING: config.server.auth is none" in open_api
+
+
+def test_an_api_certificate_from_a_secret() -> None:
+    rendered = manifests({"apiTls": {"existingSecret": "foresight-api-tls"}})
+    container = rendered.container()
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["FORESIGHT_SERVER__TLS_CERT_FILE"] == "/etc/foresight/tls/tls.crt"
+    assert env["FORESIGHT_SERVER__TLS_KEY_FILE"] == "/etc/foresight/tls/tls.key"
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "api-tls"]
+    assert mount == {"name": "api-tls", "mountPath": "/etc/foresight/tls", "readOnly": True}
+    assert "subPath" not in mount  # a renewed Secret must reach the pod
+    volumes = rendered.workload()["spec"]["template"]["spec"]["volumes"]
+    (volume,) = [v for v in volumes if v["name"] == "api-tls"]
+    assert volume["secret"]["secretName"] == "foresight-api-tls"
+    assert "https://127.0.0.1:8081" in rendered.notes
+    assert "tokens cross the pod network in clear" in manifests({}).notes

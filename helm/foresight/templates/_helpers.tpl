@@ -102,6 +102,7 @@ The port of the API (silences, rules, alerts): the container port `api` and the 
 {{- define "foresight.configFile" -}}{{ include "foresight.configDir" . }}/foresight.yaml{{- end }}
 {{- define "foresight.rulesDir" -}}/etc/foresight/rules{{- end }}
 {{- define "foresight.secretsDir" -}}/etc/foresight/secrets{{- end }}
+{{- define "foresight.tlsDir" -}}/etc/foresight/tls{{- end }}
 
 {{/*
 The settings file: `config` plus what only the chart knows (the namespace of the Lease, its
@@ -214,6 +215,12 @@ spec:
           valueFrom:
             fieldRef:
               fieldPath: metadata.namespace
+        {{- if .Values.apiTls.existingSecret }}
+        - name: FORESIGHT_SERVER__TLS_CERT_FILE
+          value: {{ include "foresight.tlsDir" . }}/tls.crt
+        - name: FORESIGHT_SERVER__TLS_KEY_FILE
+          value: {{ include "foresight.tlsDir" . }}/tls.key
+        {{- end }}
         {{- with .Values.webhookSecret.existingSecret }}
         - name: FORESIGHT_WEBHOOK__SECRET
           valueFrom:
@@ -271,6 +278,12 @@ spec:
           mountPath: {{ include "foresight.secretsDir" $ }}/{{ .name }}
           readOnly: true
         {{- end }}
+        {{- if .Values.apiTls.existingSecret }}
+        # A directory, not subPath files: a renewed Secret reaches the pod and is reloaded.
+        - name: api-tls
+          mountPath: {{ include "foresight.tlsDir" . }}
+          readOnly: true
+        {{- end }}
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -304,6 +317,15 @@ spec:
         items:
           {{- toYaml . | nindent 10 }}
         {{- end }}
+    {{- end }}
+    {{- with .Values.apiTls.existingSecret }}
+    - name: api-tls
+      secret:
+        secretName: {{ . }}
+        defaultMode: 0440
+        items:
+          - {key: tls.crt, path: tls.crt}
+          - {key: tls.key, path: tls.key}
     {{- end }}
     {{- with .Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
