@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["paused_gc"]
+__all__ = ["freeze_long_lived", "paused_gc"]
 
 # The collector's switch is process-wide: pauses in several threads are counted, and the
 # last one to end restores what the first one found.
@@ -41,3 +41,16 @@ def paused_gc() -> Iterator[None]:
             _state["depth"] -= 1
             if _state["depth"] == 0 and _state["was_enabled"]:
                 gc.enable()
+
+
+def freeze_long_lived() -> None:
+    """Exclude every object alive now from future collections (``gc.freeze``).
+
+    A full collection walks every tracked object while every thread waits: at a large
+    cluster's millions of label sets and index entries that is hundreds of milliseconds of
+    stalled event loop, however well the slow work was moved to threads. Call it once the
+    service has started (store opened, caches listed, first cycle done): what lives then
+    lives for the process' lifetime. Cyclic garbage among frozen objects is never collected,
+    so this is for a point where little short-lived is alive, not for every step.
+    """
+    gc.freeze()

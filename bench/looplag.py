@@ -1,0 +1,379 @@
+"""Event-loop lag while the service's slow work runs: ``python -m bench.looplag [--json]``.
+
+One asyncio loop runs what ``foresight run`` runs at the same time, on the virtual clock:
+
+- **collection**: the kubelets of a simulated cluster of ``--nodes`` nodes (30 pods each; in
+  a child process, as :mod:`bench.collect` builds it) scraped into the store every 15 s;
+- **rule rounds**: the kube-prometheus rule groups (as :mod:`bench.alerts` runs them, over
+  the synthetic cluster of :mod:`bench.promql` with ``--rule-nodes`` nodes, whose series are
+  scraped into the same store and whose rules have run over it from its first scrape), one
+  round per 30 s as the alert service runs them (:func:`alerts.service.evaluate_round`);
+- **a model refit**: the controller's forecast of one workload refitted on a week of history
+  (:meth:`autoscaler.controller.forecasting.KeptForecast.peak_async`, the ``auto`` model);
+- **/metrics**: the collected usage rendered each cycle (:func:`runtime.families.exposition_async`);
+- **the store's flusher** (:meth:`tsdb.Store.run_flusher`): log writes, sealing, maintenance.
+
+A monitor task asks to sleep 5 ms, over and over, and records by how much each wake-up came
+late (a monotonic clock): that lateness is what a Lease renewal or a ``/healthz`` answer would
+suffer. The table shows its maximum and 99th percentile, and how long each part took.
+Target: maximum lag at most 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import multiprocessing
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from alerts.rules.group import EvalContext, written_metrics
+from alerts.rules.manager import RuleManager
+from alerts.service import evaluate_round
+from alerts.settings import RuleSettings
+from autoscaler.controller.forecasting import KeptForecast
+from autoscaler.forecast.base import Series
+from autoscaler.forecast.settings import ForecastSettings
+from autoscaler.resource.model import ForecastSpec
+from bench.collect import PODS_PER_NODE
+from bench.promql import (
+    ENGINE,
+    RULES,
+    SCRAPE_MS,
+    SCRAPES,
+    T0_MS,
+    Cluster,
+    Scrapes,
+    load_groups,
+    load_rules,
+)
+from bench.simulator import bench_scenario
+from collectors.cluster_model import ClusterModel
+from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_client
+from collectors.scrape import ScrapeHealth, Scraper
+from collectors.settings import CollectorSettings
+from collectors.state_metrics import usage_families
+from promql import Engine
+from runtime.clock import VirtualClock
+from runtime.families import FamiliesCollector, exposition_async
+from runtime.gcpause import freeze_long_lived
+from simulator.cluster import SimulatedCluster
+from tsdb import Store, StoreSettings
+
+TICK_S = 0.005
+STALL_S = 0.05
+ROOT = str(Path(__file__).resolve().parents[1]) + "/"
+CYCLE_S = 15
+# The timed part starts where the rules' thirty minutes of history end.
+START_S = (T0_MS + SCRAPES * SCRAPE_MS) / 1000
+
+
+async def _serve_simulator(nodes: int, conn: Connection) -> None:
+    clock = VirtualClock(start=START_S - 60, speed=None, autoadvance=False)
+    cluster = SimulatedCluster(bench_scenario(nodes, nodes * PODS_PER_NODE), clock)
+    await cluster.start(run_loop=False)
+    await cluster.advance(60)
+    endpoints = [
+        (n.name, (("InternalIP", "127.0.0.1"),), n.port) for n in cluster.kubelets.nodes.values()
+    ]
+    conn.send({"nodes": endpoints})
+    loop = asyncio.get_running_loop()
+    while await loop.run_in_executor(None, conn.recv) != "stop":
+        await cluster.advance(CYCLE_S)
+        conn.send("advanced")
+    await cluster.stop()
+    await clock.aclose()
+
+
+def _child(nodes: int, conn: Connection) -> None:
+    asyncio.run(_serve_simulator(nodes, conn))
+
+
+class Monitor:
+    """Sleeps ``TICK_S`` over and over on the real loop and keeps how late each wake-up was.
+
+    With ``why``, a watchdog thread looks at the loop's thread whenever a wake-up is more than
+    ``STALL_S`` late and counts where it is (the innermost frames of foresight's code): what
+    holds the loop, or where it waits for the interpreter lock."""
+
+    def __init__(self, why: bool) -> None:
+        self.lags: list[float] = []
+        self.worst_at = ""
+        self.phase = "idle"
+        self.stalls: Counter[str] = Counter()
+        self._why = why
+        self._last = time.monotonic()
+        self._loop_thread = threading.get_ident()
+        self._done = threading.Event()
+        # Full collections stop every thread; they are timed apart from the loop's own work.
+        self.gc_pauses: list[float] = []
+        self._gc_started = 0.0
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_pauses.append(time.perf_counter() - self._gc_started)
+
+    async def run(self) -> None:
+        self._loop_thread = threading.get_ident()
+        watchdog = threading.Thread(target=self._watch, daemon=True)
+        if self._why:
+            watchdog.start()
+        gc.callbacks.append(self._gc)
+        try:
+            while True:
+                asked = self._last = time.monotonic()
+                await asyncio.sleep(TICK_S)
+                lag = time.monotonic() - asked - TICK_S
+                if not self.lags or lag > max(self.lags):
+                    self.worst_at = self.phase
+                self.lags.append(lag)
+        finally:
+            gc.callbacks.remove(self._gc)
+            self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.01):
+            if time.monotonic() - self._last < TICK_S + STALL_S:
+                continue
+            frame = sys._current_frames().get(self._loop_thread)
+            where: list[str] = []
+            while frame is not None and len(where) < 3:
+                code = frame.f_code
+                if ROOT in code.co_filename and "bench/looplag" not in code.co_filename:
+                    short = code.co_filename.removeprefix(ROOT)
+                    where.append(f"{short}:{frame.f_lineno} {code.co_name}")
+                frame = frame.f_back
+            self.stalls[" < ".join(where) or "(outside foresight)"] += 1
+
+
+class Rig:
+    """The store, the rules over it, the collector, the forecast and the registry."""
+
+    def __init__(self, args: argparse.Namespace, data_dir: Path, endpoints: list[Any]) -> None:
+        self.clock = VirtualClock(start=START_S, autoadvance=False)
+        self.store = Store(
+            StoreSettings(data_dir=data_dir / "store", max_series=10_000_000), self.clock
+        )
+        written = set().union(*(written_metrics(g) for g in load_groups(RULES)))
+        cluster = Cluster(args.rule_nodes, PODS_PER_NODE)
+        self.scrapes = Scrapes(self.store, load_rules(RULES), cluster, skip=written)
+        settings = RuleSettings(
+            files=[RULES],
+            builtin=False,
+            evaluation_interval_seconds=SCRAPE_MS / 1000,
+            state_dir=data_dir / "rules",
+        )
+        self.manager = RuleManager(settings, EvalContext(Engine(self.store, ENGINE), self.store))
+        if not self.manager.reload(force=True):
+            raise SystemExit(self.manager.last_error)
+        self.endpoints = [
+            NodeEndpoint(name, addresses, port) for name, addresses, port in endpoints
+        ]
+        self.collector_settings = CollectorSettings(
+            kubelet_scheme="http",
+            kubelet_via_proxy=False,
+            stagger_seconds=0,
+            token_file=None,
+            ca_file=None,
+            concurrency=64,
+        )
+        self.forecast = KeptForecast(ForecastSpec(horizon_seconds=300), ForecastSettings(), 60)
+        self.history = _week_of_load()
+
+    def build_history(self, scrapes: int) -> float:
+        """The rules' history: a scrape of the synthetic cluster, then the due groups, as the
+        service would have run them (untimed)."""
+        started = time.perf_counter()
+        for k in range(SCRAPES - scrapes, SCRAPES):
+            self.manager.evaluate_due(self.scrapes.append(k))
+        return time.perf_counter() - started
+
+
+def _week_of_load() -> Series:
+    step = 60.0
+    n = 7 * 1440
+    t = np.arange(n)
+    rng = np.random.default_rng(3)
+    values = 50 + 30 * np.sin(2 * np.pi * t / 1440) + rng.normal(0, 3, n)
+    return Series(START_S - (n - 1) * step, step, values)
+
+
+async def _timed(part: str, times: dict[str, list[float]], work: Any) -> None:
+    started = time.perf_counter()
+    await work
+    times.setdefault(part, []).append(time.perf_counter() - started)
+
+
+async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict[str, Any]:
+    monitor = Monitor(args.why)
+    times: dict[str, list[float]] = {}
+    samples = 0
+    async with kubelet_client(rig.collector_settings) as client:
+        health = ScrapeHealth("kubelet")
+        scraper = Scraper(
+            client,
+            rig.clock,
+            health,
+            concurrency=rig.collector_settings.concurrency,
+            timeout_s=30,
+            stagger_s=0,
+            max_bytes=rig.collector_settings.max_response_bytes,
+            backoff_initial_s=5,
+            backoff_max_s=60,
+        )
+        collector = KubeletCollector(
+            scraper,
+            rig.store,
+            rig.clock,
+            rig.collector_settings,
+            lambda: rig.endpoints,
+            api_server=None,
+            headers=dict,
+        )
+        registry = CollectorRegistry()
+        model = ClusterModel()
+        registry.register(FamiliesCollector(lambda: usage_families(collector.latest, model)))
+        # A first cycle untimed: rates need two scrapes.
+        await collector.collect()
+        if not args.no_freeze:
+            # What the service does once started (see runtime.gcpause.freeze_long_lived).
+            freeze_long_lived()
+        flusher = asyncio.create_task(rig.store.run_flusher())
+        watch = asyncio.create_task(monitor.run())
+        scrape = SCRAPES
+        try:
+            for cycle in range(args.cycles):
+                rig.clock.advance(CYCLE_S)
+                conn.send("advance")
+                await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+                now_ms = round(rig.clock.now() * 1000)
+                parts = [_timed("collection", times, collector.collect())]
+                if now_ms >= T0_MS + scrape * SCRAPE_MS:
+                    at = rig.scrapes.append(scrape)
+                    scrape += 1
+                    parts.append(_timed("rule round", times, evaluate_round(rig.manager, at)))
+                if cycle == 1:
+                    level = float(rig.history.values[-1])
+                    fit = rig.forecast.peak_async(rig.history, level)
+                    parts.append(_timed("model refit", times, fit))
+                parts.append(_timed("/metrics render", times, exposition_async(registry)))
+                monitor.phase = f"cycle {cycle}"
+                started = time.perf_counter()
+                await asyncio.gather(*parts)
+                times.setdefault("cycle (all parts)", []).append(time.perf_counter() - started)
+                samples = rig.store.stats().samples_appended
+        finally:
+            watch.cancel()
+            flusher.cancel()
+            await asyncio.gather(watch, flusher, return_exceptions=True)
+        errors = sum(health.errors.values())
+    lags = np.array(monitor.lags) * 1000
+    return {
+        "nodes": args.nodes,
+        "rule_nodes": args.rule_nodes,
+        "rule_groups": len(rig.manager.groups),
+        "cycles": args.cycles,
+        "frozen_at_start": not args.no_freeze,
+        "scrape_errors": errors,
+        "samples_appended": samples,
+        "ticks": len(lags),
+        "max_lag_ms": float(lags.max()) if len(lags) else float("nan"),
+        "p99_lag_ms": float(np.percentile(lags, 99)) if len(lags) else float("nan"),
+        "worst_in": monitor.worst_at,
+        "parts_s": {k: max(v) for k, v in times.items()},
+        "stalls": dict(monitor.stalls.most_common(8)),
+        "full_gcs": len(monitor.gc_pauses),
+        "longest_full_gc_ms": max(monitor.gc_pauses, default=0.0) * 1000,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Start the kubelets, build the store and measure."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_child, args=(args.nodes, child), daemon=True)
+    proc.start()
+    try:
+        info = parent.recv()
+        with tempfile.TemporaryDirectory() as tmp:
+            rig = Rig(args, Path(tmp), info["nodes"])
+            built = rig.build_history(args.history_scrapes)
+            try:
+                result = asyncio.run(_measure(args, rig, parent))
+            finally:
+                rig.store.close()
+        result["history_build_s"] = built
+        return result
+    finally:
+        parent.send("stop")
+        proc.join(timeout=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.looplag", description=__doc__)
+    parser.add_argument("--nodes", type=int, default=1_000, help="simulated kubelets")
+    parser.add_argument(
+        "--rule-nodes", type=int, default=300, help="nodes of the rules' synthetic cluster"
+    )
+    parser.add_argument("--cycles", type=int, default=8, help="15-s collection cycles timed")
+    parser.add_argument(
+        "--history-scrapes",
+        type=int,
+        default=12,
+        help="scrapes (30 s apart) of the rules' cluster, each with its rule round, before "
+        "the timed part (bench.alerts: 60)",
+    )
+    parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="leave what lives at the start to the garbage collector's full collections",
+    )
+    parser.add_argument(
+        "--why", action="store_true", help="count where the loop's thread is when it stalls"
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args()
+    result = run(args)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(
+        f"\n{result['nodes']:,} simulated nodes x {PODS_PER_NODE} pods collected; "
+        f"kube-prometheus rules ({result['rule_groups']} groups) over a "
+        f"{result['rule_nodes']:,}-node synthetic cluster in the same store; "
+        f"{result['cycles']} cycles, {result['samples_appended']:,} samples appended, "
+        f"{result['scrape_errors']} scrape errors\n"
+    )
+    print(f"{'part':<22} {'longest s':>10}")
+    for part, seconds in result["parts_s"].items():
+        print(f"{part:<22} {seconds:>10.2f}")
+    print(
+        f"\nevent-loop lag over {result['ticks']:,} ticks of {TICK_S * 1000:.0f} ms: "
+        f"max {result['max_lag_ms']:.1f} ms (in {result['worst_in']}), "
+        f"p99 {result['p99_lag_ms']:.1f} ms; target: max <= 100 ms"
+    )
+    print(
+        f"full garbage collections meanwhile: {result['full_gcs']}, longest "
+        f"{result['longest_full_gc_ms']:.0f} ms (they stop every thread)"
+    )
+    for where, count in result["stalls"].items():
+        print(f"  stalled {count:>4} x 10 ms in {where}")
+
+
+if __name__ == "__main__":
+    main()
