@@ -75,16 +75,23 @@ def filled_store() -> Store:
 
 
 @contextmanager
-def served(api: QueryApi, middlewares: Sequence[Middleware] = ()) -> Iterator[str]:
-    """The API's routes on a free loopback port, served by an event loop in its own thread;
-    yields the base URL."""
+def served(
+    api: QueryApi,
+    middlewares: Sequence[Middleware] = (),
+    make_app: Callable[[QueryApi], web.Application] | None = None,
+) -> Iterator[str]:
+    """The API's routes (or the application ``make_app`` builds of them) on a free loopback
+    port, served by an event loop in its own thread; yields the base URL."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="query-api-test", daemon=True)
     thread.start()
 
     async def start() -> tuple[web.AppRunner, int]:
-        app = web.Application(middlewares=list(middlewares))
-        app.add_routes(api.routes())
+        if make_app is not None:
+            app = make_app(api)
+        else:
+            app = web.Application(middlewares=list(middlewares))
+            app.add_routes(api.routes())
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -111,13 +118,14 @@ ServeApi = Callable[..., str]
 def serve_api() -> Iterator[ServeApi]:
     """Serve a :class:`QueryApi` over a store (default: :func:`filled_store`); returns the
     URL. Keyword arguments go to :class:`QueryApiSettings`, ``config``/``metadata`` to the
-    API and ``middlewares`` to the application."""
+    API, ``middlewares`` to the application or ``make_app`` builds it."""
     stack: list[Callable[[], None]] = []
 
     def serve(store: Store | None = None, engine: Engine | None = None, **kw: object) -> str:
         store = store if store is not None else filled_store()
         extra = {k: kw.pop(k) for k in ("config", "metadata") if k in kw}
         middlewares: Sequence[Middleware] = kw.pop("middlewares", ())  # type: ignore[assignment]
+        make_app: Callable[[QueryApi], web.Application] | None = kw.pop("make_app", None)  # type: ignore[assignment]
         api = QueryApi(
             engine or Engine(store),
             store,
@@ -125,7 +133,7 @@ def serve_api() -> Iterator[ServeApi]:
             VirtualClock(NOW_S),
             **extra,  # type: ignore[arg-type]
         )
-        context = served(api, middlewares)
+        context = served(api, middlewares, make_app)
         url = context.__enter__()
         stack.append(lambda: context.__exit__(None, None, None))
         stack.append(store.close)
