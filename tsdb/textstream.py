@@ -150,7 +150,8 @@ class TextReader:
             entry = known(key)
             if entry is None:
                 number = after_last - length_hint(rest)
-                entry = self._slow_line(line, key, number, sids, values, stamps)
+                fields = (key, value, stamp)
+                entry = self._slow_line(line, fields, number, sids, values, stamps)
                 family = self._family
                 if entry is None:
                     last = None
@@ -233,7 +234,7 @@ class TextReader:
     def _slow_line(
         self,
         line: str,
-        key: str,
+        fields: tuple[str, str, str],
         number: int,
         sids: list[int],
         values: list[str | float],
@@ -247,17 +248,40 @@ class TextReader:
         if line[0] == "#":
             self._comment(line, number)
             return None
+        key = fields[0]
+        series = self._plain_series(*fields) if key else None
+        if series is not None:
+            return self._remember(key, *series, number)
         sample = self._read_line(line, number)
-        sid = self._series(sample.name, sample.labels, number)
-        skip = self._sample_family(sample.name, number)
         if sample.plain:
-            entry = self._entries[key] = _Entry(sid, sample.name, self._family, skip)
-            return entry
-        if not skip:
+            return self._remember(key, sample.name, sample.labels, number)
+        sid = self._series(sample.name, sample.labels, number)
+        if not self._sample_family(sample.name, number):
             sids.append(sid)
             values.append(sample.value)
             stamps.append(sample.stamp)
         return None
+
+    def _remember(self, key: str, name: str, labels: Labels, number: int) -> _Entry:
+        sid = self._series(name, labels, number)
+        skip = self._sample_family(name, number)
+        entry = self._entries[key] = _Entry(sid, name, self._family, skip)
+        return entry
+
+    def _plain_series(self, key: str, value: str, stamp: str) -> tuple[str, Labels] | None:
+        """Name and labels of a new series on a plain line, read straight from its fields;
+        None for any other line, which the general reader then reads (or refuses)."""
+        brace = key.find("{")
+        name = key if brace < 0 else key[:brace]
+        if _NAME.fullmatch(name) is None or (brace >= 0 and key[-1] != "}"):
+            return None
+        try:
+            labels = parse_labels(key[brace + 1 : -1]) if brace >= 0 else ()
+            parse_value(value)
+            self._stamp(stamp)
+        except ValueError:  # ExpositionError too
+            return None
+        return name, labels
 
     def _series(self, name: str, labels: Labels, number: int) -> int:
         full = tuple(sorted(((METRIC_NAME, name), *labels)))
