@@ -1,5 +1,6 @@
 """Benchmark of the embedded store: ``python -m bench.store [--series N] [--scrapes N]
-[--import-samples N] [--layout series|scrapes] [--only ingest|import] [--json]``.
+[--import-samples N] [--import-points N] [--layout series|scrapes] [--only ingest|import]
+[--json]``.
 
 Ingest and reads: the data looks like what foresight collects from a cluster, scraped every
 15 s: a quarter CPU counters (fractional seconds, the hardest to compress), a quarter memory
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.store_import import LAYOUTS, measure
+from bench.store_import import LAYOUTS, POINTS, measure
 from runtime.clock import VirtualClock
 from tsdb import Matcher, Store, StoreSettings, eq, name_is
 
@@ -198,6 +199,12 @@ def main() -> None:
     parser.add_argument(
         "--layout", choices=LAYOUTS, default="series", help="order of the file to import"
     )
+    parser.add_argument(
+        "--import-points",
+        type=int,
+        default=POINTS,
+        help=f"samples per series in the file to import (default {POINTS}; fewer: more series)",
+    )
     parser.add_argument("--only", choices=["ingest", "import"], help="run one part")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args()
@@ -205,7 +212,7 @@ def main() -> None:
     if args.only != "import":
         rows += run(args.series, args.scrapes)
     if args.only != "ingest":
-        rows += measure(args.import_samples, args.layout)
+        rows += measure(args.import_samples, args.layout, args.import_points)
     if args.json:
         print(json.dumps([{"measure": m, "result": v, "target": t} for m, v, t in rows], indent=2))
         return

@@ -30,7 +30,7 @@ _ORDER = {"series": "series after series", "scrapes": "scrape after scrape"}
 
 T0_S = 1_750_000_000
 STEP_S = 15
-POINTS = 480  # two hours of 15 s scrapes
+POINTS = 480  # two hours of 15 s scrapes, by default
 BUCKETS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf")
 _HISTOGRAMS = 4
 _HISTOGRAM_LABEL_SETS = 5
@@ -43,10 +43,10 @@ class _Family:
     series: list[tuple[str, list[str]]]  # (name{labels}, value texts per point)
 
 
-def _families(samples: int, seed: int) -> list[_Family]:
+def _families(samples: int, points: int, seed: int) -> list[_Family]:
     rng = np.random.default_rng(seed)
     histogram_series = _HISTOGRAMS * _HISTOGRAM_LABEL_SETS * (len(BUCKETS) + 2)
-    pods = max((samples // POINTS - histogram_series) // 4, 1)
+    pods = max((samples // points - histogram_series) // 4, 1)
     labels = [
         f'container="app",namespace="ns-{i % 20}",node="node-{i % 100}",pod="web-{i}"'
         for i in range(pods)
@@ -60,11 +60,11 @@ def _families(samples: int, seed: int) -> list[_Family]:
             return [str(v) for v in values.astype(np.int64).tolist()]
         return [repr(v) for v in np.round(values, digits).tolist()]
 
-    cpu = np.cumsum(rng.gamma(2.0, 0.2, (pods, POINTS)) * STEP_S, axis=1)
-    requests = np.cumsum(rng.poisson(30, (pods, POINTS)), axis=1)
-    steps = rng.integers(-2, 3, (pods, POINTS)) * 4096
+    cpu = np.cumsum(rng.gamma(2.0, 0.2, (pods, points)) * STEP_S, axis=1)
+    requests = np.cumsum(rng.poisson(30, (pods, points)), axis=1)
+    steps = rng.integers(-2, 3, (pods, points)) * 4096
     memory = rng.integers(50, 2000, (pods, 1)) * 2**20 + np.cumsum(steps, axis=1)
-    ready = (rng.random((pods, POINTS)) > 0.001).astype(float)
+    ready = (rng.random((pods, points)) > 0.001).astype(float)
     families = [
         _Family(
             header("container_cpu_usage_seconds", "counter", "CPU time consumed."),
@@ -97,7 +97,7 @@ def _families(samples: int, seed: int) -> list[_Family]:
         series: list[tuple[str, list[str]]] = []
         for j in range(_HISTOGRAM_LABEL_SETS):
             lb = f'handler="/api/{j}",namespace="ns-{j}"'
-            per_bucket = np.cumsum(rng.poisson(20, (POINTS, len(BUCKETS))), axis=0)
+            per_bucket = np.cumsum(rng.poisson(20, (points, len(BUCKETS))), axis=0)
             cumulative = np.cumsum(per_bucket, axis=1)
             series += [
                 (f'{name}_bucket{{{lb},le="{le}"}}', texts(cumulative[:, b]))
@@ -109,12 +109,15 @@ def _families(samples: int, seed: int) -> list[_Family]:
     return families
 
 
-def write_file(path: Path, samples: int, layout: Layout = "series", seed: int = 1) -> int:
-    """Write an OpenMetrics file of about ``samples`` samples; returns the exact number."""
-    stamps = [f"{T0_S + k * STEP_S}.000" for k in range(POINTS)]
+def write_file(
+    path: Path, samples: int, layout: Layout = "series", points: int = POINTS, seed: int = 1
+) -> int:
+    """Write an OpenMetrics file of about ``samples`` samples, ``points`` per series;
+    returns the exact number."""
+    stamps = [f"{T0_S + k * STEP_S}.000" for k in range(points)]
     written = 0
     with path.open("w", encoding="utf-8") as out:
-        families = _families(samples, seed)
+        families = _families(samples, points, seed)
         if layout == "series":
             for family in families:
                 out.write(family.header)
@@ -159,16 +162,18 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> Run:
     return Run(seconds, usage.ru_maxrss / 1024, err)
 
 
-def measure(samples: int, layout: Layout) -> list[tuple[str, str, str]]:
+def measure(samples: int, layout: Layout, points: int = POINTS) -> list[tuple[str, str, str]]:
     """Rows of (measure, value, target) for one generated file."""
     rows: list[tuple[str, str, str]] = []
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
     try:
         path = work / "dump.om"
         print(f"writing {samples:,} samples, {_ORDER[layout]} ...", flush=True)
-        total = write_file(path, samples, layout)
+        total = write_file(path, samples, layout, points)
         size = path.stat().st_size
-        rows.append((f"import file ({_ORDER[layout]})", f"{size / 2**20:,.0f} MiB", ""))
+        rows.append(
+            (f"import file ({_ORDER[layout]}, {points} per series)", f"{size / 2**20:,.0f} MiB", "")
+        )
         env = {
             **os.environ,
             "FORESIGHT_STORE__DATA_DIR": str(work / "data"),
