@@ -198,7 +198,7 @@ def account(obs: Observed, timing: Timing) -> Account:
             continue
         seen_keys.add(a.key)
         keys_by_content[(a.status, tuple(sorted(a.alerts)))].add(a.key)
-        for name, status, starts in a.alerts:
+        for name, status, starts, _ in a.alerts:
             rule = rules.get(name)
             if rule is None:
                 continue

@@ -27,7 +27,7 @@ class Arrival:
     key: str
     at: float
     status: str
-    alerts: tuple[tuple[str, str, str], ...]  # (alertname, status, startsAt)
+    alerts: tuple[tuple[str, str, str, str], ...]  # (alertname, status, startsAt, fingerprint)
 
 
 class ChaosReceiver:
@@ -72,7 +72,7 @@ class ChaosReceiver:
             return web.Response(status=503, text="too late\n")
         payload = json.loads(body)
         alerts = tuple(
-            (a["labels"].get("alertname", ""), a["status"], a["startsAt"])
+            (a["labels"].get("alertname", ""), a["status"], a["startsAt"], a["fingerprint"])
             for a in payload.get("alerts", [])
         )
         key = request.headers.get("Idempotency-Key", "")

@@ -19,11 +19,11 @@ async def test_one_hour_three_kills_one_outage_loses_nothing(tmp_path: Path) -> 
     config = ChaosConfig(
         seed=3,
         duration_s=HOUR,
-        speed=120,
+        speed=200,
         kills=3,
         full=False,
         disk=False,
-        settle_s=600,
+        settle_s=300,
         work=tmp_path,
     )
     account, plan, facts = await run_chaos(config)
