@@ -3,7 +3,9 @@
 :class:`Guard` answers a request with the user it may act as, or with the HTTP error to send:
 401 with ``WWW-Authenticate: Bearer`` for a missing or unknown token, 403 naming the missing
 permission, 503 when the API server could not be asked. Answers of the authenticator and the
-authorizer are cached (allowed and denied for their own TTLs); failures are not.
+authorizer are cached (allowed and denied for their own TTLs); failures are not. At most
+``max_reviews`` reviews run at once: a flood of made-up tokens waits its turn instead of
+taking every worker thread the service's own API calls need.
 
 :func:`build_guard` makes the guard of a mode: ``kubernetes`` (TokenReview and
 SubjectAccessReview), ``token-file`` (a static file, rights by group) or ``none`` (every
@@ -12,6 +14,7 @@ request passes: logged as a warning at start, and on no account the default).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -71,10 +74,12 @@ class Guard:
         authorizer: Authorizer | None,
         clock: Clock,
         ttl: CacheTtl = CacheTtl(),
+        max_reviews: int = 4,
     ) -> None:
         self.authenticator = authenticator
         self.authorizer = authorizer
         self.ttl = ttl
+        self._reviews = asyncio.Semaphore(max_reviews)
         self._users: TtlCache[bytes, User | None] = TtlCache(clock)
         self._decisions: TtlCache[tuple[User, Permission], tuple[bool, str]] = TtlCache(clock)
 
@@ -120,7 +125,8 @@ class Guard:
         found, user = self._users.get(key)
         if found:
             return user
-        user = await self.authenticator.authenticate(token)
+        async with self._reviews:
+            user = await self.authenticator.authenticate(token)
         self._users.put(key, user, self.ttl.allowed_s if user else self.ttl.denied_s)
         return user
 
@@ -129,7 +135,8 @@ class Guard:
         found, cached = self._decisions.get((user, permission))
         if found and cached is not None:
             return cached
-        decision = await self.authorizer.authorize(user, permission)
+        async with self._reviews:
+            decision = await self.authorizer.authorize(user, permission)
         answer = (decision.allowed, decision.reason)
         self._decisions.put(
             (user, permission),
