@@ -33,6 +33,15 @@ def value_text(v: float) -> str:
     return _SPECIAL.get(text, text)
 
 
+def values_text(values: list[float]) -> list[str]:
+    """:func:`value_text` of many values: ``repr`` is already right for most of them."""
+    out = list(map(repr, values))
+    for i, text in enumerate(out):
+        if text[-1] in "0fn" or "e" in text:  # "x.0", inf, nan, exponent forms
+            out[i] = value_text(values[i])
+    return out
+
+
 def timestamp_text(ms: int) -> str:
     """Milliseconds as seconds with a three-digit fraction, as Prometheus writes them."""
     if ms < 0:
@@ -69,22 +78,25 @@ def query_data(result: QueryResult, limit: int = 0) -> tuple[str, bool]:
             labels, values, truncated = labels[:limit], values[:limit], True
         at = timestamp_text(result.timestamp_ms)
         parts = [
-            f'{{"metric":{_metric(lb)},"value":[{at},"{value_text(v)}"]}}'
-            for lb, v in zip(labels, values, strict=True)
+            f'{{"metric":{_metric(lb)},"value":[{at},"{v}"]}}'
+            for lb, v in zip(labels, values_text(values), strict=True)
         ]
     else:
         series = result.series
         if limit and len(series) > limit:
             series, truncated = series[:limit], True
-        stamps: dict[int, str] = {}
+        # Series of a range query share their steps: each point's '[time,"' is made once.
+        openings: dict[int, str] = {}
         for s in series:
-            points = []
-            for t, v in zip(s.timestamps.tolist(), s.values.tolist(), strict=True):
-                text = stamps.get(t)
-                if text is None:
-                    text = stamps[t] = timestamp_text(t)
-                points.append(f'[{text},"{value_text(v)}"]')
-            parts.append(f'{{"metric":{_metric(s.labels)},"values":[{",".join(points)}]}}')
+            stamps = s.timestamps.tolist()
+            for t in stamps:
+                if t not in openings:
+                    openings[t] = f'[{timestamp_text(t)},"'
+            points = ",".join(
+                f'{openings[t]}{v}"]'
+                for t, v in zip(stamps, values_text(s.values.tolist()), strict=True)
+            )
+            parts.append(f'{{"metric":{_metric(s.labels)},"values":[{points}]}}')
     return f'{{"resultType":"{kind}","result":[{",".join(parts)}]}}', truncated
 
 
