@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 _MAX_SLEEP_S = 60.0
 
 
+class NotifierFailed(Exception):
+    """The notification delivery task ended while the service runs."""
+
+
 async def evaluate_round(manager: RuleManager, now_ms: int) -> int:
     """One round as the service runs it: each due group evaluated in a worker thread and
     installed on the loop, then the notifier's and the alert state's persistence (the latter
@@ -140,17 +144,41 @@ class AlertingService:
             self._sender = asyncio.get_running_loop().create_task(
                 self.delivery.run(), name="alert-delivery"
             )
+            self._sender.add_done_callback(self._sender_ended)
+
+    def _sender_ended(self, task: asyncio.Task[None]) -> None:
+        # The notifier is part of this task: its death wakes the loop, which raises it, so
+        # the service's supervisor stops the service (see run).
+        if not task.cancelled() and self._wake is not None:
+            self._wake.set()
+
+    def _check_sender(self) -> None:
+        sender = self._sender
+        if sender is None or not sender.done() or sender.cancelled():
+            return
+        error = sender.exception()
+        raise NotifierFailed(
+            f"notification delivery ended: {type(error).__name__}: {error}"
+            if error is not None
+            else "notification delivery ended unexpectedly"
+        ) from error
 
     def _stop_sender(self) -> None:
         if self._sender is not None:
             self._sender.cancel()
 
     async def _await_sender(self) -> None:
-        if self._sender is not None:
-            self._sender.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._sender
-            self._sender = None
+        sender, self._sender = self._sender, None
+        if sender is None:
+            return
+        if sender.done():
+            # Its failure, if any, was raised by run (NotifierFailed).
+            if not sender.cancelled():
+                sender.exception()
+            return
+        sender.cancel()
+        with suppress(asyncio.CancelledError):
+            await sender
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -168,7 +196,10 @@ class AlertingService:
         self._recorder.record(families, now_ms)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Evaluate, flush and deliver until ``stop`` is set."""
+        """Evaluate, flush and deliver until ``stop`` is set.
+
+        Raises :class:`NotifierFailed` if the notifier's task dies: delivery retries every
+        failed send itself, so its end is a bug that must stop the service, not go unseen."""
         self._wake = asyncio.Event()
         self._running = True
         self._do_reload(force=True)
@@ -179,6 +210,7 @@ class AlertingService:
                 self._start_sender()
             while not stop.is_set():
                 self._wake.clear()
+                self._check_sender()
                 now = self.clock.now()
                 if self._reload_requested or now >= next_check:
                     forced, self._reload_requested = self._reload_requested, False

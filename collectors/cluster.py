@@ -3,8 +3,11 @@
 One task per kind: list (in pages), then watch from the list's resourceVersion with
 bookmarks, resuming after every clean end of a watch; a 410 Gone (the version was compacted
 away) or the resync period leads to a fresh list. API errors are retried with backoff on the
-clock. The official client is blocking, so requests run in threads; the model is only ever
-changed on the event loop.
+clock; any other failure of one kind (a bug, an object the model rejects) is logged with its
+traceback, counted (reason ``internal``) and that kind alone is listed again after the
+backoff. A watch that the server ends at its timeout is normal operation: it is resumed, not
+logged above DEBUG nor counted as an error. The official client is blocking, so requests run
+in threads; the model is only ever changed on the event loop.
 """
 
 from __future__ import annotations
@@ -146,6 +149,22 @@ class ClusterWatcher:
                 pause = self._retry.delay(failures, e.retry_after)
                 log.warning(
                     "list/watch of %s failed: %s; attempt %d, retrying in %.1f s",
+                    kind,
+                    e,
+                    failures,
+                    pause,
+                    extra={"kind": kind},
+                )
+                await self._clock.sleep(pause)
+            except Exception as e:
+                # A bug or an object the model cannot take: this kind alone starts over with
+                # a fresh list after the backoff; the other kinds' watches go on.
+                failures += 1
+                version = None
+                self.health.count(self.health.errors, (kind, "internal"))
+                pause = self._retry.delay(failures, None)
+                log.exception(
+                    "list/watch of %s failed unexpectedly: %s; attempt %d, listing again in %.1f s",
                     kind,
                     e,
                     failures,
