@@ -8,7 +8,7 @@ anything else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
@@ -36,7 +36,8 @@ class User:
     name: str
     uid: str = ""
     groups: tuple[str, ...] = ()
-    extra: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=True)
+    # The review's ``extra`` as sorted (key, values) pairs: hashable, for the caches' keys.
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Permission:
 
     def __post_init__(self) -> None:
         if bool(self.resource) == bool(self.path):
-            raise ValueError("a Permission names a resource or a path, not both")
+            raise ValueError("a Permission names a resource or a path (exactly one)")
 
     def __str__(self) -> str:
         if self.path:
