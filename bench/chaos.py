@@ -613,6 +613,10 @@ def render(acc: Account, plan: Plan, facts: dict[str, Any]) -> str:
     out = [
         f"chaos run: seed {plan.seed}, {plan.duration / HOUR:g} simulated hours, "
         f"{facts.get('real_seconds', 0):g} s real; full disk: {facts['full_disk']}",
+        "injected: "
+        + ", ".join(f"receiver {m} x{n}" for m, n in facts.get("receiver_refused", {}).items())
+        + f"; {len(plan.faults)} simulator faults (API 5xx/429/hangs, watch drops, a node "
+        f"down, kubelets failing); {'; '.join(facts.get('disk_events', [])) or 'no full disk'}",
         f"{'line':<{width}}  value  target",
         f"{'-' * width}  -----  ------",
     ]
