@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -97,6 +98,48 @@ async def test_an_error_event_on_one_kind_leaves_the_other_watches_alone(
         await _until(lambda: watcher.health.errors[("Node", "server_error")] >= failed + 2)
         assert {k: n for k, n in watcher.health.watches.items() if k != "Node"} == others
         assert {kind for kind, _ in watcher.health.errors} == {"Node"}
+    finally:
+        await watcher.stop()
+        await clock.aclose()
+
+
+async def test_an_unexpected_failure_restarts_that_kind_alone_with_a_fresh_list(
+    sim: BackgroundCluster,  # noqa: F811
+    api: client.ApiClient,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = VirtualClock(start=1_740_000_000.0)
+    settings = KubernetesSettings(watch_timeout_seconds=600, retry_initial_seconds=0.5)
+    watcher = ClusterWatcher(api, clock, settings)
+    model_apply = watcher.model.apply
+    crashed: list[str] = []
+
+    def crash_once(kind: str, event_type: str, obj: dict[str, Any]) -> None:
+        if kind == "Pod" and not crashed:
+            crashed.append(event_type)
+            raise RuntimeError("injected")
+        model_apply(kind, event_type, obj)
+
+    watcher.model.apply = crash_once  # type: ignore[method-assign]
+    watcher.start()
+    try:
+        await asyncio.wait_for(watcher.wait_synced(), 30)
+        await _until(lambda: all(n >= 1 for n in watcher.health.watches.values()))
+        await asyncio.sleep(0.5)
+        watches = dict(watcher.health.watches)
+        apps = client.AppsV1Api(api)
+        await asyncio.to_thread(
+            apps.patch_namespaced_deployment_scale, "web", "shop", {"spec": {"replicas": 3}}
+        )
+        await asyncio.to_thread(sim.advance, 30)
+        await _until(lambda: watcher.health.lists.get("Pod", 0) >= 2)
+        await _until(lambda: len([p for p in watcher.model.pods() if p.namespace == "shop"]) == 3)
+        assert crashed and watcher.health.errors == {("Pod", "internal"): 1}
+        [record] = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+        assert record.exc_info is not None  # with its traceback
+        assert {k: n for k, n in watcher.health.watches.items() if k != "Pod"} == {
+            k: n for k, n in watches.items() if k != "Pod"
+        }
     finally:
         await watcher.stop()
         await clock.aclose()
