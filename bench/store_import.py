@@ -195,7 +195,8 @@ def measure(samples: int, layout: Layout, points: int = POINTS) -> list[tuple[st
         # What the speed above includes before the first line is read.
         tiny = work / "tiny.om"
         tiny.write_text(f"up 1 {T0_S}\n# EOF\n")
-        start_up = _run([*command, str(tiny)], env)
+        empty_store = {**env, "FORESIGHT_STORE__DATA_DIR": str(work / "empty")}
+        start_up = _run([*command, str(tiny)], empty_store)
         rows.append(("store import of 1 sample (start-up)", f"{start_up.seconds:.2f} s", ""))
         promtool = shutil.which("promtool")
         if promtool is not None:
