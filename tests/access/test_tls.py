@@ -14,6 +14,7 @@ import pytest
 from access import ServingTls, TlsFilesError
 from autoscaler.cli.main import main
 from autoscaler.settings import SettingsError, load_settings
+from runtime.clock import VirtualClock
 from simulator.tls import ServingCertificate, new_ca
 from tests.access.conftest import SILENCE, TOKENS, bearer, serve
 
@@ -96,3 +97,26 @@ def test_certificate_files_are_checked_at_start(tmp_path: Path) -> None:
         ServingTls(tmp_path / "tls.crt", tmp_path / "tls.key")
     with pytest.raises(SettingsError, match=r"tls_cert_file and tls_key_file go together"):
         load_settings(overrides={"server": {"tls_cert_file": str(tmp_path / "tls.crt")}})
+
+
+async def test_the_files_are_checked_every_minute(tmp_path: Path) -> None:
+    cert, key, _ = write(new_ca().issue(), tmp_path)
+    tls = ServingTls(cert, key)
+    clock = VirtualClock(start=0.0, autoadvance=False)
+    stop = asyncio.Event()
+    task = asyncio.create_task(tls.run(clock, stop))
+    renewed = tmp_path / "renewed"
+    renewed.mkdir()
+    write(new_ca("renewal-ca").issue(), renewed)
+    for name in ("tls.crt", "tls.key"):
+        (tmp_path / name).write_bytes((renewed / name).read_bytes())
+    for _ in range(10):  # the checker is asleep on the clock
+        await asyncio.sleep(0)
+    assert tls._seen != tls._stamp()  # not yet: the next check is a minute away
+    clock.advance(60)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert tls._seen == tls._stamp()
+    stop.set()
+    await task
+    await clock.aclose()

@@ -162,3 +162,5 @@ def test_defaults_listen_on_loopback_with_kubernetes_auth() -> None:
         "kubernetes",
     )
     assert not server.protect_metrics
+    assert (server.auth_cache_seconds, server.auth_deny_cache_seconds) == (10, 10)
+    assert server.tls_cert_file is None
