@@ -15,20 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from autoscaler.service import ServiceFailed
 from tests.controller.conftest import open_rig
-
-
-def _crashing(*_: Any, **__: Any) -> Any:
-    async def crash() -> None:
-        await asyncio.sleep(0)
-        raise RuntimeError("injected")
-
-    return crash()
+from tests.controller.test_supervision import _crashing
 
 
 async def test_a_dead_notifier_stops_the_service(tmp_path: Path) -> None:
