@@ -19,6 +19,8 @@ REQUIRED = (
     "cost_replica_hours",
     "hpa_violation_pct",
     "hpa_cost_replica_hours",
+    "live_violation_pct",
+    "live_cost_replica_hours",
     "alerts_delivered",
     "recommendations",
 )
@@ -31,9 +33,16 @@ def test_demo_writes_its_summary_report_and_dashboards(
     assert main(["demo", "--out", str(out), "--hours", "2"]) == 0
     printed = capsys.readouterr().out
     assert "2 simulated hours" in printed and "HPA 70 %" in printed
+    assert "foresight and the HPA both replayed" in printed and "foresight live" in printed
     summary = json.loads((out / "summary.json").read_text())
     for key in REQUIRED:
         assert key in summary, key
+    # Like with like: the headline figures of both sides come from replays of one load.
+    assert summary["comparison"] == "replayed"
+    for row in (summary["workloads"][k] for k in ("shop/frontend", "shop/api")):
+        assert row["cost_replica_hours"] > 0 and row["live_cost_replica_hours"] > 0
+        # The replay predicts the live run's cost (the parity benchmark checks it closely).
+        assert abs(row["cost_replica_hours"] / row["live_cost_replica_hours"] - 1) < 0.15
     assert summary["scaling_actions"] >= 1
     assert summary["reconcile_errors"] == 0
     scored = {k for k, row in summary["workloads"].items() if "violation_pct" in row}
