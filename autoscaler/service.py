@@ -131,6 +131,24 @@ class Service:
         self.settings = settings
         self.clock = clock
         self.api = api if api is not None else api_client(settings.kubernetes)
+        # Before the store is opened: a bad token file or certificate fails with nothing held.
+        server = settings.server
+        self.guard = build_guard(
+            server.auth,
+            clock,
+            CacheTtl(server.auth_cache_seconds, server.auth_deny_cache_seconds),
+            server.token_file,
+            kubernetes_reviewers(self.api, clock, settings)
+            if server.auth == "kubernetes"
+            else None,
+        )
+        self._extra_routes = list(api_routes)
+        # HTTPS on the API port: bearer tokens never cross the network in clear.
+        self.tls = (
+            ServingTls(server.tls_cert_file, server.tls_key_file)
+            if server.tls_cert_file is not None and server.tls_key_file is not None
+            else None
+        )
         self.store = Store(settings.store, clock, persistent=persistent)
         self.watcher = ClusterWatcher(self.api, clock, settings.kubernetes)
         self.health = ScrapeHealth("kubelet")
@@ -158,23 +176,6 @@ class Service:
             settings.forecast,
             settings.policy,
             is_leader=self.elector.is_leader,
-        )
-        server = settings.server
-        self.guard = build_guard(
-            server.auth,
-            clock,
-            CacheTtl(server.auth_cache_seconds, server.auth_deny_cache_seconds),
-            server.token_file,
-            kubernetes_reviewers(self.api, clock, settings)
-            if server.auth == "kubernetes"
-            else None,
-        )
-        self._extra_routes = list(api_routes)
-        # HTTPS on the API port: bearer tokens never cross the network in clear.
-        self.tls = (
-            ServingTls(server.tls_cert_file, server.tls_key_file)
-            if server.tls_cert_file is not None and server.tls_key_file is not None
-            else None
         )
         self.registry = CollectorRegistry()
         self._recorder = FamilyRecorder(self.store)

@@ -62,3 +62,25 @@ def test_an_unreadable_token_file_is_named(
     assert "empty: the token file is empty" in capsys.readouterr().err
     assert main(["silence", "--token-file", str(tmp_path / "missing"), "list"]) == 1
     assert "missing: cannot read the token file" in capsys.readouterr().err
+
+
+def test_run_refuses_a_missing_token_file_before_opening_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    config = tmp_path / "foresight.yaml"
+    config.write_text(
+        f"server: {{auth: token-file, token_file: {tmp_path}/tokens.csv}}\n"
+        f"store: {{data_dir: {tmp_path}/data}}\n"
+        f"kubernetes: {{kubeconfig: {kubeconfig}}}\n"
+    )
+    assert main(["--config", str(config), "run"]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path}/tokens.csv: cannot read the token file" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "data").exists()
