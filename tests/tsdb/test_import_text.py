@@ -25,6 +25,7 @@ from tsdb.openmetrics import (
     write_openmetrics,
 )
 from tsdb.store import Series
+from tsdb.textstream import TextFormat
 
 EVERYTHING = [Matcher.parse("__name__", "=~", ".+")]
 Samples = dict[Labels, list[tuple[int, float]]]
@@ -42,7 +43,7 @@ def _memory_store(clock: VirtualClock, head_max_samples: int = 1_000_000) -> Sto
 
 
 def _import_file(
-    clock: VirtualClock, path: Path, text: str | bytes, **options: object
+    clock: VirtualClock, path: Path, text: str | bytes, text_format: TextFormat | None = None
 ) -> tuple[Samples, list[str]]:
     if isinstance(text, str):
         path.write_text(text, encoding="utf-8")
@@ -50,12 +51,8 @@ def _import_file(
         path.write_bytes(text)
     store = _memory_store(clock)
     warnings: list[str] = []
-    import_file(store, path, warn=warnings.append, **options)  # type: ignore[arg-type]
+    import_file(store, path, text_format, warn=warnings.append)
     return _contents(store), warnings
-
-
-def _name(labels: Labels) -> str:
-    return dict(labels)["__name__"]
 
 
 def test_openmetrics_ignores_created_samples_exemplars_and_metadata(
