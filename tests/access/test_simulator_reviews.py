@@ -22,6 +22,24 @@ from tests.controller.conftest import START, settings_for
 ADMIN_TOKEN = "simulator-admin-token-0123"
 
 
+def _role(name: str, rule: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "rules": [rule]}
+
+
+def _binding(
+    name: str, role_kind: str, subject: dict[str, str], role: str | None = None
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": role_kind,
+            "name": role or name,
+        },
+        "subjects": [subject],
+    }
+
+
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[k8s.ApiClient]:
     clock = VirtualClock(start=START, autoadvance=False)
@@ -30,75 +48,28 @@ async def api(tmp_path: Path) -> AsyncIterator[k8s.ApiClient]:
     cluster.write_kubeconfig(tmp_path / "kubeconfig")
     client = api_client(settings_for(tmp_path, tmp_path / "kubeconfig").kubernetes)
     rbac = k8s.RbacAuthorizationV1Api(client)
+    scaler_rule = {
+        "apiGroups": ["apps"],
+        "resources": ["deployments/scale"],
+        "resourceNames": ["web"],
+        "verbs": ["update"],
+    }
+    debug_rule = {"nonResourceURLs": ["/debug/*"], "verbs": ["get"]}
     objects: list[tuple[Any, tuple[Any, ...]]] = [
-        (
-            rbac.create_namespaced_role,
-            (
-                "shop",
-                {
-                    "metadata": {"name": "scaler"},
-                    "rules": [
-                        {
-                            "apiGroups": ["apps"],
-                            "resources": ["deployments/scale"],
-                            "resourceNames": ["web"],
-                            "verbs": ["update"],
-                        }
-                    ],
-                },
-            ),
-        ),
+        (rbac.create_namespaced_role, ("shop", _role("scaler", scaler_rule))),
         (
             rbac.create_namespaced_role_binding,
-            (
-                "shop",
-                {
-                    "metadata": {"name": "scaler"},
-                    "roleRef": {
-                        "apiGroup": "rbac.authorization.k8s.io",
-                        "kind": "Role",
-                        "name": "scaler",
-                    },
-                    "subjects": [{"kind": "User", "name": "dana"}],
-                },
-            ),
+            ("shop", _binding("scaler", "Role", {"kind": "User", "name": "dana"})),
         ),
-        (
-            rbac.create_cluster_role,
-            (
-                {
-                    "metadata": {"name": "debug"},
-                    "rules": [{"nonResourceURLs": ["/debug/*"], "verbs": ["get"]}],
-                },
-            ),
-        ),
+        (rbac.create_cluster_role, (_role("debug", debug_rule),)),
         (
             rbac.create_cluster_role_binding,
-            (
-                {
-                    "metadata": {"name": "debug"},
-                    "roleRef": {
-                        "apiGroup": "rbac.authorization.k8s.io",
-                        "kind": "ClusterRole",
-                        "name": "debug",
-                    },
-                    "subjects": [{"kind": "Group", "name": "debuggers"}],
-                },
-            ),
+            (_binding("debug", "ClusterRole", {"kind": "Group", "name": "debuggers"}),),
         ),
+        # A binding whose role does not exist grants nothing.
         (
             rbac.create_cluster_role_binding,
-            (
-                {
-                    "metadata": {"name": "dangling"},
-                    "roleRef": {
-                        "apiGroup": "rbac.authorization.k8s.io",
-                        "kind": "ClusterRole",
-                        "name": "gone",
-                    },
-                    "subjects": [{"kind": "User", "name": "erin"}],
-                },
-            ),
+            (_binding("dangling", "ClusterRole", {"kind": "User", "name": "erin"}, "gone"),),
         ),
     ]
     for fn, args in objects:
