@@ -210,25 +210,49 @@ def _sorted_last_write_wins(s: I32, t: I64, v: F64) -> tuple[I32, I64, F64]:
 def overlapping(
     parts: Sequence[Part], sids: I32, start_ms: int, end_ms: int, newest: bool
 ) -> Gathered | None:
-    """Rows of sources whose times overlap, given in write order (the head last): sorted,
-    and of two writes of one (series, time) the later one wins."""
-    chunks: list[tuple[I32, I64, F64]] = []
-    for part in parts:
-        counts = part.hi - part.lo
-        rows = concat_ranges(part.lo, part.hi)
-        chunks.append((np.repeat(sids[part.pos], counts), part.times(rows), part.values[rows]))
-    if not chunks:
+    """Rows of sources whose times overlap, given in write order (the head last), each
+    narrowed to the range: sorted, and of two writes of one (series, time) the later one.
+
+    Sources overlap when a writer is behind the others (a rule group writes at its slot,
+    before the latest scrape), not because one series goes back in time: laid end to end
+    in write order, as :func:`merge_runs` lays disjoint ones, nearly every series' rows
+    are already in order. Only the series whose rows go back or repeat a time are sorted.
+    """
+    merged = merge_runs(parts, sids)
+    if merged is None:
         return None
-    s = np.concatenate([c[0] for c in chunks])
-    t = np.concatenate([c[1] for c in chunks])
-    v = np.concatenate([c[2] for c in chunks])
-    keep = (t >= start_ms) & (t <= end_ms)
-    s, t, v = _sorted_last_write_wins(s[keep], t[keep], v[keep])
-    if newest and len(s):
-        final = np.ones(len(s), dtype=bool)
-        final[:-1] = s[1:] != s[:-1]
-        s, t, v = s[final], t[final], v[final]
-    if not len(s):
-        return None
-    starts, ends = runs(s)
-    return s[starts], t, v, starts, ends
+    s, t, v, starts, ends = merged
+    if len(t) > 1:
+        back = t[1:] <= t[:-1]
+        # A series' first row may be older than the last row of the series before it.
+        back[ends[:-1] - 1] = False
+        if back.any():
+            t, v, starts, ends = _sort_some(t, v, starts, ends, back)
+    if newest:
+        last = ends - 1
+        first = np.arange(len(s), dtype=np.int64)
+        return s, t[last], v[last], first, first + 1
+    return s, t, v, starts, ends
+
+
+def _sort_some(
+    t: I64, v: F64, starts: I64, ends: I64, back: npt.NDArray[np.bool_]
+) -> tuple[I64, F64, I64, I64]:
+    """Runs sorted by time, for the series with a row in ``back`` (row ``i + 1`` not after
+    row ``i``); of equal times the last row (the later write) is kept."""
+    lengths = ends - starts
+    seg = np.repeat(np.arange(len(starts), dtype=np.int32), lengths)
+    bad = np.zeros(len(starts), dtype=bool)
+    bad[seg[1:][back]] = True
+    rows = np.flatnonzero(bad[seg])
+    order = sort_order(seg[rows], t[rows])
+    rows_t, rows_v, rows_seg = t[rows][order], v[rows][order], seg[rows][order]
+    t, v = t.copy(), v.copy()
+    t[rows], v[rows] = rows_t, rows_v
+    keep = np.ones(len(t), dtype=bool)
+    keep[rows[:-1]] = (rows_seg[1:] != rows_seg[:-1]) | (rows_t[1:] != rows_t[:-1])
+    if keep.all():
+        return t, v, starts, ends
+    kept = np.bincount(seg[keep], minlength=len(starts)).astype(np.int64)
+    new_ends: I64 = np.cumsum(kept)
+    return t[keep], v[keep], new_ends - kept, new_ends
