@@ -18,7 +18,6 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
-from collectors.exposition import ExpositionError, parse_exposition
 from collectors.scrape import ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
 from collectors.transport import AiohttpTransport
@@ -33,6 +32,7 @@ from runtime import names
 from runtime.clock import Clock
 from runtime.gcpause import paused_gc
 from tsdb import Store
+from tsdb.exposition import ExpositionError, parse_exposition
 from tsdb.labels import Labels, make_labels
 from tsdb.refs import RefCache
 

@@ -34,12 +34,12 @@ import httpx
 import numpy as np
 
 from collectors.cluster_model import PodInfo
-from collectors.exposition import ExpositionError, parse_exposition
 from collectors.scrape import ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
 from collectors.transport import AiohttpTransport
 from runtime.clock import Clock
 from tsdb import Store
+from tsdb.exposition import ExpositionError, parse_exposition
 from tsdb.labels import InvalidLabels, Labels, make_labels
 
 log = logging.getLogger(__name__)

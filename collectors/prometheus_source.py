@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-from collectors.exposition import parse_value
 from runtime.backoff import Backoff, retry_after_seconds
 from runtime.clock import Clock
 from tsdb import Store
+from tsdb.exposition import parse_value
 from tsdb.labels import Labels, make_labels
 
 log = logging.getLogger(__name__)

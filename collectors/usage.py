@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from collectors.exposition import (
+from tsdb.exposition import (
     Exposition,
     ExpositionError,
     parse_labels,

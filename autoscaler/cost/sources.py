@@ -15,10 +15,10 @@ from typing import Protocol
 import httpx
 
 from autoscaler.cost.inputs import SERIES, Samples
-from collectors.exposition import ExpositionError, parse_exposition
 from collectors.prometheus_source import PrometheusSource, PrometheusSourceError
 from promql import Engine, PromQLError, PromQLSettings
 from tsdb import Store
+from tsdb.exposition import ExpositionError, parse_exposition
 
 Moments = list[dict[str, Samples]]
 

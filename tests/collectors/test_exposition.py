@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from collectors.exposition import ExpositionError, parse_exposition
 from tests.support.external import require_data
 from tests.support.payloads import kubelet_resource_metrics
+from tsdb.exposition import ExpositionError, parse_exposition
 
 KUBELET = kubelet_resource_metrics()
 FIXTURES = [

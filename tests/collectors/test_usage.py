@@ -4,7 +4,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.exposition import ExpositionError, parse_exposition
 from collectors.usage import (
     CpuPoint,
     LabelKeys,
@@ -15,6 +14,7 @@ from collectors.usage import (
 )
 from tests.support.external import require_data
 from tests.support.payloads import kubelet_resource_metrics
+from tsdb.exposition import ExpositionError, parse_exposition
 
 METRICS_SERVER_FIXTURE = "k8s/metrics_resource_metrics-server_decode_test.prom"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from collectors.exposition import ExpositionError, parse_exposition
 from collectors.usage import decode_resource_metrics, decode_resource_text
 from tests.fuzz.mutations import texts_near
 from tests.support.payloads import kubelet_resource_metrics
+from tsdb.exposition import ExpositionError, parse_exposition
 
 KUBELET = kubelet_resource_metrics()
 SMALL = """\
