@@ -20,7 +20,13 @@ from collectors.kube import KubeApiError, call
 from runtime.backoff import Backoff
 from runtime.clock import Clock
 
-__all__ = ["SubjectAccessReviewer", "TokenReviewer"]
+__all__ = ["REVIEW_RIGHTS", "SubjectAccessReviewer", "TokenReviewer", "missing_review_rights"]
+
+# What foresight itself must be allowed, as (API group, resource), verb ``create``.
+REVIEW_RIGHTS = (
+    ("authentication.k8s.io", "tokenreviews"),
+    ("authorization.k8s.io", "subjectaccessreviews"),
+)
 
 
 @dataclass(frozen=True)
@@ -115,3 +121,29 @@ class SubjectAccessReviewer:
         if status is None:
             return Decision(False, "no status in the SubjectAccessReview")
         return Decision(bool(status.allowed), status.reason or status.evaluation_error or "")
+
+
+async def missing_review_rights(
+    api: k8s.ApiClient, clock: Clock, retry: Backoff, timeout_s: float
+) -> list[str]:
+    """Which of :data:`REVIEW_RIGHTS` foresight's own credentials lack, as ``create
+    tokenreviews.authentication.k8s.io``, asked with SelfSubjectAccessReviews; without them
+    every API request would be answered 503. Raises :class:`AccessUnavailable`."""
+    authz = k8s.AuthorizationV1Api(api)
+    missing = []
+    for group, resource in REVIEW_RIGHTS:
+        review = k8s.V1SelfSubjectAccessReview(
+            api_version="authorization.k8s.io/v1",
+            kind="SelfSubjectAccessReview",
+            spec=k8s.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=k8s.V1ResourceAttributes(
+                    group=group, resource=resource, verb="create"
+                )
+            ),
+        )
+        answer = await _create(
+            authz.create_self_subject_access_review, review, _Retry(clock, retry, timeout_s)
+        )
+        if answer.status is None or not answer.status.allowed:
+            missing.append(f"create {resource}.{group}")
+    return missing

@@ -24,6 +24,7 @@ from kubernetes import client as k8s
 from prometheus_client import CollectorRegistry
 
 from access import (
+    AccessUnavailable,
     ApiRoute,
     CacheTtl,
     Guard,
@@ -34,7 +35,7 @@ from access import (
     guarded,
     protect,
 )
-from access.kube import SubjectAccessReviewer, TokenReviewer
+from access.kube import SubjectAccessReviewer, TokenReviewer, missing_review_rights
 from alerts.service import AlertingService
 from autoscaler.controller.controller import Controller
 from autoscaler.controller.kube_actions import KubeActions
@@ -95,16 +96,21 @@ def metrics_app(registry: CollectorRegistry, guard: Guard | None = None) -> web.
     return app
 
 
-def kubernetes_reviewers(
-    api: k8s.ApiClient, clock: Clock, settings: Settings
-) -> tuple[TokenReviewer, SubjectAccessReviewer]:
-    """TokenReview and SubjectAccessReview through ``api``. A caller waits for the review, so
-    it is retried at most twice, on the API client's backoff."""
+def review_retry(settings: Settings) -> tuple[Backoff, float]:
+    """Retries and timeout of a review: a caller waits for it, so it is retried at most twice,
+    on the API client's backoff, and waits at most 10 s."""
     kube = settings.kubernetes
     retry = Backoff(
         kube.retry_initial_seconds, kube.retry_max_seconds, attempts=min(kube.retry_attempts, 2)
     )
-    timeout = min(kube.request_timeout_seconds, 10.0)
+    return retry, min(kube.request_timeout_seconds, 10.0)
+
+
+def kubernetes_reviewers(
+    api: k8s.ApiClient, clock: Clock, settings: Settings
+) -> tuple[TokenReviewer, SubjectAccessReviewer]:
+    """TokenReview and SubjectAccessReview through ``api``."""
+    retry, timeout = review_retry(settings)
     return (
         TokenReviewer(api, clock, retry, timeout),
         SubjectAccessReviewer(api, clock, retry, timeout),
@@ -338,6 +344,25 @@ class Service:
         """The API port: :meth:`api_routes`, each behind the guard."""
         return api_app(self.guard, self.api_routes())
 
+    async def check_review_rights(self) -> list[str]:
+        """With ``server.auth: kubernetes``, warn at start if foresight may not create the
+        reviews it needs (every API request would be a 503); returns what is missing."""
+        if self.settings.server.auth != "kubernetes":
+            return []
+        retry, timeout = review_retry(self.settings)
+        try:
+            missing = await missing_review_rights(self.api, self.clock, retry, timeout)
+        except AccessUnavailable as e:
+            log.warning("cannot check the rights the API's authentication needs: %s", e)
+            return []
+        if missing:
+            log.warning(
+                "server.auth is kubernetes, but foresight may not %s: every API request will "
+                "be answered 503 until it may (the chart's ClusterRole grants it)",
+                " nor ".join(missing),
+            )
+        return missing
+
     async def serve_http(self) -> int:
         """Start both HTTP servers; returns the metrics port (the API's is ``api_port``)."""
         host = self.settings.server.host
@@ -378,6 +403,7 @@ class Service:
         """
         await self.start()
         await self.serve_http()
+        await self.check_review_rights()
         supervisor = self.supervisor = Supervisor(stop)
         supervisor.spawn("leader", self.elector.run(stop))
         supervisor.spawn(

@@ -31,7 +31,7 @@ from simulator.errors import ApiError
 from simulator.faults import FaultAction, FaultInjector, FaultSpec
 from simulator.objects import KubeObject
 from simulator.openapi import openapi_v3_group, openapi_v3_index
-from simulator.rbac import ACCESS_REVIEW_PATH, TOKEN_REVIEW_PATH, Reviews
+from simulator.rbac import ACCESS_REVIEW_PATH, SELF_REVIEW_PATH, TOKEN_REVIEW_PATH, Reviews
 from simulator.resources import COMPUTED_GROUPS, ResourceType
 from simulator.selectors import FieldSelector, LabelSelector
 from simulator.store import Stored, WatchEvent, encode
@@ -152,7 +152,7 @@ class ApiServerApp:
             return self._openapi(segments)
         if segments[:2] == ["simulator", "v1"]:
             return await self._simulator_api(request, segments[2:])
-        if segments in (TOKEN_REVIEW_PATH, ACCESS_REVIEW_PATH):
+        if segments in (TOKEN_REVIEW_PATH, ACCESS_REVIEW_PATH, SELF_REVIEW_PATH):
             if method != "POST":
                 raise ApiError.method_not_allowed(method, path)
             action = self.faults.api_action("create", segments[3], self.clock.now())
@@ -161,6 +161,10 @@ class ApiServerApp:
             body = await _body(request)
             if segments == TOKEN_REVIEW_PATH:
                 return _json(self.reviews.token_review(body), 201)
+            if segments == SELF_REVIEW_PATH:
+                auth = request.headers.get("Authorization", "")
+                token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
+                return _json(self.reviews.self_access_review(body, token), 201)
             return _json(self.reviews.access_review(body), 201)
         if segments == ["api"]:
             return _json(api_versions(self.address))

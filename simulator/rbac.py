@@ -14,6 +14,9 @@ What the simulator serves:
   ``system:serviceaccounts:<ns>`` and ``system:authenticated``; the simulator's own bearer
   token (``--token``) is ``kubernetes-admin`` in ``system:masters``; any other token is not
   authenticated;
+- ``POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews``: the same for the caller
+  (its bearer token as a TokenReview reads it; without a token on a simulator that requires
+  none, the caller is ``kubernetes-admin``);
 - ``POST /apis/authorization.k8s.io/v1/subjectaccessreviews``: decided as the RBAC authorizer
   decides. ``system:masters`` may do everything; otherwise a ClusterRoleBinding (any
   namespace) or a RoleBinding (the request's namespace) whose subject is the user, one of its
@@ -52,6 +55,7 @@ RBAC_TYPES = tuple(
 ADMIN_USER = {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]}
 TOKEN_REVIEW_PATH = ["apis", "authentication.k8s.io", "v1", "tokenreviews"]
 ACCESS_REVIEW_PATH = ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"]
+SELF_REVIEW_PATH = ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"]
 DEFAULT_EXPIRATION = 3600
 
 
@@ -186,6 +190,18 @@ class Reviews:
         }
 
     # -- SubjectAccessReview ----------------------------------------------------------------
+
+    def self_access_review(self, body: Any, token: str | None) -> KubeObject:
+        """A ``SelfSubjectAccessReview``: the caller's own rights."""
+        review = _review_body(body, "SelfSubjectAccessReview")
+        caller = self._user_of(token) if token else None
+        if caller is None:
+            caller = dict(ADMIN_USER)  # only reached when the simulator requires no token
+        spec = {**review["spec"], "user": caller["username"], "groups": caller["groups"]}
+        answer = self.access_review({"spec": spec})
+        answer["kind"] = "SelfSubjectAccessReview"
+        answer["spec"] = review["spec"]
+        return answer
 
     def access_review(self, body: Any) -> KubeObject:
         """A ``SubjectAccessReview`` answered by the stored RBAC objects."""

@@ -190,3 +190,49 @@ async def test_the_example_binding_and_the_charts_role_grant_silences(tmp_path: 
         assert (await s.http.get("/api/v1/alerts", headers=bearer(token))).status_code == 200
         deleted = await s.http.delete("/api/v2/silence/x", headers=bearer(token))
         assert deleted.status_code == 404  # allowed, and there is no such silence
+
+
+async def test_a_warning_at_start_when_foresight_may_not_review(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serve(tmp_path) as s:
+        # The simulator's caller without a token is its admin: every right.
+        assert await s.service.check_review_rights() == []
+        # foresight's own credentials: a ServiceAccount the chart's ClusterRole is not bound to.
+        token = await s.token_for("ops", "foresight")
+        config = k8s.Configuration()
+        config.host = s.api.configuration.host
+        config.api_key = {"authorization": f"Bearer {token}"}
+        limited = k8s.ApiClient(config)
+        try:
+            s.service.api = limited
+            with caplog.at_level(logging.WARNING):
+                missing = await s.service.check_review_rights()
+            assert missing == [
+                "create tokenreviews.authentication.k8s.io",
+                "create subjectaccessreviews.authorization.k8s.io",
+            ]
+            assert any(
+                "every API request will be answered 503" in r.message for r in caplog.records
+            )
+            await grant(
+                s,
+                "reviews",
+                [
+                    {
+                        "apiGroups": ["authentication.k8s.io"],
+                        "resources": ["tokenreviews"],
+                        "verbs": ["create"],
+                    },
+                    {
+                        "apiGroups": ["authorization.k8s.io"],
+                        "resources": ["subjectaccessreviews"],
+                        "verbs": ["create"],
+                    },
+                ],
+                account("ops", "foresight"),
+            )
+            assert await s.service.check_review_rights() == []
+        finally:
+            s.service.api = s.api
+            limited.close()
