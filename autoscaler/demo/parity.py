@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from autoscaler.backtest.foresight import ForesightPolicy, backtest_horizontal_settings
 from autoscaler.backtest.world import Replay, World, WorldConfig, replay
 from autoscaler.controller.settings import ControllerSettings
-from autoscaler.demo.run import workload_pods, write_history
+from autoscaler.demo.run import loopback_collectors, workload_pods, write_history
 from autoscaler.resource.crd import crd_manifest
 from autoscaler.resource.model import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from autoscaler.service import Service
@@ -187,14 +187,8 @@ def _settings(out: Path, kubeconfig: Path, config: ParityConfig) -> Settings:
             "store": {"data_dir": out / "data"},
             "rules": {"state_dir": out / "alerts"},
             "kubernetes": {"kubeconfig": kubeconfig, "retry_initial_seconds": 0.5},
-            "collectors": {
-                "kubelet_scheme": "http",
-                "stagger_seconds": 0,
-                "token_file": None,
-                "ca_file": None,
-                # A loaded machine must not turn into missing samples that a replay lacks.
-                "scrape_timeout_seconds": 30,
-            },
+            # A loaded machine must not turn into missing samples that a replay lacks.
+            "collectors": loopback_collectors(scrape_timeout=30),
             "controller": {
                 "interval_seconds": config.step_seconds,
                 "history_step_seconds": history_step,

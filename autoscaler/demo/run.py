@@ -61,7 +61,7 @@ from simulator.scenario import LoadSpec, Scenario, WorkloadSpec, load_scenario
 from tsdb import Store
 from tsdb.selector import parse_selector
 
-__all__ = ["DemoOptions", "run_demo", "workload_pods", "write_history"]
+__all__ = ["DemoOptions", "loopback_collectors", "run_demo", "workload_pods", "write_history"]
 
 # Monday 2026-01-05 00:00 UTC: the demo day is a working day.
 START = 1_767_571_200.0
@@ -162,20 +162,25 @@ def _settings(out: Path, kubeconfig: Path, receiver_url: str, step: float) -> Se
                 "receivers": [{"name": "demo", "webhook_configs": [{"url": receiver_url}]}],
             },
             "kubernetes": {"kubeconfig": kubeconfig, "retry_initial_seconds": 0.5},
-            "collectors": {
-                "kubelet_scheme": "http",
-                "stagger_seconds": 0,
-                "token_file": None,
-                "ca_file": None,
-                # Loopback kubelets answer in milliseconds; a failed node must not stall
-                # virtual time for the 10 s a real network is given.
-                "scrape_timeout_seconds": 0.5,
-            },
+            # Loopback kubelets answer in milliseconds; a failed node must not stall
+            # virtual time for the 10 s a real network is given.
+            "collectors": loopback_collectors(scrape_timeout=0.5),
             "leader": {"enabled": False},
             "server": {"host": "127.0.0.1", "port": 0},
             "controller": {"interval_seconds": step},
         }
     )
+
+
+def loopback_collectors(scrape_timeout: float) -> dict[str, Any]:
+    """Collector settings for the simulated cluster's plain-HTTP kubelets on loopback."""
+    return {
+        "kubelet_scheme": "http",
+        "stagger_seconds": 0,
+        "token_file": None,
+        "ca_file": None,
+        "scrape_timeout_seconds": scrape_timeout,
+    }
 
 
 async def _install(api: k8s.ApiClient, autoscalers: list[dict[str, Any]]) -> None:
