@@ -359,17 +359,19 @@ class Store:
             lo, hi = int(ts.min()), int(ts.max())
             if not self._head.fits(lo, hi):
                 self._swap_head()
-                if not self._head.fits(lo, hi):
-                    # One batch spanning more than 24 days: split it in time.
-                    order = np.argsort(ts, kind="stable")
-                    half = n // 2
-                    first, second = order[:half], order[half:]
-                    self.append_batch(refs[first], ts[first], values[first])
-                    self.append_batch(refs[second], ts[second], values[second])
-                    return
-            self._head.append(refs, ts, values)
-            self._samples_appended += n
-            self._check_full()
+            fits = self._head.fits(lo, hi)
+            if fits:
+                self._head.append(refs, ts, values)
+                self._samples_appended += n
+                self._check_full()
+        if not fits:
+            # One batch spanning more than 24 days: split it in time (outside the lock, as
+            # each half may seal: the background writer's lock is never taken under ours).
+            order = np.argsort(ts, kind="stable")
+            first, second = order[: n // 2], order[n // 2 :]
+            self.append_batch(refs[first], ts[first], values[first])
+            self.append_batch(refs[second], ts[second], values[second])
+            return
         self._after_append()
 
     def mark_stale(self, series: int | Mapping[str, str] | Labels, ts_ms: int) -> None:
