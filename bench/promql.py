@@ -1,9 +1,11 @@
-"""Benchmark of the PromQL evaluator: ``python -m bench.promql [--nodes N] [--pods-per-node N]``.
+"""Benchmark of rule evaluation: ``python -m bench.promql [--nodes N] [--rounds N] [--json]``.
 
-One evaluation round of every rule in ``shared/data/promql/rules/kube-prometheus`` over a
-store holding a synthetic cluster, timed twice: as the service's rule engine runs it (the
-rule manager evaluating each group on its grid, recording rules written back to the store and
-read by later groups, alert state stepped and saved), and with every query evaluated alone.
+Rounds of every rule in ``shared/data/promql/rules/kube-prometheus`` over a store holding a
+synthetic cluster, timed as the service runs them (:func:`alerts.service.evaluate_round`:
+each due group evaluated as a working copy in a worker thread, recording rules written back
+to the store and read by later groups, alert state stepped and saved): the round that
+created the most alerts (during the history) and the steady rounds after it, each with the
+rise of resident memory at its peak; and every query evaluated alone.
 The cluster is shaped as kube-prometheus scrapes one:
 
 - kube-state-metrics (``job="kube-state-metrics"``): per pod ``kube_pod_info``, owner,
@@ -29,11 +31,14 @@ The benchmark's store holds no series the rules write: after each scrape of thos
 minutes the rule engine evaluates the groups that are due, as the service does, so recorded
 series and ``ALERTS`` have their history when the timed rounds start. Each timed round is
 the first moment after some more scrapes at which every group is due at once.
+``--nodes 5000`` is the 150,000-pod cluster (about 10 M series: tens of GiB).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import tempfile
 import time
 from collections import defaultdict
@@ -50,6 +55,7 @@ from alerts.rules.loader import load_file
 from alerts.rules.manager import RuleManager
 from alerts.rules.model import GroupSpec
 from alerts.rules.state import AlertState
+from alerts.service import evaluate_round
 from alerts.settings import RuleSettings
 from promql import Engine, PromQLSettings, QueryResult, parse
 from runtime.clock import VirtualClock
@@ -568,17 +574,55 @@ def build_store(rules: list[tuple[str, str]], cluster: Cluster) -> Store:
     return store
 
 
+def _status_kib(field: str) -> int | None:
+    """A ``VmRSS``/``VmHWM`` figure of this process, KiB (None off Linux)."""
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def _reset_peak() -> bool:
+    """Start measuring the peak resident size afresh (Linux: ``clear_refs`` 5)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round of the rule engine: how long it took (wall clock, and CPU time of the
+    process: on a shared machine the latter is what the round costs), how far resident memory
+    rose above what it was before the round (None where it cannot be measured) and how many
+    alerts (pending or firing) it added."""
+
+    seconds: float
+    cpu_seconds: float
+    peak_rise_bytes: int | None
+    alerts_added: int
+
+
 class ServiceRules:
     """The synthetic cluster scraped every ``SCRAPE_MS`` into a store of its own, and the rule
     engine as the service runs it over that store: a :class:`RuleManager` over the
     kube-prometheus rules alone (not foresight's built-in ones), groups without an interval
-    evaluated every scrape interval, each round evaluating the groups that are due, writing
-    recorded series and ``ALERTS`` back and saving the alert state in ``state_dir``.
+    evaluated every scrape interval, each round the service's own
+    (:func:`alerts.service.evaluate_round`: every due group evaluated as a working copy in a
+    worker thread and installed, recorded series and ``ALERTS`` written back and read by the
+    groups after them, the alert state saved in ``state_dir``).
 
     The store holds no series the rules write but those the rules wrote: the constructor
-    scrapes ``SCRAPES`` times and runs the due groups after each scrape."""
+    scrapes ``scrapes`` times and runs a round after each scrape (:attr:`history`)."""
 
-    def __init__(self, folder: Path, cluster: Cluster, state_dir: Path) -> None:
+    def __init__(
+        self, folder: Path, cluster: Cluster, state_dir: Path, scrapes: int = SCRAPES
+    ) -> None:
         started = time.perf_counter()
         written = set().union(*(written_metrics(g) for g in load_groups(folder)))
         self.store = new_store()
@@ -600,12 +644,10 @@ class ServiceRules:
         first = self.manager.slot(longest, T0_MS + longest.interval_ms)
         self._phase = (first - T0_MS) % SCRAPE_MS
         self._scrape = -1
-        self.history_s = 0.0
-        for _ in range(SCRAPES):
-            at = self._scrape_once()
-            t = time.perf_counter()
-            self.manager.evaluate_due(at)
-            self.history_s += time.perf_counter() - t
+        self.history: list[Round] = []
+        for _ in range(scrapes):
+            self.history.append(self.round(self._scrape_once()))
+        self.history_s = sum(r.seconds for r in self.history)
         # What the flusher's periodic maintenance does to a running store's blocks.
         self.store.maintain()
         self.built_s = time.perf_counter() - started
@@ -621,13 +663,33 @@ class ServiceRules:
             at = self._scrape_once()
             if len(self.manager.due(at)) == len(self.manager.groups):
                 return at
-            self.manager.evaluate_due(at)
+            asyncio.run(evaluate_round(self.manager, at))
 
-    def round(self, at: int) -> float:
-        """Run the service's round at ``at``; returns how long it took, seconds."""
-        start = time.perf_counter()
-        self.manager.evaluate_due(at)
-        return time.perf_counter() - start
+    def round(self, at: int) -> Round:
+        """Run the service's round at ``at``."""
+        before = self.active_alerts()
+        rss = _status_kib("VmRSS")
+        measured = rss is not None and _reset_peak()
+        start, cpu = time.perf_counter(), time.process_time()
+        asyncio.run(evaluate_round(self.manager, at))
+        took, cpu = time.perf_counter() - start, time.process_time() - cpu
+        peak = _status_kib("VmHWM") if measured else None
+        rise = None if peak is None or rss is None else max(peak - rss, 0) * 1024
+        return Round(took, cpu, rise, self.active_alerts() - before)
+
+    def creation_round(self) -> Round:
+        """The history's round that added the most alerts (the first round that finds
+        them; in a live service, the first round after a restart without state or after a
+        cluster-wide incident)."""
+        return max(self.history, key=lambda r: (r.alerts_added, r.seconds))
+
+    def active_alerts(self) -> int:
+        """Alerts pending or firing."""
+        return sum(
+            a.state is not AlertState.INACTIVE
+            for g in self.manager.groups
+            for _, a in g.active_alerts()
+        )
 
     def alert_counts(self) -> tuple[int, int, int]:
         """Alerts firing and pending, and rules whose last evaluation failed."""
@@ -636,22 +698,38 @@ class ServiceRules:
         return states.count(AlertState.FIRING), states.count(AlertState.PENDING), failing
 
 
+def _mib(n: int | None) -> str:
+    return "n/a" if n is None else f"{n / 2**20:,.0f} MiB"
+
+
 def main() -> None:
-    """Build the store, evaluate every rule once, print a table."""
+    """Build the store, run the service's rounds and every query alone, print a table."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--pods-per-node", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=3, help="report the best of N rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="steady rounds to time")
+    parser.add_argument(
+        "--scrapes", type=int, default=SCRAPES, help="scrapes (and rounds) of history first"
+    )
+    parser.add_argument("--no-alone", action="store_true", help="skip every query alone")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     cluster = Cluster(args.nodes, args.pods_per_node)
     with tempfile.TemporaryDirectory(prefix="bench-promql-") as state_dir:
-        service = ServiceRules(RULES, cluster, Path(state_dir))
-        _report(service, cluster, args.rounds)
+        service = ServiceRules(RULES, cluster, Path(state_dir), args.scrapes)
+        figures = _measure(service, cluster, args.rounds, not args.no_alone)
         service.store.close()
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        _print(figures)
 
 
-def _report(service: ServiceRules, cluster: Cluster, rounds: int) -> None:
-    """Time ``rounds`` full rounds, the service's and every query alone; print the table."""
+def _measure(
+    service: ServiceRules, cluster: Cluster, rounds: int, alone_too: bool
+) -> dict[str, Any]:
+    """Time ``rounds`` full rounds as the service runs them and, with ``alone_too``, every
+    query of the round alone; the figures as a dict."""
     groups = service.manager.groups
     rules = [(rule.name, rule.expr) for g in groups for rule in g.spec.rules]
     store = service.store
@@ -660,12 +738,14 @@ def _report(service: ServiceRules, cluster: Cluster, rounds: int) -> None:
     # per source), and each must count its own series.
     best: dict[int, tuple[float, int, str]] = {}
     alone: list[float] = []
-    together: list[float] = []
+    steady: list[Round] = []
     materialised: list[float] = []
     results: list[QueryResult] = []
     for _ in range(max(rounds, 1)):
         at = service.next_full_round()
-        together.append(service.round(at))
+        steady.append(service.round(at))
+        if not alone_too:
+            continue
         # Freeing the last round's result objects is not part of this round.
         results.clear()
         start = time.perf_counter()
@@ -677,45 +757,90 @@ def _report(service: ServiceRules, cluster: Cluster, rounds: int) -> None:
             if i not in best or took < best[i][0]:
                 best[i] = (took, result.series_count, name)
         alone.append(time.perf_counter() - start)
-        # What a consumer that reads every series (the rule engine does) pays on top.
+        # What a consumer that reads every series pays on top.
         start = time.perf_counter()
         for result in results:
             _ = result.series
         materialised.append(time.perf_counter() - start)
     stats = store.stats()
     firing, pending, failing = service.alert_counts()
-    returning = sum(1 for _, n, _ in best.values() if n)
-    print(f"{'cluster':<34} {cluster.nodes:,} nodes, {len(cluster.pods):,} pods")
-    print(f"{'series in store':<34} {stats.series:,}")
-    print(f"{'samples in store':<34} {stats.head_samples + stats.block_samples:,}")
-    print(
-        f"{'store built in':<34} {service.built_s:.1f} s "
-        f"({service.history_s:.1f} s of rule rounds over its history)"
-    )
-    print(
-        f"{'rules evaluated':<34} {len(rules)} in {len(groups)} groups ({returning} return series)"
-    )
-    print()
-    print(f"{'one evaluation round (best of ' + str(len(alone)) + ')':<44} {'seconds':>8}   rounds")
-    rows = (
-        (
-            "as the service's rule engine runs it",
-            together,
-            f"alerts: {firing:,} firing, {pending:,} pending; {failing} rules failing",
+    creation = service.creation_round()
+    return {
+        "nodes": cluster.nodes,
+        "pods": len(cluster.pods),
+        "series": stats.series,
+        "samples": stats.head_samples + stats.block_samples,
+        "built_s": service.built_s,
+        "history_rounds": len(service.history),
+        "history_s": service.history_s,
+        "groups": len(groups),
+        "rules": len(rules),
+        "rules_returning": sum(1 for _, n, _ in best.values() if n),
+        "first_round_s": creation.seconds,
+        "first_round_cpu_s": creation.cpu_seconds,
+        "first_round_alerts_added": creation.alerts_added,
+        "first_round_peak_rise_bytes": creation.peak_rise_bytes,
+        "steady_round_s": min(r.seconds for r in steady),
+        "steady_rounds_s": [r.seconds for r in steady],
+        "steady_round_cpu_s": min(r.cpu_seconds for r in steady),
+        "steady_rounds_cpu_s": [r.cpu_seconds for r in steady],
+        "steady_peak_rise_bytes": max(
+            (r.peak_rise_bytes for r in steady if r.peak_rise_bytes is not None), default=None
         ),
-        ("every query alone", alone, ""),
+        "alerts_firing": firing,
+        "alerts_pending": pending,
+        "rules_failing": failing,
+        "alone_s": min(alone) if alone else None,
+        "alone_rounds_s": alone,
+        "objects_s": min(materialised) if materialised else None,
+        "result_series": sum(n for _, n, _ in best.values()),
+        "slowest_alone": [
+            {"rule": name, "seconds": seconds, "series": n}
+            for seconds, n, name in sorted(best.values(), reverse=True)[:12]
+        ],
+    }
+
+
+def _print(f: dict[str, Any]) -> None:
+    """The figures as tables."""
+    print(f"{'cluster':<34} {f['nodes']:,} nodes, {f['pods']:,} pods")
+    print(f"{'series in store':<34} {f['series']:,}")
+    print(f"{'samples in store':<34} {f['samples']:,}")
+    print(
+        f"{'store built in':<34} {f['built_s']:.1f} s "
+        f"({f['history_s']:.1f} s of it {f['history_rounds']} rule rounds over its history)"
     )
-    for label, times, note in rows:
-        each = ", ".join(f"{t:.3f}" for t in times)
-        print(f"{label:<44} {min(times):>8.3f}   {each}{'   ' + note if note else ''}")
-    returned = sum(n for _, n, _ in best.values())
-    made = min(materialised)
-    print(f"{'+ every result series as objects':<44} {made:>8.3f}   ({returned:,} series)")
+    print(f"{'rules evaluated':<34} {f['rules']} in {f['groups']} groups")
+    print()
+    print(
+        f"{'one evaluation round':<48} {'seconds':>8} {'CPU s':>8}   {'peak memory':>11}   rounds"
+    )
+    steady = ", ".join(f"{t:.3f}" for t in f["steady_rounds_s"])
+    print(
+        f"{'as the service runs it, steady (best)':<48} {f['steady_round_s']:>8.3f} "
+        f"{f['steady_round_cpu_s']:>8.3f}   "
+        f"{_mib(f['steady_peak_rise_bytes']):>11}   {steady}   alerts: "
+        f"{f['alerts_firing']:,} firing, {f['alerts_pending']:,} pending; "
+        f"{f['rules_failing']} rules failing"
+    )
+    print(
+        f"{'as the service runs it, first (alerts created)':<48} {f['first_round_s']:>8.3f} "
+        f"{f['first_round_cpu_s']:>8.3f}   "
+        f"{_mib(f['first_round_peak_rise_bytes']):>11}   "
+        f"{f['first_round_alerts_added']:,} alerts added"
+    )
+    if f["alone_s"] is None:
+        return
+    each = ", ".join(f"{t:.3f}" for t in f["alone_rounds_s"])
+    print(f"{'every query alone (best)':<48} {f['alone_s']:>8.3f} {'':>8}   {'':>11}   {each}")
+    print(
+        f"{'+ every result series as objects':<48} {f['objects_s']:>8.3f} {'':>8}   {'':>11}   "
+        f"({f['result_series']:,} series)"
+    )
     print()
     print(f"{'slowest rules, alone (best of rounds)':<72} {'seconds':>8} {'series':>8}")
-    ranked = sorted(best.values(), reverse=True)
-    for seconds, n, name in ranked[:12]:
-        print(f"{name:<72} {seconds:>8.3f} {n:>8,}")
+    for row in f["slowest_alone"]:
+        print(f"{row['rule']:<72} {row['seconds']:>8.3f} {row['series']:>8,}")
 
 
 if __name__ == "__main__":
