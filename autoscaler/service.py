@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
+import yaml
 from aiohttp import web
 from kubernetes import client as k8s
 from prometheus_client import CollectorRegistry
@@ -52,10 +53,12 @@ from collectors.kubelet import KubeletCollector, kubelet_client, read_token
 from collectors.pods import PodMetricsCollector, pod_client
 from collectors.scrape import ScrapeHealth, Scraper
 from promql import Engine
+from queryapi import QueryApi, registry_metadata
 from runtime import names
 from runtime.backoff import Backoff
 from runtime.clock import Clock, sleep_or_stop
 from runtime.families import CONTENT_TYPE, FamiliesCollector, Family, exposition
+from runtime.redact import redact_settings
 from runtime.supervise import Supervisor
 from tsdb import Store
 from tsdb.recorder import FamilyRecorder
@@ -184,6 +187,18 @@ class Service:
             is_leader=self.elector.is_leader,
         )
         self.registry = CollectorRegistry()
+        # Prometheus' query API on the API port; ``status/config`` shows the settings with
+        # every credential masked, as ``foresight settings`` does.
+        self.query_api = QueryApi(
+            self.engine,
+            self.store,
+            settings.query_api,
+            clock,
+            config=lambda: yaml.safe_dump(
+                redact_settings(settings.model_dump(mode="json")), sort_keys=False
+            ),
+            metadata=registry_metadata(self.registry),
+        )
         self._recorder = FamilyRecorder(self.store)
         self._http: httpx.AsyncClient | None = None
         self._pod_http: httpx.AsyncClient | None = None
@@ -331,14 +346,16 @@ class Service:
         self._extra_routes.extend(routes)
 
     def api_routes(self) -> list[ApiRoute]:
-        """Every route of the API port with its permission: the alert API, then the routes
-        given to the constructor."""
+        """Every route of the API port with its permission: the alert API, Prometheus' query
+        API (``get`` on ``queries``), then the routes given to the constructor."""
         alert_routes = [
             route
             for r in self.alerts.http_routes()
             for route in guarded([r], ALERT_API_RESOURCES[r.path])
         ]
-        return [*alert_routes, *self._extra_routes]
+        # A query only reads, POST included (Grafana sends form-encoded POSTs).
+        query_routes = [ApiRoute(r, Permission("get", "queries")) for r in self.query_api.routes()]
+        return [*alert_routes, *query_routes, *self._extra_routes]
 
     def api_app(self) -> web.Application:
         """The API port: :meth:`api_routes`, each behind the guard."""
@@ -448,5 +465,6 @@ class Service:
         self._http = self._pod_http = None
         while self._runners:
             await self._runners.pop().cleanup()
+        self.query_api.close()
         self.store.flush()
         self.store.close()

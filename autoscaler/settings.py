@@ -31,6 +31,7 @@ from autoscaler.forecast.settings import ForecastSettings
 from autoscaler.policy.settings import PolicySettings
 from collectors.settings import CollectorSettings, KubernetesSettings
 from promql.settings import PromQLSettings
+from queryapi.settings import QueryApiSettings
 from tsdb.settings import StoreSettings
 
 ENV_PREFIX = "FORESIGHT_"
@@ -175,6 +176,7 @@ class Settings(BaseSettings):
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     promql: PromQLSettings = Field(default_factory=PromQLSettings)
+    query_api: QueryApiSettings = Field(default_factory=QueryApiSettings)
     rules: RuleSettings = Field(default_factory=RuleSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)

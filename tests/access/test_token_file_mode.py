@@ -104,19 +104,19 @@ async def test_metrics_can_require_a_token(tmp_path: Path, token_file: Path) -> 
 async def test_routes_another_package_adds_sit_behind_the_same_guard(
     tmp_path: Path, token_file: Path
 ) -> None:
-    async def query(_: web.Request) -> web.Response:
+    async def example(_: web.Request) -> web.Response:
         return web.json_response({"status": "success"})
 
-    # As the query API offers them: routes, and the verb of each (a POST query reads).
-    routes = [web.get("/api/v1/query", query), web.post("/api/v1/query", query)]
-    verbs = {("GET", "/api/v1/query"): "get", ("POST", "/api/v1/query"): "get"}
-    extra = with_verbs(routes, verbs, "query")
+    # Routes another part offers, and the verb of each (this POST only reads).
+    routes = [web.get("/api/v1/example", example), web.post("/api/v1/example", example)]
+    verbs = {("GET", "/api/v1/example"): "get", ("POST", "/api/v1/example"): "get"}
+    extra = with_verbs(routes, verbs, "example")
     async with serve(tmp_path, extra, auth="token-file", token_file=token_file) as s:
-        assert (await s.http.post("/api/v1/query")).status_code == 401
-        refused = await s.http.get("/api/v1/query", headers=NOBODY)
-        assert 'cannot get resource "query"' in refused.json()["error"]
-        assert (await s.http.post("/api/v1/query", headers=VIEW)).status_code == 200
-        assert (await s.metrics.get("/api/v1/query", headers=VIEW)).status_code == 404
+        assert (await s.http.post("/api/v1/example")).status_code == 401
+        refused = await s.http.get("/api/v1/example", headers=NOBODY)
+        assert 'cannot get resource "example"' in refused.json()["error"]
+        assert (await s.http.post("/api/v1/example", headers=VIEW)).status_code == 200
+        assert (await s.metrics.get("/api/v1/example", headers=VIEW)).status_code == 404
         with pytest.raises(RuntimeError, match=r"add API routes before serve_http"):
             s.service.add_api_routes(extra)
 
@@ -124,7 +124,15 @@ async def test_routes_another_package_adds_sit_behind_the_same_guard(
 async def test_every_api_route_has_its_permission(tmp_path: Path, token_file: Path) -> None:
     async with serve(tmp_path, auth="token-file", token_file=token_file) as s:
         table = {(a.route.method, a.route.path): str(a.permission) for a in s.service.api_routes()}
-    assert table == {
+    queries = {
+        k: v
+        for k, v in table.items()
+        if k[1].startswith("/api/v1/") and v.endswith(" queries.foresight.dev")
+    }
+    # Prometheus' query API only reads, whatever the method.
+    assert ("POST", "/api/v1/query_range") in queries
+    assert set(queries.values()) == {"get queries.foresight.dev"}
+    assert {k: v for k, v in table.items() if k not in queries} == {
         ("GET", "/api/v1/alerts"): "list alerts.foresight.dev",
         ("GET", "/api/v1/rules"): "list rules.foresight.dev",
         ("GET", "/api/v2/silences"): "list silences.foresight.dev",
@@ -164,3 +172,21 @@ def test_defaults_listen_on_loopback_with_kubernetes_auth() -> None:
     assert not server.protect_metrics
     assert (server.auth_cache_seconds, server.auth_deny_cache_seconds) == (10, 10)
     assert server.tls_cert_file is None
+
+
+async def test_the_service_answers_prometheus_queries_on_its_api_port(
+    tmp_path: Path, token_file: Path
+) -> None:
+    async with serve(tmp_path, auth="token-file", token_file=token_file) as s:
+        form = {"query": "vector(2) * 3", "time": "1700000000"}
+        assert (await s.http.post("/api/v1/query", data=form)).status_code == 401
+        answer = await s.http.post("/api/v1/query", data=form, headers=VIEW)
+        assert answer.status_code == 200
+        assert answer.json()["data"]["result"] == [{"metric": {}, "value": [1700000000, "6"]}]
+        # Grafana's probe, and the settings with every credential masked.
+        build = await s.http.get("/api/v1/status/buildinfo", headers=VIEW)
+        assert build.json()["status"] == "success"
+        config = (await s.http.get("/api/v1/status/config", headers=VIEW)).json()["data"]
+        assert "token_file" in config["yaml"]
+        assert "view-token" not in config["yaml"]
+        assert (await s.metrics.get("/api/v1/query", params=form)).status_code == 404

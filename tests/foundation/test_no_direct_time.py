@@ -12,6 +12,8 @@ PACKAGES = [
     "promql",
     "collectors",
     "alerts",
+    "access",
+    "queryapi",
     "autoscaler",
     "dashboards",
     "simulator",

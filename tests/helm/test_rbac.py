@@ -57,9 +57,17 @@ REVIEWS = {
 EDITOR = {
     ("foresight.dev", "silences", "create"),
     ("foresight.dev", "silences", "delete"),
-    *(("foresight.dev", r, v) for r in ("silences", "rules", "alerts") for v in ("get", "list")),
+    *(
+        ("foresight.dev", r, v)
+        for r in ("silences", "rules", "alerts", "queries")
+        for v in ("get", "list")
+    ),
 }
-VIEWER = {("foresight.dev", r, v) for r in ("silences", "rules", "alerts") for v in ("get", "list")}
+VIEWER = {
+    ("foresight.dev", r, v)
+    for r in ("silences", "rules", "alerts", "queries")
+    for v in ("get", "list")
+}
 API_ROLES = ("-silence-editor", "-viewer")
 
 

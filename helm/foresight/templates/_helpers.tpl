@@ -82,7 +82,7 @@ Groups whose lines are all commented out are null, so each level may be missing 
 {{- end }}
 
 {{/*
-The port of the API (silences, rules, alerts): the container port `api` and the Service's.
+The port of the API (silences, rules, alerts, PromQL queries): the container port `api` and the Service's.
 */}}
 {{- define "foresight.apiPort" -}}
 {{- include "foresight.setting" (list .Values.config "server" "api_port") | default 8081 | int }}
