@@ -7,12 +7,18 @@ labels are also kept as integers (a small dense id per label name, the value's c
 the label sets of many series come out as one integer matrix instead of a tuple each.
 Series with the same label names share a *schema* (the tuple of name ids): the label sets
 of the series of one schema are a gather of fixed-width runs, with no per-pair scatter.
+
+Rule groups select the same series every round. A selection is kept with the number of
+series ids given out when it was made; asked again, only the series added since are
+tested against the matchers and appended (ids only grow). Removing series forgets every
+kept selection. The index is used under its owner's lock, and so is what it keeps.
 """
 
 from __future__ import annotations
 
 import sys
 from array import array
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -31,6 +37,11 @@ _EMPTY: IdArray = np.empty(0, dtype=np.int32)
 _FILTER_BELOW = 100_000
 # Selections mixing more schemas than this build their matrices pair by pair.
 _MAX_SCHEMAS = 64
+# Selections kept for the next round, and the most ids they may hold together.
+_KEPT_SELECTIONS = 2048
+_KEPT_IDS = 64_000_000
+
+_MatcherKey = tuple[tuple[str, str, str, bool], ...]
 
 
 class SeriesIndex:
@@ -51,6 +62,9 @@ class SeriesIndex:
         self._schema_ids: dict[tuple[int, ...], int] = {}
         self._schemas: list[tuple[int, ...]] = []
         self._schema_of = array("i")
+        # Matchers → (ids, how many live series there were then), least recently used first.
+        self._kept: OrderedDict[_MatcherKey, tuple[IdArray, int]] = OrderedDict()
+        self._kept_ids = 0
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -114,6 +128,8 @@ class SeriesIndex:
             labels = self._labels.pop(sid, None)
             if labels is not None:
                 del self._ids[labels]
+        self._kept.clear()
+        self._kept_ids = 0
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -152,11 +168,40 @@ class SeriesIndex:
         return sorted(self._postings.get(name, {}))
 
     def select(self, matchers: Sequence[Matcher]) -> IdArray:
-        """Ids of the series matching every matcher, sorted.
+        """Ids of the series matching every matcher, sorted (read-only).
 
         As in Prometheus, a matcher that matches the empty string also matches series that
         lack the label.
         """
+        key = tuple(sorted((m.type.value, m.name, m.value, m.DOT_NL) for m in matchers))
+        kept = self._kept.get(key)
+        live = len(self._all)
+        if kept is not None:
+            ids, then = kept
+            if then < live:
+                # Series added since: ids above every kept one, tested on their own labels.
+                added = self._filter(np.frombuffer(self._all, dtype=np.int32)[then:], matchers)
+                ids = np.concatenate((ids, added)) if len(added) else ids
+                self._keep(key, ids, live)
+            else:
+                self._kept.move_to_end(key)
+            return ids
+        ids = self._select(matchers)
+        self._keep(key, ids, live)
+        return ids
+
+    def _keep(self, key: _MatcherKey, ids: IdArray, live: int) -> None:
+        ids.flags.writeable = False
+        old = self._kept.pop(key, None)
+        if old is not None:
+            self._kept_ids -= len(old[0])
+        self._kept[key] = (ids, live)
+        self._kept_ids += len(ids)
+        while len(self._kept) > _KEPT_SELECTIONS or self._kept_ids > _KEPT_IDS:
+            _, (gone, _) = self._kept.popitem(last=False)
+            self._kept_ids -= len(gone)
+
+    def _select(self, matchers: Sequence[Matcher]) -> IdArray:
         result: IdArray | None = None
         ordered = sorted(matchers, key=self._cost)
         for i, m in enumerate(ordered):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import promql_parser
@@ -25,10 +26,17 @@ def matchers_of(vector_selector: Any) -> list[Matcher]:
     """The matchers of a parsed ``promql_parser.VectorSelector`` (the name included)."""
     result = []
     if vector_selector.name:
-        result.append(Matcher(MatchType.EQUAL, METRIC_NAME, vector_selector.name))
+        result.append(_matcher("Equal", METRIC_NAME, vector_selector.name))
     for m in vector_selector.matchers.matchers:
-        result.append(Matcher(_OPS[str(m.op).rsplit(".", 1)[-1]], m.name, m.value))
+        result.append(_matcher(str(m.op).rsplit(".", 1)[-1], m.name, m.value))
     return result
+
+
+@functools.lru_cache(maxsize=8192)
+def _matcher(op: str, name: str, value: str) -> Matcher:
+    # Rules select with the same matchers every round; a regular expression is compiled
+    # once, not at every evaluation. Matchers are immutable, so sharing them is safe.
+    return Matcher(_OPS[op], name, value)
 
 
 def parse_selector(text: str) -> list[Matcher]:
