@@ -34,7 +34,7 @@ from alerts.rules.model import RuleSpec
 from alerts.rules.state import Alert
 from alerts.settings import NotifySettings, RuleSettings
 from promql import Engine
-from runtime.clock import Clock
+from runtime.clock import Clock, in_thread
 from tsdb import Store
 from tsdb.recorder import FamilyRecorder
 
@@ -48,16 +48,16 @@ class NotifierFailed(Exception):
     """The notification delivery task ended while the service runs."""
 
 
-async def evaluate_round(manager: RuleManager, now_ms: int) -> int:
+async def evaluate_round(manager: RuleManager, now_ms: int, clock: Clock | None = None) -> int:
     """One round as the service runs it: each due group evaluated in a worker thread and
     installed on the loop, then the notifier's and the alert state's persistence (the latter
     in a thread). Returns how many groups ran."""
     due = manager.due(now_ms)
     for g, slot in due:
-        manager.install(await asyncio.to_thread(manager.evaluate_apart, g, slot))
+        manager.install(await in_thread(clock, manager.evaluate_apart, g, slot))
     if due:
         manager.commit_notifier()
-        await asyncio.to_thread(manager.save_state, list(manager.groups))
+        await in_thread(clock, manager.save_state, list(manager.groups))
     return len(due)
 
 
@@ -229,7 +229,7 @@ class AlertingService:
         if not self.manager.due(now_ms):
             return
         self._record_self_metrics(now_ms)
-        await evaluate_round(self.manager, now_ms)
+        await evaluate_round(self.manager, now_ms, self.clock)
 
     def _next_wake_s(self, next_check: float) -> float:
         now = self.clock.now()

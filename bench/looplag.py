@@ -266,10 +266,12 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
                 if now_ms >= T0_MS + scrape * SCRAPE_MS:
                     at = rig.scrapes.append(scrape)
                     scrape += 1
-                    parts.append(_timed("rule round", times, evaluate_round(rig.manager, at)))
+                    parts.append(
+                        _timed("rule round", times, evaluate_round(rig.manager, at, rig.clock))
+                    )
                 if cycle == 1:
                     level = float(rig.history.values[-1])
-                    fit = rig.forecast.peak_async(rig.history, level)
+                    fit = rig.forecast.peak_async(rig.history, level, rig.clock)
                     parts.append(_timed("model refit", times, fit))
                 parts.append(_timed("/metrics render", times, exposition_async(registry)))
                 monitor.phase = f"cycle {cycle}"

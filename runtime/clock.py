@@ -15,12 +15,14 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["Clock", "RealClock", "VirtualClock", "sleep_or_stop", "to_datetime"]
+__all__ = ["Clock", "RealClock", "VirtualClock", "in_thread", "sleep_or_stop", "to_datetime"]
+
+_T = TypeVar("_T")
 
 
 @runtime_checkable
@@ -186,3 +188,14 @@ class VirtualClock:
             with suppress(asyncio.CancelledError):
                 await self._driver
             self._driver = None
+
+
+async def in_thread(clock: Clock | None, fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)`` in a worker thread, off the event loop. Virtual time waits for it: a
+    :class:`VirtualClock` is held while it runs, as for real I/O, so a sleeper's deadline
+    never passes while the work that comes before it is still running."""
+    hold: AbstractContextManager[None] = (
+        clock.hold() if isinstance(clock, VirtualClock) else nullcontext()
+    )
+    with hold:
+        return await asyncio.to_thread(fn, *args)

@@ -42,7 +42,6 @@ threads. The contract:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import fcntl
@@ -62,7 +61,7 @@ from typing import IO, NamedTuple, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from runtime.clock import Clock
+from runtime.clock import Clock, in_thread
 from tsdb.block import (
     Block,
     BlockError,
@@ -267,7 +266,9 @@ class Store:
         self._next_block_id = 1
         self._segment = 0
         self._flushed_rows = 0
-        self._pending_series: list[bytes] = []
+        # Created series not yet in the series log; encoded by the log's writer, not by the
+        # append that created them.
+        self._pending_series: list[tuple[int, Labels]] = []
         self._recent_series: set[int] = set()
         self._last_flush = clock.now()
         self._last_maintain = clock.now()
@@ -309,7 +310,7 @@ class Store:
         self._alive[sid] = True
         self._recent_series.add(sid)
         if self._persistent:
-            self._pending_series.append(frame(_SERIES_RECORD, _encode_series(sid, labels)))
+            self._pending_series.append((sid, labels))
         return sid
 
     def labels(self, ref: int) -> Labels:
@@ -579,7 +580,9 @@ class Store:
             return
         assert self._series_writer is not None and self._wal_writer is not None
         if series:
-            self._series_writer.write(b"".join(series))
+            self._series_writer.write(
+                b"".join(frame(_SERIES_RECORD, _encode_series(sid, lb)) for sid, lb in series)
+            )
         for entry in entries:
             if entry.head.count > entry.flushed:
                 cols = entry.head.columns(entry.flushed)
@@ -597,7 +600,7 @@ class Store:
         try:
             while True:
                 await self._clock.sleep(self.settings.flush_interval_seconds)
-                await asyncio.to_thread(self._background_step)
+                await in_thread(self._clock, self._background_step)
         finally:
             self._background = False
 

@@ -13,7 +13,6 @@ backtest) would.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections import deque
 
@@ -24,6 +23,7 @@ from autoscaler.forecast.live import LiveForecast
 from autoscaler.forecast.selection import AutoForecaster, Choice, ChoiceReason
 from autoscaler.forecast.settings import ForecastSettings
 from autoscaler.resource.model import ForecastSpec
+from runtime.clock import Clock, in_thread
 
 __all__ = ["KeptForecast"]
 
@@ -62,10 +62,11 @@ class KeptForecast:
             self.forecaster.fit(history)
         return self._after_fit(history, level)
 
-    async def peak_async(self, history: Series, level: float) -> float:
-        """:meth:`peak`, with the model's fit (when one is due) in a worker thread."""
+    async def peak_async(self, history: Series, level: float, clock: Clock) -> float:
+        """:meth:`peak`, with the model's fit (when one is due) in a worker thread that
+        ``clock``'s virtual time waits for."""
         if self.needs_fit(history):
-            await asyncio.to_thread(self.forecaster.fit, history)
+            await in_thread(clock, self.forecaster.fit, history)
         return self._after_fit(history, level)
 
     def needs_fit(self, history: Series) -> bool:

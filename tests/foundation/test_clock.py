@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
-from runtime.clock import Clock, RealClock, VirtualClock, to_datetime
+from runtime.clock import Clock, RealClock, VirtualClock, in_thread, to_datetime
 
 
 def test_both_clocks_satisfy_the_protocol() -> None:
@@ -91,3 +92,24 @@ def test_time_cannot_go_backwards() -> None:
 
 def test_to_datetime_is_utc() -> None:
     assert to_datetime(0).isoformat() == "1970-01-01T00:00:00+00:00"
+
+
+async def test_virtual_time_waits_for_work_in_a_thread() -> None:
+    clock = VirtualClock(start=100.0)
+    sleeper = asyncio.ensure_future(clock.sleep(5))
+    release = threading.Event()
+    seen: list[float] = []
+
+    def work() -> int:
+        release.wait(10)  # real work takes real time
+        seen.append(clock.now())
+        return 7
+
+    job = asyncio.ensure_future(in_thread(clock, work))
+    threading.Timer(0.1, release.set).start()
+    done, _ = await asyncio.wait({sleeper, job}, return_when=asyncio.FIRST_COMPLETED)
+    # Held while the thread ran: the sleeper's deadline did not pass meanwhile.
+    assert done == {job} and job.result() == 7 and seen == [100.0]
+    await sleeper
+    assert clock.now() == 105.0
+    await clock.aclose()

@@ -87,7 +87,9 @@ async def test_a_fit_in_a_worker_thread_gives_the_forecast_of_a_fit_on_the_loop(
     on_loop = KeptForecast(spec, ForecastSettings(), 60)
     apart = KeptForecast(spec, ForecastSettings(), 60)
     assert apart.needs_fit(history)
-    assert await apart.peak_async(history, level) == on_loop.peak(history, level)
+    assert await apart.peak_async(history, level, VirtualClock(history.now)) == on_loop.peak(
+        history, level
+    )
     assert apart.fitted_at == on_loop.fitted_at == history.now
     assert not apart.needs_fit(history)
     assert apart.choice == on_loop.choice
@@ -136,7 +138,11 @@ async def test_a_round_in_threads_equals_a_round_on_the_loop(tmp_path: Path) -> 
     apart, inline = _Rig(tmp_path, "apart"), _Rig(tmp_path, "inline")
     for minute in (5, 6, 8):
         at = T0_MS + minute * 60_000
-        assert await evaluate_round(apart.manager, at) == inline.manager.evaluate_due(at) == 1
+        assert (
+            await evaluate_round(apart.manager, at, VirtualClock(at / 1000))
+            == inline.manager.evaluate_due(at)
+            == 1
+        )
     assert apart.states() == inline.states() == [("JobDown", AlertState.FIRING)]
     assert [(n, [a.labels for a in al]) for n, al in apart.sent] == [
         (n, [a.labels for a in al]) for n, al in inline.sent
