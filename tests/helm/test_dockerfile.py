@@ -53,13 +53,13 @@ def stages() -> list[Stage]:
     result: list[Stage] = []
     for keyword, rest in instructions():
         if keyword == "ARG" and not result:
-            name, _, default = rest.partition("=")
-            args[name] = default
+            arg, _, default = rest.partition("=")
+            args[arg] = default
         elif keyword == "FROM":
             parts = rest.split()
             base = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], parts[0])
-            name = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else None
-            result.append(Stage(base, name))
+            stage = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else None
+            result.append(Stage(base, stage))
         else:
             result[-1].instructions.append((keyword, rest))
     return result
@@ -140,12 +140,16 @@ def _ignored(path: str, patterns: list[str]) -> bool:
     return ignored
 
 
-def test_the_build_context_holds_what_is_copied() -> None:
-    patterns = [
+def _dockerignore() -> list[str]:
+    return [
         line.strip()
         for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
+
+
+def test_the_build_context_holds_what_is_copied() -> None:
+    patterns = _dockerignore()
     for stage in stages():
         for copy in stage.all("COPY"):
             if copy.startswith("--from="):
@@ -153,6 +157,22 @@ def test_the_build_context_holds_what_is_copied() -> None:
             for source in copy.split()[:-1]:
                 path = source.rstrip("/")
                 assert (REPO / path).exists(), source
-                assert not _ignored(path, patterns), f"{source} is excluded by .dockerignore"
+                if path != ".":
+                    assert not _ignored(path, patterns), f"{source} is excluded by .dockerignore"
     for noise in (".venv", "tests", "helm", ".git", "autoscaler/__pycache__"):
         assert _ignored(noise, patterns), noise
+
+
+def test_the_build_context_is_every_package() -> None:
+    """The image is built from every top-level package: those in the repository, those
+    pyproject installs and those .dockerignore lets into the build context are one list."""
+    in_repo = {p.parent.name for p in REPO.glob("*/__init__.py")} - {"tests"}
+    find = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]["packages"]["find"]["include"]
+    installed = {pattern.removesuffix("*") for pattern in find}
+    allowed = {p.removeprefix("!").rstrip("/") for p in _dockerignore() if p.startswith("!")}
+    assert installed == in_repo
+    assert allowed == installed | {"pyproject.toml", "README.md"}
+    copies = stages()[0].all("COPY")
+    assert copies[-1].split() == [".", "./"], "the build installs the whole allowlisted context"
