@@ -88,6 +88,20 @@ The port of the API (silences, rules, alerts, PromQL queries): the container por
 {{- include "foresight.setting" (list .Values.config "server" "api_port") | default 8081 | int }}
 {{- end }}
 
+{{/*
+The API's address inside the cluster, through the Service: https when the API has a
+certificate, whose name `<fullname>.<namespace>.svc` matches this host.
+*/}}
+{{- define "foresight.apiUrl" -}}
+{{- printf "%s://%s.%s.svc:%d" (ternary "https" "http" (not (empty .Values.apiTls.existingSecret))) (include "foresight.fullname" .) .Release.Namespace (.Values.service.apiPort | int) }}
+{{- end }}
+
+{{/* A number of seconds as a Prometheus duration (`15s`, `500ms`), for Grafana. */}}
+{{- define "foresight.duration" -}}
+{{- $seconds := float64 . }}
+{{- if eq $seconds (floor $seconds) }}{{ printf "%ds" (int $seconds) }}{{ else }}{{ printf "%dms" (int (round (mulf $seconds 1000) 0)) }}{{ end }}
+{{- end }}
+
 {{/* How API callers are checked (`config.server.auth`). */}}
 {{- define "foresight.auth" -}}
 {{- include "foresight.setting" (list .Values.config "server" "auth") | default "kubernetes" }}
