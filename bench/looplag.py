@@ -346,11 +346,22 @@ def main() -> None:
         help="leave what lives at the start to the garbage collector's full collections",
     )
     parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="sys.setswitchinterval: how long a thread keeps the interpreter lock when the "
+        "loop wants it (Python's default: 0.005)",
+    )
+    parser.add_argument(
         "--why", action="store_true", help="count where the loop's thread is when it stalls"
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     result = run(args)
+    result["switch_interval_s"] = sys.getswitchinterval()
     if args.json:
         print(json.dumps(result, indent=2))
         return
