@@ -22,7 +22,17 @@ from alerts.rules.gofmt import sprintf, to_string
 from alerts.rules.template_exec import MISSING as _MISSING
 from alerts.rules.template_exec import Run, Step, compile_nodes
 from alerts.rules.template_exec import truth as _truth
-from alerts.rules.template_parse import Node, Parser, TemplateError
+from alerts.rules.template_parse import (
+    Action,
+    Command,
+    Field,
+    Ident,
+    Literal,
+    Node,
+    Parser,
+    TemplateError,
+    Text,
+)
 
 __all__ = ["Expander", "QuerySample", "TemplateError", "expand", "parse_template"]
 
@@ -217,6 +227,78 @@ def _parsed(text: str, name: str) -> tuple[Node, ...] | str:
         return str(e)
 
 
+# A piece of a plain template: literal text, or what an action reads from the labels and
+# the value (given the functions), before it is printed.
+_Piece = str | Callable[[Mapping[str, str], float, Mapping[str, Callable[..., Any]]], Any]
+_VALUE_FUNCTIONS = frozenset(
+    {"humanize", "humanize1024", "humanizeDuration", "humanizePercentage", "humanizeTimestamp"}
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain(text: str, name: str) -> tuple[_Piece, ...] | None:
+    """The pieces of a template made only of text and the actions alert templates mostly
+    are (``$labels.x``, ``.Labels.x``, ``$value``, ``$value | humanize...``, ``printf "..."
+    $value``); None for any other. Expanding those needs no scopes, data maps or runner."""
+    parsed = _parsed(text, name)
+    if isinstance(parsed, str):
+        return None
+    pieces: list[_Piece] = []
+    for node in parsed:
+        if isinstance(node, Text):
+            pieces.append(node.text)
+            continue
+        if not isinstance(node, Action) or node.pipe.decl:
+            return None
+        piece = _plain_pipe(node.pipe.commands)
+        if piece is None:
+            return None
+        pieces.append(piece)
+    return tuple(pieces)
+
+
+def _plain_pipe(commands: list[Command]) -> _Piece | None:
+    first = commands[0].args
+    if len(commands) == 1 and len(first) == 1:
+        return _plain_operand(first[0])
+    if len(commands) == 2 and len(first) == 1 and _is_value(first[0]):
+        then = commands[1].args
+        if len(then) == 1 and isinstance(then[0], Ident) and then[0].name in _VALUE_FUNCTIONS:
+            fn = then[0].name
+            return lambda labels, value, funcs: funcs[fn](value)
+        return None
+    if (
+        len(commands) == 1
+        and len(first) == 3
+        and isinstance(first[0], Ident)
+        and first[0].name == "printf"
+        and isinstance(first[1], Literal)
+        and isinstance(first[1].value, str)
+        and _is_value(first[2])
+    ):
+        form = first[1].value
+        return lambda labels, value, funcs: funcs["printf"](form, value)
+    return None
+
+
+def _plain_operand(op: object) -> _Piece | None:
+    if _is_value(op):
+        return lambda labels, value, funcs: value
+    if isinstance(op, Field) and (
+        (op.base == "$labels" and len(op.names) == 1)
+        or (op.base == "." and len(op.names) == 2 and op.names[0] == "Labels")
+    ):
+        label = op.names[-1]
+        return lambda labels, value, funcs: labels.get(label, _MISSING)
+    return None
+
+
+def _is_value(op: object) -> bool:
+    return isinstance(op, Field) and (
+        (op.base == "$value" and not op.names) or (op.base == "." and op.names == ["Value"])
+    )
+
+
 @functools.lru_cache(maxsize=4096)
 def _compiled(text: str, name: str) -> Step | str:
     parsed = _parsed(text, name)
@@ -250,6 +332,15 @@ class Expander:
 
     def expand_strict(self, text: str, labels: Mapping[str, str], value: float) -> str:
         """One template; raises :class:`TemplateError`."""
+        plain = _plain(text, self.name)
+        if plain is not None:
+            try:
+                return "".join(
+                    p if isinstance(p, str) else to_string(p(labels, value, self.funcs))
+                    for p in plain
+                )
+            except (TemplateError, TypeError, ValueError, ArithmeticError):
+                pass  # the runner below gives the error as Go words it
         compiled = _compiled(text, self.name)
         if isinstance(compiled, str):
             raise TemplateError(compiled)
