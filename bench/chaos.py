@@ -617,12 +617,12 @@ def render(acc: Account, plan: Plan, facts: dict[str, Any]) -> str:
         + ", ".join(f"receiver {m} x{n}" for m, n in facts.get("receiver_refused", {}).items())
         + f"; {len(plan.faults)} simulator faults (API 5xx/429/hangs, watch drops, a node "
         f"down, kubelets failing); {'; '.join(facts.get('disk_events', [])) or 'no full disk'}",
-        f"{'line':<{width}}  value  target",
-        f"{'-' * width}  -----  ------",
+        f"{'line':<{width}}    value  target",
+        f"{'-' * width}  -------  ------",
     ]
     for k, v in acc.lines.items():
         target = "0" if k in acc.loss_lines else ""
-        out.append(f"{k:<{width}}  {v:>5}  {target}")
+        out.append(f"{k:<{width}}  {v:>7}  {target}")
     return "\n".join(out)
 
 
