@@ -30,10 +30,12 @@ from tests.helm.helmchart import (
 KUBERNETES_VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
 CASES = [p.name.removesuffix("-values.yaml") for p in CI_VALUES]
 WARNING = 2
+COMPONENT = "app.kubernetes.io/component"
 
 
 def test_ci_values_files_cover_the_required_cases() -> None:
-    assert {"default", "minimal", "all-on", "prometheus-operator", "persistence"} <= set(CASES)
+    required = {"default", "minimal", "all-on", "prometheus-operator", "persistence", "grafana"}
+    assert required <= set(CASES)
 
 
 def test_chart_metadata() -> None:
@@ -129,7 +131,9 @@ def test_every_object_carries_the_standard_labels(case: str) -> None:
         assert labels["helm.sh/chart"] == "foresight-0.1.0", where
         if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
             namespace = obj["metadata"]["namespace"]
-            assert namespace == NAMESPACE or obj["kind"] == "ConfigMap", where
+            # Dashboards and Grafana's data source, account and token go where Grafana is.
+            elsewhere = obj["kind"] == "ConfigMap" or labels.get(COMPONENT) == "grafana"
+            assert namespace == NAMESPACE or elsewhere, where
 
 
 def test_common_labels_reach_every_object() -> None:

@@ -4,6 +4,8 @@ secrets only through Secret references."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.helm.helmchart import CI_VALUES, ci_values, manifests, walk
@@ -51,7 +53,10 @@ def test_service_account_token_is_mounted_only_into_foresight() -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_no_secret_values_anywhere(case: str) -> None:
     rendered = manifests(ci_values(case))
-    assert rendered.of_kind("Secret") == []
+    # Only token Secrets the API server fills (Grafana's, with grafana.datasource).
+    for secret in rendered.of_kind("Secret"):
+        assert secret["type"] == "kubernetes.io/service-account-token"
+        assert not secret.get("data") and not secret.get("stringData")
     for obj in rendered.of_kind("ConfigMap"):
         for path, value in walk(obj.get("data", {})):
             assert not path.endswith("secret"), (obj["metadata"]["name"], path, value)
@@ -79,7 +84,9 @@ def test_webhook_secrets_come_from_secret_references() -> None:
 def test_network_policy_opens_each_port_to_its_own_peers() -> None:
     rendered = manifests(ci_values("all-on"))
     policy = rendered.one("NetworkPolicy")
-    metrics, api = policy["spec"]["ingress"]
+    # The third rule lets Grafana's data source in (tests/helm/test_grafana.py).
+    metrics, api, grafana = policy["spec"]["ingress"]
+    assert grafana["ports"] == [{"port": "api", "protocol": "TCP"}]
     assert metrics["ports"] == [{"port": "metrics", "protocol": "TCP"}]
     assert metrics["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
@@ -113,9 +120,9 @@ def test_network_policy_is_on_by_default() -> None:
 
 
 def test_a_port_without_peers_is_closed() -> None:
-    only_metrics = {"networkPolicy": {"api": {"from": []}}}
+    only_metrics: dict[str, Any] = {"networkPolicy": {"api": {"from": []}}}
     (rule,) = manifests(only_metrics).one("NetworkPolicy")["spec"]["ingress"]
     assert rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
-    closed = {"networkPolicy": {"api": {"from": []}, "metrics": {"from": []}}}
+    closed: dict[str, Any] = {"networkPolicy": {"api": {"from": []}, "metrics": {"from": []}}}
     assert manifests(closed).one("NetworkPolicy")["spec"]["ingress"] == []
     assert manifests({"networkPolicy": {"enabled": False}}).of_kind("NetworkPolicy") == []
