@@ -6,6 +6,12 @@ between replicas does not matter). :meth:`LeaderElector.is_leader` is computed f
 of the last successful renewal, so a leader cut off from the API server stops acting within
 one lease period even if no call ever returns. Writes carry the ``resourceVersion``: two
 candidates racing for the Lease cannot both win.
+
+Notifying is kept apart from acting (:meth:`LeaderElector.may_notify`): a leader that loses
+contact with the API server stops scaling within the lease, but goes on notifying for as long
+as it cannot learn that another replica holds the Lease. An outage of the API server is when
+alerts matter most; two replicas notifying at once repeat a notification (as Alertmanager
+replicas do before their gossip settles), one silent replica would lose it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ log = logging.getLogger(__name__)
 
 NOT_FOUND = 404
 CONFLICT = 409
+TOO_MANY_REQUESTS = 429
 # One attempt per round: the next round is the retry, and a slow retry must not hold
 # a leader past its lease.
 _ONE_ATTEMPT = Backoff(0.0, 0.0, attempts=0)
@@ -49,13 +56,22 @@ class LeaderElector:
         clock: Clock,
         settings: LeaderSettings,
         on_change: Callable[[bool], None] | None = None,
+        on_notify_change: Callable[[bool], None] | None = None,
     ) -> None:
+        """``on_change`` hears transitions of :meth:`is_leader`, ``on_notify_change`` those of
+        :meth:`may_notify`."""
         self.identity = settings.identity or default_identity()
         self._api = k8s.CoordinationV1Api(api)
         self._clock = clock
         self._settings = settings
         self._on_change = on_change
+        self._on_notify_change = on_notify_change
         self._renewed_at: float | None = None
+        # The last Lease record this replica read or wrote named it, and since then the API
+        # server has not answered: nobody can have told it that another replica leads.
+        self._held_last = False
+        self._out_of_contact = False
+        self._was_notifying = False
         self._observed: tuple[str, str] | None = None
         self._observed_at = 0.0
         self._was_leader = False
@@ -70,7 +86,33 @@ class LeaderElector:
             and self._clock.now() - self._renewed_at < self._settings.lease_seconds
         )
 
+    def may_notify(self) -> bool:
+        """Whether this replica should send notifications: it leads, or it led when the API
+        server stopped answering and has not heard of another holder since."""
+        if self.is_leader():
+            return True
+        return self._settings.enabled and self._held_last and self._out_of_contact
+
+    def _contact(self, error: KubeApiError | None) -> None:
+        """Record whether the API server answered: an error that is the server's or the
+        network's (0, 429, 5xx) says nothing about who holds the Lease."""
+        self._out_of_contact = error is not None and (
+            error.status in (0, TOO_MANY_REQUESTS) or error.status >= 500
+        )
+
     def _notify(self) -> None:
+        notifying = self.may_notify()
+        if notifying != self._was_notifying:
+            self._was_notifying = notifying
+            if not self.is_leader():
+                log.warning(
+                    "%s %s notifying without the lease: %s",
+                    self.identity,
+                    "goes on" if notifying else "stops",
+                    "the API server does not answer" if notifying else "the API server answers",
+                )
+            if self._on_notify_change is not None:
+                self._on_notify_change(notifying)
         leader = self.is_leader()
         if leader != self._was_leader:
             self._was_leader = leader
@@ -115,6 +157,7 @@ class LeaderElector:
                 self._api.read_namespaced_lease, s.name, s.namespace, what="read lease"
             )
         except KubeApiError as e:
+            self._contact(e if e.status != NOT_FOUND else None)
             if e.status != NOT_FOUND:
                 log.warning("cannot read lease %s/%s: %s", s.namespace, s.name, e)
                 self._notify()
@@ -128,17 +171,21 @@ class LeaderElector:
                     self._api.create_namespaced_lease, s.namespace, body, what="create lease"
                 )
                 self._renewed_at = started
+                self._held_last = True
             except KubeApiError as e2:
+                self._contact(e2)
                 log.info("lease %s/%s not created: %s", s.namespace, s.name, e2)
             self._notify()
             return self.is_leader()
 
+        self._contact(None)
         spec = lease.spec or k8s.V1LeaseSpec()
         holder = spec.holder_identity or ""
         record = (holder, str(spec.renew_time))
         if record != self._observed:
             self._observed, self._observed_at = record, started
         mine = holder == self.identity
+        self._held_last = mine
         expired = not holder or started - self._observed_at >= s.lease_seconds
         if not mine and not expired:
             self._renewed_at = None
@@ -151,7 +198,11 @@ class LeaderElector:
                 self._api.replace_namespaced_lease, s.name, s.namespace, lease, what="renew lease"
             )
             self._renewed_at = started
+            self._held_last = True
         except KubeApiError as e:
+            self._contact(e)
+            # A conflict: another replica wrote the Lease first.
+            self._held_last = self._held_last and e.status != CONFLICT
             level = logging.INFO if e.status == CONFLICT else logging.WARNING
             log.log(level, "lease %s/%s not renewed: %s", s.namespace, s.name, e)
         self._notify()
@@ -194,4 +245,5 @@ class LeaderElector:
         except KubeApiError as e:
             log.warning("cannot release lease %s/%s: %s", s.namespace, s.name, e)
         self._renewed_at = None
+        self._held_last = False
         self._notify()

@@ -171,9 +171,10 @@ class Service:
             clock,
             self.engine,
         )
-        # Only the leader notifies: the standby's alert state stays warm for a takeover.
+        # Only the leader notifies (or a leader cut off from the API server, see may_notify):
+        # the standby's alert state stays warm for a takeover.
         self.elector = LeaderElector(
-            self.api, clock, settings.leader, on_change=self.alerts.set_leader
+            self.api, clock, settings.leader, on_notify_change=self.alerts.set_leader
         )
         retry = api_backoff(settings.kubernetes)
         self.controller = Controller(

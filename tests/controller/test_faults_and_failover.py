@@ -266,3 +266,33 @@ async def test_hung_scale_requests_time_out_and_are_retried(rig: Rig, tmp_path: 
     finally:
         rig.cluster.api.stop_hanging()
         await service.close()
+
+
+async def test_a_leader_cut_off_from_the_api_stops_acting_but_keeps_notifying(
+    rig: Rig, tmp_path: Path
+) -> None:
+    a = await _service(rig, tmp_path, "a")
+    b = await _service(rig, tmp_path, "b")
+    try:
+        assert await a.elector.try_acquire_or_renew()
+        assert not await b.elector.try_acquire_or_renew()
+        assert a.elector.may_notify() and a.alerts.leader
+        assert not b.elector.may_notify() and not b.alerts.leader
+        # The API server answers 503 to every Lease call: nobody can take the Lease over.
+        rig.cluster.inject(FaultSpec(type="api-error", resources=("leases",), code=503))
+        for _ in range(12):  # one minute, four lease periods
+            await rig.cluster.advance(5)
+            for s in (a, b):
+                await s.elector.try_acquire_or_renew()
+        assert not a.elector.is_leader()  # scaling stops within one lease period
+        assert a.elector.may_notify() and a.alerts.leader  # alerts are not silenced
+        assert not b.elector.may_notify()  # b never held it: it does not start notifying
+        # The API server answers again and b takes the expired Lease: a learns it and stops.
+        rig.cluster.faults.clear()
+        assert await b.elector.try_acquire_or_renew()
+        assert not await a.elector.try_acquire_or_renew()
+        assert not a.elector.may_notify() and not a.alerts.leader
+        assert b.elector.may_notify() and b.alerts.leader
+    finally:
+        await a.close()
+        await b.close()
