@@ -252,3 +252,13 @@ def test_the_dashboards_take_any_prometheus_data_source() -> None:
                 # Grafana's own annotations (built-in, no query) are the one exception.
                 assert value == PICKED or path.startswith("annotations."), (name, path)
     assert datasource(manifests(ON))["type"] == picker["query"]
+
+
+def test_notes_say_where_grafana_finds_its_token() -> None:
+    notes = manifests(ON).notes
+    assert 'Grafana data source "foresight" (uid foresight) on http://foresight.' in notes
+    assert "mount the Secret foresight-grafana-token there" in notes
+    assert "/etc/secrets/foresight-grafana/token" in notes
+    assert "No Prometheus is needed for the dashboards" in notes
+    assert "Grafana data source" not in manifests({}).notes
+    assert "grafana.datasource.enabled=true" in manifests({}).notes
