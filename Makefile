@@ -1,7 +1,8 @@
 # One entry point for people and CI: `make demo` runs foresight on the simulated cluster,
 # `make test` runs every check. Both install what they need into .venv on first use.
 # `make image` builds the container image with podman or docker (scripts/build-image.sh says
-# which variables it reads: PYTHON_IMAGE, CA_BUNDLE...); `make image-demo` adds the plots.
+# which variables it reads: PYTHON_IMAGE, CA_BUNDLE...); `make image-demo` tags one with the
+# demo's plots and the learned forecaster as well.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -44,7 +45,7 @@ image:
 	@bash scripts/build-image.sh $(IMAGE)
 
 image-demo:
-	@EXTRAS='[plots]' bash scripts/build-image.sh $(IMAGE)-demo
+	@EXTRAS='[plots,learned]' bash scripts/build-image.sh $(IMAGE)-demo
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.store
