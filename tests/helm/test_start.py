@@ -29,6 +29,7 @@ from kubernetes import config as k8s_config
 
 from autoscaler.settings import load_settings
 from tests.helm.helmchart import NAMESPACE, Manifests, manifests
+from tests.helm.test_grafana import datasource
 
 POD_NAME = "foresight-5d8c7b9f4-x2x7k"
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -42,8 +43,9 @@ def free_port() -> int:
         return port
 
 
-def values(port: int, api_port: int) -> dict[str, Any]:
+def values(port: int, api_port: int, grafana_token: Path) -> dict[str, Any]:
     return {
+        "grafana": {"datasource": {"enabled": True, "tokenFile": str(grafana_token)}},
         "webhookSecret": {"existingSecret": "foresight-webhook"},
         "secretMounts": [{"name": "team-webhook"}],
         "alertRules": {
@@ -197,7 +199,7 @@ def _service_account(pod: Pod, kubeconfig: Path) -> None:
 
 def test_the_rendered_pod_starts_foresight_run(simulator: Path, tmp_path: Path) -> None:
     port, api_port = free_port(), free_port()
-    rendered = manifests(values(port, api_port))
+    rendered = manifests(values(port, api_port, tmp_path / "grafana" / "token"))
     pod = Pod(rendered, tmp_path / "root")
     pod.lay_out()
     _service_account(pod, simulator)
@@ -230,6 +232,7 @@ def test_the_rendered_pod_starts_foresight_run(simulator: Path, tmp_path: Path) 
             answer = http.get("/api/v1/rules", headers={"Authorization": f"Bearer {token}"})
             groups = answer.json()["data"]["groups"]
         assert "from-the-chart" in {g["name"] for g in groups}
+        _query_as_the_grafana_data_source(rendered, api_port, token, tmp_path)
         lease = _lease(simulator, rendered)
         assert lease.spec.holder_identity == POD_NAME
         settings = load_settings(pod.path(rendered.container()["args"][1]))
@@ -261,6 +264,35 @@ def test_the_rendered_pod_starts_foresight_run(simulator: Path, tmp_path: Path) 
     # Rule files, secret files and kubelet certificates were all found where the chart put them.
     assert '"level": "ERROR"' not in stderr, stderr
     assert '"level": "WARNING"' not in stderr, stderr
+
+
+def _query_as_the_grafana_data_source(
+    rendered: Manifests, api_port: int, token: str, tmp_path: Path
+) -> None:
+    """A query sent the way the chart's Grafana data source sends it: its method (a
+    form-encoded POST), its path below the data source URL, and its header with the token
+    file expanded as Grafana expands `$__file{...}` (the file's text, trimmed)."""
+    source = datasource(rendered)
+    token_file = Path(rendered_token_file(rendered))
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    token_file.write_text(token + "\n", encoding="utf-8")
+    header = re.sub(
+        r"\$__file\{([^}]*)\}",
+        lambda m: Path(m.group(1)).read_text(encoding="utf-8").strip(),
+        source["secureJsonData"]["httpHeaderValue1"],
+    )
+    name = source["jsonData"]["httpHeaderName1"]
+    assert source["url"].startswith("http://") and source["jsonData"]["httpMethod"] == "POST"
+    with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10) as http:
+        answer = http.post("/api/v1/query", data={"query": "vector(1)"}, headers={name: header})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]["resultType"] == "vector"
+        assert http.post("/api/v1/query", data={"query": "vector(1)"}).status_code == 401
+
+
+def rendered_token_file(rendered: Manifests) -> str:
+    value: str = datasource(rendered)["secureJsonData"]["httpHeaderValue1"]
+    return value.removeprefix("Bearer $__file{").removesuffix("}")
 
 
 def _wait_leading(process: subprocess.Popen[str], port: int) -> None:
