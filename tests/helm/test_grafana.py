@@ -28,10 +28,15 @@ def with_on(values: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def datasource_config_map(rendered: Manifests) -> dict[str, Any]:
+    (config_map,) = [c for c in rendered.of_kind("ConfigMap") if for_grafana(c)]
+    assert isinstance(config_map, dict)
+    return config_map
+
+
 def datasource(rendered: Manifests) -> dict[str, Any]:
     """The one data source the chart provisions, as Grafana reads it."""
-    (config_map,) = [c for c in rendered.of_kind("ConfigMap") if for_grafana(c)]
-    (text,) = config_map["data"].values()
+    (text,) = datasource_config_map(rendered)["data"].values()
     provisioning = yaml.safe_load(text)
     assert provisioning["apiVersion"] == 1
     (source,) = provisioning["datasources"]
@@ -140,7 +145,7 @@ def test_a_token_secret_of_a_viewer_account_in_grafanas_namespace() -> None:
 
 def test_the_config_map_holds_no_token() -> None:
     rendered = manifests(ci_values("grafana"))
-    (config_map,) = [c for c in rendered.of_kind("ConfigMap") if for_grafana(c)]
+    config_map = datasource_config_map(rendered)
     for _, value in walk(datasource(rendered).get("secureJsonData", {})):
         if isinstance(value, str):
             assert value.removeprefix("Bearer ").startswith("$__file{"), value
@@ -149,7 +154,7 @@ def test_the_config_map_holds_no_token() -> None:
 
 def test_the_sidecar_label_and_the_names_are_configurable() -> None:
     rendered = manifests(ci_values("all-on"))
-    (config_map,) = [c for c in rendered.of_kind("ConfigMap") if for_grafana(c)]
+    config_map = datasource_config_map(rendered)
     meta = config_map["metadata"]
     assert meta["labels"]["grafana/datasource"] == "yes"
     assert "grafana_datasource" not in meta["labels"]
@@ -162,8 +167,7 @@ def test_the_sidecar_label_and_the_names_are_configurable() -> None:
         == api_url(rendered, "http")
         == "http://foresight-fs.monitoring-system.svc:9443"
     )
-    default = manifests(ON)
-    (config_map,) = [c for c in default.of_kind("ConfigMap") if for_grafana(c)]
+    config_map = datasource_config_map(manifests(ON))
     assert config_map["metadata"]["labels"]["grafana_datasource"] == "1"
     assert config_map["metadata"]["name"] == "foresight-grafana-datasource"
 
