@@ -72,6 +72,7 @@ class LeaderElector:
         self._held_last = False
         self._out_of_contact = False
         self._was_notifying = False
+        self._without_lease = False
         self._observed: tuple[str, str] | None = None
         self._observed_at = 0.0
         self._was_leader = False
@@ -102,15 +103,18 @@ class LeaderElector:
 
     def _notify(self) -> None:
         notifying = self.may_notify()
+        without_lease = notifying and not self.is_leader()
+        if without_lease != self._without_lease:
+            self._without_lease = without_lease
+            if without_lease:
+                log.warning(
+                    "%s goes on notifying without the lease: the API server does not answer",
+                    self.identity,
+                )
+            else:
+                log.info("%s no longer notifies without the lease", self.identity)
         if notifying != self._was_notifying:
             self._was_notifying = notifying
-            if not self.is_leader():
-                log.warning(
-                    "%s %s notifying without the lease: %s",
-                    self.identity,
-                    "goes on" if notifying else "stops",
-                    "the API server does not answer" if notifying else "the API server answers",
-                )
             if self._on_notify_change is not None:
                 self._on_notify_change(notifying)
         leader = self.is_leader()
