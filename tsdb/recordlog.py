@@ -10,6 +10,7 @@ it is intact, everything from it on is the damaged tail that a crash (or a bad d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -85,27 +86,56 @@ def recover_file(path: Path) -> list[Record]:
 
 
 class RecordWriter:
-    """Appends records to a file through the OS, so a process crash loses nothing written."""
+    """Appends records to a file through the OS, so a process crash loses nothing written.
+
+    A write that fails (a full disk: ENOSPC, EDQUOT; EIO) is undone: the file is cut back to
+    its size before the write, so a torn record never sits in front of later ones (a reader
+    stops at the first bad record and would drop everything behind it). If even the cut
+    fails, the writer refuses further writes until a later attempt makes it."""
 
     def __init__(self, path: Path, fsync: bool = False) -> None:
         self.path = path
         self._fsync = fsync
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # Where the file must be cut before anything else is appended; None when it is whole.
+        self._cut_at: int | None = None
 
     def write(self, data: bytes) -> None:
-        """Append already framed records."""
+        """Append already framed records, all of them or (raising OSError) none."""
+        if self._cut_at is not None:
+            os.ftruncate(self._fd, self._cut_at)
+            self._cut_at = None
+        start = self.size()
         view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        if self._fsync:
-            os.fsync(self._fd)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            if self._fsync:
+                os.fsync(self._fd)
+        except OSError as e:
+            self._undo(start)
+            # os.write names no file; whoever logs this needs to know which.
+            raise OSError(e.errno, e.strerror, str(self.path)) from e
+
+    def _undo(self, start: int) -> None:
+        try:
+            os.ftruncate(self._fd, start)
+        except OSError as e:
+            self._cut_at = start
+            log.warning(
+                "%s: cannot cut a failed write back to %d bytes yet: %s", self.path, start, e
+            )
 
     def size(self) -> int:
         return os.fstat(self._fd).st_size
 
     def close(self) -> None:
         if self._fd >= 0:
+            if self._cut_at is not None:
+                # Last chance; a torn tail left now is cut off by the next open's recovery.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._cut_at)
             os.close(self._fd)
             self._fd = -1
 
@@ -113,12 +143,18 @@ class RecordWriter:
 def write_atomically(path: Path, data: bytes, fsync: bool = False) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never half."""
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        if fsync:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as f:
+            f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        # A half-written file would only hold the space a full disk needs back.
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     if fsync:
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:

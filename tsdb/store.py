@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import json
 import logging
@@ -61,6 +62,7 @@ from typing import IO, NamedTuple, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from runtime.backoff import Backoff
 from runtime.clock import Clock, in_thread
 from tsdb.block import (
     Block,
@@ -130,6 +132,8 @@ _LOOKUP_FROM = 2048
 # Reads retried when maintenance forgot series between their snapshot and their labels; the
 # last attempt holds the lock throughout.
 _READ_ATTEMPTS = 3
+# Pause before the background writer tries the disk again after a failed write (a full disk).
+_DISK_RETRY = Backoff(initial_s=1.0, max_s=30.0)
 _T = TypeVar("_T")
 
 
@@ -222,6 +226,8 @@ class StoreStats:
     samples_appended: int = 0
     samples_rejected: dict[str, int] = field(default_factory=dict)
     recovered_damage: int = 0
+    write_failures: dict[str, int] = field(default_factory=dict)
+    write_failing: bool = False
 
 
 @dataclass
@@ -275,6 +281,13 @@ class Store:
         self._samples_appended = 0
         self._rejected: dict[str, int] = {}
         self._recovered_damage = 0
+        # Failed disk writes by operation, the operations failing now (an episode: logged
+        # once when it starts and once when it ends), and when the background writer may try
+        # again.
+        self._write_failures: dict[str, int] = {}
+        self._failing: dict[str, int] = {}
+        self._retry_attempt = 0
+        self._retry_at = 0.0
         self.generation = 0
         self._lock_file: IO[bytes] | None = None
         self._series_writer: RecordWriter | None = None
@@ -399,9 +412,11 @@ class Store:
         """The slow work an append would set off, unless the flusher does it elsewhere."""
         if self._background:
             return
+        now = self._clock.now()
+        if now < self._retry_at:
+            return
         if self._sealing:
             self._seal_pending()
-        now = self._clock.now()
         if now - self._last_flush >= self.settings.flush_interval_seconds:
             self.flush()
         if now - self._last_maintain >= _MAINTAIN_EVERY_SECONDS:
@@ -561,37 +576,97 @@ class Store:
     # ----------------------------------------------------------------------------- lifecycle
 
     def flush(self) -> None:
-        """Write what was appended since the last flush to the log."""
+        """Write what was appended since the last flush to the log.
+
+        A failed write (a full disk) raises nothing: it is counted and logged, the samples
+        stay in memory and the next flush writes them."""
         with self._io_lock:
-            self._write_log()
+            self._guarded("flush", self._write_log)
 
     def _write_log(self) -> None:
         """New series, the unlogged rows of heads set aside (each closing its segment), then
-        the head's new rows. Holds ``_io_lock``; ``_lock`` only to take the rows."""
+        the head's new rows. Holds ``_io_lock``; ``_lock`` only to take the rows. Each part
+        is marked written only once its write succeeded, so a failed one is written again."""
         with self._lock:
             self._last_flush = self._clock.now()
-            series, self._pending_series = self._pending_series, []
+            series = list(self._pending_series)
             entries = [e for e in self._sealing if e.wal_upto is None]
-            head, lo, hi = self._head, self._flushed_rows, self._head.count
-            self._flushed_rows = hi
+            head, hi = self._head, self._head.count
+            lo = self._flushed_rows
         if not self._persistent:
             for entry in entries:
                 entry.wal_upto = 0
+            with self._lock:
+                self._mark_flushed(head, hi)
             return
         assert self._series_writer is not None and self._wal_writer is not None
         if series:
             self._series_writer.write(
                 b"".join(frame(_SERIES_RECORD, _encode_series(sid, lb)) for sid, lb in series)
             )
+            with self._lock:
+                # Only the io-lock holder takes from the front; appends add at the end.
+                del self._pending_series[: len(series)]
         for entry in entries:
-            if entry.head.count > entry.flushed:
+            count = entry.head.count
+            if count > entry.flushed:
                 cols = entry.head.columns(entry.flushed)
                 self._wal_writer.write(frame(_SAMPLES_RECORD, encode_columns(*cols, level=1)))
-            entry.wal_upto = self._segment
+                entry.flushed = count
+            # The head's rows must not reach this segment: sealing the entry deletes it.
+            upto = self._segment
             self._open_segment()
+            entry.wal_upto = upto
         if hi > lo:
             cols = head.columns(lo, hi)
             self._wal_writer.write(frame(_SAMPLES_RECORD, encode_columns(*cols, level=1)))
+            with self._lock:
+                self._mark_flushed(head, hi)
+
+    def _mark_flushed(self, head: Head, rows: int) -> None:
+        """Record that ``rows`` of ``head`` are in the log (under ``_lock``); the head may
+        have been set aside for sealing while they were written."""
+        if head is self._head:
+            self._flushed_rows = max(self._flushed_rows, rows)
+            return
+        for entry in self._sealing:
+            if entry.head is head:
+                entry.flushed = max(entry.flushed, rows)
+
+    def _guarded(self, operation: str, work: Callable[[], None]) -> bool:
+        """Run disk work (holding ``_io_lock``); an OSError (ENOSPC, EDQUOT, EIO, ...) is
+        counted, logged once per episode and left for a retry, so that a full disk never
+        stops the service. Whether the work succeeded."""
+        try:
+            work()
+        except OSError as e:
+            self._disk_failed(operation, e)
+            return False
+        with self._lock:
+            failed = self._failing.pop(operation, None)
+            if not self._failing:
+                self._retry_attempt, self._retry_at = 0, 0.0
+        if failed is not None:
+            log.warning("store %s: writing works again after %d failed attempts", operation, failed)
+        return True
+
+    def _disk_failed(self, operation: str, e: OSError) -> None:
+        with self._lock:
+            self._write_failures[operation] = self._write_failures.get(operation, 0) + 1
+            first = operation not in self._failing
+            self._failing[operation] = self._failing.get(operation, 0) + 1
+            self._retry_attempt += 1
+            self._retry_at = self._clock.now() + _DISK_RETRY.delay(self._retry_attempt)
+        if first:
+            code = errno.errorcode.get(e.errno or 0, str(e.errno))
+            log.error(
+                "store %s failed: %s: %s (%s); keeping the samples in memory and retrying "
+                "until it works (logged again only then)",
+                operation,
+                e.filename or self.settings.data_dir,
+                e.strerror or e,
+                code,
+            )
 
     async def run_flusher(self) -> None:
         """Flush every ``flush_interval_seconds``, seal full heads and maintain every minute,
@@ -605,6 +680,8 @@ class Store:
             self._background = False
 
     def _background_step(self) -> None:
+        if self._clock.now() < self._retry_at:
+            return
         self._seal_pending()
         self.flush()
         if self._clock.now() - self._last_maintain >= _MAINTAIN_EVERY_SECONDS:
@@ -618,24 +695,41 @@ class Store:
 
     def _seal_pending(self) -> None:
         """Turn the heads set aside into blocks, oldest first; each one's log segments go
-        once its blocks are on disk."""
+        once its blocks are on disk. On a failed write the head stays in memory, readable,
+        and no block of it is published."""
         with self._io_lock:
-            while True:
-                with self._lock:
-                    if not self._sealing:
-                        return
-                    entry = self._sealing[0]
-                if entry.wal_upto is None:
-                    self._write_log()
-                assert entry.wal_upto is not None
-                blocks = self._build_blocks(*entry.head.columns(), wal_upto=entry.wal_upto)
-                for block in blocks:
-                    self._write_block(block)
-                with self._lock:
-                    self._publish(blocks, ())
-                    self._sealing.pop(0)
-                if self._persistent:
-                    self._drop_segments(entry.wal_upto)
+            self._guarded("seal", self._seal_all)
+
+    def _seal_all(self) -> None:
+        while True:
+            with self._lock:
+                if not self._sealing:
+                    return
+                entry = self._sealing[0]
+            if entry.wal_upto is None:
+                self._write_log()
+            assert entry.wal_upto is not None
+            blocks = self._build_blocks(*entry.head.columns(), wal_upto=entry.wal_upto)
+            self._write_blocks(blocks)
+            with self._lock:
+                self._publish(blocks, ())
+                self._sealing.pop(0)
+            if self._persistent:
+                self._drop_segments(entry.wal_upto)
+
+    def _write_blocks(self, blocks: list[Block]) -> None:
+        """All the blocks on disk, or (raising) none: a block left behind would be loaded
+        next to the log replay of the same rows."""
+        written: list[Block] = []
+        try:
+            for block in blocks:
+                self._write_block(block)
+                written.append(block)
+        except OSError:
+            for block in written:
+                with contextlib.suppress(OSError):
+                    self._block_path(block.id).unlink(missing_ok=True)
+            raise
 
     def _build_blocks(self, sids: I32, ts: I64, values: F64, wal_upto: int) -> list[Block]:
         """Samples as one block per block-duration window they fall in."""
@@ -657,33 +751,35 @@ class Store:
         """Downsample, merge and drop old blocks, and forget series that have no data left.
 
         Runs under ``_io_lock`` only: each new block is built and written without blocking
-        appends or reads, then published under ``_lock`` in one swap."""
+        appends or reads, then published under ``_lock`` in one swap. A failed write (a
+        full disk) leaves the blocks as they were and is retried next time."""
         with self._io_lock:
             self._seal_pending()
-            with self._lock:
-                self._last_maintain = now_s = self._clock.now()
-            now = int(now_s * 1000)
-            s = self.settings
-            raw_limit = now - int(s.raw_retention_hours * 3_600_000)
-            minute_limit = now - int(s.minute_retention_days * _DAY_MS)
-            five_limit = now - int(s.five_minute_retention_days * _DAY_MS)
-            changed = False
-            for block in list(self._blocks):
-                if block.maxt < five_limit:
-                    self._replace([block], None)
-                elif block.maxt < minute_limit and block.resolution_ms < _FIVE_MINUTES_MS:
-                    self._replace(
-                        [block], downsample(self._take_block_id(), block, _FIVE_MINUTES_MS)
-                    )
-                elif block.maxt < raw_limit and block.resolution_ms < _MINUTE_MS:
-                    self._replace([block], downsample(self._take_block_id(), block, _MINUTE_MS))
-                else:
-                    continue
-                changed = True
-            changed |= self._compact(now, raw_limit, minute_limit)
-            changed |= self._merge_tiers()
-            if changed:
-                self._collect_garbage()
+            self._guarded("maintain", self._maintain)
+
+    def _maintain(self) -> None:
+        with self._lock:
+            self._last_maintain = now_s = self._clock.now()
+        now = int(now_s * 1000)
+        s = self.settings
+        raw_limit = now - int(s.raw_retention_hours * 3_600_000)
+        minute_limit = now - int(s.minute_retention_days * _DAY_MS)
+        five_limit = now - int(s.five_minute_retention_days * _DAY_MS)
+        changed = False
+        for block in list(self._blocks):
+            if block.maxt < five_limit:
+                self._replace([block], None)
+            elif block.maxt < minute_limit and block.resolution_ms < _FIVE_MINUTES_MS:
+                self._replace([block], downsample(self._take_block_id(), block, _FIVE_MINUTES_MS))
+            elif block.maxt < raw_limit and block.resolution_ms < _MINUTE_MS:
+                self._replace([block], downsample(self._take_block_id(), block, _MINUTE_MS))
+            else:
+                continue
+            changed = True
+        changed |= self._compact(now, raw_limit, minute_limit)
+        changed |= self._merge_tiers()
+        if changed:
+            self._collect_garbage()
 
     def _merge_tiers(self) -> bool:
         """Merge raw blocks of a window that is still filling, four of a size at a time.
@@ -768,9 +864,13 @@ class Store:
             self.generation += 1
             items = list(self._index.items()) if self._persistent else []
             # Every series created so far is in ``items``; those created later stay pending.
-            self._pending_series.clear()
+            # They are taken off once the new log is written: if that fails, the old log
+            # (which lists the forgotten series too, harmlessly) gets them appended.
+            written = len(self._pending_series)
         if self._persistent:
             self._rewrite_series_log(items)
+        with self._lock:
+            del self._pending_series[:written]
         log.info("forgot %d series with no data left", len(dead))
 
     def _replace(self, old: list[Block], new: Block | None) -> None:
@@ -822,6 +922,8 @@ class Store:
                 samples_appended=self._samples_appended,
                 samples_rejected=dict(self._rejected),
                 recovered_damage=self._recovered_damage,
+                write_failures=dict(self._write_failures),
+                write_failing=bool(self._failing),
             )
 
     def close(self) -> None:
@@ -977,11 +1079,11 @@ class Store:
     def _open_segment(self) -> None:
         """Continue the log in a new segment (holds ``_io_lock``)."""
         assert self._wal_writer is not None
+        # Opened before the old one is closed: if that fails, the log goes on where it was.
+        writer = RecordWriter(self._wal_dir / f"{self._segment + 1:08d}.seg", self.settings.fsync)
         self._wal_writer.close()
+        self._wal_writer = writer
         self._segment += 1
-        self._wal_writer = RecordWriter(
-            self._wal_dir / f"{self._segment:08d}.seg", self.settings.fsync
-        )
 
     def _drop_segments(self, upto: int) -> None:
         """Delete the log segments that sealed blocks cover."""
@@ -992,10 +1094,12 @@ class Store:
     def _rewrite_series_log(self, items: list[tuple[int, Labels]]) -> None:
         """Replace the series log with ``items`` (holds ``_io_lock``, the only writer)."""
         assert self._series_writer is not None
-        self._series_writer.close()
         data = b"".join(frame(_SERIES_RECORD, _encode_series(sid, lb)) for sid, lb in items)
+        # If this fails the old log and its writer stay as they were.
         write_atomically(self._series_path, data, self.settings.fsync)
-        self._series_writer = RecordWriter(self._series_path, self.settings.fsync)
+        writer = RecordWriter(self._series_path, self.settings.fsync)
+        self._series_writer.close()
+        self._series_writer = writer
 
 
 def _consecutive_of_one_tier(blocks: list[Block]) -> list[Block]:
