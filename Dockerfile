@@ -31,6 +31,8 @@ extras = [e.strip() for e in sys.argv[1].strip("[]").split(",") if e.strip()]; \
 wanted = project["dependencies"] + [d for e in extras for d in project["optional-dependencies"][e]]; \
 print("\n".join(wanted))' "${EXTRAS}" > /tmp/requirements.txt \
     && /opt/foresight/bin/pip install --prefer-binary --requirement /tmp/requirements.txt
+# On both stages, so that scripts/build-image.sh can remove this build's leftovers alone.
+LABEL org.opencontainers.image.title=foresight
 # The build context is exactly pyproject.toml, README.md and the packages: .dockerignore
 # allows only those, and a test keeps its list equal to pyproject's packages.
 COPY . ./
@@ -47,6 +49,7 @@ RUN /opt/foresight/bin/pip install --no-deps ".${EXTRAS}" \
     && /opt/foresight/bin/foresight --version
 
 FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title=foresight
 # A fixed UID/GID, so that the chart's runAsUser and fsGroup match the files' owner.
 RUN groupadd --system --gid 10001 foresight \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \

@@ -55,4 +55,7 @@ if [ -n "${CA_BUNDLE:-}" ]; then
     --build-arg PIP_CERT=/etc/foresight-ca.pem)
 fi
 "$engine" "${flags[@]}" "${build[@]}" --tag "$tag" "$repo" >&2
+# The images a rebuild replaced, untagged now; the layers a later build reuses stay.
+"$engine" "${flags[@]}" image prune --force \
+  --filter label=org.opencontainers.image.title=foresight >/dev/null
 echo "$tag"

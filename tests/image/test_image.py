@@ -171,7 +171,7 @@ def test_the_image_runs_as_the_chart_runs_it(
     image: str, simulator: Path, tmp_path: Path, container_name: str
 ) -> None:
     port, api_port = free_port(), free_port()
-    rendered = manifests(values(port, api_port))
+    rendered = manifests(values(port, api_port, tmp_path / "grafana" / "token"))
     pod = Pod(rendered, tmp_path / "root")
     pod.lay_out()
     # Pod.lay_out moves the settings' paths under its root for a process on the host; in the
@@ -199,12 +199,18 @@ def test_the_image_runs_as_the_chart_runs_it(
             "groups:\n- name: added-on-sighup\n  rules:\n  - record: x:up\n    expr: vector(1)\n",
             encoding="utf-8",
         )
-        subprocess.run(podman("kill", "--signal", "HUP", container_name), check=True)
+        subprocess.run(
+            podman("kill", "--signal", "HUP", container_name), check=True, stdout=subprocess.DEVNULL
+        )
         _wait_for_group(process, api_port, token, "added-on-sighup")
         appended = _samples_appended(port)
         assert appended > 0
         # SIGTERM, as the kubelet stops a pod: a clean exit within the grace period.
-        subprocess.run(podman("kill", "--signal", "TERM", container_name), check=True)
+        subprocess.run(
+            podman("kill", "--signal", "TERM", container_name),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         grace = rendered.workload()["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         assert process.wait(grace) == 0
     finally:
