@@ -5,8 +5,9 @@
 workload whose load history is the window's samples:
 
 * the samples are laid on the controller's history grid (``controller.history_step_seconds``,
-  cells aligned to multiples of the step); a cell holds its newest sample and a cell without
-  one is a gap, as the controller's live history keeps them;
+  cells aligned to multiples of the step); a cell holds its newest sample, a cell without one
+  holds the newest earlier sample for up to the engine's lookback, and is a gap after that,
+  as the controller's live history keeps them;
 * the model is chosen and fitted as the controller's is
   (:class:`~autoscaler.forecast.selection.AutoForecaster` with the ``forecast`` settings:
   ``forecast.model``, falling back to reactive ``naive`` on a window shorter than
@@ -43,19 +44,28 @@ __all__ = ["ModelForecaster"]
 class ModelForecaster:
     """``forecast()``'s model: the configured forecaster on the controller's grid."""
 
-    def __init__(self, settings: ForecastSettings, step_seconds: float) -> None:
+    def __init__(
+        self, settings: ForecastSettings, step_seconds: float, hold_seconds: float = 0.0
+    ) -> None:
         if not step_seconds > 0:
             raise ForecastError(f"history step must be > 0 s, got {step_seconds}")
         self.settings = settings
         self.step_seconds = step_seconds
+        self.hold_seconds = hold_seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelForecaster:
         """The forecaster of the controller that ``settings`` configure."""
-        return cls(settings.forecast, settings.controller.history_step_seconds)
+        return cls(
+            settings.forecast,
+            settings.controller.history_step_seconds,
+            settings.promql.lookback_delta_seconds,
+        )
 
     def history(self, timestamps_ms: IntArray, values: FloatArray) -> Series:
-        """The samples on the grid: each cell's newest sample, NaN where a cell has none."""
+        """The samples on the grid: each cell's newest sample; a cell without one holds the
+        newest earlier sample for up to ``hold_seconds`` (as the controller's history does),
+        NaN after."""
         step = self.step_seconds
         seconds = timestamps_ms / 1000.0
         start = float(seconds[0] - seconds[0] % step)
@@ -63,6 +73,12 @@ class ModelForecaster:
         grid = np.full(int(cells[-1]) + 1, np.nan)
         newest = np.append(cells[1:] != cells[:-1], True)
         grid[cells[newest]] = values[newest]
+        if self.hold_seconds > 0:
+            every = np.arange(len(grid))
+            k = np.searchsorted(cells[newest], every, side="right") - 1
+            held_at = seconds[newest][k]
+            hold = np.isnan(grid) & (start + every * step - held_at < self.hold_seconds)
+            grid[hold] = values[newest][k[hold]]
         return Series(start, step, grid)
 
     def __call__(
