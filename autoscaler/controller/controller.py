@@ -58,7 +58,7 @@ from collectors.cluster_model import ClusterModel
 from collectors.kube import KubeApiError
 from promql import Engine
 from runtime import names
-from runtime.clock import Clock
+from runtime.clock import Clock, in_thread
 from runtime.families import Family, Kind
 
 __all__ = ["Controller", "Snapshot"]
@@ -247,9 +247,9 @@ class Controller:
         )
         acting = spec.mode is Mode.AUTO and not conflicts and self._is_leader()
 
-        reading = self._read_load(parsed, state, now)
+        reading = await self._read_load(parsed, state, now)
         snap.load = reading.value
-        peak = self._forecast(parsed, state, reading, now)
+        peak = await self._forecast(parsed, state, reading, now)
         snap.forecast = peak
         snap.quantile = spec.forecast.quantile
         snap.forecast_error = state.forecast.error_ratio if state.forecast else None
@@ -293,7 +293,7 @@ class Controller:
         )
         return found
 
-    def _read_load(self, parsed: Autoscaler, state: _State, now: float) -> LoadReading:
+    async def _read_load(self, parsed: Autoscaler, state: _State, now: float) -> LoadReading:
         spec = parsed.spec
         if state.query is None:
             state.query = load_query(parsed.namespace, spec)
@@ -304,7 +304,11 @@ class Controller:
                 history = GridHistory(step, keep, self._engine.settings.lookback_delta_seconds)
                 start = now - keep
                 start -= start % step
-                history.fill(start, state.query.history(self._engine, start, now, step))
+                # A week of history is a long query: off the loop, as the fit is.
+                past = await in_thread(
+                    self._clock, state.query.history, self._engine, start, now, step
+                )
+                history.fill(start, past)
                 state.history = history
             reading = state.query.read(self._engine, now)
         except LoadError as e:
@@ -316,7 +320,7 @@ class Controller:
             state.history.observe(reading.observed_at, reading.value)
         return reading
 
-    def _forecast(
+    async def _forecast(
         self, parsed: Autoscaler, state: _State, reading: LoadReading, now: float
     ) -> float | None:
         spec = parsed.spec
@@ -333,7 +337,7 @@ class Controller:
                     now,
                 )
             return None
-        peak = state.forecast.peak(series, reading.value)
+        peak = await state.forecast.peak_async(series, reading.value, self._clock)
         choice = state.forecast.choice
         if state.forecast.ready:
             value = ConditionValue(
