@@ -8,8 +8,10 @@ as missing, never as idle — and a container that disappeared gets them on its 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,11 @@ from tsdb.refs import RefCache
 log = logging.getLogger(__name__)
 
 RESOURCE_PATH = "/metrics/resource"
+
+# The event loop renews the leader Lease and answers /healthz: a cycle's decoding and
+# ingest (about a second at 1,000 nodes, more when tens of thousands of series are new) runs
+# in slices this long, with other tasks let in between (see bench/looplag.py).
+INGEST_SLICE_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -101,13 +108,26 @@ def kubelet_client(
 ) -> httpx.AsyncClient:
     """The HTTP client for kubelet scrapes: TLS as :func:`kubelet_tls` says, aiohttp on the
     wire (see :mod:`collectors.transport`), no redirects (a kubelet never redirects, and a
-    redirect must not carry the token elsewhere)."""
+    redirect must not carry the token elsewhere).
+
+    Connections outlive a cycle (:func:`kubelet_keepalive_seconds`), so that a cycle does
+    not pay a TCP (and often a TLS) handshake per kubelet on the event loop.
+    """
     limits = limits or httpx.Limits(max_connections=settings.concurrency)
     return httpx.AsyncClient(
-        transport=AiohttpTransport(kubelet_tls(settings), limits),
+        transport=AiohttpTransport(
+            kubelet_tls(settings), limits, keepalive_s=kubelet_keepalive_seconds(settings)
+        ),
         timeout=settings.scrape_timeout_seconds,
         follow_redirects=False,
     )
+
+
+def kubelet_keepalive_seconds(settings: CollectorSettings) -> float:
+    """How long an idle kubelet connection is kept: past the next cycle, however the stagger
+    and a slow scrape shift it (aiohttp's default of 15 s is the scrape interval itself, so
+    most connections closed just before they were needed again)."""
+    return 2 * settings.scrape_interval_seconds + settings.scrape_timeout_seconds
 
 
 def read_token(path: Path | None) -> str | None:
@@ -213,17 +233,15 @@ class KubeletCollector:
         """Scrape every node once and store what came back; returns samples written."""
         targets = self.targets()
         outcomes = await self._scraper.scrape_all(targets)
-        if self._store.generation != self._generation:
-            # Retention dropped series: their ids may be reused, so ask the store again.
-            self._generation = self._store.generation
-            for state in self._state.values():
-                state.refs.clear()
         refs: list[int] = []
         stamps: list[int] = []
         values: list[float] = []
-        with paused_gc():
-            for outcome in outcomes:
-                self._ingest(outcome, refs, stamps, values)
+        done = 0
+        while done < len(outcomes):
+            if done:
+                await asyncio.sleep(0)
+            done = self._ingest_slice(outcomes, done, refs, stamps, values)
+        self._check_generation()
         for node in set(self._state) - {t.key for t in targets}:
             state = self._state.pop(node)
             self._mark_stale(node, state, {})
@@ -234,6 +252,39 @@ class KubeletCollector:
                 np.array(refs, np.int32), np.array(stamps, np.int64), np.array(values, np.float64)
             )
         return len(refs)
+
+    def _check_generation(self) -> None:
+        """Forget cached series ids once retention dropped series (their ids may be reused).
+
+        Maintenance runs in its own thread, so this is asked again after every pause."""
+        if self._store.generation != self._generation:
+            self._generation = self._store.generation
+            for state in self._state.values():
+                state.refs.clear()
+
+    def _ingest_slice(
+        self,
+        outcomes: Sequence[ScrapeOutcome],
+        start: int,
+        refs: list[int],
+        stamps: list[int],
+        values: list[float],
+    ) -> int:
+        """Ingest outcomes from ``start`` on for one slice of time; returns where it stopped.
+
+        Everything is ingested exactly as in one go: the slices only let the loop run between
+        nodes, and the samples still reach the store in one batch.
+        """
+        deadline = time.perf_counter() + INGEST_SLICE_SECONDS
+        self._check_generation()
+        i = start
+        with paused_gc():
+            while i < len(outcomes):
+                self._ingest(outcomes[i], refs, stamps, values)
+                i += 1
+                if time.perf_counter() >= deadline:
+                    break
+        return i
 
     def _ingest(
         self, outcome: ScrapeOutcome, refs: list[int], stamps: list[int], values: list[float]

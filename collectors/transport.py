@@ -75,12 +75,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     """Sends httpx requests through one aiohttp session (created on first use, in the loop).
 
     ``verify`` is what httpx takes: an SSL context, or a bool. Redirects are httpx's business;
-    bodies are passed through undecoded so that httpx decodes them once.
+    bodies are passed through undecoded so that httpx decodes them once. An idle connection
+    is kept ``keepalive_s`` (aiohttp's 15 s by default) for the next request to its host.
     """
 
-    def __init__(self, verify: ssl.SSLContext | bool = True, limits: httpx.Limits | None = None):
+    def __init__(
+        self,
+        verify: ssl.SSLContext | bool = True,
+        limits: httpx.Limits | None = None,
+        keepalive_s: float | None = None,
+    ):
         self._verify = verify
         self._limit = (limits.max_connections if limits else None) or 100
+        self._keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
 
     def _ensure_session(self) -> aiohttp.ClientSession:
@@ -88,7 +95,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             ssl_option: ssl.SSLContext | bool = self._verify
             if ssl_option is True:
                 ssl_option = ssl.create_default_context()
-            connector = aiohttp.TCPConnector(limit=self._limit, ssl=ssl_option)
+            keepalive: dict[str, Any] = (
+                {"keepalive_timeout": self._keepalive_s} if self._keepalive_s is not None else {}
+            )
+            connector = aiohttp.TCPConnector(limit=self._limit, ssl=ssl_option, **keepalive)
             self._session = aiohttp.ClientSession(
                 connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
             )

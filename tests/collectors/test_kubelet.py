@@ -17,7 +17,14 @@ import yarl
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_url
+from collectors import kubelet as kubelet_module
+from collectors.kubelet import (
+    KubeletCollector,
+    NodeEndpoint,
+    kubelet_client,
+    kubelet_keepalive_seconds,
+    kubelet_url,
+)
 from collectors.scrape import REASONS, ScrapeHealth, Scraper, classify
 from collectors.settings import CollectorSettings
 from collectors.transport import AiohttpTransport, map_aiohttp_error
@@ -37,6 +44,7 @@ class FakeKubelet:
     containers: dict[str, list[str]] = field(default_factory=dict)
     token: str | None = None
     requests: list[tuple[str, str | None]] = field(default_factory=list)
+    peers: list[object] = field(default_factory=list)
     clock: VirtualClock | None = None
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -65,6 +73,8 @@ class FakeKubelet:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         node = request.match_info["node"]
         self.requests.append((node, request.headers.get("Authorization")))
+        assert request.transport is not None
+        self.peers.append(request.transport.get_extra_info("peername"))
         if self.token and request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.Response(status=401, text="Unauthorized")
         mode = self.mode.get(node, "ok")
@@ -157,6 +167,13 @@ async def rig(
     store.close()
 
 
+@pytest.fixture(params=["one slice", "a slice per node"])
+def slicing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ingest in one go, or let the loop in after every node: the results must not differ."""
+    if request.param == "a slice per node":
+        monkeypatch.setattr(kubelet_module, "INGEST_SLICE_SECONDS", 0.0)
+
+
 async def _cycle(rig: Rig, cpu_step: float = 3.0) -> int:
     written = await rig.collector.collect()
     rig.clock.advance(15)
@@ -171,7 +188,7 @@ def _values(store: Store, metric: str, **labels: str) -> list[float]:
     return [] if not series else series[0].values.tolist()
 
 
-async def test_cpu_rates_memory_and_latest_view(rig: Rig) -> None:
+async def test_cpu_rates_memory_and_latest_view(rig: Rig, slicing: None) -> None:
     await _cycle(rig)
     await _cycle(rig)
     await _cycle(rig)
@@ -200,7 +217,7 @@ async def test_cpu_rates_memory_and_latest_view(rig: Rig) -> None:
     ],
 )
 async def test_a_failing_node_is_counted_and_marked_stale_never_zero(
-    rig: Rig, mode: str, reason: str
+    rig: Rig, slicing: None, mode: str, reason: str
 ) -> None:
     await _cycle(rig)
     await _cycle(rig)
@@ -227,7 +244,9 @@ async def test_backoff_honours_retry_after_then_recovers(rig: Rig) -> None:
     assert rig.health.up["n1"] is True
 
 
-async def test_a_kubelet_answering_garbage_is_down_and_backs_off_further(rig: Rig) -> None:
+async def test_a_kubelet_answering_garbage_is_down_and_backs_off_further(
+    rig: Rig, slicing: None
+) -> None:
     await _cycle(rig)
     healthy_at = rig.health.last_success_s["n1"]
     rig.fake.mode["n1"] = "garbage"
@@ -254,7 +273,9 @@ async def test_bad_values_are_rejected_and_counted(rig: Rig) -> None:
     assert rig.store.select([name_is(names.NODE_MEMORY), eq("node", "n1")], 0, 2**62) == []
 
 
-async def test_a_removed_container_and_a_removed_node_get_staleness_markers(rig: Rig) -> None:
+async def test_a_removed_container_and_a_removed_node_get_staleness_markers(
+    rig: Rig, slicing: None
+) -> None:
     rig.fake.containers["n1"] = ["app", "sidecar"]
     await _cycle(rig)
     rig.fake.containers["n1"] = ["app"]
@@ -269,6 +290,37 @@ async def test_a_removed_container_and_a_removed_node_get_staleness_markers(rig:
     assert stale_mask(n2.values).tolist() == [False, False, True]
     assert set(rig.collector.latest) == {"n1"}
     assert set(rig.health.up) == {"n1"}
+
+
+async def test_ingest_lets_the_loop_run_between_slices(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kubelet_module, "INGEST_SLICE_SECONDS", 0.0)
+    seen: list[set[str]] = []
+    collecting = asyncio.create_task(rig.collector.collect())
+    while not collecting.done():
+        seen.append(set(rig.collector.latest))
+        await asyncio.sleep(0)
+    await collecting
+    # Another task ran after the first node was ingested and before the second one was.
+    assert {"n1"} in seen
+    assert set(rig.collector.latest) == {"n1", "n2"}
+
+
+async def test_kubelet_connections_outlive_a_cycle(kubelet: tuple[FakeKubelet, str]) -> None:
+    fake, base = kubelet
+    fake.clock = VirtualClock(start=T0, autoadvance=False)
+    fake.cpu["n1"] = 1.0
+    settings = CollectorSettings(kubelet_via_proxy=True, token_file=None, ca_file=None)
+    # An idle connection outlives the pause until the next cycle, however late that starts.
+    assert kubelet_keepalive_seconds(settings) > (
+        settings.scrape_interval_seconds + settings.scrape_timeout_seconds
+    )
+    async with kubelet_client(settings) as client:
+        for _ in range(3):
+            response = await client.get(f"{base}/n1/metrics/resource")
+            assert response.status_code == 200
+    assert len(fake.peers) == 3 and len(set(fake.peers)) == 1
 
 
 async def test_unauthorized_without_the_token(rig: Rig) -> None:
@@ -297,20 +349,19 @@ def test_direct_url_prefers_address_types_in_order() -> None:
 
 
 def _all_subclasses(cls: type) -> set[type]:
-    found = set()
-    for sub in cls.__subclasses__():
+    found: set[type] = set()
+    subclasses: list[type] = type.__subclasses__(cls)
+    for sub in subclasses:
         found |= {sub} | _all_subclasses(sub)
     return found
 
 
-@pytest.mark.parametrize(
-    "error_type", sorted(_all_subclasses(httpx.HTTPError), key=lambda t: t.__name__)
-)
+@pytest.mark.parametrize("error_type", sorted(_all_subclasses(httpx.HTTPError), key=str))
 def test_every_httpx_error_maps_to_a_known_reason(error_type: Callable[..., BaseException]) -> None:
     request = httpx.Request("GET", "http://127.0.0.1/")
     if error_type is httpx.HTTPStatusError:
         response = httpx.Response(418, request=request)
-        error = httpx.HTTPStatusError("teapot", request=request, response=response)
+        error: BaseException = httpx.HTTPStatusError("teapot", request=request, response=response)
     else:
         try:
             error = error_type("boom", request=request)
@@ -345,7 +396,7 @@ def _aiohttp_error(error_type: type[BaseException]) -> BaseException:
 
 @pytest.mark.parametrize(
     "error_type",
-    sorted(_all_subclasses(aiohttp.ClientError) | {aiohttp.ClientError}, key=lambda t: t.__name__),
+    sorted(_all_subclasses(aiohttp.ClientError) | {aiohttp.ClientError}, key=str),
 )
 def test_every_aiohttp_error_maps_to_an_httpx_error_and_a_known_reason(
     error_type: type[BaseException],
