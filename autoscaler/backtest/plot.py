@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from autoscaler.backtest.run import TraceResult
 
-__all__ = ["plot_trace"]
+__all__ = ["PlotsUnavailable", "plot_trace", "pyplot"]
 
 # Long replays are shown over their last days only: a month at 15 s is unreadable.
 _MAX_POINTS = 4 * 5760
 
 
-def plot_trace(result: TraceResult, path: Path, focus: str = "foresight") -> None:
-    """Write a PNG of one trace's replay to ``path``."""
-    import matplotlib  # noqa: PLC0415 (heavy, and only this command needs it)
+class PlotsUnavailable(RuntimeError):
+    """matplotlib, an optional extra, is not installed."""
 
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend, or :class:`PlotsUnavailable` naming
+    the extra to install (the container image leaves plots out)."""
+    try:
+        import matplotlib  # noqa: PLC0415 (heavy, and only plots need it)
+    except ImportError as e:
+        raise PlotsUnavailable(
+            "plots need matplotlib: pip install 'foresight[plots]' (image: make image-demo)"
+        ) from e
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    return plt
+
+
+def plot_trace(result: TraceResult, path: Path, focus: str = "foresight") -> None:
+    """Write a PNG of one trace's replay to ``path``."""
+    plt = pyplot()
 
     world = result.world
     step = world.config.step_seconds

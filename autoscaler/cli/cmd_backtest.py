@@ -131,14 +131,17 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(format_table(suite), end="")
     if args.plot is not None:
-        from autoscaler.backtest.plot import plot_trace  # noqa: PLC0415
+        from autoscaler.backtest.plot import PlotsUnavailable, plot_trace  # noqa: PLC0415
 
         for result, path in zip(
             suite.results,
             _plot_paths(args.plot, [r.world.name for r in suite.results]),
             strict=True,
         ):
-            plot_trace(result, path)
+            try:
+                plot_trace(result, path)
+            except PlotsUnavailable as e:
+                raise CommandError(str(e)) from e
     return 0
 
 

@@ -7,6 +7,8 @@ from typing import Protocol
 
 import numpy as np
 
+from autoscaler.backtest.plot import pyplot
+
 __all__ = ["plot_report"]
 
 
@@ -22,10 +24,7 @@ class Tracked(Protocol):
 
 def plot_report(tracks: list[Tracked], step: float, path: Path) -> None:
     """One panel per workload: load, forecast band, requested capacity and replicas."""
-    import matplotlib  # noqa: PLC0415 (heavy, and only the demo needs it)
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    plt = pyplot()
 
     fig, axes = plt.subplots(len(tracks), 1, figsize=(14, 4.5 * len(tracks)), squeeze=False)
     for ax, t in zip(axes[:, 0], tracks, strict=True):

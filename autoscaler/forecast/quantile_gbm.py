@@ -18,6 +18,7 @@ many normalised series at once.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,6 +30,15 @@ from autoscaler.forecast.peaks import future_peaks, level_scale, ratio_quantile
 
 if TYPE_CHECKING:
     from sklearn.ensemble import HistGradientBoostingRegressor
+
+LEARNED_EXTRA = "pip install 'foresight[learned]' (image: make image-demo, or EXTRAS=[learned])"
+
+
+def available() -> bool:
+    """Whether scikit-learn, an optional extra, is installed: the container image leaves it
+    out, and then ``quantile_gbm`` cannot be chosen."""
+    return importlib.util.find_spec("sklearn") is not None
+
 
 __all__ = ["QuantileGbmForecaster"]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from autoscaler.forecast.base import Forecaster, ForecastError, Horizon
 from autoscaler.forecast.holt_winters import HoltWintersForecaster
 from autoscaler.forecast.naive import NaiveForecaster
-from autoscaler.forecast.quantile_gbm import QuantileGbmForecaster
+from autoscaler.forecast.quantile_gbm import LEARNED_EXTRA, QuantileGbmForecaster, available
 from autoscaler.forecast.seasonal_naive import SeasonalNaiveForecaster
 from autoscaler.forecast.settings import ForecastSettings
 
@@ -63,6 +63,10 @@ def check_model_name(name: str) -> str:
     if name not in model_names():
         raise UnknownForecasterError(
             f"unknown forecast model {name!r}; valid: {', '.join(model_names())}"
+        )
+    if name == "quantile_gbm" and not available():
+        raise UnknownForecasterError(
+            f"forecast model 'quantile_gbm' needs scikit-learn: {LEARNED_EXTRA}"
         )
     return name
 

@@ -24,12 +24,14 @@ from autoscaler.forecast.base import (
     Series,
 )
 from autoscaler.forecast.peaks import future_peaks
+from autoscaler.forecast.quantile_gbm import available
 from autoscaler.forecast.registry import AUTO, make_forecaster
 from autoscaler.forecast.settings import ForecastSettings
 
 __all__ = ["AutoForecaster", "Choice", "ChoiceReason", "pinball_loss"]
 
-CANDIDATES = ("naive", "holt_winters", "quantile_gbm")
+# quantile_gbm only where scikit-learn (an optional extra) is installed.
+CANDIDATES = ("naive", "holt_winters", *(("quantile_gbm",) if available() else ()))
 YARDSTICK = "seasonal_naive"
 REACTIVE = "naive"
 # Held-out origins are thinned to this many to bound the cost of a re-fit.
