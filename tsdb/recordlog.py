@@ -103,7 +103,12 @@ class RecordWriter:
     def write(self, data: bytes) -> None:
         """Append already framed records, all of them or (raising OSError) none."""
         if self._cut_at is not None:
-            os.ftruncate(self._fd, self._cut_at)
+            try:
+                os.ftruncate(self._fd, self._cut_at)
+            except OSError as e:
+                raise OSError(
+                    e.errno, f"cannot cut a failed write: {e.strerror}", str(self.path)
+                ) from e
             self._cut_at = None
         start = self.size()
         view = memoryview(data)
@@ -126,6 +131,11 @@ class RecordWriter:
             log.warning(
                 "%s: cannot cut a failed write back to %d bytes yet: %s", self.path, start, e
             )
+
+    @property
+    def torn(self) -> bool:
+        """Whether a failed write is still in the file: nothing is appended until it is cut."""
+        return self._cut_at is not None
 
     def size(self) -> int:
         return os.fstat(self._fd).st_size

@@ -611,7 +611,7 @@ class Store:
             count = entry.head.count
             if count > entry.flushed:
                 cols = entry.head.columns(entry.flushed)
-                self._wal_writer.write(frame(_SAMPLES_RECORD, encode_columns(*cols, level=1)))
+                self._write_wal(frame(_SAMPLES_RECORD, encode_columns(*cols, level=1)))
                 entry.flushed = count
             # The head's rows must not reach this segment: sealing the entry deletes it.
             upto = self._segment
@@ -619,9 +619,21 @@ class Store:
             entry.wal_upto = upto
         if hi > lo:
             cols = head.columns(lo, hi)
-            self._wal_writer.write(frame(_SAMPLES_RECORD, encode_columns(*cols, level=1)))
+            self._write_wal(frame(_SAMPLES_RECORD, encode_columns(*cols, level=1)))
             with self._lock:
                 self._mark_flushed(head, hi)
+
+    def _write_wal(self, data: bytes) -> None:
+        assert self._wal_writer is not None
+        try:
+            self._wal_writer.write(data)
+        except OSError:
+            if self._wal_writer.torn:
+                # The failed write could not be cut back out of the segment: later records
+                # go to a new one, never behind the tear (which the next open cuts off).
+                with contextlib.suppress(OSError):
+                    self._open_segment()
+            raise
 
     def _mark_flushed(self, head: Head, rows: int) -> None:
         """Record that ``rows`` of ``head`` are in the log (under ``_lock``); the head may

@@ -162,3 +162,40 @@ async def test_the_background_flusher_outlives_a_full_disk(disk: SmallDisk) -> N
     await clock.aclose()
     store.close()
     assert len(_samples(disk.path / "store", clock, "b")) == 600
+
+
+def test_a_failed_write_that_cannot_be_cut_back_stops_the_writer() -> None:
+    # /dev/full: every write fails with ENOSPC and it cannot be truncated.
+    writer = RecordWriter(Path("/dev/full"))
+    try:
+        with pytest.raises(OSError) as failed:
+            writer.write(frame(1, b"first"))
+        assert failed.value.errno == errno.ENOSPC
+        assert writer.torn
+        with pytest.raises(OSError, match="cannot cut a failed write"):
+            writer.write(frame(1, b"second"))
+    finally:
+        writer.close()
+
+
+def test_the_log_moves_to_a_new_segment_when_a_failed_write_cannot_be_cut_back(
+    tmp_path: Path,
+) -> None:
+    clock = VirtualClock(start=T0 / 1000)
+    store = Store(StoreSettings(data_dir=tmp_path / "data"), clock)
+    ref = store.ref({"__name__": "r"})
+    store.append(ref, T0, 0.0)
+    store.flush()
+    # The segment turns into a device that fails every write and every cut.
+    assert store._wal_writer is not None
+    store._wal_writer.close()
+    store._wal_writer = RecordWriter(Path("/dev/full"))
+    store.append(ref, T0 + 1000, 1.0)
+    store.flush()
+    assert store.stats().write_failing
+    store.append(ref, T0 + 2000, 2.0)
+    store.flush()
+    assert not store.stats().write_failing
+    copy = _crash_copy(store, tmp_path / "crashed")
+    assert _samples(copy, clock, "r") == [0.0, 1.0, 2.0]
+    store.close()
