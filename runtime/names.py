@@ -65,7 +65,6 @@ STORE_MEMORY = "foresight_store_memory_bytes"
 STORE_DISK = "foresight_store_disk_bytes"
 STORE_SAMPLES_APPENDED = "foresight_store_samples_appended_total"
 STORE_SAMPLES_REJECTED = "foresight_store_samples_rejected_total"
-STORE_WRITE_FAILURES = "foresight_store_write_failures_total"
 LEADER = "foresight_leader"
 
 # -- the autoscalers ------------------------------------------------------------------------
