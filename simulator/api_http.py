@@ -121,10 +121,9 @@ class ApiServerApp:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         try:
-            if self.token is not None and request.path not in ("/healthz", "/livez", "/readyz"):
-                auth = request.headers.get("Authorization", "")
-                if auth != f"Bearer {self.token}":
-                    raise ApiError(401, "Unauthorized", "Unauthorized")
+            probe = request.path in ("/healthz", "/livez", "/readyz")
+            if self.token is not None and not probe and _bearer(request) != self.token:
+                raise ApiError(401, "Unauthorized", "Unauthorized")
             return await self._dispatch(request)
         except ApiError as e:
             return _error_response(e)
@@ -162,9 +161,7 @@ class ApiServerApp:
             if segments == TOKEN_REVIEW_PATH:
                 return _json(self.reviews.token_review(body), 201)
             if segments == SELF_REVIEW_PATH:
-                auth = request.headers.get("Authorization", "")
-                token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
-                return _json(self.reviews.self_access_review(body, token), 201)
+                return _json(self.reviews.self_access_review(body, _bearer(request)), 201)
             return _json(self.reviews.access_review(body), 201)
         if segments == ["api"]:
             return _json(api_versions(self.address))
@@ -608,6 +605,13 @@ def _verb(method: str, route: Route, request: web.Request) -> str:
     if method == "DELETE":
         return "delete" if route.name is not None else "deletecollection"
     raise ApiError.method_not_allowed(method, request.path)
+
+
+def _bearer(request: web.Request) -> str | None:
+    """The bearer token of a request; the scheme in any case, as the API server reads it
+    (the Kubernetes client's in-cluster configuration sends ``bearer``)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 async def _body(request: web.Request) -> Any:

@@ -42,7 +42,6 @@ from tests.helm.test_start import (
     simulator,
     values,
 )
-from tests.support import external
 from tests.support.external import require_binary
 from tsdb.settings import StoreSettings
 from tsdb.store import open_store
@@ -62,9 +61,6 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 ENGINE_FLAGS = ["--runtime", "runc", "--cgroup-manager=cgroupfs"]
 KUBECONFIG = "/var/run/foresight-test/kubeconfig"
 LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-
-external.PACKAGES.setdefault("podman", "podman")
-external.PACKAGES.setdefault("runc", "runc")
 
 
 def podman(*args: str) -> list[str]:

@@ -129,6 +129,14 @@ def test_serve_with_tls_gives_kubectl_and_the_client_a_ca_and_a_token(
             f"https://127.0.0.1:{port}/api/v1/nodes", verify=_context(ca), timeout=10
         )
         assert unauthenticated.status_code == 401
+        # The scheme in any case, as the API server reads it (in-cluster clients send it so).
+        lower = httpx.get(
+            f"https://127.0.0.1:{port}/api/v1/nodes",
+            headers={"Authorization": f"bearer {token}"},
+            verify=_context(ca),
+            timeout=10,
+        )
+        assert lower.status_code == 200
 
 
 def _context(ca: bytes) -> ssl.SSLContext:

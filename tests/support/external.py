@@ -46,6 +46,9 @@ PACKAGES = {
     "prometheus-alertmanager": "prometheus-alertmanager",
     "alertmanager": "prometheus-alertmanager",
     "kubectl": "kubernetes-client",
+    "podman": "podman",
+    "runc": "runc",
+    "mmdebstrap": "mmdebstrap",
 }
 
 _missing_suites: set[str] = set()
