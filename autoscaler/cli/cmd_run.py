@@ -56,6 +56,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     except (KubeletTlsError, StoreLocked, TokenFileError, TlsFilesError) as e:
         raise CommandError(str(e)) from e
     except OSError as e:
+        if e.filename is not None:  # a kubeconfig, token or data directory it cannot read
+            raise CommandError(f"cannot read {e.filename}: {e.strerror}") from e
         server = settings.server
         raise CommandError(
             f"cannot serve on {server.host} ports {server.port} and {server.api_port}: {e.strerror}"
