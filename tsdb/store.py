@@ -17,6 +17,12 @@ A crash loses at most the samples appended since the last flush; on open, damage
 log files are cut off and damaged blocks are set aside (``N.blk.corrupt``), each with a logged
 warning, and the store starts with everything that is intact.
 
+A full disk (ENOSPC, EDQUOT) or a failing one (EIO) stops no caller: a failed log write is
+cut back out of its file, and what it held stays in memory (a head being sealed stays whole
+and readable, no block of it published) and is written by a later flush. Each operation's
+failures are counted (:attr:`StoreStats.write_failures`) and logged once per episode; the
+background writer retries with backoff and goes on by itself once space is back.
+
 Concurrency. One writer thread (the event loop's collectors and recorders) appends while
 readers (a rule round, a model fit, the query API) and the store's own background work
 (:meth:`Store.run_flusher`: log writes, sealing, :meth:`Store.maintain`) run in other
@@ -993,8 +999,10 @@ class Store:
                 "one another store.data_dir"
             ) from None
         self._lock_file.truncate(0)
-        self._lock_file.write(f"pid {os.getpid()} on {socket.gethostname()}".encode())
-        self._lock_file.flush()
+        # Only a note for the next one to try, so a full disk does not keep the store shut.
+        with contextlib.suppress(OSError):
+            note = f"pid {os.getpid()} on {socket.gethostname()}".encode()
+            os.write(self._lock_file.fileno(), note)
         for tmp in data_dir.rglob("*.tmp"):
             tmp.unlink()
         self._load_blocks()

@@ -199,3 +199,24 @@ def test_the_log_moves_to_a_new_segment_when_a_failed_write_cannot_be_cut_back(
     copy = _crash_copy(store, tmp_path / "crashed")
     assert _samples(copy, clock, "r") == [0.0, 1.0, 2.0]
     store.close()
+
+
+def test_the_store_opens_on_a_full_disk(disk: SmallDisk, tmp_path: Path) -> None:
+    clock = VirtualClock(start=T0 / 1000)
+    data_dir = disk.path / "store"
+    with Store(StoreSettings(data_dir=data_dir), clock) as store:
+        store.append({"__name__": "o"}, T0, 0.0)
+    # Without its lock file, whose page the next open would free and reuse.
+    (data_dir / "lock").unlink()
+    disk.fill()
+    store = Store(StoreSettings(data_dir=data_dir), clock)
+    store.append({"__name__": "o"}, T0 + 1000, 1.0)
+    store.flush()
+    assert store.stats().write_failing
+    [during] = store.select([name_is("o")], *ALL)
+    assert during.values.tolist() == [0.0, 1.0]
+    disk.release()
+    store.flush()
+    copy = _crash_copy(store, tmp_path / "crashed")
+    assert _samples(copy, clock, "o") == [0.0, 1.0]
+    store.close()
