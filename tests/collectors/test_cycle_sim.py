@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.cluster import ClusterWatcher
-from collectors.cycle import CollectionCycle
+from collectors.cluster_model import ClusterModel
+from collectors.cycle import CollectionCycle, model_snapshot
 from collectors.scrape import ScrapeHealth
 from runtime import names
 from runtime.clock import VirtualClock
@@ -121,3 +122,14 @@ async def test_a_down_node_is_stale_never_zero(rig: Rig) -> None:
     assert all(v > 0 for v in series.values[~stale])
     assert rig.health.errors.get("server_error", 0) >= 1
     assert rig.health.up[victim] is False
+
+
+def test_a_model_snapshot_keeps_what_the_model_held_when_it_was_taken() -> None:
+    model = ClusterModel()
+    node = {"metadata": {"name": "a"}, "status": {"addresses": [], "capacity": {"cpu": "2"}}}
+    model.apply("Node", "ADDED", node)
+    snapshot = model_snapshot(model)
+    model.apply("Node", "ADDED", {**node, "metadata": {"name": "b"}})
+    model.apply("Node", "DELETED", node)
+    assert [n.name for n in snapshot.nodes()] == ["a"]
+    assert [n.name for n in model.nodes()] == ["b"]
