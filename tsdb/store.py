@@ -949,6 +949,18 @@ class Store:
         with self._io_lock, self._lock:
             if self._persistent and self._wal_writer is not None:
                 self.flush()
+                lost = (
+                    self._head.count
+                    - self._flushed_rows
+                    + sum(e.head.count - e.flushed for e in self._sealing if e.wal_upto is None)
+                )
+                if lost:
+                    log.error(
+                        "%s: closing with %d samples that could not be written to the log; "
+                        "they are lost",
+                        self.settings.data_dir,
+                        lost,
+                    )
                 self._wal_writer.close()
                 assert self._series_writer is not None
                 self._series_writer.close()

@@ -220,3 +220,17 @@ def test_the_store_opens_on_a_full_disk(disk: SmallDisk, tmp_path: Path) -> None
     copy = _crash_copy(store, tmp_path / "crashed")
     assert _samples(copy, clock, "o") == [0.0, 1.0]
     store.close()
+
+
+def test_closing_on_a_full_disk_says_how_many_samples_are_lost(
+    disk: SmallDisk, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(StoreSettings(data_dir=disk.path / "store"), VirtualClock(start=T0 / 1000))
+    ref = store.ref({"__name__": "c"})
+    store.flush()
+    disk.fill()
+    for i in range(1_000):
+        store.append(ref, T0 + i * 1000, float(i))
+    with caplog.at_level(logging.ERROR, logger="tsdb.store"):
+        store.close()
+    assert "closing with 1000 samples that could not be written" in caplog.text
