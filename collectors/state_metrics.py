@@ -224,4 +224,17 @@ def health_families(
         dropped = _family(f, names.STORE_SAMPLES_REJECTED, "counter", "Samples refused, by reason.")
         for reason, n in sorted(store.samples_rejected.items()):
             dropped.add(n, reason=reason)
+        # Every operation at 0 too, so that rate() over it works before the first failure.
+        failures = _family(
+            f,
+            names.STORE_WRITE_FAILURES,
+            "counter",
+            "Failed disk writes of the store, by operation.",
+        )
+        failing = _family(
+            f, names.STORE_WRITE_FAILING, "gauge", "1 while the store's disk writes fail."
+        )
+        for operation in ("flush", "seal", "maintain"):
+            failures.add(store.write_failures.get(operation, 0), operation=operation)
+        failing.add(float(bool(store.write_failing)))
     return list(f.values())

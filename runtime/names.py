@@ -65,6 +65,8 @@ STORE_MEMORY = "foresight_store_memory_bytes"
 STORE_DISK = "foresight_store_disk_bytes"
 STORE_SAMPLES_APPENDED = "foresight_store_samples_appended_total"
 STORE_SAMPLES_REJECTED = "foresight_store_samples_rejected_total"
+STORE_WRITE_FAILURES = "foresight_store_write_failures_total"
+STORE_WRITE_FAILING = "foresight_store_write_failing"
 LEADER = "foresight_leader"
 
 # -- the autoscalers ------------------------------------------------------------------------

@@ -234,3 +234,32 @@ def test_closing_on_a_full_disk_says_how_many_samples_are_lost(
     with caplog.at_level(logging.ERROR, logger="tsdb.store"):
         store.close()
     assert "closing with 1000 samples that could not be written" in caplog.text
+
+
+def test_the_full_disk_shows_in_the_exported_health_metrics(disk: SmallDisk) -> None:
+    from collectors.state_metrics import health_families  # noqa: PLC0415
+
+    def exported(store: Store) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {
+            (fam.name, tuple(sorted(labels.items()))): value
+            for fam in health_families([], None, store.stats())
+            if fam.name.startswith("foresight_store_write")
+            for labels, value in fam.samples
+        }
+
+    clock = VirtualClock(start=T0 / 1000)
+    store = Store(StoreSettings(data_dir=disk.path / "store"), clock)
+    ref = store.ref({"__name__": "x"})
+    before = exported(store)
+    assert before[("foresight_store_write_failures_total", (("operation", "flush"),))] == 0
+    assert before[("foresight_store_write_failing", ())] == 0
+    disk.fill()
+    store.append(ref, T0, 1.0)
+    store.flush()
+    during = exported(store)
+    assert during[("foresight_store_write_failures_total", (("operation", "flush"),))] >= 1
+    assert during[("foresight_store_write_failing", ())] == 1
+    disk.release()
+    store.flush()
+    assert exported(store)[("foresight_store_write_failing", ())] == 0
+    store.close()
