@@ -12,6 +12,7 @@ when they dominate.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from tsdb.recordlog import (
     recover_file,
     write_atomically,
 )
+
+log = logging.getLogger(__name__)
 
 Outcome = Literal["delivered", "rejected", "dead"]
 
@@ -152,6 +155,39 @@ class Outbox:
         if found.finished > len(self.pending):
             self._rewrite()
         self._writer = RecordWriter(self.path, fsync)
+        # Records a full or failing disk refused, in order: written before any later record.
+        self._unwritten: list[bytes] = []
+        self._failing = False
+
+    @property
+    def write_failing(self) -> bool:
+        """Whether records wait in memory because the disk refused them."""
+        return bool(self._unwritten)
+
+    def _write(self, record: bytes) -> None:
+        # A disk that refuses a write must not stop notifications: the entry is delivered
+        # from memory, and its records reach the file, in order, once the disk takes them.
+        self._unwritten.append(record)
+        self._drain()
+
+    def _drain(self) -> None:
+        try:
+            while self._unwritten:
+                self._writer.write(self._unwritten[0])
+                self._unwritten.pop(0)
+        except OSError as e:
+            if not self._failing:
+                self._failing = True
+                log.error(
+                    "cannot write the outbox %s (%s): notifications go on from memory and are "
+                    "written when the disk takes them; a crash meanwhile loses them",
+                    self.path,
+                    e.strerror or e,
+                )
+            return
+        if self._failing:
+            self._failing = False
+            log.warning("the outbox %s is written again", self.path)
 
     def _rewrite(self) -> None:
         if self.retention_ms and self.log:
@@ -182,7 +218,7 @@ class Outbox:
         entry = Entry(
             uuid.uuid4().hex, receiver, body, now_ms, group_key, next_attempt_ms=now_ms, log=log
         )
-        self._writer.write(frame(_ENQUEUE, _encode(entry)))
+        self._write(frame(_ENQUEUE, _encode(entry)))
         self.pending[entry.id] = entry
         if log is not None:
             self.log[log_key(group_key, receiver)] = log
@@ -191,7 +227,7 @@ class Outbox:
     def record_log(self, group_key: str, receiver: str, log: LogEntry) -> None:
         """Remember a group's notification that had nothing to send (all filtered out)."""
         key = log_key(group_key, receiver)
-        self._writer.write(frame(_LOG, json.dumps([[key, log.to_json()]]).encode()))
+        self._write(frame(_LOG, json.dumps([[key, log.to_json()]]).encode()))
         self.log[key] = log
 
     def finish(self, entry_id: str, outcome: Outcome, error: str = "") -> None:
@@ -200,11 +236,15 @@ class Outbox:
         if entry is None:
             return
         record = {"id": entry_id, "outcome": outcome, "error": error}
-        self._writer.write(frame(_FINISH, json.dumps(record).encode()))
+        self._write(frame(_FINISH, json.dumps(record).encode()))
         self.counts[outcome] += 1
         if outcome == "dead":
             entry.last_error = error
             self.dead[entry_id] = entry
 
     def close(self) -> None:
+        """Write what waits, if the disk takes it now, and close the file."""
+        self._drain()
+        if self._unwritten:
+            log.error("closing the outbox with %d records unwritten", len(self._unwritten))
         self._writer.close()

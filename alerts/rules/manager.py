@@ -88,6 +88,7 @@ class RuleManager:
         self._state_path = settings.state_dir / FILE
         self._interval_ms = round(settings.evaluation_interval_seconds * 1000)
         self._engines: dict[int, Engine] = {}
+        self._save_failing = False
 
     def _files_digest(self) -> str:
         h = hashlib.sha256()
@@ -235,8 +236,25 @@ class RuleManager:
 
     def save_state(self, groups: Sequence[GroupState]) -> None:
         """The second half of :meth:`commit`: the alert state of ``groups`` (a list taken
-        from :attr:`groups` on its owner's thread; this may run in another)."""
-        save(self._state_path, groups)
+        from :attr:`groups` on its owner's thread; this may run in another).
+
+        A disk that refuses the write (full, failing) is logged once and the state kept in
+        memory: the next round writes it again, and alerting goes on meanwhile."""
+        try:
+            save(self._state_path, groups)
+        except OSError as e:
+            if not self._save_failing:
+                log.error(
+                    "cannot save the alert state to %s (%s); alerting goes on, and a restart "
+                    "before the disk takes it again restarts `for` clocks",
+                    self._state_path,
+                    e.strerror or e,
+                )
+            self._save_failing = True
+            return
+        if self._save_failing:
+            self._save_failing = False
+            log.warning("the alert state is saved to %s again", self._state_path)
 
     def evaluate_due(self, now_ms: int) -> int:
         """Evaluate every group whose time has come; returns how many ran."""
