@@ -180,7 +180,7 @@ class SeriesIndex:
             ids, then = kept
             if then < live:
                 # Series added since: ids above every kept one, tested on their own labels.
-                added = self._filter(np.frombuffer(self._all, dtype=np.int32)[then:], matchers)
+                added = self._filter(self._added(matchers, then), matchers)
                 ids = np.concatenate((ids, added)) if len(added) else ids
                 self._keep(key, ids, live)
             else:
@@ -189,6 +189,21 @@ class SeriesIndex:
         ids = self._select(matchers)
         self._keep(key, ids, live)
         return ids
+
+    def _added(self, matchers: Sequence[Matcher], then: int) -> IdArray:
+        """Candidates among the series added after the first ``then``: those an equality
+        matcher's postings hold (a round adds many series, few of one metric), else all."""
+        first = int(np.frombuffer(self._all, dtype=np.int32)[then])
+        best: IdArray | None = None
+        for m in matchers:
+            if m.type is MatchType.EQUAL and m.value != "":
+                ids = _view(self._postings.get(m.name, {}).get(m.value, array("i")))
+                tail = ids[np.searchsorted(ids, first) :]
+                if best is None or len(tail) < len(best):
+                    best = tail
+        if best is None:
+            best = np.frombuffer(self._all, dtype=np.int32)[then:]
+        return best.copy()
 
     def _keep(self, key: _MatcherKey, ids: IdArray, live: int) -> None:
         ids.flags.writeable = False
