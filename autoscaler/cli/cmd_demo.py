@@ -48,8 +48,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-serving",
         action="store_true",
-        help="after the summary, keep the simulated API up (time stopped) for kubectl, "
-        "until Ctrl-C",
+        help="after the summary, keep the simulated cluster's API up (time stopped) for "
+        "kubectl, and serve foresight's API (Prometheus' query API for Grafana, silences, "
+        "rules, alerts; token in DIR/api-token) and /metrics on loopback, until Ctrl-C",
     )
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -168,9 +170,45 @@ def _settings(out: Path, kubeconfig: Path, receiver_url: str, step: float) -> Se
             # virtual time for the 10 s a real network is given.
             "collectors": loopback_collectors(scrape_timeout=0.5),
             "leader": {"enabled": False},
-            "server": {"host": "127.0.0.1", "port": 0},
+            # The API needs a token even here: one made for this run (see api_token).
+            "server": {
+                "host": "127.0.0.1",
+                "port": 0,
+                "api_port": 0,
+                "auth": "token-file",
+                "token_file": out / TOKEN_FILE,
+            },
             "controller": {"interval_seconds": step},
         }
+    )
+
+
+TOKEN = "api-token"
+TOKEN_FILE = "api-tokens.csv"
+
+
+def api_token(out: Path) -> str:
+    """A token for this run's API, written alone to ``out/api-token`` (for curl and Grafana)
+    and as the token file ``server.token_file`` reads, both readable by the owner only."""
+    token = secrets.token_urlsafe(32)
+    for name, text in ((TOKEN, token + "\n"), (TOKEN_FILE, f"{token},demo,demo,foresight:admin\n")):
+        path = out / name
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    return token
+
+
+async def serve_api(service: Service, out: Path) -> str:
+    """Start the service's HTTP servers on loopback; returns a line saying where the API and
+    ``/metrics`` are, and where the token is."""
+    await service.serve_http()
+    return (
+        f"Prometheus' query API (a Grafana data source), silences, rules and alerts on "
+        f"http://127.0.0.1:{service.api_port} with the header "
+        f"'Authorization: Bearer <the token in {out / TOKEN}>'; "
+        f"/metrics on http://127.0.0.1:{service.port}/metrics"
     )
 
 
@@ -259,6 +297,7 @@ async def run_demo(options: DemoOptions) -> dict[str, Any]:
         f"  kubectl --kubeconfig {kubeconfig} get pas,deploy -A"
     )
     receiver = WebhookReceiver()
+    api_token(out)
     settings = _settings(out, kubeconfig, await receiver.start(), options.step_seconds)
     api = api_client(settings.kubernetes)
     service = Service(settings, clock, api=api, persistent=True)
@@ -311,6 +350,7 @@ async def run_demo(options: DemoOptions) -> dict[str, Any]:
         if options.inspect is not None:
             await options.inspect(service)
         if options.keep_serving:
+            say(await serve_api(service, out))
             say(f"serving the simulated cluster until Ctrl-C (kubeconfig: {kubeconfig})")
             await _until_interrupted()
         return summary
