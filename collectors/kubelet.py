@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 RESOURCE_PATH = "/metrics/resource"
 
 # The event loop renews the leader Lease and answers /healthz: a cycle's decoding and
-# ingest (about a second at 1,000 nodes, more when tens of thousands of series are new) runs
-# in slices this long, with other tasks let in between (see bench/looplag.py).
+# ingest (seconds at 1,000 nodes on a loaded machine, more when tens of thousands of series
+# are new) runs in slices this long, with other tasks let in between (bench/looplag.py).
 INGEST_SLICE_SECONDS = 0.01
 
 
