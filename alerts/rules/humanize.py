@@ -88,6 +88,10 @@ def humanize_timestamp(v: float) -> str:
         return _g4(v)
     whole = math.floor(v)
     nanos = round((v - whole) * 1e9)
-    base = datetime.fromtimestamp(whole, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        base = datetime.fromtimestamp(whole, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (OSError, OverflowError, ValueError) as e:
+        # Beyond what a datetime holds: an error of this template, not of the whole group.
+        raise ValueError(f"humanizeTimestamp: {v:g} is out of range") from e
     frac = f".{nanos:09d}".rstrip("0") if nanos else ""
     return f"{base}{frac} +0000 UTC"

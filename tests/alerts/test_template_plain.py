@@ -48,3 +48,13 @@ def _outcome(expander: Expander, text: str, labels: dict[str, str], value: float
         return expander.expand(text, labels, value)
     except Exception as e:  # compared, not handled
         return f"raised {type(e).__name__}"
+
+
+def test_a_timestamp_beyond_any_date_is_an_error_of_the_template_only() -> None:
+    expander = Expander("__alert_Test")
+    for text in (
+        "{{ $value | humanizeTimestamp }}",
+        "{{ if true }}{{ humanizeTimestamp $value }}{{ end }}",
+    ):
+        out = expander.expand(text, {}, 1e300)
+        assert "humanizeTimestamp" in out and "out of range" in out
