@@ -34,6 +34,7 @@ import httpx
 import numpy as np
 
 from collectors.cluster_model import PodInfo
+from collectors.kubelet import kubelet_keepalive_seconds
 from collectors.scrape import ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
 from collectors.transport import AiohttpTransport
@@ -59,7 +60,8 @@ def pod_client(settings: CollectorSettings) -> httpx.AsyncClient:
     """The HTTP client for pod scrapes: system trust store, no redirects, aiohttp on the wire."""
     limits = httpx.Limits(max_connections=settings.concurrency)
     return httpx.AsyncClient(
-        transport=AiohttpTransport(True, limits),
+        # Kept open between cycles, as the kubelets' connections are.
+        transport=AiohttpTransport(True, limits, keepalive_s=kubelet_keepalive_seconds(settings)),
         timeout=settings.scrape_timeout_seconds,
         follow_redirects=False,
     )
