@@ -1,5 +1,6 @@
 """Hooks of the whole suite: one closing line naming the external suites and programs that
-did not run in this session, and how to enable them (see ``tests/support/external.py``)."""
+did not run in this session, and how to enable them (see ``tests/support/external.py``);
+fixtures shared across folders (``tests/support/disk.py``: ``disk``, a small tmpfs)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Generator
 import pytest
 
 from tests.support.external import closing_line
+
+pytest_plugins = ["tests.support.disk"]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

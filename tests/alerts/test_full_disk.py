@@ -4,7 +4,6 @@ from memory, say so once, and reach the disk, in order, once it takes writes aga
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from alerts.notify.outbox import Outbox, read_outbox
 from alerts.rules.group import EvalContext
 from alerts.rules.manager import RuleManager
 from alerts.settings import RuleSettings
-from bench.chaos_disk import SmallDisk, mount_small_disk
+from bench.chaos_disk import SmallDisk
 from promql import Engine
 from runtime.clock import VirtualClock
 from tsdb import Store, StoreSettings
@@ -26,17 +25,6 @@ RULES = """groups:
     expr: vector(1)
     for: 5m
 """
-
-
-@pytest.fixture
-def disk(tmp_path: Path) -> Iterator[SmallDisk]:
-    mounted = mount_small_disk(tmp_path / "disk", 1)
-    if mounted is None:
-        pytest.skip("mounting a tmpfs needs CAP_SYS_ADMIN")
-    try:
-        yield mounted
-    finally:
-        mounted.unmount()
 
 
 def test_the_outbox_goes_on_from_memory_and_catches_up(

@@ -12,30 +12,18 @@ import asyncio
 import errno
 import logging
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.chaos_disk import SmallDisk, mount_small_disk
+from bench.chaos_disk import SmallDisk
 from runtime.clock import VirtualClock
 from tsdb import Store, StoreSettings, name_is
 from tsdb.recordlog import RecordWriter, frame, read_records
 
 T0 = 1_700_000_000_000
 ALL = (0, 2**62)
-
-
-@pytest.fixture
-def disk(tmp_path: Path) -> Iterator[SmallDisk]:
-    mounted = mount_small_disk(tmp_path / "disk", 1)
-    if mounted is None:
-        pytest.skip("mounting a tmpfs needs CAP_SYS_ADMIN")
-    try:
-        yield mounted
-    finally:
-        mounted.unmount()
 
 
 def _crash_copy(store: Store, to: Path) -> Path:
