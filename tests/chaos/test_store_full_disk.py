@@ -15,10 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from bench.chaos_disk import mount_small_disk
 from runtime.clock import VirtualClock
+from tests.support.external import require_privilege
 from tsdb import Store, StoreSettings, name_is
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,8 +61,8 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 def test_samples_flushed_after_the_disk_was_full_survive_a_kill(tmp_path: Path) -> None:
     disk = mount_small_disk(tmp_path / "disk", 2)
-    if disk is None:
-        pytest.skip("mounting a tmpfs needs CAP_SYS_ADMIN")
+    require_privilege("mounting a tmpfs", disk is not None, "run the tests as root")
+    assert disk is not None
     try:
         done = subprocess.run(
             [sys.executable, "-c", WRITER, str(disk.path)],

@@ -53,6 +53,7 @@ PACKAGES = {
 
 _missing_suites: set[str] = set()
 _missing_binaries: set[str] = set()
+_missing_privileges: set[str] = set()
 
 
 def data_root() -> Path:
@@ -109,6 +110,14 @@ def require_binary(name: str, *alternatives: str) -> str:
     )
 
 
+def require_privilege(what: str, granted: bool, how: str) -> None:
+    """Skip the test (fail it under ``CI=true``) unless ``granted``: ``what`` the machine
+    does not allow (mounting a tmpfs, say), and ``how`` to allow it."""
+    if not granted:
+        _missing_privileges.add(f"{what} ({how})")
+        _not_available(f"{what}: not permitted here; {how}")
+
+
 def closing_line() -> str | None:
     """One line naming what did not run in this session and how to enable it; ``None`` when
     everything ran."""
@@ -120,4 +129,6 @@ def closing_line() -> str | None:
         )
     if _missing_binaries:
         parts.append(f"binaries missing: {', '.join(sorted(_missing_binaries))} (make system-deps)")
+    if _missing_privileges:
+        parts.append(f"not permitted: {', '.join(sorted(_missing_privileges))}")
     return "; ".join(parts) or None
