@@ -14,7 +14,6 @@ buckets, ``double_exponential_smoothing`` under that name).
 from __future__ import annotations
 
 import math
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,9 +24,8 @@ import pytest
 from promql import Engine
 from runtime.clock import VirtualClock
 from tests.support.external import require_binary
-from tests.support.prometheus import running_prometheus
+from tests.support.prometheus import blocks_from_store, running_prometheus
 from tsdb import Store, StoreSettings
-from tsdb.openmetrics import write_openmetrics
 
 BASE_MS = 1_700_000_000_000  # a whole hour
 SCRAPE_MS = 15_000
@@ -110,7 +108,7 @@ def _series(rng: np.random.Generator) -> list[tuple[dict[str, str], list[float]]
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, str]]:
-    promtool = require_binary("promtool")
+    require_binary("promtool")
     require_binary("prometheus")
     rng = np.random.default_rng(7)
     store = Store(StoreSettings(), VirtualClock(0.0), persistent=False)
@@ -119,16 +117,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, s
         for k, v in enumerate(values):
             store.append(labels, BASE_MS + k * SCRAPE_MS + int(jitter[k]), v)
     work = tmp_path_factory.mktemp("prometheus")
-    exported = work / "samples.om"
-    with exported.open("w") as out:
-        write_openmetrics(store.select([], 0, 2**62), out)
-    tsdb = work / "tsdb"
-    subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(exported), str(tsdb)],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    tsdb = blocks_from_store(store, work)
     try:
         with running_prometheus(
             work,

@@ -5,7 +5,6 @@ real Prometheus holding the same samples."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,9 +18,8 @@ from promql import Engine
 from queryapi import QueryApi, QueryApiSettings
 from runtime.clock import VirtualClock
 from tests.support.external import require_binary
-from tests.support.prometheus import running_prometheus
+from tests.support.prometheus import blocks_from_store, running_prometheus
 from tsdb import Store, StoreSettings
-from tsdb.openmetrics import write_openmetrics
 
 BASE_MS = 1_700_000_000_000  # a whole hour
 SCRAPE_MS = 15_000
@@ -147,20 +145,11 @@ def serve_api() -> Iterator[ServeApi]:
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """The same samples in a real Prometheus and behind foresight's API: their base URLs."""
-    promtool = require_binary("promtool")
+    require_binary("promtool")
     require_binary("prometheus")
     store = filled_store()
     work = tmp_path_factory.mktemp("prometheus")
-    exported = work / "samples.om"
-    with exported.open("w") as out:
-        write_openmetrics(store.select([], 0, 2**62), out)
-    tsdb = work / "tsdb"
-    subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(exported), str(tsdb)],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    tsdb = blocks_from_store(store, work)
     api = QueryApi(Engine(store), store, QueryApiSettings(), VirtualClock(NOW_S))
     try:
         with (

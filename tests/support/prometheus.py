@@ -12,8 +12,10 @@ from pathlib import Path
 import httpx
 
 from tests.support.external import require_binary
+from tsdb import Store
+from tsdb.openmetrics import write_openmetrics
 
-__all__ = ["free_port", "running_prometheus"]
+__all__ = ["blocks_from_store", "free_port", "running_prometheus"]
 
 
 def free_port() -> int:
@@ -65,3 +67,20 @@ def running_prometheus(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def blocks_from_store(store: Store, work: Path) -> Path:
+    """Every sample of ``store`` as Prometheus TSDB blocks under ``work/tsdb``, written by
+    promtool from the store's OpenMetrics export, for a real Prometheus to serve."""
+    promtool = require_binary("promtool")
+    exported = work / "samples.om"
+    with exported.open("w") as out:
+        write_openmetrics(store.select([], 0, 2**62), out)
+    tsdb = work / "tsdb"
+    subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(exported), str(tsdb)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return tsdb
