@@ -1,0 +1,1 @@
+"""Prometheus remote write: the store's write-ahead log sent to a Prometheus-compatible receiver."""
