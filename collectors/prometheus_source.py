@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,14 +55,19 @@ class PrometheusSource:
         base_url: str,
         clock: Clock,
         retry: Backoff,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
         timeout_s: float = 60.0,
     ) -> None:
+        """``headers`` may be a function, called for each request (credentials read from
+        files then, so rotated ones are used)."""
         self._client = client
         self._base = base_url.rstrip("/")
         self._clock = clock
         self._retry = retry
-        self._headers = dict(headers or {})
+        fixed = dict(headers or {}) if not callable(headers) else {}
+        self._headers: Callable[[], Mapping[str, str]] = (
+            headers if callable(headers) else lambda: fixed
+        )
         self._timeout_s = timeout_s
 
     async def instant(self, query: str, time_s: float) -> list[tuple[Labels, float, float]]:
@@ -81,6 +86,26 @@ class PrometheusSource:
         if kind == "scalar":
             return [((), float(result[0]), parse_value(result[1]))]
         raise PrometheusSourceError("bad_data", f"query returned a {kind}, not a vector")
+
+    async def samples(self, selector: str, start_ms: int, end_ms: int) -> list[RangeSeries]:
+        """The stored samples of ``selector`` with timestamps in ``[start_ms, end_ms]``.
+
+        Asked as a range-vector instant query (``selector[Nms]`` at ``end_ms``), which every
+        Prometheus-compatible server answers with the samples it holds, unlike remote read."""
+        window_ms = max(end_ms - start_ms, 0) + 1
+        data = await self._get(
+            "/api/v1/query", {"query": f"{selector}[{window_ms}ms]", "time": _fmt_ms(end_ms)}
+        )
+        if data["resultType"] != "matrix":
+            raise PrometheusSourceError("bad_data", f"{selector} returned a {data['resultType']}")
+        out = []
+        for item in data["result"]:
+            points = item.get("values") or []
+            stamps = np.array([round(float(t) * 1000) for t, _ in points], np.int64)
+            values = np.array([parse_value(v) for _, v in points], np.float64)
+            keep = stamps >= start_ms
+            out.append(RangeSeries(make_labels(item["metric"]), stamps[keep], values[keep]))
+        return out
 
     async def range(
         self, query: str, start_s: float, end_s: float, step_s: float
@@ -144,7 +169,10 @@ class PrometheusSource:
         while True:
             try:
                 response = await self._client.get(
-                    self._base + path, params=params, headers=self._headers, timeout=self._timeout_s
+                    self._base + path,
+                    params=params,
+                    headers=dict(self._headers()),
+                    timeout=self._timeout_s,
                 )
             except httpx.TransportError as e:
                 error = PrometheusSourceError("unreachable", f"{type(e).__name__}: {e}"[:300])
@@ -189,6 +217,10 @@ class PrometheusSource:
             return PrometheusSourceError(
                 "http", f"HTTP {response.status_code}: {response.text[:200]}", response.status_code
             )
+
+
+def _fmt_ms(ms: int) -> str:
+    return f"{ms // 1000}.{ms % 1000:03d}"
 
 
 def _fmt(seconds: float) -> str:
