@@ -1,4 +1,6 @@
-"""Replica policies by name: ``foresight``, ``hpa@T``, ``oracle``, ``static``.
+"""Replica policies by name: ``foresight`` (or ``foresight:MODEL``), ``hpa@T``, the predictive
+peers ``ehpa@T``, ``phpa-hw@T``, ``phpa-lin@T``, ``hpa-on-forecast@T``, and the yardsticks
+``oracle`` and ``static``.
 
 A factory for a policy that may not see the future receives only :class:`WorkloadInfo`; only
 the clairvoyant yardsticks receive the world.
@@ -14,7 +16,15 @@ from autoscaler.backtest.reference import HpaPolicy, OraclePolicy, StaticPolicy
 from autoscaler.backtest.world import World
 from autoscaler.forecast.settings import ForecastSettings
 
-__all__ = ["DEFAULT_POLICIES", "PolicyError", "PolicySpec", "make_policy", "policy_names"]
+__all__ = [
+    "DEFAULT_POLICIES",
+    "TARGETED",
+    "PolicyError",
+    "PolicySpec",
+    "make_policy",
+    "policy_names",
+    "split_target",
+]
 
 DEFAULT_POLICIES = ("foresight", "hpa@0.5", "hpa@0.7", "hpa@0.9", "oracle", "static")
 
@@ -40,6 +50,66 @@ class PolicySpec:
         return self.honest(world.info)
 
 
+def _hpa(info: WorkloadInfo, target: float, forecast: ForecastSettings | None) -> ReplicaPolicy:
+    return HpaPolicy(info, target)
+
+
+def _ehpa(info: WorkloadInfo, target: float, forecast: ForecastSettings | None) -> ReplicaPolicy:
+    from autoscaler.backtest.ehpa import EhpaPolicy  # noqa: PLC0415
+
+    return EhpaPolicy(info, target)
+
+
+def _phpa_hw(info: WorkloadInfo, target: float, forecast: ForecastSettings | None) -> ReplicaPolicy:
+    from autoscaler.backtest.phpa import HoltWintersModel, PhpaPolicy  # noqa: PLC0415
+
+    return PhpaPolicy(info, target, HoltWintersModel())
+
+
+def _phpa_lin(
+    info: WorkloadInfo, target: float, forecast: ForecastSettings | None
+) -> ReplicaPolicy:
+    from autoscaler.backtest.phpa import LinearModel, PhpaPolicy  # noqa: PLC0415
+
+    return PhpaPolicy(info, target, LinearModel())
+
+
+def _hpa_on_forecast(
+    info: WorkloadInfo, target: float, forecast: ForecastSettings | None
+) -> ReplicaPolicy:
+    from autoscaler.backtest.hpa_forecast import HpaOnForecastPolicy  # noqa: PLC0415 (heavy)
+
+    return HpaOnForecastPolicy(info, target, forecast)
+
+
+TargetedFactory = Callable[[WorkloadInfo, float, ForecastSettings | None], ReplicaPolicy]
+
+# Policies with a target utilisation T, written NAME@T; their frontier sweeps T.
+TARGETED: dict[str, TargetedFactory] = {
+    "hpa": _hpa,
+    "ehpa": _ehpa,
+    "phpa-hw": _phpa_hw,
+    "phpa-lin": _phpa_lin,
+    "hpa-on-forecast": _hpa_on_forecast,
+}
+
+
+def split_target(name: str) -> tuple[str, float] | None:
+    """``("ehpa", 0.7)`` for ``ehpa@0.7``; None for a name without a target."""
+    family, at, value = name.partition("@")
+    if not at:
+        return None
+    if family not in TARGETED:
+        raise PolicyError(f"unknown policy {name!r}; valid: {', '.join(policy_names())}")
+    try:
+        target = float(value)
+    except ValueError:
+        target = -1.0
+    if not 0 < target <= 1:
+        raise PolicyError(f"policy {name!r}: the target utilisation must be a number in (0, 1]")
+    return family, target
+
+
 def _foresight(forecast: ForecastSettings | None) -> Callable[[WorkloadInfo], ReplicaPolicy]:
     def build(info: WorkloadInfo) -> ReplicaPolicy:
         from autoscaler.backtest.foresight import ForesightPolicy  # noqa: PLC0415 (heavy)
@@ -57,25 +127,38 @@ _FIXED: dict[str, PolicySpec] = {
 
 
 def policy_names() -> list[str]:
-    """Every valid name (``hpa@T`` stands for any target T in (0, 1])."""
-    return [*_FIXED, "hpa@T"]
+    """Every valid name (``NAME@T`` stands for any target T in (0, 1]; ``foresight:MODEL`` for
+    any forecast model)."""
+    return [*_FIXED, "foresight:MODEL", *(f"{family}@T" for family in TARGETED)]
 
 
 def make_policy(name: str, forecast: ForecastSettings | None = None) -> PolicySpec:
     """The policy called ``name``; raises :class:`PolicyError` listing the valid names.
 
-    ``forecast`` configures foresight's forecasting (default: the defaults).
+    ``forecast`` configures foresight's forecasting (default: the defaults); it is also the
+    forecast ``hpa-on-forecast@T`` reads. ``foresight:MODEL`` is foresight with that model.
     """
+    if name.startswith("foresight:"):
+        return PolicySpec(name, clairvoyant=False, honest=_foresight(_with_model(name, forecast)))
     if name == "foresight" and forecast is not None:
         return PolicySpec(name, clairvoyant=False, honest=_foresight(forecast))
     if name in _FIXED:
         return _FIXED[name]
-    if name.startswith("hpa@"):
-        try:
-            target = float(name.removeprefix("hpa@"))
-        except ValueError:
-            target = -1.0
-        if 0 < target <= 1:
-            return PolicySpec(name, clairvoyant=False, honest=lambda i: HpaPolicy(i, target))
-        raise PolicyError(f"policy {name!r}: the HPA target must be a number in (0, 1]")
-    raise PolicyError(f"unknown policy {name!r}; valid: {', '.join(policy_names())}")
+    split = split_target(name)
+    if split is None:
+        raise PolicyError(f"unknown policy {name!r}; valid: {', '.join(policy_names())}")
+    family, target = split
+    factory = TARGETED[family]
+    return PolicySpec(name, clairvoyant=False, honest=lambda i: factory(i, target, forecast))
+
+
+def _with_model(name: str, forecast: ForecastSettings | None) -> ForecastSettings:
+    # The registry is looked up when the name is used, so a model registered later counts.
+    from autoscaler.forecast.base import ForecastError  # noqa: PLC0415
+
+    model = name.removeprefix("foresight:")
+    base = (forecast or ForecastSettings()).model_dump()
+    try:
+        return ForecastSettings.model_validate({**base, "model": model})
+    except (ForecastError, ValueError) as e:
+        raise PolicyError(f"policy {name!r}: {e}") from e

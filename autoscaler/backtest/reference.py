@@ -38,9 +38,32 @@ class HpaPolicy:
         return math.ceil(history.last() / self._capacity / self.target)
 
     def decide(self, obs: Observation) -> int:
+        return self.settle(self.proposal(obs), obs)
+
+    def proposal(self, obs: Observation) -> int:
+        """The replicas the utilisation metric asks for, before limits and stabilisation."""
         current = obs.current
         ratio = obs.utilisation / self.target
-        desired = current if abs(ratio - 1.0) <= HPA_TOLERANCE else math.ceil(current * ratio)
+        return current if abs(ratio - 1.0) <= HPA_TOLERANCE else math.ceil(current * ratio)
+
+    def value_proposal(self, value: float, obs: Observation) -> int:
+        """The replicas an ``External`` metric with an ``AverageValue`` target asks for: the
+        metric is a total load, the target per pod is ``target`` × the capacity per replica.
+
+        As the HPA does for such a metric: ratio = value / (target per pod × current); no
+        change within the tolerance, else ceil(value / target per pod).
+        """
+        per_pod = self.target * self._capacity
+        current = obs.current
+        ratio = value / (per_pod * current)
+        if abs(ratio - 1.0) <= HPA_TOLERANCE:
+            return current
+        return math.ceil(value / per_pod - 1e-9)
+
+    def settle(self, desired: int, obs: Observation) -> int:
+        """The HPA's scale-up limit and scale-down stabilisation applied to ``desired`` (the
+        largest proposal over the HPA's metrics); records the recommendation."""
+        current = obs.current
         desired = min(desired, max(2 * current, current + 4), HPA_MAX_REPLICAS)
         cutoff = obs.now - HPA_STABILISATION_SECONDS
         recs = self._recommendations

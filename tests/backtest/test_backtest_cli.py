@@ -30,7 +30,9 @@ def test_json_has_every_trace_policy_and_aggregate(
 
 
 def test_unknown_policy_lists_the_valid_names(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(PolicyError, match="valid: foresight, oracle, static, hpa@T"):
+    with pytest.raises(
+        PolicyError, match="valid: foresight, oracle, static, foresight:MODEL, hpa@T"
+    ):
         make_policy("vpa")
     assert main(["backtest", "--trace", "/nonexistent.csv"]) == 1
     assert "no such file or folder" in capsys.readouterr().err
