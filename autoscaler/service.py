@@ -45,6 +45,7 @@ from autoscaler.cost.inputs import snapshot_from_cluster
 from autoscaler.cost.model import Snapshot
 from autoscaler.forecast.query import ModelForecaster
 from autoscaler.leader import LeaderElector
+from autoscaler.metricsapi import ExternalMetricsApi, external_metrics_api
 from autoscaler.settings import Settings
 from collectors.cluster import ClusterWatcher
 from collectors.cycle import CollectionCycle, node_endpoints
@@ -189,6 +190,20 @@ class Service:
             settings.policy,
             is_leader=self.elector.is_leader,
         )
+        # external.metrics.k8s.io for HPAs, on its own TLS port; reviews always go to the
+        # API server, whatever server.auth says: it is the API server that calls.
+        self.external_metrics: ExternalMetricsApi | None = (
+            external_metrics_api(
+                settings.external_metrics,
+                clock,
+                self.controller,
+                kubernetes_reviewers(self.api, clock, settings),
+                CacheTtl(server.auth_cache_seconds, server.auth_deny_cache_seconds),
+            )
+            if settings.external_metrics.enabled
+            else None
+        )
+        self.external_metrics_port: int | None = None
         self.registry = CollectorRegistry()
         # Prometheus' query API on the API port; ``status/config`` shows the settings with
         # every credential masked, as ``foresight settings`` does.
@@ -399,6 +414,15 @@ class Service:
             self.api_port,
             self.settings.server.auth,
         )
+        metrics_api = self.external_metrics
+        if metrics_api is not None and metrics_api.tls is not None:
+            port = self.settings.external_metrics.port
+            self.external_metrics_port = await self._serve(
+                metrics_api.app(), host, port, metrics_api.tls.context
+            )
+            log.info(
+                "serving external.metrics.k8s.io on https://%s:%d", host, self.external_metrics_port
+            )
         return self.port
 
     async def _serve(
@@ -439,6 +463,10 @@ class Service:
         supervisor.spawn("alerts", self.alerts.run(stop))
         if self.tls is not None:
             supervisor.spawn("tls", self.tls.run(self.clock, stop))
+        if self.external_metrics is not None and self.external_metrics.tls is not None:
+            supervisor.spawn(
+                "external-metrics-tls", self.external_metrics.tls.run(self.clock, stop)
+            )
         await stop.wait()
         log.info("stopping: releasing the lease and flushing the store")
         await supervisor.wait(cancel=("collect", "control", "flusher"))

@@ -28,6 +28,7 @@ from alerts.settings import NotifySettings, RuleSettings
 from autoscaler.controller.settings import ControllerSettings, LeaderSettings
 from autoscaler.cost.settings import CostSettings
 from autoscaler.forecast.settings import ForecastSettings
+from autoscaler.metricsapi.settings import ExternalMetricsSettings
 from autoscaler.policy.settings import PolicySettings
 from collectors.settings import CollectorSettings, KubernetesSettings
 from promql.settings import PromQLSettings
@@ -183,6 +184,7 @@ class Settings(BaseSettings):
     cost: CostSettings = Field(default_factory=CostSettings)
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     leader: LeaderSettings = Field(default_factory=LeaderSettings)
+    external_metrics: ExternalMetricsSettings = Field(default_factory=ExternalMetricsSettings)
 
 
 class SettingsError(Exception):

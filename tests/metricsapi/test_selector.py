@@ -1,0 +1,39 @@
+"""Label selectors of the query string, against the Kubernetes grammar's examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from autoscaler.metricsapi.selector import SelectorError, parse_selector
+
+LABELS = {"workload": "web", "resource": "cpu", "quantile": "0.99"}
+
+
+@pytest.mark.parametrize(
+    ("text", "matches"),
+    [
+        ("", True),
+        ("workload=web", True),
+        ("workload==web", True),
+        ("workload!=web", False),
+        ("workload=api", False),
+        ("workload in (web, api)", True),
+        ("workload notin (web)", False),
+        ("resource,quantile", True),
+        ("!resource", False),
+        ("!tier", True),
+        ("workload=web,resource in (memory)", False),
+        ("example.com/tier!=front", True),
+        ("workload=", False),
+    ],
+)
+def test_terms_hold_as_kubernetes_reads_them(text: str, matches: bool) -> None:
+    assert parse_selector(text).matches(LABELS) is matches
+
+
+@pytest.mark.parametrize(
+    "text", ["workload===web", "workload in ()", "workload in (web", "=web", "a,,b", "a b"]
+)
+def test_malformed_selectors_name_the_term(text: str) -> None:
+    with pytest.raises(SelectorError, match="unable to parse requirement"):
+        parse_selector(text)
