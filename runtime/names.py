@@ -24,6 +24,16 @@ WORKLOAD_CPU_CORES = "foresight_workload_cpu_usage_cores"
 WORKLOAD_MEMORY = "foresight_workload_memory_working_set_bytes"
 WORKLOAD_PODS_REPORTING = "foresight_workload_pods_reporting"
 
+# -- storage, from the kubelets' /stats/summary (no established name for these) -------------
+POD_EPHEMERAL_STORAGE_USED = "foresight_pod_ephemeral_storage_used_bytes"
+POD_VOLUME_USED = "foresight_pod_volume_used_bytes"
+POD_VOLUME_CAPACITY = "foresight_pod_volume_capacity_bytes"
+NODE_FS_CAPACITY = "foresight_node_filesystem_capacity_bytes"
+NODE_FS_AVAILABLE = "foresight_node_filesystem_available_bytes"
+NODE_FS_USED = "foresight_node_filesystem_used_bytes"
+NODE_FS_INODES = "foresight_node_filesystem_inodes"
+NODE_FS_INODES_FREE = "foresight_node_filesystem_inodes_free"
+
 # -- cluster state, from the Kubernetes API -------------------------------------------------
 NODE_CAPACITY = "foresight_node_capacity"
 NODE_ALLOCATABLE = "foresight_node_allocatable"
@@ -68,6 +78,24 @@ STORE_SAMPLES_REJECTED = "foresight_store_samples_rejected_total"
 STORE_WRITE_FAILURES = "foresight_store_write_failures_total"
 STORE_WRITE_FAILING = "foresight_store_write_failing"
 LEADER = "foresight_leader"
+HISTORY_BACKFILL_SAMPLES = "foresight_history_backfill_samples_total"
+HISTORY_BACKFILL_QUERIES = "foresight_history_backfill_queries_total"
+HISTORY_BACKFILL_PENDING = "foresight_history_backfill_pending_series"
+
+# -- remote write, as Prometheus' prometheus_remote_storage_* (labels remote_name, url) -----
+REMOTE_SAMPLES = "foresight_remote_storage_samples_total"
+REMOTE_SAMPLES_FAILED = "foresight_remote_storage_samples_failed_total"
+REMOTE_SAMPLES_RETRIED = "foresight_remote_storage_samples_retried_total"
+REMOTE_SAMPLES_PENDING = "foresight_remote_storage_samples_pending"
+REMOTE_BYTES = "foresight_remote_storage_bytes_total"
+REMOTE_HIGHEST_TIMESTAMP = "foresight_remote_storage_highest_timestamp_in_seconds"
+REMOTE_HIGHEST_SENT_TIMESTAMP = "foresight_remote_storage_queue_highest_sent_timestamp_seconds"
+REMOTE_SHARDS = "foresight_remote_storage_shards"
+REMOTE_SHARDS_MIN = "foresight_remote_storage_shards_min"
+REMOTE_SHARDS_MAX = "foresight_remote_storage_shards_max"
+REMOTE_SHARDS_DESIRED = "foresight_remote_storage_shards_desired"
+REMOTE_WAL_SEGMENT = "foresight_remote_storage_wal_current_segment"
+REMOTE_WAL_SEGMENTS_SKIPPED = "foresight_remote_storage_wal_segments_skipped_total"
 
 # -- the autoscalers ------------------------------------------------------------------------
 AUTOSCALER_INFO = "foresight_autoscaler_info"

@@ -116,6 +116,7 @@ from tsdb.recordlog import (
 )
 from tsdb.settings import StoreSettings
 from tsdb.strings import StringTable
+from tsdb.wal_readers import drop_covered_segments
 
 log = logging.getLogger(__name__)
 
@@ -1071,9 +1072,10 @@ class Store:
     def _replay_wal(self) -> None:
         covered = self._segment
         unknown = 0
+        # Covered segments a reader of the log (remote write) has not sent yet stay.
+        drop_covered_segments(self.settings.data_dir, covered)
         for number, path in iter_files(self._wal_dir, ".seg"):
             if number <= covered:
-                path.unlink()
                 continue
             self._segment = max(self._segment, number)
             for record in recover_file(path):
@@ -1118,10 +1120,9 @@ class Store:
         self._segment += 1
 
     def _drop_segments(self, upto: int) -> None:
-        """Delete the log segments that sealed blocks cover."""
-        for number, path in iter_files(self._wal_dir, ".seg"):
-            if number <= upto:
-                path.unlink(missing_ok=True)
+        """Delete the log segments that sealed blocks cover, but those a reader of the log
+        still needs (:mod:`tsdb.wal_readers`)."""
+        drop_covered_segments(self.settings.data_dir, upto)
 
     def _rewrite_series_log(self, items: list[tuple[int, Labels]]) -> None:
         """Replace the series log with ``items`` (holds ``_io_lock``, the only writer)."""

@@ -1,0 +1,71 @@
+"""Every configured remote-write queue of one store, run together.
+
+A queue is known by its name (``name``, or one derived from the URL); its saved position
+lives beside the store's log. A queue removed from the settings has its position forgotten at
+start, so the store no longer keeps log segments for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from remotewrite.queue import QueueManager
+from remotewrite.settings import RemoteWriteSettings
+from runtime.clock import Clock, in_thread
+from runtime.families import Family
+from tsdb.wal_readers import forget_reader, reader_names
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RemoteWrite"]
+
+
+class RemoteWrite:
+    """The queues of ``settings``, sending the log of the store in ``data_dir``."""
+
+    def __init__(
+        self,
+        settings: Sequence[RemoteWriteSettings],
+        data_dir: Path,
+        clock: Clock,
+        fsync: bool = False,
+    ) -> None:
+        seen: set[str] = set()
+        for entry in settings:
+            if entry.queue_name in seen:
+                raise ValueError(
+                    f"remote_write: two receivers named {entry.queue_name!r}; give each a "
+                    "distinct name"
+                )
+            seen.add(entry.queue_name)
+        self._data_dir = data_dir
+        self._clock = clock
+        self.queues = [QueueManager(s, data_dir, clock, fsync=fsync) for s in settings]
+
+    async def run(self) -> None:
+        """Run every queue until cancelled."""
+        await in_thread(self._clock, self._forget_removed)
+        if not self.queues:
+            return
+        async with asyncio.TaskGroup() as group:
+            for queue in self.queues:
+                group.create_task(queue.run(), name=f"remote-write-{queue.name}")
+
+    def _forget_removed(self) -> None:
+        configured = {q.name for q in self.queues}
+        for name in reader_names(self._data_dir):
+            if name not in configured:
+                log.info("remote write %s is no longer configured; forgetting its position", name)
+                forget_reader(self._data_dir, name)
+
+    def families(self) -> list[Family]:
+        """Every queue's ``foresight_remote_storage_*`` samples, one family per name."""
+        merged: dict[str, Family] = {}
+        for queue in self.queues:
+            for family in queue.families():
+                into = merged.setdefault(family.name, Family(family.name, family.kind, family.help))
+                into.samples.extend(family.samples)
+        return list(merged.values())
