@@ -24,12 +24,25 @@ class HpaOnForecastPolicy:
     """The HPA at target ``target`` on foresight's forecast peak."""
 
     def __init__(
-        self, info: WorkloadInfo, target: float, forecast: ForecastSettings | None = None
+        self,
+        info: WorkloadInfo,
+        target: float,
+        forecast: ForecastSettings | None = None,
+        memo: dict[int, float] | None = None,
     ) -> None:
         self.hpa = HpaPolicy(info, target)
         self.forecaster = ForesightPolicy(info, forecast)
         self.target = target
         self._capacity = info.capacity_per_replica
+        # Forecasts by history length, shared by replays of one trace at other targets: the
+        # demand history, hence the forecast, does not depend on the replicas chosen.
+        self._memo = memo if memo is not None else {}
+
+    def _forecast(self, history: DemandHistory) -> float:
+        key = len(history)
+        if key not in self._memo:
+            self._memo[key] = self.forecaster.forecast(history)
+        return self._memo[key]
 
     @property
     def forecasts(self) -> list[float]:
@@ -38,9 +51,9 @@ class HpaOnForecastPolicy:
 
     def initial(self, history: DemandHistory) -> int:
         # The HPA has been running on the metric: as many pods as the forecast asks for.
-        peak = self.forecaster.forecast(history)
+        peak = self._forecast(history)
         return max(1, math.ceil(peak / (self._capacity * self.target) - 1e-9))
 
     def decide(self, obs: Observation) -> int:
-        peak = self.forecaster.forecast(obs.history)
+        peak = self._forecast(obs.history)
         return self.hpa.settle(self.hpa.value_proposal(peak, obs), obs)

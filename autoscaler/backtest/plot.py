@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from autoscaler.backtest.run import TraceResult
 
-__all__ = ["PlotsUnavailable", "plot_trace", "pyplot"]
+if TYPE_CHECKING:
+    from autoscaler.backtest.frontier import Frontier
+
+__all__ = ["PlotsUnavailable", "plot_frontier", "plot_trace", "pyplot"]
 
 # Long replays are shown over their last days only: a month at 15 s is unreadable.
 _MAX_POINTS = 4 * 5760
@@ -66,6 +69,47 @@ def plot_trace(result: TraceResult, path: Path, focus: str = "foresight") -> Non
     ax.set_ylabel("load")
     ax.set_title(f"{world.name}: startup {world.config.startup_seconds:.0f} s")
     ax.legend(loc="upper left", fontsize=7, ncols=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_frontier(frontier: Frontier, path: Path) -> None:
+    """Write a PNG of violations against cost, one curve per policy, each point labelled
+    with its knob value; down and to the left is better."""
+    plt = pyplot()
+
+    fig, ax = plt.subplots(figsize=(10, 6))
+    for family in frontier.families():
+        curve = frontier.curve(family)
+        costs = [p.aggregate.cost_vs_oracle for p in curve]
+        violations = [p.aggregate.violation_pct for p in curve]
+        (line,) = ax.plot(costs, violations, marker="o", linewidth=1.2, label=family)
+        for p, x, y in zip(curve, costs, violations, strict=True):
+            ax.annotate(
+                f"{p.point.value:g}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(3, 3),
+                fontsize=6,
+                color=line.get_color(),
+            )
+    ax.set_xscale("log")
+    # Violations span orders of magnitude and reach 0: linear near 0, logarithmic above.
+    ax.set_yscale("symlog", linthresh=0.01)
+    ax.set_ylim(bottom=0)
+    plain = plt.FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.yaxis.set_major_formatter(plain)
+    ax.set_xlabel("cost vs oracle (geometric mean)")
+    ax.set_ylabel("violating steps % (mean)")
+    ax.set_title(
+        f"frontiers over {len(frontier.traces)} trace(s): quantile (foresight) or target "
+        "(reference policies)"
+    )
+    ax.grid(True, which="both", linewidth=0.3)
+    ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -22,6 +22,7 @@ class Score:
     cost_vs_oracle: float
     actions: int
     replica_seconds: float
+    actions_per_day: float = 0.0
 
     def as_dict(self) -> dict[str, float | int]:
         """The figures as plain JSON values."""
@@ -37,6 +38,7 @@ class Aggregate:
     unserved_pct: float  # mean
     cost_vs_oracle: float  # geometric mean
     actions: float  # mean
+    actions_per_day: float = 0.0  # mean
 
     def as_dict(self) -> dict[str, float | int]:
         """The figures as plain JSON values."""
@@ -57,12 +59,15 @@ def score(run: Replay, oracle_replica_seconds: float) -> Score:
     unserved = float((run.demand - served).sum())
     previous = np.concatenate([[run.initial], run.replicas[:-1]])
     cost = replica_seconds(run)
+    actions = int(np.count_nonzero(run.replicas != previous))
+    days = len(run.demand) * run.step_seconds / 86_400.0
     return Score(
         violation_pct=100.0 * violations / len(run.demand),
         unserved_pct=100.0 * unserved / total if total > 0 else 0.0,
         cost_vs_oracle=cost / oracle_replica_seconds,
-        actions=int(np.count_nonzero(run.replicas != previous)),
+        actions=actions,
         replica_seconds=cost,
+        actions_per_day=actions / days if days > 0 else 0.0,
     )
 
 
@@ -77,4 +82,5 @@ def aggregate(scores: Sequence[Score]) -> Aggregate:
         unserved_pct=sum(s.unserved_pct for s in scores) / n,
         cost_vs_oracle=math.exp(sum(math.log(s.cost_vs_oracle) for s in scores) / n),
         actions=sum(s.actions for s in scores) / n,
+        actions_per_day=sum(s.actions_per_day for s in scores) / n,
     )

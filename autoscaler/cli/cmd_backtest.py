@@ -14,6 +14,7 @@ from autoscaler.settings import Settings
 
 if TYPE_CHECKING:
     from autoscaler.backtest.world import WorldConfig
+    from autoscaler.forecast.settings import ForecastSettings
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
@@ -27,6 +28,11 @@ def duration(text: str) -> float:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    from autoscaler.backtest.frontier import (  # noqa: PLC0415
+        DEFAULT_FRONTIER_POLICIES,
+        DEFAULT_QUANTILES,
+        DEFAULT_TARGETS,
+    )
     from autoscaler.backtest.policies import DEFAULT_POLICIES  # noqa: PLC0415
 
     parser.add_argument(
@@ -53,14 +59,53 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         action="extend",
         metavar="NAME",
-        help=f"policies to compare (default: {' '.join(DEFAULT_POLICIES)}); hpa@T for any T",
+        help=f"policies to compare (default: {' '.join(DEFAULT_POLICIES)}). foresight:MODEL: "
+        "foresight with that forecast model. Reference policies at target utilisation T in "
+        "(0, 1]: hpa@T, the Kubernetes HPA; ehpa@T, Crane's Effective HPA (its DSP/FFT "
+        "prediction of the next hour's peak as an extra HPA metric, with Crane's defaults); "
+        "phpa-hw@T and phpa-lin@T, the Predictive Horizontal Pod Autoscaler with Holt-Winters "
+        "or linear regression on the HPA's replica counts (its documented settings); "
+        "hpa-on-forecast@T, a plain HPA whose only metric is foresight's forecast peak, as "
+        "served to an HPA through the external metrics API. oracle and static are "
+        "clairvoyant yardsticks",
     )
     parser.add_argument(
         "--model", default=None, help="forecast model for foresight (default: the setting)"
     )
     parser.add_argument("--quantile", type=float, default=None, help="forecast quantile")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="write a plot per trace")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="write a plot per trace (with --frontier: the frontier curves); needs the "
+        "optional 'plots' extra (matplotlib)",
+    )
+    parser.add_argument(
+        "--frontier",
+        action="store_true",
+        help="sweep each policy's knob and print violations against cost at every point: "
+        "the quantile for foresight and foresight:MODEL, the target T for hpa, ehpa, "
+        "phpa-hw, phpa-lin and hpa-on-forecast (name them with or without @T). Default "
+        f"policies: {' '.join(DEFAULT_FRONTIER_POLICIES)}. A point is marked dominated when "
+        "another policy has one with no more violations and no more cost",
+    )
+    parser.add_argument(
+        "--quantiles",
+        type=float,
+        nargs="+",
+        metavar="Q",
+        default=list(DEFAULT_QUANTILES),
+        help=f"--frontier: quantiles to sweep (default {' '.join(map(str, DEFAULT_QUANTILES))})",
+    )
+    parser.add_argument(
+        "--targets",
+        type=float,
+        nargs="+",
+        metavar="T",
+        default=list(DEFAULT_TARGETS),
+        help=f"--frontier: targets to sweep (default {' '.join(map(str, DEFAULT_TARGETS))})",
+    )
     parser.add_argument(
         "--vertical",
         action="store_true",
@@ -110,9 +155,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         )
         if args.joint:
             return _run_joint(paths, config, args)
-        names = list(args.policy or registry.DEFAULT_POLICIES)
-        for name in names:
-            registry.make_policy(name)
         overrides: dict[str, object] = {}
         if args.model is not None:
             try:
@@ -122,6 +164,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if args.quantile is not None:
             overrides["quantile"] = args.quantile
         forecast = ForecastSettings.model_validate({**settings.forecast.model_dump(), **overrides})
+        if args.frontier:
+            return _run_frontier(paths, config, forecast, args)
+        names = list(args.policy or registry.DEFAULT_POLICIES)
+        for name in names:
+            registry.make_policy(name)
         show = sys.stderr.isatty() and not args.json
         suite = run_suite(paths, config, names, forecast, progress=_progress if show else None)
     except (TraceError, WorldError, ForecastError, registry.PolicyError, ValueError) as e:
@@ -142,6 +189,35 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 plot_trace(result, path)
             except PlotsUnavailable as e:
                 raise CommandError(str(e)) from e
+    return 0
+
+
+def _run_frontier(
+    paths: list[Path], config: WorldConfig, forecast: ForecastSettings, args: argparse.Namespace
+) -> int:
+    from autoscaler.backtest.frontier import (  # noqa: PLC0415
+        DEFAULT_FRONTIER_POLICIES,
+        format_frontier,
+        run_frontier,
+        sweep,
+    )
+
+    points = sweep(
+        list(args.policy or DEFAULT_FRONTIER_POLICIES), args.quantiles, args.targets, forecast
+    )
+    show = sys.stderr.isatty() and not args.json
+    frontier = run_frontier(paths, config, points, progress=_progress if show else None)
+    if args.json:
+        print(json.dumps(frontier.as_json(), indent=2))
+    else:
+        print(format_frontier(frontier), end="")
+    if args.plot is not None:
+        from autoscaler.backtest.plot import PlotsUnavailable, plot_frontier  # noqa: PLC0415
+
+        try:
+            plot_frontier(frontier, args.plot)
+        except PlotsUnavailable as e:
+            raise CommandError(str(e)) from e
     return 0
 
 
@@ -175,8 +251,11 @@ COMMAND = Command(
     name="backtest",
     help="replay a load trace through the scaling policies and score them",
     description="Replay `timestamp,value` traces through foresight's policy and the reference "
-    "policies (hpa@T, oracle, static) in the world model of docs/architecture.md, and print SLO "
-    "and cost figures per trace and aggregated. With --vertical, compare request sizing on a "
+    "policies (hpa@T, the predictive peers ehpa@T, phpa-hw@T, phpa-lin@T, hpa-on-forecast@T, "
+    "and the yardsticks oracle and static) in the world model of docs/architecture.md, and "
+    "print SLO and cost figures per trace and aggregated. With --frontier, sweep each "
+    "policy's quantile or target and print (and --plot) violations against cost. With "
+    "--vertical, compare request sizing on a "
     "CPU or memory usage trace instead; with --joint, replicas and pod sizes together on a "
     "workload's total load.",
     add_arguments=_add_arguments,
