@@ -57,6 +57,7 @@ from autoscaler.resource.objects import Autoscaler, InvalidAutoscaler, read_auto
 from collectors.cluster_model import ClusterModel
 from collectors.kube import KubeApiError
 from promql import Engine
+from promql.errors import PromQLError
 from runtime import names
 from runtime.clock import Clock, in_thread
 from runtime.families import Family, Kind
@@ -310,7 +311,8 @@ class Controller:
                 )
                 history.fill(start, past)
                 state.history = history
-            reading = state.query.read(self._engine, now)
+            # Off the loop: with a remote store, the read may need the network.
+            reading = await in_thread(self._clock, state.query.read, self._engine, now)
         except LoadError as e:
             state.conditions.set(
                 "ForecastReady", ConditionValue("False", "LoadQueryFailed", str(e)[:500]), now
@@ -456,7 +458,16 @@ class Controller:
             state.vertical = VerticalKeeper(
                 self._policy.vertical, self._settings.resize_every_seconds
             )
-        usage = self._container_usage(view, now)
+        try:
+            usage = await in_thread(self._clock, self._container_usage, view, now)
+        except PromQLError as e:
+            # Fail static: without usage nothing is resized this round.
+            log.warning(
+                "container usage unavailable, no resize this round: %s",
+                e,
+                extra={"namespace": parsed.namespace, "autoscaler": parsed.name},
+            )
+            return
         state.vertical.observe(view, usage, now)
         if not state.vertical.due(now):
             return
