@@ -55,6 +55,7 @@ from collectors.pods import PodMetricsCollector, pod_client
 from collectors.scrape import ScrapeHealth, Scraper
 from promql import Engine
 from queryapi import QueryApi, registry_metadata
+from remotewrite.service import RemoteWrite
 from runtime import names
 from runtime.backoff import Backoff
 from runtime.clock import Clock, sleep_or_stop
@@ -162,6 +163,13 @@ class Service:
             else None
         )
         self.store = Store(settings.store, clock, persistent=persistent)
+        # Remote write follows the store's log on disk; an in-memory store has none.
+        self.remote_write = RemoteWrite(
+            settings.remote_write if persistent else [],
+            settings.store.data_dir,
+            clock,
+            settings.store.fsync,
+        )
         self.watcher = ClusterWatcher(self.api, clock, settings.kubernetes)
         self.health = ScrapeHealth("kubelet")
         self.pod_health = ScrapeHealth("pod")
@@ -254,6 +262,8 @@ class Service:
             watch_health=self.watcher.health,
         )
         self.registry.register(FamiliesCollector(self._families))
+        # Each replica sends its own store's log, so each exports its queues.
+        self.registry.register(FamiliesCollector(self.remote_write.families))
         self.registry.register(self.alerts.prometheus_collector())
         if not self.settings.leader.enabled:
             self.alerts.set_leader(True)
@@ -461,6 +471,8 @@ class Service:
         )
         supervisor.spawn("flusher", self.store.run_flusher())
         supervisor.spawn("alerts", self.alerts.run(stop))
+        if self.remote_write.queues:
+            supervisor.spawn("remote_write", self.remote_write.run())
         if self.tls is not None:
             supervisor.spawn("tls", self.tls.run(self.clock, stop))
         if self.external_metrics is not None and self.external_metrics.tls is not None:
@@ -469,6 +481,10 @@ class Service:
             )
         await stop.wait()
         log.info("stopping: releasing the lease and flushing the store")
+        # Stopped before the store closes; a batch in flight is sent again at the next start.
+        remote = supervisor.tasks.get("remote_write")
+        if remote is not None:
+            remote.cancel()
         await supervisor.wait(cancel=("collect", "control", "flusher"))
         await self.close()
         if supervisor.failure is not None:

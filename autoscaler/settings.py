@@ -33,6 +33,7 @@ from autoscaler.policy.settings import PolicySettings
 from collectors.settings import CollectorSettings, KubernetesSettings
 from promql.settings import PromQLSettings
 from queryapi.settings import QueryApiSettings
+from remotewrite.settings import RemoteWriteSettings
 from tsdb.settings import StoreSettings
 
 ENV_PREFIX = "FORESIGHT_"
@@ -185,6 +186,11 @@ class Settings(BaseSettings):
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     leader: LeaderSettings = Field(default_factory=LeaderSettings)
     external_metrics: ExternalMetricsSettings = Field(default_factory=ExternalMetricsSettings)
+    remote_write: list[RemoteWriteSettings] = Field(
+        default_factory=list,
+        description="Receivers of Prometheus remote write 1.0, sent from the store's "
+        "write-ahead log (as Prometheus' `remote_write`).",
+    )
 
 
 class SettingsError(Exception):
