@@ -80,8 +80,9 @@ class FftEstimator:
             floor = max(floor, self.low_amplitude_threshold)
             if len(ranked) >= self.min_spectrum_items:
                 floor = min(floor, float(ranked[self.min_spectrum_items - 1]))
-        # Frequencies past n/2 are the conjugate half: their k/n is "high", and their
-        # amplitudes mirror the kept ones, so the filtered spectrum stays symmetric.
+        # As Crane computes it, bin k's frequency is k/n for every k, so the conjugate half
+        # (k > n/2) always counts as "high": a weak slow component keeps its positive half
+        # only, and the real part of the inverse transform carries half of it.
         spectrum[(amplitude < floor) & (frequency > self.high_frequency_threshold)] = 0
         filtered = np.fft.ifft(spectrum).real
         per_cycle = round(cycle / interval)

@@ -25,19 +25,23 @@ What the PHPA does every sync (15 s, the world's step):
    The PHPA's own default scale-up limit is max(2 × current, 4) where the HPA's is
    max(2 × current, current + 4); the HPA's is used so that the two share one algorithm.
 
-Holt-Winters is fitted, like ``statsmodels.ExponentialSmoothing.fit`` with fixed smoothing
-values, by running the additive recursions over the stored series; the initial state is the
-classic one (first season's mean, mean change between the first two seasons, first season's
-deviations) rather than statsmodels' least-squares estimate: with smoothing values of 0.9 the
-initial state's weight after the 16 observations the model needs is below 1e-3.
+Holt-Winters is fitted like ``statsmodels.ExponentialSmoothing.fit`` with fixed smoothing
+values and ``initialization_method="estimated"``: the additive recursions over the stored
+series, from the initial state with the least squared one-step errors (found by one linear
+solve, as the errors are affine in the initial state, rather than by statsmodels' optimiser).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
 
 from autoscaler.backtest.observation import DemandHistory, Observation, WorkloadInfo
 from autoscaler.backtest.reference import HpaPolicy
@@ -71,22 +75,54 @@ class HoltWintersSettings:
     stored_seasons: int = 4
 
 
-def holt_winters_forecast(series: list[float], s: HoltWintersSettings) -> float:
-    """One-step-ahead additive Holt-Winters forecast of ``series`` (at least two seasons),
-    with statsmodels' recursions: level and trend from the deseasonalised value, the season
-    from the value less the previous level and trend."""
+def _recursions(
+    series: Sequence[float], s: HoltWintersSettings, state: Sequence[float]
+) -> tuple[list[float], float]:
+    """One-step errors over ``series`` and the next forecast, from the initial ``state``
+    (level, trend, then the m seasonal values before the first observation), with
+    statsmodels' additive recursions."""
     m = s.seasonal_periods
-    first, second = series[:m], series[m : 2 * m]
-    level = sum(first) / m
-    trend = (sum(second) - sum(first)) / (m * m)
-    season = [v - level for v in first]
-    for t in range(m, len(series)):
-        y = series[t]
+    level, trend = state[0], state[1]
+    season = list(state[2:])
+    errors = []
+    for t, y in enumerate(series):
         old_level, old_trend, old_season = level, trend, season[t % m]
+        errors.append(y - (old_level + old_trend + old_season))
         level = s.alpha * (y - old_season) + (1 - s.alpha) * (old_level + old_trend)
         trend = s.beta * (level - old_level) + (1 - s.beta) * old_trend
         season[t % m] = s.gamma * (y - old_level - old_trend) + (1 - s.gamma) * old_season
-    return level + trend + season[len(series) % m]
+    return errors, level + trend + season[len(series) % m]
+
+
+@lru_cache(maxsize=256)
+def _correction(n: int, s: HoltWintersSettings) -> NDArray[np.float64]:
+    """Weights w with forecast = f0 - w · e0, where e0 and f0 come from a zero initial state:
+    the recursions are affine in the initial state, so the least-squares initial state is
+    one linear solve, the same for every series of length ``n``."""
+    k = 2 + s.seasonal_periods
+    zeros = [0.0] * n
+    columns, gains = [], []
+    for i in range(k):
+        unit = [0.0] * k
+        unit[i] = 1.0
+        errors, forecast = _recursions(zeros, s, unit)
+        columns.append(errors)
+        gains.append(forecast)
+    jacobian = np.asarray(columns, dtype=np.float64).T  # n x k
+    # Minimum-norm least squares: the level/season shift the data cannot tell apart moves
+    # neither the errors nor the forecast.
+    w: NDArray[np.float64] = np.asarray(gains) @ np.linalg.pinv(jacobian)
+    return w
+
+
+def holt_winters_forecast(series: Sequence[float], s: HoltWintersSettings) -> float:
+    """One-step-ahead additive Holt-Winters forecast with fixed smoothing values and the
+    initial state that minimises the squared one-step errors, as
+    ``statsmodels.ExponentialSmoothing(..., initialization_method="estimated").fit(...)``
+    does with the smoothing values given."""
+    errors, forecast = _recursions(series, s, [0.0] * (2 + s.seasonal_periods))
+    w = _correction(len(series), s)
+    return forecast - float(w @ np.asarray(errors))
 
 
 class HoltWintersModel:
