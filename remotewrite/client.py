@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+from contextlib import AbstractContextManager, nullcontext
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import httpx
 from remotewrite.prompb import CONTENT_ENCODING, CONTENT_TYPE, PROTOCOL_VERSION
 from remotewrite.settings import RemoteWriteSettings
 from runtime.backoff import retry_after_seconds
-from runtime.clock import Clock
+from runtime.clock import Clock, VirtualClock
 
 __all__ = ["Rejected", "RemoteClient", "RemoteWriteError", "Retryable", "user_agent"]
 
@@ -131,10 +132,15 @@ class RemoteClient:
             headers = self._headers()
         except OSError as e:
             raise Retryable(f"{self.where}: cannot read a credential file: {e}") from e
+        # Virtual time must not jump past the request's timeout while it is on the wire.
+        hold: AbstractContextManager[None] = (
+            self._clock.hold() if isinstance(self._clock, VirtualClock) else nullcontext()
+        )
         try:
-            response = await self._client.post(
-                self.settings.url, content=body, headers=headers, extensions=self._extensions
-            )
+            with hold:
+                response = await self._client.post(
+                    self.settings.url, content=body, headers=headers, extensions=self._extensions
+                )
         except httpx.TimeoutException as e:
             raise Retryable(f"{self.where}: timed out: {type(e).__name__}") from e
         except httpx.HTTPError as e:

@@ -108,7 +108,10 @@ class QueueManager:
         self._client = client if client is not None else RemoteClient(settings, clock)
         self._fsync = fsync
         q = settings.queue_config
-        self._backoff = Backoff(q.min_backoff_seconds, q.max_backoff_seconds, jitter=0.1)
+        # A server's Retry-After is waited in full, as Prometheus does, even past the maximum.
+        self._backoff = Backoff(
+            q.min_backoff_seconds, q.max_backoff_seconds, jitter=0.1, cap_retry_after=False
+        )
         self.stats = QueueStats(desired_shards=q.min_shards)
         self._names = SeriesNames(data_dir)
         self._tail: WalTail | None = None
@@ -125,7 +128,7 @@ class QueueManager:
         self._sent_samples = 0
         self._send_seconds = 0.0
         self._read_samples = 0
-        self._started = False
+        self._caught_up = False
 
     # -- state ---------------------------------------------------------------------------
 
@@ -212,7 +215,6 @@ class QueueManager:
     async def run(self) -> None:
         """Read, queue and send until cancelled; the position is saved as it goes."""
         await in_thread(self._clock, self._load)
-        self._started = True
         try:
             while True:
                 self._wake = [asyncio.Event() for _ in self.shards]
@@ -270,6 +272,12 @@ class QueueManager:
             if want != len(self.shards):
                 return want
 
+    def idle(self) -> bool:
+        """Whether everything in the log up to the last look at it has been sent."""
+        return self._caught_up and all(
+            not s.pending and s.inflight is None and s.cut_at is None for s in self.shards
+        )
+
     @property
     def pending(self) -> int:
         return sum(s.pending for s in self.shards)
@@ -284,6 +292,7 @@ class QueueManager:
                 await sleep_or_stop(self._clock, _POLL_SECONDS, self._room)
                 continue
             records = await in_thread(self._clock, self._read_step)
+            self._caught_up = not records
             now = self._clock.now()
             self.stats.segments_skipped = self._tail.skipped_segments
             for record in records:
