@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from dataclasses import dataclass
@@ -340,7 +341,7 @@ class QueueManager:
                     end, shard.cut_at = shard.cut_at, None
                     batch = shard.take_until(end)
                     if batch is not None:
-                        return batch
+                        return dataclasses.replace(batch, replay=True)
                     continue
             elif shard.pending >= q.max_samples_per_send or (shard.pending and self._draining):
                 return shard.take(q.max_samples_per_send)
@@ -372,7 +373,7 @@ class QueueManager:
             self.stats.samples_failed += unknown
             sent = len(batch) - unknown
             started = self._clock.now()
-            delivered = await self._deliver(body, sent)
+            delivered = await self._deliver(body, sent, batch.replay)
             self._send_seconds += self._clock.now() - started
             if delivered:
                 self._sent_samples += sent
@@ -385,7 +386,7 @@ class QueueManager:
             shard.acked, shard.inflight = batch.end, None
             await self._persist()
 
-    async def _deliver(self, body: bytes, samples: int) -> bool:
+    async def _deliver(self, body: bytes, samples: int, replay: bool = False) -> bool:
         """Send until it goes through (True) or is rejected for good (False)."""
         if not samples:
             return True
@@ -400,7 +401,16 @@ class QueueManager:
                 return True
             except Rejected as e:
                 self.stats.samples_failed += samples
-                log.error("%s; dropping %d samples", e, samples)
+                if replay:
+                    # Prometheus answers 400 (out of order) to samples it already has.
+                    log.warning(
+                        "%s; dropping %d samples of the batch in flight at the last stop, "
+                        "which the receiver most likely stored then",
+                        e,
+                        samples,
+                    )
+                else:
+                    log.error("%s; dropping %d samples", e, samples)
                 return False
             except Retryable as e:
                 attempt += 1

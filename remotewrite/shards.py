@@ -61,6 +61,8 @@ class Batch:
     ts: I64
     values: F64
     end: Position
+    # The batch that was in flight when the process stopped, sent again.
+    replay: bool = False
 
     def __len__(self) -> int:
         return len(self.sids)

@@ -1,0 +1,75 @@
+"""kill -9 of a process mid-send, a restart, and an exact account on a real Prometheus:
+nothing lost, and the only samples sent twice are those of a batch in flight at the kill,
+sent again byte for byte."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+
+from runtime.clock import RealClock
+from tests.remotewrite.conftest import count_on_prometheus
+from tests.remotewrite.receiver import Receiver
+
+CHILD = Path(__file__).with_name("crash_child.py")
+SERIES, STEPS = 60, 40
+
+
+async def _child(data: Path, url: str, mode: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(CHILD),
+        str(data),
+        url,
+        mode,
+        str(SERIES),
+        str(STEPS),
+        stdout=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_kill_9_mid_send_then_resume_loses_nothing(tmp_path: Path, prometheus: str) -> None:
+    # Real time: a real process on the real clock, killed at a real moment.
+    receiver = Receiver(prometheus, RealClock())
+    await receiver.start()
+    try:
+        receiver.stall_at = 8  # stored by Prometheus, never acknowledged
+        data = tmp_path / "store"
+        first = await _child(data, receiver.url, "first")
+        await asyncio.wait_for(receiver.stalled.wait(), 60)
+        first.send_signal(signal.SIGKILL)
+        assert await first.wait() == -signal.SIGKILL
+        before = len(receiver.seen)
+        receiver.stall_at = 0
+        second = await _child(data, receiver.url, "resume")
+        out, _ = await asyncio.wait_for(second.communicate(), 90)
+        assert second.returncode == 0
+        stats = json.loads(out.decode().strip().splitlines()[-1])
+    finally:
+        await receiver.aclose()
+
+    n = SERIES * STEPS
+    assert await count_on_prometheus(prometheus, "rw_crash") == n
+    sent = Counter(s for seen in receiver.seen for s in seen.samples)
+    assert len(sent) == n
+    twice = {s for s, c in sent.items() if c > 1}
+    assert all(c <= 2 for c in sent.values())
+    # Whatever was sent twice went again as a batch sent before the kill, unchanged: at most
+    # one per shard (two), among them the one that stalled.
+    earlier = {seen.body for seen in receiver.seen[:before]}
+    again = [seen for seen in receiver.seen[before:] if set(seen.samples) & twice]
+    assert len(again) <= 2
+    assert all(seen.body in earlier for seen in again)
+    assert receiver.seen[7].body in {seen.body for seen in again}
+    assert twice == {s for seen in again for s in seen.samples}
+    # Counted on our side: the resumed process sent what the first had not had acknowledged,
+    # and again the batches in flight at the kill. Prometheus refuses such a batch with 400
+    # (out of order: it has the samples), so those few count as failed.
+    delivered_first = sum(len(seen.samples) for seen in receiver.seen[:before] if seen.status)
+    resent = sum(len(seen.samples) for seen in again)
+    assert stats["samples_sent"] + stats["samples_failed"] == n - delivered_first + resent
+    assert stats["samples_failed"] <= resent
