@@ -37,17 +37,14 @@ class HpaOnForecastPolicy:
         # Forecasts by history length, shared by replays of one trace at other targets: the
         # demand history, hence the forecast, does not depend on the replicas chosen.
         self._memo = memo if memo is not None else {}
+        self.forecasts: list[float] = []  # at each decision, the first for the initial replicas
 
     def _forecast(self, history: DemandHistory) -> float:
         key = len(history)
         if key not in self._memo:
             self._memo[key] = self.forecaster.forecast(history)
+        self.forecasts.append(self._memo[key])
         return self._memo[key]
-
-    @property
-    def forecasts(self) -> list[float]:
-        """The forecast at each decision, the first one for the initial replicas."""
-        return self.forecaster.forecasts
 
     def initial(self, history: DemandHistory) -> int:
         # The HPA has been running on the metric: as many pods as the forecast asks for.

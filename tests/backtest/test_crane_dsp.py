@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from autoscaler.backtest.crane_dsp import (
     DAY_SECONDS,
@@ -19,9 +20,12 @@ MINUTE = 60.0
 PER_DAY = DAY_SECONDS // 60
 
 
-def _daily(days: float, phase_minutes: int = 0) -> np.ndarray:  # type: ignore[type-arg]
+def _daily(days: float, phase_minutes: int = 0) -> NDArray[np.float64]:
     t = np.arange(int(days * PER_DAY)) + phase_minutes
-    return 10 + 6 * np.sin(2 * np.pi * t / PER_DAY) + 2 * np.sin(2 * np.pi * 3 * t / PER_DAY)
+    out: NDArray[np.float64] = (
+        10 + 6 * np.sin(2 * np.pi * t / PER_DAY) + 2 * np.sin(2 * np.pi * 3 * t / PER_DAY)
+    )
+    return out
 
 
 def test_a_daily_sine_is_periodic_and_noise_or_a_ramp_is_not() -> None:

@@ -40,7 +40,7 @@ def test_oracle_never_violates_after_warm_up(
 class _Spy:
     """Records what it is shown and checks it is exactly the past."""
 
-    def __init__(self, demand: np.ndarray) -> None:  # type: ignore[type-arg]
+    def __init__(self, demand: np.ndarray) -> None:
         self.demand = demand
         self.steps = 0
 
