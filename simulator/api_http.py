@@ -1,5 +1,9 @@
 """The API server's HTTP face: routing, content negotiation, watch streams, errors.
 
+Groups registered by an ``APIService`` with a Service are proxied to it
+(:mod:`simulator.aggregation`); the HPA controller that reads them
+(:mod:`simulator.hpa`) runs as long as the application does.
+
 Every failure leaves through ``_error_response`` as a Kubernetes ``Status`` with its code;
 an unexpected exception is logged and answered as a 500 ``Status`` (never a traceback page).
 """
@@ -10,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +23,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from runtime.clock import Clock
+from simulator.aggregation import Aggregator, Caller
 from simulator.api_core import ApiCore
 from simulator.discovery import (
     api_group,
@@ -29,9 +34,16 @@ from simulator.discovery import (
 )
 from simulator.errors import ApiError
 from simulator.faults import FaultAction, FaultInjector, FaultSpec
+from simulator.hpa import HorizontalPodAutoscalers
 from simulator.objects import KubeObject
 from simulator.openapi import openapi_v3_group, openapi_v3_index
-from simulator.rbac import ACCESS_REVIEW_PATH, SELF_REVIEW_PATH, TOKEN_REVIEW_PATH, Reviews
+from simulator.rbac import (
+    ACCESS_REVIEW_PATH,
+    ADMIN_USER,
+    SELF_REVIEW_PATH,
+    TOKEN_REVIEW_PATH,
+    Reviews,
+)
 from simulator.resources import COMPUTED_GROUPS, ResourceType
 from simulator.selectors import FieldSelector, LabelSelector
 from simulator.store import Stored, WatchEvent, encode
@@ -112,8 +124,21 @@ class ApiServerApp:
         # TokenRequest, TokenReview and SubjectAccessReview; it also serves the RBAC kinds.
         self.reviews = Reviews(core, token)
         self._hang = asyncio.Event()
+        # APIService routing, and the HPA controller reading what it routes to; a test may
+        # set ``aggregator.front_proxy`` or ``hpa.sync_seconds`` before the server starts.
+        self.aggregator = Aggregator(core)
+        self.hpa = HorizontalPodAutoscalers(core, clock, self.aggregator, token=token)
         self.app = web.Application(client_max_size=16 * 2**20)
         self.app.router.add_route("*", "/{tail:.*}", self._handle)
+        self.app.cleanup_ctx.append(self._controllers)
+
+    async def _controllers(self, _: web.Application) -> AsyncIterator[None]:
+        task = asyncio.get_running_loop().create_task(self.hpa.run(), name="simulator-hpa")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await self.aggregator.close()
 
     def stop_hanging(self) -> None:
         """Release requests held by ``timeout`` faults (at shutdown)."""
@@ -166,12 +191,26 @@ class ApiServerApp:
         if segments == ["api"]:
             return _json(api_versions(self.address))
         if segments == ["apis"]:
-            return _json(api_group_list(self.core.registry))
+            groups = api_group_list(self.core.registry)
+            groups["groups"].extend(
+                _aggregated_group(g, vs)
+                for g, vs in self.aggregator.groups().items()
+                if self.core.registry.groups().get(g) is None
+            )
+            return _json(groups)
+        if segments[:1] == ["apis"] and len(segments) >= 3:
+            apiservice = self.aggregator.find(segments[1], segments[2])
+            if apiservice is not None:
+                return await self._aggregated(request, apiservice)
         if segments[:1] == ["api"] and len(segments) >= 2:
             group, version, rest = "", segments[1], segments[2:]
         elif segments[:1] == ["apis"] and len(segments) >= 2:
             if len(segments) == 2:
                 doc = api_group(self.core.registry, segments[1])
+                versions = self.aggregator.groups().get(segments[1])
+                if doc is None and versions:
+                    doc = {"kind": "APIGroup", "apiVersion": "v1"}
+                    doc.update(_aggregated_group(segments[1], versions))
                 if doc is None:
                     raise ApiError.no_route(path)
                 return _json(doc)
@@ -204,6 +243,24 @@ class ApiServerApp:
             body = await _body(request)
             return _json(self.reviews.request_token(route.namespace or "", route.name, body), 201)
         return await self._resource(request, rt, route, verb)
+
+    async def _aggregated(self, request: web.Request, apiservice: KubeObject) -> web.Response:
+        """Proxy to the APIService's backend, as the caller (the simulator's only user)."""
+        caller = Caller(
+            str(ADMIN_USER["username"]),
+            tuple(str(g) for g in ADMIN_USER["groups"]),
+            request.headers.get("Authorization"),
+        )
+        body = await request.read() if request.can_read_body else None
+        code, content, headers = await self.aggregator.forward(
+            apiservice,
+            request.method,
+            request.path_qs,
+            caller,
+            request.headers.get("Accept"),
+            body,
+        )
+        return web.Response(body=content, status=code, headers=headers)
 
     async def _apply_fault(self, action: FaultAction) -> None:
         if action.kind == "timeout":
@@ -635,6 +692,11 @@ async def _body(request: web.Request) -> Any:
             except yaml.YAMLError as ye:
                 raise ApiError.bad_request(f"invalid YAML body: {ye}") from ye
         raise ApiError.bad_request(f"invalid JSON body: {e}") from e
+
+
+def _aggregated_group(group: str, versions: list[str]) -> dict[str, Any]:
+    entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+    return {"name": group, "versions": entries, "preferredVersion": entries[0]}
 
 
 def _json(doc: Any, status: int = 200) -> web.Response:

@@ -107,6 +107,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t("", "v1", "ConfigMap", "configmaps", True, ["cm"]),
     _t("", "v1", "Secret", "secrets", True),
     _t("", "v1", "Service", "services", True, ["svc"], ["status"], ["all"]),
+    _t("", "v1", "Endpoints", "endpoints", True, ["ep"]),
     _t("", "v1", "ServiceAccount", "serviceaccounts", True, ["sa"]),
     _t("apps", "v1", "Deployment", "deployments", True, ["deploy"], ["status", "scale"], ["all"]),
     _t("apps", "v1", "StatefulSet", "statefulsets", True, ["sts"], ["status", "scale"], ["all"]),
@@ -125,6 +126,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         ["all"],
     ),
     _t("coordination.k8s.io", "v1", "Lease", "leases", True),
+    # What the aggregator routes by (simulator.aggregation).
+    _t("apiregistration.k8s.io", "v1", "APIService", "apiservices", False, [], ["status"]),
     _t(
         "apiextensions.k8s.io",
         "v1",

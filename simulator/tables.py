@@ -209,13 +209,58 @@ def _lease_row(lease: KubeObject, now: float) -> list[Any]:
     ]
 
 
+def _hpa_targets(spec: dict[str, Any], status: dict[str, Any]) -> str:
+    """``current/target`` per External metric, as kubectl prints them (``(avg)`` for
+    AverageValue); ``<unknown>`` where no value is known."""
+    current = status.get("currentMetrics") or []
+    shown = []
+    for i, metric in enumerate(spec.get("metrics") or []):
+        if metric.get("type") != "External":
+            shown.append("<unknown>")
+            continue
+        target = (metric.get("external") or {}).get("target") or {}
+        now = current[i].get("external", {}).get("current", {}) if i < len(current) else {}
+        if target.get("type") == "AverageValue":
+            value = now.get("averageValue") or "<unknown>"
+            shown.append(f"{value}/{target.get('averageValue')} (avg)")
+        else:
+            shown.append(f"{now.get('value') or '<unknown>'}/{target.get('value')}")
+    return ", ".join(shown) or "<unknown>"
+
+
+def _apiservice_row(svc: KubeObject, now: float) -> list[Any]:
+    spec = svc.get("spec") or {}
+    ref = spec.get("service")
+    available = next(
+        (
+            c
+            for c in (svc.get("status") or {}).get("conditions") or []
+            if c.get("type") == "Available"
+        ),
+        None,
+    )
+    shown = "Unknown"
+    if available is not None:
+        shown = (
+            "True"
+            if available.get("status") == "True"
+            else (f"False ({available.get('reason', '')})")
+        )
+    return [
+        _name(svc),
+        f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref else "Local",
+        shown,
+        _created_age(svc, now),
+    ]
+
+
 def _hpa_row(hpa: KubeObject, now: float) -> list[Any]:
     spec, status = hpa.get("spec") or {}, hpa.get("status") or {}
     ref = spec.get("scaleTargetRef") or {}
     return [
         _name(hpa),
         f"{ref.get('kind', '')}/{ref.get('name', '')}",
-        "<unknown>",
+        _hpa_targets(spec, status),
         spec.get("minReplicas", 1),
         spec.get("maxReplicas", 0),
         status.get("currentReplicas", 0),
@@ -358,6 +403,10 @@ _BUILTIN: dict[str, tuple[tuple[Column, ...], Row]] = {
         _hpa_row,
     ),
     "Namespace": ((_N, ("Status", "string", "", 0), _AGE), _namespace_row),
+    "APIService": (
+        (_N, ("Service", "string", "", 0), ("Available", "string", "", 0), _AGE),
+        _apiservice_row,
+    ),
     "ConfigMap": ((_N, ("Data", "integer", "", 0), _AGE), _data_row),
     "Secret": ((_N, ("Type", "string", "", 0), ("Data", "integer", "", 0), _AGE), _data_row),
     "CustomResourceDefinition": ((_N, ("Created At", "date", "", 0)), _crd_row),
