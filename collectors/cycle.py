@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from collectors.cluster import WatchHealth
 from collectors.cluster_model import ClusterModel
 from collectors.kubelet import SERIES_WRITTEN, KubeletCollector, NodeEndpoint, NodeUsageView
+from collectors.kubelet_stats import KubeletStatsCollector
 from collectors.pods import PodMetricsCollector
 from collectors.scrape import ScrapeHealth
 from collectors.state_metrics import cluster_families, health_families, usage_families
@@ -63,6 +64,8 @@ class CollectionCycle:
         pods: PodMetricsCollector | None = None,
         scrape_health: Sequence[ScrapeHealth] = (),
         watch_health: WatchHealth | None = None,
+        stats: Sequence[KubeletStatsCollector] = (),
+        stats_on_metrics: bool = True,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -71,21 +74,26 @@ class CollectionCycle:
         self._pods = pods
         self._scrape_health = scrape_health
         self._watch_health = watch_health
+        self._stats = stats
+        self._stats_on_metrics = stats_on_metrics
         self._recorder = FamilyRecorder(store)
 
     def families(self) -> list[Family]:
         """Everything known now: ``/metrics`` calls this at scrape time (from a worker thread:
         it reads snapshots)."""
         model = model_snapshot(self._model)
+        stats = [f for c in self._stats for f in c.families()] if self._stats_on_metrics else []
         return [
             *usage_families(dict(self._kubelets.latest), model),
             *cluster_families(model),
             *self.health_families(),
+            *stats,
         ]
 
     def health_families(self) -> list[Family]:
         """The replica's own health (scrapes, list/watch, the store): every replica exports it."""
-        return health_families(self._scrape_health, self._watch_health, self._store.stats())
+        jobs = [*self._scrape_health, *(c.health for c in self._stats)]
+        return health_families(jobs, self._watch_health, self._store.stats())
 
     async def run_once(self) -> CycleReport:
         """One cycle; returns how many samples it wrote and how long it took."""
@@ -93,6 +101,9 @@ class CollectionCycle:
         written = await self._kubelets.collect()
         if self._pods is not None:
             written += await self._pods.collect()
+        # cAdvisor and the summary API, each when its own interval has passed.
+        for collector in self._stats:
+            written += await collector.collect_if_due()
         # Stored too, so that rules such as CollectorTargetsDown can read them; taken here, on
         # the loop, because the scrapers and watches that count them run on it.
         health = self.health_families()

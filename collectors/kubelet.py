@@ -57,19 +57,25 @@ class NodeEndpoint:
     port: int | None = None  # Node.status.daemonEndpoints.kubeletEndpoint.Port
 
 
-def kubelet_url(node: NodeEndpoint, settings: CollectorSettings, api_server: str | None) -> str:
-    """Where to scrape a node: its preferred address, or the API server's node proxy."""
+def kubelet_url(
+    node: NodeEndpoint,
+    settings: CollectorSettings,
+    api_server: str | None,
+    path: str = RESOURCE_PATH,
+) -> str:
+    """Where to scrape a node's ``path``: its preferred address, or the API server's node
+    proxy."""
     if settings.kubelet_via_proxy:
         if not api_server:
             raise ValueError("kubelet_via_proxy needs the API server's address")
-        return f"{api_server.rstrip('/')}/api/v1/nodes/{quote(node.name)}/proxy{RESOURCE_PATH}"
+        return f"{api_server.rstrip('/')}/api/v1/nodes/{quote(node.name)}/proxy{path}"
     by_type = dict(node.addresses)
     for kind in settings.kubelet_address_types:
         address = by_type.get(kind)
         if address:
             host = f"[{address}]" if ":" in address else address
             port = node.port or settings.kubelet_port
-            return f"{settings.kubelet_scheme}://{host}:{port}{RESOURCE_PATH}"
+            return f"{settings.kubelet_scheme}://{host}:{port}{path}"
     raise ValueError(
         f"node {node.name} has no address of type {', '.join(settings.kubelet_address_types)}"
     )
@@ -162,8 +168,21 @@ _CONTAINER_SERIES = (
     names.CONTAINER_MEMORY,
 )
 _SERIES_OF = {"node": _NODE_SERIES, "pod": _POD_SERIES, "container": _CONTAINER_SERIES}
-# Every series the collector writes to the store itself, with the kubelets' timestamps.
-SERIES_WRITTEN = frozenset({*_NODE_SERIES, *_POD_SERIES, *_CONTAINER_SERIES})
+# foresight's names for what the /stats/summary collector (collectors.kubelet_stats) writes.
+SUMMARY_SERIES = frozenset(
+    {
+        names.POD_EPHEMERAL_STORAGE_USED,
+        names.POD_VOLUME_USED,
+        names.POD_VOLUME_CAPACITY,
+        names.NODE_FS_CAPACITY,
+        names.NODE_FS_AVAILABLE,
+        names.NODE_FS_USED,
+        names.NODE_FS_INODES,
+        names.NODE_FS_INODES_FREE,
+    }
+)
+# Every series the kubelet collectors write to the store themselves, with their own times.
+SERIES_WRITTEN = frozenset({*_NODE_SERIES, *_POD_SERIES, *_CONTAINER_SERIES, *SUMMARY_SERIES})
 
 # ("node", node) | ("pod", namespace, pod) | ("container", namespace, pod, container): the key
 # of a node's, pod's or container's series, and of its CPU rate.

@@ -1,0 +1,160 @@
+"""cAdvisor's series from a kubelet's ``/metrics/cadvisor``: which are kept, and their labels.
+
+A kubelet's cAdvisor response is large (about 200 lines per pod, 78 families) and most of it
+is dropped, as kube-prometheus drops it: only the families named in the settings are read.
+A kubelet writes every family as one block opened by its ``# HELP`` (or ``# TYPE``) line, so
+the blocks of kept families are cut out of the text with a few ``str.find`` calls and only
+they go through :mod:`tsdb.exposition` (the same strict parser as every scrape: a malformed
+line in a kept family fails the scrape). A response in another layout is parsed whole.
+
+Kept rows get the labels a kube-prometheus ``ServiceMonitor`` gives them (``job="kubelet"``,
+``metrics_path="/metrics/cadvisor"``, ``node``, ``instance``); rows without a pod (the node's
+and system cgroups) are dropped, as kube-prometheus drops them, and so are pod-level rows
+(no ``container``: the pod's cgroup and its sandbox), which only repeat the sums of their
+containers, except for network: cAdvisor reports a pod's network on its sandbox row only.
+Network rows of the tunnel devices that kernel modules add to every network namespace
+(``tunl0``, ``gre0``...: always zero in a pod) are dropped too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from runtime import names_kubelet
+from tsdb.exposition import parse_exposition, parse_labels, plain_sample_lines
+from tsdb.go_regex import GoRegex, compile_matcher
+from tsdb.labels import Labels
+
+__all__ = [
+    "CadvisorRows",
+    "Selection",
+    "TargetLabels",
+    "decode_cadvisor",
+    "kept_blocks",
+    "series_labels",
+]
+
+# name -> label text (fast path) or parsed labels (full path) -> value text or value
+CadvisorRows = dict[str, dict[str | Labels, str | float]]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rows and labels of cAdvisor's are kept (from the collector settings)."""
+
+    metrics: frozenset[str]
+    drop_labels: frozenset[str] = frozenset({"id", "name"})
+    drop_interfaces: GoRegex | None = None
+
+    @classmethod
+    def of(
+        cls, metrics: Collection[str], drop_labels: Collection[str], interfaces: str
+    ) -> Selection:
+        """From the settings' values; ``interfaces`` is an RE2 pattern ("" drops none)."""
+        matcher = compile_matcher(interfaces, dot_nl=True) if interfaces else None
+        return cls(frozenset(metrics), frozenset(drop_labels), matcher)
+
+
+@dataclass(frozen=True)
+class TargetLabels:
+    """What the scrape adds to every kept row, as a kube-prometheus scrape of the kubelet."""
+
+    node: str
+    instance: str
+    metrics_path: str = names_kubelet.CADVISOR_PATH
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("instance", self.instance),
+            ("job", names_kubelet.KUBELET_JOB),
+            ("metrics_path", self.metrics_path),
+            ("node", self.node),
+        )
+
+
+def _family_name(text: str, start: int) -> str:
+    """The metric name of the ``# HELP name ...`` or ``# TYPE name kind`` line at ``start``."""
+    begin = start + 7
+    end = begin
+    limit = len(text)
+    while end < limit and text[end] not in " \n":
+        end += 1
+    return text[begin:end]
+
+
+def kept_blocks(text: str, keep: Collection[str]) -> str | None:
+    """The text of the families in ``keep``, when ``text`` is laid out as a kubelet writes it
+    (a block per family, each opened by a ``# HELP`` line, or by ``# TYPE`` when there is no
+    HELP); None for any other layout, which must be parsed whole."""
+    marker = text[:7]
+    if marker not in ("# HELP ", "# TYPE "):
+        return None
+    separator = "\n" + marker
+    kept: list[str] = []
+    start = 0
+    seen: set[str] = set()
+    while start >= 0:
+        name = _family_name(text, start)
+        following = text.find(separator, start + 1)
+        if name in seen:
+            return None  # a family in two blocks: not the layout this relies on
+        seen.add(name)
+        if name in keep:
+            end = following + 1 if following >= 0 else len(text)
+            block = text[start:end]
+            kept.append(block if block.endswith("\n") else block + "\n")
+        start = following + 1 if following >= 0 else -1
+    return "".join(kept)
+
+
+def decode_cadvisor(text: str, keep: Collection[str]) -> CadvisorRows:
+    """Rows of the kept families; raises :class:`tsdb.exposition.ExpositionError` when the
+    kept text (or the whole text, in an unknown layout) is malformed.
+
+    In the kubelet's layout, labels come back as the texts the kubelet wrote (cached by the
+    caller from one scrape to the next) and values as texts that :func:`float` accepts;
+    otherwise as parsed labels and values. A repeated row keeps its first value.
+    """
+    kept = kept_blocks(text, keep)
+    rows: CadvisorRows = {}
+    if kept is not None:
+        lines = plain_sample_lines(kept)
+        if lines is not None:
+            for name, label_text, value_text, _ in lines:
+                if name in keep:
+                    family = rows.get(name)
+                    if family is None:
+                        family = rows[name] = {}
+                    family.setdefault(label_text, value_text)
+            return rows
+    exposition = parse_exposition(kept if kept is not None else text)
+    for sample in exposition.samples:
+        if sample.name in keep:
+            rows.setdefault(sample.name, {}).setdefault(sample.labels, sample.value)
+    return rows
+
+
+def series_labels(
+    name: str, labels: str | Labels, selection: Selection, target: TargetLabels
+) -> Labels | None:
+    """The stored label set of a row (with ``__name__``), or None for a row that is dropped.
+
+    ``labels`` is a label text as the kubelet wrote it or parsed labels; raises
+    :class:`tsdb.exposition.ExpositionError` for a malformed text.
+    """
+    parsed = parse_labels(labels) if isinstance(labels, str) else labels
+    found = dict(parsed)
+    if not found.get("pod") or not found.get("namespace"):
+        return None
+    if name in names_kubelet.NETWORK:
+        dropped = selection.drop_interfaces
+        if dropped is not None and dropped.fullmatch(found.get("interface", "")):
+            return None
+    elif not found.get("container"):
+        return None
+    drop = selection.drop_labels
+    pairs = [(k, v) for k, v in parsed if k not in drop]
+    pairs.extend(target.pairs())  # the scrape's labels win, as with honor_labels: false
+    pairs.append(("__name__", name))
+    return tuple(sorted(dict(pairs).items()))

@@ -1,0 +1,350 @@
+"""Collectors of the kubelets' ``/metrics/cadvisor`` and ``/stats/summary``, each on its own
+interval, into the store (and, by setting, onto ``/metrics``).
+
+They reach kubelets as the resource collector does (directly, or through the API server's
+node proxy, with the same client, token and TLS) and run within the collection cycle when
+their interval has passed (:meth:`KubeletStatsCollector.collect_if_due`). A kubelet's
+response is reduced to its kept samples as soon as it arrives, so that a cycle never holds
+thousands of full responses. Samples are written at the scrape's time (as kube-prometheus
+scrapes cAdvisor, ``honorTimestamps: false``). A kubelet that fails, or whose response is
+malformed (a scrape failure with reason ``parse_error``), gets staleness markers on its
+series, and so does every series that a later response no longer has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from collectors.cadvisor import Selection, TargetLabels, decode_cadvisor, series_labels
+from collectors.kubelet import NodeEndpoint, kubelet_url, read_token
+from collectors.scrape import ScrapeHealth, ScrapeOutcome, Scraper, ScrapeTarget
+from collectors.settings import CollectorSettings
+from collectors.summary import SummaryError, decode_summary, summary_samples
+from runtime import names_kubelet
+from runtime.clock import Clock
+from runtime.families import Family, Kind
+from tsdb import Store
+from tsdb.exposition import ExpositionError
+from tsdb.labels import Labels
+from tsdb.refs import RefCache
+
+__all__ = [
+    "CadvisorCollector",
+    "KubeletStatsCollector",
+    "SummaryCollector",
+    "kubelet_stats_collectors",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _NodeStats:
+    """What one node's previous scrapes left."""
+
+    # cAdvisor: name -> label text -> series id (-1: a dropped row).
+    texts: dict[str, dict[object, int]] = field(default_factory=dict)
+    # Series written by the last successful scrape and their values, replaced as one
+    # (``/metrics`` reads them from another thread).
+    latest: tuple[list[int], list[float]] = ([], [])
+
+
+class KubeletStatsCollector:
+    """Scrapes one kubelet path of every node; subclasses turn a response into samples."""
+
+    path = ""
+
+    def __init__(
+        self,
+        scraper: Scraper,
+        store: Store,
+        clock: Clock,
+        settings: CollectorSettings,
+        nodes: Callable[[], Sequence[NodeEndpoint]],
+        interval_seconds: float,
+        api_server: str | None = None,
+        headers: Callable[[], dict[str, str]] | None = None,
+    ) -> None:
+        self._scraper = scraper
+        self._store = store
+        self._clock = clock
+        self._settings = settings
+        self._nodes = nodes
+        self._interval = interval_seconds
+        self._api_server = api_server
+        self._headers = headers or self._token_headers
+        self._ref = RefCache(store)
+        self._state: dict[str, _NodeStats] = {}
+        self._labels: dict[int, Labels] = {}
+        self._generation = store.generation
+        self._last_run: float | None = None
+        self._selection = Selection.of(
+            settings.cadvisor_metrics,
+            settings.cadvisor_drop_labels,
+            settings.cadvisor_drop_interfaces,
+        )
+
+    @property
+    def health(self) -> ScrapeHealth:
+        """The scrape counters of this job, for ``/metrics``."""
+        return self._scraper.health
+
+    def _token_headers(self) -> dict[str, str]:
+        token = read_token(self._settings.token_file)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def due(self, now: float) -> bool:
+        """Whether the interval has passed: within half a collection cycle, so that an
+        interval of two cycles means every second cycle whatever the jitter."""
+        slack = self._settings.scrape_interval_seconds / 2
+        return self._last_run is None or now - self._last_run >= self._interval - slack
+
+    async def collect_if_due(self) -> int:
+        """:meth:`collect` when the interval has passed; returns samples written (0 if not)."""
+        now = self._clock.now()
+        if not self.due(now):
+            return 0
+        self._last_run = now
+        return await self.collect()
+
+    def targets(self) -> list[tuple[ScrapeTarget, TargetLabels]]:
+        """Scrape targets of the current nodes, with the labels their samples get."""
+        headers = tuple(self._headers().items())
+        out = []
+        for node in self._nodes():
+            try:
+                url = kubelet_url(node, self._settings, self._api_server, self.path)
+            except ValueError as e:
+                log.warning("%s", e, extra={"node": node.name})
+                continue
+            # kube-prometheus' instance is the kubelet's address; through the proxy, the node.
+            instance = node.name if self._settings.kubelet_via_proxy else urlsplit(url).netloc
+            out.append(
+                (
+                    ScrapeTarget(node.name, url, headers),
+                    TargetLabels(node.name, instance, self.path),
+                )
+            )
+        return out
+
+    async def collect(self) -> int:
+        """Scrape every node once and store what came back; returns samples written."""
+        targets = self.targets()
+        if self._store.generation != self._generation:
+            # Retention forgot series: cached ids may have been reused.
+            self._generation = self._store.generation
+            for state in self._state.values():
+                state.texts.clear()
+            self._labels.clear()
+        started = time.perf_counter()
+        n = len(targets)
+        stagger = self._settings.stagger_seconds
+        await asyncio.gather(
+            *(
+                self._scrape(target, labels, i * stagger / n if n else 0.0)
+                for i, (target, labels) in enumerate(targets)
+            )
+        )
+        health = self._scraper.health
+        health.cycle_duration_s = time.perf_counter() - started
+        live = {t.key for t, _ in targets}
+        health.forget(set(health.up) - live)
+        now_ms = self._clock_ms()
+        for node in set(self._state) - live:
+            self._end(self._state.pop(node).latest[0], now_ms)
+        refs: list[int] = []
+        values: list[float] = []
+        for state in self._state.values():
+            refs += state.latest[0]
+            values += state.latest[1]
+        if len(self._labels) > 2 * len(refs) + 10_000:
+            self._labels = {ref: self._labels[ref] for ref in refs if ref in self._labels}
+        if refs:
+            self._store.append_batch(np.array(refs, np.int32), now_ms, np.array(values, np.float64))
+        return len(refs)
+
+    async def _scrape(self, target: ScrapeTarget, labels: TargetLabels, delay: float) -> None:
+        if delay:
+            await self._clock.sleep(delay)
+        outcome = await self._scraper.scrape(target)
+        state = self._state.get(target.key)
+        if state is None:
+            state = self._state[target.key] = _NodeStats()
+        body = outcome.body
+        outcome.body = None  # the full response is not kept past this point
+        if body is None:
+            self._failed(state)
+            return
+        try:
+            refs, values = self._decode(body, state, labels)
+        except (ExpositionError, SummaryError) as e:
+            self._scraper.fail(outcome, "parse_error", str(e)[:200])
+            self._failed(state)
+            return
+        self._succeeded(outcome)
+        if len(set(refs)) != len(refs):
+            rows = len(refs)
+            refs, values = _first_of_each(refs, values)
+            self._scraper.health.count_rejected("duplicate", rows - len(refs))
+        gone = set(state.latest[0]).difference(refs)
+        if gone:
+            self._end(gone, self._clock_ms())
+        state.latest = (refs, values)
+
+    def _succeeded(self, outcome: ScrapeOutcome) -> None:
+        self._scraper.succeeded(outcome)
+
+    def _failed(self, state: _NodeStats) -> None:
+        """A node that did not answer: its series end (shown as missing, never as zero)."""
+        self._end(state.latest[0], self._clock_ms())
+        state.latest = ([], [])
+
+    def _end(self, refs: Iterable[int], at_ms: int) -> None:
+        for ref in refs:
+            self._store.mark_stale(ref, at_ms)
+
+    def _decode(
+        self, body: str, state: _NodeStats, target: TargetLabels
+    ) -> tuple[list[int], list[float]]:
+        raise NotImplementedError
+
+    def _series(self, labels: Labels) -> int:
+        ref = self._ref(labels)
+        self._labels[ref] = labels
+        return ref
+
+    def families(self) -> list[Family]:
+        """The latest value of every series, for ``/metrics``."""
+        out: dict[str, Family] = {}
+        for state in list(self._state.values()):
+            refs, values = state.latest
+            for ref, value in zip(refs, values, strict=True):
+                labels = self._labels.get(ref)
+                if labels is None:
+                    continue
+                found = dict(labels)
+                name = found.pop("__name__")
+                family = out.get(name)
+                if family is None:
+                    kind: Kind = "counter" if name.endswith("_total") else "gauge"
+                    family = out[name] = Family(name, kind, _HELP.get(name, name))
+                family.samples.append((found, value))
+        return list(out.values())
+
+    def _clock_ms(self) -> int:
+        return int(self._clock.now() * 1000)
+
+
+_HELP = {
+    names_kubelet.CFS_THROTTLED_SECONDS: "Time the container was throttled (cAdvisor).",
+    names_kubelet.CFS_THROTTLED_PERIODS: "CFS periods the container was throttled in.",
+    names_kubelet.CFS_PERIODS: "CFS enforcement periods elapsed.",
+}
+
+
+def _first_of_each(refs: list[int], values: list[float]) -> tuple[list[int], list[float]]:
+    """One sample per series: two rows that differ only by dropped labels (a container and
+    its replacement while both are listed) keep the first."""
+    seen: set[int] = set()
+    out_refs: list[int] = []
+    out_values: list[float] = []
+    for ref, value in zip(refs, values, strict=True):
+        if ref not in seen:
+            seen.add(ref)
+            out_refs.append(ref)
+            out_values.append(value)
+    return out_refs, out_values
+
+
+class CadvisorCollector(KubeletStatsCollector):
+    """``/metrics/cadvisor``: the families of ``cadvisor_metrics``, labelled for the mixins."""
+
+    path = names_kubelet.CADVISOR_PATH
+
+    def _decode(
+        self, body: str, state: _NodeStats, target: TargetLabels
+    ) -> tuple[list[int], list[float]]:
+        rows = decode_cadvisor(body, self._selection.metrics)
+        refs: list[int] = []
+        values: list[float] = []
+        add_ref, add_value = refs.append, values.append
+        texts = state.texts
+        for name, family in rows.items():
+            cached = texts.get(name)
+            if cached is None:
+                cached = texts[name] = {}
+            if len(cached) > 4 * len(family) + 1000:
+                cached.clear()  # texts of containers long gone
+            for text, value in family.items():
+                ref = cached.get(text)
+                if ref is None:
+                    labels = series_labels(name, text, self._selection, target)
+                    ref = cached[text] = -1 if labels is None else self._series(labels)
+                if ref >= 0:
+                    try:
+                        add_value(float(value))
+                    except ValueError:
+                        raise ExpositionError(0, f"invalid value {value!r} of {name}") from None
+                    add_ref(ref)
+        return refs, values
+
+
+class SummaryCollector(KubeletStatsCollector):
+    """``/stats/summary``: ephemeral storage, volumes and node filesystems."""
+
+    path = names_kubelet.SUMMARY_PATH
+
+    def _decode(
+        self, body: str, state: _NodeStats, target: TargetLabels
+    ) -> tuple[list[int], list[float]]:
+        samples = dict(summary_samples(decode_summary(body), target))
+        refs = [self._series(labels) for labels in samples]
+        return refs, list(samples.values())
+
+
+def kubelet_stats_collectors(
+    scraper: Callable[[str], Scraper],
+    store: Store,
+    clock: Clock,
+    settings: CollectorSettings,
+    nodes: Callable[[], Sequence[NodeEndpoint]],
+    api_server: str | None = None,
+    headers: Callable[[], dict[str, str]] | None = None,
+) -> list[KubeletStatsCollector]:
+    """The collectors the settings turn on; ``scraper(job)`` gives each its own scraper (and
+    so its own health counters and backoff), jobs ``cadvisor`` and ``summary``."""
+    out: list[KubeletStatsCollector] = []
+    if settings.cadvisor:
+        out.append(
+            CadvisorCollector(
+                scraper("cadvisor"),
+                store,
+                clock,
+                settings,
+                nodes,
+                settings.cadvisor_interval_seconds,
+                api_server,
+                headers,
+            )
+        )
+    if settings.summary:
+        out.append(
+            SummaryCollector(
+                scraper("summary"),
+                store,
+                clock,
+                settings,
+                nodes,
+                settings.summary_interval_seconds,
+                api_server,
+                headers,
+            )
+        )
+    return out

@@ -1,0 +1,199 @@
+"""Storage from a kubelet's ``/stats/summary``: pods' ephemeral storage and volumes, node
+filesystems.
+
+The document is the kubelet's Summary API (``k8s.io/kubelet/pkg/apis/stats/v1alpha1``), typed
+here with ``TypedDict``s of the fields read (the kubelet omits what it does not know, so
+every field may be missing). Samples are named as the kubelet names them where it does:
+``kubelet_volume_stats_*`` for volumes bound to a PersistentVolumeClaim (labels
+``namespace``, ``persistentvolumeclaim``); the rest has no established name and takes the
+``foresight_*`` names of :mod:`runtime.names`. Every sample carries ``job="kubelet"``,
+``metrics_path="/stats/summary"``, ``node`` and ``instance``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from typing_extensions import TypedDict
+
+from collectors.cadvisor import TargetLabels
+from runtime import names, names_kubelet
+from tsdb.labels import Labels
+
+__all__ = [
+    "FsStats",
+    "NodeStats",
+    "PodStats",
+    "Summary",
+    "SummaryError",
+    "VolumeStats",
+    "decode_summary",
+    "summary_samples",
+]
+
+
+class FsStats(TypedDict, total=False):
+    time: str
+    availableBytes: int
+    capacityBytes: int
+    usedBytes: int
+    inodesFree: int
+    inodes: int
+    inodesUsed: int
+
+
+class PVCReference(TypedDict, total=False):
+    name: str
+    namespace: str
+
+
+class VolumeStats(FsStats, total=False):
+    name: str
+    pvcRef: PVCReference
+
+
+class PodReference(TypedDict, total=False):
+    name: str
+    namespace: str
+    uid: str
+
+
+PodStats = TypedDict(
+    "PodStats",
+    {"podRef": PodReference, "volume": list[VolumeStats], "ephemeral-storage": FsStats},
+    total=False,
+)
+
+
+class RuntimeStats(TypedDict, total=False):
+    imageFs: FsStats
+    containerFs: FsStats
+
+
+class NodeStats(TypedDict, total=False):
+    nodeName: str
+    fs: FsStats
+    runtime: RuntimeStats
+
+
+class Summary(TypedDict, total=False):
+    node: NodeStats
+    pods: list[PodStats]
+
+
+class SummaryError(ValueError):
+    """A response that is not a Summary API document."""
+
+
+def decode_summary(text: str) -> Summary:
+    """The document, checked to be an object with a ``node`` object and a ``pods`` list."""
+    try:
+        data: Any = json.loads(text)
+    except ValueError as e:
+        raise SummaryError(f"not JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise SummaryError("not a JSON object")
+    if not isinstance(data.get("node"), dict):
+        raise SummaryError("no node object")
+    if not isinstance(data.get("pods", []), list):
+        raise SummaryError("pods is not a list")
+    return cast(Summary, data)
+
+
+def _number(stats: Any, key: str) -> float | None:
+    """A number of the document, or None when missing or not a number (bool is not)."""
+    if not isinstance(stats, dict):
+        return None
+    value = stats.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+_FS = (
+    ("capacityBytes", names.NODE_FS_CAPACITY),
+    ("availableBytes", names.NODE_FS_AVAILABLE),
+    ("usedBytes", names.NODE_FS_USED),
+    ("inodes", names.NODE_FS_INODES),
+    ("inodesFree", names.NODE_FS_INODES_FREE),
+)
+_PVC = (
+    ("capacityBytes", names_kubelet.VOLUME_CAPACITY),
+    ("availableBytes", names_kubelet.VOLUME_AVAILABLE),
+    ("usedBytes", names_kubelet.VOLUME_USED),
+    ("inodes", names_kubelet.VOLUME_INODES),
+    ("inodesFree", names_kubelet.VOLUME_INODES_FREE),
+    ("inodesUsed", names_kubelet.VOLUME_INODES_USED),
+)
+_VOLUME = (("usedBytes", names.POD_VOLUME_USED), ("capacityBytes", names.POD_VOLUME_CAPACITY))
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def summary_samples(summary: Summary, target: TargetLabels) -> list[tuple[Labels, float]]:
+    """Every sample of the document, with its full label set (``__name__`` included).
+
+    Missing numbers give no sample (never a zero); pods without a namespace and name, and
+    volumes without a name, are skipped.
+    """
+    common = target.pairs()
+    out: list[tuple[Labels, float]] = []
+
+    def add(name: str, value: float | None, *pairs: tuple[str, str]) -> None:
+        if value is not None:
+            labels = sorted((("__name__", name), *common, *(p for p in pairs if p[1])))
+            out.append((tuple(labels), value))
+
+    node = summary.get("node", {})
+    filesystems: list[tuple[str, Any]] = [("nodefs", node.get("fs"))]
+    runtime = node.get("runtime")
+    if isinstance(runtime, dict):
+        filesystems += [
+            ("imagefs", runtime.get("imageFs")),
+            ("containerfs", runtime.get("containerFs")),
+        ]
+    for filesystem, stats in filesystems:
+        for key, name in _FS:
+            add(name, _number(stats, key), ("filesystem", filesystem))
+    pods = summary.get("pods", [])
+    for pod in pods if isinstance(pods, list) else []:
+        if not isinstance(pod, dict):
+            continue
+        ref = pod.get("podRef", {})
+        namespace, pod_name = _text(ref.get("namespace")), _text(ref.get("name"))
+        if not (namespace and pod_name):
+            continue
+        where = (("namespace", namespace), ("pod", pod_name))
+        add(
+            names.POD_EPHEMERAL_STORAGE_USED,
+            _number(pod.get("ephemeral-storage"), "usedBytes"),
+            *where,
+        )
+        volumes = pod.get("volume", [])
+        for volume in volumes if isinstance(volumes, list) else []:
+            if not isinstance(volume, dict) or not _text(volume.get("name")):
+                continue
+            pvc = volume.get("pvcRef")
+            claim = _text(pvc.get("name")) if isinstance(pvc, dict) else ""
+            for key, name in _VOLUME:
+                add(
+                    name,
+                    _number(volume, key),
+                    *where,
+                    ("volume", _text(volume.get("name"))),
+                    ("persistentvolumeclaim", claim),
+                )
+            if claim and isinstance(pvc, dict):
+                # The claim's namespace: the kubelet's own volume metrics name it so.
+                claim_ns = _text(pvc.get("namespace")) or namespace
+                for key, name in _PVC:
+                    add(
+                        name,
+                        _number(volume, key),
+                        ("namespace", claim_ns),
+                        ("persistentvolumeclaim", claim),
+                    )
+    return out

@@ -1,0 +1,156 @@
+"""cAdvisor's families cut out of real kubelet output and read to the values prometheus-client
+reads, the default selection (rows, labels) as kube-prometheus keeps them, and malformed
+kept text as an error."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from collectors.cadvisor import (
+    Selection,
+    TargetLabels,
+    decode_cadvisor,
+    kept_blocks,
+    series_labels,
+)
+from collectors.settings import CollectorSettings
+from runtime import names_kubelet
+from tests.support.external import require_data
+from tsdb.exposition import ExpositionError, parse_labels
+
+REAL = [
+    "nri-kubernetes-1_35/kubelet_metrics_cadvisor",
+    "cadvisor_prometheus_metrics_google-cadvisor.prom",
+]
+DEFAULTS = CollectorSettings()
+SELECTION = Selection.of(
+    DEFAULTS.cadvisor_metrics, DEFAULTS.cadvisor_drop_labels, DEFAULTS.cadvisor_drop_interfaces
+)
+TARGET = TargetLabels("node-1", "10.0.0.1:10250")
+
+
+def _reference(
+    text: str, keep: frozenset[str]
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """prometheus-client's reading of the kept families: empty labels dropped, as stored."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            name = _as_sent(s.name, family.type, text)
+            if name in keep:
+                labels = tuple(sorted((k, v) for k, v in s.labels.items() if v))
+                out[(name, labels)] = s.value
+    return out
+
+
+def _as_sent(name: str, kind: str, text: str) -> str:
+    """prometheus-client adds ``_total`` to counters sent without it (cAdvisor's failcnt)."""
+    if kind == "counter" and name.endswith("_total") and f"\n{name}" not in text:
+        return name.removesuffix("_total")
+    return name
+
+
+def _ours(text: str, keep: frozenset[str]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for name, rows in decode_cadvisor(text, keep).items():
+        for labels, value in rows.items():
+            parsed = parse_labels(labels) if isinstance(labels, str) else labels
+            out[(name, parsed)] = float(value)
+    return out
+
+
+def _same(a: dict[object, float], b: dict[object, float]) -> None:
+    assert a.keys() == b.keys()
+    for key, value in a.items():
+        assert value == b[key] or (math.isnan(value) and math.isnan(b[key])), key
+
+
+@pytest.mark.parametrize("fixture", REAL)
+def test_kept_families_read_as_prometheus_client_reads_them(fixture: str) -> None:
+    text = require_data(f"k8s/{fixture}").read_text()
+    keep = SELECTION.metrics
+    ours = _ours(text, keep)
+    assert len(ours) > (500 if "kubelet" in fixture else 20)
+    _same(ours, _reference(text, keep))
+
+
+@pytest.mark.parametrize("fixture", REAL)
+def test_every_family_reads_as_prometheus_client_reads_it(fixture: str) -> None:
+    text = require_data(f"k8s/{fixture}").read_text()
+    every = frozenset(
+        _as_sent(s.name, f.type, text)
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    )
+    _same(_ours(text, every), _reference(text, every))
+
+
+def test_a_response_in_another_layout_is_parsed_whole_to_the_same_rows() -> None:
+    text = require_data("k8s/nri-kubernetes-1_35/kubelet_metrics_cadvisor").read_text()
+    # Without HELP and TYPE lines there are no blocks to cut: the whole text is parsed.
+    bare = "\n".join(line for line in text.splitlines() if not line.startswith("#")) + "\n"
+    assert kept_blocks(bare, SELECTION.metrics) is None
+    _same(_ours(bare, SELECTION.metrics), _ours(text, SELECTION.metrics))
+
+
+def test_malformed_kept_text_is_an_error_and_dropped_families_are_not_read() -> None:
+    good = (
+        "# HELP container_memory_rss RSS.\n# TYPE container_memory_rss gauge\n"
+        'container_memory_rss{container="app",namespace="shop",pod="web-1"} 1024 1700000000000\n'
+    )
+    dropped = "# HELP container_tasks_state Tasks.\n# TYPE container_tasks_state gauge\n"
+    rows = decode_cadvisor(
+        dropped + "container_tasks_state{x=1 garbage\n" + good, {"container_memory_rss"}
+    )
+    assert list(rows) == ["container_memory_rss"]
+    garbled = good.replace(" 1024 ", " 10x24 ")
+    with pytest.raises(ExpositionError, match="line 3"):
+        decode_cadvisor(garbled, {"container_memory_rss"})
+    # A label text is checked when first seen (then cached by the collector).
+    unquoted = decode_cadvisor(good.replace('pod="web-1"', 'pod="web-1'), {"container_memory_rss"})
+    [text] = unquoted["container_memory_rss"]
+    with pytest.raises(ExpositionError, match="invalid label set"):
+        series_labels("container_memory_rss", text, SELECTION, TARGET)
+
+
+def test_rows_and_labels_kept_as_kube_prometheus_keeps_them() -> None:
+    text = require_data("k8s/nri-kubernetes-1_35/kubelet_metrics_cadvisor").read_text()
+    stored = {}
+    for name, rows in decode_cadvisor(text, SELECTION.metrics).items():
+        for labels in rows:
+            kept = series_labels(name, labels, SELECTION, TARGET)
+            if kept is not None:
+                stored[kept] = name
+    by_name: dict[str, list[dict[str, str]]] = {}
+    for labels, name in stored.items():
+        by_name.setdefault(name, []).append(dict(labels))
+    for name, series in by_name.items():
+        for labels in series:
+            assert labels["job"] == "kubelet" and labels["metrics_path"] == "/metrics/cadvisor"
+            assert labels["node"] == "node-1" and labels["instance"] == "10.0.0.1:10250"
+            assert labels["namespace"] and labels["pod"]
+            assert "id" not in labels and "name" not in labels
+            if name in names_kubelet.NETWORK:
+                assert labels["interface"] == "eth0"  # the tunnel devices are dropped
+            else:
+                assert labels["container"]
+    # The e2e pods' throttling counters are there, one series per container with a limit.
+    throttled = by_name[names_kubelet.CFS_THROTTLED_SECONDS]
+    assert {s["container"] for s in throttled} >= {"compute-pi-digits", "php-apache"}
+    # Every pod of the payload has its network, once per pod.
+    network = by_name[names_kubelet.NET_RX_BYTES]
+    assert len(network) == len({(s["namespace"], s["pod"]) for s in network}) == 18
+
+
+def test_a_pod_cgroup_row_and_a_node_row_are_dropped() -> None:
+    pod_row = 'container="",id="/kubepods/pod1",image="",name="",namespace="a",pod="p"'
+    node_row = 'container="",id="/",image="",name="",namespace="",pod=""'
+    assert series_labels(names_kubelet.MEMORY_RSS, pod_row, SELECTION, TARGET) is None
+    assert series_labels(names_kubelet.MEMORY_RSS, node_row, SELECTION, TARGET) is None
+    assert (
+        series_labels(names_kubelet.NET_RX_BYTES, node_row + ',interface="eth0"', SELECTION, TARGET)
+        is None
+    )

@@ -1,0 +1,211 @@
+"""cAdvisor and the summary API collected from the simulated cluster within the collection
+cycle, through the real clients: labels as kube-prometheus gives them, each on its own
+interval, malformed responses as scrape failures with stale series."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from collectors.cluster import ClusterWatcher
+from collectors.cycle import CollectionCycle, node_endpoints
+from collectors.kube import api_client
+from collectors.kubelet import KubeletCollector
+from collectors.kubelet_stats import KubeletStatsCollector, kubelet_stats_collectors
+from collectors.scrape import ScrapeHealth, Scraper
+from collectors.settings import CollectorSettings, KubernetesSettings
+from runtime import names, names_kubelet
+from runtime.clock import VirtualClock
+from simulator.background import BackgroundCluster
+from simulator.faults import FaultSpec
+from simulator.scenario import parse_scenario
+from tsdb import Store, StoreSettings, eq, name_is, stale_mask
+
+SCENARIO = """
+name: stats
+seed: 3
+tick: 5s
+nodes:
+  - {name: node, count: 2, cpu: "8", memory: 16Gi}
+namespaces: [shop]
+workloads:
+  - name: web
+    namespace: shop
+    replicas: 2
+    requests: {cpu: 500m, memory: 256Mi}
+    limits: {cpu: "1", memory: 1Gi}
+    startupSeconds: 5
+    load: {pattern: constant, peak: 3, noise: 0}
+    memory: {base: 100Mi, perCore: 0}
+  - name: db
+    namespace: shop
+    kind: StatefulSet
+    replicas: 1
+    requests: {cpu: "1", memory: 1Gi}
+    startupSeconds: 5
+    load: {pattern: constant, peak: 0.5, noise: 0}
+    memory: {base: 600Mi, perCore: 0}
+"""
+START = 1_750_000_000.0
+GIB = 2**30
+
+
+@pytest.fixture
+def sim() -> Iterator[BackgroundCluster]:
+    clock = VirtualClock(start=START, speed=None, autoadvance=False)
+    with BackgroundCluster(parse_scenario(SCENARIO, "stats.yaml"), clock) as bg:
+        bg.advance(60)
+        yield bg
+
+
+@dataclass
+class Rig:
+    sim: BackgroundCluster
+    cycle: CollectionCycle
+    store: Store
+    stats: list[KubeletStatsCollector]
+
+
+@pytest.fixture
+async def rig(sim: BackgroundCluster, tmp_path: Path) -> AsyncIterator[Rig]:
+    assert sim.cluster is not None
+    kubeconfig = tmp_path / "sim.kubeconfig"
+    sim.cluster.write_kubeconfig(kubeconfig)
+    clock = sim.clock
+    store = Store(StoreSettings(), clock, persistent=False)
+    settings = CollectorSettings(
+        kubelet_scheme="http",
+        stagger_seconds=0,
+        token_file=None,
+        cadvisor_interval_seconds=30,
+        summary_interval_seconds=60,
+    )
+    with api_client(KubernetesSettings(kubeconfig=kubeconfig)) as api:
+        watcher = ClusterWatcher(api, VirtualClock(start=START), KubernetesSettings())
+        watcher.start()
+        try:
+            await asyncio.wait_for(watcher.wait_synced(), 30)
+            async with httpx.AsyncClient() as http:
+
+                def scraper(job: str) -> Scraper:
+                    return Scraper(
+                        http,
+                        clock,
+                        ScrapeHealth(job),
+                        concurrency=8,
+                        timeout_s=5,
+                        stagger_s=0,
+                        max_bytes=settings.max_response_bytes,
+                        backoff_initial_s=1,
+                        backoff_max_s=5,
+                    )
+
+                def nodes() -> list[object]:
+                    return node_endpoints(watcher.model)  # type: ignore[return-value]
+
+                kubelets = KubeletCollector(
+                    scraper("kubelet"),
+                    store,
+                    clock,
+                    settings,
+                    nodes,  # type: ignore[arg-type]
+                )
+                stats = kubelet_stats_collectors(scraper, store, clock, settings, nodes)  # type: ignore[arg-type]
+                cycle = CollectionCycle(
+                    store,
+                    clock,
+                    watcher.model,
+                    kubelets,
+                    scrape_health=[kubelets._scraper.health],
+                    stats=stats,
+                )
+                yield Rig(sim, cycle, store, stats)
+        finally:
+            await watcher.stop()
+            store.close()
+
+
+async def _cycles(rig: Rig, n: int) -> None:
+    for _ in range(n):
+        await rig.cycle.run_once()
+        await asyncio.to_thread(rig.sim.advance, 15)
+
+
+def _labels(rig: Rig, name: str, *matchers: object) -> list[dict[str, str]]:
+    return [dict(s.labels) for s in rig.store.select([name_is(name), *matchers], 0, 2**62)]  # type: ignore[list-item]
+
+
+async def test_cadvisor_and_summary_series_reach_the_store_with_kubelet_labels(rig: Rig) -> None:
+    await _cycles(rig, 4)
+    throttled = rig.store.select(
+        [name_is(names_kubelet.CFS_THROTTLED_SECONDS), eq("namespace", "shop")], 0, 2**62
+    )
+    assert {dict(s.labels)["pod"].startswith("web-") for s in throttled} == {True}
+    assert len(throttled) == 2
+    for series in throttled:
+        labels = dict(series.labels)
+        assert labels["job"] == "kubelet" and labels["metrics_path"] == "/metrics/cadvisor"
+        assert labels["container"] == "app" and labels["image"] and labels["node"]
+        assert labels["instance"].startswith("127.0.0.1:")
+        # Demand 1.5 cores a pod over a limit of 1: throttled, and more so with time.
+        assert len(series.values) == 2  # every second cycle: 30 s over 15 s cycles
+        assert series.values[-1] > series.values[0] > 0
+    network = _labels(rig, names_kubelet.NET_TX_BYTES, eq("namespace", "shop"))
+    assert sorted(s["interface"] for s in network) == ["eth0"] * 3
+    assert all("container" not in s for s in network)
+    # Summary: the StatefulSet pod's claim under the kubelet's names, node filesystems.
+    [volume] = rig.store.select([name_is(names_kubelet.VOLUME_USED)], 0, 2**62)
+    labels = dict(volume.labels)
+    assert (labels["namespace"], labels["persistentvolumeclaim"]) == ("shop", "data-db-0")
+    assert labels["metrics_path"] == "/stats/summary" and labels["job"] == "kubelet"
+    assert len(volume.values) == 1  # every fourth cycle
+    assert GIB < volume.values[0] < 2 * GIB
+    capacity = rig.store.select(
+        [name_is(names.NODE_FS_CAPACITY), eq("filesystem", "nodefs")], 0, 2**62
+    )
+    assert len(capacity) == 2 and all(s.values[0] == 100 * GIB for s in capacity)
+    assert _labels(rig, names.NODE_FS_USED, eq("filesystem", "imagefs"))
+    pods = _labels(rig, names.POD_EPHEMERAL_STORAGE_USED, eq("namespace", "shop"))
+    assert sorted(p["pod"].split("-")[0] for p in pods) == ["db", "web", "web"]
+    # On /metrics too, with the same labels.
+    families = {f.name: f for f in rig.cycle.families()}
+    exported = families[names_kubelet.VOLUME_USED].samples
+    assert [labels["persistentvolumeclaim"] for labels, _ in exported] == ["data-db-0"]
+    health = {f.name: f for f in rig.cycle.health_families()}
+    attempts = {labels["job"]: value for labels, value in health[names.SCRAPE_ATTEMPTS].samples}
+    assert attempts == {"kubelet": 8, "cadvisor": 4, "summary": 2}
+
+
+async def test_a_garbled_response_fails_the_scrape_and_ends_the_nodes_series(rig: Rig) -> None:
+    await _cycles(rig, 2)
+    assert rig.sim.cluster is not None
+    cluster = rig.sim.cluster
+    [web] = rig.store.select(
+        [name_is(names_kubelet.MEMORY_RSS), eq("pod", _a_web_pod(rig))], 0, 2**62
+    )
+    victim = dict(web.labels)["node"]
+    elapsed = rig.sim.clock.now() - cluster.start_time
+    fault = FaultSpec(type="kubelet-garbage", nodes=(victim,), at=elapsed)
+    await asyncio.to_thread(rig.sim.call, lambda: cluster.inject(fault))
+    await _cycles(rig, 2)
+    [series] = rig.store.select([name_is(names_kubelet.MEMORY_RSS), *_same(web)], 0, 2**62)
+    stale = stale_mask(series.values)
+    assert stale[-1] and not stale[:-1].any()
+    cadvisor = rig.stats[0].health
+    assert cadvisor.job == "cadvisor"
+    assert cadvisor.errors.get("parse_error", 0) == 1
+    assert cadvisor.up[victim] is False
+
+
+def _a_web_pod(rig: Rig) -> str:
+    rows = _labels(rig, names_kubelet.MEMORY_RSS, eq("namespace", "shop"))
+    return sorted(r["pod"] for r in rows if r["pod"].startswith("web-"))[0]
+
+
+def _same(series: object) -> list[object]:
+    return [eq(k, v) for k, v in series.labels if k != "__name__"]  # type: ignore[attr-defined]
