@@ -131,3 +131,27 @@ async def test_5xx_and_429_are_retried_after_retry_after_and_400_drops_the_batch
     assert queue.stats.samples_retried == 300
     assert queue.stats.samples_sent == 200
     assert await count_on_prometheus(prometheus, "rw_codes") == 200
+
+
+async def test_a_new_shard_count_drains_the_old_shards_first(
+    store: Store, clock: VirtualClock, receiver: Receiver, prometheus: str
+) -> None:
+    three = queue_settings(receiver.url, min_shards=3, max_shards=3)
+    async with running_queue(three, store, clock) as queue:
+        await clock.sleep(1)
+        n = append_steps(store, "rw_reshard", 100, range(10))
+        await wait_for(clock, lambda: queue.stats.samples_sent == n and queue.idle())
+    # Restarted with at most two shards: it resumes with the saved three, then drains them
+    # and goes on with two, while samples keep coming.
+    two = queue_settings(receiver.url, min_shards=2, max_shards=2)
+    async with running_queue(two, store, clock) as queue:
+        await clock.sleep(1)
+        assert len(queue.shards) == 3
+        for step in range(10, 30):
+            n += append_steps(store, "rw_reshard", 100, range(step, step + 1))
+            await clock.sleep(1)
+        assert len(queue.shards) == 2
+        await wait_for(clock, lambda: queue.idle() and queue.stats.samples_sent == n - 1000)
+    assert await count_on_prometheus(prometheus, "rw_reshard") == n == 3000
+    sent = [s for seen in receiver.seen for s in seen.samples]
+    assert len(sent) == len(set(sent)) == n
