@@ -46,6 +46,7 @@ from autoscaler.cost.model import Snapshot
 from autoscaler.forecast.query import ModelForecaster
 from autoscaler.leader import LeaderElector
 from autoscaler.metricsapi import ExternalMetricsApi, external_metrics_api
+from autoscaler.metricsapi.cluster_auth import trust_cluster_front_proxy
 from autoscaler.settings import Settings
 from collectors.cluster import ClusterWatcher
 from collectors.cycle import CollectionCycle, node_endpoints
@@ -427,6 +428,9 @@ class Service:
         metrics_api = self.external_metrics
         if metrics_api is not None and metrics_api.tls is not None:
             port = self.settings.external_metrics.port
+            if self.settings.external_metrics.requestheader_client_ca_file is None:
+                retry, timeout = review_retry(self.settings)
+                await trust_cluster_front_proxy(metrics_api, self.api, self.clock, retry, timeout)
             self.external_metrics_port = await self._serve(
                 metrics_api.app(), host, port, metrics_api.tls.context
             )

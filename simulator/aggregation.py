@@ -11,6 +11,10 @@ the front proxy's client certificate (:mod:`simulator.front_proxy`) and ``X-Remo
 ``X-Remote-Group`` headers when the simulator has one, otherwise by forwarding the caller's
 ``Authorization`` header.
 
+With a front proxy, :func:`publish_front_proxy` writes the ConfigMap
+``kube-system/extension-apiserver-authentication`` aggregated servers read it from, as
+kube-apiserver does at start.
+
 A Service, Endpoints or address that cannot be found or reached is a 503 ``Status``, as the
 aggregator answers. :meth:`Aggregator.check_availability` sets each APIService's
 ``Available`` condition by fetching its discovery document.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 import logging
 import ssl
 from collections.abc import Mapping, Sequence
@@ -35,11 +40,19 @@ from simulator.errors import ApiError
 from simulator.front_proxy import FrontProxy
 from simulator.objects import KubeObject, clone, rfc3339
 
-__all__ = ["APISERVICE_PLURAL", "Aggregator", "Backend", "Caller"]
+__all__ = [
+    "APISERVICE_PLURAL",
+    "AUTH_CONFIGMAP",
+    "Aggregator",
+    "Backend",
+    "Caller",
+    "publish_front_proxy",
+]
 
 log = logging.getLogger("simulator.aggregation")
 
 APISERVICE_PLURAL = ("apiregistration.k8s.io", "v1", "apiservices")
+AUTH_CONFIGMAP = ("kube-system", "extension-apiserver-authentication")
 _TIMEOUT = aiohttp.ClientTimeout(total=30)
 # What is passed back of the aggregated server's answer.
 _PASSED_HEADERS = ("Content-Type", "WWW-Authenticate", "Retry-After")
@@ -222,6 +235,29 @@ class Aggregator:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def publish_front_proxy(core: ApiCore, front_proxy: FrontProxy) -> None:
+    """Write :data:`AUTH_CONFIGMAP` with the front proxy's CA and header names (the
+    namespace is created if missing)."""
+    namespaces = core.registry.get("", "v1", "namespaces")
+    configmaps = core.registry.get("", "v1", "configmaps")
+    assert namespaces is not None and configmaps is not None
+    namespace, name = AUTH_CONFIGMAP
+    if core.store.get(namespaces.storage_key, "", namespace) is None:
+        core.create(namespaces, "", {"metadata": {"name": namespace}})
+    data = {
+        "requestheader-client-ca-file": front_proxy.ca_pem.decode("ascii"),
+        "requestheader-allowed-names": json.dumps([front_proxy.common_name]),
+        "requestheader-username-headers": json.dumps(["X-Remote-User"]),
+        "requestheader-group-headers": json.dumps(["X-Remote-Group"]),
+        "requestheader-extra-headers-prefix": json.dumps(["X-Remote-Extra-"]),
+    }
+    obj = {"metadata": {"name": name, "namespace": namespace}, "data": data}
+    if core.store.get(configmaps.storage_key, namespace, name) is None:
+        core.create(configmaps, namespace, obj)
+    else:
+        core.replace(configmaps, namespace, name, obj)
 
 
 def _name(obj: KubeObject) -> str:

@@ -23,7 +23,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from runtime.clock import Clock
-from simulator.aggregation import Aggregator, Caller
+from simulator.aggregation import Aggregator, Caller, publish_front_proxy
 from simulator.api_core import ApiCore
 from simulator.discovery import (
     api_group,
@@ -133,6 +133,8 @@ class ApiServerApp:
         self.app.cleanup_ctx.append(self._controllers)
 
     async def _controllers(self, _: web.Application) -> AsyncIterator[None]:
+        if self.aggregator.front_proxy is not None:
+            publish_front_proxy(self.core, self.aggregator.front_proxy)
         task = asyncio.get_running_loop().create_task(self.hpa.run(), name="simulator-hpa")
         yield
         task.cancel()

@@ -35,13 +35,15 @@ class ExternalMetricsSettings(BaseModel):
         description="CA (PEM) of the API server's front-proxy client certificate "
         "(kube-apiserver `--requestheader-client-ca-file`; the `requestheader-client-ca-file` "
         "of the ConfigMap kube-system/extension-apiserver-authentication). A request with a "
-        "client certificate it signed acts as the user its headers name; unset: only bearer "
-        "tokens (TokenReview) authenticate.",
+        "client certificate it signed acts as the user its headers name. Unset: the CA and "
+        "the `requestheader_*` lists are read from that ConfigMap at start (the chart's "
+        "RoleBinding allows it); without it only bearer tokens (TokenReview) authenticate.",
     )
     requestheader_allowed_names: list[str] = Field(
         default_factory=list,
         description="Common names the front-proxy certificate may have (kube-apiserver "
-        "`--requestheader-allowed-names`); empty: any certificate the CA signed.",
+        "`--requestheader-allowed-names`); empty: any certificate the CA signed. With "
+        "`requestheader_client_ca_file` only.",
     )
     requestheader_username_headers: list[str] = Field(
         default_factory=lambda: ["X-Remote-User"],

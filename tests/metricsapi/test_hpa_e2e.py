@@ -92,8 +92,8 @@ def external_settings(tmp: Path, kubeconfig: Path, pem: dict[str, bytes]) -> Set
         "port": 0,
         "tls_cert_file": _write(tmp / "tls.crt", pem["cert"]),
         "tls_key_file": _write(tmp / "tls.key", pem["key"]),
-        "requestheader_client_ca_file": _write(tmp / "front-proxy-ca.crt", pem["proxy_ca"]),
-        "requestheader_allowed_names": [FRONT_PROXY_CN],
+        # The front proxy's CA and names: from kube-system/extension-apiserver-authentication,
+        # which the simulator writes as kube-apiserver does.
     }
     return Settings.model_validate(base)
 
@@ -220,7 +220,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Cluster]:
     await cluster.start(run_loop=False)
     kubeconfig = tmp_path / "kubeconfig"
     cluster.write_kubeconfig(kubeconfig)
-    pem = {"cert": serving.cert_pem, "key": serving.key_pem, "proxy_ca": proxy_ca.cert_pem}
+    pem = {"cert": serving.cert_pem, "key": serving.key_pem}
     settings = external_settings(tmp_path, kubeconfig, pem)
     api = api_client(settings.kubernetes)
     crd: Any = crd_manifest()
