@@ -39,6 +39,7 @@ __all__ = [
     "WriteRequest",
     "decode_request",
     "encode_request",
+    "series_header",
 ]
 
 CONTENT_TYPE = "application/x-protobuf"
@@ -107,17 +108,31 @@ MetricMetadata = _class("MetricMetadata")
 WriteRequest = _class("WriteRequest")
 
 
-def encode_request(series: Iterable[tuple[Labels, I64, F64]]) -> bytes:
-    """The body of one remote-write request: each series' labels (sorted by name, as
-    receivers expect) and its samples (timestamps in ms), serialised and snappy-compressed."""
+def series_header(labels: Labels) -> bytes:
+    """A ``TimeSeries`` holding only ``labels`` (sorted by name, as receivers expect),
+    serialised: built once per series and merged into every request that carries it, which
+    costs a fraction of building the labels again."""
+    entry = TimeSeries()
+    entry.labels.extend(Label(name=k, value=v) for k, v in sorted(labels))
+    header: bytes = entry.SerializeToString()
+    return header
+
+
+def encode_request(series: Iterable[tuple[Labels | bytes, I64, F64]]) -> bytes:
+    """The body of one remote-write request: each series' labels (or its
+    :func:`series_header`) and its samples (timestamps in ms), serialised and
+    snappy-compressed."""
     request = WriteRequest()
     add_series = request.timeseries.add
     for labels, ts, values in series:
         entry = add_series()
-        entry.labels.extend(Label(name=k, value=v) for k, v in sorted(labels))
-        entry.samples.extend(
-            Sample(value=v, timestamp=t) for t, v in zip(ts.tolist(), values.tolist(), strict=True)
-        )
+        if isinstance(labels, bytes):
+            entry.MergeFromString(labels)
+        else:
+            entry.labels.extend(Label(name=k, value=v) for k, v in sorted(labels))
+        add_sample = entry.samples.add
+        for t, v in zip(ts.tolist(), values.tolist(), strict=True):
+            add_sample(value=v, timestamp=t)
     return bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from remotewrite.client import Rejected, RemoteClient, Retryable
-from remotewrite.prompb import encode_request
+from remotewrite.prompb import encode_request, series_header
 from remotewrite.settings import RemoteWriteSettings
 from remotewrite.shards import Batch, Position, Shard, split_record
 from remotewrite.sizing import desired_shards
@@ -72,23 +72,40 @@ class QueueStats:
     desired_shards: int = 0
 
 
-def _encode(names_: SeriesNames, batch: Batch) -> tuple[bytes, int]:
-    """The request body of a batch (series in id order, samples in time order), and how
-    many samples had no labels (series unknown to ``series.log``) and were left out."""
-    order = np.lexsort((batch.ts, batch.sids))
-    sids, ts, values = batch.sids[order], batch.ts[order], batch.values[order]
-    cuts = np.flatnonzero(np.diff(sids)) + 1
-    starts = [0, *cuts.tolist()]
-    ends = [*cuts.tolist(), len(sids)]
-    series: list[tuple[Labels, I64, F64]] = []
-    unknown = 0
-    for a, b in zip(starts, ends, strict=True):
-        labels = names_.get(int(sids[a]))
-        if labels is None:
-            unknown += b - a
-            continue
-        series.append((labels, ts[a:b], values[a:b]))
-    return encode_request(series), unknown
+class _Encoder:
+    """Request bodies of batches; keeps each series' serialised labels (a few dozen bytes)
+    so that a series sent in every batch has its labels built once."""
+
+    _KEEP = 1_000_000
+
+    def __init__(self, names_: SeriesNames) -> None:
+        self._names = names_
+        self._headers: dict[int, bytes] = {}
+
+    def encode(self, batch: Batch) -> tuple[bytes, int]:
+        """The body of a batch (series in id order, samples in time order), and how many
+        samples had no labels (series unknown to ``series.log``) and were left out."""
+        order = np.lexsort((batch.ts, batch.sids))
+        sids, ts, values = batch.sids[order], batch.ts[order], batch.values[order]
+        cuts = np.flatnonzero(np.diff(sids)) + 1
+        starts = [0, *cuts.tolist()]
+        ends = [*cuts.tolist(), len(sids)]
+        series: list[tuple[Labels | bytes, I64, F64]] = []
+        unknown = 0
+        headers = self._headers
+        if len(headers) > self._KEEP:
+            headers.clear()  # series come and go; the live ones are built again once
+        for a, b in zip(starts, ends, strict=True):
+            sid = int(sids[a])
+            header = headers.get(sid)
+            if header is None:
+                labels = self._names.get(sid)
+                if labels is None:
+                    unknown += b - a
+                    continue
+                header = headers[sid] = series_header(labels)
+            series.append((header, ts[a:b], values[a:b]))
+        return encode_request(series), unknown
 
 
 class QueueManager:
@@ -115,6 +132,7 @@ class QueueManager:
         )
         self.stats = QueueStats(desired_shards=q.min_shards)
         self._names = SeriesNames(data_dir)
+        self._encoder = _Encoder(self._names)
         self._tail: WalTail | None = None
         self.shards: list[Shard] = []
         self._wake: list[asyncio.Event] = []
@@ -369,7 +387,7 @@ class QueueManager:
             self._room.set()
             shard.inflight = batch.end
             await self._persist()
-            body, unknown = await in_thread(self._clock, _encode, self._names, batch)
+            body, unknown = await in_thread(self._clock, self._encoder.encode, batch)
             self.stats.samples_failed += unknown
             sent = len(batch) - unknown
             started = self._clock.now()
