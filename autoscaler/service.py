@@ -53,8 +53,12 @@ from collectors.cycle import CollectionCycle, node_endpoints
 from collectors.kube import api_backoff, api_client
 from collectors.kubelet import KubeletCollector, kubelet_client, read_token
 from collectors.pods import PodMetricsCollector, pod_client
+from collectors.prometheus_source import PrometheusSource
+from collectors.remote_querier import RemoteQuerier
 from collectors.scrape import ScrapeHealth, Scraper
 from promql import Engine
+from promql.buffered import BufferedQuerier
+from promql.selection import Querier
 from queryapi import QueryApi, registry_metadata
 from remotewrite.service import RemoteWrite
 from runtime import names
@@ -62,7 +66,7 @@ from runtime.backoff import Backoff
 from runtime.clock import Clock, sleep_or_stop
 from runtime.families import CONTENT_TYPE, FamiliesCollector, Family, exposition_async
 from runtime.gcpause import freeze_long_lived
-from runtime.redact import redact_settings
+from runtime.redact import redact_settings, redact_url
 from runtime.supervise import Supervisor
 from tsdb import Store
 from tsdb.recorder import FamilyRecorder
@@ -175,7 +179,22 @@ class Service:
         self.health = ScrapeHealth("kubelet")
         self.pod_health = ScrapeHealth("pod")
         # forecast() in rules and queries is the controller's forecast.
-        self.engine = Engine(self.store, settings.promql, ModelForecaster.from_settings(settings))
+        # With storage.query_url, queries read a remote Prometheus-compatible store and the
+        # embedded one buffers what this process collected (promql.buffered).
+        storage = settings.storage
+        self.remote_store = (
+            RemoteQuerier(storage.chunk_hours * 3600, storage.timeout_seconds * 2)
+            if storage.query_url
+            else None
+        )
+        self._collecting_since_ms: int | None = None
+        self._storage_http: httpx.AsyncClient | None = None
+        querier: Querier = (
+            self.store
+            if self.remote_store is None
+            else BufferedQuerier(self.store, self.remote_store, self._buffered_since)
+        )
+        self.engine = Engine(querier, settings.promql, ModelForecaster.from_settings(settings))
         self.alerts = AlertingService(
             settings.rules,
             settings.webhook.apply_to(settings.notify),
@@ -241,6 +260,7 @@ class Service:
 
     async def start(self) -> None:
         """Open the HTTP client for scrapes and start list/watch."""
+        self._connect_remote_store()
         c = self.settings.collectors
         self._http = kubelet_client(c)
         scraper = self._scraper(self._http, self.health)
@@ -320,6 +340,32 @@ class Service:
         token = read_token(self.settings.collectors.token_file)
         return {"Authorization": f"Bearer {token}"} if token else {}
 
+    def _connect_remote_store(self) -> None:
+        """The client of ``storage.query_url``, on the running loop."""
+        storage = self.settings.storage
+        if self.remote_store is None or storage.query_url is None:
+            return
+        self._storage_http = httpx.AsyncClient(verify=storage.verify())
+        source = PrometheusSource(
+            self._storage_http,
+            storage.query_url,
+            self.clock,
+            Backoff(0.5, 10.0, jitter=0.2, attempts=3),
+            headers=storage.request_headers,
+            timeout_s=storage.timeout_seconds,
+        )
+        url = redact_url(storage.query_url)
+        self.remote_store.bind(source, asyncio.get_running_loop(), url)
+        log.info("queries read %s; the embedded store buffers recent samples", url)
+
+    def _buffered_since(self) -> int | None:
+        """From when (ms) the embedded store holds all that was collected: the first
+        collection of this process, within the raw retention; None before it."""
+        if self._collecting_since_ms is None:
+            return None
+        keep_ms = round(self.settings.store.raw_retention_hours * 3_600_000)
+        return max(self._collecting_since_ms, round(self.clock.now() * 1000) - keep_ms)
+
     async def wait_synced(self) -> None:
         """Until every watched kind has been listed once."""
         await self.watcher.wait_synced()
@@ -327,7 +373,10 @@ class Service:
     async def collect_once(self) -> int:
         """One collection cycle; returns the samples written."""
         assert self.cycle is not None, "start() first"
+        started_ms = round(self.clock.now() * 1000)
         report = await self.cycle.run_once()
+        if self._collecting_since_ms is None:
+            self._collecting_since_ms = started_ms
         return report.samples
 
     async def control_once(self) -> None:
@@ -521,6 +570,9 @@ class Service:
         server, flush and close the store."""
         await self.alerts.aclose()
         await self.watcher.stop()
+        if self._storage_http is not None:
+            await self._storage_http.aclose()
+            self._storage_http = None
         for client in (self._http, self._pod_http):
             if client is not None:
                 await client.aclose()

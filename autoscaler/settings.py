@@ -34,6 +34,7 @@ from collectors.settings import CollectorSettings, KubernetesSettings
 from promql.settings import PromQLSettings
 from queryapi.settings import QueryApiSettings
 from remotewrite.settings import RemoteWriteSettings
+from runtime.endpoint import EndpointAuth
 from tsdb.settings import StoreSettings
 
 ENV_PREFIX = "FORESIGHT_"
@@ -126,6 +127,22 @@ class ServerSettings(BaseModel):
         return self
 
 
+class StorageSettings(EndpointAuth):
+    """Where rules, forecasts and the controller's load queries read series: the embedded
+    store (default), or a Prometheus-compatible server fed by `remote_write`, with the
+    embedded store buffering what this process collected (keep `store.raw_retention_hours`
+    short then). Credentials as the other endpoints: files re-read on each request."""
+
+    query_url: str | None = Field(
+        None,
+        description="Base URL of a Prometheus-compatible query API (Prometheus, Thanos, Mimir, "
+        "VictoriaMetrics), e.g. `http://prometheus:9090`; unset: the embedded store.",
+    )
+    chunk_hours: float = Field(
+        24, gt=0, le=168, description="Longest time range read in one request."
+    )
+
+
 class WebhookSettings(BaseModel):
     """Defaults of every webhook receiver that does not set its own."""
 
@@ -184,6 +201,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     leader: LeaderSettings = Field(default_factory=LeaderSettings)
     external_metrics: ExternalMetricsSettings = Field(default_factory=ExternalMetricsSettings)
     remote_write: list[RemoteWriteSettings] = Field(
