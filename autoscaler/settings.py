@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pydantic_settings import SettingsError as SourceError
 
 from alerts.settings import NotifySettings, RuleSettings
+from autoscaler.backfill.settings import HistorySettings
 from autoscaler.controller.settings import ControllerSettings, LeaderSettings
 from autoscaler.cost.settings import CostSettings
 from autoscaler.forecast.settings import ForecastSettings
@@ -203,6 +204,7 @@ class Settings(BaseSettings):
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     leader: LeaderSettings = Field(default_factory=LeaderSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
     external_metrics: ExternalMetricsSettings = Field(default_factory=ExternalMetricsSettings)
     remote_write: list[RemoteWriteSettings] = Field(
         default_factory=list,

@@ -37,6 +37,7 @@ from pydantic import ValidationError
 
 from autoscaler.backfill.copier import Chunk, HistoryCopier
 from autoscaler.backfill.mapping import BackfillTarget, target_of
+from autoscaler.backfill.metrics import backfill_families
 from autoscaler.controller.decide import ConditionValue
 from autoscaler.controller.kube_actions import KubeActions
 from autoscaler.controller.status import Conditions
@@ -44,9 +45,9 @@ from autoscaler.resource.model import Condition, Mode, PredictiveAutoscalerStatu
 from autoscaler.resource.objects import Autoscaler, read_autoscaler
 from collectors.kube import KubeApiError, api_backoff
 from collectors.prometheus_source import PrometheusSource, PrometheusSourceError
-from runtime import names
 from runtime.backoff import Backoff
 from runtime.clock import Clock
+from runtime.endpoint import EndpointAuthError
 from runtime.families import Family
 from runtime.redact import redact_text, redact_url
 from tsdb import Store
@@ -155,6 +156,7 @@ class BackfillGate(KubeActions):
             history.prometheus_url,
             clock,
             Backoff(history.retry_initial_seconds, history.retry_max_seconds, attempts=2),
+            headers=history.request_headers,
             timeout_s=history.timeout_seconds,
         )
         step = settings.controller.history_step_seconds
@@ -349,6 +351,8 @@ class BackfillGate(KubeActions):
         except PrometheusSourceError as e:
             self.queries["error"] += 1
             self._failed(work, e, extra)
+        except EndpointAuthError as e:
+            self._failed(work, e, extra)
         except Exception as e:  # the worker must outlive any one series
             log.exception("back-fill of %s failed", target, extra=extra)
             self._failed(work, e, extra)
@@ -410,7 +414,7 @@ class BackfillGate(KubeActions):
         pause = self._backoff.delay(work.attempt)
         work.state, work.retry_at = "failed", self._clock.now() + pause
         text = redact_text(str(error))[:400]
-        reason = "QueryFailed"
+        reason = "CredentialsUnreadable" if isinstance(error, EndpointAuthError) else "QueryFailed"
         if isinstance(error, PrometheusSourceError) and (
             error.error_type == "unreachable" or error.status in (429, 502, 503, 504)
         ):
@@ -435,31 +439,8 @@ class BackfillGate(KubeActions):
 
     def families(self) -> list[Family]:
         """``foresight_history_backfill_*``, computed now."""
-        samples = Family(
-            names.HISTORY_BACKFILL_SAMPLES,
-            "counter",
-            "Samples copied from Prometheus into the store, per workload series.",
+        return backfill_families(
+            {w.target: w.samples for w in self._works.values()},
+            self.queries,
+            sum(w.state != "done" for w in self._works.values()),
         )
-        queries = Family(
-            names.HISTORY_BACKFILL_QUERIES,
-            "counter",
-            "Range queries of the back-fill, by result (ok, error).",
-        )
-        pending = Family(
-            names.HISTORY_BACKFILL_PENDING,
-            "gauge",
-            "Workload series whose back-fill is queued, running or waiting to retry.",
-        )
-        for work in sorted(self._works.values(), key=lambda w: str(w.target)):
-            t = work.target
-            samples.add(
-                work.samples,
-                namespace=t.namespace,
-                workload_kind=t.kind,
-                workload=t.workload,
-                resource=t.resource,
-            )
-        for result, count in sorted(self.queries.items()):
-            queries.add(count, result=result)
-        pending.add(sum(w.state != "done" for w in self._works.values()))
-        return [samples, queries, pending]

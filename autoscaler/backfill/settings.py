@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import promql_parser
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from runtime.endpoint import EndpointAuth
 
 __all__ = ["HistorySettings"]
 
 
-class HistorySettings(BaseModel):
+class HistorySettings(EndpointAuth):
     """History from a Prometheus-compatible server the cluster already runs: workloads with
     less history than the forecaster needs get it copied from there at start (and when their
     autoscaler is created), so forecasts are ready on day one. Off while `prometheus_url` is
-    unset."""
+    unset. Credentials and TLS as every Prometheus-compatible endpoint of foresight
+    (:class:`runtime.endpoint.EndpointAuth`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -24,32 +26,6 @@ class HistorySettings(BaseModel):
         description="Base URL of the server's HTTP API, e.g. "
         "`http://prometheus-server.monitoring:9090` (Thanos, Mimir with its `/prometheus` "
         "prefix, VictoriaMetrics alike); unset: no back-fill. Credentials never go in the URL.",
-    )
-    token_file: Path | None = Field(
-        None,
-        description="Send `Authorization: Bearer` with the token in this file; re-read on "
-        "every request, so a rotated token is picked up. Never logged.",
-    )
-    basic_auth_username: str | None = Field(
-        None, description="HTTP basic auth user; with `basic_auth_password_file`."
-    )
-    basic_auth_password_file: Path | None = Field(
-        None,
-        description="File holding the basic auth password (surrounding whitespace ignored); "
-        "re-read on every request. Never logged.",
-    )
-    ca_file: Path | None = Field(
-        None,
-        description="PEM CA bundle the server's certificate is checked against; unset: "
-        "the system's trust store.",
-    )
-    insecure_skip_tls_verify: bool = Field(
-        False, description="Do not check the server's certificate (test setups only)."
-    )
-    headers: dict[str, str] = Field(
-        default_factory=dict,
-        description="Extra request headers, e.g. `{X-Scope-OrgID: team-a}` for a multi-tenant "
-        "Mimir or Cortex. Not for credentials: use `token_file` or basic auth.",
     )
     extra_matchers: str = Field(
         "",
@@ -78,7 +54,6 @@ class HistorySettings(BaseModel):
         "is read; after that it forecasts with what it has, and takes the history up once "
         "it arrives.",
     )
-    timeout_seconds: float = Field(60, gt=0, le=600, description="Timeout of one query.")
     retry_initial_seconds: float = Field(
         1, gt=0, le=600, description="First pause after a failed query; doubled per failure."
     )
@@ -95,18 +70,10 @@ class HistorySettings(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"need an http:// or https:// URL with a host, got {url!r}")
         if "@" in parts.netloc:
-            raise ValueError("credentials in the URL; use token_file or basic auth")
+            raise ValueError("credentials in the URL; use bearer_token_file or basic auth")
         if parts.query or parts.fragment:
             raise ValueError("the URL takes no query or fragment")
         return url.rstrip("/")
-
-    @field_validator("headers")
-    @classmethod
-    def _no_credential_headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name in headers:
-            if name.lower() == "authorization":
-                raise ValueError("Authorization comes from token_file or basic auth")
-        return headers
 
     @field_validator("extra_matchers")
     @classmethod
@@ -123,11 +90,7 @@ class HistorySettings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _one_way_to_authenticate(self) -> HistorySettings:
-        if (self.basic_auth_username is None) != (self.basic_auth_password_file is None):
-            raise ValueError("basic_auth_username and basic_auth_password_file go together")
-        if self.token_file is not None and self.basic_auth_username is not None:
-            raise ValueError("token_file and basic auth exclude each other")
+    def _retries_in_order(self) -> HistorySettings:
         if self.retry_max_seconds < self.retry_initial_seconds:
             raise ValueError("retry_max_seconds must be >= retry_initial_seconds")
         return self

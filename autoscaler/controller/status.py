@@ -22,6 +22,8 @@ CONDITION_TYPES = (
     "ScalingLimited",
     "ConflictingAutoscaler",
     "AbleToResize",
+    # Set by autoscaler.backfill.gate, which merges it into the status the controller writes.
+    "HistoryBackfilled",
 )
 
 

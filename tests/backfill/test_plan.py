@@ -95,13 +95,8 @@ def test_the_target_is_the_series_the_load_query_reads() -> None:
     [
         ({"prometheus_url": "http://user:pw@prom:9090"}, "credentials in the URL"),
         ({"prometheus_url": "prom:9090"}, "http:// or https://"),
-        ({"headers": {"authorization": "Bearer x"}}, "Authorization comes from"),
         ({"extra_matchers": 'job="a"} or up{x="y"'}, "not PromQL label matchers"),
-        ({"basic_auth_username": "u"}, "go together"),
-        (
-            {"token_file": "/t", "basic_auth_username": "u", "basic_auth_password_file": "/p"},
-            "exclude each other",
-        ),
+        ({"retry_initial_seconds": 10, "retry_max_seconds": 5}, "retry_max_seconds"),
     ],
 )
 def test_settings_refuse_what_would_leak_or_mislead(
