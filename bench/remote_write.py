@@ -1,13 +1,14 @@
 """Remote write throughput: a store's log of ``--series`` x ``--steps`` samples sent to a
 receiver, as a queue catches up after an outage.
 
-The receiver is a real Prometheus (``--web.enable-remote-write-receiver``) when installed,
-else a loopback sink that reads each request and answers 204; either runs in its own
+The receiver is a real Prometheus (``--web.enable-remote-write-receiver``) when installed
+(and ``--receiver sink`` is not given), else a loopback sink that reads each request and
+answers 204; either runs in its own
 process, so the CPU time measured (this process's, user + system) is the sender's alone:
 reading and decoding the log, queueing, encoding protobuf, snappy, HTTP. With Prometheus the
 samples it holds are counted at the end, as a check.
 
-    python -m bench.remote_write [--series 10000] [--steps 100] [--shards 4]
+    python -m bench.remote_write [--series 10000] [--steps 100] [--shards 4] [--receiver sink]
 """
 
 from __future__ import annotations
@@ -52,10 +53,10 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _receiver(work: Path) -> Iterator[tuple[str, str]]:
+def _receiver(work: Path, kind: str) -> Iterator[tuple[str, str]]:
     """(base URL, kind) of a receiver in its own process."""
     port = _free_port()
-    prometheus = shutil.which("prometheus")
+    prometheus = shutil.which("prometheus") if kind != "sink" else None
     if prometheus:
         (work / "prometheus.yml").write_text("global: {}\n")
         cmd = [
@@ -132,8 +133,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--per-send", type=int, default=2_000)
+    parser.add_argument(
+        "--receiver",
+        choices=("prometheus", "sink"),
+        default="prometheus",
+        help="prometheus (when installed; else the sink) or a sink that only reads requests",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, _receiver(Path(tmp)) as (url, kind):
+    with tempfile.TemporaryDirectory() as tmp, _receiver(Path(tmp), args.receiver) as (url, kind):
         work = Path(tmp)
         t0_ms = 1_750_000_000_000
         # One head for the whole run: the log is one segment per seal, none deleted here.
