@@ -3,10 +3,11 @@
 With ``storage.query_url`` set, the series that rules, forecasts and the controller read live
 in a remote store (fed by remote write); the embedded store holds only what was collected
 recently. :class:`BufferedQuerier` answers a selection from the embedded store alone when the
-range lies within what it has held since it started buffering, and otherwise merges: per
-series, the remote samples older than the series' first buffered sample, then the buffered
-ones. Buffered samples win where both have a series (they are what was collected; the remote
-copy may lag behind by a remote-write batch).
+range lies within what it has held since it started buffering (raw samples of this process'
+own collection), and otherwise merges, per series: the remote samples before that time, then
+the buffered ones. Older buffered samples may be downsampled copies, the remote ones are the
+samples as collected. Where the remote copy of a series ends earlier (remote write fell
+behind, or the receiver was down), the buffered samples after its last one fill the gap.
 
 Where the remote store cannot answer, the query fails (:class:`RemoteStorageError`) rather
 than silently using the buffer alone: a rate over an hour computed from ten minutes of data
@@ -61,11 +62,12 @@ class BufferedQuerier:
         if since is not None and start_ms >= since:
             return local
         remote = self.remote.select(matchers, start_ms, end_ms)
-        return merge(local, remote)
+        return merge(local, remote, end_ms + 1 if since is None else since)
 
 
-def merge(local: list[Series], remote: list[Series]) -> list[Series]:
-    """Per label set: remote samples before the first local one, then the local ones."""
+def merge(local: list[Series], remote: list[Series], since_ms: int) -> list[Series]:
+    """Per label set: remote samples before ``since_ms`` (or up to the remote's last sample,
+    if earlier), then the local ones after them."""
     by_labels = {s.labels: s for s in local}
     out: list[Series] = []
     for series in remote:
@@ -73,12 +75,17 @@ def merge(local: list[Series], remote: list[Series]) -> list[Series]:
         if mine is None or len(mine.timestamps) == 0:
             out.append(series)
             continue
-        older = series.timestamps < mine.timestamps[0]
+        if len(series.timestamps) == 0:
+            out.append(mine)
+            continue
+        cut = min(since_ms, int(series.timestamps[-1]) + 1)
+        older = series.timestamps < cut
+        newer = mine.timestamps >= cut
         out.append(
             Series(
                 series.labels,
-                np.concatenate([series.timestamps[older], mine.timestamps]),
-                np.concatenate([series.values[older], mine.values]),
+                np.concatenate([series.timestamps[older], mine.timestamps[newer]]),
+                np.concatenate([series.values[older], mine.values[newer]]),
             )
         )
     out.extend(by_labels.values())

@@ -27,8 +27,9 @@ import asyncio
 import math
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ from simulator.cluster import SimulatedCluster
 from simulator.load import LoadSource, load_source
 from simulator.scenario import LoadSpec, Scenario
 
-__all__ = ["ParityConfig", "live_run", "replayed_run", "trace_world"]
+__all__ = ["LiveOptions", "ParityConfig", "live_run", "replayed_run", "trace_world"]
 
 DAY = 86_400.0
 NAMESPACE = "bench"
@@ -180,23 +181,38 @@ def _autoscaler(config: ParityConfig) -> dict[str, Any]:
     }
 
 
-def _settings(out: Path, kubeconfig: Path, config: ParityConfig) -> Settings:
+@dataclass
+class LiveOptions:
+    """Variations of the live run: settings merged over the run's own (group by group), where
+    the week of history goes (default: into the service's store before it starts), and work
+    after each collection and after each reconcile (step ``k``)."""
+
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: Callable[[Service, LoadSource, float], None] | None = None
+    after_collect: Callable[[Service], Awaitable[None]] | None = None
+    after_control: Callable[[Service, int], Awaitable[None]] | None = None
+
+
+def _settings(
+    out: Path, kubeconfig: Path, config: ParityConfig, extra: dict[str, dict[str, Any]]
+) -> Settings:
     history_step = config.history_step_seconds or ControllerSettings().history_step_seconds
-    return Settings.model_validate(
-        {
-            "store": {"data_dir": out / "data"},
-            "rules": {"state_dir": out / "alerts"},
-            "kubernetes": {"kubeconfig": kubeconfig, "retry_initial_seconds": 0.5},
-            # A loaded machine must not turn into missing samples that a replay lacks.
-            "collectors": loopback_collectors(scrape_timeout=30),
-            "controller": {
-                "interval_seconds": config.step_seconds,
-                "history_step_seconds": history_step,
-            },
-            "leader": {"enabled": False},
-            "server": {"host": "127.0.0.1", "port": 0},
-        }
-    )
+    base: dict[str, dict[str, Any]] = {
+        "store": {"data_dir": out / "data"},
+        "rules": {"state_dir": out / "alerts"},
+        "kubernetes": {"kubeconfig": kubeconfig, "retry_initial_seconds": 0.5},
+        # A loaded machine must not turn into missing samples that a replay lacks.
+        "collectors": loopback_collectors(scrape_timeout=30),
+        "controller": {
+            "interval_seconds": config.step_seconds,
+            "history_step_seconds": history_step,
+        },
+        "leader": {"enabled": False},
+        "server": {"host": "127.0.0.1", "port": 0},
+    }
+    for group, values in extra.items():
+        base[group] = {**base.get(group, {}), **values}
+    return Settings.model_validate(base)
 
 
 @dataclass
@@ -212,10 +228,13 @@ async def live_run(
     initial: int,
     progress: Callable[[str], None] | None = None,
     out: Path | None = None,
+    options: LiveOptions | None = None,
 ) -> Replay:
     """The trace through the live service; figures as a :class:`Replay` of the scored steps."""
     with tempfile.TemporaryDirectory(prefix="parity-") as tmp:
-        return await _live(trace, config, initial, progress, out or Path(tmp))
+        return await _live(
+            trace, config, initial, progress, out or Path(tmp), options or LiveOptions()
+        )
 
 
 async def _live(
@@ -224,6 +243,7 @@ async def _live(
     initial: int,
     progress: Callable[[str], None] | None,
     out: Path,
+    options: LiveOptions,
 ) -> Replay:
     scenario = _scenario(trace, config, initial)
     assert scenario.start is not None
@@ -232,7 +252,7 @@ async def _live(
     await cluster.start(run_loop=False)
     kubeconfig = out / "kubeconfig"
     cluster.write_kubeconfig(kubeconfig)
-    settings = _settings(out, kubeconfig, config)
+    settings = _settings(out, kubeconfig, config, options.settings)
     api = api_client(settings.kubernetes)
     service = Service(settings, clock, api=api, persistent=True)
     step = config.step_seconds
@@ -255,20 +275,22 @@ async def _live(
             _autoscaler(config),
         )
         # The history ends where the cluster's own collection begins.
-        _backfill(service, load, config, scenario.start)
+        (options.history or partial(_backfill, config=config))(service, load, scenario.start)
         await service.start()
         await service.wait_synced()
         for _ in range(round(config.preroll_seconds / step)):
             await cluster.advance(step)
-            await service.collect_once()
+            await _collect(service, options)
         every = max(1, round(3 * 3600 / step))
         for k in range(n):
             if k:
                 await cluster.advance(step)
-                await service.collect_once()
+                await _collect(service, options)
             counts.demand[k] = load.demand(clock.now() - scenario.start)
             counts.ready[k] = workload_pods(cluster, KEY)[1]
             await service.control_once()
+            if options.after_control is not None:
+                await options.after_control(service, k)
             # The Deployment and ReplicaSet controllers act on a scale within a second.
             cluster.step()
             counts.replicas[k] = workload_pods(cluster, KEY)[0]
@@ -294,7 +316,13 @@ async def _live(
     )
 
 
-def _backfill(service: Service, load: LoadSource, config: ParityConfig, start: float) -> None:
+async def _collect(service: Service, options: LiveOptions) -> None:
+    await service.collect_once()
+    if options.after_collect is not None:
+        await options.after_collect(service)
+
+
+def _backfill(service: Service, load: LoadSource, start: float, config: ParityConfig) -> None:
     """The trace's week before the cluster started, on the world's grid."""
     days = (config.history_seconds - config.preroll_seconds) / DAY
     write_history(service.store, load, NAMESPACE, WORKLOAD, start, days, step=config.step_seconds)

@@ -153,19 +153,27 @@ async def test_an_unreachable_remote_store_fails_the_query_not_the_caller(
             )
 
 
-def test_merge_prefers_buffered_samples_and_keeps_series_of_either_side() -> None:
-    a, b, c = (make_labels({"__name__": "m", "i": i}) for i in "abc")
+def test_merge_takes_remote_samples_before_the_buffer_and_fills_remote_gaps() -> None:
+    a, b, c, d = (make_labels({"__name__": "m", "i": i}) for i in "abcd")
 
     def s(labels: tuple[tuple[str, str], ...], ts: list[int], vs: list[float]) -> Series:
         return Series(labels, np.array(ts, np.int64), np.array(vs, np.float64))
 
     merged = merge(
-        [s(a, [30, 40], [3.5, 4.5]), s(c, [10], [1.0])],
-        [s(a, [10, 20, 30, 40], [1, 2, 3, 4]), s(b, [5], [9])],
+        [
+            # Downsampled copies before 30 lose to the remote samples as collected.
+            s(a, [0, 30, 40], [0.5, 3.5, 4.5]),
+            s(c, [10], [1.0]),
+            # The remote copy of d ends at 10: the buffer fills 20 on.
+            s(d, [0, 20, 30], [0.5, 2.5, 3.5]),
+        ],
+        [s(a, [10, 20, 30, 40], [1, 2, 3, 4]), s(b, [5], [9]), s(d, [0, 10], [0, 1])],
+        since_ms=30,
     )
     rows = {m.labels: (m.timestamps.tolist(), m.values.tolist()) for m in merged}
     assert rows == {
         a: ([10, 20, 30, 40], [1.0, 2.0, 3.5, 4.5]),
         b: ([5], [9.0]),
         c: ([10], [1.0]),
+        d: ([0, 10, 20, 30], [0.0, 1.0, 2.5, 3.5]),
     }
