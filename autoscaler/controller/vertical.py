@@ -2,8 +2,10 @@
 
 Every reconcile feeds each pod's container usage to a :class:`ContainerSizer` per container
 and resource (the VPA way: one histogram per container name, fed by all pods), and counts
-OOM kills from restart counts. Decisions are made every ``resize_every_seconds`` or at once
-after an OOM kill.
+OOM kills from restart counts. CPU usage counts the time a container was throttled at its
+limit (cAdvisor's CFS counters, :func:`autoscaler.policy.vertical.cpu_need`), so a container
+held at its limit is sized for what it asked, not for the limit. Decisions are made every
+``resize_every_seconds`` or at once after an OOM kill.
 """
 
 from __future__ import annotations
@@ -15,24 +17,35 @@ from autoscaler.controller.load import quote
 from autoscaler.controller.workload import WorkloadView
 from autoscaler.policy.settings import VerticalSettings
 from autoscaler.policy.sizer import ContainerSizer
-from autoscaler.policy.vertical import VerticalDecision
+from autoscaler.policy.vertical import VerticalDecision, cpu_need
 from autoscaler.resource.model import VerticalSpec
-from runtime import names
+from runtime import names, names_kubelet
 
 __all__ = ["ContainerPlan", "VerticalKeeper", "usage_queries"]
 
 _FIRST_BUCKET = {"cpu": 0.001, "memory": 2.0**20}
 OOM_KILLED = "OOMKilled"
+# Usage's key for the cores a container spent throttled (not a resource: added to "cpu").
+THROTTLED = "cpu_throttled"
+# Rate window of the throttling counter: several cAdvisor scrapes (30 s apart by default).
+THROTTLED_WINDOW = "5m"
 
 
 def usage_queries(view: WorkloadView) -> dict[str, str]:
-    """PromQL for the usage of every container of the workload's pods, per resource."""
+    """PromQL for the usage of every container of the workload's pods, per resource, and
+    for the cores each spent throttled (``cpu_throttled``)."""
     # Pod names are DNS labels: a dot is the only regex character they may hold.
     pods = "|".join(p.name.replace(".", "\\\\.") for p in view.pods) or "$^"
     ns = quote(view.namespace)
+    throttled = (
+        f'{names_kubelet.CFS_THROTTLED_SECONDS}{{job="{names_kubelet.KUBELET_JOB}",'
+        f'metrics_path="{names_kubelet.CADVISOR_PATH}",namespace="{ns}",pod=~"{pods}",'
+        'container!=""}'
+    )
     return {
         "cpu": f'{names.CONTAINER_CPU_CORES}{{namespace="{ns}",pod=~"{pods}"}}',
         "memory": f'{names.CONTAINER_MEMORY}{{namespace="{ns}",pod=~"{pods}"}}',
+        THROTTLED: (f"sum by (namespace, pod, container) (rate({throttled}[{THROTTLED_WINDOW}]))"),
     }
 
 
@@ -68,8 +81,14 @@ class VerticalKeeper:
     def observe(
         self, view: WorkloadView, usage: Mapping[tuple[str, str, str], float], at: float
     ) -> None:
-        """Usage by (pod, container, resource), and restarts seen in ``view``."""
-        for (_, container, resource), used in usage.items():
+        """Usage by (pod, container, resource), and restarts seen in ``view``; the cores a
+        container spent throttled (key ``cpu_throttled``) count as CPU it used."""
+        for (pod, container, resource), value in usage.items():
+            if resource not in _FIRST_BUCKET:
+                continue
+            used = value
+            if resource == "cpu":
+                used = cpu_need(value, usage.get((pod, container, THROTTLED)))
             self._sizer(container, resource).observe(at, used)
         for c in view.containers:
             key = (c.pod, c.name)

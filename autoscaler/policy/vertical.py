@@ -29,6 +29,7 @@ __all__ = [
     "DecayingHistogram",
     "VerticalDecision",
     "VerticalReason",
+    "cpu_need",
     "forecast_need",
     "oom_bump",
     "recommend_request",
@@ -131,6 +132,18 @@ class VerticalDecision:
 def oom_bump(used: float, settings: VerticalSettings) -> float:
     """Memory after an OOM kill: max(used + 100 MiB, used × 1.2) by default."""
     return max(used + settings.oom_bump_bytes, used * settings.oom_bump_ratio)
+
+
+def cpu_need(used_cores: float, throttled_cores: float | None) -> float:
+    """CPU a container asked for: what it used plus the time it spent throttled.
+
+    Usage alone cannot exceed the CPU limit, so a container held at its limit looks exactly
+    as busy as the limit, and a request sized on usage never learns it needs more. cAdvisor's
+    ``container_cpu_cfs_throttled_seconds_total`` counts, over the node's CPUs, the time its
+    runnable threads waited for the next CFS period: its rate (in cores) is the demand the
+    limit cut off. Without that counter (no limit, no cAdvisor), usage is all there is.
+    """
+    return used_cores + max(0.0, throttled_cores or 0.0)
 
 
 def forecast_need(
