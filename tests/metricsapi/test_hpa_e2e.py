@@ -1,12 +1,15 @@
 """End to end: an HPA scales on foresight's forecast, through the simulator's aggregation.
 
-The simulated cluster (a daily load peaking at 14:00) registers foresight's external metrics
-API with an ``APIService``; its API server proxies ``/apis/external.metrics.k8s.io/...`` to
-foresight over HTTPS (verified with the ``caBundle``) with the front proxy's client
-certificate; foresight authenticates the front proxy, authorises the HPA controller's service
-account with a SubjectAccessReview against the simulator's RBAC, and answers from the forecast
-of a PredictiveAutoscaler in mode ``Recommend``. kubectl reads the metric with ``get --raw``.
-Time is virtual: each step advances the cluster, collects, reconciles and syncs the HPAs.
+The simulated cluster (a daily load peaking at 14:00) holds what the chart installs for
+foresight's external metrics API: its Service, the ``APIService`` with the generated
+``caBundle``, and the HPA controller's RBAC; foresight serves the chart's certificate. The
+simulator's API server proxies ``/apis/external.metrics.k8s.io/...`` to foresight over HTTPS
+(verified with the ``caBundle``) with the front proxy's client certificate; foresight trusts
+the front proxy named in kube-system/extension-apiserver-authentication, authorises the HPA
+controller's service account with a SubjectAccessReview against the simulator's RBAC, and
+answers from the forecast of a PredictiveAutoscaler in mode ``Recommend``. kubectl reads the
+metric with ``get --raw``. Time is virtual: each step advances the cluster, collects,
+reconciles and syncs the HPAs.
 """
 
 from __future__ import annotations
@@ -36,12 +39,14 @@ from simulator.front_proxy import FRONT_PROXY_CN, client_certificate
 from simulator.scenario import parse_scenario
 from simulator.tls import new_ca
 from tests.controller.conftest import SCENARIO, START, pas, settings_for
+from tests.helm.helmchart import NAMESPACE as CHART_NS
+from tests.helm.helmchart import manifests
 from tests.support.external import require_binary
 
 HOUR = 3600.0
 STEP = 150.0  # seconds between two syncs (upstream: 15; coarser keeps the test short)
-NAMESPACE = "shop"
-SERVICE = "foresight-metrics"
+NAMESPACE = "shop"  # of the workload
+SERVICE = "foresight-external-metrics"  # the chart's, in its namespace
 METRIC_PATH = (
     f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/foresight_forecast_peak"
 )
@@ -98,72 +103,32 @@ def external_settings(tmp: Path, kubeconfig: Path, pem: dict[str, bytes]) -> Set
     return Settings.model_validate(base)
 
 
-def registration(port: int, ca_pem: bytes) -> list[dict[str, Any]]:
-    """The Service, its Endpoints on loopback and the APIService, as the chart installs them
-    (with ``--enable-aggregator-routing``, kube-apiserver dials the endpoint)."""
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": SERVICE, "namespace": NAMESPACE},
-            "spec": {"ports": [{"name": "https", "port": 443, "targetPort": "https"}]},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Endpoints",
-            "metadata": {"name": SERVICE, "namespace": NAMESPACE},
-            "subsets": [
-                {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": port}]}
-            ],
-        },
-        {
-            "apiVersion": "apiregistration.k8s.io/v1",
-            "kind": "APIService",
-            "metadata": {"name": "v1beta1.external.metrics.k8s.io"},
-            "spec": {
-                "group": "external.metrics.k8s.io",
-                "version": "v1beta1",
-                "groupPriorityMinimum": 100,
-                "versionPriority": 100,
-                "service": {"namespace": NAMESPACE, "name": SERVICE, "port": 443},
-                "caBundle": base64.b64encode(ca_pem).decode("ascii"),
-            },
-        },
+def chart_objects() -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+    """What the chart installs for the external metrics API (its Service, APIService and the
+    HPA controller's RBAC), and its generated serving certificate and key."""
+    rendered = manifests({"externalMetrics": {"enabled": True}})
+    wanted = [
+        rendered.one("Service", SERVICE),
+        rendered.one("APIService"),
+        rendered.one("ClusterRole", f"{SERVICE}-reader"),
+        rendered.one("ClusterRoleBinding", f"{SERVICE}-reader"),
     ]
+    secret = rendered.one("Secret", f"{SERVICE}-tls")
+    pem = {k: base64.b64decode(v) for k, v in secret["data"].items()}
+    return wanted, {"cert": pem["tls.crt"], "key": pem["tls.key"]}
 
 
-# What the chart grants the HPA controller (templates/external-metrics-rbac.yaml).
-HPA_READER = [
-    {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {"name": "foresight-external-metrics-reader"},
-        "rules": [
-            {
-                "apiGroups": ["external.metrics.k8s.io"],
-                "resources": ["*"],
-                "verbs": ["get", "list", "watch"],
-            }
+def endpoints(port: int) -> dict[str, Any]:
+    """What the endpoints controller would write for the Service: foresight on loopback (with
+    ``--enable-aggregator-routing``, kube-apiserver dials the endpoint)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": SERVICE, "namespace": CHART_NS},
+        "subsets": [
+            {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": port}]}
         ],
-    },
-    {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": "foresight-hpa-external-metrics"},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "ClusterRole",
-            "name": "foresight-external-metrics-reader",
-        },
-        "subjects": [
-            {
-                "kind": "ServiceAccount",
-                "name": "horizontal-pod-autoscaler",
-                "namespace": "kube-system",
-            }
-        ],
-    },
-]
+    }
 
 
 def hpa(average_value: str = "225m") -> dict[str, Any]:
@@ -211,7 +176,7 @@ def recommend() -> dict[str, Any]:
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Cluster]:
-    serving = new_ca().issue((f"{SERVICE}.{NAMESPACE}.svc", "127.0.0.1"))
+    installed, pem = chart_objects()
     proxy_ca = new_ca("front-proxy-ca")
     clock = VirtualClock(start=START, autoadvance=False)
     cluster = SimulatedCluster(parse_scenario(SCENARIO, "hpa.yaml"), clock)
@@ -220,7 +185,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Cluster]:
     await cluster.start(run_loop=False)
     kubeconfig = tmp_path / "kubeconfig"
     cluster.write_kubeconfig(kubeconfig)
-    pem = {"cert": serving.cert_pem, "key": serving.key_pem}
     settings = external_settings(tmp_path, kubeconfig, pem)
     api = api_client(settings.kubernetes)
     crd: Any = crd_manifest()
@@ -234,7 +198,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Cluster]:
     await service.serve_http()
     assert service.external_metrics_port is not None
     rig = Cluster(cluster, clock, api, service, kubeconfig)
-    for obj in [*registration(service.external_metrics_port, serving.ca_pem), *HPA_READER]:
+    await rig.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CHART_NS}})
+    for obj in [*installed, endpoints(service.external_metrics_port)]:
         await rig.create(obj)
     try:
         yield rig
