@@ -1,9 +1,14 @@
-"""Scaling benchmark: ``python -m bench.scaling DIR [--startup 30 60 120 300]``.
+"""Scaling benchmark: ``python -m bench.scaling DIR [--startup 30 60 120 300] [--traces N]``.
 
-Replays every trace in DIR through foresight and the reference policies in the world model of
-``docs/architecture.md`` and prints, per pod startup, the per-trace table and the aggregates, then a
-summary of foresight against the HPA frontier (fewer violations than hpa@0.5, lower cost than
-hpa@0.7).
+Replays the traces in DIR through foresight with ``naive`` and with every forecast model
+registered beyond the ones foresight has long had (looked up in the registry at run time),
+and through the peers (``hpa``, ``ehpa``, ``phpa-hw``, ``phpa-lin``, ``hpa-on-forecast`` at
+each target) in the world model of ``docs/architecture.md``, and prints per pod startup one
+line per policy: mean violating steps %, geometric-mean cost vs the oracle, mean actions per
+day. Then, per model, whether it beats every competitor (the peers but hpa-on-forecast, which
+is foresight's own forecast): fewer violations than each one's best setting at lower cost
+than the cheapest setting of any. Progress and CPU seconds go to stderr; a full run takes
+minutes per startup (``--traces``/``--match`` take a subset).
 """
 
 from __future__ import annotations
@@ -11,46 +16,145 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from autoscaler.backtest.policies import DEFAULT_POLICIES
-from autoscaler.backtest.report import format_table
-from autoscaler.backtest.run import Suite, run_suite
+from autoscaler.backtest.frontier import Frontier, FrontierPoint, SweepPoint, run_frontier
 from autoscaler.backtest.trace import trace_files
 from autoscaler.backtest.world import WorldConfig
+from autoscaler.forecast.registry import forecaster_names
+from autoscaler.forecast.settings import ForecastSettings
+
+__all__ = ["COMPETITORS", "PEERS", "default_models", "format_lines", "main", "points", "verdicts"]
+
+PEERS = ("hpa", "ehpa", "phpa-hw", "phpa-lin", "hpa-on-forecast")
+# The autoscalers foresight competes with; hpa-on-forecast is foresight's own forecast.
+COMPETITORS = frozenset({"hpa", "ehpa", "phpa-hw", "phpa-lin"})
+DEFAULT_TARGETS = (0.5, 0.7, 0.9)
+STARTUPS = (30.0, 60.0, 120.0, 300.0)
+# Forecasters foresight shipped before the learned-model work; any other registered name is new.
+ESTABLISHED = frozenset({"naive", "seasonal_naive", "holt_winters", "quantile_gbm"})
 
 
-def verdict(suite: Suite) -> str:
-    """One line: does foresight beat the HPA on both axes?"""
-    a = suite.aggregates
-    f, low, mid = a["foresight"], a["hpa@0.5"], a["hpa@0.7"]
-    fewer = f.violation_pct < low.violation_pct
-    cheaper = f.cost_vs_oracle < mid.cost_vs_oracle
-    return (
-        f"foresight viol {f.violation_pct:.3f}% vs hpa@0.5 {low.violation_pct:.3f}% "
-        f"({'better' if fewer else 'WORSE'}); cost {f.cost_vs_oracle:.3f} vs hpa@0.7 "
-        f"{mid.cost_vs_oracle:.3f} ({'better' if cheaper else 'WORSE'})"
-    )
+def default_models() -> list[str]:
+    """``naive`` and every registered forecaster that is not an established one."""
+    return ["naive", *(n for n in forecaster_names() if n not in ESTABLISHED)]
+
+
+def points(
+    models: Sequence[str], peers: Sequence[str], targets: Sequence[float]
+) -> list[SweepPoint]:
+    """foresight with each model at the default quantile, each peer at each target."""
+    out: list[SweepPoint] = []
+    for model in models:
+        settings = ForecastSettings(model=model)
+        name = f"foresight:{model}"
+        out.append(SweepPoint(name, "quantile", settings.quantile, name, settings))
+    for peer in peers:
+        for t in targets:
+            out.append(SweepPoint(peer, "target", t, f"{peer}@{t:g}", None))
+    return out
+
+
+def format_lines(frontier: Frontier) -> str:
+    """One line per policy setting."""
+    width = max(len(p.point.name) for p in frontier.points)
+    head = f"{'policy':<{width}} {'viol%':>8} {'cost/oracle':>11} {'actions/day':>11}"
+    lines = [head, "-" * len(head)]
+    for p in frontier.points:
+        a = p.aggregate
+        lines.append(
+            f"{p.point.name:<{width}} {a.violation_pct:>8.3f} {a.cost_vs_oracle:>11.3f} "
+            f"{a.actions_per_day:>11.1f}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def verdicts(frontier: Frontier) -> list[str]:
+    """Per foresight model: fewer violations than every competitor's best setting, and
+    cheaper than the cheapest competitor setting?"""
+    peers = [p for p in frontier.points if p.point.family in COMPETITORS]
+    models = [p for p in frontier.points if p.point.knob == "quantile"]
+    if not peers:
+        return []
+    best: dict[str, FrontierPoint] = {}
+    for p in peers:
+        known = best.get(p.point.family)
+        if known is None or p.aggregate.violation_pct < known.aggregate.violation_pct:
+            best[p.point.family] = p
+    fewest = min(best.values(), key=lambda p: p.aggregate.violation_pct)
+    cheapest = min(peers, key=lambda p: p.aggregate.cost_vs_oracle)
+    out = []
+    for m in models:
+        a = m.aggregate
+        fewer = a.violation_pct < fewest.aggregate.violation_pct
+        cheaper = a.cost_vs_oracle < cheapest.aggregate.cost_vs_oracle
+        out.append(
+            f"{m.point.name}: viol {a.violation_pct:.3f}% vs fewest of the competitors "
+            f"{fewest.point.name} {fewest.aggregate.violation_pct:.3f}% "
+            f"({'better' if fewer else 'WORSE'}); cost {a.cost_vs_oracle:.3f} vs cheapest "
+            f"{cheapest.point.name} {cheapest.aggregate.cost_vs_oracle:.3f} "
+            f"({'better' if cheaper else 'WORSE'})"
+        )
+    return out
+
+
+def _progress(done: int, total: int, name: str) -> None:
+    end = "\n" if done == total else ""
+    sys.stderr.write(f"\r  {done}/{total} {name:<60}{end}")
+    sys.stderr.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scaling", description=__doc__)
     parser.add_argument("dir", type=Path, help="folder of timestamp,value traces")
-    parser.add_argument("--startup", type=float, nargs="+", default=[60.0], help="seconds")
+    parser.add_argument(
+        "--startup", type=float, nargs="+", default=list(STARTUPS), help="pod startups, seconds"
+    )
     parser.add_argument("--peak-replicas", type=int, default=20)
+    parser.add_argument(
+        "--traces", type=int, default=None, metavar="N", help="only the first N traces (sorted)"
+    )
+    parser.add_argument(
+        "--match", default=None, metavar="TEXT", help="only traces whose file name contains TEXT"
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        metavar="MODEL",
+        help="forecast models for foresight (default: naive and every newly registered one)",
+    )
+    parser.add_argument("--peers", nargs="*", default=list(PEERS), metavar="PEER")
+    parser.add_argument(
+        "--targets", type=float, nargs="+", default=list(DEFAULT_TARGETS), metavar="T"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
     paths = trace_files([args.dir])
+    if args.match is not None:
+        paths = [p for p in paths if args.match in p.name]
+    if args.traces is not None:
+        paths = paths[: args.traces]
+    models = args.models or default_models()
+    sweep = points(models, args.peers, args.targets)
+    print(f"{len(paths)} trace(s): {', '.join(p.stem for p in paths)}")
     summary: list[str] = []
     for startup in args.startup:
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         config = WorldConfig(startup_seconds=startup, peak_replicas=args.peak_replicas)
-        suite = run_suite(paths, config, DEFAULT_POLICIES)
-        print(f"## startup {startup:.0f} s, peak {args.peak_replicas} replicas")
-        print(format_table(suite))
-        line = f"startup {startup:>4.0f} s: {verdict(suite)}"
-        print(line, f"[{time.perf_counter() - began:.0f} s]\n", flush=True)
-        summary.append(line)
-    print("\n".join(summary))
+        frontier = run_frontier(paths, config, sweep, None if args.quiet else _progress)
+        print(f"\n## startup {startup:.0f} s, peak {args.peak_replicas} replicas")
+        print(format_lines(frontier), end="")
+        for line in verdicts(frontier):
+            summary.append(f"startup {startup:>4.0f} s: {line}")
+            print(line)
+        sys.stderr.write(
+            f"startup {startup:.0f} s: {time.process_time() - cpu:.0f} CPU-s, "
+            f"{time.perf_counter() - began:.0f} s wall\n"
+        )
+        sys.stdout.flush()
+    print("\n" + "\n".join(summary))
     return 0
 
 
