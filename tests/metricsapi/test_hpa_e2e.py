@@ -41,6 +41,7 @@ from simulator.tls import new_ca
 from tests.controller.conftest import SCENARIO, START, pas, settings_for
 from tests.helm.helmchart import NAMESPACE as CHART_NS
 from tests.helm.helmchart import manifests
+from tests.simulator.test_sim_kubectl import _kubectl_result
 from tests.support.external import require_binary
 
 HOUR = 3600.0
@@ -211,15 +212,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Cluster]:
 
 
 def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    binary = require_binary("kubectl")
-    return subprocess.run(
-        [binary, "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={"HOME": str(kubeconfig.parent), "PATH": "/usr/bin:/bin"},
-    )
+    return _kubectl_result(require_binary("kubectl"), kubeconfig, *args)
 
 
 @pytest.mark.timeout(300)
