@@ -24,7 +24,6 @@ tells the store which log segments to keep (up to ``max_wal_held_bytes``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import random
@@ -123,7 +122,8 @@ class QueueManager:
         self.name = settings.queue_name
         self._data_dir = data_dir
         self._clock = clock
-        self._client = client if client is not None else RemoteClient(settings, clock)
+        # Made when the queue runs: a queue only asked for its metrics holds no connection.
+        self._client = client
         self._fsync = fsync
         q = settings.queue_config
         # A server's Retry-After is waited in full, as Prometheus does, even past the maximum.
@@ -143,6 +143,7 @@ class QueueManager:
         self._save_lock = asyncio.Lock()
         self._requested = 0
         self._saved = 0
+        self._written: tuple[int, dict[str, Any]] | None = None
         # Per-shard sending throughput, for sizing: samples acknowledged, seconds spent.
         self._sent_samples = 0
         self._send_seconds = 0.0
@@ -207,6 +208,7 @@ class QueueManager:
             extra,
             self._fsync,
         )
+        self._written = (segment, extra)
 
     async def _persist(self) -> None:
         """Save the positions as they are now (or later), before returning."""
@@ -217,6 +219,9 @@ class QueueManager:
                 return
             generation = self._requested
             segment, extra = self._state()
+            if (segment, extra) == self._written:
+                self._saved = generation
+                return
             await in_thread(
                 self._clock,
                 save_reader_state,
@@ -228,54 +233,74 @@ class QueueManager:
                 self._fsync,
             )
             self._saved = generation
+            self._written = (segment, extra)
 
     # -- running -------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Read, queue and send until cancelled; the position is saved as it goes."""
+        """Read, queue and send until cancelled; the position is saved as it goes. A reader
+        or sender that fails ends it with that error."""
         await in_thread(self._clock, self._load)
+        own_client = self._client is None
+        if self._client is None:
+            self._client = RemoteClient(self.settings, self._clock)
         try:
             while True:
-                self._wake = [asyncio.Event() for _ in self.shards]
-                senders = [
-                    asyncio.create_task(self._send_loop(k), name=f"remote-write-{self.name}-{k}")
-                    for k in range(len(self.shards))
-                ]
-                n: int | None = None
-                reader = asyncio.create_task(self._read_loop(), name=f"remote-write-{self.name}")
-                try:
-                    n = await self._size_loop()
-                finally:
-                    reader.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await reader
-                    self._draining = True
-                    for event in self._wake:
-                        event.set()
-                    if n is None:
-                        for task in senders:
-                            task.cancel()
-                    results = await asyncio.gather(*senders, return_exceptions=True)
-                    self._draining = False
-                for result in results:
-                    if isinstance(result, BaseException) and not isinstance(
-                        result, asyncio.CancelledError
-                    ):
-                        raise result
+                n = await self._round()
                 self._reshard(n)
                 await self._persist()
         finally:
-            await self._client.aclose()
+            if own_client:
+                await self._client.aclose()
+                self._client = None
 
-    def _reshard(self, n: int | None) -> None:
+    async def _round(self) -> int:
+        """Run the reader and the shards until the shard count should change; then stop
+        reading, drain the shards, and return the new count."""
+        self._wake = [asyncio.Event() for _ in self.shards]
+        senders = [
+            asyncio.create_task(self._send_loop(k), name=f"remote-write-{self.name}-{k}")
+            for k in range(len(self.shards))
+        ]
+        stop_reading = asyncio.Event()
+        reader = asyncio.create_task(
+            self._read_loop(stop_reading), name=f"remote-write-{self.name}"
+        )
+        sizing = asyncio.create_task(self._size_loop(), name=f"remote-write-{self.name}-size")
+        tasks = [reader, sizing, *senders]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if sizing not in done:
+                for task in done:
+                    task.result()
+                raise RuntimeError(f"remote write {self.name}: a task ended unexpectedly")
+            n = sizing.result()
+            stop_reading.set()
+            self._room.set()
+            await reader
+            self._draining = True
+            for event in self._wake:
+                event.set()
+            for result in await asyncio.gather(*senders, return_exceptions=True):
+                if isinstance(result, BaseException):
+                    raise result
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            self._draining = False
+        return n
+
+    def _reshard(self, n: int) -> None:
         """Start ``n`` empty shards at the reader's position (the old ones are drained)."""
-        assert n is not None
         log.info("remote write %s: %d shards -> %d", self.name, len(self.shards), n)
         self.shards = [Shard(acked=self._reader_pos) for _ in range(n)]
 
-    async def _size_loop(self) -> int | None:
+    async def _size_loop(self) -> int:
         """Sleep and size the queue again until the shard count should change; returns the
-        new count (cancelled: never returns)."""
+        new count."""
         q = self.settings.queue_config
         last_read, last_at = self._read_samples, self._clock.now()
         while True:
@@ -301,11 +326,12 @@ class QueueManager:
     def pending(self) -> int:
         return sum(s.pending for s in self.shards)
 
-    async def _read_loop(self) -> None:
-        """Follow the log and queue its samples on the shards."""
+    async def _read_loop(self, stop: asyncio.Event) -> None:
+        """Follow the log and queue its samples on the shards, until ``stop`` (looked at
+        between steps: a step cancelled while its thread reads would lose what it read)."""
         assert self._tail is not None
         capacity = self.settings.queue_config.capacity * len(self.shards)
-        while True:
+        while not stop.is_set():
             if self.pending >= capacity:
                 self._room.clear()
                 await sleep_or_stop(self._clock, _POLL_SECONDS, self._room)
@@ -332,7 +358,7 @@ class QueueManager:
                     shard.acked = max(shard.acked, self._reader_pos)
             if not records:
                 await self._persist()
-                await self._clock.sleep(_POLL_SECONDS)
+                await sleep_or_stop(self._clock, _POLL_SECONDS, stop)
 
     def _read_step(self) -> list[WalRecord]:
         """The next records of the log, their series' labels read (in a thread)."""
@@ -390,9 +416,7 @@ class QueueManager:
             body, unknown = await in_thread(self._clock, self._encoder.encode, batch)
             self.stats.samples_failed += unknown
             sent = len(batch) - unknown
-            started = self._clock.now()
             delivered = await self._deliver(body, sent, batch.replay)
-            self._send_seconds += self._clock.now() - started
             if delivered:
                 self._sent_samples += sent
                 self.stats.samples_sent += sent
@@ -411,7 +435,12 @@ class QueueManager:
         attempt = 0
         while True:
             try:
+                assert self._client is not None
+                started = self._clock.now()
                 await self._client.send(body)
+                # Only attempts that went through measure what a shard can deliver: pauses
+                # of an outage would make more shards look needed.
+                self._send_seconds += self._clock.now() - started
                 if attempt:
                     log.info(
                         "remote write %s: batch delivered after %d retries", self.name, attempt
