@@ -26,7 +26,18 @@ __all__ = [
     "split_target",
 ]
 
-DEFAULT_POLICIES = ("foresight", "hpa@0.5", "hpa@0.7", "hpa@0.9", "oracle", "static")
+DEFAULT_POLICIES = (
+    "foresight",
+    "hpa@0.5",
+    "hpa@0.7",
+    "hpa@0.9",
+    "ehpa@0.7",
+    "phpa-hw@0.7",
+    "phpa-lin@0.7",
+    "hpa-on-forecast@0.7",
+    "oracle",
+    "static",
+)
 
 
 class PolicyError(Exception):

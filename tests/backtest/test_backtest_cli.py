@@ -36,3 +36,25 @@ def test_unknown_policy_lists_the_valid_names(capsys: pytest.CaptureFixture[str]
         make_policy("vpa")
     assert main(["backtest", "--trace", "/nonexistent.csv"]) == 1
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_the_default_comparison_includes_the_peers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    trace = write_daily_trace(tmp_path / "daily.csv", days=3)
+    assert main(["backtest", "--trace", str(trace), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out["aggregates"]) == [
+        "foresight",
+        "hpa@0.5",
+        "hpa@0.7",
+        "hpa@0.9",
+        "ehpa@0.7",
+        "phpa-hw@0.7",
+        "phpa-lin@0.7",
+        "hpa-on-forecast@0.7",
+        "oracle",
+        "static",
+    ]
+    for a in out["aggregates"].values():
+        assert a["actions_per_day"] >= 0
