@@ -5,7 +5,8 @@ autoscalers in mode ``Recommend`` are published: in ``Auto`` foresight scales th
 itself, and an HPA following the same numbers would fight it.
 
 Metrics (:data:`METRICS`), one item per autoscaler, labelled ``namespace``, ``autoscaler``,
-``workload``, ``workload_kind`` and ``quantile``:
+``workload``, ``workload_kind`` and ``quantile`` (and ``resource``, ``horizon_seconds`` when
+the source knows them):
 
 - ``foresight_forecast_peak``: the forecast peak of the workload's total load over the
   autoscaler's horizon, at its quantile, in the unit of its metric (cores, bytes, or the
@@ -60,6 +61,9 @@ class ForecastView:
     forecast: float | None
     load: float | None
     desired: int | None
+    # The load's kind (cpu, memory, query) and the horizon, seconds, when the source knows them.
+    resource: str | None = None
+    horizon_seconds: float | None = None
 
     def labels(self) -> dict[str, str]:
         """The labels a selector matches and the item carries."""
@@ -71,6 +75,10 @@ class ForecastView:
         }
         if self.quantile is not None:
             labels["quantile"] = f"{self.quantile:g}"
+        if self.resource is not None:
+            labels["resource"] = self.resource
+        if self.horizon_seconds is not None:
+            labels["horizon_seconds"] = f"{self.horizon_seconds:g}"
         return labels
 
 
