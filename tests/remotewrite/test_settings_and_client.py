@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import yaml
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -134,3 +135,14 @@ async def test_credentials_go_on_the_request_and_nowhere_else(
             assert SECRET not in str(error) and url.split("//")[1] in str(error)
     assert rec.headers[-1]["X-Scope-OrgID"] == SECRET
     assert SECRET not in caplog.text
+
+
+def test_the_chart_readme_example_loads() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "helm" / "foresight" / "README.md").read_text()
+    section = readme[readme.index("### Remote write") :]
+    example = section[section.index("```yaml") + 7 : section.index("```\n", 10)]
+    config = yaml.safe_load(example)["config"]
+    (entry,) = Settings.model_validate(config).remote_write
+    assert entry.queue_name == "mimir"
+    assert entry.basic_auth is not None and entry.basic_auth.password is None
+    assert entry.queue_config.max_shards == 4
