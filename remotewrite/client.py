@@ -28,7 +28,7 @@ from remotewrite.settings import RemoteWriteSettings
 from runtime.backoff import retry_after_seconds
 from runtime.clock import Clock, VirtualClock
 
-__all__ = ["Rejected", "RemoteClient", "RemoteWriteError", "Retryable", "user_agent"]
+__all__ = ["Rejected", "RemoteClient", "RemoteWriteError", "Retryable", "safe_url", "user_agent"]
 
 _BODY_SHOWN = 256
 
@@ -95,7 +95,7 @@ class RemoteClient:
         # SNI and the certificate check against another name than the URL's host.
         server_name = settings.tls.server_name
         self._extensions = {"sni_hostname": server_name} if server_name else {}
-        self.where = f"remote write {settings.queue_name} ({_safe_url(settings.url)})"
+        self.where = f"remote write {settings.queue_name} ({safe_url(settings.url)})"
 
     def _headers(self) -> dict[str, str]:
         s = self.settings
@@ -159,7 +159,7 @@ class RemoteClient:
         await self._client.aclose()
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without user info (credentials), for messages."""
     parsed = httpx.URL(url)
     return str(parsed.copy_with(username=None, password=None)) if parsed.userinfo else url

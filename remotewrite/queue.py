@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from remotewrite.client import Rejected, RemoteClient, Retryable
+from remotewrite.client import Rejected, RemoteClient, Retryable, safe_url
 from remotewrite.prompb import encode_request, series_header
 from remotewrite.settings import RemoteWriteSettings
 from remotewrite.shards import Batch, Position, Shard, split_record
@@ -470,7 +470,8 @@ class QueueManager:
 
     def families(self) -> list[Family]:
         """This queue's ``foresight_remote_storage_*`` samples."""
-        labels = {"remote_name": self.name, "url": self.settings.url}
+        # Without user info: a URL with credentials in it must not show them on /metrics.
+        labels = {"remote_name": self.name, "url": safe_url(self.settings.url)}
         s, q = self.stats, self.settings.queue_config
         values: list[tuple[str, Any, str, float]] = [
             (names.REMOTE_SAMPLES, "counter", "Samples sent to the receiver.", s.samples_sent),

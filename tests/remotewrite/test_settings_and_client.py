@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from autoscaler.settings import Settings
 from remotewrite.client import Rejected, RemoteClient, Retryable
 from remotewrite.prompb import decode_request, encode_request
+from remotewrite.queue import QueueManager
 from remotewrite.settings import RemoteWriteSettings
 from remotewrite.sizing import desired_shards
 from runtime.clock import VirtualClock
@@ -146,3 +147,10 @@ def test_the_chart_readme_example_loads() -> None:
     assert entry.queue_name == "mimir"
     assert entry.basic_auth is not None and entry.basic_auth.password is None
     assert entry.queue_config.max_shards == 4
+
+
+def test_credentials_in_the_url_stay_off_metrics(tmp_path: Path) -> None:
+    settings = RemoteWriteSettings(url=f"http://user:{SECRET}@127.0.0.1:1/api/v1/write")
+    queue = QueueManager(settings, tmp_path, VirtualClock())
+    urls = {labels["url"] for family in queue.families() for labels, _ in family.samples}
+    assert urls == {"http://127.0.0.1:1/api/v1/write"}
