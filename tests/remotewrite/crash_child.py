@@ -22,6 +22,7 @@ from remotewrite.settings import RemoteWriteSettings  # noqa: E402
 from runtime.clock import RealClock  # noqa: E402
 from tests.remotewrite.conftest import append_steps  # noqa: E402
 from tsdb import Store, StoreSettings  # noqa: E402
+from tsdb.wal_readers import load_reader_state  # noqa: E402
 
 
 async def main(data_dir: Path, url: str, mode: str, series: int, steps: int) -> None:
@@ -41,7 +42,8 @@ async def main(data_dir: Path, url: str, mode: str, series: int, steps: int) -> 
     )
     queue = QueueManager(settings, data_dir, clock)
     task = asyncio.create_task(queue.run())
-    await asyncio.sleep(0.3)  # the queue has saved its position
+    while load_reader_state(data_dir, "crash") is None:  # noqa: ASYNC110 - a file to wait for
+        await asyncio.sleep(0.05)  # the queue has saved its position: appends reach it
     if mode == "first":
         append_steps(store, "rw_crash", series, range(steps))
         print("appended", flush=True)
