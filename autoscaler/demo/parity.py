@@ -51,7 +51,15 @@ from simulator.cluster import SimulatedCluster
 from simulator.load import LoadSource, load_source
 from simulator.scenario import LoadSpec, Scenario
 
-__all__ = ["LiveOptions", "ParityConfig", "live_run", "replayed_run", "trace_world"]
+__all__ = [
+    "LIVE_START",
+    "LiveOptions",
+    "ParityConfig",
+    "live_run",
+    "replayed_run",
+    "trace_load",
+    "trace_world",
+]
 
 DAY = 86_400.0
 NAMESPACE = "bench"
@@ -187,17 +195,15 @@ class LiveOptions:
     the week of history goes (default: into the service's store before it starts), and work
     after each collection and after each reconcile (step ``k``)."""
 
-    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
     history: Callable[[Service, LoadSource, float], None] | None = None
     after_collect: Callable[[Service], Awaitable[None]] | None = None
     after_control: Callable[[Service, int], Awaitable[None]] | None = None
 
 
-def _settings(
-    out: Path, kubeconfig: Path, config: ParityConfig, extra: dict[str, dict[str, Any]]
-) -> Settings:
+def _settings(out: Path, kubeconfig: Path, config: ParityConfig, extra: dict[str, Any]) -> Settings:
     history_step = config.history_step_seconds or ControllerSettings().history_step_seconds
-    base: dict[str, dict[str, Any]] = {
+    base: dict[str, Any] = {
         "store": {"data_dir": out / "data"},
         "rules": {"state_dir": out / "alerts"},
         "kubernetes": {"kubeconfig": kubeconfig, "retry_initial_seconds": 0.5},
@@ -211,7 +217,10 @@ def _settings(
         "server": {"host": "127.0.0.1", "port": 0},
     }
     for group, values in extra.items():
-        base[group] = {**base.get(group, {}), **values}
+        mine = base.get(group)
+        base[group] = (
+            {**mine, **values} if isinstance(mine, dict) and isinstance(values, dict) else values
+        )
     return Settings.model_validate(base)
 
 
