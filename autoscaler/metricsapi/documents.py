@@ -4,17 +4,17 @@ A :class:`ForecastView` is one PredictiveAutoscaler as the controller last saw i
 autoscalers in mode ``Recommend`` are published: in ``Auto`` foresight scales the workload
 itself, and an HPA following the same numbers would fight it.
 
-Metrics (:data:`METRICS`), one item per autoscaler, labelled ``namespace``, ``autoscaler``,
-``workload``, ``workload_kind`` and ``quantile`` (and ``resource``, ``horizon_seconds`` when
-the source knows them):
+Metrics (:data:`METRICS`, named as the same numbers are on ``/metrics``), one item per
+autoscaler, labelled ``namespace``, ``autoscaler``, ``workload``, ``workload_kind`` and
+``quantile`` (and ``resource``, ``horizon_seconds`` when the source knows them):
 
-- ``foresight_forecast_peak``: the forecast peak of the workload's total load over the
+- ``foresight_autoscaler_forecast``: the forecast peak of the workload's total load over the
   autoscaler's horizon, at its quantile, in the unit of its metric (cores, bytes, or the
   query's unit). An HPA ``External`` metric with an ``AverageValue`` target of the load one
   replica carries asks ``ceil(peak / target)`` replicas, before the load arrives.
-- ``foresight_desired_replicas``: the replicas foresight recommends (within min/max); with an
-  ``AverageValue`` target of 1 an HPA follows foresight's own decision.
-- ``foresight_load``: the load now, in the same unit as the peak.
+- ``foresight_autoscaler_desired_replicas``: the replicas foresight recommends (within
+  min/max); with an ``AverageValue`` target of 1 an HPA follows foresight's own decision.
+- ``foresight_autoscaler_load``: the load now, in the same unit as the peak.
 
 The documents have the JSON shapes of ``k8s.io/metrics/pkg/apis/external_metrics/v1beta1``
 and of ``metav1.APIResourceList`` and ``metav1.Status``.
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoscaler.metricsapi.selector import Selector
+from runtime import names
 from runtime.clock import to_datetime
 from runtime.quantity import format_cpu
 
@@ -83,10 +84,11 @@ class ForecastView:
 
 
 # Metric name → the value of a view it publishes.
+# The names are those of the same numbers on /metrics: one name per quantity.
 METRICS: Mapping[str, Callable[[ForecastView], float | None]] = {
-    "foresight_forecast_peak": lambda v: v.forecast,
-    "foresight_desired_replicas": lambda v: None if v.desired is None else float(v.desired),
-    "foresight_load": lambda v: v.load,
+    names.AUTOSCALER_FORECAST: lambda v: v.forecast,
+    names.AUTOSCALER_DESIRED_REPLICAS: lambda v: None if v.desired is None else float(v.desired),
+    names.AUTOSCALER_LOAD: lambda v: v.load,
 }
 
 

@@ -49,7 +49,7 @@ STEP = 150.0  # seconds between two syncs (upstream: 15; coarser keeps the test 
 NAMESPACE = "shop"  # of the workload
 SERVICE = "foresight-external-metrics"  # the chart's, in its namespace
 METRIC_PATH = (
-    f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/foresight_forecast_peak"
+    f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/foresight_autoscaler_forecast"
 )
 
 
@@ -148,7 +148,7 @@ def hpa(average_value: str = "225m") -> dict[str, Any]:
                     "type": "External",
                     "external": {
                         "metric": {
-                            "name": "foresight_forecast_peak",
+                            "name": "foresight_autoscaler_forecast",
                             "selector": {"matchLabels": {"workload": "web"}},
                         },
                         "target": {"type": "AverageValue", "averageValue": average_value},
@@ -262,4 +262,4 @@ async def test_kubectl_reads_the_forecast_and_the_hpa_scales_before_the_load(rig
         kubectl, rig.kubeconfig, "get", "--raw", "/apis/external.metrics.k8s.io/v1beta1"
     )
     assert apiservice.returncode == 0, apiservice.stderr
-    assert "foresight_forecast_peak" in apiservice.stdout
+    assert "foresight_autoscaler_forecast" in apiservice.stdout

@@ -47,12 +47,12 @@ def test_resource_and_horizon_label_the_items_when_known() -> None:
     assert "resource" not in view.labels()
     known = replace(view, resource="cpu", horizon_seconds=600.0)
     listed = metric_value_list(
-        "foresight_forecast_peak", "shop", parse_selector("resource=cpu"), [known], 0.0
+        "foresight_autoscaler_forecast", "shop", parse_selector("resource=cpu"), [known], 0.0
     )
     assert listed["items"][0]["metricLabels"]["horizon_seconds"] == "600"
     assert (
         metric_value_list(
-            "foresight_forecast_peak", "shop", parse_selector("resource=cpu"), [view], 0.0
+            "foresight_autoscaler_forecast", "shop", parse_selector("resource=cpu"), [view], 0.0
         )["items"]
         == []
     )

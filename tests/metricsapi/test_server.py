@@ -115,7 +115,7 @@ async def served(
     (tmp_path / "front-proxy-ca.crt").write_bytes(front_proxy.ca_pem)
     tls = serving_tls(tmp_path / "tls.crt", tmp_path / "tls.key", tmp_path / "front-proxy-ca.crt")
     clock = VirtualClock(start=NOW, autoadvance=False)
-    rights = Rights({(HPA_USER, "list foresight_forecast_peak.external.metrics.k8s.io")})
+    rights = Rights({(HPA_USER, "list foresight_autoscaler_forecast.external.metrics.k8s.io")})
     tokens = Tokens({"hpa-token": User(HPA_USER), "nobody-token": User("nobody")})
     guard = AggregatedGuard(
         tokens,
@@ -145,7 +145,7 @@ async def test_the_front_proxy_reads_the_forecast_peak_of_recommend_autoscalers(
     served: Served,
 ) -> None:
     code, body = await served.get(
-        f"{BASE}/namespaces/shop/foresight_forecast_peak", **as_hpa(served)
+        f"{BASE}/namespaces/shop/foresight_autoscaler_forecast", **as_hpa(served)
     )
     assert code == 200, body
     assert body["kind"] == "ExternalMetricValueList"
@@ -156,7 +156,7 @@ async def test_the_front_proxy_reads_the_forecast_peak_of_recommend_autoscalers(
         ("web", "2500m"),
     ]
     web_item = body["items"][1]
-    assert web_item["metricName"] == "foresight_forecast_peak"
+    assert web_item["metricName"] == "foresight_autoscaler_forecast"
     assert web_item["metricLabels"] == {
         "namespace": "shop",
         "autoscaler": "web",
@@ -167,11 +167,11 @@ async def test_the_front_proxy_reads_the_forecast_peak_of_recommend_autoscalers(
     assert web_item["timestamp"] == "2026-01-05T07:59:30Z"
     user, permission = served.rights.asked[-1]
     assert user.name == HPA_USER
-    assert str(permission) == "list foresight_forecast_peak.external.metrics.k8s.io"
+    assert str(permission) == "list foresight_autoscaler_forecast.external.metrics.k8s.io"
 
 
 async def test_label_selectors_pick_items_and_a_malformed_one_is_400(served: Served) -> None:
-    path = f"{BASE}/namespaces/shop/foresight_forecast_peak?labelSelector="
+    path = f"{BASE}/namespaces/shop/foresight_autoscaler_forecast?labelSelector="
     for selector, expected in [
         ("workload%3Dweb", ["web"]),
         ("workload%20in%20(web,api),quantile!%3D0.99", ["api"]),
@@ -191,7 +191,7 @@ async def test_front_proxy_headers_without_its_certificate_are_ignored(
 ) -> None:
     # Anyone can send the header; only the front proxy's certificate makes it believed.
     code, body = await served.get(
-        f"{BASE}/namespaces/shop/foresight_forecast_peak", headers={"X-Remote-User": HPA_USER}
+        f"{BASE}/namespaces/shop/foresight_autoscaler_forecast", headers={"X-Remote-User": HPA_USER}
     )
     assert code == 401
     assert body == {
@@ -206,7 +206,7 @@ async def test_front_proxy_headers_without_its_certificate_are_ignored(
     # A certificate of the right CA with a common name that is not allowed: refused too.
     other = client_certificate(front_proxy_ca, "someone-else")
     code, body = await served.get(
-        f"{BASE}/namespaces/shop/foresight_forecast_peak",
+        f"{BASE}/namespaces/shop/foresight_autoscaler_forecast",
         client=other,
         headers={"X-Remote-User": HPA_USER},
     )
@@ -217,11 +217,11 @@ async def test_front_proxy_headers_without_its_certificate_are_ignored(
 async def test_a_certificate_of_another_ca_fails_the_handshake(served: Served) -> None:
     stranger = new_front_proxy()
     with pytest.raises(aiohttp.ClientError):
-        await served.get(f"{BASE}/namespaces/shop/foresight_forecast_peak", client=stranger)
+        await served.get(f"{BASE}/namespaces/shop/foresight_autoscaler_forecast", client=stranger)
 
 
 async def test_bearer_tokens_are_reviewed_and_rights_checked(served: Served) -> None:
-    path = f"{BASE}/namespaces/shop/foresight_forecast_peak"
+    path = f"{BASE}/namespaces/shop/foresight_autoscaler_forecast"
     code, body = await served.get(path, headers={"Authorization": "Bearer hpa-token"})
     assert code == 200 and len(body["items"]) == 2
     code, body = await served.get(path, headers={"Authorization": "Bearer wrong"})
@@ -230,7 +230,7 @@ async def test_bearer_tokens_are_reviewed_and_rights_checked(served: Served) -> 
     assert code == 403
     assert body["reason"] == "Forbidden"
     assert body["message"].startswith(
-        'User "nobody" cannot list resource "foresight_forecast_peak" in API group '
+        'User "nobody" cannot list resource "foresight_autoscaler_forecast" in API group '
         '"external.metrics.k8s.io"'
     )
 
@@ -240,15 +240,15 @@ async def test_unknown_metric_404_discovery_and_methods(served: Served) -> None:
     code, body = await served.get(f"{BASE}/namespaces/shop/nope", **as_hpa(served))
     assert code == 404
     assert body["reason"] == "NotFound"
-    assert "foresight_forecast_peak" in body["message"]
+    assert "foresight_autoscaler_forecast" in body["message"]
     code, body = await served.get(BASE, **as_hpa(served))
     assert code == 200
     assert body["kind"] == "APIResourceList"
     assert body["groupVersion"] == "external.metrics.k8s.io/v1beta1"
     assert {r["name"] for r in body["resources"]} == {
-        "foresight_forecast_peak",
-        "foresight_desired_replicas",
-        "foresight_load",
+        "foresight_autoscaler_forecast",
+        "foresight_autoscaler_desired_replicas",
+        "foresight_autoscaler_load",
     }
     assert all(r["kind"] == "ExternalMetricValueList" for r in body["resources"])
     code, body = await served.get("/apis/external.metrics.k8s.io", **as_hpa(served))
@@ -268,12 +268,14 @@ async def test_unknown_metric_404_discovery_and_methods(served: Served) -> None:
 
 async def test_desired_replicas_and_load_are_published_too(served: Served) -> None:
     served.rights.allowed |= {
-        (HPA_USER, "list foresight_desired_replicas.external.metrics.k8s.io"),
-        (HPA_USER, "list foresight_load.external.metrics.k8s.io"),
+        (HPA_USER, "list foresight_autoscaler_desired_replicas.external.metrics.k8s.io"),
+        (HPA_USER, "list foresight_autoscaler_load.external.metrics.k8s.io"),
     }
     code, body = await served.get(
-        f"{BASE}/namespaces/ops/foresight_desired_replicas", **as_hpa(served)
+        f"{BASE}/namespaces/ops/foresight_autoscaler_desired_replicas", **as_hpa(served)
     )
     assert code == 200 and [i["value"] for i in body["items"]] == ["4"]
-    code, body = await served.get(f"{BASE}/namespaces/shop/foresight_load", **as_hpa(served))
+    code, body = await served.get(
+        f"{BASE}/namespaces/shop/foresight_autoscaler_load", **as_hpa(served)
+    )
     assert [i["value"] for i in body["items"]] == ["100m", "1250m"]
