@@ -130,7 +130,12 @@ class Controller:
         forecast: ForecastSettings,
         policy: PolicySettings,
         is_leader: Callable[[], bool] = lambda: True,
+        assigned: Callable[[str, str], bool] = lambda namespace, name: True,
+        may_act: Callable[[str, str], bool] | None = None,
     ) -> None:
+        """``assigned(namespace, name)`` says which autoscalers this replica reconciles (its
+        shard; all by default), ``may_act`` on which of them it may act now (by default: all,
+        while ``is_leader()``)."""
         self._actions = actions
         self._model = model
         self._engine = engine
@@ -139,6 +144,8 @@ class Controller:
         self._forecast_settings = forecast
         self._policy = policy
         self._is_leader = is_leader
+        self._assigned = assigned
+        self._may_act = may_act or (lambda namespace, name: is_leader())
         self._states: dict[tuple[str, str], _State] = {}
         self._vpas: set[tuple[str, str, str]] = set()
         # (namespace, kind, name) -> the autoscalers claiming it, oldest first.
@@ -165,6 +172,8 @@ class Controller:
         self._claims = _claims(parsed_objects)
         seen = set()
         for _, parsed in parsed_objects:
+            if not self._assigned(*parsed.key):
+                continue  # another shard's: its state goes below
             seen.add(parsed.key)
             try:
                 await self.reconcile(parsed)
@@ -246,7 +255,11 @@ class Controller:
             else ConditionValue("False", "NoConflict", "no other autoscaler targets the workload"),
             now,
         )
-        acting = spec.mode is Mode.AUTO and not conflicts and self._is_leader()
+        acting = (
+            spec.mode is Mode.AUTO
+            and not conflicts
+            and self._may_act(parsed.namespace, parsed.name)
+        )
 
         reading = await self._read_load(parsed, state, now)
         snap.load = reading.value
