@@ -116,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         "--traces", type=int, default=None, metavar="N", help="only the first N traces (sorted)"
     )
     parser.add_argument(
-        "--match", default=None, metavar="TEXT", help="only traces whose file name contains TEXT"
+        "--match",
+        nargs="+",
+        default=None,
+        metavar="TEXT",
+        help="only traces whose file name contains one of the TEXTs",
     )
     parser.add_argument(
         "--models",
@@ -133,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = trace_files([args.dir])
     if args.match is not None:
-        paths = [p for p in paths if args.match in p.name]
+        paths = [p for p in paths if any(m in p.name for m in args.match)]
     if args.traces is not None:
         paths = paths[: args.traces]
     models = args.models or default_models()
