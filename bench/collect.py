@@ -1,16 +1,26 @@
-"""Benchmark of one collection cycle: ``python -m bench.collect [--nodes 100 1000 5000]``.
+"""Benchmark of one collection cycle: ``python -m bench.collect [--nodes 100 1000 5000]
+[--stats-nodes 1000 5000]``.
 
 Every kubelet's ``/metrics/resource`` is scraped, turned into rates, written to the store and
 exported on ``/metrics``. The kubelets run in a child process (the other core): the simulated
 cluster up to 1,000 nodes, and above that a light kubelet fleet on one port that serves the
 same text format (the simulator takes minutes to build 150,000 pods). Each size runs three
 cycles; the table shows the third, when every container has a rate.
+
+The second table is a full cycle with cAdvisor and the summary API (``--stats-nodes``): each
+kubelet of the fleet also serves ``/metrics/cadvisor`` and ``/stats/summary`` scaled from the
+shared real kubelet payloads (Kubernetes 1.35, ``$FORESIGHT_TEST_DATA/k8s/nri-kubernetes-1_35``):
+the node's own rows as they are, and one real pod's rows (its cgroup, its sandbox with the ten
+interfaces of that kernel, its container; 234 lines of cAdvisor) repeated for each of the
+node's 30 pods under their names. Each size runs three cycles, all three collectors due in
+each; the table shows the third.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import resource
 import time
@@ -20,9 +30,11 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from bench.parity import data_root
 from bench.simulator import bench_scenario
 from collectors.cluster_model import ClusterModel
 from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_client
+from collectors.kubelet_stats import CadvisorCollector, SummaryCollector
 from collectors.scrape import ScrapeHealth, Scraper
 from collectors.settings import CollectorSettings
 from collectors.state_metrics import usage_families
@@ -60,16 +72,81 @@ def _fleet_body(node: int, scrape: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The real pod whose rows stand for every pod of a fleet node: a Deployment's pod with a CPU
+# limit (its throttling counters are there), one container, and the fixture's names for it.
+FIXTURE_DIR = "k8s/nri-kubernetes-1_35"
+TEMPLATE_POD = "e2e-deployment-79967c5968-zjslc"
+TEMPLATE_NAMESPACE = "scraper"
+TEMPLATE_UID = "4aa017de-86c6-41cd-b4ad-21b66575685c"
+NODE_MARK = "@NODE@"
+
+
+def _pod_name(p: int, node: object) -> str:
+    return f"svc-{p:02d}-node-{node}"
+
+
+def _cadvisor_parts() -> list[str]:
+    """The fleet's ``/metrics/cadvisor``, split where the node's number goes."""
+    text = (data_root() / FIXTURE_DIR / "kubelet_metrics_cadvisor").read_text(encoding="utf-8")
+    out: list[str] = []
+    mine = f'pod="{TEMPLATE_POD}"'
+    for line in text.splitlines():
+        if line.startswith("#") or 'pod=""' in line:
+            out.append(line)
+        elif mine in line:
+            for p in range(PODS_PER_NODE):
+                out.append(_as_pod(line, p))
+    return ("\n".join(out).replace("@@", NODE_MARK) + "\n").split(NODE_MARK)
+
+
+def _as_pod(text: str, p: int) -> str:
+    """The template pod's text as pod ``p`` of a node: its name, namespace, uid and container
+    ids (the first hex digits stand for the pod; "@@" for the node)."""
+    text = text.replace(TEMPLATE_POD, _pod_name(p, "@@"))
+    text = text.replace(f'namespace="{TEMPLATE_NAMESPACE}"', f'namespace="team-{p % 10}"')
+    text = text.replace(TEMPLATE_UID, f"{p:08x}-@@-4000-8000-000000000000")
+    for cid in ("731f82ea2a7e4d3f66190f2986cbe844", "5d8fb4b3db861f571c6a1a9de6bf86cb"):
+        text = text.replace(cid, f"{p:02x}{cid[2:]}")
+    return text
+
+
+def _summary_parts() -> list[str]:
+    """The fleet's ``/stats/summary``, split where the node's number goes."""
+    path = data_root() / FIXTURE_DIR / "kubelet_stats_summary"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    [template] = [p for p in doc["pods"] if p["podRef"]["name"] == TEMPLATE_POD]
+    text = json.dumps(template)
+    pods = [
+        json.loads(_as_pod(text, p).replace(TEMPLATE_NAMESPACE, f"team-{p % 10}"))
+        for p in range(PODS_PER_NODE)
+    ]
+    doc["node"]["nodeName"] = "node-@@"
+    doc["pods"] = pods
+    return json.dumps(doc).replace("@@", NODE_MARK).split(NODE_MARK)
+
+
 async def _serve_fleet(nodes: int, conn: Connection) -> None:
     scrapes: dict[int, int] = {}
+    cadvisor = _cadvisor_parts()
+    summary = _summary_parts()
 
     async def handle(request: web.Request) -> web.Response:
         node = int(request.match_info["node"].removeprefix("node-"))
         scrapes[node] = scrapes.get(node, -1) + 1
         return web.Response(text=_fleet_body(node, scrapes[node]))
 
+    async def handle_cadvisor(request: web.Request) -> web.Response:
+        node = request.match_info["node"].removeprefix("node-")
+        return web.Response(text=node.join(cadvisor))
+
+    async def handle_summary(request: web.Request) -> web.Response:
+        node = request.match_info["node"].removeprefix("node-")
+        return web.Response(text=node.join(summary), content_type="application/json")
+
     app = web.Application()
     app.router.add_get("/api/v1/nodes/{node}/proxy/metrics/resource", handle)
+    app.router.add_get("/api/v1/nodes/{node}/proxy/metrics/cadvisor", handle_cadvisor)
+    app.router.add_get("/api/v1/nodes/{node}/proxy/stats/summary", handle_summary)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
@@ -110,8 +187,8 @@ async def _wait_stop(conn: Connection) -> None:
         conn.send("advanced")
 
 
-def _child(nodes: int, conn: Connection) -> None:
-    serve = _serve_simulator if nodes <= SIMULATOR_MAX_NODES else _serve_fleet
+def _child(nodes: int, conn: Connection, fleet: bool = False) -> None:
+    serve = _serve_simulator if nodes <= SIMULATOR_MAX_NODES and not fleet else _serve_fleet
     asyncio.run(serve(nodes, conn))
 
 
@@ -174,6 +251,122 @@ async def _measure(nodes: int, info: dict[str, Any], conn: Connection) -> dict[s
     }
 
 
+async def _measure_stats(nodes: int, info: dict[str, Any], conn: Connection) -> dict[str, Any]:
+    """Three full cycles (resource, cAdvisor, summary) of the fleet; figures of the third."""
+    clock = VirtualClock(start=START + 60, autoadvance=False)
+    settings = CollectorSettings(
+        kubelet_scheme="http",
+        kubelet_via_proxy=True,
+        stagger_seconds=0,
+        token_file=None,
+        ca_file=None,
+        concurrency=64,
+        max_response_bytes=64 * 2**20,
+    )
+    endpoints = [NodeEndpoint(name, addresses, port) for name, addresses, port in info["nodes"]]
+    store = Store(StoreSettings(), clock, persistent=False)
+    figures: dict[str, Any] = {}
+    healths: list[ScrapeHealth] = []
+    async with kubelet_client(settings) as client:
+
+        def scraper(job: str) -> Scraper:
+            healths.append(ScrapeHealth(job))
+            return Scraper(
+                client,
+                clock,
+                healths[-1],
+                concurrency=settings.concurrency,
+                timeout_s=60,
+                stagger_s=0,
+                max_bytes=settings.max_response_bytes,
+                backoff_initial_s=5,
+                backoff_max_s=60,
+            )
+
+        common = (store, clock, settings, lambda: endpoints)
+        resource = KubeletCollector(
+            scraper("kubelet"), *common, api_server=info["api"], headers=dict
+        )
+        cadvisor = CadvisorCollector(
+            scraper("cadvisor"), *common, settings.cadvisor_interval_seconds, info["api"], dict
+        )
+        summary = SummaryCollector(
+            scraper("summary"), *common, settings.summary_interval_seconds, info["api"], dict
+        )
+        for cycle in range(3):
+            for name, collect in (
+                ("resource", resource.collect),
+                ("cadvisor", cadvisor.collect),
+                ("summary", summary.collect),
+            ):
+                wall = time.perf_counter()
+                cpu = time.process_time()
+                figures[f"{name}_samples"] = await collect()
+                figures[f"{name}_s"] = time.perf_counter() - wall
+                figures[f"{name}_cpu_s"] = time.process_time() - cpu
+            if cycle < 2:
+                clock.advance(30)
+                conn.send("advance")
+                conn.recv()
+        errors = sum(sum(h.errors.values()) for h in healths)
+    series = store.stats().series
+    store.close()
+    return {
+        "nodes": nodes,
+        "pods": nodes * PODS_PER_NODE,
+        "errors": errors,
+        "series": series,
+        "peak_mib": resource_usage_mib(),
+        **figures,
+    }
+
+
+def resource_usage_mib() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_stats(sizes: list[int]) -> list[dict[str, Any]]:
+    """Measure full cycles with cAdvisor and the summary API per cluster size (fleet)."""
+    rows = []
+    ctx = multiprocessing.get_context("spawn")
+    for nodes in sizes:
+        print(f"{nodes:,} nodes x {PODS_PER_NODE} pods with cAdvisor and summary ...", flush=True)
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_child, args=(nodes, child, True), daemon=True)
+        proc.start()
+        try:
+            info = parent.recv()
+            rows.append(asyncio.run(_measure_stats(nodes, info, parent)))
+        finally:
+            parent.send("stop")
+            proc.join(timeout=120)
+    return rows
+
+
+def _print_stats(rows: list[dict[str, Any]]) -> None:
+    interval = CollectorSettings().cadvisor_interval_seconds
+    print()
+    print(
+        f"{'nodes':>6} {'pods':>8} {'series':>10} {'errors':>6} {'resource s':>10} "
+        f"{'cAdvisor s':>10} {'summary s':>9} {'cycle s':>8} {'cycle CPU s':>11} "
+        f"{'cAdvisor samples':>16} {'summary samples':>15} {'peak RSS MiB':>12}"
+    )
+    for r in rows:
+        cycle = r["resource_s"] + r["cadvisor_s"] + r["summary_s"]
+        cpu = r["resource_cpu_s"] + r["cadvisor_cpu_s"] + r["summary_cpu_s"]
+        print(
+            f"{r['nodes']:>6,} {r['pods']:>8,} {r['series']:>10,} {r['errors']:>6} "
+            f"{r['resource_s']:>10.2f} {r['cadvisor_s']:>10.2f} {r['summary_s']:>9.2f} "
+            f"{cycle:>8.2f} {cpu:>11.2f} {r['cadvisor_samples']:>16,} "
+            f"{r['summary_samples']:>15,} {r['peak_mib']:>12,.0f}"
+        )
+    print(
+        f"\ngoal: a full cycle within the cAdvisor interval ({interval:.0f} s) on one core; "
+        "wall time includes the kubelet fleet (the other core) rendering 2.4 MB per node"
+    )
+
+
 def run(sizes: list[int]) -> list[dict[str, Any]]:
     """Measure one cycle per cluster size."""
     rows = []
@@ -195,7 +388,14 @@ def run(sizes: list[int]) -> list[dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.collect", description=__doc__)
-    parser.add_argument("--nodes", type=int, nargs="+", default=[100, 1_000, 5_000])
+    parser.add_argument("--nodes", type=int, nargs="*", default=[100, 1_000, 5_000])
+    parser.add_argument(
+        "--stats-nodes",
+        type=int,
+        nargs="*",
+        default=[1_000, 5_000],
+        help="sizes of the full cycle with cAdvisor and the summary API (none: skip it)",
+    )
     args = parser.parse_args()
     rows = run(args.nodes)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -214,6 +414,8 @@ def main() -> None:
         f"\npeak RSS of the collecting process: {peak:,.0f} MiB; "
         "goal: 5,000 nodes within 15 s on one core"
     )
+    if args.stats_nodes:
+        _print_stats(run_stats(args.stats_nodes))
 
 
 if __name__ == "__main__":

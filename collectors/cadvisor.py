@@ -18,25 +18,31 @@ Network rows of the tunnel devices that kernel modules add to every network name
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from runtime import names_kubelet
-from tsdb.exposition import parse_exposition, parse_labels, plain_sample_lines
+from tsdb.exposition import (
+    ExpositionError,
+    parse_exposition,
+    parse_labels,
+    parse_timestamp,
+    parse_value,
+)
 from tsdb.go_regex import GoRegex, compile_matcher
 from tsdb.labels import Labels
 
 __all__ = [
-    "CadvisorRows",
+    "Resolve",
     "Selection",
     "TargetLabels",
-    "decode_cadvisor",
     "kept_blocks",
+    "read_cadvisor",
     "series_labels",
 ]
 
-# name -> label text (fast path) or parsed labels (full path) -> value text or value
-CadvisorRows = dict[str, dict[str | Labels, str | float]]
+# (metric name, labels) -> series id, or -1 for a row that is dropped
+Resolve = Callable[[str, Labels], int]
 
 
 @dataclass(frozen=True)
@@ -108,31 +114,79 @@ def kept_blocks(text: str, keep: Collection[str]) -> str | None:
     return "".join(kept)
 
 
-def decode_cadvisor(text: str, keep: Collection[str]) -> CadvisorRows:
-    """Rows of the kept families; raises :class:`tsdb.exposition.ExpositionError` when the
-    kept text (or the whole text, in an unknown layout) is malformed.
+def read_cadvisor(
+    text: str, keep: Collection[str], known: dict[str, int], resolve: Resolve
+) -> tuple[list[int], list[float]]:
+    """Series ids and values of the rows of the kept families.
 
-    In the kubelet's layout, labels come back as the texts the kubelet wrote (cached by the
-    caller from one scrape to the next) and values as texts that :func:`float` accepts;
-    otherwise as parsed labels and values. A repeated row keeps its first value.
+    ``resolve(name, labels)`` gives the series id of a row (-1: the row is dropped);
+    ``known`` keeps it by the row's text before its value, from one scrape of a node to the
+    next. A row is read by :func:`tsdb.exposition.parse_exposition` the first time its text
+    is seen; after that only its value and timestamp are (with the same parser's
+    :func:`~tsdb.exposition.parse_value` and :func:`~tsdb.exposition.parse_timestamp`), which
+    is what makes a kubelet's response cheap. Raises
+    :class:`tsdb.exposition.ExpositionError` for a malformed line of a kept family (or of
+    any family, in a layout other than the kubelet's, where the whole text is parsed).
     """
     kept = kept_blocks(text, keep)
-    rows: CadvisorRows = {}
-    if kept is not None:
-        lines = plain_sample_lines(kept)
-        if lines is not None:
-            for name, label_text, value_text, _ in lines:
-                if name in keep:
-                    family = rows.get(name)
-                    if family is None:
-                        family = rows[name] = {}
-                    family.setdefault(label_text, value_text)
-            return rows
-    exposition = parse_exposition(kept if kept is not None else text)
-    for sample in exposition.samples:
-        if sample.name in keep:
-            rows.setdefault(sample.name, {}).setdefault(sample.labels, sample.value)
-    return rows
+    refs: list[int] = []
+    values: list[float] = []
+    if kept is None:
+        for sample in parse_exposition(text).samples:
+            if sample.name in keep:
+                ref = resolve(sample.name, sample.labels)
+                if ref >= 0:
+                    refs.append(ref)
+                    values.append(sample.value)
+        return refs, values
+    add_ref, add_value = refs.append, values.append
+    get = known.get
+    for line in kept.split("\n"):
+        series, brace, rest = line.partition("} ")
+        found = get(series) if brace else None
+        if found is None:
+            # Read whole by the parser, value and all.
+            first = _first_sight(line, series if brace else None, keep, known, resolve)
+            if first is not None and first[0] >= 0:
+                add_ref(first[0])
+                add_value(first[1])
+            continue
+        if found < 0:
+            continue
+        value_text, _, timestamp = rest.partition(" ")
+        try:
+            value = parse_value(value_text)
+            if timestamp and not (len(timestamp) < 19 and timestamp.isdigit()):
+                parse_timestamp(timestamp)
+        except ValueError as e:
+            raise ExpositionError(0, f"{e} in {line[:160]!r}") from None
+        add_ref(found)
+        add_value(value)
+    return refs, values
+
+
+def _first_sight(
+    line: str, series: str | None, keep: Collection[str], known: dict[str, int], resolve: Resolve
+) -> tuple[int, float] | None:
+    """The series id and value of a line not seen before, read whole by the exposition
+    parser; None for a line without a sample. The id is remembered by the line's text before
+    its value, when that text is unambiguous (one ``"} "`` in the line)."""
+    try:
+        exposition = parse_exposition(line)
+    except ExpositionError as e:
+        raise ExpositionError(0, f"{e.reason} in {line[:160]!r}") from None
+    if not exposition.samples:
+        return None
+    sample = exposition.samples[0]
+    ref = resolve(sample.name, sample.labels) if sample.name in keep else -1
+    if series is not None and len(known) < _KNOWN_MAX and line.count("} ") == 1:
+        known[series] = ref
+    return ref, sample.value
+
+
+# Row texts remembered per node: a kubelet that invents new ones every scrape (new
+# containers) is re-read, never grows memory without bound.
+_KNOWN_MAX = 200_000
 
 
 def series_labels(

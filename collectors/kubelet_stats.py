@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from collectors.cadvisor import Selection, TargetLabels, decode_cadvisor, series_labels
+from collectors.cadvisor import Selection, TargetLabels, read_cadvisor, series_labels
 from collectors.kubelet import NodeEndpoint, kubelet_url, read_token
 from collectors.scrape import ScrapeHealth, ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
@@ -49,8 +49,8 @@ log = logging.getLogger(__name__)
 class _NodeStats:
     """What one node's previous scrapes left."""
 
-    # cAdvisor: name -> label text -> series id (-1: a dropped row).
-    texts: dict[str, dict[object, int]] = field(default_factory=dict)
+    # cAdvisor: a row's text before its value -> series id (-1: a dropped row).
+    known: dict[str, int] = field(default_factory=dict)
     # Series written by the last successful scrape and their values, replaced as one
     # (``/metrics`` reads them from another thread).
     latest: tuple[list[int], list[float]] = ([], [])
@@ -141,7 +141,7 @@ class KubeletStatsCollector:
             # Retention forgot series: cached ids may have been reused.
             self._generation = self._store.generation
             for state in self._state.values():
-                state.texts.clear()
+                state.known.clear()
             self._labels.clear()
         started = time.perf_counter()
         n = len(targets)
@@ -271,29 +271,13 @@ class CadvisorCollector(KubeletStatsCollector):
     def _decode(
         self, body: str, state: _NodeStats, target: TargetLabels
     ) -> tuple[list[int], list[float]]:
-        rows = decode_cadvisor(body, self._selection.metrics)
-        refs: list[int] = []
-        values: list[float] = []
-        add_ref, add_value = refs.append, values.append
-        texts = state.texts
-        for name, family in rows.items():
-            cached = texts.get(name)
-            if cached is None:
-                cached = texts[name] = {}
-            if len(cached) > 4 * len(family) + 1000:
-                cached.clear()  # texts of containers long gone
-            for text, value in family.items():
-                ref = cached.get(text)
-                if ref is None:
-                    labels = series_labels(name, text, self._selection, target)
-                    ref = cached[text] = -1 if labels is None else self._series(labels)
-                if ref >= 0:
-                    try:
-                        add_value(float(value))
-                    except ValueError:
-                        raise ExpositionError(0, f"invalid value {value!r} of {name}") from None
-                    add_ref(ref)
-        return refs, values
+        selection = self._selection
+
+        def resolve(name: str, labels: Labels) -> int:
+            kept = series_labels(name, labels, selection, target)
+            return -1 if kept is None else self._series(kept)
+
+        return read_cadvisor(body, selection.metrics, state.known, resolve)
 
 
 class SummaryCollector(KubeletStatsCollector):

@@ -19,8 +19,17 @@ from dashboards.core import (
     timeseries,
     value_map,
 )
-from dashboards.queries import CLUSTERS, NODE, active_requests, label_values, sel
-from runtime import names
+from dashboards.queries import (
+    CLUSTERS,
+    NODE,
+    active_requests,
+    cadvisor,
+    cadvisor_rate,
+    label_values,
+    sel,
+    throttled_ratio,
+)
+from runtime import names, names_kubelet
 
 UID = "foresight-nodes"
 
@@ -255,11 +264,104 @@ def _conditions(layout: Layout) -> None:
     )
 
 
+def _disk_and_network(layout: Layout) -> None:
+    layout.row("Disk and network")
+    keys = "node, filesystem"
+    available = sel(names.NODE_FS_AVAILABLE, NODE)
+    capacity = sel(names.NODE_FS_CAPACITY, NODE)
+    layout.add(
+        timeseries(
+            "Filesystems used",
+            [
+                Query(
+                    f"1 - max by ({keys}) ({available}) / max by ({keys}) ({capacity})",
+                    "{{node}} {{filesystem}}",
+                )
+            ],
+            "percentunit",
+            "Share of each node's filesystem (nodefs: the kubelet's and pods' files; imagefs: "
+            "container images) in use (kubelet /stats/summary). The kubelet reports "
+            "DiskPressure and evicts pods when less than 10 % of nodefs or 15 % of imagefs is "
+            "free; NodeFilesystemNearlyFull warns before.",
+            thresholds=(("transparent", None), ("orange", 0.85), ("red", 0.9)),
+            threshold_style="dashed",
+            fill=0,
+            maximum=1,
+        ),
+        12,
+        8,
+    )
+    ephemeral = sel(names.POD_EPHEMERAL_STORAGE_USED, NODE)
+    layout.add(
+        timeseries(
+            "Ephemeral storage used by pods",
+            [Query(f"sum by (node) ({ephemeral})", "{{node}}")],
+            "bytes",
+            "Writable layers, logs and emptyDir volumes of the pods on each node.",
+            fill=0,
+        ),
+        12,
+        8,
+    )
+    received = cadvisor_rate(names_kubelet.NET_RX_BYTES, NODE)
+    sent = cadvisor_rate(names_kubelet.NET_TX_BYTES, NODE)
+    layout.add(
+        timeseries(
+            "Pod network traffic",
+            [
+                Query(f"sum by (node) ({received})", "{{node}} received"),
+                Query(f"sum by (node) ({sent})", "{{node}} transmitted"),
+            ],
+            "Bps",
+            "Bytes per second through the network interfaces of the pods on each node (cAdvisor).",
+            fill=0,
+        ),
+        8,
+        8,
+    )
+    reads = cadvisor_rate(names_kubelet.FS_READS_BYTES, NODE, container="!")
+    writes = cadvisor_rate(names_kubelet.FS_WRITES_BYTES, NODE, container="!")
+    layout.add(
+        timeseries(
+            "Pod disk I/O",
+            [
+                Query(f"sum by (node) ({reads})", "{{node}} read"),
+                Query(f"sum by (node) ({writes})", "{{node}} written"),
+            ],
+            "Bps",
+            "Bytes per second the containers on each node read and write (cAdvisor).",
+            fill=0,
+        ),
+        8,
+        8,
+    )
+    throttled = throttled_ratio(NODE, keys="cluster, node, namespace, pod, container")
+    periods = cadvisor(names_kubelet.CFS_PERIODS, NODE)
+    layout.add(
+        timeseries(
+            "Throttled containers",
+            [
+                Query(
+                    f"count by (node) (({throttled}) > 0.25) or 0 * count by (node) ({periods})",
+                    "{{node}}",
+                )
+            ],
+            "none",
+            "Containers on each node throttled in more than 25 % of their CFS periods "
+            "(cAdvisor): their CPU limit is too low for their load.",
+            fill=0,
+        ),
+        8,
+        8,
+    )
+
+
 def build() -> g.Dashboard:
     """The nodes dashboard."""
     layout = Layout()
     _overview(layout)
     _usage(layout)
+    _disk_and_network(layout)
     _conditions(layout)
     return dashboard(
         UID,

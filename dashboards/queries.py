@@ -8,7 +8,7 @@ Prometheus adds a ``cluster`` label (external labels or relabelling); without it
 
 from __future__ import annotations
 
-from runtime import names
+from runtime import names, names_kubelet
 
 CLUSTER = 'cluster=~"$cluster"'
 NAMESPACE = 'namespace=~"$namespace"'
@@ -42,6 +42,34 @@ def sel(metric: str, *matchers: str, **labels: str) -> str:
                 break
         written.append(f'{name}{op}"{value}"')
     return f"{metric}{{{', '.join((CLUSTER, *written))}}}"
+
+
+def cadvisor(metric: str, *matchers: str, **labels: str) -> str:
+    """A cAdvisor series as a kube-prometheus scrape of the kubelets labels it, and as
+    foresight stores (and exports) it: the same query reads either."""
+    return sel(
+        metric,
+        *matchers,
+        job=names_kubelet.KUBELET_JOB,
+        metrics_path=names_kubelet.CADVISOR_PATH,
+        **labels,
+    )
+
+
+def cadvisor_rate(metric: str, *matchers: str, **labels: str) -> str:
+    """Per-second rate of a cAdvisor counter over Grafana's rate interval."""
+    return f"rate({cadvisor(metric, *matchers, **labels)}[$__rate_interval])"
+
+
+def throttled_ratio(*matchers: str, keys: str = "cluster, namespace, pod, container") -> str:
+    """Per container (``keys``): the share of its CFS periods in which it was throttled (0 to
+    1), as the kubernetes-mixin's CPUThrottlingHigh reads it."""
+    throttled = cadvisor(names_kubelet.CFS_THROTTLED_PERIODS, *matchers, container="!")
+    periods = cadvisor(names_kubelet.CFS_PERIODS, *matchers, container="!")
+    return (
+        f"sum by ({keys}) (increase({throttled}[$__rate_interval])) / "
+        f"sum by ({keys}) (increase({periods}[$__rate_interval]))"
+    )
 
 
 def active_requests(resource: str, *matchers: str) -> str:

@@ -24,10 +24,12 @@ from dashboards.queries import (
     WORKLOAD,
     active_requests,
     by_workload,
+    cadvisor_rate,
     label_values,
     sel,
+    throttled_ratio,
 )
-from runtime import names
+from runtime import names, names_kubelet
 
 UID = "foresight-workloads"
 KIND = "namespace, workload_kind, workload"
@@ -137,36 +139,136 @@ def _resources(layout: Layout) -> None:
             12,
             8,
         )
-    for resource, title, description in (
-        (
-            "cpu",
-            "CPU used / limit (throttling)",
-            "Busiest container of each workload against its CPU limit. foresight does not read "
-            "CFS throttling counters; a container near 100 % of its limit is being throttled.",
+    layout.add(
+        timeseries(
+            "CPU throttling",
+            [Query(by_workload(throttled_ratio(NAMESPACE), "max"), "{{workload}}")],
+            "percentunit",
+            "Most throttled container of each workload: the share of its CFS periods in which "
+            "it hit its CPU limit and waited (cAdvisor). Above 25 % latency suffers "
+            "(CPUThrottlingHigh); the vertical policy counts throttled time as CPU needed.",
+            thresholds=(("transparent", None), ("orange", 0.25), ("red", 0.5)),
+            threshold_style="dashed",
+            fill=0,
         ),
-        (
-            "memory",
+        12,
+        8,
+    )
+    usage = sel(_USAGE["memory"], NAMESPACE)
+    limit = f"max by (cluster, namespace, pod, container) ({_limits('memory')})"
+    ratio = f"{usage} / on (cluster, namespace, pod, container) group_left () {limit}"
+    layout.add(
+        timeseries(
             "Memory used / limit (OOM risk)",
+            [Query(by_workload(ratio, "max"), "{{workload}}")],
+            "percentunit",
             "Fullest container of each workload against its memory limit. At 100 % the kernel "
             "OOM-kills it.",
+            thresholds=(("transparent", None), ("orange", 0.8), ("red", 0.95)),
+            threshold_style="dashed",
+            fill=0,
         ),
-    ):
-        usage = sel(_USAGE[resource], NAMESPACE)
-        limit = f"max by (cluster, namespace, pod, container) ({_limits(resource)})"
-        ratio = f"{usage} / on (cluster, namespace, pod, container) group_left () {limit}"
-        layout.add(
-            timeseries(
-                title,
-                [Query(by_workload(ratio, "max"), "{{workload}}")],
-                "percentunit",
-                description,
-                thresholds=(("transparent", None), ("orange", 0.8), ("red", 0.95)),
-                threshold_style="dashed",
-                fill=0,
-            ),
-            12,
-            8,
+        12,
+        8,
+    )
+
+
+def _traffic(layout: Layout) -> None:
+    layout.row("Network, disk and volumes")
+    received = cadvisor_rate(names_kubelet.NET_RX_BYTES, NAMESPACE)
+    sent = cadvisor_rate(names_kubelet.NET_TX_BYTES, NAMESPACE)
+    layout.add(
+        timeseries(
+            "Network: received and transmitted",
+            [
+                Query(by_workload(received), "{{workload}} received"),
+                Query(by_workload(sent), "{{workload}} transmitted"),
+            ],
+            "Bps",
+            "Bytes per second through the network interfaces of each workload's pods "
+            "(cAdvisor, pod sandboxes).",
+            fill=0,
+        ),
+        12,
+        8,
+    )
+    errors = " + ".join(
+        f"sum by (cluster, namespace, pod) ({cadvisor_rate(name, NAMESPACE)})"
+        for name in (
+            names_kubelet.NET_RX_ERRORS,
+            names_kubelet.NET_TX_ERRORS,
+            names_kubelet.NET_RX_DROPPED,
+            names_kubelet.NET_TX_DROPPED,
         )
+    )
+    layout.add(
+        timeseries(
+            "Network errors and drops",
+            [Query(by_workload(f"({errors})"), "{{workload}}")],
+            "pps",
+            "Packets per second received or sent with errors, or dropped, by each workload's "
+            "pods. Anything above zero is worth a look.",
+            thresholds=(("transparent", None), ("red", 0.001)),
+            threshold_style="dashed",
+            fill=0,
+        ),
+        12,
+        8,
+    )
+    reads = cadvisor_rate(names_kubelet.FS_READS_BYTES, NAMESPACE, container="!")
+    writes = cadvisor_rate(names_kubelet.FS_WRITES_BYTES, NAMESPACE, container="!")
+    layout.add(
+        timeseries(
+            "Disk I/O",
+            [
+                Query(by_workload(reads), "{{workload}} read"),
+                Query(by_workload(writes), "{{workload}} written"),
+            ],
+            "Bps",
+            "Bytes per second each workload's containers read from and write to disk (cAdvisor).",
+            fill=0,
+        ),
+        8,
+        8,
+    )
+    ephemeral = sel(names.POD_EPHEMERAL_STORAGE_USED, NAMESPACE)
+    layout.add(
+        timeseries(
+            "Ephemeral storage used",
+            [Query(by_workload(ephemeral), "{{workload}}")],
+            "bytes",
+            "Writable layers, logs and emptyDir volumes of each workload's pods on their "
+            "nodes' filesystems (kubelet /stats/summary). Past a pod's ephemeral-storage limit "
+            "the kubelet evicts it.",
+            fill=0,
+        ),
+        8,
+        8,
+    )
+    used = sel(names_kubelet.VOLUME_USED, NAMESPACE)
+    capacity = sel(names_kubelet.VOLUME_CAPACITY, NAMESPACE)
+    keys = "cluster, namespace, persistentvolumeclaim"
+    layout.add(
+        timeseries(
+            "Volumes: used / capacity",
+            [
+                Query(
+                    f"max by ({keys}) ({used}) / max by ({keys}) ({capacity})",
+                    "{{namespace}}/{{persistentvolumeclaim}}",
+                )
+            ],
+            "percentunit",
+            "How full each PersistentVolumeClaim of the selected namespaces is (the kubelet's "
+            "kubelet_volume_stats_*). PersistentVolumeFillingUp fires when one would fill "
+            "within 4 hours.",
+            thresholds=(("transparent", None), ("orange", 0.8), ("red", 0.95)),
+            threshold_style="dashed",
+            fill=0,
+            maximum=1,
+        ),
+        8,
+        8,
+    )
 
 
 def _health(layout: Layout) -> None:
@@ -328,6 +430,7 @@ def build() -> g.Dashboard:
     layout = Layout()
     _table(layout)
     _resources(layout)
+    _traffic(layout)
     _health(layout)
     _jobs(layout)
     return dashboard(

@@ -12,14 +12,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from collectors.cadvisor import (
     Selection,
     TargetLabels,
-    decode_cadvisor,
     kept_blocks,
+    read_cadvisor,
     series_labels,
 )
 from collectors.settings import CollectorSettings
 from runtime import names_kubelet
 from tests.support.external import require_data
-from tsdb.exposition import ExpositionError, parse_labels
+from tsdb.exposition import ExpositionError
 
 REAL = [
     "nri-kubernetes-1_35/kubelet_metrics_cadvisor",
@@ -53,12 +53,29 @@ def _as_sent(name: str, kind: str, text: str) -> str:
     return name
 
 
-def _ours(text: str, keep: frozenset[str]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out = {}
-    for name, rows in decode_cadvisor(text, keep).items():
-        for labels, value in rows.items():
-            parsed = parse_labels(labels) if isinstance(labels, str) else labels
-            out[(name, parsed)] = float(value)
+Row = tuple[str, tuple[tuple[str, str], ...]]
+
+
+class Node:
+    """What a collector keeps of one kubelet between scrapes: row texts and series ids."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, int] = {}
+        self.rows: list[Row] = []
+
+    def resolve(self, name: str, labels: tuple[tuple[str, str], ...]) -> int:
+        self.rows.append((name, labels))
+        return len(self.rows) - 1
+
+
+def _ours(text: str, keep: frozenset[str], node: Node | None = None) -> dict[Row, float]:
+    """What :func:`read_cadvisor` reads, each row by its name and labels."""
+    node = node or Node()
+    rows = node.rows
+    refs, values = read_cadvisor(text, keep, node.known, node.resolve)
+    out: dict[Row, float] = {}
+    for ref, value in zip(refs, values, strict=True):
+        out.setdefault(rows[ref], value)
     return out
 
 
@@ -72,9 +89,13 @@ def _same(a: dict[object, float], b: dict[object, float]) -> None:
 def test_kept_families_read_as_prometheus_client_reads_them(fixture: str) -> None:
     text = require_data(f"k8s/{fixture}").read_text()
     keep = SELECTION.metrics
-    ours = _ours(text, keep)
+    node = Node()
+    ours = _ours(text, keep, node)
     assert len(ours) > (500 if "kubelet" in fixture else 20)
     _same(ours, _reference(text, keep))
+    # The next scrape reads the remembered rows by their text: the same values.
+    assert node.known
+    _same(_ours(text, keep, node), ours)
 
 
 @pytest.mark.parametrize("fixture", REAL)
@@ -102,28 +123,29 @@ def test_malformed_kept_text_is_an_error_and_dropped_families_are_not_read() -> 
         'container_memory_rss{container="app",namespace="shop",pod="web-1"} 1024 1700000000000\n'
     )
     dropped = "# HELP container_tasks_state Tasks.\n# TYPE container_tasks_state gauge\n"
-    rows = decode_cadvisor(
-        dropped + "container_tasks_state{x=1 garbage\n" + good, {"container_memory_rss"}
-    )
-    assert list(rows) == ["container_memory_rss"]
-    garbled = good.replace(" 1024 ", " 10x24 ")
-    with pytest.raises(ExpositionError, match="line 3"):
-        decode_cadvisor(garbled, {"container_memory_rss"})
-    # A label text is checked when first seen (then cached by the collector).
-    unquoted = decode_cadvisor(good.replace('pod="web-1"', 'pod="web-1'), {"container_memory_rss"})
-    [text] = unquoted["container_memory_rss"]
-    with pytest.raises(ExpositionError, match="invalid label set"):
-        series_labels("container_memory_rss", text, SELECTION, TARGET)
+    keep = frozenset({"container_memory_rss"})
+    read = _ours(dropped + "container_tasks_state{x=1 garbage\n" + good, keep)
+    assert list(read.values()) == [1024.0]
+    for garbled in (
+        good.replace(" 1024 ", " 10x24 "),  # a bad value of a row seen before
+        good.replace(" 1700000000000", " 17000x"),  # a bad timestamp
+        good.replace('pod="web-1"', 'pod="web-1'),  # a bad label set, never seen
+        good.replace("# TYPE container_memory_rss gauge", "# TYPE container_memory_rss gaug"),
+    ):
+        warm = Node()
+        _ours(good, keep, warm)  # has seen the good row's text before
+        for node in (Node(), warm):
+            with pytest.raises(ExpositionError):
+                _ours(garbled, keep, node)
 
 
 def test_rows_and_labels_kept_as_kube_prometheus_keeps_them() -> None:
     text = require_data("k8s/nri-kubernetes-1_35/kubelet_metrics_cadvisor").read_text()
     stored = {}
-    for name, rows in decode_cadvisor(text, SELECTION.metrics).items():
-        for labels in rows:
-            kept = series_labels(name, labels, SELECTION, TARGET)
-            if kept is not None:
-                stored[kept] = name
+    for name, labels in _ours(text, SELECTION.metrics):
+        kept = series_labels(name, labels, SELECTION, TARGET)
+        if kept is not None:
+            stored[kept] = name
     by_name: dict[str, list[dict[str, str]]] = {}
     for labels, name in stored.items():
         by_name.setdefault(name, []).append(dict(labels))

@@ -115,6 +115,25 @@ CHOSEN = {
     "receiver": "demo",
 }
 BUILTINS = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
+# Panels on what foresight reads from cAdvisor and the summary API (simulator kubelets'
+# /metrics/cadvisor and /stats/summary): each must have been checked and returned data.
+KUBELET_STATS_PANELS = {
+    "foresight-workloads.json": {
+        "CPU throttling",
+        "Network: received and transmitted",
+        "Network errors and drops",
+        "Disk I/O",
+        "Ephemeral storage used",
+        "Volumes: used / capacity",
+    },
+    "foresight-nodes.json": {
+        "Filesystems used",
+        "Ephemeral storage used by pods",
+        "Pod network traffic",
+        "Pod disk I/O",
+        "Throttled containers",
+    },
+}
 # Targets that may come back empty, as "dashboard: panel / refId": each is a condition that
 # did not happen in this run, not a query that cannot find its data.
 MAY_BE_EMPTY = {
@@ -219,6 +238,7 @@ async def _every_dashboard_target_returns_data(prometheus: str) -> None:
         web_nodes = await _query(client, prometheus, 'foresight_pod_owner{workload="web"}')
         node = str(web_nodes[0]["metric"]["node"])  # type: ignore[index]
         empty: list[str] = []
+        with_data: set[tuple[str, str]] = set()
         checked = 0
         for name, data in dashboards.build_all().items():
             chosen = {**BUILTINS, "node": node}
@@ -238,10 +258,14 @@ async def _every_dashboard_target_returns_data(prometheus: str) -> None:
                     # "All" everywhere: every query must still evaluate (_query asserts it).
                     await _query(client, prometheus, fill(target["expr"], every))
                     expr = fill(target["expr"], chosen)
-                    if not await _query(client, prometheus, expr) and where not in MAY_BE_EMPTY:
+                    if await _query(client, prometheus, expr):
+                        with_data.add((name, panel["title"]))
+                    elif where not in MAY_BE_EMPTY:
                         empty.append(f"{where}: {expr}")
         assert checked > 100  # every panel of every dashboard, not a sample
         assert empty == [], "targets without data:\n" + "\n".join(empty)
+        for name, titles in KUBELET_STATS_PANELS.items():
+            assert {t for n, t in with_data if n == name} >= titles, name
 
 
 async def _cost_panels_agree_with_foresight_cost(
