@@ -12,6 +12,7 @@ import base64
 import json
 import ssl
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,8 +144,12 @@ def serving() -> ServingCertificate:
     return new_ca().issue(("metrics.shop.svc",))
 
 
-async def _rig(
-    serving: ServingCertificate, proxy: FrontProxy | None, token: str | None
+@asynccontextmanager
+async def open_rig(
+    serving: ServingCertificate,
+    proxy: FrontProxy | None,
+    token: str | None,
+    sync_seconds: float | None = None,
 ) -> AsyncIterator[Rig]:
     backend = Backend()
     app = web.Application()
@@ -161,7 +166,7 @@ async def _rig(
     clock = VirtualClock(start=START, autoadvance=False)
     cluster = SimulatedCluster(parse_scenario(SMALL, "small.yaml"), clock, token=token)
     cluster.api.aggregator.front_proxy = proxy
-    cluster.api.hpa.sync_seconds = None
+    cluster.api.hpa.sync_seconds = sync_seconds  # None: the test calls sync_once
     await cluster.start(run_loop=False)
     async with aiohttp.ClientSession() as session:
         try:
@@ -174,8 +179,8 @@ async def _rig(
 
 @pytest.fixture
 async def rig(serving: ServingCertificate, proxy_ca: CertificateAuthority) -> AsyncIterator[Rig]:
-    async for r in _rig(serving, client_certificate(proxy_ca, FRONT_PROXY_CN), None):
-        yield r
+    async with open_rig(serving, client_certificate(proxy_ca, FRONT_PROXY_CN), None) as opened:
+        yield opened
 
 
 async def test_requests_are_proxied_with_the_front_proxy_certificate_and_headers(
@@ -235,7 +240,7 @@ async def test_no_endpoints_is_503_and_the_apiservice_is_not_available(
 async def test_without_a_front_proxy_the_callers_token_is_forwarded(
     serving: ServingCertificate,
 ) -> None:
-    async for rig in _rig(serving, None, "admin-token"):
+    async with open_rig(serving, None, "admin-token") as rig:
         rig.register()
         code, _ = await rig.get(f"{GROUP_PATH}/namespaces/shop/m", token="admin-token")
         assert code == 200
@@ -332,3 +337,28 @@ async def test_the_hpa_scale_up_rate_and_bounds(rig: Rig) -> None:
     await rig.cluster.advance(15)
     await rig.cluster.api.hpa.sync_once()
     assert await replicas(rig) == 1
+
+
+async def test_the_hpa_controller_runs_by_itself_every_15_s_of_the_clock(
+    serving: ServingCertificate, proxy_ca: CertificateAuthority
+) -> None:
+    """As in ``simulator serve``: no one calls sync_once; the clock's sleepers drive it."""
+    proxy = client_certificate(proxy_ca, FRONT_PROXY_CN)
+    async with open_rig(serving, proxy, None, sync_seconds=15.0) as rig:
+        rig.register()
+        rig.cluster.create(hpa())
+        rig.backend.value = "2"  # 4 replicas
+        for step in range(1, 5):
+            await rig.cluster.advance(10)
+            # Each sync (at 15 s and 30 s) checks availability and reads the metric, over
+            # HTTP on this loop: give it turns until it is done.
+            due = 2 * (step * 10 // 15)
+            for _ in range(200):
+                if len(rig.backend.seen) >= due:
+                    break
+                await asyncio.sleep(0.01)
+        assert await replicas(rig) == 4
+        # 40 s of the clock: two syncs, each checking availability and reading the metric.
+        paths = [s["path"].partition("?")[0] for s in rig.backend.seen]
+        assert paths.count(GROUP_PATH) == 2
+        assert paths.count(f"{GROUP_PATH}/namespaces/shop/m") == 2
