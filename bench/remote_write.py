@@ -3,10 +3,9 @@ receiver, as a queue catches up after an outage.
 
 The receiver is a real Prometheus (``--web.enable-remote-write-receiver``) when installed
 (and ``--receiver sink`` is not given), else a loopback sink that reads each request and
-answers 204; either runs in its own
-process, so the CPU time measured (this process's, user + system) is the sender's alone:
-reading and decoding the log, queueing, encoding protobuf, snappy, HTTP. With Prometheus the
-samples it holds are counted at the end, as a check.
+answers 204; either runs in its own process, so the CPU time measured (this process's, user
++ system) is the sender's alone: reading and decoding the log, queueing, encoding protobuf,
+snappy, HTTP. With Prometheus the samples it holds are counted at the end, as a check.
 
     python -m bench.remote_write [--series 10000] [--steps 100] [--shards 4] [--receiver sink]
 """
