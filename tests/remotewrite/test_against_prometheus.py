@@ -39,8 +39,12 @@ async def test_every_sample_arrives_once_counted_on_both_sides(
     assert await count_on_prometheus(prometheus, "rw_count") == n
     sent = [s for seen in receiver.seen for s in seen.samples]
     assert len(sent) == len(set(sent)) == n
-    # A series always goes through one shard, so it reaches Prometheus in time order.
     assert all(len(seen.samples) <= 500 for seen in receiver.seen)
+    # A series always goes through one shard, so it reaches Prometheus in time order.
+    last: dict[tuple[tuple[str, str], ...], int] = {}
+    for labels, t, _ in sent:
+        assert t > last.get(labels, -1)
+        last[labels] = t
     headers = receiver.seen[0].headers
     assert headers["Content-Encoding"] == "snappy"
     assert headers["Content-Type"] == "application/x-protobuf"
