@@ -13,7 +13,7 @@ the watches keep changing the model on the loop meanwhile.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from collectors.cluster import WatchHealth
@@ -66,7 +66,12 @@ class CollectionCycle:
         watch_health: WatchHealth | None = None,
         stats: Sequence[KubeletStatsCollector] = (),
         stats_on_metrics: bool = True,
+        shard_labels: Mapping[str, str] | None = None,
+        record_cluster: Callable[[], bool] = lambda: True,
     ) -> None:
+        """With shards, ``shard_labels`` mark what this replica records of workloads and of
+        itself (its partial sums stay apart from other shards'), and ``record_cluster`` says
+        whether it records the cluster's state (one replica does)."""
         self._store = store
         self._clock = clock
         self._model = model
@@ -76,7 +81,8 @@ class CollectionCycle:
         self._watch_health = watch_health
         self._stats = stats
         self._stats_on_metrics = stats_on_metrics
-        self._recorder = FamilyRecorder(store)
+        self._recorder = FamilyRecorder(store, shard_labels)
+        self._record_cluster = record_cluster
 
     def families(self) -> list[Family]:
         """Everything known now: ``/metrics`` calls this at scrape time (from a worker thread:
@@ -114,6 +120,7 @@ class CollectionCycle:
             model_snapshot(self._model),
             health,
             int(self._clock.now() * 1000),
+            self._record_cluster(),
         )
         return CycleReport(written, time.perf_counter() - started)
 
@@ -123,12 +130,14 @@ class CollectionCycle:
         model: ClusterModel,
         health: list[Family],
         at_ms: int,
+        cluster: bool = True,
     ) -> int:
         """Workload usage and cluster state into the store (in a worker thread)."""
         with paused_gc():
+            state = cluster_families(model) if cluster else []
             families = [
                 f
-                for f in (*usage_families(latest, model), *cluster_families(model), *health)
+                for f in (*usage_families(latest, model), *state, *health)
                 # The kubelet collector wrote those with the kubelets' own timestamps.
                 if f.name not in SERIES_WRITTEN
             ]

@@ -8,7 +8,7 @@ object does not linger for a lookback period in queries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -23,8 +23,10 @@ __all__ = ["FamilyRecorder"]
 class FamilyRecorder:
     """Appends families' samples to ``store``; one recorder per writer of a set of series."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, labels: Mapping[str, str] | None = None) -> None:
+        """``labels`` are added to every sample (a shard's name, say)."""
         self._store = store
+        self._labels = dict(labels or {})
         self._ref = RefCache(store)
         self._written: set[Labels] = set()
 
@@ -36,7 +38,7 @@ class FamilyRecorder:
         for family in families:
             name = family.sample_name
             for labels, value in family.samples:
-                key = make_labels({**labels, "__name__": name})
+                key = make_labels({**labels, **self._labels, "__name__": name})
                 refs.append(self._ref(key))
                 values.append(value)
                 written.add(key)
