@@ -73,8 +73,12 @@ class AlertingService:
         engine: Engine,
         *,
         client: httpx.AsyncClient | None = None,
+        evaluate_on_standby: bool = True,
     ) -> None:
+        """``evaluate_on_standby=False``: only the leader evaluates rules (shards, whose
+        standbys must not write rule results beside the leader's into a shared store)."""
         self.rules_settings = rules
+        self._evaluate_on_standby = evaluate_on_standby
         self.notify_settings = notify
         self.store = store
         self.clock = clock
@@ -226,7 +230,7 @@ class AlertingService:
             await self._await_sender()
 
     async def _evaluate(self, now_ms: int) -> None:
-        if not self.manager.due(now_ms):
+        if not (self._leader or self._evaluate_on_standby) or not self.manager.due(now_ms):
             return
         self._record_self_metrics(now_ms)
         await evaluate_round(self.manager, now_ms, self.clock)
