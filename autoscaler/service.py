@@ -534,9 +534,11 @@ class Service:
             )
         await stop.wait()
         log.info("stopping: releasing the lease and flushing the store")
-        # Stopped before the store closes; a batch in flight is sent again at the next start.
+        # Stopped before the store closes: batches in flight get their remote timeout to be
+        # acknowledged; one cut off is sent again at the next start.
         remote = supervisor.tasks.get("remote_write")
         if remote is not None:
+            await self.remote_write.stop()
             remote.cancel()
         await supervisor.wait(cancel=("collect", "control", "flusher"))
         await self.close()
