@@ -137,6 +137,7 @@ class QueueManager:
         self.shards: list[Shard] = []
         self._wake: list[asyncio.Event] = []
         self._room = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._reader_pos: Position = (0, 0, 0)
         self._draining = False
         # Saves: requested and written generations, so concurrent requests share a write.
@@ -237,16 +238,23 @@ class QueueManager:
 
     # -- running -------------------------------------------------------------------------
 
+    def stop(self) -> None:
+        """Let :meth:`run` finish the batches in flight (delivered and acknowledged, so a
+        planned restart sends nothing twice), start no more, and return."""
+        self._stopping.set()
+        self._room.set()
+        for event in self._wake:
+            event.set()
+
     async def run(self) -> None:
-        """Read, queue and send until cancelled; the position is saved as it goes. A reader
-        or sender that fails ends it with that error."""
+        """Read, queue and send until cancelled or :meth:`stop`; the position is saved as it
+        goes. A reader or sender that fails ends it with that error."""
         await in_thread(self._clock, self._load)
         own_client = self._client is None
         if self._client is None:
             self._client = RemoteClient(self.settings, self._clock)
         try:
-            while True:
-                n = await self._round()
+            while (n := await self._round()) is not None:
                 self._reshard(n)
                 await self._persist()
         finally:
@@ -254,9 +262,10 @@ class QueueManager:
                 await self._client.aclose()
                 self._client = None
 
-    async def _round(self) -> int:
+    async def _round(self) -> int | None:
         """Run the reader and the shards until the shard count should change; then stop
-        reading, drain the shards, and return the new count."""
+        reading, drain the shards, and return the new count. On :meth:`stop`, stop reading,
+        let each shard finish its batch in flight, and return None."""
         self._wake = [asyncio.Event() for _ in self.shards]
         senders = [
             asyncio.create_task(self._send_loop(k), name=f"remote-write-{self.name}-{k}")
@@ -267,14 +276,22 @@ class QueueManager:
             self._read_loop(stop_reading), name=f"remote-write-{self.name}"
         )
         sizing = asyncio.create_task(self._size_loop(), name=f"remote-write-{self.name}-size")
-        tasks = [reader, sizing, *senders]
+        stopping = asyncio.create_task(self._stopping.wait())
+        tasks = [reader, sizing, stopping, *senders]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if sizing not in done:
+            n: int | None = None
+            if self._stopping.is_set():
+                sizing.cancel()
+                await asyncio.gather(sizing, return_exceptions=True)
+            elif sizing in done:
+                n = sizing.result()
+            else:
                 for task in done:
                     task.result()
                 raise RuntimeError(f"remote write {self.name}: a task ended unexpectedly")
-            n = sizing.result()
+            stopping.cancel()
+            await asyncio.gather(stopping, return_exceptions=True)
             stop_reading.set()
             self._room.set()
             await reader
@@ -380,6 +397,8 @@ class QueueManager:
         shard = self.shards[k]
         q = self.settings.queue_config
         while True:
+            if self._stopping.is_set():
+                return None
             if shard.cut_at is not None:
                 if self._reader_pos >= shard.cut_at or self._draining:
                     end, shard.cut_at = shard.cut_at, None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from remotewrite.queue import QueueManager
 from remotewrite.settings import RemoteWriteSettings
-from runtime.clock import Clock, in_thread
+from runtime.clock import Clock, in_thread, sleep_or_stop
 from runtime.families import Family
 from tsdb.wal_readers import forget_reader, reader_names
 
@@ -44,15 +44,29 @@ class RemoteWrite:
         self._data_dir = data_dir
         self._clock = clock
         self.queues = [QueueManager(s, data_dir, clock, fsync=fsync) for s in settings]
+        self._finished = asyncio.Event()
 
     async def run(self) -> None:
-        """Run every queue until cancelled."""
-        await in_thread(self._clock, self._forget_removed)
-        if not self.queues:
-            return
-        async with asyncio.TaskGroup() as group:
-            for queue in self.queues:
-                group.create_task(queue.run(), name=f"remote-write-{queue.name}")
+        """Run every queue until cancelled or :meth:`stop`."""
+        try:
+            await in_thread(self._clock, self._forget_removed)
+            if not self.queues:
+                return
+            async with asyncio.TaskGroup() as group:
+                for queue in self.queues:
+                    group.create_task(queue.run(), name=f"remote-write-{queue.name}")
+        finally:
+            self._finished.set()
+
+    async def stop(self) -> None:
+        """Ask every queue to finish its batches in flight and to end; wait for that (on the
+        clock) at most the longest ``remote_timeout_seconds``. Whoever runs :meth:`run`
+        cancels it after, in case a receiver did not answer in time."""
+        for queue in self.queues:
+            queue.stop()
+        if self.queues:
+            longest = max(q.settings.remote_timeout_seconds for q in self.queues)
+            await sleep_or_stop(self._clock, longest, self._finished)
 
     def _forget_removed(self) -> None:
         configured = {q.name for q in self.queues}

@@ -2,7 +2,8 @@
 
 Every request is decoded (:func:`remotewrite.prompb.decode_request`) and recorded with its
 headers and the clock's time; then it is answered from the script (``plan``: a status and
-headers, not forwarded), or forwarded to Prometheus, whose answer is returned. With
+headers, not forwarded), or forwarded to Prometheus, whose answer is returned (once ``gate``
+is set). With
 ``stall_at`` the request of that number is forwarded and then never answered: the receiver
 stored it, the sender never hears so. :meth:`stop` and :meth:`start` take the receiver off
 and back on the same port (connection refused in between).
@@ -44,6 +45,10 @@ class Receiver:
         self.seen: list[Seen] = []
         self.stall_at = 0
         self.stalled = asyncio.Event()
+        # Cleared: a request that arrives waits for it before it is forwarded.
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.waiting = asyncio.Event()
         self._forever = asyncio.Event()
         self._client = httpx.AsyncClient(timeout=30)
         self._runner: web.AppRunner | None = None
@@ -66,6 +71,9 @@ class Receiver:
             reply = self.plan.pop(0)
             seen.status = reply.status
             return web.Response(status=reply.status, headers=reply.headers, text="scripted")
+        if not self.gate.is_set():
+            self.waiting.set()
+            await self.gate.wait()
         forwarded = {
             k: v
             for k, v in request.headers.items()

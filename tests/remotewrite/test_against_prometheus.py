@@ -5,12 +5,14 @@ drops the batch and counts it failed."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import httpx
 import numpy as np
 
 from remotewrite.client import user_agent
+from remotewrite.queue import QueueManager
 from runtime.clock import VirtualClock
 from tests.remotewrite.conftest import (
     START,
@@ -159,3 +161,27 @@ async def test_a_new_shard_count_drains_the_old_shards_first(
     assert await count_on_prometheus(prometheus, "rw_reshard") == n == 3000
     sent = [s for seen in receiver.seen for s in seen.samples]
     assert len(sent) == len(set(sent)) == n
+
+
+async def test_a_stop_lets_the_batch_in_flight_finish_and_a_restart_sends_nothing_twice(
+    store: Store, clock: VirtualClock, receiver: Receiver, prometheus: str
+) -> None:
+    settings = queue_settings(receiver.url, max_samples_per_send=100)
+    queue = QueueManager(settings, store.settings.data_dir, clock)
+    task = asyncio.create_task(queue.run())
+    await clock.sleep(1)
+    receiver.gate.clear()
+    n = append_steps(store, "rw_stop", 300, range(1))
+    await asyncio.wait_for(receiver.waiting.wait(), 30)
+    queue.stop()  # a batch is in flight: it is finished, nothing more is started
+    receiver.gate.set()
+    await asyncio.wait_for(task, 30)
+    assert queue.stats.samples_sent == 100
+    (shard,) = queue.shards
+    assert shard.inflight is None and shard.pending == 200
+    async with running_queue(settings, store, clock) as again:
+        await wait_for(clock, lambda: again.idle() and again.stats.samples_sent == 200)
+    sent = [s for seen in receiver.seen for s in seen.samples]
+    assert len(sent) == len(set(sent)) == n
+    assert all(seen.status == 204 for seen in receiver.seen)
+    assert await count_on_prometheus(prometheus, "rw_stop") == n
