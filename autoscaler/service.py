@@ -48,10 +48,12 @@ from autoscaler.leader import LeaderElector
 from autoscaler.metricsapi import ExternalMetricsApi, external_metrics_api
 from autoscaler.metricsapi.cluster_auth import trust_cluster_front_proxy
 from autoscaler.settings import Settings
+from autoscaler.sharding.membership import ShardMembership
 from collectors.cluster import ClusterWatcher
+from collectors.cluster_model import PodInfo
 from collectors.cycle import CollectionCycle, node_endpoints
 from collectors.kube import api_backoff, api_client
-from collectors.kubelet import KubeletCollector, kubelet_client, read_token
+from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_client, read_token
 from collectors.pods import PodMetricsCollector, pod_client
 from collectors.prometheus_source import PrometheusSource
 from collectors.remote_querier import RemoteQuerier
@@ -201,11 +203,20 @@ class Service:
             self.store,
             clock,
             self.engine,
+            evaluate_on_standby=settings.sharding.replicas <= 1,
         )
         # Only the leader notifies (or a leader cut off from the API server, see may_notify):
         # the standby's alert state stays warm for a takeover.
         self.elector = LeaderElector(
             self.api, clock, settings.leader, on_notify_change=self.alerts.set_leader
+        )
+        # With shards, each replica scrapes and reconciles its share (autoscaler.sharding).
+        self.shards = (
+            ShardMembership(
+                self.api, clock, settings.leader, settings.sharding.group, self.elector.identity
+            )
+            if settings.sharding.replicas > 1
+            else None
         )
         retry = api_backoff(settings.kubernetes)
         self.controller = Controller(
@@ -217,6 +228,8 @@ class Service:
             settings.forecast,
             settings.policy,
             is_leader=self.elector.is_leader,
+            assigned=self._assigned,
+            may_act=self._may_act,
         )
         # external.metrics.k8s.io for HPAs, on its own TLS port; reviews always go to the
         # API server, whatever server.auth says: it is the API server that calls.
@@ -269,7 +282,7 @@ class Service:
             self.store,
             self.clock,
             c,
-            lambda: node_endpoints(self.watcher.model),
+            self._node_endpoints,
             api_server=self.api.configuration.host if c.kubelet_via_proxy else None,
             headers=self._auth_headers,
         )
@@ -281,6 +294,8 @@ class Service:
             pods=self._pod_collector() if c.scrape_pods else None,
             scrape_health=[self.health, self.pod_health] if c.scrape_pods else [self.health],
             watch_health=self.watcher.health,
+            shard_labels=None if self.shards is None else {"shard": self.shards.identity},
+            record_cluster=self.elector.is_leader if self.shards is not None else lambda: True,
         )
         self.registry.register(FamiliesCollector(self._families))
         # Each replica sends its own store's log, so each exports its queues.
@@ -311,7 +326,7 @@ class Service:
         scraper = self._scraper(self._pod_http, self.pod_health)
         model = self.watcher.model
         return PodMetricsCollector(
-            scraper, self.store, self.clock, model.pods, workload_of=model.workload_of
+            scraper, self.store, self.clock, self._pods, workload_of=model.workload_of
         )
 
     def _families(self) -> list[Family]:
@@ -358,10 +373,39 @@ class Service:
         self.remote_store.bind(source, asyncio.get_running_loop(), url)
         log.info("queries read %s; the embedded store buffers recent samples", url)
 
+    def _node_endpoints(self) -> list[NodeEndpoint]:
+        """The kubelets this replica scrapes: all, or its shard's."""
+        nodes = node_endpoints(self.watcher.model)
+        if self.shards is None:
+            return nodes
+        now, view = self.clock.now(), self.shards.view
+        return [n for n in nodes if view.owns(f"node/{n.name}", now)]
+
+    def _pods(self) -> list[PodInfo]:
+        """The pods whose metrics this replica scrapes: all, or those on its shard's nodes."""
+        pods = self.watcher.model.pods()
+        if self.shards is None:
+            return pods
+        now, view = self.clock.now(), self.shards.view
+        return [p for p in pods if p.node and view.owns(f"node/{p.node}", now)]
+
+    def _assigned(self, namespace: str, name: str) -> bool:
+        """Whether this replica reconciles an autoscaler (keeps its history and forecast)."""
+        if self.shards is None:
+            return True
+        return self.shards.view.owner(f"autoscaler/{namespace}/{name}") == self.shards.identity
+
+    def _may_act(self, namespace: str, name: str) -> bool:
+        """Whether this replica may act on an autoscaler now (see ShardView.owns)."""
+        if self.shards is None:
+            return self.elector.is_leader()
+        return self.shards.view.owns(f"autoscaler/{namespace}/{name}", self.clock.now())
+
     def _buffered_since(self) -> int | None:
         """From when (ms) the embedded store holds all that was collected: the first
-        collection of this process, within the raw retention; None before it."""
-        if self._collecting_since_ms is None:
+        collection of this process, within the raw retention; None before it, and with
+        shards, whose store holds only their own share."""
+        if self._collecting_since_ms is None or self.shards is not None:
             return None
         keep_ms = round(self.settings.store.raw_retention_hours * 3_600_000)
         return max(self._collecting_since_ms, round(self.clock.now() * 1000) - keep_ms)
@@ -514,6 +558,8 @@ class Service:
         await self.check_review_rights()
         supervisor = self.supervisor = Supervisor(stop)
         supervisor.spawn("leader", self.elector.run(stop))
+        if self.shards is not None:
+            supervisor.spawn("shards", self.shards.run(stop))
         supervisor.spawn(
             "collect",
             self._every(self.settings.collectors.scrape_interval_seconds, self._collect, stop),

@@ -31,6 +31,7 @@ from autoscaler.cost.settings import CostSettings
 from autoscaler.forecast.settings import ForecastSettings
 from autoscaler.metricsapi.settings import ExternalMetricsSettings
 from autoscaler.policy.settings import PolicySettings
+from autoscaler.sharding.settings import ShardingSettings
 from collectors.settings import CollectorSettings, KubernetesSettings
 from promql.settings import PromQLSettings
 from queryapi.settings import QueryApiSettings
@@ -203,6 +204,7 @@ class Settings(BaseSettings):
     cost: CostSettings = Field(default_factory=CostSettings)
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    sharding: ShardingSettings = Field(default_factory=ShardingSettings)
     leader: LeaderSettings = Field(default_factory=LeaderSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
     external_metrics: ExternalMetricsSettings = Field(default_factory=ExternalMetricsSettings)
@@ -211,6 +213,22 @@ class Settings(BaseSettings):
         description="Receivers of Prometheus remote write 1.0, sent from the store's "
         "write-ahead log (as Prometheus' `remote_write`).",
     )
+
+    @model_validator(mode="after")
+    def _shards_share_a_store(self) -> Settings:
+        if self.sharding.replicas > 1:
+            needed = {
+                "storage.query_url": self.storage.query_url,
+                "remote_write": self.remote_write,
+                "leader.enabled": self.leader.enabled,
+            }
+            missing = [name for name, value in needed.items() if not value]
+            if missing:
+                raise ValueError(
+                    f"sharding.replicas > 1 needs {', '.join(missing)}: shards read and write "
+                    "one shared store, and one of them leads"
+                )
+        return self
 
 
 class SettingsError(Exception):
