@@ -15,8 +15,12 @@ import pytest
 from collectors.cluster import ClusterWatcher
 from collectors.cycle import CollectionCycle, node_endpoints
 from collectors.kube import api_client
-from collectors.kubelet import KubeletCollector
-from collectors.kubelet_stats import KubeletStatsCollector, kubelet_stats_collectors
+from collectors.kubelet import KubeletCollector, NodeEndpoint
+from collectors.kubelet_stats import (
+    CadvisorCollector,
+    KubeletStatsCollector,
+    kubelet_stats_collectors,
+)
 from collectors.scrape import ScrapeHealth, Scraper
 from collectors.settings import CollectorSettings, KubernetesSettings
 from runtime import names, names_kubelet
@@ -209,3 +213,30 @@ def _a_web_pod(rig: Rig) -> str:
 
 def _same(series: object) -> list[object]:
     return [eq(k, v) for k, v in series.labels if k != "__name__"]  # type: ignore[attr-defined]
+
+
+def test_targets_reach_kubelets_as_the_resource_scrape_does() -> None:
+    clock = VirtualClock(start=START)
+    store = Store(StoreSettings(), clock, persistent=False)
+    node = NodeEndpoint("node-1", (("InternalIP", "10.0.0.7"),), 10250)
+    try:
+        for proxy, url, instance in (
+            (False, "https://10.0.0.7:10250/metrics/cadvisor", "10.0.0.7:10250"),
+            (True, "https://api:6443/api/v1/nodes/node-1/proxy/metrics/cadvisor", "node-1"),
+        ):
+            settings = CollectorSettings(kubelet_via_proxy=proxy, token_file=None)
+            collector = CadvisorCollector(
+                None,  # type: ignore[arg-type]  # targets() scrapes nothing
+                store,
+                clock,
+                settings,
+                lambda: [node],
+                30,
+                api_server="https://api:6443",
+                headers=lambda: {"Authorization": "Bearer t"},
+            )
+            [(target, labels)] = collector.targets()
+            assert (target.url, labels.instance, labels.node) == (url, instance, "node-1")
+            assert target.headers == (("Authorization", "Bearer t"),)
+    finally:
+        store.close()
