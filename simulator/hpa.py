@@ -100,8 +100,13 @@ class HorizontalPodAutoscalers:
         """Sync every ``sync_seconds`` until cancelled; APIService availability too."""
         if self.sync_seconds is None:
             return
+        period = self.sync_seconds
+        # A fixed schedule (15 s, 30 s, ...): a slow sync does not push the next ones later.
+        next_at = self.clock.now() + period
         while True:
-            await self.clock.sleep(self.sync_seconds)
+            await self.clock.sleep(max(0.0, next_at - self.clock.now()))
+            while next_at <= self.clock.now():
+                next_at += period
             try:
                 await self.aggregator.check_availability(self.clock.now())
                 await self.sync_once()

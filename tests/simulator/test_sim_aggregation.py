@@ -353,7 +353,7 @@ async def test_the_hpa_controller_runs_by_itself_every_15_s_of_the_clock(
             # Each sync (at 15 s and 30 s) checks availability and reads the metric, over
             # HTTP on this loop: give it turns until it is done.
             due = 2 * (step * 10 // 15)
-            for _ in range(200):
+            for _ in range(1000):
                 if len(rig.backend.seen) >= due:
                     break
                 await asyncio.sleep(0.01)
