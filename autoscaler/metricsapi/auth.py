@@ -65,7 +65,8 @@ class RequestHeader:
             values = getall(header, []) if getall is not None else [headers.get(header, "")]
             groups.extend(g.strip() for v in values for g in v.split(",") if g.strip())
         extra: dict[str, list[str]] = {}
-        for key in headers:
+        # A repeated header is one key with several values: each name is read once.
+        for key in {k.lower(): k for k in headers}.values():
             for prefix in self.extra_prefixes:
                 if key.lower().startswith(prefix.lower()):
                     values = getall(key, []) if getall is not None else [headers[key]]
