@@ -14,7 +14,7 @@ format (not its framed format), as the protocol requires.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import cramjam
@@ -118,10 +118,12 @@ def series_header(labels: Labels) -> bytes:
     return header
 
 
-def encode_request(series: Iterable[tuple[Labels | bytes, I64, F64]]) -> bytes:
+def encode_request(
+    series: Iterable[tuple[Labels | bytes, Sequence[int] | I64, Sequence[float] | F64]],
+) -> bytes:
     """The body of one remote-write request: each series' labels (or its
-    :func:`series_header`) and its samples (timestamps in ms), serialised and
-    snappy-compressed."""
+    :func:`series_header`) and its samples (timestamps in ms; lists are cheaper than
+    arrays here), serialised and snappy-compressed."""
     request = WriteRequest()
     add_series = request.timeseries.add
     for labels, ts, values in series:
@@ -131,8 +133,13 @@ def encode_request(series: Iterable[tuple[Labels | bytes, I64, F64]]) -> bytes:
         else:
             entry.labels.extend(Label(name=k, value=v) for k, v in sorted(labels))
         add_sample = entry.samples.add
-        for t, v in zip(ts.tolist(), values.tolist(), strict=True):
-            add_sample(value=v, timestamp=t)
+        stamps = ts.tolist() if isinstance(ts, np.ndarray) else ts
+        floats = values.tolist() if isinstance(values, np.ndarray) else values
+        for t, v in zip(stamps, floats, strict=True):
+            # Attributes set one by one: a third cheaper than keyword arguments.
+            sample = add_sample()
+            sample.value = v
+            sample.timestamp = t
     return bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
 
 

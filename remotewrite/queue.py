@@ -42,7 +42,6 @@ from runtime import names
 from runtime.backoff import Backoff
 from runtime.clock import Clock, in_thread, sleep_or_stop
 from runtime.families import Family
-from tsdb.codec import F64, I64
 from tsdb.labels import Labels
 from tsdb.wal_readers import load_reader_state, save_reader_state
 from tsdb.wal_tail import SeriesNames, WalRecord, WalTail, segments
@@ -85,17 +84,19 @@ class _Encoder:
         """The body of a batch (series in id order, samples in time order), and how many
         samples had no labels (series unknown to ``series.log``) and were left out."""
         order = np.lexsort((batch.ts, batch.sids))
-        sids, ts, values = batch.sids[order], batch.ts[order], batch.values[order]
+        sids = batch.sids[order]
+        # Lists, sliced per series: far cheaper than an array view per series.
+        ts, values = batch.ts[order].tolist(), batch.values[order].tolist()
         cuts = np.flatnonzero(np.diff(sids)) + 1
         starts = [0, *cuts.tolist()]
         ends = [*cuts.tolist(), len(sids)]
-        series: list[tuple[Labels | bytes, I64, F64]] = []
+        first = sids[starts].tolist() if len(sids) else []
+        series: list[tuple[Labels | bytes, list[int], list[float]]] = []
         unknown = 0
         headers = self._headers
         if len(headers) > self._KEEP:
             headers.clear()  # series come and go; the live ones are built again once
-        for a, b in zip(starts, ends, strict=True):
-            sid = int(sids[a])
+        for sid, a, b in zip(first, starts, ends, strict=True):
             header = headers.get(sid)
             if header is None:
                 labels = self._names.get(sid)
