@@ -6,7 +6,7 @@ import numpy as np
 
 from autoscaler.forecast.base import FloatArray, IntArray
 
-__all__ = ["calibrate_ratio", "future_peaks", "level_scale", "ratio_quantile"]
+__all__ = ["calibrate_ratio", "future_peaks", "level_scale", "pinball_loss", "ratio_quantile"]
 
 
 def future_peaks(values: FloatArray, steps: int) -> FloatArray:
@@ -55,3 +55,12 @@ def calibrate_ratio(
     """The multiplier that turns point forecasts at ``origins`` into a ``quantile`` forecast."""
     peaks = future_peaks(values, steps)[origins]
     return ratio_quantile(peaks, point, offset, quantile)
+
+
+def pinball_loss(actual: FloatArray, predicted: FloatArray, quantile: float) -> float:
+    """Mean pinball (quantile) loss over the pairs known on both sides."""
+    ok = np.isfinite(actual) & np.isfinite(predicted)
+    if not ok.any():
+        return float("inf")
+    diff = actual[ok] - predicted[ok]
+    return float(np.mean(np.maximum(quantile * diff, (quantile - 1) * diff)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from autoscaler.forecast.base import Forecaster, ForecastError, Horizon
+from autoscaler.forecast.conformal import ConformalForecaster
 from autoscaler.forecast.holt_winters import HoltWintersForecaster
 from autoscaler.forecast.naive import NaiveForecaster
 from autoscaler.forecast.quantile_gbm import LEARNED_EXTRA, QuantileGbmForecaster, available
@@ -83,6 +84,10 @@ def make_forecaster(name: str, horizon: Horizon, settings: ForecastSettings) -> 
 
 
 register("naive", lambda h, s: NaiveForecaster(h, s.quantile, s.quiet_offset))
+register(
+    "conformal",
+    lambda h, s: ConformalForecaster(h, s.quantile, s.quiet_offset, s.history_days),
+)
 register("seasonal_naive", lambda h, s: SeasonalNaiveForecaster(h, s.quantile, s.quiet_offset))
 register("holt_winters", lambda h, s: HoltWintersForecaster(h, s.quantile, s.quiet_offset))
 register(

@@ -23,7 +23,7 @@ from autoscaler.forecast.base import (
     IntArray,
     Series,
 )
-from autoscaler.forecast.peaks import future_peaks
+from autoscaler.forecast.peaks import future_peaks, pinball_loss
 from autoscaler.forecast.quantile_gbm import available
 from autoscaler.forecast.registry import AUTO, make_forecaster
 from autoscaler.forecast.settings import ForecastSettings
@@ -31,7 +31,7 @@ from autoscaler.forecast.settings import ForecastSettings
 __all__ = ["AutoForecaster", "Choice", "ChoiceReason", "pinball_loss"]
 
 # quantile_gbm only where scikit-learn (an optional extra) is installed.
-CANDIDATES = ("naive", "holt_winters", *(("quantile_gbm",) if available() else ()))
+CANDIDATES = ("naive", "conformal", "holt_winters", *(("quantile_gbm",) if available() else ()))
 YARDSTICK = "seasonal_naive"
 REACTIVE = "naive"
 # Held-out origins are thinned to this many to bound the cost of a re-fit.
@@ -56,15 +56,6 @@ class Choice:
     name: str
     reason: ChoiceReason
     losses: dict[str, float] = field(default_factory=dict)
-
-
-def pinball_loss(actual: FloatArray, predicted: FloatArray, quantile: float) -> float:
-    """Mean pinball (quantile) loss over the pairs known on both sides."""
-    ok = np.isfinite(actual) & np.isfinite(predicted)
-    if not ok.any():
-        return float("inf")
-    diff = actual[ok] - predicted[ok]
-    return float(np.mean(np.maximum(quantile * diff, (quantile - 1) * diff)))
 
 
 class AutoForecaster:

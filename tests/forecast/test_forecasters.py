@@ -14,7 +14,7 @@ from autoscaler.forecast.registry import (
     forecaster_names,
     make_forecaster,
 )
-from autoscaler.forecast.selection import AutoForecaster, ChoiceReason
+from autoscaler.forecast.selection import CANDIDATES, AutoForecaster, ChoiceReason
 from autoscaler.forecast.settings import ForecastSettings
 
 STEP = 60.0  # coarse steps keep fitting fast
@@ -37,12 +37,20 @@ def _settings(**kw: object) -> ForecastSettings:
 def test_lookup_error_lists_valid_names() -> None:
     with pytest.raises(UnknownForecasterError) as e:
         make_forecaster("prophet", HORIZON, _settings())
-    for name in ("naive", "seasonal_naive", "holt_winters", "quantile_gbm"):
+    for name in ("naive", "conformal", "seasonal_naive", "holt_winters", "quantile_gbm"):
         assert name in str(e.value)
-    assert set(forecaster_names()) >= {"naive", "seasonal_naive", "holt_winters", "quantile_gbm"}
+    assert set(forecaster_names()) >= {
+        "naive",
+        "conformal",
+        "seasonal_naive",
+        "holt_winters",
+        "quantile_gbm",
+    }
 
 
-@pytest.mark.parametrize("name", ["naive", "seasonal_naive", "holt_winters", "quantile_gbm"])
+@pytest.mark.parametrize(
+    "name", ["naive", "conformal", "seasonal_naive", "holt_winters", "quantile_gbm"]
+)
 def test_a_forecaster_cannot_see_past_now(name: str) -> None:
     series = _daily_load(4)
     fit_on = Series(series.start_time, STEP, series.values[: 3 * DAY_STEPS])
@@ -86,11 +94,9 @@ def test_auto_chooses_by_held_out_loss() -> None:
     auto = AutoForecaster(HORIZON, _settings(model="auto"))
     auto.fit(_daily_load(3))
     losses = auto.choice.losses
-    assert set(losses) >= {"naive", "holt_winters", "quantile_gbm", "seasonal_naive"}
+    assert set(losses) >= {"naive", "conformal", "holt_winters", "quantile_gbm", "seasonal_naive"}
     if auto.choice.reason == ChoiceReason.BEST_BACKTEST:
-        assert losses[auto.choice.name] == min(
-            losses[n] for n in ("naive", "holt_winters", "quantile_gbm")
-        )
+        assert losses[auto.choice.name] == min(losses[n] for n in CANDIDATES)
     else:
         assert auto.choice.reason == ChoiceReason.WORSE_THAN_SEASONAL
     assert auto.predict(_daily_load(3)) > 0

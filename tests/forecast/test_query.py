@@ -63,6 +63,7 @@ def _controller_peak(
         ("naive", "3h", 17_000),  # samples off the grid land in the cells the controller uses
         ("seasonal_naive", "2d", 0),  # long enough that the configured model is used
         ("holt_winters", "2d", 5_000),
+        ("conformal", "2d", 0),
     ],
 )
 def test_forecast_in_a_query_is_the_controllers_forecast(
@@ -116,7 +117,9 @@ def test_forecast_in_a_rule_is_the_controllers_forecast(tmp_path: Path) -> None:
 
 
 def test_an_unknown_model_fails_with_the_settings() -> None:
-    with pytest.raises(ValueError, match="unknown forecast model 'prophet'; valid: holt_winters, "):
+    with pytest.raises(
+        ValueError, match="unknown forecast model 'prophet'; valid: conformal, holt_winters, "
+    ):
         ForecastSettings(model="prophet")
 
 

@@ -1,0 +1,108 @@
+"""``conformal``: its features see no future, its two feature paths agree, it spends headroom
+where the load jumps, and it answers as ``naive`` where bands do not pay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autoscaler.forecast.base import Horizon, Series
+from autoscaler.forecast.conformal import ConformalForecaster
+from autoscaler.forecast.naive import NaiveForecaster
+from autoscaler.forecast.ratio_features import RATIO_FEATURES, ratio_rows, ratio_table
+
+STEP = 60.0
+DAY_STEPS = round(86_400 / STEP)
+HORIZON = Horizon(step_seconds=STEP, steps=3)
+START = 1_600_000_000.0 - 1_600_000_000.0 % 86_400  # midnight, so hours of day are plain
+
+
+def _bursty_mornings(days: int, seed: int = 3) -> Series:
+    """Calm load all day, except two hours each morning with large short bursts."""
+    rng = np.random.default_rng(seed)
+    n = days * DAY_STEPS
+    minute = np.arange(n) % DAY_STEPS
+    values = 100 + rng.normal(0, 1.0, n)
+    morning = (minute >= 8 * 60) & (minute < 10 * 60)
+    bursts = morning & (rng.random(n) < 0.08)
+    values[bursts] *= rng.uniform(1.3, 2.0, int(bursts.sum()))
+    return Series(START, STEP, values)
+
+
+def _coverage_and_cost(
+    model: ConformalForecaster | NaiveForecaster, series: Series
+) -> tuple[float, float]:
+    fit_days = 8
+    model.fit(Series(series.start_time, STEP, series.values[: fit_days * DAY_STEPS]))
+    last = len(series.values) - 1 - HORIZON.steps
+    origins = np.arange(fit_days * DAY_STEPS, last, dtype=np.int64)
+    predicted = model.backtest(series, origins)
+    windows = np.lib.stride_tricks.sliding_window_view(series.values[1:], HORIZON.steps)
+    actual = windows.max(axis=1)[origins]
+    return float(np.mean(actual <= predicted)), float(np.mean(predicted))
+
+
+@pytest.mark.parametrize(("step", "steps"), [(60.0, 2), (60.0, 3), (15.0, 5), (15.0, 21)])
+def test_rows_read_per_origin_equal_the_table(step: float, steps: int) -> None:
+    rng = np.random.default_rng(int(step) + steps)
+    n = 4 * round(86_400 / step) if step == 60.0 else 9 * round(86_400 / step)
+    values = rng.gamma(2, 3, n) * (1 + np.sin(np.arange(n) / 500))
+    values[rng.random(n) < 0.01] = np.nan
+    table = ratio_table(values, START, step, steps, 0.7)
+    assert table.features.shape == (n, len(RATIO_FEATURES))
+    origins = np.unique(rng.integers(0, n, 200)).astype(np.int64)
+    rows = ratio_rows(values, origins, START, step, steps, 0.7)
+    np.testing.assert_allclose(rows, table.features[origins], atol=1e-9)
+
+
+def test_features_use_nothing_after_their_origin() -> None:
+    values = _bursty_mornings(9).values
+    cut = 8 * DAY_STEPS + 500
+    changed = values.copy()
+    changed[cut + 1 :] = 1e6
+    before = ratio_table(values, START, STEP, 3, 0.5).features[: cut + 1]
+    after = ratio_table(changed, START, STEP, 3, 0.5).features[: cut + 1]
+    np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("origins", [3, 400])  # per-origin rows, and the whole-window table
+def test_banded_model_cannot_see_past_now(origins: int) -> None:
+    series = _bursty_mornings(10)
+    model = ConformalForecaster(HORIZON, 0.99, quiet_offset=0.5)
+    model.fit(Series(START, STEP, series.values[: 9 * DAY_STEPS]))
+    assert model.banded
+    at = np.linspace(9 * DAY_STEPS, 10 * DAY_STEPS - 10, origins).astype(np.int64)
+    before = model.backtest(series, at)
+    changed = series.values.copy()
+    changed[int(at[-1]) + 1 :] = 1e6
+    after = model.backtest(Series(START, STEP, changed), at)
+    np.testing.assert_allclose(before, after)
+    prefix = Series(START, STEP, series.values[: at[0] + 1])
+    assert model.predict(prefix) == pytest.approx(before[0])
+
+
+def test_on_a_daily_pattern_it_covers_as_naive_does_for_less() -> None:
+    series = _bursty_mornings(11)
+    naive_cover, naive_cost = _coverage_and_cost(NaiveForecaster(HORIZON, 0.99, 0.5), series)
+    model = ConformalForecaster(HORIZON, 0.99, quiet_offset=0.5)
+    cover, cost = _coverage_and_cost(model, series)
+    assert model.banded
+    assert cover >= naive_cover - 0.005
+    # Headroom goes to the mornings; the calm rest of the day runs close to its load.
+    assert cost < 0.95 * naive_cost
+
+
+def test_without_structure_it_answers_as_naive() -> None:
+    rng = np.random.default_rng(5)
+    n = 10 * DAY_STEPS
+    series = Series(START, STEP, 100 + rng.gamma(2.0, 4.0, n))
+    model = ConformalForecaster(HORIZON, 0.95, quiet_offset=0.5)
+    naive = NaiveForecaster(HORIZON, 0.95, quiet_offset=0.5)
+    history = Series(START, STEP, series.values[: 9 * DAY_STEPS])
+    model.fit(history)
+    naive.fit(history)
+    assert not model.banded
+    origins = np.arange(9 * DAY_STEPS, n - 5, 37, dtype=np.int64)
+    np.testing.assert_allclose(
+        model.backtest(series, origins), naive.backtest(series, origins), rtol=2e-3
+    )
