@@ -258,7 +258,11 @@ class Service:
             ),
             metadata=registry_metadata(self.registry),
         )
-        self._recorder = FamilyRecorder(self.store)
+        # A shard's controller metrics carry its name: counters of an autoscaler that moved
+        # between shards are two series, not one with two writers.
+        self._recorder = FamilyRecorder(
+            self.store, None if self.shards is None else {"shard": self.shards.identity}
+        )
         self._http: httpx.AsyncClient | None = None
         self._pod_http: httpx.AsyncClient | None = None
         self.supervisor: Supervisor | None = None

@@ -65,5 +65,5 @@ class ShardView:
         """Whether this replica may act on ``key`` now."""
         if not self.live(now):
             return False
-        recent = (v for v in self._views if v.until >= now - self._handoff_s)
+        recent = (v for v in self._views if v.until > now - self._handoff_s)
         return all(owner(key, v.members) == self.identity for v in recent)

@@ -66,7 +66,7 @@ def test_a_key_lost_is_dropped_at_once_and_a_key_gained_waits() -> None:
         acting[t] = (sum(a.owns(k, t) for k in moving), sum(b.owns(k, t) for k in moving))
     assert moving
     # Dropped by a at once, taken by b after the hand-off time.
-    assert acting == {15: (0, 0), 20: (0, 0), 25: (0, 0), 30: (0, len(moving))}
+    assert acting == {15: (0, 0), 20: (0, 0), 25: (0, len(moving)), 30: (0, len(moving))}
 
 
 def test_a_replica_that_cannot_renew_stops_acting_within_a_lease() -> None:
