@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from autoscaler.settings import Settings
 from autoscaler.sharding.hashing import owner
 from autoscaler.sharding.membership import lease_name
 from autoscaler.sharding.view import ShardView
@@ -88,3 +89,16 @@ def test_lease_names_are_valid_and_distinct(identity: str) -> None:
     assert len(name) <= 63 and name == name.lower()
     assert all(c.isalnum() or c == "-" for c in name) and name[0].isalnum() and name[-1].isalnum()
     assert lease_name("foresight", identity + "1") != name
+
+
+def test_shards_without_a_shared_store_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"needs storage.query_url, remote_write"):
+        Settings.model_validate({"sharding": {"replicas": 3}})
+    ok = Settings.model_validate(
+        {
+            "sharding": {"replicas": 3},
+            "storage": {"query_url": "http://prometheus:9090"},
+            "remote_write": [{"url": "http://prometheus:9090/api/v1/write"}],
+        }
+    )
+    assert ok.sharding.replicas == 3
