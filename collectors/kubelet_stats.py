@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from collectors.cadvisor import Selection, TargetLabels, read_cadvisor, series_labels
+from collectors.cadvisor import RowCache, Selection, TargetLabels, read_cadvisor, series_labels
 from collectors.kubelet import NodeEndpoint, kubelet_url, read_token
 from collectors.scrape import ScrapeHealth, ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
@@ -30,10 +30,9 @@ from collectors.summary import SummaryError, decode_summary, summary_samples
 from runtime import names_kubelet
 from runtime.clock import Clock
 from runtime.families import Family, Kind
-from tsdb import Store
+from tsdb import SeriesLimitExceeded, Store, UnknownSeries
 from tsdb.exposition import ExpositionError
 from tsdb.labels import Labels
-from tsdb.refs import RefCache
 
 __all__ = [
     "CadvisorCollector",
@@ -49,8 +48,8 @@ log = logging.getLogger(__name__)
 class _NodeStats:
     """What one node's previous scrapes left."""
 
-    # cAdvisor: a row's text before its value -> series id (-1: a dropped row).
-    known: dict[str, int] = field(default_factory=dict)
+    # cAdvisor: the series of each line of the last response.
+    rows: RowCache = field(default_factory=RowCache)
     # Series written by the last successful scrape and their values, replaced as one
     # (``/metrics`` reads them from another thread).
     latest: tuple[list[int], list[float]] = ([], [])
@@ -80,9 +79,7 @@ class KubeletStatsCollector:
         self._interval = interval_seconds
         self._api_server = api_server
         self._headers = headers or self._token_headers
-        self._ref = RefCache(store)
         self._state: dict[str, _NodeStats] = {}
-        self._labels: dict[int, Labels] = {}
         self._generation = store.generation
         self._last_run: float | None = None
         self._selection = Selection.of(
@@ -141,8 +138,7 @@ class KubeletStatsCollector:
             # Retention forgot series: cached ids may have been reused.
             self._generation = self._store.generation
             for state in self._state.values():
-                state.known.clear()
-            self._labels.clear()
+                state.rows = RowCache()
         started = time.perf_counter()
         n = len(targets)
         stagger = self._settings.stagger_seconds
@@ -164,8 +160,6 @@ class KubeletStatsCollector:
         for state in self._state.values():
             refs += state.latest[0]
             values += state.latest[1]
-        if len(self._labels) > 2 * len(refs) + 10_000:
-            self._labels = {ref: self._labels[ref] for ref in refs if ref in self._labels}
         if refs:
             self._store.append_batch(np.array(refs, np.int32), now_ms, np.array(values, np.float64))
         return len(refs)
@@ -216,9 +210,12 @@ class KubeletStatsCollector:
         raise NotImplementedError
 
     def _series(self, labels: Labels) -> int:
-        ref = self._ref(labels)
-        self._labels[ref] = labels
-        return ref
+        """The series id of ``labels``; -1 (dropped, counted) past the store's series limit."""
+        try:
+            return self._store.ref(labels)
+        except SeriesLimitExceeded:
+            self._scraper.health.count_rejected("series_limit")
+            return -1
 
     def families(self) -> list[Family]:
         """The latest value of every series, for ``/metrics``."""
@@ -226,10 +223,10 @@ class KubeletStatsCollector:
         for state in list(self._state.values()):
             refs, values = state.latest
             for ref, value in zip(refs, values, strict=True):
-                labels = self._labels.get(ref)
-                if labels is None:
-                    continue
-                found = dict(labels)
+                try:
+                    found = dict(self._store.labels(ref))
+                except UnknownSeries:
+                    continue  # forgotten by retention since
                 name = found.pop("__name__")
                 family = out.get(name)
                 if family is None:
@@ -277,7 +274,7 @@ class CadvisorCollector(KubeletStatsCollector):
             kept = series_labels(name, labels, selection, target)
             return -1 if kept is None else self._series(kept)
 
-        return read_cadvisor(body, selection.metrics, state.known, resolve)
+        return read_cadvisor(body, selection.metrics, state.rows, resolve)
 
 
 class SummaryCollector(KubeletStatsCollector):
@@ -288,9 +285,14 @@ class SummaryCollector(KubeletStatsCollector):
     def _decode(
         self, body: str, state: _NodeStats, target: TargetLabels
     ) -> tuple[list[int], list[float]]:
-        samples = dict(summary_samples(decode_summary(body), target))
-        refs = [self._series(labels) for labels in samples]
-        return refs, list(samples.values())
+        refs: list[int] = []
+        values: list[float] = []
+        for labels, value in dict(summary_samples(decode_summary(body), target)).items():
+            ref = self._series(labels)
+            if ref >= 0:
+                refs.append(ref)
+                values.append(value)
+        return refs, values
 
 
 def kubelet_stats_collectors(

@@ -10,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.cadvisor import (
+    RowCache,
     Selection,
     TargetLabels,
     kept_blocks,
@@ -60,7 +61,7 @@ class Node:
     """What a collector keeps of one kubelet between scrapes: row texts and series ids."""
 
     def __init__(self) -> None:
-        self.known: dict[str, int] = {}
+        self.cache = RowCache()
         self.rows: list[Row] = []
 
     def resolve(self, name: str, labels: tuple[tuple[str, str], ...]) -> int:
@@ -72,7 +73,7 @@ def _ours(text: str, keep: frozenset[str], node: Node | None = None) -> dict[Row
     """What :func:`read_cadvisor` reads, each row by its name and labels."""
     node = node or Node()
     rows = node.rows
-    refs, values = read_cadvisor(text, keep, node.known, node.resolve)
+    refs, values = read_cadvisor(text, keep, node.cache, node.resolve)
     out: dict[Row, float] = {}
     for ref, value in zip(refs, values, strict=True):
         out.setdefault(rows[ref], value)
@@ -94,8 +95,15 @@ def test_kept_families_read_as_prometheus_client_reads_them(fixture: str) -> Non
     assert len(ours) > (500 if "kubelet" in fixture else 20)
     _same(ours, _reference(text, keep))
     # The next scrape reads the remembered rows by their text: the same values.
-    assert node.known
+    seen = len(node.rows)
+    assert len(node.cache.hashes) > len(ours)
     _same(_ours(text, keep, node), ours)
+    assert len(node.rows) == seen  # nothing parsed again
+    # A pod gone moves the rows after it: they are found by their hash.
+    gone = 'pod="storage-provisioner"' if "kubelet" in fixture else 'cpu="cpu00"'
+    shorter = "".join(line for line in text.splitlines(True) if gone not in line)
+    _same(_ours(shorter, keep, node), _reference(shorter, keep))
+    assert len(node.rows) == seen
 
 
 @pytest.mark.parametrize("fixture", REAL)
