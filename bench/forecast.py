@@ -1,8 +1,9 @@
 """Forecasting cost: ``python -m bench.forecast DIR``.
 
-For each forecaster: time to fit on 7 days of 15 s history and time per prediction, measured
-on the traces in DIR; then what 1,000 workloads cost per re-fit round and per decision round
-(15 s), one model per workload, and for one global quantile model over normalised series.
+For each forecaster: time to fit on up to 8 days of 15 s history (and per day of that history)
+and time per prediction, measured on the traces in DIR; then what 1,000 workloads cost per
+re-fit round and per decision round (15 s), one model per workload, and for one global
+quantile model over normalised series.
 """
 
 from __future__ import annotations
@@ -40,23 +41,28 @@ def main(argv: list[str] | None = None) -> int:
     horizon = Horizon.covering(60, STEP)
     settings = ForecastSettings()
     print(
-        f"{'model':<16} {'fit s':>8} {'predict ms':>11} {'1000 fits s':>12} {'1000 predicts s':>16}"
+        f"{'model':<16} {'fit s':>8} {'fit s/day':>10} {'predict ms':>11} {'1000 fits s':>12} "
+        f"{'1000 predicts s':>16}"
     )
     for name in forecaster_names():
         fits: list[float] = []
+        per_day: list[float] = []
         predicts: list[float] = []
         for s in series:
             model = make_forecaster(name, horizon, settings)
             began = time.perf_counter()
             model.fit(s)
             fits.append(time.perf_counter() - began)
+            per_day.append(fits[-1] / (len(s.values) * STEP / 86_400))
             began = time.perf_counter()
             for _ in range(20):
                 model.predict(s)
             predicts.append((time.perf_counter() - began) / 20)
         fit, pred = statistics.median(fits), statistics.median(predicts)
+        day = statistics.median(per_day)
         print(
-            f"{name:<16} {fit:>8.3f} {pred * 1e3:>11.3f} {fit * 1000:>12.1f} {pred * 1000:>16.2f}"
+            f"{name:<16} {fit:>8.3f} {day:>10.3f} {pred * 1e3:>11.3f} {fit * 1000:>12.1f} "
+            f"{pred * 1000:>16.2f}"
         )
     # One global model: rows from every series (normalised by the model's own log ratios),
     # fitted once; prediction is batched across workloads.

@@ -93,22 +93,41 @@ def _stack(columns: list[FloatArray]) -> FloatArray:
     return np.asarray(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), dtype=np.float64)
 
 
-def _window_mean(x: FloatArray, ends: IntArray, length: int) -> FloatArray:
-    """Mean of the finite ``x[end - length + 1 : end + 1]`` per end (0 where none)."""
-    ok = np.isfinite(x)
-    csum = np.concatenate([[0.0], np.cumsum(np.where(ok, x, 0.0))])
-    cnt = np.concatenate([[0], np.cumsum(ok)])
-    hi = np.clip(ends + 1, 0, len(x))
-    lo = np.clip(ends + 1 - length, 0, len(x))
-    count = cnt[hi] - cnt[lo]
-    out = np.where(count > 0, (csum[hi] - csum[lo]) / np.maximum(count, 1), 0.0)
-    return np.asarray(out, dtype=np.float64)
+class _Sums:
+    """Cumulative sums of the finite values of ``x``, for window means in O(1) each."""
+
+    def __init__(self, x: FloatArray) -> None:
+        ok = np.isfinite(x)
+        self.n = len(x)
+        self.total = np.concatenate([[0.0], np.cumsum(np.where(ok, x, 0.0))])
+        self.count = np.concatenate([[0], np.cumsum(ok)])
+
+    def mean(self, ends: IntArray, length: int) -> FloatArray:
+        """Mean of the finite ``x[end - length + 1 : end + 1]`` per end (0 where none)."""
+        hi = np.clip(ends + 1, 0, self.n)
+        lo = np.clip(ends + 1 - length, 0, self.n)
+        count = self.count[hi] - self.count[lo]
+        out = np.where(count > 0, (self.total[hi] - self.total[lo]) / np.maximum(count, 1), 0.0)
+        return np.asarray(out, dtype=np.float64)
+
+
+def _running_max(x: FloatArray, length: int) -> FloatArray:
+    """``max(x[i - length + 1 : i + 1])`` for every ``i`` (shorter windows at the start), in
+    O(n) whatever the length: the maxima of blocks of ``length`` taken from the left and from
+    the right, two of which cover any window (van Herk / Gil-Werman)."""
+    n = len(x)
+    blocks = -(-(n + length - 1) // length)
+    pad = np.full(blocks * length, -np.inf)
+    pad[length - 1 : length - 1 + n] = x
+    grid = pad.reshape(blocks, length)
+    prefix = np.maximum.accumulate(grid, axis=1).ravel()
+    suffix = np.maximum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.asarray(np.maximum(suffix[:n], prefix[length - 1 : length - 1 + n]))
 
 
 def _window_max(x: FloatArray, ends: IntArray, length: int) -> FloatArray:
     """Max of the finite ``x[end - length + 1 : end + 1]`` per end (0 where none)."""
-    pad = np.concatenate([np.full(length - 1, -np.inf), np.where(np.isfinite(x), x, -np.inf)])
-    windows = np.lib.stride_tricks.sliding_window_view(pad, length).max(axis=1)
+    windows = _running_max(np.where(np.isfinite(x), x, -np.inf), length)
     out = np.full(len(ends), -np.inf)
     ok = (ends >= 0) & (ends < len(x))
     out[ok] = windows[ends[ok]]
@@ -128,35 +147,36 @@ def ratio_table(
     n, h, k = len(v), g.h, g.season
     pk = np.full(n, np.nan)
     if n > h:
-        pk[: n - h] = np.log(np.lib.stride_tricks.sliding_window_view(v[1:], h).max(axis=1) + o)
+        pk[: n - h] = np.log(_running_max(v, h)[h:] + o)
     y = pk - lv
     pos = np.arange(n, dtype=np.int64)
+    y_sums = _Sums(y)
 
-    def seasonal(lag: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def seasonal(lag: int, top: bool) -> tuple[FloatArray, FloatArray, FloatArray]:
         # The window ends at pos - lag + k, known since lag > k + h.
         ends = pos - lag + k
         known = pos - lag - k >= 0
-        mean = np.where(known, _window_mean(y, ends, 2 * k + 1), np.nan)
-        top = np.where(known, _window_max(y, ends, 2 * k + 1), np.nan)
+        mean = np.where(known, y_sums.mean(ends, 2 * k + 1), np.nan)
+        most = np.where(known, _window_max(y, ends, 2 * k + 1), np.nan) if top else mean
         back = pos - lag
         ok = back >= 0
         peak = np.full(n, np.nan)
         peak[ok] = pk[back[ok]] - lv[ok]
-        return mean, top, peak
+        return mean, most, peak
 
-    d_mean, d_max, d_peak = seasonal(g.day)
-    w_mean, _, w_peak = seasonal(g.week)
+    d_mean, d_max, d_peak = seasonal(g.day, top=True)
+    w_mean, _, w_peak = seasonal(g.week, top=False)
     recent_end = pos - h
     columns = [
         d_mean,
         # Without a week of history the last week's columns repeat yesterday's.
         np.where(np.isnan(w_mean), d_mean, w_mean),
         d_max,
-        _window_mean(y, recent_end, g.recent),
-        np.sqrt(_window_mean(y * y, recent_end, g.recent)),
+        y_sums.mean(recent_end, g.recent),
+        np.sqrt(_Sums(y * y).mean(recent_end, g.recent)),
         d_peak,
         np.where(np.isnan(w_peak), d_peak, w_peak),
-        lv - np.log(_window_mean(v, pos, g.day) + o),
+        lv - np.log(_Sums(v).mean(pos, g.day) + o),
         *_time_of_day(start_time, step_seconds, pos),
     ]
     return RatioTable(features=_stack(columns), target=y)
