@@ -330,24 +330,8 @@ class BackfillGate(KubeActions):
                         "True", "HistoryPresent", "the store holds the history the forecaster reads"
                     ),
                 )
-                return
-            total = sum(c.seconds for c in chunks)
-            log.info(
-                "back-filling %s from %s: %.1f h missing, %d range queries",
-                target,
-                self._url,
-                total / 3600,
-                len(chunks),
-                extra=extra,
-            )
-            work.value = ConditionValue(
-                "False",
-                "Backfilling",
-                f"reading {total / 3600:.1f} h of history from Prometheus in {len(chunks)} "
-                "range queries",
-            )
-            await self._publish([work])
-            await self._copy(work, chunks, total, extra)
+            else:
+                await self._start(work, chunks, extra)
         except PrometheusSourceError as e:
             self.queries["error"] += 1
             self._failed(work, e, extra)
@@ -357,6 +341,28 @@ class BackfillGate(KubeActions):
             log.exception("back-fill of %s failed", target, extra=extra)
             self._failed(work, e, extra)
         await self._publish([work])
+
+    async def _start(self, work: _Work, chunks: list[Chunk], extra: dict[str, str]) -> None:
+        target = work.target
+        total = sum(c.seconds for c in chunks)
+        log.info(
+            "back-filling %s from %s: %.1f h missing, %d range queries",
+            target,
+            self._url,
+            total / 3600,
+            len(chunks),
+            extra=extra,
+        )
+        if not work.attempt:
+            # While retrying, the condition keeps saying why the last try failed.
+            work.value = ConditionValue(
+                "False",
+                "Backfilling",
+                f"reading {total / 3600:.1f} h of history from Prometheus in {len(chunks)} "
+                "range queries",
+            )
+            await self._publish([work])
+        await self._copy(work, chunks, total, extra)
 
     async def _copy(
         self, work: _Work, chunks: list[Chunk], total: float, extra: dict[str, str]

@@ -138,8 +138,10 @@ async def backfilling(service: Service) -> AsyncIterator[asyncio.Event]:
     try:
         yield stop
     finally:
+        # As the service's supervisor does: a query may be waiting on the clock.
         stop.set()
-        await task
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def until(predicate: Any, seconds: float = 60.0) -> None:
@@ -149,3 +151,46 @@ async def until(predicate: Any, seconds: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the back-fill")
         await asyncio.sleep(0.05)
+
+
+class Forwarder:
+    """A TCP forwarder on ``port`` to ``target`` (host, port): a server that comes up late on
+    the address foresight was given."""
+
+    def __init__(self, port: int, target: tuple[str, int]) -> None:
+        self.port = port
+        self._target = target
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        up_reader, up_writer = await asyncio.open_connection(*self._target)
+        self._writers += [writer, up_writer]
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -12,7 +13,13 @@ import pytest
 from autoscaler.backfill.gate import BackfillGate
 from autoscaler.demo.run import write_history
 from runtime import names
-from tests.backfill.conftest import backfilling, load_of, open_backfill_rig, until
+from tests.backfill.conftest import (
+    Forwarder,
+    backfilling,
+    load_of,
+    open_backfill_rig,
+    until,
+)
 from tests.controller.conftest import START, Rig, horizontal, pas
 from tests.support.prometheus import free_port
 from tsdb import Store
@@ -123,3 +130,41 @@ async def test_prometheus_down_is_retried_with_backoff_and_said_on_the_status(
         assert found["ForecastReady"]["status"] == "False"
         attempts = [r.getMessage() for r in caplog.records if "attempt" in r.getMessage()]
         assert any("(attempt 2)" in m for m in attempts), attempts
+
+
+async def test_history_that_arrives_after_the_wait_is_taken_up(
+    tmp_path: Any, prometheus_week: str
+) -> None:
+    port = free_port()
+    target = urlsplit(prometheus_week)
+    assert target.hostname is not None and target.port is not None
+    forwarder = Forwarder(port, (target.hostname, target.port))
+    async with open_backfill_rig(tmp_path, f"http://127.0.0.1:{port}", wait_seconds=60) as rig:
+        gate = gate_of(rig)
+        await rig.create(pas("web", horizontal(mode="Recommend")))
+        async with backfilling(rig.service):
+            # Down past the wait: the controller goes on without the history.
+            for _ in range(4):
+                await rig.step(30)
+                await asyncio.sleep(0.05)
+            assert gate.queries["error"] >= 1
+            found = await conditions(rig)
+            assert found["ForecastReady"]["status"] == "False"
+            assert found["HistoryBackfilled"]["reason"] == "PrometheusUnavailable"
+            await forwarder.start()
+            try:
+                for _ in range(100):
+                    if pending(gate) == 0:
+                        break
+                    await rig.step(15)
+                    await asyncio.sleep(0.05)
+                assert pending(gate) == 0
+                # One cycle without it (the controller forgets what it read), then with it.
+                await rig.service.control_once()
+                await rig.service.control_once()
+            finally:
+                await forwarder.stop()
+        found = await conditions(rig)
+        assert found["HistoryBackfilled"]["reason"] == "Backfilled"
+        assert found["ForecastReady"]["status"] == "True"
+        assert "forecast" in await rig.status("web")
