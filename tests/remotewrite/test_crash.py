@@ -11,6 +11,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from runtime.clock import RealClock
 from tests.remotewrite.conftest import count_on_prometheus
 from tests.remotewrite.receiver import Receiver
@@ -20,18 +22,29 @@ SERIES, STEPS = 60, 40
 
 
 async def _child(data: Path, url: str, mode: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(CHILD),
-        str(data),
-        url,
-        mode,
-        str(SERIES),
-        str(STEPS),
-        stdout=asyncio.subprocess.PIPE,
+    # Its log in a file, for the message of a failure (a pipe nobody reads could fill up);
+    # the child holds its own descriptor of it.
+    with (data.parent / f"{mode}.log").open("ab") as log:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(CHILD),
+            str(data),
+            url,
+            mode,
+            str(SERIES),
+            str(STEPS),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+        )
+
+
+def _log(tmp_path: Path) -> str:
+    return "\n".join(
+        f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in tmp_path.glob("*.log")
     )
 
 
+@pytest.mark.timeout(300)
 async def test_kill_9_mid_send_then_resume_loses_nothing(tmp_path: Path, prometheus: str) -> None:
     # Real time: a real process on the real clock, killed at a real moment.
     receiver = Receiver(prometheus, RealClock())
@@ -40,14 +53,23 @@ async def test_kill_9_mid_send_then_resume_loses_nothing(tmp_path: Path, prometh
         receiver.stall_at = 8  # stored by Prometheus, never acknowledged
         data = tmp_path / "store"
         first = await _child(data, receiver.url, "first")
-        await asyncio.wait_for(receiver.stalled.wait(), 60)
+        try:
+            # Real time, and generous: a loaded machine starts a Python process slowly.
+            await asyncio.wait_for(receiver.stalled.wait(), 100)
+        except TimeoutError:
+            first.kill()
+            raise AssertionError(f"no request stalled; its log:\n{_log(tmp_path)}") from None
         first.send_signal(signal.SIGKILL)
         assert await first.wait() == -signal.SIGKILL
         before = len(receiver.seen)
         receiver.stall_at = 0
         second = await _child(data, receiver.url, "resume")
-        out, _ = await asyncio.wait_for(second.communicate(), 90)
-        assert second.returncode == 0
+        try:
+            out, _ = await asyncio.wait_for(second.communicate(), 150)
+        except TimeoutError:
+            second.kill()
+            raise AssertionError(f"the resumed child did not finish:\n{_log(tmp_path)}") from None
+        assert second.returncode == 0, _log(tmp_path)
         stats = json.loads(out.decode().strip().splitlines()[-1])
     finally:
         await receiver.aclose()
