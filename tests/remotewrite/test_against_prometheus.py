@@ -185,3 +185,23 @@ async def test_a_stop_lets_the_batch_in_flight_finish_and_a_restart_sends_nothin
     assert len(sent) == len(set(sent)) == n
     assert all(seen.status == 204 for seen in receiver.seen)
     assert await count_on_prometheus(prometheus, "rw_stop") == n
+
+
+async def test_past_its_bound_a_queue_skips_the_deleted_log_and_counts_it(
+    store: Store, clock: VirtualClock, receiver: Receiver, prometheus: str
+) -> None:
+    settings = queue_settings(receiver.url, max_wal_held_bytes=0)
+    async with running_queue(settings, store, clock) as queue:
+        await clock.sleep(1)
+        await receiver.stop()
+        n = append_steps(store, "rw_bound", 500, range(7))  # three seals, nothing held
+        await clock.sleep(30)
+        await receiver.start()
+        await wait_for(clock, lambda: queue.idle() and queue.stats.segments_skipped > 0)
+        sent = queue.stats.samples_sent
+        families = {f.name: f.samples[0][1] for f in queue.families()}
+    assert families["foresight_remote_storage_wal_segments_skipped_total"] > 0
+    # What the receiver has is what was sent: the head's last part, read before the outage
+    # or after it, never the deleted segments.
+    assert 0 < sent < n
+    assert await count_on_prometheus(prometheus, "rw_bound") == sent
