@@ -84,8 +84,16 @@ async def test_a_week_from_prometheus_forecasts_as_the_week_collected_natively(
         stamps = web_stamps(rig.service.store)
         # A week on the 60 s grid (the first live scrape gives no rate yet).
         assert len(stamps) == len(np.unique(stamps)) >= 7 * 1440
-        samples = next(f for f in gate.families() if f.name == names.HISTORY_BACKFILL_SAMPLES)
-        assert samples.samples[0][1] == len(stamps)
+        # On /metrics, as Prometheus scrapes it.
+        labels = {"namespace": "shop", "workload_kind": "Deployment", "workload": "web"}
+        registry = rig.service.registry
+        copied = registry.get_sample_value(
+            names.HISTORY_BACKFILL_SAMPLES, labels | {"resource": "cpu"}
+        )
+        assert copied == len(stamps)
+        assert registry.get_sample_value(names.HISTORY_BACKFILL_PENDING) == 0
+        assert registry.get_sample_value(names.HISTORY_BACKFILL_QUERIES, {"result": "error"}) == 0
+        assert registry.get_sample_value(names.HISTORY_BACKFILL_QUERIES, {"result": "ok"}) >= 28
 
         # A restart: nothing is missing, nothing is copied again.
         await rig.service.close()
