@@ -350,7 +350,10 @@ class QueueManager:
         assert self._tail is not None
         capacity = self.settings.queue_config.capacity * len(self.shards)
         while not stop.is_set():
-            if self.pending >= capacity:
+            # A batch to send again after a restart is cut only once the reader is past its
+            # end, so reading goes on until it is, whatever is queued.
+            replaying = any(s.cut_at is not None for s in self.shards)
+            if self.pending >= capacity and not replaying:
                 self._room.clear()
                 await sleep_or_stop(self._clock, _POLL_SECONDS, self._room)
                 continue
