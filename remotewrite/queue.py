@@ -192,13 +192,14 @@ class QueueManager:
 
     def _state(self) -> tuple[int, dict[str, Any]]:
         lowest = min(s.acked for s in self.shards)
-        extra = {
-            "shards": [
-                {"acked": list(s.acked), "inflight": list(s.inflight) if s.inflight else None}
-                for s in self.shards
-            ]
-        }
-        return lowest[0], extra
+        shards = []
+        for s in self.shards:
+            # A batch to send again (after a restart) is still in flight for the next one.
+            inflight = s.inflight or s.cut_at
+            shards.append(
+                {"acked": list(s.acked), "inflight": list(inflight) if inflight else None}
+            )
+        return lowest[0], {"shards": shards}
 
     def _save_now(self) -> None:
         segment, extra = self._state()

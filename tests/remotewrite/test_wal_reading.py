@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from remotewrite.queue import QueueManager
+from remotewrite.settings import RemoteWriteSettings
 from remotewrite.shards import Shard, split_record
 from runtime.clock import VirtualClock
 from tests.remotewrite.conftest import START, append_steps
@@ -147,3 +149,20 @@ def test_split_record_skips_what_a_shard_delivered_before_a_restart() -> None:
     batch = shards[1].take(1)
     assert batch is not None and batch.sids.tolist() == [7] and batch.end == (3, 100, 8)
     assert shards[1].pending == 1 and shards[0].pending == 3
+
+
+def test_a_batch_to_send_again_stays_in_flight_until_sent(data: Path) -> None:
+    """Killed again before it resent the batch in flight, a queue still knows where that
+    batch ended."""
+    shards = [
+        {"acked": [3, 10, 0], "inflight": [3, 10, 50]},
+        {"acked": [3, 0, 0], "inflight": None},
+    ]
+    save_reader_state(data, "q", 3, 1 << 30, {"shards": shards})
+    queue = QueueManager(
+        RemoteWriteSettings(url="http://127.0.0.1:1", name="q"), data, VirtualClock()
+    )
+    queue._load()
+    assert [s.cut_at for s in queue.shards] == [(3, 10, 50), None]
+    state = load_reader_state(data, "q")
+    assert state is not None and state["shards"] == shards
