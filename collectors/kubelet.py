@@ -146,6 +146,12 @@ def read_token(path: Path | None) -> str | None:
         return None
 
 
+def token_headers(path: Path | None) -> dict[str, str]:
+    """The Authorization header of the bearer token in ``path`` (none without a token)."""
+    token = read_token(path)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 @dataclass
 class NodeUsageView:
     """Latest usage of one node and what runs on it, for ``/metrics``."""
@@ -232,8 +238,7 @@ class KubeletCollector:
         self.latest: dict[str, NodeUsageView] = {}
 
     def _token_headers(self) -> dict[str, str]:
-        token = read_token(self._settings.token_file)
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        return token_headers(self._settings.token_file)
 
     def targets(self) -> list[ScrapeTarget]:
         """Scrape targets of the current nodes (nodes without an address are logged)."""

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from collectors.cadvisor import RowCache, Selection, TargetLabels, read_cadvisor, series_labels
-from collectors.kubelet import NodeEndpoint, kubelet_url, read_token
+from collectors.kubelet import NodeEndpoint, kubelet_url, token_headers
 from collectors.scrape import ScrapeHealth, ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
 from collectors.summary import SummaryError, decode_summary, summary_samples
@@ -94,8 +94,7 @@ class KubeletStatsCollector:
         return self._scraper.health
 
     def _token_headers(self) -> dict[str, str]:
-        token = read_token(self._settings.token_file)
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        return token_headers(self._settings.token_file)
 
     def due(self, now: float) -> bool:
         """Whether the interval has passed: within half a collection cycle, so that an
