@@ -157,6 +157,20 @@ name, the directory of `alertRules`). Secret values are refused here: the file i
 {{- $_ := set $leader "namespace" .Release.Namespace }}
 {{- $_ := set $leader "name" (include "foresight.leaseName" .) }}
 {{- $_ := set $cfg "leader" $leader }}
+{{- if .Values.sharding.enabled }}
+{{- /* Shards share one store: refuse a release that would split the data between them. */}}
+{{- $storage := get $cfg "storage" | default dict }}
+{{- if not (get $storage "query_url") }}
+{{- fail "sharding.enabled needs config.storage.query_url: shards read one shared Prometheus-compatible store" }}
+{{- end }}
+{{- if not (get $cfg "remote_write") }}
+{{- fail "sharding.enabled needs config.remote_write: shards send what they collect to the shared store" }}
+{{- end }}
+{{- $sharding := get $cfg "sharding" | default dict }}
+{{- $_ := set $sharding "replicas" (int .Values.replicaCount) }}
+{{- $_ := set $sharding "group" (include "foresight.fullname" . | trunc 40 | trimSuffix "-") }}
+{{- $_ := set $cfg "sharding" $sharding }}
+{{- end }}
 {{- if .Values.alertRules }}
 {{- $rules := get $cfg "rules" | default dict }}
 {{- $files := get $rules "files" | default list }}
