@@ -16,6 +16,7 @@ from autoscaler.backtest.frontier import (
     sweep,
 )
 from autoscaler.backtest.policies import PolicyError
+from autoscaler.backtest.run import run_suite
 from autoscaler.backtest.scoring import Aggregate
 from autoscaler.backtest.world import WorldConfig
 from autoscaler.cli.main import main
@@ -127,3 +128,14 @@ def test_help_explains_the_peers_and_the_frontier(
         "foresight:MODEL",
     ):
         assert phrase in text, phrase
+
+
+def test_shared_forecasts_change_no_figure(trace: Path) -> None:
+    # The frontier shares hpa-on-forecast's forecasts across targets of one trace; each point
+    # must score exactly as a replay of its own.
+    config = WorldConfig(startup_seconds=60)
+    points = sweep(["hpa-on-forecast"], targets=[0.5, 0.8])
+    frontier = run_frontier([trace], config, points)
+    alone = run_suite([trace], config, ["hpa-on-forecast@0.5", "hpa-on-forecast@0.8"])
+    for p in frontier.points:
+        assert p.aggregate == alone.aggregates[p.point.name]
