@@ -307,5 +307,6 @@ class AlertingService:
         try:
             self.manager.commit()
         finally:
+            self.manager.close()
             self.outbox.close()
             await self.delivery.aclose()

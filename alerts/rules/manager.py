@@ -33,7 +33,7 @@ from alerts.rules.errors import RuleFileErrors
 from alerts.rules.group import EvalContext, GroupState, stagger_ms
 from alerts.rules.loader import expand_paths, load_file
 from alerts.rules.model import GroupSpec, RuleSpec
-from alerts.rules.persist import FILE, restore, save
+from alerts.rules.persist import FILE, StateLog
 from alerts.rules.state import Alert
 from alerts.settings import RuleSettings
 from promql import Engine
@@ -86,6 +86,7 @@ class RuleManager:
         self._loaded = False
         self._digest = ""
         self._state_path = settings.state_dir / FILE
+        self._state = StateLog(self._state_path)
         self._interval_ms = round(settings.evaluation_interval_seconds * 1000)
         self._engines: dict[int, Engine] = {}
         self._save_failing = False
@@ -131,7 +132,7 @@ class RuleManager:
             if g.spec.key in old:
                 g.adopt(old[g.spec.key])
         if not self._loaded:
-            count = restore(self._state_path, fresh)
+            count = self._state.restore(fresh)
             if count:
                 log.info("restored %d alerts from %s", count, self._state_path)
             self._loaded = True
@@ -241,7 +242,7 @@ class RuleManager:
         A disk that refuses the write (full, failing) is logged once and the state kept in
         memory: the next round writes it again, and alerting goes on meanwhile."""
         try:
-            save(self._state_path, groups)
+            self._state.save(groups)
         except OSError as e:
             if not self._save_failing:
                 log.error(
@@ -255,6 +256,10 @@ class RuleManager:
         if self._save_failing:
             self._save_failing = False
             log.warning("the alert state is saved to %s again", self._state_path)
+
+    def close(self) -> None:
+        """Close the alert state file (a later save opens it again)."""
+        self._state.close()
 
     def evaluate_due(self, now_ms: int) -> int:
         """Evaluate every group whose time has come; returns how many ran."""

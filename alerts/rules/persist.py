@@ -1,28 +1,53 @@
 """Alert state on disk: every group's pending, firing and recently resolved alerts.
 
-Written atomically after each evaluation (after its notifications were queued), read at
-start, so a restart keeps ``activeAt`` (no ``for`` clock restarts) and what was sent.
+Saved after each round (after its notifications were queued), read at start, so a restart
+keeps ``activeAt`` (no ``for`` clock restarts) and what was sent.
+
+The file is a record log (:mod:`tsdb.recordlog`): a *base* holding every alert, then one
+*change* record per round holding only what that round changed: alerts that appeared or
+went, the times and value of those whose state moved, the annotations that changed. A
+cluster-wide incident leaves tens of thousands of alerts active, and a round changes few of
+them; writing them all every round cost more than evaluating the rules. Each alert has a
+number in the file, so a change names it in a few bytes. When the changes have grown past
+the size of the base, the next save writes a new base in place of the whole file
+(atomically), and so does the first save after a start or after a failed write: a change
+record is only ever appended behind the state it changes.
+
+Records are appended through the OS as they are made (no fsync), so a crash of the process
+loses nothing; a torn last record (a crash of the machine mid-write) is the only loss, one
+round's changes. Files written as a single snapshot (``_SNAPSHOT``, before the change
+records existed) are read too.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from alerts.rules.group import GroupState, _rule_key
-from alerts.rules.state import Alert, AlertState
-from tsdb.recordlog import frame, read_records, write_atomically
+from alerts.rules.state import Alert, AlertState, Labels
+from tsdb.recordlog import RecordWriter, frame, read_records, write_atomically
+
+log = logging.getLogger(__name__)
 
 _SNAPSHOT = 1
+_BASE = 2
+_CHANGES = 3
 FILE = "rules.state"
+# Changes are appended until they outgrow the base, or this, whichever is larger.
+REWRITE_AFTER_BYTES = 1 << 20
+
+# A rule within its group: (kind, name, expr) and which of the rules with that key it is.
+_RuleId = tuple[str, str, str, int]
+# What a change record compares: state, value and the alert's times.
+_Scalars = tuple[str, float, int, int, int, int, int, int]
 
 
-def _alert(a: Alert) -> list[Any]:
-    return [
-        list(map(list, a.labels)),
-        list(map(list, a.annotations)),
+def _scalars(a: Alert) -> _Scalars:
+    return (
         a.state.value,
         a.value,
         a.active_at,
@@ -31,7 +56,211 @@ def _alert(a: Alert) -> list[Any]:
         a.last_sent_at,
         a.valid_until,
         a.keep_firing_since,
-    ]
+    )
+
+
+class _Saved:
+    """What the file says about one alert: its number, its scalars and annotations."""
+
+    __slots__ = ("annotations", "number", "scalars")
+
+    def __init__(self, number: int, scalars: _Scalars, annotations: Labels) -> None:
+        self.number = number
+        self.scalars = scalars
+        self.annotations = annotations
+
+
+def _rules(g: GroupState) -> list[tuple[int, _RuleId]]:
+    """The alerting rules of a group: their index and their id."""
+    seen: dict[tuple[str, str, str], int] = {}
+    out = []
+    for i, r in enumerate(g.spec.rules):
+        key = _rule_key(r)
+        occurrence = seen.get(key, 0)
+        seen[key] = occurrence + 1
+        if r.kind == "alert":
+            out.append((i, (*key, occurrence)))
+    return out
+
+
+def _full(number: int, group: str, rule: _RuleId, a: Alert, scalars: _Scalars) -> list[Any]:
+    """An alert's row in the file: number, group, rule, labels, annotations, scalars."""
+    labels, annotations = list(map(list, a.labels)), list(map(list, a.annotations))
+    return [number, group, list(rule), labels, annotations, *scalars]
+
+
+def _alert_of(row: list[Any]) -> Alert:
+    labels = tuple(map(tuple, row[3]))
+    annotations = tuple(map(tuple, row[4]))
+    state, value, *times = row[5:]
+    return Alert(labels, annotations, AlertState(state), float(value), *times)
+
+
+class StateLog:
+    """The alert state file of one rule manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: RecordWriter | None = None
+        self._known: dict[tuple[str, _RuleId], dict[Labels, _Saved]] = {}
+        self._last: dict[str, int] = {}
+        self._next = 0
+        self._base_bytes = 0
+        self._change_bytes = 0
+
+    def restore(self, groups: Sequence[GroupState]) -> int:
+        """Put saved alerts back into matching groups and rules; returns how many."""
+        if not self.path.exists():
+            return 0
+        records = read_records(self.path.read_bytes()).records
+        last: dict[str, int] = {}
+        rows: dict[int, list[Any]] = {}
+        legacy: dict[str, Any] | None = None
+        for record in records:
+            payload = json.loads(record.payload)
+            if record.kind == _SNAPSHOT:
+                legacy, last, rows = payload, {}, {}
+            elif record.kind == _BASE:
+                legacy, last = None, dict(payload["groups"])
+                rows = {row[0]: row for row in payload["alerts"]}
+            elif record.kind == _CHANGES:
+                _apply(payload, last, rows)
+        if legacy is not None:
+            return _restore_snapshot(legacy, groups)
+        by_rule: dict[tuple[str, _RuleId], list[Alert]] = {}
+        for row in rows.values():
+            by_rule.setdefault((row[1], tuple(row[2])), []).append(_alert_of(row))
+        restored = 0
+        for g in groups:
+            key = g.spec.key
+            if key not in last:
+                continue
+            g.last_evaluation_ms = last[key]
+            for i, rule in _rules(g):
+                alerts = by_rule.get((key, rule))
+                if alerts:
+                    g.alerts[i] = {a.labels: a for a in alerts}
+                    restored += len(alerts)
+        return restored
+
+    def save(self, groups: Sequence[GroupState]) -> None:
+        """Write what changed in ``groups`` since the last save (all of it, the first
+        time, after a failure, or when the changes outgrow the base). Raises OSError if
+        the disk refuses; the next save then writes everything."""
+        if self._writer is None or self._change_bytes > max(self._base_bytes, REWRITE_AFTER_BYTES):
+            self._save_base(groups)
+            return
+        try:
+            self._save_changes(groups)
+        except OSError:
+            self._close_writer()
+            raise
+
+    def _save_base(self, groups: Sequence[GroupState]) -> None:
+        self._close_writer()
+        known: dict[tuple[str, _RuleId], dict[Labels, _Saved]] = {}
+        alerts: list[list[Any]] = []
+        number = 0
+        for g in groups:
+            key = g.spec.key
+            for i, rule in _rules(g):
+                saved = known[key, rule] = {}
+                for labels, a in g.alerts[i].items():
+                    scalars = _scalars(a)
+                    saved[labels] = _Saved(number, scalars, a.annotations)
+                    alerts.append(_full(number, key, rule, a, scalars))
+                    number += 1
+        last = {g.spec.key: g.last_evaluation_ms for g in groups}
+        data = frame(_BASE, json.dumps({"groups": last, "alerts": alerts}).encode())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.path, data)
+        self._writer = RecordWriter(self.path)
+        self._known, self._last, self._next = known, last, number
+        self._base_bytes, self._change_bytes = len(data), 0
+
+    def _save_changes(self, groups: Sequence[GroupState]) -> None:
+        put: list[list[Any]] = []
+        update: list[list[Any]] = []
+        annotations: list[list[Any]] = []
+        gone: list[int] = []
+        known = self._known
+        number = self._next
+        current: set[tuple[str, _RuleId]] = set()
+        last: dict[str, int] = {}
+        for g in groups:
+            key = g.spec.key
+            if self._last.get(key) != g.last_evaluation_ms:
+                last[key] = g.last_evaluation_ms
+            for i, rule in _rules(g):
+                current.add((key, rule))
+                saved = known.setdefault((key, rule), {})
+                alerts = g.alerts[i]
+                fresh = 0
+                for labels, a in alerts.items():
+                    entry = saved.get(labels)
+                    scalars = _scalars(a)
+                    if entry is None:
+                        saved[labels] = _Saved(number, scalars, a.annotations)
+                        put.append(_full(number, key, rule, a, scalars))
+                        number += 1
+                        fresh += 1
+                        continue
+                    if entry.scalars != scalars:
+                        entry.scalars = scalars
+                        update.append([entry.number, *scalars])
+                    if entry.annotations is not a.annotations:
+                        if entry.annotations != a.annotations:
+                            annotations.append([entry.number, list(map(list, a.annotations))])
+                        entry.annotations = a.annotations
+                if len(saved) != len(alerts):
+                    for labels in saved.keys() - alerts.keys():
+                        gone.append(saved.pop(labels).number)
+        for rule_key in [k for k in known if k not in current]:
+            gone.extend(s.number for s in known.pop(rule_key).values())
+        if not (put or update or annotations or gone or last):
+            self._next = number
+            return
+        payload: dict[str, Any] = {
+            "groups": last,
+            "put": put,
+            "update": update,
+            "annotations": annotations,
+            "gone": gone,
+        }
+        data = frame(_CHANGES, json.dumps(payload).encode())
+        assert self._writer is not None
+        self._next = number
+        # The bookkeeping above already holds this round: a failed write makes the next
+        # save a base (see save), which does not read it.
+        self._writer.write(data)
+        self._last.update(last)
+        self._change_bytes += len(data)
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def close(self) -> None:
+        """Close the file; the next save writes a base."""
+        self._close_writer()
+
+
+def _apply(payload: dict[str, Any], last: dict[str, int], rows: dict[int, list[Any]]) -> None:
+    """One change record, applied to the state read so far."""
+    last.update(payload["groups"])
+    for row in payload["put"]:
+        rows[row[0]] = row
+    for number, *scalars in payload["update"]:
+        row = rows.get(number)
+        if row is not None:
+            row[5:] = scalars
+    for number, texts in payload["annotations"]:
+        row = rows.get(number)
+        if row is not None:
+            row[4] = texts
+    for number in payload["gone"]:
+        rows.pop(number, None)
 
 
 def _unalert(x: list[Any]) -> Alert:
@@ -40,31 +269,8 @@ def _unalert(x: list[Any]) -> Alert:
     )
 
 
-def save(path: Path, groups: Sequence[GroupState]) -> None:
-    """Write every group's alert state."""
-    state = {
-        g.spec.key: {
-            "last": g.last_evaluation_ms,
-            "rules": [
-                [list(_rule_key(r)), [_alert(a) for a in alerts.values()]]
-                for r, alerts in zip(g.spec.rules, g.alerts, strict=True)
-                if r.kind == "alert"
-            ],
-        }
-        for g in groups
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, frame(_SNAPSHOT, json.dumps(state).encode()))
-
-
-def restore(path: Path, groups: Sequence[GroupState]) -> int:
-    """Put saved alerts back into matching groups and rules; returns how many."""
-    if not path.exists():
-        return 0
-    records = read_records(path.read_bytes()).records
-    if not records:
-        return 0
-    state = json.loads(records[-1].payload)
+def _restore_snapshot(state: dict[str, Any], groups: Sequence[GroupState]) -> int:
+    """A file written as one snapshot: rules by (kind, name, expr)."""
     restored = 0
     for g in groups:
         saved = state.get(g.spec.key)
