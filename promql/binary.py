@@ -109,10 +109,28 @@ def set_operation(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
 def _present_in(ids: I64, present: Mask, wanted: I64, n_sigs: int, steps: int) -> Mask:
     """For each of ``wanted``, whether some series with that signature is present, by step."""
     seen = np.zeros((n_sigs, steps), dtype=bool)
-    hit_rows, hit_steps = np.nonzero(present)
-    seen[ids[hit_rows], hit_steps] = True
+    groups = _Groups(ids)
+    if groups.unique:
+        seen[ids] = present
+    elif len(ids):
+        seen[groups.sigs] = np.logical_or.reduceat(present[groups.order], groups.firsts, axis=0)
     result: Mask = seen[wanted]
     return result
+
+
+class _Groups:
+    """Rows grouped by signature: ``order`` sorts them by it, and group ``g`` (signature
+    ``sigs[g]``) is rows ``order[firsts[g]:firsts[g + 1]]``. Most joins have one row per
+    signature on the "one" side (``unique``), and need no grouping at all."""
+
+    def __init__(self, ids: I64) -> None:
+        self.order: I64 = np.argsort(ids, kind="stable")
+        ordered = ids[self.order]
+        first = np.ones(len(ids), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        self.firsts: I64 = np.flatnonzero(first)
+        self.sigs: I64 = ordered[self.firsts]
+        self.unique = len(self.firsts) == len(ids)
 
 
 def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
@@ -126,14 +144,20 @@ def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
         return Vector.empty(steps, many.table.strings)
     many_ids, one_ids, n_sigs = _signature_ids(many, one, m)
     side = "left" if swapped else "right"
-    counts = np.zeros((n_sigs, steps), dtype=np.int64)
-    np.add.at(counts, one_ids, one.present.astype(np.int64))
-    if (counts > 1).any():
-        _duplicate_error(one, one_ids, counts, m, side)
     # For every signature, which "one"-side row is present at each step (-1: none).
     pick = np.full((n_sigs, steps), -1, dtype=np.int64)
-    hit_rows, hit_steps = np.nonzero(one.present)
-    pick[one_ids[hit_rows], hit_steps] = hit_rows
+    rows = np.where(one.present, np.arange(len(one), dtype=np.int64)[:, None], -1)
+    groups = _Groups(one_ids)
+    if groups.unique:
+        pick[one_ids] = rows
+    else:
+        present = one.present[groups.order]
+        per_sig = np.add.reduceat(present.astype(np.int64), groups.firsts, axis=0)
+        if (per_sig > 1).any():
+            counts = np.zeros((n_sigs, steps), dtype=np.int64)
+            counts[groups.sigs] = per_sig
+            _duplicate_error(one, one_ids, counts, m, side)
+        pick[groups.sigs] = np.maximum.reduceat(rows[groups.order], groups.firsts, axis=0)
     n = len(many)
     match = pick[many_ids]
     matched = many.present & (match >= 0)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import NamedTuple, Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
 from promql.labelsets import LabelTable, Strings
 from promql.values import F64, I64, Matrix, Vector
@@ -130,13 +131,13 @@ class _Packed:
         lengths = series.ends - series.starts
         ts: I64 = series.timestamps.astype(np.int64, copy=False)
         vals: F64 = series.values.astype(np.float64, copy=False)
-        seg = np.repeat(np.arange(n, dtype=np.int64), lengths)
         if drop_stale and len(vals):
             keep = ~stale_mask(vals)
             if not keep.all():
+                seg = np.repeat(np.arange(n, dtype=np.int64), lengths)
                 ts, vals, seg = ts[keep], vals[keep], seg[keep]
                 lengths = np.bincount(seg, minlength=n).astype(np.int64)
-        self.ts, self.vals, self.seg = ts, vals, seg
+        self.ts, self.vals = ts, vals
         self.ends: I64 = np.cumsum(lengths)
         self.starts: I64 = self.ends - lengths
         self.base = int(ts.min()) - 1 if len(ts) else 0
@@ -147,14 +148,46 @@ class _Packed:
     def keys(self) -> I64:
         """One sorted key per sample: series number, then time. Searching it with
         (series, time) pairs finds every series' window with one searchsorted."""
-        keys: I64 = self.seg * self.width + (self.ts - self.base)
+        seg = np.repeat(np.arange(self.n, dtype=np.int64), self.ends - self.starts)
+        keys: I64 = seg * self.width + (self.ts - self.base)
         return keys
+
+    @functools.cached_property
+    def grid(self) -> tuple[I64, npt.NDArray[np.bool_]]:
+        """The times most series were sampled at (scrapes write every series of a target
+        at one time), and which series have exactly those times: their positions are
+        found by one small search shared by all of them."""
+        lengths = self.ends - self.starts
+        if not self.n or not len(self.ts):
+            return np.zeros(0, np.int64), np.zeros(self.n, bool)
+        width = int(np.bincount(lengths).argmax())
+        same = lengths == width
+        first = int(np.argmax(same))
+        ref = self.ts[self.starts[first] : self.starts[first] + width]
+        if not width:
+            return ref, np.zeros(self.n, bool)
+        if same.all():
+            rows = self.ts.reshape(self.n, width)
+        else:
+            rows = self.ts[self.starts[same][:, None] + np.arange(width)]
+        same[same] = (rows == ref[None, :]).all(axis=1)
+        return ref, same
 
     def position(self, times: I64) -> I64:
         """For each series and time, the index just past the last sample at or before it."""
-        rel = np.clip(times - self.base, 0, self.width - 1)
-        query = np.arange(self.n, dtype=np.int64)[:, None] * self.width + rel[None, :]
-        pos: I64 = np.searchsorted(self.keys, query, side="right").astype(np.int64)
+        ref, same = self.grid
+        at = np.searchsorted(ref, times, side="right").astype(np.int64)
+        if same.all():
+            everywhere: I64 = self.starts[:, None] + at[None, :]
+            return everywhere
+        pos = np.empty((self.n, len(times)), dtype=np.int64)
+        if same.any():
+            pos[same] = self.starts[same][:, None] + at[None, :]
+        other = np.flatnonzero(~same)
+        if len(other):
+            rel = np.clip(times - self.base, 0, self.width - 1)
+            query = other[:, None] * self.width + rel[None, :]
+            pos[other] = np.searchsorted(self.keys, query, side="right")
         return pos
 
 
