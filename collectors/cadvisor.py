@@ -29,6 +29,7 @@ from tsdb.exposition import (
     parse_labels,
     parse_timestamp,
     parse_value,
+    plain_sample_lines,
 )
 from tsdb.go_regex import GoRegex, compile_matcher
 from tsdb.labels import Labels
@@ -168,6 +169,7 @@ def read_cadvisor(
     row_refs: array[int] = array("q")
     add_hash, add_row = hashes.append, row_refs.append
     moved: dict[int, int] | None = None
+    unseen: list[tuple[int, str, bool]] = []  # (position, line, cacheable) read together
     for i, line in enumerate(kept.split("\n")):
         series, brace, rest = line.partition("} ")
         key = hash(series if brace else line)
@@ -178,20 +180,13 @@ def read_cadvisor(
                 moved = dict(zip(old_hashes, old_refs, strict=True))
             found = moved.get(key, _UNCACHED)
         add_hash(key)
-        if found == _UNCACHED:
-            first = _first_sight(line, keep, resolve)
-            if first is None:
-                add_row(_NO_SAMPLE)
-                continue
-            ref, value = first
-            # Remembered when the text before the value is unambiguous (one "} ").
-            add_row(ref if brace and line.count("} ") == 1 else _UNCACHED)
-            if ref >= 0:
-                add_ref(ref)
-                add_value(value)
-            continue
         add_row(found)
         if found < 0:
+            if found == _UNCACHED:
+                if line:
+                    unseen.append((i, line, bool(brace) and line.count("} ") == 1))
+                else:
+                    row_refs[i] = _NO_SAMPLE
             continue
         value_text, _, timestamp = rest.partition(" ")
         try:
@@ -202,8 +197,51 @@ def read_cadvisor(
             raise ExpositionError(0, f"{e} in {line[:160]!r}") from None
         add_ref(found)
         add_value(value)
+    if unseen:
+        for i, ref, value, cacheable in _read_unseen(unseen, keep, resolve):
+            row_refs[i] = ref if cacheable or ref == _NO_SAMPLE else _UNCACHED
+            if ref >= 0:
+                add_ref(ref)
+                add_value(value)
     cache.hashes, cache.refs = hashes, row_refs
     return refs, values
+
+
+def _read_unseen(
+    unseen: list[tuple[int, str, bool]], keep: Collection[str], resolve: Resolve
+) -> list[tuple[int, int, float, bool]]:
+    """(position, series id or -1 or -2, value, cacheable) of lines not seen before, read
+    together by the exposition parser (line by line when they are not all in the plain
+    layout, which also finds the line at fault)."""
+    samples = plain_sample_lines("\n".join(line for _, line, _ in unseen))
+    if samples is None:
+        out = []
+        for i, line, cacheable in unseen:
+            first = _first_sight(line, keep, resolve)
+            if first is None:
+                out.append((i, _NO_SAMPLE, 0.0, cacheable))
+            else:
+                out.append((i, first[0], first[1], cacheable))
+        return out
+    read = iter(samples)
+    out = []
+    for i, line, cacheable in unseen:
+        if line.startswith("#"):
+            out.append((i, _NO_SAMPLE, 0.0, cacheable))  # checked by plain_sample_lines
+            continue
+        name, label_text, value_text, timestamp = next(read)
+        try:
+            labels = parse_labels(label_text) if label_text else ()
+            value = parse_value(value_text)
+            if timestamp:
+                parse_timestamp(timestamp)
+        except ExpositionError as e:
+            raise ExpositionError(0, f"{e.reason} in {line[:160]!r}") from None
+        except ValueError as e:
+            raise ExpositionError(0, f"{e} in {line[:160]!r}") from None
+        ref = resolve(name, labels) if name in keep else -1
+        out.append((i, ref, value, cacheable))
+    return out
 
 
 def _first_sight(line: str, keep: Collection[str], resolve: Resolve) -> tuple[int, float] | None:
