@@ -6,13 +6,14 @@ with three additions, so the controller itself needs no change:
 * **Discovery.** Every list of autoscalers the controller makes tells the gate which workloads
   it follows; each new series (:class:`~autoscaler.backfill.mapping.BackfillTarget`) is queued
   for :meth:`BackfillGate.run`, the worker that fills it, one chunk at a time, newest first.
-* **Holding back.** A new autoscaler whose history is still being read is left out of the
-  list for at most ``history.wait_seconds``: the controller reads a workload's history from
-  the store once, when it first sees the autoscaler, so it should first see it complete. Its
-  claim on the workload still counts for conflicts once shown, as for an autoscaler created
-  that much later. History that arrives after the wait (a Prometheus that was down) is taken
-  up by leaving the autoscaler out of one more list: the controller forgets its state, as
-  after a restart (which never shortens a scale-down window), and reads the history anew.
+* **Holding back.** A new autoscaler whose history is still being read is not admitted
+  (:meth:`BackfillGate.admits`, the service's part of the controller's ``assigned`` hook) for
+  at most ``history.wait_seconds``: the controller reads a workload's history from the store
+  once, when it first reconciles the autoscaler, so it should first see it complete.
+  Meanwhile its claim on the workload still counts for conflicts. History that arrives after
+  the wait (a Prometheus that was down) is taken up by not admitting the autoscaler for one
+  more cycle: the controller forgets its state, as after a restart (which never shortens a
+  scale-down window), and reads the history anew.
 * **The ``HistoryBackfilled`` condition**, merged into every status the controller writes,
   and written by the gate itself when it changes: ``False``/``Backfilling`` while reading,
   ``True``/``Backfilled`` or ``HistoryPresent`` when done, ``False`` with
@@ -76,7 +77,7 @@ class _Work:
     attempt: int = 0
     retry_at: float = 0.0
     samples: int = 0
-    # Set when samples arrived after an autoscaler on it was already shown to the controller.
+    # Set when samples arrived after an autoscaler on it was already admitted to the controller.
     late: bool = False
 
 
@@ -87,7 +88,7 @@ class _Watched:
     uid: str
     target: BackfillTarget | None
     first_seen: float
-    shown: bool = False
+    admitted: bool = False
     forget_once: bool = False
     conditions: Conditions = field(default_factory=Conditions)
     # The other conditions, as last written (by the controller) or listed.
@@ -131,6 +132,7 @@ class BackfillGate(KubeActions):
         self._url = redact_url(source_url)
         self._works: dict[BackfillTarget, _Work] = {}
         self._watched: dict[tuple[str, str], _Watched] = {}
+        self._held: set[tuple[str, str]] = set()
         self._wake = asyncio.Event()
         self.queries = {"ok": 0, "error": 0}
 
@@ -187,21 +189,26 @@ class BackfillGate(KubeActions):
     # -- what the controller sees ---------------------------------------------------------
 
     async def list_autoscalers(self) -> list[dict[str, Any]]:
-        """The autoscalers, without those whose history is still on its way."""
+        """The autoscalers; the gate decides here which it holds back this cycle."""
         objects = await super().list_autoscalers()
         now = self._clock.now()
-        shown = []
+        held = set()
         seen = set()
         for obj in objects:
             parsed = read_autoscaler(obj)
             seen.add(parsed.key)
             if isinstance(parsed, Autoscaler) and self._hold(parsed, now):
-                continue
-            shown.append(obj)
+                held.add(parsed.key)
+        self._held = held
         for key in [k for k in self._watched if k not in seen]:
             del self._watched[key]
         await self._publish(self._works.values())
-        return shown
+        return objects
+
+    def admits(self, namespace: str, name: str) -> bool:
+        """Whether the controller reconciles the autoscaler this cycle (not while its history
+        is on its way, within the wait)."""
+        return (namespace, name) not in self._held
 
     def _hold(self, parsed: Autoscaler, now: float) -> bool:
         target = (
@@ -233,18 +240,18 @@ class BackfillGate(KubeActions):
             self._wake.set()
         watched.conditions.set(CONDITION, work.value, now)
         if watched.forget_once:
-            # History arrived after the controller had read the store: hidden from one
-            # list, the controller forgets its state and reads the history again.
-            watched.forget_once, watched.shown = False, False
+            # History arrived after the controller had read the store: held back for one
+            # cycle, the controller forgets its state and reads the history again.
+            watched.forget_once, watched.admitted = False, False
             log.info(
                 "%s/%s: history from Prometheus arrived; the controller reads it again",
                 *parsed.key,
                 extra={"namespace": parsed.namespace, "autoscaler": parsed.name},
             )
             return True
-        if work.state != "done" and not watched.shown and now - watched.first_seen < self._wait:
+        if work.state != "done" and not watched.admitted and now - watched.first_seen < self._wait:
             return True
-        watched.shown = True
+        watched.admitted = True
         return False
 
     async def write_status(
@@ -375,7 +382,7 @@ class BackfillGate(KubeActions):
             self.queries["ok"] += 1
             written += n
             work.samples += n
-            if n and any(w.shown for w in self._watching(work.target)):
+            if n and any(w.admitted for w in self._watching(work.target)):
                 work.late = True
             done += chunk.seconds
             if int(4 * done / total) > quarter and done < total:
@@ -412,7 +419,7 @@ class BackfillGate(KubeActions):
         work.state, work.value, work.attempt = "done", value, 0
         if work.late:
             for watched in self._watching(work.target):
-                if watched.shown:
+                if watched.admitted:
                     watched.forget_once = True
 
     def _failed(self, work: _Work, error: Exception, extra: dict[str, str]) -> None:
