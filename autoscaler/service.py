@@ -38,6 +38,8 @@ from access import (
 )
 from access.kube import SubjectAccessReviewer, TokenReviewer, missing_review_rights
 from alerts.service import AlertingService
+from autoscaler.backfill.client import history_client
+from autoscaler.backfill.gate import BackfillGate
 from autoscaler.controller.controller import Controller
 from autoscaler.controller.kube_actions import KubeActions
 from autoscaler.cost.exporter import cost_families
@@ -169,6 +171,18 @@ class Service:
             if server.tls_cert_file is not None and server.tls_key_file is not None
             else None
         )
+        # History from Prometheus (autoscaler.backfill); its client before the store, so a bad
+        # CA file fails with nothing held.
+        self._history_http = (
+            history_client(settings.history)
+            if settings.history.prometheus_url and not settings.storage.query_url
+            else None
+        )
+        if settings.history.prometheus_url and settings.storage.query_url:
+            log.warning(
+                "history.prometheus_url is not used with storage.query_url: the controller "
+                "reads its history from the query backend, not from the embedded store"
+            )
         self.store = Store(settings.store, clock, persistent=persistent)
         # Remote write follows the store's log on disk; an in-memory store has none.
         self.remote_write = RemoteWrite(
@@ -219,8 +233,16 @@ class Service:
             else None
         )
         retry = api_backoff(settings.kubernetes)
+        # With history.prometheus_url, the controller's actions hold a new autoscaler back
+        # while its history is back-filled, and report it on its status.
+        self.history: BackfillGate | None = (
+            BackfillGate.from_settings(settings, self.api, clock, self.store, self._history_http)
+            if self._history_http is not None
+            else None
+        )
         self.controller = Controller(
-            KubeActions(self.api, clock, retry, settings.kubernetes.request_timeout_seconds),
+            self.history
+            or KubeActions(self.api, clock, retry, settings.kubernetes.request_timeout_seconds),
             self.watcher.model,
             self.engine,
             clock,
@@ -342,10 +364,13 @@ class Service:
         assert self.cycle is not None
         leader = self.elector.is_leader()
         identity = leader_family(self.elector.identity, leader)
+        # Each replica back-fills its own store.
+        history = self.history.families() if self.history is not None else []
         if not leader:
-            return [identity, *self.cycle.health_families()]
+            return [identity, *self.cycle.health_families(), *history]
         return [
             identity,
+            *history,
             *self.cycle.families(),
             *self.controller.families(),
             *cost_families(self._cost_snapshot(), self.settings.cost),
@@ -395,6 +420,8 @@ class Service:
 
     def _assigned(self, namespace: str, name: str) -> bool:
         """Whether this replica reconciles an autoscaler (keeps its history and forecast)."""
+        if self.history is not None and not self.history.admits(namespace, name):
+            return False  # its history is on its way (autoscaler.backfill)
         if self.shards is None:
             return True
         return self.shards.view.owner(f"autoscaler/{namespace}/{name}") == self.shards.identity
@@ -574,6 +601,8 @@ class Service:
         )
         supervisor.spawn("flusher", self.store.run_flusher())
         supervisor.spawn("alerts", self.alerts.run(stop))
+        if self.history is not None:
+            supervisor.spawn("backfill", self.history.run(stop))
         if self.remote_write.queues:
             supervisor.spawn("remote_write", self.remote_write.run())
         if self.tls is not None:
@@ -590,7 +619,7 @@ class Service:
         if remote is not None:
             await self.remote_write.stop()
             remote.cancel()
-        await supervisor.wait(cancel=("collect", "control", "flusher"))
+        await supervisor.wait(cancel=("collect", "control", "flusher", "backfill"))
         await self.close()
         if supervisor.failure is not None:
             raise ServiceFailed(str(supervisor.failure))
@@ -625,10 +654,10 @@ class Service:
         if self._storage_http is not None:
             await self._storage_http.aclose()
             self._storage_http = None
-        for client in (self._http, self._pod_http):
+        for client in (self._http, self._pod_http, self._history_http):
             if client is not None:
                 await client.aclose()
-        self._http = self._pod_http = None
+        self._http = self._pod_http = self._history_http = None
         while self._runners:
             await self._runners.pop().cleanup()
         self.query_api.close()
