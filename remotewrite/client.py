@@ -16,6 +16,7 @@ bearer tokens) are put on the request only, never into a message or a log line.
 from __future__ import annotations
 
 import base64
+import functools
 import ssl
 from contextlib import AbstractContextManager, nullcontext
 from importlib.metadata import PackageNotFoundError, version
@@ -33,8 +34,10 @@ __all__ = ["Rejected", "RemoteClient", "RemoteWriteError", "Retryable", "safe_ur
 _BODY_SHOWN = 256
 
 
+@functools.cache
 def user_agent() -> str:
-    """``foresight/<version>``, as Prometheus sends ``Prometheus/<version>``."""
+    """``foresight/<version>``, as Prometheus sends ``Prometheus/<version>`` (read once:
+    the package metadata is parsed on each look-up)."""
     try:
         return f"foresight/{version('foresight')}"
     except PackageNotFoundError:  # not installed as a distribution: still an agent
