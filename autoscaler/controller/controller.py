@@ -83,6 +83,8 @@ class Snapshot:
     load: float | None = None
     forecast: float | None = None
     quantile: float | None = None
+    horizon_seconds: float | None = None
+    metric: str = ""  # cpu, memory or query: the load's kind
     current: int | None = None
     desired: int | None = None
     min_replicas: int | None = None
@@ -266,6 +268,10 @@ class Controller:
         peak = await self._forecast(parsed, state, reading, now)
         snap.forecast = peak
         snap.quantile = spec.forecast.quantile
+        snap.horizon_seconds = spec.forecast.horizon_seconds
+        snap.metric = (
+            spec.horizontal.metric.type.value.lower() if spec.horizontal is not None else "cpu"
+        )
         snap.forecast_error = state.forecast.error_ratio if state.forecast else None
 
         desired: int | None = None

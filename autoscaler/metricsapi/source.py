@@ -21,6 +21,8 @@ def controller_views(controller: Controller) -> list[ForecastView]:
             forecast=s.forecast,
             load=s.load,
             desired=s.desired,
+            resource=s.metric or None,
+            horizon_seconds=s.horizon_seconds,
         )
         for s in controller.snapshots()
     ]

@@ -200,11 +200,6 @@ def test_the_rbac_of_an_aggregated_api_server() -> None:
     assert not none.of_kind("ClusterRoleBinding") and not none.of_kind("RoleBinding")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the pod template (templates/_helpers.tpl, not this feature's file) does not yet "
-    "include the foresight.externalMetrics.pod* helpers of _external-metrics.tpl",
-)
 def test_the_pods_serve_the_api_with_the_certificate() -> None:
     rendered = manifests(ON)
     pod = rendered.workload()["spec"]["template"]["spec"]
@@ -224,11 +219,6 @@ def test_the_pods_serve_the_api_with_the_certificate() -> None:
     assert volumes["external-metrics-tls"]["secret"]["secretName"] == f"{NAME}-tls"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="templates/NOTES.txt (not this feature's file) does not yet carry the external "
-    "metrics note",
-)
 def test_the_notes_say_that_only_one_provider_can_hold_the_group() -> None:
     notes = manifests(ON).notes
     assert "kubectl get apiservice v1beta1.external.metrics.k8s.io" in notes

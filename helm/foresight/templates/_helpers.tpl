@@ -249,6 +249,9 @@ spec:
         - name: FORESIGHT_SERVER__TLS_KEY_FILE
           value: {{ include "foresight.tlsDir" . }}/tls.key
         {{- end }}
+        {{- if .Values.externalMetrics.enabled }}
+        {{- include "foresight.externalMetrics.podEnv" . | nindent 8 }}
+        {{- end }}
         {{- with .Values.webhookSecret.existingSecret }}
         - name: FORESIGHT_WEBHOOK__SECRET
           valueFrom:
@@ -272,6 +275,9 @@ spec:
         - name: api
           containerPort: {{ include "foresight.apiPort" . }}
           protocol: TCP
+        {{- if .Values.externalMetrics.enabled }}
+        {{- include "foresight.externalMetrics.podPorts" . | nindent 8 }}
+        {{- end }}
       {{- with .Values.startupProbe }}
       startupProbe:
         {{- include "foresight.probe" . | nindent 8 }}
@@ -311,6 +317,9 @@ spec:
         - name: api-tls
           mountPath: {{ include "foresight.tlsDir" . }}
           readOnly: true
+        {{- end }}
+        {{- if .Values.externalMetrics.enabled }}
+        {{- include "foresight.externalMetrics.podVolumeMounts" . | nindent 8 }}
         {{- end }}
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
@@ -354,6 +363,9 @@ spec:
         items:
           - {key: tls.crt, path: tls.crt}
           - {key: tls.key, path: tls.key}
+    {{- end }}
+    {{- if .Values.externalMetrics.enabled }}
+    {{- include "foresight.externalMetrics.podVolumes" . | nindent 4 }}
     {{- end }}
     {{- with .Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
