@@ -40,14 +40,20 @@ async def main(data_dir: Path, url: str, mode: str, series: int, steps: int) -> 
             "max_backoff_seconds": 0.5,
         },
     )
+    print("store open", file=sys.stderr, flush=True)
     queue = QueueManager(settings, data_dir, clock)
     task = asyncio.create_task(queue.run())
-    while load_reader_state(data_dir, "crash") is None:  # noqa: ASYNC110 - a file to wait for
+    while load_reader_state(data_dir, "crash") is None:
         await asyncio.sleep(0.05)  # the queue has saved its position: appends reach it
+        if task.done():
+            task.result()
+    print("position saved", file=sys.stderr, flush=True)
     if mode == "first":
         append_steps(store, "rw_crash", series, range(steps))
-        print("appended", flush=True)
-        await asyncio.sleep(3600)
+        print("appended", file=sys.stderr, flush=True)
+        for _ in range(3600):
+            await asyncio.sleep(1)
+            print(f"sent {queue.stats}", file=sys.stderr, flush=True)
     while not queue.idle():  # noqa: ASYNC110 - the queue has no event for this; a poll will do
         await asyncio.sleep(0.1)
     task.cancel()

@@ -58,7 +58,8 @@ async def test_kill_9_mid_send_then_resume_loses_nothing(tmp_path: Path, prometh
             await asyncio.wait_for(receiver.stalled.wait(), 100)
         except TimeoutError:
             first.kill()
-            raise AssertionError(f"no request stalled; its log:\n{_log(tmp_path)}") from None
+            seen = [seen.status for seen in receiver.seen]
+            raise AssertionError(f"no stall; requests {seen}; log:\n{_log(tmp_path)}") from None
         first.send_signal(signal.SIGKILL)
         assert await first.wait() == -signal.SIGKILL
         before = len(receiver.seen)
