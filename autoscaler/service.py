@@ -186,8 +186,8 @@ class Service:
         self.store = Store(settings.store, clock, persistent=persistent)
         # Remote write follows the store's log on disk; an in-memory store has none.
         self.remote_write = RemoteWrite(
-            settings.remote_write if persistent else [],
-            settings.store.data_dir,
+            settings.remote_write,
+            settings.store.data_dir if persistent else None,
             clock,
             settings.store.fsync,
         )
@@ -603,8 +603,8 @@ class Service:
         supervisor.spawn("alerts", self.alerts.run(stop))
         if self.history is not None:
             supervisor.spawn("backfill", self.history.run(stop))
-        if self.remote_write.queues:
-            supervisor.spawn("remote_write", self.remote_write.run())
+        # Also with no receiver left: it forgets the saved positions of removed ones.
+        supervisor.spawn("remote_write", self.remote_write.run())
         if self.tls is not None:
             supervisor.spawn("tls", self.tls.run(self.clock, stop))
         if self.external_metrics is not None and self.external_metrics.tls is not None:
