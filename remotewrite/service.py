@@ -2,7 +2,7 @@
 
 A queue is known by its name (``name``, or one derived from the URL); its saved position
 lives beside the store's log. A queue removed from the settings has its position forgotten at
-start, so the store no longer keeps log segments for it.
+start (also when none is left), so the store no longer keeps log segments for it.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ __all__ = ["RemoteWrite"]
 
 
 class RemoteWrite:
-    """The queues of ``settings``, sending the log of the store in ``data_dir``."""
+    """The queues of ``settings``, sending the log of the store in ``data_dir`` (None: a
+    store without files, which has no log to send: no queue runs)."""
 
     def __init__(
         self,
         settings: Sequence[RemoteWriteSettings],
-        data_dir: Path,
+        data_dir: Path | None,
         clock: Clock,
         fsync: bool = False,
     ) -> None:
@@ -43,14 +44,19 @@ class RemoteWrite:
             seen.add(entry.queue_name)
         self._data_dir = data_dir
         self._clock = clock
-        self.queues = [QueueManager(s, data_dir, clock, fsync=fsync) for s in settings]
+        self.queues = (
+            [QueueManager(s, data_dir, clock, fsync=fsync) for s in settings] if data_dir else []
+        )
         self._finished = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        """Run every queue until cancelled or :meth:`stop`."""
+        """Run every queue until cancelled or :meth:`stop` (with none, only wait for it)."""
         try:
-            await in_thread(self._clock, self._forget_removed)
+            if self._data_dir is not None:
+                await in_thread(self._clock, self._forget_removed, self._data_dir)
             if not self.queues:
+                await self._stopping.wait()
                 return
             async with asyncio.TaskGroup() as group:
                 for queue in self.queues:
@@ -62,18 +68,19 @@ class RemoteWrite:
         """Ask every queue to finish its batches in flight and to end; wait for that (on the
         clock) at most the longest ``remote_timeout_seconds``. Whoever runs :meth:`run`
         cancels it after, in case a receiver did not answer in time."""
+        self._stopping.set()
         for queue in self.queues:
             queue.stop()
         if self.queues:
             longest = max(q.settings.remote_timeout_seconds for q in self.queues)
             await sleep_or_stop(self._clock, longest, self._finished)
 
-    def _forget_removed(self) -> None:
+    def _forget_removed(self, data_dir: Path) -> None:
         configured = {q.name for q in self.queues}
-        for name in reader_names(self._data_dir):
+        for name in reader_names(data_dir):
             if name not in configured:
                 log.info("remote write %s is no longer configured; forgetting its position", name)
-                forget_reader(self._data_dir, name)
+                forget_reader(data_dir, name)
 
     def families(self) -> list[Family]:
         """Every queue's ``foresight_remote_storage_*`` samples, one family per name."""

@@ -4,6 +4,7 @@ segments outlive sealing (and a restart) until it moves on, but not past its bou
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from remotewrite.queue import QueueManager
+from remotewrite.service import RemoteWrite
 from remotewrite.settings import RemoteWriteSettings
 from remotewrite.shards import Shard, split_record
 from runtime.clock import VirtualClock
@@ -166,3 +168,21 @@ def test_a_batch_to_send_again_stays_in_flight_until_sent(data: Path) -> None:
     assert [s.cut_at for s in queue.shards] == [(3, 10, 50), None]
     state = load_reader_state(data, "q")
     assert state is not None and state["shards"] == shards
+
+
+async def test_a_receiver_removed_from_the_settings_has_its_position_forgotten(
+    data: Path,
+) -> None:
+    save_reader_state(data, "gone", 1, 1 << 30, {})
+    clock = VirtualClock()
+    remote = RemoteWrite([], data, clock)
+    task = asyncio.create_task(remote.run())
+    for _ in range(500):  # a thread removes the file
+        if not reader_names(data):
+            break
+        await asyncio.sleep(0.01)
+    assert reader_names(data) == []
+    assert not task.done()  # waits for stop, as a supervised task of the service
+    await remote.stop()
+    await asyncio.wait_for(task, 5)
+    await clock.aclose()
