@@ -16,6 +16,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import httpx
@@ -56,6 +57,7 @@ from collectors.cluster_model import PodInfo
 from collectors.cycle import CollectionCycle, node_endpoints
 from collectors.kube import api_backoff, api_client
 from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_client, read_token
+from collectors.kubelet_stats import kubelet_stats_collectors
 from collectors.pods import PodMetricsCollector, pod_client
 from collectors.prometheus_source import PrometheusSource
 from collectors.remote_querier import RemoteQuerier
@@ -322,6 +324,17 @@ class Service:
             watch_health=self.watcher.health,
             shard_labels=None if self.shards is None else {"shard": self.shards.identity},
             record_cluster=self.elector.is_leader if self.shards is not None else lambda: True,
+            # cAdvisor and /stats/summary: the kubelet client, a scraper (and backoff) each.
+            stats=kubelet_stats_collectors(
+                partial(self._job_scraper, self._http),
+                self.store,
+                self.clock,
+                c,
+                self._node_endpoints,
+                api_server=self.api.configuration.host if c.kubelet_via_proxy else None,
+                headers=self._auth_headers,
+            ),
+            stats_on_metrics=c.kubelet_stats_on_metrics,
         )
         self.registry.register(FamiliesCollector(self._families))
         # Each replica sends its own store's log, so each exports its queues.
@@ -330,6 +343,9 @@ class Service:
         if not self.settings.leader.enabled:
             self.alerts.set_leader(True)
         self.watcher.start()
+
+    def _job_scraper(self, client: httpx.AsyncClient, job: str) -> Scraper:
+        return self._scraper(client, ScrapeHealth(job))
 
     def _scraper(self, client: httpx.AsyncClient, health: ScrapeHealth) -> Scraper:
         """A scraper with the collectors' limits, timeouts and backoff."""
