@@ -20,6 +20,7 @@ from remotewrite.queue import QueueManager
 from remotewrite.settings import RemoteWriteSettings
 from remotewrite.sizing import desired_shards
 from runtime.clock import VirtualClock
+from tests.helm.helmchart import manifests
 
 SECRET = "s3cr3t-value"
 
@@ -138,15 +139,20 @@ async def test_credentials_go_on_the_request_and_nowhere_else(
     assert SECRET not in caplog.text
 
 
-def test_the_chart_readme_example_loads() -> None:
+def test_the_chart_readme_example_renders_and_loads() -> None:
     readme = (Path(__file__).resolve().parents[2] / "helm" / "foresight" / "README.md").read_text()
     section = readme[readme.index("### Remote write") :]
     example = section[section.index("```yaml") + 7 : section.index("```\n", 10)]
-    config = yaml.safe_load(example)["config"]
-    (entry,) = Settings.model_validate(config).remote_write
+    values = yaml.safe_load(example)
+    rendered = yaml.safe_load(manifests(values).settings_text())
+    (entry,) = Settings.model_validate(rendered).remote_write
     assert entry.queue_name == "mimir"
     assert entry.basic_auth is not None and entry.basic_auth.password is None
     assert entry.queue_config.max_shards == 4
+    # A password in `config` (a ConfigMap) is refused by the chart's schema.
+    values["config"]["remote_write"][0]["basic_auth"]["password"] = SECRET
+    with pytest.raises(Exception, match=r"basic_auth/password': got string, want null"):
+        manifests(values)
 
 
 def test_credentials_in_the_url_stay_off_metrics(tmp_path: Path) -> None:
