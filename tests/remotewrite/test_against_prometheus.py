@@ -205,3 +205,26 @@ async def test_past_its_bound_a_queue_skips_the_deleted_log_and_counts_it(
     # or after it, never the deleted segments.
     assert 0 < sent < n
     assert await count_on_prometheus(prometheus, "rw_bound") == sent
+
+
+async def test_a_batch_cut_off_by_cancellation_is_sent_again_whole(
+    store: Store, clock: VirtualClock, receiver: Receiver, prometheus: str
+) -> None:
+    settings = queue_settings(receiver.url, max_samples_per_send=100)
+    queue = QueueManager(settings, store.settings.data_dir, clock)
+    task = asyncio.create_task(queue.run())
+    await clock.sleep(1)
+    receiver.gate.clear()
+    n = append_steps(store, "rw_cut", 300, range(1))
+    await asyncio.wait_for(receiver.waiting.wait(), 30)
+    task.cancel()  # as a kill would: the batch in flight is never acknowledged
+    await asyncio.gather(task, return_exceptions=True)
+    receiver.gate.set()
+    await wait_for(clock, lambda: receiver.seen[0].status != 0)
+    first = receiver.seen[0].body
+    async with running_queue(settings, store, clock) as again:
+        await wait_for(clock, again.idle, what="resumed queue idle")
+    assert receiver.seen[1].body == first  # the same batch, whole
+    assert again.stats.samples_sent + again.stats.samples_failed == n
+    # Prometheus had it: sent again, it is refused as out of order, and nothing is lost.
+    assert await count_on_prometheus(prometheus, "rw_cut") == n
