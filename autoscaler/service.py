@@ -192,6 +192,9 @@ class Service:
             settings.store.data_dir if persistent else None,
             clock,
             settings.store.fsync,
+            # The leader's series and a standby's are the same: only one may send them.
+            # Shards send their own, which differ.
+            may_send=lambda: self.shards is not None or self.elector.is_leader(),
         )
         self.watcher = ClusterWatcher(self.api, clock, settings.kubernetes)
         self.health = ScrapeHealth("kubelet")

@@ -27,6 +27,7 @@ import asyncio
 import dataclasses
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ class QueueStats:
     samples_sent: int = 0
     samples_failed: int = 0
     samples_retried: int = 0
+    samples_passed_over: int = 0
     bytes_sent: int = 0
     highest_read_ms: int = 0
     highest_sent_ms: int = 0
@@ -118,8 +120,12 @@ class QueueManager:
         clock: Clock,
         client: RemoteClient | None = None,
         fsync: bool = False,
+        may_send: Callable[[], bool] = lambda: True,
     ) -> None:
+        """``may_send()`` False: batches are passed over, not sent (a standby replica, whose
+        copy of the leader's series would collide with it at the receiver)."""
         self.settings = settings
+        self._may_send = may_send
         self.name = settings.queue_name
         self._data_dir = data_dir
         self._clock = clock
@@ -435,6 +441,11 @@ class QueueManager:
             if batch is None:
                 return
             self._room.set()
+            if not self._may_send():
+                self.stats.samples_passed_over += len(batch)
+                shard.acked = batch.end
+                await self._persist()
+                continue
             shard.inflight = batch.end
             await self._persist()
             body, unknown = await in_thread(self._clock, self._encoder.encode, batch)
@@ -510,6 +521,12 @@ class QueueManager:
                 "counter",
                 "Samples sent again after a 5xx, 429 or connection failure.",
                 s.samples_retried,
+            ),
+            (
+                names.REMOTE_SAMPLES_STANDBY,
+                "counter",
+                "Samples passed over while a standby: the leader sends the same series.",
+                s.samples_passed_over,
             ),
             (
                 names.REMOTE_SAMPLES_PENDING,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from remotewrite.queue import QueueManager
@@ -33,7 +33,10 @@ class RemoteWrite:
         data_dir: Path | None,
         clock: Clock,
         fsync: bool = False,
+        may_send: Callable[[], bool] = lambda: True,
     ) -> None:
+        """``may_send()`` says whether this replica sends now: a standby passes its batches
+        over (the leader sends the same series), shards all send (their series differ)."""
         seen: set[str] = set()
         for entry in settings:
             if entry.queue_name in seen:
@@ -45,7 +48,9 @@ class RemoteWrite:
         self._data_dir = data_dir
         self._clock = clock
         self.queues = (
-            [QueueManager(s, data_dir, clock, fsync=fsync) for s in settings] if data_dir else []
+            [QueueManager(s, data_dir, clock, fsync=fsync, may_send=may_send) for s in settings]
+            if data_dir
+            else []
         )
         self._finished = asyncio.Event()
         self._stopping = asyncio.Event()
