@@ -15,6 +15,7 @@ from pathlib import Path
 from alerts.metrics import Sources, alert_families
 from alerts.notify.outbox import Outbox
 from alerts.notify.silences import Silences
+from autoscaler.backfill.metrics import backfill_families
 from autoscaler.controller.controller import autoscaler_families
 from autoscaler.cost.exporter import cost_families
 from autoscaler.cost.model import Snapshot
@@ -25,6 +26,8 @@ from collectors.cluster_model import ClusterModel
 from collectors.kubelet import SERIES_WRITTEN
 from collectors.scrape import ScrapeHealth
 from collectors.state_metrics import cluster_families, health_families, usage_families
+from remotewrite.service import RemoteWrite
+from remotewrite.settings import RemoteWriteSettings
 from runtime import names
 from runtime.clock import VirtualClock
 from runtime.families import Family
@@ -114,6 +117,10 @@ def _every_family(tmp_path: Path) -> list[Family]:
             *alert_families(sources),
             *cost_families(Snapshot((), ()), CostSettings()),
             leader_family("replica-a", True),
+            *backfill_families({}, {}, 0),
+            *RemoteWrite(
+                [RemoteWriteSettings(url="http://127.0.0.1:1/api/v1/write")], tmp_path, clock
+            ).families(),
         ]
     finally:
         outbox.close()

@@ -14,6 +14,7 @@ PACKAGES = [
     "alerts",
     "access",
     "queryapi",
+    "remotewrite",
     "autoscaler",
     "dashboards",
     "simulator",

@@ -80,7 +80,7 @@ def test_misspelt_group_exits_2_naming_the_variable_and_the_groups(
     assert main(["settings"]) == 2
     err = capsys.readouterr().err
     assert 'environment variable FORESIGHT_STOER__DATA_DIR: unknown group "stoer"' in err
-    assert "(valid: collectors, controller, cost, forecast, kubernetes, leader, log," in err
+    assert "(valid: collectors, controller, cost, external_metrics, forecast, history," in err
     assert err.rstrip().endswith("did you mean FORESIGHT_STORE__DATA_DIR?")
 
 
