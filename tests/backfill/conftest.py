@@ -73,6 +73,25 @@ def write_cadvisor_week(store: Store, load: LoadSource, days: float = 7.0) -> No
             {"namespace": namespace, "pod": pod, "container": container},
             np.full(len(stamps), cores),
         )
+    # Memory, a gauge, every minute (enough for the 60 s grid, and half the blocks to build).
+    gauge = "container_memory_working_set_bytes"
+    minutes = (stamps % 60_000) == 0
+    for pod in WEB_PODS:
+        for container in ("app", ""):  # "": cAdvisor's pod-level sum, to be left out
+            labels = {"__name__": gauge, "namespace": "shop", "pod": pod, "container": container}
+            ref = store.ref(labels)
+            values = web_memory(demand[minutes]) / 2
+            store.append_batch(np.full(len(values), ref, np.int32), stamps[minutes], values)
+    for namespace, pod, container, _ in DECOYS[:3]:
+        labels = {"__name__": gauge, "namespace": namespace, "pod": pod, "container": container}
+        ref = store.ref(labels)
+        count = int(minutes.sum())
+        store.append_batch(np.full(count, ref, np.int32), stamps[minutes], np.full(count, 2.0**30))
+
+
+def web_memory(demand: np.ndarray) -> np.ndarray:
+    """The working set of ``web`` (both pods) for a demand in cores."""
+    return (128 + 64 * demand) * 2.0**20
 
 
 @pytest.fixture(scope="module")

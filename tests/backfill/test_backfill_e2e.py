@@ -19,6 +19,7 @@ from tests.backfill.conftest import (
     load_of,
     open_backfill_rig,
     until,
+    web_memory,
 )
 from tests.controller.conftest import START, Rig, horizontal, pas
 from tests.support.prometheus import free_port
@@ -176,3 +177,26 @@ async def test_history_that_arrives_after_the_wait_is_taken_up(
         assert found["HistoryBackfilled"]["reason"] == "Backfilled"
         assert found["ForecastReady"]["status"] == "True"
         assert "forecast" in await rig.status("web")
+
+
+async def test_a_memory_autoscaler_gets_the_memory_series_and_only_it(
+    tmp_path: Any, prometheus_week: str
+) -> None:
+    spec = pas("web", horizontal(mode="Recommend"))
+    spec["spec"]["horizontal"]["metric"] = {"type": "Memory", "targetUtilization": 80}
+    async with open_backfill_rig(tmp_path, prometheus_week) as rig:
+        gate = gate_of(rig)
+        await rig.create(spec)
+        async with backfilling(rig.service):
+            await rig.service.control_once()
+            await until(lambda: pending(gate) == 0)
+        store = rig.service.store
+        memory = [eq("__name__", names.WORKLOAD_MEMORY), *WEB_CPU[1:]]
+        (series,) = store.select(memory, 0, 2**62)
+        at = START - 6 * 3600
+        (i,) = np.flatnonzero(series.timestamps == round(at * 1000))
+        want = web_memory(np.array([load_of(rig.cluster).demand(at - START)]))[0]
+        assert series.values[i] == pytest.approx(want, rel=1e-9)
+        assert len(series.values) >= 7 * 1440
+        assert store.select(WEB_CPU, 0, 2**62) == []
+        assert (await conditions(rig))["HistoryBackfilled"]["reason"] == "Backfilled"
