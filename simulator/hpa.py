@@ -96,13 +96,40 @@ class HorizontalPodAutoscalers:
         )
         self._kept: dict[tuple[str, str], _Kept] = {}
 
+    async def _until_work(self) -> None:
+        """Until an HPA or an APIService exists, waiting on the store, not on the clock: a
+        cluster without either keeps a virtual clock's time as it would without this
+        controller (a sleeper every 15 s gives a full-speed clock somewhere to jump to)."""
+        kinds = [
+            self.core.registry.get("autoscaling", "v2", "horizontalpodautoscalers"),
+            self.core.registry.get("apiregistration.k8s.io", "v1", "apiservices"),
+        ]
+        keys = [rt.storage_key for rt in kinds if rt is not None]
+        store = self.core.store
+        subs = [store.subscribe(key) for key in keys]
+        try:
+            if any(store.count(key) for key in keys):
+                return
+            getters = [asyncio.ensure_future(sub.queue.get()) for sub in subs]
+            try:
+                await asyncio.wait(getters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for getter in getters:
+                    getter.cancel()
+        finally:
+            for sub in subs:
+                store.unsubscribe(sub)
+
     async def run(self) -> None:
         """Sync every ``sync_seconds`` until cancelled; APIService availability too."""
         if self.sync_seconds is None:
             return
         period = self.sync_seconds
-        # A fixed schedule (15 s, 30 s, ...): a slow sync does not push the next ones later.
-        next_at = self.clock.now() + period
+        started = self.clock.now()
+        await self._until_work()
+        # A fixed schedule (15 s, 30 s, ... after the start): a slow sync does not push the
+        # next ones later, and a slot passed while waiting for the first object is taken at once.
+        next_at = started + period
         while True:
             await self.clock.sleep(max(0.0, next_at - self.clock.now()))
             while next_at <= self.clock.now():
