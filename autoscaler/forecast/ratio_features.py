@@ -78,8 +78,13 @@ def span_needed(step_seconds: float, horizon_steps: int) -> int:
 
 def _prepare(values: FloatArray, offset: float) -> tuple[FloatArray, FloatArray, float]:
     v = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
-    o = offset if offset > 0 else 1e-9 * max(float(v.max(initial=0.0)), 1.0)
+    o = _positive(offset)
     return v, np.log(v + o), o
+
+
+def _positive(offset: float) -> float:
+    # An offset of 0 (a workload at 0 all day) would take the log of 0.
+    return offset if offset > 0 else 1e-9
 
 
 def _time_of_day(start_time: float, step_seconds: float, pos: IntArray) -> list[FloatArray]:
@@ -191,18 +196,24 @@ def ratio_rows(
     offset: float,
 ) -> FloatArray:
     """The rows of :func:`ratio_table` at ``origins`` only, reading just what they need."""
-    v, lv, o = _prepare(values, offset)
+    raw = np.asarray(values, dtype=np.float64)
+    o = _positive(offset)
     g = _Grid.of(step_seconds, horizon_steps)
     h, k = g.h, g.season
     ahead = np.arange(1, h + 1)
+
+    def load(idx: IntArray) -> FloatArray:
+        return np.nan_to_num(raw[idx], nan=0.0)
 
     def jumps(idx: IntArray) -> FloatArray:
         """y at ``idx`` (any shape); NaN before the first value. Every idx + h <= its origin."""
         ok = idx >= 0
         safe = np.where(ok, idx, 0)
-        peak = v[safe[..., None] + ahead].max(axis=-1)
-        out = np.log(peak + o) - lv[safe]
+        peak = load(safe[..., None] + ahead).max(axis=-1)
+        out = np.log(peak + o) - np.log(load(safe) + o)
         return np.asarray(np.where(ok, out, np.nan), dtype=np.float64)
+
+    now = np.log(load(origins) + o)
 
     def seasonal(lag: int) -> tuple[FloatArray, FloatArray, FloatArray]:
         known = origins - lag - k >= 0
@@ -213,8 +224,8 @@ def ratio_rows(
         back = origins - lag
         ok = back >= 0
         safe = np.where(ok, back, 0)
-        peak_back = np.log(v[safe[:, None] + ahead].max(axis=1) + o)
-        peak = np.where(ok, peak_back - lv[origins], np.nan)
+        peak_back = np.log(load(safe[:, None] + ahead).max(axis=1) + o)
+        peak = np.where(ok, peak_back - now, np.nan)
         return mean, top, peak
 
     d_mean, d_max, d_peak = seasonal(g.day)
@@ -225,7 +236,7 @@ def ratio_rows(
     with np.errstate(all="ignore"):
         recent_mean = np.where(count > 0, filled.sum(axis=1) / np.maximum(count, 1), 0.0)
         recent_sq = np.where(count > 0, (filled * filled).sum(axis=1) / np.maximum(count, 1), 0.0)
-    day_mean = np.array([v[max(0, t - g.day + 1) : t + 1].mean() for t in origins])
+    day_mean = np.array([load(np.arange(max(0, t - g.day + 1), t + 1)).mean() for t in origins])
     columns = [
         d_mean,
         np.where(np.isnan(w_mean), d_mean, w_mean),
@@ -234,7 +245,7 @@ def ratio_rows(
         np.sqrt(recent_sq),
         d_peak,
         np.where(np.isnan(w_peak), d_peak, w_peak),
-        lv[origins] - np.log(day_mean + o),
+        now - np.log(day_mean + o),
         *_time_of_day(start_time, step_seconds, origins),
     ]
     return _stack(columns)
