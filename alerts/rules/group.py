@@ -14,7 +14,16 @@ import numpy as np
 
 from alerts.rules.model import GroupSpec, RuleSpec
 from alerts.rules.output import F64, I32, Appender, RuleOutput
-from alerts.rules.state import Alert, AlertState, Found, Labels, LimitError, step, to_send
+from alerts.rules.state import (
+    Alert,
+    AlertState,
+    Found,
+    Labels,
+    LimitError,
+    same_value,
+    step,
+    to_send,
+)
 from alerts.rules.templates import Expander, QuerySample
 from promql import Engine, PromQLError, QueryResult
 from promql.labelsets import LabelTable, factorize
@@ -98,11 +107,6 @@ def _set_label(labels: dict[str, str], name: str, value: str) -> None:
         labels[name] = value
     else:
         labels.pop(name, None)
-
-
-def _same_value(a: float, b: float) -> bool:
-    """Equal and printed alike (``-0`` and ``0`` are equal but print differently)."""
-    return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))
 
 
 def _pure_templates(rule: RuleSpec) -> bool:
@@ -260,7 +264,7 @@ class GroupState:
         found: dict[Labels, Found] = {}
         for labels, value in _samples(result):
             hit = last.get(labels) if pure else None
-            if hit is not None and _same_value(hit[0], value):
+            if hit is not None and same_value(hit[0], value):
                 key, annotations = hit[1], hit[2]
             else:
                 lmap = dict(labels)

@@ -56,10 +56,13 @@ class Evaluated:
 
 def _working_copy(g: GroupState) -> GroupState:
     """What an evaluation may change, copied; the rest shared. Alerts and rule statuses
-    are what readers look at. Rule outputs (the series last written) and the template cache
-    are touched only by evaluations, which run one at a time."""
+    are what readers look at: the alert dicts are copied, not the alerts, which the state
+    machine replaces rather than changes (copy on write: a round copies the few alerts it
+    changes, not the tens of thousands a cluster-wide incident keeps active). Rule outputs
+    (the series last written) and the template cache are touched only by evaluations,
+    which run one at a time."""
     work = copy.copy(g)
-    work.alerts = [{k: copy.copy(a) for k, a in alerts.items()} for alerts in g.alerts]
+    work.alerts = [dict(alerts) for alerts in g.alerts]
     work.status = [copy.copy(st) for st in g.status]
     return work
 

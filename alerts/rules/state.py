@@ -7,7 +7,9 @@ been active for ``for``; firing → inactive (resolved) when the series is gone,
 
 from __future__ import annotations
 
+import copy
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -58,6 +60,17 @@ class Found:
     value: float
 
 
+def same_value(a: float, b: float) -> bool:
+    """Equal and printed alike (``-0`` and ``0`` are equal but print differently)."""
+    return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))
+
+
+def _own(active: dict[Labels, Alert], labels: Labels) -> Alert:
+    """The alert under ``labels``, replaced by a copy that this step may change."""
+    mine = active[labels] = copy.copy(active[labels])
+    return mine
+
+
 def step(
     active: dict[Labels, Alert],
     found: Mapping[Labels, Found],
@@ -68,14 +81,21 @@ def step(
 ) -> None:
     """Advance ``active`` to time ``ts`` given the alerts the expression returned.
 
+    Alerts are never changed in place: one that changes is replaced by a changed copy, so
+    that ``active`` may be a shallow copy of a dict that readers still look at (the
+    service evaluates a working copy of a group, see :mod:`alerts.rules.manager`) and
+    only the alerts that changed are copied.
+
     Raises :class:`LimitError` (and forgets every alert, as Prometheus does) when more than
     ``limit`` alerts are pending or firing.
     """
     for labels, f in found.items():
         current = active.get(labels)
         if current is not None and current.state is not AlertState.INACTIVE:
-            current.value = f.value
-            current.annotations = f.annotations
+            if not same_value(current.value, f.value) or current.annotations != f.annotations:
+                current = _own(active, labels)
+                current.value = f.value
+                current.annotations = f.annotations
             continue
         active[labels] = Alert(labels, f.annotations, AlertState.PENDING, f.value, ts)
     live = 0
@@ -85,21 +105,26 @@ def step(
             keep_firing = False
             if alert.state is AlertState.FIRING and keep_firing_for_ms > 0:
                 if alert.keep_firing_since == 0:
+                    alert = _own(active, labels)
                     alert.keep_firing_since = ts
                 keep_firing = ts - alert.keep_firing_since < keep_firing_for_ms
             if alert.state is AlertState.PENDING or (
                 alert.resolved_at and ts - alert.resolved_at > RESOLVED_RETENTION_MS
             ):
                 del active[labels]
+                continue
             if alert.state is not AlertState.INACTIVE and not keep_firing:
+                alert = _own(active, labels)
                 alert.state = AlertState.INACTIVE
                 alert.resolved_at = ts
             if not keep_firing:
                 continue
-        else:
+        elif alert.keep_firing_since:
+            alert = _own(active, labels)
             alert.keep_firing_since = 0
         live += 1
         if alert.state is AlertState.PENDING and ts - alert.active_at >= for_ms:
+            alert = _own(active, labels)
             alert.state = AlertState.FIRING
             alert.fired_at = ts
     if limit > 0 and live > limit:
@@ -108,14 +133,17 @@ def step(
 
 
 def to_send(
-    active: Mapping[Labels, Alert], ts: int, resend_delay_ms: int, interval_ms: int
+    active: dict[Labels, Alert], ts: int, resend_delay_ms: int, interval_ms: int
 ) -> list[Alert]:
-    """Alerts this evaluation sends, marked as sent (Prometheus' ``sendAlerts``)."""
+    """Alerts this evaluation sends, marked as sent (Prometheus' ``sendAlerts``); like
+    :func:`step`, it replaces the alerts it marks by marked copies."""
     out = []
-    for alert in active.values():
+    for labels, alert in list(active.items()):
         if alert.needs_sending(ts, resend_delay_ms):
-            alert.last_sent_at = ts
+            sent = _own(active, labels)
+            sent.last_sent_at = ts
             # Valid for four intervals: survives two missed evaluations or failed sends.
-            alert.valid_until = ts + 4 * max(resend_delay_ms, interval_ms)
-            out.append(Alert(**vars(alert)))
+            sent.valid_until = ts + 4 * max(resend_delay_ms, interval_ms)
+            # Never changed again (see step): the sink may keep it.
+            out.append(sent)
     return out

@@ -141,3 +141,25 @@ def test_failing_output_matches_promtool() -> None:
     text = report(run_file(require(TESTS / "failing.yml")))
     assert 'exp: {__name__="test"} 1E+00\n        got: {__name__="test"} 0E+00' in text
     assert 'Labels:{alertname="InstanceDown", job="test", severity="page"}' in text
+
+
+def test_step_and_to_send_change_copies_not_alerts() -> None:
+    """A round over a shallow copy of the alerts (the service's working copy) leaves the
+    alerts readers hold as they were; only the alerts that changed are new objects."""
+    steady, moving = (("alertname", "A"), ("n", "1")), (("alertname", "A"), ("n", "2"))
+    active: dict = {}
+    step(active, {steady: Found((), 1.0), moving: Found((), 1.0)}, 0, 60_000, 0)
+    step(active, {steady: Found((), 1.0), moving: Found((), 1.0)}, 60_000, 60_000, 0)
+    assert len(to_send(active, 60_001, 60_000, 60_000)) == 2
+    readers = dict(active)
+    seen = {k: dict(vars(a)) for k, a in readers.items()}
+    work = dict(active)
+    step(work, {steady: Found((), 1.0), moving: Found((), 2.0)}, 90_000, 60_000, 0)
+    sent = to_send(work, 90_000, 60_000, 60_000)
+    assert {k: dict(vars(a)) for k, a in readers.items()} == seen
+    assert work[steady] is readers[steady] and not sent
+    assert work[moving] is not readers[moving] and work[moving].value == 2.0
+    step(work, {steady: Found((), 1.0)}, 120_000, 60_000, 0)
+    assert {k: dict(vars(a)) for k, a in readers.items()} == seen
+    assert work[moving].state is AlertState.INACTIVE
+    assert readers[moving].state is AlertState.FIRING
