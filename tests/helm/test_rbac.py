@@ -32,6 +32,7 @@ EXPECTED_CLUSTER: set[Rule] = {
         for v in ("list", "watch")
     ),
     ("", "nodes/metrics", "get"),
+    ("", "nodes/stats", "get"),
     *(
         ("apps", f"{kind}/scale", v)
         for kind in ("deployments", "statefulsets")
