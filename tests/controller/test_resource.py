@@ -120,7 +120,7 @@ def test_examples_are_valid(path: Path) -> None:
                 "forecast": {"model": "prophet"},
             },
             "spec.forecast.model: unknown forecast model 'prophet'; valid: "
-            "holt_winters, naive, quantile_gbm, seasonal_naive, auto",
+            "conformal, holt_winters, naive, quantile_gbm, seasonal_naive, auto",
         ),
         (
             {"targetRef": {"kind": "Deployment", "name": "w"}, "horizontl": {}},
