@@ -544,8 +544,10 @@ async def run_chaos(cfg: ChaosConfig) -> tuple[Account, Plan, dict[str, Any]]:
         cluster.store.listeners.append(_watch_scale(run, cluster.kinds.deployment.storage_key))
         reference = next(n for n in nodes if not any(f.node == n for f in plan.faults))
 
-        def scraped(node: str, at: float, _: object) -> None:
-            if node == reference:
+        def scraped(node: str, at: float, _: object, path: str) -> None:
+            # One collection cycle, one /metrics/resource request; cAdvisor and the summary
+            # API are read within some cycles too.
+            if node == reference and path == "metrics/resource":
                 run.scrapes.append(at)
 
         cluster.faults.on_kubelet_request = scraped

@@ -84,7 +84,7 @@ class FaultInjector:
     """The active faults; asked once per request.
 
     ``on_kubelet_request``, when set, is told of every kubelet request of a node that is up
-    (node name, time, the fault applied or None): a chaos run uses it to know what a
+    (node name, time, the fault applied or None, the path): a chaos run uses it to know what a
     collector was able to scrape.
     """
 
@@ -92,7 +92,7 @@ class FaultInjector:
         self.start = start
         self._faults: list[FaultSpec] = []
         self._rng = rng or random.Random(0)
-        self.on_kubelet_request: Callable[[str, float, FaultAction | None], None] | None = None
+        self.on_kubelet_request: Callable[[str, float, FaultAction | None, str], None] | None = None
 
     def add(self, fault: FaultSpec) -> None:
         self._faults.append(fault)
@@ -122,11 +122,13 @@ class FaultInjector:
                 return _action(f)
         return None
 
-    def kubelet_action(self, node: str, now: float) -> FaultAction | None:
-        """The fault for a kubelet scrape of ``node``, or None."""
+    def kubelet_action(
+        self, node: str, now: float, path: str = "metrics/resource"
+    ) -> FaultAction | None:
+        """The fault for a kubelet request of ``node`` for ``path``, or None."""
         action = self._kubelet_action(node, now)
         if self.on_kubelet_request is not None:
-            self.on_kubelet_request(node, now, action)
+            self.on_kubelet_request(node, now, action, path)
         return action
 
     def _kubelet_action(self, node: str, now: float) -> FaultAction | None:

@@ -108,7 +108,7 @@ class KubeletServer:
             # An unreachable node's kubelet does not answer at all.
             await self._hang.wait()
             return web.Response(status=503, text="node is down\n")
-        action = self._faults.kubelet_action(node_name, now)
+        action = self._faults.kubelet_action(node_name, now, path)
         if action is not None:
             if action.kind == "timeout":
                 await self._hang.wait()
