@@ -18,7 +18,8 @@ EVENT_ONLY = {
     "foresight_notifications_total": "one series per configured receiver; the rig has none",
 }
 
-# The controller rig's cluster plus a CronJob that runs Jobs and a worker that is OOM-killed.
+# The controller rig's cluster plus a CronJob that runs Jobs, a worker that is OOM-killed and a
+# StatefulSet whose pod mounts a claim (the kubelet's volume stats).
 CLUSTER = (
     SCENARIO
     + """
@@ -42,6 +43,14 @@ CLUSTER = (
     startupSeconds: 5
     load: {pattern: constant, peak: 0.1, noise: 0}
     memory: {base: 64Mi, perCore: 0, leakPerHour: 300Mi}
+  - name: db
+    namespace: shop
+    kind: StatefulSet
+    replicas: 1
+    requests: {cpu: 100m, memory: 64Mi}
+    startupSeconds: 5
+    load: {pattern: constant, peak: 0.1, noise: 0}
+    memory: {base: 32Mi, perCore: 0}
 """
 )
 
