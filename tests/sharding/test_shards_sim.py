@@ -27,6 +27,7 @@ from collectors.kube import api_client
 from runtime.clock import VirtualClock
 from simulator.cluster import SimulatedCluster
 from simulator.scenario import parse_scenario
+from tests.controller.conftest import horizontal, pas, settings_for
 from tests.support.prometheus import running_prometheus
 
 START = 1_767_600_000.0  # Monday 2026-01-05 08:00 UTC
@@ -57,21 +58,8 @@ workloads:
 
 
 def _autoscaler(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "PredictiveAutoscaler",
-        "metadata": {"name": name, "namespace": "shop"},
-        "spec": {
-            "targetRef": {"kind": "Deployment", "name": name},
-            "mode": "Auto",
-            "horizontal": {
-                "minReplicas": 2,
-                "maxReplicas": 30,
-                "metric": {"type": "CPU", "targetUtilization": 100},
-            },
-            "forecast": {"horizonSeconds": 60},
-        },
-    }
+    spec = horizontal()
+    return pas(name, {**spec, "targetRef": {"kind": "Deployment", "name": name}})
 
 
 @dataclass
@@ -84,29 +72,17 @@ class Shards:
 
 
 def _settings(tmp: Path, kubeconfig: Path, identity: str, prometheus: str) -> Settings:
+    base = settings_for(tmp / identity, kubeconfig).model_dump()
     return Settings.model_validate(
         {
-            "store": {"data_dir": tmp / identity / "data"},
-            "rules": {"state_dir": tmp / identity / "alerts", "builtin": False},
-            "server": {"host": "127.0.0.1", "port": 0, "api_port": 0},
-            "kubernetes": {
-                "kubeconfig": kubeconfig,
-                "retry_initial_seconds": 0.1,
-                "retry_max_seconds": 1,
-            },
-            "collectors": {
-                "kubelet_scheme": "http",
-                "stagger_seconds": 0,
-                "token_file": None,
-                "ca_file": None,
-            },
+            **base,
+            "rules": {**base["rules"], "builtin": False},
             "leader": {
                 "identity": identity,
                 "namespace": "foresight",
                 "lease_seconds": LEASE_S,
                 "renew_seconds": STEP_S,
             },
-            "controller": {"history_step_seconds": 60, "status_every_seconds": 60},
             "sharding": {"replicas": 3},
             "storage": {"query_url": prometheus},
             "remote_write": [{"url": f"{prometheus}/api/v1/write"}],
