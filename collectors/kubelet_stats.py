@@ -13,6 +13,7 @@ series, and so does every series that a later response no longer has.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import time
@@ -55,7 +56,7 @@ class _NodeStats:
     latest: tuple[list[int], list[float]] = ([], [])
 
 
-class KubeletStatsCollector:
+class KubeletStatsCollector(abc.ABC):
     """Scrapes one kubelet path of every node; subclasses turn a response into samples."""
 
     path = ""
@@ -203,10 +204,11 @@ class KubeletStatsCollector:
         for ref in refs:
             self._store.mark_stale(ref, at_ms)
 
+    @abc.abstractmethod
     def _decode(
         self, body: str, state: _NodeStats, target: TargetLabels
     ) -> tuple[list[int], list[float]]:
-        raise NotImplementedError
+        """The series ids and values of one response (cAdvisor text, or a summary)."""
 
     def _series(self, labels: Labels) -> int:
         """The series id of ``labels``; -1 (dropped, counted) past the store's series limit."""
