@@ -17,26 +17,18 @@ would fire or resolve alerts and scale workloads on a fraction of the truth.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 import numpy as np
 
 from promql.errors import EvaluationError
+from promql.selection import Querier
 from tsdb import Matcher, Series
 
-__all__ = ["BufferedQuerier", "RemoteStorageError", "SeriesSource"]
+__all__ = ["BufferedQuerier", "RemoteStorageError"]
 
 
 class RemoteStorageError(EvaluationError):
     """The remote store did not answer a selection; the message says which and why."""
-
-
-class SeriesSource(Protocol):
-    """Anything that selects series by matchers over a time range."""
-
-    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[Series]:
-        """Series matching all matchers with their samples in ``[start_ms, end_ms]``."""
-        ...
 
 
 class BufferedQuerier:
@@ -47,8 +39,8 @@ class BufferedQuerier:
 
     def __init__(
         self,
-        local: SeriesSource,
-        remote: SeriesSource,
+        local: Querier,
+        remote: Querier,
         buffered_since: Callable[[], int | None],
     ) -> None:
         self.local = local
