@@ -43,6 +43,7 @@ from autoscaler.policy.vertical import (
 __all__ = [
     "ForesightVertical",
     "KrrReference",
+    "VerticalInputs",
     "VerticalPolicy",
     "VerticalResult",
     "VerticalScore",
@@ -50,6 +51,7 @@ __all__ = [
     "format_vertical",
     "replay_vertical",
     "run_vertical",
+    "vertical_inputs",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -350,25 +352,44 @@ POLICIES: dict[str, PolicyFactory] = {
 }
 
 
-def run_vertical(path: Path, settings: VerticalSettings | None = None) -> VerticalResult:
-    """Replay a usage trace through ``foresight``, ``vpa`` and ``krr``."""
-    s = settings or VerticalSettings.model_validate({})
+@dataclass(frozen=True)
+class VerticalInputs:
+    """A usage trace as the replay takes it: samples, where scoring starts, the resource."""
+
+    name: str
+    resource: str
+    times: FloatArray
+    usage: FloatArray
+    first: int  # the first scored sample; earlier ones are the warm-up
+    first_bucket: float  # the histograms' smallest bucket
+
+
+def vertical_inputs(path: Path) -> VerticalInputs:
+    """Load a usage trace (KB become bytes) with a warm-up of 7 days or half the trace."""
     trace = load_trace(path)
     times = trace.times
     usage = np.maximum(trace.values, 0.0)
     if trace.name.lower().endswith("_kb"):
         usage = usage * 1024  # the OOM bump is in bytes
-    resource = _resource(trace.name)
     warmup = min(7 * DAY, (times[-1] - times[0]) / 2)
     first = int(np.searchsorted(times, times[0] + warmup))
     positive = usage[usage > 0]
     # Histogram buckets start well below the smallest usage so that they resolve it.
     first_bucket = float(positive.min()) / 2 if len(positive) else 1.0
+    return VerticalInputs(trace.name, _resource(trace.name), times, usage, first, first_bucket)
+
+
+def run_vertical(path: Path, settings: VerticalSettings | None = None) -> VerticalResult:
+    """Replay a usage trace through ``foresight``, ``vpa`` and ``krr``."""
+    s = settings or VerticalSettings.model_validate({})
+    v = vertical_inputs(path)
     scores = [
-        replay_vertical(times, usage, first, resource, factory(resource, s, first_bucket))
+        replay_vertical(
+            v.times, v.usage, v.first, v.resource, factory(v.resource, s, v.first_bucket)
+        )
         for factory in POLICIES.values()
     ]
-    return VerticalResult(trace.name, resource, scores)
+    return VerticalResult(v.name, v.resource, scores)
 
 
 def format_vertical(results: list[VerticalResult]) -> str:

@@ -1,0 +1,184 @@
+"""Request sizing against the VPA: ``python -m bench.vertical [TRACE...] [--json]``.
+
+Replays each usage trace through ``foresight backtest --vertical`` (foresight, the VPA
+recommender and updater with their defaults, KRR) and prints one line per trace and policy:
+slack %, throttled %, OOM events, resizes. Then, per resource, foresight's slack margin over
+the VPA (VPA slack − foresight slack, in points) across traces: mean, min, quartiles, max;
+and the traces where foresight throttles more or is OOM-killed more often than the VPA.
+Each trace also gets a ``floor`` line: a clairvoyant constant request at the peak of the
+scored usage, the least slack any constant request has without throttling or an OOM kill.
+
+Without TRACE: every CPU- and memory-like trace in ``$FORESIGHT_TEST_DATA/traces`` (default
+``../shared/data/traces``), as :func:`usage_kind` classifies them by name. Request counts
+(the Twitter series) and network bytes are not container usage and are left out; named on
+the command line they are replayed as CPU (compressible), as the backtest does.
+Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from autoscaler.backtest.trace import trace_files
+from autoscaler.backtest.vertical import (
+    VerticalResult,
+    VerticalScore,
+    format_vertical,
+    replay_vertical,
+    run_vertical,
+    vertical_inputs,
+)
+from tests.support.external import data_root
+
+__all__ = ["ConstantFloor", "MarginSummary", "floor_score", "main", "summarise", "usage_kind"]
+
+# Name fragments of shared traces that measure container-like CPU: utilisation %, MHz, cores.
+# crane_input* are the Tencent series gocrane/crane predicts CPU on (input0 is labelled CPU).
+CPU_LIKE = ("cpu", "crane_input", "grok_asg")
+MEMORY_LIKE = ("mem",)
+# Arrivals and traffic, not usage of a resource a request reserves.
+NOT_USAGE = ("twitter", "network")
+
+
+def usage_kind(name: str) -> str | None:
+    """``cpu``, ``memory`` or None (not container usage) for a trace file name."""
+    lower = name.lower()
+    if any(f in lower for f in NOT_USAGE):
+        return None
+    if any(f in lower for f in MEMORY_LIKE):
+        return "memory"
+    if any(f in lower for f in CPU_LIKE):
+        return "cpu"
+    return None
+
+
+class ConstantFloor:
+    """A clairvoyant constant request: the peak of the usage it will be scored on."""
+
+    name = "floor"
+    decision_seconds = math.inf
+
+    def __init__(self, peak: float) -> None:
+        self.peak = peak
+
+    def observe(self, at: float, used: float, request: float | None) -> None:
+        return None
+
+    def oom(self, at: float, used: float, request: float) -> None:
+        return None
+
+    def decide(self, at: float, request: float | None, after_oom: bool) -> float:
+        return self.peak
+
+
+def floor_score(path: Path) -> VerticalScore:
+    """The ``floor`` reference on one trace, scored like every policy."""
+    v = vertical_inputs(path)
+    peak = float(v.usage[v.first :].max()) if v.first < len(v.usage) else 0.0
+    return replay_vertical(v.times, v.usage, v.first, v.resource, ConstantFloor(peak))
+
+
+@dataclass(frozen=True)
+class MarginSummary:
+    """foresight's slack margin over the VPA (points) across the traces of one resource."""
+
+    resource: str
+    traces: int
+    mean: float
+    minimum: float
+    q1: float
+    median: float
+    q3: float
+    maximum: float
+    worse: list[str]  # traces where foresight throttles or is OOM-killed more than the VPA
+
+
+def summarise(results: Sequence[VerticalResult]) -> list[MarginSummary]:
+    """Per resource, the spread of (VPA slack − foresight slack) and the traces it harms."""
+    out = []
+    for resource in ("cpu", "memory"):
+        margins: list[float] = []
+        worse: list[str] = []
+        for r in results:
+            if r.resource != resource:
+                continue
+            scores = {s.policy: s for s in r.scores}
+            f, vpa = scores["foresight"], scores["vpa"]
+            margins.append(vpa.slack_pct - f.slack_pct)
+            if f.throttled_pct > vpa.throttled_pct or f.oom_events > vpa.oom_events:
+                worse.append(r.trace)
+        if not margins:
+            continue
+        # Sample quartiles need two values; one trace is its own quartiles.
+        q1, median, q3 = (
+            statistics.quantiles(margins, n=4, method="inclusive")
+            if len(margins) > 1
+            else [margins[0]] * 3
+        )
+        out.append(
+            MarginSummary(
+                resource,
+                len(margins),
+                statistics.fmean(margins),
+                min(margins),
+                q1,
+                median,
+                q3,
+                max(margins),
+                worse,
+            )
+        )
+    return out
+
+
+def _format_summary(summaries: Sequence[MarginSummary]) -> str:
+    lines = []
+    for m in summaries:
+        lines.append(
+            f"{m.resource:<6} slack margin over vpa (pp) on {m.traces} traces: mean "
+            f"{m.mean:.2f}, min {m.minimum:.2f}, q1 {m.q1:.2f}, median {m.median:.2f}, "
+            f"q3 {m.q3:.2f}, max {m.maximum:.2f}; more harm than vpa on "
+            f"{len(m.worse)}: {', '.join(m.worse) or '-'}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def default_traces() -> list[Path]:
+    """Every CPU- and memory-like shared trace."""
+    return [p for p in trace_files([data_root() / "traces"]) if usage_kind(p.stem) is not None]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.vertical", description=__doc__)
+    parser.add_argument("traces", type=Path, nargs="*", metavar="TRACE")
+    parser.add_argument("--json", action="store_true", help="results and summaries as JSON")
+    args = parser.parse_args(argv)
+    paths = trace_files(args.traces) if args.traces else default_traces()
+    results = []
+    for done, path in enumerate(paths, 1):
+        sys.stderr.write(f"[{done}/{len(paths)}] {path.stem}\n")
+        result = run_vertical(path)
+        result.scores.append(floor_score(path))
+        results.append(result)
+    summaries = summarise(results)
+    if args.json:
+        out = {
+            "results": [r.as_dict() for r in results],
+            "summaries": [vars(s) for s in summaries],
+        }
+        print(json.dumps(out, indent=2))
+    else:
+        print(format_vertical(results), end="")
+        print(_format_summary(summaries), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

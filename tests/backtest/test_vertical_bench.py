@@ -1,0 +1,67 @@
+"""``bench.vertical``: which traces count as container usage, the margin summary, the floor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autoscaler.backtest.vertical import VerticalResult, VerticalScore, replay_vertical
+from bench.vertical import ConstantFloor, summarise, usage_kind
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("alibaba2018_cluster_cpu_util_percent", "cpu"),
+        ("alibaba2018_cluster_mem_util_percent", "memory"),
+        ("bitbrains_vm_memory_usage_kb", "memory"),
+        ("bitbrains_vm_cpu_usage_mhz", "cpu"),
+        ("crane_input6", "cpu"),
+        ("google2019_cell_avg_mem", "memory"),
+        ("nab_ec2_cpu_utilization_fe7f93", "cpu"),
+        ("nab_grok_asg_anomaly", "cpu"),
+        ("nab_Twitter_volume_AAPL", None),
+        ("twitter_stream_2021_events_per_minute", None),
+        ("nab_ec2_network_in_257a54", None),
+    ],
+)
+def test_usage_kind_keeps_usage_and_leaves_out_counts(name: str, kind: str | None) -> None:
+    assert usage_kind(name) == kind
+
+
+def _result(
+    trace: str, resource: str, f: tuple[float, float], vpa: tuple[float, float]
+) -> VerticalResult:
+    harm = "throttled_pct" if resource == "cpu" else "oom_events"
+
+    def score(policy: str, slack: float, hurt: float) -> VerticalScore:
+        figures = {"throttled_pct": 0.0, "oom_events": 0, harm: hurt}
+        return VerticalScore(
+            policy, slack, float(figures["throttled_pct"]), int(figures["oom_events"]), 0
+        )
+
+    return VerticalResult(trace, resource, [score("foresight", *f), score("vpa", *vpa)])
+
+
+def test_summary_gives_the_spread_of_the_margin_and_names_the_harm() -> None:
+    results = [
+        _result("a", "cpu", (10.0, 1.0), (15.0, 2.0)),
+        _result("b", "cpu", (20.0, 3.0), (21.0, 2.0)),
+        _result("c", "cpu", (30.0, 0.0), (29.0, 0.0)),
+        _result("m", "memory", (5.0, 0), (8.0, 1)),
+    ]
+    cpu, memory = summarise(results)
+    assert (cpu.resource, cpu.traces) == ("cpu", 3)
+    assert (cpu.minimum, cpu.median, cpu.maximum) == (-1.0, 1.0, 5.0)
+    assert cpu.mean == pytest.approx(5 / 3)
+    assert (cpu.q1, cpu.q3) == (0.0, 3.0)
+    assert cpu.worse == ["b"]
+    assert (memory.traces, memory.q1, memory.q3, memory.worse) == (1, 3.0, 3.0, [])
+
+
+def test_the_floor_is_a_constant_request_at_the_scored_peak() -> None:
+    times = np.arange(5, dtype=np.float64) * 300
+    usage = np.asarray([9.0, 1.0, 2.0, 4.0, 2.0])
+    score = replay_vertical(times, usage, 1, "memory", ConstantFloor(4.0))
+    assert (score.oom_events, score.resizes) == (0, 0)
+    assert score.slack_pct == pytest.approx(100 * (0.75 + 0.5 + 0 + 0.5) / 4)
