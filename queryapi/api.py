@@ -26,11 +26,14 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from promql import Engine, ParseError, parse
+from promql.context import Annotations
 from promql.selection import select, strings_for
 from queryapi import params
-from queryapi.encode import query_data, success, success_json
+from queryapi.cache import RangeCache
+from queryapi.encode import EncodedSeries, matrix_data, query_data, success, success_json
 from queryapi.errors import ApiError, invalid_parameter
 from queryapi.metadata import MetadataSource, no_metadata, select_metadata
+from queryapi.rounds import SharedRounds
 from queryapi.runner import QueryRunner
 from queryapi.settings import QueryApiSettings
 from runtime.clock import Clock
@@ -118,6 +121,12 @@ class QueryApi:
         self.settings = settings
         self.clock = clock
         self.runner = QueryRunner(engine, settings)
+        self.cache = RangeCache(
+            settings.results_cache_mib << 20,
+            round(settings.results_cache_freshness_seconds * 1000),
+            lambda: store.generation,
+        )
+        self.rounds = SharedRounds(engine, settings.shared_seconds, lambda: store.generation)
         self._config = config
         self._metadata = metadata
         self._started = clock.now()
@@ -178,8 +187,10 @@ class QueryApi:
         _parsed(text)
         runner = self.runner
 
+        shared = self.rounds.for_time(at, self.clock.now())
+
         def work(left: float) -> bytes:
-            result = runner.engine_for(left).instant(text, at)
+            result = runner.engine_for(left).instant(text, at, shared)
             return self._answer(result, limit)
 
         return _respond(await runner.run(work, seconds))
@@ -224,7 +235,9 @@ class QueryApi:
             engine = engine.with_settings(
                 engine.settings.model_copy(update={"max_points": max_points + 1})
             )
-            return self._answer(engine.range(text, start, end, step), limit)
+            now_ms = round(self.clock.now() * 1000)
+            series, notes = self.cache.evaluate(engine, text, start, end, step, now_ms)
+            return _matrix_answer(series, notes, limit)
 
         return _respond(await runner.run(work, seconds))
 
@@ -371,6 +384,14 @@ class QueryApi:
     async def status_config(self, request: web.Request) -> web.Response:
         """``/api/v1/status/config``: the effective settings as YAML."""
         return _respond(success_json({"yaml": self._config()}))
+
+
+def _matrix_answer(series: list[EncodedSeries], notes: Annotations, limit: int) -> bytes:
+    warnings = list(notes.warnings)
+    if limit and len(series) > limit:
+        series = series[:limit]
+        warnings.append("results truncated due to limit")
+    return success(matrix_data(series), warnings, notes.infos)
 
 
 def _index_window(form: Mapping[str, str]) -> tuple[int, int, int]:

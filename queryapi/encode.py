@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from promql import QueryResult
+from promql.results import SeriesResult
 from tsdb.labels import Labels
 
 _SPECIAL = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
@@ -85,19 +90,81 @@ def query_data(result: QueryResult, limit: int = 0) -> tuple[str, bool]:
         series = result.series
         if limit and len(series) > limit:
             series, truncated = series[:limit], True
-        # Series of a range query share their steps: each point's '[time,"' is made once.
-        openings: dict[int, str] = {}
-        for s in series:
-            stamps = s.timestamps.tolist()
-            for t in stamps:
-                if t not in openings:
-                    openings[t] = f'[{timestamp_text(t)},"'
-            points = ",".join(
-                f'{openings[t]}{v}"]'
-                for t, v in zip(stamps, values_text(s.values.tolist()), strict=True)
-            )
-            parts.append(f'{{"metric":{_metric(s.labels)},"values":[{points}]}}')
+        parts = [s.json() for s in encoded_matrix(series)]
     return f'{{"resultType":"{kind}","result":[{",".join(parts)}]}}', truncated
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedSeries:
+    """One series of a range result as JSON text: ``points`` are its ``[t,"v"]`` pairs
+    joined by commas, point ``i`` at ``times[i]`` (ms) and ending at offset ``ends[i]``
+    of ``points``; :meth:`window` and :meth:`joined` cut and extend it without re-encoding."""
+
+    labels: Labels
+    metric: str
+    times: npt.NDArray[np.int64]
+    points: str
+    ends: npt.NDArray[np.int64]
+
+    def json(self) -> str:
+        """The series' object of a matrix result."""
+        return f'{{"metric":{self.metric},"values":[{self.points}]}}'
+
+    def window(self, first_ms: int, last_ms: int) -> EncodedSeries | None:
+        """The points at ``[first_ms, last_ms]``, or None if there are none."""
+        lo, hi = np.searchsorted(self.times, [first_ms, last_ms + 1]).tolist()
+        if lo >= hi:
+            return None
+        if lo == 0 and hi == len(self.times):
+            return self
+        begin = int(self.ends[lo - 1]) + 1 if lo else 0
+        return EncodedSeries(
+            self.labels,
+            self.metric,
+            self.times[lo:hi],
+            self.points[begin : int(self.ends[hi - 1])],
+            self.ends[lo:hi] - begin,
+        )
+
+    def joined(self, later: EncodedSeries) -> EncodedSeries:
+        """These points, then ``later``'s (all after them)."""
+        shift = len(self.points) + 1
+        return EncodedSeries(
+            self.labels,
+            self.metric,
+            np.concatenate([self.times, later.times]),
+            f"{self.points},{later.points}",
+            np.concatenate([self.ends, later.ends + shift]),
+        )
+
+    @property
+    def nbytes(self) -> int:
+        """Roughly what it holds in memory."""
+        return len(self.points) + len(self.metric) + self.times.nbytes + self.ends.nbytes + 200
+
+
+def encoded_matrix(series: Sequence[SeriesResult]) -> list[EncodedSeries]:
+    """The series of a range result as JSON text, in their order."""
+    out = []
+    # Series of a range query share their steps: each point's '[time,"' is made once.
+    openings: dict[int, str] = {}
+    for s in series:
+        stamps = s.timestamps.tolist()
+        for t in stamps:
+            if t not in openings:
+                openings[t] = f'[{timestamp_text(t)},"'
+        points = [
+            f'{openings[t]}{v}"]'
+            for t, v in zip(stamps, values_text(s.values.tolist()), strict=True)
+        ]
+        ends = np.cumsum([len(p) + 1 for p in points], dtype=np.int64) - 1
+        out.append(EncodedSeries(s.labels, _metric(s.labels), s.timestamps, ",".join(points), ends))
+    return out
+
+
+def matrix_data(matrix: Sequence[EncodedSeries]) -> str:
+    """The ``data`` of a range query answer as JSON text."""
+    return f'{{"resultType":"matrix","result":[{",".join(s.json() for s in matrix)}]}}'
 
 
 def _capped(notes: Sequence[str], kind: str) -> list[str]:

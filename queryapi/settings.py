@@ -34,3 +34,24 @@ class QueryApiSettings(BaseModel):
         description="Queries evaluated at once (Prometheus' `--query.max-concurrency`); the "
         "others wait for a slot within their timeout.",
     )
+    results_cache_mib: int = Field(
+        128,
+        ge=0,
+        description="Memory (MiB, roughly counted) for the final steps of range queries kept "
+        "between a dashboard's refreshes, so that a refresh evaluates only the newer steps; 0 "
+        "turns the cache off.",
+    )
+    results_cache_freshness_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="Steps newer than this (seconds before now) are never kept: samples that "
+        "arrive later than this after their timestamp are missed by kept steps (Cortex's "
+        "`max_freshness`).",
+    )
+    shared_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="Instant queries at the same time arriving within this many seconds of "
+        "the first share the values of their common subexpressions, as a dashboard's panels "
+        "refreshed together do; 0 turns sharing off.",
+    )

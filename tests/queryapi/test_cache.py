@@ -1,0 +1,129 @@
+"""The range results cache against evaluating every step afresh, and the sharing of
+subexpressions by the instant queries of one refresh."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from promql import Engine
+from queryapi.cache import RangeCache, cacheable
+from queryapi.encode import encoded_matrix, matrix_data
+from queryapi.rounds import SharedRounds
+from runtime.clock import VirtualClock
+from tsdb import Store, StoreSettings
+
+STEP_MS = 30_000
+T0_MS = 1_700_000_010_000  # not a multiple of the step: phases are kept apart
+HOUR_MS = 3_600_000
+FRESH_MS = 120_000
+QUERIES = [
+    "sum by (job) (rate(req_total[2m]))",
+    'mem{job="api"} * on (inst) group_left () max by (inst) (mem{job="db"})',
+    "max_over_time(mem[5m:1m])",
+    "time() - 0 * scalar(sum(mem))",
+]
+
+
+def _scrape(store: Store, k: int, late: float = 0.0) -> None:
+    for job in ("api", "db"):
+        for inst in ("0", "1"):
+            labels = {"job": job, "inst": inst}
+            store.append({"__name__": "req_total", **labels}, T0_MS + k * STEP_MS, 10.0 * k)
+            store.append({"__name__": "mem", **labels}, T0_MS + k * STEP_MS, 100 + k % 7 + late)
+
+
+def _store(scrapes: int) -> Store:
+    store = Store(StoreSettings(), VirtualClock(0.0), persistent=False)
+    for k in range(scrapes):
+        _scrape(store, k)
+    return store
+
+
+def _fresh(engine: Engine, text: str, start: int, end: int) -> str:
+    return matrix_data(encoded_matrix(engine.range(text, start, end, STEP_MS).series))
+
+
+def _cached(cache: RangeCache, engine: Engine, text: str, start: int, end: int) -> str:
+    series, _ = cache.evaluate(engine, text, start, end, STEP_MS, now_ms=end)
+    return matrix_data(series)
+
+
+@pytest.mark.parametrize("text", QUERIES)
+def test_refreshes_answer_as_a_fresh_evaluation_does(text: str) -> None:
+    store = _store(121)
+    engine = Engine(store)
+    cache = RangeCache(1 << 20, FRESH_MS, lambda: store.generation)
+    for k in range(120, 130):  # one refresh per scrape, the window moving along
+        end = T0_MS + k * STEP_MS
+        got = _cached(cache, engine, text, end - HOUR_MS, end)
+        assert json.loads(got) == json.loads(_fresh(engine, text, end - HOUR_MS, end))
+        _scrape(store, k + 1)
+    assert cache.hits == 9
+
+
+def test_only_steps_older_than_the_freshness_are_kept() -> None:
+    store = _store(121)
+    engine = Engine(store)
+    cache = RangeCache(1 << 20, FRESH_MS, lambda: store.generation)
+    text, end = "max(mem)", T0_MS + 120 * STEP_MS
+    _cached(cache, engine, text, end - HOUR_MS, end)
+    # Samples arrive late for the newest steps (within the freshness): a refresh sees them.
+    for k in range(117, 121):
+        _scrape(store, k, late=1000.0)
+    got = json.loads(_cached(cache, engine, text, end - HOUR_MS, end))
+    assert got == json.loads(_fresh(engine, text, end - HOUR_MS, end))
+    assert cache.hits == 1
+
+
+def test_a_forgetting_store_drops_what_was_kept() -> None:
+    store = _store(121)
+    engine = Engine(store)
+    cache = RangeCache(1 << 20, FRESH_MS, lambda: store.generation)
+    end = T0_MS + 120 * STEP_MS
+    _cached(cache, engine, "max(mem)", end - HOUR_MS, end)
+    store.generation += 1
+    _cached(cache, engine, "max(mem)", end - HOUR_MS, end)
+    assert (cache.hits, cache.misses) == (0, 2)
+
+
+def test_the_cache_holds_its_memory_bound() -> None:
+    store = _store(121)
+    engine = Engine(store)
+    cache = RangeCache(20_000, FRESH_MS, lambda: store.generation)
+    end = T0_MS + 120 * STEP_MS
+    for text in ("max(mem)", "min(mem)", "sum(mem)", "mem", "req_total"):
+        _cached(cache, engine, text, end - HOUR_MS, end)
+        assert 0 < cache.nbytes <= 20_000
+    _cached(cache, engine, "max(mem)", end - HOUR_MS, end)
+    assert cache.hits == 0  # the least recently used went first
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("rate(x[5m]) + y offset 1m", True),
+        ("rate(x[5m] offset -1m)", False),
+        ("y @ start()", False),
+        ("max_over_time(y[5m:1m] @ 1700000000)", False),
+        ("forecast(y[1h], 300)", False),
+    ],
+)
+def test_only_what_reads_up_to_its_step_is_kept(text: str, kept: bool) -> None:
+    assert cacheable(text) is kept
+
+
+def test_instant_queries_of_one_refresh_share_a_round() -> None:
+    store = _store(3)
+    generation = [0]
+    rounds = SharedRounds(Engine(store), 5.0, lambda: generation[0])
+    first = rounds.for_time(T0_MS, now_s=100.0)
+    assert first is not None
+    assert rounds.for_time(T0_MS, now_s=104.0) is first
+    assert rounds.for_time(T0_MS + 1, now_s=104.0) is not first
+    assert rounds.for_time(T0_MS, now_s=105.0) is not first  # the round is over
+    again = rounds.for_time(T0_MS, now_s=105.0)
+    generation[0] += 1  # the store forgot series
+    assert rounds.for_time(T0_MS, now_s=105.0) is not again
+    assert SharedRounds(Engine(store), 0.0, lambda: 0).for_time(T0_MS, 0.0) is None
