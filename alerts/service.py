@@ -35,6 +35,7 @@ from alerts.rules.state import Alert
 from alerts.settings import NotifySettings, RuleSettings
 from promql import Engine
 from runtime.clock import Clock, in_thread
+from runtime.gcpause import call_paused
 from tsdb import Store
 from tsdb.recorder import FamilyRecorder
 
@@ -54,7 +55,7 @@ async def evaluate_round(manager: RuleManager, now_ms: int, clock: Clock | None 
     in a thread). Returns how many groups ran."""
     due = manager.due(now_ms)
     for g, slot in due:
-        manager.install(await in_thread(clock, manager.evaluate_apart, g, slot))
+        manager.install(await in_thread(clock, call_paused, manager.evaluate_apart, g, slot))
     if due:
         manager.commit_notifier()
         await in_thread(clock, manager.save_state, list(manager.groups))

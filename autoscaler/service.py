@@ -45,7 +45,6 @@ from autoscaler.controller.controller import Controller
 from autoscaler.controller.kube_actions import KubeActions
 from autoscaler.cost.exporter import cost_families
 from autoscaler.cost.inputs import snapshot_from_cluster
-from autoscaler.cost.model import Snapshot
 from autoscaler.forecast.query import ModelForecaster
 from autoscaler.leader import LeaderElector
 from autoscaler.metricsapi import ExternalMetricsApi, external_metrics_api
@@ -53,10 +52,16 @@ from autoscaler.metricsapi.cluster_auth import trust_cluster_front_proxy
 from autoscaler.settings import Settings
 from autoscaler.sharding.membership import ShardMembership
 from collectors.cluster import ClusterWatcher
-from collectors.cluster_model import PodInfo
-from collectors.cycle import CollectionCycle, node_endpoints
+from collectors.cluster_model import ClusterModel, PodInfo
+from collectors.cycle import CollectionCycle, model_snapshot, node_endpoints
 from collectors.kube import api_backoff, api_client
-from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_client, read_token
+from collectors.kubelet import (
+    KubeletCollector,
+    NodeEndpoint,
+    NodeUsageView,
+    kubelet_client,
+    read_token,
+)
 from collectors.kubelet_stats import kubelet_stats_collectors
 from collectors.pods import PodMetricsCollector, pod_client
 from collectors.prometheus_source import PrometheusSource
@@ -69,9 +74,9 @@ from queryapi import QueryApi, registry_metadata
 from remotewrite.service import RemoteWrite
 from runtime import names
 from runtime.backoff import Backoff
-from runtime.clock import Clock, sleep_or_stop
+from runtime.clock import Clock, in_thread, sleep_or_stop
 from runtime.families import CONTENT_TYPE, FamiliesCollector, Family, exposition_async
-from runtime.gcpause import freeze_long_lived
+from runtime.gcpause import freeze_long_lived, paused_gc
 from runtime.redact import redact_settings, redact_url
 from runtime.supervise import Supervisor
 from tsdb import Store
@@ -209,6 +214,7 @@ class Service:
             else None
         )
         self._collecting_since_ms: int | None = None
+        self._cost_families: list[Family] = []
         self._storage_http: httpx.AsyncClient | None = None
         querier: Querier = (
             self.store
@@ -392,12 +398,15 @@ class Service:
             *history,
             *self.cycle.families(),
             *self.controller.families(),
-            *cost_families(self._cost_snapshot(), self.settings.cost),
+            *self._cost_families,
         ]
 
-    def _cost_snapshot(self) -> Snapshot:
-        assert self.kubelets is not None
-        return snapshot_from_cluster(self.watcher.model, self.kubelets.latest, self.settings.cost)
+    def _cost_of(self, model: ClusterModel, latest: dict[str, NodeUsageView]) -> list[Family]:
+        """The cost families of a snapshot of the cluster (in a worker thread)."""
+        with paused_gc():
+            return cost_families(
+                snapshot_from_cluster(model, latest, self.settings.cost), self.settings.cost
+            )
 
     def _auth_headers(self) -> dict[str, str]:
         token = read_token(self.settings.collectors.token_file)
@@ -471,6 +480,15 @@ class Service:
         report = await self.cycle.run_once()
         if self._collecting_since_ms is None:
             self._collecting_since_ms = started_ms
+        if self.elector.is_leader():
+            # Once a cycle, off the loop: at 1,000 nodes the cost model takes about a second.
+            assert self.kubelets is not None
+            self._cost_families = await in_thread(
+                self.clock,
+                self._cost_of,
+                model_snapshot(self.watcher.model),
+                dict(self.kubelets.latest),
+            )
         return report.samples
 
     async def control_once(self) -> None:

@@ -10,13 +10,17 @@ One asyncio loop runs what ``foresight run`` runs at the same time, on the virtu
   round per 30 s as the alert service runs them (:func:`alerts.service.evaluate_round`);
 - **a model refit**: the controller's forecast of one workload refitted on a week of history
   (:meth:`autoscaler.controller.forecasting.KeptForecast.peak_async`, the ``auto`` model);
-- **/metrics**: the collected usage rendered each cycle (:func:`runtime.families.exposition_async`);
+- **/metrics**: rendered each cycle as the service renders it
+  (:func:`runtime.families.exposition_async` over the collection cycle's families and the cost
+  model's, both built in worker threads over a cluster model of the same size,
+  :func:`bench.promapi.cluster_model`);
 - **the store's flusher** (:meth:`tsdb.Store.run_flusher`): log writes, sealing, maintenance.
 
-A monitor task asks to sleep 5 ms, over and over, and records by how much each wake-up came
-late (a monotonic clock): that lateness is what a Lease renewal or a ``/healthz`` answer would
-suffer. The table shows its maximum and 99th percentile, and how long each part took.
-Target: maximum lag at most 100 ms.
+The interpreter's switch interval is the service's (:func:`runtime.gil.favour_event_loop`)
+unless ``--switch-interval`` says otherwise. A monitor task asks to sleep 5 ms, over and over,
+and records by how much each wake-up came late (a monotonic clock): that lateness is what a
+Lease renewal or a ``/healthz`` answer would suffer. The table shows its maximum and 99th
+percentile, and how long each part took. Target: maximum lag at most 100 ms.
 """
 
 from __future__ import annotations
@@ -43,10 +47,14 @@ from alerts.rules.manager import RuleManager
 from alerts.service import evaluate_round
 from alerts.settings import RuleSettings
 from autoscaler.controller.forecasting import KeptForecast
+from autoscaler.cost.exporter import cost_families
+from autoscaler.cost.inputs import snapshot_from_cluster
+from autoscaler.cost.settings import CostSettings
 from autoscaler.forecast.base import Series
 from autoscaler.forecast.settings import ForecastSettings
 from autoscaler.resource.model import ForecastSpec
 from bench.collect import PODS_PER_NODE
+from bench.promapi import cluster_model
 from bench.promql import (
     ENGINE,
     RULES,
@@ -59,15 +67,15 @@ from bench.promql import (
     load_rules,
 )
 from bench.simulator import bench_scenario
-from collectors.cluster_model import ClusterModel
+from collectors.cycle import CollectionCycle, model_snapshot
 from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_client
 from collectors.scrape import ScrapeHealth, Scraper
 from collectors.settings import CollectorSettings
-from collectors.state_metrics import usage_families
 from promql import Engine
-from runtime.clock import VirtualClock
-from runtime.families import FamiliesCollector, exposition_async
-from runtime.gcpause import freeze_long_lived
+from runtime.clock import VirtualClock, in_thread
+from runtime.families import FamiliesCollector, Family, exposition_async
+from runtime.gcpause import freeze_long_lived, paused_gc
+from runtime.gil import favour_event_loop
 from simulator.cluster import SimulatedCluster
 from tsdb import Store, StoreSettings
 
@@ -245,11 +253,26 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             api_server=None,
             headers=dict,
         )
+        model = cluster_model(args.nodes, PODS_PER_NODE)
+        collection = CollectionCycle(rig.store, rig.clock, model, collector, scrape_health=[health])
+        costs: list[Family] = []
+
+        def cost_of() -> list[Family]:
+            # As the service does once a cycle (autoscaler.service.Service.collect_once).
+            with paused_gc():
+                snapshot = snapshot_from_cluster(
+                    model_snapshot(model), dict(collector.latest), CostSettings()
+                )
+                return cost_families(snapshot, CostSettings())
+
+        async def collect() -> None:
+            await collection.run_once()
+            costs[:] = await in_thread(rig.clock, cost_of)
+
         registry = CollectorRegistry()
-        model = ClusterModel()
-        registry.register(FamiliesCollector(lambda: usage_families(collector.latest, model)))
+        registry.register(FamiliesCollector(lambda: [*collection.families(), *costs]))
         # A first cycle untimed: rates need two scrapes.
-        await collector.collect()
+        await collect()
         if not args.no_freeze:
             # What the service does once started (see runtime.gcpause.freeze_long_lived).
             freeze_long_lived()
@@ -262,7 +285,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
                 conn.send("advance")
                 await asyncio.get_running_loop().run_in_executor(None, conn.recv)
                 now_ms = round(rig.clock.now() * 1000)
-                parts = [_timed("collection", times, collector.collect())]
+                parts = [_timed("collection", times, collect())]
                 if now_ms >= T0_MS + scrape * SCRAPE_MS:
                     at = rig.scrapes.append(scrape)
                     scrape += 1
@@ -351,14 +374,17 @@ def main() -> None:
         default=None,
         metavar="SECONDS",
         help="sys.setswitchinterval: how long a thread keeps the interpreter lock when the "
-        "loop wants it (Python's default: 0.005)",
+        "loop wants it (default: the service's, runtime.gil.LOOP_SWITCH_INTERVAL_S; Python's "
+        "own: 0.005)",
     )
     parser.add_argument(
         "--why", action="store_true", help="count where the loop's thread is when it stalls"
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
-    if args.switch_interval is not None:
+    if args.switch_interval is None:
+        favour_event_loop()
+    else:
         sys.setswitchinterval(args.switch_interval)
     result = run(args)
     result["switch_interval_s"] = sys.getswitchinterval()

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
-__all__ = ["freeze_long_lived", "paused_gc"]
+__all__ = ["call_paused", "freeze_long_lived", "paused_gc"]
+
+_T = TypeVar("_T")
 
 # The collector's switch is process-wide: pauses in several threads are counted, and the
 # last one to end restores what the first one found.
@@ -41,6 +44,14 @@ def paused_gc() -> Iterator[None]:
             _state["depth"] -= 1
             if _state["depth"] == 0 and _state["was_enabled"]:
                 gc.enable()
+
+
+def call_paused(fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)`` inside :func:`paused_gc`: for slow work handed to a worker thread (a
+    rule round, a large query), whose hundreds of thousands of short-lived objects would
+    otherwise set off full collections that stop the event loop's thread too."""
+    with paused_gc():
+        return fn(*args)
 
 
 def freeze_long_lived() -> None:

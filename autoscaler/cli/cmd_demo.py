@@ -11,6 +11,7 @@ from typing import Any
 
 from autoscaler.cli.base import Command, CommandError
 from autoscaler.settings import Settings
+from runtime.gil import favour_event_loop
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -159,6 +160,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         progress=progress,
         keep_serving=args.keep_serving,
     )
+    favour_event_loop()
     try:
         summary = asyncio.run(run_demo(options))
     except (SimulatorError, StoreLocked) as e:

@@ -8,6 +8,7 @@ import logging
 
 from autoscaler.cli.base import Command, CommandError
 from autoscaler.settings import Settings
+from runtime.gil import favour_event_loop
 
 log = logging.getLogger("foresight")
 
@@ -47,6 +48,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from collectors.kubelet import KubeletTlsError  # noqa: PLC0415
     from tsdb import StoreLocked  # noqa: PLC0415
 
+    favour_event_loop()
     try:
         return asyncio.run(_serve(settings))
     except ConfigException as e:

@@ -107,6 +107,23 @@ async def test_workload_usage_reaches_the_store_and_metrics(rig: Rig) -> None:
     assert rig.health.up == {n.name: True for n in rig.watcher.model.nodes()}
 
 
+async def test_metrics_show_the_last_cycle_built_off_the_loop(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert names.WORKLOAD_CPU_CORES not in {f.name for f in rig.cycle.families()}
+    await _cycles(rig, 2)
+    built = {f.name for f in rig.cycle.families()}
+    assert {names.WORKLOAD_CPU_CORES, names.NODE_CAPACITY} <= built
+
+    # A scrape between cycles only lists what the cycle built: nothing is computed on the loop.
+    def on_the_loop(*_: object) -> list[object]:
+        raise AssertionError("families computed at scrape time")
+
+    monkeypatch.setattr("collectors.cycle.usage_families", on_the_loop)
+    monkeypatch.setattr("collectors.cycle.cluster_families", on_the_loop)
+    assert {f.name for f in rig.cycle.families()} == built
+
+
 async def test_a_down_node_is_stale_never_zero(rig: Rig) -> None:
     await _cycles(rig, 3)
     assert rig.sim.cluster is not None
