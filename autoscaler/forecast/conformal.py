@@ -10,11 +10,14 @@ level against the day's mean, the time of day):
 2. the week's origins cut into ``bands`` of equal count by that score, and in each band the
    quantile of ``y`` (Mondrian, i.e. per-group, split conformal: each band covers the
    quantile on the week it was fitted on, whatever the shape of its tail);
-3. a riskier band never gets less headroom than a calmer one, and no band less than half
+3. each band's quantile shrunk toward the pooled one by how few independent exceedances it
+   rests on (targets a horizon apart share their peak): a band's tail seen in two bursts is
+   mostly noise;
+4. a riskier band never gets less headroom than a calmer one, and no band less than half
    of ``naive``'s: a band that was calm for a week may still see its neighbours' jumps;
-4. per workload, the bands are used only when, fitted on all but the last day, they beat
-   one quantile for all (``naive``'s answer) by pinball loss on that day; otherwise the
-   model answers as ``naive`` does.
+5. per workload, the bands are used only when, fitted on all but the last day, they beat
+   one quantile for all (``naive``'s answer) by pinball loss of the log ratio on that day;
+   otherwise the model answers as ``naive`` does.
 
 The score moves slowly (seasonal and hourly windows, no minute-scale column) on purpose: the
 policy's scale-down window holds every rise of the forecast for minutes, so headroom that
@@ -29,13 +32,35 @@ from autoscaler.forecast.base import FloatArray, ForecastError, Horizon, IntArra
 from autoscaler.forecast.peaks import level_scale, pinball_loss
 from autoscaler.forecast.ratio_features import ratio_rows, ratio_table, span_needed
 
-__all__ = ["ConformalForecaster"]
+__all__ = ["ConformalForecaster", "shrink_to_pooled"]
 
 _DAY = 86_400.0
 _FLOOR_SHARE = 0.5  # of naive's headroom (log ratio): the least any band gets
 # Up to this many origins, features are read per origin rather than for the whole window.
 _FEW_ORIGINS = 256
 _RIDGE = 1e-3  # keeps the normal equations solvable when a column is constant
+# A band's own quantile gets half the weight (the rest goes to the pooled quantile) when the
+# week holds this many independent exceedances of it to estimate it from.
+_HALF_WEIGHT_EVENTS = 5.0
+
+
+def shrink_to_pooled(
+    band_quantiles: FloatArray, counts: IntArray, pooled: float, horizon_steps: int, quantile: float
+) -> FloatArray:
+    """Each band's quantile moved toward the pooled one as far as its evidence is thin.
+
+    A band's tail is estimated from its exceedances; targets a horizon apart share their
+    peak, so a band of ``n`` origins holds about ``n / horizon_steps × (1 - quantile)``
+    independent ones. With a handful, the band's quantile is mostly the noise of a few bursts
+    (a week's top band at 0.997 may rest on one); weighing it against the pooled quantile by
+    that count keeps one lucky or unlucky band from setting the headroom. Empty bands
+    (``-inf``) stay empty.
+    """
+    events = counts / horizon_steps * (1 - quantile)
+    weight = events / (events + _HALF_WEIGHT_EVENTS)
+    known = np.isfinite(band_quantiles)
+    shrunk = weight * np.where(known, band_quantiles, pooled) + (1 - weight) * pooled
+    return np.asarray(np.where(known, shrunk, band_quantiles))
 
 
 class ConformalForecaster:
@@ -96,10 +121,13 @@ class ConformalForecaster:
                 for b in range(len(self._edges) + 1)
             ]
         )
+        pooled = float(np.quantile(y, self.quantile))
+        counts = np.bincount(band, minlength=len(qs))
+        qs = shrink_to_pooled(qs, counts, pooled, self.horizon.steps, self.quantile)
         # A riskier band never gets less headroom than a calmer one, and no band less than a
         # share of the headroom one quantile for all would give: a band calm for a week may
         # still see the jumps of its neighbours.
-        floor = _FLOOR_SHARE * max(float(np.quantile(y, self.quantile)), 0.0)
+        floor = _FLOOR_SHARE * max(pooled, 0.0)
         self._quantiles = np.maximum(np.maximum.accumulate(qs), floor)
 
     def fit(self, history: Series) -> None:
@@ -117,24 +145,26 @@ class ConformalForecaster:
         features, y = table.features[rows], table.target[rows]
         keep = np.isfinite(y)
         features, y = features[keep], y[keep]
-        level = np.nan_to_num(values[lo:][rows][keep], nan=0.0)
-        self.banded = self.bands > 1 and self._bands_pay(features, y, level, round(_DAY / step))
+        self.banded = self.bands > 1 and self._bands_pay(features, y, round(_DAY / step))
         self._fit_rows(features, y, self.bands if self.banded else 1)
         self.fitted = True
 
-    def _bands_pay(self, features: FloatArray, y: FloatArray, level: FloatArray, day: int) -> bool:
+    def _bands_pay(self, features: FloatArray, y: FloatArray, day: int) -> bool:
         """Whether the bands beat one quantile for all (``naive``) on the most recent day,
-        fitted on the days before it, by pinball loss of the peak."""
+        fitted on the days before it, by pinball loss of the log ratio.
+
+        The loss is taken where the quantiles are, on the log ratio: on the peak itself, one
+        burst of twenty times the load outweighs a day of headroom, and bands that chase it
+        win the check while costing more than they cover.
+        """
         split = len(y) - day
         if split < 2 * day:
             return False
-        peak = (level + self.offset) * np.exp(y) - self.offset
         losses = []
         for bands in (1, self.bands):
             self._fit_rows(features[:split], y[:split], bands)
-            ratio = np.exp(self._band_quantiles(features[split:]))
-            forecast = (level[split:] + self.offset) * ratio - self.offset
-            losses.append(pinball_loss(peak[split:], forecast, self.quantile))
+            predicted = self._band_quantiles(features[split:])
+            losses.append(pinball_loss(y[split:], predicted, self.quantile))
         return losses[1] < losses[0]
 
     def predict(self, history: Series) -> float:

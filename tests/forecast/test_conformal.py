@@ -1,5 +1,6 @@
 """``conformal``: its features see no future, its two feature paths agree, it spends headroom
-where the load jumps, and it answers as ``naive`` where bands do not pay."""
+where the load jumps, a band's quantile rests on enough bursts, and it answers as ``naive``
+where bands do not pay."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from autoscaler.forecast.base import Horizon, Series
-from autoscaler.forecast.conformal import ConformalForecaster
+from autoscaler.forecast.conformal import ConformalForecaster, shrink_to_pooled
 from autoscaler.forecast.naive import NaiveForecaster
 from autoscaler.forecast.ratio_features import RATIO_FEATURES, ratio_rows, ratio_table
 
@@ -106,3 +107,20 @@ def test_without_structure_it_answers_as_naive() -> None:
     np.testing.assert_allclose(
         model.backtest(series, origins), naive.backtest(series, origins), rtol=2e-3
     )
+
+
+def test_a_band_with_few_bursts_leans_on_the_pooled_quantile() -> None:
+    bands = np.array([0.1, 0.3, 2.0, -np.inf])
+    pooled = 0.5
+    # A week of 15 s origins per band at a 21-step horizon: about 4.8 bursts past 0.99 each.
+    week = np.array([10_080, 10_080, 10_080, 0])
+    thin = shrink_to_pooled(bands, week, pooled, horizon_steps=21, quantile=0.99)
+    assert np.all((thin[:3] - bands[:3]) * (pooled - bands[:3]) > 0)  # toward the pooled one
+    assert np.all(np.abs(thin[:3] - pooled) < np.abs(bands[:3] - pooled))
+    assert thin[3] == -np.inf  # an empty band stays empty
+    # The same bands seen through a hundred times more bursts keep nearly their own quantile.
+    rich = shrink_to_pooled(bands, week * 100, pooled, horizon_steps=21, quantile=0.99)
+    np.testing.assert_allclose(rich[:3], bands[:3], atol=0.02)
+    # At a higher quantile the same week holds fewer bursts past it: more shrinkage.
+    rarer = shrink_to_pooled(bands, week, pooled, horizon_steps=21, quantile=0.997)
+    assert np.all(np.abs(rarer[:3] - pooled) < np.abs(thin[:3] - pooled))
