@@ -52,16 +52,10 @@ from autoscaler.metricsapi.cluster_auth import trust_cluster_front_proxy
 from autoscaler.settings import Settings
 from autoscaler.sharding.membership import ShardMembership
 from collectors.cluster import ClusterWatcher
-from collectors.cluster_model import ClusterModel, PodInfo
-from collectors.cycle import CollectionCycle, model_snapshot, node_endpoints
+from collectors.cluster_model import PodInfo
+from collectors.cycle import CollectionCycle, node_endpoints
 from collectors.kube import api_backoff, api_client
-from collectors.kubelet import (
-    KubeletCollector,
-    NodeEndpoint,
-    NodeUsageView,
-    kubelet_client,
-    read_token,
-)
+from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_client, read_token
 from collectors.kubelet_stats import kubelet_stats_collectors
 from collectors.pods import PodMetricsCollector, pod_client
 from collectors.prometheus_source import PrometheusSource
@@ -74,9 +68,15 @@ from queryapi import QueryApi, registry_metadata
 from remotewrite.service import RemoteWrite
 from runtime import names
 from runtime.backoff import Backoff
-from runtime.clock import Clock, in_thread, sleep_or_stop
-from runtime.families import CONTENT_TYPE, FamiliesCollector, Family, exposition_async
-from runtime.gcpause import freeze_long_lived, paused_gc
+from runtime.clock import Clock, sleep_or_stop
+from runtime.families import (
+    CONTENT_TYPE,
+    Deferred,
+    FamiliesCollector,
+    Family,
+    exposition_async,
+)
+from runtime.gcpause import freeze_long_lived
 from runtime.redact import redact_settings, redact_url
 from runtime.supervise import Supervisor
 from tsdb import Store
@@ -214,7 +214,6 @@ class Service:
             else None
         )
         self._collecting_since_ms: int | None = None
-        self._cost_families: list[Family] = []
         self._storage_http: httpx.AsyncClient | None = None
         querier: Querier = (
             self.store
@@ -380,7 +379,7 @@ class Service:
             scraper, self.store, self.clock, self._pods, workload_of=model.workload_of
         )
 
-    def _families(self) -> list[Family]:
+    def _families(self) -> list[Family | Deferred]:
         """What ``/metrics`` shows of the collectors, the controller and the cost model.
 
         Both replicas collect, but only the leader exports the cluster's state: Prometheus
@@ -398,15 +397,19 @@ class Service:
             *history,
             *self.cycle.families(),
             *self.controller.families(),
-            *self._cost_families,
+            *self._cost_families(),
         ]
 
-    def _cost_of(self, model: ClusterModel, latest: dict[str, NodeUsageView]) -> list[Family]:
-        """The cost families of a snapshot of the cluster (in a worker thread)."""
-        with paused_gc():
-            return cost_families(
-                snapshot_from_cluster(model, latest, self.settings.cost), self.settings.cost
-            )
+    def _cost_families(self) -> list[Deferred]:
+        """The cost model over the last cycle's snapshot, built by the renderer (about a
+        second at 1,000 nodes)."""
+        assert self.cycle is not None
+        snapshot = self.cycle.snapshot()
+        if snapshot is None:
+            return []
+        latest, model = snapshot
+        cost = self.settings.cost
+        return [Deferred(lambda: cost_families(snapshot_from_cluster(model, latest, cost), cost))]
 
     def _auth_headers(self) -> dict[str, str]:
         token = read_token(self.settings.collectors.token_file)
@@ -480,15 +483,6 @@ class Service:
         report = await self.cycle.run_once()
         if self._collecting_since_ms is None:
             self._collecting_since_ms = started_ms
-        if self.elector.is_leader():
-            # Once a cycle, off the loop: at 1,000 nodes the cost model takes about a second.
-            assert self.kubelets is not None
-            self._cost_families = await in_thread(
-                self.clock,
-                self._cost_of,
-                model_snapshot(self.watcher.model),
-                dict(self.kubelets.latest),
-            )
         return report.samples
 
     async def control_once(self) -> None:

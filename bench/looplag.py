@@ -12,8 +12,8 @@ One asyncio loop runs what ``foresight run`` runs at the same time, on the virtu
   (:meth:`autoscaler.controller.forecasting.KeptForecast.peak_async`, the ``auto`` model);
 - **/metrics**: rendered each cycle as the service renders it
   (:func:`runtime.families.exposition_async` over the collection cycle's families and the cost
-  model's, both built in worker threads over a cluster model of the same size,
-  :func:`bench.promapi.cluster_model`);
+  model's, built by the renderer from the cycle's snapshot of a cluster model of the same
+  size, :func:`bench.promapi.cluster_model`);
 - **the store's flusher** (:meth:`tsdb.Store.run_flusher`): log writes, sealing, maintenance.
 
 The interpreter's switch interval is the service's (:func:`runtime.gil.favour_event_loop`)
@@ -67,14 +67,14 @@ from bench.promql import (
     load_rules,
 )
 from bench.simulator import bench_scenario
-from collectors.cycle import CollectionCycle, model_snapshot
+from collectors.cycle import CollectionCycle
 from collectors.kubelet import KubeletCollector, NodeEndpoint, kubelet_client
 from collectors.scrape import ScrapeHealth, Scraper
 from collectors.settings import CollectorSettings
 from promql import Engine
-from runtime.clock import VirtualClock, in_thread
-from runtime.families import FamiliesCollector, Family, exposition_async
-from runtime.gcpause import freeze_long_lived, paused_gc
+from runtime.clock import VirtualClock
+from runtime.families import Deferred, FamiliesCollector, Family, exposition_async
+from runtime.gcpause import freeze_long_lived
 from runtime.gil import favour_event_loop
 from simulator.cluster import SimulatedCluster
 from tsdb import Store, StoreSettings
@@ -126,15 +126,18 @@ class Monitor:
         self._done = threading.Event()
         # Full collections stop every thread; they are timed apart from the loop's own work.
         self.gc_pauses: list[float] = []
-        self._gc_started = 0.0
+        # CPU time of the collecting thread: what a full collection costs on an idle machine.
+        self.gc_cpu: list[float] = []
+        self._gc_started = (0.0, 0.0)
 
     def _gc(self, phase: str, info: dict[str, int]) -> None:
         if info["generation"] != 2:
             return
         if phase == "start":
-            self._gc_started = time.perf_counter()
+            self._gc_started = (time.perf_counter(), time.thread_time())
         else:
-            self.gc_pauses.append(time.perf_counter() - self._gc_started)
+            self.gc_pauses.append(time.perf_counter() - self._gc_started[0])
+            self.gc_cpu.append(time.thread_time() - self._gc_started[1])
 
     async def run(self) -> None:
         self._loop_thread = threading.get_ident()
@@ -254,25 +257,25 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             headers=dict,
         )
         model = cluster_model(args.nodes, PODS_PER_NODE)
+        costs = CostSettings()
         collection = CollectionCycle(rig.store, rig.clock, model, collector, scrape_health=[health])
-        costs: list[Family] = []
 
-        def cost_of() -> list[Family]:
-            # As the service does once a cycle (autoscaler.service.Service.collect_once).
-            with paused_gc():
-                snapshot = snapshot_from_cluster(
-                    model_snapshot(model), dict(collector.latest), CostSettings()
-                )
-                return cost_families(snapshot, CostSettings())
-
-        async def collect() -> None:
-            await collection.run_once()
-            costs[:] = await in_thread(rig.clock, cost_of)
+        def exported() -> list[Family | Deferred]:
+            # As the service's /metrics (autoscaler.service.Service._families): the cost
+            # model over the cycle's snapshot, built by the renderer.
+            snapshot = collection.snapshot()
+            if snapshot is None:
+                return collection.families()
+            latest, known = snapshot
+            cost = Deferred(
+                lambda: cost_families(snapshot_from_cluster(known, latest, costs), costs)
+            )
+            return [*collection.families(), cost]
 
         registry = CollectorRegistry()
-        registry.register(FamiliesCollector(lambda: [*collection.families(), *costs]))
+        registry.register(FamiliesCollector(exported))
         # A first cycle untimed: rates need two scrapes.
-        await collect()
+        await collection.run_once()
         if not args.no_freeze:
             # What the service does once started (see runtime.gcpause.freeze_long_lived).
             freeze_long_lived()
@@ -285,7 +288,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
                 conn.send("advance")
                 await asyncio.get_running_loop().run_in_executor(None, conn.recv)
                 now_ms = round(rig.clock.now() * 1000)
-                parts = [_timed("collection", times, collect())]
+                parts = [_timed("collection", times, collection.run_once())]
                 if now_ms >= T0_MS + scrape * SCRAPE_MS:
                     at = rig.scrapes.append(scrape)
                     scrape += 1
@@ -324,6 +327,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         "stalls": dict(monitor.stalls.most_common(8)),
         "full_gcs": len(monitor.gc_pauses),
         "longest_full_gc_ms": max(monitor.gc_pauses, default=0.0) * 1000,
+        "longest_full_gc_cpu_ms": max(monitor.gc_cpu, default=0.0) * 1000,
     }
 
 
@@ -408,7 +412,8 @@ def main() -> None:
     )
     print(
         f"full garbage collections meanwhile: {result['full_gcs']}, longest "
-        f"{result['longest_full_gc_ms']:.0f} ms (they stop every thread)"
+        f"{result['longest_full_gc_ms']:.0f} ms ({result['longest_full_gc_cpu_ms']:.0f} ms of "
+        "CPU; they stop every thread)"
     )
     for where, count in result["stalls"].items():
         print(f"  stalled {count:>4} x 10 ms in {where}")

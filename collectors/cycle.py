@@ -7,8 +7,10 @@ not linger for five minutes in queries.
 
 Building those families and recording them (about 1.5 CPU-s at 1,000 nodes) runs in a worker
 thread, off the event loop, over a snapshot of the cluster model and of the latest usage:
-the watches keep changing the model on the loop meanwhile. The same families are what
-``/metrics`` shows until the next cycle, so a scrape costs the loop nothing but a list.
+the watches keep changing the model on the loop meanwhile. ``/metrics`` shows the same
+snapshot until the next cycle: its families are built from it in the thread that renders them
+(:class:`runtime.families.Deferred`), so a scrape costs the loop nothing, and nothing of them
+outlives the scrape.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from collectors.cluster import WatchHealth
 from collectors.cluster_model import ClusterModel
@@ -25,7 +28,7 @@ from collectors.pods import PodMetricsCollector
 from collectors.scrape import ScrapeHealth
 from collectors.state_metrics import cluster_families, health_families, usage_families
 from runtime.clock import Clock, in_thread
-from runtime.families import Family
+from runtime.families import Deferred, Family
 from runtime.gcpause import paused_gc
 from tsdb import Store
 from tsdb.recorder import FamilyRecorder
@@ -84,12 +87,24 @@ class CollectionCycle:
         self._stats_on_metrics = stats_on_metrics
         self._recorder = FamilyRecorder(store, shard_labels)
         self._record_cluster = record_cluster
-        self._exported: list[Family] = []
+        self._snapshot: tuple[dict[str, NodeUsageView], ClusterModel] | None = None
 
-    def families(self) -> list[Family]:
+    def snapshot(self) -> tuple[dict[str, NodeUsageView], ClusterModel] | None:
+        """The latest usage and cluster model as the last cycle saw them (None before the
+        first): copies no watch or scrape changes, for readers in any thread."""
+        return self._snapshot
+
+    def families(self) -> list[Family | Deferred]:
         """What ``/metrics`` shows: the usage, cluster state and kubelet stats of the last
-        cycle (built in its worker thread) and the replica's health now."""
-        return [*self._exported, *self.health_families()]
+        cycle (built by the renderer) and the replica's health now."""
+        health: list[Family | Deferred] = list(self.health_families())
+        if self._snapshot is None:
+            return health
+        return [Deferred(partial(self._exported, *self._snapshot)), *health]
+
+    def _exported(self, latest: dict[str, NodeUsageView], model: ClusterModel) -> list[Family]:
+        stats = [f for c in self._stats for f in c.families()] if self._stats_on_metrics else []
+        return [*usage_families(latest, model), *cluster_families(model), *stats]
 
     def health_families(self) -> list[Family]:
         """The replica's own health (scrapes, list/watch, the store): every replica exports it."""
@@ -108,11 +123,11 @@ class CollectionCycle:
         # Stored too, so that rules such as CollectorTargetsDown can read them; taken here, on
         # the loop, because the scrapers and watches that count them run on it.
         health = self.health_families()
+        self._snapshot = (dict(self._kubelets.latest), model_snapshot(self._model))
         written += await in_thread(
             self._clock,
             self._record,
-            dict(self._kubelets.latest),
-            model_snapshot(self._model),
+            *self._snapshot,
             health,
             int(self._clock.now() * 1000),
             self._record_cluster(),
@@ -127,16 +142,12 @@ class CollectionCycle:
         at_ms: int,
         cluster: bool = True,
     ) -> int:
-        """Workload usage and cluster state into the store, and what ``/metrics`` shows until
-        the next cycle (in a worker thread)."""
+        """Workload usage and cluster state into the store (in a worker thread)."""
         with paused_gc():
-            usage = usage_families(latest, model)
-            state = cluster_families(model)
-            stats = [f for c in self._stats for f in c.families()] if self._stats_on_metrics else []
-            self._exported = [*usage, *state, *stats]
+            state = cluster_families(model) if cluster else []
             families = [
                 f
-                for f in (*usage, *(state if cluster else ()), *health)
+                for f in (*usage_families(latest, model), *state, *health)
                 # The kubelet collector wrote those with the kubelets' own timestamps.
                 if f.name not in SERIES_WRITTEN
             ]

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry
 
+from runtime.families import expanded
+
 Entry = dict[str, str]
 Metadata = Mapping[str, list[Entry]]
 MetadataSource = Callable[[], Metadata]
@@ -26,7 +28,7 @@ def registry_metadata(registry: CollectorRegistry) -> MetadataSource:
 
     def read() -> Metadata:
         out: dict[str, list[Entry]] = {}
-        for metric in registry.collect():
+        for metric in expanded(registry.collect()):
             name = metric.name + "_total" if metric.type == "counter" else metric.name
             entry = {"type": metric.type, "help": metric.documentation, "unit": metric.unit}
             entries = out.setdefault(name, [])

@@ -16,6 +16,9 @@ The bytes are the same as ``generate_latest`` gives (a test holds them equal), a
 :func:`exposition_async` is what a server on the event loop calls: the collectors run on the
 loop (they read live state that only the loop changes), and the text, the costly part at
 hundreds of thousands of samples, is rendered in a worker thread from what they returned.
+Families that are costly to build (a cluster's usage, state and cost: seconds at 1,000 nodes)
+come as :class:`Deferred`: the loop hands over a snapshot it took, and the families are built
+from it in the rendering thread, where they live only as long as the text takes.
 """
 
 from __future__ import annotations
@@ -36,10 +39,13 @@ from runtime.gcpause import paused_gc
 
 __all__ = [
     "CONTENT_TYPE",
+    "Deferred",
     "FamiliesCollector",
     "Family",
     "FamilyMetric",
     "Kind",
+    "built",
+    "expanded",
     "exposition",
     "exposition_async",
     "render_families",
@@ -164,15 +170,55 @@ class FamilyMetric(Metric):
             self.__dict__["_samples"] = value
 
 
-class FamiliesCollector(Collector):
-    """Yields the families a provider computes, each time Prometheus scrapes."""
+@dataclass(frozen=True)
+class Deferred:
+    """Families that ``build`` makes when they are rendered, in the rendering thread: it must
+    read only what it closed over (a snapshot), never state the event loop changes."""
 
-    def __init__(self, provider: Callable[[], Sequence[Family]]) -> None:
+    build: Callable[[], Sequence[Family]]
+
+
+def built(items: Iterable[Family | Deferred]) -> list[Family]:
+    """``items`` with every :class:`Deferred` built (costly: off the loop)."""
+    out: list[Family] = []
+    for item in items:
+        if isinstance(item, Deferred):
+            out.extend(item.build())
+        else:
+            out.append(item)
+    return out
+
+
+class _DeferredMetric(Metric):
+    """Stands for a :class:`Deferred` among collected metrics until :func:`expanded`."""
+
+    def __init__(self, deferred: Deferred) -> None:
+        super().__init__("deferred", "", "untyped")
+        self.deferred = deferred
+
+
+def expanded(metrics: Iterable[Metric]) -> list[Metric]:
+    """Collected metrics with every :class:`Deferred` built (costly: off the loop)."""
+    out: list[Metric] = []
+    for metric in metrics:
+        if isinstance(metric, _DeferredMetric):
+            out.extend(FamilyMetric(f) for f in metric.deferred.build())
+        else:
+            out.append(metric)
+    return out
+
+
+class FamiliesCollector(Collector):
+    """Yields the families a provider computes, each time Prometheus scrapes. A
+    :class:`Deferred` among them is built only by :func:`exposition`,
+    :func:`exposition_async` or :func:`expanded`."""
+
+    def __init__(self, provider: Callable[[], Sequence[Family | Deferred]]) -> None:
         self._provider = provider
 
     def collect(self) -> Iterator[Metric]:
-        for family in self._provider():
-            yield FamilyMetric(family)
+        for item in self._provider():
+            yield _DeferredMetric(item) if isinstance(item, Deferred) else FamilyMetric(item)
 
 
 class _Metrics(Collector):
@@ -187,12 +233,12 @@ def exposition(registry: CollectorRegistry) -> bytes:
     """``generate_latest(registry)``, with the families of :class:`FamiliesCollector`\\ s
     rendered in bulk."""
     with paused_gc():
-        return _render_metrics(list(registry.collect()))
+        return _render_metrics(expanded(registry.collect()))
 
 
 async def exposition_async(registry: CollectorRegistry) -> bytes:
-    """:func:`exposition` for a server on the event loop: collected on the loop, rendered in
-    a worker thread."""
+    """:func:`exposition` for a server on the event loop: collected on the loop, deferred
+    families built and everything rendered in a worker thread."""
     with paused_gc():
         metrics = list(registry.collect())
     return await asyncio.to_thread(_rendered_apart, metrics)
@@ -200,7 +246,7 @@ async def exposition_async(registry: CollectorRegistry) -> bytes:
 
 def _rendered_apart(metrics: list[Metric]) -> bytes:
     with paused_gc():
-        return _render_metrics(metrics)
+        return _render_metrics(expanded(metrics))
 
 
 def _render_metrics(metrics: list[Metric]) -> bytes:

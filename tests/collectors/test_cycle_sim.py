@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from collectors import cycle
 from collectors.cluster import ClusterWatcher
 from collectors.cluster_model import ClusterModel
 from collectors.cycle import CollectionCycle, model_snapshot
 from collectors.scrape import ScrapeHealth
 from runtime import names
 from runtime.clock import VirtualClock
-from runtime.families import FamiliesCollector
+from runtime.families import (
+    Deferred,
+    FamiliesCollector,
+    Family,
+    built,
+    exposition,
+    exposition_async,
+)
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
 from simulator.scenario import parse_scenario
@@ -98,7 +107,7 @@ async def test_workload_usage_reaches_the_store_and_metrics(rig: Rig) -> None:
     registry.register(FamiliesCollector(rig.cycle.families))
     exposed = {
         s.name: s
-        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for family in text_string_to_metric_families(exposition(registry).decode())
         for s in family.samples
         if s.labels.get("workload") == "web" or "workload" not in s.labels
     }
@@ -107,21 +116,32 @@ async def test_workload_usage_reaches_the_store_and_metrics(rig: Rig) -> None:
     assert rig.health.up == {n.name: True for n in rig.watcher.model.nodes()}
 
 
-async def test_metrics_show_the_last_cycle_built_off_the_loop(
+async def test_metrics_families_are_built_by_the_renderer_from_the_last_cycle(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert names.WORKLOAD_CPU_CORES not in {f.name for f in rig.cycle.families()}
+    assert not any(isinstance(f, Deferred) for f in rig.cycle.families())
     await _cycles(rig, 2)
-    built = {f.name for f in rig.cycle.families()}
-    assert {names.WORKLOAD_CPU_CORES, names.NODE_CAPACITY} <= built
+    shown = {f.name for f in built(rig.cycle.families())}
+    assert {names.WORKLOAD_CPU_CORES, names.NODE_CAPACITY} <= shown
+    loop_thread = threading.get_ident()
+    on_loop: list[str] = []
 
-    # A scrape between cycles only lists what the cycle built: nothing is computed on the loop.
-    def on_the_loop(*_: object) -> list[object]:
-        raise AssertionError("families computed at scrape time")
+    def watched(name: str, build: Callable[..., list[Family]]) -> Callable[..., list[Family]]:
+        def call(*args: object) -> list[Family]:
+            if threading.get_ident() == loop_thread:
+                on_loop.append(name)
+            return build(*args)
 
-    monkeypatch.setattr("collectors.cycle.usage_families", on_the_loop)
-    monkeypatch.setattr("collectors.cycle.cluster_families", on_the_loop)
-    assert {f.name for f in rig.cycle.families()} == built
+        return call
+
+    for name in ("usage_families", "cluster_families"):
+        monkeypatch.setattr(f"collectors.cycle.{name}", watched(name, getattr(cycle, name)))
+    registry = CollectorRegistry()
+    registry.register(FamiliesCollector(rig.cycle.families))
+    text = (await exposition_async(registry)).decode()
+    assert f"# TYPE {names.WORKLOAD_CPU_CORES} gauge" in text
+    assert on_loop == []
+    assert text == exposition(registry).decode()
 
 
 async def test_a_down_node_is_stale_never_zero(rig: Rig) -> None:

@@ -25,6 +25,7 @@ from collectors.scrape import ScrapeHealth, Scraper
 from collectors.settings import CollectorSettings, KubernetesSettings
 from runtime import names, names_kubelet
 from runtime.clock import VirtualClock
+from runtime.families import built
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
 from simulator.scenario import parse_scenario
@@ -177,7 +178,7 @@ async def test_cadvisor_and_summary_series_reach_the_store_with_kubelet_labels(r
     pods = _labels(rig, names.POD_EPHEMERAL_STORAGE_USED, eq("namespace", "shop"))
     assert sorted(p["pod"].split("-")[0] for p in pods) == ["db", "web", "web"]
     # On /metrics too, with the same labels.
-    families = {f.name: f for f in rig.cycle.families()}
+    families = {f.name: f for f in built(rig.cycle.families())}
     exported = families[names_kubelet.VOLUME_USED].samples
     assert [labels["persistentvolumeclaim"] for labels, _ in exported] == ["data-db-0"]
     health = {f.name: f for f in rig.cycle.health_families()}
