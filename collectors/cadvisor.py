@@ -14,10 +14,18 @@ and system cgroups) are dropped, as kube-prometheus drops them, and so are pod-l
 containers, except for network: cAdvisor reports a pod's network on its sandbox row only.
 Network rows of the tunnel devices that kernel modules add to every network namespace
 (``tunl0``, ``gre0``...: always zero in a pod) are dropped too.
+
+A kubelet writes the same rows in the same order every scrape; only values and timestamps
+change. So the kept text is split around its values by one regular expression (in C, no
+Python work per line), and when the text between the values is what it was last time (by
+its hash), the kept values are taken by their positions. Anything else (pods came or went,
+a value or timestamp outside the plain pattern) is read line by line, each line known
+before by its hash and only new ones parsed.
 """
 
 from __future__ import annotations
 
+import re
 from array import array
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -37,6 +45,7 @@ from tsdb.labels import Labels
 __all__ = [
     "Resolve",
     "RowCache",
+    "RowLabels",
     "Selection",
     "TargetLabels",
     "kept_blocks",
@@ -127,14 +136,27 @@ class RowCache:
     its position, and by its hash only once the order changed (pods came or went). Eight
     bytes a line instead of its text: a node's 3,500 kept lines cost 56 kB, not 1.3 MB. Two
     texts of one node with equal 64-bit (SipHash) hashes are beyond practical concern.
+
+    ``layout`` is the hash of the kept text with its values cut out (None: not known, or not
+    readable that way), ``picks`` the positions of the kept rows' values among the values of
+    that text and ``picked`` their series ids.
     """
 
     hashes: array[int] = field(default_factory=lambda: array("q"))
     refs: array[int] = field(default_factory=lambda: array("q"))
+    layout: int | None = None
+    picks: array[int] = field(default_factory=lambda: array("q"))
+    picked: array[int] = field(default_factory=lambda: array("q"))
 
 
 _NO_SAMPLE = -2
 _UNCACHED = -3
+
+# The end of a sample line as Go's client writes it: the label set's brace, the value, the
+# timestamp. A value of these characters is valid exactly when float() takes it, as
+# parse_value would; a line with another value (NaN, say) or timestamp is not split there,
+# so that it is never read by position but line by line. Possessive: no backtracking.
+_VALUE_AT_END = re.compile(r"\} ([0-9.eE+-]++)(?: -?[0-9]{1,18}+)?$", re.M)
 
 
 def read_cadvisor(
@@ -146,15 +168,17 @@ def read_cadvisor(
     ``cache`` keeps it from one scrape of a node to the next. A line is read by
     :func:`tsdb.exposition.parse_exposition` the first time its text is seen; after that
     only its value and timestamp are (with the same parser's
-    :func:`~tsdb.exposition.parse_value` and :func:`~tsdb.exposition.parse_timestamp`), which
-    is what makes a kubelet's response cheap. Raises
+    :func:`~tsdb.exposition.parse_value` and :func:`~tsdb.exposition.parse_timestamp`), and
+    while the text around the values stays the same, only the kept rows' values, by their
+    positions (see the module docstring). Raises
     :class:`tsdb.exposition.ExpositionError` for a malformed line of a kept family (or of
     any family, in a layout other than the kubelet's, where the whole text is parsed).
     """
     kept = kept_blocks(text, keep)
-    refs: list[int] = []
-    values: list[float] = []
     if kept is None:
+        cache.layout = None
+        refs: list[int] = []
+        values: list[float] = []
         for sample in parse_exposition(text).samples:
             if sample.name in keep:
                 ref = resolve(sample.name, sample.labels)
@@ -162,6 +186,47 @@ def read_cadvisor(
                     refs.append(ref)
                     values.append(sample.value)
         return refs, values
+    parts = _VALUE_AT_END.split(kept)
+    layout = hash(tuple(parts[0::2]))
+    if layout == cache.layout:
+        found = parts[1::2]
+        try:
+            return cache.picked.tolist(), list(map(float, map(found.__getitem__, cache.picks)))
+        except ValueError:
+            pass  # a value such as "1e": read line by line, which names the line
+    refs, values = _read_lines(kept, keep, cache, resolve)
+    _note_layout(cache, parts, layout)
+    return refs, values
+
+
+def _note_layout(cache: RowCache, parts: list[str], layout: int) -> None:
+    """Remember where the kept rows' values sit among the values of ``parts`` (the kept text
+    split by :data:`_VALUE_AT_END`), from the row cache just filled line by line."""
+    cache.layout = None
+    rows = cache.refs
+    line = parts[0].count("\n")
+    picks: array[int] = array("q")
+    picked: array[int] = array("q")
+    split_lines: set[int] = set()
+    for k in range(len(parts) // 2):
+        ref = rows[line]
+        split_lines.add(line)
+        if ref >= 0:
+            picks.append(k)
+            picked.append(ref)
+        line += parts[2 * k + 2].count("\n")
+    for i, ref in enumerate(rows):
+        if ref == _UNCACHED or (ref >= 0 and i not in split_lines):
+            return  # a row whose value is not split out: never read by position
+    cache.layout, cache.picks, cache.picked = layout, picks, picked
+
+
+def _read_lines(
+    kept: str, keep: Collection[str], cache: RowCache, resolve: Resolve
+) -> tuple[list[int], list[float]]:
+    """The kept rows of ``kept`` read line by line, each line known by its hash."""
+    refs: list[int] = []
+    values: list[float] = []
     add_ref, add_value = refs.append, values.append
     old_hashes, old_refs = cache.hashes, cache.refs
     n_old = len(old_hashes)
@@ -225,13 +290,17 @@ def _read_unseen(
         return out
     read = iter(samples)
     out = []
+    # A container's label text recurs in every family: each is parsed once.
+    parsed: dict[str, Labels] = {"": ()}
     for i, line, cacheable in unseen:
         if line.startswith("#"):
             out.append((i, _NO_SAMPLE, 0.0, cacheable))  # checked by plain_sample_lines
             continue
         name, label_text, value_text, timestamp = next(read)
         try:
-            labels = parse_labels(label_text) if label_text else ()
+            labels = parsed.get(label_text)
+            if labels is None:
+                labels = parsed[label_text] = parse_labels(label_text)
             value = parse_value(value_text)
             if timestamp:
                 parse_timestamp(timestamp)
@@ -267,17 +336,47 @@ def series_labels(
     :class:`tsdb.exposition.ExpositionError` for a malformed text.
     """
     parsed = parse_labels(labels) if isinstance(labels, str) else labels
+    kept = _kept_pairs(name in names_kubelet.NETWORK, parsed, selection, target)
+    return None if kept is None else _named(name, kept)
+
+
+def _kept_pairs(
+    network: bool, parsed: Labels, selection: Selection, target: TargetLabels
+) -> dict[str, str] | None:
+    """The stored labels of a row but its name (None: dropped)."""
     found = dict(parsed)
     if not found.get("pod") or not found.get("namespace"):
         return None
-    if name in names_kubelet.NETWORK:
+    if network:
         dropped = selection.drop_interfaces
         if dropped is not None and dropped.fullmatch(found.get("interface", "")):
             return None
     elif not found.get("container"):
         return None
     drop = selection.drop_labels
-    pairs = [(k, v) for k, v in parsed if k not in drop]
-    pairs.extend(target.pairs())  # the scrape's labels win, as with honor_labels: false
-    pairs.append(("__name__", name))
-    return tuple(sorted(dict(pairs).items()))
+    pairs = {k: v for k, v in parsed if k not in drop}
+    pairs.update(target.pairs())  # the scrape's labels win, as with honor_labels: false
+    return pairs
+
+
+def _named(name: str, pairs: dict[str, str]) -> Labels:
+    return tuple(sorted({**pairs, "__name__": name}.items()))
+
+
+class RowLabels:
+    """:func:`series_labels` of one node's rows, each label set looked at once however many
+    families it appears in (a container's, in every family but network's)."""
+
+    def __init__(self, selection: Selection, target: TargetLabels) -> None:
+        self._selection = selection
+        self._target = target
+        self._kept: dict[tuple[bool, Labels], dict[str, str] | None] = {}
+
+    def __call__(self, name: str, labels: Labels) -> Labels | None:
+        network = name in names_kubelet.NETWORK
+        key = (network, labels)
+        try:
+            kept = self._kept[key]
+        except KeyError:
+            kept = self._kept[key] = _kept_pairs(network, labels, self._selection, self._target)
+        return None if kept is None else _named(name, kept)

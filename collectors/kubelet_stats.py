@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from collectors.cadvisor import RowCache, Selection, TargetLabels, read_cadvisor, series_labels
+from collectors.cadvisor import RowCache, RowLabels, Selection, TargetLabels, read_cadvisor
 from collectors.kubelet import NodeEndpoint, kubelet_url, token_headers
 from collectors.scrape import ScrapeHealth, ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
@@ -148,10 +148,9 @@ class KubeletStatsCollector(abc.ABC):
                 for i, (target, labels) in enumerate(targets)
             )
         )
-        health = self._scraper.health
-        health.cycle_duration_s = time.perf_counter() - started
+        self._scraper.health.cycle_duration_s = time.perf_counter() - started
         live = {t.key for t, _ in targets}
-        health.forget(set(health.up) - live)
+        self._scraper.forget_others(live)
         now_ms = self._clock_ms()
         for node in set(self._state) - live:
             self._end(self._state.pop(node).latest[0], now_ms)
@@ -269,13 +268,13 @@ class CadvisorCollector(KubeletStatsCollector):
     def _decode(
         self, body: str, state: _NodeStats, target: TargetLabels
     ) -> tuple[list[int], list[float]]:
-        selection = self._selection
+        row_labels = RowLabels(self._selection, target)
 
         def resolve(name: str, labels: Labels) -> int:
-            kept = series_labels(name, labels, selection, target)
+            kept = row_labels(name, labels)
             return -1 if kept is None else self._series(kept)
 
-        return read_cadvisor(body, selection.metrics, state.rows, resolve)
+        return read_cadvisor(body, self._selection.metrics, state.rows, resolve)
 
 
 class SummaryCollector(KubeletStatsCollector):

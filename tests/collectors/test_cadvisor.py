@@ -5,8 +5,12 @@ kept text as an error."""
 from __future__ import annotations
 
 import math
+import re
+from typing import TypeVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.cadvisor import (
@@ -55,6 +59,7 @@ def _as_sent(name: str, kind: str, text: str) -> str:
 
 
 Row = tuple[str, tuple[tuple[str, str], ...]]
+K = TypeVar("K")
 
 
 class Node:
@@ -80,7 +85,7 @@ def _ours(text: str, keep: frozenset[str], node: Node | None = None) -> dict[Row
     return out
 
 
-def _same(a: dict[object, float], b: dict[object, float]) -> None:
+def _same(a: dict[K, float], b: dict[K, float]) -> None:
     assert a.keys() == b.keys()
     for key, value in a.items():
         assert value == b[key] or (math.isnan(value) and math.isnan(b[key])), key
@@ -117,6 +122,65 @@ def test_every_family_reads_as_prometheus_client_reads_it(fixture: str) -> None:
     _same(_ours(text, every), _reference(text, every))
 
 
+# A sample line's value and timestamp, as a kubelet writes them.
+_VALUE_AND_STAMP = re.compile(r"^([^#\n][^\n]*\}) (\S+) (\S+)$", re.M)
+# Values as Go's strconv writes them (%g-like, exponents, integers), and the ones Prometheus
+# spells out.
+_VALUES = st.one_of(
+    st.integers(0, 2**63).map(str),
+    st.floats(0, 1e30).map(repr),
+    st.floats(0, 1e30).map(lambda v: f"{v:.6e}"),
+    st.sampled_from(["NaN", "+Inf", "-Inf", "0", "-0", "1e+06", ".5", "5."]),
+)
+_STAMPS = st.one_of(st.integers(0, 10**13), st.integers(-(2**63), 2**63 - 1)).map(str)
+
+
+def _rewritten(text: str, values: list[str], stamps: list[str]) -> str:
+    """``text`` with the value and timestamp of each sample line replaced, in order."""
+    at = iter(range(10**9))
+
+    def swap(m: re.Match[str]) -> str:
+        i = next(at)
+        return f"{m.group(1)} {values[i % len(values)]} {stamps[i % len(stamps)]}"
+
+    return _VALUE_AND_STAMP.sub(swap, text)
+
+
+@pytest.fixture(scope="module")
+def kept_text() -> tuple[str, dict[Row, float]]:
+    """The kept families of a real kubelet's response, and prometheus-client's reading."""
+    text = require_data("k8s/nri-kubernetes-1_35/kubelet_metrics_cadvisor").read_text()
+    kept = kept_blocks(text, SELECTION.metrics)
+    assert kept is not None
+    return kept, _reference(kept, SELECTION.metrics)
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(_VALUES, min_size=1, max_size=40), st.lists(_STAMPS, min_size=1, max_size=5))
+def test_values_read_by_position_are_prometheus_clients(
+    kept_text: tuple[str, dict[Row, float]], values: list[str], stamps: list[str]
+) -> None:
+    text, reference = kept_text
+    keep = SELECTION.metrics
+    node = Node()
+    _ours(text, keep, node)
+    assert node.cache.layout is not None  # the next scrape reads values by position
+    seen = len(node.rows)
+    learned = node.cache.hashes
+    changed = _rewritten(text, values, stamps)
+    _same(_ours(changed, keep, node), _reference(changed, keep))
+    assert len(node.rows) == seen  # no row parsed again, whatever took the values
+    plain = all(re.fullmatch(r"[0-9.e+-]+", v) for v in values) and all(
+        len(s.lstrip("-")) <= 18 for s in stamps
+    )
+    assert (node.cache.hashes is learned) == plain  # by position, or line by line
+    # And back: a layout read line by line (NaN, a long timestamp) is learned again.
+    _same(_ours(text, keep, node), reference)
+    assert node.cache.layout is not None
+
+
 def test_a_response_in_another_layout_is_parsed_whole_to_the_same_rows() -> None:
     text = require_data("k8s/nri-kubernetes-1_35/kubelet_metrics_cadvisor").read_text()
     # Without HELP and TYPE lines there are no blocks to cut: the whole text is parsed.
@@ -136,12 +200,19 @@ def test_malformed_kept_text_is_an_error_and_dropped_families_are_not_read() -> 
     assert list(read.values()) == [1024.0]
     for garbled in (
         good.replace(" 1024 ", " 10x24 "),  # a bad value of a row seen before
+        good.replace(" 1024 ", " 1.2.4 "),  # of the characters of a number, but not one
+        good.replace(" 1024 ", " 1e "),
+        good.replace(" 1024 ", " -nan "),
+        good.replace(" 1024 ", " 1_024 "),
+        good.replace(" 1024 1700000000000", ""),  # no value
         good.replace(" 1700000000000", " 17000x"),  # a bad timestamp
+        good.replace(" 1700000000000", " 99999999999999999999"),  # past int64
         good.replace('pod="web-1"', 'pod="web-1'),  # a bad label set, never seen
         good.replace("# TYPE container_memory_rss gauge", "# TYPE container_memory_rss gaug"),
     ):
         warm = Node()
         _ours(good, keep, warm)  # has seen the good row's text before
+        assert warm.cache.layout is not None
         for node in (Node(), warm):
             with pytest.raises(ExpositionError):
                 _ours(garbled, keep, node)
