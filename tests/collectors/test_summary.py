@@ -4,13 +4,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from collectors.cadvisor import TargetLabels
-from collectors.summary import Summary, SummaryError, decode_summary, summary_samples
+from collectors.summary import (
+    Summary,
+    SummaryError,
+    decode_summary,
+    decode_summary_whole,
+    summary_samples,
+)
 from runtime import names, names_kubelet
 from tests.support.external import require_data
 
@@ -140,3 +149,96 @@ def test_a_claims_volume_gets_the_kubelets_names() -> None:
 def test_what_is_not_a_summary_is_an_error(text: str, message: str) -> None:
     with pytest.raises(SummaryError, match=message):
         decode_summary(text)
+
+
+# Any JSON value: what a field holds in a document of another shape.
+_ANY = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+_NUMBER = st.integers(0, 2**64) | st.floats(0, 1e20) | _ANY
+_FS = st.fixed_dictionaries(
+    {},
+    optional={
+        key: _NUMBER
+        for key in ("capacityBytes", "availableBytes", "usedBytes", "inodes", "inodesFree")
+    }
+    | {"time": st.just("2026-06-26T10:14:31Z"), "inodesUsed": _NUMBER},
+)
+_NAME = st.sampled_from(["", "a", "data", "ns-1"]) | _ANY
+_VOLUME = (
+    st.fixed_dictionaries(
+        {"name": _NAME},
+        optional={
+            "pvcRef": st.fixed_dictionaries({"name": _NAME, "namespace": _NAME}) | _ANY,
+            "usedBytes": _NUMBER,
+            "capacityBytes": _NUMBER,
+            "inodesUsed": _NUMBER,
+        },
+    )
+    | _ANY
+)
+_POD = (
+    st.fixed_dictionaries(
+        {"podRef": st.fixed_dictionaries({"name": _NAME, "namespace": _NAME}) | _ANY},
+        optional={
+            "volume": st.lists(_VOLUME, max_size=3) | _ANY,
+            "ephemeral-storage": _FS | _ANY,
+            "containers": st.lists(_ANY, max_size=2),
+        },
+    )
+    | _ANY
+)
+_NODE = (
+    st.fixed_dictionaries(
+        {"nodeName": st.just("n1")},
+        optional={
+            "fs": _FS | _ANY,
+            "runtime": st.fixed_dictionaries({}, optional={"imageFs": _FS, "containerFs": _FS})
+            | _ANY,
+        },
+    )
+    | _ANY
+)
+_DOCUMENT = st.fixed_dictionaries({}, optional={"node": _NODE, "pods": st.lists(_POD) | _ANY})
+
+
+def _read(decode: Callable[[str], Summary], text: str) -> str:
+    """The samples of ``text`` (NaN equal to NaN), or the error."""
+    try:
+        return repr(summary_samples(decode(text), TARGET))
+    except SummaryError as e:
+        return str(e)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_DOCUMENT)
+def test_the_fields_read_alone_give_what_the_whole_document_gives(doc: dict[str, Any]) -> None:
+    text = json.dumps(doc)
+    assert _read(decode_summary, text) == _read(decode_summary_whole, text)
+
+
+@pytest.mark.parametrize("fixture", REAL)
+def test_a_real_document_read_by_its_fields_alone(fixture: str) -> None:
+    text = require_data(f"k8s/{fixture}").read_text()
+    assert _read(decode_summary, text) == _read(decode_summary_whole, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"node": {"fs": {"usedBytes": 1, "usedBytes": 2}}, "pods": []}',  # the last one
+        '{"node": {"fs": {"usedBytes": NaN, "capacityBytes": Infinity}}}',
+        '{"node": {"fs": {"usedBytes": 1e400}}}',
+        '{"node": {}, "pods": [1, {"podRef": {"name": "p", "namespace": "n"}, "volume": {}}]}',
+        '{"node": {"fs": {"usedBytes": 1}}} trailing',
+        '{"node": {"fs": {"usedBytes": 1}}}\n',
+    ],
+)
+def test_odd_documents_read_by_their_fields_alone(text: str) -> None:
+    assert _read(decode_summary, text) == _read(decode_summary_whole, text)
