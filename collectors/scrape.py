@@ -170,12 +170,15 @@ class Scraper:
             )
         )
         self.health.cycle_duration_s = time.perf_counter() - started
-        live = {t.key for t in targets}
-        gone = set(self._failing) - live
-        for key in gone:
+        self.forget_others({t.key for t in targets})
+        return list(outcomes)
+
+    def forget_others(self, live: set[str]) -> None:
+        """Drop the backoff and health of every target not in ``live`` (deleted nodes, say:
+        a node that comes back under the same name starts afresh)."""
+        for key in set(self._failing) - live:
             del self._failing[key]
         self.health.forget(set(self.health.up) - live)
-        return list(outcomes)
 
     async def _scrape_staggered(self, target: ScrapeTarget, delay: float) -> ScrapeOutcome:
         if delay:
