@@ -144,6 +144,10 @@ def _merged(kept: list[EncodedSeries], fresh: list[EncodedSeries]) -> list[Encod
         return fresh
     if not fresh:
         return kept
+    if len(kept) == len(fresh) and all(
+        k.labels == f.labels for k, f in zip(kept, fresh, strict=True)
+    ):
+        return [k.joined(f) for k, f in zip(kept, fresh, strict=True)]
     by_labels = {s.labels: s for s in kept}
     for s in fresh:
         before = by_labels.get(s.labels)

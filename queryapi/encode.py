@@ -10,9 +10,12 @@ of thousands of points, and one ``json.dumps`` of nested lists costs several tim
 from __future__ import annotations
 
 import json
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -59,8 +62,18 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+# Dashboards ask for the same series at every refresh: each label set's JSON is made once.
+_metrics: dict[Labels, str] = {}
+_METRICS_KEPT = 100_000
+
+
 def _metric(labels: Labels) -> str:
-    return _dumps(dict(labels))
+    text = _metrics.get(labels)
+    if text is None:
+        if len(_metrics) >= _METRICS_KEPT:
+            _metrics.clear()
+        text = _metrics[labels] = _dumps(dict(labels))
+    return text
 
 
 def query_data(result: QueryResult, limit: int = 0) -> tuple[str, bool]:
@@ -98,11 +111,13 @@ def query_data(result: QueryResult, limit: int = 0) -> tuple[str, bool]:
 class EncodedSeries:
     """One series of a range result as JSON text: ``points`` are its ``[t,"v"]`` pairs
     joined by commas, point ``i`` at ``times[i]`` (ms) and ending at offset ``ends[i]``
-    of ``points``; :meth:`window` and :meth:`joined` cut and extend it without re-encoding."""
+    of ``points``; :meth:`window` and :meth:`joined` cut and extend it without re-encoding.
+    (``times`` is a plain array: a refresh searches thousands of series, where numpy's
+    per-call cost would be most of the work.)"""
 
     labels: Labels
     metric: str
-    times: npt.NDArray[np.int64]
+    times: array[int]
     points: str
     ends: npt.NDArray[np.int64]
 
@@ -112,16 +127,18 @@ class EncodedSeries:
 
     def window(self, first_ms: int, last_ms: int) -> EncodedSeries | None:
         """The points at ``[first_ms, last_ms]``, or None if there are none."""
-        lo, hi = np.searchsorted(self.times, [first_ms, last_ms + 1]).tolist()
+        times = self.times
+        lo = bisect_left(times, first_ms)
+        hi = bisect_right(times, last_ms, lo)
         if lo >= hi:
             return None
-        if lo == 0 and hi == len(self.times):
+        if lo == 0 and hi == len(times):
             return self
         begin = int(self.ends[lo - 1]) + 1 if lo else 0
         return EncodedSeries(
             self.labels,
             self.metric,
-            self.times[lo:hi],
+            times[lo:hi],
             self.points[begin : int(self.ends[hi - 1])],
             self.ends[lo:hi] - begin,
         )
@@ -132,7 +149,7 @@ class EncodedSeries:
         return EncodedSeries(
             self.labels,
             self.metric,
-            np.concatenate([self.times, later.times]),
+            self.times + later.times,
             f"{self.points},{later.points}",
             np.concatenate([self.ends, later.ends + shift]),
         )
@@ -140,7 +157,7 @@ class EncodedSeries:
     @property
     def nbytes(self) -> int:
         """Roughly what it holds in memory."""
-        return len(self.points) + len(self.metric) + self.times.nbytes + self.ends.nbytes + 200
+        return len(self.points) + len(self.metric) + 16 * len(self.times) + 200
 
 
 def encoded_matrix(series: Sequence[SeriesResult]) -> list[EncodedSeries]:
@@ -157,8 +174,11 @@ def encoded_matrix(series: Sequence[SeriesResult]) -> list[EncodedSeries]:
             f'{openings[t]}{v}"]'
             for t, v in zip(stamps, values_text(s.values.tolist()), strict=True)
         ]
-        ends = np.cumsum([len(p) + 1 for p in points], dtype=np.int64) - 1
-        out.append(EncodedSeries(s.labels, _metric(s.labels), s.timestamps, ",".join(points), ends))
+        lengths = accumulate((len(p) + 1 for p in points), initial=-1)
+        ends = np.fromiter(lengths, np.int64, len(points) + 1)[1:]
+        out.append(
+            EncodedSeries(s.labels, _metric(s.labels), array("q", stamps), ",".join(points), ends)
+        )
     return out
 
 
