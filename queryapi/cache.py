@@ -11,8 +11,9 @@ Invariants:
 
 * Only steps at or before ``now - freshness`` are kept: a sample that arrives later than that
   after its own timestamp is not seen by kept steps (Cortex's ``max_freshness``).
-* Expressions that read after their step are never kept: ``@`` modifiers, negative offsets,
-  and ``forecast()`` (its model is configuration, not data).
+* Expressions whose value at a step depends on more than the samples up to it are never
+  kept: ``@`` modifiers, negative offsets, the query's bounds (``start()``, ``end()``,
+  ``range()``, ``step()``) and ``forecast()`` (its model is configuration, not data).
 * An answer that raised warnings or infos is not kept: they describe the steps evaluated.
 * Everything is dropped when the store forgets series (:attr:`tsdb.Store.generation`).
 * The entries hold at most ``max_bytes`` (roughly counted); the least recently used go first.
@@ -34,7 +35,8 @@ from promql.context import Annotations
 from queryapi.encode import EncodedSeries, encoded_matrix
 
 Key = tuple[str, int, int]
-_UNCACHEABLE_CALLS = frozenset({"forecast"})
+# forecast(): its model is configuration, not data; the others read the query's bounds.
+_UNCACHEABLE_CALLS = frozenset({"forecast", "start", "end", "range", "step"})
 
 
 @dataclass(frozen=True)

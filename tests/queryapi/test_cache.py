@@ -108,6 +108,8 @@ def test_the_cache_holds_its_memory_bound() -> None:
         ("y @ start()", False),
         ("max_over_time(y[5m:1m] @ 1700000000)", False),
         ("forecast(y[1h], 300)", False),
+        ("y / range()", False),
+        ("time() - end()", False),
     ],
 )
 def test_only_what_reads_up_to_its_step_is_kept(text: str, kept: bool) -> None:
