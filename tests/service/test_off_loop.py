@@ -5,9 +5,12 @@ group half-evaluated."""
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Gauge
@@ -26,8 +29,10 @@ from promql import Engine, PromQLSettings
 from runtime.clock import VirtualClock
 from runtime.families import FamiliesCollector, Family, exposition, exposition_async
 from runtime.gcpause import paused_gc
+from runtime.gil import LOOP_SWITCH_INTERVAL_S
 from tsdb import Store, StoreSettings, name_is
 
+REPO = Path(__file__).resolve().parents[2]
 T0_MS = 1_767_225_600_000
 RULES = """groups:
 - name: g
@@ -151,3 +156,48 @@ async def test_a_round_in_threads_equals_a_round_on_the_loop(tmp_path: Path) -> 
     [recorded] = apart.store.select([name_is("job:up:sum")], 0, 2**62)
     assert recorded.values.tolist() == [0.0, 0.0, 0.0]
     assert (tmp_path / "apart" / "state").exists()
+
+
+async def test_a_round_evaluates_with_the_cyclic_collector_paused(tmp_path: Path) -> None:
+    rig = _Rig(tmp_path, "paused")
+    evaluate = rig.manager.evaluate_apart
+    seen: list[bool] = []
+
+    def watched(*args: Any) -> Any:
+        seen.append(gc.isenabled())
+        return evaluate(*args)
+
+    rig.manager.evaluate_apart = watched  # type: ignore[method-assign]
+    at = T0_MS + 5 * 60_000
+    assert await evaluate_round(rig.manager, at, VirtualClock(at / 1000)) == 1
+    # No full collection in the round's thread can stop the loop's; it runs again after.
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_foresight_run_hands_the_interpreter_lock_back_within_a_millisecond(
+    tmp_path: Path,
+) -> None:
+    # The service itself replaced by a probe: what matters is the process it runs in.
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import asyncio, sys\n"
+        "from autoscaler.cli import cmd_run\n"
+        "async def serve(settings):\n"
+        "    print(sys.getswitchinterval())\n"
+        "    return 0\n"
+        "cmd_run._serve = serve\n"
+        "from autoscaler.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(probe), "run"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout.split()[-1]) == LOOP_SWITCH_INTERVAL_S == 0.001
