@@ -383,6 +383,8 @@ async def _serve_async(args: dict[str, Any], conn: Connection) -> None:
         clock.advance(args["scrape"])
         ready_cpu += time.process_time() - scraped
     conn.send(time.process_time() - ready_cpu)
+    cache = api.cache
+    conn.send({"hits": cache.hits, "misses": cache.misses, "mib": cache.nbytes / 2**20})
     await runner.cleanup()
     api.close()
     store.close()
@@ -427,7 +429,7 @@ async def _rounds(
     args: argparse.Namespace,
     end_s: int,
     server: Connection,
-) -> list[Round]:
+) -> tuple[list[Round], dict[str, float]]:
     """The first load, then ``args.rounds`` refreshes, each one scrape later with the time
     range moved by one scrape, as Grafana's auto-refresh at the scrape interval does."""
     gate = asyncio.Semaphore(args.connections)
@@ -452,7 +454,7 @@ async def _rounds(
             out.append(Round(list(got), time.perf_counter() - start, float("nan")))
     server.send("stop")
     out[-1].cpu_s = server.recv() - cpu
-    return out
+    return out, server.recv()
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -477,7 +479,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         info = parent.recv()
         step = args.step or args.scrape
         queries = panel_queries(args.scrape, step, args.hours * 3600)
-        rounds = asyncio.run(_rounds(info["url"], queries, args, info["end_ms"] // 1000, parent))
+        rounds, info["cache"] = asyncio.run(
+            _rounds(info["url"], queries, args, info["end_ms"] // 1000, parent)
+        )
     finally:
         proc.join(timeout=120)
         if proc.is_alive():
@@ -529,6 +533,8 @@ def _figures(
         "connections": args.connections,
         "max_concurrent_queries": args.concurrency,
         "results_cache_mib": args.cache_mib,
+        # Range queries only; what the cache holds after the last refresh.
+        "results_cache": info["cache"],
         **refreshed,
         "first_load": _latencies(rounds[:1]),
         "target_p99_s": TARGET_P99_S,
@@ -576,6 +582,12 @@ def _table(f: dict[str, Any]) -> Iterator[str]:
     verdict = "met" if f["meets_target"] else "NOT met"
     yield f"target p99 <= {f['target_p99_s']:g} s: {verdict}"
     yield ""
+    cache = f["results_cache"]
+    yield (
+        f"{'results cache':<34} {cache['hits']:,} hits, {cache['misses']:,} misses, "
+        f"{cache['mib']:.0f} MiB held"
+    )
+    yield ""
     yield f"{'slowest panels (worst refresh)':<60} {'seconds':>8} {'series':>7}"
     for s in f["slowest"]:
         yield f"{s['panel'][:60]:<60} {s['seconds']:>8.3f} {s['series']:>7,}"
@@ -592,7 +604,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=12, help="client connections")
     parser.add_argument("--concurrency", type=int, default=4, help="the API's concurrent queries")
     parser.add_argument(
-        "--cache-mib", type=int, default=128, help="the API's results cache (0: none)"
+        "--cache-mib", type=int, default=256, help="the API's results cache (0: none)"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()

@@ -35,7 +35,7 @@ class QueryApiSettings(BaseModel):
         "others wait for a slot within their timeout.",
     )
     results_cache_mib: int = Field(
-        128,
+        256,
         ge=0,
         description="Memory (MiB, roughly counted) for the final steps of range queries kept "
         "between a dashboard's refreshes, so that a refresh evaluates only the newer steps; 0 "
