@@ -24,7 +24,7 @@ from alerts.rules.state import (
     step,
     to_send,
 )
-from alerts.rules.templates import Expander, QuerySample
+from alerts.rules.templates import Expander, Partial, QuerySample
 from promql import Engine, PromQLError, QueryResult
 from promql.labelsets import LabelTable, factorize
 from tsdb import STALE_NAN
@@ -44,8 +44,13 @@ __all__ = [
     "written_metrics",
 ]
 
-# An alert's templated labels and annotations for one series and value.
-_Templated = tuple[float, Labels, Labels]
+# A rule's labels and annotations with one series' labels filled in (see
+# :meth:`Expander.partial`): the alert's labels (None when a label template reads the
+# value), and each annotation's name and partial expansion (None: expand it whole).
+_Prepared = tuple[Labels | None, tuple[tuple[str, str | Partial | None], ...]]
+# An alert's templated labels and annotations for one series and value, and what of them
+# does not depend on the value (made the second time the series is seen).
+_Templated = tuple[float, Labels, Labels, _Prepared | None]
 
 
 @dataclass
@@ -214,10 +219,13 @@ class GroupState:
         if result.type == "vector":
             columns = result.columns()
             table = columns.table
-            for name, text in (*rule.labels, ("__name__", rule.name)):
+            written = (*rule.labels, ("__name__", rule.name))
+            # Labels the series lack, set alike on all, keep distinct series distinct.
+            distinct = table.unique and not any(name in table.names for name, _ in written)
+            for name, text in written:
                 code = table.strings.code(text) if text else 0
                 table = table.with_column(name, np.full(len(table), code, dtype=np.int32))
-            if len(factorize(table.codes)[0]) < len(table):
+            if not distinct and len(factorize(table.codes)[0]) < len(table):
                 raise ValueError(
                     "vector contains metrics with the same labelset after applying rule labels"
                 )
@@ -264,25 +272,22 @@ class GroupState:
         found: dict[Labels, Found] = {}
         for labels, value in _samples(result):
             hit = last.get(labels) if pure else None
-            if hit is not None and same_value(hit[0], value):
-                key, annotations = hit[1], hit[2]
+            prepared = None
+            if hit is None:
+                # First sight: series that come and go would never use a preparation.
+                key, annotations = _expand(expander, rule, labels, value)
+            elif same_value(hit[0], value):
+                key, annotations, prepared = hit[1], hit[2], hit[3]
             else:
-                lmap = dict(labels)
-                lb = dict(_drop_name(labels))
-                for k, v in rule.labels:
-                    _set_label(lb, k, expander.expand(v, lmap, value))
-                lb["alertname"] = rule.name
-                key = tuple(sorted(lb.items()))
-                annotations = tuple(
-                    (k, expander.expand(v, lmap, value)) for k, v in rule.annotations
-                )
+                prepared = hit[3] if hit[3] is not None else _prepare(expander, rule, labels)
+                key, annotations = _complete(expander, rule, prepared, labels, value)
             if key in found:
                 raise ValueError(
                     "vector contains metrics with the same labelset after applying alert labels"
                 )
             found[key] = Found(annotations, value)
             if pure:
-                templated[labels] = (value, key, annotations)
+                templated[labels] = (value, key, annotations, prepared)
         self._templated[i] = templated
         step(self.alerts[i], found, ts, rule.for_ms, rule.keep_firing_for_ms, self.spec.limit)
 
@@ -299,7 +304,8 @@ class GroupState:
         for alert in self.alerts[i].values():
             if alert.state is AlertState.INACTIVE:
                 continue
-            labels, state = alert.labels, alert.state.value
+            # The member's own attribute: ``.value`` is a descriptor call per alert.
+            labels, state = alert.labels, alert.state._value_
             alerts_ref = last_alerts.get((labels, state))
             if alerts_ref is None:
                 named = {**dict(labels), "alertstate": state, "__name__": ALERTS}
@@ -322,6 +328,58 @@ class GroupState:
             for rule, alerts in zip(self.spec.rules, self.alerts, strict=True)
             for alert in alerts.values()
         ]
+
+
+def _alert_key(
+    expander: Expander, rule: RuleSpec, labels: Labels, lmap: Mapping[str, str], value: float
+) -> Labels:
+    """The labels of the alert a series raises: its own, the rule's, ``alertname``."""
+    lb = dict(_drop_name(labels))
+    for k, v in rule.labels:
+        _set_label(lb, k, expander.expand(v, lmap, value))
+    lb["alertname"] = rule.name
+    return tuple(sorted(lb.items()))
+
+
+def _expand(
+    expander: Expander, rule: RuleSpec, labels: Labels, value: float
+) -> tuple[Labels, Labels]:
+    """An alert's labels and annotations, every template expanded."""
+    lmap = dict(labels)
+    annotations = tuple((k, expander.expand(v, lmap, value)) for k, v in rule.annotations)
+    return _alert_key(expander, rule, labels, lmap, value), annotations
+
+
+def _prepare(expander: Expander, rule: RuleSpec, labels: Labels) -> _Prepared:
+    """What of a series' alert does not depend on its value: once per series, not at every
+    evaluation in which the value moved (rates move at every one)."""
+    lmap = dict(labels)
+    key = None
+    if all(isinstance(expander.partial(v, lmap), str) for _, v in rule.labels):
+        key = _alert_key(expander, rule, labels, lmap, 0.0)
+    return key, tuple((k, expander.partial(v, lmap)) for k, v in rule.annotations)
+
+
+def _complete(
+    expander: Expander, rule: RuleSpec, prepared: _Prepared, labels: Labels, value: float
+) -> tuple[Labels, Labels]:
+    """:func:`_expand` from what :func:`_prepare` made for the same series."""
+    key, partials = prepared
+    if key is None:
+        return _expand(expander, rule, labels, value)
+    lmap: dict[str, str] | None = None
+    annotations = []
+    for (k, text), (_, partial) in zip(rule.annotations, partials, strict=True):
+        if isinstance(partial, str):
+            annotations.append((k, partial))
+            continue
+        if lmap is None:
+            lmap = dict(labels)
+        if partial is None:
+            annotations.append((k, expander.expand(text, lmap, value)))
+        else:
+            annotations.append((k, expander.complete(text, partial, lmap, value)))
+    return key, tuple(annotations)
 
 
 def _rule_key(rule: RuleSpec) -> tuple[str, str, str]:

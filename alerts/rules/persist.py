@@ -48,7 +48,7 @@ _Scalars = tuple[str, float, int, int, int, int, int, int]
 
 def _scalars(a: Alert) -> _Scalars:
     return (
-        a.state.value,
+        a.state._value_,  # not .value: a descriptor call, once per alert and round
         a.value,
         a.active_at,
         a.fired_at,

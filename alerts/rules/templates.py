@@ -14,7 +14,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from alerts.rules import humanize as hz
 from alerts.rules.durations import DurationError, parse_duration_ms
@@ -227,9 +227,20 @@ def _parsed(text: str, name: str) -> tuple[Node, ...] | str:
         return str(e)
 
 
-# A piece of a plain template: literal text, or what an action reads from the labels and
-# the value (given the functions), before it is printed.
-_Piece = str | Callable[[Mapping[str, str], float, Mapping[str, Callable[..., Any]]], Any]
+class _Label(NamedTuple):
+    """A piece of a plain template that prints one label of the series."""
+
+    name: str
+
+
+# What a piece of a plain template reads from the value (given the functions) before it is
+# printed.
+ValuePiece = Callable[[float, Mapping[str, Callable[..., Any]]], Any]
+# A piece of a plain template: literal text, a label, or what an action reads from the value.
+_Piece = str | _Label | ValuePiece
+Partial = tuple[str | ValuePiece, ...]
+"""A plain template with one series' labels filled in: text, and what is read from the
+value."""
 _VALUE_FUNCTIONS = frozenset(
     {"humanize", "humanize1024", "humanizeDuration", "humanizePercentage", "humanizeTimestamp"}
 )
@@ -265,7 +276,7 @@ def _plain_pipe(commands: list[Command]) -> _Piece | None:
         then = commands[1].args
         if len(then) == 1 and isinstance(then[0], Ident) and then[0].name in _VALUE_FUNCTIONS:
             fn = then[0].name
-            return lambda labels, value, funcs: funcs[fn](value)
+            return lambda value, funcs: funcs[fn](value)
         return None
     if (
         len(commands) == 1
@@ -277,19 +288,18 @@ def _plain_pipe(commands: list[Command]) -> _Piece | None:
         and _is_value(first[2])
     ):
         form = first[1].value
-        return lambda labels, value, funcs: funcs["printf"](form, value)
+        return lambda value, funcs: funcs["printf"](form, value)
     return None
 
 
 def _plain_operand(op: object) -> _Piece | None:
     if _is_value(op):
-        return lambda labels, value, funcs: value
+        return lambda value, funcs: value
     if isinstance(op, Field) and (
         (op.base == "$labels" and len(op.names) == 1)
         or (op.base == "." and len(op.names) == 2 and op.names[0] == "Labels")
     ):
-        label = op.names[-1]
-        return lambda labels, value, funcs: labels.get(label, _MISSING)
+        return _Label(op.names[-1])
     return None
 
 
@@ -330,13 +340,46 @@ class Expander:
         except TemplateError as e:
             return f"<error expanding template: {e}>"
 
+    def partial(self, text: str, labels: Mapping[str, str]) -> str | Partial | None:
+        """``text`` with the labels of one series filled in, for :meth:`complete` to finish
+        with each value: the expansion itself if the template does not read the value,
+        None if it is not plain (expand it whole, with :meth:`expand`)."""
+        if "{{" not in text:
+            return text
+        plain = _plain(text, self.name)
+        if plain is None:
+            return None
+        out: list[str | ValuePiece] = []
+        for piece in plain:
+            p = to_string(labels.get(piece.name, _MISSING)) if isinstance(piece, _Label) else piece
+            if isinstance(p, str) and out and isinstance(out[-1], str):
+                out[-1] += p
+            else:
+                out.append(p)
+        if len(out) == 1 and isinstance(out[0], str):
+            return out[0]
+        return tuple(out) if out else ""
+
+    def complete(self, text: str, partial: Partial, labels: Mapping[str, str], value: float) -> str:
+        """:meth:`expand` of ``text``, from its :meth:`partial` for the same labels."""
+        try:
+            return "".join(
+                p if isinstance(p, str) else to_string(p(value, self.funcs)) for p in partial
+            )
+        except (TemplateError, TypeError, ValueError, ArithmeticError):
+            return self.expand(text, labels, value)
+
     def expand_strict(self, text: str, labels: Mapping[str, str], value: float) -> str:
         """One template; raises :class:`TemplateError`."""
         plain = _plain(text, self.name)
         if plain is not None:
             try:
                 return "".join(
-                    p if isinstance(p, str) else to_string(p(labels, value, self.funcs))
+                    p
+                    if isinstance(p, str)
+                    else to_string(labels.get(p.name, _MISSING))
+                    if isinstance(p, _Label)
+                    else to_string(p(value, self.funcs))
                     for p in plain
                 )
             except (TemplateError, TypeError, ValueError, ArithmeticError):
