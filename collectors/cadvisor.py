@@ -25,6 +25,7 @@ before by its hash and only new ones parsed.
 
 from __future__ import annotations
 
+import bisect
 import re
 from array import array
 from collections.abc import Callable, Collection
@@ -94,35 +95,122 @@ class TargetLabels:
 def _family_name(text: str, start: int) -> str:
     """The metric name of the ``# HELP name ...`` or ``# TYPE name kind`` line at ``start``."""
     begin = start + 7
-    end = begin
-    limit = len(text)
-    while end < limit and text[end] not in " \n":
-        end += 1
-    return text[begin:end]
+    line_end = text.find("\n", begin)
+    if line_end < 0:
+        line_end = len(text)
+    end = text.find(" ", begin, line_end)
+    return text[begin : line_end if end < 0 else end]
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """Where the kept families were in a node's last response, so that the next one is cut
+    without reading the families between them.
+
+    Go's client writes families sorted by name, and a kubelet writes the same ones every
+    time: each kept block is looked for near where it was (shifted as the blocks before it
+    moved), and a kept family the text lacked is looked for only between the kept families
+    it would sort between. Whatever is cut is then checked against the layout learned from a
+    full read (``RowCache.layout``), so a plan that no longer fits costs a full read, never
+    a wrong row.
+    """
+
+    marker: str
+    heads: tuple[str, ...]  # "# HELP name " of each kept family, in order
+    spans: tuple[int, ...]  # start and end of each kept block
+    absent: tuple[tuple[int, str], ...]  # (index of the kept block it would precede, head)
+
+
+# How far a block may have moved since the last response, relative to the block before it.
+_PLAN_SLACK = 8192
 
 
 def kept_blocks(text: str, keep: Collection[str]) -> str | None:
     """The text of the families in ``keep``, when ``text`` is laid out as a kubelet writes it
     (a block per family, each opened by a ``# HELP`` line, or by ``# TYPE`` when there is no
     HELP); None for any other layout, which must be parsed whole."""
+    found = _cut_blocks(text, keep)
+    return None if found is None else found[0]
+
+
+def _cut_blocks(text: str, keep: Collection[str]) -> tuple[str, BlockPlan | None] | None:
+    """:func:`kept_blocks`, and where they are (None when the families are not sorted)."""
     marker = text[:7]
     if marker not in ("# HELP ", "# TYPE "):
         return None
     separator = "\n" + marker
     kept: list[str] = []
+    spans: list[int] = []
+    names: list[str] = []
     start = 0
     seen: set[str] = set()
+    in_order = True
+    previous = ""
     while start >= 0:
         name = _family_name(text, start)
         following = text.find(separator, start + 1)
         if name in seen:
             return None  # a family in two blocks: not the layout this relies on
         seen.add(name)
+        in_order = in_order and name > previous
+        previous = name
         if name in keep:
             end = following + 1 if following >= 0 else len(text)
             block = text[start:end]
             kept.append(block if block.endswith("\n") else block + "\n")
+            spans += (start, end)
+            names.append(name)
         start = following + 1 if following >= 0 else -1
+    plan = None
+    if in_order:
+        absent = [(bisect.bisect(names, name), name) for name in keep if name not in seen]
+        plan = BlockPlan(
+            marker,
+            tuple(f"{marker}{name} " for name in names),
+            tuple(spans),
+            tuple(sorted((i, f"{marker}{name} ") for i, name in absent)),
+        )
+    return "".join(kept), plan
+
+
+def _blocks_near(text: str, plan: BlockPlan) -> str | None:
+    """The kept blocks of ``text`` where ``plan`` says they are; None where it does not fit
+    (then the text is cut by :func:`kept_blocks`)."""
+    marker = plan.marker
+    if not text.startswith(marker):
+        return None
+    separator = "\n" + marker
+    spans = plan.spans
+    found: list[int] = []
+    kept: list[str] = []
+    shift = 0
+    low = 0
+    for i, head in enumerate(plan.heads):
+        old = spans[2 * i]
+        if old == 0:
+            if not text.startswith(head):
+                return None
+            start = 0
+        else:
+            guess = old + shift
+            at = text.find("\n" + head, max(low, guess - _PLAN_SLACK), guess + _PLAN_SLACK)
+            if at < 0:
+                return None
+            start = at + 1
+        shift = start - old
+        following = text.find(separator, max(start, start + spans[2 * i + 1] - old - _PLAN_SLACK))
+        end = following + 1 if following >= 0 else len(text)
+        if text.startswith(head, end):
+            return None  # a family in two blocks
+        block = text[start:end]
+        kept.append(block if block.endswith("\n") else block + "\n")
+        found += (start, end)
+        low = end - 1
+    for i, head in plan.absent:
+        begin = found[2 * i - 1] - 1 if i else 0
+        until = found[2 * i] if i < len(plan.heads) else len(text)
+        if text.find("\n" + head, begin, until) >= 0 or (i == 0 and text.startswith(head)):
+            return None  # a kept family that was not there: read the text whole
     return "".join(kept)
 
 
@@ -147,6 +235,7 @@ class RowCache:
     layout: int | None = None
     picks: array[int] = field(default_factory=lambda: array("q"))
     picked: array[int] = field(default_factory=lambda: array("q"))
+    plan: BlockPlan | None = None
 
 
 _NO_SAMPLE = -2
@@ -174,9 +263,15 @@ def read_cadvisor(
     :class:`tsdb.exposition.ExpositionError` for a malformed line of a kept family (or of
     any family, in a layout other than the kubelet's, where the whole text is parsed).
     """
-    kept = kept_blocks(text, keep)
-    if kept is None:
-        cache.layout = None
+    if cache.plan is not None and cache.layout is not None:
+        near = _blocks_near(text, cache.plan)
+        if near is not None:
+            read = _by_position(_VALUE_AT_END.split(near), cache)
+            if read is not None:
+                return read
+    cut = _cut_blocks(text, keep)
+    if cut is None:
+        cache.layout = cache.plan = None
         refs: list[int] = []
         values: list[float] = []
         for sample in parse_exposition(text).samples:
@@ -186,20 +281,29 @@ def read_cadvisor(
                     refs.append(ref)
                     values.append(sample.value)
         return refs, values
+    kept, cache.plan = cut
     parts = _VALUE_AT_END.split(kept)
-    layout = hash(tuple(parts[0::2]))
-    if layout == cache.layout:
-        found = parts[1::2]
-        try:
-            return cache.picked.tolist(), list(map(float, map(found.__getitem__, cache.picks)))
-        except ValueError:
-            pass  # a value such as "1e": read line by line, which names the line
+    read = _by_position(parts, cache)
+    if read is not None:
+        return read
     refs, values = _read_lines(kept, keep, cache, resolve)
-    _note_layout(cache, parts, layout)
+    _note_layout(cache, parts)
     return refs, values
 
 
-def _note_layout(cache: RowCache, parts: list[str], layout: int) -> None:
+def _by_position(parts: list[str], cache: RowCache) -> tuple[list[int], list[float]] | None:
+    """The kept rows of a text split by :data:`_VALUE_AT_END`, by the positions of their
+    values, when the text between the values is the layout learned; None otherwise."""
+    if cache.layout is None or hash(tuple(parts[0::2])) != cache.layout:
+        return None
+    found = parts[1::2]
+    try:
+        return cache.picked.tolist(), list(map(float, map(found.__getitem__, cache.picks)))
+    except ValueError:
+        return None  # a value such as "1e": read line by line, which names the line
+
+
+def _note_layout(cache: RowCache, parts: list[str]) -> None:
     """Remember where the kept rows' values sit among the values of ``parts`` (the kept text
     split by :data:`_VALUE_AT_END`), from the row cache just filled line by line."""
     cache.layout = None
@@ -218,7 +322,7 @@ def _note_layout(cache: RowCache, parts: list[str], layout: int) -> None:
     for i, ref in enumerate(rows):
         if ref == _UNCACHED or (ref >= 0 and i not in split_lines):
             return  # a row whose value is not split out: never read by position
-    cache.layout, cache.picks, cache.picked = layout, picks, picked
+    cache.layout, cache.picks, cache.picked = hash(tuple(parts[0::2])), picks, picked
 
 
 def _read_lines(

@@ -4,12 +4,13 @@ kept text as an error."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import TypeVar
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -146,8 +147,8 @@ def _rewritten(text: str, values: list[str], stamps: list[str]) -> str:
     return _VALUE_AND_STAMP.sub(swap, text)
 
 
-@pytest.fixture(scope="module")
-def kept_text() -> tuple[str, dict[Row, float]]:
+@functools.cache
+def _kept_text() -> tuple[str, dict[Row, float]]:
     """The kept families of a real kubelet's response, and prometheus-client's reading."""
     text = require_data("k8s/nri-kubernetes-1_35/kubelet_metrics_cadvisor").read_text()
     kept = kept_blocks(text, SELECTION.metrics)
@@ -155,14 +156,12 @@ def kept_text() -> tuple[str, dict[Row, float]]:
     return kept, _reference(kept, SELECTION.metrics)
 
 
-@settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=10, deadline=None)
 @given(st.lists(_VALUES, min_size=1, max_size=40), st.lists(_STAMPS, min_size=1, max_size=5))
 def test_values_read_by_position_are_prometheus_clients(
-    kept_text: tuple[str, dict[Row, float]], values: list[str], stamps: list[str]
+    values: list[str], stamps: list[str]
 ) -> None:
-    text, reference = kept_text
+    text, reference = _kept_text()
     keep = SELECTION.metrics
     node = Node()
     _ours(text, keep, node)
@@ -179,6 +178,107 @@ def test_values_read_by_position_are_prometheus_clients(
     # And back: a layout read line by line (NaN, a long timestamp) is learned again.
     _same(_ours(text, keep, node), reference)
     assert node.cache.layout is not None
+
+
+def _families(text: str) -> list[str]:
+    """The family blocks of a kubelet's response, each from its HELP line."""
+    return ["# HELP " + block for block in text.removeprefix("# HELP ").split("\n# HELP ")]
+
+
+@functools.cache
+def _kubelet_blocks() -> list[str]:
+    text = require_data("k8s/nri-kubernetes-1_35/kubelet_metrics_cadvisor").read_text()
+    return _families(text.rstrip("\n"))
+
+
+@functools.cache
+def _kept_reference(kept: str) -> dict[Row, float]:
+    return _reference(kept, SELECTION.metrics)
+
+
+_EDITS = st.lists(
+    st.tuples(st.integers(0, 200), st.sampled_from(["drop", "pad", "shrink"]), st.integers(1, 400)),
+    max_size=6,
+)
+
+
+def _edited(blocks: list[str], edits: list[tuple[int, str, int]]) -> str:
+    """The response with some family blocks dropped, padded with comment lines (moving every
+    block after it) or cut short."""
+    out = list(blocks)
+    for at, edit, size in edits:
+        i = at % len(out)
+        if edit == "drop":
+            out[i] = ""
+        elif edit == "pad":
+            out[i] += "".join(f"\n# note {n}" for n in range(size))
+        elif out[i]:
+            lines = out[i].split("\n")
+            out[i] = "\n".join(lines[: max(3, len(lines) - size)])
+    return "\n".join(b for b in out if b) + "\n"
+
+
+@settings(max_examples=8, deadline=None)
+@given(_EDITS, st.lists(_VALUES, min_size=1, max_size=10))
+def test_kept_blocks_found_where_they_moved_or_appeared(
+    edits: list[tuple[int, str, int]], values: list[str]
+) -> None:
+    kubelet_blocks = _kubelet_blocks()
+    keep = SELECTION.metrics
+    base = _edited(kubelet_blocks, [])
+    edited = _rewritten(_edited(kubelet_blocks, edits), values, ["1700000000000"])
+    expected = {}
+    for text in (base, edited):
+        kept = kept_blocks(text, keep)
+        assert kept is not None
+        expected[text] = _kept_reference(kept)
+    # Learn from one text, read the other (blocks moved, gone, come back), and back again.
+    for first, then in ((base, edited), (edited, base)):
+        node = Node()
+        for text in (first, then, first):
+            _same(_ours(text, keep, node), expected[text])
+
+
+def test_a_kept_family_that_appears_is_read() -> None:
+    text = require_data("k8s/nri-kubernetes-1_35/kubelet_metrics_cadvisor").read_text()
+    keep = SELECTION.metrics
+    blocks = _families(text.rstrip("\n"))
+    # Before any container had a CPU limit: no throttling families at all.
+    unlimited = [b for b in blocks if "_cfs_" not in b.split("\n", 1)[0]]
+    assert len(unlimited) == len(blocks) - 3
+    node = Node()
+    _ours("\n".join(unlimited) + "\n", keep, node)
+    assert node.cache.plan is not None and len(node.cache.plan.absent) == 3
+    read = _ours(text, keep, node)
+    assert {name for name, _ in read} >= {
+        names_kubelet.CFS_PERIODS,
+        names_kubelet.CFS_THROTTLED_PERIODS,
+        names_kubelet.CFS_THROTTLED_SECONDS,
+    }
+    _same(read, _reference(text, keep))
+
+
+def test_families_out_of_order_or_split_are_read_all_the_same() -> None:
+    text = require_data("k8s/nri-kubernetes-1_35/kubelet_metrics_cadvisor").read_text()
+    keep = SELECTION.metrics
+    blocks = _families(text.rstrip("\n"))
+    shuffled = "\n".join(blocks[::-1]) + "\n"
+    node = Node()
+    _same(_ours(shuffled, keep, node), _reference(shuffled, keep))
+    assert node.cache.plan is None  # blocks looked for by a full read every time
+    _same(_ours(shuffled, keep, node), _reference(shuffled, keep))
+    # A kept family written in two blocks, next to each other: read whole.
+    [cpu] = [i for i, b in enumerate(blocks) if b.startswith(f"# HELP {names_kubelet.CPU_USAGE} ")]
+    head, *rows = blocks[cpu].split("\n")
+    rows = [r for r in rows if not r.startswith("#")]
+    first = "\n".join([head, rows[0]])
+    second = "\n".join([head, *rows[1:]])
+    split = "\n".join([*blocks[:cpu], first, second, *blocks[cpu + 1 :]]) + "\n"
+    assert kept_blocks(split, keep) is None
+    node = Node()
+    _ours(text, keep, node)
+    assert node.cache.plan is not None
+    _same(_ours(split, keep, node), _ours(split, keep))
 
 
 def test_a_response_in_another_layout_is_parsed_whole_to_the_same_rows() -> None:
