@@ -86,6 +86,9 @@ def merge_runs(parts: Sequence[Part], sids: I32) -> Gathered | None:
     """Runs of parts that are disjoint in time and given oldest first, per series, with no
     sort: each part's run lands after the runs of the parts before it."""
     n = len(sids)
+    # A source without rows for any of the series (the head, for a scraped metric) would
+    # make the layout look irregular.
+    parts = [part for part in parts if len(part.pos)]
     regular = _regular(parts, n)
     if regular is not None:
         return _merge_regular(parts, sids, regular)
@@ -217,7 +220,10 @@ def overlapping(
     before the latest scrape), not because one series goes back in time: laid end to end
     in write order, as :func:`merge_runs` lays disjoint ones, nearly every series' rows
     are already in order. Only the series whose rows go back or repeat a time are sorted.
+    With ``newest``, nothing is merged: each part's last row per series is compared.
     """
+    if newest:
+        return _newest_of_overlapping(parts, sids)
     merged = merge_runs(parts, sids)
     if merged is None:
         return None
@@ -228,11 +234,34 @@ def overlapping(
         back[ends[:-1] - 1] = False
         if back.any():
             t, v, starts, ends = _sort_some(t, v, starts, ends, back)
-    if newest:
-        last = ends - 1
-        first = np.arange(len(s), dtype=np.int64)
-        return s, t[last], v[last], first, first + 1
     return s, t, v, starts, ends
+
+
+def _newest_of_overlapping(parts: Sequence[Part], sids: I32) -> Gathered | None:
+    """Each series' newest row from parts given in write order, whose times may overlap:
+    each part's last row of the series (parts are sorted by series and time), the newest
+    of those, and of equal times the later write. No part's rows are merged."""
+    n = len(sids)
+    best_t = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    best_v = np.empty(n, np.float64)
+    found = np.zeros(n, bool)
+    for part in parts:
+        some = part.hi > part.lo
+        pos = part.pos[some]
+        if not len(pos):
+            continue
+        rows = part.hi[some] - 1
+        t = part.times(rows)
+        later = t >= best_t[pos]
+        pos, rows = pos[later], rows[later]
+        best_t[pos] = t[later]
+        best_v[pos] = part.values[rows]
+        found[pos] = True
+    present = np.flatnonzero(found)
+    if not len(present):
+        return None
+    starts = np.arange(len(present), dtype=np.int64)
+    return sids[present], best_t[present], best_v[present], starts, starts + 1
 
 
 def _sort_some(
