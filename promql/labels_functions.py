@@ -112,7 +112,7 @@ def merge_same_labels(vec: Vector, visible: bool = False) -> Vector:
     n_groups = len(first)
     if n_groups == len(table):
         drop = np.zeros(len(table), dtype=bool) if visible else vec.drop_name
-        return Vector(table, vec.values, vec.present, drop, vec.sample_ts)
+        return Vector(table.distinct(), vec.values, vec.present, drop, vec.sample_ts)
     counts = np.zeros((n_groups, vec.steps), dtype=np.int64)
     np.add.at(counts, ids, vec.present.astype(np.int64))
     if (counts > 1).any():
