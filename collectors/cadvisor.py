@@ -26,6 +26,7 @@ before by its hash and only new ones parsed.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from array import array
 from collections.abc import Callable, Collection
@@ -92,13 +93,13 @@ class TargetLabels:
         )
 
 
-def _family_name(text: str, start: int) -> str:
+def _family_name(text: bytes, start: int) -> bytes:
     """The metric name of the ``# HELP name ...`` or ``# TYPE name kind`` line at ``start``."""
     begin = start + 7
-    line_end = text.find("\n", begin)
+    line_end = text.find(b"\n", begin)
     if line_end < 0:
         line_end = len(text)
-    end = text.find(" ", begin, line_end)
+    end = text.find(b" ", begin, line_end)
     return text[begin : line_end if end < 0 else end]
 
 
@@ -115,10 +116,10 @@ class BlockPlan:
     a wrong row.
     """
 
-    marker: str
-    heads: tuple[str, ...]  # "# HELP name " of each kept family, in order
+    marker: bytes
+    heads: tuple[bytes, ...]  # "# HELP name " of each kept family, in order
     spans: tuple[int, ...]  # start and end of each kept block
-    absent: tuple[tuple[int, str], ...]  # (index of the kept block it would precede, head)
+    absent: tuple[tuple[int, bytes], ...]  # (index of the kept block it would precede, head)
 
 
 # How far a block may have moved since the last response, relative to the block before it.
@@ -129,23 +130,24 @@ def kept_blocks(text: str, keep: Collection[str]) -> str | None:
     """The text of the families in ``keep``, when ``text`` is laid out as a kubelet writes it
     (a block per family, each opened by a ``# HELP`` line, or by ``# TYPE`` when there is no
     HELP); None for any other layout, which must be parsed whole."""
-    found = _cut_blocks(text, keep)
-    return None if found is None else found[0]
+    found = _cut_blocks(text.encode(), frozenset(n.encode() for n in keep))
+    return None if found is None else found[0].decode()
 
 
-def _cut_blocks(text: str, keep: Collection[str]) -> tuple[str, BlockPlan | None] | None:
-    """:func:`kept_blocks`, and where they are (None when the families are not sorted)."""
+def _cut_blocks(text: bytes, keep: Collection[bytes]) -> tuple[bytes, BlockPlan | None] | None:
+    """:func:`kept_blocks` of UTF-8 text, and where they are (no plan when the families are
+    not sorted)."""
     marker = text[:7]
-    if marker not in ("# HELP ", "# TYPE "):
+    if marker not in (b"# HELP ", b"# TYPE "):
         return None
-    separator = "\n" + marker
-    kept: list[str] = []
+    separator = b"\n" + marker
+    kept: list[bytes] = []
     spans: list[int] = []
-    names: list[str] = []
+    names: list[bytes] = []
     start = 0
-    seen: set[str] = set()
+    seen: set[bytes] = set()
     in_order = True
-    previous = ""
+    previous = b""
     while start >= 0:
         name = _family_name(text, start)
         following = text.find(separator, start + 1)
@@ -157,7 +159,7 @@ def _cut_blocks(text: str, keep: Collection[str]) -> tuple[str, BlockPlan | None
         if name in keep:
             end = following + 1 if following >= 0 else len(text)
             block = text[start:end]
-            kept.append(block if block.endswith("\n") else block + "\n")
+            kept.append(block if block.endswith(b"\n") else block + b"\n")
             spans += (start, end)
             names.append(name)
         start = following + 1 if following >= 0 else -1
@@ -166,23 +168,23 @@ def _cut_blocks(text: str, keep: Collection[str]) -> tuple[str, BlockPlan | None
         absent = [(bisect.bisect(names, name), name) for name in keep if name not in seen]
         plan = BlockPlan(
             marker,
-            tuple(f"{marker}{name} " for name in names),
+            tuple(marker + name + b" " for name in names),
             tuple(spans),
-            tuple(sorted((i, f"{marker}{name} ") for i, name in absent)),
+            tuple(sorted((i, marker + name + b" ") for i, name in absent)),
         )
-    return "".join(kept), plan
+    return b"".join(kept), plan
 
 
-def _blocks_near(text: str, plan: BlockPlan) -> str | None:
+def _blocks_near(text: bytes, plan: BlockPlan) -> bytes | None:
     """The kept blocks of ``text`` where ``plan`` says they are; None where it does not fit
     (then the text is cut by :func:`kept_blocks`)."""
     marker = plan.marker
     if not text.startswith(marker):
         return None
-    separator = "\n" + marker
+    separator = b"\n" + marker
     spans = plan.spans
     found: list[int] = []
-    kept: list[str] = []
+    kept: list[bytes] = []
     shift = 0
     low = 0
     for i, head in enumerate(plan.heads):
@@ -193,7 +195,7 @@ def _blocks_near(text: str, plan: BlockPlan) -> str | None:
             start = 0
         else:
             guess = old + shift
-            at = text.find("\n" + head, max(low, guess - _PLAN_SLACK), guess + _PLAN_SLACK)
+            at = text.find(b"\n" + head, max(low, guess - _PLAN_SLACK), guess + _PLAN_SLACK)
             if at < 0:
                 return None
             start = at + 1
@@ -203,15 +205,15 @@ def _blocks_near(text: str, plan: BlockPlan) -> str | None:
         if text.startswith(head, end):
             return None  # a family in two blocks
         block = text[start:end]
-        kept.append(block if block.endswith("\n") else block + "\n")
+        kept.append(block if block.endswith(b"\n") else block + b"\n")
         found += (start, end)
         low = end - 1
     for i, head in plan.absent:
         begin = found[2 * i - 1] - 1 if i else 0
         until = found[2 * i] if i < len(plan.heads) else len(text)
-        if text.find("\n" + head, begin, until) >= 0 or (i == 0 and text.startswith(head)):
+        if text.find(b"\n" + head, begin, until) >= 0 or (i == 0 and text.startswith(head)):
             return None  # a kept family that was not there: read the text whole
-    return "".join(kept)
+    return b"".join(kept)
 
 
 @dataclass
@@ -245,11 +247,11 @@ _UNCACHED = -3
 # timestamp. A value of these characters is valid exactly when float() takes it, as
 # parse_value would; a line with another value (NaN, say) or timestamp is not split there,
 # so that it is never read by position but line by line. Possessive: no backtracking.
-_VALUE_AT_END = re.compile(r"\} ([0-9.eE+-]++)(?: -?[0-9]{1,18}+)?$", re.M)
+_VALUE_AT_END = re.compile(rb"\} ([0-9.eE+-]++)(?: -?[0-9]{1,18}+)?$", re.M)
 
 
 def read_cadvisor(
-    text: str, keep: Collection[str], cache: RowCache, resolve: Resolve
+    text: str | bytes, keep: Collection[str], cache: RowCache, resolve: Resolve
 ) -> tuple[list[int], list[float]]:
     """Series ids and values of the rows of the kept families.
 
@@ -263,18 +265,19 @@ def read_cadvisor(
     :class:`tsdb.exposition.ExpositionError` for a malformed line of a kept family (or of
     any family, in a layout other than the kubelet's, where the whole text is parsed).
     """
+    data = text.encode() if isinstance(text, str) else text
     if cache.plan is not None and cache.layout is not None:
-        near = _blocks_near(text, cache.plan)
+        near = _blocks_near(data, cache.plan)
         if near is not None:
             read = _by_position(_VALUE_AT_END.split(near), cache)
             if read is not None:
                 return read
-    cut = _cut_blocks(text, keep)
+    cut = _cut_blocks(data, _encoded(keep))
     if cut is None:
         cache.layout = cache.plan = None
         refs: list[int] = []
         values: list[float] = []
-        for sample in parse_exposition(text).samples:
+        for sample in parse_exposition(_decoded(data)).samples:
             if sample.name in keep:
                 ref = resolve(sample.name, sample.labels)
                 if ref >= 0:
@@ -286,12 +289,28 @@ def read_cadvisor(
     read = _by_position(parts, cache)
     if read is not None:
         return read
-    refs, values = _read_lines(kept, keep, cache, resolve)
+    refs, values = _read_lines(_decoded(kept), keep, cache, resolve)
     _note_layout(cache, parts)
     return refs, values
 
 
-def _by_position(parts: list[str], cache: RowCache) -> tuple[list[int], list[float]] | None:
+def _decoded(data: bytes) -> str:
+    # As a scrape decodes a body: the exposition format is UTF-8.
+    return data.decode("utf-8", errors="replace")
+
+
+@functools.lru_cache(maxsize=8)
+def _encoded_names(keep: frozenset[str]) -> frozenset[bytes]:
+    return frozenset(name.encode() for name in keep)
+
+
+def _encoded(keep: Collection[str]) -> Collection[bytes]:
+    if isinstance(keep, frozenset):
+        return _encoded_names(keep)
+    return frozenset(name.encode() for name in keep)
+
+
+def _by_position(parts: list[bytes], cache: RowCache) -> tuple[list[int], list[float]] | None:
     """The kept rows of a text split by :data:`_VALUE_AT_END`, by the positions of their
     values, when the text between the values is the layout learned; None otherwise."""
     if cache.layout is None or hash(tuple(parts[0::2])) != cache.layout:
@@ -303,12 +322,12 @@ def _by_position(parts: list[str], cache: RowCache) -> tuple[list[int], list[flo
         return None  # a value such as "1e": read line by line, which names the line
 
 
-def _note_layout(cache: RowCache, parts: list[str]) -> None:
+def _note_layout(cache: RowCache, parts: list[bytes]) -> None:
     """Remember where the kept rows' values sit among the values of ``parts`` (the kept text
     split by :data:`_VALUE_AT_END`), from the row cache just filled line by line."""
     cache.layout = None
     rows = cache.refs
-    line = parts[0].count("\n")
+    line = parts[0].count(b"\n")
     picks: array[int] = array("q")
     picked: array[int] = array("q")
     split_lines: set[int] = set()
@@ -318,7 +337,7 @@ def _note_layout(cache: RowCache, parts: list[str]) -> None:
         if ref >= 0:
             picks.append(k)
             picked.append(ref)
-        line += parts[2 * k + 2].count("\n")
+        line += parts[2 * k + 2].count(b"\n")
     for i, ref in enumerate(rows):
         if ref == _UNCACHED or (ref >= 0 and i not in split_lines):
             return  # a row whose value is not split out: never read by position

@@ -166,12 +166,12 @@ class KubeletStatsCollector(abc.ABC):
     async def _scrape(self, target: ScrapeTarget, labels: TargetLabels, delay: float) -> None:
         if delay:
             await self._clock.sleep(delay)
-        outcome = await self._scraper.scrape(target)
+        outcome = await self._scraper.scrape(target, decode=False)
         state = self._state.get(target.key)
         if state is None:
             state = self._state[target.key] = _NodeStats()
-        body = outcome.body
-        outcome.body = None  # the full response is not kept past this point
+        body = outcome.data
+        outcome.data = None  # the full response is not kept past this point
         if body is None:
             self._failed(state)
             return
@@ -205,9 +205,10 @@ class KubeletStatsCollector(abc.ABC):
 
     @abc.abstractmethod
     def _decode(
-        self, body: str, state: _NodeStats, target: TargetLabels
+        self, body: bytes, state: _NodeStats, target: TargetLabels
     ) -> tuple[list[int], list[float]]:
-        """The series ids and values of one response (cAdvisor text, or a summary)."""
+        """The series ids and values of one response (cAdvisor text, or a summary), as the
+        UTF-8 bytes it came in."""
 
     def _series(self, labels: Labels) -> int:
         """The series id of ``labels``; -1 (dropped, counted) past the store's series limit."""
@@ -266,7 +267,7 @@ class CadvisorCollector(KubeletStatsCollector):
     path = names_kubelet.CADVISOR_PATH
 
     def _decode(
-        self, body: str, state: _NodeStats, target: TargetLabels
+        self, body: bytes, state: _NodeStats, target: TargetLabels
     ) -> tuple[list[int], list[float]]:
         row_labels = RowLabels(self._selection, target)
 
@@ -283,7 +284,7 @@ class SummaryCollector(KubeletStatsCollector):
     path = names_kubelet.SUMMARY_PATH
 
     def _decode(
-        self, body: str, state: _NodeStats, target: TargetLabels
+        self, body: bytes, state: _NodeStats, target: TargetLabels
     ) -> tuple[list[int], list[float]]:
         refs: list[int] = []
         values: list[float] = []

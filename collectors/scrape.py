@@ -53,12 +53,14 @@ class ScrapeTarget:
 
 @dataclass
 class ScrapeOutcome:
-    """The body of a successful scrape, or the reason it failed."""
+    """The body of a successful scrape (decoded, or as the bytes it came in when the caller
+    asked for them: ``data``), or the reason it failed."""
 
     target: ScrapeTarget
     started_ms: int
     duration_s: float
     body: str | None = None
+    data: bytes | None = None
     reason: str | None = None
     detail: str = ""
 
@@ -185,8 +187,11 @@ class Scraper:
             await self._clock.sleep(delay)
         return await self.scrape(target)
 
-    async def scrape(self, target: ScrapeTarget) -> ScrapeOutcome:
-        """One scrape; failures come back as an outcome with a reason, never as an exception."""
+    async def scrape(self, target: ScrapeTarget, *, decode: bool = True) -> ScrapeOutcome:
+        """One scrape; failures come back as an outcome with a reason, never as an exception.
+
+        ``decode=False`` leaves the body in ``data`` as it came: a parser of bytes spares
+        decoding megabytes it mostly skips (and a fresh string of that size per scrape)."""
         now = self._clock.now()
         state = self._failing.get(target.key)
         if state is not None and now < state.until:
@@ -198,7 +203,7 @@ class Scraper:
             t0 = time.perf_counter()
             self.health.attempts += 1
             try:
-                body = await asyncio.wait_for(self._fetch(target), self._timeout_s)
+                body, encoding = await asyncio.wait_for(self._fetch(target), self._timeout_s)
             except TimeoutError:
                 outcome = self._failed(target, started_ms, t0, "timeout", "no answer in time", None)
             except Exception as e:  # every failure is classified in one place
@@ -208,10 +213,14 @@ class Scraper:
             else:
                 # Success is the caller's to record (:meth:`succeeded`) once the body parsed:
                 # a target answering garbage is down, and its backoff keeps growing.
-                outcome = ScrapeOutcome(target, started_ms, time.perf_counter() - t0, body=body)
+                outcome = ScrapeOutcome(target, started_ms, time.perf_counter() - t0)
+                if decode:
+                    outcome.body = body.decode(encoding, errors="replace")
+                else:
+                    outcome.data = body
         return outcome
 
-    async def _fetch(self, target: ScrapeTarget) -> str:
+    async def _fetch(self, target: ScrapeTarget) -> tuple[bytes, str]:
         chunks: list[bytes] = []
         size = 0
         async with self._client.stream(
@@ -224,7 +233,7 @@ class Scraper:
                     raise ResponseTooLarge(f"body larger than {self._max_bytes} bytes")
                 chunks.append(chunk)
             encoding = response.charset_encoding or "utf-8"
-        return b"".join(chunks).decode(encoding, errors="replace")
+        return b"".join(chunks), encoding
 
     def succeeded(self, outcome: ScrapeOutcome) -> None:
         """Record a fetched body as a success (it parsed): the target is up, out of backoff."""
@@ -271,7 +280,7 @@ class Scraper:
             outcome = ScrapeOutcome(
                 target, started_ms, time.perf_counter() - t0 if t0 is not None else 0.0
             )
-        outcome.body = None
+        outcome.body = outcome.data = None
         outcome.reason = reason
         outcome.detail = detail
         return outcome

@@ -134,9 +134,9 @@ class _ReadSummary(TypedDict, total=False):
 _READ = TypeAdapter(_ReadSummary)
 
 
-def decode_summary(text: str) -> Summary:
-    """The document, checked to be an object with a ``node`` object and a ``pods`` list;
-    only the fields :func:`summary_samples` reads are decoded."""
+def decode_summary(text: str | bytes) -> Summary:
+    """The document (text, or UTF-8 bytes), checked to be an object with a ``node`` object
+    and a ``pods`` list; only the fields :func:`summary_samples` reads are decoded."""
     data: Any
     try:
         data = _READ.validate_json(text, strict=True)
@@ -145,12 +145,14 @@ def decode_summary(text: str) -> Summary:
     return _checked(data)
 
 
-def decode_summary_whole(text: str) -> Summary:
+def decode_summary_whole(text: str | bytes) -> Summary:
     """:func:`decode_summary` by :func:`json.loads`, every field decoded."""
     return _checked(_loads(text))
 
 
-def _loads(text: str) -> Any:
+def _loads(text: str | bytes) -> Any:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
     try:
         return json.loads(text)
     except ValueError as e:
