@@ -182,6 +182,11 @@ def newest_rows(parts: Sequence[Part], sids: I32) -> Gathered | None:
         t[pos] = part.times(rows)
         v[pos] = part.values[rows]
         found[pos] = True
+    return _one_row_each(sids, found, t, v)
+
+
+def _one_row_each(sids: I32, found: npt.NDArray[np.bool_], t: I64, v: F64) -> Gathered | None:
+    """The found series' rows (``t[i]``, ``v[i]`` for series ``i``), one row each."""
     present = np.flatnonzero(found)
     if not len(present):
         return None
@@ -257,11 +262,7 @@ def _newest_of_overlapping(parts: Sequence[Part], sids: I32) -> Gathered | None:
         best_t[pos] = t[later]
         best_v[pos] = part.values[rows]
         found[pos] = True
-    present = np.flatnonzero(found)
-    if not len(present):
-        return None
-    starts = np.arange(len(present), dtype=np.int64)
-    return sids[present], best_t[present], best_v[present], starts, starts + 1
+    return _one_row_each(sids, found, best_t, best_v)
 
 
 def _sort_some(
