@@ -83,6 +83,24 @@ class VerticalSettings(BaseModel):
         lt=1,
         description="CPU request is at least this percentile of the recent hours' usage.",
     )
+    cpu_calibration_days: float = Field(
+        7,
+        ge=0,
+        le=35,
+        description="CPU request: each forecast of the coming hour gets the margin its usage "
+        "ratios of this many recent days call for, and the forecast that would have left "
+        "the least slack sets the request; 0 turns calibration off (the recent hours' "
+        "percentile floors the histogram target).",
+    )
+    cpu_throttle_target: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="CPU request: fraction of the calibration days' samples its calibrated "
+        "target may be exceeded by (throttled; the hysteresis adds some); unset means as "
+        "often as the histogram target (target percentile × margin, the VPA's request) was "
+        "exceeded on them.",
+    )
     memory_peak_days: float = Field(
         7, gt=0, le=35, description="Memory request holds the peak usage of this many days."
     )

@@ -2,7 +2,11 @@
 
 Keeps what :func:`~autoscaler.policy.vertical.recommend_request` needs between decisions:
 the decaying histogram, the recent usage for :func:`~autoscaler.policy.vertical.forecast_need`
-(trimmed to the longest window it reads) and the usage at the latest OOM kill.
+and :func:`~autoscaler.policy.vertical.cpu_forecasts` (trimmed to the longest window they
+read), the usage at the latest OOM kill and, for CPU, the forecasts made every hour with the
+histogram target of that hour: the calibration set of
+:func:`~autoscaler.policy.vertical.calibrated_target`. A sample is judged against the
+forecasts made before it was seen, so calibration never looks ahead.
 """
 
 from __future__ import annotations
@@ -14,15 +18,18 @@ import numpy as np
 
 from autoscaler.policy.settings import VerticalSettings
 from autoscaler.policy.vertical import (
+    DAY,
+    HOUR,
     DecayingHistogram,
+    FloatArray,
     VerticalDecision,
+    calibrated_target,
+    cpu_forecasts,
     forecast_need,
     recommend_request,
 )
 
 __all__ = ["ContainerSizer"]
-
-HOUR = 3600.0
 
 
 class ContainerSizer:
@@ -33,15 +40,69 @@ class ContainerSizer:
         self.settings = settings
         self.histogram = DecayingHistogram(settings.half_life_hours * HOUR, first_bucket)
         self._recent: deque[tuple[float, float]] = deque()
-        self._keep = max(settings.cpu_recent_hours * HOUR, settings.memory_peak_days * 86_400)
+        self._calibrate = resource == "cpu" and settings.cpu_calibration_days > 0
+        self._keep = max(
+            settings.cpu_recent_hours * HOUR,
+            settings.memory_peak_days * DAY,
+            # yesterday's hour and the hours before it, for cpu_forecasts
+            DAY + settings.cpu_recent_hours * HOUR,
+            settings.cpu_calibration_days * DAY if self._calibrate else 0.0,
+        )
         self._oom_used: float | None = None
+        # (made at, histogram target, forecasts), hourly: what each later sample is judged on
+        self._forecasts: deque[tuple[float, float, FloatArray]] = deque()
 
     def observe(self, at: float, used: float) -> None:
         """Usage sampled at ``at``."""
+        if self._calibrate and (not self._forecasts or at - self._forecasts[-1][0] >= HOUR):
+            self._forecast(at)
         self._recent.append((at, used))
         while self._recent and self._recent[0][0] < at - self._keep:
             self._recent.popleft()
         self.histogram.add(used, at)
+
+    def _arrays(self) -> tuple[FloatArray, FloatArray]:
+        times = np.fromiter((t for t, _ in self._recent), np.float64, len(self._recent))
+        usage = np.fromiter((u for _, u in self._recent), np.float64, len(self._recent))
+        return times, usage
+
+    def _candidates(self, times: FloatArray, usage: FloatArray, at: float) -> FloatArray | None:
+        level = self.histogram.percentile(self.settings.target_percentile)
+        forecasts = cpu_forecasts(times, usage, at, level, self.settings)
+        # A zero forecast has no ratio; the smallest bucket stands for "nothing".
+        return None if forecasts is None else np.maximum(forecasts, self.histogram.first)
+
+    def _forecast(self, at: float) -> None:
+        times, usage = self._arrays()
+        forecasts = self._candidates(times, usage, at)
+        if forecasts is None:
+            return
+        reference = self.histogram.percentile(self.settings.target_percentile)
+        self._forecasts.append((at, reference * self.settings.margin, forecasts))
+        since = at - self.settings.cpu_calibration_days * DAY
+        # The oldest set stays while it judges samples of the window.
+        while len(self._forecasts) > 1 and self._forecasts[1][0] <= since:
+            self._forecasts.popleft()
+
+    def _calibrated(self, times: FloatArray, usage: FloatArray, at: float) -> float | None:
+        forecasts = self._candidates(times, usage, at)
+        if forecasts is None or not self._forecasts:
+            return None
+        made = np.fromiter((f[0] for f in self._forecasts), np.float64, len(self._forecasts))
+        since = max(made[0], at - self.settings.cpu_calibration_days * DAY)
+        lo = int(np.searchsorted(times, since, side="left"))
+        hi = int(np.searchsorted(times, at, side="right"))
+        seen, used = times[lo:hi], usage[lo:hi]
+        if len(seen) == 0:
+            return None
+        which = np.searchsorted(made, seen, side="right") - 1
+        then = np.stack([f[2] for f in self._forecasts])[which]
+        reference = np.fromiter((f[1] for f in self._forecasts), np.float64)[which]
+        risk = self.settings.cpu_throttle_target
+        if risk is None:
+            risk = float(np.mean(used > reference))
+        best = calibrated_target(forecasts, used[:, None] / then, risk)
+        return None if best is None else best[0]
 
     def oom(self, used: float) -> None:
         """An OOM kill with ``used`` in use (the limit, usually)."""
@@ -60,9 +121,9 @@ class ContainerSizer:
         max_allowed: float = math.inf,
     ) -> VerticalDecision:
         """The request for ``current``; consumes a pending OOM kill."""
-        times = np.fromiter((t for t, _ in self._recent), np.float64, len(self._recent))
-        usage = np.fromiter((u for _, u in self._recent), np.float64, len(self._recent))
+        times, usage = self._arrays()
         need = forecast_need(times, usage, at, self.resource, self.settings)
+        calibrated = self._calibrated(times, usage, at) if self._calibrate else None
         decision = recommend_request(
             self.histogram,
             current,
@@ -71,6 +132,7 @@ class ContainerSizer:
             oom_used=self._oom_used,
             min_allowed=min_allowed,
             max_allowed=max_allowed,
+            calibrated=calibrated,
         )
         self._oom_used = None
         return decision

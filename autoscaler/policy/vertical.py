@@ -3,10 +3,14 @@
 The base is the VPA recommender's: usage goes into a histogram whose weights decay with a
 half-life, the request is a percentile of it times a margin, with lower and upper bounds at
 two other percentiles. foresight adds what the histogram cannot see: a forecast of the usage
-until the next decision (:func:`forecast_need`: the recent hours for CPU, the peak of the last
-week for memory), which floors the request and lets the histogram target carry a smaller
-margin, and a fast path after an OOM kill. A resize happens only when the target moves by
-more than the hysteresis, or when the current request leaves the bounds.
+until the next decision, and a fast path after an OOM kill. For memory the forecast
+(:func:`forecast_need`, the peak of the last week) floors the request and lets the histogram
+target carry a smaller margin. For CPU, several forecasts of the coming hour
+(:func:`cpu_forecasts`) are calibrated on the container's own recent usage
+(:func:`calibrated_target`): each gets the margin that would have left usage above it as
+often as the risk allows (by default, as often as the histogram target was exceeded), and the
+one that would have left the least slack sets the request. A resize happens only when the
+target moves by more than the hysteresis, or when the current request leaves the bounds.
 
 The VPA holds a request until it leaves wide bounds or a pod has lived 12 h, so its margin
 must cover a day of drift; deciding every hour on a forecast of the next one needs less.
@@ -25,10 +29,17 @@ from autoscaler.policy.settings import VerticalSettings
 
 FloatArray = NDArray[np.float64]
 
+HOUR = 3600.0
+DAY = 86_400.0
+# What each of :func:`cpu_forecasts`' values is, in order.
+CPU_FORECASTS = ("recent", "yesterday", "histogram", "recent_or_yesterday", "any")
+
 __all__ = [
     "DecayingHistogram",
     "VerticalDecision",
     "VerticalReason",
+    "calibrated_target",
+    "cpu_forecasts",
     "cpu_need",
     "forecast_need",
     "oom_bump",
@@ -146,6 +157,12 @@ def cpu_need(used_cores: float, throttled_cores: float | None) -> float:
     return used_cores + max(0.0, throttled_cores or 0.0)
 
 
+def _window(times: FloatArray, usage: FloatArray, since: float, until: float) -> FloatArray:
+    lo = int(np.searchsorted(times, since, side="left"))
+    hi = int(np.searchsorted(times, until, side="right"))
+    return usage[lo:hi]
+
+
 def forecast_need(
     times: FloatArray, usage: FloatArray, now: float, resource: str, settings: VerticalSettings
 ) -> float | None:
@@ -162,14 +179,81 @@ def forecast_need(
         since = now - settings.cpu_recent_hours * 3600
     else:
         since = now - settings.memory_peak_days * 86_400
-    lo = int(np.searchsorted(times, since, side="left"))
-    hi = int(np.searchsorted(times, now, side="right"))
-    window = usage[lo:hi]
+    window = _window(times, usage, since, now)
     if len(window) == 0:
         return None
     if resource == "cpu":
         return float(np.quantile(window, settings.cpu_peak_percentile))
     return float(window.max()) * settings.memory_peak_margin
+
+
+def cpu_forecasts(
+    times: FloatArray,
+    usage: FloatArray,
+    now: float,
+    histogram_level: float,
+    settings: VerticalSettings,
+) -> FloatArray | None:
+    """Forecasts of the CPU of the coming hour, one per :data:`CPU_FORECASTS` name.
+
+    ``recent``: the ``cpu_peak_percentile`` of the last ``cpu_recent_hours`` (the level now);
+    ``yesterday``: that percentile of the same hour yesterday, scaled by today's mean over
+    yesterday's in the ``cpu_recent_hours`` before it (a daily shape at today's level; the
+    recent level without a day of history); ``histogram``: ``histogram_level``, the decaying
+    histogram's target percentile (a day's level, as the VPA sees it); then the larger of the
+    first two, and of all three. None when there is no usage in the recent hours.
+    """
+    span = settings.cpu_recent_hours * HOUR
+    recent = _window(times, usage, now - span, now)
+    if len(recent) == 0:
+        return None
+    q = settings.cpu_peak_percentile
+    level = float(np.quantile(recent, q))
+    yesterday = level
+    same_hour = _window(times, usage, now - DAY, now - DAY + HOUR)
+    # Up to but not including a day ago, as the recent hours end before the coming sample.
+    before = usage[
+        int(np.searchsorted(times, now - DAY - span)) : int(np.searchsorted(times, now - DAY))
+    ]
+    if len(same_hour) and len(before) and before.mean() > 0:
+        yesterday = float(np.quantile(same_hour, q)) * float(recent.mean() / before.mean())
+    return np.array(
+        [
+            level,
+            yesterday,
+            histogram_level,
+            max(level, yesterday),
+            max(level, yesterday, histogram_level),
+        ]
+    )
+
+
+def calibrated_target(
+    forecasts: FloatArray, ratios: FloatArray, risk: float
+) -> tuple[float, int] | None:
+    """The request from the best-calibrated forecast, and that forecast's index.
+
+    ``ratios`` holds, for each recent sample (row) and forecast (column), usage over the
+    forecast that was in force for it. A forecast's margin is the ``1 − risk`` quantile of its
+    ratios, so that the forecast × margin would have been exceeded by ``risk`` of the samples
+    (split conformal prediction, with the recent samples as calibration set): of n ratios,
+    the ⌈(n + 1)(1 − risk)⌉-th smallest, or the largest when that rank is past the end. Of
+    those, the forecast whose request would have left the least mean slack,
+    1 − mean(ratio) / margin, wins. None without a usable forecast (no samples, or usage all
+    zero).
+    """
+    n = ratios.shape[0]
+    if n == 0:
+        return None
+    level = min(1.0, max(0.0, (n + 1) * (1.0 - risk) / n))
+    margins = np.quantile(ratios, level, axis=0, method="inverted_cdf")
+    usable = (margins > 0) & np.isfinite(margins)
+    if not usable.any():
+        return None
+    slack = np.full(len(margins), np.inf)
+    slack[usable] = 1.0 - ratios[:, usable].mean(axis=0) / margins[usable]
+    best = int(np.argmin(slack))
+    return float(forecasts[best] * margins[best]), best
 
 
 def recommend_request(
@@ -180,13 +264,16 @@ def recommend_request(
     oom_used: float | None = None,
     min_allowed: float = 0.0,
     max_allowed: float = math.inf,
+    calibrated: float | None = None,
 ) -> VerticalDecision:
     """The request for one resource; pure apart from reading ``histogram``.
 
     ``forecast`` is the usage the request must cover until the next decision (see
     :func:`forecast_need`); with it, the histogram target takes the smaller
-    ``forecast_margin``, since rises in level are the forecast's job. ``oom_used`` is the
-    usage at an OOM kill since the last decision.
+    ``forecast_margin``, since rises in level are the forecast's job. ``calibrated`` is a
+    forecast that already carries its margin (see :func:`calibrated_target`): it is the
+    target, and the histogram gives only the bounds. ``oom_used`` is the usage at an OOM kill
+    since the last decision.
     """
     if histogram.weights.sum() <= 0:
         return VerticalDecision(
@@ -198,7 +285,9 @@ def recommend_request(
     lower = histogram.percentile(settings.lower_percentile) * m
     upper = histogram.percentile(settings.upper_percentile) * m
     reason = VerticalReason.TARGET
-    if forecast is not None:
+    if calibrated is not None:
+        target, reason = calibrated, VerticalReason.FORECAST
+    elif forecast is not None:
         target = p90 * settings.forecast_margin
         if forecast > target:
             target, reason = forecast, VerticalReason.FORECAST
