@@ -10,9 +10,10 @@ every field may be missing). Samples are named as the kubelet names them where i
 ``metrics_path="/stats/summary"``, ``node`` and ``instance``.
 
 A kubelet's document is mostly what is not read (per-container CPU, memory and logs, every
-network interface): it is decoded by pydantic-core into the fields read alone, numbers as
-they are, several times faster than :func:`json.loads`; a document of another shape (a pod
-that is not an object, say) is decoded by :func:`json.loads` and read as before.
+network interface): it is decoded by pydantic-core into the typed fields alone, strictly,
+several times faster than :func:`json.loads`; a document that does not fit the types (a pod
+that is not an object, a count that is a string) is decoded by :func:`json.loads` and read
+as before.
 """
 
 from __future__ import annotations
@@ -93,45 +94,9 @@ class SummaryError(ValueError):
     """A response that is not a Summary API document."""
 
 
-class _ReadFs(TypedDict, total=False):
-    availableBytes: Any
-    capacityBytes: Any
-    usedBytes: Any
-    inodesFree: Any
-    inodes: Any
-    inodesUsed: Any
-
-
-class _ReadVolume(_ReadFs, total=False):
-    name: Any
-    pvcRef: Any
-
-
-_ReadPod = TypedDict(
-    "_ReadPod",
-    {"podRef": Any, "volume": list[_ReadVolume], "ephemeral-storage": _ReadFs},
-    total=False,
-)
-
-
-class _ReadRuntime(TypedDict, total=False):
-    imageFs: _ReadFs
-    containerFs: _ReadFs
-
-
-class _ReadNode(TypedDict, total=False):
-    fs: _ReadFs
-    runtime: _ReadRuntime
-
-
-class _ReadSummary(TypedDict, total=False):
-    node: _ReadNode
-    pods: list[_ReadPod]
-
-
-# The fields summary_samples reads, every value as the JSON has it (Any: no coercion), in
-# objects and lists as the Summary API nests them; anything else is left undecoded.
-_READ = TypeAdapter(_ReadSummary)
+# The fields typed above, strictly (no coercion: a document that does not fit is read by
+# json.loads as before); every other field is left undecoded.
+_READ = TypeAdapter(Summary)
 
 
 def decode_summary(text: str | bytes) -> Summary:
