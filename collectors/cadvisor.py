@@ -3,9 +3,11 @@
 A kubelet's cAdvisor response is large (about 200 lines per pod, 78 families) and most of it
 is dropped, as kube-prometheus drops it: only the families named in the settings are read.
 A kubelet writes every family as one block opened by its ``# HELP`` (or ``# TYPE``) line, so
-the blocks of kept families are cut out of the text with a few ``str.find`` calls and only
-they go through :mod:`tsdb.exposition` (the same strict parser as every scrape: a malformed
-line in a kept family fails the scrape). A response in another layout is parsed whole.
+the blocks of kept families are cut out of the response (its UTF-8 bytes, never decoded
+whole) with a few ``find`` calls, near where they were last time (:class:`BlockPlan`), and
+only they go through :mod:`tsdb.exposition` (the same strict parser as every scrape: a
+malformed line in a kept family fails the scrape). A response in another layout is parsed
+whole.
 
 Kept rows get the labels a kube-prometheus ``ServiceMonitor`` gives them (``job="kubelet"``,
 ``metrics_path="/metrics/cadvisor"``, ``node``, ``instance``); rows without a pod (the node's
