@@ -13,6 +13,7 @@ from typing import Any
 from kubernetes import client as k8s
 
 from autoscaler.service import Service
+from runtime.families import expanded
 from simulator.faults import FaultSpec
 from tests.controller.conftest import Rig, horizontal, pas, settings_for
 
@@ -98,9 +99,9 @@ async def test_leader_failover_between_two_instances(rig: Rig, tmp_path: Path) -
         # Only the leader exports the cluster's state, so that sums do not double.
         assert a.registry.get_sample_value("foresight_leader", {"identity": "a"}) == 0
         assert b.registry.get_sample_value("foresight_leader", {"identity": "b"}) == 1
-        names = {m.name for m in a.registry.collect()}
+        names = {m.name for m in expanded(a.registry.collect())}
         assert "foresight_node_capacity" not in names and "foresight_scrape_attempts" in names
-        assert "foresight_node_capacity" in {m.name for m in b.registry.collect()}
+        assert "foresight_node_capacity" in {m.name for m in expanded(b.registry.collect())}
         lease = await asyncio.to_thread(
             k8s.CoordinationV1Api(rig.api).read_namespaced_lease, "foresight-leader", "shop"
         )
