@@ -96,15 +96,22 @@ class CollectionCycle:
 
     def families(self) -> list[Family | Deferred]:
         """What ``/metrics`` shows: the usage, cluster state and kubelet stats of the last
-        cycle (built by the renderer) and the replica's health now."""
+        cycle (built by the renderer from what the loop hands it) and the replica's health
+        now."""
         health: list[Family | Deferred] = list(self.health_families())
         if self._snapshot is None:
             return health
-        return [Deferred(partial(self._exported, *self._snapshot)), *health]
+        stats = [(c, c.latest()) for c in self._stats] if self._stats_on_metrics else []
+        return [Deferred(partial(self._exported, *self._snapshot, stats)), *health]
 
-    def _exported(self, latest: dict[str, NodeUsageView], model: ClusterModel) -> list[Family]:
-        stats = [f for c in self._stats for f in c.families()] if self._stats_on_metrics else []
-        return [*usage_families(latest, model), *cluster_families(model), *stats]
+    @staticmethod
+    def _exported(
+        latest: dict[str, NodeUsageView],
+        model: ClusterModel,
+        stats: list[tuple[KubeletStatsCollector, list[tuple[list[int], list[float]]]]],
+    ) -> list[Family]:
+        kubelet = [f for c, rows in stats for f in c.families(rows)]
+        return [*usage_families(latest, model), *cluster_families(model), *kubelet]
 
     def health_families(self) -> list[Family]:
         """The replica's own health (scrapes, list/watch, the store): every replica exports it."""

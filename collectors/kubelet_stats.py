@@ -218,11 +218,15 @@ class KubeletStatsCollector(abc.ABC):
             self._scraper.health.count_rejected("series_limit")
             return -1
 
-    def families(self) -> list[Family]:
-        """The latest value of every series, for ``/metrics``."""
+    def latest(self) -> list[tuple[list[int], list[float]]]:
+        """Each node's last rows (series ids, values): lists that later scrapes replace,
+        never change, so :meth:`families` may read them in another thread."""
+        return [state.latest for state in self._state.values()]
+
+    def families(self, latest: list[tuple[list[int], list[float]]] | None = None) -> list[Family]:
+        """The latest value of every series (of ``latest``, by default now), for ``/metrics``."""
         out: dict[str, Family] = {}
-        for state in list(self._state.values()):
-            refs, values = state.latest
+        for refs, values in self.latest() if latest is None else latest:
             for ref, value in zip(refs, values, strict=True):
                 try:
                     found = dict(self._store.labels(ref))
