@@ -86,9 +86,11 @@ class SeriesIndex:
         labels = tuple((sys.intern(k), sys.intern(v)) for k, v in labels)
         self._ids[labels] = sid
         self._labels[sid] = labels
-        self._all.append(sid)
+        self._all = _appended(self._all, sid)
         for name, value in labels:
-            self._postings.setdefault(name, {}).setdefault(value, array("i")).append(sid)
+            values = self._postings.setdefault(name, {})
+            ids = values.get(value)
+            values[value] = array("i", (sid,)) if ids is None else _appended(ids, sid)
         self._add_codes(sid, labels)
         return sid
 
@@ -423,6 +425,18 @@ def _intersect(small: IdArray, big: IdArray) -> IdArray:
 def _as_ids(ids: array[int]) -> IdArray:
     # A copy: a numpy view would pin the array's buffer and make the next append fail.
     return np.frombuffer(ids, dtype=np.int32).copy() if len(ids) else _EMPTY
+
+
+def _appended(ids: array[int], sid: int) -> array[int]:
+    """``ids`` with ``sid`` appended: in place, or in a copy while a numpy view still pins
+    its buffer (a view that outlived its read sees the ids it was taken with). Without the
+    copy the append raises ``BufferError`` half-way through :meth:`SeriesIndex.add`."""
+    try:
+        ids.append(sid)
+    except BufferError:
+        ids = array("i", ids)
+        ids.append(sid)
+    return ids
 
 
 def _view(ids: array[int]) -> IdArray:
