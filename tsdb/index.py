@@ -98,27 +98,29 @@ class SeriesIndex:
         # Ids skipped (on recovery) or removed own no pairs.
         end = len(self._pair_names)
         while self.next_id < sid:
-            self._pair_start.append(end)
-            self._schema_of.append(-1)
+            self._pair_start = _appended(self._pair_start, end)
+            self._schema_of = _appended(self._schema_of, -1)
             self.next_id += 1
         code = self.strings.code
         name_ids = self._name_ids
         schema = []
+        pair_values = []
         for name, value in labels:
             name_id = name_ids.get(name)
             if name_id is None:
                 name_id = name_ids[name] = len(self._names)
                 self._names.append(name)
             schema.append(name_id)
-            self._pair_names.append(name_id)
-            self._pair_values.append(code(value))
-        self._pair_start.append(len(self._pair_names))
+            pair_values.append(code(value))
+        self._pair_names = _appended(self._pair_names, *schema)
+        self._pair_values = _appended(self._pair_values, *pair_values)
+        self._pair_start = _appended(self._pair_start, len(self._pair_names))
         key = tuple(schema)
         schema_id = self._schema_ids.get(key)
         if schema_id is None:
             schema_id = self._schema_ids[key] = len(self._schemas)
             self._schemas.append(key)
-        self._schema_of.append(schema_id)
+        self._schema_of = _appended(self._schema_of, schema_id)
         self.next_id = sid + 1
 
     def remove(self, sids: Iterable[int]) -> None:
@@ -427,15 +429,18 @@ def _as_ids(ids: array[int]) -> IdArray:
     return np.frombuffer(ids, dtype=np.int32).copy() if len(ids) else _EMPTY
 
 
-def _appended(ids: array[int], sid: int) -> array[int]:
-    """``ids`` with ``sid`` appended: in place, or in a copy while a numpy view still pins
-    its buffer (a view that outlived its read sees the ids it was taken with). Without the
-    copy the append raises ``BufferError`` half-way through :meth:`SeriesIndex.add`."""
+def _appended(ids: array[int], *values: int) -> array[int]:
+    """``ids`` with ``values`` appended: in place, or in a copy while a numpy view still
+    pins its buffer (a view that outlived its read sees the ids it was taken with). Without
+    the copy the append raises ``BufferError`` half-way through :meth:`SeriesIndex.add`."""
     try:
-        ids.append(sid)
+        if len(values) == 1:
+            ids.append(values[0])
+        else:
+            ids.extend(values)
     except BufferError:
-        ids = array("i", ids)
-        ids.append(sid)
+        ids = array(ids.typecode, ids)
+        ids.extend(values)
     return ids
 
 

@@ -17,3 +17,17 @@ def test_add_while_a_view_pins_the_postings() -> None:
     assert pinned.tolist() == [first] and pinned_all.tolist() == [first]
     assert index.get(make_labels({"__name__": "up", "job": "a", "x": "1"})) == second
     assert index.all_ids().tolist() == [first, second]
+
+
+def test_add_while_views_pin_the_label_codes() -> None:
+    index = SeriesIndex()
+    first = index.add(make_labels({"__name__": "up", "job": "a"}))
+    pins = [
+        np.frombuffer(getattr(index, name), dtype=np.int32 if name != "_pair_start" else np.int64)
+        for name in ("_pair_names", "_pair_values", "_pair_start", "_schema_of")
+    ]
+    second = index.add(make_labels({"__name__": "up", "job": "b"}))
+    names, codes = index.label_codes(np.array([first, second], dtype=np.int32))
+    assert names == ["__name__", "job"]
+    assert [index.strings.values()[c] for c in codes[:, 1].tolist()] == ["a", "b"]
+    assert all(len(p) for p in pins)
