@@ -103,13 +103,16 @@ def leader_family(identity: str, leader: bool) -> Family:
     return family
 
 
-def metrics_app(registry: CollectorRegistry, guard: Guard | None = None) -> web.Application:
+def metrics_app(
+    registry: CollectorRegistry, guard: Guard | None = None, in_child: bool = False
+) -> web.Application:
     """An aiohttp app serving ``GET /metrics`` from ``registry``; with ``guard``, only to
-    callers that may ``get`` the path ``/metrics``."""
+    callers that may ``get`` the path ``/metrics``; ``in_child``: rendered in a forked
+    child rather than a thread (see :func:`runtime.families.exposition_async`)."""
 
     async def metrics(_: web.Request) -> web.Response:
-        # Rendered in a thread: at 1,000 nodes the text is tens of megabytes.
-        body = await exposition_async(registry)
+        # Rendered off the loop: at 1,000 nodes the text is tens of megabytes.
+        body = await exposition_async(registry, in_child=in_child)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application()
@@ -496,8 +499,11 @@ class Service:
         """The metrics port: ``/metrics`` (guarded when ``server.protect_metrics``),
         ``/healthz`` (the loop is alive) and ``/readyz`` (caches synced, every rule file
         loaded, no task died); never the API."""
+        server = self.settings.server
         app = metrics_app(
-            self.registry, self.guard if self.settings.server.protect_metrics else None
+            self.registry,
+            self.guard if server.protect_metrics else None,
+            in_child=server.render_metrics_in_child,
         )
 
         async def healthz(_: web.Request) -> web.Response:

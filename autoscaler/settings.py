@@ -92,6 +92,13 @@ class ServerSettings(BaseModel):
         "group `foresight:admin` may do everything, `foresight:view` only read. Re-read when "
         "it changes.",
     )
+    render_metrics_in_child: bool = Field(
+        True,
+        description="Render /metrics in a child process forked for each scrape, so that "
+        "building tens of megabytes of text never holds the interpreter lock the event loop "
+        "(Lease renewal, /healthz) needs; false renders it in a thread. The child shares "
+        "memory with the service until either writes it.",
+    )
     protect_metrics: bool = Field(
         False,
         description="Also require a token for /metrics, with the right to `get` the path "

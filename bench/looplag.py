@@ -11,9 +11,9 @@ One asyncio loop runs what ``foresight run`` runs at the same time, on the virtu
 - **a model refit**: the controller's forecast of one workload refitted on a week of history
   (:meth:`autoscaler.controller.forecasting.KeptForecast.peak_async`, the ``auto`` model);
 - **/metrics**: rendered each cycle as the service renders it
-  (:func:`runtime.families.exposition_async` over the collection cycle's families and the cost
-  model's, built by the renderer from the cycle's snapshot of a cluster model of the same
-  size, :func:`bench.promapi.cluster_model`);
+  (:func:`runtime.families.exposition_async`, in a forked child as the service does, over
+  the collection cycle's families and the cost model's, built by the renderer from the
+  cycle's snapshot of a cluster model of the same size, :func:`bench.promapi.cluster_model`);
 - **the store's flusher** (:meth:`tsdb.Store.run_flusher`): log writes, sealing, maintenance.
 
 The interpreter's switch interval is the service's (:func:`runtime.gil.favour_event_loop`)
@@ -81,6 +81,7 @@ from tsdb import Store, StoreSettings
 
 TICK_S = 0.005
 STALL_S = 0.05
+LONG_CALL_S = 0.02
 ROOT = str(Path(__file__).resolve().parents[1]) + "/"
 CYCLE_S = 15
 # The timed part starts where the rules' thirty minutes of history end.
@@ -161,15 +162,57 @@ class Monitor:
         while not self._done.wait(0.01):
             if time.monotonic() - self._last < TICK_S + STALL_S:
                 continue
-            frame = sys._current_frames().get(self._loop_thread)
-            where: list[str] = []
-            while frame is not None and len(where) < 3:
-                code = frame.f_code
-                if ROOT in code.co_filename and "bench/looplag" not in code.co_filename:
-                    short = code.co_filename.removeprefix(ROOT)
-                    where.append(f"{short}:{frame.f_lineno} {code.co_name}")
-                frame = frame.f_back
-            self.stalls[" < ".join(where) or "(outside foresight)"] += 1
+            self.stalls[_where(sys._current_frames().get(self._loop_thread))] += 1
+
+
+class LongCalls:
+    """C calls that took more than ``LONG_CALL_S`` of their thread's CPU time, by function
+    and the foresight line that made them. Unless it lets go of the interpreter lock (numpy's
+    loops and I/O do, most builtins do not), a C call holds it throughout, and the loop waits
+    behind it; CPU time makes the figure what an idle machine would show. A profiling hook
+    on every call: the run is slower, the C calls' own times are not."""
+
+    def __init__(self) -> None:
+        self.total_ms: Counter[str] = Counter()
+        self.longest_ms: dict[str, float] = {}
+        self._local = threading.local()
+
+    def install(self) -> None:
+        sys.setprofile(self._hook)
+        threading.setprofile(self._hook)
+
+    def remove(self) -> None:
+        sys.setprofile(None)
+        threading.setprofile(None)
+
+    def _hook(self, frame: Any, event: str, arg: Any) -> None:
+        if event == "c_call":
+            stack = self._local.__dict__.setdefault("stack", [])
+            stack.append(time.thread_time())
+        elif event in ("c_return", "c_exception"):
+            stack = self._local.__dict__.get("stack")
+            if not stack:
+                return
+            took = time.thread_time() - stack.pop()
+            if took > LONG_CALL_S:
+                module = getattr(arg, "__module__", None) or type(arg).__name__
+                name = f"{module}.{getattr(arg, '__qualname__', '?')} < {_where(frame)}"
+                self.total_ms[name] += took * 1000
+                self.longest_ms[name] = max(self.longest_ms.get(name, 0.0), took * 1000)
+
+
+def _where(frame: Any, innermost: bool = False) -> str:
+    """The innermost three frames of foresight's code (with ``innermost``, the frame itself
+    first, wherever its code is)."""
+    where: list[str] = []
+    while frame is not None and len(where) < 3:
+        code = frame.f_code
+        ours = ROOT in code.co_filename and "bench/looplag" not in code.co_filename
+        if ours or (innermost and not where):
+            short = code.co_filename.removeprefix(ROOT)
+            where.append(f"{short}:{frame.f_lineno} {code.co_name}")
+        frame = frame.f_back
+    return " < ".join(where) or "(outside foresight)"
 
 
 class Rig:
@@ -232,6 +275,10 @@ async def _timed(part: str, times: dict[str, list[float]], work: Any) -> None:
 
 async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict[str, Any]:
     monitor = Monitor(args.why)
+    long_calls = LongCalls()
+    if args.long_calls:
+        # Before the loop's executor starts its threads: the hook is set for new threads.
+        long_calls.install()
     times: dict[str, list[float]] = {}
     samples = 0
     async with kubelet_client(rig.collector_settings) as client:
@@ -299,7 +346,8 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
                     level = float(rig.history.values[-1])
                     fit = rig.forecast.peak_async(rig.history, level, rig.clock)
                     parts.append(_timed("model refit", times, fit))
-                parts.append(_timed("/metrics render", times, exposition_async(registry)))
+                render = exposition_async(registry, in_child=not args.render_in_thread)
+                parts.append(_timed("/metrics render", times, render))
                 monitor.phase = f"cycle {cycle}"
                 started = time.perf_counter()
                 await asyncio.gather(*parts)
@@ -309,6 +357,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             watch.cancel()
             flusher.cancel()
             await asyncio.gather(watch, flusher, return_exceptions=True)
+            long_calls.remove()
         errors = sum(health.errors.values())
     lags = np.array(monitor.lags) * 1000
     return {
@@ -317,6 +366,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         "rule_groups": len(rig.manager.groups),
         "cycles": args.cycles,
         "frozen_at_start": not args.no_freeze,
+        "render_in_child": not args.render_in_thread,
         "scrape_errors": errors,
         "samples_appended": samples,
         "ticks": len(lags),
@@ -325,6 +375,10 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         "worst_in": monitor.worst_at,
         "parts_s": {k: max(v) for k, v in times.items()},
         "stalls": dict(monitor.stalls.most_common(8)),
+        "long_calls_ms": {
+            k: {"longest": long_calls.longest_ms[k], "total": v}
+            for k, v in long_calls.total_ms.most_common(12)
+        },
         "full_gcs": len(monitor.gc_pauses),
         "longest_full_gc_ms": max(monitor.gc_pauses, default=0.0) * 1000,
         "longest_full_gc_cpu_ms": max(monitor.gc_cpu, default=0.0) * 1000,
@@ -382,6 +436,18 @@ def main() -> None:
         "own: 0.005)",
     )
     parser.add_argument(
+        "--long-calls",
+        action="store_true",
+        help=f"list the C calls of every thread that took over {LONG_CALL_S * 1000:.0f} ms "
+        "of CPU (a profiling hook slows the run)",
+    )
+    parser.add_argument(
+        "--render-in-thread",
+        action="store_true",
+        help="render /metrics in a thread rather than a forked child (the service's "
+        "server.render_metrics_in_child=false)",
+    )
+    parser.add_argument(
         "--why", action="store_true", help="count where the loop's thread is when it stalls"
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -417,6 +483,10 @@ def main() -> None:
     )
     for where, count in result["stalls"].items():
         print(f"  stalled {count:>4} x 10 ms in {where}")
+    if result["long_calls_ms"]:
+        print(f"C calls over {LONG_CALL_S * 1000:.0f} ms of CPU (longest / total ms):")
+    for where, ms in result["long_calls_ms"].items():
+        print(f"  {ms['longest']:>6.0f} {ms['total']:>7.0f}  {where}")
 
 
 if __name__ == "__main__":

@@ -24,9 +24,11 @@ from it in the rendering thread, where they live only as long as the text takes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -35,6 +37,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
+from runtime.forked import ForkedWorkFailed, forking_works, run_forked
 from runtime.gcpause import paused_gc
 
 __all__ = [
@@ -52,6 +55,8 @@ __all__ = [
 ]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["gauge", "counter"]
 
@@ -236,12 +241,27 @@ def exposition(registry: CollectorRegistry) -> bytes:
         return _render_metrics(expanded(registry.collect()))
 
 
-async def exposition_async(registry: CollectorRegistry) -> bytes:
+async def exposition_async(
+    registry: CollectorRegistry, *, in_child: bool = False
+) -> bytes | bytearray:
     """:func:`exposition` for a server on the event loop: collected on the loop, deferred
-    families built and everything rendered in a worker thread."""
+    families built and everything rendered in a worker thread, or with ``in_child`` in a
+    forked child (:mod:`runtime.forked`), which holds no interpreter lock the loop needs; a
+    child that fails is logged and the text rendered in a thread instead."""
     with paused_gc():
         metrics = list(registry.collect())
+    if in_child and forking_works():
+        try:
+            return await run_forked(partial(_render_metrics_in_child, metrics))
+        except ForkedWorkFailed as e:
+            log.warning("rendering /metrics in a child failed, rendering in a thread: %s", e)
     return await asyncio.to_thread(_rendered_apart, metrics)
+
+
+def _render_metrics_in_child(metrics: list[Metric]) -> bytes:
+    # The child's collector is off already; paused_gc's lock may be held by a thread that
+    # does not exist in the child.
+    return _render_metrics(expanded(metrics))
 
 
 def _rendered_apart(metrics: list[Metric]) -> bytes:

@@ -1,0 +1,138 @@
+"""CPU-bound work in a forked child, where it cannot hold the event loop's interpreter lock.
+
+Threads share one interpreter lock. A worker thread inside one long C call (joining a million
+strings, a sort, a full garbage collection) keeps the event loop waiting for as long, and the
+Lease renewal and ``/healthz`` with it. A child forked for the work has an interpreter of its
+own: the loop pays for the fork (copying the page tables, about 10 ms per GiB resident) and
+for reading the answer from a pipe, in slices, between its other callbacks.
+
+The child sees the parent's memory as it was at the fork (copy on write), so the work may read
+whatever the loop owned at that moment, without locks. It must take no lock another thread
+could hold: those stay held in the child for ever. The work runs with the cyclic collector
+off (it would touch every object and copy its page) and ends with ``os._exit``, so that no
+``atexit`` handler, buffered file or event loop of the parent runs twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import signal
+import struct
+import sys
+import traceback
+from collections.abc import Callable
+
+__all__ = ["ForkedWorkFailed", "forking_works", "run_forked"]
+
+_HEADER = struct.Struct("<BQ")
+_OK, _FAILED = 0, 1
+_READ = 1 << 20
+
+
+class ForkedWorkFailed(RuntimeError):
+    """The child raised (its traceback is the message) or died before answering."""
+
+
+def forking_works() -> bool:
+    """Whether this platform forks (Linux and other POSIX systems)."""
+    return hasattr(os, "fork") and sys.platform != "emscripten"
+
+
+async def run_forked(work: Callable[[], bytes]) -> bytearray:
+    """``work()`` in a child forked from the calling (event-loop) thread; its bytes, in a
+    buffer of their size (big answers are not copied again).
+
+    Raises :class:`ForkedWorkFailed` when the child raises or dies. Cancelling the caller
+    kills the child."""
+    loop = asyncio.get_running_loop()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected
+        _child(work, r, w)
+    os.close(w)
+    try:
+        os.set_blocking(r, False)
+        answer = await _answer(loop, r)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        # Reaped in the background: a cancelled caller must not wait for it.
+        loop.run_in_executor(None, os.waitpid, pid, 0)
+        raise
+    finally:
+        os.close(r)
+    _, status = await asyncio.to_thread(os.waitpid, pid, 0)
+    _check_exit(status)
+    return answer
+
+
+def _child(work: Callable[[], bytes], r: int, w: int) -> None:  # pragma: no cover
+    code = 1
+    try:
+        os.close(r)
+        gc.disable()
+        # Signals are the parent's business: the loop's wake-up descriptor is shared.
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(sig, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        try:
+            data = work()
+            status = _OK
+        except BaseException:
+            data = traceback.format_exc().encode("utf-8", "replace")
+            status = _FAILED
+        _write_all(w, _HEADER.pack(status, len(data)))
+        _write_all(w, data)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _write_all(fd: int, data: bytes) -> None:  # pragma: no cover - runs in the child
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+async def _answer(loop: asyncio.AbstractEventLoop, r: int) -> bytearray:
+    """Read the header, then the body into one buffer of its size (no joining of parts)."""
+    header = bytearray(_HEADER.size)
+    await _read_into(loop, r, memoryview(header))
+    status, size = _HEADER.unpack(header)
+    body = bytearray(size)
+    await _read_into(loop, r, memoryview(body))
+    if status != _OK:
+        raise ForkedWorkFailed(f"forked work failed:\n{body.decode('utf-8', 'replace')}")
+    return body
+
+
+async def _read_into(loop: asyncio.AbstractEventLoop, r: int, view: memoryview) -> None:
+    done = 0
+    while done < len(view):
+        ready: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(r, ready.set_result, None)
+        try:
+            await ready
+        finally:
+            loop.remove_reader(r)
+        while done < len(view):
+            try:
+                got = os.readv(r, [view[done : done + _READ]])
+            except BlockingIOError:
+                break
+            if not got:
+                raise ForkedWorkFailed("the forked child died before answering")
+            done += got
+
+
+def _check_exit(status: int) -> None:
+    if os.WIFSIGNALED(status):
+        raise ForkedWorkFailed(
+            f"the forked child was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        )
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise ForkedWorkFailed(f"the forked child exited with {os.waitstatus_to_exitcode(status)}")

@@ -1,0 +1,108 @@
+"""Work forked off the event loop: its answer, its failures, its cancellation, and a loop
+that keeps ticking while the child holds a CPU in one long C call."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, Gauge
+
+from runtime.families import Deferred, FamiliesCollector, Family, exposition, exposition_async
+from runtime.forked import ForkedWorkFailed, run_forked
+
+
+async def test_the_answer_arrives_whole() -> None:
+    big = os.urandom(3 << 20) + b"end"
+    assert await run_forked(lambda: big) == big
+    assert await run_forked(lambda: b"") == b""
+
+
+def _raises() -> bytes:
+    raise ValueError("no such family: foo")
+
+
+async def test_an_exception_in_the_child_names_itself() -> None:
+    with pytest.raises(ForkedWorkFailed, match="ValueError: no such family: foo"):
+        await run_forked(_raises)
+
+
+def _killed() -> bytes:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return b"never"
+
+
+async def test_a_child_that_dies_is_reported() -> None:
+    with pytest.raises(ForkedWorkFailed, match="died before answering"):
+        await run_forked(_killed)
+
+
+async def test_cancelling_kills_the_child(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+
+    def hangs() -> bytes:
+        pid_file.write_text(str(os.getpid()))
+        while True:
+            time.sleep(1)
+
+    task = asyncio.ensure_future(run_forked(hangs))
+    while not pid_file.exists() or not pid_file.read_text():
+        await asyncio.sleep(0.01)
+    pid = int(pid_file.read_text())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(500):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail(f"child {pid} still runs after its caller was cancelled")
+
+
+async def test_the_loop_ticks_while_the_child_computes() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    def one_long_c_call() -> bytes:
+        # A single sort holds the interpreter lock throughout: in a thread, the loop would
+        # not tick until it ends.
+        return str(len(sorted(range(1_000_000, 0, -1)))).encode()
+
+    tick = asyncio.ensure_future(ticker())
+    try:
+        assert await run_forked(one_long_c_call) == b"1000000"
+    finally:
+        tick.cancel()
+    assert ticks > 100
+
+
+async def test_metrics_rendered_in_a_child_are_the_same_text() -> None:
+    usage = Family("foresight_pod_cpu_usage_cores", "gauge", "CPU used by the pod, in cores.")
+    for i in range(5000):
+        usage.add(i / 7, namespace=f"ns-{i % 9}", pod=f"p-{i}", node='n"1')
+
+    def where() -> list[Family]:
+        family = Family("foresight_rendered_by", "gauge", "The process that rendered.")
+        family.add(1.0, pid=str(os.getpid()))
+        return [family]
+
+    registry = CollectorRegistry()
+    Gauge("foresight_build_info", "Build.", registry=registry).set(1)
+    registry.register(FamiliesCollector(lambda: [usage, Deferred(where)]))
+    forked = bytes(await exposition_async(registry, in_child=True))
+    here = exposition(registry)
+    assert f'pid="{os.getpid()}"'.encode() in here
+    assert f'pid="{os.getpid()}"'.encode() not in forked
+    strip = [line for line in here.splitlines() if b"rendered_by{" not in line]
+    assert [line for line in forked.splitlines() if b"rendered_by{" not in line] == strip
