@@ -19,7 +19,7 @@ import numpy as np
 from promql.context import Annotations
 from promql.errors import EvaluationError
 from promql.labelsets import LabelTable
-from promql.values import F64, I64, Matrix, Scalar, String, Value, Vector
+from promql.values import F64, I64, Mask, Matrix, Scalar, String, Value, Vector
 from tsdb.labels import Labels
 
 ResultType = Literal["vector", "matrix", "scalar", "string"]
@@ -51,6 +51,18 @@ class VectorColumns:
         return self.table.tuples()
 
 
+@dataclass(frozen=True, slots=True)
+class RangeColumns:
+    """A range query's result as columns: series ``i`` has the labels ``labels[i]`` (in
+    the order of :attr:`QueryResult.series`, sorted) and the value ``values[i, k]`` at
+    ``times[k]`` where ``present[i, k]``."""
+
+    labels: list[Labels]
+    times: I64
+    values: F64
+    present: Mask
+
+
 class QueryResult:
     """What a query returns, with the annotations it raised."""
 
@@ -72,6 +84,7 @@ class QueryResult:
         self._build: Callable[[], list[SeriesResult]] | None = None
         self._count = len(self._series)
         self._columns: VectorColumns | None = None
+        self._range_columns: RangeColumns | None = None
 
     @classmethod
     def deferred(
@@ -94,6 +107,7 @@ class QueryResult:
     def series(self, series: list[SeriesResult]) -> None:
         self._series, self._build, self._count = series, None, len(series)
         self._columns = None
+        self._range_columns = None
 
     def columns(self) -> VectorColumns:
         """The series of a vector result as label codes and a value column, without a
@@ -107,6 +121,11 @@ class QueryResult:
                 np.array([float(s.values[0]) for s in series], dtype=np.float64),
             )
         return self._columns
+
+    def range_columns(self) -> RangeColumns | None:
+        """The series of a range query's result as columns, without a Python object per
+        series; None for other results."""
+        return self._range_columns
 
     @property
     def series_count(self) -> int:
@@ -153,17 +172,28 @@ def instant_result(value: Value, at_ms: int) -> QueryResult:
 def range_result(value: Value, times: I64) -> QueryResult:
     """The result of a range query: series sorted by labels."""
     if isinstance(value, Scalar):
-        return QueryResult("matrix", series=[SeriesResult((), times.copy(), value.values.copy())])
-    if not isinstance(value, Vector):
+        columns = RangeColumns([()], times, value.values[None, :], np.ones((1, len(times)), bool))
+    elif isinstance(value, Vector):
+        rows = np.flatnonzero(value.present.any(axis=1))
+        labels = value.table.take(rows).tuples()
+        order = sorted(range(len(labels)), key=labels.__getitem__)
+        picked = rows[np.array(order, dtype=np.int64)]
+        columns = RangeColumns(
+            [labels[i] for i in order], times, value.values[picked], value.present[picked]
+        )
+    else:
         kind = "range vector" if isinstance(value, Matrix) else "string"
         raise EvaluationError(
             f'invalid expression type "{kind}" for range query, must be Scalar or instant Vector'
         )
-    rows = np.flatnonzero(value.present.any(axis=1))
-    labels = value.table.take(rows).tuples()
-    series = [
-        SeriesResult(lb, times[value.present[i]], value.values[i][value.present[i]])
-        for lb, i in zip(labels, rows.tolist(), strict=True)
-    ]
-    series.sort(key=lambda s: s.labels)
-    return QueryResult("matrix", series=series)
+
+    def matrix() -> list[SeriesResult]:
+        t, vals, present = columns.times, columns.values, columns.present
+        return [
+            SeriesResult(lb, t[present[i]], vals[i][present[i]])
+            for i, lb in enumerate(columns.labels)
+        ]
+
+    result = QueryResult.deferred("matrix", len(columns.labels), matrix)
+    result._range_columns = columns
+    return result

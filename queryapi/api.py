@@ -30,7 +30,7 @@ from promql.context import Annotations
 from promql.selection import select, strings_for
 from queryapi import params
 from queryapi.cache import RangeCache
-from queryapi.encode import EncodedSeries, matrix_data, query_data, success, success_json
+from queryapi.encode import EncodedMatrix, query_data, success, success_json
 from queryapi.errors import ApiError, invalid_parameter
 from queryapi.metadata import MetadataSource, no_metadata, select_metadata
 from queryapi.rounds import SharedRounds
@@ -236,8 +236,8 @@ class QueryApi:
                 engine.settings.model_copy(update={"max_points": max_points + 1})
             )
             now_ms = round(self.clock.now() * 1000)
-            series, notes = self.cache.evaluate(engine, text, start, end, step, now_ms)
-            return _matrix_answer(series, notes, limit)
+            matrix, notes = self.cache.evaluate(engine, text, start, end, step, now_ms)
+            return _matrix_answer(matrix, notes, limit)
 
         return _respond(await runner.run(work, seconds))
 
@@ -386,12 +386,12 @@ class QueryApi:
         return _respond(success_json({"yaml": self._config()}))
 
 
-def _matrix_answer(series: list[EncodedSeries], notes: Annotations, limit: int) -> bytes:
+def _matrix_answer(matrix: EncodedMatrix, notes: Annotations, limit: int) -> bytes:
     warnings = list(notes.warnings)
-    if limit and len(series) > limit:
-        series = series[:limit]
+    data, truncated = matrix.data(limit)
+    if truncated:
         warnings.append("results truncated due to limit")
-    return success(matrix_data(series), warnings, notes.infos)
+    return success(data, warnings, notes.infos)
 
 
 def _index_window(form: Mapping[str, str]) -> tuple[int, int, int]:

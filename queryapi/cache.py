@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import promql_parser as pp
 
 from promql import Engine, parse
 from promql.context import Annotations
-from queryapi.encode import EncodedSeries, encoded_matrix
+from queryapi.encode import EncodedMatrix, Part, assemble, encode_matrix
 
 Key = tuple[str, int, int]
 # forecast(): its model is configuration, not data; the others read the query's bounds.
@@ -41,11 +42,10 @@ _UNCACHEABLE_CALLS = frozenset({"forecast", "start", "end", "range", "step"})
 
 @dataclass(frozen=True)
 class _Extent:
-    """Final steps ``[first_ms, last_ms]`` of one key, series sorted by labels."""
+    """A key's answer: its steps up to ``final_ms`` are final."""
 
-    first_ms: int
-    last_ms: int
-    series: list[EncodedSeries]
+    matrix: EncodedMatrix
+    final_ms: int
     generation: int
     nbytes: int
 
@@ -84,32 +84,35 @@ class RangeCache:
 
     def evaluate(
         self, engine: Engine, text: str, start_ms: int, end_ms: int, step_ms: int, now_ms: int
-    ) -> tuple[list[EncodedSeries], Annotations]:
+    ) -> tuple[EncodedMatrix, Annotations]:
         """The series of ``text`` over ``[start_ms, end_ms]`` every ``step_ms``, sorted by
         labels, and the annotations of the steps evaluated now."""
         key = (text, step_ms, start_ms % step_ms)
         keep = self.max_bytes > 0 and cacheable(text)
         generation = self._generation()
         extent = self._get(key, generation) if keep else None
-        kept: list[EncodedSeries] = []
+        kept: Part | None = None
         begin = start_ms
-        if extent is not None and extent.first_ms <= start_ms <= extent.last_ms:
-            last = min(end_ms, extent.last_ms)
-            kept = [w for s in extent.series if (w := s.window(start_ms, last)) is not None]
+        if extent is not None and extent.matrix.first_ms <= start_ms <= extent.final_ms:
+            matrix = extent.matrix
+            last = min(end_ms, extent.final_ms)
+            rows = np.arange(len(matrix.labels), dtype=np.int64)
+            kept = Part(matrix, matrix.step_of(start_ms), matrix.step_of(last), rows)
             begin = last + step_ms
         annotations = Annotations()
-        fresh: list[EncodedSeries] = []
+        fresh: EncodedMatrix | None = None
         if begin <= end_ms:
             result = engine.range(text, begin, end_ms, step_ms)
             annotations = result.annotations
-            fresh = encoded_matrix(result.series)
-        series = _merged(kept, fresh)
+            columns = result.range_columns()
+            assert columns is not None
+            fresh = encode_matrix(columns, step_ms)
+        answer = _joined(kept, fresh)
         final = start_ms + (min(end_ms, now_ms - self.freshness_ms) - start_ms) // step_ms * step_ms
         if keep and final >= start_ms and not annotations.warnings and not annotations.infos:
-            window = [w for s in series if (w := s.window(start_ms, final)) is not None]
-            size = sum(s.nbytes for s in window) + len(text)
-            self._put(key, _Extent(start_ms, final, window, generation, size))
-        return series, annotations
+            size = answer.nbytes + len(text)
+            self._put(key, _Extent(answer, final, generation, size))
+        return answer, annotations
 
     def _get(self, key: Key, generation: int) -> _Extent | None:
         with self._lock:
@@ -140,18 +143,32 @@ class RangeCache:
         return self._bytes
 
 
-def _merged(kept: list[EncodedSeries], fresh: list[EncodedSeries]) -> list[EncodedSeries]:
-    """Kept points followed by fresh ones, per series; sorted by labels as both inputs are."""
-    if not kept:
+def _joined(kept: Part | None, fresh: EncodedMatrix | None) -> EncodedMatrix:
+    """Kept steps followed by fresh ones, series sorted by labels as in both."""
+    if kept is None:
+        assert fresh is not None
         return fresh
-    if not fresh:
-        return kept
-    if len(kept) == len(fresh) and all(
-        k.labels == f.labels for k, f in zip(kept, fresh, strict=True)
-    ):
-        return [k.joined(f) for k, f in zip(kept, fresh, strict=True)]
-    by_labels = {s.labels: s for s in kept}
-    for s in fresh:
-        before = by_labels.get(s.labels)
-        by_labels[s.labels] = s if before is None else before.joined(s)
-    return sorted(by_labels.values(), key=lambda s: s.labels)
+    matrix = kept.matrix
+    whole = kept.first == 0 and kept.last == matrix.steps - 1
+    if fresh is None or not fresh.labels:
+        return matrix if whole else assemble(matrix.labels, matrix.metrics, [kept])
+    ahead = Part(fresh, 0, fresh.steps - 1, np.arange(len(fresh.labels), dtype=np.int64))
+    if matrix.labels == fresh.labels:
+        return assemble(matrix.labels, matrix.metrics, [kept, ahead])
+    # Series came or went: the union, each series from the parts that have it.
+    older = {lb: i for i, lb in enumerate(matrix.labels)}
+    newer = {lb: i for i, lb in enumerate(fresh.labels)}
+    labels = sorted(older.keys() | newer.keys())
+    metrics = [
+        matrix.metrics[older[lb]] if lb in older else fresh.metrics[newer[lb]] for lb in labels
+    ]
+    kept_rows = np.array([older.get(lb, -1) for lb in labels], dtype=np.int64)
+    fresh_rows = np.array([newer.get(lb, -1) for lb in labels], dtype=np.int64)
+    return assemble(
+        labels,
+        metrics,
+        [
+            Part(matrix, kept.first, kept.last, kept_rows),
+            Part(fresh, 0, fresh.steps - 1, fresh_rows),
+        ],
+    )

@@ -10,20 +10,21 @@ of thousands of points, and one ``json.dumps`` of nested lists costs several tim
 from __future__ import annotations
 
 import json
-from array import array
-from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import accumulate
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from promql import QueryResult
-from promql.results import SeriesResult
+from promql.results import RangeColumns, SeriesResult
+from tsdb.arrays import concat_ranges
 from tsdb.labels import Labels
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 
 _SPECIAL = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
 MAX_ANNOTATIONS = 10
@@ -103,88 +104,238 @@ def query_data(result: QueryResult, limit: int = 0) -> tuple[str, bool]:
         series = result.series
         if limit and len(series) > limit:
             series, truncated = series[:limit], True
-        parts = [s.json() for s in encoded_matrix(series)]
+        return f'{{"resultType":"matrix","result":[{series_data(series)}]}}', truncated
     return f'{{"resultType":"{kind}","result":[{",".join(parts)}]}}', truncated
 
 
+def _points(times: list[int], values: list[float]) -> list[str]:
+    """``[t,"v"]`` of each point; the series of a result share their steps, so each
+    step's opening is made once."""
+    openings: dict[int, str] = {}
+    for t in times:
+        if t not in openings:
+            openings[t] = f'[{timestamp_text(t)},"'
+    return [f'{openings[t]}{v}"]' for t, v in zip(times, values_text(values), strict=True)]
+
+
+def series_data(series: Sequence[SeriesResult]) -> str:
+    """The inside of a matrix answer's ``result`` for series at any timestamps (an instant
+    query's range vector), in their order."""
+    return ",".join(
+        f'{{"metric":{_metric(s.labels)},"values":['
+        f"{','.join(_points(s.timestamps.tolist(), s.values.tolist()))}]}}"
+        for s in series
+    )
+
+
+# '{"metric":' and ',"values":[' around a series' metric, '],}' after its points.
+_HEADER = 21
+_TRAILER = 2
+
+
 @dataclass(frozen=True, slots=True)
-class EncodedSeries:
-    """One series of a range result as JSON text: ``points`` are its ``[t,"v"]`` pairs
-    joined by commas, point ``i`` at ``times[i]`` (ms) and ending at offset ``ends[i]``
-    of ``points``; :meth:`window` and :meth:`joined` cut and extend it without re-encoding.
-    (``times`` is a plain array: a refresh searches thousands of series, where numpy's
-    per-call cost would be most of the work.)"""
+class EncodedMatrix:
+    """A range result as the JSON text of its ``result`` array, on the grid of steps
+    ``first_ms + k * step_ms``, that can be cut to fewer steps and followed by later ones
+    without encoding its points again (see :func:`assemble`).
 
-    labels: Labels
-    metric: str
-    times: array[int]
-    points: str
-    ends: npt.NDArray[np.int64]
+    Series ``i`` (sorted by labels, as answers list them) is the object
+    ``{"metric":...,"values":[...]}`` that ends at ``text[object_ends[i]]``; objects are
+    joined by commas. Its points are numbered from ``firsts[i]`` on, in time order; point
+    ``j`` is ``text[starts[j]:ends[j]]``, and ``counts[i, k]`` of the series' points are at
+    steps up to ``k``. Every series has at least one point.
+    """
 
-    def json(self) -> str:
-        """The series' object of a matrix result."""
-        return f'{{"metric":{self.metric},"values":[{self.points}]}}'
+    labels: list[Labels]
+    metrics: list[str]
+    text: str
+    first_ms: int
+    step_ms: int
+    firsts: I64
+    counts: npt.NDArray[np.int32]
+    starts: I64
+    ends: I64
+    object_ends: I64
 
-    def window(self, first_ms: int, last_ms: int) -> EncodedSeries | None:
-        """The points at ``[first_ms, last_ms]``, or None if there are none."""
-        times = self.times
-        lo = bisect_left(times, first_ms)
-        hi = bisect_right(times, last_ms, lo)
-        if lo >= hi:
-            return None
-        if lo == 0 and hi == len(times):
-            return self
-        begin = int(self.ends[lo - 1]) + 1 if lo else 0
-        return EncodedSeries(
-            self.labels,
-            self.metric,
-            times[lo:hi],
-            self.points[begin : int(self.ends[hi - 1])],
-            self.ends[lo:hi] - begin,
-        )
+    @property
+    def steps(self) -> int:
+        """Steps of the grid."""
+        return int(self.counts.shape[1])
 
-    def joined(self, later: EncodedSeries) -> EncodedSeries:
-        """These points, then ``later``'s (all after them)."""
-        shift = len(self.points) + 1
-        return EncodedSeries(
-            self.labels,
-            self.metric,
-            self.times + later.times,
-            f"{self.points},{later.points}",
-            np.concatenate([self.ends, later.ends + shift]),
-        )
+    @property
+    def last_ms(self) -> int:
+        """The grid's last step."""
+        return self.first_ms + (self.steps - 1) * self.step_ms
 
     @property
     def nbytes(self) -> int:
         """Roughly what it holds in memory."""
-        return len(self.points) + len(self.metric) + 16 * len(self.times) + 200
+        arrays = (self.firsts, self.counts, self.starts, self.ends, self.object_ends)
+        return len(self.text) + sum(a.nbytes for a in arrays) + 200 * len(self.labels)
+
+    def data(self, limit: int = 0) -> tuple[str, bool]:
+        """The ``data`` of the answer, and whether ``limit`` (0: none) cut series off."""
+        text, truncated = self.text, False
+        if limit and len(self.labels) > limit:
+            text, truncated = text[: int(self.object_ends[limit - 1])], True
+        return f'{{"resultType":"matrix","result":[{text}]}}', truncated
+
+    def step_of(self, ms: int) -> int:
+        """The grid's step number of a time on it."""
+        return (ms - self.first_ms) // self.step_ms
 
 
-def encoded_matrix(series: Sequence[SeriesResult]) -> list[EncodedSeries]:
-    """The series of a range result as JSON text, in their order."""
-    out = []
-    # Series of a range query share their steps: each point's '[time,"' is made once.
-    openings: dict[int, str] = {}
-    for s in series:
-        stamps = s.timestamps.tolist()
-        for t in stamps:
-            if t not in openings:
-                openings[t] = f'[{timestamp_text(t)},"'
-        points = [
-            f'{openings[t]}{v}"]'
-            for t, v in zip(stamps, values_text(s.values.tolist()), strict=True)
-        ]
-        lengths = accumulate((len(p) + 1 for p in points), initial=-1)
-        ends = np.fromiter(lengths, np.int64, len(points) + 1)[1:]
-        out.append(
-            EncodedSeries(s.labels, _metric(s.labels), array("q", stamps), ",".join(points), ends)
-        )
-    return out
+def encode_matrix(columns: RangeColumns, step_ms: int) -> EncodedMatrix:
+    """A range query's result, evaluated every ``step_ms``, as text (series without points
+    are left out)."""
+    times, present = columns.times, columns.present
+    if not present.any():
+        empty = np.zeros(0, np.int64)
+        counts = np.zeros((0, len(times)), np.int32)
+        first_ms = int(times[0]) if len(times) else 0
+        return EncodedMatrix([], [], "", first_ms, step_ms, empty, counts, empty, empty, empty)
+    rows, cols = np.nonzero(present)
+    texts = _points(times[cols].tolist(), columns.values[rows, cols].tolist())
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    counts = np.cumsum(present, axis=1, dtype=np.int32)
+    totals = counts[:, -1].astype(np.int64)
+    keep = np.flatnonzero(totals)
+    labels = columns.labels
+    if len(keep) < len(labels):
+        labels = [labels[i] for i in keep.tolist()]
+        counts, totals = counts[keep], totals[keep]
+    firsts = np.cumsum(totals) - totals
+    metrics = [_metric(lb) for lb in labels]
+    # Offsets as if points were joined by commas, all series end to end: each series'
+    # own are these less those of its first point, plus where its points begin.
+    joined = np.cumsum(lengths + 1) - (lengths + 1)
+    seg = np.repeat(np.arange(len(labels), dtype=np.int64), totals)
+    metric_lengths = np.fromiter(map(len, metrics), np.int64, len(metrics))
+    sizes = metric_lengths + _HEADER + np.add.reduceat(lengths, firsts) + totals - 1 + _TRAILER
+    object_ends = np.cumsum(sizes + 1) - 1
+    points_at = object_ends - sizes + metric_lengths + _HEADER
+    starts = points_at[seg] + joined - joined[firsts][seg]
+    objects = [
+        f'{{"metric":{m},"values":[{",".join(texts[f : f + k])}]}}'
+        for m, f, k in zip(metrics, firsts.tolist(), totals.tolist(), strict=True)
+    ]
+    return EncodedMatrix(
+        labels,
+        metrics,
+        ",".join(objects),
+        int(times[0]),
+        step_ms,
+        firsts,
+        counts,
+        starts,
+        starts + lengths,
+        object_ends,
+    )
 
 
-def matrix_data(matrix: Sequence[EncodedSeries]) -> str:
-    """The ``data`` of a range query answer as JSON text."""
-    return f'{{"resultType":"matrix","result":[{",".join(s.json() for s in matrix)}]}}'
+@dataclass(frozen=True)
+class Part:
+    """Steps ``first..last`` (grid numbers) of ``matrix``; ``rows[i]`` is the row there of
+    the ``i``-th series of the matrix assembled from parts (-1: none)."""
+
+    matrix: EncodedMatrix
+    first: int
+    last: int
+    rows: I64
+
+
+@dataclass
+class _Cut:
+    """What one part gives each series: its points' numbers, count and text span."""
+
+    counts: npt.NDArray[np.int32]
+    first_point: I64
+    points: I64
+    lo: I64
+    hi: I64
+
+
+def _cut(part: Part) -> _Cut:
+    m, rows = part.matrix, part.rows
+    width = part.last - part.first + 1
+    if not m.labels:
+        none = np.zeros(len(rows), np.int64)
+        return _Cut(np.zeros((len(rows), width), np.int32), none, none, none, none)
+    has = rows >= 0
+    r = np.where(has, rows, 0)
+    counts = m.counts[r, part.first : part.last + 1]
+    before = m.counts[r, part.first - 1] if part.first else np.zeros(len(r), np.int32)
+    counts = np.where(has[:, None], counts - before[:, None], 0).astype(np.int32)
+    points = counts[:, -1].astype(np.int64)
+    first_point = m.firsts[r] + before
+    some = points > 0
+    lo = np.where(some, m.starts[np.where(some, first_point, 0)], 0)
+    hi = np.where(some, m.ends[np.where(some, first_point + points - 1, 0)], 0)
+    return _Cut(counts, first_point, points, lo, hi)
+
+
+def assemble(labels: list[Labels], metrics: list[str], parts: Sequence[Part]) -> EncodedMatrix:
+    """The series ``labels`` (sorted; their metrics' text ``metrics``) over the steps of
+    ``parts`` one after the other on one grid; series without points are left out.
+    Points are copied as text, never encoded again."""
+    first = parts[0]
+    cuts = [_cut(p) for p in parts]
+    totals = sum((c.points for c in cuts), np.zeros(len(labels), np.int64))
+    keep = np.flatnonzero(totals)
+    if len(keep) < len(labels):
+        labels = [labels[i] for i in keep.tolist()]
+        metrics = [metrics[i] for i in keep.tolist()]
+        totals = totals[keep]
+        for c in cuts:
+            c.counts, c.first_point, c.points = c.counts[keep], c.first_point[keep], c.points[keep]
+            c.lo, c.hi = c.lo[keep], c.hi[keep]
+    metric_lengths = np.fromiter(map(len, metrics), np.int64, len(metrics))
+    spans = [c.hi - c.lo for c in cuts]
+    pieces = sum(((c.points > 0).astype(np.int64) for c in cuts), np.zeros(len(labels), np.int64))
+    sizes = metric_lengths + _HEADER + sum(spans, np.zeros(len(labels), np.int64))
+    sizes += pieces - 1 + _TRAILER
+    object_ends = np.cumsum(sizes + 1) - 1
+    at = object_ends - sizes + metric_lengths + _HEADER
+    firsts = np.cumsum(totals) - totals
+    m = int(totals.sum())
+    starts = np.empty(m, np.int64)
+    ends = np.empty(m, np.int64)
+    done = np.zeros(len(labels), np.int64)
+    blocks = []
+    for part, c, span in zip(parts, cuts, spans, strict=True):
+        source = concat_ranges(c.first_point, c.first_point + c.points)
+        dest = concat_ranges(firsts + done, firsts + done + c.points)
+        shift = np.repeat(at - c.lo, c.points)
+        starts[dest] = part.matrix.starts[source] + shift
+        ends[dest] = part.matrix.ends[source] + shift
+        blocks.append(c.counts + done[:, None].astype(np.int32))
+        done += c.points
+        at = at + np.where(c.points > 0, span + 1, 0)
+    texts = [_pieces(p.matrix.text, c) for p, c in zip(parts, cuts, strict=True)]
+    if len(texts) == 1:
+        middles = texts[0]
+    else:
+        middles = [",".join(filter(None, group)) for group in zip(*texts, strict=True)]
+    text = ",".join(
+        f'{{"metric":{m},"values":[{middle}]}}' for m, middle in zip(metrics, middles, strict=True)
+    )
+    assert len(text) == (int(object_ends[-1]) if labels else 0)
+    return EncodedMatrix(
+        labels,
+        metrics,
+        text,
+        first.matrix.first_ms + first.first * first.matrix.step_ms,
+        first.matrix.step_ms,
+        firsts,
+        np.concatenate(blocks, axis=1),
+        starts,
+        ends,
+        object_ends,
+    )
+
+
+def _pieces(text: str, cut: _Cut) -> list[str]:
+    return [text[a:b] for a, b in zip(cut.lo.tolist(), cut.hi.tolist(), strict=True)]
 
 
 def _capped(notes: Sequence[str], kind: str) -> list[str]:

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from promql import Engine
+from promql import Engine, QueryResult
 from queryapi.cache import RangeCache, cacheable
-from queryapi.encode import encoded_matrix, matrix_data
+from queryapi.encode import series_data
 from queryapi.rounds import SharedRounds
 from runtime.clock import VirtualClock
 from tsdb import Store, StoreSettings
@@ -42,12 +42,13 @@ def _store(scrapes: int) -> Store:
 
 
 def _fresh(engine: Engine, text: str, start: int, end: int) -> str:
-    return matrix_data(encoded_matrix(engine.range(text, start, end, STEP_MS).series))
+    series = engine.range(text, start, end, STEP_MS).series
+    return f'{{"resultType":"matrix","result":[{series_data(series)}]}}'
 
 
 def _cached(cache: RangeCache, engine: Engine, text: str, start: int, end: int) -> str:
-    series, _ = cache.evaluate(engine, text, start, end, STEP_MS, now_ms=end)
-    return matrix_data(series)
+    matrix, _ = cache.evaluate(engine, text, start, end, STEP_MS, now_ms=end)
+    return matrix.data()[0]
 
 
 @pytest.mark.parametrize("text", QUERIES)
@@ -61,6 +62,59 @@ def test_refreshes_answer_as_a_fresh_evaluation_does(text: str) -> None:
         assert json.loads(got) == json.loads(_fresh(engine, text, end - HOUR_MS, end))
         _scrape(store, k + 1)
     assert cache.hits == 9
+
+
+def test_series_that_come_and_go_are_answered_as_afresh() -> None:
+    store = _store(121)
+    engine = Engine(store)
+    cache = RangeCache(1 << 20, FRESH_MS, lambda: store.generation)
+    text = 'mem > 103 or on () up{inst=~"2|3"}'
+    for k in range(120, 140):
+        end = T0_MS + k * STEP_MS
+        got = _cached(cache, engine, text, end - HOUR_MS, end)
+        assert got == _fresh(engine, text, end - HOUR_MS, end)
+        _scrape(store, k + 1)
+        # Series that begin and end between refreshes: the kept and fresh sets differ.
+        if k % 3 == 0:
+            at = T0_MS + (k + 1) * STEP_MS
+            store.append({"__name__": "up", "inst": str(2 + k % 2)}, at, float(k))
+    assert cache.hits == 19
+
+
+class _Counting(Engine):
+    """An engine that notes the ranges it evaluates."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.ranges: list[tuple[int, int]] = []
+
+    def range(self, text: str, start_ms: int, end_ms: int, step_ms: int) -> QueryResult:
+        self.ranges.append((start_ms, end_ms))
+        return super().range(text, start_ms, end_ms, step_ms)
+
+
+def test_an_empty_answer_is_kept_from_its_start() -> None:
+    store = _store(121)
+    engine = _Counting(store)
+    cache = RangeCache(1 << 20, FRESH_MS, lambda: store.generation)
+    for k in range(120, 124):
+        end = T0_MS + k * STEP_MS
+        assert json.loads(_cached(cache, engine, "mem > 1e9", end - HOUR_MS, end))["result"] == []
+        # Every refresh evaluates only the steps after the kept ones.
+        assert engine.ranges[-1] == (end - (HOUR_MS if k == 120 else FRESH_MS), end)
+    assert cache.hits == 3
+
+
+def test_a_limit_cuts_whole_series() -> None:
+    store = _store(121)
+    engine = Engine(store)
+    cache = RangeCache(1 << 20, FRESH_MS, lambda: store.generation)
+    end = T0_MS + 120 * STEP_MS
+    matrix, _ = cache.evaluate(engine, "mem", end - HOUR_MS, end, STEP_MS, end)
+    data, truncated = matrix.data(limit=3)
+    assert truncated
+    assert json.loads(data)["result"] == json.loads(matrix.data()[0])["result"][:3]
+    assert matrix.data(limit=4) == (matrix.data()[0], False)
 
 
 def test_only_steps_older_than_the_freshness_are_kept() -> None:
