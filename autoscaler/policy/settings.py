@@ -101,6 +101,13 @@ class VerticalSettings(BaseModel):
         "often as the histogram target (target percentile × margin, the VPA's request) was "
         "exceeded on them.",
     )
+    cpu_fallback: bool = Field(
+        True,
+        description="CPU request: the histogram target (target percentile × margin, the VPA's "
+        "request) instead of the calibrated forecast while the calibrated targets of the "
+        "calibration days, each judged on the usage that followed it, left more mean slack "
+        "than the histogram targets of those hours, or have no such record yet.",
+    )
     memory_peak_days: float = Field(
         7, gt=0, le=35, description="Memory request holds the peak usage of this many days."
     )

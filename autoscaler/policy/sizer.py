@@ -4,15 +4,17 @@ Keeps what :func:`~autoscaler.policy.vertical.recommend_request` needs between d
 the decaying histogram, the recent usage for :func:`~autoscaler.policy.vertical.forecast_need`
 and :func:`~autoscaler.policy.vertical.cpu_forecasts` (trimmed to the longest window they
 read), the usage at the latest OOM kill and, for CPU, the forecasts made every hour with the
-histogram target of that hour: the calibration set of
-:func:`~autoscaler.policy.vertical.calibrated_target`. A sample is judged against the
-forecasts made before it was seen, so calibration never looks ahead.
+histogram target and the calibrated target of that hour: the calibration set of
+:func:`~autoscaler.policy.vertical.calibrated_target`, and the record that decides whether
+the calibrated target or the histogram target sets the request. A sample is judged against
+the forecasts and targets made before it was seen, so neither looks ahead.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,7 +31,20 @@ from autoscaler.policy.vertical import (
     recommend_request,
 )
 
-__all__ = ["ContainerSizer"]
+__all__ = ["Calibration", "ContainerSizer"]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The calibrated CPU target now, and whether its record beats the histogram target's.
+
+    ``beats``: over the calibration days, the calibrated targets made every hour left no
+    more mean slack on the usage that followed them than the histogram targets of the same
+    hours (their throttling is matched by the risk). False without such a record.
+    """
+
+    target: float
+    beats: bool
 
 
 class ContainerSizer:
@@ -49,8 +64,12 @@ class ContainerSizer:
             settings.cpu_calibration_days * DAY if self._calibrate else 0.0,
         )
         self._oom_used: float | None = None
-        # (made at, histogram target, forecasts), hourly: what each later sample is judged on
-        self._forecasts: deque[tuple[float, float, FloatArray]] = deque()
+        # (made at, histogram target, forecasts, calibrated target or NaN), hourly: what each
+        # later sample is judged on
+        self._forecasts: deque[tuple[float, float, FloatArray, float]] = deque()
+        # The last calibration and the state it was made from: the hourly record and a
+        # decision at the same moment need it once.
+        self._memo: tuple[tuple[float, float, int], Calibration | None] | None = None
 
     def observe(self, at: float, used: float) -> None:
         """Usage sampled at ``at``."""
@@ -77,14 +96,22 @@ class ContainerSizer:
         forecasts = self._candidates(times, usage, at)
         if forecasts is None:
             return
+        calibrated = self._calibrated(times, usage, at)
         reference = self.histogram.percentile(self.settings.target_percentile)
-        self._forecasts.append((at, reference * self.settings.margin, forecasts))
+        target = math.nan if calibrated is None else calibrated.target
+        self._forecasts.append((at, reference * self.settings.margin, forecasts, target))
         since = at - self.settings.cpu_calibration_days * DAY
         # The oldest set stays while it judges samples of the window.
         while len(self._forecasts) > 1 and self._forecasts[1][0] <= since:
             self._forecasts.popleft()
 
-    def _calibrated(self, times: FloatArray, usage: FloatArray, at: float) -> float | None:
+    def _calibrated(self, times: FloatArray, usage: FloatArray, at: float) -> Calibration | None:
+        key = (at, float(times[-1]) if len(times) else -math.inf, len(self._forecasts))
+        if self._memo is None or self._memo[0] != key:
+            self._memo = (key, self._calibrate_now(times, usage, at))
+        return self._memo[1]
+
+    def _calibrate_now(self, times: FloatArray, usage: FloatArray, at: float) -> Calibration | None:
         forecasts = self._candidates(times, usage, at)
         if forecasts is None or not self._forecasts:
             return None
@@ -102,7 +129,14 @@ class ContainerSizer:
         if risk is None:
             risk = float(np.mean(used > reference))
         best = calibrated_target(forecasts, used[:, None] / then, risk)
-        return None if best is None else best[0]
+        if best is None:
+            return None
+        record = np.fromiter((f[3] for f in self._forecasts), np.float64)[which]
+        judged = np.isfinite(record) & (reference > 0)
+        beats = bool(judged.any()) and bool(
+            np.mean(used[judged] / reference[judged]) <= np.mean(used[judged] / record[judged])
+        )
+        return Calibration(best[0], beats)
 
     def oom(self, used: float) -> None:
         """An OOM kill with ``used`` in use (the limit, usually)."""
@@ -123,7 +157,12 @@ class ContainerSizer:
         """The request for ``current``; consumes a pending OOM kill."""
         times, usage = self._arrays()
         need = forecast_need(times, usage, at, self.resource, self.settings)
-        calibrated = self._calibrated(times, usage, at) if self._calibrate else None
+        calibration = self._calibrated(times, usage, at) if self._calibrate else None
+        calibrated = None if calibration is None else calibration.target
+        # The VPA's own target until the calibrated one has shown it leaves less slack.
+        fallback = calibration is None or not calibration.beats
+        if self._calibrate and self.settings.cpu_fallback and fallback:
+            need = calibrated = None
         decision = recommend_request(
             self.histogram,
             current,

@@ -9,8 +9,11 @@ target carry a smaller margin. For CPU, several forecasts of the coming hour
 (:func:`cpu_forecasts`) are calibrated on the container's own recent usage
 (:func:`calibrated_target`): each gets the margin that would have left usage above it as
 often as the risk allows (by default, as often as the histogram target was exceeded), and the
-one that would have left the least slack sets the request. A resize happens only when the
-target moves by more than the hysteresis, or when the current request leaves the bounds.
+one that would have left the least slack sets the request, as long as the calibrated targets
+of the last days left less slack on the usage that followed them than the histogram target
+did; otherwise the histogram target (the VPA's) sets it, per container, until they do again.
+A resize happens only when the target moves by more than the hysteresis, or when the current
+request leaves the bounds.
 
 The VPA holds a request until it leaves wide bounds or a pod has lived 12 h, so its margin
 must cover a day of drift; deciding every hour on a forecast of the next one needs less.

@@ -120,3 +120,55 @@ def test_without_calibration_the_recent_percentile_floors_the_histogram_target()
     for t, v in zip(times, usage, strict=True):
         calibrated.observe(float(t), float(v))
     assert calibrated.decide(now, 1.0).reason in {VerticalReason.FORECAST, VerticalReason.TARGET}
+
+
+def _spiked(days: int, seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    # Level noise with one spike on day 3: every calibrated margin covers the spike for a
+    # week, the histogram's P90 barely sees it.
+    rng = np.random.default_rng(seed)
+    times = np.arange(0, days * DAY, 300.0)
+    usage = rng.uniform(0.9, 1.0, len(times))
+    usage[int(3 * DAY / 300)] = 2.0
+    return times, usage
+
+
+def _sizer(settings: VerticalSettings, times: np.ndarray, usage: np.ndarray) -> ContainerSizer:
+    sizer = ContainerSizer("cpu", settings, first_bucket=0.01)
+    for t, v in zip(times, usage, strict=True):
+        sizer.observe(float(t), float(v))
+    return sizer
+
+
+def test_the_histogram_target_holds_while_the_calibrated_record_leaves_more_slack() -> None:
+    times, usage = _spiked(8)
+    now = 8 * DAY
+    fallback = _sizer(S, times, usage).decide(now, 1.0)
+    p90 = _sizer(S, times, usage).histogram.percentile(S.target_percentile)
+    assert (fallback.reason, fallback.target) == (VerticalReason.TARGET, p90 * S.margin)
+    forced = _sizer(VerticalSettings(cpu_fallback=False), times, usage).decide(now, 1.0)
+    assert forced.reason == VerticalReason.FORECAST
+    assert forced.target > 1.5 > fallback.target
+
+
+def test_without_a_record_the_histogram_target_holds() -> None:
+    times, usage = _daily(1)
+    early = times < HOUR  # one forecast made, no sample judged on its calibrated target yet
+    sizer = _sizer(S, times[early], usage[early])
+    assert sizer.decide(HOUR, 1.0).reason == VerticalReason.TARGET
+
+
+def test_a_calibrated_target_with_a_better_record_sets_the_request() -> None:
+    times, usage = _daily(9, seed=5)
+    decision = _sizer(S, times, usage).decide(float(times[-1]) + 300, 1.0)
+    assert decision.reason == VerticalReason.FORECAST
+
+
+def test_each_calibrated_target_of_the_record_was_made_from_earlier_usage() -> None:
+    times, usage = _spiked(5)
+    full = _sizer(S, times, usage)
+    made, _, _, target = full._forecasts[-30]
+    before = times < made
+    alone = _sizer(S, times[before], usage[before])
+    times_before, usage_before = alone._arrays()
+    calibration = alone._calibrated(times_before, usage_before, made)
+    assert calibration is not None and calibration.target == target
