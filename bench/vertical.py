@@ -13,6 +13,12 @@ Without TRACE: every CPU- and memory-like trace in ``$FORESIGHT_TEST_DATA/traces
 (the Twitter series) and network bytes are not container usage and are left out; named on
 the command line they are replayed as CPU (compressible), as the backtest does.
 Progress goes to stderr.
+
+``--frontier``: for each CPU trace, foresight's calibrated requests at fixed risks
+(``cpu_throttle_target`` from 0 to 0.2, no fallback) and the least slack its frontier has at
+the VPA's throttled %: the lower envelope of those points, where a point between two of them
+is what alternating between their two risks gives. A VPA point above that envelope is
+dominated by some mix of foresight's settings even where the default does not beat it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pathlib import Path
 
 from autoscaler.backtest.trace import trace_files
 from autoscaler.backtest.vertical import (
+    ForesightVertical,
     VerticalResult,
     VerticalScore,
     format_vertical,
@@ -35,9 +42,20 @@ from autoscaler.backtest.vertical import (
     run_vertical,
     vertical_inputs,
 )
+from autoscaler.policy.settings import VerticalSettings
 from tests.support.external import data_root
 
-__all__ = ["ConstantFloor", "MarginSummary", "floor_score", "main", "summarise", "usage_kind"]
+__all__ = [
+    "FRONTIER_RISKS",
+    "ConstantFloor",
+    "MarginSummary",
+    "floor_score",
+    "frontier",
+    "main",
+    "slack_at",
+    "summarise",
+    "usage_kind",
+]
 
 # Name fragments of shared traces that measure container-like CPU: utilisation %, MHz, cores.
 # crane_input* are the Tencent series gocrane/crane predicts CPU on (input0 is labelled CPU).
@@ -45,6 +63,8 @@ CPU_LIKE = ("cpu", "crane_input", "grok_asg")
 MEMORY_LIKE = ("mem",)
 # Arrivals and traffic, not usage of a resource a request reserves.
 NOT_USAGE = ("twitter", "network")
+# The fixed CPU risks of --frontier.
+FRONTIER_RISKS = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2)
 
 
 def usage_kind(name: str) -> str | None:
@@ -83,6 +103,48 @@ def floor_score(path: Path) -> VerticalScore:
     v = vertical_inputs(path)
     peak = float(v.usage[v.first :].max()) if v.first < len(v.usage) else 0.0
     return replay_vertical(v.times, v.usage, v.first, v.resource, ConstantFloor(peak))
+
+
+def frontier(path: Path, risks: Sequence[float] = FRONTIER_RISKS) -> list[VerticalScore]:
+    """foresight's score on one CPU trace at each fixed risk, without the fallback."""
+    v = vertical_inputs(path)
+    out = []
+    for risk in risks:
+        settings = VerticalSettings(cpu_throttle_target=risk, cpu_fallback=False)
+        policy = ForesightVertical(v.resource, settings, v.first_bucket)
+        out.append(replay_vertical(v.times, v.usage, v.first, v.resource, policy))
+    return out
+
+
+def slack_at(points: Sequence[VerticalScore], throttled_pct: float) -> float | None:
+    """Least slack of the lower envelope of ``points`` at ``throttled_pct`` (None: none that
+    low). Any point throttling no more counts, and so does every mix of two points on either
+    side of it (alternating between their settings gives the line between them)."""
+    best: float | None = None
+    for a in points:
+        if a.throttled_pct <= throttled_pct:
+            best = a.slack_pct if best is None else min(best, a.slack_pct)
+        for b in points:
+            lo, hi = a.throttled_pct, b.throttled_pct
+            if lo < throttled_pct < hi:
+                w = (throttled_pct - lo) / (hi - lo)
+                mixed = a.slack_pct + w * (b.slack_pct - a.slack_pct)
+                best = mixed if best is None else min(best, mixed)
+    return best
+
+
+def _format_frontier(rows: Sequence[tuple[VerticalResult, list[VerticalScore]]]) -> str:
+    lines = [f"{'trace':<34} {'vpa slack/throttled%':>20} {'foresight frontier slack at it':>31}"]
+    for result, points in rows:
+        vpa = next(s for s in result.scores if s.policy == "vpa")
+        at = slack_at(points, vpa.throttled_pct)
+        verdict = "-" if at is None else ("below" if at <= vpa.slack_pct else "above")
+        shown = "none" if at is None else f"{at:.2f}"
+        lines.append(
+            f"{result.trace[:34]:<34} {vpa.slack_pct:>11.2f} / {vpa.throttled_pct:>5.2f} "
+            f"{shown:>24} ({verdict})"
+        )
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -159,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.vertical", description=__doc__)
     parser.add_argument("traces", type=Path, nargs="*", metavar="TRACE")
     parser.add_argument("--json", action="store_true", help="results and summaries as JSON")
+    parser.add_argument(
+        "--frontier",
+        action="store_true",
+        help="also sweep foresight's CPU risk and compare its frontier with the VPA",
+    )
     args = parser.parse_args(argv)
     paths = trace_files(args.traces) if args.traces else default_traces()
     results = []
@@ -168,15 +235,28 @@ def main(argv: list[str] | None = None) -> int:
         result.scores.append(floor_score(path))
         results.append(result)
     summaries = summarise(results)
+    frontiers = []
+    if args.frontier:
+        for path, result in zip(paths, results, strict=True):
+            if result.resource == "cpu":
+                sys.stderr.write(f"frontier {path.stem}\n")
+                frontiers.append((result, frontier(path)))
     if args.json:
-        out = {
+        out: dict[str, object] = {
             "results": [r.as_dict() for r in results],
             "summaries": [vars(s) for s in summaries],
         }
+        if frontiers:
+            out["frontiers"] = {
+                r.trace: [dict(vars(p), risk=k) for p, k in zip(f, FRONTIER_RISKS, strict=True)]
+                for r, f in frontiers
+            }
         print(json.dumps(out, indent=2))
     else:
         print(format_vertical(results), end="")
         print(_format_summary(summaries), end="")
+        if frontiers:
+            print(_format_frontier(frontiers), end="")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""``bench.vertical``: which traces count as container usage, the margin summary, the floor."""
+"""``bench.vertical``: which traces count as container usage, the margin summary, the floor,
+the frontier's envelope."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from autoscaler.backtest.vertical import VerticalResult, VerticalScore, replay_vertical
-from bench.vertical import ConstantFloor, summarise, usage_kind
+from bench.vertical import ConstantFloor, slack_at, summarise, usage_kind
 
 
 @pytest.mark.parametrize(
@@ -65,3 +66,14 @@ def test_the_floor_is_a_constant_request_at_the_scored_peak() -> None:
     score = replay_vertical(times, usage, 1, "memory", ConstantFloor(4.0))
     assert (score.oom_events, score.resizes) == (0, 0)
     assert score.slack_pct == pytest.approx(100 * (0.75 + 0.5 + 0 + 0.5) / 4)
+
+
+def test_the_frontier_envelope_mixes_neighbours_and_keeps_cheaper_points() -> None:
+    def point(slack: float, throttled: float) -> VerticalScore:
+        return VerticalScore("foresight", slack, throttled, 0, 0)
+
+    points = [point(50.0, 0.0), point(30.0, 2.0), point(10.0, 6.0), point(40.0, 4.0)]
+    assert slack_at(points, 4.0) == pytest.approx(20.0)  # halfway from (2, 30) to (6, 10)
+    assert slack_at(points, 2.0) == 30.0
+    assert slack_at(points, 10.0) == 10.0
+    assert slack_at([point(5.0, 1.0)], 0.5) is None
