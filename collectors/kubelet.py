@@ -22,7 +22,7 @@ import numpy as np
 
 from collectors.scrape import ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
-from collectors.transport import AiohttpTransport
+from collectors.transport import ScrapeClient
 from collectors.usage import (
     LabelKeys,
     NodeResources,
@@ -120,12 +120,11 @@ def kubelet_client(
     not pay a TCP (and often a TLS) handshake per kubelet on the event loop.
     """
     limits = limits or httpx.Limits(max_connections=settings.concurrency)
-    return httpx.AsyncClient(
-        transport=AiohttpTransport(
-            kubelet_tls(settings), limits, keepalive_s=kubelet_keepalive_seconds(settings)
-        ),
-        timeout=settings.scrape_timeout_seconds,
-        follow_redirects=False,
+    return ScrapeClient(
+        kubelet_tls(settings),
+        limits,
+        keepalive_s=kubelet_keepalive_seconds(settings),
+        timeout_s=settings.scrape_timeout_seconds,
     )
 
 

@@ -37,7 +37,7 @@ from collectors.cluster_model import PodInfo
 from collectors.kubelet import kubelet_keepalive_seconds
 from collectors.scrape import ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
-from collectors.transport import AiohttpTransport
+from collectors.transport import ScrapeClient
 from runtime.clock import Clock
 from tsdb import Store
 from tsdb.exposition import ExpositionError, parse_exposition
@@ -59,11 +59,12 @@ WorkloadOf = Callable[[PodInfo], tuple[str, str] | None]
 def pod_client(settings: CollectorSettings) -> httpx.AsyncClient:
     """The HTTP client for pod scrapes: system trust store, no redirects, aiohttp on the wire."""
     limits = httpx.Limits(max_connections=settings.concurrency)
-    return httpx.AsyncClient(
-        # Kept open between cycles, as the kubelets' connections are.
-        transport=AiohttpTransport(True, limits, keepalive_s=kubelet_keepalive_seconds(settings)),
-        timeout=settings.scrape_timeout_seconds,
-        follow_redirects=False,
+    # Kept open between cycles, as the kubelets' connections are.
+    return ScrapeClient(
+        True,
+        limits,
+        keepalive_s=kubelet_keepalive_seconds(settings),
+        timeout_s=settings.scrape_timeout_seconds,
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from collectors.transport import ResponseTooLarge, ScrapeClient, charset_of
 from runtime.backoff import Backoff, retry_after_seconds
 from runtime.clock import Clock
 
@@ -37,9 +38,15 @@ REASONS = (
     "backoff",
 )
 
-
-class ResponseTooLarge(Exception):
-    """The body went past the size cap."""
+__all__ = [
+    "REASONS",
+    "ResponseTooLarge",
+    "ScrapeHealth",
+    "ScrapeOutcome",
+    "ScrapeTarget",
+    "Scraper",
+    "classify",
+]
 
 
 @dataclass(frozen=True)
@@ -203,7 +210,7 @@ class Scraper:
             t0 = time.perf_counter()
             self.health.attempts += 1
             try:
-                body, encoding = await asyncio.wait_for(self._fetch(target), self._timeout_s)
+                body, content_type = await asyncio.wait_for(self._fetch(target), self._timeout_s)
             except TimeoutError:
                 outcome = self._failed(target, started_ms, t0, "timeout", "no answer in time", None)
             except Exception as e:  # every failure is classified in one place
@@ -215,12 +222,17 @@ class Scraper:
                 # a target answering garbage is down, and its backoff keeps growing.
                 outcome = ScrapeOutcome(target, started_ms, time.perf_counter() - t0)
                 if decode:
-                    outcome.body = body.decode(encoding, errors="replace")
+                    outcome.body = body.decode(charset_of(content_type), errors="replace")
                 else:
                     outcome.data = body
         return outcome
 
-    async def _fetch(self, target: ScrapeTarget) -> tuple[bytes, str]:
+    async def _fetch(self, target: ScrapeTarget) -> tuple[bytes, str | None]:
+        """The body and its Content-Type."""
+        if isinstance(self._client, ScrapeClient):
+            return await self._client.get_body(
+                target.url, target.headers, self._timeout_s, self._max_bytes
+            )
         chunks: list[bytes] = []
         size = 0
         async with self._client.stream(
@@ -232,8 +244,8 @@ class Scraper:
                 if size > self._max_bytes:
                     raise ResponseTooLarge(f"body larger than {self._max_bytes} bytes")
                 chunks.append(chunk)
-            encoding = response.charset_encoding or "utf-8"
-        return b"".join(chunks), encoding
+            content_type = response.headers.get("Content-Type")
+        return b"".join(chunks), content_type
 
     def succeeded(self, outcome: ScrapeOutcome) -> None:
         """Record a fetched body as a success (it parsed): the target is up, out of backoff."""
