@@ -27,7 +27,7 @@ from collectors.cadvisor import RowCache, RowLabels, Selection, TargetLabels, re
 from collectors.kubelet import NodeEndpoint, kubelet_url, token_headers
 from collectors.scrape import ScrapeHealth, ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
-from collectors.summary import SummaryError, decode_summary, summary_samples
+from collectors.summary import RowKey, SummaryError, decode_summary, row_labels, summary_rows
 from runtime import names_kubelet
 from runtime.clock import Clock
 from runtime.families import Family, Kind
@@ -51,6 +51,8 @@ class _NodeStats:
 
     # cAdvisor: the series of each line of the last response.
     rows: RowCache = field(default_factory=RowCache)
+    # Summary API: the series id of each row of the last response.
+    summary_refs: dict[RowKey, int] = field(default_factory=dict)
     # Series written by the last successful scrape and their values, replaced as one
     # (``/metrics`` reads them from another thread).
     latest: tuple[list[int], list[float]] = ([], [])
@@ -139,6 +141,7 @@ class KubeletStatsCollector(abc.ABC):
             self._generation = self._store.generation
             for state in self._state.values():
                 state.rows = RowCache()
+                state.summary_refs = {}
         started = time.perf_counter()
         n = len(targets)
         stagger = self._settings.stagger_seconds
@@ -292,11 +295,20 @@ class SummaryCollector(KubeletStatsCollector):
     ) -> tuple[list[int], list[float]]:
         refs: list[int] = []
         values: list[float] = []
-        for labels, value in dict(summary_samples(decode_summary(body), target)).items():
-            ref = self._series(labels)
-            if ref >= 0:
-                refs.append(ref)
-                values.append(value)
+        # A node's rows are the same from one response to the next: their label sets are
+        # built and looked up only when new.
+        known = state.summary_refs
+        seen: dict[RowKey, int] = {}
+        for key, value in dict(summary_rows(decode_summary(body))).items():
+            ref = known.get(key)
+            if ref is None:
+                ref = self._series(row_labels(key, target))
+                if ref < 0:
+                    continue  # past the series limit: asked again next time, and counted
+            seen[key] = ref
+            refs.append(ref)
+            values.append(value)
+        state.summary_refs = seen
         return refs, values
 
 

@@ -32,11 +32,14 @@ __all__ = [
     "FsStats",
     "NodeStats",
     "PodStats",
+    "RowKey",
     "Summary",
     "SummaryError",
     "VolumeStats",
     "decode_summary",
     "decode_summary_whole",
+    "row_labels",
+    "summary_rows",
     "summary_samples",
 ]
 
@@ -166,19 +169,34 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+# A sample's name and its own labels (the document's: filesystem, namespace, pod, volume,
+# claim), in a fixed order per kind of sample: the same series gives the same key.
+RowKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
 def summary_samples(summary: Summary, target: TargetLabels) -> list[tuple[Labels, float]]:
     """Every sample of the document, with its full label set (``__name__`` included).
 
     Missing numbers give no sample (never a zero); pods without a namespace and name, and
     volumes without a name, are skipped.
     """
-    common = target.pairs()
-    out: list[tuple[Labels, float]] = []
+    return [(row_labels(key, target), value) for key, value in summary_rows(summary)]
+
+
+def row_labels(key: RowKey, target: TargetLabels) -> Labels:
+    """The full label set of a row of :func:`summary_rows` scraped from ``target``."""
+    name, pairs = key
+    return tuple(sorted((("__name__", name), *target.pairs(), *pairs)))
+
+
+def summary_rows(summary: Summary) -> list[tuple[RowKey, float]]:
+    """The samples of :func:`summary_samples`, each keyed by its name and its own labels
+    (empty ones left out), without the scrape's."""
+    out: list[tuple[RowKey, float]] = []
 
     def add(name: str, value: float | None, *pairs: tuple[str, str]) -> None:
         if value is not None:
-            labels = sorted((("__name__", name), *common, *(p for p in pairs if p[1])))
-            out.append((tuple(labels), value))
+            out.append(((name, tuple(p for p in pairs if p[1])), value))
 
     node = summary.get("node", {})
     filesystems: list[tuple[str, Any]] = [("nodefs", node.get("fs"))]
