@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import multiprocessing
 import resource
@@ -40,6 +41,7 @@ from collectors.state_metrics import usage_families
 from runtime.clock import VirtualClock
 from runtime.families import FamiliesCollector, exposition
 from simulator.cluster import SimulatedCluster
+from simulator.kubelet_http import PROMETHEUS_TEXT
 from tests.support.external import data_root
 from tsdb import Store, StoreSettings
 
@@ -130,14 +132,23 @@ async def _serve_fleet(nodes: int, conn: Connection) -> None:
     cadvisor = _cadvisor_parts()
     summary = _summary_parts()
 
-    async def handle(request: web.Request) -> web.Response:
+    cadvisor_gzip: dict[str, bytes] = {}
+
+    async def handle(request: web.Request) -> web.StreamResponse:
         node = int(request.match_info["node"].removeprefix("node-"))
         scrapes[node] = scrapes.get(node, -1) + 1
-        return web.Response(text=_fleet_body(node, scrapes[node]))
+        return await _promhttp(request, _fleet_body(node, scrapes[node]).encode())
 
-    async def handle_cadvisor(request: web.Request) -> web.Response:
+    async def handle_cadvisor(request: web.Request) -> web.StreamResponse:
         node = request.match_info["node"].removeprefix("node-")
-        return web.Response(text=node.join(cadvisor))
+        body = node.join(cadvisor).encode()
+        if not _accepts_gzip(request):
+            return await _promhttp(request, body)
+        # The same text every time (values included): compressed once per node.
+        compressed = cadvisor_gzip.get(node)
+        if compressed is None:
+            compressed = cadvisor_gzip[node] = gzip.compress(body, GO_GZIP_LEVEL, mtime=0)
+        return await _promhttp(request, body, compressed)
 
     async def handle_summary(request: web.Request) -> web.Response:
         node = request.match_info["node"].removeprefix("node-")
@@ -156,6 +167,38 @@ async def _serve_fleet(nodes: int, conn: Connection) -> None:
     conn.send({"api": f"http://127.0.0.1:{port}", "nodes": endpoints, "source": "kubelet fleet"})
     await _wait_stop(conn)
     await runner.cleanup()
+
+
+# Go's net/http sends a streamed response in chunks of what each write flushes: Prometheus'
+# text encoder flushes every 4 KiB, its gzip writer's output goes through 2 KiB.
+GO_TEXT_CHUNK = 4096
+GO_GZIP_CHUNK = 2048
+# compress/gzip's default level, which Go's Prometheus handler uses.
+GO_GZIP_LEVEL = 6
+
+
+def _accepts_gzip(request: web.Request) -> bool:
+    offered = request.headers.get("Accept-Encoding", "")
+    return "gzip" in (part.split(";")[0].strip() for part in offered.split(","))
+
+
+async def _promhttp(
+    request: web.Request, body: bytes, compressed: bytes | None = None
+) -> web.StreamResponse:
+    """``body`` as a kubelet's Prometheus handler (Go's promhttp) sends it: chunked, and
+    gzip (``compressed``, or compressed here) when the request accepts it."""
+    response = web.StreamResponse(headers={"Content-Type": PROMETHEUS_TEXT})
+    response.enable_chunked_encoding()
+    chunk = GO_TEXT_CHUNK
+    if _accepts_gzip(request):
+        response.headers["Content-Encoding"] = "gzip"
+        body = compressed or gzip.compress(body, GO_GZIP_LEVEL, mtime=0)
+        chunk = GO_GZIP_CHUNK
+    await response.prepare(request)
+    for at in range(0, len(body), chunk):
+        await response.write(body[at : at + chunk])
+    await response.write_eof()
+    return response
 
 
 async def _serve_simulator(nodes: int, conn: Connection) -> None:
