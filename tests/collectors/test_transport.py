@@ -140,11 +140,12 @@ CLIENTS = {
 }
 
 
-async def _scrape(client: httpx.AsyncClient, url: str) -> tuple[ScrapeOutcome, Scraper]:
-    clock = VirtualClock(start=T0, autoadvance=False)
+async def _scrape(
+    client: httpx.AsyncClient, url: str, clock: VirtualClock | None = None
+) -> tuple[ScrapeOutcome, Scraper]:
     scraper = Scraper(
         client,
-        clock,
+        clock or VirtualClock(start=T0, autoadvance=False),
         ScrapeHealth("kubelet"),
         concurrency=2,
         timeout_s=5,
@@ -198,9 +199,10 @@ async def test_retry_after_of_a_failed_scrape_is_honoured(
     server: tuple[str, list[str]], client_kind: str
 ) -> None:
     base, _ = server
+    clock = VirtualClock(start=T0, autoadvance=False)
     async with CLIENTS[client_kind]() as client:
-        outcome, scraper = await _scrape(client, base + "/busy")
-        scraper._clock.advance(60)  # type: ignore[attr-defined]
+        outcome, scraper = await _scrape(client, base + "/busy", clock)
+        clock.advance(60)  # past the first backoff (5 s), short of Retry-After (120 s)
         again = await scraper.scrape(outcome.target)
     assert (outcome.reason, again.reason) == ("server_error", "backoff")
 
