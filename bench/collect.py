@@ -12,8 +12,10 @@ kubelet of the fleet also serves ``/metrics/cadvisor`` and ``/stats/summary`` sc
 shared real kubelet payloads (Kubernetes 1.35, ``$FORESIGHT_TEST_DATA/k8s/nri-kubernetes-1_35``):
 the node's own rows as they are, and one real pod's rows (its cgroup, its sandbox with the ten
 interfaces of that kernel, its container; 234 lines of cAdvisor) repeated for each of the
-node's 30 pods under their names. Each size runs three cycles, all three collectors due in
-each; the table shows the third.
+node's 30 pods under their names. The metric paths answer as Go's Prometheus handler
+(promhttp) does, chunked and gzip when the request accepts it (the collectors ask for it);
+the summary is plain JSON. Each size runs three cycles, all three collectors due in each,
+and freezes what the first cycle left as the service does; the table shows the third.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from collectors.settings import CollectorSettings
 from collectors.state_metrics import usage_families
 from runtime.clock import VirtualClock
 from runtime.families import FamiliesCollector, exposition
+from runtime.gcpause import freeze_long_lived
 from simulator.cluster import SimulatedCluster
 from simulator.kubelet_http import PROMETHEUS_TEXT
 from tests.support.external import data_root
@@ -353,6 +356,9 @@ async def _measure_stats(nodes: int, info: dict[str, Any], conn: Connection) -> 
                     f"{figures[f'{name}_cpu_s']:.1f} CPU s",
                     flush=True,
                 )
+            if cycle == 0:
+                # What the service does after its first cycle (runtime.gcpause).
+                freeze_long_lived()
             if cycle < 2:
                 clock.advance(30)
                 conn.send("advance")
