@@ -19,19 +19,22 @@ from __future__ import annotations
 import sys
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from tsdb.arrays import concat_ranges, windows
-from tsdb.labels import Labels, Matcher, MatchType
+from tsdb.labels import METRIC_NAME, Labels, Matcher, MatchType
 from tsdb.strings import StringTable
 
 IdArray = npt.NDArray[np.int32]
 CodeMatrix = npt.NDArray[np.int32]
 
 _EMPTY: IdArray = np.empty(0, dtype=np.int32)
+_ITEM_TYPES = {"i": np.int32, "q": np.int64}
 # Up to this many candidates, a matcher is tested on each candidate's value; beyond it,
 # on the label's postings.
 _FILTER_BELOW = 100_000
@@ -94,6 +97,89 @@ class SeriesIndex:
         self._add_codes(sid, labels)
         return sid
 
+    def add_many(
+        self, label_sets: Sequence[Labels], check: Callable[[Labels], None] | None = None
+    ) -> IdArray:
+        """Register new series (distinct, none known yet) under the next ids, in order.
+
+        ``check`` is called, before anything is registered, with one label set of each
+        set of label names and metric name (:func:`~tsdb.labels.validate_labels` decides
+        on those alone). What :meth:`add` does per label is done per label name and value
+        here: a rule's first evaluation writes tens of thousands of series that share
+        their names and most of their values."""
+        n = len(label_sets)
+        first = self.next_id
+        sids = np.arange(first, first + n, dtype=np.int32)
+        if not n:
+            return sids
+        by_schema: dict[tuple[str, ...], list[int]] = {}
+        name_of = itemgetter(0)
+        for i, labels in enumerate(label_sets):
+            by_schema.setdefault(tuple(map(name_of, labels)), []).append(i)
+        groups = []
+        for names, rows in by_schema.items():
+            group = [label_sets[i] for i in rows]
+            columns = [
+                self.strings.codes(list(map(itemgetter(1), map(itemgetter(j), group))))
+                for j in range(len(names))
+            ]
+            codes = np.stack(columns, axis=1) if columns else np.zeros((len(rows), 0), np.int32)
+            if check is not None:
+                _check_metrics(check, names, group, codes)
+            groups.append((names, rows, codes))
+        widths = np.fromiter(map(len, label_sets), np.int64, n)
+        ends = np.cumsum(widths)
+        pair_names = np.empty(int(ends[-1]), np.int32)
+        pair_values = np.empty(int(ends[-1]), np.int32)
+        schema_of = np.empty(n, np.int32)
+        for names, rows, codes in groups:
+            name_ids = [self._name_id(name) for name in names]
+            schema_of[rows] = self._schema_id(tuple(name_ids))
+            at = (ends - widths)[rows][:, None] + np.arange(len(names))
+            pair_names[at] = name_ids
+            pair_values[at] = codes
+        made = sids.tolist()
+        self._ids.update(zip(label_sets, made, strict=True))
+        self._labels.update(zip(made, label_sets, strict=True))
+        self._all = _extended(self._all, sids)
+        self._add_postings(pair_names, pair_values, np.repeat(sids, widths))
+        self._pair_names = _extended(self._pair_names, pair_names)
+        self._pair_values = _extended(self._pair_values, pair_values)
+        self._pair_start = _extended(self._pair_start, ends + self._pair_start[-1])
+        self._schema_of = _extended(self._schema_of, schema_of)
+        self.next_id = first + n
+        return sids
+
+    def _add_postings(self, names: IdArray, values: IdArray, sids: IdArray) -> None:
+        """Append the ids (all above any listed) to the postings of their pairs."""
+        order = np.lexsort((sids, values, names))
+        names, values, sids = names[order], values[order], sids[order]
+        new = np.ones(len(names), dtype=bool)
+        new[1:] = (names[1:] != names[:-1]) | (values[1:] != values[:-1])
+        bounds = np.append(np.flatnonzero(new), len(names)).tolist()
+        texts = self.strings.values()
+        names_at, values_at = names[new].tolist(), values[new].tolist()
+        for name_id, value, a, b in zip(names_at, values_at, bounds, bounds[1:], strict=False):
+            postings = self._postings.setdefault(self._names[name_id], {})
+            text = texts[value]
+            ids = postings.get(text)
+            more = sids[a:b]
+            postings[text] = array("i", more.tobytes()) if ids is None else _extended(ids, more)
+
+    def _name_id(self, name: str) -> int:
+        name_id = self._name_ids.get(name)
+        if name_id is None:
+            name_id = self._name_ids[name] = len(self._names)
+            self._names.append(sys.intern(name))
+        return name_id
+
+    def _schema_id(self, schema: tuple[int, ...]) -> int:
+        schema_id = self._schema_ids.get(schema)
+        if schema_id is None:
+            schema_id = self._schema_ids[schema] = len(self._schemas)
+            self._schemas.append(schema)
+        return schema_id
+
     def _add_codes(self, sid: int, labels: Labels) -> None:
         # Ids skipped (on recovery) or removed own no pairs.
         end = len(self._pair_names)
@@ -102,24 +188,15 @@ class SeriesIndex:
             self._schema_of = _appended(self._schema_of, -1)
             self.next_id += 1
         code = self.strings.code
-        name_ids = self._name_ids
         schema = []
         pair_values = []
         for name, value in labels:
-            name_id = name_ids.get(name)
-            if name_id is None:
-                name_id = name_ids[name] = len(self._names)
-                self._names.append(name)
-            schema.append(name_id)
+            schema.append(self._name_id(name))
             pair_values.append(code(value))
         self._pair_names = _appended(self._pair_names, *schema)
         self._pair_values = _appended(self._pair_values, *pair_values)
         self._pair_start = _appended(self._pair_start, len(self._pair_names))
-        key = tuple(schema)
-        schema_id = self._schema_ids.get(key)
-        if schema_id is None:
-            schema_id = self._schema_ids[key] = len(self._schemas)
-            self._schemas.append(key)
+        schema_id = self._schema_id(tuple(schema))
         self._schema_of = _appended(self._schema_of, schema_id)
         self.next_id = sid + 1
 
@@ -441,6 +518,29 @@ def _appended(ids: array[int], *values: int) -> array[int]:
     except BufferError:
         ids = array(ids.typecode, ids)
         ids.extend(values)
+    return ids
+
+
+def _check_metrics(
+    check: Callable[[Labels], None], names: tuple[str, ...], group: list[Labels], codes: CodeMatrix
+) -> None:
+    """``check`` one label set of each metric name among label sets of the same names."""
+    if METRIC_NAME not in names:
+        check(group[0])
+        return
+    column = codes[:, names.index(METRIC_NAME)]
+    for row in np.unique(column, return_index=True)[1].tolist():
+        check(group[row])
+
+
+def _extended(ids: array[Any], more: npt.NDArray[Any]) -> array[Any]:
+    """:func:`_appended` of a whole numpy array (of the array's item type)."""
+    data = more.astype(_ITEM_TYPES[ids.typecode], copy=False).tobytes()
+    try:
+        ids.frombytes(data)
+    except BufferError:
+        ids = array(ids.typecode, ids)
+        ids.frombytes(data)
     return ids
 
 

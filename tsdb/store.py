@@ -314,6 +314,43 @@ class Store:
                 return sid
             return self._create(key)
 
+    def refs(self, label_sets: Sequence[Labels]) -> I32:
+        """The ids of many series (canonical label sets, as :func:`make_labels` gives),
+        those not known yet created together: a rule's first evaluation creates tens of
+        thousands, which one by one would cost more than the evaluation."""
+        with self._lock:
+            found = list(map(self._index.get, label_sets))
+            missing = [i for i, sid in enumerate(found) if sid is None]
+            if not missing:
+                return np.array(found, dtype=np.int32)
+            new = [label_sets[i] for i in missing]
+            distinct = list(dict.fromkeys(new))
+            if len(self._index) + len(distinct) > self.settings.max_series:
+                # Created one by one up to the limit, which then raises.
+                made = [self._create(labels) for labels in distinct]
+            else:
+                made = self._created(self._index.add_many(distinct, validate_labels))
+            if len(distinct) < len(new):
+                ids = dict(zip(distinct, made, strict=True))
+                made = [ids[labels] for labels in new]
+            for i, sid in zip(missing, made, strict=True):
+                found[i] = sid
+            return np.array(found, dtype=np.int32)
+
+    def _created(self, sids: I32) -> list[int]:
+        """What :meth:`_create` notes of a new series, for many (under ``_lock``)."""
+        made: list[int] = sids.tolist()
+        top = int(sids[-1]) if len(sids) else -1
+        if top >= len(self._alive):
+            grown = np.zeros(max(2 * len(self._alive), top + 1), dtype=bool)
+            grown[: len(self._alive)] = self._alive
+            self._alive = grown
+        self._alive[sids] = True
+        self._recent_series.update(made)
+        if self._persistent:
+            self._pending_series.extend((sid, self._index.labels(sid)) for sid in made)
+        return made
+
     def _create(self, labels: Labels) -> int:
         validate_labels(labels)
         if len(self._index) >= self.settings.max_series:

@@ -40,6 +40,13 @@ class StringTable:
         self._size = code + 1
         return code
 
+    def codes(self, values: list[str]) -> npt.NDArray[np.int32]:
+        """:meth:`code` of each value."""
+        found = list(map(self._codes.get, values))
+        if None in found:
+            found = list(map(self.code, values))
+        return np.array(found, dtype=np.int32)
+
     def find(self, value: str) -> int | None:
         """The code of ``value`` if it has one."""
         return self._codes.get(value)

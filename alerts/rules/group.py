@@ -295,12 +295,12 @@ class GroupState:
         """``ALERTS`` and ``ALERTS_FOR_STATE`` of the rule's pending and firing alerts."""
         output = self.outputs[i]
         output.check(ctx.appender)
-        ref = ctx.appender.ref
         last_alerts, last_for_state = output.alert_refs, output.for_state_refs
-        alert_refs: dict[tuple[Labels, str], int] = {}
-        for_state_refs: dict[Labels, int] = {}
+        alert_keys: list[tuple[Labels, str]] = []
         refs: list[int] = []
         values: list[float] = []
+        # Series of alerts new since last time, created together: (position in refs, labels).
+        new: list[tuple[int, Labels]] = []
         for alert in self.alerts[i].values():
             if alert.state is AlertState.INACTIVE:
                 continue
@@ -309,17 +309,26 @@ class GroupState:
             alerts_ref = last_alerts.get((labels, state))
             if alerts_ref is None:
                 named = {**dict(labels), "alertstate": state, "__name__": ALERTS}
-                alerts_ref = ref(tuple(sorted(named.items())))
+                new.append((len(refs), tuple(sorted(named.items()))))
+                alerts_ref = -1
             for_state_ref = last_for_state.get(labels)
             if for_state_ref is None:
                 named = {**dict(labels), "__name__": ALERTS_FOR_STATE}
-                for_state_ref = ref(tuple(sorted(named.items())))
-            alert_refs[labels, state] = alerts_ref
-            for_state_refs[labels] = for_state_ref
+                new.append((len(refs) + 1, tuple(sorted(named.items()))))
+                for_state_ref = -1
+            alert_keys.append((labels, state))
             refs += (alerts_ref, for_state_ref)
             values += (1.0, float(alert.active_at // 1000))
-        output.alert_refs, output.for_state_refs = alert_refs, for_state_refs
-        return np.array(refs, dtype=np.int32), np.array(values, dtype=np.float64)
+        written = np.array(refs, dtype=np.int32)
+        if new:
+            at = np.array([k for k, _ in new], dtype=np.int64)
+            written[at] = ctx.appender.refs([lb for _, lb in new])
+        made = written.tolist()
+        output.alert_refs = dict(zip(alert_keys, made[0::2], strict=True))
+        output.for_state_refs = {
+            lb: ref for (lb, _), ref in zip(alert_keys, made[1::2], strict=True)
+        }
+        return written, np.array(values, dtype=np.float64)
 
     def active_alerts(self) -> list[tuple[RuleSpec, Alert]]:
         """Pending, firing and recently resolved alerts of every alerting rule."""

@@ -9,7 +9,7 @@ are turned into tuples and looked up in the store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -35,6 +35,8 @@ class Appender(Protocol):
     generation: int
 
     def ref(self, labels: Mapping[str, str] | Labels) -> int: ...
+
+    def refs(self, label_sets: Sequence[Labels]) -> I32: ...
 
     def labels(self, ref: int) -> Labels: ...
 
@@ -87,8 +89,7 @@ class RuleOutput:
             refs = self._match(table)
         misses = np.flatnonzero(refs < 0)
         if len(misses):
-            found = [appender.ref(lb) for lb in table.take(misses).tuples()]
-            refs[misses] = np.array(found, dtype=np.int32)
+            refs[misses] = appender.refs(table.take(misses).tuples())
         # Series written for the first time were new to the store: their made-up codes
         # now have store codes, which the next evaluation's query will use.
         codes = table.strings.rebased(codes)

@@ -76,9 +76,13 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(
         batch=st.lists(st.tuples(labels_st, ts_st, value_st), min_size=1, max_size=600),
+        together=st.booleans(),
     )
-    def append_batch(self, batch: list[tuple[Labels, int, float]]) -> None:
-        refs = np.array([self.store.ref(lb) for lb, _, _ in batch], np.int32)
+    def append_batch(self, batch: list[tuple[Labels, int, float]], together: bool) -> None:
+        if together:
+            refs = self.store.refs([lb for lb, _, _ in batch])
+        else:
+            refs = np.array([self.store.ref(lb) for lb, _, _ in batch], np.int32)
         ts = np.array([t for _, t, _ in batch], np.int64)
         values = np.array([v for _, _, v in batch], np.float64)
         self.store.append_batch(refs, ts, values)
