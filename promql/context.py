@@ -112,10 +112,19 @@ class EvalContext:
 
     def steps_key(self) -> tuple[object, ...]:
         """What, besides an expression, decides its value: the times (always evenly
-        spaced, so first, last and count) and the query's bounds (``@ start()``...)."""
+        spaced, so first, last and count) and the query's bounds and step (``@ start()``,
+        ``step()``...)."""
         times = self.times
         first, last = (int(times[0]), int(times[-1])) if len(times) else (0, 0)
-        return (first, last, len(times), self.query_start_ms, self.query_end_ms, self.range_query)
+        return (
+            first,
+            last,
+            len(times),
+            self.query_start_ms,
+            self.query_end_ms,
+            self.query_step_ms,
+            self.range_query,
+        )
 
     def position(self, needle: str) -> str:
         """``(line:column)`` of the first occurrence of ``needle`` in the query text."""

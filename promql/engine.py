@@ -89,8 +89,16 @@ class Engine:
         result.annotations = ctx.annotations
         return result
 
-    def range(self, text: str, start_ms: int, end_ms: int, step_ms: int) -> QueryResult:
-        """Evaluate ``text`` at ``start_ms, start_ms + step_ms, ... <= end_ms``."""
+    def range(
+        self,
+        text: str,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        shared: SharedResults | None = None,
+    ) -> QueryResult:
+        """Evaluate ``text`` at ``start_ms, start_ms + step_ms, ... <= end_ms``; with
+        ``shared``, as :meth:`instant` does."""
         if step_ms <= 0:
             raise EvaluationError("zero or negative query resolution step widths are not accepted")
         if end_ms < start_ms:
@@ -102,17 +110,17 @@ class Engine:
                 f"timeseries: try decreasing the query resolution (?step=XX)"
             )
         times = start_ms + step_ms * np.arange(steps, dtype=np.int64)
-        ctx = self._context(text, times, start_ms, end_ms, True)
+        ctx = self._context(text, times, start_ms, end_ms, True, shared)
         ctx.query_step_ms = step_ms
         value = self._evaluate(text, ctx)
         result = range_result(value, times)
         result.annotations = ctx.annotations
         return result
 
-    def shared(self, written: Collection[str] = ()) -> SharedResults:
+    def shared(self, written: Collection[str] = (), max_bytes: int | None = None) -> SharedResults:
         """A new round of queries that share subexpression values; ``written`` names the
-        metrics written during the round."""
-        return SharedResults(strings_for(self.querier), written)
+        metrics written during the round; the values kept hold at most ``max_bytes``."""
+        return SharedResults(strings_for(self.querier), written, max_bytes)
 
     def _context(
         self,

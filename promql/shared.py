@@ -10,6 +10,8 @@ A subexpression is shared only when every selector in it names its metric, and n
 those metrics is written during the round (the caller names the ones it writes: recorded
 series, ``ALERTS``...). Values are never modified after they are made, so reuse is safe.
 A subexpression that raised annotations is not shared: they name positions in their query.
+A round may be given a memory budget: values are kept while they fit in it (a dashboard's
+range queries over an hour of steps make values of tens of megabytes).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import promql_parser as pp
 
 from promql.labelsets import Strings
-from promql.values import Value
+from promql.values import Matrix, Scalar, Value, Vector
 
 SHARED_NODES = (pp.AggregateExpr, pp.BinaryExpr, pp.Call, pp.MatrixSelector, pp.VectorSelector)
 """The nodes whose values are worth keeping."""
@@ -65,11 +67,14 @@ class SharedResults:
     read them are evaluated afresh every time.
     """
 
-    def __init__(self, strings: Strings, written: Collection[str] = ()) -> None:
+    def __init__(
+        self, strings: Strings, written: Collection[str] = (), max_bytes: int | None = None
+    ) -> None:
         # One code space for the whole round: shared values carry label codes.
         self.strings = strings
         self._written = frozenset(written)
         self._values: dict[tuple[object, ...], Value] = {}
+        self._left = max_bytes
         self.hits = 0
 
     def key(self, node: Any, steps: tuple[object, ...]) -> tuple[object, ...] | None:
@@ -88,5 +93,23 @@ class SharedResults:
         return value
 
     def put(self, key: tuple[object, ...], value: Value) -> None:
-        """Keep a value."""
+        """Keep a value (if it fits in what is left of the budget)."""
+        if self._left is not None:
+            size = nbytes(value)
+            if size > self._left:
+                return
+            self._left -= size
         self._values[key] = value
+
+
+def nbytes(value: Value) -> int:
+    """Roughly the memory a value holds."""
+    if isinstance(value, Vector):
+        stamps = value.sample_ts.nbytes if value.sample_ts is not None else 0
+        return value.values.nbytes + value.present.nbytes + stamps + value.table.codes.nbytes
+    if isinstance(value, Matrix):
+        arrays = (value.ts, value.vals, value.lo, value.hi, value.table.codes)
+        return sum(a.nbytes for a in arrays)
+    if isinstance(value, Scalar):
+        return value.values.nbytes
+    return 64

@@ -28,6 +28,7 @@ from multidict import MultiDict, MultiDictProxy
 from promql import Engine, ParseError, parse
 from promql.context import Annotations
 from promql.selection import select, strings_for
+from promql.shared import SharedResults
 from queryapi import params
 from queryapi.cache import RangeCache
 from queryapi.encode import EncodedMatrix, query_data, success, success_json
@@ -44,6 +45,9 @@ PREFIX = "/api/v1"
 READ = "get"
 """The verb every route of this API needs: all of them only read."""
 
+# What one round of queries keeps of shared subexpression values; beyond it each query
+# evaluates its own (a first load of dashboards over an hour of steps would keep GiBs).
+SHARED_BYTES = 256 << 20
 _JSON = "application/json"
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _RANGE_TYPES = (promql_parser.MatrixSelector, promql_parser.SubqueryExpr)
@@ -126,7 +130,12 @@ class QueryApi:
             round(settings.results_cache_freshness_seconds * 1000),
             lambda: store.generation,
         )
-        self.rounds = SharedRounds(engine, settings.shared_seconds, lambda: store.generation)
+        self.rounds = SharedRounds(
+            engine,
+            settings.shared_seconds,
+            lambda: store.generation,
+            SHARED_BYTES,
+        )
         self._config = config
         self._metadata = metadata
         self._started = clock.now()
@@ -235,8 +244,14 @@ class QueryApi:
             engine = engine.with_settings(
                 engine.settings.model_copy(update={"max_points": max_points + 1})
             )
-            now_ms = round(self.clock.now() * 1000)
-            matrix, notes = self.cache.evaluate(engine, text, start, end, step, now_ms)
+            now_s = self.clock.now()
+
+            def share(first: int, last: int, step: int) -> SharedResults | None:
+                return self.rounds.for_range(first, last, step, now_s)
+
+            matrix, notes = self.cache.evaluate(
+                engine, text, start, end, step, round(now_s * 1000), share
+            )
             return _matrix_answer(matrix, notes, limit)
 
         return _respond(await runner.run(work, seconds))

@@ -33,9 +33,12 @@ import promql_parser as pp
 
 from promql import Engine, parse
 from promql.context import Annotations
+from promql.shared import SharedResults
 from queryapi.encode import EncodedMatrix, Part, assemble, encode_matrix
 
 Key = tuple[str, int, int]
+Share = Callable[[int, int, int], SharedResults | None]
+"""The shared values of a round of range queries over ``(start, end, step)``."""
 # forecast(): its model is configuration, not data; the others read the query's bounds.
 _UNCACHEABLE_CALLS = frozenset({"forecast", "start", "end", "range", "step"})
 
@@ -83,10 +86,18 @@ class RangeCache:
         self.misses = 0
 
     def evaluate(
-        self, engine: Engine, text: str, start_ms: int, end_ms: int, step_ms: int, now_ms: int
+        self,
+        engine: Engine,
+        text: str,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        now_ms: int,
+        share: Share | None = None,
     ) -> tuple[EncodedMatrix, Annotations]:
         """The series of ``text`` over ``[start_ms, end_ms]`` every ``step_ms``, sorted by
-        labels, and the annotations of the steps evaluated now."""
+        labels, and the annotations of the steps evaluated now. ``share`` gives the
+        subexpression values of other queries over the steps evaluated now, if any."""
         key = (text, step_ms, start_ms % step_ms)
         keep = self.max_bytes > 0 and cacheable(text)
         generation = self._generation()
@@ -102,7 +113,8 @@ class RangeCache:
         annotations = Annotations()
         fresh: EncodedMatrix | None = None
         if begin <= end_ms:
-            result = engine.range(text, begin, end_ms, step_ms)
+            shared = share(begin, end_ms, step_ms) if share is not None else None
+            result = engine.range(text, begin, end_ms, step_ms, shared)
             annotations = result.annotations
             columns = result.range_columns()
             assert columns is not None

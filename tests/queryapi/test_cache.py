@@ -8,6 +8,7 @@ import json
 import pytest
 
 from promql import Engine, QueryResult
+from promql.shared import SharedResults
 from queryapi.cache import RangeCache, cacheable
 from queryapi.encode import series_data
 from queryapi.rounds import SharedRounds
@@ -88,9 +89,16 @@ class _Counting(Engine):
         super().__init__(store)
         self.ranges: list[tuple[int, int]] = []
 
-    def range(self, text: str, start_ms: int, end_ms: int, step_ms: int) -> QueryResult:
+    def range(
+        self,
+        text: str,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        shared: SharedResults | None = None,
+    ) -> QueryResult:
         self.ranges.append((start_ms, end_ms))
-        return super().range(text, start_ms, end_ms, step_ms)
+        return super().range(text, start_ms, end_ms, step_ms, shared)
 
 
 def test_an_empty_answer_is_kept_from_its_start() -> None:
@@ -168,6 +176,30 @@ def test_the_cache_holds_its_memory_bound() -> None:
 )
 def test_only_what_reads_up_to_its_step_is_kept(text: str, kept: bool) -> None:
     assert cacheable(text) is kept
+
+
+def test_range_queries_of_one_refresh_share_a_round() -> None:
+    store = _store(121)
+    engine = Engine(store)
+    cache = RangeCache(1 << 20, FRESH_MS, lambda: store.generation)
+    rounds = SharedRounds(engine, 5.0, lambda: store.generation, max_bytes=1 << 20)
+    end = T0_MS + 120 * STEP_MS
+    texts = ["max by (inst) (mem) * 2", "max by (inst) (mem) + 1"]
+
+    def share(first: int, last: int, step: int) -> SharedResults | None:
+        return rounds.for_range(first, last, step, now_s=100.0)
+
+    for text in texts:
+        got, _ = cache.evaluate(engine, text, end - HOUR_MS, end, STEP_MS, end, share)
+        assert json.loads(got.data()[0]) == json.loads(_fresh(engine, text, end - HOUR_MS, end))
+    shared = share(end - HOUR_MS, end, STEP_MS)
+    assert shared is not None and shared.hits >= 1
+    # A round holds no more than its budget: a value that does not fit is not kept.
+    small = SharedRounds(engine, 5.0, lambda: store.generation, max_bytes=100)
+    tight = small.for_range(end - HOUR_MS, end, STEP_MS, now_s=100.0)
+    for text in texts:
+        engine.range(text, end - HOUR_MS, end, STEP_MS, tight)
+    assert tight is not None and tight.hits == 0
 
 
 def test_instant_queries_of_one_refresh_share_a_round() -> None:
