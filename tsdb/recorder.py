@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from runtime.families import Family
-from tsdb.labels import Labels, make_labels
+from tsdb.labels import make_labels
 from tsdb.refs import RefCache
 from tsdb.store import Store
 
@@ -28,23 +29,28 @@ class FamilyRecorder:
         self._store = store
         self._labels = dict(labels or {})
         self._ref = RefCache(store)
-        self._written: set[Labels] = set()
+        # The ids written last time, sorted, as an array: a set of hundreds of thousands of
+        # label sets would be walked by every full garbage collection.
+        self._written: npt.NDArray[np.int32] = np.zeros(0, np.int32)
+        self._generation = store.generation
 
     def record(self, families: Sequence[Family], ts_ms: int) -> int:
         """Append every sample at ``ts_ms``; returns how many were written."""
         refs: list[int] = []
         values: list[float] = []
-        written: set[Labels] = set()
         for family in families:
             name = family.sample_name
             for labels, value in family.samples:
                 key = make_labels({**labels, **self._labels, "__name__": name})
                 refs.append(self._ref(key))
                 values.append(value)
-                written.add(key)
-        for key in self._written - written:
-            self._store.mark_stale(self._ref(key), ts_ms)
-        self._written = written
+        written = np.unique(np.array(refs, np.int32))
+        if self._store.generation == self._generation:
+            for sid in np.setdiff1d(self._written, written, assume_unique=True).tolist():
+                self._store.mark_stale(sid, ts_ms)
+        # Otherwise retention forgot series meanwhile and old ids may name none: what
+        # vanished then ends by the lookback rather than a marker.
+        self._written, self._generation = written, self._store.generation
         if refs:
             self._store.append_batch(np.array(refs, np.int32), ts_ms, np.array(values, np.float64))
         return len(refs)
