@@ -301,7 +301,6 @@ class Service:
         self._http: httpx.AsyncClient | None = None
         self._pod_http: httpx.AsyncClient | None = None
         self.supervisor: Supervisor | None = None
-        self._settled = False
         self.cycle: CollectionCycle | None = None
         self.kubelets: KubeletCollector | None = None
         self._runners: list[web.AppRunner] = []
@@ -663,11 +662,9 @@ class Service:
 
     async def _collect(self) -> None:
         await self.collect_once()
-        if not self._settled:
-            # What is alive after the first cycle (store, index, caches) lives as long as the
-            # process: full collections stop walking it, and stop stalling the loop.
-            self._settled = True
-            freeze_long_lived()
+        # What is alive after a cycle (store, index, caches, the kubelets' last points)
+        # mostly lives on: full collections stop walking it, and stop stalling the loop.
+        freeze_long_lived()
 
     async def _every(
         self, seconds: float, step: Callable[[], Awaitable[Any]], stop: asyncio.Event

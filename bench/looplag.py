@@ -34,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -130,15 +130,32 @@ class Monitor:
         # CPU time of the collecting thread: what a full collection costs on an idle machine.
         self.gc_cpu: list[float] = []
         self._gc_started = (0.0, 0.0)
+        # With ``why``: the objects the first full collections walked, and their commonest types.
+        self.gc_walked: list[tuple[int, list[tuple[str, int]]]] = []
+        # Unreachable objects each full collection found and freed.
+        self.gc_collected: list[int] = []
 
     def _gc(self, phase: str, info: dict[str, int]) -> None:
         if info["generation"] != 2:
             return
         if phase == "start":
+            if self._why and len(self.gc_walked) < 3:
+                # What a full collection walks (counted before it is timed).
+                walked = gc.get_objects(2)
+                kinds = Counter(type(o).__name__ for o in walked).most_common(6)
+                sized = [o for o in walked if isinstance(o, (list, dict, set, tuple, deque))]
+                sized.sort(key=len, reverse=True)
+                top = sized[:4]
+                skip = (walked, sized, top)
+                biggest = [(f"{type(o).__name__}@{_owner(o, skip)}", len(o)) for o in top]
+                refs = sum(len(o) for o in sized)
+                self.gc_walked.append((len(walked), [*kinds, ("references", refs), *biggest]))
+                del walked, sized, top, skip
             self._gc_started = (time.perf_counter(), time.thread_time())
         else:
             self.gc_pauses.append(time.perf_counter() - self._gc_started[0])
             self.gc_cpu.append(time.thread_time() - self._gc_started[1])
+            self.gc_collected.append(info["collected"])
 
     async def run(self) -> None:
         self._loop_thread = threading.get_ident()
@@ -186,19 +203,42 @@ class LongCalls:
         threading.setprofile(None)
 
     def _hook(self, frame: Any, event: str, arg: Any) -> None:
+        # Each open C call: when it started, and whether Python code ran inside it (a
+        # generator consumed by a join, a callback, a collection's callbacks): such a call
+        # lets go of the lock as that code runs, so it is not counted.
+        stack = self._local.__dict__.setdefault("stack", [])
         if event == "c_call":
-            stack = self._local.__dict__.setdefault("stack", [])
-            stack.append(time.thread_time())
+            stack.append([time.thread_time(), True])
+        elif event == "call":
+            if stack:
+                stack[-1][1] = False
         elif event in ("c_return", "c_exception"):
-            stack = self._local.__dict__.get("stack")
             if not stack:
                 return
-            took = time.thread_time() - stack.pop()
-            if took > LONG_CALL_S:
+            started, pure = stack.pop()
+            took = time.thread_time() - started
+            if pure and took > LONG_CALL_S:
                 module = getattr(arg, "__module__", None) or type(arg).__name__
                 name = f"{module}.{getattr(arg, '__qualname__', '?')} < {_where(frame)}"
                 self.total_ms[name] += took * 1000
                 self.longest_ms[name] = max(self.longest_ms.get(name, 0.0), took * 1000)
+
+
+def _owner(container: Any, skip: tuple[Any, ...], depth: int = 3) -> str:
+    """What holds a container: the chain of holders' types (and attribute names), ``skip``
+    (the lists of this inquiry) aside."""
+    if depth == 0:
+        return "?"
+    for holder in gc.get_referrers(container):
+        if any(holder is s for s in skip) or isinstance(holder, type(sys._getframe())):
+            continue
+        if isinstance(holder, dict):
+            for key, value in holder.items():
+                if value is container:
+                    return f"{_owner(holder, skip, depth - 1)}.{key}"
+        else:
+            return f"{_owner(holder, skip, depth - 1)}/{type(holder).__name__}"
+    return "?"
 
 
 def _where(frame: Any, innermost: bool = False) -> str:
@@ -267,6 +307,13 @@ def _week_of_load() -> Series:
     return Series(START_S - (n - 1) * step, step, values)
 
 
+async def _collected(collection: CollectionCycle, freeze: bool) -> None:
+    """A cycle, then what the service does after each (see runtime.gcpause)."""
+    await collection.run_once()
+    if freeze:
+        freeze_long_lived()
+
+
 async def _timed(part: str, times: dict[str, list[float]], work: Any) -> None:
     started = time.perf_counter()
     await work
@@ -322,10 +369,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         registry = CollectorRegistry()
         registry.register(FamiliesCollector(exported))
         # A first cycle untimed: rates need two scrapes.
-        await collection.run_once()
-        if not args.no_freeze:
-            # What the service does once started (see runtime.gcpause.freeze_long_lived).
-            freeze_long_lived()
+        await _collected(collection, not args.no_freeze)
         flusher = asyncio.create_task(rig.store.run_flusher())
         watch = asyncio.create_task(monitor.run())
         scrape = SCRAPES
@@ -335,7 +379,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
                 conn.send("advance")
                 await asyncio.get_running_loop().run_in_executor(None, conn.recv)
                 now_ms = round(rig.clock.now() * 1000)
-                parts = [_timed("collection", times, collection.run_once())]
+                parts = [_timed("collection", times, _collected(collection, not args.no_freeze))]
                 if now_ms >= T0_MS + scrape * SCRAPE_MS:
                     at = rig.scrapes.append(scrape)
                     scrape += 1
@@ -365,7 +409,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         "rule_nodes": args.rule_nodes,
         "rule_groups": len(rig.manager.groups),
         "cycles": args.cycles,
-        "frozen_at_start": not args.no_freeze,
+        "frozen_each_cycle": not args.no_freeze,
         "render_in_child": not args.render_in_thread,
         "scrape_errors": errors,
         "samples_appended": samples,
@@ -380,6 +424,8 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             for k, v in long_calls.total_ms.most_common(12)
         },
         "full_gcs": len(monitor.gc_pauses),
+        "full_gc_walked": monitor.gc_walked,
+        "full_gc_collected": monitor.gc_collected,
         "longest_full_gc_ms": max(monitor.gc_pauses, default=0.0) * 1000,
         "longest_full_gc_cpu_ms": max(monitor.gc_cpu, default=0.0) * 1000,
     }
@@ -424,7 +470,8 @@ def main() -> None:
     parser.add_argument(
         "--no-freeze",
         action="store_true",
-        help="leave what lives at the start to the garbage collector's full collections",
+        help="leave what lives after each collection cycle to the garbage collector's full "
+        "collections (the service freezes it)",
     )
     parser.add_argument(
         "--switch-interval",
@@ -481,6 +528,11 @@ def main() -> None:
         f"{result['longest_full_gc_ms']:.0f} ms ({result['longest_full_gc_cpu_ms']:.0f} ms of "
         "CPU; they stop every thread)"
     )
+    if result["full_gc_collected"]:
+        print(f"  unreachable objects each freed: {result['full_gc_collected']}")
+    for walked, kinds in result["full_gc_walked"]:
+        common = ", ".join(f"{name} {n:,}" for name, n in kinds)
+        print(f"  a full collection walked {walked:,} objects: {common}")
     for where, count in result["stalls"].items():
         print(f"  stalled {count:>4} x 10 ms in {where}")
     if result["long_calls_ms"]:

@@ -8,6 +8,7 @@ import gc
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,9 @@ from autoscaler.resource.model import ForecastSpec
 from promql import Engine, PromQLSettings
 from runtime.clock import VirtualClock
 from runtime.families import FamiliesCollector, Family, exposition, exposition_async
-from runtime.gcpause import paused_gc
+from runtime.gcpause import freeze_long_lived, paused_gc
 from runtime.gil import LOOP_SWITCH_INTERVAL_S
+from tests.controller.conftest import open_rig
 from tsdb import Store, StoreSettings, name_is
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,3 +203,36 @@ def test_foresight_run_hands_the_interpreter_lock_back_within_a_millisecond(
     )
     assert result.returncode == 0, result.stderr
     assert float(result.stdout.split()[-1]) == LOOP_SWITCH_INTERVAL_S == 0.001
+
+
+class _Cyclic:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_freezing_collects_young_cyclic_garbage_first() -> None:
+    gc.unfreeze()
+    kept = _Cyclic()
+    dropped = weakref.ref(_Cyclic())
+    try:
+        freeze_long_lived()
+        assert dropped() is None, "a young cycle must be collected, not frozen for good"
+        assert gc.get_freeze_count() > 0
+        assert kept not in gc.get_objects()
+    finally:
+        gc.unfreeze()
+
+
+async def test_every_collection_cycle_of_the_service_freezes_what_it_leaves(
+    tmp_path: Path,
+) -> None:
+    async with open_rig(tmp_path, history=()) as rig:
+        try:
+            for _ in range(2):
+                gc.unfreeze()
+                made = _Cyclic()
+                await rig.service._collect()
+                assert gc.get_freeze_count() > 0
+                assert made not in gc.get_objects()
+        finally:
+            gc.unfreeze()
