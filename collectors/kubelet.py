@@ -12,6 +12,7 @@ import asyncio
 import logging
 import ssl
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,9 +257,10 @@ class KubeletCollector:
         """Scrape every node once and store what came back; returns samples written."""
         targets = self.targets()
         outcomes = await self._scraper.scrape_all(targets)
-        refs: list[int] = []
-        stamps: list[int] = []
-        values: list[float] = []
+        # Arrays, not lists: a full collection during the cycle would walk every element.
+        refs: array[int] = array("i")
+        stamps: array[int] = array("q")
+        values: array[float] = array("d")
         done = 0
         while done < len(outcomes):
             if done:
@@ -289,9 +291,9 @@ class KubeletCollector:
         self,
         outcomes: Sequence[ScrapeOutcome],
         start: int,
-        refs: list[int],
-        stamps: list[int],
-        values: list[float],
+        refs: array[int],
+        stamps: array[int],
+        values: array[float],
     ) -> int:
         """Ingest outcomes from ``start`` on for one slice of time; returns where it stopped.
 
@@ -310,7 +312,7 @@ class KubeletCollector:
         return i
 
     def _ingest(
-        self, outcome: ScrapeOutcome, refs: list[int], stamps: list[int], values: list[float]
+        self, outcome: ScrapeOutcome, refs: array[int], stamps: array[int], values: array[float]
     ) -> None:
         node = outcome.target.key
         state = self._state.get(node)
@@ -359,9 +361,9 @@ class KubeletCollector:
         node: str,
         state: _NodeState,
         res: NodeResources,
-        refs: list[int],
-        stamps: list[int],
-        values: list[float],
+        refs: array[int],
+        stamps: array[int],
+        values: array[float],
     ) -> dict[EntityKey, int]:
         written: dict[EntityKey, int] = {}
         rate_keys: set[EntityKey] = set()
