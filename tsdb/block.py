@@ -7,6 +7,7 @@ columns compressed by :mod:`tsdb.codec`, guarded by a CRC32.
 
 from __future__ import annotations
 
+import functools
 import json
 import zlib
 from collections.abc import Sequence
@@ -18,6 +19,9 @@ import numpy.typing as npt
 from tsdb.codec import F64, I32, I64, CodecError, decode_columns, encode_columns
 
 MAGIC = b"FSBLK1"
+# Selections of this many ids (or any, once made) find them through the block's bitmap of
+# ids rather than a binary search each.
+_RANKED_FROM = 2048
 # Offsets are unsigned 32-bit milliseconds: a block may span up to 49 days.
 MAX_SPAN_MS = 2**32 - 1
 
@@ -57,41 +61,53 @@ class Block:
         """Absolute timestamps of rows ``lo:hi``."""
         return self.offsets[lo:hi].astype(np.int64) + self.mint
 
-    def rows_of(self, sids: I32, lookup: I32 | None = None) -> tuple[I64, I64, I64]:
+    def rows_of(self, sids: I32) -> tuple[I64, I64, I64]:
         """For each of the (sorted) ids present here: its position in ``sids``, first row
-        and end row. ``lookup`` is :meth:`lookup`, if the caller keeps one."""
+        and end row."""
         first = int(self.sids[0])
         span = int(self.sids[-1]) - first + 1
-        if lookup is None and span != len(self.sids):
+        rel = sids.astype(np.int64) - first
+        if span == len(self.sids):
+            # Every id of the block's range is here: an id's row is its offset.
+            pos = np.flatnonzero((rel >= 0) & (rel < span))
+            idx = rel[pos]
+        elif len(sids) >= _RANKED_FROM or "_ranks" in self.__dict__:
+            pos, idx = self._ranked(rel)
+        else:
             # Blocks are never empty, so clipping to the last position is always valid.
             at = np.minimum(np.searchsorted(self.sids, sids), len(self.sids) - 1)
             pos = np.flatnonzero(self.sids[at] == sids)
             idx = at[pos]
-        else:
-            rel = sids.astype(np.int64) - first
-            pos = np.flatnonzero((rel >= 0) & (rel < span))
-            if lookup is None:
-                # Every id of the block's range is here: an id's row is its offset.
-                idx = rel[pos]
-            else:
-                idx = lookup[rel[pos]].astype(np.int64)
-                here = idx >= 0
-                pos, idx = pos[here], idx[here]
         return pos, self.starts[idx], self.starts[idx + 1]
 
-    def lookup(self) -> I32:
-        """Index of each id of the block's range in :attr:`sids` (-1: absent): 4 bytes per
-        id of the range, to find many ids at once without a binary search each."""
-        first = int(self.sids[0])
-        table = np.full(int(self.sids[-1]) - first + 1, -1, dtype=np.int32)
-        table[self.sids - first] = np.arange(len(self.sids), dtype=np.int32)
-        return table
+    @functools.cached_property
+    def _ranks(self) -> tuple[npt.NDArray[np.uint64], I64]:
+        """The ids here as a bitmap over the block's range of ids (bit ``i`` of word ``w``:
+        id ``first + 64 w + i``) and, per word, how many ids come before it: a sixteenth of
+        a byte per id of the range, made once per block."""
+        rel = self.sids - self.sids[0]
+        present = np.zeros((int(rel[-1]) // 64 + 1) * 64, dtype=bool)
+        present[rel] = True
+        bitmap = np.packbits(present, bitorder="little").view(np.uint64)
+        counts = np.bitwise_count(bitmap).astype(np.int64)
+        return bitmap, np.cumsum(counts) - counts
 
-    def rows_in(
-        self, sids: I32, start_ms: int, end_ms: int, lookup: I32 | None = None
-    ) -> tuple[I64, I64, I64]:
+    def _ranked(self, rel: I64) -> tuple[I64, I64]:
+        """Positions (in the ids asked) of the ids here and their index in :attr:`sids`,
+        from :attr:`_ranks`: a few steps per id, no search."""
+        bitmap, ranks = self._ranks
+        pos = np.flatnonzero((rel >= 0) & (rel < 64 * len(bitmap)))
+        at = rel[pos]
+        word, bit = at >> 6, (at & 63).astype(np.uint64)
+        words = bitmap[word]
+        here = ((words >> bit) & np.uint64(1)).astype(bool)
+        below = words & ((np.uint64(1) << bit) - np.uint64(1))
+        idx: I64 = ranks[word] + np.bitwise_count(below)
+        return pos[here], idx[here]
+
+    def rows_in(self, sids: I32, start_ms: int, end_ms: int) -> tuple[I64, I64, I64]:
         """:meth:`rows_of`, narrowed to the rows in ``[start_ms, end_ms]``."""
-        pos, lo, hi = self.rows_of(sids, lookup)
+        pos, lo, hi = self.rows_of(sids)
         if start_ms > self.mint:
             lo = _search(self.offsets, lo, hi, start_ms - self.mint, right=False)
         if end_ms < self.maxt:

@@ -47,11 +47,9 @@ class Part:
         return out
 
 
-def block_part(
-    block: Block, sids: I32, start_ms: int, end_ms: int, lookup: I32 | None = None
-) -> Part:
+def block_part(block: Block, sids: I32, start_ms: int, end_ms: int) -> Part:
     """The rows of ``block`` for the (sorted) ids, within ``[start_ms, end_ms]``."""
-    pos, lo, hi = block.rows_in(sids, start_ms, end_ms, lookup)
+    pos, lo, hi = block.rows_in(sids, start_ms, end_ms)
     return Part(pos, lo, hi, block.offsets, block.mint, block.values)
 
 

@@ -59,7 +59,6 @@ import os
 import socket
 import struct
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,10 +131,6 @@ _FIVE_MINUTES_MS = 300_000
 _DAY_MS = 86_400_000
 _MAINTAIN_EVERY_SECONDS = 60.0
 _TIER_FANOUT = 4
-# Lookup tables kept for the blocks read last (4 bytes per id of a block's range), and the
-# number of ids a selection needs before one is worth building.
-_LOOKUPS_KEPT = 8
-_LOOKUP_FROM = 2048
 # Reads retried when maintenance forgot series between their snapshot and their labels; the
 # last attempt holds the lock throughout.
 _READ_ATTEMPTS = 3
@@ -268,14 +263,12 @@ class Store:
         # See the module docstring: _lock is short, _io_lock serialises the slow writers.
         self._lock = threading.RLock()
         self._io_lock = threading.RLock()
-        self._lookups_lock = threading.Lock()
         self._background = False
         self._sealing: list[_Sealing] = []
         self._index = SeriesIndex()
         self._alive = np.zeros(1024, dtype=bool)
         self._head = Head()
         self._blocks: list[Block] = []
-        self._lookups: OrderedDict[int, I32] = OrderedDict()
         self._next_block_id = 1
         self._segment = 0
         self._flushed_rows = 0
@@ -557,12 +550,12 @@ class Store:
         spans = sorted([(b.mint, b.maxt) for b in blocks])
         spans.extend((h.mint, h.maxt) for h in heads)
         if not disjoint(spans):
-            parts = [block_part(b, sids, start_ms, end_ms, self._lookup(b, sids)) for b in blocks]
+            parts = [block_part(b, sids, start_ms, end_ms) for b in blocks]
             parts.extend(head_part(h, sids, start_ms, end_ms) for h in heads)
             return overlapping(parts, sids, start_ms, end_ms, newest)
         blocks.sort(key=lambda b: b.mint)
         if not newest:
-            parts = [block_part(b, sids, start_ms, end_ms, self._lookup(b, sids)) for b in blocks]
+            parts = [block_part(b, sids, start_ms, end_ms) for b in blocks]
             parts.extend(head_part(h, sids, start_ms, end_ms) for h in heads)
             return merge_runs(parts, sids)
         # Newest first; an older source is read only for the series the newer ones lacked.
@@ -575,7 +568,7 @@ class Store:
             if isinstance(source, Head):
                 part = head_part(source, wanted, start_ms, end_ms)
             else:
-                part = block_part(source, wanted, start_ms, end_ms, self._lookup(source, wanted))
+                part = block_part(source, wanted, start_ms, end_ms)
             if left is not None:
                 part = dataclasses.replace(part, pos=left[part.pos])
             found.append(part)
@@ -584,23 +577,6 @@ class Store:
                 break
             left = np.flatnonzero(~have)
         return newest_rows(found, sids)
-
-    def _lookup(self, block: Block, sids: I32) -> I32 | None:
-        """The block's id lookup when it pays: many ids, and a block whose ids have gaps."""
-        if len(sids) < _LOOKUP_FROM or int(block.sids[-1]) - int(block.sids[0]) < len(block.sids):
-            return None
-        with self._lookups_lock:
-            table = self._lookups.get(block.id)
-            if table is not None:
-                self._lookups.move_to_end(block.id)
-                return table
-        # Built outside the lock: two readers may both build it, and one copy is kept.
-        table = block.lookup()
-        with self._lookups_lock:
-            self._lookups[block.id] = table
-            if len(self._lookups) > _LOOKUPS_KEPT:
-                self._lookups.popitem(last=False)
-        return table
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
         """Label sets of the series matching all matchers (whether or not they have data)."""

@@ -1,6 +1,6 @@
 """The read path gives what was written, whichever way it finds rows: binary search, the
-dense offset, a lookup table; disjoint blocks merged without a sort, overlapping ones sorted,
-the newest sample read newest block first."""
+dense offset, the block's bitmap of ids; disjoint blocks merged without a sort, overlapping
+ones sorted, the newest sample read newest block first."""
 
 from __future__ import annotations
 
@@ -22,17 +22,22 @@ T0 = 1_700_000_000_000
 @given(
     present=st.lists(st.integers(0, 400), min_size=1, max_size=120, unique=True),
     wanted=st.lists(st.integers(0, 450), max_size=200, unique=True),
+    base=st.sampled_from([0, 63, 64, 1_000_003]),
 )
-def test_rows_of_agree_whichever_way_ids_are_found(present: list[int], wanted: list[int]) -> None:
-    ids = np.array(sorted(present), dtype=np.int32)
+def test_rows_of_agree_whichever_way_ids_are_found(
+    present: list[int], wanted: list[int], base: int
+) -> None:
+    ids = np.array(sorted(present), dtype=np.int32) + base
     sids = np.repeat(ids, 2)
     ts = np.tile(np.array([T0, T0 + 1000], dtype=np.int64), len(ids))
-    block = build_block(1, sids, ts, np.arange(len(sids), dtype=np.float64))
-    query = np.array(sorted(wanted), dtype=np.int32)
+    query = np.array(sorted(wanted), dtype=np.int32) + base
     expected = [(i, 2 * present_at, 2 * present_at + 2) for i, present_at in _hits(ids, query)]
-    for lookup in (None, block.lookup()):
-        pos, lo, hi = block.rows_of(query, lookup)
+    # A binary search each, then the bitmap once it is made (by a large selection).
+    block = build_block(1, sids, ts, np.arange(len(sids), dtype=np.float64))
+    for _ in range(2):
+        pos, lo, hi = block.rows_of(query)
         assert list(zip(pos.tolist(), lo.tolist(), hi.tolist(), strict=True)) == expected
+        block.rows_of(np.arange(base, base + 3000, dtype=np.int32))
 
 
 def _hits(ids: np.ndarray, query: np.ndarray) -> list[tuple[int, int]]:
@@ -54,7 +59,7 @@ def _hits(ids: np.ndarray, query: np.ndarray) -> list[tuple[int, int]]:
 def test_selection_over_many_series_and_blocks(
     windows: list[tuple[int, float]], late: bool, in_head: bool, seed: int
 ) -> None:
-    """3,000 series (enough for the lookup tables), each present in a random share of
+    """3,000 series (enough for the blocks' bitmaps of ids), each present in a random share of
     blocks; blocks one after another, the last window possibly still in the head, or a
     late write into an earlier window."""
     rng = np.random.default_rng(seed)
