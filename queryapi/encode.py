@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promql import QueryResult
+from promql.labelsets import LabelTable
 from promql.results import RangeColumns, SeriesResult
 from tsdb.arrays import concat_ranges
 from tsdb.labels import Labels
@@ -42,13 +43,24 @@ def value_text(v: float) -> str:
     return _SPECIAL.get(text, text)
 
 
-def values_text(values: list[float]) -> list[str]:
-    """:func:`value_text` of many values: ``repr`` is already right for most of them."""
-    out = list(map(repr, values))
-    for i, text in enumerate(out):
-        if text[-1] in "0fn" or "e" in text:  # "x.0", inf, nan, exponent forms
-            out[i] = value_text(values[i])
-    return out
+def values_text(values: list[float] | F64) -> list[str]:
+    """:func:`value_text` of many values, by kind: whole numbers through numpy's integer
+    printing, other plain decimals as ``repr`` gives them, only the rest (exponents,
+    ``-0``, infinities, NaN) one by one."""
+    arr = np.asarray(values, dtype=np.float64)
+    magnitude = np.abs(arr)
+    # repr prints in positional form from 1e-4 up to 1e16, as Go's 'f' form does.
+    positional = (magnitude >= 1e-4) & (magnitude < 1e15)
+    whole = (arr == np.trunc(arr)) & (positional | ((arr == 0) & ~np.signbit(arr)))
+    out = np.empty(len(arr), dtype=object)
+    out[whole] = arr[whole].astype(np.int64).astype(str).astype(object)
+    plain = positional & ~whole
+    out[plain] = list(map(repr, arr[plain].tolist()))
+    rest = ~(whole | plain)
+    if rest.any():
+        out[rest] = [value_text(v) for v in arr[rest].tolist()]
+    texts: list[str] = out.tolist()
+    return texts
 
 
 def timestamp_text(ms: int) -> str:
@@ -88,24 +100,59 @@ def query_data(result: QueryResult, limit: int = 0) -> tuple[str, bool]:
     if kind == "string":
         point = f"[{timestamp_text(result.timestamp_ms)},{_dumps(result.string)}]"
         return f'{{"resultType":"string","result":{point}}}', False
-    parts: list[str] = []
     if kind == "vector":
         columns = result.columns()
-        labels = columns.labels()
-        values = columns.values.tolist()
-        if limit and len(labels) > limit:
-            labels, values, truncated = labels[:limit], values[:limit], True
+        table, values = columns.table, columns.values
+        if limit and len(table) > limit:
+            table, values, truncated = table.take(np.arange(limit)), values[:limit], True
         at = timestamp_text(result.timestamp_ms)
         parts = [
-            f'{{"metric":{_metric(lb)},"value":[{at},"{v}"]}}'
-            for lb, v in zip(labels, values_text(values), strict=True)
+            f'{{"metric":{m},"value":[{at},"{v}"]}}'
+            for m, v in zip(metric_texts(table), values_text(values.tolist()), strict=True)
         ]
-    else:
-        series = result.series
-        if limit and len(series) > limit:
-            series, truncated = series[:limit], True
-        return f'{{"resultType":"matrix","result":[{series_data(series)}]}}', truncated
-    return f'{{"resultType":"{kind}","result":[{",".join(parts)}]}}', truncated
+        return f'{{"resultType":"vector","result":[{",".join(parts)}]}}', truncated
+    series = result.series
+    if limit and len(series) > limit:
+        series, truncated = series[:limit], True
+    return f'{{"resultType":"matrix","result":[{series_data(series)}]}}', truncated
+
+
+# JSON strings of label names and values: a dashboard asks for the same ones every refresh.
+_strings: dict[str, str] = {}
+
+
+def _json_string(text: str) -> str:
+    made = _strings.get(text)
+    if made is None:
+        if len(_strings) >= _METRICS_KEPT:
+            _strings.clear()
+        made = _strings[text] = _dumps(text)
+    return made
+
+
+def metric_texts(table: LabelTable) -> list[str]:
+    """Each row's labels as the JSON object :func:`_metric` makes of its tuple, made a
+    column at a time: each distinct value is encoded once, and rows are put together by
+    numpy's object arrays rather than a Python loop."""
+    n, k = table.codes.shape
+    present = table.codes != 0
+    # Whether a row has a label before column j: its piece then begins with a comma.
+    after = np.zeros((n, k), dtype=np.intp)
+    if k > 1:
+        after[:, 1:] = np.logical_or.accumulate(present[:, :-1], axis=1)
+    out = np.full(n, "", dtype=object)
+    for j, name in enumerate(table.names):
+        distinct, inverse = np.unique(table.codes[:, j], return_inverse=True)
+        texts = np.array(
+            [_json_string(v) for v in table.strings.decode(distinct).tolist()], dtype=object
+        )
+        key = _json_string(name)
+        heads = np.array([f"{{{key}:", f",{key}:"], dtype=object)
+        piece = heads[after[:, j]] + texts[inverse.reshape(n)]
+        piece[~present[:, j]] = ""
+        out += piece
+    done: list[str] = np.where(present.any(axis=1), out + "}", "{}").tolist()
+    return done
 
 
 def _points(times: list[int], values: list[float]) -> list[str]:
