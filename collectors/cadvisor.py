@@ -31,7 +31,7 @@ import bisect
 import functools
 import re
 from array import array
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from runtime import names_kubelet
@@ -50,6 +50,7 @@ __all__ = [
     "Resolve",
     "RowCache",
     "RowLabels",
+    "Rows",
     "Selection",
     "TargetLabels",
     "kept_blocks",
@@ -59,6 +60,9 @@ __all__ = [
 
 # (metric name, labels) -> series id, or -1 for a row that is dropped
 Resolve = Callable[[str, Labels], int]
+# Series ids and values of a response's kept rows, in order: lists, or arrays (the rows read
+# by position: their ids are the cache's own ``picked``, replaced and never changed).
+Rows = tuple[Sequence[int], Sequence[float]]
 
 
 @dataclass(frozen=True)
@@ -231,7 +235,8 @@ class RowCache:
 
     ``layout`` is the hash of the kept text with its values cut out (None: not known, or not
     readable that way), ``picks`` the positions of the kept rows' values among the values of
-    that text and ``picked`` their series ids.
+    that text and ``picked`` their series ids: both replaced when learned again, never
+    changed, since the rows read by position are ``picked`` itself.
     """
 
     hashes: array[int] = field(default_factory=lambda: array("q"))
@@ -254,7 +259,7 @@ _VALUE_AT_END = re.compile(rb"\} ([0-9.eE+-]++)(?: -?[0-9]{1,18}+)?$", re.M)
 
 def read_cadvisor(
     text: str | bytes, keep: Collection[str], cache: RowCache, resolve: Resolve
-) -> tuple[list[int], list[float]]:
+) -> Rows:
     """Series ids and values of the rows of the kept families.
 
     ``resolve(name, labels)`` gives the series id of a row (-1: the row is dropped);
@@ -312,14 +317,14 @@ def _encoded(keep: Collection[str]) -> Collection[bytes]:
     return frozenset(name.encode() for name in keep)
 
 
-def _by_position(parts: list[bytes], cache: RowCache) -> tuple[list[int], list[float]] | None:
+def _by_position(parts: list[bytes], cache: RowCache) -> Rows | None:
     """The kept rows of a text split by :data:`_VALUE_AT_END`, by the positions of their
     values, when the text between the values is the layout learned; None otherwise."""
     if cache.layout is None or hash(tuple(parts[0::2])) != cache.layout:
         return None
     found = parts[1::2]
     try:
-        return cache.picked.tolist(), list(map(float, map(found.__getitem__, cache.picks)))
+        return cache.picked, array("d", map(float, map(found.__getitem__, cache.picks)))
     except ValueError:
         return None  # a value such as "1e": read line by line, which names the line
 

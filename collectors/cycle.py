@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from collectors.cadvisor import Rows
 from collectors.cluster import WatchHealth
 from collectors.cluster_model import ClusterModel
 from collectors.kubelet import SERIES_WRITTEN, KubeletCollector, NodeEndpoint, NodeUsageView
@@ -108,7 +109,7 @@ class CollectionCycle:
     def _exported(
         latest: dict[str, NodeUsageView],
         model: ClusterModel,
-        stats: list[tuple[KubeletStatsCollector, list[tuple[list[int], list[float]]]]],
+        stats: list[tuple[KubeletStatsCollector, list[Rows]]],
     ) -> list[Family]:
         kubelet = [f for c, rows in stats for f in c.families(rows)]
         return [*usage_families(latest, model), *cluster_families(model), *kubelet]

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from collectors.cadvisor import RowCache, RowLabels, Selection, TargetLabels, read_cadvisor
+from collectors.cadvisor import RowCache, RowLabels, Rows, Selection, TargetLabels, read_cadvisor
 from collectors.kubelet import NodeEndpoint, kubelet_url, token_headers
 from collectors.scrape import ScrapeHealth, ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
@@ -55,7 +55,7 @@ class _NodeStats:
     summary_refs: dict[RowKey, int] = field(default_factory=dict)
     # Series written by the last successful scrape and their values, replaced as one
     # (``/metrics`` reads them from another thread).
-    latest: tuple[list[int], list[float]] = ([], [])
+    latest: Rows = ([], [])
 
 
 class KubeletStatsCollector(abc.ABC):
@@ -157,13 +157,12 @@ class KubeletStatsCollector(abc.ABC):
         now_ms = self._clock_ms()
         for node in set(self._state) - live:
             self._end(self._state.pop(node).latest[0], now_ms)
-        refs: list[int] = []
-        values: list[float] = []
-        for state in self._state.values():
-            refs += state.latest[0]
-            values += state.latest[1]
-        if refs:
-            self._store.append_batch(np.array(refs, np.int32), now_ms, np.array(values, np.float64))
+        rows = [state.latest for state in self._state.values() if state.latest[0]]
+        if not rows:
+            return 0
+        refs = np.concatenate([np.asarray(r, np.int64) for r, _ in rows]).astype(np.int32)
+        values = np.concatenate([np.asarray(v, np.float64) for _, v in rows])
+        self._store.append_batch(refs, now_ms, values)
         return len(refs)
 
     async def _scrape(self, target: ScrapeTarget, labels: TargetLabels, delay: float) -> None:
@@ -185,13 +184,15 @@ class KubeletStatsCollector(abc.ABC):
             self._failed(state)
             return
         self._succeeded(outcome)
-        if len(set(refs)) != len(refs):
-            rows = len(refs)
-            refs, values = _first_of_each(refs, values)
-            self._scraper.health.count_rejected("duplicate", rows - len(refs))
-        gone = set(state.latest[0]).difference(refs)
-        if gone:
-            self._end(gone, self._clock_ms())
+        # The rows of the last response again (read by position): none is twice, none gone.
+        if refs is not state.latest[0]:
+            if len(set(refs)) != len(refs):
+                rows = len(refs)
+                refs, values = _first_of_each(refs, values)
+                self._scraper.health.count_rejected("duplicate", rows - len(refs))
+            gone = set(state.latest[0]).difference(refs)
+            if gone:
+                self._end(gone, self._clock_ms())
         state.latest = (refs, values)
 
     def _succeeded(self, outcome: ScrapeOutcome) -> None:
@@ -207,9 +208,7 @@ class KubeletStatsCollector(abc.ABC):
             self._store.mark_stale(ref, at_ms)
 
     @abc.abstractmethod
-    def _decode(
-        self, body: bytes, state: _NodeStats, target: TargetLabels
-    ) -> tuple[list[int], list[float]]:
+    def _decode(self, body: bytes, state: _NodeStats, target: TargetLabels) -> Rows:
         """The series ids and values of one response (cAdvisor text, or a summary), as the
         UTF-8 bytes it came in."""
 
@@ -221,12 +220,12 @@ class KubeletStatsCollector(abc.ABC):
             self._scraper.health.count_rejected("series_limit")
             return -1
 
-    def latest(self) -> list[tuple[list[int], list[float]]]:
+    def latest(self) -> list[Rows]:
         """Each node's last rows (series ids, values): lists that later scrapes replace,
         never change, so :meth:`families` may read them in another thread."""
         return [state.latest for state in self._state.values()]
 
-    def families(self, latest: list[tuple[list[int], list[float]]] | None = None) -> list[Family]:
+    def families(self, latest: list[Rows] | None = None) -> list[Family]:
         """The latest value of every series (of ``latest``, by default now), for ``/metrics``."""
         out: dict[str, Family] = {}
         for refs, values in self.latest() if latest is None else latest:
@@ -254,7 +253,7 @@ _HELP = {
 }
 
 
-def _first_of_each(refs: list[int], values: list[float]) -> tuple[list[int], list[float]]:
+def _first_of_each(refs: Sequence[int], values: Sequence[float]) -> tuple[list[int], list[float]]:
     """One sample per series: two rows that differ only by dropped labels (a container and
     its replacement while both are listed) keep the first."""
     seen: set[int] = set()
@@ -273,9 +272,7 @@ class CadvisorCollector(KubeletStatsCollector):
 
     path = names_kubelet.CADVISOR_PATH
 
-    def _decode(
-        self, body: bytes, state: _NodeStats, target: TargetLabels
-    ) -> tuple[list[int], list[float]]:
+    def _decode(self, body: bytes, state: _NodeStats, target: TargetLabels) -> Rows:
         row_labels = RowLabels(self._selection, target)
 
         def resolve(name: str, labels: Labels) -> int:
@@ -290,16 +287,18 @@ class SummaryCollector(KubeletStatsCollector):
 
     path = names_kubelet.SUMMARY_PATH
 
-    def _decode(
-        self, body: bytes, state: _NodeStats, target: TargetLabels
-    ) -> tuple[list[int], list[float]]:
+    def _decode(self, body: bytes, state: _NodeStats, target: TargetLabels) -> Rows:
+        rows = dict(summary_rows(decode_summary(body)))
+        # A node's rows are the same from one response to the next: their label sets are
+        # built and looked up only when new, and the keys kept are the first ones seen (new
+        # keys kept every time would all outlive a cycle, and set off full collections).
+        known = state.summary_refs
+        if rows.keys() == known.keys():
+            return [known[key] for key in rows], list(rows.values())
         refs: list[int] = []
         values: list[float] = []
-        # A node's rows are the same from one response to the next: their label sets are
-        # built and looked up only when new.
-        known = state.summary_refs
         seen: dict[RowKey, int] = {}
-        for key, value in dict(summary_rows(decode_summary(body))).items():
+        for key, value in rows.items():
             ref = known.get(key)
             if ref is None:
                 ref = self._series(row_labels(key, target))
