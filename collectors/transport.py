@@ -23,13 +23,16 @@ from __future__ import annotations
 import codecs
 import functools
 import ssl
-import zlib
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import httpx
 from multidict import CIMultiDict
+
+# zlib-ng inflates a cAdvisor response (2.4 MB) in 0.5 ms where zlib takes 1.4: seconds a
+# cycle at 5,000 kubelets.
+from zlib_ng import zlib_ng
 
 __all__ = [
     "AiohttpTransport",
@@ -47,6 +50,10 @@ _READ_BUFFER = 4 * 2**20
 # Go's Prometheus handler compresses with gzip when asked (as Prometheus asks), to a
 # fiftieth of a cAdvisor response: less to copy from the socket than the text itself.
 ACCEPT_ENCODING = "gzip"
+
+
+# The module's error class (its stub calls it an instance).
+_INFLATE_ERROR = cast("type[Exception]", zlib_ng.error)
 
 
 class ResponseTooLarge(Exception):
@@ -117,10 +124,10 @@ def charset_of(content_type: str | None) -> str:
 
 def _gunzip(data: bytes, max_bytes: int, url: str) -> bytes:
     """A gzip body inflated, at most ``max_bytes`` of it."""
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    inflate = zlib_ng.decompressobj(16 + zlib_ng.MAX_WBITS)
     try:
         out = inflate.decompress(data, max_bytes + 1)
-    except zlib.error as e:
+    except _INFLATE_ERROR as e:
         raise httpx.DecodingError(f"gzip: {e}", request=httpx.Request("GET", url)) from e
     if len(out) > max_bytes:
         raise ResponseTooLarge(f"body larger than {max_bytes} bytes")
