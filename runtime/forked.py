@@ -49,7 +49,12 @@ async def run_forked(work: Callable[[], bytes]) -> bytearray:
     kills the child."""
     loop = asyncio.get_running_loop()
     r, w = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as e:  # EAGAIN, ENOMEM: too many processes, or no memory to map
+        os.close(r)
+        os.close(w)
+        raise ForkedWorkFailed(f"cannot fork: {e}") from e
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
         _child(work, r, w)
     os.close(w)

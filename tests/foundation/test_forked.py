@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
@@ -41,18 +40,20 @@ async def test_a_child_that_dies_is_reported() -> None:
         await run_forked(_killed)
 
 
-async def test_cancelling_kills_the_child(tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
+async def test_cancelling_kills_the_child() -> None:
+    r, w = os.pipe()
 
     def hangs() -> bytes:
-        pid_file.write_text(str(os.getpid()))
+        os.write(w, str(os.getpid()).encode())
         while True:
             time.sleep(1)
 
     task = asyncio.ensure_future(run_forked(hangs))
-    while not pid_file.exists() or not pid_file.read_text():
-        await asyncio.sleep(0.01)
-    pid = int(pid_file.read_text())
+    try:
+        pid = int(await asyncio.to_thread(os.read, r, 32))
+    finally:
+        os.close(r)
+        os.close(w)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -106,3 +107,15 @@ async def test_metrics_rendered_in_a_child_are_the_same_text() -> None:
     assert f'pid="{os.getpid()}"'.encode() not in forked
     strip = [line for line in here.splitlines() if b"rendered_by{" not in line]
     assert [line for line in forked.splitlines() if b"rendered_by{" not in line] == strip
+
+
+async def test_a_fork_the_system_refuses_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A process limit cannot be lowered for this test alone: os.fork is what stands in.
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    open_before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(ForkedWorkFailed, match=r"cannot fork: .*temporarily unavailable"):
+        await run_forked(lambda: b"")
+    assert len(os.listdir("/proc/self/fd")) == open_before
