@@ -163,6 +163,9 @@ _PVC = (
     ("inodesUsed", names_kubelet.VOLUME_INODES_USED),
 )
 _VOLUME = (("usedBytes", names.POD_VOLUME_USED), ("capacityBytes", names.POD_VOLUME_CAPACITY))
+_NODEFS = (("filesystem", "nodefs"),)
+_IMAGEFS = (("filesystem", "imagefs"),)
+_CONTAINERFS = (("filesystem", "containerfs"),)
 
 
 def _text(value: Any) -> str:
@@ -170,7 +173,7 @@ def _text(value: Any) -> str:
 
 
 # A sample's name and its own labels (the document's: filesystem, namespace, pod, volume,
-# claim), in a fixed order per kind of sample: the same series gives the same key.
+# claim), sorted by name: the same series gives the same key.
 RowKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
@@ -193,22 +196,20 @@ def summary_rows(summary: Summary) -> list[tuple[RowKey, float]]:
     """The samples of :func:`summary_samples`, each keyed by its name and its own labels
     (empty ones left out), without the scrape's."""
     out: list[tuple[RowKey, float]] = []
-
-    def add(name: str, value: float | None, *pairs: tuple[str, str]) -> None:
-        if value is not None:
-            out.append(((name, tuple(p for p in pairs if p[1])), value))
-
+    add = out.append
     node = summary.get("node", {})
-    filesystems: list[tuple[str, Any]] = [("nodefs", node.get("fs"))]
+    filesystems: list[tuple[tuple[tuple[str, str], ...], Any]] = [(_NODEFS, node.get("fs"))]
     runtime = node.get("runtime")
     if isinstance(runtime, dict):
         filesystems += [
-            ("imagefs", runtime.get("imageFs")),
-            ("containerfs", runtime.get("containerFs")),
+            (_IMAGEFS, runtime.get("imageFs")),
+            (_CONTAINERFS, runtime.get("containerFs")),
         ]
-    for filesystem, stats in filesystems:
+    for pairs, stats in filesystems:
         for key, name in _FS:
-            add(name, _number(stats, key), ("filesystem", filesystem))
+            value = _number(stats, key)
+            if value is not None:
+                add(((name, pairs), value))
     pods = summary.get("pods", [])
     for pod in pods if isinstance(pods, list) else []:
         if not isinstance(pod, dict):
@@ -220,33 +221,28 @@ def summary_rows(summary: Summary) -> list[tuple[RowKey, float]]:
         if not (namespace and pod_name):
             continue
         where = (("namespace", namespace), ("pod", pod_name))
-        add(
-            names.POD_EPHEMERAL_STORAGE_USED,
-            _number(pod.get("ephemeral-storage"), "usedBytes"),
-            *where,
-        )
+        value = _number(pod.get("ephemeral-storage"), "usedBytes")
+        if value is not None:
+            add(((names.POD_EPHEMERAL_STORAGE_USED, where), value))
         volumes = pod.get("volume", [])
         for volume in volumes if isinstance(volumes, list) else []:
             if not isinstance(volume, dict) or not _text(volume.get("name")):
                 continue
             pvc = volume.get("pvcRef")
             claim = _text(pvc.get("name")) if isinstance(pvc, dict) else ""
+            pairs = (*where, ("volume", _text(volume.get("name"))))
+            if claim:
+                pairs = (pairs[0], ("persistentvolumeclaim", claim), *pairs[1:])
             for key, name in _VOLUME:
-                add(
-                    name,
-                    _number(volume, key),
-                    *where,
-                    ("volume", _text(volume.get("name"))),
-                    ("persistentvolumeclaim", claim),
-                )
+                value = _number(volume, key)
+                if value is not None:
+                    add(((name, pairs), value))
             if claim and isinstance(pvc, dict):
                 # The claim's namespace: the kubelet's own volume metrics name it so.
                 claim_ns = _text(pvc.get("namespace")) or namespace
+                pairs = (("namespace", claim_ns), ("persistentvolumeclaim", claim))
                 for key, name in _PVC:
-                    add(
-                        name,
-                        _number(volume, key),
-                        ("namespace", claim_ns),
-                        ("persistentvolumeclaim", claim),
-                    )
+                    value = _number(volume, key)
+                    if value is not None:
+                        add(((name, pairs), value))
     return out
