@@ -51,7 +51,8 @@ class QueryApiSettings(BaseModel):
     shared_seconds: float = Field(
         5.0,
         ge=0,
-        description="Instant queries at the same time arriving within this many seconds of "
-        "the first share the values of their common subexpressions, as a dashboard's panels "
+        description="Queries over the same time (instant queries at the same time, range "
+        "queries over the same start, end and step) arriving within this many seconds of the "
+        "first share the values of their common subexpressions, as a dashboard's panels "
         "refreshed together do; 0 turns sharing off.",
     )
