@@ -507,18 +507,8 @@ def _as_ids(ids: array[int]) -> IdArray:
 
 
 def _appended(ids: array[int], *values: int) -> array[int]:
-    """``ids`` with ``values`` appended: in place, or in a copy while a numpy view still
-    pins its buffer (a view that outlived its read sees the ids it was taken with). Without
-    the copy the append raises ``BufferError`` half-way through :meth:`SeriesIndex.add`."""
-    try:
-        if len(values) == 1:
-            ids.append(values[0])
-        else:
-            ids.extend(values)
-    except BufferError:
-        ids = array(ids.typecode, ids)
-        ids.extend(values)
-    return ids
+    """``ids`` with ``values`` appended (see :func:`_grown`)."""
+    return _grown(ids, lambda target: target.extend(values))
 
 
 def _check_metrics(
@@ -534,13 +524,21 @@ def _check_metrics(
 
 
 def _extended(ids: array[Any], more: npt.NDArray[Any]) -> array[Any]:
-    """:func:`_appended` of a whole numpy array (of the array's item type)."""
+    """``ids`` with a whole numpy array (of the array's item type) appended (see
+    :func:`_grown`)."""
     data = more.astype(_ITEM_TYPES[ids.typecode], copy=False).tobytes()
+    return _grown(ids, lambda target: target.frombytes(data))
+
+
+def _grown(ids: array[Any], add: Callable[[array[Any]], None]) -> array[Any]:
+    """``ids`` after ``add``: in place, or in a copy while a numpy view still pins its
+    buffer (a view that outlived its read sees the ids it was taken with). Without the copy
+    the append raises ``BufferError`` half-way through :meth:`SeriesIndex.add`."""
     try:
-        ids.frombytes(data)
+        add(ids)
     except BufferError:
         ids = array(ids.typecode, ids)
-        ids.frombytes(data)
+        add(ids)
     return ids
 
 

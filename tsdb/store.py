@@ -333,16 +333,19 @@ class Store:
     def _created(self, sids: I32) -> list[int]:
         """What :meth:`_create` notes of a new series, for many (under ``_lock``)."""
         made: list[int] = sids.tolist()
-        top = int(sids[-1]) if len(sids) else -1
-        if top >= len(self._alive):
-            grown = np.zeros(max(2 * len(self._alive), top + 1), dtype=bool)
-            grown[: len(self._alive)] = self._alive
-            self._alive = grown
+        self._grow_alive(int(sids[-1]) if len(sids) else -1)
         self._alive[sids] = True
         self._recent_series.update(made)
         if self._persistent:
             self._pending_series.extend((sid, self._index.labels(sid)) for sid in made)
         return made
+
+    def _grow_alive(self, top: int) -> None:
+        """Grow :attr:`_alive` (doubling) to hold ids up to ``top``."""
+        if top >= len(self._alive):
+            grown = np.zeros(max(2 * len(self._alive), top + 1), dtype=bool)
+            grown[: len(self._alive)] = self._alive
+            self._alive = grown
 
     def _create(self, labels: Labels) -> int:
         validate_labels(labels)
@@ -353,10 +356,7 @@ class Store:
                 f"{self.settings.max_series} series"
             )
         sid = self._index.add(labels)
-        if sid >= len(self._alive):
-            grown = np.zeros(max(2 * len(self._alive), sid + 1), dtype=bool)
-            grown[: len(self._alive)] = self._alive
-            self._alive = grown
+        self._grow_alive(sid)
         self._alive[sid] = True
         self._recent_series.add(sid)
         if self._persistent:
