@@ -5,6 +5,8 @@ group half-evaluated."""
 from __future__ import annotations
 
 import gc
+import os
+import re
 import subprocess
 import sys
 import threading
@@ -13,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
 from alerts.rules.group import EvalContext
@@ -28,10 +32,17 @@ from autoscaler.forecast.settings import ForecastSettings
 from autoscaler.resource.model import ForecastSpec
 from promql import Engine, PromQLSettings
 from runtime.clock import VirtualClock
-from runtime.families import FamiliesCollector, Family, exposition, exposition_async
+from runtime.families import (
+    Deferred,
+    FamiliesCollector,
+    Family,
+    exposition,
+    exposition_async,
+)
 from runtime.gcpause import freeze_long_lived, paused_gc
 from runtime.gil import LOOP_SWITCH_INTERVAL_S
 from tests.controller.conftest import open_rig
+from tests.support.prometheus import free_port
 from tsdb import Store, StoreSettings, name_is
 
 REPO = Path(__file__).resolve().parents[2]
@@ -236,3 +247,25 @@ async def test_every_collection_cycle_of_the_service_freezes_what_it_leaves(
                 assert made not in gc.get_objects()
         finally:
             gc.unfreeze()
+
+
+async def test_the_service_renders_metrics_in_a_forked_child(tmp_path: Path) -> None:
+    def where() -> list[Family]:
+        family = Family("foresight_rendered_by", "gauge", "The process that rendered.")
+        family.add(1.0, pid=str(os.getpid()))
+        return [family]
+
+    async with open_rig(tmp_path, history=()) as rig:
+        assert rig.service.settings.server.render_metrics_in_child
+        rig.service.registry.register(FamiliesCollector(lambda: [Deferred(where)]))
+        runner = web.AppRunner(rig.service.app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            async with httpx.AsyncClient() as client:
+                text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        finally:
+            await runner.cleanup()
+    rendered = re.search(r'foresight_rendered_by\{pid="(\d+)"\}', text)
+    assert rendered is not None and int(rendered[1]) != os.getpid()
