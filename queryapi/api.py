@@ -129,11 +129,15 @@ class QueryApi:
             settings.results_cache_mib << 20,
             round(settings.results_cache_freshness_seconds * 1000),
             lambda: store.generation,
+            round(settings.shared_seconds * 1000),
         )
+        store.append_observers.append(self.cache.written)
+        # Both counts only grow: their sum moves when either does. A round begun before
+        # samples were written into the past holds values read without them.
         self.rounds = SharedRounds(
             engine,
             settings.shared_seconds,
-            lambda: store.generation,
+            lambda: store.generation + self.cache.writes,
             SHARED_BYTES,
         )
         self._config = config
@@ -155,8 +159,10 @@ class QueryApi:
         return {(method, PREFIX + path): READ for method, path, _ in self._table()}
 
     def close(self) -> None:
-        """Stop the query threads."""
+        """Stop the query threads and following the store's appends."""
         self.runner.close()
+        if self.cache.written in self.store.append_observers:
+            self.store.append_observers.remove(self.cache.written)
 
     def _table(self) -> list[tuple[str, str, Handler]]:
         both = ("GET", "POST")

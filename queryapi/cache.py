@@ -9,8 +9,12 @@ step and step phase evaluates only the steps after the kept ones.
 
 Invariants:
 
-* Only steps at or before ``now - freshness`` are kept: a sample that arrives later than that
-  after its own timestamp is not seen by kept steps (Cortex's ``max_freshness``).
+* Only steps at or before ``now - freshness`` are kept (Cortex's ``max_freshness``): samples
+  arrive a little after their timestamps.
+* Samples written into the kept past (a history back-fill writes it at start-up) make the
+  kept steps at and after their oldest timestamp no longer final (:meth:`RangeCache.written`,
+  called by the store after each append). That holds for an answer being evaluated while
+  they are written too: it keeps no step at or after them.
 * Expressions whose value at a step depends on more than the samples up to it are never
   kept: ``@`` modifiers, negative offsets, the query's bounds (``start()``, ``end()``,
   ``range()``, ``step()``) and ``forecast()`` (its model is configuration, not data).
@@ -22,9 +26,9 @@ Invariants:
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -41,6 +45,9 @@ Share = Callable[[int, int, int], SharedResults | None]
 """The shared values of a round of range queries over ``(start, end, step)``."""
 # forecast(): its model is configuration, not data; the others read the query's bounds.
 _UNCACHEABLE_CALLS = frozenset({"forecast", "start", "end", "range", "step"})
+# Writes into the past remembered for the answers being evaluated meanwhile; an answer that
+# began before the oldest of them is not kept.
+_WRITES_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -73,15 +80,33 @@ def cacheable(text: str) -> bool:
 
 
 class RangeCache:
-    """Kept steps of range queries; :meth:`evaluate` answers from them and the engine."""
+    """Kept steps of range queries; :meth:`evaluate` answers from them and the engine.
 
-    def __init__(self, max_bytes: int, freshness_ms: int, generation: Callable[[], int]) -> None:
+    ``round_ms`` is how long a round of shared values (:mod:`queryapi.rounds`) lasts: a query
+    that joins one uses values read up to that long before it. :attr:`writes` counts the
+    writes into the past, after which a new round must begin.
+    """
+
+    def __init__(
+        self,
+        max_bytes: int,
+        freshness_ms: int,
+        generation: Callable[[], int],
+        round_ms: int = 0,
+    ) -> None:
         self.max_bytes = max_bytes
         self.freshness_ms = freshness_ms
+        self.round_ms = round_ms
         self._generation = generation
         self._entries: OrderedDict[Key, _Extent] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        # The newest step kept, being evaluated to be kept, or that a query joining a round
+        # begun may keep: a write after it changes none of them.
+        self._horizon_ms = -(1 << 62)
+        # (number, oldest timestamp) of the last writes into the past, and their count.
+        self._writes: deque[tuple[int, int]] = deque(maxlen=_WRITES_KEPT)
+        self.writes = 0
         self.hits = 0
         self.misses = 0
 
@@ -100,7 +125,10 @@ class RangeCache:
         subexpression values of other queries over the steps evaluated now, if any."""
         key = (text, step_ms, start_ms % step_ms)
         keep = self.max_bytes > 0 and cacheable(text)
+        final = start_ms + (min(end_ms, now_ms - self.freshness_ms) - start_ms) // step_ms * step_ms
+        keep = keep and final >= start_ms
         generation = self._generation()
+        seen = self._begin(final) if keep else 0
         extent = self._get(key, generation) if keep else None
         kept: Part | None = None
         begin = start_ms
@@ -120,11 +148,34 @@ class RangeCache:
             assert columns is not None
             fresh = encode_matrix(columns, step_ms)
         answer = _joined(kept, fresh)
-        final = start_ms + (min(end_ms, now_ms - self.freshness_ms) - start_ms) // step_ms * step_ms
-        if keep and final >= start_ms and not annotations.warnings and not annotations.infos:
+        if keep and not annotations.warnings and not annotations.infos:
             size = answer.nbytes + len(text)
-            self._put(key, _Extent(answer, final, generation, size))
+            self._put(key, _Extent(answer, final, generation, size), seen)
         return answer, annotations
+
+    def written(self, oldest_ms: int) -> None:
+        """Samples from ``oldest_ms`` on were just written: kept steps at or after it are
+        evaluated again when asked."""
+        if oldest_ms > self._horizon_ms:
+            return  # the present, as scrapes write it: no kept step reads it
+        with self._lock:
+            self.writes += 1
+            self._writes.append((self.writes, oldest_ms))
+            for key, extent in list(self._entries.items()):
+                if extent.final_ms >= oldest_ms:
+                    cut = _before(extent, oldest_ms)
+                    if cut is None:
+                        del self._entries[key]
+                        self._bytes -= extent.nbytes
+                    else:
+                        self._entries[key] = cut
+
+    def _begin(self, final_ms: int) -> int:
+        """Note that steps up to ``final_ms`` are being evaluated to be kept; the number of
+        writes into the past so far."""
+        with self._lock:
+            self._horizon_ms = max(self._horizon_ms, final_ms + self.round_ms)
+            return self.writes
 
     def _get(self, key: Key, generation: int) -> _Extent | None:
         with self._lock:
@@ -136,10 +187,21 @@ class RangeCache:
             self.hits += 1
             return extent
 
-    def _put(self, key: Key, extent: _Extent) -> None:
+    def _put(self, key: Key, extent: _Extent, seen: int) -> None:
+        """Keep ``extent``, evaluated after ``seen`` writes into the past, without the steps
+        that later ones changed."""
         if extent.nbytes > self.max_bytes:
             return
         with self._lock:
+            if self.writes > seen:
+                if self.writes - seen > len(self._writes):
+                    return  # more writes than remembered: which steps they changed is lost
+                oldest = min(ts for number, ts in self._writes if number > seen)
+                if extent.final_ms >= oldest:
+                    cut = _before(extent, oldest)
+                    if cut is None:
+                        return
+                    extent = cut
             old = self._entries.pop(key, None)
             if old is not None:
                 self._bytes -= old.nbytes
@@ -153,6 +215,13 @@ class RangeCache:
     def nbytes(self) -> int:
         """What the entries hold, roughly."""
         return self._bytes
+
+
+def _before(extent: _Extent, oldest_ms: int) -> _Extent | None:
+    """``extent`` final only up to its last step before ``oldest_ms`` (None: no step is)."""
+    first, step = extent.matrix.first_ms, extent.matrix.step_ms
+    final = first + (oldest_ms - 1 - first) // step * step
+    return replace(extent, final_ms=final) if final >= first else None
 
 
 def _joined(kept: Part | None, fresh: EncodedMatrix | None) -> EncodedMatrix:

@@ -289,6 +289,9 @@ class Store:
         self._retry_attempt = 0
         self._retry_at = 0.0
         self.generation = 0
+        # Called with the oldest timestamp of each append once it is readable, so that
+        # caches of answers learn of samples written into their past (a history back-fill).
+        self.append_observers: list[Callable[[int], None]] = []
         self._lock_file: IO[bytes] | None = None
         self._series_writer: RecordWriter | None = None
         self._wal_writer: RecordWriter | None = None
@@ -384,6 +387,8 @@ class Store:
             self._head.append_one(sid, ts_ms, value)
             self._samples_appended += 1
             self._check_full()
+        for observe in self.append_observers:
+            observe(ts_ms)
         self._after_append()
 
     def append_batch(self, refs: I32, ts_ms: I64 | int, values: F64) -> None:
@@ -423,6 +428,8 @@ class Store:
             self.append_batch(refs[first], ts[first], values[first])
             self.append_batch(refs[second], ts[second], values[second])
             return
+        for observe in self.append_observers:
+            observe(lo)
         self._after_append()
 
     def mark_stale(self, series: int | Mapping[str, str] | Labels, ts_ms: int) -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from promql import Engine, QueryResult
 from promql.shared import SharedResults
+from queryapi import QueryApi, QueryApiSettings
 from queryapi.cache import RangeCache, cacheable
 from queryapi.encode import series_data
 from queryapi.rounds import SharedRounds
 from runtime.clock import VirtualClock
+from tests.queryapi.conftest import NOW_S, served
 from tsdb import Store, StoreSettings
 
 STEP_MS = 30_000
@@ -215,3 +218,109 @@ def test_instant_queries_of_one_refresh_share_a_round() -> None:
     generation[0] += 1  # the store forgot series
     assert rounds.for_time(T0_MS, now_s=105.0) is not again
     assert SharedRounds(Engine(store), 0.0, lambda: 0).for_time(T0_MS, 0.0) is None
+
+
+def _backfill(store: Store, scrapes: range) -> None:
+    """The past written after the present, as a history back-fill writes it at start-up."""
+    for k in reversed(scrapes):
+        _scrape(store, k)
+
+
+def _late_store(first: int, last: int) -> Store:
+    store = Store(StoreSettings(), VirtualClock(0.0), persistent=False)
+    for k in range(first, last):
+        _scrape(store, k)
+    return store
+
+
+@pytest.mark.parametrize("text", QUERIES)
+def test_samples_written_into_the_kept_past_are_answered(text: str) -> None:
+    store = _late_store(100, 121)
+    engine = _Counting(store)
+    cache = RangeCache(1 << 20, FRESH_MS, lambda: store.generation)
+    store.append_observers.append(cache.written)
+    end = T0_MS + 120 * STEP_MS
+    _cached(cache, engine, text, end - HOUR_MS, end)
+    _backfill(store, range(90, 100))
+    got = _cached(cache, engine, text, end - HOUR_MS, end)
+    assert json.loads(got) == json.loads(_fresh(engine, text, end - HOUR_MS, end))
+    # The steps before the oldest sample written stay kept; only the later ones are evaluated.
+    assert engine.ranges[1][0] == T0_MS + 90 * STEP_MS
+    assert cache.hits == 1
+
+
+class _Writing(Engine):
+    """An engine during whose first evaluation the past is written: it reads the store as it
+    was before."""
+
+    def __init__(self, store: Store, scrapes: range) -> None:
+        super().__init__(store)
+        self.written = store
+        self.scrapes: range | None = scrapes
+
+    def range(
+        self,
+        text: str,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        shared: SharedResults | None = None,
+    ) -> QueryResult:
+        result = super().range(text, start_ms, end_ms, step_ms, shared)
+        if self.scrapes is not None:
+            _backfill(self.written, self.scrapes)
+            self.scrapes = None
+        return result
+
+
+def test_an_answer_evaluated_while_the_past_is_written_keeps_no_step_after_it() -> None:
+    store = _late_store(100, 121)
+    engine = _Writing(store, range(0, 100))
+    cache = RangeCache(1 << 20, FRESH_MS, lambda: store.generation)
+    store.append_observers.append(cache.written)
+    text, end = "sum by (job) (rate(req_total[2m]))", T0_MS + 120 * STEP_MS
+    _cached(cache, engine, text, end - HOUR_MS, end)
+    got = _cached(cache, engine, text, end - HOUR_MS, end)
+    assert json.loads(got) == json.loads(_fresh(engine, text, end - HOUR_MS, end))
+
+
+def test_writes_of_the_present_keep_what_was_kept() -> None:
+    store = _late_store(100, 121)
+    cache = RangeCache(1 << 20, FRESH_MS, lambda: store.generation)
+    store.append_observers.append(cache.written)
+    end = T0_MS + 120 * STEP_MS
+    _cached(cache, Engine(store), "max(mem)", end - HOUR_MS, end)
+    _scrape(store, 121)
+    assert cache.writes == 0
+
+
+def test_a_dashboard_opened_during_a_backfill_sees_the_past() -> None:
+    store = _late_store(100, 121)
+    api = QueryApi(Engine(store), store, QueryApiSettings(), VirtualClock(NOW_S))
+    end = T0_MS + 120 * STEP_MS
+    text = "sum by (job) (rate(req_total[2m]))"
+    form = {
+        "query": text,
+        "start": (end - HOUR_MS) / 1000,
+        "end": end / 1000,
+        "step": STEP_MS / 1000,
+    }
+    engine = Engine(store)
+    try:
+        with served(api) as url:
+
+            def ask() -> object:
+                response = httpx.post(f"{url}/api/v1/query_range", data=form, timeout=30)
+                return response.json()["data"]
+
+            before = ask()
+            first = api.rounds.for_range(end - HOUR_MS, end, STEP_MS, NOW_S)
+            _backfill(store, range(90, 100))
+            # A round begun before the past was written is not joined after.
+            assert api.rounds.for_range(end - HOUR_MS, end, STEP_MS, NOW_S) is not first
+            after = ask()
+            assert after != before
+            assert after == json.loads(_fresh(engine, text, end - HOUR_MS, end))
+        assert store.append_observers == []
+    finally:
+        store.close()
