@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tsdb.arrays import concat_ranges, windows
+from tsdb.arrays import concat_ranges, distinct, windows
 from tsdb.labels import METRIC_NAME, Labels, Matcher, MatchType
 from tsdb.strings import StringTable
 
@@ -349,10 +349,10 @@ class SeriesIndex:
                 hit = codes == code if code is not None else np.zeros(len(codes), dtype=bool)
                 keep &= hit if m.type is MatchType.EQUAL else ~hit
                 continue
-            distinct = np.unique(codes)
+            found = distinct(codes)
             values = self.strings.values()
-            ok = np.array([m.matches(values[c]) for c in distinct.tolist()], dtype=bool)
-            keep &= ok[np.searchsorted(distinct, codes)]
+            ok = np.array([m.matches(values[c]) for c in found.tolist()], dtype=bool)
+            keep &= ok[np.searchsorted(found, codes)]
         kept: IdArray = sids[keep]
         return kept
 

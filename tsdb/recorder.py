@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from runtime.families import Family
+from tsdb.arrays import distinct
 from tsdb.labels import make_labels
 from tsdb.refs import RefCache
 from tsdb.store import Store
@@ -44,7 +45,7 @@ class FamilyRecorder:
                 key = make_labels({**labels, **self._labels, "__name__": name})
                 refs.append(self._ref(key))
                 values.append(value)
-        written = np.unique(np.array(refs, np.int32))
+        written = distinct(np.array(refs, np.int32))
         if self._store.generation == self._generation:
             for sid in np.setdiff1d(self._written, written, assume_unique=True).tolist():
                 self._store.mark_stale(sid, ts_ms)

@@ -275,7 +275,10 @@ class Store:
         # Created series not yet in the series log; encoded by the log's writer, not by the
         # append that created them.
         self._pending_series: list[tuple[int, Labels]] = []
-        self._recent_series: set[int] = set()
+        # Ids at or above this were created since the last garbage collection of series
+        # (ids only grow): a set of them would rehash millions of ids, holding the
+        # interpreter lock, whenever it grew.
+        self._recent_from = 0
         self._last_flush = clock.now()
         self._last_maintain = clock.now()
         self._samples_appended = 0
@@ -338,7 +341,6 @@ class Store:
         made: list[int] = sids.tolist()
         self._grow_alive(int(sids[-1]) if len(sids) else -1)
         self._alive[sids] = True
-        self._recent_series.update(made)
         if self._persistent:
             self._pending_series.extend((sid, self._index.labels(sid)) for sid in made)
         return made
@@ -361,7 +363,6 @@ class Store:
         sid = self._index.add(labels)
         self._grow_alive(sid)
         self._alive[sid] = True
-        self._recent_series.add(sid)
         if self._persistent:
             self._pending_series.append((sid, labels))
         return sid
@@ -892,10 +893,8 @@ class Store:
             dead = np.flatnonzero(self._alive[: len(live)] & ~live)
             # Series created since the last maintenance may be about to receive their first
             # sample.
-            dead = np.array(
-                [d for d in dead.tolist() if d not in self._recent_series], dtype=np.int32
-            )
-            self._recent_series.clear()
+            dead = dead[dead < self._recent_from].astype(np.int32)
+            self._recent_from = self._index.next_id
             if not len(dead):
                 return
             self._index.remove(dead.tolist())

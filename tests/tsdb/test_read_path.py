@@ -11,7 +11,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from runtime.clock import VirtualClock
 from tsdb import Store, StoreSettings
-from tsdb.arrays import windows
+from tsdb.arrays import distinct, windows
 from tsdb.block import build_block
 from tsdb.labels import Matcher
 
@@ -121,3 +121,13 @@ def test_windows_are_the_sliding_windows() -> None:
         for width in (1, 3, len(source)):
             assert np.array_equal(windows(source, width), sliding_window_view(source, width))
     assert not windows(a, 2).flags.writeable
+
+
+def test_distinct_is_numpy_unique_by_a_sort() -> None:
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 2, 50, 5_000):
+        for dtype in (np.int32, np.int64, np.float64):
+            a = rng.integers(-20, 40, n).astype(dtype)
+            got = distinct(a)
+            assert got.dtype == a.dtype
+            assert np.array_equal(got, np.unique(a))

@@ -341,3 +341,37 @@ def test_coded_selection_names_the_same_series(open_store: Callable[..., Store])
     rows = [[strings.value(int(c)) for c in row] for row in coded.codes]
     assert rows == [["a", "1", "", ""], ["a", "", "2", "3"]]
     assert coded.values.tolist() == [1.0, 2.0]
+
+
+def test_a_series_created_since_the_last_forgetting_is_kept_once(
+    open_store: Callable[..., Store], clock: VirtualClock
+) -> None:
+    store = open_store(
+        head_max_samples=1_000,
+        block_duration_minutes=60,
+        raw_retention_hours=2,
+        minute_retention_days=1,
+        five_minute_retention_days=2,
+    )
+
+    def expire(name: str) -> None:
+        """Write an hour of ``name`` and let retention drop it, which forgets series."""
+        ref = store.ref({"__name__": name})
+        start = int(clock.now() * 1000)
+        for half in (0, 1800):
+            ts = start + np.arange(half, half + 1800, 2) * 1000
+            store.append_batch(np.full(len(ts), ref, np.int32), ts, np.ones(len(ts)))
+        clock.advance(4 * 86_400)
+        store.maintain()
+
+    # Created without a sample yet: its first one may be on its way.
+    born = store.ref({"__name__": "born"})
+    expire("first")
+    assert store.labels(born) == (("__name__", "born"),)
+    assert store.series([name_is("first")]) != []
+    assert store.generation == 0
+    expire("second")
+    assert store.series([name_is("born")]) == []
+    assert store.series([name_is("first")]) == []
+    assert store.series([name_is("second")]) != []
+    assert store.generation == 1
