@@ -68,6 +68,8 @@ class SeriesIndex:
         # Matchers → (ids, how many live series there were then), least recently used first.
         self._kept: OrderedDict[_MatcherKey, tuple[IdArray, int]] = OrderedDict()
         self._kept_ids = 0
+        # Pairs of forgotten series still in the pair arrays (see :meth:`remove`).
+        self._dead_pairs = 0
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -201,36 +203,58 @@ class SeriesIndex:
         self.next_id = sid + 1
 
     def remove(self, sids: Iterable[int]) -> None:
-        """Forget series (their data is gone); rebuilds the postings once."""
-        gone = set(sids)
+        """Forget series (their data is gone).
+
+        Each one leaves the postings of its own pairs only, so the cost follows the series
+        forgotten rather than the whole index: the store does this under the lock its
+        appends wait for, and rebuilding a million series' postings took seconds."""
+        gone = sorted({sid for sid in sids if sid in self._labels})
         if not gone:
             return
+        by_pair: dict[tuple[str, str], list[int]] = {}
         for sid in gone:
-            labels = self._labels.pop(sid, None)
-            if labels is not None:
-                del self._ids[labels]
+            labels = self._labels.pop(sid)
+            del self._ids[labels]
+            for pair in labels:
+                by_pair.setdefault(pair, []).append(sid)
+        for (name, value), dead in by_pair.items():
+            values = self._postings[name]
+            left = _without(values[value], dead)
+            if left:
+                values[value] = left
+            else:
+                del values[value]
+                if not values:
+                    del self._postings[name]
+        self._all = _without(self._all, gone)
         self._kept.clear()
         self._kept_ids = 0
-        self._rebuild()
+        # A forgotten series' pairs stay where they were (its id is never reused) until
+        # they are a quarter of all.
+        starts = np.frombuffer(self._pair_start, dtype=np.int64)
+        ids = np.array(gone, dtype=np.int64)
+        self._dead_pairs += int((starts[ids + 1] - starts[ids]).sum())
+        del starts
+        if self._dead_pairs * 4 > len(self._pair_names):
+            self._compact_pairs()
 
-    def _rebuild(self) -> None:
-        self._postings = {}
-        self._all = array("i")
-        self._pair_start = array("q", [0])
-        self._pair_names = array("i")
-        self._pair_values = array("i")
-        self._schema_of = array("i")
-        next_id, self.next_id = self.next_id, 0
-        for sid in sorted(self._labels):
-            self._all.append(sid)
-            for name, value in self._labels[sid]:
-                self._postings.setdefault(name, {}).setdefault(value, array("i")).append(sid)
-            self._add_codes(sid, self._labels[sid])
-        end = len(self._pair_names)
-        while self.next_id < next_id:
-            self._pair_start.append(end)
-            self._schema_of.append(-1)
-            self.next_id += 1
+    def _compact_pairs(self) -> None:
+        """Drop the pairs of forgotten series; their ids own none and have no schema."""
+        starts = np.frombuffer(self._pair_start, dtype=np.int64)
+        live = np.zeros(self.next_id, dtype=bool)
+        live[np.frombuffer(self._all, dtype=np.int32)] = True
+        rows = concat_ranges(starts[:-1][live], starts[1:][live])
+        widths = np.where(live, np.diff(starts), 0)
+        kept_starts = np.concatenate(([0], np.cumsum(widths)))
+        schema_of = np.where(live, np.frombuffer(self._schema_of, dtype=np.int32), -1)
+        names = np.frombuffer(self._pair_names, dtype=np.int32)[rows]
+        values = np.frombuffer(self._pair_values, dtype=np.int32)[rows]
+        del starts
+        self._pair_start = array("q", kept_starts.astype(np.int64).tobytes())
+        self._pair_names = array("i", names.tobytes())
+        self._pair_values = array("i", values.tobytes())
+        self._schema_of = array("i", schema_of.astype(np.int32).tobytes())
+        self._dead_pairs = 0
 
     def all_ids(self) -> IdArray:
         """Every live series id, sorted."""
@@ -540,6 +564,18 @@ def _grown(ids: array[Any], add: Callable[[array[Any]], None]) -> array[Any]:
         ids = array(ids.typecode, ids)
         add(ids)
     return ids
+
+
+def _without(ids: array[int], dead: list[int]) -> array[int]:
+    """A new array of ``ids`` (sorted) without ``dead`` (sorted, all among them)."""
+    if len(dead) == len(ids):
+        return array("i")
+    held = np.frombuffer(ids, dtype=np.int32)
+    drop = np.array(dead, dtype=np.int32)
+    at = np.minimum(np.searchsorted(drop, held), len(drop) - 1)
+    left = array("i", held[drop[at] != held].tobytes())
+    del held
+    return left
 
 
 def _view(ids: array[int]) -> IdArray:

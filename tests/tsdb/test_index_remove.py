@@ -1,0 +1,85 @@
+"""Forgetting series leaves the index as if the survivors alone had been added."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tsdb import Matcher, make_labels
+from tsdb.index import SeriesIndex
+from tsdb.labels import Labels
+
+labels_st = st.builds(
+    lambda name, pod, zone, extra: make_labels(
+        {"__name__": name, "pod": pod, "zone": zone, **({"x": "1"} if extra else {})}
+    ),
+    st.sampled_from(["cpu", "mem", "up"]),
+    st.sampled_from(["a", "b", "c", "d", "e", "f", "g"]),
+    st.sampled_from(["", "z1", "z2"]),
+    st.booleans(),
+)
+MATCHERS = [
+    [Matcher.parse("__name__", "=", "cpu")],
+    [Matcher.parse("pod", "=~", "a|c")],
+    [Matcher.parse("zone", "=", "")],
+    [Matcher.parse("zone", "!~", "z.*")],
+    [Matcher.parse("x", "!=", "1"), Matcher.parse("__name__", "!=", "up")],
+    [Matcher.parse("pod", "=", "b"), Matcher.parse("zone", "=", "z1")],
+]
+
+
+def _described(index: SeriesIndex, sids: list[int]) -> list[list[str]]:
+    ids = np.array(sids, dtype=np.int32)
+    names, codes = index.label_codes(ids)
+    value = index.strings.value
+    return [[f"{n}={value(int(c))}" for n, c in zip(names, row, strict=True)] for row in codes]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sets=st.lists(labels_st, min_size=1, max_size=60, unique=True),
+    rounds=st.lists(st.lists(st.integers(0, 59), max_size=30), min_size=1, max_size=4),
+    later=st.lists(labels_st, max_size=10),
+)
+def test_remove_equals_building_from_the_survivors(
+    sets: list[Labels], rounds: list[list[int]], later: list[Labels]
+) -> None:
+    index = SeriesIndex()
+    index.add_many(sets)
+    alive = dict(enumerate(sets))
+    for victims in rounds:
+        # Selections kept from before a removal must not name forgotten series.
+        for matchers in MATCHERS:
+            index.select(matchers)
+        gone = sorted({sid for sid in victims if sid in alive})
+        index.remove(gone)
+        for sid in gone:
+            alive.pop(sid)
+    for lb in later:
+        if index.get(lb) is None:
+            alive[index.add(lb)] = lb
+    fresh = SeriesIndex()
+    order = sorted(alive)
+    fresh_ids = {fresh.add(alive[sid]): sid for sid in order}
+    assert sorted(index.all_ids().tolist()) == order
+    for matchers in MATCHERS:
+        got = index.select(matchers).tolist()
+        assert got == sorted(fresh_ids[s] for s in fresh.select(matchers).tolist())
+    for name in ("__name__", "pod", "zone", "x"):
+        assert index.label_values(name) == fresh.label_values(name)
+    assert index.label_names() == fresh.label_names()
+    assert _described(index, order) == _described(fresh, sorted(fresh_ids))
+    assert [index.get(alive[s]) for s in order] == order
+
+
+def test_forgotten_pairs_are_compacted_away() -> None:
+    index = SeriesIndex()
+    made = index.add_many(
+        [make_labels({"__name__": "m", "pod": f"p{i}", "zone": "z"}) for i in range(100)]
+    )
+    index.remove(made[:90].tolist())
+    # Three pairs each for the ten left: the forgotten ninety's are gone.
+    assert len(index._pair_names) == 30
+    assert _described(index, made[90:].tolist())[0] == ["__name__=m", "pod=p90", "zone=z"]
+    assert index.label_values("pod") == sorted(f"p{i}" for i in range(90, 100))
