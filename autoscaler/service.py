@@ -393,7 +393,7 @@ class Service:
         # Each replica back-fills its own store.
         history = self.history.families() if self.history is not None else []
         if not leader:
-            return [identity, *self.cycle.health_families(), *history]
+            return [identity, self.cycle.health(), *history]
         return [
             identity,
             *history,

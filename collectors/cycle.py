@@ -27,7 +27,12 @@ from collectors.kubelet import SERIES_WRITTEN, KubeletCollector, NodeEndpoint, N
 from collectors.kubelet_stats import KubeletStatsCollector
 from collectors.pods import PodMetricsCollector
 from collectors.scrape import ScrapeHealth
-from collectors.state_metrics import cluster_families, health_families, usage_families
+from collectors.state_metrics import (
+    cluster_families,
+    counters_copy,
+    health_families,
+    usage_families,
+)
 from runtime.clock import Clock, in_thread
 from runtime.families import Deferred, Family
 from runtime.gcpause import paused_gc
@@ -49,6 +54,12 @@ def model_snapshot(model: ClusterModel) -> ClusterModel:
         objects={kind: dict(records) for kind, records in model.objects.items()},
         parse_errors=model.parse_errors,
     )
+
+
+def _health_families(
+    jobs: list[ScrapeHealth], watch: WatchHealth | None, store: Store
+) -> list[Family]:
+    return health_families(jobs, watch, store.stats())
 
 
 @dataclass
@@ -99,11 +110,11 @@ class CollectionCycle:
         """What ``/metrics`` shows: the usage, cluster state and kubelet stats of the last
         cycle (built by the renderer from what the loop hands it) and the replica's health
         now."""
-        health: list[Family | Deferred] = list(self.health_families())
+        health = self.health()
         if self._snapshot is None:
-            return health
+            return [health]
         stats = [(c, c.latest()) for c in self._stats] if self._stats_on_metrics else []
-        return [Deferred(partial(self._exported, *self._snapshot, stats)), *health]
+        return [Deferred(partial(self._exported, *self._snapshot, stats)), health]
 
     @staticmethod
     def _exported(
@@ -114,10 +125,14 @@ class CollectionCycle:
         kubelet = [f for c, rows in stats for f in c.families(rows)]
         return [*usage_families(latest, model), *cluster_families(model), *kubelet]
 
-    def health_families(self) -> list[Family]:
-        """The replica's own health (scrapes, list/watch, the store): every replica exports it."""
-        jobs = [*self._scrape_health, *(c.health for c in self._stats)]
-        return health_families(jobs, self._watch_health, self._store.stats())
+    def health(self) -> Deferred:
+        """The replica's own health (scrapes, list/watch, the store): every replica exports
+        it. The counters are copied now; the families, and the store's sizes (which read
+        its directory), are made where they are rendered or recorded, off the loop: at
+        5,000 nodes they are 15,000 samples."""
+        jobs = [counters_copy(h) for h in (*self._scrape_health, *(c.health for c in self._stats))]
+        watch = None if self._watch_health is None else counters_copy(self._watch_health)
+        return Deferred(partial(_health_families, jobs, watch, self._store))
 
     async def run_once(self) -> CycleReport:
         """One cycle; returns how many samples it wrote and how long it took."""
@@ -130,7 +145,7 @@ class CollectionCycle:
             written += await collector.collect_if_due()
         # Stored too, so that rules such as CollectorTargetsDown can read them; taken here, on
         # the loop, because the scrapers and watches that count them run on it.
-        health = self.health_families()
+        health = self.health()
         self._snapshot = (dict(self._kubelets.latest), model_snapshot(self._model))
         written += await in_thread(
             self._clock,
@@ -146,7 +161,7 @@ class CollectionCycle:
         self,
         latest: dict[str, NodeUsageView],
         model: ClusterModel,
-        health: list[Family],
+        health: Deferred,
         at_ms: int,
         cluster: bool = True,
     ) -> int:
@@ -155,7 +170,7 @@ class CollectionCycle:
             state = cluster_families(model) if cluster else []
             families = [
                 f
-                for f in (*usage_families(latest, model), *state, *health)
+                for f in (*usage_families(latest, model), *state, *health.build())
                 # The kubelet collector wrote those with the kubelets' own timestamps.
                 if f.name not in SERIES_WRITTEN
             ]

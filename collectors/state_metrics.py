@@ -8,7 +8,10 @@ so that a query means the same thing in both.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
+from typing import TypeVar
 
 from collectors.cluster import WatchHealth
 from collectors.cluster_model import ClusterModel
@@ -17,6 +20,8 @@ from collectors.scrape import ScrapeHealth
 from runtime import names
 from runtime.families import Family, Kind
 from tsdb import StoreStats
+
+_Counters = TypeVar("_Counters", ScrapeHealth, WatchHealth)
 
 
 def _family(families: dict[str, Family], name: str, kind: Kind, help_text: str) -> Family:
@@ -167,6 +172,17 @@ def cluster_families(model: ClusterModel) -> list[Family]:
             1, namespace=h.namespace, hpa=h.name, target_kind=h.target_kind, target=h.target_name
         )
     return list(f.values())
+
+
+def counters_copy(counters: _Counters) -> _Counters:
+    """A copy of a dataclass of counters (:class:`ScrapeHealth`, :class:`WatchHealth`) that
+    later counting no longer changes: taken on the loop, read in another thread."""
+    out = copy.copy(counters)
+    for f in fields(out):
+        value = getattr(out, f.name)
+        if isinstance(value, dict):
+            setattr(out, f.name, dict(value))
+    return out
 
 
 def health_families(
