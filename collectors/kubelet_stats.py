@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from collectors.cadvisor import RowCache, RowLabels, Rows, Selection, TargetLabels, read_cadvisor
-from collectors.kubelet import NodeEndpoint, kubelet_url, token_headers
+from collectors.kubelet import Headers, NodeEndpoint, TargetCache, kubelet_url, token_headers
 from collectors.scrape import ScrapeHealth, ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
-from collectors.summary import RowKey, SummaryError, decode_summary, row_labels, summary_rows
+from collectors.summary import RowKey, SummaryError, decode_summary, row_labels, summary_columns
 from runtime import names_kubelet
 from runtime.clock import Clock
 from runtime.families import Family, Kind
@@ -51,8 +51,11 @@ class _NodeStats:
 
     # cAdvisor: the series of each line of the last response.
     rows: RowCache = field(default_factory=RowCache)
-    # Summary API: the series id of each row of the last response.
+    # Summary API: the series id of each row of the last response; and its keys and ids in
+    # order, when each row had its own series (none repeated, none past the series limit).
     summary_refs: dict[RowKey, int] = field(default_factory=dict)
+    summary_keys: list[RowKey] | None = None
+    summary_ids: list[int] = field(default_factory=list)
     # Series written by the last successful scrape and their values, replaced as one
     # (``/metrics`` reads them from another thread).
     latest: Rows = ([], [])
@@ -84,6 +87,7 @@ class KubeletStatsCollector(abc.ABC):
         self._headers = headers or self._token_headers
         self._state: dict[str, _NodeStats] = {}
         self._generation = store.generation
+        self._targets = TargetCache(self._target)
         self._last_run: float | None = None
         self._selection = Selection.of(
             settings.cadvisor_metrics,
@@ -115,23 +119,13 @@ class KubeletStatsCollector(abc.ABC):
 
     def targets(self) -> list[tuple[ScrapeTarget, TargetLabels]]:
         """Scrape targets of the current nodes, with the labels their samples get."""
-        headers = tuple(self._headers().items())
-        out = []
-        for node in self._nodes():
-            try:
-                url = kubelet_url(node, self._settings, self._api_server, self.path)
-            except ValueError as e:
-                log.warning("%s", e, extra={"node": node.name})
-                continue
-            # kube-prometheus' instance is the kubelet's address; through the proxy, the node.
-            instance = node.name if self._settings.kubelet_via_proxy else urlsplit(url).netloc
-            out.append(
-                (
-                    ScrapeTarget(node.name, url, headers),
-                    TargetLabels(node.name, instance, self.path),
-                )
-            )
-        return out
+        return self._targets(self._nodes(), tuple(self._headers().items()))
+
+    def _target(self, node: NodeEndpoint, headers: Headers) -> tuple[ScrapeTarget, TargetLabels]:
+        url = kubelet_url(node, self._settings, self._api_server, self.path)
+        # kube-prometheus' instance is the kubelet's address; through the proxy, the node.
+        instance = node.name if self._settings.kubelet_via_proxy else urlsplit(url).netloc
+        return ScrapeTarget(node.name, url, headers), TargetLabels(node.name, instance, self.path)
 
     async def collect(self) -> int:
         """Scrape every node once and store what came back; returns samples written."""
@@ -142,6 +136,7 @@ class KubeletStatsCollector(abc.ABC):
             for state in self._state.values():
                 state.rows = RowCache()
                 state.summary_refs = {}
+                state.summary_keys = None
         started = time.perf_counter()
         n = len(targets)
         stagger = self._settings.stagger_seconds
@@ -288,13 +283,16 @@ class SummaryCollector(KubeletStatsCollector):
     path = names_kubelet.SUMMARY_PATH
 
     def _decode(self, body: bytes, state: _NodeStats, target: TargetLabels) -> Rows:
-        rows = dict(summary_rows(decode_summary(body)))
-        # A node's rows are the same from one response to the next: their label sets are
-        # built and looked up only when new, and the keys kept are the first ones seen (new
-        # keys kept every time would all outlive a cycle, and set off full collections).
+        keys, found = summary_columns(decode_summary(body))
+        # A node's rows are the same from one response to the next: then the ids are last
+        # time's list itself (so the rows are not checked again for repeats and gone series).
+        if keys == state.summary_keys:
+            return state.summary_ids, found
+        rows = dict(zip(keys, found, strict=True))
+        # Label sets are built and looked up only for new rows, and the keys kept are the
+        # first ones seen (new keys kept every time would all outlive a cycle, and set off
+        # full collections).
         known = state.summary_refs
-        if rows.keys() == known.keys():
-            return [known[key] for key in rows], list(rows.values())
         refs: list[int] = []
         values: list[float] = []
         seen: dict[RowKey, int] = {}
@@ -308,6 +306,8 @@ class SummaryCollector(KubeletStatsCollector):
             refs.append(ref)
             values.append(value)
         state.summary_refs = seen
+        whole = len(refs) == len(keys)
+        state.summary_keys, state.summary_ids = (keys, refs) if whole else (None, [])
         return refs, values
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "decode_summary",
     "decode_summary_whole",
     "row_labels",
+    "summary_columns",
     "summary_rows",
     "summary_samples",
 ]
@@ -137,15 +138,8 @@ def _checked(data: Any) -> Summary:
     return cast(Summary, data)
 
 
-def _number(stats: Any, key: str) -> float | None:
-    """A number of the document, or None when missing or not a number (bool is not)."""
-    if not isinstance(stats, dict):
-        return None
-    value = stats.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
+# The JSON number types (bool, an int subclass, is not one); exact types, as JSON gives them.
+_NUMBERS = (int, float)
 
 _FS = (
     ("capacityBytes", names.NODE_FS_CAPACITY),
@@ -166,15 +160,17 @@ _VOLUME = (("usedBytes", names.POD_VOLUME_USED), ("capacityBytes", names.POD_VOL
 _NODEFS = (("filesystem", "nodefs"),)
 _IMAGEFS = (("filesystem", "imagefs"),)
 _CONTAINERFS = (("filesystem", "containerfs"),)
+_EPHEMERAL = (("usedBytes", names.POD_EPHEMERAL_STORAGE_USED),)
 
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+Pairs = tuple[tuple[str, str], ...]
 # A sample's name and its own labels (the document's: filesystem, namespace, pod, volume,
 # claim), sorted by name: the same series gives the same key.
-RowKey = tuple[str, tuple[tuple[str, str], ...]]
+RowKey = tuple[str, Pairs]
 
 
 def summary_samples(summary: Summary, target: TargetLabels) -> list[tuple[Labels, float]]:
@@ -195,21 +191,34 @@ def row_labels(key: RowKey, target: TargetLabels) -> Labels:
 def summary_rows(summary: Summary) -> list[tuple[RowKey, float]]:
     """The samples of :func:`summary_samples`, each keyed by its name and its own labels
     (empty ones left out), without the scrape's."""
-    out: list[tuple[RowKey, float]] = []
-    add = out.append
+    keys, values = summary_columns(summary)
+    return list(zip(keys, values, strict=True))
+
+
+def summary_columns(summary: Summary) -> tuple[list[RowKey], list[float]]:
+    """:func:`summary_rows` as two lists: the keys, and the values in the same order (a
+    node's keys come back equal from one response to the next, and are compared as a list).
+    """
+    keys: list[RowKey] = []
+    values: list[float] = []
+    add_key, add_value = keys.append, values.append
+
+    def numbers(stats: Any, fields: tuple[tuple[str, str], ...], pairs: Pairs) -> None:
+        if not isinstance(stats, dict):
+            return
+        get = stats.get
+        for field, name in fields:
+            value: Any = get(field)
+            if type(value) in _NUMBERS:
+                add_key((name, pairs))
+                add_value(float(value))
+
     node = summary.get("node", {})
-    filesystems: list[tuple[tuple[tuple[str, str], ...], Any]] = [(_NODEFS, node.get("fs"))]
+    numbers(node.get("fs"), _FS, _NODEFS)
     runtime = node.get("runtime")
     if isinstance(runtime, dict):
-        filesystems += [
-            (_IMAGEFS, runtime.get("imageFs")),
-            (_CONTAINERFS, runtime.get("containerFs")),
-        ]
-    for pairs, stats in filesystems:
-        for key, name in _FS:
-            value = _number(stats, key)
-            if value is not None:
-                add(((name, pairs), value))
+        numbers(runtime.get("imageFs"), _FS, _IMAGEFS)
+        numbers(runtime.get("containerFs"), _FS, _CONTAINERFS)
     pods = summary.get("pods", [])
     for pod in pods if isinstance(pods, list) else []:
         if not isinstance(pod, dict):
@@ -221,28 +230,27 @@ def summary_rows(summary: Summary) -> list[tuple[RowKey, float]]:
         if not (namespace and pod_name):
             continue
         where = (("namespace", namespace), ("pod", pod_name))
-        value = _number(pod.get("ephemeral-storage"), "usedBytes")
-        if value is not None:
-            add(((names.POD_EPHEMERAL_STORAGE_USED, where), value))
+        numbers(pod.get("ephemeral-storage"), _EPHEMERAL, where)
         volumes = pod.get("volume", [])
         for volume in volumes if isinstance(volumes, list) else []:
-            if not isinstance(volume, dict) or not _text(volume.get("name")):
+            if not isinstance(volume, dict):
+                continue
+            volume_name = _text(volume.get("name"))
+            if not volume_name:
                 continue
             pvc = volume.get("pvcRef")
-            claim = _text(pvc.get("name")) if isinstance(pvc, dict) else ""
-            pairs = (*where, ("volume", _text(volume.get("name"))))
+            claim, claim_ns = "", ""
+            if isinstance(pvc, dict):
+                claim, claim_ns = _text(pvc.get("name")), _text(pvc.get("namespace"))
             if claim:
-                pairs = (pairs[0], ("persistentvolumeclaim", claim), *pairs[1:])
-            for key, name in _VOLUME:
-                value = _number(volume, key)
-                if value is not None:
-                    add(((name, pairs), value))
-            if claim and isinstance(pvc, dict):
+                pairs: Pairs = (where[0], ("persistentvolumeclaim", claim), where[1])
+                numbers(volume, _VOLUME, (*pairs, ("volume", volume_name)))
                 # The claim's namespace: the kubelet's own volume metrics name it so.
-                claim_ns = _text(pvc.get("namespace")) or namespace
-                pairs = (("namespace", claim_ns), ("persistentvolumeclaim", claim))
-                for key, name in _PVC:
-                    value = _number(volume, key)
-                    if value is not None:
-                        add(((name, pairs), value))
-    return out
+                claim_pairs = (
+                    ("namespace", claim_ns or namespace),
+                    ("persistentvolumeclaim", claim),
+                )
+                numbers(volume, _PVC, claim_pairs)
+            else:
+                numbers(volume, _VOLUME, (*where, ("volume", volume_name)))
+    return keys, values
