@@ -210,7 +210,9 @@ class Scraper:
             t0 = time.perf_counter()
             self.health.attempts += 1
             try:
-                body, content_type = await asyncio.wait_for(self._fetch(target), self._timeout_s)
+                # A deadline on this task, not wait_for's: no task of its own per fetch.
+                async with asyncio.timeout(self._timeout_s):
+                    body, content_type = await self._fetch(target)
             except TimeoutError:
                 outcome = self._failed(target, started_ms, t0, "timeout", "no answer in time", None)
             except Exception as e:  # every failure is classified in one place
