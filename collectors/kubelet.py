@@ -412,12 +412,12 @@ class KubeletCollector:
             rate_keys.add(key)
             cores = view.node_cpu_cores = update(key, cpu)
             add_ref(series_ref(node, state, key, 0))
-            add_stamp(cpu.timestamp_ms)
-            add_value(cpu.cumulative_seconds)
+            add_stamp(cpu[1])
+            add_value(cpu[0])
             bits |= 1
             if cores is not None:
                 add_ref(series_ref(node, state, key, 1))
-                add_stamp(cpu.timestamp_ms)
+                add_stamp(cpu[1])
                 add_value(cores)
                 bits |= 2
         if res.node.memory_timestamp_ms is not None and res.node.memory_bytes is not None:
@@ -441,7 +441,7 @@ class KubeletCollector:
                 if cores is not None:
                     ref = slots[0] if slots is not None else -1
                     add_ref(ref if ref >= 0 else series_ref(node, state, key, 0))
-                    add_stamp(pod_cpu.timestamp_ms)
+                    add_stamp(pod_cpu[1])
                     add_value(cores)
                     bits = 1
             memory = usage.memory_bytes
@@ -468,13 +468,13 @@ class KubeletCollector:
                 cores = update(key, cpu)
                 ref = slots[0] if slots is not None else -1
                 add_ref(ref if ref >= 0 else series_ref(node, state, key, 0))
-                add_stamp(cpu.timestamp_ms)
-                add_value(cpu.cumulative_seconds)
+                add_stamp(cpu[1])
+                add_value(cpu[0])
                 bits = 1
                 if cores is not None:
                     ref = slots[1] if slots is not None else -1
                     add_ref(ref if ref >= 0 else series_ref(node, state, key, 1))
-                    add_stamp(cpu.timestamp_ms)
+                    add_stamp(cpu[1])
                     add_value(cores)
                     bits |= 2
             memory = usage.memory_bytes

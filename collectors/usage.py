@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from tsdb.exposition import (
     Exposition,
@@ -37,12 +36,10 @@ PodKey = tuple[str, str]  # namespace, pod
 ContainerKey = tuple[str, str, str]  # namespace, pod, container
 
 
-class CpuPoint(NamedTuple):
-    """Cumulative CPU seconds at a time, with the start of the life they were counted over."""
-
-    cumulative_seconds: float
-    timestamp_ms: int
-    start_s: float | None = None
+# Cumulative CPU seconds at a time (ms), with the start (s) of the life they were counted
+# over. A plain tuple, not a NamedTuple: the cyclic collector untracks a tuple of numbers
+# (never an instance of a tuple subclass), and the rate tracker keeps one per container.
+CpuPoint = tuple[float, int, float | None]
 
 
 @dataclass(slots=True)
@@ -101,7 +98,7 @@ def decode_resource_metrics(exposition: Exposition, scrape_time_ms: int) -> Node
                 continue
             usage = out.containers.setdefault(key3, Usage())
         if s.name.endswith("_seconds_total"):
-            usage.cpu = CpuPoint(s.value, ts)
+            usage.cpu = (s.value, ts, None)
         else:
             usage.memory_bytes = s.value
             usage.memory_timestamp_ms = ts
@@ -109,7 +106,7 @@ def decode_resource_metrics(exposition: Exposition, scrape_time_ms: int) -> Node
         container = out.containers.get(key)
         if container is not None and container.cpu is not None:
             cpu = container.cpu
-            container.cpu = CpuPoint(cpu.cumulative_seconds, cpu.timestamp_ms, start)
+            container.cpu = (cpu[0], cpu[1], start)
     return out
 
 
@@ -184,7 +181,7 @@ def decode_resource_text(
             if kind == 0:
                 if node.cpu is not None:
                     return None
-                node.cpu = CpuPoint(value, ts)
+                node.cpu = (value, ts, None)
             else:
                 if node.memory_timestamp_ms is not None:
                     return None
@@ -216,7 +213,7 @@ def decode_resource_text(
             if usage is None:
                 usage = containers[key] = Usage()
         if kind in (2, 4):
-            usage.cpu = CpuPoint(value, ts)
+            usage.cpu = (value, ts, None)
         else:
             usage.memory_bytes = value
             usage.memory_timestamp_ms = ts
@@ -224,34 +221,30 @@ def decode_resource_text(
         usage = containers.get(key)
         if usage is not None and usage.cpu is not None:
             cpu = usage.cpu
-            usage.cpu = CpuPoint(cpu.cumulative_seconds, cpu.timestamp_ms, start)
+            usage.cpu = (cpu[0], cpu[1], start)
     return out
 
 
 def cpu_rate(prev: CpuPoint | None, last: CpuPoint, resolution_s: float) -> float | None:
     """CPU cores used between two points of one life, or None when no honest rate exists."""
-    restarted = (
-        prev is not None
-        and last.start_s is not None
-        and (prev.start_s is not None and last.start_s > prev.start_s)
-    )
-    if prev is None or restarted:
+    if prev is None:
         return _fresh_rate(last, resolution_s)
-    if last.timestamp_ms <= prev.timestamp_ms or last.cumulative_seconds < prev.cumulative_seconds:
+    prev_seconds, prev_ms, prev_start = prev
+    seconds, ms, start = last
+    if start is not None and prev_start is not None and start > prev_start:
+        return _fresh_rate(last, resolution_s)  # restarted
+    if ms <= prev_ms or seconds < prev_seconds:
         return None
-    return (
-        (last.cumulative_seconds - prev.cumulative_seconds)
-        * 1000
-        / (last.timestamp_ms - prev.timestamp_ms)
-    )
+    return (seconds - prev_seconds) * 1000 / (ms - prev_ms)
 
 
 def _fresh_rate(last: CpuPoint, resolution_s: float) -> float | None:
-    if last.start_s is None:
+    seconds, ms, start = last
+    if start is None:
         return None
-    life = last.timestamp_ms / 1000 - last.start_s
+    life = ms / 1000 - start
     if FRESH_CONTAINER_MIN_SECONDS <= life < resolution_s:
-        return last.cumulative_seconds / life
+        return seconds / life
     return None
 
 
@@ -272,12 +265,8 @@ class RateTracker:
         rate = cpu_rate(prev, point, self.resolution_s)
         if (
             prev is None
-            or point.timestamp_ms > prev.timestamp_ms
-            or (
-                point.start_s is not None
-                and prev.start_s is not None
-                and point.start_s > prev.start_s
-            )
+            or point[1] > prev[1]
+            or (point[2] is not None and prev[2] is not None and point[2] > prev[2])
         ):
             self._last[key] = point
         return rate

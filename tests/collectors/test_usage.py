@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gc
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,16 +24,14 @@ METRICS_SERVER_FIXTURE = "k8s/metrics_resource_metrics-server_decode_test.prom"
 def test_decodes_the_metrics_server_fixture_as_metrics_server_does() -> None:
     text = require_data(METRICS_SERVER_FIXTURE).read_text()
     got = decode_resource_metrics(parse_exposition(text), scrape_time_ms=1_633_253_900_000)
-    assert (
-        got.node.cpu is not None and round(got.node.cpu.cumulative_seconds * 1e9) == 357_354_910_000
-    )
-    assert got.node.cpu.timestamp_ms == 1_633_253_809_720
+    assert got.node.cpu is not None and round(got.node.cpu[0] * 1e9) == 357_354_910_000
+    assert got.node.cpu[1] == 1_633_253_809_720
     assert got.node.memory_bytes == 1_616_273_408
     key = ("kube-system", "coredns-558bd4d5db-4dpjz", "coredns")
     container = got.containers[key]
     assert container.cpu is not None
-    assert round(container.cpu.cumulative_seconds * 1e9) == 4_710_169_000
-    assert container.cpu.start_s == 1_633_252_712  # 2021-10-03T09:18:32Z
+    assert round(container.cpu[0] * 1e9) == 4_710_169_000
+    assert container.cpu[2] == 1_633_252_712  # 2021-10-03T09:18:32Z
     assert container.memory_bytes == 12_533_760
     pod = got.pods[("kube-system", "coredns-558bd4d5db-4dpjz")]
     assert pod.memory_bytes == 12_627_968
@@ -53,25 +53,25 @@ def test_bad_values_are_rejected_not_stored() -> None:
 
 def test_samples_without_timestamp_take_the_scrape_time() -> None:
     got = decode_resource_metrics(parse_exposition("node_cpu_usage_seconds_total 2\n"), 5000)
-    assert got.node.cpu == CpuPoint(2.0, 5000)
+    assert got.node.cpu == (2.0, 5000, None)
 
 
 @pytest.mark.parametrize(
     ("prev", "last", "expected"),
     [
-        (CpuPoint(10, 0, -100), CpuPoint(13, 15_000, -100), 0.2),
+        ((10, 0, -100), (13, 15_000, -100), 0.2),
         # A counter going down is a reset: no rate.
-        (CpuPoint(10, 0, -100), CpuPoint(9, 15_000, -100), None),
+        ((10, 0, -100), (9, 15_000, -100), None),
         # The same point twice (kubelet cache): no rate.
-        (CpuPoint(10, 15_000, -100), CpuPoint(10, 15_000, -100), None),
+        ((10, 15_000, -100), (10, 15_000, -100), None),
         # Restarted 20 s before the scrape, within one resolution: start is the first point.
-        (CpuPoint(10, 0, -100), CpuPoint(4, 60_000, 40), 0.2),
+        ((10, 0, -100), (4, 60_000, 40), 0.2),
         # Restarted 5 s ago: too short a life for an honest rate.
-        (CpuPoint(10, 0, -100), CpuPoint(1, 60_000, 55), None),
+        ((10, 0, -100), (1, 60_000, 55), None),
         # First sight of a container that started 20 s ago.
-        (None, CpuPoint(2, 20_000, 0), 0.1),
+        (None, (2, 20_000, 0), 0.1),
         # First sight of an old container: wait for a second point.
-        (None, CpuPoint(500, 1_000_000, 0), None),
+        (None, (500, 1_000_000, 0), None),
     ],
 )
 def test_cpu_rate(prev: CpuPoint | None, last: CpuPoint, expected: float | None) -> None:
@@ -81,10 +81,10 @@ def test_cpu_rate(prev: CpuPoint | None, last: CpuPoint, expected: float | None)
 
 def test_tracker_keeps_the_older_point_when_the_new_one_is_not_newer() -> None:
     tracker = RateTracker(resolution_s=30)
-    assert tracker.update("c", CpuPoint(10, 0, 0)) is None
-    assert tracker.update("c", CpuPoint(13, 15_000, 0)) == pytest.approx(0.2)
-    assert tracker.update("c", CpuPoint(13, 15_000, 0)) is None
-    assert tracker.update("c", CpuPoint(16, 30_000, 0)) == pytest.approx(0.2)
+    assert tracker.update("c", (10, 0, 0)) is None
+    assert tracker.update("c", (13, 15_000, 0)) == pytest.approx(0.2)
+    assert tracker.update("c", (13, 15_000, 0)) is None
+    assert tracker.update("c", (16, 30_000, 0)) == pytest.approx(0.2)
     tracker.forget({"c"})
     assert tracker.keys() == set()
 
@@ -101,10 +101,8 @@ def test_fast_decode_takes_kubelet_responses_and_agrees_with_the_full_path() -> 
     body = kubelet_resource_metrics()
     fast = decode_resource_text(body, 1_700_000_001_000, keys)
     assert fast is not None and fast == _full(body)
-    assert fast.containers[("shop", "web-1", "app")].cpu == CpuPoint(
-        11.5, 1_700_000_000_123, 1.6999e9
-    )
-    assert fast.pods[("shop", "web-2")].cpu == CpuPoint(12.5, 1_700_000_001_000)
+    assert fast.containers[("shop", "web-1", "app")].cpu == (11.5, 1_700_000_000_123, 1.6999e9)
+    assert fast.pods[("shop", "web-2")].cpu == (12.5, 1_700_000_001_000, None)
     # The parsed label texts are kept for the next scrape of the node.
     assert keys['container="app",namespace="shop",pod="web-0"'] == ("shop", "web-0", "app")
     assert decode_resource_text(body, 1_700_000_001_000, keys) == fast
@@ -147,3 +145,14 @@ def test_garbled_responses_never_decode_differently_on_the_fast_path(
     fast = decode_resource_text(text, 1_700_000_001_000, {})
     if fast is not None:
         assert fast == _full(text)
+
+
+def test_the_points_kept_for_rates_are_left_to_reference_counting() -> None:
+    # One point per container outlives each cycle: full collections must not walk them.
+    fast = decode_resource_text(kubelet_resource_metrics(), 1_700_000_001_000, {})
+    assert fast is not None
+    point = fast.containers[("shop", "web-1", "app")].cpu
+    assert point is not None
+    RateTracker(30).update("c", point)
+    gc.collect()
+    assert not gc.is_tracked(point)
