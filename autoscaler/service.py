@@ -68,7 +68,7 @@ from queryapi import QueryApi, registry_metadata
 from remotewrite.service import RemoteWrite
 from runtime import names
 from runtime.backoff import Backoff
-from runtime.clock import Clock, sleep_or_stop
+from runtime.clock import Clock, in_thread, sleep_or_stop
 from runtime.families import (
     CONTENT_TYPE,
     Deferred,
@@ -398,7 +398,7 @@ class Service:
             identity,
             *history,
             *self.cycle.families(),
-            *self.controller.families(),
+            self.controller.families(),
             *self._cost_families(),
         ]
 
@@ -490,7 +490,9 @@ class Service:
     async def control_once(self) -> None:
         """One reconcile of every autoscaler, and its metrics into the store."""
         await self.controller.reconcile_all()
-        self._recorder.record(self.controller.families(), round(self.clock.now() * 1000))
+        families = self.controller.families()
+        at_ms = round(self.clock.now() * 1000)
+        await in_thread(self.clock, lambda: self._recorder.record(families.build(), at_ms))
 
     # -- HTTP ----------------------------------------------------------------------------
 

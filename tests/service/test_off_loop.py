@@ -17,9 +17,11 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
+import autoscaler.controller.controller as controller_module
 from alerts.rules.group import EvalContext
 from alerts.rules.manager import RuleManager
 from alerts.rules.model import RuleSpec
@@ -41,7 +43,7 @@ from runtime.families import (
 )
 from runtime.gcpause import freeze_long_lived, paused_gc
 from runtime.gil import LOOP_SWITCH_INTERVAL_S
-from tests.controller.conftest import open_rig
+from tests.controller.conftest import horizontal, open_rig, pas
 from tests.support.prometheus import free_port
 from tsdb import Store, StoreSettings, name_is
 
@@ -269,3 +271,25 @@ async def test_the_service_renders_metrics_in_a_forked_child(tmp_path: Path) -> 
             await runner.cleanup()
     rendered = re.search(r'foresight_rendered_by\{pid="(\d+)"\}', text)
     assert rendered is not None and int(rendered[1]) != os.getpid()
+
+
+async def test_the_controllers_metrics_are_built_and_recorded_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built_in: list[int] = []
+    real = controller_module.autoscaler_families
+
+    def families(*args: Any) -> list[Family]:
+        built_in.append(threading.get_ident())
+        return real(*args)
+
+    async with open_rig(tmp_path) as rig:
+        await rig.create(pas("web", horizontal()))
+        await rig.step(60)
+        monkeypatch.setattr(controller_module, "autoscaler_families", families)
+        await rig.service.control_once()
+        assert built_in and threading.get_ident() not in built_in
+        [desired] = rig.service.store.select(
+            [name_is("foresight_autoscaler_desired_replicas")], 0, 2**62
+        )
+        assert dict(desired.labels)["autoscaler"] == "web"
