@@ -130,6 +130,7 @@ class BlockPlan:
 
 # How far a block may have moved since the last response, relative to the block before it.
 _PLAN_SLACK = 8192
+_NEWLINE = ord("\n")
 
 
 def kept_blocks(text: str, keep: Collection[str]) -> str | None:
@@ -190,7 +191,9 @@ def _blocks_near(text: bytes, plan: BlockPlan) -> bytes | None:
     separator = b"\n" + marker
     spans = plan.spans
     found: list[int] = []
-    kept: list[bytes] = []
+    # Views of the blocks, so that the text kept is copied once, by the join.
+    view = memoryview(text)
+    kept: list[bytes | memoryview] = []
     shift = 0
     low = 0
     for i, head in enumerate(plan.heads):
@@ -210,8 +213,9 @@ def _blocks_near(text: bytes, plan: BlockPlan) -> bytes | None:
         end = following + 1 if following >= 0 else len(text)
         if text.startswith(head, end):
             return None  # a family in two blocks
-        block = text[start:end]
-        kept.append(block if block.endswith(b"\n") else block + b"\n")
+        kept.append(view[start:end])
+        if text[end - 1] != _NEWLINE:
+            kept.append(b"\n")  # the last line of the text, without its newline
         found += (start, end)
         low = end - 1
     for i, head in plan.absent:
