@@ -14,13 +14,13 @@ import numpy as np
 
 from alerts.rules.model import GroupSpec, RuleSpec
 from alerts.rules.output import F64, I32, Appender, RuleOutput
+from alerts.rules.rows import KnownRows
 from alerts.rules.state import (
     Alert,
     AlertState,
     Found,
     Labels,
     LimitError,
-    same_value,
     step,
     to_send,
 )
@@ -48,9 +48,10 @@ __all__ = [
 # :meth:`Expander.partial`): the alert's labels (None when a label template reads the
 # value), and each annotation's name and partial expansion (None: expand it whole).
 _Prepared = tuple[Labels | None, tuple[tuple[str, str | Partial | None], ...]]
-# An alert's templated labels and annotations for one series and value, and what of them
-# does not depend on the value (made the second time the series is seen).
-_Templated = tuple[float, Labels, Labels, _Prepared | None]
+# What one series made of an alert: the series' labels, the alert's labels, its
+# annotations and value, and what of them does not depend on the value (made the second
+# time the series is seen).
+_Entry = tuple[Labels, Labels, Found, _Prepared | None]
 
 
 @dataclass
@@ -91,6 +92,26 @@ def _samples(result: QueryResult) -> list[tuple[Labels, float]]:
         columns = result.columns()
         return list(zip(columns.labels(), columns.values.tolist(), strict=True))
     raise PromQLError(f"rule result is not a vector or scalar (got {result.type})")
+
+
+def _rows(result: QueryResult) -> tuple[LabelTable, F64]:
+    """A vector or scalar result as label rows and values."""
+    if result.type == "scalar":
+        return LabelTable.from_tuples([()]), np.array([result.scalar], dtype=np.float64)
+    if result.type == "vector":
+        columns = result.columns()
+        return columns.table, columns.values
+    raise PromQLError(f"rule result is not a vector or scalar (got {result.type})")
+
+
+@dataclass
+class _Seen:
+    """An alerting rule's series of last evaluation (rules with pure templates): what each
+    made of its alert, by row, and its value."""
+
+    rows: KnownRows = field(default_factory=KnownRows)
+    values: F64 = field(default_factory=lambda: np.zeros(0))
+    entries: list[_Entry] = field(default_factory=list)
 
 
 def _drop_name(labels: Labels) -> Labels:
@@ -135,7 +156,9 @@ class GroupState:
         # Prometheus expands an alert's templates at every evaluation; when they are pure,
         # the output for a series whose value did not change is the one of last time.
         self._pure = [_pure_templates(r) for r in spec.rules]
-        self._templated: list[dict[Labels, _Templated]] = [{} for _ in spec.rules]
+        self._seen = [_Seen() for _ in spec.rules]
+        # Whether a rule's alerts appeared, went or changed state at its last evaluation.
+        self._moved = [True] * len(spec.rules)
         self._template_env: tuple[tuple[tuple[str, str], ...], str] | None = None
         self._written = written_metrics(spec)
 
@@ -162,7 +185,7 @@ class GroupState:
         sends: list[tuple[RuleSpec, list[Alert]]] = []
         env = (tuple(sorted(ctx.external_labels.items())), ctx.external_url)
         if env != self._template_env:
-            self._templated = [{} for _ in self.spec.rules]
+            self._seen = [_Seen() for _ in self.spec.rules]
             self._template_env = env
         # Rules read what earlier rules of the group wrote, so only subexpressions over
         # other metrics are shared between them.
@@ -267,34 +290,60 @@ class GroupState:
 
         expander = Expander(name, ctx.external_labels, ctx.external_url, query)
         pure = self._pure[i]
-        last = self._templated[i]
-        templated: dict[Labels, _Templated] = {}
+        table, values = _rows(result)
+        seen = self._seen[i] if pure else _Seen()
+        known = seen.rows.match(table)
+        hits = known >= 0
+        # Series seen last time with the same value made the same alert (pure templates).
+        same = np.zeros(len(table), dtype=bool)
+        if hits.any():
+            before, now = seen.values[known[hits]], values[hits]
+            same[hits] = (now == before) & ((now != 0) | (np.signbit(now) == np.signbit(before)))
+        misses = np.flatnonzero(~hits)
+        new_labels = iter(table.take(misses).tuples() if len(misses) else ())
+        last = seen.entries
+        entries: list[_Entry] = []
         found: dict[Labels, Found] = {}
-        for labels, value in _samples(result):
-            hit = last.get(labels) if pure else None
-            prepared = None
-            if hit is None:
-                # First sight: series that come and go would never use a preparation.
-                key, annotations = _expand(expander, rule, labels, value)
-            elif same_value(hit[0], value):
-                key, annotations, prepared = hit[1], hit[2], hit[3]
-            else:
-                prepared = hit[3] if hit[3] is not None else _prepare(expander, rule, labels)
+        for o, value, unchanged in zip(known.tolist(), values.tolist(), same.tolist(), strict=True):
+            if unchanged:
+                entry = last[o]
+            elif o >= 0:
+                labels, _, _, prepared = last[o]
+                if prepared is None:
+                    prepared = _prepare(expander, rule, labels)
                 key, annotations = _complete(expander, rule, prepared, labels, value)
+                entry = (labels, key, Found(annotations, value), prepared)
+            else:
+                # First sight: series that come and go would never use a preparation.
+                labels = next(new_labels)
+                key, annotations = _expand(expander, rule, labels, value)
+                entry = (labels, key, Found(annotations, value), None)
+            key = entry[1]
             if key in found:
                 raise ValueError(
                     "vector contains metrics with the same labelset after applying alert labels"
                 )
-            found[key] = Found(annotations, value)
-            if pure:
-                templated[labels] = (value, key, annotations, prepared)
-        self._templated[i] = templated
-        step(self.alerts[i], found, ts, rule.for_ms, rule.keep_firing_for_ms, self.spec.limit)
+            found[key] = entry[2]
+            entries.append(entry)
+        if pure:
+            kept = seen.rows.remember(table)
+            seen.values = values[kept]
+            if len(kept) < len(entries):
+                entries = [entries[k] for k in kept.tolist()]
+            seen.entries = entries
+        self._moved[i] = True  # until step returns
+        self._moved[i] = step(
+            self.alerts[i], found, ts, rule.for_ms, rule.keep_firing_for_ms, self.spec.limit
+        )
 
     def _alerts_written(self, ctx: EvalContext, i: int) -> tuple[I32, F64]:
         """``ALERTS`` and ``ALERTS_FOR_STATE`` of the rule's pending and firing alerts."""
         output = self.outputs[i]
         output.check(ctx.appender)
+        if not self._moved[i] and output.alerts_written is not None:
+            # The same alerts in the same states: the same series and values.
+            same_refs, same_values = output.alerts_written
+            return same_refs.copy(), same_values.copy()
         last_alerts, last_for_state = output.alert_refs, output.for_state_refs
         alert_keys: list[tuple[Labels, str]] = []
         refs: list[int] = []
@@ -328,7 +377,8 @@ class GroupState:
         output.for_state_refs = {
             lb: ref for (lb, _), ref in zip(alert_keys, made[1::2], strict=True)
         }
-        return written, np.array(values, dtype=np.float64)
+        output.alerts_written = written, np.array(values, dtype=np.float64)
+        return written.copy(), output.alerts_written[1].copy()
 
     def active_alerts(self) -> list[tuple[RuleSpec, Alert]]:
         """Pending, firing and recently resolved alerts of every alerting rule."""

@@ -1,10 +1,9 @@
 """The series a rule writes back to the store, found again by id at every evaluation.
 
 A rule writes mostly the same series every interval. Looking each one up by its label
-tuple costs a Python object and a hash per series; instead a rule remembers the label
-codes and store ids it wrote last time and matches this evaluation's rows against them
-as integer arrays. Only series seen for the first time (or whose labels the query made up)
-are turned into tuples and looked up in the store.
+tuple costs a Python object and a hash per series; instead a rule remembers the store ids
+it wrote last time by row (:mod:`alerts.rules.rows`). Only series seen for the first time
+(or whose labels the query made up) are turned into tuples and looked up in the store.
 """
 
 from __future__ import annotations
@@ -15,10 +14,10 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from promql.labelsets import LabelTable, factorize
+from alerts.rules.rows import KnownRows
+from promql.labelsets import LabelTable
 from tsdb import UnknownSeries
 from tsdb.labels import Labels
-from tsdb.strings import StringTable
 
 I32 = npt.NDArray[np.int32]
 F64 = npt.NDArray[np.float64]
@@ -49,15 +48,15 @@ class RuleOutput:
     def __init__(self) -> None:
         self.written: I32 = _NO_REFS
         self._generation: int | None = None
-        # Recording rules: label codes of last evaluation's rows and their ids.
-        self._base: StringTable | None = None
-        self._names: tuple[str, ...] = ()
-        self._codes: I32 = np.zeros((0, 0), dtype=np.int32)
+        # Recording rules: last evaluation's rows and their ids.
+        self._rows = KnownRows()
         self._refs: I32 = _NO_REFS
         # Alerting rules: (alert labels, alert state) → id of its ALERTS series, and alert
         # labels → id of its ALERTS_FOR_STATE series.
         self.alert_refs: dict[tuple[Labels, str], int] = {}
         self.for_state_refs: dict[Labels, int] = {}
+        # What they wrote last time: ids and values (None: to be made again).
+        self.alerts_written: tuple[I32, F64] | None = None
 
     def check(self, appender: Appender) -> None:
         """Forget remembered ids if the store may have dropped some of them."""
@@ -65,50 +64,25 @@ class RuleOutput:
         if self._generation == generation:
             return
         if self._generation is not None:
-            self._base, self._codes, self._refs = None, self._codes[:0], _NO_REFS
+            self._rows.forget()
+            self._refs = _NO_REFS
             self.alert_refs.clear()
             self.for_state_refs.clear()
+            self.alerts_written = None
             self.written = _alive(appender, self.written)
         self._generation = generation
 
     def table_refs(self, appender: Appender, table: LabelTable) -> I32:
         """The store ids of the series ``table``'s rows name (created on first sight)."""
         self.check(appender)
-        n = len(table)
-        base = table.strings.base
-        codes = table.codes
-        if (
-            base is self._base
-            and table.names == self._names
-            and codes.shape == self._codes.shape
-            and np.array_equal(codes, self._codes)
-        ):
-            return self._refs.copy()
-        refs = np.full(n, -1, dtype=np.int32)
-        if base is self._base and len(self._refs) and n:
-            refs = self._match(table)
-        misses = np.flatnonzero(refs < 0)
+        known = self._rows.match(table)
+        misses = np.flatnonzero(known < 0)
+        refs = np.full(len(table), -1, dtype=np.int32)
+        hits = np.flatnonzero(known >= 0)
+        refs[hits] = self._refs[known[hits]]
         if len(misses):
             refs[misses] = appender.refs(table.take(misses).tuples())
-        # Series written for the first time were new to the store: their made-up codes
-        # now have store codes, which the next evaluation's query will use.
-        codes = table.strings.rebased(codes)
-        stable = table.strings.stable_rows(codes) if n else np.zeros(0, dtype=bool)
-        self._base, self._names = base, table.names
-        self._codes, self._refs = codes[stable], refs[stable]
-        return refs
-
-    def _match(self, table: LabelTable) -> I32:
-        """Ids of rows equal to a row remembered from last time; -1 for the others."""
-        names = sorted({*self._names, *table.names})
-        old = LabelTable(self._names, self._codes, table.strings)
-        stacked = np.concatenate([old.aligned(names), table.aligned(names)])
-        first, ids = factorize(stacked)
-        known = len(self._refs)
-        group_first = first[ids[known:]]
-        refs = np.full(len(table), -1, dtype=np.int32)
-        hit = group_first < known
-        refs[hit] = self._refs[group_first[hit]]
+        self._refs = refs[self._rows.remember(table)]
         return refs
 
     def stale(self, now: I32) -> I32:

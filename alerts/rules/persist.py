@@ -5,7 +5,8 @@ keeps ``activeAt`` (no ``for`` clock restarts) and what was sent.
 
 The file is a record log (:mod:`tsdb.recordlog`): a *base* holding every alert, then one
 *change* record per round holding only what that round changed: alerts that appeared or
-went, the times and value of those whose state moved, the annotations that changed. A
+went, the times and value of those whose state moved, the value alone of those whose value
+alone moved, the annotations that changed. A
 cluster-wide incident leaves tens of thousands of alerts active, and a round changes few of
 them; writing them all every round cost more than evaluating the rules. Each alert has a
 number in the file, so a change names it in a few bytes. When the changes have grown past
@@ -60,14 +61,16 @@ def _scalars(a: Alert) -> _Scalars:
 
 
 class _Saved:
-    """What the file says about one alert: its number, its scalars and annotations."""
+    """What the file says about one alert: its number, its scalars and annotations, and
+    the alert object they were read from."""
 
-    __slots__ = ("annotations", "number", "scalars")
+    __slots__ = ("alert", "annotations", "number", "scalars")
 
-    def __init__(self, number: int, scalars: _Scalars, annotations: Labels) -> None:
+    def __init__(self, number: int, alert: Alert, scalars: _Scalars) -> None:
         self.number = number
+        self.alert = alert
         self.scalars = scalars
-        self.annotations = annotations
+        self.annotations = alert.annotations
 
 
 def _rules(g: GroupState) -> list[tuple[int, _RuleId]]:
@@ -167,7 +170,7 @@ class StateLog:
                 saved = known[key, rule] = {}
                 for labels, a in g.alerts[i].items():
                     scalars = _scalars(a)
-                    saved[labels] = _Saved(number, scalars, a.annotations)
+                    saved[labels] = _Saved(number, a, scalars)
                     alerts.append(_full(number, key, rule, a, scalars))
                     number += 1
         last = {g.spec.key: g.last_evaluation_ms for g in groups}
@@ -181,6 +184,8 @@ class StateLog:
     def _save_changes(self, groups: Sequence[GroupState]) -> None:
         put: list[list[Any]] = []
         update: list[list[Any]] = []
+        # Alerts whose value alone moved (most, in a round): number, value, number...
+        values: list[float] = []
         annotations: list[list[Any]] = []
         gone: list[int] = []
         known = self._known
@@ -195,19 +200,26 @@ class StateLog:
                 current.add((key, rule))
                 saved = known.setdefault((key, rule), {})
                 alerts = g.alerts[i]
-                fresh = 0
                 for labels, a in alerts.items():
                     entry = saved.get(labels)
-                    scalars = _scalars(a)
                     if entry is None:
-                        saved[labels] = _Saved(number, scalars, a.annotations)
+                        scalars = _scalars(a)
+                        saved[labels] = _Saved(number, a, scalars)
                         put.append(_full(number, key, rule, a, scalars))
                         number += 1
-                        fresh += 1
                         continue
-                    if entry.scalars != scalars:
+                    if entry.alert is a:
+                        # Alerts are replaced, never changed (see state.step): the same
+                        # object is the same alert as saved.
+                        continue
+                    entry.alert = a
+                    scalars, old = _scalars(a), entry.scalars
+                    if old != scalars:
                         entry.scalars = scalars
-                        update.append([entry.number, *scalars])
+                        if old[0] == scalars[0] and old[2:] == scalars[2:]:
+                            values += (entry.number, scalars[1])
+                        else:
+                            update.append([entry.number, *scalars])
                     if entry.annotations is not a.annotations:
                         if entry.annotations != a.annotations:
                             annotations.append([entry.number, list(map(list, a.annotations))])
@@ -217,13 +229,14 @@ class StateLog:
                         gone.append(saved.pop(labels).number)
         for rule_key in [k for k in known if k not in current]:
             gone.extend(s.number for s in known.pop(rule_key).values())
-        if not (put or update or annotations or gone or last):
+        if not (put or update or values or annotations or gone or last):
             self._next = number
             return
         payload: dict[str, Any] = {
             "groups": last,
             "put": put,
             "update": update,
+            "values": values,
             "annotations": annotations,
             "gone": gone,
         }
@@ -255,6 +268,11 @@ def _apply(payload: dict[str, Any], last: dict[str, int], rows: dict[int, list[A
         row = rows.get(number)
         if row is not None:
             row[5:] = scalars
+    values = payload.get("values", ())
+    for number, value in zip(values[0::2], values[1::2], strict=True):
+        row = rows.get(number)
+        if row is not None:
+            row[6] = value
     for number, texts in payload["annotations"]:
         row = rows.get(number)
         if row is not None:

@@ -11,6 +11,7 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -58,8 +59,7 @@ class LimitError(Exception):
     """More alerts than the group's ``limit`` allows."""
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     """What one evaluation returned for one alert: its templated annotations and value."""
 
     annotations: Labels
@@ -84,8 +84,10 @@ def step(
     for_ms: int,
     keep_firing_for_ms: int,
     limit: int = 0,
-) -> None:
-    """Advance ``active`` to time ``ts`` given the alerts the expression returned.
+) -> bool:
+    """Advance ``active`` to time ``ts`` given the alerts the expression returned; returns
+    whether an alert appeared, went or changed state (False: the same alerts are pending
+    and firing as before, since the same times).
 
     Alerts are never changed in place: one that changes is replaced by a changed copy, so
     that ``active`` may be a shallow copy of a dict that readers still look at (the
@@ -95,47 +97,55 @@ def step(
     Raises :class:`LimitError` (and forgets every alert, as Prometheus does) when more than
     ``limit`` alerts are pending or firing.
     """
+    inactive, pending, firing = AlertState.INACTIVE, AlertState.PENDING, AlertState.FIRING
+    moved = False
     for labels, f in found.items():
         current = active.get(labels)
-        if current is not None and current.state is not AlertState.INACTIVE:
+        if current is not None and current.state is not inactive:
             if not same_value(current.value, f.value) or current.annotations != f.annotations:
                 current = _own(active, labels)
                 current.value = f.value
                 current.annotations = f.annotations
             continue
-        active[labels] = Alert(labels, f.annotations, AlertState.PENDING, f.value, ts)
+        active[labels] = Alert(labels, f.annotations, pending, f.value, ts)
+        moved = True
     live = 0
-    for labels in list(active):
-        alert = active[labels]
-        if labels not in found:
+    for labels, before in list(active.items()):
+        alert = before
+        if labels in found:
+            if alert.keep_firing_since:
+                alert = _own(active, labels)
+                alert.keep_firing_since = 0
+        else:
             keep_firing = False
-            if alert.state is AlertState.FIRING and keep_firing_for_ms > 0:
+            if alert.state is firing and keep_firing_for_ms > 0:
                 if alert.keep_firing_since == 0:
                     alert = _own(active, labels)
                     alert.keep_firing_since = ts
                 keep_firing = ts - alert.keep_firing_since < keep_firing_for_ms
-            if alert.state is AlertState.PENDING or (
+            if alert.state is pending or (
                 alert.resolved_at and ts - alert.resolved_at > RESOLVED_RETENTION_MS
             ):
                 del active[labels]
+                moved = True
                 continue
-            if alert.state is not AlertState.INACTIVE and not keep_firing:
+            if alert.state is not inactive and not keep_firing:
                 alert = _own(active, labels)
-                alert.state = AlertState.INACTIVE
+                alert.state = inactive
                 alert.resolved_at = ts
+                moved = True
             if not keep_firing:
                 continue
-        elif alert.keep_firing_since:
-            alert = _own(active, labels)
-            alert.keep_firing_since = 0
         live += 1
-        if alert.state is AlertState.PENDING and ts - alert.active_at >= for_ms:
+        if alert.state is pending and ts - alert.active_at >= for_ms:
             alert = _own(active, labels)
-            alert.state = AlertState.FIRING
+            alert.state = firing
             alert.fired_at = ts
+            moved = True
     if limit > 0 and live > limit:
         active.clear()
         raise LimitError(f"exceeded limit of {limit} with {live} alerts")
+    return moved
 
 
 def to_send(

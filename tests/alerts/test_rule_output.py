@@ -185,3 +185,48 @@ def test_alert_labels_that_expand_to_nothing_are_removed() -> None:
     group.evaluate(EvalContext(Engine(store), store), MINUTE)
     (alert,) = group.alerts[0].values()
     assert alert.labels == (("alertname", "Up"),)
+
+
+SERIES_ALERT = """groups:
+- name: g
+  rules:
+  - alert: Load
+    expr: label_replace(m, "copy", "x-$1", "pod", "(.*)") > 0
+    annotations:
+      summary: "{{ $labels.copy }} at {{ $value }}"
+      pod: "{{ $labels.pod }}"
+"""
+
+
+def test_alerts_follow_series_that_come_go_and_move_between_rows() -> None:
+    """A rule's alerts are found again by row from one evaluation to the next: series
+    added, gone, reordered, their values moving or not, labels the query made up."""
+    store = _store()
+    group = _group(SERIES_ALERT)
+    ctx = EvalContext(Engine(store), store)
+    rounds = [
+        {"a": 1.0, "b": 2.0, "c": 3.0},
+        {"a": 1.0, "b": 5.0, "c": 3.0},
+        {"c": 3.0, "d": 4.0, "a": 1.0},
+        {"d": 4.0, "b": 2.0},
+        {"e": 1.0, "d": 6.0, "b": 2.0, "a": -0.0},
+        {"e": 1.0, "d": 6.0, "b": 2.0, "a": 7.0},
+    ]
+    for k, loads in enumerate(rounds):
+        t = (k + 1) * MINUTE
+        for pod, value in loads.items():
+            store.append({"__name__": "m", "pod": pod}, t, value)
+        for pod in set("abcde") - set(loads):
+            store.mark_stale({"__name__": "m", "pod": pod}, t)
+        group.evaluate(ctx, t)
+        assert group.failures == 0
+        active = {
+            dict(a.labels)["pod"]: (a.value, dict(a.annotations))
+            for a in group.alerts[0].values()
+            if a.state.value != "inactive"
+        }
+        assert active == {
+            pod: (v, {"summary": f"x-{pod} at {v:g}", "pod": pod})
+            for pod, v in loads.items()
+            if v > 0
+        }, f"round {k}"
