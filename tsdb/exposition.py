@@ -36,7 +36,9 @@ _SPECIAL = {"nan": math.nan, "+inf": math.inf, "inf": math.inf, "-inf": -math.in
 _PLAIN_LINE = re.compile(
     r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^{}\n]*)\})? ([0-9][0-9.eE+-]*)(?: (-?[0-9]+))?$", re.M
 )
-_COMMENT_LINE = re.compile(r"^#.*$", re.M)
+# A newline then "#", searched for as one literal (a pattern opened by ^ is tried at every
+# character: ten times slower on a kubelet's response); the text is given a leading newline.
+_COMMENT_LINE = re.compile(r"\n(#[^\n]*)")
 
 
 class ExpositionError(ValueError):
@@ -106,7 +108,7 @@ def plain_sample_lines(text: str) -> list[tuple[str, str, str, str]] | None:
     :func:`float` must still accept them. Comment lines are checked as the full parser does.
     """
     samples: list[tuple[str, str, str, str]] = _PLAIN_LINE.findall(text)
-    comments: list[str] = _COMMENT_LINE.findall(text)
+    comments: list[str] = _COMMENT_LINE.findall("\n" + text)
     lines = text.count("\n") + (0 if text.endswith("\n") else 1)
     if len(samples) + len(comments) != lines:
         return None  # blank, indented or unusual lines
