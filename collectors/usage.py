@@ -171,10 +171,15 @@ def decode_resource_text(
             continue
         if value == math.inf:
             return None
-        try:
-            ts = parse_timestamp(ts_text) if ts_text else scrape_time_ms
-        except ValueError:
-            return None
+        if not ts_text:
+            ts = scrape_time_ms
+        elif len(ts_text) < 19:
+            ts = int(ts_text)  # digits by the pattern, within int64 (parse_timestamp's check)
+        else:
+            try:
+                ts = parse_timestamp(ts_text)
+            except ValueError:
+                return None
         if kind <= 1:
             if label_text:
                 return None
