@@ -357,13 +357,12 @@ class GroupState:
             labels, state = alert.labels, alert.state._value_
             alerts_ref = last_alerts.get((labels, state))
             if alerts_ref is None:
-                named = {**dict(labels), "alertstate": state, "__name__": ALERTS}
-                new.append((len(refs), tuple(sorted(named.items()))))
+                named = _named(labels, ALERTS, ("alertstate", state))
+                new.append((len(refs), named))
                 alerts_ref = -1
             for_state_ref = last_for_state.get(labels)
             if for_state_ref is None:
-                named = {**dict(labels), "__name__": ALERTS_FOR_STATE}
-                new.append((len(refs) + 1, tuple(sorted(named.items()))))
+                new.append((len(refs) + 1, _named(labels, ALERTS_FOR_STATE)))
                 for_state_ref = -1
             alert_keys.append((labels, state))
             refs += (alerts_ref, for_state_ref)
@@ -387,6 +386,17 @@ class GroupState:
             for rule, alerts in zip(self.spec.rules, self.alerts, strict=True)
             for alert in alerts.values()
         ]
+
+
+def _named(labels: Labels, name: str, *extra: tuple[str, str]) -> Labels:
+    """An alert's labels as a series of metric ``name`` with ``extra`` labels, which
+    replace the alert's own of the same names."""
+    pairs = [("__name__", name), *extra]
+    own = {k for k, _ in pairs}
+    if any(k in own for k, _ in labels):
+        labels = tuple(p for p in labels if p[0] not in own)
+    # Names are unique: sorting the pairs sorts by name.
+    return tuple(sorted((*labels, *pairs)))
 
 
 def _alert_key(

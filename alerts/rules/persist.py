@@ -87,9 +87,9 @@ def _rules(g: GroupState) -> list[tuple[int, _RuleId]]:
 
 
 def _full(number: int, group: str, rule: _RuleId, a: Alert, scalars: _Scalars) -> list[Any]:
-    """An alert's row in the file: number, group, rule, labels, annotations, scalars."""
-    labels, annotations = list(map(list, a.labels)), list(map(list, a.annotations))
-    return [number, group, list(rule), labels, annotations, *scalars]
+    """An alert's row in the file: number, group, rule, labels, annotations, scalars
+    (tuples are written as JSON arrays, as lists would be)."""
+    return [number, group, rule, a.labels, a.annotations, *scalars]
 
 
 def _alert_of(row: list[Any]) -> Alert:
@@ -222,7 +222,7 @@ class StateLog:
                             update.append([entry.number, *scalars])
                     if entry.annotations is not a.annotations:
                         if entry.annotations != a.annotations:
-                            annotations.append([entry.number, list(map(list, a.annotations))])
+                            annotations.append([entry.number, a.annotations])
                         entry.annotations = a.annotations
                 if len(saved) != len(alerts):
                     for labels in saved.keys() - alerts.keys():

@@ -28,21 +28,25 @@ class KnownRows:
         self._base: StringTable | None = None
         self._names: tuple[str, ...] = ()
         self._codes: I32 = np.zeros((0, 0), dtype=np.int32)
+        # The codes last matched row for row (remembering them again changes nothing).
+        self._same: I32 | None = None
 
     def __len__(self) -> int:
         return int(self._codes.shape[0])
 
     def forget(self) -> None:
         """Remember no row."""
-        self._base, self._codes = None, self._codes[:0]
+        self._base, self._codes, self._same = None, self._codes[:0], None
 
     def match(self, table: LabelTable) -> I64:
         """For each row of ``table``, the remembered row with the same labels, or -1."""
         n = len(table)
+        self._same = None
         if table.strings.base is not self._base or not len(self) or not n:
             return np.full(n, -1, dtype=np.int64)
         codes = table.codes
         if table.names == self._names and np.array_equal(codes, self._codes):
+            self._same = codes
             return np.arange(n, dtype=np.int64)
         names = sorted({*self._names, *table.names})
         old = LabelTable(self._names, self._codes, table.strings)
@@ -55,9 +59,11 @@ class KnownRows:
     def remember(self, table: LabelTable) -> I64:
         """Remember the rows of ``table`` that can be found again; returns their indices
         (the order in which :meth:`match` will number them)."""
+        n = len(table)
+        if table.codes is self._same and table.strings.base is self._base:
+            return np.arange(n, dtype=np.int64)
         # Rows new to the store had made-up codes: the store has codes for them by now.
         codes = table.strings.rebased(table.codes)
-        n = len(table)
         stable = table.strings.stable_rows(codes) if n else np.zeros(0, dtype=bool)
         kept: I64 = np.arange(n, dtype=np.int64) if stable.all() else np.flatnonzero(stable)
         self._base, self._names = table.strings.base, table.names
