@@ -232,22 +232,20 @@ def _joined(kept: Part | None, fresh: EncodedMatrix | None) -> EncodedMatrix:
     matrix = kept.matrix
     whole = kept.first == 0 and kept.last == matrix.steps - 1
     if fresh is None or not fresh.labels:
-        return matrix if whole else assemble(matrix.labels, matrix.metrics, [kept])
+        return matrix if whole else assemble(matrix.labels, matrix.heads, [kept])
     ahead = Part(fresh, 0, fresh.steps - 1, np.arange(len(fresh.labels), dtype=np.int64))
     if matrix.labels == fresh.labels:
-        return assemble(matrix.labels, matrix.metrics, [kept, ahead])
+        return assemble(matrix.labels, matrix.heads, [kept, ahead])
     # Series came or went: the union, each series from the parts that have it.
     older = {lb: i for i, lb in enumerate(matrix.labels)}
     newer = {lb: i for i, lb in enumerate(fresh.labels)}
     labels = sorted(older.keys() | newer.keys())
-    metrics = [
-        matrix.metrics[older[lb]] if lb in older else fresh.metrics[newer[lb]] for lb in labels
-    ]
+    heads = [matrix.heads[older[lb]] if lb in older else fresh.heads[newer[lb]] for lb in labels]
     kept_rows = np.array([older.get(lb, -1) for lb in labels], dtype=np.int64)
     fresh_rows = np.array([newer.get(lb, -1) for lb in labels], dtype=np.int64)
     return assemble(
         labels,
-        metrics,
+        heads,
         [
             Part(matrix, kept.first, kept.last, kept_rows),
             Part(fresh, 0, fresh.steps - 1, fresh_rows),

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -43,11 +44,51 @@ def value_text(v: float) -> str:
     return _SPECIAL.get(text, text)
 
 
+class _Printed:
+    """Texts of values already printed, by their bits: the series of a dashboard that hold
+    still (requests, capacities, counts) give the same values at every refresh. At most
+    ``kept`` (beyond it, all are forgotten: the values of the next refresh come back)."""
+
+    def __init__(self, kept: int) -> None:
+        self.kept = kept
+        self.known: dict[int, str] = {}
+
+    def texts(self, bits: I64) -> list[str]:
+        """The text of each value whose bits are ``bits`` (distinct)."""
+        found = np.array(list(map(self.known.get, bits.tolist())), dtype=object)
+        missing = np.equal(found, _NONE)
+        if missing.any():
+            made = _printed(bits[missing].view(np.float64))
+            found[missing] = made
+            if len(self.known) + len(made) > self.kept:
+                self.known.clear()
+            self.known.update(zip(bits[missing].tolist(), made, strict=True))
+        texts: list[str] = found.tolist()
+        return texts
+
+
+_printed_texts = _Printed(200_000)
+_NONE = np.array(None, dtype=object)
+# Fewer values than this are printed without looking for repeats first.
+_FEW = 64
+
+
 def values_text(values: list[float] | F64) -> list[str]:
+    """:func:`value_text` of many values: each distinct value (by its bits: ``-0`` is not
+    ``0``) printed once, and only if it was not printed lately."""
+    arr = np.asarray(values, dtype=np.float64)
+    if len(arr) < _FEW:
+        return _printed(arr)
+    bits, inverse = np.unique(arr.view(np.int64), return_inverse=True)
+    texts = np.array(_printed_texts.texts(bits), dtype=object)
+    out: list[str] = texts[inverse.reshape(-1)].tolist()
+    return out
+
+
+def _printed(arr: F64) -> list[str]:
     """:func:`value_text` of many values, by kind: whole numbers through numpy's integer
     printing, other plain decimals as ``repr`` gives them, only the rest (exponents,
     ``-0``, infinities, NaN) one by one."""
-    arr = np.asarray(values, dtype=np.float64)
     magnitude = np.abs(arr)
     # repr prints in positional form from 1e-4 up to 1e16, as Go's 'f' form does.
     positional = (magnitude >= 1e-4) & (magnitude < 1e15)
@@ -105,12 +146,17 @@ def query_data(result: QueryResult, limit: int = 0) -> tuple[str, bool]:
         table, values = columns.table, columns.values
         if limit and len(table) > limit:
             table, values, truncated = table.take(np.arange(limit)), values[:limit], True
-        at = timestamp_text(result.timestamp_ms)
-        parts = [
-            f'{{"metric":{m},"value":[{at},"{v}"]}}'
-            for m, v in zip(metric_texts(table), values_text(values.tolist()), strict=True)
-        ]
-        return f'{{"resultType":"vector","result":[{",".join(parts)}]}}', truncated
+        # One join of every row's pieces: '{"metric":', its labels', its point's.
+        point = f',"value":[{timestamp_text(result.timestamp_ms)},"'
+        pieces = zip(
+            ['{"metric":'] + [',{"metric":'] * (len(values) - 1),
+            *_metric_columns(table),
+            repeat(point),
+            values_text(values),
+            repeat('"]}'),
+        )
+        rows = "".join(chain.from_iterable(pieces)) if len(values) else ""
+        return f'{{"resultType":"vector","result":[{rows}]}}', truncated
     series = result.series
     if limit and len(series) > limit:
         series, truncated = series[:limit], True
@@ -131,28 +177,35 @@ def _json_string(text: str) -> str:
 
 
 def metric_texts(table: LabelTable) -> list[str]:
-    """Each row's labels as the JSON object :func:`_metric` makes of its tuple, made a
-    column at a time: each distinct value is encoded once, and rows are put together by
-    numpy's object arrays rather than a Python loop."""
+    """Each row's labels as the JSON object :func:`_metric` makes of its tuple."""
+    return list(map("".join, zip(*_metric_columns(table), strict=True)))
+
+
+def _metric_columns(table: LabelTable) -> list[list[str]]:
+    """The pieces of each row's labels' JSON object, a column of pieces at a time: each
+    distinct value is encoded once, and no row's text is put together here (joined with
+    the rest of an answer, the pieces are copied once)."""
     n, k = table.codes.shape
     present = table.codes != 0
     # Whether a row has a label before column j: its piece then begins with a comma.
     after = np.zeros((n, k), dtype=np.intp)
     if k > 1:
         after[:, 1:] = np.logical_or.accumulate(present[:, :-1], axis=1)
-    out = np.full(n, "", dtype=object)
+    columns: list[list[str]] = []
     for j, name in enumerate(table.names):
         distinct, inverse = np.unique(table.codes[:, j], return_inverse=True)
         texts = np.array(
             [_json_string(v) for v in table.strings.decode(distinct).tolist()], dtype=object
         )
         key = _json_string(name)
-        heads = np.array([f"{{{key}:", f",{key}:"], dtype=object)
-        piece = heads[after[:, j]] + texts[inverse.reshape(n)]
-        piece[~present[:, j]] = ""
-        out += piece
-    done: list[str] = np.where(present.any(axis=1), out + "}", "{}").tolist()
-    return done
+        # Absent (code 0): no key (index 2 of the keys), no value.
+        keys = np.array([f"{{{key}:", f",{key}:", ""], dtype=object)
+        texts[distinct == 0] = ""
+        columns.append(keys[np.where(present[:, j], after[:, j], 2)].tolist())
+        columns.append(texts[inverse.reshape(n)].tolist())
+    closing = np.array(["{}", "}"], dtype=object)[present.any(axis=1).astype(np.intp)]
+    columns.append(closing.tolist())
+    return columns
 
 
 def _points(times: list[int], values: list[float]) -> list[str]:
@@ -175,27 +228,36 @@ def series_data(series: Sequence[SeriesResult]) -> str:
     )
 
 
-# '{"metric":' and ',"values":[' around a series' metric, '],}' after its points.
-_HEADER = 21
-_TRAILER = 2
+Chunk = bytes | memoryview
+"""A piece of an answer's text: a memoryview is a slice of a kept answer, not copied."""
+_TRAILER = 2  # "]}" after a series' points
+
+
+_SEPARATORS = np.array([b"", b","], dtype=object)
+
+
+def _head(labels: Labels) -> str:
+    """What a matrix series' object begins with, up to its first point."""
+    return f'{{"metric":{_metric(labels)},"values":['
 
 
 @dataclass(frozen=True, slots=True)
 class EncodedMatrix:
-    """A range result as the JSON text of its ``result`` array, on the grid of steps
+    """A range result as the JSON text (UTF-8) of its ``result`` array, on the grid of steps
     ``first_ms + k * step_ms``, that can be cut to fewer steps and followed by later ones
     without encoding its points again (see :func:`assemble`).
 
     Series ``i`` (sorted by labels, as answers list them) is the object
-    ``{"metric":...,"values":[...]}`` that ends at ``text[object_ends[i]]``; objects are
-    joined by commas. Its points are numbered from ``firsts[i]`` on, in time order; point
-    ``j`` is ``text[starts[j]:ends[j]]``, and ``counts[i, k]`` of the series' points are at
-    steps up to ``k``. Every series has at least one point.
+    ``{"metric":...,"values":[...]}`` that begins with ``heads[i]`` and ends at byte
+    ``object_ends[i]`` of ``text``; objects are joined by commas. Its points are numbered
+    from ``firsts[i]`` on, in time order; point ``j`` is ``text[starts[j]:ends[j]]``, and
+    ``counts[i, k]`` of the series' points are at steps up to ``k``. Every series has at
+    least one point.
     """
 
     labels: list[Labels]
-    metrics: list[str]
-    text: str
+    heads: list[bytes]
+    text: bytes
     first_ms: int
     step_ms: int
     firsts: I64
@@ -220,62 +282,85 @@ class EncodedMatrix:
         arrays = (self.firsts, self.counts, self.starts, self.ends, self.object_ends)
         return len(self.text) + sum(a.nbytes for a in arrays) + 200 * len(self.labels)
 
-    def data(self, limit: int = 0) -> tuple[str, bool]:
-        """The ``data`` of the answer, and whether ``limit`` (0: none) cut series off."""
-        text, truncated = self.text, False
+    def data(self, limit: int = 0) -> tuple[list[Chunk], bool]:
+        """The ``data`` of the answer, in pieces, and whether ``limit`` (0: none) cut series
+        off."""
+        text: Chunk = self.text
+        truncated = False
         if limit and len(self.labels) > limit:
-            text, truncated = text[: int(self.object_ends[limit - 1])], True
-        return f'{{"resultType":"matrix","result":[{text}]}}', truncated
+            text, truncated = memoryview(self.text)[: int(self.object_ends[limit - 1])], True
+        return [b'{"resultType":"matrix","result":[', text, b"]}"], truncated
 
     def step_of(self, ms: int) -> int:
         """The grid's step number of a time on it."""
         return (ms - self.first_ms) // self.step_ms
 
 
+def _empty(first_ms: int, step_ms: int, steps: int) -> EncodedMatrix:
+    none = np.zeros(0, np.int64)
+    counts = np.zeros((0, steps), np.int32)
+    return EncodedMatrix([], [], b"", first_ms, step_ms, none, counts, none, none, none)
+
+
 def encode_matrix(columns: RangeColumns, step_ms: int) -> EncodedMatrix:
     """A range query's result, evaluated every ``step_ms``, as text (series without points
-    are left out)."""
-    times, present = columns.times, columns.present
-    if not present.any():
-        empty = np.zeros(0, np.int64)
-        counts = np.zeros((0, len(times)), np.int32)
-        first_ms = int(times[0]) if len(times) else 0
-        return EncodedMatrix([], [], "", first_ms, step_ms, empty, counts, empty, empty, empty)
-    rows, cols = np.nonzero(present)
-    texts = _points(times[cols].tolist(), columns.values[rows, cols].tolist())
-    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    are left out).
+
+    The text is one join of three pieces per point: its opening ``[t,"`` (the series' head
+    before its first one), its value and its closing; offsets come from the pieces'
+    lengths, so no point is made a string of its own."""
+    times, present, values = columns.times, columns.present, columns.values
+    first_ms = int(times[0]) if len(times) else 0
     counts = np.cumsum(present, axis=1, dtype=np.int32)
-    totals = counts[:, -1].astype(np.int64)
+    totals = counts[:, -1].astype(np.int64) if len(times) else np.zeros(len(present), np.int64)
     keep = np.flatnonzero(totals)
+    if not len(keep):
+        return _empty(first_ms, step_ms, len(times))
     labels = columns.labels
     if len(keep) < len(labels):
         labels = [labels[i] for i in keep.tolist()]
-        counts, totals = counts[keep], totals[keep]
+        counts, totals, present, values = counts[keep], totals[keep], present[keep], values[keep]
+    rows, cols = np.nonzero(present)  # series by series, each in time order
     firsts = np.cumsum(totals) - totals
-    metrics = [_metric(lb) for lb in labels]
-    # Offsets as if points were joined by commas, all series end to end: each series'
-    # own are these less those of its first point, plus where its points begin.
-    joined = np.cumsum(lengths + 1) - (lengths + 1)
-    seg = np.repeat(np.arange(len(labels), dtype=np.int64), totals)
-    metric_lengths = np.fromiter(map(len, metrics), np.int64, len(metrics))
-    sizes = metric_lengths + _HEADER + np.add.reduceat(lengths, firsts) + totals - 1 + _TRAILER
-    object_ends = np.cumsum(sizes + 1) - 1
-    points_at = object_ends - sizes + metric_lengths + _HEADER
-    starts = points_at[seg] + joined - joined[firsts][seg]
-    objects = [
-        f'{{"metric":{m},"values":[{",".join(texts[f : f + k])}]}}'
-        for m, f, k in zip(metrics, firsts.tolist(), totals.tolist(), strict=True)
-    ]
+    lasts = firsts + totals - 1
+    openings = [f'[{timestamp_text(t)},"' for t in times.tolist()]
+    opening_lengths = np.fromiter(map(len, openings), np.int64, len(openings))
+    texts = values_text(values[rows, cols])
+    value_lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    head_texts = [_head(lb) for lb in labels]
+    heads = [h.encode() for h in head_texts]
+    head_lengths = np.fromiter(map(len, heads), np.int64, len(heads))
+    # Each point: its opening, value, '"]' and a comma; a series' last point closes the
+    # object too, and every object but the last is followed by a comma.
+    pieces = np.empty((len(rows), 3), dtype=object)
+    pieces[:, 0] = np.array(openings, dtype=object)[cols]
+    pieces[firsts, 0] = np.array(head_texts, dtype=object) + pieces[firsts, 0]
+    pieces[:, 1] = texts
+    pieces[:, 2] = '"],'
+    pieces[lasts, 2] = '"]]},'
+    pieces[-1, 2] = '"]]}'
+    text = "".join(pieces.ravel().tolist()).encode()
+    point_lengths = opening_lengths[cols] + value_lengths + 2
+    lead = np.zeros(len(rows), np.int64)
+    lead[firsts] = head_lengths
+    spans = lead + point_lengths + 1
+    spans[lasts] += _TRAILER
+    spans[-1] -= 1
+    ends_of_spans = np.cumsum(spans)
+    starts = ends_of_spans - spans + lead
+    object_ends = ends_of_spans[lasts] - 1
+    object_ends[-1] += 1
+    assert len(text) == int(object_ends[-1])
     return EncodedMatrix(
         labels,
-        metrics,
-        ",".join(objects),
-        int(times[0]),
+        heads,
+        text,
+        first_ms,
         step_ms,
         firsts,
         counts,
         starts,
-        starts + lengths,
+        starts + point_lengths,
         object_ends,
     )
 
@@ -321,57 +406,65 @@ def _cut(part: Part) -> _Cut:
     return _Cut(counts, first_point, points, lo, hi)
 
 
-def assemble(labels: list[Labels], metrics: list[str], parts: Sequence[Part]) -> EncodedMatrix:
-    """The series ``labels`` (sorted; their metrics' text ``metrics``) over the steps of
+def assemble(labels: list[Labels], heads: list[bytes], parts: Sequence[Part]) -> EncodedMatrix:
+    """The series ``labels`` (sorted; their objects' heads ``heads``) over the steps of
     ``parts`` one after the other on one grid; series without points are left out.
-    Points are copied as text, never encoded again."""
+    Points are copied as text, never encoded again: each series' run of points in each
+    part is one slice of that part's text, and the text one join of them."""
     first = parts[0]
     cuts = [_cut(p) for p in parts]
     totals = sum((c.points for c in cuts), np.zeros(len(labels), np.int64))
     keep = np.flatnonzero(totals)
     if len(keep) < len(labels):
         labels = [labels[i] for i in keep.tolist()]
-        metrics = [metrics[i] for i in keep.tolist()]
+        heads = [heads[i] for i in keep.tolist()]
         totals = totals[keep]
         for c in cuts:
             c.counts, c.first_point, c.points = c.counts[keep], c.first_point[keep], c.points[keep]
             c.lo, c.hi = c.lo[keep], c.hi[keep]
-    metric_lengths = np.fromiter(map(len, metrics), np.int64, len(metrics))
-    spans = [c.hi - c.lo for c in cuts]
-    pieces = sum(((c.points > 0).astype(np.int64) for c in cuts), np.zeros(len(labels), np.int64))
-    sizes = metric_lengths + _HEADER + sum(spans, np.zeros(len(labels), np.int64))
-    sizes += pieces - 1 + _TRAILER
+    first_ms = first.matrix.first_ms + first.first * first.matrix.step_ms
+    if not labels:
+        return _empty(first_ms, first.matrix.step_ms, sum(c.counts.shape[1] for c in cuts))
+    head_lengths = np.fromiter(map(len, heads), np.int64, len(heads))
+    columns: list[Sequence[Chunk]] = [heads]
+    seen = np.zeros(len(labels), bool)  # whether a series had points in an earlier part
+    at = head_lengths.copy()  # where the next run of points begins, from the object's start
+    ats = []
+    for part, c in zip(parts, cuts, strict=True):
+        some = c.points > 0
+        comma = seen & some
+        columns.append(_SEPARATORS[comma.astype(np.intp)].tolist())
+        at += comma
+        ats.append(at.copy())
+        text = memoryview(part.matrix.text)
+        columns.append(list(map(text.__getitem__, map(slice, c.lo.tolist(), c.hi.tolist()))))
+        at += c.hi - c.lo
+        seen |= some
+    columns.append([b"]},"] * (len(labels) - 1) + [b"]}"])
+    sizes = at + _TRAILER
     object_ends = np.cumsum(sizes + 1) - 1
-    at = object_ends - sizes + metric_lengths + _HEADER
+    object_starts = object_ends - sizes
     firsts = np.cumsum(totals) - totals
     m = int(totals.sum())
     starts = np.empty(m, np.int64)
     ends = np.empty(m, np.int64)
     done = np.zeros(len(labels), np.int64)
     blocks = []
-    for part, c, span in zip(parts, cuts, spans, strict=True):
+    for part, c, begin in zip(parts, cuts, ats, strict=True):
         source = concat_ranges(c.first_point, c.first_point + c.points)
         dest = concat_ranges(firsts + done, firsts + done + c.points)
-        shift = np.repeat(at - c.lo, c.points)
+        shift = np.repeat(object_starts + begin - c.lo, c.points)
         starts[dest] = part.matrix.starts[source] + shift
         ends[dest] = part.matrix.ends[source] + shift
         blocks.append(c.counts + done[:, None].astype(np.int32))
         done += c.points
-        at = at + np.where(c.points > 0, span + 1, 0)
-    texts = [_pieces(p.matrix.text, c) for p, c in zip(parts, cuts, strict=True)]
-    if len(texts) == 1:
-        middles = texts[0]
-    else:
-        middles = [",".join(filter(None, group)) for group in zip(*texts, strict=True)]
-    text = ",".join(
-        f'{{"metric":{m},"values":[{middle}]}}' for m, middle in zip(metrics, middles, strict=True)
-    )
-    assert len(text) == (int(object_ends[-1]) if labels else 0)
+    joined = b"".join(chain.from_iterable(zip(*columns, strict=True)))
+    assert len(joined) == int(object_ends[-1])
     return EncodedMatrix(
         labels,
-        metrics,
-        text,
-        first.matrix.first_ms + first.first * first.matrix.step_ms,
+        heads,
+        joined,
+        first_ms,
         first.matrix.step_ms,
         firsts,
         np.concatenate(blocks, axis=1),
@@ -381,10 +474,6 @@ def assemble(labels: list[Labels], metrics: list[str], parts: Sequence[Part]) ->
     )
 
 
-def _pieces(text: str, cut: _Cut) -> list[str]:
-    return [text[a:b] for a, b in zip(cut.lo.tolist(), cut.hi.tolist(), strict=True)]
-
-
 def _capped(notes: Sequence[str], kind: str) -> list[str]:
     if len(notes) <= MAX_ANNOTATIONS:
         return list(notes)
@@ -392,16 +481,22 @@ def _capped(notes: Sequence[str], kind: str) -> list[str]:
     return [*notes[:MAX_ANNOTATIONS], f"{omitted} more {kind} annotations omitted"]
 
 
-def success(data: str, warnings: Sequence[str] = (), infos: Sequence[str] = ()) -> bytes:
-    """The success envelope around ``data`` (JSON text); at most ten warnings and ten infos,
-    then a count of the others, as Prometheus does."""
-    out = ['{"status":"success","data":', data]
+def success(
+    data: str | Sequence[Chunk], warnings: Sequence[str] = (), infos: Sequence[str] = ()
+) -> bytes:
+    """The success envelope around ``data`` (JSON text, or pieces of it in UTF-8); at most
+    ten warnings and ten infos, then a count of the others, as Prometheus does."""
+    out: list[Chunk] = [b'{"status":"success","data":']
+    if isinstance(data, str):
+        out.append(data.encode())
+    else:
+        out += data
     if warnings:
-        out += [',"warnings":', _dumps(_capped(warnings, "warning"))]
+        out += [b',"warnings":', _dumps(_capped(warnings, "warning")).encode()]
     if infos:
-        out += [',"infos":', _dumps(_capped(infos, "info"))]
-    out.append("}")
-    return "".join(out).encode()
+        out += [b',"infos":', _dumps(_capped(infos, "info")).encode()]
+    out.append(b"}")
+    return b"".join(out)
 
 
 def success_json(data: Any, warnings: Sequence[str] = ()) -> bytes:

@@ -12,7 +12,7 @@ from promql import Engine, QueryResult
 from promql.shared import SharedResults
 from queryapi import QueryApi, QueryApiSettings
 from queryapi.cache import RangeCache, cacheable
-from queryapi.encode import series_data
+from queryapi.encode import EncodedMatrix, series_data
 from queryapi.rounds import SharedRounds
 from runtime.clock import VirtualClock
 from tests.queryapi.conftest import NOW_S, served
@@ -52,7 +52,11 @@ def _fresh(engine: Engine, text: str, start: int, end: int) -> str:
 
 def _cached(cache: RangeCache, engine: Engine, text: str, start: int, end: int) -> str:
     matrix, _ = cache.evaluate(engine, text, start, end, STEP_MS, now_ms=end)
-    return matrix.data()[0]
+    return _text(matrix)
+
+
+def _text(matrix: EncodedMatrix, limit: int = 0) -> str:
+    return b"".join(matrix.data(limit)[0]).decode()
 
 
 @pytest.mark.parametrize("text", QUERIES)
@@ -122,10 +126,10 @@ def test_a_limit_cuts_whole_series() -> None:
     cache = RangeCache(1 << 20, FRESH_MS, lambda: store.generation)
     end = T0_MS + 120 * STEP_MS
     matrix, _ = cache.evaluate(engine, "mem", end - HOUR_MS, end, STEP_MS, end)
-    data, truncated = matrix.data(limit=3)
-    assert truncated
-    assert json.loads(data)["result"] == json.loads(matrix.data()[0])["result"][:3]
-    assert matrix.data(limit=4) == (matrix.data()[0], False)
+    assert matrix.data(limit=3)[1]
+    assert json.loads(_text(matrix, 3))["result"] == json.loads(_text(matrix))["result"][:3]
+    assert not matrix.data(limit=4)[1]
+    assert _text(matrix, 4) == _text(matrix)
 
 
 def test_only_steps_older_than_the_freshness_are_kept() -> None:
@@ -194,7 +198,7 @@ def test_range_queries_of_one_refresh_share_a_round() -> None:
 
     for text in texts:
         got, _ = cache.evaluate(engine, text, end - HOUR_MS, end, STEP_MS, end, share)
-        assert json.loads(got.data()[0]) == json.loads(_fresh(engine, text, end - HOUR_MS, end))
+        assert json.loads(_text(got)) == json.loads(_fresh(engine, text, end - HOUR_MS, end))
     shared = share(end - HOUR_MS, end, STEP_MS)
     assert shared is not None and shared.hits >= 1
     # A round holds no more than its budget: a value that does not fit is not kept.

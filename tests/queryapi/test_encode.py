@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from promql import QueryResult
 from promql.labelsets import LabelTable, Strings
-from queryapi.encode import metric_texts, value_text, values_text
+from promql.results import RangeColumns, SeriesResult
+from queryapi.cache import _joined
+from queryapi.encode import (
+    EncodedMatrix,
+    Part,
+    _Printed,
+    assemble,
+    encode_matrix,
+    metric_texts,
+    query_data,
+    series_data,
+    value_text,
+    values_text,
+)
 from tsdb.labels import Labels
 from tsdb.strings import StringTable
 
@@ -45,3 +60,110 @@ def test_metric_texts_are_the_labels_json(rows: list[dict[str, str]], known: lis
 )
 def test_values_text_prints_each_as_value_text(values: list[float]) -> None:
     assert values_text(values) == [value_text(v) for v in values]
+    # Many values, repeated: each distinct one is printed once, or taken from those printed.
+    many = values * 20 + [-v for v in values]
+    assert values_text(many) == [value_text(v) for v in many]
+
+
+STEP_MS = 15_000
+
+
+def _expected(columns: RangeColumns) -> str:
+    series = [
+        SeriesResult(lb, columns.times[row], columns.values[i][row])
+        for i, (lb, row) in enumerate(zip(columns.labels, columns.present, strict=True))
+        if row.any()
+    ]
+    return f'{{"resultType":"matrix","result":[{series_data(series)}]}}'
+
+
+def _text(matrix: EncodedMatrix) -> str:
+    return b"".join(matrix.data()[0]).decode()
+
+
+def _columns(columns: RangeColumns, first: int, last: int) -> RangeColumns:
+    window = slice(first, last + 1)
+    return RangeColumns(
+        columns.labels,
+        columns.times[window],
+        columns.values[:, window],
+        columns.present[:, window],
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_matrices_cut_and_joined_read_as_encoded_at_once(data: st.DataObject) -> None:
+    labels = sorted(
+        set(data.draw(st.lists(labels_st.map(lambda d: tuple(sorted(d.items()))), max_size=6)))
+    )
+    steps = data.draw(st.integers(1, 8))
+    cells = len(labels) * steps
+    present = np.array(data.draw(st.lists(st.booleans(), min_size=cells, max_size=cells)))
+    values = np.array(data.draw(st.lists(st.floats(width=64), min_size=cells, max_size=cells)))
+    times = 1_700_000_000_000 + STEP_MS * np.arange(steps, dtype=np.int64) + 7
+    columns = RangeColumns(
+        labels, times, values.reshape(len(labels), steps), present.reshape(len(labels), steps)
+    )
+    whole = encode_matrix(columns, STEP_MS)
+    assert _text(whole) == _expected(columns)
+    # Steps cut out of an answer, and an answer followed by later steps (series may be in
+    # one part only): as if encoded at once.
+    first = data.draw(st.integers(0, steps - 1))
+    last = data.draw(st.integers(first, steps - 1))
+    rows = np.arange(len(whole.labels), dtype=np.int64)
+    cut = (
+        assemble(whole.labels, whole.heads, [Part(whole, first, last, rows)])
+        if whole.labels
+        else whole
+    )
+    if whole.labels:
+        assert _text(cut) == _expected(_columns(columns, first, last))
+    older = encode_matrix(_columns(columns, 0, first), STEP_MS)
+    newer = (
+        encode_matrix(_columns(columns, first + 1, steps - 1), STEP_MS)
+        if first + 1 < steps
+        else None
+    )
+    kept = Part(older, 0, older.steps - 1, np.arange(len(older.labels), dtype=np.int64))
+    assert _text(_joined(kept, newer)) == _expected(columns)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.tuples(labels_st, st.floats(width=64)), max_size=8),
+    limit=st.integers(0, 9),
+)
+def test_vectors_read_as_encoded_a_series_at_a_time(
+    rows: list[tuple[dict[str, str], float]], limit: int
+) -> None:
+    at = 1_700_000_000_123
+    distinct = {tuple(sorted((k, v) for k, v in row.items() if v)): value for row, value in rows}
+    series = [SeriesResult(lb, np.array([at]), np.array([value])) for lb, value in distinct.items()]
+    data, truncated = query_data(QueryResult("vector", series, timestamp_ms=at), limit)
+    shown = series[:limit] if limit else series
+    expected = ",".join(
+        f'{{"metric":{json.dumps(dict(s.labels), ensure_ascii=False, separators=(",", ":"))},'
+        f'"value":[1700000000.123,"{value_text(float(s.values[0]))}"]}}'
+        for s in shown
+    )
+    assert data == f'{{"resultType":"vector","result":[{expected}]}}'
+    assert truncated == (len(shown) < len(series))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rounds=st.lists(
+        st.lists(st.floats(width=64, allow_nan=False), unique=True, max_size=12), max_size=8
+    )
+)
+def test_printed_values_are_kept_up_to_a_bound(rounds: list[list[float]]) -> None:
+    printed = _Printed(kept=6)
+    largest = 0
+    for values in rounds:
+        largest = max(largest, len(values))
+        bits = np.unique(np.array(values, dtype=np.float64).view(np.int64))
+        got = printed.texts(bits)
+        assert got == [value_text(v) for v in bits.view(np.float64).tolist()]
+        # One call's values may be more than the bound; never more than that.
+        assert len(printed.known) <= max(6, largest)
