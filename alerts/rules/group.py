@@ -442,12 +442,12 @@ def _complete(
         if isinstance(partial, str):
             annotations.append((k, partial))
             continue
-        if lmap is None:
-            lmap = dict(labels)
-        if partial is None:
-            annotations.append((k, expander.expand(text, lmap, value)))
-        else:
-            annotations.append((k, expander.complete(text, partial, lmap, value)))
+        done = None if partial is None else expander.finish(partial, value)
+        if done is None:
+            if lmap is None:
+                lmap = dict(labels)
+            done = expander.expand(text, lmap, value)
+        annotations.append((k, done))
     return key, tuple(annotations)
 
 

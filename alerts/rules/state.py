@@ -102,10 +102,16 @@ def step(
     for labels, f in found.items():
         current = active.get(labels)
         if current is not None and current.state is not inactive:
-            if not same_value(current.value, f.value) or current.annotations != f.annotations:
+            # same_value and tuple equality, with their usual outcomes first.
+            value, annotations = f.value, f.annotations
+            if (
+                current.value != value
+                or (value == 0.0 and not same_value(current.value, value))
+                or (current.annotations is not annotations and current.annotations != annotations)
+            ):
                 current = _own(active, labels)
-                current.value = f.value
-                current.annotations = f.annotations
+                current.value = value
+                current.annotations = annotations
             continue
         active[labels] = Alert(labels, f.annotations, pending, f.value, ts)
         moved = True

@@ -362,12 +362,18 @@ class Expander:
 
     def complete(self, text: str, partial: Partial, labels: Mapping[str, str], value: float) -> str:
         """:meth:`expand` of ``text``, from its :meth:`partial` for the same labels."""
+        done = self.finish(partial, value)
+        return self.expand(text, labels, value) if done is None else done
+
+    def finish(self, partial: Partial, value: float) -> str | None:
+        """:meth:`complete` without the labels: None where it would need them (the value
+        cannot be shown as the template asks, and :meth:`expand` words the error)."""
+        funcs = self.funcs
         try:
-            return "".join(
-                p if isinstance(p, str) else to_string(p(value, self.funcs)) for p in partial
-            )
+            pieces = [p if isinstance(p, str) else to_string(p(value, funcs)) for p in partial]
         except (TemplateError, TypeError, ValueError, ArithmeticError):
-            return self.expand(text, labels, value)
+            return None
+        return "".join(pieces)
 
     def expand_strict(self, text: str, labels: Mapping[str, str], value: float) -> str:
         """One template; raises :class:`TemplateError`."""
