@@ -1,4 +1,4 @@
-"""Benchmark of the alert engine: ``python -m bench.alerts [--nodes N] [--groups N]``.
+"""Benchmark of the alert engine: ``python -m bench.alerts [--nodes N] [--scrapes N]``.
 
 - one evaluation round of the kube-prometheus rule groups as the service runs them (state
   machine, ``ALERTS`` series, recording rules feeding later rules) over the synthetic cluster
@@ -26,18 +26,18 @@ from alerts.notify.outbox import Outbox
 from alerts.notify.silences import Silences
 from alerts.notify.targets import Target, build_targets
 from alerts.settings import NotifySettings
-from bench.promql import RULES, Cluster, ServiceRules
+from bench.promql import RULES, SCRAPES, Cluster, ServiceRules, status_kib
 from runtime.clock import RealClock
 
 T0 = 1_767_225_600_000
 
 
 def evaluation_round(
-    nodes: int, pods_per_node: int, rounds: int, tmp: Path
+    nodes: int, pods_per_node: int, rounds: int, tmp: Path, scrapes: int = SCRAPES
 ) -> list[tuple[str, str]]:
     """Rows of the evaluation part."""
     cluster = Cluster(nodes, pods_per_node)
-    service = ServiceRules(RULES, cluster, tmp / "rules")
+    service = ServiceRules(RULES, cluster, tmp / "rules", scrapes)
     steady = [service.round(service.next_full_round()) for _ in range(rounds)]
     first = service.creation_round()
     firing, pending, failing = service.alert_counts()
@@ -45,6 +45,9 @@ def evaluation_round(
     rules = sum(len(g.spec.rules) for g in groups)
     service.store.close()
     built = f"{service.built_s:.0f} s to build, {service.history_s:.0f} s of it rule rounds"
+    resident = status_kib("VmRSS")
+    if resident is not None:
+        built += f", {resident / 2**20:.1f} GiB resident"
     times = [r.seconds for r in steady]
     peaks = [r.peak_rise_bytes for r in steady if r.peak_rise_bytes is not None]
     return [
@@ -182,6 +185,9 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--pods-per-node", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--scrapes", type=int, default=SCRAPES, help="scrapes (and rule rounds) of history first"
+    )
     parser.add_argument("--groups", type=int, default=2000, help="aggregation groups to notify")
     parser.add_argument("--queued", type=int, default=10_000, help="notifications in the outbox")
     parser.add_argument("--skip-evaluation", action="store_true")
@@ -189,7 +195,9 @@ def main() -> None:
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_evaluation:
-            rows += evaluation_round(args.nodes, args.pods_per_node, args.rounds, Path(tmp))
+            rows += evaluation_round(
+                args.nodes, args.pods_per_node, args.rounds, Path(tmp), args.scrapes
+            )
         rows += asyncio.run(throughput(args.groups, 5, Path(tmp)))
         rows += asyncio.run(recovery(args.queued, Path(tmp)))
     for name, value in rows:

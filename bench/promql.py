@@ -577,7 +577,7 @@ def build_store(rules: list[tuple[str, str]], cluster: Cluster) -> Store:
     return store
 
 
-def _status_kib(field: str) -> int | None:
+def status_kib(field: str) -> int | None:
     """A ``VmRSS``/``VmHWM`` figure of this process, KiB (None off Linux)."""
     try:
         text = Path("/proc/self/status").read_text()
@@ -675,12 +675,12 @@ class ServiceRules:
     def round(self, at: int) -> Round:
         """Run the service's round at ``at``."""
         before = self.active_alerts()
-        rss = _status_kib("VmRSS")
+        rss = status_kib("VmRSS")
         measured = rss is not None and _reset_peak()
         start, cpu = time.perf_counter(), time.process_time()
         asyncio.run(evaluate_round(self.manager, at))
         took, cpu = time.perf_counter() - start, time.process_time() - cpu
-        peak = _status_kib("VmHWM") if measured else None
+        peak = status_kib("VmHWM") if measured else None
         rise = None if peak is None or rss is None else max(peak - rss, 0) * 1024
         return Round(took, cpu, rise, self.active_alerts() - before)
 
