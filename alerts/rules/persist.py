@@ -6,18 +6,20 @@ keeps ``activeAt`` (no ``for`` clock restarts) and what was sent.
 The file is a record log (:mod:`tsdb.recordlog`): a *base* holding every alert, then one
 *change* record per round holding only what that round changed: alerts that appeared or
 went, the times and value of those whose state moved, the value alone of those whose value
-alone moved, the annotations that changed. A
-cluster-wide incident leaves tens of thousands of alerts active, and a round changes few of
-them; writing them all every round cost more than evaluating the rules. Each alert has a
-number in the file, so a change names it in a few bytes. When the changes have grown past
-the size of the base, the next save writes a new base in place of the whole file
-(atomically), and so does the first save after a start or after a failed write: a change
-record is only ever appended behind the state it changes.
+alone moved, the annotations that changed. A cluster-wide incident leaves tens of thousands
+of alerts active, and a round changes few of them; writing them all every round cost more
+than evaluating the rules. Each alert has a number in the file, so a change names it in a
+few bytes; a record names each rule it holds alerts of once (an expression is often longer
+than an alert's labels), and its rows name the rule by its place there. When the changes
+have grown past the size of the base, the next save writes a new base in place of the
+whole file (atomically), and so does the first save after a start or after a failed write:
+a change record is only ever appended behind the state it changes.
 
 Records are appended through the OS as they are made (no fsync), so a crash of the process
 loses nothing; a torn last record (a crash of the machine mid-write) is the only loss, one
-round's changes. Files written as a single snapshot (``_SNAPSHOT``, before the change
-records existed) are read too.
+round's changes. Files written in earlier formats are read too: a single snapshot
+(``_SNAPSHOT``, before the change records existed), and records whose rows name their group
+and rule in full.
 """
 
 from __future__ import annotations
@@ -35,8 +37,12 @@ from tsdb.recordlog import RecordWriter, frame, read_records, write_atomically
 log = logging.getLogger(__name__)
 
 _SNAPSHOT = 1
-_BASE = 2
-_CHANGES = 3
+# Rows naming their group and rule in full (read, no longer written).
+_BASE_NAMED = 2
+_CHANGES_NAMED = 3
+# Rows naming their rule by its place in the record's table of rules.
+_BASE = 4
+_CHANGES = 5
 FILE = "rules.state"
 # Changes are appended until they outgrow the base, or this, whichever is larger.
 REWRITE_AFTER_BYTES = 1 << 20
@@ -86,10 +92,34 @@ def _rules(g: GroupState) -> list[tuple[int, _RuleId]]:
     return out
 
 
-def _full(number: int, group: str, rule: _RuleId, a: Alert, scalars: _Scalars) -> list[Any]:
-    """An alert's row in the file: number, group, rule, labels, annotations, scalars
-    (tuples are written as JSON arrays, as lists would be)."""
-    return [number, group, rule, a.labels, a.annotations, *scalars]
+class _RuleTable:
+    """The rules that one record's rows name, each written once (a rule's expression is
+    often longer than an alert's labels)."""
+
+    def __init__(self) -> None:
+        self.rules: list[tuple[str, _RuleId]] = []
+        self._index: dict[tuple[str, _RuleId], int] = {}
+
+    def ref(self, group: str, rule: _RuleId) -> int:
+        """The number of a rule in the table."""
+        key = (group, rule)
+        number = self._index.get(key)
+        if number is None:
+            number = self._index[key] = len(self.rules)
+            self.rules.append(key)
+        return number
+
+
+def _full(number: int, rule: int, a: Alert, scalars: _Scalars) -> list[Any]:
+    """An alert's row in the file: number, rule (in the record's table), labels,
+    annotations, scalars (tuples are written as JSON arrays, as lists would be)."""
+    return [number, rule, a.labels, a.annotations, *scalars]
+
+
+def _named(rows: list[list[Any]], rules: list[list[Any]]) -> list[list[Any]]:
+    """Rows as the first format wrote them: number, group, rule, labels, annotations,
+    scalars."""
+    return [[row[0], *rules[row[1]], *row[2:]] for row in rows]
 
 
 def _alert_of(row: list[Any]) -> Alert:
@@ -121,12 +151,15 @@ class StateLog:
         legacy: dict[str, Any] | None = None
         for record in records:
             payload = json.loads(record.payload)
+            if record.kind in (_BASE, _CHANGES):
+                key = "alerts" if record.kind == _BASE else "put"
+                payload[key] = _named(payload[key], payload["rules"])
             if record.kind == _SNAPSHOT:
                 legacy, last, rows = payload, {}, {}
-            elif record.kind == _BASE:
+            elif record.kind in (_BASE, _BASE_NAMED):
                 legacy, last = None, dict(payload["groups"])
                 rows = {row[0]: row for row in payload["alerts"]}
-            elif record.kind == _CHANGES:
+            elif record.kind in (_CHANGES, _CHANGES_NAMED):
                 _apply(payload, last, rows)
         if legacy is not None:
             return _restore_snapshot(legacy, groups)
@@ -163,18 +196,23 @@ class StateLog:
         self._close_writer()
         known: dict[tuple[str, _RuleId], dict[Labels, _Saved]] = {}
         alerts: list[list[Any]] = []
+        table = _RuleTable()
         number = 0
         for g in groups:
             key = g.spec.key
             for i, rule in _rules(g):
                 saved = known[key, rule] = {}
+                if not g.alerts[i]:
+                    continue
+                ref = table.ref(key, rule)
                 for labels, a in g.alerts[i].items():
                     scalars = _scalars(a)
                     saved[labels] = _Saved(number, a, scalars)
-                    alerts.append(_full(number, key, rule, a, scalars))
+                    alerts.append(_full(number, ref, a, scalars))
                     number += 1
         last = {g.spec.key: g.last_evaluation_ms for g in groups}
-        data = frame(_BASE, json.dumps({"groups": last, "alerts": alerts}).encode())
+        payload = {"groups": last, "rules": table.rules, "alerts": alerts}
+        data = frame(_BASE, json.dumps(payload).encode())
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(self.path, data)
         self._writer = RecordWriter(self.path)
@@ -192,6 +230,7 @@ class StateLog:
         number = self._next
         current: set[tuple[str, _RuleId]] = set()
         last: dict[str, int] = {}
+        table = _RuleTable()
         for g in groups:
             key = g.spec.key
             if self._last.get(key) != g.last_evaluation_ms:
@@ -200,12 +239,15 @@ class StateLog:
                 current.add((key, rule))
                 saved = known.setdefault((key, rule), {})
                 alerts = g.alerts[i]
+                ref: int | None = None
                 for labels, a in alerts.items():
                     entry = saved.get(labels)
                     if entry is None:
                         scalars = _scalars(a)
                         saved[labels] = _Saved(number, a, scalars)
-                        put.append(_full(number, key, rule, a, scalars))
+                        if ref is None:
+                            ref = table.ref(key, rule)
+                        put.append(_full(number, ref, a, scalars))
                         number += 1
                         continue
                     if entry.alert is a:
@@ -234,6 +276,7 @@ class StateLog:
             return
         payload: dict[str, Any] = {
             "groups": last,
+            "rules": table.rules,
             "put": put,
             "update": update,
             "values": values,

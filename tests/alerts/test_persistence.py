@@ -163,3 +163,30 @@ def test_a_state_file_of_one_snapshot_is_read(tmp_path: Path) -> None:
     [alert] = m.groups[0].alerts[0].values()
     assert (alert.active_at, m.groups[0].last_evaluation_ms) == (60_000, 120_000)
     store.close()
+
+
+def test_records_naming_group_and_rule_in_full_are_read(tmp_path: Path) -> None:
+    """The format written before records held a table of rules: a base, then changes."""
+    (tmp_path / "r.yml").write_text(RULES)
+    key = f"{tmp_path / 'r.yml'};g"
+    rule = ["alert", "Up", "vector(1)", 0]
+    row = [0, key, rule, [["alertname", "Up"]], [["a", "1"]], "pending", 1.0, 60_000, 0, 0, 0, 0, 0]
+    base = {"groups": {key: 60_000}, "alerts": [row]}
+    change = {
+        "groups": {key: 120_000},
+        "put": [[1, key, rule, [["alertname", "Up"], ["x", "y"]], [], "firing", 2.0] + [0] * 6],
+        "update": [[0, "firing", 3.0, 60_000, 120_000, 0, 0, 0, 0]],
+        "annotations": [[0, [["a", "2"]]]],
+        "gone": [],
+    }
+    (tmp_path / "state").mkdir()
+    data = frame(2, json.dumps(base).encode()) + frame(3, json.dumps(change).encode())
+    write_atomically(tmp_path / "state" / "rules.state", data)
+    m, store = _manager(tmp_path, [])
+    alerts = {a.labels: a for a in m.groups[0].alerts[0].values()}
+    first = alerts[(("alertname", "Up"),)]
+    assert (first.state.value, first.value, first.fired_at) == ("firing", 3.0, 120_000)
+    assert first.annotations == (("a", "2"),)
+    assert (("alertname", "Up"), ("x", "y")) in alerts
+    assert m.groups[0].last_evaluation_ms == 120_000
+    store.close()
