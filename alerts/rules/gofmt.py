@@ -48,6 +48,9 @@ def format_g(value: float, precision: int | None = None, upper: bool = False) ->
 
 def to_string(value: Any) -> str:
     """How Go's template engine prints a value."""
+    if type(value) is str:
+        # Label values, most of what alert templates print.
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
