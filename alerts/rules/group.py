@@ -14,7 +14,7 @@ import numpy as np
 
 from alerts.rules.model import GroupSpec, RuleSpec
 from alerts.rules.output import F64, I32, Appender, RuleOutput
-from alerts.rules.rows import KnownRows
+from alerts.rules.rows import I64, KnownRows
 from alerts.rules.state import (
     Alert,
     AlertState,
@@ -107,9 +107,11 @@ def _rows(result: QueryResult) -> tuple[LabelTable, F64]:
 @dataclass
 class _Seen:
     """An alerting rule's series of last evaluation (rules with pure templates): what each
-    made of its alert, by row, and its value."""
+    made of its alert and its value, by row; the rows that can be found by label codes
+    (:attr:`rows` numbers them, :attr:`coded` gives their row)."""
 
     rows: KnownRows = field(default_factory=KnownRows)
+    coded: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     values: F64 = field(default_factory=lambda: np.zeros(0))
     entries: list[_Entry] = field(default_factory=list)
 
@@ -292,19 +294,28 @@ class GroupState:
         pure = self._pure[i]
         table, values = _rows(result)
         seen = self._seen[i] if pure else _Seen()
+        last = seen.entries
+        # Each row's entry of last time: found by label codes, else (labels a query made
+        # up, a querier without the store's codes) by label tuple.
         known = seen.rows.match(table)
         hits = known >= 0
+        known[hits] = seen.coded[known[hits]]
+        misses = np.flatnonzero(~hits)
+        missed = dict(zip(misses.tolist(), table.take(misses).tuples(), strict=True))
+        if missed and last:
+            index = {entry[0]: k for k, entry in enumerate(last)}
+            for row, labels in missed.items():
+                known[row] = index.get(labels, -1)
+            hits = known >= 0
         # Series seen last time with the same value made the same alert (pure templates).
         same = np.zeros(len(table), dtype=bool)
         if hits.any():
             before, now = seen.values[known[hits]], values[hits]
             same[hits] = (now == before) & ((now != 0) | (np.signbit(now) == np.signbit(before)))
-        misses = np.flatnonzero(~hits)
-        new_labels = iter(table.take(misses).tuples() if len(misses) else ())
-        last = seen.entries
         entries: list[_Entry] = []
         found: dict[Labels, Found] = {}
-        for o, value, unchanged in zip(known.tolist(), values.tolist(), same.tolist(), strict=True):
+        rows = zip(known.tolist(), values.tolist(), same.tolist(), strict=True)
+        for row, (o, value, unchanged) in enumerate(rows):
             if unchanged:
                 entry = last[o]
             elif o >= 0:
@@ -315,7 +326,7 @@ class GroupState:
                 entry = (labels, key, Found(annotations, value), prepared)
             else:
                 # First sight: series that come and go would never use a preparation.
-                labels = next(new_labels)
+                labels = missed[row]
                 key, annotations = _expand(expander, rule, labels, value)
                 entry = (labels, key, Found(annotations, value), None)
             key = entry[1]
@@ -326,11 +337,8 @@ class GroupState:
             found[key] = entry[2]
             entries.append(entry)
         if pure:
-            kept = seen.rows.remember(table)
-            seen.values = values[kept]
-            if len(kept) < len(entries):
-                entries = [entries[k] for k in kept.tolist()]
-            seen.entries = entries
+            seen.coded = seen.rows.remember(table)
+            seen.values, seen.entries = values, entries
         self._moved[i] = True  # until step returns
         self._moved[i] = step(
             self.alerts[i], found, ts, rule.for_ms, rule.keep_firing_for_ms, self.spec.limit

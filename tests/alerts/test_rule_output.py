@@ -5,16 +5,21 @@ their value (or, through ``query``, the store) changes."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
 
+from alerts.rules import group as group_module
 from alerts.rules.group import EvalContext, GroupState
 from alerts.rules.loader import load_text
+from alerts.rules.model import RuleSpec
+from alerts.rules.templates import Expander
 from promql import Engine
 from runtime.clock import VirtualClock
-from tsdb import Store, StoreSettings, is_stale
-from tsdb.labels import Labels, eq, name_is
+from tsdb import Series, Store, StoreSettings, is_stale
+from tsdb.labels import Labels, Matcher, eq, name_is
 
 MINUTE = 60_000
 
@@ -198,12 +203,36 @@ SERIES_ALERT = """groups:
 """
 
 
-def test_alerts_follow_series_that_come_go_and_move_between_rows() -> None:
-    """A rule's alerts are found again by row from one evaluation to the next: series
-    added, gone, reordered, their values moving or not, labels the query made up."""
+class _Plain:
+    """A querier that hands over label tuples, not the store's codes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[Series]:
+        return self.store.select(matchers, start_ms, end_ms)
+
+
+@pytest.mark.parametrize("coded", [True, False])
+def test_alerts_follow_series_that_come_go_and_move_between_rows(
+    coded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule's alerts are found again from one evaluation to the next (by label codes, or
+    by labels from a querier without them): series added, gone, their values moving or
+    not, labels the query made up. A series seen before with the same value is not
+    templated again."""
     store = _store()
     group = _group(SERIES_ALERT)
-    ctx = EvalContext(Engine(store), store)
+    ctx = EvalContext(Engine(store if coded else _Plain(store)), store)
+    expanded: list[Labels] = []
+    whole = group_module._expand
+
+    def counted(expander: Expander, rule: RuleSpec, labels: Labels, value: float) -> Any:
+        expanded.append(labels)
+        return whole(expander, rule, labels, value)
+
+    monkeypatch.setattr(group_module, "_expand", counted)
+    before: set[str] = set()
     rounds = [
         {"a": 1.0, "b": 2.0, "c": 3.0},
         {"a": 1.0, "b": 5.0, "c": 3.0},
@@ -218,8 +247,12 @@ def test_alerts_follow_series_that_come_go_and_move_between_rows() -> None:
             store.append({"__name__": "m", "pod": pod}, t, value)
         for pod in set("abcde") - set(loads):
             store.mark_stale({"__name__": "m", "pod": pod}, t)
+        expanded.clear()
         group.evaluate(ctx, t)
         assert group.failures == 0
+        returned = {pod for pod, v in loads.items() if v > 0}
+        assert {dict(lb)["pod"] for lb in expanded} == returned - before
+        before = returned
         active = {
             dict(a.labels)["pod"]: (a.value, dict(a.annotations))
             for a in group.alerts[0].values()
