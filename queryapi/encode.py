@@ -10,11 +10,11 @@ of thousands of points, and one ``json.dumps`` of nested lists costs several tim
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import chain, repeat
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,7 @@ from promql.results import RangeColumns, SeriesResult
 from tsdb.arrays import concat_ranges
 from tsdb.labels import Labels
 
+K = TypeVar("K")
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
@@ -44,31 +45,40 @@ def value_text(v: float) -> str:
     return _SPECIAL.get(text, text)
 
 
-class _Printed:
-    """Texts of values already printed, by their bits: the series of a dashboard that hold
-    still (requests, capacities, counts) give the same values at every refresh. At most
-    ``kept`` (beyond it, all are forgotten: the values of the next refresh come back)."""
+class _Texts(Generic[K]):
+    """Texts made of keys by ``make`` (many at once), kept while asked for: a dashboard
+    asks for the same series, label values and (for series that hold still) sample values
+    at every refresh. At most ``kept``; beyond it all are forgotten, and what the next
+    refresh asks for is made again."""
 
-    def __init__(self, kept: int) -> None:
+    def __init__(self, make: Callable[[list[K]], list[str]], kept: int = 100_000) -> None:
+        self.make = make
         self.kept = kept
-        self.known: dict[int, str] = {}
+        self.known: dict[K, str] = {}
 
-    def texts(self, bits: I64) -> list[str]:
-        """The text of each value whose bits are ``bits`` (distinct)."""
-        found = np.array(list(map(self.known.get, bits.tolist())), dtype=object)
-        missing = np.equal(found, _NONE)
-        if missing.any():
-            made = _printed(bits[missing].view(np.float64))
-            found[missing] = made
-            if len(self.known) + len(made) > self.kept:
-                self.known.clear()
-            self.known.update(zip(bits[missing].tolist(), made, strict=True))
-        texts: list[str] = found.tolist()
-        return texts
+    def many(self, keys: list[K]) -> list[str]:
+        """The text of each key."""
+        found = list(map(self.known.get, keys))
+        missing = [k for k, t in zip(keys, found, strict=True) if t is None]
+        if not missing:
+            return cast(list[str], found)
+        made = dict(zip(missing, self.make(missing), strict=True))
+        if len(self.known) + len(made) > self.kept:
+            self.known.clear()
+        self.known.update(made)
+        return [made[k] if t is None else t for k, t in zip(keys, found, strict=True)]
 
 
-_printed_texts = _Printed(200_000)
-_NONE = np.array(None, dtype=object)
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+# Sample values by their bits (-0 is not 0); a refresh prints about 100,000.
+_value_texts = _Texts[int](
+    lambda bits: _printed(np.array(bits, np.int64).view(np.float64)), 200_000
+)
+_string_texts = _Texts[str](lambda texts: list(map(_dumps, texts)))
+_metric_texts = _Texts[Labels](lambda labels: [_dumps(dict(lb)) for lb in labels])
 # Fewer values than this are printed without looking for repeats first.
 _FEW = 64
 
@@ -80,7 +90,7 @@ def values_text(values: list[float] | F64) -> list[str]:
     if len(arr) < _FEW:
         return _printed(arr)
     bits, inverse = np.unique(arr.view(np.int64), return_inverse=True)
-    texts = np.array(_printed_texts.texts(bits), dtype=object)
+    texts = np.array(_value_texts.many(bits.tolist()), dtype=object)
     out: list[str] = texts[inverse.reshape(-1)].tolist()
     return out
 
@@ -110,24 +120,6 @@ def timestamp_text(ms: int) -> str:
         return "-" + timestamp_text(-ms)
     seconds, fraction = divmod(ms, 1000)
     return f"{seconds}.{fraction:03d}" if fraction else str(seconds)
-
-
-def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
-
-# Dashboards ask for the same series at every refresh: each label set's JSON is made once.
-_metrics: dict[Labels, str] = {}
-_METRICS_KEPT = 100_000
-
-
-def _metric(labels: Labels) -> str:
-    text = _metrics.get(labels)
-    if text is None:
-        if len(_metrics) >= _METRICS_KEPT:
-            _metrics.clear()
-        text = _metrics[labels] = _dumps(dict(labels))
-    return text
 
 
 def query_data(result: QueryResult, limit: int = 0) -> tuple[str, bool]:
@@ -163,21 +155,8 @@ def query_data(result: QueryResult, limit: int = 0) -> tuple[str, bool]:
     return f'{{"resultType":"matrix","result":[{series_data(series)}]}}', truncated
 
 
-# JSON strings of label names and values: a dashboard asks for the same ones every refresh.
-_strings: dict[str, str] = {}
-
-
-def _json_string(text: str) -> str:
-    made = _strings.get(text)
-    if made is None:
-        if len(_strings) >= _METRICS_KEPT:
-            _strings.clear()
-        made = _strings[text] = _dumps(text)
-    return made
-
-
 def metric_texts(table: LabelTable) -> list[str]:
-    """Each row's labels as the JSON object :func:`_metric` makes of its tuple."""
+    """Each row's labels as the JSON object of its tuple."""
     return list(map("".join, zip(*_metric_columns(table), strict=True)))
 
 
@@ -194,10 +173,8 @@ def _metric_columns(table: LabelTable) -> list[list[str]]:
     columns: list[list[str]] = []
     for j, name in enumerate(table.names):
         distinct, inverse = np.unique(table.codes[:, j], return_inverse=True)
-        texts = np.array(
-            [_json_string(v) for v in table.strings.decode(distinct).tolist()], dtype=object
-        )
-        key = _json_string(name)
+        texts = np.array(_string_texts.many(table.strings.decode(distinct).tolist()), dtype=object)
+        key = _dumps(name)
         # Absent (code 0): no key (index 2 of the keys), no value.
         keys = np.array([f"{{{key}:", f",{key}:", ""], dtype=object)
         texts[distinct == 0] = ""
@@ -221,10 +198,10 @@ def _points(times: list[int], values: list[float]) -> list[str]:
 def series_data(series: Sequence[SeriesResult]) -> str:
     """The inside of a matrix answer's ``result`` for series at any timestamps (an instant
     query's range vector), in their order."""
+    metrics = _metric_texts.many([s.labels for s in series])
     return ",".join(
-        f'{{"metric":{_metric(s.labels)},"values":['
-        f"{','.join(_points(s.timestamps.tolist(), s.values.tolist()))}]}}"
-        for s in series
+        f'{{"metric":{m},"values":[{",".join(_points(s.timestamps.tolist(), s.values.tolist()))}]}}'
+        for m, s in zip(metrics, series, strict=True)
     )
 
 
@@ -236,9 +213,10 @@ _TRAILER = 2  # "]}" after a series' points
 _SEPARATORS = np.array([b"", b","], dtype=object)
 
 
-def _head(labels: Labels) -> str:
-    """What a matrix series' object begins with, up to its first point."""
-    return f'{{"metric":{_metric(labels)},"values":['
+# What each series' object in a matrix begins with, up to its first point.
+_heads = _Texts[Labels](
+    lambda labels: [f'{{"metric":{m},"values":[' for m in _metric_texts.many(labels)]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +305,7 @@ def encode_matrix(columns: RangeColumns, step_ms: int) -> EncodedMatrix:
     opening_lengths = np.fromiter(map(len, openings), np.int64, len(openings))
     texts = values_text(values[rows, cols])
     value_lengths = np.fromiter(map(len, texts), np.int64, len(texts))
-    head_texts = [_head(lb) for lb in labels]
+    head_texts = _heads.many(labels)
     heads = [h.encode() for h in head_texts]
     head_lengths = np.fromiter(map(len, heads), np.int64, len(heads))
     # Each point: its opening, value, '"]' and a comma; a series' last point closes the

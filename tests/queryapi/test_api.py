@@ -15,7 +15,7 @@ from promql import Engine
 from queryapi import ApiError, QueryApiSettings, registry_metadata
 from queryapi.encode import timestamp_text, value_text
 from queryapi.params import MAX_TIME_MS, MIN_TIME_MS, parse_duration_ms, parse_time
-from queryapi.runner import QueryRunner
+from queryapi.runner import QueryRunner, Turns
 from runtime.families import FamiliesCollector, Family
 from tests.queryapi.conftest import AT_S, END_S, START_S, ServeApi, filled_store
 
@@ -63,6 +63,46 @@ async def test_a_query_waiting_for_a_slot_past_its_timeout_fails_in_the_queue() 
         assert await busy is True
         # The slot came back when the thread ended.
         assert await runner.run(lambda left: left > 0, 5) is True
+    finally:
+        release.set()
+        runner.close()
+        store.close()
+
+
+def test_queries_take_turns() -> None:
+    now = [100.0]
+    turns = Turns(0.2, clock=lambda: now[0])
+    first = turns.take(deadline=200.0)
+    # One query runs: the next waits until it has run for the patience.
+    assert turns.wait(100.05) == pytest.approx(0.15)
+    now[0] = 100.2
+    second = turns.take(deadline=200.0)
+    assert turns.wait(100.25) == pytest.approx(0.15)  # the second one is young
+    with pytest.raises(ApiError) as caught:
+        turns.take(deadline=100.2)  # due later than its deadline: it never starts
+    assert caught.value.message == "query timed out in query queue"
+    turns.give_back(first)
+    turns.give_back(second)
+    assert turns.wait(100.25) == 0.0
+
+
+async def test_a_query_waits_for_its_turn_within_its_timeout() -> None:
+    store = filled_store()
+    runner = QueryRunner(Engine(store), QueryApiSettings(max_concurrent_queries=2))
+    release, started = threading.Event(), threading.Event()
+
+    def hold(_left: float) -> bool:
+        started.set()
+        return release.wait(10)
+
+    try:
+        busy = asyncio.ensure_future(runner.run(hold, 30))
+        assert await asyncio.to_thread(started.wait, 10)  # the first query has its turn
+        with pytest.raises(ApiError) as caught:
+            await runner.run(lambda _left: "never", 0.05)
+        assert caught.value.message == "query timed out in query queue"
+        release.set()
+        assert await busy is True
     finally:
         release.set()
         runner.close()

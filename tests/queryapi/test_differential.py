@@ -91,16 +91,18 @@ def _compare(both: tuple[str, str], method: str, path: str, params: Any) -> Any:
     return mine[1]
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("query", INSTANT)
-def test_instant_queries(both: tuple[str, str], query: str) -> None:
-    body = _compare(both, "GET", "/api/v1/query", {"query": query, "time": AT_S})
+def test_instant_queries(both: tuple[str, str], query: str, method: str) -> None:
+    body = _compare(both, method, "/api/v1/query", {"query": query, "time": AT_S})
     assert body["status"] == "success"
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("query", RANGE)
-def test_range_queries_posted_as_a_form(both: tuple[str, str], query: str) -> None:
+def test_range_queries(both: tuple[str, str], query: str, method: str) -> None:
     params = {"query": query, "start": START_S, "end": END_S, "step": "2m"}
-    body = _compare(both, "POST", "/api/v1/query_range", params)
+    body = _compare(both, method, "/api/v1/query_range", params)
     assert body["data"]["resultType"] == "matrix"
 
 

@@ -15,7 +15,7 @@ from queryapi.cache import _joined
 from queryapi.encode import (
     EncodedMatrix,
     Part,
-    _Printed,
+    _Texts,
     assemble,
     encode_matrix,
     metric_texts,
@@ -158,12 +158,12 @@ def test_vectors_read_as_encoded_a_series_at_a_time(
     )
 )
 def test_printed_values_are_kept_up_to_a_bound(rounds: list[list[float]]) -> None:
-    printed = _Printed(kept=6)
+    printed = _Texts[int](lambda bits: values_text(np.array(bits).view(np.float64)), kept=6)
     largest = 0
     for values in rounds:
         largest = max(largest, len(values))
         bits = np.unique(np.array(values, dtype=np.float64).view(np.int64))
-        got = printed.texts(bits)
+        got = printed.many(bits.tolist())
         assert got == [value_text(v) for v in bits.view(np.float64).tolist()]
         # One call's values may be more than the bound; never more than that.
         assert len(printed.known) <= max(6, largest)
