@@ -49,6 +49,7 @@ def evaluation_round(
     if resident is not None:
         built += f", {resident / 2**20:.1f} GiB resident"
     times = [r.seconds for r in steady]
+    each = ", ".join(f"{r.seconds:.2f}/{r.cpu_seconds:.2f}" for r in steady)
     peaks = [r.peak_rise_bytes for r in steady if r.peak_rise_bytes is not None]
     return [
         ("cluster", f"{nodes:,} nodes, {len(cluster.pods):,} pods ({built})"),
@@ -56,7 +57,7 @@ def evaluation_round(
         (
             "evaluation round, steady (best)",
             f"{min(times):.2f} s, {min(r.cpu_seconds for r in steady):.2f} CPU s   "
-            f"(rounds: {', '.join(f'{x:.2f}' for x in times)}; "
+            f"(rounds, s/CPU s: {each}; "
             f"peak memory +{max(peaks, default=0) / 2**20:,.0f} MiB)",
         ),
         (
