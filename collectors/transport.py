@@ -122,32 +122,18 @@ def charset_of(content_type: str | None) -> str:
     return "utf-8"
 
 
-# A body is inflated a mebibyte at a time: one call for a whole cAdvisor response (2.4 MB)
-# costs three times as much (1.8 ms instead of 0.5), as its output buffer grows.
-_INFLATE_STEP = 1024 * 1024
-
-
 def _gunzip(data: bytes, max_bytes: int, url: str) -> bytes:
     """A gzip body inflated, at most ``max_bytes`` of it."""
     inflate = zlib_ng.decompressobj(16 + zlib_ng.MAX_WBITS)
-    pieces: list[bytes] = []
-    size = 0
-    tail = data
     try:
-        while True:
-            piece = inflate.decompress(tail, _INFLATE_STEP)
-            tail = inflate.unconsumed_tail
-            pieces.append(piece)
-            size += len(piece)
-            if size > max_bytes:
-                raise ResponseTooLarge(f"body larger than {max_bytes} bytes")
-            if inflate.eof:
-                return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            # Less than a step with the input all used: the stream ended before its end.
-            if not tail and len(piece) < _INFLATE_STEP:
-                raise httpx.DecodingError("gzip: truncated body", request=httpx.Request("GET", url))
+        out = inflate.decompress(data, max_bytes + 1)
     except _INFLATE_ERROR as e:
         raise httpx.DecodingError(f"gzip: {e}", request=httpx.Request("GET", url)) from e
+    if len(out) > max_bytes:
+        raise ResponseTooLarge(f"body larger than {max_bytes} bytes")
+    if not inflate.eof:
+        raise httpx.DecodingError("gzip: truncated body", request=httpx.Request("GET", url))
+    return out
 
 
 def _status_error(status: int, reason: str, headers: Any, url: str) -> httpx.HTTPStatusError:

@@ -14,9 +14,7 @@ import pytest
 from aiohttp import web
 
 from collectors.scrape import ScrapeHealth, ScrapeOutcome, Scraper, ScrapeTarget
-from collectors.transport import _INFLATE_STEP as INFLATE_STEP
 from collectors.transport import AiohttpTransport, ScrapeClient, charset_of
-from collectors.transport import _gunzip as inflate_body
 from runtime.clock import VirtualClock
 
 T0 = 1_700_000_000.0
@@ -229,16 +227,6 @@ async def test_the_scrape_client_asks_for_gzip_alone_both_ways(
         await _scrape(client, base + "/promhttp")
         await client.get(base + "/promhttp")
     assert asked == ["gzip", "gzip"]
-
-
-@pytest.mark.parametrize("cut", [0, 1, 10, 1000])
-def test_a_body_is_inflated_whole_however_many_steps_it_takes(cut: int) -> None:
-    # Past one step, around the step's size and short of it by a little.
-    for size in (INFLATE_STEP - cut, INFLATE_STEP + cut, 3 * INFLATE_STEP + cut):
-        text = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
-        assert inflate_body(gzip.compress(text), 4 * INFLATE_STEP, "http://n1") == text
-    with pytest.raises(httpx.DecodingError, match="truncated"):
-        inflate_body(gzip.compress(text)[: -8 - cut], 4 * INFLATE_STEP, "http://n1")
 
 
 def test_charset_of_a_content_type() -> None:
