@@ -36,7 +36,7 @@ from collectors.state_metrics import (
 from runtime.clock import Clock, in_thread
 from runtime.families import Deferred, Family
 from runtime.gcpause import paused_gc
-from tsdb import Store
+from tsdb import Store, StoreStats
 from tsdb.recorder import FamilyRecorder
 
 
@@ -54,12 +54,6 @@ def model_snapshot(model: ClusterModel) -> ClusterModel:
         objects={kind: dict(records) for kind, records in model.objects.items()},
         parse_errors=model.parse_errors,
     )
-
-
-def _health_families(
-    jobs: list[ScrapeHealth], watch: WatchHealth | None, store: Store
-) -> list[Family]:
-    return health_families(jobs, watch, store.stats())
 
 
 @dataclass
@@ -98,6 +92,10 @@ class CollectionCycle:
         self._stats = stats
         self._stats_on_metrics = stats_on_metrics
         self._recorder = FamilyRecorder(store, shard_labels)
+        # The store's sizes as the last cycle's recording thread read them: rendering must
+        # not take the store's lock (a forked child would wait for a thread it lacks), and
+        # the loop must not walk the data directory.
+        self._store_stats: StoreStats | None = None
         self._record_cluster = record_cluster
         self._snapshot: tuple[dict[str, NodeUsageView], ClusterModel] | None = None
 
@@ -126,13 +124,15 @@ class CollectionCycle:
         return [*usage_families(latest, model), *cluster_families(model), *kubelet]
 
     def health(self) -> Deferred:
-        """The replica's own health (scrapes, list/watch, the store): every replica exports
-        it. The counters are copied now; the families, and the store's sizes (which read
-        its directory), are made where they are rendered or recorded, off the loop: at
-        5,000 nodes they are 15,000 samples."""
+        """The replica's own health (scrapes, list/watch, the store as of the last cycle):
+        every replica exports it. The counters are copied now, the families made where
+        they are rendered, off the loop (at 5,000 nodes they are 15,000 samples)."""
+        return Deferred(partial(health_families, *self._health_counters(), self._store_stats))
+
+    def _health_counters(self) -> tuple[list[ScrapeHealth], WatchHealth | None]:
         jobs = [counters_copy(h) for h in (*self._scrape_health, *(c.health for c in self._stats))]
         watch = None if self._watch_health is None else counters_copy(self._watch_health)
-        return Deferred(partial(_health_families, jobs, watch, self._store))
+        return jobs, watch
 
     async def run_once(self) -> CycleReport:
         """One cycle; returns how many samples it wrote and how long it took."""
@@ -145,7 +145,7 @@ class CollectionCycle:
             written += await collector.collect_if_due()
         # Stored too, so that rules such as CollectorTargetsDown can read them; taken here, on
         # the loop, because the scrapers and watches that count them run on it.
-        health = self.health()
+        health = self._health_counters()
         self._snapshot = (dict(self._kubelets.latest), model_snapshot(self._model))
         written += await in_thread(
             self._clock,
@@ -161,16 +161,22 @@ class CollectionCycle:
         self,
         latest: dict[str, NodeUsageView],
         model: ClusterModel,
-        health: Deferred,
+        health: tuple[list[ScrapeHealth], WatchHealth | None],
         at_ms: int,
         cluster: bool = True,
     ) -> int:
-        """Workload usage and cluster state into the store (in a worker thread)."""
+        """Workload usage, cluster state and the replica's health into the store (in a
+        worker thread)."""
+        self._store_stats = self._store.stats()
         with paused_gc():
             state = cluster_families(model) if cluster else []
             families = [
                 f
-                for f in (*usage_families(latest, model), *state, *health.build())
+                for f in (
+                    *usage_families(latest, model),
+                    *state,
+                    *health_families(*health, self._store_stats),
+                )
                 # The kubelet collector wrote those with the kubelets' own timestamps.
                 if f.name not in SERIES_WRITTEN
             ]

@@ -241,18 +241,30 @@ def exposition(registry: CollectorRegistry) -> bytes:
         return _render_metrics(expanded(registry.collect()))
 
 
+# A render in a child that takes longer is taken for one stuck on a lock some thread held at
+# the fork (a Deferred must take none), and done again in a thread. 5,000 nodes render in
+# about 25 s.
+CHILD_DEADLINE_S = 120.0
+
+
 async def exposition_async(
-    registry: CollectorRegistry, *, in_child: bool = False
+    registry: CollectorRegistry,
+    *,
+    in_child: bool = False,
+    child_deadline_s: float = CHILD_DEADLINE_S,
 ) -> bytes | bytearray:
     """:func:`exposition` for a server on the event loop: collected on the loop, deferred
     families built and everything rendered in a worker thread, or with ``in_child`` in a
     forked child (:mod:`runtime.forked`), which holds no interpreter lock the loop needs; a
-    child that fails is logged and the text rendered in a thread instead."""
+    child that fails, or gives no answer within ``child_deadline_s``, is logged and the text
+    rendered in a thread instead."""
     with paused_gc():
         metrics = list(registry.collect())
     if in_child and forking_works():
         try:
-            return await run_forked(partial(_render_metrics_in_child, metrics))
+            return await run_forked(
+                partial(_render_metrics_in_child, metrics), deadline_s=child_deadline_s
+            )
         except ForkedWorkFailed as e:
             log.warning("rendering /metrics in a child failed, rendering in a thread: %s", e)
     return await asyncio.to_thread(_rendered_apart, metrics)

@@ -42,12 +42,13 @@ def forking_works() -> bool:
     return hasattr(os, "fork") and sys.platform != "emscripten"
 
 
-async def run_forked(work: Callable[[], bytes]) -> bytearray:
+async def run_forked(work: Callable[[], bytes], deadline_s: float | None = None) -> bytearray:
     """``work()`` in a child forked from the calling (event-loop) thread; its bytes, in a
     buffer of their size (big answers are not copied again).
 
-    Raises :class:`ForkedWorkFailed` when the child raises or dies. Cancelling the caller
-    kills the child."""
+    Raises :class:`ForkedWorkFailed` when the child raises, dies, or has not answered within
+    ``deadline_s`` (then it is killed: a child stuck on a lock that a thread of the parent
+    held at the fork would wait for ever). Cancelling the caller kills the child."""
     loop = asyncio.get_running_loop()
     r, w = os.pipe()
     with contextlib.suppress(AttributeError, OSError):
@@ -64,12 +65,17 @@ async def run_forked(work: Callable[[], bytes]) -> bytearray:
     os.close(w)
     try:
         os.set_blocking(r, False)
-        answer = await _answer(loop, r)
-    except BaseException:
+        async with asyncio.timeout(deadline_s):
+            answer = await _answer(loop, r)
+    except BaseException as e:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         # Reaped in the background: a cancelled caller must not wait for it.
         loop.run_in_executor(None, os.waitpid, pid, 0)
+        if isinstance(e, TimeoutError):
+            raise ForkedWorkFailed(
+                f"the forked child gave no answer within {deadline_s:g} s"
+            ) from e
         raise
     finally:
         os.close(r)

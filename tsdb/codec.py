@@ -52,7 +52,7 @@ def encode_columns(sids: I32, ts: I64, values: F64, level: int = 3) -> bytes:
     body[at : at + 8 * n] = ts_dod.view(np.uint8)
     at += 8 * n
     body[at:].reshape(8, n)[:] = xored.view(np.uint8).reshape(n, 8).T
-    return zstandard.ZstdCompressor(level=level).compress(body)
+    return zstandard.ZstdCompressor(level=level).compress(body.data)
 
 
 def decode_columns(data: bytes) -> tuple[I32, I64, F64]:

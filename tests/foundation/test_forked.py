@@ -4,8 +4,10 @@ that keeps ticking while the child holds a CPU in one long C call."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -119,3 +121,70 @@ async def test_a_fork_the_system_refuses_is_reported(monkeypatch: pytest.MonkeyP
     with pytest.raises(ForkedWorkFailed, match=r"cannot fork: .*temporarily unavailable"):
         await run_forked(lambda: b"")
     assert len(os.listdir("/proc/self/fd")) == open_before
+
+
+class _Holder:
+    """A thread that holds a lock until released: a fork meanwhile copies the lock held."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._taken, self._release = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._hold)
+
+    def _hold(self) -> None:
+        with self.lock:
+            self._taken.set()
+            self._release.wait()
+
+    def __enter__(self) -> threading.Lock:
+        self._thread.start()
+        self._taken.wait()
+        return self.lock
+
+    def __exit__(self, *exc: object) -> None:
+        self._release.set()
+        self._thread.join()
+
+
+async def test_a_child_stuck_on_a_lock_held_at_the_fork_is_killed_at_its_deadline() -> None:
+    with _Holder() as held:
+
+        def takes_the_lock() -> bytes:
+            with held:  # for ever in the child: the holder is a thread it lacks
+                return b"never"
+
+        with pytest.raises(ForkedWorkFailed, match=r"no answer within 0\.3 s"):
+            await run_forked(takes_the_lock, deadline_s=0.3)
+
+
+async def test_a_render_stuck_in_the_child_is_done_again_in_a_thread() -> None:
+    loop = asyncio.get_running_loop()
+    gave_up = asyncio.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "no answer" in record.getMessage():
+                loop.call_soon_threadsafe(gave_up.set)
+
+    watch = Watch()
+    logging.getLogger("runtime.families").addHandler(watch)
+    holder = _Holder()
+    try:
+        with holder as held:
+
+            def locked() -> list[Family]:
+                with held:
+                    family = Family("foresight_locked", "gauge", "Made under a lock.")
+                    family.add(1.0)
+                    return [family]
+
+            registry = CollectorRegistry()
+            registry.register(FamiliesCollector(lambda: [Deferred(locked)]))
+            render = asyncio.ensure_future(
+                exposition_async(registry, in_child=True, child_deadline_s=0.3)
+            )
+            await gave_up.wait()
+        # Released: the thread's render takes the lock and answers.
+        assert b"foresight_locked 1.0" in await render
+    finally:
+        logging.getLogger("runtime.families").removeHandler(watch)
