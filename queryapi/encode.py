@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import chain, repeat
+from itertools import chain
 from typing import Any, Generic, TypeVar, cast
 
 import numpy as np
@@ -85,11 +85,15 @@ _FEW = 64
 
 def values_text(values: list[float] | F64) -> list[str]:
     """:func:`value_text` of many values: each distinct value (by its bits: ``-0`` is not
-    ``0``) printed once, and only if it was not printed lately."""
+    ``0``) printed once, and, among values that repeat, only if it was not printed
+    lately."""
     arr = np.asarray(values, dtype=np.float64)
     if len(arr) < _FEW:
         return _printed(arr)
     bits, inverse = np.unique(arr.view(np.int64), return_inverse=True)
+    if len(bits) == len(arr):
+        # No value twice: most likely values that move, new at every refresh.
+        return _printed(arr)
     texts = np.array(_value_texts.many(bits.tolist()), dtype=object)
     out: list[str] = texts[inverse.reshape(-1)].tolist()
     return out
@@ -138,16 +142,16 @@ def query_data(result: QueryResult, limit: int = 0) -> tuple[str, bool]:
         table, values = columns.table, columns.values
         if limit and len(table) > limit:
             table, values, truncated = table.take(np.arange(limit)), values[:limit], True
-        # One join of every row's pieces: '{"metric":', its labels', its point's.
+        # One join of every row's pieces: the end of the row before and '{"metric":', its
+        # labels' pieces (the last one opening its point), its value.
         point = f',"value":[{timestamp_text(result.timestamp_ms)},"'
         pieces = zip(
-            ['{"metric":'] + [',{"metric":'] * (len(values) - 1),
-            *_metric_columns(table),
-            repeat(point),
+            ['{"metric":'] + ['"]},{"metric":'] * (len(values) - 1),
+            *_metric_columns(table, point),
             values_text(values),
-            repeat('"]}'),
+            strict=True,
         )
-        rows = "".join(chain.from_iterable(pieces)) if len(values) else ""
+        rows = "".join(chain.from_iterable(pieces)) + '"]}' if len(values) else ""
         return f'{{"resultType":"vector","result":[{rows}]}}', truncated
     series = result.series
     if limit and len(series) > limit:
@@ -160,10 +164,10 @@ def metric_texts(table: LabelTable) -> list[str]:
     return list(map("".join, zip(*_metric_columns(table), strict=True)))
 
 
-def _metric_columns(table: LabelTable) -> list[list[str]]:
-    """The pieces of each row's labels' JSON object, a column of pieces at a time: each
-    distinct value is encoded once, and no row's text is put together here (joined with
-    the rest of an answer, the pieces are copied once)."""
+def _metric_columns(table: LabelTable, then: str = "") -> list[list[str]]:
+    """The pieces of each row's labels' JSON object (the last one followed by ``then``),
+    a column of pieces at a time: each distinct value is encoded once, and no row's text
+    is put together here (joined with the rest of an answer, the pieces are copied once)."""
     n, k = table.codes.shape
     present = table.codes != 0
     # Whether a row has a label before column j: its piece then begins with a comma.
@@ -180,7 +184,8 @@ def _metric_columns(table: LabelTable) -> list[list[str]]:
         texts[distinct == 0] = ""
         columns.append(keys[np.where(present[:, j], after[:, j], 2)].tolist())
         columns.append(texts[inverse.reshape(n)].tolist())
-    closing = np.array(["{}", "}"], dtype=object)[present.any(axis=1).astype(np.intp)]
+    closing = np.array(["{}" + then, "}" + then], dtype=object)
+    closing = closing[present.any(axis=1).astype(np.intp)]
     columns.append(closing.tolist())
     return columns
 
