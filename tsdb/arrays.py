@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -50,3 +50,49 @@ def distinct(a: npt.NDArray[T]) -> npt.NDArray[T]:
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     out: npt.NDArray[T] = ordered[keep]
     return out
+
+
+class Column:
+    """A growing 1-d numpy column that readers in other threads may view without a lock.
+
+    Appends fill spare capacity past the end, which no reader's view covers, and only then
+    publish the new length; a full column grows into a copy 1.25 times its size. So a view
+    taken before an append stays valid and unchanged, and no append has to copy around a
+    reader (an ``array.array`` cannot grow while a numpy view pins its buffer)."""
+
+    __slots__ = ("_dtype", "_state")
+
+    def __init__(self, dtype: type[np.generic], values: npt.ArrayLike = ()) -> None:
+        data = np.asarray(values, dtype=dtype)
+        buf = np.empty(max(16, len(data)), dtype=dtype)
+        buf[: len(data)] = data
+        self._dtype = dtype
+        # One tuple, swapped whole: a reader never pairs one buffer with another's length.
+        self._state: tuple[npt.NDArray[Any], int] = (buf, len(data))
+
+    def __len__(self) -> int:
+        return self._state[1]
+
+    def view(self) -> npt.NDArray[Any]:
+        """The values so far, read-only; later appends do not change it."""
+        buf, n = self._state
+        out = buf[:n]
+        out.flags.writeable = False
+        return out
+
+    def last(self) -> int:
+        """The last value (the column must not be empty)."""
+        buf, n = self._state
+        return int(buf[n - 1])
+
+    def extend(self, values: npt.ArrayLike) -> None:
+        """Append values (converted to the column's type)."""
+        more = np.asarray(values, dtype=self._dtype)
+        buf, n = self._state
+        end = n + len(more)
+        if end > len(buf):
+            grown = np.empty(max(end, len(buf) + len(buf) // 4), dtype=self._dtype)
+            grown[:n] = buf[:n]
+            buf = grown
+        buf[n:end] = more
+        self._state = (buf, end)

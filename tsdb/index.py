@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tsdb.arrays import concat_ranges, distinct, windows
+from tsdb.arrays import Column, concat_ranges, distinct, windows
 from tsdb.labels import METRIC_NAME, Labels, Matcher, MatchType
 from tsdb.strings import StringTable
 
@@ -54,17 +54,19 @@ class SeriesIndex:
         self._ids: dict[Labels, int] = {}
         self._labels: dict[int, Labels] = {}
         self._postings: dict[str, dict[str, array[int]]] = {}
-        self._all = array("i")
+        self._all = Column(np.int32)
         self.next_id = 0
         self.strings = StringTable()
         self._name_ids: dict[str, int] = {}
         self._names: list[str] = []
-        self._pair_start = array("q", [0])
-        self._pair_names = array("i")
-        self._pair_values = array("i")
+        # Each series' label pairs, as name ids and value codes, from _pair_start[sid]; read
+        # without the store's lock (columns that views stay valid for).
+        self._pair_start = Column(np.int64, [0])
+        self._pair_names = Column(np.int32)
+        self._pair_values = Column(np.int32)
         self._schema_ids: dict[tuple[int, ...], int] = {}
         self._schemas: list[tuple[int, ...]] = []
-        self._schema_of = array("i")
+        self._schema_of = Column(np.int32)
         # Matchers → (ids, how many live series there were then), least recently used first.
         self._kept: OrderedDict[_MatcherKey, tuple[IdArray, int]] = OrderedDict()
         self._kept_ids = 0
@@ -91,7 +93,7 @@ class SeriesIndex:
         labels = tuple((sys.intern(k), sys.intern(v)) for k, v in labels)
         self._ids[labels] = sid
         self._labels[sid] = labels
-        self._all = _appended(self._all, sid)
+        self._all.extend((sid,))
         for name, value in labels:
             values = self._postings.setdefault(name, {})
             ids = values.get(value)
@@ -143,12 +145,12 @@ class SeriesIndex:
         made = sids.tolist()
         self._ids.update(zip(label_sets, made, strict=True))
         self._labels.update(zip(made, label_sets, strict=True))
-        self._all = _extended(self._all, sids)
+        self._all.extend(sids)
         self._add_postings(pair_names, pair_values, np.repeat(sids, widths))
-        self._pair_names = _extended(self._pair_names, pair_names)
-        self._pair_values = _extended(self._pair_values, pair_values)
-        self._pair_start = _extended(self._pair_start, ends + self._pair_start[-1])
-        self._schema_of = _extended(self._schema_of, schema_of)
+        self._pair_names.extend(pair_names)
+        self._pair_values.extend(pair_values)
+        self._pair_start.extend(ends + self._pair_start.last())
+        self._schema_of.extend(schema_of)
         self.next_id = first + n
         return sids
 
@@ -186,8 +188,8 @@ class SeriesIndex:
         # Ids skipped (on recovery) or removed own no pairs.
         end = len(self._pair_names)
         while self.next_id < sid:
-            self._pair_start = _appended(self._pair_start, end)
-            self._schema_of = _appended(self._schema_of, -1)
+            self._pair_start.extend((end,))
+            self._schema_of.extend((-1,))
             self.next_id += 1
         code = self.strings.code
         schema = []
@@ -195,11 +197,11 @@ class SeriesIndex:
         for name, value in labels:
             schema.append(self._name_id(name))
             pair_values.append(code(value))
-        self._pair_names = _appended(self._pair_names, *schema)
-        self._pair_values = _appended(self._pair_values, *pair_values)
-        self._pair_start = _appended(self._pair_start, len(self._pair_names))
+        self._pair_names.extend(schema)
+        self._pair_values.extend(pair_values)
+        self._pair_start.extend((len(self._pair_names),))
         schema_id = self._schema_id(tuple(schema))
-        self._schema_of = _appended(self._schema_of, schema_id)
+        self._schema_of.extend((schema_id,))
         self.next_id = sid + 1
 
     def remove(self, sids: Iterable[int]) -> None:
@@ -226,39 +228,34 @@ class SeriesIndex:
                 del values[value]
                 if not values:
                     del self._postings[name]
-        self._all = _without(self._all, gone)
+        self._all = Column(np.int32, _dropped(self._all.view(), gone))
         self._kept.clear()
         self._kept_ids = 0
         # A forgotten series' pairs stay where they were (its id is never reused) until
         # they are a quarter of all.
-        starts = np.frombuffer(self._pair_start, dtype=np.int64)
+        starts = self._pair_start.view()
         ids = np.array(gone, dtype=np.int64)
         self._dead_pairs += int((starts[ids + 1] - starts[ids]).sum())
-        del starts
         if self._dead_pairs * 4 > len(self._pair_names):
             self._compact_pairs()
 
     def _compact_pairs(self) -> None:
         """Drop the pairs of forgotten series; their ids own none and have no schema."""
-        starts = np.frombuffer(self._pair_start, dtype=np.int64)
+        starts = self._pair_start.view()
         live = np.zeros(self.next_id, dtype=bool)
-        live[np.frombuffer(self._all, dtype=np.int32)] = True
+        live[self._all.view()] = True
         rows = concat_ranges(starts[:-1][live], starts[1:][live])
         widths = np.where(live, np.diff(starts), 0)
-        kept_starts = np.concatenate(([0], np.cumsum(widths)))
-        schema_of = np.where(live, np.frombuffer(self._schema_of, dtype=np.int32), -1)
-        names = np.frombuffer(self._pair_names, dtype=np.int32)[rows]
-        values = np.frombuffer(self._pair_values, dtype=np.int32)[rows]
-        del starts
-        self._pair_start = array("q", kept_starts.astype(np.int64).tobytes())
-        self._pair_names = array("i", names.tobytes())
-        self._pair_values = array("i", values.tobytes())
-        self._schema_of = array("i", schema_of.astype(np.int32).tobytes())
+        self._pair_start = Column(np.int64, np.concatenate(([0], np.cumsum(widths))))
+        self._pair_names = Column(np.int32, self._pair_names.view()[rows])
+        self._pair_values = Column(np.int32, self._pair_values.view()[rows])
+        self._schema_of = Column(np.int32, np.where(live, self._schema_of.view(), -1))
         self._dead_pairs = 0
 
     def all_ids(self) -> IdArray:
         """Every live series id, sorted."""
-        return _as_ids(self._all)
+        ids: IdArray = self._all.view()
+        return ids
 
     def items(self) -> Iterable[tuple[int, Labels]]:
         """(id, labels) of every series, by id."""
@@ -298,7 +295,7 @@ class SeriesIndex:
     def _added(self, matchers: Sequence[Matcher], then: int) -> IdArray:
         """Candidates among the series added after the first ``then``: those an equality
         matcher's postings hold (a round adds many series, few of one metric), else all."""
-        first = int(np.frombuffer(self._all, dtype=np.int32)[then])
+        first = int(self._all.view()[then])
         best: IdArray | None = None
         for m in matchers:
             if m.type is MatchType.EQUAL and m.value != "":
@@ -307,7 +304,7 @@ class SeriesIndex:
                 if best is None or len(tail) < len(best):
                     best = tail
         if best is None:
-            best = np.frombuffer(self._all, dtype=np.int32)[then:]
+            best = self._all.view()[then:]
         return best.copy()
 
     def _keep(self, key: _MatcherKey, ids: IdArray, live: int) -> None:
@@ -384,7 +381,7 @@ class SeriesIndex:
         """Where the labels of these series are: their schemas, the few schemas among them
         (see :meth:`_kinds`), and where each one's pairs start."""
         schema, kinds = self._kinds(sids)
-        return schema, kinds, np.frombuffer(self._pair_start, dtype=np.int64)[sids]
+        return schema, kinds, self._pair_start.view()[sids]
 
     def _column(
         self,
@@ -394,7 +391,7 @@ class SeriesIndex:
     ) -> IdArray:
         """The value code of label ``name`` of each series (0 where absent)."""
         schema, kinds, start = layout
-        values = np.frombuffer(self._pair_values, dtype=np.int32)
+        values = self._pair_values.view()
         if kinds is not None:
             out = np.zeros(len(sids), dtype=np.int32)
             for k in kinds:
@@ -408,10 +405,10 @@ class SeriesIndex:
                     rows = schema == k
                     out[rows] = values[start[rows] + at]
             return out
-        hi = np.frombuffer(self._pair_start, dtype=np.int64)[sids.astype(np.int64) + 1]
+        hi = self._pair_start.view()[sids.astype(np.int64) + 1]
         rows = concat_ranges(start, hi)
         owner = np.repeat(np.arange(len(sids)), hi - start)
-        hit = np.frombuffer(self._pair_names, dtype=np.int32)[rows] == name
+        hit = self._pair_names.view()[rows] == name
         out = np.zeros(len(sids), dtype=np.int32)
         out[owner[hit]] = values[rows[hit]]
         return out
@@ -427,7 +424,7 @@ class SeriesIndex:
     def _kinds(self, sids: IdArray) -> tuple[IdArray, list[int] | None]:
         """Each series' schema, and the few schemas among them (None: too many to treat
         one by one, or a removed id)."""
-        schema: IdArray = np.frombuffer(self._schema_of, dtype=np.int32)[sids]
+        schema: IdArray = self._schema_of.view()[sids]
         if not len(schema):
             return schema, []
         low, high = int(schema.min()), int(schema.max())
@@ -441,8 +438,8 @@ class SeriesIndex:
     def _gather_codes(
         self, sids: IdArray, schema: IdArray, kinds: list[int]
     ) -> tuple[list[str], CodeMatrix]:
-        start = np.frombuffer(self._pair_start, dtype=np.int64)[sids]
-        values = np.frombuffer(self._pair_values, dtype=np.int32)
+        start = self._pair_start.view()[sids]
+        values = self._pair_values.view()
         if len(kinds) == 1:
             ids = self._schemas[kinds[0]]
             names = [self._names[i] for i in ids]
@@ -463,17 +460,17 @@ class SeriesIndex:
 
     def _scatter_codes(self, sids: IdArray) -> tuple[list[str], CodeMatrix]:
         n = len(sids)
-        start = np.frombuffer(self._pair_start, dtype=np.int64)
+        start = self._pair_start.view()
         lo, hi = start[sids], start[sids.astype(np.int64) + 1]
         rows = concat_ranges(lo, hi)
-        name_ids = np.frombuffer(self._pair_names, dtype=np.int32)[rows]
+        name_ids = self._pair_names.view()[rows]
         used = np.flatnonzero(np.bincount(name_ids, minlength=len(self._names)))
         names = sorted(self._names[i] for i in used.tolist())
         column_of = np.full(len(self._names), -1, dtype=np.int64)
         column_of[[self._name_ids[name] for name in names]] = np.arange(len(names))
         matrix = np.zeros((n, len(names)), dtype=np.int32)
         owner = np.repeat(np.arange(n), hi - lo)
-        matrix[owner, column_of[name_ids]] = np.frombuffer(self._pair_values, dtype=np.int32)[rows]
+        matrix[owner, column_of[name_ids]] = self._pair_values.view()[rows]
         return names, matrix
 
     def _matching(self, m: Matcher) -> IdArray:
@@ -488,7 +485,7 @@ class SeriesIndex:
         if not misses:
             return self.all_ids()
         keep = np.zeros(self.next_id, dtype=bool)
-        keep[_as_ids(self._all)] = True
+        keep[self._all.view()] = True
         for ids in misses:
             keep[_view(ids)] = False
         return np.flatnonzero(keep).astype(np.int32)
@@ -571,11 +568,17 @@ def _without(ids: array[int], dead: list[int]) -> array[int]:
     if len(dead) == len(ids):
         return array("i")
     held = np.frombuffer(ids, dtype=np.int32)
-    drop = np.array(dead, dtype=np.int32)
-    at = np.minimum(np.searchsorted(drop, held), len(drop) - 1)
-    left = array("i", held[drop[at] != held].tobytes())
+    left = array("i", _dropped(held, dead).tobytes())
     del held
     return left
+
+
+def _dropped(held: IdArray, dead: list[int]) -> IdArray:
+    """``held`` (sorted) without ``dead`` (sorted, all among them)."""
+    drop = np.array(dead, dtype=np.int32)
+    at = np.minimum(np.searchsorted(drop, held), len(drop) - 1)
+    kept: IdArray = held[drop[at] != held]
+    return kept
 
 
 def _view(ids: array[int]) -> IdArray:

@@ -11,7 +11,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from runtime.clock import VirtualClock
 from tsdb import Store, StoreSettings
-from tsdb.arrays import distinct, windows
+from tsdb.arrays import Column, distinct, windows
 from tsdb.block import build_block
 from tsdb.labels import Matcher
 
@@ -131,3 +131,16 @@ def test_distinct_is_numpy_unique_by_a_sort() -> None:
             got = distinct(a)
             assert got.dtype == a.dtype
             assert np.array_equal(got, np.unique(a))
+
+
+def test_a_column_view_stays_as_it_was_while_the_column_grows() -> None:
+    column = Column(np.int64, [0])
+    views = []
+    for i in range(1, 200):
+        views.append(column.view())
+        column.extend((i,) if i % 3 else np.arange(i, i + 1))
+    assert column.view().tolist() == list(range(200))
+    assert all(v.tolist() == list(range(len(v))) for v in views)
+    assert [len(v) for v in views] == list(range(1, 200))
+    assert column.last() == 199 and len(column) == 200
+    assert not column.view().flags.writeable
