@@ -44,9 +44,9 @@ class QueryApiSettings(BaseModel):
     results_cache_freshness_seconds: float = Field(
         120.0,
         ge=0,
-        description="Steps newer than this (seconds before now) are never kept: samples that "
-        "arrive later than this after their timestamp are missed by kept steps (Cortex's "
-        "`max_freshness`).",
+        description="Steps newer than this (seconds before now) are never kept (Cortex's "
+        "`max_freshness`); a sample written further in the past (a history back-fill) makes "
+        "the kept steps from its timestamp on evaluate again.",
     )
     shared_seconds: float = Field(
         5.0,
