@@ -6,25 +6,16 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.tsdb.test_index_batch import MATCHERS as BATCH_MATCHERS
+from tests.tsdb.test_index_batch import labels_st
 from tsdb import Matcher, make_labels
 from tsdb.index import SeriesIndex
 from tsdb.labels import Labels
 
-labels_st = st.builds(
-    lambda name, pod, zone, extra: make_labels(
-        {"__name__": name, "pod": pod, "zone": zone, **({"x": "1"} if extra else {})}
-    ),
-    st.sampled_from(["cpu", "mem", "up"]),
-    st.sampled_from(["a", "b", "c", "d", "e", "f", "g"]),
-    st.sampled_from(["", "z1", "z2"]),
-    st.booleans(),
-)
+# The label sets and matchers of the batch-creation tests, and two more matchers.
 MATCHERS = [
-    [Matcher.parse("__name__", "=", "cpu")],
-    [Matcher.parse("pod", "=~", "a|c")],
-    [Matcher.parse("zone", "=", "")],
+    *BATCH_MATCHERS,
     [Matcher.parse("zone", "!~", "z.*")],
-    [Matcher.parse("x", "!=", "1"), Matcher.parse("__name__", "!=", "up")],
     [Matcher.parse("pod", "=", "b"), Matcher.parse("zone", "=", "z1")],
 ]
 
