@@ -34,7 +34,7 @@ from collectors.usage import (
 )
 from runtime import names
 from runtime.clock import Clock
-from runtime.gcpause import paused_gc
+from runtime.gcpause import freeze_long_lived, paused_gc
 from tsdb import Store
 from tsdb.exposition import ExpositionError, parse_exposition
 from tsdb.labels import Labels, make_labels
@@ -340,6 +340,10 @@ class KubeletCollector:
                 i += 1
                 if time.perf_counter() >= deadline:
                     break
+        # What the slice left (a first cycle: every container's state) is frozen now, a
+        # slice at a time: left to the collector, it waits in the young generation while a
+        # rule round's pause lasts, and the first collection after it walks all of it at once.
+        freeze_long_lived()
         return i
 
     def _ingest(

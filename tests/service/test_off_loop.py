@@ -293,3 +293,16 @@ async def test_the_controllers_metrics_are_built_and_recorded_off_the_loop(
             [name_is("foresight_autoscaler_desired_replicas")], 0, 2**62
         )
         assert dict(desired.labels)["autoscaler"] == "web"
+
+
+async def test_the_kubelet_collector_freezes_what_each_slice_leaves(tmp_path: Path) -> None:
+    async with open_rig(tmp_path, history=()) as rig:
+        assert rig.service.cycle is not None
+        try:
+            gc.unfreeze()
+            await rig.service.cycle._kubelets.collect()
+            # Each container's state, made by the first ingest, is out of the collector's
+            # reach at once rather than at the end of the cycle.
+            assert gc.get_freeze_count() > 0
+        finally:
+            gc.unfreeze()
