@@ -105,7 +105,12 @@ class _Counting(Engine):
         shared: SharedResults | None = None,
     ) -> QueryResult:
         self.ranges.append((start_ms, end_ms))
-        return super().range(text, start_ms, end_ms, step_ms, shared)
+        result = super().range(text, start_ms, end_ms, step_ms, shared)
+        self.evaluated()
+        return result
+
+    def evaluated(self) -> None:
+        """Called after each range evaluation, before its answer is returned."""
 
 
 def test_an_empty_answer_is_kept_from_its_start() -> None:
@@ -253,7 +258,7 @@ def test_samples_written_into_the_kept_past_are_answered(text: str) -> None:
     assert cache.hits == 1
 
 
-class _Writing(Engine):
+class _Writing(_Counting):
     """An engine during whose first evaluation the past is written: it reads the store as it
     was before."""
 
@@ -262,19 +267,10 @@ class _Writing(Engine):
         self.written = store
         self.scrapes: range | None = scrapes
 
-    def range(
-        self,
-        text: str,
-        start_ms: int,
-        end_ms: int,
-        step_ms: int,
-        shared: SharedResults | None = None,
-    ) -> QueryResult:
-        result = super().range(text, start_ms, end_ms, step_ms, shared)
+    def evaluated(self) -> None:
         if self.scrapes is not None:
             _backfill(self.written, self.scrapes)
             self.scrapes = None
-        return result
 
 
 def test_an_answer_evaluated_while_the_past_is_written_keeps_no_step_after_it() -> None:
