@@ -34,7 +34,6 @@ IdArray = npt.NDArray[np.int32]
 CodeMatrix = npt.NDArray[np.int32]
 
 _EMPTY: IdArray = np.empty(0, dtype=np.int32)
-_ITEM_TYPES = {"i": np.int32, "q": np.int64}
 # Up to this many candidates, a matcher is tested on each candidate's value; beyond it,
 # on the label's postings.
 _FILTER_BELOW = 100_000
@@ -544,10 +543,9 @@ def _check_metrics(
         check(group[row])
 
 
-def _extended(ids: array[Any], more: npt.NDArray[Any]) -> array[Any]:
-    """``ids`` with a whole numpy array (of the array's item type) appended (see
-    :func:`_grown`)."""
-    data = more.astype(_ITEM_TYPES[ids.typecode], copy=False).tobytes()
+def _extended(ids: array[int], more: IdArray) -> array[int]:
+    """Postings ``ids`` with a whole numpy array of ids appended (see :func:`_grown`)."""
+    data = more.astype(np.int32, copy=False).tobytes()
     return _grown(ids, lambda target: target.frombytes(data))
 
 
