@@ -58,8 +58,9 @@ __all__ = [
     "series_labels",
 ]
 
-# (metric name, labels) -> series id, or -1 for a row that is dropped
-Resolve = Callable[[str, Labels], int]
+# (metric name, labels) of rows not seen before -> their series ids, in order (-1: a row that
+# is dropped); asked once per response, so that new series are created together.
+Resolve = Callable[[Sequence[tuple[str, Labels]]], Sequence[int]]
 # Series ids and values of a response's kept rows, in order: lists, or arrays (the rows read
 # by position: their ids are the cache's own ``picked``, replaced and never changed).
 Rows = tuple[Sequence[int], Sequence[float]]
@@ -266,8 +267,9 @@ def read_cadvisor(
 ) -> Rows:
     """Series ids and values of the rows of the kept families.
 
-    ``resolve(name, labels)`` gives the series id of a row (-1: the row is dropped);
-    ``cache`` keeps it from one scrape of a node to the next. A line is read by
+    ``resolve(rows)`` gives the series ids of rows (name, labels) not seen before (-1: the
+    row is dropped), all of a response's at once; ``cache`` keeps them from one scrape of a
+    node to the next. A line is read by
     :func:`tsdb.exposition.parse_exposition` the first time its text is seen; after that
     only its value and timestamp are (with the same parser's
     :func:`~tsdb.exposition.parse_value` and :func:`~tsdb.exposition.parse_timestamp`), and
@@ -286,15 +288,10 @@ def read_cadvisor(
     cut = _cut_blocks(data, _encoded(keep))
     if cut is None:
         cache.layout = cache.plan = None
-        refs: list[int] = []
-        values: list[float] = []
-        for sample in parse_exposition(_decoded(data)).samples:
-            if sample.name in keep:
-                ref = resolve(sample.name, sample.labels)
-                if ref >= 0:
-                    refs.append(ref)
-                    values.append(sample.value)
-        return refs, values
+        samples = [s for s in parse_exposition(_decoded(data)).samples if s.name in keep]
+        found = resolve([(s.name, s.labels) for s in samples]) if samples else []
+        rows = [(ref, s.value) for ref, s in zip(found, samples, strict=True) if ref >= 0]
+        return [ref for ref, _ in rows], [value for _, value in rows]
     kept, cache.plan = cut
     parts = _VALUE_AT_END.split(kept)
     read = _by_position(parts, cache)
@@ -411,45 +408,75 @@ def _read_unseen(
 ) -> list[tuple[int, int, float, bool]]:
     """(position, series id or -1 or -2, value, cacheable) of lines not seen before, read
     together by the exposition parser (line by line when they are not all in the plain
-    layout, which also finds the line at fault)."""
+    layout, which also finds the line at fault); the kept rows resolved in one call."""
     samples = plain_sample_lines("\n".join(line for _, line, _ in unseen))
+    # The series id of each line but the kept rows' (-2: no sample, -1: a family not kept),
+    # which are found together once all are read.
+    out: list[tuple[int, int, float, bool]] = []
+    rows: list[tuple[str, Labels]] = []
+    at: list[int] = []
     if samples is None:
-        out = []
         for i, line, cacheable in unseen:
-            first = _first_sight(line, keep, resolve)
+            first = _first_sight(line)
             if first is None:
                 out.append((i, _NO_SAMPLE, 0.0, cacheable))
-            else:
-                out.append((i, first[0], first[1], cacheable))
-        return out
+                continue
+            name, labels, value = first
+            if name in keep:
+                at.append(len(out))
+                rows.append((name, labels))
+            out.append((i, -1, value, cacheable))
+    else:
+        _read_plain(unseen, samples, keep, out, rows, at)
+    if rows:
+        for k, ref in zip(at, resolve(rows), strict=True):
+            i, _, value, cacheable = out[k]
+            out[k] = (i, ref, value, cacheable)
+    return out
+
+
+def _read_plain(
+    unseen: list[tuple[int, str, bool]],
+    samples: list[tuple[str, str, str, str]],
+    keep: Collection[str],
+    out: list[tuple[int, int, float, bool]],
+    rows: list[tuple[str, Labels]],
+    at: list[int],
+) -> None:
+    """:func:`_read_unseen` of lines all in the plain layout (``samples``, as
+    :func:`~tsdb.exposition.plain_sample_lines` read them): the kept rows into ``rows``,
+    their places in ``out`` into ``at``."""
     read = iter(samples)
-    out = []
+    add, add_row, add_at = out.append, rows.append, at.append
     # A container's label text recurs in every family: each is parsed once.
     parsed: dict[str, Labels] = {"": ()}
     for i, line, cacheable in unseen:
-        if line.startswith("#"):
-            out.append((i, _NO_SAMPLE, 0.0, cacheable))  # checked by plain_sample_lines
+        if line[0] == "#":
+            add((i, _NO_SAMPLE, 0.0, cacheable))  # checked by plain_sample_lines
             continue
         name, label_text, value_text, timestamp = next(read)
         try:
             labels = parsed.get(label_text)
             if labels is None:
                 labels = parsed[label_text] = parse_labels(label_text)
-            value = parse_value(value_text)
-            if timestamp:
+            # The plain layout's value is digits, dots, signs and exponents: float() takes
+            # it exactly when parse_value does; a timestamp is digits, in int64 when short.
+            value = float(value_text)
+            if len(timestamp) > 18:
                 parse_timestamp(timestamp)
         except ExpositionError as e:
             raise ExpositionError(0, f"{e.reason} in {line[:160]!r}") from None
         except ValueError as e:
             raise ExpositionError(0, f"{e} in {line[:160]!r}") from None
-        ref = resolve(name, labels) if name in keep else -1
-        out.append((i, ref, value, cacheable))
-    return out
+        if name in keep:
+            add_at(len(out))
+            add_row((name, labels))
+        add((i, -1, value, cacheable))
 
 
-def _first_sight(line: str, keep: Collection[str], resolve: Resolve) -> tuple[int, float] | None:
-    """The series id (-1: dropped) and value of a line read whole by the exposition parser;
-    None for a line without a sample (a comment, an empty line)."""
+def _first_sight(line: str) -> tuple[str, Labels, float] | None:
+    """The name, labels and value of a line read whole by the exposition parser; None for a
+    line without a sample (a comment, an empty line)."""
     try:
         exposition = parse_exposition(line)
     except ExpositionError as e:
@@ -457,8 +484,7 @@ def _first_sight(line: str, keep: Collection[str], resolve: Resolve) -> tuple[in
     if not exposition.samples:
         return None
     sample = exposition.samples[0]
-    ref = resolve(sample.name, sample.labels) if sample.name in keep else -1
-    return ref, sample.value
+    return sample.name, sample.labels, sample.value
 
 
 def series_labels(

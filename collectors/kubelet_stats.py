@@ -215,6 +215,19 @@ class KubeletStatsCollector(abc.ABC):
             self._scraper.health.count_rejected("series_limit")
             return -1
 
+    def _series_of(self, label_sets: Sequence[Labels | None]) -> list[int]:
+        """The series ids of ``label_sets`` (None, and any past the store's series limit: -1),
+        those not known yet created together."""
+        wanted = [labels for labels in label_sets if labels is not None]
+        if not wanted:
+            return [-1] * len(label_sets)
+        try:
+            found = iter(self._store.refs(wanted).tolist())
+        except SeriesLimitExceeded:
+            # Those within the limit were created: one by one, each past it counted.
+            found = iter([self._series(labels) for labels in wanted])
+        return [-1 if labels is None else next(found) for labels in label_sets]
+
     def latest(self) -> list[Rows]:
         """Each node's last rows (series ids, values): lists that later scrapes replace,
         never change, so :meth:`families` may read them in another thread."""
@@ -270,9 +283,8 @@ class CadvisorCollector(KubeletStatsCollector):
     def _decode(self, body: bytes, state: _NodeStats, target: TargetLabels) -> Rows:
         row_labels = RowLabels(self._selection, target)
 
-        def resolve(name: str, labels: Labels) -> int:
-            kept = row_labels(name, labels)
-            return -1 if kept is None else self._series(kept)
+        def resolve(rows: Sequence[tuple[str, Labels]]) -> list[int]:
+            return self._series_of([row_labels(name, labels) for name, labels in rows])
 
         return read_cadvisor(body, self._selection.metrics, state.rows, resolve)
 

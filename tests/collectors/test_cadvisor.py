@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Sequence
 from typing import TypeVar
 
 import pytest
@@ -70,9 +71,10 @@ class Node:
         self.cache = RowCache()
         self.rows: list[Row] = []
 
-    def resolve(self, name: str, labels: tuple[tuple[str, str], ...]) -> int:
-        self.rows.append((name, labels))
-        return len(self.rows) - 1
+    def resolve(self, rows: Sequence[Row]) -> list[int]:
+        first = len(self.rows)
+        self.rows += rows
+        return list(range(first, len(self.rows)))
 
 
 def _ours(text: str, keep: frozenset[str], node: Node | None = None) -> dict[Row, float]:
