@@ -305,13 +305,16 @@ class SummaryCollector(KubeletStatsCollector):
         # first ones seen (new keys kept every time would all outlive a cycle, and set off
         # full collections).
         known = state.summary_refs
+        new = [key for key in rows if key not in known]
+        made = self._series_of([row_labels(key, target) for key in new]) if new else []
+        created = dict(zip(new, made, strict=True))
         refs: list[int] = []
         values: list[float] = []
         seen: dict[RowKey, int] = {}
         for key, value in rows.items():
             ref = known.get(key)
             if ref is None:
-                ref = self._series(row_labels(key, target))
+                ref = created[key]
                 if ref < 0:
                     continue  # past the series limit: asked again next time, and counted
             seen[key] = ref

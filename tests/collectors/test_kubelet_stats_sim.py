@@ -29,6 +29,7 @@ from runtime.families import Family, built
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
 from simulator.scenario import parse_scenario
+from tests.support.external import require_data
 from tsdb import Store, StoreSettings, eq, name_is, stale_mask
 
 SCENARIO = """
@@ -247,5 +248,56 @@ def test_targets_reach_kubelets_as_the_resource_scrape_does() -> None:
             [(target, labels)] = collector.targets()
             assert (target.url, labels.instance, labels.node) == (url, instance, "node-1")
             assert target.headers == (("Authorization", "Bearer t"),)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("path", [names_kubelet.CADVISOR_PATH, names_kubelet.SUMMARY_PATH])
+async def test_rows_past_the_series_limit_are_dropped_and_counted(path: str) -> None:
+    cadvisor = path == names_kubelet.CADVISOR_PATH
+    fixture = "kubelet_metrics_cadvisor" if cadvisor else "kubelet_stats_summary"
+    body = require_data(f"k8s/nri-kubernetes-1_35/{fixture}").read_bytes()
+    clock = VirtualClock(start=START)
+    limit = 40
+    store = Store(StoreSettings(max_series=limit), clock, persistent=False)
+    settings = CollectorSettings(
+        kubelet_scheme="http", stagger_seconds=0, token_file=None, cadvisor_interval_seconds=30
+    )
+    nodes = [NodeEndpoint(f"node-{i}", (("InternalIP", f"10.0.0.{i}"),), 10250) for i in (1, 2)]
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    try:
+        async with httpx.AsyncClient(transport=transport) as http:
+            health = ScrapeHealth("stats")
+            scraper = Scraper(
+                http,
+                clock,
+                health,
+                concurrency=2,
+                timeout_s=5,
+                stagger_s=0,
+                max_bytes=settings.max_response_bytes,
+                backoff_initial_s=1,
+                backoff_max_s=5,
+            )
+            [collector] = [
+                c
+                for c in kubelet_stats_collectors(
+                    lambda job: scraper, store, clock, settings, lambda: nodes
+                )
+                if c.path == path
+            ]
+            written = await collector.collect()
+            # The first node's rows fill the store; what is past the limit is counted.
+            assert written == limit
+            assert store.stats().series == limit
+            assert health.samples_rejected["series_limit"] > 0
+            assert all(health.up.values()) and len(health.up) == 2
+            # The summary asks again for the rows left out, each time; cAdvisor's rows are
+            # remembered as dropped until the store forgets series (a new generation).
+            rejected = health.samples_rejected["series_limit"]
+            clock.advance(60)
+            assert await collector.collect() == limit
+            again = health.samples_rejected["series_limit"]
+            assert again == (rejected if cadvisor else 2 * rejected)
     finally:
         store.close()
