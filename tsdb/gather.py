@@ -4,10 +4,11 @@ Every result is one run per series, sorted by time: ``(ids, times, values, start
 where series ``ids[i]`` owns rows ``starts[i]:ends[i]``.
 
 Blocks almost always cover disjoint time ranges, one after the other, and each holds its rows
-sorted by (series, time). Their runs are then placed straight into the output, with no sort;
-an instant selector (``newest``) reads blocks newest first and stops at the first block that
-holds every series it asks for. Only overlapping sources (out-of-order writes) take the
-general path, which sorts and lets the newest write win.
+sorted by (series, time). Their runs are then placed straight into the output, with no sort.
+Only overlapping sources (out-of-order writes) take the general path, which sorts and lets
+the newest write win. An instant selector (``newest``) reads sources newest first, overlapping
+or not, each only for the series whose newest row it may still hold: usually the newest
+source holds them all and no other is read.
 """
 
 from __future__ import annotations
@@ -158,29 +159,51 @@ def _merge_regular(parts: Sequence[Part], sids: I32, counts: list[int]) -> Gathe
     return sids, t.reshape(-1), v.reshape(-1), starts, starts + width
 
 
-def newest_rows(parts: Sequence[Part], sids: I32) -> Gathered | None:
-    """Each series' newest row from parts disjoint in time, given newest first."""
-    if len(parts) == 1:
-        # The usual case: one source holds everything, already in series order.
-        (part,) = parts
+def read_part(source: Block | Head, sids: I32, start_ms: int, end_ms: int) -> Part:
+    """A block's or a head's rows for the (sorted) ids within the range."""
+    if isinstance(source, Head):
+        return head_part(source, sids, start_ms, end_ms)
+    return block_part(source, sids, start_ms, end_ms)
+
+
+def newest_rows(
+    sources: Sequence[Block | Head], sids: I32, start_ms: int, end_ms: int
+) -> Gathered | None:
+    """Each series' newest row in the range from sources given in write order, whose times
+    may overlap; of two rows at one time, the later write.
+
+    Sources are read newest first (by their last time), each only for the series whose
+    newest row it could still hold: those not found yet, or found at a time not after the
+    source's last. Scrapes write every series newer than any block, so the newest source
+    holds them all and no other is read, even when a rule group's writes, behind the latest
+    scrape, make the sources overlap."""
+    n = len(sids)
+    best_t = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    best_by = np.full(n, -1, dtype=np.int64)
+    best_v = np.empty(n, np.float64)
+    tops = [min(source.maxt, end_ms) for source in sources]
+    order = sorted(range(len(sources)), key=lambda i: (tops[i], i), reverse=True)
+    for k, rank in enumerate(order):
+        left: I64 | None = None
+        if k:
+            top = tops[rank]
+            # Visited in this order, a series settled now is settled for every later source.
+            open_ = (best_t < top) | ((best_t == top) & (best_by < rank))
+            if not open_.any():
+                break
+            if not open_.all():
+                left = np.flatnonzero(open_)
+        part = read_part(sources[rank], sids if left is None else sids[left], start_ms, end_ms)
         some = part.hi > part.lo
+        pos = part.pos[some] if left is None else left[part.pos[some]]
         rows = part.hi[some] - 1
-        n = len(rows)
-        if not n:
-            return None
-        starts = np.arange(n, dtype=np.int64)
-        return sids[part.pos[some]], part.times(rows), part.values[rows], starts, starts + 1
-    found = np.zeros(len(sids), bool)
-    t = np.empty(len(sids), np.int64)
-    v = np.empty(len(sids), np.float64)
-    for part in parts:
-        take = (part.hi > part.lo) & ~found[part.pos]
-        pos = part.pos[take]
-        rows = part.hi[take] - 1
-        t[pos] = part.times(rows)
-        v[pos] = part.values[rows]
-        found[pos] = True
-    return _one_row_each(sids, found, t, v)
+        t = part.times(rows)
+        later = (t > best_t[pos]) | ((t == best_t[pos]) & (rank > best_by[pos]))
+        pos, rows = pos[later], rows[later]
+        best_t[pos] = t[later]
+        best_v[pos] = part.values[rows]
+        best_by[pos] = rank
+    return _one_row_each(sids, best_by >= 0, best_t, best_v)
 
 
 def _one_row_each(sids: I32, found: npt.NDArray[np.bool_], t: I64, v: F64) -> Gathered | None:
@@ -213,9 +236,7 @@ def _sorted_last_write_wins(s: I32, t: I64, v: F64) -> tuple[I32, I64, F64]:
     return s, t, v
 
 
-def overlapping(
-    parts: Sequence[Part], sids: I32, start_ms: int, end_ms: int, newest: bool
-) -> Gathered | None:
+def overlapping(parts: Sequence[Part], sids: I32) -> Gathered | None:
     """Rows of sources whose times overlap, given in write order (the head last), each
     narrowed to the range: sorted, and of two writes of one (series, time) the later one.
 
@@ -223,10 +244,7 @@ def overlapping(
     before the latest scrape), not because one series goes back in time: laid end to end
     in write order, as :func:`merge_runs` lays disjoint ones, nearly every series' rows
     are already in order. Only the series whose rows go back or repeat a time are sorted.
-    With ``newest``, nothing is merged: each part's last row per series is compared.
     """
-    if newest:
-        return _newest_of_overlapping(parts, sids)
     merged = merge_runs(parts, sids)
     if merged is None:
         return None
@@ -238,29 +256,6 @@ def overlapping(
         if back.any():
             t, v, starts, ends = _sort_some(t, v, starts, ends, back)
     return s, t, v, starts, ends
-
-
-def _newest_of_overlapping(parts: Sequence[Part], sids: I32) -> Gathered | None:
-    """Each series' newest row from parts given in write order, whose times may overlap:
-    each part's last row of the series (parts are sorted by series and time), the newest
-    of those, and of equal times the later write. No part's rows are merged."""
-    n = len(sids)
-    best_t = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    best_v = np.empty(n, np.float64)
-    found = np.zeros(n, bool)
-    for part in parts:
-        some = part.hi > part.lo
-        pos = part.pos[some]
-        if not len(pos):
-            continue
-        rows = part.hi[some] - 1
-        t = part.times(rows)
-        later = t >= best_t[pos]
-        pos, rows = pos[later], rows[later]
-        best_t[pos] = t[later]
-        best_v[pos] = part.values[rows]
-        found[pos] = True
-    return _one_row_each(sids, found, best_t, best_v)
 
 
 def _sort_some(

@@ -49,7 +49,6 @@ threads. The contract:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import fcntl
 import json
@@ -88,7 +87,6 @@ from tsdb.codec import (
 )
 from tsdb.gather import (
     Gathered,
-    Part,
     block_part,
     disjoint,
     head_part,
@@ -555,36 +553,19 @@ class Store:
         blocks = [b for b in snap.blocks if b.maxt >= start_ms and b.mint <= end_ms]
         # Heads in write order, oldest first: those being sealed, then the live one.
         heads = [h for h in snap.heads if h.count and h.maxt >= start_ms and h.mint <= end_ms]
+        if newest:
+            # Blocks in write order (the order kept), then heads: of equal times, the later.
+            return newest_rows([*blocks, *heads], sids, start_ms, end_ms)
         spans = sorted([(b.mint, b.maxt) for b in blocks])
         spans.extend((h.mint, h.maxt) for h in heads)
         if not disjoint(spans):
             parts = [block_part(b, sids, start_ms, end_ms) for b in blocks]
             parts.extend(head_part(h, sids, start_ms, end_ms) for h in heads)
-            return overlapping(parts, sids, start_ms, end_ms, newest)
+            return overlapping(parts, sids)
         blocks.sort(key=lambda b: b.mint)
-        if not newest:
-            parts = [block_part(b, sids, start_ms, end_ms) for b in blocks]
-            parts.extend(head_part(h, sids, start_ms, end_ms) for h in heads)
-            return merge_runs(parts, sids)
-        # Newest first; an older source is read only for the series the newer ones lacked.
-        found: list[Part] = []
-        have = np.zeros(len(sids), bool)
-        left: I64 | None = None
-        sources: list[Block | Head] = [*blocks, *heads]
-        for source in reversed(sources):
-            wanted = sids if left is None else sids[left]
-            if isinstance(source, Head):
-                part = head_part(source, wanted, start_ms, end_ms)
-            else:
-                part = block_part(source, wanted, start_ms, end_ms)
-            if left is not None:
-                part = dataclasses.replace(part, pos=left[part.pos])
-            found.append(part)
-            have[part.pos[part.hi > part.lo]] = True
-            if have.all():
-                break
-            left = np.flatnonzero(~have)
-        return newest_rows(found, sids)
+        parts = [block_part(b, sids, start_ms, end_ms) for b in blocks]
+        parts.extend(head_part(h, sids, start_ms, end_ms) for h in heads)
+        return merge_runs(parts, sids)
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
         """Label sets of the series matching all matchers (whether or not they have data)."""
