@@ -62,8 +62,8 @@ def extrapolated(m: Matrix, ctx: EvalContext, counter: bool, per_second: bool) -
     t_first = m.ts[fi].astype(np.float64) if len(m.ts) else np.zeros(fi.shape)
     t_last = m.ts[li].astype(np.float64) if len(m.ts) else np.zeros(li.shape)
     result = last - first
-    if counter and len(m.vals):
-        corr = counter_corrections(m)
+    corr = counter_corrections(m) if counter else None
+    if corr is not None:
         result = result + corr[li] - corr[fi]
     with np.errstate(divide="ignore", invalid="ignore"):
         end = m.times.astype(np.float64)[None, :]

@@ -53,15 +53,21 @@ def pair_count(indicator: Mask, m: Matrix) -> F64:
     return result
 
 
-def counter_corrections(m: Matrix) -> F64:
-    """Per sample, the running sum of values lost to counter resets (within its series)."""
+def counter_corrections(m: Matrix) -> F64 | None:
+    """Per sample, the running sum of values lost to counter resets (within its series);
+    None when no series resets, as counters almost never do (a comparison and a test, not
+    a running sum over every sample of a dashboard's hour)."""
     vals = m.vals
+    if len(vals) < 2:
+        return None
+    reset = vals[1:] < vals[:-1]
+    # A series' first sample follows the last of the series before it: no reset there.
+    firsts = m.starts[(m.starts > 0) & (m.starts < len(vals))]
+    reset[firsts - 1] = False
+    if not reset.any():
+        return None
     drop = np.zeros(len(vals))
-    if len(vals) > 1:
-        prev = vals[:-1]
-        reset = vals[1:] < prev
-        drop[1:] = np.where(reset, prev, 0.0)
-        drop[m.starts[m.starts < len(vals)]] = 0.0
+    drop[1:] = np.where(reset, vals[:-1], 0.0)
     corrections: F64 = np.cumsum(drop)
     return corrections
 
