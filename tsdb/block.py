@@ -1,7 +1,8 @@
 """Immutable blocks: the samples of many series over one time range, sorted by series and time.
 
 In memory a block costs 12 bytes per sample (a 32-bit offset from the block's start and a
-64-bit value) plus 12 bytes per series. On disk it is one file: a JSON header line, then the
+64-bit value) plus 12 bytes per series, and once a large selection reads it, 4 bytes per id
+of its range of ids (a table of where each id's rows are). On disk it is one file: a JSON header line, then the
 columns compressed by :mod:`tsdb.codec`, guarded by a CRC32.
 """
 
@@ -19,9 +20,9 @@ import numpy.typing as npt
 from tsdb.codec import F64, I32, I64, CodecError, decode_columns, encode_columns
 
 MAGIC = b"FSBLK1"
-# Selections of this many ids (or any, once made) find them through the block's bitmap of
+# Selections of this many ids (or any, once made) find them through the block's table of
 # ids rather than a binary search each.
-_RANKED_FROM = 2048
+_TABLE_FROM = 2048
 # Offsets are unsigned 32-bit milliseconds: a block may span up to 49 days.
 MAX_SPAN_MS = 2**32 - 1
 
@@ -66,13 +67,14 @@ class Block:
         and end row."""
         first = int(self.sids[0])
         span = int(self.sids[-1]) - first + 1
-        rel = sids.astype(np.int64) - first
+        idx: npt.NDArray[np.integer]
         if span == len(self.sids):
             # Every id of the block's range is here: an id's row is its offset.
+            rel = sids.astype(np.int64) - first
             pos = np.flatnonzero((rel >= 0) & (rel < span))
             idx = rel[pos]
-        elif len(sids) >= _RANKED_FROM or "_ranks" in self.__dict__:
-            pos, idx = self._ranked(rel)
+        elif len(sids) >= _TABLE_FROM or "_runs_of_ids" in self.__dict__:
+            pos, idx = self._looked_up(sids, first, span)
         else:
             # Blocks are never empty, so clipping to the last position is always valid.
             at = np.minimum(np.searchsorted(self.sids, sids), len(self.sids) - 1)
@@ -81,29 +83,28 @@ class Block:
         return pos, self.starts[idx], self.starts[idx + 1]
 
     @functools.cached_property
-    def _ranks(self) -> tuple[npt.NDArray[np.uint64], I64]:
-        """The ids here as a bitmap over the block's range of ids (bit ``i`` of word ``w``:
-        id ``first + 64 w + i``) and, per word, how many ids come before it: a sixteenth of
-        a byte per id of the range, made once per block."""
-        rel = self.sids - self.sids[0]
-        present = np.zeros((int(rel[-1]) // 64 + 1) * 64, dtype=bool)
-        present[rel] = True
-        bitmap = np.packbits(present, bitorder="little").view(np.uint64)
-        counts = np.bitwise_count(bitmap).astype(np.int64)
-        return bitmap, np.cumsum(counts) - counts
+    def _runs_of_ids(self) -> I32:
+        """Per id of the block's range of ids (from its first), the index of its run in
+        :attr:`sids`, -1 where absent: 4 bytes per id of the range, made once per block."""
+        first = int(self.sids[0])
+        table = np.full(int(self.sids[-1]) - first + 1, -1, dtype=np.int32)
+        table[self.sids - first] = np.arange(len(self.sids), dtype=np.int32)
+        return table
 
-    def _ranked(self, rel: I64) -> tuple[I64, I64]:
+    def _looked_up(self, sids: I32, first: int, span: int) -> tuple[I64, npt.NDArray[np.integer]]:
         """Positions (in the ids asked) of the ids here and their index in :attr:`sids`,
-        from :attr:`_ranks`: a few steps per id, no search."""
-        bitmap, ranks = self._ranks
-        pos = np.flatnonzero((rel >= 0) & (rel < 64 * len(bitmap)))
-        at = rel[pos]
-        word, bit = at >> 6, (at & 63).astype(np.uint64)
-        words = bitmap[word]
-        here = ((words >> bit) & np.uint64(1)).astype(bool)
-        below = words & ((np.uint64(1) << bit) - np.uint64(1))
-        idx: I64 = ranks[word] + np.bitwise_count(below)
-        return pos[here], idx[here]
+        from :attr:`_runs_of_ids`: one gather, no search."""
+        if not len(sids):
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        # The ids asked are sorted: those within the block's range are one slice of them.
+        a = int(np.searchsorted(sids, first)) if int(sids[0]) < first else 0
+        end = first + span
+        b = int(np.searchsorted(sids, end)) if int(sids[-1]) >= end else len(sids)
+        idx = self._runs_of_ids[sids[a:b] - np.int32(first)]
+        found = idx >= 0
+        if found.all():
+            return np.arange(a, b, dtype=np.int64), idx
+        return np.flatnonzero(found) + a, idx[found]
 
     def rows_in(self, sids: I32, start_ms: int, end_ms: int) -> tuple[I64, I64, I64]:
         """:meth:`rows_of`, narrowed to the rows in ``[start_ms, end_ms]``."""

@@ -1,5 +1,5 @@
 """The read path gives what was written, whichever way it finds rows: binary search, the
-dense offset, the block's bitmap of ids; disjoint blocks merged without a sort, overlapping
+dense offset, the block's table of ids; disjoint blocks merged without a sort, overlapping
 ones sorted, the newest sample read newest block first."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def test_rows_of_agree_whichever_way_ids_are_found(
     ts = np.tile(np.array([T0, T0 + 1000], dtype=np.int64), len(ids))
     query = np.array(sorted(wanted), dtype=np.int32) + base
     expected = [(i, 2 * present_at, 2 * present_at + 2) for i, present_at in _hits(ids, query)]
-    # A binary search each, then the bitmap once it is made (by a large selection).
+    # A binary search each, then the table of ids once it is made (by a large selection).
     block = build_block(1, sids, ts, np.arange(len(sids), dtype=np.float64))
     for _ in range(2):
         pos, lo, hi = block.rows_of(query)
@@ -59,7 +59,7 @@ def _hits(ids: np.ndarray, query: np.ndarray) -> list[tuple[int, int]]:
 def test_selection_over_many_series_and_blocks(
     windows: list[tuple[int, float]], late: bool, in_head: bool, seed: int
 ) -> None:
-    """3,000 series (enough for the blocks' bitmaps of ids), each present in a random share of
+    """3,000 series (enough for the blocks' tables of ids), each present in a random share of
     blocks; blocks one after another, the last window possibly still in the head, or a
     late write into an earlier window."""
     rng = np.random.default_rng(seed)
