@@ -9,6 +9,7 @@ made only for the series a query returns.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Sequence
 from itertools import repeat
 
@@ -313,19 +314,18 @@ def factorize(codes: I32) -> tuple[I64, I64]:
     k = codes.shape[1] if codes.ndim == 2 else 0
     if k == 0:
         return np.zeros(1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    exact = True
     if k == 1:
         key = codes[:, 0].astype(np.int64)
     else:
-        h = np.zeros(n, dtype=np.uint64)
-        for j in range(k):
-            h = (h ^ (codes[:, j].astype(np.uint64) * _SALT)) * _MIX
-            h ^= h >> np.uint64(31)
-        key = h.view(np.int64)
+        exact_key = _exact_key(codes)
+        exact = exact_key is not None
+        key = exact_key if exact_key is not None else _hashed_key(codes)
     runs = _contiguous_groups(key)
-    if runs is not None and (k == 1 or (codes == codes[runs[0][runs[1]]]).all()):
+    if runs is not None and (exact or (codes == codes[runs[0][runs[1]]]).all()):
         return runs
     first, inverse = _groups_of(key)
-    if k > 1 and not (codes == codes[first[inverse]]).all():
+    if not exact and not (codes == codes[first[inverse]]).all():
         # Two label sets with one hash: group exactly (slower, and practically never).
         _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
         inverse = inverse.reshape(n)
@@ -337,6 +337,35 @@ def factorize(codes: I32) -> tuple[I64, I64]:
     firsts: I64 = np.empty(len(first), dtype=np.int64)
     firsts[rank] = first
     return firsts, ids
+
+
+def _exact_key(codes: I32) -> I64 | None:
+    """Each row as one integer, exactly (digits of each column's range of codes), when the
+    ranges' product fits; None otherwise."""
+    # Column by column: a reduction along the rows of the matrix is ten times slower.
+    columns = [codes[:, j] for j in range(codes.shape[1])]
+    lows = [int(c.min()) for c in columns]
+    spans = [int(c.max()) - low + 1 for c, low in zip(columns, lows, strict=True)]
+    if math.prod(spans) >= 2**62:
+        return None
+    key: I64 = columns[0].astype(np.int64)
+    for c, span in zip(columns[1:], spans[1:], strict=True):
+        key *= span
+        key += c
+    # Less the lowest codes' number, so that keys fit: sums wrap around 64 bits, and the
+    # result (below 2**62) is exact once the constant is taken modulo 2**64 too.
+    offset = sum(low * math.prod(spans[j + 1 :]) for j, low in enumerate(lows))
+    key -= (offset + 2**63) % 2**64 - 2**63
+    return key
+
+
+def _hashed_key(codes: I32) -> I64:
+    """Each row as a 64-bit hash of its codes (equal rows, equal hashes)."""
+    h = np.zeros(codes.shape[0], dtype=np.uint64)
+    for j in range(codes.shape[1]):
+        h = (h ^ (codes[:, j].astype(np.uint64) * _SALT)) * _MIX
+        h ^= h >> np.uint64(31)
+    return h.view(np.int64)
 
 
 def _contiguous_groups(key: I64) -> tuple[I64, I64] | None:
