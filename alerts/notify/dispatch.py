@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alerts.notify.inhibit import Inhibitor, build_inhibitions
-from alerts.notify.model import Labels, NotifyAlert
+from alerts.notify.model import Labels, NotifyAlert, fingerprints
 from alerts.notify.outbox import LogEntry, Outbox, log_key
 from alerts.notify.payload import build_payload, group_key, postable_alerts
 from alerts.notify.route import Route, build_route
@@ -33,6 +33,9 @@ from tsdb.recordlog import frame, read_records, write_atomically
 
 _SNAPSHOT = 1
 FILE = "notify.state"
+# A route taking an alert, and the key and labels of the aggregation group it joins there.
+_Routed = tuple[Route, str, Labels]
+_ROUTED_MAX = 1 << 18
 
 
 def needs_update(
@@ -96,15 +99,41 @@ class Dispatcher:
         self.alerts: dict[str, NotifyAlert] = {}
         self.groups: dict[str, AggrGroup] = {}
         self._by_receiver: dict[str, list[Target]] = {}
+        # Whether groups or alerts changed since the last save.
+        self._dirty = True
         for t in self.targets.values():
             self._by_receiver.setdefault(t.receiver, []).append(t)
+        self._by_kind = {
+            (receiver, grouped): [t for t in targets if t.grouped is grouped]
+            for receiver, targets in self._by_receiver.items()
+            for grouped in (True, False)
+        }
+        # Alerts are re-sent every few rounds with the same labels: where they go is
+        # found once.
+        self._routed: dict[Labels, tuple[_Routed, ...]] = {}
+        # Each alert's text in the state file, but for its times (see _alert_texts).
+        self._texts: dict[str, tuple[NotifyAlert, str, str]] = {}
         self._load()
 
     def _grouped(self, receiver: str) -> list[Target]:
-        return [t for t in self._by_receiver.get(receiver, []) if t.grouped]
+        return self._by_kind.get((receiver, True), [])
 
     def _forwarding(self, receiver: str) -> list[Target]:
-        return [t for t in self._by_receiver.get(receiver, []) if not t.grouped]
+        return self._by_kind.get((receiver, False), [])
+
+    def _routes(self, labels: Labels) -> tuple[_Routed, ...]:
+        """The routes that take an alert with ``labels``, each with the key and labels of
+        the aggregation group it joins there."""
+        routed = self._routed.get(labels)
+        if routed is None:
+            if len(self._routed) >= _ROUTED_MAX:
+                self._routed.clear()
+            out = []
+            for route in self.route.match(dict(labels)):
+                group_labels = route.group_labels(labels)
+                out.append((route, group_key(route.key, group_labels), group_labels))
+            routed = self._routed[labels] = tuple(out)
+        return routed
 
     def _inhibitor(self, now_ms: int) -> Inhibitor:
         firing = [dict(a.labels) for a in self.alerts.values() if not a.resolved(now_ms)]
@@ -119,12 +148,15 @@ class Dispatcher:
         """Take new or updated alerts; forwards to Alertmanagers at once when ``send``.
         Returns how many forwarding notifications were queued."""
         forward: dict[str, list[NotifyAlert]] = {}
-        for incoming in alerts:
-            a = merge(self.alerts.get(incoming.fingerprint), incoming, now_ms)
-            self.alerts[a.fingerprint] = a
-            for route in self.route.match(dict(a.labels)):
+        items = list(alerts)
+        if items:
+            self._dirty = True
+        for fp, incoming in zip(fingerprints([a.labels for a in items]), items, strict=True):
+            a = merge(self.alerts.get(fp), incoming, now_ms)
+            self.alerts[fp] = a
+            for route, key, group_labels in self._routes(a.labels):
                 if self._grouped(route.receiver):
-                    self._insert(route, a, now_ms)
+                    self._join(route, key, group_labels, fp, a, now_ms)
                 if send:
                     for t in self._forwarding(route.receiver):
                         forward.setdefault(t.id, []).append(a)
@@ -142,11 +174,15 @@ class Dispatcher:
 
     def _insert(self, route: Route, a: NotifyAlert, now_ms: int) -> None:
         labels = route.group_labels(a.labels)
-        key = group_key(route.key, labels)
+        self._join(route, group_key(route.key, labels), labels, a.fingerprint, a, now_ms)
+
+    def _join(
+        self, route: Route, key: str, labels: Labels, fp: str, a: NotifyAlert, now_ms: int
+    ) -> None:
         group = self.groups.get(key)
         if group is None:
             group = self.groups[key] = AggrGroup(key, route, labels, now_ms + route.group_wait_ms)
-        group.alerts[a.fingerprint] = a
+        group.alerts[fp] = a
         if not group.has_flushed and a.starts_at + route.group_wait_ms < now_ms:
             group.next_flush_ms = min(group.next_flush_ms, now_ms)
 
@@ -159,6 +195,7 @@ class Dispatcher:
         due = [g for g in self.groups.values() if g.next_flush_ms <= now_ms]
         if not due:
             return 0
+        self._dirty = True
         inhibitor = self._inhibitor(now_ms)
         queued = 0
         for group in due:
@@ -209,10 +246,13 @@ class Dispatcher:
         return queued
 
     def save(self) -> None:
-        """Write the groups and their alerts."""
-        state = {
-            "alerts": [_alert_json(a) for a in self.alerts.values()],
-            "groups": [
+        """Write the groups and their alerts, unless nothing changed since the last save
+        (the service saves after every rule round; most rounds send nothing)."""
+        if not self._dirty:
+            return
+        texts = self._alert_texts()
+        groups = json.dumps(
+            [
                 [
                     g.key,
                     g.route.key,
@@ -222,10 +262,37 @@ class Dispatcher:
                     sorted(g.alerts),
                 ]
                 for g in self.groups.values()
-            ],
-        }
+            ]
+        )
+        # json.dumps({"alerts": [...], "groups": [...]}), the alerts' rows joined from
+        # their texts.
+        state = f'{{"alerts": [{", ".join(texts)}], "groups": {groups}}}'
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.path, frame(_SNAPSHOT, json.dumps(state).encode()))
+        write_atomically(self.path, frame(_SNAPSHOT, state.encode()))
+        self._dirty = False
+
+    def _alert_texts(self) -> list[str]:
+        """Each alert's row of the state file. The parts of a row that stay the same while
+        an alert is re-sent (labels, annotations, link) are encoded once: the sink hands
+        over the same tuples as long as they do not change."""
+        last = self._texts
+        now: dict[str, tuple[NotifyAlert, str, str]] = {}
+        out = []
+        for fp, a in self.alerts.items():
+            known = last.get(fp)
+            if (
+                known is None
+                or known[0].labels is not a.labels
+                or known[0].annotations is not a.annotations
+                or known[0].generator_url != a.generator_url
+            ):
+                # The row is [labels, annotations, starts_at, ends_at, generator_url].
+                head = json.dumps([a.labels, a.annotations])[:-1]
+                known = a, head, json.dumps(a.generator_url)
+            now[fp] = a, known[1], known[2]
+            out.append(f"{known[1]}, {a.starts_at}, {a.ends_at}, {known[2]}]")
+        self._texts = now
+        return out
 
     def _load(self) -> None:
         if not self.path.exists():
@@ -252,16 +319,6 @@ class Dispatcher:
             for route in self.route.match(dict(a.labels)):
                 if self._grouped(route.receiver):
                     self._insert(route, a, when)
-
-
-def _alert_json(a: NotifyAlert) -> list[object]:
-    return [
-        list(map(list, a.labels)),
-        list(map(list, a.annotations)),
-        a.starts_at,
-        a.ends_at,
-        a.generator_url,
-    ]
 
 
 def _alert_from_json(x: list[object]) -> NotifyAlert:

@@ -285,11 +285,16 @@ def alerts_for_notifier(
     url = f"{external_url}/api/v1/rules?{query}"
     out = []
     for a in alerts:
-        labels = dict(a.labels)
-        for k, v in external_labels.items():
-            labels.setdefault(k, v)
+        # An alert's labels are sorted already (see state.step); the same tuple round after
+        # round lets the notifier find its fingerprint again without hashing.
+        labels = a.labels
+        if external_labels:
+            lb = dict(labels)
+            for k, v in external_labels.items():
+                lb.setdefault(k, v)
+            labels = tuple(sorted(lb.items()))
         ends = a.resolved_at or a.valid_until
-        out.append(NotifyAlert(tuple(sorted(labels.items())), a.annotations, a.fired_at, ends, url))
+        out.append(NotifyAlert(labels, a.annotations, a.fired_at, ends, url))
     return out
 
 

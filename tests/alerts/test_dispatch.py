@@ -284,3 +284,29 @@ def test_silence_query_filters_on_matchers(tmp_path: Path) -> None:
     a = s.set(_silence('job="api", env="prod"', T0, T0 + M), T0)
     s.set(_silence('job="db"', T0, T0 + M), T0)
     assert [x.id for x in s.query(T0, parse_matchers('env="prod"'))] == [a]
+
+
+def test_the_saved_state_follows_resent_alerts_and_skips_unchanged_rounds(
+    tmp_path: Path,
+) -> None:
+    """Rows of alerts re-sent with the same labels and annotations are encoded from their
+    last text: what a restart reads is what was put last, times and changed text alike."""
+    r = Rig(tmp_path)
+    labels = tuple(sorted({"alertname": "Down", "team": "a, b", "x": 'q"uote'}.items()))
+    notes = (("summary", "one, two"),)
+    r.d.put([NotifyAlert(labels, notes, T0, T0 + 4 * M)], T0)
+    r.d.save()
+    r.d.put([NotifyAlert(labels, notes, T0, T0 + 5 * M, "http://x/?a=1, 2")], T0 + M)
+    r.d.save()
+    changed = (("summary", "three"),)
+    other = tuple(sorted({"alertname": "Down", "team": "c"}.items()))
+    r.d.put([NotifyAlert(labels, changed, T0, T0 + 6 * M), firing("Down", T0 + M, team="c")], T0)
+    r.d.save()
+    written = (tmp_path / "notify.state").stat().st_ino
+    r.d.save()  # nothing changed: no new file put in its place
+    assert (tmp_path / "notify.state").stat().st_ino == written
+    r.restart()
+    assert sorted(r.d.alerts.values(), key=lambda a: a.labels) == [
+        NotifyAlert(labels, changed, T0, T0 + 6 * M),
+        NotifyAlert(other, (), T0, T0 + 5 * M),
+    ]

@@ -9,11 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from alerts.notify.delivery import Delivery
 from alerts.notify.dispatch import Dispatcher
-from alerts.notify.model import NotifyAlert
+from alerts.notify.model import NotifyAlert, fingerprint, fingerprints
 from alerts.notify.outbox import Outbox
 from alerts.notify.payload import build_payload, group_key
 from alerts.notify.signing import SIGNATURE_HEADER, verify
@@ -216,3 +218,17 @@ def test_dispatcher_groups_and_does_not_renotify_after_restart(tmp_path: Path) -
     d2.put([NotifyAlert(a.labels, (), T0, T0 + 400_000)], T0 + 400_000)  # a resolved
     assert d2.flush(T0 + 630_000) == 1
     outbox.close()
+
+
+@given(
+    st.lists(
+        st.dictionaries(st.text(max_size=8), st.text(max_size=12), max_size=6),
+        max_size=40,
+    )
+)
+def test_fingerprints_together_are_each_alone(label_maps: list[dict[str, str]]) -> None:
+    """Label sets hashed together (one byte position over all of them) give the
+    fingerprint each gets alone."""
+    sets = [tuple(sorted(m.items())) for m in label_maps]
+    # From maps: hashed afresh, never from what ``fingerprints`` remembered.
+    assert fingerprints(sets) == [fingerprint(m) for m in label_maps]
