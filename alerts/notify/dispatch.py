@@ -136,6 +136,8 @@ class Dispatcher:
         return routed
 
     def _inhibitor(self, now_ms: int) -> Inhibitor:
+        if not self.inhibitions:
+            return Inhibitor((), ())
         firing = [dict(a.labels) for a in self.alerts.values() if not a.resolved(now_ms)]
         return Inhibitor(self.inhibitions, firing)
 
@@ -210,7 +212,11 @@ class Dispatcher:
     def _flush_group(self, group: AggrGroup, now_ms: int, inhibitor: Inhibitor) -> int:
         group.next_flush_ms = now_ms + group.route.group_interval_ms
         group.has_flushed = True
-        members = [a for a in group.alerts.values() if not self.muted(a, now_ms, inhibitor)]
+        if inhibitor.idle and not self.silences.active(now_ms):
+            # Nothing can mute (a group holds up to every alert of a rule).
+            members = list(group.alerts.values())
+        else:
+            members = [a for a in group.alerts.values() if not self.muted(a, now_ms, inhibitor)]
         queued = 0
         if members:
             firing = frozenset(a.fingerprint for a in members if not a.resolved(now_ms))

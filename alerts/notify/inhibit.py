@@ -57,6 +57,11 @@ class Inhibitor:
     def __init__(self, rules: Sequence[Inhibition], firing: Sequence[Mapping[str, str]]) -> None:
         self._rules = [(r, r.sources(firing)) for r in rules]
 
+    @property
+    def idle(self) -> bool:
+        """Whether no rule has a firing source, so that nothing is muted."""
+        return not any(src for _, src in self._rules)
+
     def muted(self, labels: Mapping[str, str]) -> bool:
         """Whether any rule mutes an alert with ``labels``."""
         return any(src and r.mutes(labels, src) for r, src in self._rules)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,6 +86,7 @@ def _fnv_many(label_sets: Sequence[Labels]) -> list[str]:
     return [f"{x:016x}" for x in out.tolist()]
 
 
+@functools.lru_cache(maxsize=4096)
 def rfc3339(ms: int) -> str:
     """Go's RFC 3339 (nano) spelling of a UTC time in ms."""
     seconds, rest = divmod(ms, 1000)

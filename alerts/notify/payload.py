@@ -17,11 +17,10 @@ def common(items: Sequence[Labels]) -> dict[str, str]:
     """Pairs present, with the same value, in every one of ``items``."""
     if not items:
         return {}
-    shared = dict(items[0])
-    for lb in items[1:]:
-        d = dict(lb)
-        shared = {k: v for k, v in shared.items() if d.get(k) == v}
-    return shared
+    # A pair common to all is in the intersection of their pairs (names are unique in a
+    # label set), in the order of the first.
+    shared = set(items[0]).intersection(*items[1:])
+    return {k: v for k, v in items[0] if (k, v) in shared}
 
 
 def group_key(route_matchers: str, group_labels: Labels) -> str:
