@@ -19,6 +19,7 @@ from promql.windows import (
     regression,
     window_reduce,
 )
+from tsdb.arrays import distinct
 
 _COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
 
@@ -34,13 +35,12 @@ def _note_non_counter(m: Matrix, ctx: EvalContext) -> None:
     if not m.from_selector or not len(m):
         return
     codes = m.table.column("__name__")
-    distinct, inverse = np.unique(codes, return_inverse=True)
     value = m.table.strings.value
-    suspect = np.array(
-        [bool(c) and not value(c).endswith(_COUNTER_SUFFIXES) for c in distinct.tolist()]
-    )
-    rows = np.flatnonzero(suspect[inverse.reshape(len(codes))])
-    if len(rows):
+    # A sort of the names only when there are several (a selector names one metric).
+    names = codes[:1] if codes.min() == codes.max() else distinct(codes)
+    suspect = [c for c in names.tolist() if c and not value(c).endswith(_COUNTER_SUFFIXES)]
+    if suspect:
+        rows = np.flatnonzero(np.isin(codes, suspect))
         # The first such series, as a scan in series order would report.
         name = value(int(codes[rows[0]]))
         ctx.annotations.info(

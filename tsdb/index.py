@@ -431,7 +431,7 @@ class SeriesIndex:
             return schema, None
         if low == high:
             return schema, [low]
-        kinds = np.unique(schema)
+        kinds = distinct(schema)
         return schema, kinds.tolist() if len(kinds) <= _MAX_SCHEMAS else None
 
     def _gather_codes(
