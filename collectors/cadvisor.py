@@ -356,11 +356,13 @@ def _read_lines(
     kept: str, keep: Collection[str], cache: RowCache, resolve: Resolve
 ) -> tuple[list[int], list[float]]:
     """The kept rows of ``kept`` read line by line, each line known by its hash."""
+    old_hashes, old_refs = cache.hashes, cache.refs
+    n_old = len(old_hashes)
+    if not n_old:
+        return _read_fresh(kept, keep, cache, resolve)
     refs: list[int] = []
     values: list[float] = []
     add_ref, add_value = refs.append, values.append
-    old_hashes, old_refs = cache.hashes, cache.refs
-    n_old = len(old_hashes)
     hashes: array[int] = array("q")
     row_refs: array[int] = array("q")
     add_hash, add_row = hashes.append, row_refs.append
@@ -399,6 +401,37 @@ def _read_lines(
             if ref >= 0:
                 add_ref(ref)
                 add_value(value)
+    cache.hashes, cache.refs = hashes, row_refs
+    return refs, values
+
+
+def _read_fresh(
+    kept: str, keep: Collection[str], cache: RowCache, resolve: Resolve
+) -> tuple[list[int], list[float]]:
+    """:func:`_read_lines` of a node's first response (no line known): every line is new,
+    so none is looked up."""
+    lines = kept.split("\n")
+    heads = [line.partition("} ") for line in lines]
+    hashes = array(
+        "q",
+        [
+            hash(line if not brace else series)
+            for line, (series, brace, _) in zip(lines, heads, strict=True)
+        ],
+    )
+    row_refs = array("q", [_NO_SAMPLE]) * len(lines)
+    unseen = [
+        (i, line, bool(brace) and "} " not in rest)
+        for i, (line, (_, brace, rest)) in enumerate(zip(lines, heads, strict=True))
+        if line
+    ]
+    refs: list[int] = []
+    values: list[float] = []
+    for i, ref, value, cacheable in _read_unseen(unseen, keep, resolve) if unseen else ():
+        row_refs[i] = ref if cacheable or ref == _NO_SAMPLE else _UNCACHED
+        if ref >= 0:
+            refs.append(ref)
+            values.append(value)
     cache.hashes, cache.refs = hashes, row_refs
     return refs, values
 
@@ -530,13 +563,16 @@ class RowLabels:
     def __init__(self, selection: Selection, target: TargetLabels) -> None:
         self._selection = selection
         self._target = target
-        self._kept: dict[tuple[bool, Labels], dict[str, str] | None] = {}
+        # The kept pairs of each label set, of network rows and of the others.
+        self._kept: tuple[dict[Labels, dict[str, str] | None], ...] = ({}, {})
 
     def __call__(self, name: str, labels: Labels) -> Labels | None:
         network = name in names_kubelet.NETWORK
-        key = (network, labels)
-        try:
-            kept = self._kept[key]
-        except KeyError:
-            kept = self._kept[key] = _kept_pairs(network, labels, self._selection, self._target)
+        known = self._kept[network]
+        kept = known.get(labels, _UNKNOWN)
+        if kept is _UNKNOWN:
+            kept = known[labels] = _kept_pairs(network, labels, self._selection, self._target)
         return None if kept is None else _named(name, kept)
+
+
+_UNKNOWN: dict[str, str] = {}
