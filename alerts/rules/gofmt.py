@@ -18,14 +18,20 @@ def format_float(value: float) -> str:
         return "+Inf" if value > 0 else "-Inf"
     if value == 0:
         return "-0" if math.copysign(1, value) < 0 else "0"
-    sign, digits_t, exponent = Decimal(repr(value)).as_tuple()
-    assert isinstance(exponent, int)
-    digits = "".join(map(str, digits_t)).rstrip("0") or "0"
-    exponent += len("".join(map(str, digits_t))) - len(digits)
+    # repr gives the shortest digits that read back as the value, as Go's does: "123.4",
+    # "1e-05", "1.5e+16". Its digits and where the point falls in them:
+    text = repr(value)
+    prefix = ""
+    if text[0] == "-":
+        prefix, text = "-", text[1:]
+    mantissa, _, exp = text.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    raw = whole + fraction
+    stripped = raw.lstrip("0")
+    digits = stripped.rstrip("0")
     nd = len(digits)
-    dp = nd + exponent
+    dp = len(whole) + (int(exp) if exp else 0) - (len(raw) - len(stripped))
     x = dp - 1
-    prefix = "-" if sign else ""
     if x < -4 or x >= 6:
         mantissa = digits[0] + ("." + digits[1:] if nd > 1 else "")
         return f"{prefix}{mantissa}e{'-' if x < 0 else '+'}{abs(x):02d}"

@@ -159,13 +159,20 @@ def to_send(
 ) -> list[Alert]:
     """Alerts this evaluation sends, marked as sent (Prometheus' ``sendAlerts``); like
     :func:`step`, it replaces the alerts it marks by marked copies."""
+    pending = AlertState.PENDING
+    # Alert.needs_sending, inlined: this looks at every alert of the rule every round.
+    due = [
+        labels
+        for labels, a in active.items()
+        if a.state is not pending
+        and (a.resolved_at > a.last_sent_at or a.last_sent_at + resend_delay_ms < ts)
+    ]
     out = []
-    for labels, alert in list(active.items()):
-        if alert.needs_sending(ts, resend_delay_ms):
-            sent = _own(active, labels)
-            sent.last_sent_at = ts
-            # Valid for four intervals: survives two missed evaluations or failed sends.
-            sent.valid_until = ts + 4 * max(resend_delay_ms, interval_ms)
-            # Never changed again (see step): the sink may keep it.
-            out.append(sent)
+    for labels in due:
+        sent = _own(active, labels)
+        sent.last_sent_at = ts
+        # Valid for four intervals: survives two missed evaluations or failed sends.
+        sent.valid_until = ts + 4 * max(resend_delay_ms, interval_ms)
+        # Never changed again (see step): the sink may keep it.
+        out.append(sent)
     return out

@@ -51,6 +51,9 @@ QueryFunc = Callable[[str], list[QuerySample]]
 
 
 def _float(v: Any) -> float:
+    if type(v) is float:
+        # $value, what the humanize functions mostly read.
+        return v
     if isinstance(v, bool):
         raise TemplateError(f"can't convert {to_string(v)} to float")
     if isinstance(v, (int, float)):
