@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from decimal import Decimal
@@ -83,16 +84,20 @@ def _go_type(value: Any) -> str:
     return type(value).__name__
 
 
+def _bad(verb: str, arg: Any) -> str:
+    """What Go prints for a verb that does not fit its argument."""
+    return f"%!{verb}({_go_type(arg)}={to_string(arg)})"
+
+
 def _one(flags: str, width: str | None, prec: str | None, verb: str, arg: Any) -> str:
     spec_w = width or ""
     p = None if prec is None else int(prec or "0")
-    bad = f"%!{verb}({_go_type(arg)}={to_string(arg)})"
     if verb == "v":
         text = to_string(arg)
     elif verb in "sq":
         if not isinstance(arg, str):
             if verb == "s" and isinstance(arg, (int, float, bool)):
-                return bad
+                return _bad(verb, arg)
             text = to_string(arg)
         else:
             text = arg
@@ -102,20 +107,20 @@ def _one(flags: str, width: str | None, prec: str | None, verb: str, arg: Any) -
             text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     elif verb == "t":
         if not isinstance(arg, bool):
-            return bad
+            return _bad(verb, arg)
         text = to_string(arg)
     elif verb in "dxXob":
         if isinstance(arg, bool) or not isinstance(arg, int):
             if verb in "xX" and isinstance(arg, str):
                 text = arg.encode().hex()
                 return text.upper() if verb == "X" else text
-            return bad
+            return _bad(verb, arg)
         text = format(arg, {"d": "d", "x": "x", "X": "X", "o": "o", "b": "b"}[verb])
     elif verb in "feEgGF":
         if isinstance(arg, bool) or not isinstance(arg, (int, float)):
-            return bad
+            return _bad(verb, arg)
         if isinstance(arg, int):
-            return bad
+            return _bad(verb, arg)
         v = float(arg)
         if math.isnan(v) or math.isinf(v):
             text = "NaN" if math.isnan(v) else ("+Inf" if v > 0 else "-Inf")
@@ -128,7 +133,7 @@ def _one(flags: str, width: str | None, prec: str | None, verb: str, arg: Any) -
         if "+" in flags and not text.startswith("-"):
             text = "+" + text
     else:
-        return bad
+        return _bad(verb, arg)
     return _pad(text, flags, spec_w)
 
 
@@ -145,15 +150,32 @@ def _pad(text: str, flags: str, width: str) -> str:
     return text.rjust(w)
 
 
+_Spec = tuple[str, str | None, str | None, str]
+
+
+@functools.lru_cache(maxsize=1024)
+def _parts(fmt: str) -> tuple[tuple[str, _Spec | None], ...]:
+    """``fmt`` as text, each piece followed by the verb after it (None after the last):
+    a rule's template prints with the same format for each of its alerts."""
+    out: list[tuple[str, _Spec | None]] = []
+    i = 0
+    for m in _VERB.finditer(fmt):
+        flags, width, prec, verb = m.groups()
+        out.append((fmt[i : m.start()], (flags, width, prec, verb)))
+        i = m.end()
+    out.append((fmt[i:], None))
+    return tuple(out)
+
+
 def sprintf(fmt: str, *args: Any) -> str:
     """Go's ``fmt.Sprintf`` for the verbs templates use (v s q d x f e g t and widths)."""
     out: list[str] = []
-    i = 0
     used = 0
-    for m in _VERB.finditer(fmt):
-        out.append(fmt[i : m.start()])
-        i = m.end()
-        flags, width, prec, verb = m.groups()
+    for text, spec in _parts(fmt):
+        out.append(text)
+        if spec is None:
+            continue
+        flags, width, prec, verb = spec
         if verb == "%":
             out.append("%")
             continue
@@ -162,7 +184,6 @@ def sprintf(fmt: str, *args: Any) -> str:
             continue
         out.append(_one(flags, width, prec, verb, args[used]))
         used += 1
-    out.append(fmt[i:])
     if used < len(args):
         extra = ", ".join(f"{_go_type(a)}={to_string(a)}" for a in args[used:])
         out.append(f"%!(EXTRA {extra})")
