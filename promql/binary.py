@@ -10,6 +10,7 @@ import numpy as np
 from promql.errors import EvaluationError
 from promql.labelsets import I64, LabelTable, concat, factorize_pair
 from promql.values import F64, Mask, Vector, format_series
+from tsdb.arrays import distinct_inverse
 from tsdb.labels import METRIC_NAME
 
 ARITHMETIC = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
@@ -257,7 +258,7 @@ def _check_unique(table: LabelTable, present: Mask, sig_ids: I64, m: Matching) -
     if m.card != "one-to-one" and table.unique:
         return
     if m.card == "one-to-one":
-        distinct, ids = np.unique(sig_ids, return_inverse=True)
+        distinct, ids = distinct_inverse(sig_ids)
         n_groups = len(distinct)
     else:
         first, ids = table.factorize()

@@ -10,6 +10,7 @@ from promql.bucket_quantiles import quantiles
 from promql.context import EvalContext
 from promql.labelsets import I64, LabelTable
 from promql.values import F64, Vector, get_label
+from tsdb.arrays import distinct_inverse
 
 
 def histogram_quantile(q: F64, vec: Vector, ctx: EvalContext) -> Vector:
@@ -108,8 +109,7 @@ def _bucket_rows(vec: Vector, ctx: EvalContext) -> tuple[LabelTable, I64, I64, I
     row's upper bound."""
     table = vec.table
     le = table.column("le")
-    distinct, inverse = np.unique(le, return_inverse=True)
-    inverse = inverse.reshape(len(le))
+    distinct, inverse = distinct_inverse(le)
     bounds = np.full(len(distinct), np.nan)
     valid = np.zeros(len(distinct), dtype=bool)
     for g, code in enumerate(distinct.tolist()):

@@ -9,6 +9,7 @@ import numpy as np
 from promql.errors import EvaluationError
 from promql.labelsets import factorize
 from promql.values import Vector
+from tsdb.arrays import distinct_inverse
 from tsdb.go_regex import to_python
 from tsdb.labels import METRIC_NAME
 
@@ -50,7 +51,7 @@ def label_replace(vec: Vector, dst: str, replacement: str, src: str, regex: str)
     strings = table.strings
     source = table.column(src)
     # The regex runs once per distinct source value, not once per series.
-    distinct, inverse = np.unique(source, return_inverse=True)
+    distinct, inverse = distinct_inverse(source)
     if regex in _WHOLE_VALUE and replacement in _FIRST_GROUP:
         # Copying a label (or its non-empty values): each value's code is its own result.
         matched = distinct != 0 if regex == "(.+)" else np.ones(len(distinct), dtype=bool)

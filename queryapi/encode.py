@@ -22,7 +22,7 @@ import numpy.typing as npt
 from promql import QueryResult
 from promql.labelsets import LabelTable
 from promql.results import RangeColumns, SeriesResult
-from tsdb.arrays import concat_ranges
+from tsdb.arrays import concat_ranges, distinct_inverse
 from tsdb.labels import Labels
 
 K = TypeVar("K")
@@ -176,7 +176,7 @@ def _metric_columns(table: LabelTable, then: str = "") -> list[list[str]]:
         after[:, 1:] = np.logical_or.accumulate(present[:, :-1], axis=1)
     columns: list[list[str]] = []
     for j, name in enumerate(table.names):
-        distinct, inverse = np.unique(table.codes[:, j], return_inverse=True)
+        distinct, inverse = distinct_inverse(table.codes[:, j])
         texts = np.array(_string_texts.many(table.strings.decode(distinct).tolist()), dtype=object)
         key = _dumps(name)
         # Absent (code 0): no key (index 2 of the keys), no value.

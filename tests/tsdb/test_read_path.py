@@ -11,7 +11,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from runtime.clock import VirtualClock
 from tsdb import Store, StoreSettings
-from tsdb.arrays import Column, distinct, windows
+from tsdb.arrays import Column, distinct, distinct_inverse, windows
 from tsdb.block import build_block
 from tsdb.labels import Matcher
 
@@ -131,6 +131,20 @@ def test_distinct_is_numpy_unique_by_a_sort() -> None:
             got = distinct(a)
             assert got.dtype == a.dtype
             assert np.array_equal(got, np.unique(a))
+
+
+def test_distinct_inverse_is_numpy_unique_with_its_inverse() -> None:
+    rng = np.random.default_rng(8)
+    for n in (0, 1, 2, 50, 5_000):
+        for dtype in (np.int32, np.int64):
+            # Codes of a narrow range (marked in a table) and of a wide one (sorted).
+            for high in (40, 2**30):
+                a = rng.integers(-20, high, n).astype(dtype)
+                values, inverse = distinct_inverse(a)
+                expected, expected_inverse = np.unique(a, return_inverse=True)
+                assert values.dtype == a.dtype
+                assert np.array_equal(values, expected)
+                assert np.array_equal(inverse, expected_inverse.reshape(n))
 
 
 def test_a_column_view_stays_as_it_was_while_the_column_grows() -> None:
