@@ -82,6 +82,8 @@ from tsdb import Store, StoreSettings
 TICK_S = 0.005
 STALL_S = 0.05
 LONG_CALL_S = 0.02
+# A young generation with more objects than this is looked into (``--why``).
+YOUNG_WALK_SEEN = 200_000
 ROOT = str(Path(__file__).resolve().parents[1]) + "/"
 CYCLE_S = 15
 # The timed part starts where the rules' thirty minutes of history end.
@@ -134,9 +136,40 @@ class Monitor:
         self.gc_walked: list[tuple[int, list[tuple[str, int]]]] = []
         # Unreachable objects each full collection found and freed.
         self.gc_collected: list[int] = []
+        # Young collections stop every thread too: the longest of each generation (CPU).
+        self.young_longest = [0.0, 0.0]
+        self.young_count = [0, 0]
+        self._young_started = 0.0
+        # With ``why``: each stall's samples (how late, and every thread's place), the
+        # longest stalls kept.
+        self.episodes: list[tuple[float, str, list[str]]] = []
+        self._episode: list[str] = []
 
     def _gc(self, phase: str, info: dict[str, int]) -> None:
-        if info["generation"] != 2:
+        generation = info["generation"]
+        if generation != 2:
+            if phase == "start":
+                if self._why and generation == 1 and len(self.gc_walked) < 6:
+                    walked = [o for g in range(generation + 1) for o in gc.get_objects(g)]
+                    if len(walked) > YOUNG_WALK_SEEN:
+                        # A young generation grown large (the collector was paused
+                        # meanwhile): what it holds, before it is timed.
+                        kinds = Counter(_kind(o) for o in walked).most_common(6)
+                        top = next(o for o in walked if _kind(o) == kinds[0][0])
+                        holder = f"held by {_owner(top, (walked,), depth=6)}"
+                        self.gc_walked.append((len(walked), [("young", 0), *kinds, (holder, 1)]))
+                    del walked
+                self._young_started = time.thread_time()
+            else:
+                # CPU time: on a loaded machine the wall time says more about the load.
+                took = time.thread_time() - self._young_started
+                self.young_count[generation] += 1
+                self.young_longest[generation] = max(self.young_longest[generation], took)
+                if self._why and took > STALL_S / 5:
+                    self._episode.append(
+                        f"gen{generation} collection {took * 1000:.0f} ms of CPU, "
+                        f"{info['collected']:,} unreachable objects freed"
+                    )
             return
         if phase == "start":
             if self._why and len(self.gc_walked) < 3:
@@ -176,10 +209,32 @@ class Monitor:
             self._done.set()
 
     def _watch(self) -> None:
+        last = self._last
         while not self._done.wait(0.01):
-            if time.monotonic() - self._last < TICK_S + STALL_S:
+            late = time.monotonic() - self._last
+            if last != self._last and self._episode:
+                self._close_episode(last)
+            last = self._last
+            if late < TICK_S + STALL_S:
                 continue
-            self.stalls[_where(sys._current_frames().get(self._loop_thread))] += 1
+            frames = sys._current_frames()
+            self.stalls[_where(frames.get(self._loop_thread))] += 1
+            me = threading.get_ident()
+            names = {t.ident: t.name for t in threading.enumerate()}
+            places = [
+                f"{'loop' if ident == self._loop_thread else names.get(ident, ident)}: "
+                f"{_where(frame, innermost=True)}"
+                for ident, frame in frames.items()
+                if ident != me
+            ]
+            self._episode.append(f"+{late * 1000:.0f} ms | " + " || ".join(places))
+
+    def _close_episode(self, started: float) -> None:
+        lag = self._last - started
+        self.episodes.append((lag, self.phase, self._episode))
+        self.episodes.sort(key=lambda e: e[0], reverse=True)
+        del self.episodes[3:]
+        self._episode = []
 
 
 class LongCalls:
@@ -222,6 +277,19 @@ class LongCalls:
                 name = f"{module}.{getattr(arg, '__qualname__', '?')} < {_where(frame)}"
                 self.total_ms[name] += took * 1000
                 self.longest_ms[name] = max(self.longest_ms.get(name, 0.0), took * 1000)
+
+
+def _kind(obj: Any) -> str:
+    """An object's type, with the module that defines it when it is a class of ours."""
+    kind = type(obj)
+    module = getattr(kind, "__module__", "") or ""
+    if module in ("builtins", ""):
+        if isinstance(obj, (tuple, list)) and obj:
+            return f"{kind.__name__} of {type(obj[0]).__name__}"
+        if isinstance(obj, dict) and obj:
+            return f"dict of {type(next(iter(obj.values()))).__name__}"
+        return kind.__name__
+    return f"{module}.{kind.__qualname__}"
 
 
 def _owner(container: Any, skip: tuple[Any, ...], depth: int = 3) -> str:
@@ -403,6 +471,14 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             await asyncio.gather(watch, flusher, return_exceptions=True)
             long_calls.remove()
         errors = sum(health.errors.values())
+        # What freezing kept from the collector, while the run's objects are all alive still:
+        # cyclic garbage among the frozen objects is never freed while they stay frozen.
+        gc.unfreeze()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        frozen_garbage = gc.collect()
+        gc.set_debug(0)
+        garbage_kinds = Counter(_kind(o) for o in gc.garbage).most_common(12)
+        gc.garbage.clear()
     lags = np.array(monitor.lags) * 1000
     return {
         "nodes": args.nodes,
@@ -423,6 +499,14 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             k: {"longest": long_calls.longest_ms[k], "total": v}
             for k, v in long_calls.total_ms.most_common(12)
         },
+        "stall_episodes": [
+            {"ms": lag * 1000, "in": phase, "samples": samples}
+            for lag, phase, samples in monitor.episodes
+        ],
+        "young_gc_longest_ms": [t * 1000 for t in monitor.young_longest],
+        "young_gcs": monitor.young_count,
+        "frozen_garbage": frozen_garbage,
+        "frozen_garbage_kinds": garbage_kinds,
         "full_gcs": len(monitor.gc_pauses),
         "full_gc_walked": monitor.gc_walked,
         "full_gc_collected": monitor.gc_collected,
@@ -531,10 +615,28 @@ def main() -> None:
     if result["full_gc_collected"]:
         print(f"  unreachable objects each freed: {result['full_gc_collected']}")
     for walked, kinds in result["full_gc_walked"]:
-        common = ", ".join(f"{name} {n:,}" for name, n in kinds)
-        print(f"  a full collection walked {walked:,} objects: {common}")
+        which = "young" if kinds[0][0] == "young" else "full"
+        common = ", ".join(f"{name} {n:,}" for name, n in kinds if name != "young")
+        print(f"  a {which} collection walked {walked:,} objects: {common}")
+    print(
+        f"cyclic garbage among the objects frozen during the run: {result['frozen_garbage']:,} "
+        "objects (never freed while frozen)"
+    )
+    if result["frozen_garbage"]:
+        kinds = ", ".join(f"{name} {n:,}" for name, n in result["frozen_garbage_kinds"])
+        print(f"  of which: {kinds}")
+    young = result["young_gc_longest_ms"]
+    print(
+        f"young collections: {result['young_gcs'][0]:,} of generation 0 (longest "
+        f"{young[0]:.0f} ms of CPU), {result['young_gcs'][1]:,} of generation 1 (longest "
+        f"{young[1]:.0f} ms of CPU)"
+    )
     for where, count in result["stalls"].items():
         print(f"  stalled {count:>4} x 10 ms in {where}")
+    for episode in result["stall_episodes"]:
+        print(f"a stall of about {episode['ms']:.0f} ms in {episode['in']}, sampled every 10 ms:")
+        for sample in episode["samples"]:
+            print(f"    {sample}")
     if result["long_calls_ms"]:
         print(f"C calls over {LONG_CALL_S * 1000:.0f} ms of CPU (longest / total ms):")
     for where, ms in result["long_calls_ms"].items():
