@@ -4,6 +4,7 @@ their state and write ``ALERTS``/``ALERTS_FOR_STATE``; series that vanish get st
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import time
@@ -399,12 +400,17 @@ class GroupState:
 def _named(labels: Labels, name: str, *extra: tuple[str, str]) -> Labels:
     """An alert's labels as a series of metric ``name`` with ``extra`` labels, which
     replace the alert's own of the same names."""
-    pairs = [("__name__", name), *extra]
-    own = {k for k, _ in pairs}
-    if any(k in own for k, _ in labels):
-        labels = tuple(p for p in labels if p[0] not in own)
-    # Names are unique: sorting the pairs sorts by name.
-    return tuple(sorted((*labels, *pairs)))
+    # An alert's labels are sorted by name (see _alert_key): each pair goes in at its place,
+    # in place of the alert's own of that name (a first round names every alert's series).
+    out = list(labels)
+    for pair in (("__name__", name), *extra):
+        # (name,) sorts before every pair of that name and after those of smaller names.
+        at = bisect.bisect_left(out, (pair[0],))
+        if at < len(out) and out[at][0] == pair[0]:
+            out[at] = pair
+        else:
+            out.insert(at, pair)
+    return tuple(out)
 
 
 def _alert_key(

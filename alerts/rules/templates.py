@@ -382,15 +382,17 @@ class Expander:
         """One template; raises :class:`TemplateError`."""
         plain = _plain(text, self.name)
         if plain is not None:
+            out: list[str] = []
             try:
-                return "".join(
-                    p
-                    if isinstance(p, str)
-                    else to_string(labels.get(p.name, _MISSING))
-                    if isinstance(p, _Label)
-                    else to_string(p(value, self.funcs))
-                    for p in plain
-                )
+                for p in plain:
+                    if type(p) is str:
+                        out.append(p)
+                    elif type(p) is _Label:
+                        got = labels.get(p.name, _MISSING)
+                        out.append(got if type(got) is str else to_string(got))
+                    else:
+                        out.append(to_string(p(value, self.funcs)))  # type: ignore[operator]
+                return "".join(out)
             except (TemplateError, TypeError, ValueError, ArithmeticError):
                 pass  # the runner below gives the error as Go words it
         compiled = _compiled(text, self.name)
