@@ -227,13 +227,23 @@ def sort_order(sids: I32, ts: I64) -> I64:
 
 def _sorted_last_write_wins(s: I32, t: I64, v: F64) -> tuple[I32, I64, F64]:
     """Rows sorted by (series, time); of equal (series, time), the last one given."""
-    order = sort_order(s, t)
-    s, t, v = s[order], t[order], v[order]
+    # A head read for one scrape's series usually gives them in order already.
+    if len(s) > 1 and not _in_order(s, t):
+        order = sort_order(s, t)
+        s, t, v = s[order], t[order], v[order]
     last = np.ones(len(s), dtype=bool)
     last[:-1] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
     if not last.all():
         s, t, v = s[last], t[last], v[last]
     return s, t, v
+
+
+def _in_order(s: I32, t: I64) -> bool:
+    """Whether rows are sorted by (series, time), equal pairs allowed."""
+    later_series = s[1:] > s[:-1]
+    if later_series.all():
+        return True
+    return bool((later_series | ((s[1:] == s[:-1]) & (t[1:] >= t[:-1]))).all())
 
 
 def overlapping(parts: Sequence[Part], sids: I32) -> Gathered | None:
