@@ -269,14 +269,13 @@ def read_cadvisor(
 
     ``resolve(rows)`` gives the series ids of rows (name, labels) not seen before (-1: the
     row is dropped), all of a response's at once; ``cache`` keeps them from one scrape of a
-    node to the next. A line is read by
-    :func:`tsdb.exposition.parse_exposition` the first time its text is seen; after that
-    only its value and timestamp are (with the same parser's
+    node to the next. A line is read by the exposition parser the first time its text is
+    seen; after that only its value and timestamp are (with the same parser's
     :func:`~tsdb.exposition.parse_value` and :func:`~tsdb.exposition.parse_timestamp`), and
     while the text around the values stays the same, only the kept rows' values, by their
-    positions (see the module docstring). Raises
-    :class:`tsdb.exposition.ExpositionError` for a malformed line of a kept family (or of
-    any family, in a layout other than the kubelet's, where the whole text is parsed).
+    positions (see the module docstring). Raises :class:`tsdb.exposition.ExpositionError`
+    for a malformed line of a kept family (or of any family, in a layout other than the
+    kubelet's, where the whole text is parsed).
     """
     data = text.encode() if isinstance(text, str) else text
     if cache.plan is not None and cache.layout is not None:
