@@ -99,17 +99,7 @@ async def rig(sim: BackgroundCluster, tmp_path: Path) -> AsyncIterator[Rig]:
             async with httpx.AsyncClient() as http:
 
                 def scraper(job: str) -> Scraper:
-                    return Scraper(
-                        http,
-                        clock,
-                        ScrapeHealth(job),
-                        concurrency=8,
-                        timeout_s=5,
-                        stagger_s=0,
-                        max_bytes=settings.max_response_bytes,
-                        backoff_initial_s=1,
-                        backoff_max_s=5,
-                    )
+                    return _scraper(http, clock, settings, ScrapeHealth(job))
 
                 def nodes() -> list[object]:
                     return node_endpoints(watcher.model)  # type: ignore[return-value]
@@ -134,6 +124,22 @@ async def rig(sim: BackgroundCluster, tmp_path: Path) -> AsyncIterator[Rig]:
         finally:
             await watcher.stop()
             store.close()
+
+
+def _scraper(
+    http: httpx.AsyncClient, clock: VirtualClock, settings: CollectorSettings, health: ScrapeHealth
+) -> Scraper:
+    return Scraper(
+        http,
+        clock,
+        health,
+        concurrency=8,
+        timeout_s=5,
+        stagger_s=0,
+        max_bytes=settings.max_response_bytes,
+        backoff_initial_s=1,
+        backoff_max_s=5,
+    )
 
 
 async def _cycles(rig: Rig, n: int) -> None:
@@ -268,17 +274,7 @@ async def test_rows_past_the_series_limit_are_dropped_and_counted(path: str) -> 
     try:
         async with httpx.AsyncClient(transport=transport) as http:
             health = ScrapeHealth("stats")
-            scraper = Scraper(
-                http,
-                clock,
-                health,
-                concurrency=2,
-                timeout_s=5,
-                stagger_s=0,
-                max_bytes=settings.max_response_bytes,
-                backoff_initial_s=1,
-                backoff_max_s=5,
-            )
+            scraper = _scraper(http, clock, settings, health)
             [collector] = [
                 c
                 for c in kubelet_stats_collectors(
