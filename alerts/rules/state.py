@@ -109,45 +109,54 @@ def step(
                 or (value == 0.0 and not same_value(current.value, value))
                 or (current.annotations is not annotations and current.annotations != annotations)
             ):
-                current = _own(active, labels)
+                current = active[labels] = current.__copy__()
                 current.value = value
                 current.annotations = annotations
             continue
         active[labels] = Alert(labels, f.annotations, pending, f.value, ts)
         moved = True
-    live = 0
-    for labels, before in list(active.items()):
-        alert = before
-        if labels in found:
-            if alert.keep_firing_since:
-                alert = _own(active, labels)
-                alert.keep_firing_since = 0
-        else:
-            keep_firing = False
-            if alert.state is firing and keep_firing_for_ms > 0:
-                if alert.keep_firing_since == 0:
-                    alert = _own(active, labels)
-                    alert.keep_firing_since = ts
-                keep_firing = ts - alert.keep_firing_since < keep_firing_for_ms
-            if alert.state is pending or (
-                alert.resolved_at and ts - alert.resolved_at > RESOLVED_RETENTION_MS
-            ):
-                del active[labels]
-                moved = True
-                continue
-            if alert.state is not inactive and not keep_firing:
-                alert = _own(active, labels)
-                alert.state = inactive
-                alert.resolved_at = ts
-                moved = True
-            if not keep_firing:
-                continue
-        live += 1
+    # Every alert found is in ``active`` now; the others went (or were gone already).
+    gone = active.keys() - found.keys() if len(active) > len(found) else set()
+    live = len(found)
+    # Of the alerts found, only those pending or held by keep_firing_for can change: the
+    # others are passed over without a lookup in ``found`` (tens of thousands a round).
+    todo = [
+        labels
+        for labels, a in active.items()
+        if (a.keep_firing_since or a.state is pending) and labels not in gone
+    ]
+    for labels in todo:
+        alert = active[labels]
+        if alert.keep_firing_since:
+            alert = _own(active, labels)
+            alert.keep_firing_since = 0
         if alert.state is pending and ts - alert.active_at >= for_ms:
             alert = _own(active, labels)
             alert.state = firing
             alert.fired_at = ts
             moved = True
+    for labels in gone:
+        alert = active[labels]
+        keep_firing = False
+        if alert.state is firing and keep_firing_for_ms > 0:
+            if alert.keep_firing_since == 0:
+                alert = _own(active, labels)
+                alert.keep_firing_since = ts
+            keep_firing = ts - alert.keep_firing_since < keep_firing_for_ms
+        if alert.state is pending or (
+            alert.resolved_at and ts - alert.resolved_at > RESOLVED_RETENTION_MS
+        ):
+            del active[labels]
+            moved = True
+            continue
+        if alert.state is not inactive and not keep_firing:
+            alert = _own(active, labels)
+            alert.state = inactive
+            alert.resolved_at = ts
+            moved = True
+        if keep_firing:
+            # Firing, held: counts as live; it cannot be pending.
+            live += 1
     if limit > 0 and live > limit:
         active.clear()
         raise LimitError(f"exceeded limit of {limit} with {live} alerts")
