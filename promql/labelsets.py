@@ -100,7 +100,9 @@ class Strings:
 
     def adopt(self, codes: I32) -> I32:
         """Codes handed out by the store, made valid for this query."""
-        if not codes.size or int(codes.max()) < self._limit:
+        # Read after the codes were given: no string added since the query began, no code
+        # to translate (and no pass over the codes).
+        if len(self.base) <= self._limit or not codes.size or int(codes.max()) < self._limit:
             return codes
         late = np.unique(codes[codes >= self._limit])
         mapped = self.codes(self.base.value(c) for c in late.tolist())
