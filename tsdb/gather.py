@@ -208,6 +208,9 @@ def newest_rows(
 
 def _one_row_each(sids: I32, found: npt.NDArray[np.bool_], t: I64, v: F64) -> Gathered | None:
     """The found series' rows (``t[i]``, ``v[i]`` for series ``i``), one row each."""
+    if len(found) and found.all():
+        starts = np.arange(len(sids), dtype=np.int64)
+        return sids, t, v, starts, starts + 1
     present = np.flatnonzero(found)
     if not len(present):
         return None
