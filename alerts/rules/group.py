@@ -320,22 +320,26 @@ class GroupState:
             if unchanged:
                 entry = last[o]
             elif o >= 0:
-                labels, _, _, prepared = last[o]
+                labels, _, before, prepared = last[o]
                 if prepared is None:
                     prepared = _prepare(expander, rule, labels)
                 key, annotations = _complete(expander, rule, prepared, labels, value)
+                if annotations == before.annotations:
+                    # The same texts (most values print as before): the same tuple, which
+                    # the state machine and the state file take as unchanged at a glance.
+                    annotations = before.annotations
                 entry = (labels, key, Found(annotations, value), prepared)
             else:
                 # First sight: series that come and go would never use a preparation.
                 labels = missed[row]
                 key, annotations = _expand(expander, rule, labels, value)
                 entry = (labels, key, Found(annotations, value), None)
-            key = entry[1]
-            if key in found:
+            size = len(found)
+            found[entry[1]] = entry[2]
+            if len(found) == size:
                 raise ValueError(
                     "vector contains metrics with the same labelset after applying alert labels"
                 )
-            found[key] = entry[2]
             entries.append(entry)
         if pure:
             seen.coded = seen.rows.remember(table)

@@ -67,15 +67,14 @@ def _scalars(a: Alert) -> _Scalars:
 
 
 class _Saved:
-    """What the file says about one alert: its number, its scalars and annotations, and
-    the alert object they were read from."""
+    """What the file says about one alert: its number, the alert object its scalars were
+    read from, and its annotations."""
 
-    __slots__ = ("alert", "annotations", "number", "scalars")
+    __slots__ = ("alert", "annotations", "number")
 
-    def __init__(self, number: int, alert: Alert, scalars: _Scalars) -> None:
+    def __init__(self, number: int, alert: Alert) -> None:
         self.number = number
         self.alert = alert
-        self.scalars = scalars
         self.annotations = alert.annotations
 
 
@@ -207,7 +206,7 @@ class StateLog:
                 ref = table.ref(key, rule)
                 for labels, a in g.alerts[i].items():
                     scalars = _scalars(a)
-                    saved[labels] = _Saved(number, a, scalars)
+                    saved[labels] = _Saved(number, a)
                     alerts.append(_full(number, ref, a, scalars))
                     number += 1
         last = {g.spec.key: g.last_evaluation_ms for g in groups}
@@ -244,7 +243,7 @@ class StateLog:
                     entry = saved.get(labels)
                     if entry is None:
                         scalars = _scalars(a)
-                        saved[labels] = _Saved(number, a, scalars)
+                        saved[labels] = _Saved(number, a)
                         if ref is None:
                             ref = table.ref(key, rule)
                         put.append(_full(number, ref, a, scalars))
@@ -254,14 +253,21 @@ class StateLog:
                         # Alerts are replaced, never changed (see state.step): the same
                         # object is the same alert as saved.
                         continue
-                    entry.alert = a
-                    scalars, old = _scalars(a), entry.scalars
-                    if old != scalars:
-                        entry.scalars = scalars
-                        if old[0] == scalars[0] and old[2:] == scalars[2:]:
-                            values += (entry.number, scalars[1])
-                        else:
-                            update.append([entry.number, *scalars])
+                    was, entry.alert = entry.alert, a
+                    if (
+                        a.state is was.state
+                        and a.active_at == was.active_at
+                        and a.fired_at == was.fired_at
+                        and a.resolved_at == was.resolved_at
+                        and a.last_sent_at == was.last_sent_at
+                        and a.valid_until == was.valid_until
+                        and a.keep_firing_since == was.keep_firing_since
+                    ):
+                        # The value alone may have moved (most alerts of a round).
+                        if a.value != was.value:
+                            values += (entry.number, a.value)
+                    else:
+                        update.append([entry.number, *_scalars(a)])
                     if entry.annotations is not a.annotations:
                         if entry.annotations != a.annotations:
                             annotations.append([entry.number, a.annotations])
