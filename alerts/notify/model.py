@@ -63,8 +63,11 @@ def fingerprints(label_sets: Sequence[Labels]) -> list[str]:
 
 
 def _fnv_many(label_sets: Sequence[Labels]) -> list[str]:
+    # "\udcff" is written as the byte 0xff by surrogateescape: one encode per label set.
     blobs = [
-        b"".join(name.encode() + b"\xff" + value.encode() + b"\xff" for name, value in sorted(lb))
+        "".join([f"{name}\udcff{value}\udcff" for name, value in sorted(lb)]).encode(
+            "utf-8", "surrogateescape"
+        )
         for lb in label_sets
     ]
     lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
