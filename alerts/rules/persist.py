@@ -6,7 +6,8 @@ keeps ``activeAt`` (no ``for`` clock restarts) and what was sent.
 The file is a record log (:mod:`tsdb.recordlog`): a *base* holding every alert, then one
 *change* record per round holding only what that round changed: alerts that appeared or
 went, the times and value of those whose state moved, the value alone of those whose value
-alone moved, the annotations that changed. A cluster-wide incident leaves tens of thousands
+alone moved, the numbers of those sent again under their times of sending, the annotations
+that changed. A cluster-wide incident leaves tens of thousands
 of alerts active, and a round changes few of them; writing them all every round cost more
 than evaluating the rules. Each alert has a number in the file, so a change names it in a
 few bytes; a record names each rule it holds alerts of once (an expression is often longer
@@ -223,6 +224,8 @@ class StateLog:
         update: list[list[Any]] = []
         # Alerts whose value alone moved (most, in a round): number, value, number...
         values: list[float] = []
+        # Alerts whose times of sending alone moved, by those times: sent together.
+        sent: dict[tuple[int, int], list[int]] = {}
         annotations: list[list[Any]] = []
         gone: list[int] = []
         known = self._known
@@ -259,13 +262,16 @@ class StateLog:
                         and a.active_at == was.active_at
                         and a.fired_at == was.fired_at
                         and a.resolved_at == was.resolved_at
-                        and a.last_sent_at == was.last_sent_at
-                        and a.valid_until == was.valid_until
                         and a.keep_firing_since == was.keep_firing_since
                     ):
-                        # The value alone may have moved (most alerts of a round).
+                        # The value alone may have moved (most alerts of a round), and
+                        # the times of sending (every firing alert, every few rounds).
                         if a.value != was.value:
                             values += (entry.number, a.value)
+                        if a.last_sent_at != was.last_sent_at or a.valid_until != was.valid_until:
+                            sent.setdefault((a.last_sent_at, a.valid_until), []).append(
+                                entry.number
+                            )
                     else:
                         update.append([entry.number, *_scalars(a)])
                     if entry.annotations is not a.annotations:
@@ -277,7 +283,7 @@ class StateLog:
                         gone.append(saved.pop(labels).number)
         for rule_key in [k for k in known if k not in current]:
             gone.extend(s.number for s in known.pop(rule_key).values())
-        if not (put or update or values or annotations or gone or last):
+        if not (put or update or values or sent or annotations or gone or last):
             self._next = number
             return
         payload: dict[str, Any] = {
@@ -286,6 +292,7 @@ class StateLog:
             "put": put,
             "update": update,
             "values": values,
+            "sent": [[at, until, numbers] for (at, until), numbers in sent.items()],
             "annotations": annotations,
             "gone": gone,
         }
@@ -322,6 +329,11 @@ def _apply(payload: dict[str, Any], last: dict[str, int], rows: dict[int, list[A
         row = rows.get(number)
         if row is not None:
             row[6] = value
+    for at, until, numbers in payload.get("sent", ()):
+        for number in numbers:
+            row = rows.get(number)
+            if row is not None:
+                row[10:12] = at, until
     for number, texts in payload["annotations"]:
         row = rows.get(number)
         if row is not None:
