@@ -94,13 +94,18 @@ def test_comparison_filters_and_bool_partition(points: list[tuple[str, float]]) 
 @given(
     st.integers(0, 4).flatmap(
         lambda k: st.lists(
-            st.lists(st.sampled_from([0, 1, 2, -1, 2**31 - 1, -(2**31)]), min_size=k, max_size=k),
+            st.lists(
+                st.sampled_from([0, 1, 2, -1, 2**30, 2**30 + 1, 2**31 - 1, -(2**31)]),
+                min_size=k,
+                max_size=k,
+            ),
             max_size=30,
         ).map(lambda rows: np.array(rows, dtype=np.int32).reshape(len(rows), k))
     )
 )
 def test_factorize_groups_exactly_equal_rows(codes: np.ndarray) -> None:
-    """Whatever shortcut the key takes (constant columns, packed pairs, hashes)."""
+    """Whatever shortcut the key takes (exact numbers of narrow ranges far from zero,
+    hashes of wide ones)."""
     first, ids = factorize(codes)
     rows = [tuple(r) for r in codes.tolist()]
     seen: dict[tuple[int, ...], int] = {}
