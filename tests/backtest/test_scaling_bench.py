@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from autoscaler.backtest.frontier import Frontier, FrontierPoint, SweepPoint
+from autoscaler.backtest.scoring import Aggregate
 from bench import scaling
 from tests.support.traces import write_daily_trace
 
@@ -41,3 +43,28 @@ def test_prints_a_line_per_policy_at_each_startup(
     assert len(verdicts) == 2
     assert all("hpa-on-forecast" not in v and "hpa@" in v for v in verdicts)
     assert "CPU-s" in captured.err
+
+
+def _point(family: str, knob: str, value: float, viol: float, cost: float) -> FrontierPoint:
+    name = f"foresight:{family}@{value}" if knob == "quantile" else f"{family}@{value}"
+    return FrontierPoint(
+        SweepPoint(family, knob, value, name, None),
+        Aggregate(traces=1, violation_pct=viol, unserved_pct=0.0, cost_vs_oracle=cost, actions=0),
+    )
+
+
+def test_the_verdict_compares_with_each_peers_best_and_the_cheapest_setting() -> None:
+    frontier = Frontier(
+        [
+            _point("naive", "quantile", 0.997, 0.1, 1.6),
+            _point("hpa", "target", 0.5, 0.3, 2.3),  # hpa's best: its fewest violations
+            _point("hpa", "target", 0.9, 2.5, 1.15),  # the cheapest setting of any
+            _point("ehpa", "target", 0.5, 0.2, 2.5),  # the fewest of all the competitors
+            _point("hpa-on-forecast", "target", 0.9, 0.05, 1.0),  # foresight's own forecast
+        ],
+        ["a"],
+    )
+    [line] = scaling.verdicts(frontier)
+    assert "fewest of the competitors ehpa@0.5 0.200% (better)" in line
+    assert "the cheapest best setting hpa@0.5 2.300 (better)" in line
+    assert "the cheapest setting of any hpa@0.9 1.150 (WORSE)" in line
