@@ -2,8 +2,8 @@
 
 In memory a block costs 12 bytes per sample (a 32-bit offset from the block's start and a
 64-bit value) plus 12 bytes per series, and once a large selection reads it, 4 bytes per id
-of its range of ids (a table of where each id's rows are). On disk it is one file: a JSON header line, then the
-columns compressed by :mod:`tsdb.codec`, guarded by a CRC32.
+of its range of ids (a table of where each id's rows are). On disk it is one file: a JSON
+header line, then the columns compressed by :mod:`tsdb.codec`, guarded by a CRC32.
 """
 
 from __future__ import annotations
