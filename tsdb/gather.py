@@ -59,10 +59,15 @@ def head_part(head: Head, sids: I32, start_ms: int, end_ms: int) -> Part:
     of two writes of one (series, time), the later one."""
     s, t, v = head.select(sids)
     keep = (t >= start_ms) & (t <= end_ms)
-    s, t, v = s[keep], t[keep], v[keep]
+    if not keep.all():
+        s, t, v = s[keep], t[keep], v[keep]
     s, t, v = _sorted_last_write_wins(s, t, v)
     lo, hi = runs(s)
-    pos = np.searchsorted(sids, s[lo]).astype(np.int64)
+    if len(lo) == len(sids):
+        # Every id asked has rows here (the runs' ids are distinct ids among them).
+        pos: I64 = np.arange(len(sids), dtype=np.int64)
+    else:
+        pos = np.searchsorted(sids, s[lo]).astype(np.int64)
     return Part(pos, lo, hi, t, 0, v)
 
 
