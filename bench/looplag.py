@@ -279,6 +279,47 @@ class LongCalls:
                 self.longest_ms[name] = max(self.longest_ms.get(name, 0.0), took * 1000)
 
 
+class SlowSteps:
+    """Steps of the event loop (one callback, or one step of a task up to its next ``await``)
+    that took more than ``LONG_CALL_S`` of the loop thread's CPU: the loop's own work that
+    makes it late, whatever other threads do. CPU time, so that a loaded machine shows what an
+    idle one would."""
+
+    def __init__(self) -> None:
+        self.longest_ms: dict[str, float] = {}
+        self.count: Counter[str] = Counter()
+        self._original = asyncio.events.Handle._run
+
+    def install(self) -> None:
+        original = self._original
+        record = self._record
+
+        def timed(handle: asyncio.events.Handle) -> None:
+            started = time.thread_time()
+            original(handle)
+            took = time.thread_time() - started
+            if took > LONG_CALL_S:
+                record(handle, took)
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign, assignment]
+
+    def remove(self) -> None:
+        asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
+
+    def _record(self, handle: asyncio.events.Handle, took: float) -> None:
+        callback = handle._callback  # type: ignore[attr-defined]
+        task = getattr(callback, "__self__", None)
+        if isinstance(task, asyncio.Task):
+            coro: Any = task.get_coro()
+            # Where the task stopped after the step: its next await.
+            frame = getattr(coro, "cr_frame", None)
+            name = f"task {getattr(coro, '__qualname__', coro)}, then at {_where(frame, True)}"
+        else:
+            name = getattr(callback, "__qualname__", repr(callback))
+        self.count[name] += 1
+        self.longest_ms[name] = max(self.longest_ms.get(name, 0.0), took * 1000)
+
+
 def _kind(obj: Any) -> str:
     """An object's type, with the module that defines it when it is a class of ours."""
     kind = type(obj)
@@ -391,6 +432,9 @@ async def _timed(part: str, times: dict[str, list[float]], work: Any) -> None:
 async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict[str, Any]:
     monitor = Monitor(args.why)
     long_calls = LongCalls()
+    slow_steps = SlowSteps()
+    if args.why:
+        slow_steps.install()
     if args.long_calls:
         # Before the loop's executor starts its threads: the hook is set for new threads.
         long_calls.install()
@@ -470,6 +514,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             flusher.cancel()
             await asyncio.gather(watch, flusher, return_exceptions=True)
             long_calls.remove()
+            slow_steps.remove()
         errors = sum(health.errors.values())
         # What freezing kept from the collector, while the run's objects are all alive still:
         # cyclic garbage among the frozen objects is never freed while they stay frozen.
@@ -498,6 +543,10 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         "long_calls_ms": {
             k: {"longest": long_calls.longest_ms[k], "total": v}
             for k, v in long_calls.total_ms.most_common(12)
+        },
+        "slow_loop_steps_ms": {
+            name: {"longest": ms, "count": slow_steps.count[name]}
+            for name, ms in sorted(slow_steps.longest_ms.items(), key=lambda kv: -kv[1])[:12]
         },
         "stall_episodes": [
             {"ms": lag * 1000, "in": phase, "samples": samples}
@@ -633,6 +682,10 @@ def main() -> None:
     )
     for where, count in result["stalls"].items():
         print(f"  stalled {count:>4} x 10 ms in {where}")
+    if result["slow_loop_steps_ms"]:
+        print(f"loop steps over {LONG_CALL_S * 1000:.0f} ms of CPU (longest ms, count):")
+    for name, step in result["slow_loop_steps_ms"].items():
+        print(f"  {step['longest']:>6.0f} {step['count']:>5}  {name}")
     for episode in result["stall_episodes"]:
         print(f"a stall of about {episode['ms']:.0f} ms in {episode['in']}, sampled every 10 ms:")
         for sample in episode["samples"]:
