@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import pytest
 
 from autoscaler.backtest.vertical import ForesightVertical, replay_vertical
 from autoscaler.policy.settings import VerticalSettings
-from autoscaler.policy.sizer import ContainerSizer
+from autoscaler.policy.sizer import RECORD_DAYS, ContainerSizer
 from autoscaler.policy.vertical import (
     CPU_FORECASTS,
     VerticalReason,
@@ -172,3 +174,24 @@ def test_each_calibrated_target_of_the_record_was_made_from_earlier_usage() -> N
     times_before, usage_before = alone._arrays()
     calibration = alone._calibrated(times_before, usage_before, made)
     assert calibration is not None and calibration.target == target
+
+
+def test_only_the_last_record_days_decide_between_the_targets() -> None:
+    times, usage = _daily(9, seed=5)
+    now = float(times[-1]) + 300
+    sizer = _sizer(S, times, usage)
+    assert sizer.decide(now, 1.0).reason == VerticalReason.FORECAST
+
+    def with_record_spoiled(before: float) -> VerticalReason:
+        # Calibrated targets made before ``before`` a hundred times too large: on the usage
+        # that followed them they left far more slack than the histogram target.
+        spoiled = _sizer(S, times, usage)
+        spoiled._forecasts = deque(
+            (made, ref, f, target * 100 if made < before else target)
+            for made, ref, f, target in spoiled._forecasts
+        )
+        return spoiled.decide(now, 1.0).reason
+
+    old = now - RECORD_DAYS * DAY - 2 * HOUR
+    assert with_record_spoiled(old) == VerticalReason.FORECAST
+    assert with_record_spoiled(now) == VerticalReason.TARGET
