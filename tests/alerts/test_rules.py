@@ -85,6 +85,22 @@ def test_transitions_for_and_keep_firing() -> None:
     assert key not in active
 
 
+def test_keep_firing_for_starts_again_when_the_series_comes_back() -> None:
+    active: dict = {}
+    key = (("alertname", "A"),)
+    hit = {key: Found((), 1.0)}
+    step(active, hit, 0, 0, 120_000)
+    step(active, {}, 60_000, 0, 120_000)
+    assert active[key].keep_firing_since == 60_000
+    step(active, hit, 120_000, 0, 120_000)
+    assert active[key].keep_firing_since == 0
+    step(active, {}, 180_000, 0, 120_000)
+    step(active, {}, 240_000, 0, 120_000)  # held since 180_000, not since 60_000
+    assert active[key].state is AlertState.FIRING
+    step(active, {}, 300_000, 0, 120_000)
+    assert active[key].state is AlertState.INACTIVE
+
+
 @given(st.lists(st.booleans(), min_size=1, max_size=40), st.integers(0, 5))
 def test_state_machine_matches_a_simple_model(present: list[bool], for_steps: int) -> None:
     active: dict = {}
@@ -163,3 +179,44 @@ def test_step_and_to_send_change_copies_not_alerts() -> None:
     assert {k: dict(vars(a)) for k, a in readers.items()} == seen
     assert work[moving].state is AlertState.INACTIVE
     assert readers[moving].state is AlertState.FIRING
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from([None, 0.0, -0.0, 1.0, 2.0]), min_size=4, max_size=4),
+            st.sampled_from([60_000, 60_000, 16 * 60_000]),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    st.sampled_from([0, 60_000, 120_000]),
+    st.sampled_from([0, 60_000, 180_000]),
+)
+def test_alerts_stepped_together_move_as_each_alone(
+    rounds: list[tuple[list[float | None], int, bool]], for_ms: int, keep_ms: int
+) -> None:
+    """An alert's course depends on its own series alone: four stepped (and sent) in one
+    map end each round as each stepped alone (values that go, come back, move, turn -0;
+    gaps beyond the retention of resolved alerts)."""
+    keys = [(("alertname", "A"), ("i", str(i))) for i in range(4)]
+    together: dict = {}
+    alone: list[dict] = [{} for _ in keys]
+    ts = 0
+    for values, gap, send in rounds:
+        ts += gap
+        found = {
+            k: Found((("v", repr(v)),), v)
+            for k, v in zip(keys, values, strict=True)
+            if v is not None
+        }
+        step(together, found, ts, for_ms, keep_ms)
+        for k, own in zip(keys, alone, strict=True):
+            step(own, {k: found[k]} if k in found else {}, ts, for_ms, keep_ms)
+        if send:
+            sent = to_send(together, ts, 60_000, 60_000)
+            sent_alone = [a for own in alone for a in to_send(own, ts, 60_000, 60_000)]
+            assert sorted(a.labels for a in sent) == sorted(a.labels for a in sent_alone)
+        merged = {k: a for own in alone for k, a in own.items()}
+        assert {k: vars(a) for k, a in together.items()} == {k: vars(a) for k, a in merged.items()}
