@@ -30,6 +30,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+import sys
 from array import array
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -546,7 +547,9 @@ def _kept_pairs(
     elif not found.get("container"):
         return None
     drop = selection.drop_labels
-    pairs = {k: v for k, v in parsed if k not in drop}
+    # Interned, as the store's index keeps them: a namespace, a container's name or an
+    # interface recur in thousands of series, parsed anew from each label text.
+    pairs = {sys.intern(k): sys.intern(v) for k, v in parsed if k not in drop}
     pairs.update(target.pairs())  # the scrape's labels win, as with honor_labels: false
     return pairs
 

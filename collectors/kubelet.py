@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import sys
 import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -563,8 +564,10 @@ def _labels_of(node: str, key: EntityKey, i: int) -> Labels:
     """The label set of series ``i`` of an entity, as the store knows it."""
     kind = key[0]
     labels = {"__name__": _SERIES_OF[kind][i], "node": node}
+    # Interned, as the store's index keeps them: a namespace or a container's name recurs
+    # in thousands of series, parsed anew from each node's response.
     if kind != "node":
-        labels["namespace"], labels["pod"] = key[1], key[2]
+        labels["namespace"], labels["pod"] = sys.intern(key[1]), key[2]
     if kind == "container":
-        labels["container"] = key[3]
+        labels["container"] = sys.intern(key[3])
     return make_labels(labels)

@@ -19,6 +19,7 @@ as before.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, cast
 
 from pydantic import TypeAdapter, ValidationError
@@ -185,7 +186,9 @@ def summary_samples(summary: Summary, target: TargetLabels) -> list[tuple[Labels
 def row_labels(key: RowKey, target: TargetLabels) -> Labels:
     """The full label set of a row of :func:`summary_rows` scraped from ``target``."""
     name, pairs = key
-    return tuple(sorted((("__name__", name), *target.pairs(), *pairs)))
+    # Interned, as the store's index keeps them: a namespace recurs in many series.
+    own = [(k, sys.intern(v)) for k, v in pairs]
+    return tuple(sorted((("__name__", name), *target.pairs(), *own)))
 
 
 def summary_rows(summary: Summary) -> list[tuple[RowKey, float]]:
