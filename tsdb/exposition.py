@@ -32,12 +32,13 @@ _ESCAPE_RE = re.compile(r"\\[\\\"n]")
 _TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped", "unknown"})
 _SPECIAL = {"nan": math.nan, "+inf": math.inf, "inf": math.inf, "-inf": -math.inf}
 # One sample line in the exact layout Go's client writes (no stray spaces, no braces or
-# newlines inside label values, a plain decimal value): what kubelets send every time.
+# newlines inside label values, a plain decimal value): what kubelets send every time. Both
+# patterns open with a newline, searched for as a literal (a pattern opened by ^ is tried at
+# every character: 1.2 to 1.7 times slower on cAdvisor text, ten times for comments); the
+# text is given a leading newline.
 _PLAIN_LINE = re.compile(
-    r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^{}\n]*)\})? ([0-9][0-9.eE+-]*)(?: (-?[0-9]+))?$", re.M
+    r"\n([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^{}\n]*)\})? ([0-9][0-9.eE+-]*)(?: (-?[0-9]+))?$", re.M
 )
-# A newline then "#", searched for as one literal (a pattern opened by ^ is tried at every
-# character: ten times slower on a kubelet's response); the text is given a leading newline.
 _COMMENT_LINE = re.compile(r"\n(#[^\n]*)")
 
 
@@ -107,8 +108,9 @@ def plain_sample_lines(text: str) -> list[tuple[str, str, str, str]] | None:
     cache :func:`parse_labels` per text) and values are numbers by the pattern, but
     :func:`float` must still accept them. Comment lines are checked as the full parser does.
     """
-    samples: list[tuple[str, str, str, str]] = _PLAIN_LINE.findall(text)
-    comments: list[str] = _COMMENT_LINE.findall("\n" + text)
+    lined = "\n" + text
+    samples: list[tuple[str, str, str, str]] = _PLAIN_LINE.findall(lined)
+    comments: list[str] = _COMMENT_LINE.findall(lined)
     lines = text.count("\n") + (0 if text.endswith("\n") else 1)
     if len(samples) + len(comments) != lines:
         return None  # blank, indented or unusual lines
