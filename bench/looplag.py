@@ -149,15 +149,15 @@ class Monitor:
         generation = info["generation"]
         if generation != 2:
             if phase == "start":
-                if self._why and generation == 1 and len(self.gc_walked) < 6:
+                # A young generation grown large: what it holds, before it is timed. Only
+                # then: listing the objects takes a reference to each, and a tuple another
+                # thread is still building must have none (CPython's tuple() raises).
+                if self._why and gc.get_count()[0] > YOUNG_WALK_SEEN and len(self.gc_walked) < 6:
                     walked = [o for g in range(generation + 1) for o in gc.get_objects(g)]
-                    if len(walked) > YOUNG_WALK_SEEN:
-                        # A young generation grown large (the collector was paused
-                        # meanwhile): what it holds, before it is timed.
-                        kinds = Counter(_kind(o) for o in walked).most_common(6)
-                        top = next(o for o in walked if _kind(o) == kinds[0][0])
-                        holder = f"held by {_owner(top, (walked,), depth=6)}"
-                        self.gc_walked.append((len(walked), [("young", 0), *kinds, (holder, 1)]))
+                    kinds = Counter(_kind(o) for o in walked).most_common(6)
+                    top = next(o for o in walked if _kind(o) == kinds[0][0])
+                    holder = f"held by {_owner(top, (walked,), depth=6)}"
+                    self.gc_walked.append((len(walked), [("young", 0), *kinds, (holder, 1)]))
                     del walked
                 self._young_started = time.thread_time()
             else:

@@ -252,7 +252,7 @@ async def exposition_async(
     *,
     in_child: bool = False,
     child_deadline_s: float = CHILD_DEADLINE_S,
-) -> bytes | bytearray:
+) -> bytes | memoryview:
     """:func:`exposition` for a server on the event loop: collected on the loop, deferred
     families built and everything rendered in a worker thread, or with ``in_child`` in a
     forked child (:mod:`runtime.forked`), which holds no interpreter lock the loop needs; a
