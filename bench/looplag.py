@@ -30,6 +30,8 @@ import asyncio
 import gc
 import json
 import multiprocessing
+import os
+import resource
 import sys
 import tempfile
 import threading
@@ -433,8 +435,19 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
     monitor = Monitor(args.why)
     long_calls = LongCalls()
     slow_steps = SlowSteps()
+    forks: list[float] = []
     if args.why:
         slow_steps.install()
+        fork = os.fork
+
+        def timed_fork() -> int:
+            started = time.perf_counter()
+            pid = fork()
+            if pid:
+                forks.append(time.perf_counter() - started)
+            return pid
+
+        os.fork = timed_fork
     if args.long_calls:
         # Before the loop's executor starts its threads: the hook is set for new threads.
         long_calls.install()
@@ -515,6 +528,8 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             await asyncio.gather(watch, flusher, return_exceptions=True)
             long_calls.remove()
             slow_steps.remove()
+            if args.why:
+                os.fork = fork
         errors = sum(health.errors.values())
         # What freezing kept from the collector, while the run's objects are all alive still:
         # cyclic garbage among the frozen objects is never freed while they stay frozen.
@@ -544,6 +559,8 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             k: {"longest": long_calls.longest_ms[k], "total": v}
             for k, v in long_calls.total_ms.most_common(12)
         },
+        "forks_ms": [t * 1000 for t in forks],
+        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "slow_loop_steps_ms": {
             name: {"longest": ms, "count": slow_steps.count[name]}
             for name, ms in sorted(slow_steps.longest_ms.items(), key=lambda kv: -kv[1])[:12]
@@ -682,6 +699,11 @@ def main() -> None:
     )
     for where, count in result["stalls"].items():
         print(f"  stalled {count:>4} x 10 ms in {where}")
+    if result["forks_ms"]:
+        print(
+            f"forks for /metrics: longest {max(result['forks_ms']):.0f} ms "
+            f"(peak resident {result['rss_mib']:,.0f} MiB)"
+        )
     if result["slow_loop_steps_ms"]:
         print(f"loop steps over {LONG_CALL_S * 1000:.0f} ms of CPU (longest ms, count):")
     for name, step in result["slow_loop_steps_ms"].items():
