@@ -29,6 +29,7 @@ from runtime.families import Family, built
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
 from simulator.scenario import parse_scenario
+from tests.support.collection import collection_scraper
 from tests.support.external import require_data
 from tsdb import Store, StoreSettings, eq, name_is, stale_mask
 
@@ -99,7 +100,7 @@ async def rig(sim: BackgroundCluster, tmp_path: Path) -> AsyncIterator[Rig]:
             async with httpx.AsyncClient() as http:
 
                 def scraper(job: str) -> Scraper:
-                    return _scraper(http, clock, settings, ScrapeHealth(job))
+                    return collection_scraper(http, clock, settings, ScrapeHealth(job))
 
                 def nodes() -> list[object]:
                     return node_endpoints(watcher.model)  # type: ignore[return-value]
@@ -124,22 +125,6 @@ async def rig(sim: BackgroundCluster, tmp_path: Path) -> AsyncIterator[Rig]:
         finally:
             await watcher.stop()
             store.close()
-
-
-def _scraper(
-    http: httpx.AsyncClient, clock: VirtualClock, settings: CollectorSettings, health: ScrapeHealth
-) -> Scraper:
-    return Scraper(
-        http,
-        clock,
-        health,
-        concurrency=8,
-        timeout_s=5,
-        stagger_s=0,
-        max_bytes=settings.max_response_bytes,
-        backoff_initial_s=1,
-        backoff_max_s=5,
-    )
 
 
 async def _cycles(rig: Rig, n: int) -> None:
@@ -274,7 +259,7 @@ async def test_rows_past_the_series_limit_are_dropped_and_counted(path: str) -> 
     try:
         async with httpx.AsyncClient(transport=transport) as http:
             health = ScrapeHealth("stats")
-            scraper = _scraper(http, clock, settings, health)
+            scraper = collection_scraper(http, clock, settings, health)
             [collector] = [
                 c
                 for c in kubelet_stats_collectors(

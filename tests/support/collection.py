@@ -16,7 +16,7 @@ from collectors.kube import api_client
 from collectors.kubelet import KubeletCollector
 from collectors.scrape import ScrapeHealth, Scraper
 from collectors.settings import CollectorSettings, KubernetesSettings
-from runtime.clock import VirtualClock
+from runtime.clock import Clock, VirtualClock
 from simulator.background import BackgroundCluster
 from tsdb import Store
 
@@ -48,17 +48,7 @@ async def collecting(
         try:
             await asyncio.wait_for(watcher.wait_synced(), 30)
             async with httpx.AsyncClient() as http:
-                scraper = Scraper(
-                    http,
-                    clock,
-                    health,
-                    concurrency=8,
-                    timeout_s=5,
-                    stagger_s=0,
-                    max_bytes=settings.max_response_bytes,
-                    backoff_initial_s=1,
-                    backoff_max_s=5,
-                )
+                scraper = collection_scraper(http, clock, settings, health)
                 kubelets = KubeletCollector(
                     scraper, store, clock, settings, lambda: node_endpoints(watcher.model)
                 )
@@ -73,3 +63,20 @@ async def collecting(
                 yield Collection(watcher, kubelets, cycle, health)
         finally:
             await watcher.stop()
+
+
+def collection_scraper(
+    http: httpx.AsyncClient, clock: Clock, settings: CollectorSettings, health: ScrapeHealth
+) -> Scraper:
+    """The scraper the collection tests use: eight at once, no stagger, short backoff."""
+    return Scraper(
+        http,
+        clock,
+        health,
+        concurrency=8,
+        timeout_s=5,
+        stagger_s=0,
+        max_bytes=settings.max_response_bytes,
+        backoff_initial_s=1,
+        backoff_max_s=5,
+    )
