@@ -531,8 +531,8 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             if args.why:
                 os.fork = fork
         errors = sum(health.errors.values())
-        # What freezing kept from the collector, while the run's objects are all alive still:
-        # cyclic garbage among the frozen objects is never freed while they stay frozen.
+        # What freezing kept from the collector (and what waits for a full collection), while
+        # the run's objects are all alive still: frozen cyclic garbage is never freed.
         gc.unfreeze()
         gc.set_debug(gc.DEBUG_SAVEALL)
         frozen_garbage = gc.collect()
@@ -685,8 +685,8 @@ def main() -> None:
         common = ", ".join(f"{name} {n:,}" for name, n in kinds if name != "young")
         print(f"  a {which} collection walked {walked:,} objects: {common}")
     print(
-        f"cyclic garbage among the objects frozen during the run: {result['frozen_garbage']:,} "
-        "objects (never freed while frozen)"
+        f"cyclic garbage left uncollected at the end: {result['frozen_garbage']:,} objects "
+        "(frozen, so never freed, or waiting in the oldest generation for a full collection)"
     )
     if result["frozen_garbage"]:
         kinds = ", ".join(f"{name} {n:,}" for name, n in result["frozen_garbage_kinds"])
