@@ -94,6 +94,7 @@ ALERT_API_RESOURCES = {
     "/api/v2/silence/{id}": "silences",
 }
 METRICS_PERMISSION = Permission("get", path="/metrics")
+HTTP_DRAIN_SECONDS = 5.0
 
 
 def leader_family(identity: str, leader: bool) -> Family:
@@ -304,6 +305,11 @@ class Service:
         self.cycle: CollectionCycle | None = None
         self.kubelets: KubeletCollector | None = None
         self._runners: list[web.AppRunner] = []
+        # At shutdown, requests in flight get this long before they are cancelled (a
+        # /metrics render's child is killed then): the flush and the Lease release that
+        # follow must fit in the pod's grace period too.
+        self.http_drain_seconds = HTTP_DRAIN_SECONDS
+        self._closed = False
         self.port: int | None = None
         self.api_port: int | None = None
 
@@ -604,7 +610,9 @@ class Service:
     async def _serve(
         self, app: web.Application, host: str, port: int, tls: ssl.SSLContext | None = None
     ) -> int:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=self.http_drain_seconds
+        )
         await runner.setup()
         self._runners.append(runner)
         site = web.TCPSite(runner, host, port, ssl_context=tls)
@@ -684,7 +692,10 @@ class Service:
 
     async def close(self) -> None:
         """Stop watching, persist alert state and the outbox, close connections and the HTTP
-        server, flush and close the store."""
+        server, flush and close the store. Once: later calls do nothing."""
+        if self._closed:
+            return
+        self._closed = True
         await self.alerts.aclose()
         await self.watcher.stop()
         if self._storage_http is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import fcntl
 import gc
 import os
@@ -33,6 +34,7 @@ __all__ = ["ForkedWorkFailed", "forking_works", "run_forked"]
 _HEADER = struct.Struct("<BQ")
 _OK, _FAILED = 0, 1
 _READ = 1 << 20
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class ForkedWorkFailed(RuntimeError):
@@ -53,6 +55,7 @@ async def run_forked(work: Callable[[], bytes], deadline_s: float | None = None)
     held at the fork would wait for ever). Cancelling the caller kills the child."""
     loop = asyncio.get_running_loop()
     r, w = os.pipe()
+    parent = os.getpid()
     with contextlib.suppress(AttributeError, OSError):
         # A larger pipe: fewer wake-ups of the loop for a large answer (Linux only).
         fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, _READ)
@@ -63,7 +66,7 @@ async def run_forked(work: Callable[[], bytes], deadline_s: float | None = None)
         os.close(w)
         raise ForkedWorkFailed(f"cannot fork: {e}") from e
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
-        _child(work, r, w)
+        _child(work, r, w, parent)
     os.close(w)
     try:
         os.set_blocking(r, False)
@@ -86,10 +89,11 @@ async def run_forked(work: Callable[[], bytes], deadline_s: float | None = None)
     return answer
 
 
-def _child(work: Callable[[], bytes], r: int, w: int) -> None:  # pragma: no cover
+def _child(work: Callable[[], bytes], r: int, w: int, parent: int) -> None:  # pragma: no cover
     code = 1
     try:
         os.close(r)
+        _die_with_parent(parent)
         gc.disable()
         # Signals are the parent's business: the loop's wake-up descriptor is shared.
         signal.set_wakeup_fd(-1)
@@ -107,6 +111,19 @@ def _child(work: Callable[[], bytes], r: int, w: int) -> None:  # pragma: no cov
         code = 0
     finally:
         os._exit(code)
+
+
+def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in the child
+    """Have the kernel kill this child when the parent ends (Linux): a parent killed while
+    the child works would otherwise leave it running, holding the parent's stderr and
+    whatever else it inherited."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            return
+    # The parent may have ended before the request took effect.
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _write_all(fd: int, data: bytes) -> None:  # pragma: no cover - runs in the child

@@ -366,12 +366,14 @@ class Store:
         return sid
 
     def labels(self, ref: int) -> Labels:
-        """The labels of a series id."""
-        with self._lock:
-            try:
-                return self._index.labels(ref)
-            except KeyError:
-                raise UnknownSeries(f"unknown series id {ref}") from None
+        """The labels of a series id; takes no lock, so a ``/metrics`` renderer in a forked
+        child may call it (a lock held by a parent's thread at the fork stays held there)."""
+        # One dict read, atomic under the interpreter lock: an id forgotten meanwhile is
+        # unknown, never half-read.
+        try:
+            return self._index.labels(ref)
+        except KeyError:
+            raise UnknownSeries(f"unknown series id {ref}") from None
 
     # ----------------------------------------------------------------------------- append
 

@@ -5,6 +5,7 @@ interval, malformed responses as scrape failures with stale series."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from collectors.settings import CollectorSettings, KubernetesSettings
 from runtime import names, names_kubelet
 from runtime.clock import VirtualClock
 from runtime.families import Family, built
+from runtime.forked import run_forked
 from simulator.background import BackgroundCluster
 from simulator.faults import FaultSpec
 from simulator.scenario import parse_scenario
@@ -184,6 +186,36 @@ async def test_cadvisor_and_summary_series_reach_the_store_with_kubelet_labels(r
 
     assert attempts(list(asked.build())) == {"kubelet": 8, "cadvisor": 4, "summary": 2}
     assert attempts(list(rig.cycle.health().build()))["kubelet"] == 10
+
+
+async def test_their_series_render_in_a_forked_child_while_a_thread_holds_the_store(
+    rig: Rig,
+) -> None:
+    """A child forked to render ``/metrics`` has only the forking thread: a lock another
+    thread held at the fork is never released there, so building the families must take
+    none of the store's."""
+    await _cycles(rig, 2)
+    families = rig.cycle.families()
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_store() -> None:
+        with rig.store._lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_the_store)
+    holder.start()
+    try:
+        held.wait(30)
+        names_built = await run_forked(
+            lambda: " ".join(f.name for f in built(families)).encode(), deadline_s=20
+        )
+    finally:
+        release.set()
+        holder.join()
+    assert {names_kubelet.CFS_THROTTLED_SECONDS, names_kubelet.VOLUME_USED} <= set(
+        bytes(names_built).decode().split()
+    )
 
 
 async def test_a_garbled_response_fails_the_scrape_and_ends_the_nodes_series(rig: Rig) -> None:

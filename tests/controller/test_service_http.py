@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
+
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from runtime.families import Deferred, FamiliesCollector, Family
 from tests.controller.conftest import Rig, horizontal, pas
 
 
@@ -44,3 +50,34 @@ async def test_health_readiness_and_metrics(rig: Rig) -> None:
         'foresight_autoscaler_desired_replicas{autoscaler="web"}', round(rig.clock.now() * 1000)
     )
     assert len(result.series) == 1
+
+
+async def test_a_render_in_flight_at_shutdown_is_cut_off_and_its_child_killed(rig: Rig) -> None:
+    r, w = os.pipe()
+
+    def hangs() -> list[Family]:
+        os.write(w, str(os.getpid()).encode())
+        while True:
+            time.sleep(1)
+
+    rig.service.registry.register(FamiliesCollector(lambda: [Deferred(hangs)]))
+    rig.service.http_drain_seconds = 0.2
+    port = await rig.service.serve_http()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        scrape = asyncio.ensure_future(http.get("/metrics"))
+        try:
+            child = int(await asyncio.to_thread(os.read, r, 32))
+        finally:
+            os.close(r)
+            os.close(w)
+        # Closing waits for the request no longer than the drain time, not for the render.
+        await asyncio.wait_for(rig.service.close(), 20)
+        with pytest.raises(httpx.HTTPError):
+            await scrape
+    for _ in range(500):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail(f"the render's child {child} still runs after the service closed")

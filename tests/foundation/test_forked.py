@@ -7,14 +7,19 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
 from runtime.families import Deferred, FamiliesCollector, Family, exposition, exposition_async
 from runtime.forked import ForkedWorkFailed, run_forked
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_the_answer_arrives_whole() -> None:
@@ -188,3 +193,42 @@ async def test_a_render_stuck_in_the_child_is_done_again_in_a_thread() -> None:
         assert b"foresight_locked 1.0" in await render
     finally:
         logging.getLogger("runtime.families").removeHandler(watch)
+
+
+_ORPHAN = """
+import asyncio, os, sys, time
+from runtime.forked import run_forked
+
+def hangs():
+    print(os.getpid(), flush=True)
+    while True:
+        time.sleep(1)
+
+asyncio.run(run_forked(hangs))
+"""
+
+
+def test_a_child_ends_with_its_killed_parent() -> None:
+    """A parent killed mid-work (SIGKILL: nothing of it runs) takes its child along, so
+    no render outlives the service holding its stderr."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    ) as parent:
+        try:
+            assert parent.stdout is not None
+            child = int(parent.stdout.readline())
+        finally:
+            parent.kill()
+    deadline = time.monotonic() + 10
+    while _alive(child):
+        assert time.monotonic() < deadline, f"the child {child} outlived its killed parent"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    # Reparented to init (or a subreaper), which reaps it: a zombie counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
