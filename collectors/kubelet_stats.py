@@ -5,7 +5,11 @@ They reach kubelets as the resource collector does (directly, or through the API
 node proxy, with the same client, token and TLS) and run within the collection cycle when
 their interval has passed (:meth:`KubeletStatsCollector.collect_if_due`). A kubelet's
 response is reduced to its kept samples as soon as it arrives, so that a cycle never holds
-thousands of full responses. Samples are written at the scrape's time (as kube-prometheus
+thousands of full responses: as the resource collector's, most reads take a few
+milliseconds on the event loop; a read that takes tens of milliseconds (a node's first cAdvisor
+response, or one whose rows changed, read line by line) runs in a worker thread, so that the
+loop is never held that long, with at most ``concurrency`` responses held at once, read or
+waiting to be read. Samples are written at the scrape's time (as kube-prometheus
 scrapes cAdvisor, ``honorTimestamps: false``). A kubelet that fails, or whose response is
 malformed (a scrape failure with reason ``parse_error``), gets staleness markers on its
 series, and so does every series that a later response no longer has.
@@ -23,14 +27,23 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from collectors.cadvisor import RowCache, RowLabels, Rows, Selection, TargetLabels, read_cadvisor
+from collectors.cadvisor import (
+    RowCache,
+    RowLabels,
+    Rows,
+    Selection,
+    TargetLabels,
+    read_by_position,
+    read_cadvisor,
+)
 from collectors.kubelet import Headers, NodeEndpoint, TargetCache, kubelet_url, token_headers
 from collectors.scrape import ScrapeHealth, ScrapeOutcome, Scraper, ScrapeTarget
 from collectors.settings import CollectorSettings
 from collectors.summary import RowKey, SummaryError, decode_summary, row_labels, summary_columns
 from runtime import names_kubelet
-from runtime.clock import Clock
+from runtime.clock import Clock, in_thread
 from runtime.families import Family, Kind
+from runtime.gcpause import call_paused
 from tsdb import SeriesLimitExceeded, Store, UnknownSeries
 from tsdb.exposition import ExpositionError
 from tsdb.labels import Labels
@@ -43,6 +56,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# Reads of one collector in worker threads at once: they hold the interpreter lock nearly all
+# the time, so more would not finish sooner, and would keep the threads that the rest of the
+# service hands work to (rule rounds, queries) busy.
+_THREAD_READS = 2
 
 
 @dataclass(slots=True)
@@ -59,6 +77,9 @@ class _NodeStats:
     # Series written by the last successful scrape and their values, replaced as one
     # (``/metrics`` reads them from another thread).
     latest: Rows = ([], [])
+    # Rows past the store's series limit met by a read in a worker thread, counted by the
+    # loop once the read is done.
+    rejected: int = 0
 
 
 class KubeletStatsCollector(abc.ABC):
@@ -94,6 +115,10 @@ class KubeletStatsCollector(abc.ABC):
             settings.cadvisor_drop_labels,
             settings.cadvisor_drop_interfaces,
         )
+        # Responses held at once, from their fetch to the end of their read: a read waiting
+        # for a thread holds its response (megabytes of cAdvisor text) meanwhile.
+        self._held = asyncio.Semaphore(settings.concurrency)
+        self._threads = asyncio.Semaphore(_THREAD_READS)
 
     @property
     def health(self) -> ScrapeHealth:
@@ -163,6 +188,10 @@ class KubeletStatsCollector(abc.ABC):
     async def _scrape(self, target: ScrapeTarget, labels: TargetLabels, delay: float) -> None:
         if delay:
             await self._clock.sleep(delay)
+        async with self._held:
+            await self._scrape_held(target, labels)
+
+    async def _scrape_held(self, target: ScrapeTarget, labels: TargetLabels) -> None:
         outcome = await self._scraper.scrape(target, decode=False)
         state = self._state.get(target.key)
         if state is None:
@@ -173,11 +202,19 @@ class KubeletStatsCollector(abc.ABC):
             self._failed(state)
             return
         try:
-            refs, values = self._decode(body, state, labels)
+            read = self._read_on_loop(body, state, labels)
+            if read is None:
+                async with self._threads:
+                    read = await in_thread(self._clock, self._decode_apart, body, state, labels)
+            refs, values = read
         except (ExpositionError, SummaryError) as e:
             self._scraper.fail(outcome, "parse_error", str(e)[:200])
             self._failed(state)
             return
+        finally:
+            if state.rejected:
+                self._scraper.health.count_rejected("series_limit", state.rejected)
+                state.rejected = 0
         self._succeeded(outcome)
         # The rows of the last response again (read by position): none is twice, none gone.
         if refs is not state.latest[0]:
@@ -202,22 +239,34 @@ class KubeletStatsCollector(abc.ABC):
         for ref in refs:
             self._store.mark_stale(ref, at_ms)
 
+    def _read_on_loop(self, body: bytes, state: _NodeStats, target: TargetLabels) -> Rows | None:
+        """The rows of a response when they take a few milliseconds to read; None sends the
+        response to :meth:`_decode` in a worker thread."""
+        return self._decode(body, state, target)
+
+    def _decode_apart(self, body: bytes, state: _NodeStats, target: TargetLabels) -> Rows:
+        """:meth:`_decode` in a worker thread: with full collections held off, which would
+        walk every object of the service with the loop's thread stopped too."""
+        return call_paused(self._decode, body, state, target)
+
     @abc.abstractmethod
     def _decode(self, body: bytes, state: _NodeStats, target: TargetLabels) -> Rows:
         """The series ids and values of one response (cAdvisor text, or a summary), as the
-        UTF-8 bytes it came in."""
+        UTF-8 bytes it came in; on the event loop, or in a worker thread (then it touches
+        nothing but ``state`` and the store)."""
 
-    def _series(self, labels: Labels) -> int:
-        """The series id of ``labels``; -1 (dropped, counted) past the store's series limit."""
+    def _series(self, labels: Labels, state: _NodeStats) -> int:
+        """The series id of ``labels``; -1 past the store's series limit (counted in
+        ``state.rejected``)."""
         try:
             return self._store.ref(labels)
         except SeriesLimitExceeded:
-            self._scraper.health.count_rejected("series_limit")
+            state.rejected += 1
             return -1
 
-    def _series_of(self, label_sets: Sequence[Labels | None]) -> list[int]:
-        """The series ids of ``label_sets`` (None, and any past the store's series limit: -1),
-        those not known yet created together."""
+    def _series_of(self, label_sets: Sequence[Labels | None], state: _NodeStats) -> list[int]:
+        """The series ids of ``label_sets`` (None, and any past the store's series limit: -1,
+        counted in ``state.rejected``), those not known yet created together."""
         wanted = [labels for labels in label_sets if labels is not None]
         if not wanted:
             return [-1] * len(label_sets)
@@ -225,7 +274,7 @@ class KubeletStatsCollector(abc.ABC):
             found = iter(self._store.refs(wanted).tolist())
         except SeriesLimitExceeded:
             # Those within the limit were created: one by one, each past it counted.
-            found = iter([self._series(labels) for labels in wanted])
+            found = iter([self._series(labels, state) for labels in wanted])
         return [-1 if labels is None else next(found) for labels in label_sets]
 
     def latest(self) -> list[Rows]:
@@ -280,11 +329,14 @@ class CadvisorCollector(KubeletStatsCollector):
 
     path = names_kubelet.CADVISOR_PATH
 
+    def _read_on_loop(self, body: bytes, state: _NodeStats, target: TargetLabels) -> Rows | None:
+        return read_by_position(body, state.rows)
+
     def _decode(self, body: bytes, state: _NodeStats, target: TargetLabels) -> Rows:
         row_labels = RowLabels(self._selection, target)
 
         def resolve(rows: Sequence[tuple[str, Labels]]) -> list[int]:
-            return self._series_of([row_labels(name, labels) for name, labels in rows])
+            return self._series_of([row_labels(name, labels) for name, labels in rows], state)
 
         return read_cadvisor(body, self._selection.metrics, state.rows, resolve)
 
@@ -306,7 +358,7 @@ class SummaryCollector(KubeletStatsCollector):
         # full collections).
         known = state.summary_refs
         new = [key for key in rows if key not in known]
-        made = self._series_of([row_labels(key, target) for key in new]) if new else []
+        made = self._series_of([row_labels(key, target) for key in new], state) if new else []
         created = dict(zip(new, made, strict=True))
         refs: list[int] = []
         values: list[float] = []

@@ -314,3 +314,34 @@ async def test_rows_past_the_series_limit_are_dropped_and_counted(path: str) -> 
             assert again == (rejected if cadvisor else 2 * rejected)
     finally:
         store.close()
+
+
+async def test_a_first_cadvisor_read_runs_in_a_worker_thread_and_the_next_on_the_loop() -> None:
+    """A node's first response is read line by line (tens of milliseconds): off the event
+    loop; the next, laid out the same, by position on the loop."""
+    body = require_data("k8s/nri-kubernetes-1_35/kubelet_metrics_cadvisor").read_bytes()
+    clock = VirtualClock(start=START)
+    store = Store(StoreSettings(), clock, persistent=False)
+    settings = CollectorSettings(kubelet_scheme="http", stagger_seconds=0, token_file=None)
+    nodes = [NodeEndpoint(f"node-{i}", (("InternalIP", f"10.0.0.{i}"),), 10250) for i in (1, 2)]
+    on_loop: list[bool] = []
+
+    class Watched(CadvisorCollector):
+        def _decode(self, body: bytes, state: object, target: object) -> object:  # type: ignore[override]
+            on_loop.append(threading.current_thread() is threading.main_thread())
+            return super()._decode(body, state, target)  # type: ignore[arg-type]
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    try:
+        async with httpx.AsyncClient(transport=transport) as http:
+            health = ScrapeHealth("cadvisor")
+            scraper = collection_scraper(http, clock, settings, health)
+            collector = Watched(scraper, store, clock, settings, lambda: nodes, 30)
+            first = await collector.collect()
+            assert on_loop == [False, False]
+            clock.advance(30)
+            assert await collector.collect() == first > 0
+            assert on_loop == [False, False]  # read by position: no line-by-line read
+            assert all(health.up.values()) and len(health.up) == 2
+    finally:
+        store.close()
