@@ -20,6 +20,7 @@ import sys
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -122,11 +123,9 @@ class SeriesIndex:
         groups = []
         for names, rows in by_schema.items():
             group = [label_sets[i] for i in rows]
-            columns = [
-                self.strings.codes(list(map(itemgetter(1), map(itemgetter(j), group))))
-                for j in range(len(names))
-            ]
-            codes = np.stack(columns, axis=1) if columns else np.zeros((len(rows), 0), np.int32)
+            # Every value of the group in one pass, row after row.
+            flat = list(map(itemgetter(1), chain.from_iterable(group)))
+            codes = self.strings.codes(flat).reshape(len(rows), len(names))
             if check is not None:
                 _check_metrics(check, names, group, codes)
             groups.append((names, rows, codes))
@@ -159,15 +158,27 @@ class SeriesIndex:
         names, values, sids = names[order], values[order], sids[order]
         new = np.ones(len(names), dtype=bool)
         new[1:] = (names[1:] != names[:-1]) | (values[1:] != values[:-1])
-        bounds = np.append(np.flatnonzero(new), len(names)).tolist()
-        texts = self.strings.values()
-        names_at, values_at = names[new].tolist(), values[new].tolist()
-        for name_id, value, a, b in zip(names_at, values_at, bounds, bounds[1:], strict=False):
-            postings = self._postings.setdefault(self._names[name_id], {})
-            text = texts[value]
+        firsts = np.flatnonzero(new)
+        # Each pair's ids as a slice of one buffer: no numpy slice and no conversion per
+        # pair (a round's first ALERTS are tens of thousands of pairs of a few ids each).
+        raw = sids.astype(np.int32, copy=False).tobytes()
+        bounds = (np.append(firsts, len(names)) * 4).tolist()
+        name_at = names[firsts]
+        texts = self.strings.values()[values[firsts]].tolist()
+        postings_of = {
+            int(n): self._postings.setdefault(self._names[n], {}) for n in distinct(name_at)
+        }
+        for name_id, text, a, b in zip(name_at.tolist(), texts, bounds, bounds[1:], strict=False):
+            postings = postings_of[name_id]
             ids = postings.get(text)
-            more = sids[a:b]
-            postings[text] = array("i", more.tobytes()) if ids is None else _extended(ids, more)
+            if ids is None:
+                postings[text] = array("i", raw[a:b])
+                continue
+            try:
+                ids.frombytes(raw[a:b])
+            except BufferError:
+                # A view still pins the buffer (see :func:`_grown`): extend a copy.
+                postings[text] = _extended(ids, sids[a // 4 : b // 4])
 
     def _name_id(self, name: str) -> int:
         name_id = self._name_ids.get(name)

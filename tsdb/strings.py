@@ -44,7 +44,10 @@ class StringTable:
         """:meth:`code` of each value."""
         found = list(map(self._codes.get, values))
         if None in found:
-            found = list(map(self.code, values))
+            # New strings get their codes in order of first use; known ones are found.
+            code = self.code
+            for i in [i for i, c in enumerate(found) if c is None]:
+                found[i] = code(values[i])
         return np.array(found, dtype=np.int32)
 
     def find(self, value: str) -> int | None:

@@ -31,3 +31,20 @@ def test_add_while_views_pin_the_label_codes() -> None:
     assert names == ["__name__", "job"]
     assert [index.strings.values()[c] for c in codes[:, 1].tolist()] == ["a", "b"]
     assert all(len(p) for p in pins)
+
+
+def test_add_many_while_a_view_pins_the_postings() -> None:
+    index = SeriesIndex()
+    first = index.add(make_labels({"__name__": "up", "job": "a"}))
+    pinned = np.frombuffer(index._postings["job"]["a"], dtype=np.int32)
+    made = index.add_many(
+        [make_labels({"__name__": "up", "job": "a", "x": str(i)}) for i in range(3)]
+        + [make_labels({"__name__": "up", "job": "b"})]
+    )
+    assert pinned.tolist() == [first]
+    assert np.frombuffer(index._postings["job"]["a"], dtype=np.int32).tolist() == [
+        first,
+        *made[:3].tolist(),
+    ]
+    assert index._postings["job"]["b"].tolist() == [int(made[3])]
+    assert index._postings["__name__"]["up"].tolist() == [first, *made.tolist()]
