@@ -187,16 +187,18 @@ def _cut_blocks(text: bytes, keep: Collection[bytes]) -> tuple[bytes, BlockPlan 
     return b"".join(kept), plan
 
 
-def _blocks_near(text: bytes, plan: BlockPlan) -> bytes | None:
-    """The kept blocks of ``text`` where ``plan`` says they are; None where it does not fit
-    (then the text is cut by :func:`kept_blocks`)."""
+def _blocks_near(text: bytes, plan: BlockPlan) -> list[bytes | memoryview] | None:
+    """The kept blocks of ``text`` where ``plan`` says they are, in order, as views (and a
+    newline after the text's last line when it has none): their text joined is what
+    :func:`kept_blocks` would cut. None where the plan does not fit (then the text is cut
+    by :func:`kept_blocks`)."""
     marker = plan.marker
     if not text.startswith(marker):
         return None
     separator = b"\n" + marker
     spans = plan.spans
     found: list[int] = []
-    # Views of the blocks, so that the text kept is copied once, by the join.
+    # Views of the blocks: they are split where they are, never copied.
     view = memoryview(text)
     kept: list[bytes | memoryview] = []
     shift = 0
@@ -228,7 +230,7 @@ def _blocks_near(text: bytes, plan: BlockPlan) -> bytes | None:
         until = found[2 * i] if i < len(plan.heads) else len(text)
         if text.find(b"\n" + head, begin, until) >= 0 or (i == 0 and text.startswith(head)):
             return None  # a kept family that was not there: read the text whole
-    return b"".join(kept)
+    return kept
 
 
 @dataclass
@@ -295,7 +297,7 @@ def read_cadvisor(
         return [ref for ref, _ in rows], [value for _, value in rows]
     kept, cache.plan = cut
     parts = _VALUE_AT_END.split(kept)
-    read = _by_position(parts, cache)
+    read = _by_position(parts[0::2], parts[1::2], cache)
     if read is not None:
         return read
     refs, values = _read_lines(_decoded(kept), keep, cache, resolve)
@@ -310,10 +312,19 @@ def read_by_position(data: bytes, cache: RowCache) -> Rows | None:
     :func:`read_cadvisor` (line by line: tens of milliseconds)."""
     if cache.plan is None or cache.layout is None:
         return None
-    near = _blocks_near(data, cache.plan)
-    if near is None:
+    blocks = _blocks_near(data, cache.plan)
+    if blocks is None:
         return None
-    return _by_position(_VALUE_AT_END.split(near), cache)
+    # Split block by block, the same parts as the blocks' text joined and split (a value
+    # ends its line, a block ends with a newline), without the copy of a megabyte.
+    between: list[bytes] = []
+    values: list[bytes] = []
+    split = _VALUE_AT_END.split
+    for block in blocks:
+        parts = split(block)
+        between += parts[0::2]
+        values += parts[1::2]
+    return _by_position(between, values, cache)
 
 
 def _decoded(data: bytes) -> str:
@@ -332,25 +343,26 @@ def _encoded(keep: Collection[str]) -> Collection[bytes]:
     return frozenset(name.encode() for name in keep)
 
 
-def _layout_of(parts: list[bytes]) -> int:
-    """A fingerprint of the text between the values of ``parts`` (a text split by
-    :data:`_VALUE_AT_END`): its length, CRC-32 and Adler-32, 96 bits.
+def _layout_of(between: list[bytes]) -> int:
+    """A fingerprint of the text between the values of a text split by
+    :data:`_VALUE_AT_END` (``between``: the parts that are not values, in order, however
+    they are cut): its length, CRC-32 and Adler-32, 96 bits.
 
     Two checksums of zlib-ng's over one joined copy: a megabyte in 0.1 ms, where hashing the
     parts themselves (SipHash, and an object each) took 1 ms, half of a steady read.
     """
-    between = b"".join(parts[0::2])
-    return len(between) << 64 | zlib_ng.crc32(between) << 32 | zlib_ng.adler32(between)
+    text = b"".join(between)
+    return len(text) << 64 | zlib_ng.crc32(text) << 32 | zlib_ng.adler32(text)
 
 
-def _by_position(parts: list[bytes], cache: RowCache) -> Rows | None:
-    """The kept rows of a text split by :data:`_VALUE_AT_END`, by the positions of their
-    values, when the text between the values is the layout learned; None otherwise."""
-    if cache.layout is None or _layout_of(parts) != cache.layout:
+def _by_position(between: list[bytes], values: list[bytes], cache: RowCache) -> Rows | None:
+    """The kept rows of a text split by :data:`_VALUE_AT_END` (into the parts ``between``
+    the values and the ``values``), by the positions of their values, when the text between
+    the values is the layout learned; None otherwise."""
+    if cache.layout is None or _layout_of(between) != cache.layout:
         return None
-    found = parts[1::2]
     try:
-        return cache.picked, array("d", map(float, map(found.__getitem__, cache.picks)))
+        return cache.picked, array("d", map(float, map(values.__getitem__, cache.picks)))
     except ValueError:
         return None  # a value such as "1e": read line by line, which names the line
 
@@ -374,7 +386,7 @@ def _note_layout(cache: RowCache, parts: list[bytes]) -> None:
     for i, ref in enumerate(rows):
         if ref == _UNCACHED or (ref >= 0 and i not in split_lines):
             return  # a row whose value is not split out: never read by position
-    cache.layout, cache.picks, cache.picked = _layout_of(parts), picks, picked
+    cache.layout, cache.picks, cache.picked = _layout_of(parts[0::2]), picks, picked
 
 
 def _read_lines(
