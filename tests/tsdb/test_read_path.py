@@ -13,6 +13,7 @@ from runtime.clock import VirtualClock
 from tsdb import Store, StoreSettings
 from tsdb.arrays import Column, distinct, distinct_inverse, windows
 from tsdb.block import build_block
+from tsdb.gather import _rows
 from tsdb.labels import Matcher
 
 T0 = 1_700_000_000_000
@@ -158,3 +159,24 @@ def test_a_column_view_stays_as_it_was_while_the_column_grows() -> None:
     assert [len(v) for v in views] == list(range(1, 200))
     assert column.last() == 199 and len(column) == 200
     assert not column.view().flags.writeable
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    first=st.integers(0, 20),
+    gaps=st.lists(st.integers(1, 6), max_size=30),
+    even=st.booleans(),
+    width=st.integers(1, 5),
+    spare=st.integers(0, 3),
+)
+def test_a_parts_rows_are_its_runs_whether_evenly_spaced_or_not(
+    first: int, gaps: list[int], even: bool, width: int, spare: int
+) -> None:
+    # Evenly spaced runs are read through a strided view, others gathered: the same rows.
+    if even and gaps:
+        gaps = [gaps[0]] * len(gaps)
+    lo = first + np.concatenate(([0], np.cumsum(gaps))).astype(np.int64)
+    values = np.arange(int(lo[-1]) + width + spare, dtype=np.float64) * 1.5
+    got = _rows(values, lo, width)
+    assert got.tolist() == [values[a : a + width].tolist() for a in lo.tolist()]
+    assert not got.flags.writeable or not np.shares_memory(got, values)
