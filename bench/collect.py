@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import gzip
 import json
 import multiprocessing
@@ -349,14 +350,16 @@ async def _measure_stats(nodes: int, info: dict[str, Any], conn: Connection) -> 
             ):
                 wall = time.perf_counter()
                 cpu = time.process_time()
-                figures[f"{name}_samples"] = await collect()
+                with GcTime() as collections:
+                    figures[f"{name}_samples"] = await collect()
                 figures[f"{name}_s"] = time.perf_counter() - wall
                 figures[f"{name}_cpu_s"] = time.process_time() - cpu
                 if cycle == 0:
                     figures[f"{name}_first_cpu_s"] = figures[f"{name}_cpu_s"]
                 print(
                     f"  cycle {cycle + 1} {name}: {figures[f'{name}_s']:.1f} s, "
-                    f"{figures[f'{name}_cpu_s']:.1f} CPU s",
+                    f"{figures[f'{name}_cpu_s']:.1f} CPU s, of them "
+                    f"{collections.seconds:.2f} s in {collections.full} full collections",
                     flush=True,
                 )
             # What the service does after every cycle (runtime.gcpause): full collections
@@ -377,6 +380,33 @@ async def _measure_stats(nodes: int, info: dict[str, Any], conn: Connection) -> 
         "peak_mib": resource_usage_mib(),
         **figures,
     }
+
+
+class GcTime:
+    """Time spent in the cyclic garbage collector's full collections (of the oldest
+    generation), and how many ran, since this was made: a job's allocations may set them
+    off, and each walks every object not frozen yet."""
+
+    def __init__(self) -> None:
+        self.full = 0
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __enter__(self) -> GcTime:
+        gc.callbacks.append(self._note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._note)
+
+    def _note(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.full += 1
+            self.seconds += time.perf_counter() - self._started
 
 
 def resource_usage_mib() -> float:
