@@ -76,6 +76,7 @@ from runtime.families import (
     Family,
     exposition_async,
 )
+from runtime.forked import keep_blas_in_caller
 from runtime.gcpause import freeze_long_lived
 from runtime.redact import redact_settings, redact_url
 from runtime.supervise import Supervisor
@@ -161,6 +162,9 @@ class Service:
     ) -> None:
         """``api_routes`` are served on the API port beside the alert API, behind the same
         guard, each with its own permission."""
+        # Before any thread computes: /metrics forks, and a fork while BLAS runs on its
+        # own pool would hang the process (see runtime.forked).
+        keep_blas_in_caller()
         self.settings = settings
         self.clock = clock
         self.api = api if api is not None else api_client(settings.kubernetes)

@@ -76,6 +76,7 @@ from collectors.settings import CollectorSettings
 from promql import Engine
 from runtime.clock import VirtualClock
 from runtime.families import Deferred, FamiliesCollector, Family, exposition_async
+from runtime.forked import keep_blas_in_caller
 from runtime.gcpause import freeze_long_lived
 from runtime.gil import favour_event_loop
 from simulator.cluster import SimulatedCluster
@@ -285,41 +286,70 @@ class SlowSteps:
     """Steps of the event loop (one callback, or one step of a task up to its next ``await``)
     that took more than ``LONG_CALL_S`` of the loop thread's CPU: the loop's own work that
     makes it late, whatever other threads do. CPU time, so that a loaded machine shows what an
-    idle one would."""
+    idle one would; with the part of it spent in the kernel and the page faults taken (copies
+    of pages written after a fork, first touches of new memory), which user time alone hides."""
 
     def __init__(self) -> None:
         self.longest_ms: dict[str, float] = {}
         self.count: Counter[str] = Counter()
+        # Of each name's longest step: kernel ms, minor page faults, involuntary switches.
+        self.kernel: dict[str, tuple[float, int, int]] = {}
+        # Off once the measurement ends: what the benchmark does after it is not the loop's.
+        self.active = True
         self._original = asyncio.events.Handle._run
 
     def install(self) -> None:
         original = self._original
         record = self._record
+        usage = resource.getrusage
+        thread = resource.RUSAGE_THREAD
 
         def timed(handle: asyncio.events.Handle) -> None:
-            started = time.thread_time()
+            before = usage(thread)
             original(handle)
-            took = time.thread_time() - started
-            if took > LONG_CALL_S:
-                record(handle, took)
+            after = usage(thread)
+            took = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            if took > LONG_CALL_S and self.active:
+                record(handle, took, before, after)
 
         asyncio.events.Handle._run = timed  # type: ignore[method-assign, assignment]
 
     def remove(self) -> None:
         asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
 
-    def _record(self, handle: asyncio.events.Handle, took: float) -> None:
+    def _record(
+        self,
+        handle: asyncio.events.Handle,
+        took: float,
+        before: resource.struct_rusage,
+        after: resource.struct_rusage,
+    ) -> None:
         callback = handle._callback  # type: ignore[attr-defined]
         task = getattr(callback, "__self__", None)
         if isinstance(task, asyncio.Task):
-            coro: Any = task.get_coro()
-            # Where the task stopped after the step: its next await.
+            outer: Any = task.get_coro()
+            coro = outer
+            # Where the task stopped after the step: its innermost await.
+            while getattr(coro, "cr_await", None) is not None and hasattr(
+                coro.cr_await, "cr_frame"
+            ):
+                coro = coro.cr_await
             frame = getattr(coro, "cr_frame", None)
-            name = f"task {getattr(coro, '__qualname__', coro)}, then at {_where(frame, True)}"
+            name = f"task {outer.__qualname__}, then at {_where(frame, True)}"
         else:
             name = getattr(callback, "__qualname__", repr(callback))
+            transport: Any = task
+            protocol = getattr(transport, "_protocol", None)
+            if protocol is not None:  # a transport's read: whose data it was
+                name += f" for {_kind(protocol)} from {transport.get_extra_info('peername')}"
         self.count[name] += 1
-        self.longest_ms[name] = max(self.longest_ms.get(name, 0.0), took * 1000)
+        if took * 1000 > self.longest_ms.get(name, 0.0):
+            self.longest_ms[name] = took * 1000
+            self.kernel[name] = (
+                (after.ru_stime - before.ru_stime) * 1000,
+                after.ru_minflt - before.ru_minflt,
+                after.ru_nivcsw - before.ru_nivcsw,
+            )
 
 
 def _kind(obj: Any) -> str:
@@ -436,15 +466,25 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
     long_calls = LongCalls()
     slow_steps = SlowSteps()
     forks: list[float] = []
+    fork_detail: list[tuple[float, int, int]] = []
     if args.why:
         slow_steps.install()
         fork = os.fork
 
         def timed_fork() -> int:
             started = time.perf_counter()
+            before = resource.getrusage(resource.RUSAGE_THREAD)
             pid = fork()
             if pid:
+                after = resource.getrusage(resource.RUSAGE_THREAD)
                 forks.append(time.perf_counter() - started)
+                # The thread's own CPU in the fork, and how often it waited (for a lock: an
+                # at-fork handler's, say) or was preempted: a long fork with little CPU and
+                # many waits is not the page-table copy.
+                cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                fork_detail.append(
+                    (cpu, after.ru_nvcsw - before.ru_nvcsw, after.ru_nivcsw - before.ru_nivcsw)
+                )
             return pid
 
         os.fork = timed_fork
@@ -523,6 +563,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
                 times.setdefault("cycle (all parts)", []).append(time.perf_counter() - started)
                 samples = rig.store.stats().samples_appended
         finally:
+            slow_steps.active = False
             watch.cancel()
             flusher.cancel()
             await asyncio.gather(watch, flusher, return_exceptions=True)
@@ -560,9 +601,18 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             for k, v in long_calls.total_ms.most_common(12)
         },
         "forks_ms": [t * 1000 for t in forks],
+        "forks_cpu_ms": [cpu * 1000 for cpu, _, _ in fork_detail],
+        "forks_waits": [waits for _, waits, _ in fork_detail],
+        "forks_preempted": [preempted for _, _, preempted in fork_detail],
         "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "slow_loop_steps_ms": {
-            name: {"longest": ms, "count": slow_steps.count[name]}
+            name: {
+                "longest": ms,
+                "count": slow_steps.count[name],
+                "kernel_ms": slow_steps.kernel[name][0],
+                "page_faults": slow_steps.kernel[name][1],
+                "preempted": slow_steps.kernel[name][2],
+            }
             for name, ms in sorted(slow_steps.longest_ms.items(), key=lambda kv: -kv[1])[:12]
         },
         "stall_episodes": [
@@ -653,6 +703,7 @@ def main() -> None:
         favour_event_loop()
     else:
         sys.setswitchinterval(args.switch_interval)
+    keep_blas_in_caller()  # as the service does (see runtime.forked)
     result = run(args)
     result["switch_interval_s"] = sys.getswitchinterval()
     if args.json:
@@ -702,12 +753,27 @@ def main() -> None:
     if result["forks_ms"]:
         print(
             f"forks for /metrics: longest {max(result['forks_ms']):.0f} ms "
-            f"(peak resident {result['rss_mib']:,.0f} MiB)"
+            f"(peak resident {result['rss_mib']:,.0f} MiB); each fork's ms, CPU ms, waits, "
+            "preemptions:"
         )
+        for fork in zip(
+            result["forks_ms"],
+            result["forks_cpu_ms"],
+            result["forks_waits"],
+            result["forks_preempted"],
+            strict=True,
+        ):
+            print("    {:.0f} {:.0f} {} {}".format(*fork))
     if result["slow_loop_steps_ms"]:
-        print(f"loop steps over {LONG_CALL_S * 1000:.0f} ms of CPU (longest ms, count):")
+        print(
+            f"loop steps over {LONG_CALL_S * 1000:.0f} ms of CPU (longest ms, of it in the "
+            "kernel, its page faults and preemptions; count):"
+        )
     for name, step in result["slow_loop_steps_ms"].items():
-        print(f"  {step['longest']:>6.0f} {step['count']:>5}  {name}")
+        print(
+            f"  {step['longest']:>6.0f} {step['kernel_ms']:>6.0f} {step['page_faults']:>7,}"
+            f" {step['preempted']:>4} {step['count']:>5}  {name}"
+        )
     for episode in result["stall_episodes"]:
         print(f"a stall of about {episode['ms']:.0f} ms in {episode['in']}, sampled every 10 ms:")
         for sample in episode["samples"]:

@@ -11,6 +11,11 @@ whatever the loop owned at that moment, without locks. It must take no lock anot
 could hold: those stay held in the child for ever. The work runs with the cyclic collector
 off (it would touch every object and copy its page) and ends with ``os._exit``, so that no
 ``atexit`` handler, buffered file or event loop of the parent runs twice.
+
+The parent has a hazard of its own: OpenBLAS stops its thread pool before every fork, and a
+fork while another thread's matrix product runs on that pool never returns, with the
+interpreter lock held, so the whole process stops. A forking process therefore computes BLAS
+in the calling thread (:func:`keep_blas_in_caller`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncio
 import contextlib
 import ctypes
 import fcntl
+import functools
 import gc
 import os
 import signal
@@ -28,8 +34,9 @@ import traceback
 from collections.abc import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-__all__ = ["ForkedWorkFailed", "forking_works", "run_forked"]
+__all__ = ["ForkedWorkFailed", "forking_works", "keep_blas_in_caller", "run_forked"]
 
 _HEADER = struct.Struct("<BQ")
 _OK, _FAILED = 0, 1
@@ -46,6 +53,14 @@ def forking_works() -> bool:
     return hasattr(os, "fork") and sys.platform != "emscripten"
 
 
+@functools.cache
+def keep_blas_in_caller() -> None:
+    """Have BLAS libraries compute in the calling thread, with no pool of their own, for
+    the rest of the process (see the module's docstring). :func:`run_forked` calls it; a
+    service calls it at start, before threads that compute exist."""
+    threadpool_limits(1, user_api="blas")
+
+
 async def run_forked(work: Callable[[], bytes], deadline_s: float | None = None) -> memoryview:
     """``work()`` in a child forked from the calling (event-loop) thread; its bytes, in a
     buffer of their size (big answers are not copied again).
@@ -53,6 +68,7 @@ async def run_forked(work: Callable[[], bytes], deadline_s: float | None = None)
     Raises :class:`ForkedWorkFailed` when the child raises, dies, or has not answered within
     ``deadline_s`` (then it is killed: a child stuck on a lock that a thread of the parent
     held at the fork would wait for ever). Cancelling the caller kills the child."""
+    keep_blas_in_caller()
     loop = asyncio.get_running_loop()
     r, w = os.pipe()
     parent = os.getpid()

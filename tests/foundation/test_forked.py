@@ -232,3 +232,49 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+_BLAS_BUSY = """
+import asyncio, threading
+import numpy as np
+from runtime.forked import keep_blas_in_caller, run_forked
+
+keep_blas_in_caller()  # as the service does when it is made
+a = np.random.default_rng(0).random((1500, 1500))
+busy, stop = threading.Event(), threading.Event()
+
+def products():
+    while not stop.is_set():
+        a @ a
+        busy.set()
+
+async def forks():
+    thread = threading.Thread(target=products)
+    thread.start()
+    busy.wait()
+    for _ in range(20):
+        assert bytes(await run_forked(lambda: b"ok")) == b"ok"
+    stop.set()
+    thread.join()
+
+asyncio.run(forks())
+print("done")
+"""
+
+
+def test_forks_while_another_thread_multiplies_matrices() -> None:
+    """OpenBLAS stops its pool before a fork: with a pool busy in another thread's product
+    the fork never returned (and held the interpreter lock). Run apart, so that a hang
+    fails this test rather than stopping the suite."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _BLAS_BUSY],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("a fork hung while another thread computed a matrix product")
+    assert done.stdout.strip() == "done", done.stderr

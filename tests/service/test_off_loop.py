@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import autoscaler.controller.controller as controller_module
 from alerts.rules.group import EvalContext
@@ -41,6 +42,7 @@ from runtime.families import (
     exposition,
     exposition_async,
 )
+from runtime.forked import keep_blas_in_caller
 from runtime.gcpause import freeze_long_lived, paused_gc
 from runtime.gil import LOOP_SWITCH_INTERVAL_S
 from tests.controller.conftest import horizontal, open_rig, pas
@@ -333,3 +335,12 @@ async def test_the_kubelet_collector_freezes_what_each_slice_leaves(tmp_path: Pa
             assert gc.get_freeze_count() > 0
         finally:
             gc.unfreeze()
+
+
+async def test_the_service_keeps_blas_off_a_pool_of_its_own(tmp_path: Path) -> None:
+    # A pool busy in another thread's matrix product makes a fork hang (runtime.forked).
+    keep_blas_in_caller.cache_clear()
+    threadpool_limits(2, user_api="blas")
+    async with open_rig(tmp_path, history=()):
+        blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+        assert blas and {p["num_threads"] for p in blas} == {1}
