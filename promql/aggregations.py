@@ -116,13 +116,10 @@ class Cells:
 
     def __init__(self, ids: I64, present: np.ndarray, n_groups: int) -> None:
         steps = present.shape[1]
-        if present.all():
-            # The usual case: every series has a sample at every step.
-            cells = ids[:, None] * steps + np.arange(steps, dtype=np.int64)[None, :]
-            self.cell: I64 = cells.reshape(-1)
-        else:
-            rows, at = np.nonzero(present)
-            self.cell = ids[rows] * steps + at
+        cells = ids[:, None] * steps + np.arange(steps, dtype=np.int64)[None, :]
+        # Every cell, then the present ones by a mask: three to four times faster than
+        # finding their rows and steps with np.nonzero (same row-major order).
+        self.cell: I64 = cells.reshape(-1) if present.all() else cells[present]
         self.shape = (n_groups, steps)
 
     def add(self, values: F64) -> F64:
