@@ -4,7 +4,9 @@ Replays each usage trace through ``foresight backtest --vertical`` (foresight, t
 recommender and updater with their defaults, KRR) and prints one line per trace and policy:
 slack %, throttled %, OOM events, resizes. Then, per resource, foresight's slack margin over
 the VPA (VPA slack − foresight slack, in points) across traces: mean, min, quartiles, max;
-and the traces where foresight throttles more or is OOM-killed more often than the VPA.
+the traces where foresight throttles more or is OOM-killed more often than the VPA, those
+where it leaves no less slack, and how many it beats on both figures (less slack, no more
+throttling or OOM kills).
 Each trace also gets a ``floor`` line: a clairvoyant constant request at the peak of the
 scored usage, the least slack any constant request has without throttling or an OOM kill.
 
@@ -160,6 +162,8 @@ class MarginSummary:
     q3: float
     maximum: float
     worse: list[str]  # traces where foresight throttles or is OOM-killed more than the VPA
+    looser: list[str]  # traces where foresight leaves no less slack than the VPA
+    wins: list[str]  # traces where foresight leaves less slack and does no more harm
 
 
 def summarise(results: Sequence[VerticalResult]) -> list[MarginSummary]:
@@ -168,14 +172,21 @@ def summarise(results: Sequence[VerticalResult]) -> list[MarginSummary]:
     for resource in ("cpu", "memory"):
         margins: list[float] = []
         worse: list[str] = []
+        looser: list[str] = []
+        wins: list[str] = []
         for r in results:
             if r.resource != resource:
                 continue
             scores = {s.policy: s for s in r.scores}
             f, vpa = scores["foresight"], scores["vpa"]
             margins.append(vpa.slack_pct - f.slack_pct)
-            if f.throttled_pct > vpa.throttled_pct or f.oom_events > vpa.oom_events:
+            harms = f.throttled_pct > vpa.throttled_pct or f.oom_events > vpa.oom_events
+            if harms:
                 worse.append(r.trace)
+            if f.slack_pct >= vpa.slack_pct:
+                looser.append(r.trace)
+            elif not harms:
+                wins.append(r.trace)
         if not margins:
             continue
         # Sample quartiles need two values; one trace is its own quartiles.
@@ -195,6 +206,8 @@ def summarise(results: Sequence[VerticalResult]) -> list[MarginSummary]:
                 q3,
                 max(margins),
                 worse,
+                looser,
+                wins,
             )
         )
     return out
@@ -207,7 +220,9 @@ def _format_summary(summaries: Sequence[MarginSummary]) -> str:
             f"{m.resource:<6} slack margin over vpa (pp) on {m.traces} traces: mean "
             f"{m.mean:.2f}, min {m.minimum:.2f}, q1 {m.q1:.2f}, median {m.median:.2f}, "
             f"q3 {m.q3:.2f}, max {m.maximum:.2f}; more harm than vpa on "
-            f"{len(m.worse)}: {', '.join(m.worse) or '-'}"
+            f"{len(m.worse)}: {', '.join(m.worse) or '-'}; no less slack on "
+            f"{len(m.looser)}: {', '.join(m.looser) or '-'}; beats vpa on both figures on "
+            f"{len(m.wins)} of {m.traces}"
         )
     return "\n".join(lines) + "\n"
 

@@ -57,7 +57,9 @@ def test_summary_gives_the_spread_of_the_margin_and_names_the_harm() -> None:
     assert cpu.mean == pytest.approx(5 / 3)
     assert (cpu.q1, cpu.q3) == (0.0, 3.0)
     assert cpu.worse == ["b"]
+    assert (cpu.looser, cpu.wins) == (["c"], ["a"])
     assert (memory.traces, memory.q1, memory.q3, memory.worse) == (1, 3.0, 3.0, [])
+    assert memory.wins == ["m"]
 
 
 def test_the_floor_is_a_constant_request_at_the_scored_peak() -> None:
