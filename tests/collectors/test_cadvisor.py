@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import pytest
@@ -360,3 +360,37 @@ def test_a_pod_cgroup_row_and_a_node_row_are_dropped() -> None:
         series_labels(names_kubelet.NET_RX_BYTES, node_row + ',interface="eth0"', SELECTION, TARGET)
         is None
     )
+
+
+def _last_changed(m: re.Match[str]) -> str:
+    """The match with the last character of its second group changed."""
+    name = m.group(2)
+    return m.group(1) + name[:-1] + ("a" if name[-1] != "a" else "b") + m.group(3)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "replacement"),
+    [
+        # A pod's row renamed as long (another pod in its place): it is another series.
+        (r'(?m)^(container_cpu_usage_seconds_total\{[^\n]*pod=")([^"]+)(")', _last_changed),
+        # A dropped tunnel row turned into one that is kept, as long as it was.
+        (
+            r'(?m)^(container_network_receive_bytes_total\{[^\n]*interface=")gre0'
+            r'("[^\n]*pod="[^"])',
+            r"\g<1>eth9\g<2>",
+        ),
+    ],
+)
+def test_text_between_values_changed_in_place_is_read_again(
+    pattern: str, replacement: str | Callable[[re.Match[str]], str]
+) -> None:
+    """A response whose text between the values changed, its length and all, is not read
+    by the positions learned from the last one."""
+    text, reference = _kept_text()
+    keep = SELECTION.metrics
+    node = Node()
+    _same(_ours(text, keep, node), reference)
+    assert node.cache.layout is not None
+    changed, n = re.subn(pattern, replacement, text, count=1)
+    assert n == 1 and len(changed) == len(text) and changed != text
+    _same(_ours(changed, keep, node), _reference(changed, keep))
