@@ -305,12 +305,16 @@ class SlowSteps:
         thread = resource.RUSAGE_THREAD
 
         def timed(handle: asyncio.events.Handle) -> None:
+            task = getattr(handle._callback, "__self__", None)  # type: ignore[attr-defined]
+            # Where a task resumes: the step runs from there to its next await.
+            frame = _innermost(task) if isinstance(task, asyncio.Task) else None
+            resumed = (frame.f_code, frame.f_lineno) if frame is not None else None
             before = usage(thread)
             original(handle)
             after = usage(thread)
             took = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
             if took > LONG_CALL_S and self.active:
-                record(handle, took, before, after)
+                record(handle, took, before, after, resumed)
 
         asyncio.events.Handle._run = timed  # type: ignore[method-assign, assignment]
 
@@ -323,19 +327,18 @@ class SlowSteps:
         took: float,
         before: resource.struct_rusage,
         after: resource.struct_rusage,
+        resumed: tuple[Any, int] | None,
     ) -> None:
         callback = handle._callback  # type: ignore[attr-defined]
         task = getattr(callback, "__self__", None)
         if isinstance(task, asyncio.Task):
             outer: Any = task.get_coro()
-            coro = outer
-            # Where the task stopped after the step: its innermost await.
-            while getattr(coro, "cr_await", None) is not None and hasattr(
-                coro.cr_await, "cr_frame"
-            ):
-                coro = coro.cr_await
-            frame = getattr(coro, "cr_frame", None)
-            name = f"task {outer.__qualname__}, then at {_where(frame, True)}"
+            then = _where(_innermost(task), True)
+            start = "its start"
+            if resumed is not None:
+                code, line = resumed
+                start = f"{code.co_filename.removeprefix(ROOT)}:{line} {code.co_name}"
+            name = f"task {outer.__qualname__}, from {start} to {then}"
         else:
             name = getattr(callback, "__qualname__", repr(callback))
             transport: Any = task
@@ -350,6 +353,14 @@ class SlowSteps:
                 after.ru_minflt - before.ru_minflt,
                 after.ru_nivcsw - before.ru_nivcsw,
             )
+
+
+def _innermost(task: asyncio.Task[Any]) -> Any:
+    """The frame a task waits in: the innermost coroutine of its chain of awaits."""
+    coro: Any = task.get_coro()
+    while getattr(coro, "cr_await", None) is not None and hasattr(coro.cr_await, "cr_frame"):
+        coro = coro.cr_await
+    return getattr(coro, "cr_frame", None)
 
 
 def _kind(obj: Any) -> str:
