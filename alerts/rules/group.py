@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from alerts.rules.model import GroupSpec, RuleSpec
+from alerts.rules.notes import Notes, notes_of
 from alerts.rules.output import F64, I32, Appender, RuleOutput
 from alerts.rules.rows import I64, KnownRows
 from alerts.rules.state import (
@@ -47,8 +48,9 @@ __all__ = [
 
 # A rule's labels and annotations with one series' labels filled in (see
 # :meth:`Expander.partial`): the alert's labels (None when a label template reads the
-# value), and each annotation's name and partial expansion (None: expand it whole).
-_Prepared = tuple[Labels | None, tuple[tuple[str, str | Partial | None], ...]]
+# value), each annotation's name and partial expansion (None: expand it whole), and the
+# notes that print them when read (None: expand them at each evaluation).
+_Prepared = tuple[Labels | None, tuple[tuple[str, str | Partial | None], ...], Notes | None]
 # What one series made of an alert: the series' labels, the alert's labels, its
 # annotations and value, and what of them does not depend on the value (made the second
 # time the series is seen).
@@ -229,6 +231,10 @@ class GroupState:
             if rule.kind == "alert":
                 alerts = to_send(self.alerts[i], ts, ctx.resend_delay_ms, self.interval_ms)
                 if alerts:
+                    # Their annotations printed here, off the event loop that hands them
+                    # to the notifier.
+                    for alert in alerts:
+                        alert.annotations  # noqa: B018
                     sends.append((rule, alerts))
         self.last_evaluation_ms = ts
         return sends
@@ -323,12 +329,18 @@ class GroupState:
                 labels, _, before, prepared = last[o]
                 if prepared is None:
                     prepared = _prepare(expander, rule, labels)
-                key, annotations = _complete(expander, rule, prepared, labels, value)
-                if annotations == before.annotations:
-                    # The same texts (most values print as before): the same tuple, which
-                    # the state machine and the state file take as unchanged at a glance.
-                    annotations = before.annotations
-                entry = (labels, key, Found(annotations, value), prepared)
+                key, _, notes = prepared
+                if key is not None and notes is not None:
+                    # Printed when read (sent, shown), not at every evaluation.
+                    entry = (labels, key, Found(notes, value), prepared)
+                else:
+                    key, annotations = _complete(expander, rule, prepared, labels, value)
+                    if annotations == before.annotations:
+                        # The same texts (most values print as before): the same tuple,
+                        # which the state machine and the state file take as unchanged
+                        # at a glance.
+                        annotations = before.annotations
+                    entry = (labels, key, Found(annotations, value), prepared)
             else:
                 # First sight: series that come and go would never use a preparation.
                 labels = missed[row]
@@ -444,14 +456,15 @@ def _prepare(expander: Expander, rule: RuleSpec, labels: Labels) -> _Prepared:
     key = None
     if all(isinstance(expander.partial(v, lmap), str) for _, v in rule.labels):
         key = _alert_key(expander, rule, labels, lmap, 0.0)
-    return key, tuple((k, expander.partial(v, lmap)) for k, v in rule.annotations)
+    partials = tuple((k, expander.partial(v, lmap)) for k, v in rule.annotations)
+    return key, partials, notes_of(partials)
 
 
 def _complete(
     expander: Expander, rule: RuleSpec, prepared: _Prepared, labels: Labels, value: float
 ) -> tuple[Labels, Labels]:
     """:func:`_expand` from what :func:`_prepare` made for the same series."""
-    key, partials = prepared
+    key, partials, _ = prepared
     if key is None:
         return _expand(expander, rule, labels, value)
     lmap: dict[str, str] | None = None

@@ -7,14 +7,15 @@ The file is a record log (:mod:`tsdb.recordlog`): a *base* holding every alert, 
 *change* record per round holding only what that round changed: alerts that appeared or
 went, the times and value of those whose state moved, the value alone of those whose value
 alone moved, the numbers of those sent again under their times of sending, the annotations
-that changed. A cluster-wide incident leaves tens of thousands
-of alerts active, and a round changes few of them; writing them all every round cost more
-than evaluating the rules. Each alert has a number in the file, so a change names it in a
-few bytes; a record names each rule it holds alerts of once (an expression is often longer
-than an alert's labels), and its rows name the rule by its place there. When the changes
-have grown past the size of the base, the next save writes a new base in place of the
-whole file (atomically), and so does the first save after a start or after a failed write:
-a change record is only ever appended behind the state it changes.
+that changed (or the notes that print them with the value, see :mod:`alerts.rules.notes`,
+which change only when the rule or the series does). A cluster-wide incident leaves tens of
+thousands of alerts active, and a round changes few of them; writing them all every round
+cost more than evaluating the rules. Each alert has a number in the file, so a change names
+it in a few bytes; a record names each rule it holds alerts of once (an expression is often
+longer than an alert's labels), and its rows name the rule by its place there. When the
+changes have grown past the size of the base, the next save writes a new base in place of
+the whole file (atomically), and so does the first save after a start or after a failed
+write: a change record is only ever appended behind the state it changes.
 
 Records are appended through the OS as they are made (no fsync), so a crash of the process
 loses nothing; a torn last record (a crash of the machine mid-write) is the only loss, one
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.rules.group import GroupState, _rule_key
+from alerts.rules.notes import notes_from_json, notes_json
 from alerts.rules.state import Alert, AlertState, Labels
 from tsdb.recordlog import RecordWriter, frame, read_records, write_atomically
 
@@ -69,14 +71,14 @@ def _scalars(a: Alert) -> _Scalars:
 
 class _Saved:
     """What the file says about one alert: its number, the alert object its scalars were
-    read from, and its annotations."""
+    read from, and its annotations (or notes)."""
 
-    __slots__ = ("alert", "annotations", "number")
+    __slots__ = ("alert", "notes", "number")
 
     def __init__(self, number: int, alert: Alert) -> None:
         self.number = number
         self.alert = alert
-        self.annotations = alert.annotations
+        self.notes = alert.notes
 
 
 def _rules(g: GroupState) -> list[tuple[int, _RuleId]]:
@@ -112,8 +114,9 @@ class _RuleTable:
 
 def _full(number: int, rule: int, a: Alert, scalars: _Scalars) -> list[Any]:
     """An alert's row in the file: number, rule (in the record's table), labels,
-    annotations, scalars (tuples are written as JSON arrays, as lists would be)."""
-    return [number, rule, a.labels, a.annotations, *scalars]
+    annotations (see :func:`notes_json`), scalars (tuples are written as JSON arrays, as
+    lists would be)."""
+    return [number, rule, a.labels, notes_json(a.notes), *scalars]
 
 
 def _named(rows: list[list[Any]], rules: list[list[Any]]) -> list[list[Any]]:
@@ -124,9 +127,8 @@ def _named(rows: list[list[Any]], rules: list[list[Any]]) -> list[list[Any]]:
 
 def _alert_of(row: list[Any]) -> Alert:
     labels = tuple(map(tuple, row[3]))
-    annotations = tuple(map(tuple, row[4]))
     state, value, *times = row[5:]
-    return Alert(labels, annotations, AlertState(state), float(value), *times)
+    return Alert(labels, notes_from_json(row[4]), AlertState(state), float(value), *times)
 
 
 class StateLog:
@@ -274,10 +276,10 @@ class StateLog:
                             )
                     else:
                         update.append([entry.number, *_scalars(a)])
-                    if entry.annotations is not a.annotations:
-                        if entry.annotations != a.annotations:
-                            annotations.append([entry.number, a.annotations])
-                        entry.annotations = a.annotations
+                    if entry.notes is not a.notes:
+                        if entry.notes != a.notes:
+                            annotations.append([entry.number, notes_json(a.notes)])
+                        entry.notes = a.notes
                 if len(saved) != len(alerts):
                     for labels in saved.keys() - alerts.keys():
                         gone.append(saved.pop(labels).number)

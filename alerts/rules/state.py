@@ -10,8 +10,10 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
+
+from alerts.rules.notes import Notes
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -26,10 +28,13 @@ class AlertState(enum.Enum):
 
 @dataclass
 class Alert:
-    """One alert of a rule, keyed by its labels. Times are ms; 0 means never."""
+    """One alert of a rule, keyed by its labels. Times are ms; 0 means never.
+
+    ``notes`` are its annotations, or :class:`Notes` that print them with the value when
+    they are read (:attr:`annotations`)."""
 
     labels: Labels
-    annotations: Labels
+    notes: Labels | Notes
     state: AlertState
     value: float
     active_at: int
@@ -38,6 +43,33 @@ class Alert:
     last_sent_at: int = 0
     valid_until: int = 0
     keep_firing_since: int = 0
+    # The annotations printed from notes for this value (None: not read yet), and those
+    # printed last for another value: the same texts are given as the same tuple, which the
+    # notifier takes as unchanged at a glance.
+    _texts: Labels | None = field(default=None, init=False, repr=False, compare=False)
+    _was: Labels | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def annotations(self) -> Labels:
+        """The annotations as expanded with the alert's value."""
+        notes = self.notes
+        if type(notes) is not Notes:
+            return notes  # type: ignore[return-value]
+        texts = self._texts
+        if texts is None:
+            texts = notes.texts(self.value)
+            if texts == self._was:
+                texts = self._was
+            self._texts = texts
+        return texts
+
+    def move(self, value: float, notes: Labels | Notes) -> None:
+        """Take a new value and notes (on a copy: alerts are replaced, see :func:`step`)."""
+        if self._texts is not None:
+            self._was = self._texts
+            self._texts = None
+        self.value = value
+        self.notes = notes
 
     def __copy__(self) -> Alert:
         # copy.copy's generic path (reduce, then setstate) costs four times this, and a
@@ -60,9 +92,10 @@ class LimitError(Exception):
 
 
 class Found(NamedTuple):
-    """What one evaluation returned for one alert: its templated annotations and value."""
+    """What one evaluation returned for one alert: its templated annotations (or the
+    notes that print them with the value) and value."""
 
-    annotations: Labels
+    annotations: Labels | Notes
     value: float
 
 
@@ -107,11 +140,10 @@ def step(
             if (
                 current.value != value
                 or (value == 0.0 and not same_value(current.value, value))
-                or (current.annotations is not annotations and current.annotations != annotations)
+                or (current.notes is not annotations and current.notes != annotations)
             ):
                 current = active[labels] = current.__copy__()
-                current.value = value
-                current.annotations = annotations
+                current.move(value, annotations)
             continue
         active[labels] = Alert(labels, f.annotations, pending, f.value, ts)
         moved = True

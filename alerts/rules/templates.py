@@ -236,17 +236,62 @@ class _Label(NamedTuple):
     name: str
 
 
-# What a piece of a plain template reads from the value (given the functions) before it is
-# printed.
-ValuePiece = Callable[[float, Mapping[str, Callable[..., Any]]], Any]
-# A piece of a plain template: literal text, a label, or what an action reads from the value.
-_Piece = str | _Label | ValuePiece
-Partial = tuple[str | ValuePiece, ...]
-"""A plain template with one series' labels filled in: text, and what is read from the
+class ValueOp(NamedTuple):
+    """What a piece of a plain template prints of the value: the value itself
+    (``fn="value"``), one of the ``humanize`` functions of it, or ``printf`` of ``form``
+    with it. Plain data, so that a partial expansion can be written to a file and finished
+    after a restart."""
+
+    fn: str
+    form: str = ""
+
+
+# A piece of a plain template: literal text, a label, or what is printed of the value.
+_Piece = str | _Label | ValueOp
+Partial = tuple[str | ValueOp, ...]
+"""A plain template with one series' labels filled in: text, and what is printed of the
 value."""
-_VALUE_FUNCTIONS = frozenset(
-    {"humanize", "humanize1024", "humanizeDuration", "humanizePercentage", "humanizeTimestamp"}
-)
+_VALUE_FUNCTIONS = {
+    "humanize": hz.humanize,
+    "humanize1024": hz.humanize1024,
+    "humanizeDuration": hz.humanize_duration,
+    "humanizePercentage": hz.humanize_percentage,
+    "humanizeTimestamp": hz.humanize_timestamp,
+}
+# Ops that print every float without an error (humanizeTimestamp fails beyond the years a
+# datetime holds); printf is total when its widths and precisions are small numbers.
+_TOTAL_FUNCTIONS = frozenset(_VALUE_FUNCTIONS) - {"humanizeTimestamp"}
+_SMALL_VERB = re.compile(r"%[-+# 0]*\d{0,3}(?:\.\d{0,3})?[a-zA-Z%]")
+
+
+def apply_op(op: ValueOp, value: float) -> str:
+    """What ``op`` prints of a float value (raises as the template function would)."""
+    fn = op.fn
+    if fn == "value":
+        return to_string(value)
+    if fn == "printf":
+        return sprintf(op.form, value)
+    return _VALUE_FUNCTIONS[fn](_float(value))
+
+
+def total_op(op: ValueOp) -> bool:
+    """Whether :func:`apply_op` prints every float (NaN, infinities, any magnitude)
+    without an error."""
+    if op.fn == "printf":
+        # Every % of the form begins a verb of small width and precision.
+        return op.form.count("%") == sum(
+            m.group().count("%") for m in _SMALL_VERB.finditer(op.form)
+        )
+    return op.fn == "value" or op.fn in _TOTAL_FUNCTIONS
+
+
+def finish_partial(partial: Partial, value: float) -> str | None:
+    """A partial expansion finished with ``value``; None where the value cannot be
+    printed as the template asks (the template runner words that error)."""
+    try:
+        return "".join(p if type(p) is str else apply_op(p, value) for p in partial)  # type: ignore[arg-type]
+    except (TemplateError, TypeError, ValueError, ArithmeticError):
+        return None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -278,8 +323,7 @@ def _plain_pipe(commands: list[Command]) -> _Piece | None:
     if len(commands) == 2 and len(first) == 1 and _is_value(first[0]):
         then = commands[1].args
         if len(then) == 1 and isinstance(then[0], Ident) and then[0].name in _VALUE_FUNCTIONS:
-            fn = then[0].name
-            return lambda value, funcs: funcs[fn](value)
+            return ValueOp(then[0].name)
         return None
     if (
         len(commands) == 1
@@ -290,14 +334,13 @@ def _plain_pipe(commands: list[Command]) -> _Piece | None:
         and isinstance(first[1].value, str)
         and _is_value(first[2])
     ):
-        form = first[1].value
-        return lambda value, funcs: funcs["printf"](form, value)
+        return ValueOp("printf", first[1].value)
     return None
 
 
 def _plain_operand(op: object) -> _Piece | None:
     if _is_value(op):
-        return lambda value, funcs: value
+        return ValueOp("value")
     if isinstance(op, Field) and (
         (op.base == "$labels" and len(op.names) == 1)
         or (op.base == "." and len(op.names) == 2 and op.names[0] == "Labels")
@@ -352,7 +395,7 @@ class Expander:
         plain = _plain(text, self.name)
         if plain is None:
             return None
-        out: list[str | ValuePiece] = []
+        out: list[str | ValueOp] = []
         for piece in plain:
             p = to_string(labels.get(piece.name, _MISSING)) if isinstance(piece, _Label) else piece
             if isinstance(p, str) and out and isinstance(out[-1], str):
@@ -371,12 +414,7 @@ class Expander:
     def finish(self, partial: Partial, value: float) -> str | None:
         """:meth:`complete` without the labels: None where it would need them (the value
         cannot be shown as the template asks, and :meth:`expand` words the error)."""
-        funcs = self.funcs
-        try:
-            pieces = [p if isinstance(p, str) else to_string(p(value, funcs)) for p in partial]
-        except (TemplateError, TypeError, ValueError, ArithmeticError):
-            return None
-        return "".join(pieces)
+        return finish_partial(partial, value)
 
     def expand_strict(self, text: str, labels: Mapping[str, str], value: float) -> str:
         """One template; raises :class:`TemplateError`."""
@@ -391,7 +429,7 @@ class Expander:
                         got = labels.get(p.name, _MISSING)
                         out.append(got if type(got) is str else to_string(got))
                     else:
-                        out.append(to_string(p(value, self.funcs)))  # type: ignore[operator]
+                        out.append(apply_op(p, value))  # type: ignore[arg-type]
                 return "".join(out)
             except (TemplateError, TypeError, ValueError, ArithmeticError):
                 pass  # the runner below gives the error as Go words it

@@ -91,7 +91,15 @@ CHANGING = """groups:
 
 def _states(m: RuleManager) -> list[tuple[str, int, list[dict[str, object]]]]:
     def alerts(g: GroupState) -> list[dict[str, object]]:
-        return [dict(vars(a)) for alerts in g.alerts for a in alerts.values()]
+        # The annotations as read, not the texts an alert printed last (a cache).
+        return [
+            {
+                **{k: v for k, v in vars(a).items() if not k.startswith("_")},
+                "annotations": a.annotations,
+            }
+            for alerts in g.alerts
+            for a in alerts.values()
+        ]
 
     return [(g.spec.key, g.last_evaluation_ms, alerts(g)) for g in m.groups]
 
