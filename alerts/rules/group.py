@@ -5,6 +5,7 @@ their state and write ``ALERTS``/``ALERTS_FOR_STATE``; series that vanish get st
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import math
 import time
@@ -321,6 +322,7 @@ class GroupState:
             same[hits] = (now == before) & ((now != 0) | (np.signbit(now) == np.signbit(before)))
         entries: list[_Entry] = []
         found: dict[Labels, Found] = {}
+        noted = pure and _noted(rule)
         rows = zip(known.tolist(), values.tolist(), same.tolist(), strict=True)
         for row, (o, value, unchanged) in enumerate(rows):
             if unchanged:
@@ -341,6 +343,13 @@ class GroupState:
                         # at a glance.
                         annotations = before.annotations
                     entry = (labels, key, Found(annotations, value), prepared)
+            elif noted:
+                # First sight, of a rule whose annotations are printed when read: the
+                # preparation is all there is to do.
+                labels = missed[row]
+                prepared = _prepare(expander, rule, labels)
+                assert prepared[0] is not None and prepared[2] is not None
+                entry = (labels, prepared[0], Found(prepared[2], value), prepared)
             else:
                 # First sight: series that come and go would never use a preparation.
                 labels = missed[row]
@@ -480,6 +489,17 @@ def _complete(
             done = expander.expand(text, lmap, value)
         annotations.append((k, done))
     return key, tuple(annotations)
+
+
+@functools.lru_cache(maxsize=4096)
+def _noted(rule: RuleSpec) -> bool:
+    """Whether every series' alert of ``rule`` keeps its annotations as notes (see
+    :func:`_prepare`): its labels do not read the value, its annotations are plain and
+    print every value. Which pieces a template has does not depend on the labels."""
+    expander = Expander(f"__alert_{rule.name}")
+    if not all(isinstance(expander.partial(v, {}), str) for _, v in rule.labels):
+        return False
+    return notes_of(tuple((k, expander.partial(v, {})) for k, v in rule.annotations)) is not None
 
 
 def _rule_key(rule: RuleSpec) -> tuple[str, str, str]:

@@ -214,24 +214,29 @@ class _Plain:
 
 
 @pytest.mark.parametrize("coded", [True, False])
+@pytest.mark.parametrize("noted", [True, False])
 def test_alerts_follow_series_that_come_go_and_move_between_rows(
-    coded: bool, monkeypatch: pytest.MonkeyPatch
+    coded: bool, noted: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rule's alerts are found again from one evaluation to the next (by label codes, or
     by labels from a querier without them): series added, gone, their values moving or
     not, labels the query made up. A series seen before with the same value is not
     templated again."""
     store = _store()
-    group = _group(SERIES_ALERT)
+    # Annotations printed when read (prepared once, at first sight), or expanded at each
+    # evaluation (a template that is not plain, though it prints the same).
+    rules = SERIES_ALERT if noted else SERIES_ALERT.replace(' }}"', ' }}{{ if true }}{{ end }}"')
+    group = _group(rules)
     ctx = EvalContext(Engine(store if coded else _Plain(store)), store)
     expanded: list[Labels] = []
-    whole = group_module._expand
+    name = "_prepare" if noted else "_expand"
+    whole = getattr(group_module, name)
 
-    def counted(expander: Expander, rule: RuleSpec, labels: Labels, value: float) -> Any:
+    def counted(expander: Expander, rule: RuleSpec, labels: Labels, *value: float) -> Any:
         expanded.append(labels)
-        return whole(expander, rule, labels, value)
+        return whole(expander, rule, labels, *value)
 
-    monkeypatch.setattr(group_module, "_expand", counted)
+    monkeypatch.setattr(group_module, name, counted)
     before: set[str] = set()
     rounds = [
         {"a": 1.0, "b": 2.0, "c": 3.0},
