@@ -70,7 +70,10 @@ class ContainerSizer:
             settings.memory_peak_days * DAY,
             # yesterday's hour and the hours before it, for cpu_forecasts
             DAY + settings.cpu_recent_hours * HOUR,
-            settings.cpu_calibration_days * DAY if self._calibrate else 0.0,
+            # and the same hours on each calibration day, for its daily shape
+            (settings.cpu_calibration_days * DAY + settings.cpu_recent_hours * HOUR)
+            if self._calibrate
+            else 0.0,
         )
         self._oom_used: float | None = None
         # (made at, histogram target, forecasts, calibrated target or NaN), hourly: what each

@@ -35,7 +35,15 @@ FloatArray = NDArray[np.float64]
 HOUR = 3600.0
 DAY = 86_400.0
 # What each of :func:`cpu_forecasts`' values is, in order.
-CPU_FORECASTS = ("recent", "yesterday", "histogram", "recent_or_yesterday", "any")
+CPU_FORECASTS = (
+    "recent",
+    "yesterday",
+    "histogram",
+    "recent_or_yesterday",
+    "any",
+    "daily",
+    "recent_or_daily",
+)
 
 __all__ = [
     "DecayingHistogram",
@@ -190,6 +198,18 @@ def forecast_need(
     return float(window.max()) * settings.memory_peak_margin
 
 
+def _shape(
+    times: FloatArray, usage: FloatArray, start: float, span: float, q: float
+) -> float | None:
+    # The percentile of the hour from ``start`` over the mean of the ``span`` before it: how
+    # that hour of the day stands against the hours that lead up to it.
+    hour = _window(times, usage, start, start + HOUR)
+    before = usage[int(np.searchsorted(times, start - span)) : int(np.searchsorted(times, start))]
+    if len(hour) == 0 or len(before) == 0 or before.mean() <= 0:
+        return None
+    return float(np.quantile(hour, q)) / float(before.mean())
+
+
 def cpu_forecasts(
     times: FloatArray,
     usage: FloatArray,
@@ -204,7 +224,12 @@ def cpu_forecasts(
     yesterday's in the ``cpu_recent_hours`` before it (a daily shape at today's level; the
     recent level without a day of history); ``histogram``: ``histogram_level``, the decaying
     histogram's target percentile (a day's level, as the VPA sees it); then the larger of the
-    first two, and of all three. None when there is no usage in the recent hours.
+    first two, and of all three; ``daily``: today's recent mean times the median of that
+    shape (the hour's percentile over the mean of the hours before it) on each of the last
+    ``cpu_calibration_days`` days, and the larger of it and ``recent``. A step in load just
+    before the same hour yesterday counts twice in ``yesterday`` (once in yesterday's hour,
+    once in today's level) for the ``cpu_recent_hours`` a day later; the median of the days
+    outvotes a step that happened once. None when there is no usage in the recent hours.
     """
     span = settings.cpu_recent_hours * HOUR
     recent = _window(times, usage, now - span, now)
@@ -212,14 +237,12 @@ def cpu_forecasts(
         return None
     q = settings.cpu_peak_percentile
     level = float(np.quantile(recent, q))
-    yesterday = level
-    same_hour = _window(times, usage, now - DAY, now - DAY + HOUR)
-    # Up to but not including a day ago, as the recent hours end before the coming sample.
-    before = usage[
-        int(np.searchsorted(times, now - DAY - span)) : int(np.searchsorted(times, now - DAY))
-    ]
-    if len(same_hour) and len(before) and before.mean() > 0:
-        yesterday = float(np.quantile(same_hour, q)) * float(recent.mean() / before.mean())
+    mean = float(recent.mean())
+    days = max(1, int(settings.cpu_calibration_days))
+    shapes = [_shape(times, usage, now - d * DAY, span, q) for d in range(1, days + 1)]
+    yesterday = level if shapes[0] is None else shapes[0] * mean
+    known = [s for s in shapes if s is not None]
+    daily = float(np.median(known)) * mean if known else level
     return np.array(
         [
             level,
@@ -227,6 +250,8 @@ def cpu_forecasts(
             histogram_level,
             max(level, yesterday),
             max(level, yesterday, histogram_level),
+            daily,
+            max(level, daily),
         ]
     )
 

@@ -56,7 +56,26 @@ def test_yesterdays_hour_is_scaled_to_todays_level() -> None:
     assert got["yesterday"] == pytest.approx(10.0)
     assert got["histogram"] == 3.0
     assert (got["recent_or_yesterday"], got["any"]) == (pytest.approx(10.0), pytest.approx(10.0))
+    # With one day of history the median of the days' shapes is yesterday's.
+    assert (got["daily"], got["recent_or_daily"]) == (pytest.approx(10.0), pytest.approx(10.0))
     assert cpu_forecasts(times[seen], usage[seen], 10 * DAY, 3.0, S) is None
+
+
+def test_a_step_in_load_counts_once_in_the_daily_shape_and_twice_in_yesterdays() -> None:
+    every = 300.0
+    times = np.arange(0, 8 * DAY, every)
+    drop = 6 * DAY + 12 * HOUR  # from 10 to 5, once
+    usage = np.where(times < drop, 10.0, 5.0)
+    now = drop + DAY  # a day later: yesterday's hour is after the drop, the hours before it not
+    seen = times < now
+    f = cpu_forecasts(times[seen], usage[seen], now, 10.0, S)
+    assert f is not None
+    got = dict(zip(CPU_FORECASTS, f.tolist(), strict=True))
+    assert got["recent"] == pytest.approx(5.0)
+    # Yesterday's hour at 5 against the hours before it at 10, times today's level of 5.
+    assert got["yesterday"] == pytest.approx(2.5)
+    # The other days' shapes are flat: their median is, and the level stays at 5.
+    assert got["daily"] == pytest.approx(5.0)
 
 
 def _daily(days: int, every: float = 300.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
