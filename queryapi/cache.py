@@ -25,6 +25,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -60,8 +61,10 @@ class _Extent:
     nbytes: int
 
 
+@functools.lru_cache(maxsize=4096)
 def cacheable(text: str) -> bool:
-    """Whether the value of ``text`` at a step depends only on samples up to that step."""
+    """Whether the value of ``text`` at a step depends only on samples up to that step
+    (remembered per text: a dashboard asks the same texts at every refresh)."""
     ok = True
 
     def visit(node: Any) -> bool:
