@@ -82,6 +82,8 @@ class ContainerSizer:
         # The last calibration and the state it was made from: the hourly record and a
         # decision at the same moment need it once.
         self._memo: tuple[tuple[float, float, int], Calibration | None] | None = None
+        # The same for the forecasts, which the hourly record and its calibration both read.
+        self._candidates_memo: tuple[tuple[float, float, int], FloatArray | None] | None = None
 
     def observe(self, at: float, used: float) -> None:
         """Usage sampled at ``at``."""
@@ -98,10 +100,14 @@ class ContainerSizer:
         return times, usage
 
     def _candidates(self, times: FloatArray, usage: FloatArray, at: float) -> FloatArray | None:
-        level = self.histogram.percentile(self.settings.target_percentile)
-        forecasts = cpu_forecasts(times, usage, at, level, self.settings)
-        # A zero forecast has no ratio; the smallest bucket stands for "nothing".
-        return None if forecasts is None else np.maximum(forecasts, self.histogram.first)
+        key = (at, float(times[-1]) if len(times) else -math.inf, len(times))
+        if self._candidates_memo is None or self._candidates_memo[0] != key:
+            level = self.histogram.percentile(self.settings.target_percentile)
+            forecasts = cpu_forecasts(times, usage, at, level, self.settings)
+            # A zero forecast has no ratio; the smallest bucket stands for "nothing".
+            floored = None if forecasts is None else np.maximum(forecasts, self.histogram.first)
+            self._candidates_memo = (key, floored)
+        return self._candidates_memo[1]
 
     def _forecast(self, at: float) -> None:
         times, usage = self._arrays()
