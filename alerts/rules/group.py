@@ -427,8 +427,15 @@ def _named(labels: Labels, name: str, *extra: tuple[str, str]) -> Labels:
     replace the alert's own of the same names."""
     # An alert's labels are sorted by name (see _alert_key): each pair goes in at its place,
     # in place of the alert's own of that name (a first round names every alert's series).
-    out = list(labels)
-    for pair in (("__name__", name), *extra):
+    named = ("__name__", name)
+    if labels and labels[0][0] > "__name__":
+        # Label names mostly begin with a small letter: the name goes first.
+        if not extra:
+            return (named, *labels)
+        out, pairs = [named, *labels], extra
+    else:
+        out, pairs = list(labels), (named, *extra)
+    for pair in pairs:
         # (name,) sorts before every pair of that name and after those of smaller names.
         at = bisect.bisect_left(out, (pair[0],))
         if at < len(out) and out[at][0] == pair[0]:

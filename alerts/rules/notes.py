@@ -61,18 +61,10 @@ def notes_json(notes: Labels | Notes) -> Any:
     """Annotations as the state file writes them: texts as ``[[name, text], ...]``, notes
     as ``{"notes": [[name, text or [piece, ...]], ...]}`` where a piece is a text or
     ``[fn, form]``."""
-    if not isinstance(notes, Notes):
+    if type(notes) is not Notes:
         return notes
-    return {
-        "notes": [
-            [name, piece if type(piece) is str else [_piece_json(p) for p in piece]]
-            for name, piece in notes.pieces
-        ]
-    }
-
-
-def _piece_json(piece: str | ValueOp) -> Any:
-    return piece if type(piece) is str else [piece[0], piece[1]]
+    # Tuples (ValueOp too) are written as JSON arrays: the pieces as they are.
+    return {"notes": notes.pieces}
 
 
 def notes_from_json(data: Any) -> Labels | Notes:

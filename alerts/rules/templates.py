@@ -356,6 +356,24 @@ def _is_value(op: object) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
+def _segments(text: str, name: str) -> tuple[ValueOp | tuple[str | _Label, ...], ...] | None:
+    """The pieces of a plain template (see :func:`_plain`) with the texts and labels
+    between two values together: what :meth:`Expander.partial` joins for each series."""
+    plain = _plain(text, name)
+    if plain is None:
+        return None
+    out: list[ValueOp | list[str | _Label]] = []
+    for piece in plain:
+        if isinstance(piece, ValueOp):
+            out.append(piece)
+        elif out and type(out[-1]) is list:
+            out[-1].append(piece)
+        else:
+            out.append([piece])
+    return tuple(p if isinstance(p, ValueOp) else tuple(p) for p in out)
+
+
+@functools.lru_cache(maxsize=4096)
 def _compiled(text: str, name: str) -> Step | str:
     parsed = _parsed(text, name)
     return parsed if isinstance(parsed, str) else compile_nodes(list(parsed))
@@ -392,17 +410,23 @@ class Expander:
         None if it is not plain (expand it whole, with :meth:`expand`)."""
         if "{{" not in text:
             return text
-        plain = _plain(text, self.name)
-        if plain is None:
+        segments = _segments(text, self.name)
+        if segments is None:
             return None
         out: list[str | ValueOp] = []
-        for piece in plain:
-            p = to_string(labels.get(piece.name, _MISSING)) if isinstance(piece, _Label) else piece
-            if isinstance(p, str) and out and isinstance(out[-1], str):
-                out[-1] += p
-            else:
-                out.append(p)
-        if len(out) == 1 and isinstance(out[0], str):
+        for segment in segments:
+            if type(segment) is ValueOp:
+                out.append(segment)
+                continue
+            texts = []
+            for p in segment:
+                if type(p) is str:
+                    texts.append(p)
+                else:
+                    got = labels.get(p.name, _MISSING)  # type: ignore[union-attr]
+                    texts.append(got if type(got) is str else to_string(got))
+            out.append("".join(texts))
+        if len(out) == 1 and type(out[0]) is str:
             return out[0]
         return tuple(out) if out else ""
 

@@ -92,6 +92,14 @@ def test_templates_that_may_fail_or_read_more_are_expanded_eagerly(text: str) ->
     assert _notes(Expander("__alert_A"), ["{{ $value }}", text]) is None
 
 
+def test_notes_are_written_as_plain_json() -> None:
+    notes = Notes((("a", "text"), ("b", ("at ", ValueOp("printf", "%.1f"), "!"))))
+    want = '{"notes": [["a", "text"], ["b", ["at ", ["printf", "%.1f"], "!"]]]}'
+    assert json.dumps(notes_json(notes)) == want
+    assert notes_from_json(json.loads(want)) == notes
+    assert notes_from_json([["a", "text"]]) == (("a", "text"),)
+
+
 def test_total_ops() -> None:
     assert total_op(ValueOp("humanize"))
     assert total_op(ValueOp("printf", "%-10.3f and %%"))

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alerts.rules import group as group_module
 from alerts.rules.group import EvalContext, GroupState
@@ -268,3 +270,16 @@ def test_alerts_follow_series_that_come_go_and_move_between_rows(
             for pod, v in loads.items()
             if v > 0
         }, f"round {k}"
+
+
+_NAMES = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,6}", fullmatch=True).filter(
+    lambda n: n != "__name__"
+)
+
+
+@given(st.dictionaries(_NAMES, st.text(max_size=3), min_size=1, max_size=6))
+def test_alert_series_labels_are_the_alerts_with_name_and_state(labels: dict[str, str]) -> None:
+    alert = tuple(sorted(labels.items()))
+    for extra in [(), (("alertstate", "firing"),)]:
+        want = tuple(sorted({**labels, "__name__": "ALERTS", **dict(extra)}.items()))
+        assert group_module._named(alert, "ALERTS", *extra) == want
