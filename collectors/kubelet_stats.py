@@ -5,14 +5,14 @@ They reach kubelets as the resource collector does (directly, or through the API
 node proxy, with the same client, token and TLS) and run within the collection cycle when
 their interval has passed (:meth:`KubeletStatsCollector.collect_if_due`). A kubelet's
 response is reduced to its kept samples as soon as it arrives, so that a cycle never holds
-thousands of full responses: as the resource collector's, most reads take a few
-milliseconds on the event loop; a read that takes tens of milliseconds (a node's first cAdvisor
-response, or one whose rows changed, read line by line) runs in a worker thread, so that the
-loop is never held that long, with at most ``concurrency`` responses held at once, read or
-waiting to be read. Samples are written at the scrape's time (as kube-prometheus
-scrapes cAdvisor, ``honorTimestamps: false``). A kubelet that fails, or whose response is
-malformed (a scrape failure with reason ``parse_error``), gets staleness markers on its
-series, and so does every series that a later response no longer has.
+thousands of full responses. Most reads take a few milliseconds, on the event loop; a read
+that takes tens of milliseconds (a node's first cAdvisor response, or one whose rows changed,
+read line by line) runs in a worker thread, so that the loop is never held that long, with
+at most ``concurrency`` responses held at once, read or waiting to be read. Samples are
+written at the scrape's time (as kube-prometheus scrapes cAdvisor, ``honorTimestamps:
+false``). A kubelet that fails, or whose response is malformed (a scrape failure with reason
+``parse_error``), gets staleness markers on its series, and so does every series that a
+later response no longer has.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ class KubeletStatsCollector(abc.ABC):
                 # now, as the resource collector freezes what each slice left: left to the
                 # collector, a first cycle's millions of objects are walked by every full
                 # collection that the next job's allocations set off (20 in the summary's
-                # first cycle at 1,000 nodes, a second each).
+                # first cycle at 1,000 nodes: 17 s on a loaded machine, 0.8 s once frozen).
                 freeze_long_lived()
             refs, values = read
         except (ExpositionError, SummaryError) as e:
