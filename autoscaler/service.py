@@ -80,6 +80,7 @@ from runtime.forked import keep_blas_in_caller
 from runtime.gcpause import freeze_long_lived
 from runtime.redact import redact_settings, redact_url
 from runtime.supervise import Supervisor
+from runtime.transports import free_closed_transports
 from tsdb import Store
 from tsdb.recorder import FamilyRecorder
 
@@ -165,6 +166,8 @@ class Service:
         # Before any thread computes: /metrics forks, and a fork while BLAS runs on its
         # own pool would hang the process (see runtime.forked).
         keep_blas_in_caller()
+        # Kubelet connections live through heap freezes; closed, they must free themselves.
+        free_closed_transports()
         self.settings = settings
         self.clock = clock
         self.api = api if api is not None else api_client(settings.kubernetes)
