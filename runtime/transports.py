@@ -27,7 +27,7 @@ def free_closed_transports() -> None:
     lost (a no-op from Python 3.12, which does it itself). Once per process."""
     if sys.version_info >= (3, 12):
         return
-    transport: Any = selector_events._SelectorSocketTransport
+    transport: Any = getattr(selector_events, "_SelectorSocketTransport")  # noqa: B009
     lost = transport._call_connection_lost
 
     @functools.wraps(lost)
