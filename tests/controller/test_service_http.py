@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.families import Deferred, FamiliesCollector, Family
 from tests.controller.conftest import Rig, horizontal, pas
+from tests.support.processes import ended
 
 
 async def test_health_readiness_and_metrics(rig: Rig) -> None:
@@ -74,10 +75,4 @@ async def test_a_render_in_flight_at_shutdown_is_cut_off_and_its_child_killed(ri
         await asyncio.wait_for(rig.service.close(), 20)
         with pytest.raises(httpx.HTTPError):
             await scrape
-    for _ in range(500):
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            return
-        await asyncio.sleep(0.01)
-    pytest.fail(f"the render's child {child} still runs after the service closed")
+    assert await ended(child), f"the render's child {child} still runs after the service closed"

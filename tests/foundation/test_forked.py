@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from runtime.families import Deferred, FamiliesCollector, Family, exposition, exposition_async
 from runtime.forked import ForkedWorkFailed, run_forked
+from tests.support.processes import ended
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,13 +65,7 @@ async def test_cancelling_kills_the_child() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    for _ in range(500):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        await asyncio.sleep(0.01)
-    pytest.fail(f"child {pid} still runs after its caller was cancelled")
+    assert await ended(pid), f"child {pid} still runs after its caller was cancelled"
 
 
 async def test_the_loop_ticks_while_the_child_computes() -> None:
