@@ -49,9 +49,7 @@ def test_yesterdays_hour_is_scaled_to_todays_level() -> None:
     usage = np.where(hour == 10, 5.0, 1.0) * np.where(times >= DAY, 2.0, 1.0)
     now = DAY + 10 * HOUR
     seen = times < now
-    f = cpu_forecasts(times[seen], usage[seen], now, 3.0, S)
-    assert f is not None
-    got = dict(zip(CPU_FORECASTS, f.tolist(), strict=True))
+    got = _forecasts(times[seen], usage[seen], now, 3.0)
     assert got["recent"] == pytest.approx(2.0)
     assert got["yesterday"] == pytest.approx(10.0)
     assert got["histogram"] == 3.0
@@ -61,16 +59,22 @@ def test_yesterdays_hour_is_scaled_to_todays_level() -> None:
     assert cpu_forecasts(times[seen], usage[seen], 10 * DAY, 3.0, S) is None
 
 
+def _forecasts(
+    times: np.ndarray, usage: np.ndarray, now: float, histogram: float
+) -> dict[str, float]:
+    """:func:`cpu_forecasts` by name."""
+    f = cpu_forecasts(times, usage, now, histogram, S)
+    assert f is not None
+    return dict(zip(CPU_FORECASTS, f.tolist(), strict=True))
+
+
 def test_a_step_in_load_counts_once_in_the_daily_shape_and_twice_in_yesterdays() -> None:
     every = 300.0
     times = np.arange(0, 8 * DAY, every)
     drop = 6 * DAY + 12 * HOUR  # from 10 to 5, once
     usage = np.where(times < drop, 10.0, 5.0)
     now = drop + DAY  # a day later: yesterday's hour is after the drop, the hours before it not
-    seen = times < now
-    f = cpu_forecasts(times[seen], usage[seen], now, 10.0, S)
-    assert f is not None
-    got = dict(zip(CPU_FORECASTS, f.tolist(), strict=True))
+    got = _forecasts(times[times < now], usage[times < now], now, 10.0)
     assert got["recent"] == pytest.approx(5.0)
     # Yesterday's hour at 5 against the hours before it at 10, times today's level of 5.
     assert got["yesterday"] == pytest.approx(2.5)
