@@ -11,6 +11,7 @@ silences; the handlers only parse requests.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,6 +26,7 @@ from alerts.rules.gofmt import format_e
 from alerts.rules.group import GroupState
 from alerts.rules.model import RuleSpec
 from alerts.rules.state import Alert, AlertState
+from runtime.gcpause import call_paused
 
 
 def _time(ms: int) -> str:
@@ -139,6 +141,14 @@ def _error(status: int, error_type: str, message: str) -> web.Response:
     return web.json_response(body, status=status)
 
 
+async def _json_off_loop(build: Callable[..., Any], *args: Any) -> web.Response:
+    """``build(*args)`` as a JSON answer, made in a worker thread: tens of thousands of
+    alerts, each annotation printed when read, take the event loop's thread a good part of
+    a second. The groups' states are whole rounds, never changed in place."""
+    text = await asyncio.to_thread(call_paused, lambda: json.dumps(build(*args)))
+    return web.Response(text=text, content_type="application/json")
+
+
 def routes(
     groups: Callable[[], Sequence[GroupState]],
     silences: Silences,
@@ -148,7 +158,7 @@ def routes(
     """The API's routes over live rule groups, the rule files' errors and silences."""
 
     async def get_alerts(request: web.Request) -> web.Response:
-        return web.json_response(alerts_json(groups()))
+        return await _json_off_loop(alerts_json, groups())
 
     async def get_rules(request: web.Request) -> web.Response:
         q = request.query
@@ -158,7 +168,8 @@ def routes(
         exclude = q.get("exclude_alerts", "false").lower()
         if exclude not in ("true", "false"):
             return _error(400, "bad_data", f"exclude_alerts: not a boolean: {exclude}")
-        body = rules_json(
+        return await _json_off_loop(
+            rules_json,
             groups(),
             kind,
             q.getall("rule_name[]", []),
@@ -167,7 +178,6 @@ def routes(
             exclude == "true",
             file_errors(),
         )
-        return web.json_response(body)
 
     async def list_silences(request: web.Request) -> web.Response:
         try:

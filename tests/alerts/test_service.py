@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+import alerts.api as alerts_api
+from alerts.notify.silences import Silences
 from alerts.service import AlertingService
 from alerts.settings import NotifySettings, RuleSettings
 from promql import Engine
@@ -291,3 +294,36 @@ async def test_http_api(rig: tuple[Rig, Hook]) -> None:
         await r.until(lambda: bool(hook.bodies), 120)  # expired: the next flush notifies
     await r.halt()
     await runner.cleanup()
+
+
+async def test_the_alert_and_rule_lists_are_built_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tens of thousands of alerts, their annotations printed when read: not on the loop.
+    built_in: list[int] = []
+
+    def recorded(real: Callable[..., Any]) -> Callable[..., Any]:
+        def build(*args: Any) -> Any:
+            built_in.append(threading.get_ident())
+            return real(*args)
+
+        return build
+
+    monkeypatch.setattr(alerts_api, "alerts_json", recorded(alerts_api.alerts_json))
+    monkeypatch.setattr(alerts_api, "rules_json", recorded(alerts_api.rules_json))
+    app = web.Application()
+    app.add_routes(alerts_api.routes(list, Silences(tmp_path, 3_600_000), lambda: 0))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    try:
+        async with httpx.AsyncClient(base_url=base) as http:
+            alerts = (await http.get("/api/v1/alerts")).json()
+            rules = (await http.get("/api/v1/rules")).json()
+    finally:
+        await runner.cleanup()
+    assert alerts == {"status": "success", "data": {"alerts": []}}
+    assert rules["data"]["groups"] == []
+    assert len(built_in) == 2 and threading.get_ident() not in built_in
