@@ -16,6 +16,7 @@ range queries over an hour of steps make values of tens of megabytes).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -32,6 +33,12 @@ SHARED_NODES = (pp.AggregateExpr, pp.BinaryExpr, pp.Call, pp.MatrixSelector, pp.
 # so that its id is not reused while the entry exists.
 _identities: dict[int, tuple[Any, str, frozenset[str] | None]] = {}
 _IDENTITIES_KEPT = 50_000
+# The debug form's strings, and the layout between them.
+_LAYOUT = re.compile(r'("(?:[^"\\]|\\.)*")|\s+')
+# A matcher =~".*" in the debug form without layout.
+_MATCH_ALL = re.compile(
+    r'Matcher\{op:Re\(Regex\("(?:[^"\\]|\\.)*",\),\),name:"(?:[^"\\]|\\.)*",value:"\.\*",\},'
+)
 
 
 def _identity(node: Any) -> tuple[str, frozenset[str] | None]:
@@ -51,8 +58,11 @@ def _identity(node: Any) -> tuple[str, frozenset[str] | None]:
         return True
 
     pp.walk(node, visit)
-    # The library's debug form spells every field, with strings escaped: an exact key.
-    text = repr(node)
+    # The library's debug form spells every field, with strings escaped: an exact key. A
+    # matcher =~".*" matches every series (``.`` matches a newline too) and is left out, so
+    # that panels filtering by a variable at "All" share with those that do not filter.
+    compact = _LAYOUT.sub(lambda m: m.group(1) or "", repr(node))
+    text = _MATCH_ALL.sub("", compact)
     metrics = frozenset(names) if named else None
     if len(_identities) >= _IDENTITIES_KEPT:
         _identities.clear()

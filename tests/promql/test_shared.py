@@ -122,3 +122,23 @@ def test_each_query_gets_its_own_annotations(memory_store: MemoryStore) -> None:
     ]
     # The rate under it raised nothing and was shared.
     assert shared.hits == 1
+
+
+def test_matchers_that_match_everything_do_not_keep_queries_apart(
+    memory_store: MemoryStore,
+) -> None:
+    samples = [
+        ({"__name__": "x", "pod": "a", "node": "n1"}, 0, 1.0),
+        ({"__name__": "x", "pod": "b"}, 0, 2.0),
+        ({"__name__": "x", "pod": "c", "node": "line\nbreak"}, 0, 4.0),
+    ]
+    engine = Engine(memory_store(samples))
+    shared = engine.shared()
+    texts = ['sum(x{node=~".*"})', 'sum(x{pod=~".*", node=~".*"})', "sum(x)", 'sum(x{pod!=""})']
+    for text in texts:
+        assert engine.instant(text, MIN, shared).series[0].values.tolist() == [7.0], text
+    # The second and third; "!=" and "=~" other than ".*" keep their own value.
+    assert shared.hits == 2
+    assert engine.instant('sum(x{node=~".+"})', MIN, shared).series[0].values.tolist() == [5.0]
+    assert engine.instant('sum(x{node=".*"})', MIN, shared).series == []
+    assert shared.hits == 2
