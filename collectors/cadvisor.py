@@ -246,7 +246,8 @@ class RowCache:
 
     ``layout`` is a fingerprint of the kept text with its values cut out (its length and two
     checksums, :func:`_layout_of`; None: not known, or not readable that way), ``picks`` the
-    positions of the kept rows' values among the values of that text and ``picked`` their
+    positions of the kept rows' values among the values of that text (None: all of them,
+    in order) and ``picked`` their
     series ids: both replaced when learned again, never changed, since the rows read by
     position are ``picked`` itself.
     """
@@ -254,7 +255,7 @@ class RowCache:
     hashes: array[int] = field(default_factory=lambda: array("q"))
     refs: array[int] = field(default_factory=lambda: array("q"))
     layout: int | None = None
-    picks: array[int] = field(default_factory=lambda: array("q"))
+    picks: array[int] | None = None
     picked: array[int] = field(default_factory=lambda: array("q"))
     plan: BlockPlan | None = None
 
@@ -343,26 +344,33 @@ def _encoded(keep: Collection[str]) -> Collection[bytes]:
     return frozenset(name.encode() for name in keep)
 
 
-def _layout_of(between: list[bytes]) -> int:
+def _layout_of(between: list[bytes], values: int) -> int:
     """A fingerprint of the text between the values of a text split by
     :data:`_VALUE_AT_END` (``between``: the parts that are not values, in order, however
-    they are cut): its length, CRC-32 and Adler-32, 96 bits.
+    they are cut; ``values``: how many values were cut out): its length, the number of
+    values, CRC-32 and Adler-32.
 
     Two checksums of zlib-ng's over one joined copy: a megabyte in 0.1 ms, where hashing the
-    parts themselves (SipHash, and an object each) took 1 ms, half of a steady read.
+    parts themselves (SipHash, and an object each) took 1 ms, half of a steady read. The
+    number of values counts too: a line that lost its brace, value and timestamp leaves the
+    joined text as it was. Where the values were cut is then fixed as well, as long as every
+    line is well formed: only a sample line's end is cut (:func:`_note_layout`).
     """
     text = b"".join(between)
-    return len(text) << 64 | zlib_ng.crc32(text) << 32 | zlib_ng.adler32(text)
+    return len(text) << 128 | values << 64 | zlib_ng.crc32(text) << 32 | zlib_ng.adler32(text)
 
 
 def _by_position(between: list[bytes], values: list[bytes], cache: RowCache) -> Rows | None:
     """The kept rows of a text split by :data:`_VALUE_AT_END` (into the parts ``between``
     the values and the ``values``), by the positions of their values, when the text between
     the values is the layout learned; None otherwise."""
-    if cache.layout is None or _layout_of(between) != cache.layout:
+    if cache.layout is None or _layout_of(between, len(values)) != cache.layout:
         return None
+    picks = cache.picks
     try:
-        return cache.picked, array("d", map(float, map(values.__getitem__, cache.picks)))
+        # Mostly every value is a kept row's: then they are read as they come.
+        chosen = values if picks is None else map(values.__getitem__, picks)
+        return cache.picked, array("d", map(float, chosen))
     except ValueError:
         return None  # a value such as "1e": read line by line, which names the line
 
@@ -378,6 +386,10 @@ def _note_layout(cache: RowCache, parts: list[bytes]) -> None:
     split_lines: set[int] = set()
     for k in range(len(parts) // 2):
         ref = rows[line]
+        if ref == _NO_SAMPLE:
+            # A comment ending as a sample does: whether such a line is cut could change
+            # with the text around the values unchanged, and move every value after it.
+            return
         split_lines.add(line)
         if ref >= 0:
             picks.append(k)
@@ -386,7 +398,12 @@ def _note_layout(cache: RowCache, parts: list[bytes]) -> None:
     for i, ref in enumerate(rows):
         if ref == _UNCACHED or (ref >= 0 and i not in split_lines):
             return  # a row whose value is not split out: never read by position
-    cache.layout, cache.picks, cache.picked = _layout_of(parts[0::2]), picks, picked
+    every = len(picks) == len(parts) // 2
+    cache.layout, cache.picks, cache.picked = (
+        _layout_of(parts[0::2], len(parts) // 2),
+        None if every else picks,
+        picked,
+    )
 
 
 def _read_lines(

@@ -313,6 +313,8 @@ def test_malformed_kept_text_is_an_error_and_dropped_families_are_not_read() -> 
         good.replace(" 1700000000000", " 17000x"),  # a bad timestamp
         good.replace(" 1700000000000", " 99999999999999999999"),  # past int64
         good.replace('pod="web-1"', 'pod="web-1'),  # a bad label set, never seen
+        # Brace, value and timestamp gone: the text around the values joined is as before.
+        good.replace("} 1024 1700000000000", ""),
         good.replace("# TYPE container_memory_rss gauge", "# TYPE container_memory_rss gaug"),
     ):
         warm = Node()
@@ -394,3 +396,19 @@ def test_text_between_values_changed_in_place_is_read_again(
     changed, n = re.subn(pattern, replacement, text, count=1)
     assert n == 1 and len(changed) == len(text) and changed != text
     _same(_ours(changed, keep, node), _reference(changed, keep))
+
+
+def test_a_comment_that_ends_as_a_sample_does_never_moves_the_values() -> None:
+    """HELP texts ending in "} 5" are cut like a sample's value: which comment is cut may
+    change with the text between the values as before, so such a text is not read by
+    position."""
+    rows = (
+        'm_a{container="c",namespace="n",pod="p"} 1\nm_b{container="c",namespace="n",pod="p"} 2\n'
+    )
+    a_row, b_row = rows.splitlines(keepends=True)
+    first = f"# HELP m_a A}} 5\n# TYPE m_a gauge\n{a_row}# HELP m_b B\n# TYPE m_b gauge\n{b_row}"
+    then = f"# HELP m_a A\n# TYPE m_a gauge\n{a_row}# HELP m_b B}} 5\n# TYPE m_b gauge\n{b_row}"
+    keep = frozenset({"m_a", "m_b"})
+    node = Node()
+    _same(_ours(first, keep, node), _reference(first, keep))
+    _same(_ours(then, keep, node), _reference(then, keep))
