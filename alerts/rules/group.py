@@ -22,6 +22,7 @@ from alerts.rules.state import (
     Alert,
     AlertState,
     Found,
+    Fresh,
     Labels,
     LimitError,
     step,
@@ -197,6 +198,7 @@ class GroupState:
         # other metrics are shared between them.
         shared = ctx.engine.shared(self._written)
         for i, rule in enumerate(self.spec.rules):
+            fresh: Fresh = {}
             status = self.status[i]
             status.last_evaluation_ms = ts
             started = time.perf_counter()
@@ -206,7 +208,7 @@ class GroupState:
                 if rule.kind == "record":
                     recorded = self._record(rule, result)
                 else:
-                    self._alert(ctx, i, rule, result, at, ts)
+                    self._alert(ctx, i, rule, result, at, ts, fresh)
             except (PromQLError, LimitError, ValueError) as e:
                 status.evaluation_seconds = time.perf_counter() - started
                 self.failures += 1
@@ -230,7 +232,7 @@ class GroupState:
             ctx.appender.append_batch(refs, at, values)
             self._write_stale(ctx, i, refs, at)
             if rule.kind == "alert":
-                alerts = to_send(self.alerts[i], ts, ctx.resend_delay_ms, self.interval_ms)
+                alerts = to_send(self.alerts[i], ts, ctx.resend_delay_ms, self.interval_ms, fresh)
                 if alerts:
                     # Their annotations printed here, off the event loop that hands them
                     # to the notifier.
@@ -292,6 +294,7 @@ class GroupState:
         result: QueryResult,
         at: int,
         ts: int,
+        fresh: Fresh,
     ) -> None:
         name = f"__alert_{rule.name}"
 
@@ -367,7 +370,13 @@ class GroupState:
             seen.values, seen.entries = values, entries
         self._moved[i] = True  # until step returns
         self._moved[i] = step(
-            self.alerts[i], found, ts, rule.for_ms, rule.keep_firing_for_ms, self.spec.limit
+            self.alerts[i],
+            found,
+            ts,
+            rule.for_ms,
+            rule.keep_firing_for_ms,
+            self.spec.limit,
+            fresh,
         )
 
     def _alerts_written(self, ctx: EvalContext, i: int) -> tuple[I32, F64]:
