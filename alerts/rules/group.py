@@ -9,7 +9,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +34,10 @@ from promql.labelsets import LabelTable, factorize
 from tsdb import STALE_NAN
 
 log = logging.getLogger(__name__)
+
+# Found(annotations, value) without the Python frame of a named tuple's ``__new__``: made
+# for every alert whose value moved, at every evaluation.
+_found: Callable[[tuple[Labels | Notes, float]], Found] = functools.partial(tuple.__new__, Found)
 
 ALERTS = "ALERTS"
 ALERTS_FOR_STATE = "ALERTS_FOR_STATE"
@@ -301,7 +305,14 @@ class GroupState:
         def query(q: str) -> list[QuerySample]:
             return [QuerySample(dict(lb), v) for lb, v in _samples(ctx.engine.instant(q, at))]
 
-        expander = Expander(name, ctx.external_labels, ctx.external_url, query)
+        made: list[Expander] = []
+
+        def expander() -> Expander:
+            # Made when a template is expanded: at most rounds, no series needs one.
+            if not made:
+                made.append(Expander(name, ctx.external_labels, ctx.external_url, query))
+            return made[0]
+
         pure = self._pure[i]
         table, values = _rows(result)
         seen = self._seen[i] if pure else _Seen()
@@ -333,30 +344,30 @@ class GroupState:
             elif o >= 0:
                 labels, _, before, prepared = last[o]
                 if prepared is None:
-                    prepared = _prepare(expander, rule, labels)
+                    prepared = _prepare(expander(), rule, labels)
                 key, _, notes = prepared
                 if key is not None and notes is not None:
                     # Printed when read (sent, shown), not at every evaluation.
-                    entry = (labels, key, Found(notes, value), prepared)
+                    entry = (labels, key, _found((notes, value)), prepared)
                 else:
-                    key, annotations = _complete(expander, rule, prepared, labels, value)
+                    key, annotations = _complete(expander(), rule, prepared, labels, value)
                     if annotations == before.annotations:
                         # The same texts (most values print as before): the same tuple,
                         # which the state machine and the state file take as unchanged
                         # at a glance.
                         annotations = before.annotations
-                    entry = (labels, key, Found(annotations, value), prepared)
+                    entry = (labels, key, _found((annotations, value)), prepared)
             elif noted:
                 # First sight, of a rule whose annotations are printed when read: the
                 # preparation is all there is to do.
                 labels = missed[row]
-                prepared = _prepare(expander, rule, labels)
+                prepared = _prepare(expander(), rule, labels)
                 assert prepared[0] is not None and prepared[2] is not None
                 entry = (labels, prepared[0], Found(prepared[2], value), prepared)
             else:
                 # First sight: series that come and go would never use a preparation.
                 labels = missed[row]
-                key, annotations = _expand(expander, rule, labels, value)
+                key, annotations = _expand(expander(), rule, labels, value)
                 entry = (labels, key, Found(annotations, value), None)
             size = len(found)
             found[entry[1]] = entry[2]

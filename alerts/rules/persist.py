@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -244,8 +245,14 @@ class StateLog:
                 saved = known.setdefault((key, rule), {})
                 alerts = g.alerts[i]
                 ref: int | None = None
-                for labels, a in alerts.items():
-                    entry = saved.get(labels)
+                entries: Iterable[_Saved | None]
+                if len(saved) == len(alerts) and all(map(operator.is_, saved, alerts)):
+                    # The same labels in the same order as saved (dicts keep it, and a
+                    # round mostly adds and removes no alert): no lookup by labels.
+                    entries = saved.values()
+                else:
+                    entries = map(saved.get, alerts)
+                for (labels, a), entry in zip(alerts.items(), entries, strict=True):
                     if entry is None:
                         scalars = _scalars(a)
                         saved[labels] = _Saved(number, a)
