@@ -210,7 +210,7 @@ class GroupState:
             try:
                 result = ctx.engine.instant(rule.expr, at, shared)
                 if rule.kind == "record":
-                    recorded = self._record(rule, result)
+                    recorded = self._record(rule, result, self.outputs[i])
                 else:
                     self._alert(ctx, i, rule, result, at, ts, fresh)
             except (PromQLError, LimitError, ValueError) as e:
@@ -253,7 +253,7 @@ class GroupState:
         if len(gone):
             ctx.appender.append_batch(gone, at, np.full(len(gone), STALE_NAN))
 
-    def _record(self, rule: RuleSpec, result: QueryResult) -> _Recorded:
+    def _record(self, rule: RuleSpec, result: QueryResult, output: RuleOutput) -> _Recorded:
         # As in Prometheus, a rule label set to "" removes the label.
         if result.type == "vector":
             columns = result.columns()
@@ -264,7 +264,12 @@ class GroupState:
             for name, text in written:
                 code = table.strings.code(text) if text else 0
                 table = table.with_column(name, np.full(len(table), code, dtype=np.int32))
-            if not distinct and len(factorize(table.codes)[0]) < len(table):
+            # The series written last time were found distinct: the same ones need no check.
+            if (
+                not distinct
+                and not output.writes_as_last(table)
+                and len(factorize(table.codes)[0]) < len(table)
+            ):
                 raise ValueError(
                     "vector contains metrics with the same labelset after applying rule labels"
                 )

@@ -72,6 +72,10 @@ class RuleOutput:
             self.written = _alive(appender, self.written)
         self._generation = generation
 
+    def writes_as_last(self, table: LabelTable) -> bool:
+        """Whether ``table`` names the series of the last :meth:`table_refs`, in order."""
+        return self._rows.same(table)
+
     def table_refs(self, appender: Appender, table: LabelTable) -> I32:
         """The store ids of the series ``table``'s rows name (created on first sight)."""
         self.check(appender)

@@ -38,15 +38,22 @@ class KnownRows:
         """Remember no row."""
         self._base, self._codes, self._same = None, self._codes[:0], None
 
+    def same(self, table: LabelTable) -> bool:
+        """Whether ``table``'s rows are the rows remembered, label for label and in order."""
+        return (
+            table.strings.base is self._base
+            and table.names == self._names
+            and np.array_equal(table.codes, self._codes)
+        )
+
     def match(self, table: LabelTable) -> I64:
         """For each row of ``table``, the remembered row with the same labels, or -1."""
         n = len(table)
         self._same = None
         if table.strings.base is not self._base or not len(self) or not n:
             return np.full(n, -1, dtype=np.int64)
-        codes = table.codes
-        if table.names == self._names and np.array_equal(codes, self._codes):
-            self._same = codes
+        if self.same(table):
+            self._same = table.codes
             return np.arange(n, dtype=np.int64)
         names = sorted({*self._names, *table.names})
         old = LabelTable(self._names, self._codes, table.strings)

@@ -1,0 +1,39 @@
+"""A recording rule whose series collide after its labels fails at the round they collide,
+however many rounds of the same distinct series came before, and recovers after."""
+
+from __future__ import annotations
+
+from alerts.rules.group import EvalContext, GroupState
+from alerts.rules.loader import load_text
+from promql import Engine
+from runtime.clock import VirtualClock
+from tsdb import Store, StoreSettings
+
+MINUTE = 60_000
+
+RULE = """groups:
+- name: g
+  rules:
+  - record: r
+    expr: m
+    labels:
+      job: same
+"""
+
+
+def test_series_that_collide_fail_the_round_after_rounds_of_the_same_series() -> None:
+    store = Store(StoreSettings(), VirtualClock(0.0), persistent=False)
+    (spec,) = load_text(RULE, "r.yml")
+    group = GroupState(spec, MINUTE)
+    ctx = EvalContext(Engine(store), store)
+    health = []
+    # Series b goes, and leaves the lookback window, before the last rounds.
+    rounds = [(1, "a"), (2, "a"), (3, "a"), (4, "ab"), (5, "ab"), (20, "a"), (21, "a")]
+    for minute, jobs in rounds:
+        for job in jobs:
+            store.append({"__name__": "m", "job": job, "k": "1"}, minute * MINUTE, 1.0)
+        group.evaluate(ctx, minute * MINUTE)
+        health.append(group.status[0].health)
+    assert health == ["ok", "ok", "ok", "err", "err", "ok", "ok"]
+    assert "same labelset after applying rule labels" not in group.status[0].last_error
+    store.close()
