@@ -57,6 +57,12 @@ _RuleId = tuple[str, str, str, int]
 _Scalars = tuple[str, float, int, int, int, int, int, int]
 
 
+def _json(payload: dict[str, Any]) -> bytes:
+    """A record's payload, without the spaces of ``json.dumps``' default separators (a
+    tenth of a round's changes, which decide how often the base is written again)."""
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
 def _scalars(a: Alert) -> _Scalars:
     return (
         a.state._value_,  # not .value: a descriptor call, once per alert and round
@@ -215,7 +221,7 @@ class StateLog:
                     number += 1
         last = {g.spec.key: g.last_evaluation_ms for g in groups}
         payload = {"groups": last, "rules": table.rules, "alerts": alerts}
-        data = frame(_BASE, json.dumps(payload).encode())
+        data = frame(_BASE, _json(payload))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(self.path, data)
         self._writer = RecordWriter(self.path)
@@ -305,7 +311,7 @@ class StateLog:
             "annotations": annotations,
             "gone": gone,
         }
-        data = frame(_CHANGES, json.dumps(payload).encode())
+        data = frame(_CHANGES, _json(payload))
         assert self._writer is not None
         self._next = number
         # The bookkeeping above already holds this round: a failed write makes the next
