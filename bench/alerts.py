@@ -27,6 +27,7 @@ from alerts.notify.outbox import Outbox
 from alerts.notify.silences import Silences
 from alerts.notify.targets import Target, build_targets
 from alerts.rules.manager import RuleManager, alerts_for_notifier
+from alerts.rules.persist import FILE, REWRITE_AFTER_BYTES, StateLog
 from alerts.rules.state import AlertState
 from alerts.settings import NotifySettings
 from bench.promql import RULES, SCRAPES, Cluster, Round, ServiceRules, status_kib
@@ -84,11 +85,18 @@ def evaluation_round(
     cluster = Cluster(nodes, pods_per_node)
     with _QueryTime() as clock:
         service = _SplitRules(clock, RULES, cluster, tmp / "rules", scrapes)
-        steady = [service.round(service.next_full_round()) for _ in range(rounds)]
+        state = service.manager.settings.state_dir / FILE
+        steady, grown = [], []
+        for _ in range(rounds):
+            at = service.next_full_round()
+            before = state.stat().st_size
+            steady.append(service.round(at))
+            grown.append(state.stat().st_size - before)
     first = service.creation_round()
     firing, pending, failing = service.alert_counts()
     groups = service.manager.groups
     rules = sum(len(g.spec.rules) for g in groups)
+    state_file = state_rows(service.manager, grown, tmp / "state")
     notifier = notifier_rows(service.manager, tmp / "notify")
     service.store.close()
     built = f"{service.built_s:.0f} s to build, {service.history_s:.0f} s of it rule rounds"
@@ -119,7 +127,35 @@ def evaluation_round(
             "alerts after the rounds",
             f"{firing:,} firing, {pending:,} pending ({failing} rules failing)",
         ),
+        *state_file,
         *notifier,
+    ]
+
+
+def state_rows(manager: RuleManager, grown: list[int], tmp: Path) -> list[tuple[str, str]]:
+    """What the alert state file costs: each steady round appends its changes (``grown``:
+    the bytes it added, negative where the round wrote a new base instead); once they
+    outgrow the base, a round writes the whole state again, timed here in CPU seconds."""
+    log = StateLog(tmp / FILE)
+    start = time.process_time()
+    log.save(manager.groups)  # the first save of a log writes a base
+    cpu = time.process_time() - start
+    log.close()
+    base = (tmp / FILE).stat().st_size
+    appended = [g for g in grown if g > 0]
+    each = max(appended, default=0)
+    every = max(base, REWRITE_AFTER_BYTES) / each if each else float("inf")
+    rewrites = sum(g < 0 for g in grown)
+    return [
+        (
+            "alert state file, a round's changes",
+            f"{', '.join(f'{g / 1e3:,.0f}' for g in grown)} kB appended "
+            f"({rewrites} of the rounds rewrote the base)",
+        ),
+        (
+            "alert state file, base rewrite",
+            f"{base / 1e6:.1f} MB in {cpu:.2f} CPU s, every ~{every:.0f} rounds",
+        ),
     ]
 
 
