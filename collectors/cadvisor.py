@@ -35,8 +35,7 @@ from array import array
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
-from zlib_ng import zlib_ng
-
+from collectors.layout import layout_fingerprint
 from runtime import names_kubelet
 from tsdb.exposition import (
     ExpositionError,
@@ -244,12 +243,11 @@ class RowCache:
     bytes a line instead of its text: a node's 3,500 kept lines cost 56 kB, not 1.3 MB. Two
     texts of one node with equal 64-bit (SipHash) hashes are beyond practical concern.
 
-    ``layout`` is a fingerprint of the kept text with its values cut out (its length and two
-    checksums, :func:`_layout_of`; None: not known, or not readable that way), ``picks`` the
-    positions of the kept rows' values among the values of that text (None: all of them,
-    in order) and ``picked`` their
-    series ids: both replaced when learned again, never changed, since the rows read by
-    position are ``picked`` itself.
+    ``layout`` is the fingerprint of the kept text with its values cut out
+    (:func:`~collectors.layout.layout_fingerprint`; None: not known, or not readable that
+    way), ``picks`` the positions of the kept rows' values among the values of that text
+    (None: all of them, in order) and ``picked`` their series ids: both replaced when learned
+    again, never changed, since the rows read by position are ``picked`` itself.
     """
 
     hashes: array[int] = field(default_factory=lambda: array("q"))
@@ -344,27 +342,11 @@ def _encoded(keep: Collection[str]) -> Collection[bytes]:
     return frozenset(name.encode() for name in keep)
 
 
-def _layout_of(between: list[bytes], values: int) -> int:
-    """A fingerprint of the text between the values of a text split by
-    :data:`_VALUE_AT_END` (``between``: the parts that are not values, in order, however
-    they are cut; ``values``: how many values were cut out): its length, the number of
-    values, CRC-32 and Adler-32.
-
-    Two checksums of zlib-ng's over one joined copy: a megabyte in 0.1 ms, where hashing the
-    parts themselves (SipHash, and an object each) took 1 ms, half of a steady read. The
-    number of values counts too: a line that lost its brace, value and timestamp leaves the
-    joined text as it was. Where the values were cut is then fixed as well, as long as every
-    line is well formed: only a sample line's end is cut (:func:`_note_layout`).
-    """
-    text = b"".join(between)
-    return len(text) << 128 | values << 64 | zlib_ng.crc32(text) << 32 | zlib_ng.adler32(text)
-
-
 def _by_position(between: list[bytes], values: list[bytes], cache: RowCache) -> Rows | None:
     """The kept rows of a text split by :data:`_VALUE_AT_END` (into the parts ``between``
     the values and the ``values``), by the positions of their values, when the text between
     the values is the layout learned; None otherwise."""
-    if cache.layout is None or _layout_of(between, len(values)) != cache.layout:
+    if cache.layout is None or layout_fingerprint(b"".join(between), len(values)) != cache.layout:
         return None
     picks = cache.picks
     try:
@@ -400,7 +382,7 @@ def _note_layout(cache: RowCache, parts: list[bytes]) -> None:
             return  # a row whose value is not split out: never read by position
     every = len(picks) == len(parts) // 2
     cache.layout, cache.picks, cache.picked = (
-        _layout_of(parts[0::2], len(parts) // 2),
+        layout_fingerprint(b"".join(parts[0::2]), len(parts) // 2),
         None if every else picks,
         picked,
     )

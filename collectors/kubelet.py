@@ -30,8 +30,9 @@ from collectors.usage import (
     LabelKeys,
     NodeResources,
     RateTracker,
+    ResourceLayout,
+    decode_resource,
     decode_resource_metrics,
-    decode_resource_text,
 )
 from runtime import names
 from runtime.clock import Clock
@@ -242,6 +243,8 @@ class _NodeState:
     written: dict[EntityKey, int] = field(default_factory=dict)
     rate_keys: set[EntityKey] = field(default_factory=set)
     label_keys: LabelKeys = field(default_factory=dict)
+    # Where the numbers of its responses lie, while they keep their layout.
+    layout: ResourceLayout | None = None
 
 
 @dataclass(slots=True)
@@ -388,7 +391,9 @@ class KubeletCollector:
         if body is None:
             self._failed(node, state)
             return
-        resources = decode_resource_text(body, outcome.started_ms, state.label_keys)
+        resources, state.layout = decode_resource(
+            body, outcome.started_ms, state.label_keys, state.layout
+        )
         if resources is None:
             try:
                 exposition = parse_exposition(body)

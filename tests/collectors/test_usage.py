@@ -11,6 +11,7 @@ from collectors.usage import (
     LabelKeys,
     RateTracker,
     cpu_rate,
+    decode_resource,
     decode_resource_metrics,
     decode_resource_text,
 )
@@ -156,3 +157,87 @@ def test_the_points_kept_for_rates_are_left_to_reference_counting() -> None:
     RateTracker(30).update("c", point)
     gc.collect()
     assert not gc.is_tracked(point)
+
+
+def _with_numbers(text: str, values: list[str], stamps: list[str]) -> str:
+    """``text`` with the value and timestamp of every sample line replaced, in turn, by one
+    of ``values`` and ``stamps`` ("": no timestamp)."""
+    out = []
+    for i, line in enumerate(text.splitlines()):
+        if line.startswith("#"):
+            out.append(line)
+            continue
+        head = line.split(" ")[0]
+        stamp = stamps[i % len(stamps)]
+        out.append(f"{head} {values[i % len(values)]}" + (f" {stamp}" if stamp else ""))
+    return "\n".join(out) + "\n"
+
+
+def _resource_texts() -> list[str]:
+    return [
+        kubelet_resource_metrics(),
+        require_data(METRICS_SERVER_FIXTURE).read_text(),
+        kubelet_resource_metrics(30),
+    ]
+
+
+_NUMBERS = st.sampled_from(["0", "1", "10.5", "2.5e+07", "1.616273408e+09", "7E-3", "1e999"])
+_STAMPS = st.sampled_from(["", "0", "1700000000123", "999999999999999999"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2),
+    st.lists(_NUMBERS, min_size=1, max_size=7),
+    st.lists(_STAMPS, min_size=1, max_size=3),
+)
+def test_a_response_read_by_its_layout_reads_as_line_by_line(
+    which: int, values: list[str], stamps: list[str]
+) -> None:
+    text = _resource_texts()[which]
+    keys: LabelKeys = {}
+    first, layout = decode_resource(text, 1_700_000_001_000, keys, None)
+    assert first == decode_resource_text(text, 1_700_000_001_000, {})
+    assert layout is not None  # kubelet responses have one
+    changed = _with_numbers(text, values, stamps)
+    read, kept = decode_resource(changed, 1_700_000_002_000, keys, layout)
+    assert read == decode_resource_text(changed, 1_700_000_002_000, {})
+    if read is not None and "1e999" not in values:
+        assert kept is layout  # read by position, the layout kept
+
+
+def test_a_layout_is_not_learned_from_a_comment_that_ends_as_a_sample() -> None:
+    text = "# HELP node_cpu_usage_seconds_total CPU 5 17\n" + kubelet_resource_metrics()
+    read, layout = decode_resource(text, 0, {}, None)
+    assert read is not None and layout is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('pod="web-1"', 'pod="web-9"'),  # another pod, its text as long
+        ("pod_cpu_usage_seconds_total", "pod_cpu_usage_seconds_totaL"),  # another family
+        (" 1700000000123\n", "\n"),  # a timestamp gone: the scrape's time
+    ],
+)
+def test_a_response_laid_out_otherwise_is_read_line_by_line(old: str, new: str) -> None:
+    text = kubelet_resource_metrics()
+    keys: LabelKeys = {}
+    _, layout = decode_resource(text, 1_700_000_001_000, keys, None)
+    changed = text.replace(old, new, 1)
+    assert changed != text
+    read, _ = decode_resource(changed, 1_700_000_002_000, keys, layout)
+    assert read == decode_resource_text(changed, 1_700_000_002_000, {})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, len(BODY) - 1), st.text(max_size=4), st.integers(0, 6))
+def test_garbled_responses_never_read_differently_by_a_layout(
+    at: int, insert: str, cut: int
+) -> None:
+    keys: LabelKeys = {}
+    _, layout = decode_resource(BODY, 1_700_000_001_000, keys, None)
+    assert layout is not None
+    text = BODY[:at] + insert + BODY[at + cut :]
+    read, _ = decode_resource(text, 1_700_000_002_000, keys, layout)
+    assert read == decode_resource_text(text, 1_700_000_002_000, {})
