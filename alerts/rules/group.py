@@ -125,10 +125,6 @@ class _Seen:
     entries: list[_Entry] = field(default_factory=list)
 
 
-def _drop_name(labels: Labels) -> Labels:
-    return tuple(p for p in labels if p[0] != "__name__")
-
-
 def written_metrics(spec: GroupSpec) -> set[str]:
     """The metrics a group writes while it is evaluated: its recorded series, and
     ``ALERTS``/``ALERTS_FOR_STATE`` if it has alerting rules."""
@@ -473,10 +469,16 @@ def _named(labels: Labels, name: str, *extra: tuple[str, str]) -> Labels:
 def _alert_key(
     expander: Expander, rule: RuleSpec, labels: Labels, lmap: Mapping[str, str], value: float
 ) -> Labels:
-    """The labels of the alert a series raises: its own, the rule's, ``alertname``."""
-    lb = dict(_drop_name(labels))
-    for k, v in rule.labels:
-        _set_label(lb, k, expander.expand(v, lmap, value))
+    """The labels of the alert a series raises: its own, the rule's, ``alertname``
+    (``lmap`` is ``labels`` as a dict)."""
+    lb = dict(lmap)
+    lb.pop("__name__", None)
+    if _fixed_labels(rule):
+        for k, v in rule.labels:
+            _set_label(lb, k, v)
+    else:
+        for k, v in rule.labels:
+            _set_label(lb, k, expander.expand(v, lmap, value))
     lb["alertname"] = rule.name
     return tuple(sorted(lb.items()))
 
@@ -495,10 +497,13 @@ def _prepare(expander: Expander, rule: RuleSpec, labels: Labels) -> _Prepared:
     evaluation in which the value moved (rates move at every one)."""
     lmap = dict(labels)
     key = None
-    if all(isinstance(expander.partial(v, lmap), str) for _, v in rule.labels):
+    if _fixed_labels(rule) or all(
+        isinstance(expander.partial(v, lmap), str) for _, v in rule.labels
+    ):
         key = _alert_key(expander, rule, labels, lmap, 0.0)
-    partials = tuple((k, expander.partial(v, lmap)) for k, v in rule.annotations)
-    return key, partials, notes_of(partials)
+    partials = tuple([(k, expander.partial(v, lmap)) for k, v in rule.annotations])
+    # The pieces' kinds are the rule's, whatever the labels (see _noted).
+    return key, partials, Notes(partials) if _noted(rule) else notes_of(partials)  # type: ignore[arg-type]
 
 
 def _complete(
@@ -521,6 +526,12 @@ def _complete(
             done = expander.expand(text, lmap, value)
         annotations.append((k, done))
     return key, tuple(annotations)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fixed_labels(rule: RuleSpec) -> bool:
+    """Whether the rule's labels are texts, not templates (most rules: a severity)."""
+    return not any("{{" in text for _, text in rule.labels)
 
 
 @functools.lru_cache(maxsize=4096)
