@@ -8,9 +8,11 @@ import bisect
 import functools
 import logging
 import math
+import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -35,10 +37,6 @@ from tsdb import STALE_NAN
 
 log = logging.getLogger(__name__)
 
-# Found(annotations, value) without the Python frame of a named tuple's ``__new__``: made
-# for every alert whose value moved, at every evaluation.
-_found: Callable[[tuple[Labels | Notes, float]], Found] = functools.partial(tuple.__new__, Found)
-
 ALERTS = "ALERTS"
 ALERTS_FOR_STATE = "ALERTS_FOR_STATE"
 
@@ -61,6 +59,12 @@ _Prepared = tuple[Labels | None, tuple[tuple[str, str | Partial | None], ...], N
 # annotations and value, and what of them does not depend on the value (made the second
 # time the series is seen).
 _Entry = tuple[Labels, Labels, Found, _Prepared | None]
+
+# Found(annotations, value) without the Python frame of a named tuple's ``__new__``: made
+# for every alert whose value moved, at every evaluation.
+_found: Callable[[tuple[Labels | Notes, float]], Found] = functools.partial(tuple.__new__, Found)
+# An entry's alert labels and what it found.
+_key_and_found: Callable[[_Entry], tuple[Labels, Found]] = operator.itemgetter(1, 2)
 
 
 @dataclass
@@ -335,14 +339,20 @@ class GroupState:
         if hits.any():
             before, now = seen.values[known[hits]], values[hits]
             same[hits] = (now == before) & ((now != 0) | (np.signbit(now) == np.signbit(before)))
-        entries: list[_Entry] = []
-        found: dict[Labels, Found] = {}
+        # A series with the same value as last time makes the same entry: only the others
+        # are made again (rates move at every evaluation, many other values do not).
+        n = len(table)
+        redo = np.flatnonzero(~same).tolist()
+        entries: list[_Entry] = (
+            list(map(last.__getitem__, np.where(same, known, 0).tolist()))
+            if len(redo) < n
+            else cast(list[_Entry], [None] * n)
+        )
         noted = pure and _noted(rule)
-        rows = zip(known.tolist(), values.tolist(), same.tolist(), strict=True)
-        for row, (o, value, unchanged) in enumerate(rows):
-            if unchanged:
-                entry = last[o]
-            elif o >= 0:
+        rows, numbers = known.tolist(), values.tolist()
+        for row in redo:
+            o, value = rows[row], numbers[row]
+            if o >= 0:
                 labels, _, before, prepared = last[o]
                 if prepared is None:
                     prepared = _prepare(expander(), rule, labels)
@@ -364,19 +374,18 @@ class GroupState:
                 labels = missed[row]
                 prepared = _prepare(expander(), rule, labels)
                 assert prepared[0] is not None and prepared[2] is not None
-                entry = (labels, prepared[0], Found(prepared[2], value), prepared)
+                entry = (labels, prepared[0], _found((prepared[2], value)), prepared)
             else:
                 # First sight: series that come and go would never use a preparation.
                 labels = missed[row]
                 key, annotations = _expand(expander(), rule, labels, value)
-                entry = (labels, key, Found(annotations, value), None)
-            size = len(found)
-            found[entry[1]] = entry[2]
-            if len(found) == size:
-                raise ValueError(
-                    "vector contains metrics with the same labelset after applying alert labels"
-                )
-            entries.append(entry)
+                entry = (labels, key, _found((annotations, value)), None)
+            entries[row] = entry
+        found: dict[Labels, Found] = dict(map(_key_and_found, entries))
+        if len(found) < n:
+            raise ValueError(
+                "vector contains metrics with the same labelset after applying alert labels"
+            )
         if pure:
             seen.coded = seen.rows.remember(table)
             seen.values, seen.entries = values, entries
