@@ -16,6 +16,7 @@ from decimal import Decimal
 from itertools import chain
 from typing import Any, Generic, TypeVar, cast
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -84,37 +85,47 @@ _FEW = 64
 
 
 def values_text(values: list[float] | F64) -> list[str]:
-    """:func:`value_text` of many values: each distinct value (by its bits: ``-0`` is not
-    ``0``) printed once, and, among values that repeat, only if it was not printed
-    lately."""
+    """:func:`value_text` of many values. Values that repeat (states, counts) are printed
+    once each (by their bits: ``-0`` is not ``0``), and only if not printed lately; values
+    that move, new at every refresh, are printed without looking for repeats."""
     arr = np.asarray(values, dtype=np.float64)
-    if len(arr) < _FEW:
+    if len(arr) < _FEW or len(np.unique(arr[:_FEW].view(np.int64))) == _FEW:
         return _printed(arr)
     bits, inverse = np.unique(arr.view(np.int64), return_inverse=True)
-    if len(bits) == len(arr):
-        # No value twice: most likely values that move, new at every refresh.
-        return _printed(arr)
     texts = np.array(_value_texts.many(bits.tolist()), dtype=object)
     out: list[str] = texts[inverse.reshape(-1)].tolist()
     return out
 
 
 def _printed(arr: F64) -> list[str]:
-    """:func:`value_text` of many values, by kind: whole numbers through numpy's integer
-    printing, other plain decimals as ``repr`` gives them, only the rest (exponents,
-    ``-0``, infinities, NaN) one by one."""
+    """:func:`value_text` of many values: those msgspec prints as Go does in one call, only
+    the rest (tiny and huge magnitudes, infinities, NaN) one by one."""
     magnitude = np.abs(arr)
-    # repr prints in positional form from 1e-4 up to 1e16, as Go's 'f' form does.
-    positional = (magnitude >= 1e-4) & (magnitude < 1e15)
-    whole = (arr == np.trunc(arr)) & (positional | ((arr == 0) & ~np.signbit(arr)))
+    fast = ((magnitude >= _SHORTEST_FROM) & (magnitude < _SHORTEST_BELOW)) | (arr == 0)
+    if fast.all():
+        return _shortest(arr)
     out = np.empty(len(arr), dtype=object)
-    out[whole] = arr[whole].astype(np.int64).astype(str).astype(object)
-    plain = positional & ~whole
-    out[plain] = list(map(repr, arr[plain].tolist()))
-    rest = ~(whole | plain)
-    if rest.any():
-        out[rest] = [value_text(v) for v in arr[rest].tolist()]
+    out[fast] = _shortest(arr[fast])
+    out[~fast] = [value_text(v) for v in arr[~fast].tolist()]
     texts: list[str] = out.tolist()
+    return texts
+
+
+# msgspec prints a float as the shortest decimal that reads back as it, in positional form
+# from 1e-5 up to 1e16 (whole numbers with ".0"), as Go's 'f' form with precision -1 does.
+_SHORTEST_FROM = 1e-5
+_SHORTEST_BELOW = 1e16
+_JSON = msgspec.json.Encoder()
+
+
+def _shortest(arr: F64) -> list[str]:
+    """Values with magnitudes from 1e-5 up to 1e16, or zero, printed by one JSON encoding
+    of them all (no value's text holds a comma; a fraction ".0" marks a whole number)."""
+    if not len(arr):
+        return []
+    text = _JSON.encode(arr.tolist()).decode()
+    texts = (text[1:-1] + ",").replace(".0,", ",").split(",")
+    texts.pop()
     return texts
 
 

@@ -54,6 +54,9 @@ def test_metric_texts_are_the_labels_json(rows: list[dict[str, str]], known: lis
             st.floats(width=64),
             st.integers(-(2**60), 2**60).map(float),
             st.sampled_from([0.0, -0.0, 1e-4, 9.99e-5, 1e-6, 1e15, 1e16, 1e21, -1e-5, 0.5]),
+            # Where printing in one call begins and ends.
+            st.sampled_from([1e-5, 9.999999999999999e-06, 9999999999999998.0, 2.0**53 + 2]),
+            st.floats(1e-7, 1e18),
         ),
         max_size=30,
     )
@@ -63,6 +66,9 @@ def test_values_text_prints_each_as_value_text(values: list[float]) -> None:
     # Many values, repeated: each distinct one is printed once, or taken from those printed.
     many = values * 20 + [-v for v in values]
     assert values_text(many) == [value_text(v) for v in many]
+    # Many values, all different (gauges that move).
+    moving = [float(i) + 0.25 for i in range(80)] + values
+    assert values_text(moving) == [value_text(v) for v in moving]
 
 
 STEP_MS = 15_000
