@@ -19,6 +19,7 @@ import httpx
 from collectors.transport import ResponseTooLarge, ScrapeClient, charset_of
 from runtime.backoff import Backoff, retry_after_seconds
 from runtime.clock import Clock
+from runtime.gil import PerTurn
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,16 @@ REASONS = (
     "backoff",
 )
 
+# Fetches started per turn of the event loop, at most: each start's socket calls wait for the
+# interpreter lock while a worker thread computes (see runtime.gil), and a turn that started
+# all the slots of a cycle at once (64) held every other task of the loop that long.
+STARTS_PER_TURN = 8
+# Scrape tasks created per turn of the event loop, at most.
+TASKS_PER_TURN = 64
+
 __all__ = [
     "REASONS",
+    "STARTS_PER_TURN",
     "ResponseTooLarge",
     "ScrapeHealth",
     "ScrapeOutcome",
@@ -157,6 +166,7 @@ class Scraper:
         max_bytes: int,
         backoff_initial_s: float,
         backoff_max_s: float,
+        starts_per_turn: int = STARTS_PER_TURN,
     ) -> None:
         self._client = client
         self._clock = clock
@@ -167,20 +177,25 @@ class Scraper:
         self._max_bytes = max_bytes
         self._backoff = Backoff(backoff_initial_s, backoff_max_s)
         self._failing: dict[str, _Failing] = {}
+        self._starts = PerTurn(starts_per_turn)
 
     async def scrape_all(self, targets: Sequence[ScrapeTarget]) -> list[ScrapeOutcome]:
         """Scrape every target once (those in backoff are skipped and reported as such)."""
         started = time.perf_counter()
         n = len(targets)
-        outcomes = await asyncio.gather(
-            *(
-                self._scrape_staggered(t, i * self._stagger_s / n if n else 0)
-                for i, t in enumerate(targets)
-            )
-        )
+        tasks: list[asyncio.Task[ScrapeOutcome]] = []
+        async with asyncio.TaskGroup() as group:
+            for i, t in enumerate(targets):
+                if i and not i % TASKS_PER_TURN:
+                    # A task's first step runs in the next turn: a thousand of them in one
+                    # turn took it tens of milliseconds of CPU.
+                    await asyncio.sleep(0)
+                delay = i * self._stagger_s / n
+                tasks.append(group.create_task(self._scrape_staggered(t, delay)))
+        outcomes = [task.result() for task in tasks]
         self.health.cycle_duration_s = time.perf_counter() - started
         self.forget_others({t.key for t in targets})
-        return list(outcomes)
+        return outcomes
 
     def forget_others(self, live: set[str]) -> None:
         """Drop the backoff and health of every target not in ``live`` (deleted nodes, say:
@@ -206,6 +221,7 @@ class Scraper:
             self.health.up[target.key] = False
             return ScrapeOutcome(target, int(now * 1000), 0.0, reason="backoff")
         async with self._semaphore:
+            await self._starts.wait()
             started_ms = int(self._clock.now() * 1000)
             t0 = time.perf_counter()
             self.health.attempts += 1

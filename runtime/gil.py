@@ -8,13 +8,20 @@ thousands of socket calls wait seconds in all, and one loop turn that serves 64 
 waits up to a third of a second. A shorter interval hands the lock back sooner, at the
 cost of more (cheap) switches while threads compete. ``python -m bench.looplag
 --switch-interval S`` measures any other value.
+
+Whatever the interval, a turn of the loop lasts as long as the socket calls its callbacks
+make, each waiting for the lock in turn: a burst of work started at once (a thousand
+scrapes) makes one long turn, and every timer of the loop (a Lease renewal) waits for its
+end. :class:`PerTurn` spreads such a burst over many short turns.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections import deque
 
-__all__ = ["LOOP_SWITCH_INTERVAL_S", "favour_event_loop"]
+__all__ = ["LOOP_SWITCH_INTERVAL_S", "PerTurn", "favour_event_loop"]
 
 LOOP_SWITCH_INTERVAL_S = 0.001
 
@@ -23,3 +30,49 @@ def favour_event_loop(interval_s: float = LOOP_SWITCH_INTERVAL_S) -> None:
     """Set the interpreter's thread switch interval for a process whose event loop shares
     the interpreter with CPU-bound worker threads."""
     sys.setswitchinterval(interval_s)
+
+
+class PerTurn:
+    """Lets at most ``limit`` callers of :meth:`wait` through per turn of the event loop;
+    the others wait, first come first served, for the next turns.
+
+    A turn runs the callbacks that were ready when it began; what they make ready runs in
+    the next one. So the callers let through in one turn resume together in the next, and
+    no turn resumes more than ``limit`` of them (twice that when callers also arrive while
+    nobody waits)."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"PerTurn: limit must be at least 1, not {limit}")
+        self._limit = limit
+        self._passed = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._turn: asyncio.Handle | None = None
+
+    async def wait(self) -> None:
+        """Return in this turn if it has room, else in a later one."""
+        if self._passed < self._limit and not self._waiters:
+            self._passed += 1
+            self._next_turn_soon()
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._next_turn_soon()
+        await waiter
+
+    def _next_turn_soon(self) -> None:
+        if self._turn is None:
+            self._turn = asyncio.get_running_loop().call_soon(self._new_turn)
+
+    def _new_turn(self) -> None:
+        self._turn = None
+        self._passed = 0
+        waiters = self._waiters
+        while waiters and self._passed < self._limit:
+            waiter = waiters.popleft()
+            # A cancelled waiter gives its place to the next.
+            if not waiter.done():
+                waiter.set_result(None)
+                self._passed += 1
+        if waiters or self._passed:
+            self._next_turn_soon()
