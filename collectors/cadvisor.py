@@ -35,6 +35,8 @@ from array import array
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from collectors.layout import layout_fingerprint
 from runtime import names_kubelet
 from tsdb.exposition import (
@@ -361,30 +363,24 @@ def _note_layout(cache: RowCache, parts: list[bytes]) -> None:
     """Remember where the kept rows' values sit among the values of ``parts`` (the kept text
     split by :data:`_VALUE_AT_END`), from the row cache just filled line by line."""
     cache.layout = None
-    rows = cache.refs
-    line = parts[0].count(b"\n")
-    picks: array[int] = array("q")
-    picked: array[int] = array("q")
-    split_lines: set[int] = set()
-    for k in range(len(parts) // 2):
-        ref = rows[line]
-        if ref == _NO_SAMPLE:
-            # A comment ending as a sample does: whether such a line is cut could change
-            # with the text around the values unchanged, and move every value after it.
-            return
-        split_lines.add(line)
-        if ref >= 0:
-            picks.append(k)
-            picked.append(ref)
-        line += parts[2 * k + 2].count(b"\n")
-    for i, ref in enumerate(rows):
-        if ref == _UNCACHED or (ref >= 0 and i not in split_lines):
-            return  # a row whose value is not split out: never read by position
-    every = len(picks) == len(parts) // 2
+    rows = np.frombuffer(cache.refs, dtype=np.int64)
+    n = len(parts) // 2
+    # The line of each value: the newlines of the text before it (values have none).
+    at = np.cumsum(np.fromiter((p.count(b"\n") for p in parts[0 : 2 * n : 2]), np.int64, n))
+    refs = rows[at]
+    if (refs == _NO_SAMPLE).any():
+        # A comment ending as a sample does: whether such a line is cut could change with
+        # the text around the values unchanged, and move every value after it.
+        return
+    split = np.zeros(len(rows), dtype=bool)
+    split[at] = True
+    if (rows == _UNCACHED).any() or ((rows >= 0) & ~split).any():
+        return  # a row whose value is not split out: never read by position
+    picks = np.flatnonzero(refs >= 0)
     cache.layout, cache.picks, cache.picked = (
-        layout_fingerprint(b"".join(parts[0::2]), len(parts) // 2),
-        None if every else picks,
-        picked,
+        layout_fingerprint(b"".join(parts[0::2]), n),
+        None if len(picks) == n else array("q", picks.tobytes()),
+        array("q", refs[picks].tobytes()),
     )
 
 
