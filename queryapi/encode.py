@@ -23,7 +23,7 @@ import numpy.typing as npt
 from promql import QueryResult
 from promql.labelsets import LabelTable
 from promql.results import RangeColumns, SeriesResult
-from tsdb.arrays import concat_ranges, distinct_inverse
+from tsdb.arrays import distinct_inverse
 from tsdb.labels import Labels
 
 K = TypeVar("K")
@@ -243,10 +243,12 @@ class EncodedMatrix:
 
     Series ``i`` (sorted by labels, as answers list them) is the object
     ``{"metric":...,"values":[...]}`` that begins with ``heads[i]`` and ends at byte
-    ``object_ends[i]`` of ``text``; objects are joined by commas. Its points are numbered
-    from ``firsts[i]`` on, in time order; point ``j`` is ``text[starts[j]:ends[j]]``, and
-    ``counts[i, k]`` of the series' points are at steps up to ``k``. Every series has at
-    least one point.
+    ``object_ends[i]`` of ``text``; objects are joined by commas. ``counts[i, k]`` of its
+    points are at steps up to ``k``; its first point at step ``k`` or later begins at byte
+    ``starts[i, k]``, and its last point at step ``k`` or before ends at ``ends[i, k]``
+    (where there is no such point, the number means nothing). So the points of steps
+    ``a..b`` are ``text[starts[i, a]:ends[i, b]]``, one slice, when there are some. Every
+    series has at least one point.
     """
 
     labels: list[Labels]
@@ -254,7 +256,6 @@ class EncodedMatrix:
     text: bytes
     first_ms: int
     step_ms: int
-    firsts: I64
     counts: npt.NDArray[np.int32]
     starts: I64
     ends: I64
@@ -273,7 +274,7 @@ class EncodedMatrix:
     @property
     def nbytes(self) -> int:
         """Roughly what it holds in memory."""
-        arrays = (self.firsts, self.counts, self.starts, self.ends, self.object_ends)
+        arrays = (self.counts, self.starts, self.ends, self.object_ends)
         return len(self.text) + sum(a.nbytes for a in arrays) + 200 * len(self.labels)
 
     def data(self, limit: int = 0) -> tuple[list[Chunk], bool]:
@@ -291,9 +292,11 @@ class EncodedMatrix:
 
 
 def _empty(first_ms: int, step_ms: int, steps: int) -> EncodedMatrix:
-    none = np.zeros(0, np.int64)
     counts = np.zeros((0, steps), np.int32)
-    return EncodedMatrix([], [], b"", first_ms, step_ms, none, counts, none, none, none)
+    offsets = np.zeros((0, steps), np.int64)
+    return EncodedMatrix(
+        [], [], b"", first_ms, step_ms, counts, offsets, offsets, np.zeros(0, np.int64)
+    )
 
 
 def encode_matrix(columns: RangeColumns, step_ms: int) -> EncodedMatrix:
@@ -345,17 +348,31 @@ def encode_matrix(columns: RangeColumns, step_ms: int) -> EncodedMatrix:
     object_ends = ends_of_spans[lasts] - 1
     object_ends[-1] += 1
     assert len(text) == int(object_ends[-1])
+    by_start, by_end = _by_step(present, starts, starts + point_lengths)
     return EncodedMatrix(
-        labels,
-        heads,
-        text,
-        first_ms,
-        step_ms,
-        firsts,
-        counts,
-        starts,
-        starts + point_lengths,
-        object_ends,
+        labels, heads, text, first_ms, step_ms, counts, by_start, by_end, object_ends
+    )
+
+
+def _by_step(present: npt.NDArray[np.bool_], starts: I64, ends: I64) -> tuple[I64, I64]:
+    """Where each point begins and ends (points in the order of ``present``'s cells, row
+    by row) as :class:`EncodedMatrix` keeps them: by series and step, for the first point
+    at a step or after it, and the last at a step or before it."""
+    n, steps = present.shape
+    if len(starts) == n * steps:
+        return starts.reshape(n, steps), ends.reshape(n, steps)
+    by_start = np.zeros((n, steps), np.int64)
+    by_end = np.zeros((n, steps), np.int64)
+    by_start[present] = starts
+    by_end[present] = ends
+    step = np.arange(steps)
+    # The step of the next point (from the right, the smallest step with one) and of the
+    # one before (from the left, the largest); where none is, any step will do.
+    after = np.minimum.accumulate(np.where(present, step, steps - 1)[:, ::-1], axis=1)[:, ::-1]
+    before = np.maximum.accumulate(np.where(present, step, 0), axis=1)
+    return (
+        np.take_along_axis(by_start, after, axis=1),
+        np.take_along_axis(by_end, before, axis=1),
     )
 
 
@@ -372,39 +389,59 @@ class Part:
 
 @dataclass
 class _Cut:
-    """What one part gives each series: its points' numbers, count and text span."""
+    """What one part gives each series: its points' counts by step (from the part's first
+    step), their number, their text span and the offsets of its steps in the part's text."""
 
     counts: npt.NDArray[np.int32]
-    first_point: I64
     points: I64
     lo: I64
     hi: I64
+    starts: I64
+    ends: I64
+
+    def rows(self, keep: I64) -> None:
+        """Only the series ``keep``."""
+        self.counts, self.points = self.counts[keep], self.points[keep]
+        self.lo, self.hi = self.lo[keep], self.hi[keep]
+        self.starts, self.ends = self.starts[keep], self.ends[keep]
 
 
 def _cut(part: Part) -> _Cut:
     m, rows = part.matrix, part.rows
-    width = part.last - part.first + 1
+    first, last = part.first, part.last
+    width = last - first + 1
     if not m.labels:
         none = np.zeros(len(rows), np.int64)
-        return _Cut(np.zeros((len(rows), width), np.int32), none, none, none, none)
+        offsets = np.zeros((len(rows), width), np.int64)
+        return _Cut(np.zeros((len(rows), width), np.int32), none, none, none, offsets, offsets)
+    window = slice(first, last + 1)
     has = rows >= 0
-    r = np.where(has, rows, 0)
-    counts = m.counts[r, part.first : part.last + 1]
-    before = m.counts[r, part.first - 1] if part.first else np.zeros(len(r), np.int32)
-    counts = np.where(has[:, None], counts - before[:, None], 0).astype(np.int32)
+    every = bool(has.all())
+    if every and len(rows) == len(m.labels) and bool((rows[1:] > rows[:-1]).all()):
+        # Every series of the matrix, in its order (the usual cut): views, no copies.
+        counts, starts, ends = m.counts[:, window], m.starts[:, window], m.ends[:, window]
+        before = m.counts[:, first - 1] if first else None
+    else:
+        r = np.where(has, rows, 0)
+        counts, starts, ends = m.counts[r, window], m.starts[r, window], m.ends[r, window]
+        before = m.counts[r, first - 1] if first else None
+    if before is not None:
+        counts = counts - before[:, None]
+    if not every:
+        counts = np.where(has[:, None], counts, 0).astype(np.int32)
     points = counts[:, -1].astype(np.int64)
-    first_point = m.firsts[r] + before
     some = points > 0
-    lo = np.where(some, m.starts[np.where(some, first_point, 0)], 0)
-    hi = np.where(some, m.ends[np.where(some, first_point + points - 1, 0)], 0)
-    return _Cut(counts, first_point, points, lo, hi)
+    lo = np.where(some, starts[:, 0], 0)
+    hi = np.where(some, ends[:, -1], 0)
+    return _Cut(counts, points, lo, hi, starts, ends)
 
 
 def assemble(labels: list[Labels], heads: list[bytes], parts: Sequence[Part]) -> EncodedMatrix:
     """The series ``labels`` (sorted; their objects' heads ``heads``) over the steps of
     ``parts`` one after the other on one grid; series without points are left out.
     Points are copied as text, never encoded again: each series' run of points in each
-    part is one slice of that part's text, and the text one join of them."""
+    part is one slice of that part's text, and the text one join of them; their offsets
+    are the part's, moved by where the run now begins."""
     first = parts[0]
     cuts = [_cut(p) for p in parts]
     totals = sum((c.points for c in cuts), np.zeros(len(labels), np.int64))
@@ -412,10 +449,8 @@ def assemble(labels: list[Labels], heads: list[bytes], parts: Sequence[Part]) ->
     if len(keep) < len(labels):
         labels = [labels[i] for i in keep.tolist()]
         heads = [heads[i] for i in keep.tolist()]
-        totals = totals[keep]
         for c in cuts:
-            c.counts, c.first_point, c.points = c.counts[keep], c.first_point[keep], c.points[keep]
-            c.lo, c.hi = c.lo[keep], c.hi[keep]
+            c.rows(keep)
     first_ms = first.matrix.first_ms + first.first * first.matrix.step_ms
     if not labels:
         return _empty(first_ms, first.matrix.step_ms, sum(c.counts.shape[1] for c in cuts))
@@ -438,20 +473,8 @@ def assemble(labels: list[Labels], heads: list[bytes], parts: Sequence[Part]) ->
     sizes = at + _TRAILER
     object_ends = np.cumsum(sizes + 1) - 1
     object_starts = object_ends - sizes
-    firsts = np.cumsum(totals) - totals
-    m = int(totals.sum())
-    starts = np.empty(m, np.int64)
-    ends = np.empty(m, np.int64)
-    done = np.zeros(len(labels), np.int64)
-    blocks = []
-    for part, c, begin in zip(parts, cuts, ats, strict=True):
-        source = concat_ranges(c.first_point, c.first_point + c.points)
-        dest = concat_ranges(firsts + done, firsts + done + c.points)
-        shift = np.repeat(object_starts + begin - c.lo, c.points)
-        starts[dest] = part.matrix.starts[source] + shift
-        ends[dest] = part.matrix.ends[source] + shift
-        blocks.append(c.counts + done[:, None].astype(np.int32))
-        done += c.points
+    shifts = [object_starts + begin - c.lo for c, begin in zip(cuts, ats, strict=True)]
+    counts, starts, ends = _moved(cuts, shifts)
     joined = b"".join(chain.from_iterable(zip(*columns, strict=True)))
     assert len(joined) == int(object_ends[-1])
     return EncodedMatrix(
@@ -460,12 +483,48 @@ def assemble(labels: list[Labels], heads: list[bytes], parts: Sequence[Part]) ->
         joined,
         first_ms,
         first.matrix.step_ms,
-        firsts,
-        np.concatenate(blocks, axis=1),
+        counts,
         starts,
         ends,
         object_ends,
     )
+
+
+def _moved(cuts: list[_Cut], shifts: list[I64]) -> tuple[npt.NDArray[np.int32], I64, I64]:
+    """Counts and offsets of the parts' steps in the assembled text: each part's moved by
+    its series' shifts (counts by the points of the parts before), and, where a series has
+    no point at or after a step within its part, the first point of a later part (no point
+    at or before: the last of an earlier one)."""
+    n = len(shifts[0])
+    widths = [c.counts.shape[1] for c in cuts]
+    bounds = np.cumsum([0, *widths]).tolist()
+    counts = np.empty((n, bounds[-1]), np.int32)
+    starts = np.empty((n, bounds[-1]), np.int64)
+    ends = np.empty((n, bounds[-1]), np.int64)
+    done = np.zeros(n, np.int32)
+    for c, shift, a, b in zip(cuts, shifts, bounds, bounds[1:], strict=False):
+        np.add(c.counts, done[:, None], out=counts[:, a:b])
+        np.add(c.starts, shift[:, None], out=starts[:, a:b])
+        np.add(c.ends, shift[:, None], out=ends[:, a:b])
+        done += c.points.astype(np.int32)
+    # Most series have a point at every step: nothing to fill in then.
+    full = [bool((c.points == w).all()) for c, w in zip(cuts, widths, strict=True)]
+    later = np.zeros(n, np.int64)  # the first point of the parts after, where one is
+    for j in reversed(range(len(cuts))):
+        c, a, b = cuts[j], bounds[j], bounds[j + 1]
+        if not full[j]:
+            # No point at or after a step: the count up to the step before is the total.
+            upto_before = np.zeros_like(c.counts)
+            upto_before[:, 1:] = c.counts[:, :-1]
+            none_after = upto_before == c.counts[:, -1:]
+            np.copyto(starts[:, a:b], later[:, None], where=none_after)
+        later = np.where(c.points > 0, c.lo + shifts[j], later)
+    earlier = np.zeros(n, np.int64)  # the last point of the parts before, where one is
+    for j, c in enumerate(cuts):
+        if not full[j]:
+            np.copyto(ends[:, bounds[j] : bounds[j + 1]], earlier[:, None], where=c.counts == 0)
+        earlier = np.where(c.points > 0, c.hi + shifts[j], earlier)
+    return counts, starts, ends
 
 
 def _capped(notes: Sequence[str], kind: str) -> list[str]:

@@ -132,7 +132,20 @@ def test_matrices_cut_and_joined_read_as_encoded_at_once(data: st.DataObject) ->
         else None
     )
     kept = Part(older, 0, older.steps - 1, np.arange(len(older.labels), dtype=np.int64))
-    assert _text(_joined(kept, newer)) == _expected(columns)
+    joined = _joined(kept, newer)
+    assert _text(joined) == _expected(columns)
+    # An answer assembled from parts, cut again and followed by later steps, as the next
+    # refresh does with a kept answer.
+    if joined.labels and joined.steps == steps:
+        first = data.draw(st.integers(0, steps - 1))
+        last = data.draw(st.integers(first, steps - 1))
+        rows = np.arange(len(joined.labels), dtype=np.int64)
+        again = _joined(Part(joined, first, last, rows), None)
+        assert _text(again) == _expected(_columns(columns, first, last))
+        if last + 1 < steps:
+            later = encode_matrix(_columns(columns, last + 1, steps - 1), STEP_MS)
+            again = _joined(Part(joined, first, last, rows), later)
+            assert _text(again) == _expected(_columns(columns, first, steps - 1))
 
 
 @settings(max_examples=60, deadline=None)
