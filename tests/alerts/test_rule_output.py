@@ -89,10 +89,8 @@ def test_recorded_series_keep_their_ids_and_vanished_ones_get_stale_markers() ->
     assert len(store.series([name_is("m:copy")])) == 3
 
 
-def test_labels_that_collide_after_rule_labels_fail_the_rule() -> None:
-    store = _store()
-    group = _group(
-        """groups:
+# Every series of m written as one: job is the rule's.
+SAME_JOB = """groups:
 - name: g
   rules:
   - record: r
@@ -100,12 +98,35 @@ def test_labels_that_collide_after_rule_labels_fail_the_rule() -> None:
     labels:
       job: same
 """
-    )
+
+
+def test_labels_that_collide_after_rule_labels_fail_the_rule() -> None:
+    store = _store()
+    group = _group(SAME_JOB)
     store.append({"__name__": "m", "job": "a"}, MINUTE, 1.0)
     store.append({"__name__": "m", "job": "b"}, MINUTE, 1.0)
     group.evaluate(EvalContext(Engine(store), store), MINUTE)
     assert group.status[0].health == "err"
     assert "same labelset after applying rule labels" in group.status[0].last_error
+
+
+def test_series_that_collide_fail_the_round_after_rounds_of_the_same_series() -> None:
+    """A rule whose series collide after its labels fails at the round they collide,
+    however many rounds of the same distinct series came before, and recovers after."""
+    store = _store()
+    group = _group(SAME_JOB)
+    ctx = EvalContext(Engine(store), store)
+    health = []
+    # Series b goes, and leaves the lookback window, before the last rounds.
+    rounds = [(1, "a"), (2, "a"), (3, "a"), (4, "ab"), (5, "ab"), (20, "a"), (21, "a")]
+    for minute, jobs in rounds:
+        for job in jobs:
+            store.append({"__name__": "m", "job": job, "k": "1"}, minute * MINUTE, 1.0)
+        group.evaluate(ctx, minute * MINUTE)
+        health.append(group.status[0].health)
+    assert health == ["ok", "ok", "ok", "err", "err", "ok", "ok"]
+    assert "same labelset after applying rule labels" not in group.status[0].last_error
+    store.close()
 
 
 ALERT = """groups:

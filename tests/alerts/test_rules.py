@@ -18,6 +18,8 @@ from alerts.rules.unittest import report, run_file
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import DATA, require
 
+from tests.support import alert_rounds
+
 TESTS = DATA / "promql" / "rules-tests"
 LB = {"instance": "a:9100", "job": "node"}
 
@@ -181,36 +183,16 @@ def test_step_and_to_send_change_copies_not_alerts() -> None:
     assert readers[moving].state is AlertState.FIRING
 
 
-@given(
-    st.lists(
-        st.tuples(
-            st.lists(st.sampled_from([None, 0.0, -0.0, 1.0, 2.0]), min_size=4, max_size=4),
-            st.sampled_from([60_000, 60_000, 16 * 60_000]),
-            st.booleans(),
-        ),
-        min_size=1,
-        max_size=25,
-    ),
-    st.sampled_from([0, 60_000, 120_000]),
-    st.sampled_from([0, 60_000, 180_000]),
-)
-def test_alerts_stepped_together_move_as_each_alone(
-    rounds: list[tuple[list[float | None], int, bool]], for_ms: int, keep_ms: int
-) -> None:
+@given(alert_rounds.courses([60_000, 60_000, 16 * 60_000]))
+def test_alerts_stepped_together_move_as_each_alone(course: alert_rounds.Course) -> None:
     """An alert's course depends on its own series alone: four stepped (and sent) in one
     map end each round as each stepped alone (values that go, come back, move, turn -0;
     gaps beyond the retention of resolved alerts)."""
-    keys = [(("alertname", "A"), ("i", str(i))) for i in range(4)]
+    for_ms, keep_ms = course.for_ms, course.keep_ms
+    keys = alert_rounds.KEYS
     together: dict = {}
     alone: list[dict] = [{} for _ in keys]
-    ts = 0
-    for values, gap, send in rounds:
-        ts += gap
-        found = {
-            k: Found((("v", repr(v)),), v)
-            for k, v in zip(keys, values, strict=True)
-            if v is not None
-        }
+    for ts, found, send in course.timed():
         step(together, found, ts, for_ms, keep_ms)
         for k, own in zip(keys, alone, strict=True):
             step(own, {k: found[k]} if k in found else {}, ts, for_ms, keep_ms)

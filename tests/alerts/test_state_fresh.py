@@ -4,39 +4,17 @@ and the alerts readers hold stay as they were."""
 from __future__ import annotations
 
 from hypothesis import given
-from hypothesis import strategies as st
 
-from alerts.rules.state import Alert, Found, Fresh, Labels, step, to_send
-
-KEYS: list[Labels] = [(("alertname", "A"), ("i", str(i))) for i in range(4)]
+from alerts.rules.state import Alert, Fresh, Labels, step, to_send
+from tests.support import alert_rounds
 
 
-@given(
-    st.lists(
-        st.tuples(
-            st.lists(st.sampled_from([None, 0.0, -0.0, 1.0, 2.0]), min_size=4, max_size=4),
-            st.sampled_from([30_000, 60_000, 16 * 60_000]),
-            st.booleans(),
-        ),
-        min_size=1,
-        max_size=25,
-    ),
-    st.sampled_from([0, 60_000, 120_000]),
-    st.sampled_from([0, 60_000, 180_000]),
-)
-def test_fresh_alerts_change_in_place_with_the_same_outcome(
-    rounds: list[tuple[list[float | None], int, bool]], for_ms: int, keep_ms: int
-) -> None:
+@given(alert_rounds.courses([30_000, 60_000, 16 * 60_000]))
+def test_fresh_alerts_change_in_place_with_the_same_outcome(course: alert_rounds.Course) -> None:
+    for_ms, keep_ms = course.for_ms, course.keep_ms
     plain: dict[Labels, Alert] = {}
     active: dict[Labels, Alert] = {}
-    ts = 0
-    for values, gap, send in rounds:
-        ts += gap
-        found = {
-            k: Found((("v", repr(v)),), v)
-            for k, v in zip(KEYS, values, strict=True)
-            if v is not None
-        }
+    for ts, found, send in course.timed():
         readers = dict(active)
         seen = {k: dict(vars(a)) for k, a in readers.items()}
         work = dict(active)
