@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import promql_parser
 
-from alerts.rules.group import EvalContext, written_metrics
+from alerts.rules.group import EvalContext, GroupState, written_metrics
 from alerts.rules.loader import load_file
 from alerts.rules.manager import RuleManager
 from alerts.rules.model import GroupSpec
@@ -611,6 +611,24 @@ class Round:
     alerts_added: int
 
 
+class FolderRules(RuleManager):
+    """The service's rule manager over the rule files of ``folder``, each group staggered by
+    its file's path inside ``folder`` instead of by the path it was loaded from. The service
+    hashes the whole path, as Prometheus does: the offset of every group inside its interval,
+    hence the moments the groups are evaluated at, the samples they see and the alerts the
+    benchmarks count, moved with the place of the checkout (``/work/shared/...`` from one
+    checkout, ``/tmp/shared/...`` through a worktree's symlink: at 30 nodes, 1,484 alerts
+    added and 1,873 firing against 1,465 and 1,866)."""
+
+    def __init__(self, folder: Path, settings: RuleSettings, ctx: EvalContext) -> None:
+        super().__init__(settings, ctx)
+        self.folder = folder
+
+    def stagger_key(self, g: GroupState) -> str:
+        inside = Path(g.spec.file).relative_to(self.folder).as_posix()
+        return f"{inside};{g.spec.name}"
+
+
 class ServiceRules:
     """The synthetic cluster scraped every ``SCRAPE_MS`` into a store of its own, and the rule
     engine as the service runs it over that store: a :class:`RuleManager` over the
@@ -636,7 +654,9 @@ class ServiceRules:
             evaluation_interval_seconds=SCRAPE_MS / 1000,
             state_dir=state_dir,
         )
-        self.manager = RuleManager(settings, EvalContext(Engine(self.store, ENGINE), self.store))
+        self.manager = FolderRules(
+            folder, settings, EvalContext(Engine(self.store, ENGINE), self.store)
+        )
         if not self.manager.reload(force=True):
             raise SystemExit(self.manager.last_error)
         if any(g.interval_ms % SCRAPE_MS for g in self.manager.groups):

@@ -161,10 +161,16 @@ class RuleManager:
             if key in good:
                 log.info("rule file %s loads again", key)
 
+    def stagger_key(self, g: GroupState) -> str:
+        """What ``g``'s offset inside its interval is hashed from: Prometheus' group key
+        (``file;name``, the file's path as loaded), so that a group keeps its offset across
+        restarts and reloads."""
+        return g.spec.key
+
     def slot(self, g: GroupState, now_ms: int) -> int:
         """The latest evaluation time of ``g``'s grid at or before ``now_ms``."""
         interval = g.interval_ms
-        return now_ms - (now_ms - stagger_ms(g.spec.key, interval)) % interval
+        return now_ms - (now_ms - stagger_ms(self.stagger_key(g), interval)) % interval
 
     def due(self, now_ms: int) -> list[tuple[GroupState, int]]:
         """Groups whose time has come, with the time to evaluate them at."""
