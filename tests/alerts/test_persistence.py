@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -197,4 +198,43 @@ def test_records_naming_group_and_rule_in_full_are_read(tmp_path: Path) -> None:
     assert first.annotations == (("a", "2"),)
     assert (("alertname", "Up"), ("x", "y")) in alerts
     assert m.groups[0].last_evaluation_ms == 120_000
+    store.close()
+
+
+RAW = """groups:
+- name: g
+  interval: 1m
+  rules:
+  - alert: Raw
+    expr: load
+"""
+
+
+def _values(m: RuleManager) -> list[str]:
+    # repr: NaN equals nothing, -0.0 equals 0.0.
+    return [repr(a.value) for alerts in m.groups[0].alerts for a in alerts.values()]
+
+
+@pytest.mark.parametrize("rewrite_after", [0, 1 << 20])
+def test_values_that_are_not_finite_are_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rewrite_after: int
+) -> None:
+    monkeypatch.setattr(persist, "REWRITE_AFTER_BYTES", rewrite_after)
+    (tmp_path / "r.yml").write_text(RAW)
+    m, store = _manager(tmp_path, [])
+    specials = [math.inf, -math.inf, math.nan, -0.0, 2.5]
+    m.evaluate_due(1)  # the first call sets the groups' schedule
+    for minute in range(1, len(specials) + 1):
+        at = minute * 60_000 + 1
+        for pod in range(len(specials)):
+            value = specials[(pod + minute) % len(specials)]
+            # Before the round's time, wherever in the minute the group's offset puts it.
+            store.append({"__name__": "load", "pod": str(pod)}, at - 60_000, value)
+        m.evaluate_due(at)
+        assert sorted(_values(m)) == sorted(map(repr, specials))
+        again, other = _manager(tmp_path, [])
+        assert _values(again) == _values(m), f"minute {minute}"
+        again.close()
+        other.close()
+    m.close()
     store.close()
