@@ -3,7 +3,10 @@
 One asyncio loop runs what ``foresight run`` runs at the same time, on the virtual clock:
 
 - **collection**: the kubelets of a simulated cluster of ``--nodes`` nodes (30 pods each; in
-  a child process, as :mod:`bench.collect` builds it) scraped into the store every 15 s;
+  a child process, as :mod:`bench.collect` builds it) scraped into the store every 15 s, the
+  scrapes' starts spread over ``--stagger`` seconds as the service spreads them (the virtual
+  clock stands still during a cycle, so the stagger's sleeps take real time:
+  :class:`RealSleeps`; ``--stagger 0`` starts them all at once);
 - **rule rounds**: the kube-prometheus rule groups (as :mod:`bench.alerts` runs them, over
   the synthetic cluster of :mod:`bench.promql` with ``--rule-nodes`` nodes, whose series are
   scraped into the same store and whose rules have run over it from its first scrape), one
@@ -108,6 +111,20 @@ async def _serve_simulator(nodes: int, conn: Connection) -> None:
         conn.send("advanced")
     await cluster.stop()
     await clock.aclose()
+
+
+class RealSleeps:
+    """A clock's time with sleeps of real time: the scraper's stagger elapses while the
+    cycle's virtual time stands still (the simulated kubelets answer for that instant)."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self._clock = clock
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 def _child(nodes: int, conn: Connection) -> None:
@@ -508,11 +525,11 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         health = ScrapeHealth("kubelet")
         scraper = Scraper(
             client,
-            rig.clock,
+            RealSleeps(rig.clock),
             health,
             concurrency=rig.collector_settings.concurrency,
             timeout_s=30,
-            stagger_s=0,
+            stagger_s=args.stagger,
             max_bytes=rig.collector_settings.max_response_bytes,
             backoff_initial_s=5,
             backoff_max_s=60,
@@ -597,6 +614,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         "rule_nodes": args.rule_nodes,
         "rule_groups": len(rig.manager.groups),
         "cycles": args.cycles,
+        "stagger_s": args.stagger,
         "frozen_each_cycle": not args.no_freeze,
         "render_in_child": not args.render_in_thread,
         "scrape_errors": errors,
@@ -679,6 +697,14 @@ def main() -> None:
         "the timed part (bench.alerts: 60)",
     )
     parser.add_argument(
+        "--stagger",
+        type=float,
+        default=CollectorSettings().stagger_seconds,
+        metavar="SECONDS",
+        help="spread each cycle's scrape starts over this long, as collectors.stagger_seconds "
+        "does (default: the service's; 0: all at once, harsher than the service)",
+    )
+    parser.add_argument(
         "--no-freeze",
         action="store_true",
         help="leave what lives after each collection cycle to the garbage collector's full "
@@ -724,7 +750,8 @@ def main() -> None:
         f"\n{result['nodes']:,} simulated nodes x {PODS_PER_NODE} pods collected; "
         f"kube-prometheus rules ({result['rule_groups']} groups) over a "
         f"{result['rule_nodes']:,}-node synthetic cluster in the same store; "
-        f"{result['cycles']} cycles, {result['samples_appended']:,} samples appended, "
+        f"{result['cycles']} cycles (scrapes staggered over {result['stagger_s']:g} s), "
+        f"{result['samples_appended']:,} samples appended, "
         f"{result['scrape_errors']} scrape errors\n"
     )
     print(f"{'part':<22} {'longest s':>10}")
