@@ -86,8 +86,33 @@ def _signature_ids(a: Vector, b: Vector, m: Matching) -> tuple[I64, I64, int]:
     return factorize_pair(_signature_table(a, m), _signature_table(b, m))
 
 
+def _partners(many: Vector, one: Vector, m: Matching) -> I64 | None:
+    """For each row of ``many``, the row of ``one`` with its signature (-1: none), when no
+    two rows of ``one`` share a signature (and, one-to-one, no two of ``many``): a search
+    among one side's signatures instead of numbering both sides' together. None when that
+    does not hold: rows are then grouped by signature."""
+    a, b = many.table, one.table
+    if a.strings is not b.strings:
+        return None
+    if m.on:
+        names = tuple(sorted(set(m.labels)))
+    else:
+        ignored = {*m.labels, METRIC_NAME}
+        names = tuple(sorted({*a.names, *b.names} - ignored))
+    many_keys = a.signature_keys(names)
+    if m.card == "one-to-one" and not many_keys.distinct:
+        return None
+    return b.signature_keys(names).find(many_keys)
+
+
 def set_operation(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
     """``and``, ``or`` and ``unless``, step by step."""
+    if op != "or" and len(lhs) and len(rhs):
+        partner = _partners(lhs, rhs, Matching("many-to-many", m.on, m.labels))
+        if partner is not None:
+            has = partner >= 0
+            other = rhs.present[np.where(has, partner, 0)] & has[:, None]
+            return _filtered(lhs, lhs.present & (other if op == "and" else ~other))
     lsig, rsig, n_sigs = _signature_ids(lhs, rhs, m)
     steps = lhs.steps if len(lhs) else rhs.steps
     if op == "or":
@@ -102,6 +127,11 @@ def set_operation(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
         return merged if rows.all() else merged.take(rows)
     other = _present_in(rsig, rhs.present, lsig, n_sigs, steps)
     keep = lhs.present & (other if op == "and" else ~other)
+    return _filtered(lhs, keep)
+
+
+def _filtered(lhs: Vector, keep: Mask) -> Vector:
+    """``lhs`` where ``keep``, without the rows it leaves empty."""
     out = Vector(lhs.table, lhs.values, keep, lhs.drop_name)
     rows = keep.any(axis=1)
     return out if rows.all() else out.take(rows)
@@ -143,27 +173,24 @@ def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
     steps = many.steps
     if not len(many) or not len(one):
         return Vector.empty(steps, many.table.strings)
-    many_ids, one_ids, n_sigs = _signature_ids(many, one, m)
-    side = "left" if swapped else "right"
-    # For every signature, which "one"-side row is present at each step (-1: none).
-    pick = np.full((n_sigs, steps), -1, dtype=np.int64)
-    rows = np.where(one.present, np.arange(len(one), dtype=np.int64)[:, None], -1)
-    groups = _Groups(one_ids)
-    if groups.unique:
-        pick[one_ids] = rows
-    else:
-        present = one.present[groups.order]
-        per_sig = np.add.reduceat(present.astype(np.int64), groups.firsts, axis=0)
-        if (per_sig > 1).any():
-            counts = np.zeros((n_sigs, steps), dtype=np.int64)
-            counts[groups.sigs] = per_sig
-            _duplicate_error(one, one_ids, counts, m, side)
-        pick[groups.sigs] = np.maximum.reduceat(rows[groups.order], groups.firsts, axis=0)
     n = len(many)
-    match = pick[many_ids]
-    matched = many.present & (match >= 0)
-    other_idx = np.where(match >= 0, match, 0)
-    other_vals = one.values[other_idx, np.arange(steps)[None, :]]
+    partner = _partners(many, one, m)
+    if partner is not None:
+        # No two "one"-side rows share a signature: each row has one partner at most.
+        # (Signatures of "many" rows are distinct one-to-one, as the numbers say here.)
+        many_ids = np.arange(n, dtype=np.int64)
+        has = partner >= 0
+        partner = np.where(has, partner, 0)
+        one_present = one.present[partner]
+        one_present &= has[:, None]
+        match = np.where(one_present, partner[:, None], -1)
+        matched = many.present & one_present
+        other_vals = one.values[partner]
+    else:
+        many_ids, match = _pick(many, one, m, swapped)
+        matched = many.present & (match >= 0)
+        other_idx = np.where(match >= 0, match, 0)
+        other_vals = one.values[other_idx, np.arange(steps)[None, :]]
     left, right = (other_vals, many.values) if swapped else (many.values, other_vals)
     result = apply(op, left, right)
     is_filter = op in COMPARISON and not m.return_bool
@@ -177,9 +204,10 @@ def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
     drop = np.ones(n, dtype=bool) if changes_schema else many.drop_name.copy()
     if m.include:
         unique = table.unique and not any(table.column(name).any() for name in m.include)
-        table, present, origin = _include(table, m.include, one, match, present)
-        values, drop, matched = values[origin], drop[origin], matched[origin]
-        many_ids = many_ids[origin]
+        table, present, origin = _include(table, m.include, one, match, present, partner)
+        if len(origin) < n or partner is None:
+            values, drop, matched = values[origin], drop[origin], matched[origin]
+            many_ids = many_ids[origin]
         if unique and bool(np.all(origin[1:] > origin[:-1])):
             # Labels added to distinct label sets that lacked them keep them distinct.
             table = table.distinct()
@@ -187,6 +215,28 @@ def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
     vec = Vector(table, np.where(present, values, 0.0), present, drop)
     kept = present.any(axis=1)
     return vec if kept.all() else vec.take(kept)
+
+
+def _pick(many: Vector, one: Vector, m: Matching, swapped: bool) -> tuple[I64, I64]:
+    """The signature number of each "many" row, and the "one"-side row it matches at each
+    step (-1: none); an error when two "one"-side rows match at the same step."""
+    many_ids, one_ids, n_sigs = _signature_ids(many, one, m)
+    steps = many.steps
+    # For every signature, which "one"-side row is present at each step (-1: none).
+    pick = np.full((n_sigs, steps), -1, dtype=np.int64)
+    rows = np.where(one.present, np.arange(len(one), dtype=np.int64)[:, None], -1)
+    groups = _Groups(one_ids)
+    if groups.unique:
+        pick[one_ids] = rows
+    else:
+        present = one.present[groups.order]
+        per_sig = np.add.reduceat(present.astype(np.int64), groups.firsts, axis=0)
+        if (per_sig > 1).any():
+            counts = np.zeros((n_sigs, steps), dtype=np.int64)
+            counts[groups.sigs] = per_sig
+            _duplicate_error(one, one_ids, counts, m, "left" if swapped else "right")
+        pick[groups.sigs] = np.maximum.reduceat(rows[groups.order], groups.firsts, axis=0)
+    return many_ids, pick[many_ids]
 
 
 def _duplicate_error(one: Vector, one_ids: I64, counts: np.ndarray, m: Matching, side: str) -> None:
@@ -204,14 +254,26 @@ def _duplicate_error(one: Vector, one_ids: I64, counts: np.ndarray, m: Matching,
 
 
 def _include(
-    table: LabelTable, include: Sequence[str], one: Vector, match: np.ndarray, present: Mask
+    table: LabelTable,
+    include: Sequence[str],
+    one: Vector,
+    match: np.ndarray,
+    present: Mask,
+    partner: I64 | None = None,
 ) -> tuple[LabelTable, Mask, I64]:
     """Copy ``group_left/right`` labels from the matched "one"-side series. The "one" side
-    may be a different series at different steps, so rows split by what they copy."""
+    may be a different series at different steps, so rows split by what they copy (unless
+    each row has one ``partner`` at most)."""
     n, steps = present.shape
     source = one.table.in_strings(table.strings)
     names = list(dict.fromkeys(include))
     copied = np.stack([source.column(name) for name in names], axis=1)
+    if partner is not None:
+        origin = np.flatnonzero(present.any(axis=1))
+        if len(origin) == n:
+            return table.with_columns(names, copied[partner]), present, origin
+        out = table.take(origin).with_columns(names, copied[partner[origin]])
+        return out, present[origin], origin
     # Most rows match the same "one"-side series at every step (always, for an instant
     # query): they need one label set, not one per step.
     rows = np.arange(n)

@@ -120,7 +120,7 @@ class LabelTable:
     checks for duplicates can be skipped; False means only "not known".
     """
 
-    __slots__ = ("_tuples", "codes", "names", "strings", "unique")
+    __slots__ = ("_keys", "_tuples", "codes", "names", "strings", "unique")
 
     def __init__(
         self,
@@ -135,6 +135,7 @@ class LabelTable:
         self.strings = strings
         self._tuples = tuples
         self.unique = unique
+        self._keys: dict[tuple[str, ...], SignatureKeys] = {}
 
     def distinct(self) -> LabelTable:
         """The same rows, known to be all different."""
@@ -205,6 +206,16 @@ class LabelTable:
         col: I32 = self.codes[:, j]
         return col
 
+    def signature_keys(self, names: tuple[str, ...]) -> SignatureKeys:
+        """The rows' values of the labels ``names`` (absent ones empty) as hashes, made
+        once per table: the values a round of queries shares are joined with many others
+        on the same labels."""
+        keys = self._keys.get(names)
+        if keys is None:
+            keys = SignatureKeys(self, names)
+            self._keys[names] = keys
+        return keys
+
     # ------------------------------------------------------------------ new tables
 
     def take(self, rows: npt.ArrayLike) -> LabelTable:
@@ -236,6 +247,15 @@ class LabelTable:
         return LabelTable(
             [self.names[j] for j in cols], np.ascontiguousarray(self.codes[:, cols]), self.strings
         )
+
+    def with_columns(self, names: Sequence[str], codes: I32) -> LabelTable:
+        """Labels ``names`` set to the columns of ``codes`` (0 removes one) in every row."""
+        merged = sorted({*self.names, *names})
+        at = {name: j for j, name in enumerate(merged)}
+        out = np.zeros((len(self), len(merged)), dtype=np.int32)
+        out[:, [at[name] for name in self.names]] = self.codes
+        out[:, [at[name] for name in names]] = codes
+        return LabelTable(merged, out, self.strings)
 
     def with_column(self, name: str, codes: I32) -> LabelTable:
         """``name`` set to ``codes`` (0 removes it) in every row."""
@@ -279,6 +299,54 @@ class LabelTable:
         """Equal label sets as groups: the first row of each group (groups in order of
         first appearance) and each row's group."""
         return factorize(self.codes)
+
+
+class SignatureKeys:
+    """A table's rows' values of some labels, each row's as one 64-bit hash (equal values,
+    equal hashes; different values almost never)."""
+
+    __slots__ = ("_sorted", "codes", "hashes")
+
+    def __init__(self, table: LabelTable, names: tuple[str, ...]) -> None:
+        n = len(table)
+        self.codes: I32 = (
+            np.stack([table.column(name) for name in names], axis=1)
+            if names
+            else np.zeros((n, 0), dtype=np.int32)
+        )
+        self.hashes: I64 = _hashed_key(self.codes)
+        self._sorted: tuple[I64, I64] | None = None
+
+    def _order(self) -> tuple[I64, I64]:
+        """The order that sorts the hashes, and the hashes in it (made when first asked:
+        most tables are only looked up in)."""
+        if self._sorted is None:
+            order: I64 = np.argsort(self.hashes, kind="stable")
+            self._sorted = order, self.hashes[order]
+        return self._sorted
+
+    @property
+    def distinct(self) -> bool:
+        """Whether no two rows have the same hash (nor the same values, then)."""
+        ordered = self._order()[1]
+        return bool((ordered[1:] != ordered[:-1]).all())
+
+    def find(self, other: SignatureKeys) -> I64 | None:
+        """For each row of ``other``, the row here with the same values (-1: none), when
+        rows here are ``distinct``; None when they are not, or two different values share
+        a hash (rows must then be matched exactly)."""
+        order, ordered = self._order()
+        if not (ordered[1:] != ordered[:-1]).all():
+            return None
+        if not len(ordered):
+            return np.full(len(other.hashes), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(ordered, other.hashes), len(ordered) - 1)
+        found = ordered[pos] == other.hashes
+        rows: I64 = np.where(found, order[pos], -1)
+        hit = np.flatnonzero(found)
+        if len(hit) and not (self.codes[rows[hit]] == other.codes[hit]).all():
+            return None
+        return rows
 
 
 def concat(tables: Sequence[LabelTable]) -> LabelTable:
