@@ -88,6 +88,8 @@ from tsdb import Store, StoreSettings
 TICK_S = 0.005
 STALL_S = 0.05
 LONG_CALL_S = 0.02
+# A fork that takes longer is explained (``--why``): what the other threads did meanwhile.
+SLOW_FORK_S = 0.2
 # A young generation with more objects than this is looked into (``--why``).
 YOUNG_WALK_SEEN = 200_000
 ROOT = str(Path(__file__).resolve().parents[1]) + "/"
@@ -372,6 +374,45 @@ class SlowSteps:
             )
 
 
+def _threads_usage() -> dict[int, tuple[int, int, int]]:
+    """Each thread's user and system CPU (clock ticks) and minor page faults so far, by
+    native id (Linux; empty elsewhere)."""
+    usage = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return {}
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        # After the name: state is field 3, minflt 10, utime 14, stime 15 (proc(5)).
+        usage[int(tid)] = (int(fields[11]), int(fields[12]), int(fields[7]))
+    return usage
+
+
+def _slow_fork(took: float, before: dict[int, tuple[int, int, int]]) -> str:
+    """What every other thread did during a slow fork: its CPU (user and system ms) and
+    page faults, and where it is now (where it let go of the interpreter lock)."""
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    after = _threads_usage()
+    frames = sys._current_frames()
+    parts = []
+    for thread in threading.enumerate():
+        native = thread.native_id
+        if native is None or native not in before or native not in after:
+            continue
+        (u0, s0, f0), (u1, s1, f1) = before[native], after[native]
+        frame = frames.get(thread.ident) if thread.ident is not None else None
+        parts.append(
+            f"{thread.name}: {(u1 - u0) * tick_ms:.0f}+{(s1 - s0) * tick_ms:.0f} ms, "
+            f"{f1 - f0:,} faults, at {_where(frame, innermost=True)}"
+        )
+    return f"{took * 1000:.0f} ms | " + " || ".join(parts)
+
+
 def _innermost(task: asyncio.Task[Any]) -> Any:
     """The frame a task waits in: the innermost coroutine of its chain of awaits."""
     coro: Any = task.get_coro()
@@ -495,17 +536,21 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
     slow_steps = SlowSteps()
     forks: list[float] = []
     fork_detail: list[tuple[float, int, int]] = []
+    slow_forks: list[str] = []
     if args.why:
         slow_steps.install()
         fork = os.fork
 
         def timed_fork() -> int:
             started = time.perf_counter()
+            threads = _threads_usage()
             before = resource.getrusage(resource.RUSAGE_THREAD)
             pid = fork()
             if pid:
                 after = resource.getrusage(resource.RUSAGE_THREAD)
                 forks.append(time.perf_counter() - started)
+                if forks[-1] > SLOW_FORK_S:
+                    slow_forks.append(_slow_fork(forks[-1], threads))
                 # The thread's own CPU in the fork, and how often it waited (for a lock: an
                 # at-fork handler's, say) or was preempted: a long fork with little CPU and
                 # many waits is not the page-table copy.
@@ -633,6 +678,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         "forks_cpu_ms": [cpu * 1000 for cpu, _, _ in fork_detail],
         "forks_waits": [waits for _, waits, _ in fork_detail],
         "forks_preempted": [preempted for _, _, preempted in fork_detail],
+        "slow_forks": slow_forks,
         "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "slow_loop_steps_ms": {
             name: {
@@ -802,6 +848,8 @@ def main() -> None:
             strict=True,
         ):
             print("    {:.0f} {:.0f} {} {}".format(*fork))
+        for slow in result["slow_forks"]:
+            print(f"  a slow fork, each thread's CPU (user+system), faults and place: {slow}")
     if result["slow_loop_steps_ms"]:
         print(
             f"loop steps over {LONG_CALL_S * 1000:.0f} ms of CPU (longest ms, of it in the "
