@@ -538,7 +538,6 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
     fork_detail: list[tuple[float, int, int]] = []
     slow_forks: list[str] = []
     if args.why:
-        slow_steps.install()
         fork = os.fork
 
         def timed_fork() -> int:
@@ -608,6 +607,10 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         registry.register(FamiliesCollector(exported))
         # A first cycle untimed: rates need two scrapes.
         await _collected(collection, not args.no_freeze)
+        if args.why:
+            # From here on, as the monitor: the first cycle's connections and new series are
+            # not what a running service's loop does every cycle.
+            slow_steps.install()
         flusher = asyncio.create_task(rig.store.run_flusher())
         watch = asyncio.create_task(monitor.run())
         scrape = SCRAPES
