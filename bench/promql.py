@@ -89,8 +89,9 @@ CONDITIONS = ("true", "false", "unknown")
 NODE_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 KSM = {"job": "kube-state-metrics", "instance": "10.0.255.10:8443"}
 COUNTER = -1.0
-"""Value marker: a counter growing at a random rate."""
-GAUGE = -2.0
+"""Value marker: a counter growing at a random rate (a histogram's buckets: markers below
+it down to ``COUNTER - 1``, their share of the rate)."""
+GAUGE = -3.0
 """Value marker: a gauge at a random level."""
 
 Sample = tuple[dict[str, str], float]
@@ -552,7 +553,7 @@ class Scrapes:
         self.ids = np.array(refs, dtype=np.int32)
         marker = np.array(levels)
         self.rate = rng.uniform(0.5, 50, len(self.ids))
-        self.counter = marker <= COUNTER
+        self.counter = (marker <= COUNTER) & (marker >= COUNTER - 1)
         share = np.where(self.counter, COUNTER - marker, 1.0)
         self.share = np.where(share == 0, 1.0, share)
         self.level = np.where(marker == GAUGE, rng.uniform(0, 1e6, len(self.ids)), marker)
