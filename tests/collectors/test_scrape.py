@@ -10,9 +10,10 @@ import pytest
 
 from collectors.kubelet import NodeEndpoint
 from collectors.kubelet_stats import CadvisorCollector
-from collectors.scrape import ScrapeHealth, Scraper, ScrapeTarget
+from collectors.scrape import ScrapeTarget
 from collectors.settings import CollectorSettings
 from runtime.clock import VirtualClock
+from tests.support.collection import plain_scraper
 from tsdb import Store, StoreSettings
 
 START = 1_750_000_000.0
@@ -27,26 +28,12 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _scraper(client: httpx.AsyncClient, clock: VirtualClock, job: str) -> Scraper:
-    return Scraper(
-        client,
-        clock,
-        ScrapeHealth(job),
-        concurrency=4,
-        timeout_s=5,
-        stagger_s=0,
-        max_bytes=2**20,
-        backoff_initial_s=60,
-        backoff_max_s=600,
-    )
-
-
 async def test_a_deleted_nodes_backoff_is_forgotten_by_the_cadvisor_collector(
     client: httpx.AsyncClient,
 ) -> None:
     clock = VirtualClock(start=START, autoadvance=False)
     store = Store(StoreSettings(), clock, persistent=False)
-    scraper = _scraper(client, clock, "cadvisor")
+    scraper = plain_scraper(client, clock, "cadvisor")
     nodes = [NODE]
     settings = CollectorSettings(token_file=None, stagger_seconds=0)
     collector = CadvisorCollector(scraper, store, clock, settings, lambda: list(nodes), 30)
@@ -66,7 +53,7 @@ async def test_a_deleted_nodes_backoff_is_forgotten_by_the_cadvisor_collector(
 
 async def test_scrape_all_forgets_the_backoff_of_targets_gone(client: httpx.AsyncClient) -> None:
     clock = VirtualClock(start=START, autoadvance=False)
-    scraper = _scraper(client, clock, "kubelet")
+    scraper = plain_scraper(client, clock, "kubelet")
     target = ScrapeTarget("node-1", "http://10.0.0.7:10250/metrics/resource")
     [first] = await scraper.scrape_all([target])
     [again] = await scraper.scrape_all([target])

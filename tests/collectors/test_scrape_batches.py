@@ -9,9 +9,10 @@ from collections import Counter
 
 import httpx
 
-from collectors.scrape import STARTS_PER_TURN, ScrapeHealth, Scraper, ScrapeTarget
+from collectors.scrape import STARTS_PER_TURN, Scraper, ScrapeTarget
 from runtime.clock import VirtualClock
-from tests.foundation.test_per_turn import Turns
+from tests.support.collection import plain_scraper
+from tests.support.turns import Turns
 
 START = 1_750_000_000.0
 TARGETS = [
@@ -19,22 +20,14 @@ TARGETS = [
 ]
 
 
-def _scraper(client: httpx.AsyncClient, **limit: int) -> Scraper:
-    return Scraper(
-        client,
-        VirtualClock(start=START, autoadvance=False),
-        ScrapeHealth("kubelet"),
-        concurrency=64,
-        timeout_s=5,
-        stagger_s=0,
-        max_bytes=2**20,
-        backoff_initial_s=60,
-        backoff_max_s=600,
-        **limit,
-    )
+def _scraper(client: httpx.AsyncClient, starts_per_turn: int | None = None) -> Scraper:
+    clock = VirtualClock(start=START, autoadvance=False)
+    return plain_scraper(client, clock, concurrency=64, starts_per_turn=starts_per_turn)
 
 
-async def _fetches_per_turn(**limit: int) -> tuple[Counter[int], list[str | None]]:
+async def _fetches_per_turn(
+    starts_per_turn: int | None = None,
+) -> tuple[Counter[int], list[str | None]]:
     """How many fetches began in each turn of a cycle over ``TARGETS``, and the bodies."""
     turns = Turns()
     began: Counter[int] = Counter()
@@ -46,7 +39,7 @@ async def _fetches_per_turn(**limit: int) -> tuple[Counter[int], list[str | None
 
     try:
         async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
-            outcomes = await _scraper(client, **limit).scrape_all(TARGETS)
+            outcomes = await _scraper(client, starts_per_turn).scrape_all(TARGETS)
     finally:
         turns.stop()
     return began, [o.body for o in outcomes]

@@ -20,7 +20,7 @@ from runtime.clock import Clock, VirtualClock
 from simulator.background import BackgroundCluster
 from tsdb import Store
 
-__all__ = ["Collection", "collecting"]
+__all__ = ["Collection", "collecting", "plain_scraper"]
 
 
 @dataclass
@@ -79,4 +79,27 @@ def collection_scraper(
         max_bytes=settings.max_response_bytes,
         backoff_initial_s=1,
         backoff_max_s=5,
+    )
+
+
+def plain_scraper(
+    http: httpx.AsyncClient,
+    clock: Clock,
+    job: str = "kubelet",
+    concurrency: int = 4,
+    starts_per_turn: int | None = None,
+) -> Scraper:
+    """A scraper without stagger and with a minute's backoff, for tests of the scraper."""
+    limit = {} if starts_per_turn is None else {"starts_per_turn": starts_per_turn}
+    return Scraper(
+        http,
+        clock,
+        ScrapeHealth(job),
+        concurrency=concurrency,
+        timeout_s=5,
+        stagger_s=0,
+        max_bytes=2**20,
+        backoff_initial_s=60,
+        backoff_max_s=600,
+        **limit,
     )
