@@ -267,7 +267,7 @@ def decode_resource(
     """:func:`decode_resource_text`, and the layout to read the node's next response with.
 
     A response laid out as ``layout`` says is read by position: the same result as
-    :func:`decode_resource_text` gives, at a third of its cost. Otherwise it is read line by
+    :func:`decode_resource_text` gives, at under half its cost. Otherwise it is read line by
     line, and its layout learned (None when it has none: a comment that ends as a sample
     does, a timestamp of 19 digits).
     """
