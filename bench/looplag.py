@@ -82,6 +82,7 @@ from runtime.families import Deferred, FamiliesCollector, Family, exposition_asy
 from runtime.forked import keep_blas_in_caller
 from runtime.gcpause import freeze_long_lived
 from runtime.gil import favour_event_loop
+from runtime.transports import free_closed_transports
 from simulator.cluster import SimulatedCluster
 from tsdb import Store, StoreSettings
 
@@ -790,6 +791,7 @@ def main() -> None:
     else:
         sys.setswitchinterval(args.switch_interval)
     keep_blas_in_caller()  # as the service does (see runtime.forked)
+    free_closed_transports()  # and this (see runtime.transports)
     result = run(args)
     result["switch_interval_s"] = sys.getswitchinterval()
     if args.json:
