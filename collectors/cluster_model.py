@@ -8,7 +8,7 @@ summed per workload.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -310,16 +310,97 @@ def key_of(obj: Mapping[str, Any]) -> Key:
     return meta.get("namespace", ""), meta["name"]
 
 
+# Records of one kind are kept in this many shards (a power of two): a snapshot shares them
+# all, and a change copies one shard, not the kind's every record.
+_SHARDS = 64
+
+
+class Records:
+    """One kind's records by key, in shards that snapshots share until a change.
+
+    :meth:`snapshot` is a handful of list copies however many records there are; the first
+    change to a shard after it copies that shard alone (1/64 of the kind). Copying a whole
+    kind at once touched the reference count of every record: while a child forked for
+    ``/metrics`` shares the parent's pages, that is a copied page per few records, 20-35 ms
+    of the event loop's time per cycle for 30,000 pods. Iteration goes shard by shard (not in
+    insertion order)."""
+
+    __slots__ = ("_owned", "_shards")
+
+    def __init__(self, items: Iterable[tuple[Key, Record]] = ()) -> None:
+        self._shards: list[dict[Key, Record]] = [{} for _ in range(_SHARDS)]
+        self._owned = [True] * _SHARDS
+        for key, record in items:
+            self._shards[hash(key) & (_SHARDS - 1)][key] = record
+
+    def snapshot(self) -> Records:
+        """A copy that later changes to either side do not reach (neither is copied now)."""
+        copy = Records.__new__(Records)
+        copy._shards = list(self._shards)
+        copy._owned = [False] * _SHARDS
+        self._owned = [False] * _SHARDS
+        return copy
+
+    def _writable(self, key: Key) -> dict[Key, Record]:
+        i = hash(key) & (_SHARDS - 1)
+        if not self._owned[i]:
+            self._shards[i] = dict(self._shards[i])
+            self._owned[i] = True
+        return self._shards[i]
+
+    def __setitem__(self, key: Key, record: Record) -> None:
+        self._writable(key)[key] = record
+
+    def pop(self, key: Key, default: Record | None = None) -> Record | None:
+        """Remove ``key``; its record, or ``default``."""
+        return self._writable(key).pop(key, default)
+
+    def get(self, key: Key, default: Record | None = None) -> Record | None:
+        return self._shards[hash(key) & (_SHARDS - 1)].get(key, default)
+
+    def __getitem__(self, key: Key) -> Record:
+        return self._shards[hash(key) & (_SHARDS - 1)][key]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple) and key in self._shards[hash(key) & (_SHARDS - 1)]
+
+    def __len__(self) -> int:
+        return sum(map(len, self._shards))
+
+    def __iter__(self) -> Iterator[Key]:
+        for shard in self._shards:
+            yield from shard
+
+    def keys(self) -> Iterator[Key]:
+        return iter(self)
+
+    def values(self) -> Iterator[Record]:
+        for shard in self._shards:
+            yield from shard.values()
+
+    def items(self) -> Iterator[tuple[Key, Record]]:
+        for shard in self._shards:
+            yield from shard.items()
+
+
 @dataclass
 class ClusterModel:
     """Records by kind and key; replaced by lists, patched by watch events."""
 
-    objects: dict[str, dict[Key, Record]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    objects: dict[str, Records] = field(default_factory=lambda: {k: Records() for k in KINDS})
     parse_errors: int = 0
+
+    def snapshot(self) -> ClusterModel:
+        """A copy that watch events no longer change, for readers in other threads; cheap
+        (see :class:`Records`). Only the thread that changes the model may take it."""
+        return ClusterModel(
+            objects={kind: records.snapshot() for kind, records in self.objects.items()},
+            parse_errors=self.parse_errors,
+        )
 
     def replace(self, kind: str, items: Iterable[Mapping[str, Any]]) -> None:
         """Everything of ``kind`` after a (re)list."""
-        fresh: dict[Key, Record] = {}
+        fresh = Records()
         for obj in items:
             record = self._parse(kind, obj)
             if record is not None:

@@ -46,14 +46,10 @@ def node_endpoints(model: ClusterModel) -> list[NodeEndpoint]:
 
 
 def model_snapshot(model: ClusterModel) -> ClusterModel:
-    """A copy of the model that watch events no longer change, for readers in other threads.
-
-    Records are replaced, never changed in place, so copying the dictionaries is enough; each
-    copy is one C-level step that a thread switch cannot split."""
-    return ClusterModel(
-        objects={kind: dict(records) for kind, records in model.objects.items()},
-        parse_errors=model.parse_errors,
-    )
+    """A copy of the model that watch events no longer change, for readers in other threads
+    (:meth:`ClusterModel.snapshot`: records are replaced, never changed in place, and the
+    model copies a shard of them before it changes one the snapshot shares)."""
+    return model.snapshot()
 
 
 @dataclass

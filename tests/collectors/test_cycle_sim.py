@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -172,3 +173,27 @@ def test_a_model_snapshot_keeps_what_the_model_held_when_it_was_taken() -> None:
     model.apply("Node", "DELETED", node)
     assert [n.name for n in snapshot.nodes()] == ["a"]
     assert [n.name for n in model.nodes()] == ["b"]
+
+
+def test_a_model_snapshot_touches_no_record_and_a_change_copies_a_few() -> None:
+    # Touching a record (its reference count) while a child forked for /metrics shares the
+    # parent's pages copies its page: a snapshot of 30,000 pods that copied every one took
+    # 20-35 ms of the event loop's time.
+    model = ClusterModel()
+    for i in range(1000):
+        node = {"metadata": {"name": f"n{i}"}, "status": {"capacity": {"cpu": "2"}}}
+        model.apply("Node", "ADDED", node)
+    first = model.objects["Node"][("", "n0")]
+    records = list(model.objects["Node"].values())
+    counts = [sys.getrefcount(r) for r in records]
+    snapshot = model_snapshot(model)
+    assert [sys.getrefcount(r) for r in records] == counts
+    model.apply("Node", "DELETED", {"metadata": {"name": "n0"}})
+    after = [sys.getrefcount(r) for r in records]
+    copied = sum(a != c for a, c in zip(after, counts, strict=True))
+    assert 0 < copied < len(records) // 8
+    assert len(snapshot.nodes()) == 1000 and len(model.nodes()) == 999
+    assert snapshot.objects["Node"].get(("", "n0")) is first
+    del first
+    model.replace("Node", [])
+    assert len(snapshot.nodes()) == 1000 and model.nodes() == []
