@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Sequence
-from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -175,11 +174,7 @@ class LabelTable:
         n, k = self.codes.shape
         if not k:
             return [()] * n
-        decoded = self.strings.decode(self.codes)
-        pairs = [
-            list(zip(repeat(name, n), decoded[:, j].tolist(), strict=False))
-            for j, name in enumerate(self.names)
-        ]
+        pairs = [self._pairs(j) for j in range(k)]
         present = self.codes != 0
         if present.all():
             return list(zip(*pairs, strict=True))
@@ -196,6 +191,34 @@ class LabelTable:
             for i, lb in zip(rows_list, zip(*chosen, strict=True), strict=True):
                 out[i] = lb
         return out
+
+    def _pairs(self, j: int) -> list[tuple[str, str]]:
+        """Each row's ``(name, value)`` pair of column ``j``; rows with the same value share
+        one pair. A round's first evaluation names hundreds of thousands of new series, most
+        of whose labels take a few values (namespace, job, the metric's name): one tuple per
+        value rather than per row is less to make, and less to keep in the index."""
+        name, column = self.names[j], self.codes[:, j]
+        n = len(column)
+        if n < 2:
+            return [(name, v) for v in self.strings.decode(column).tolist()]
+        lo, hi = int(column.min()), int(column.max())
+        if hi - lo < 4 * n:
+            # Codes are dense: a table over their range instead of a sort.
+            seen = np.zeros(hi - lo + 1, dtype=bool)
+            at: npt.NDArray[np.integer] = column - lo
+            seen[at] = True
+            slots = np.flatnonzero(seen)
+            codes = slots + lo
+        else:
+            codes, inverse = np.unique(column, return_inverse=True)
+            at = inverse.reshape(-1)
+            slots = np.arange(len(codes))
+        table: Objects = np.empty(int(slots[-1]) + 1, dtype=object)
+        values = self.strings.decode(codes.astype(np.int32, copy=False)).tolist()
+        for slot, v in zip(slots.tolist(), values, strict=True):
+            table[slot] = (name, v)
+        made: list[tuple[str, str]] = table[at].tolist()
+        return made
 
     def column(self, name: str) -> I32:
         """Codes of one label's value (0 where absent)."""
@@ -305,7 +328,7 @@ class SignatureKeys:
     """A table's rows' values of some labels, each row's as one 64-bit hash (equal values,
     equal hashes; different values almost never)."""
 
-    __slots__ = ("_sorted", "codes", "hashes")
+    __slots__ = ("_distinct", "_sorted", "codes", "hashes")
 
     def __init__(self, table: LabelTable, names: tuple[str, ...]) -> None:
         n = len(table)
@@ -316,6 +339,7 @@ class SignatureKeys:
         )
         self.hashes: I64 = _hashed_key(self.codes)
         self._sorted: tuple[I64, I64] | None = None
+        self._distinct: bool | None = None
 
     def _order(self) -> tuple[I64, I64]:
         """The order that sorts the hashes, and the hashes in it (made when first asked:
@@ -328,16 +352,19 @@ class SignatureKeys:
     @property
     def distinct(self) -> bool:
         """Whether no two rows have the same hash (nor the same values, then)."""
-        ordered = self._order()[1]
-        return bool((ordered[1:] != ordered[:-1]).all())
+        if self._distinct is None:
+            # Kept: the keys of a round's shared values are looked up in many times.
+            ordered = self._order()[1]
+            self._distinct = bool((ordered[1:] != ordered[:-1]).all())
+        return self._distinct
 
     def find(self, other: SignatureKeys) -> I64 | None:
         """For each row of ``other``, the row here with the same values (-1: none), when
         rows here are ``distinct``; None when they are not, or two different values share
         a hash (rows must then be matched exactly)."""
-        order, ordered = self._order()
-        if not (ordered[1:] != ordered[:-1]).all():
+        if not self.distinct:
             return None
+        order, ordered = self._order()
         if not len(ordered):
             return np.full(len(other.hashes), -1, dtype=np.int64)
         pos = np.minimum(np.searchsorted(ordered, other.hashes), len(ordered) - 1)

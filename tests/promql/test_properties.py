@@ -13,6 +13,7 @@ from promql import Engine, PromQLError
 from promql.labelsets import LabelTable, Strings, factorize
 from runtime.clock import VirtualClock
 from tsdb import Store, StoreSettings
+from tsdb.strings import StringTable
 
 AT = 600_000
 values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
@@ -195,3 +196,28 @@ def test_signature_keys_are_checked_against_the_values() -> None:
     there = LabelTable(["a"], np.array([[3]], np.int32), strings).signature_keys(("a",))
     there.hashes = here.hashes[:1].copy()
     assert here.find(there) is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, 2, 3, 5000]),  # 5000 spreads the codes: sorted, not tabled
+            st.sampled_from([0, -1, -2, 4]),  # negative: values the query made up
+        ),
+        max_size=20,
+    )
+)
+def test_tuples_name_each_row_with_its_present_labels(rows: list[tuple[int, int]]) -> None:
+    """Rows that share a value share its pair; absent labels (code 0) are left out."""
+    base = StringTable()
+    for i in range(1, 5001):
+        base.code(f"v{i}")
+    strings = Strings(base)
+    strings.code("made-1"), strings.code("made-2")
+    codes = np.array(rows, np.int32).reshape(-1, 2)
+    tuples = LabelTable(["a", "b"], codes, strings).tuples()
+    assert tuples == [
+        tuple((name, strings.value(c)) for name, c in zip("ab", row, strict=True) if c)
+        for row in rows
+    ]
