@@ -72,17 +72,14 @@ class SeriesIndex:
         self._kept_ids = 0
         # Pairs of forgotten series still in the pair arrays (see :meth:`remove`).
         self._dead_pairs = 0
+        # The id of a label set, if known; the label set of an id. The dicts' own methods,
+        # not methods around them: a round's first evaluation looks up hundreds of
+        # thousands of label sets, and a selection's answer names every series it holds.
+        self.get: Callable[[Labels], int | None] = self._ids.get
+        self.labels: Callable[[int], Labels] = self._labels.__getitem__
 
     def __len__(self) -> int:
         return len(self._ids)
-
-    def get(self, labels: Labels) -> int | None:
-        """The id of a label set, if known."""
-        return self._ids.get(labels)
-
-    def labels(self, sid: int) -> Labels:
-        """The label set of an id."""
-        return self._labels[sid]
 
     def add(self, labels: Labels, sid: int | None = None) -> int:
         """Register a new series; ``sid`` is given when recovering from disk."""
