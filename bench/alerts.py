@@ -121,7 +121,8 @@ def evaluation_round(
             "evaluation round, first",
             f"{first.seconds:.2f} s, {first.cpu_seconds:.2f} CPU s   "
             f"({first.alerts_added:,} alerts added; "
-            f"{service.query_cpu[id(first)]:.2f} CPU s of queries)",
+            f"{service.query_cpu[id(first)]:.2f} CPU s of queries; "
+            f"peak memory +{(first.peak_rise_bytes or 0) / 2**20:,.0f} MiB)",
         ),
         (
             "alerts after the rounds",
