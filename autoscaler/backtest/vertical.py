@@ -3,7 +3,10 @@
 The trace is one container's usage. The first ``warmup`` (7 days, or half the trace) is only
 observed; from then on each policy sets the request and is scored on every sample:
 
-- slack = mean of (request − used) / request (negative while usage is above the request);
+- slack = mean of the share of the request left unused, max(0, request − used) / request.
+  The request is the limit, so a sample above it uses all of it: its slack is 0, and what it
+  lacked is counted as throttling (CPU) or an OOM kill (memory), never as negative slack that
+  would make a request below usage look thrifty;
 - throttled = % of samples with CPU usage above the request;
 - OOM events = samples with memory usage above the limit. The limit equals the request, as
   for Guaranteed pods. An OOM-killed container restarts with the same request; every policy
@@ -14,7 +17,8 @@ Policies:
 
 - ``foresight``: :func:`autoscaler.policy.vertical.recommend_request` fed with a forecast of
   the usage it must cover until the next decision (see :class:`ForesightVertical`), decided
-  hourly and after every OOM kill;
+  every ``controller.resize_every_seconds`` (5 minutes by default), as the live controller
+  decides, and after every OOM kill;
 - ``vpa``: the VPA recommender and updater with their defaults (see :class:`VpaReference`),
   evaluated at every sample, as the updater loop runs every minute;
 - ``krr``: KRR's simple strategy (CPU P95, memory max + 15 % over the last 14 days), applied
@@ -33,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from autoscaler.backtest.trace import load_trace
+from autoscaler.controller.settings import ControllerSettings
 from autoscaler.policy.settings import VerticalSettings
 from autoscaler.policy.sizer import ContainerSizer
 from autoscaler.policy.vertical import (
@@ -59,6 +64,8 @@ FloatArray = NDArray[np.float64]
 DAY = 86_400.0
 HOUR = 3_600.0
 DECISION_SECONDS = HOUR
+# How often the live controller decides a container's size, unless configured otherwise.
+RESIZE_EVERY_SECONDS = float(ControllerSettings.model_fields["resize_every_seconds"].default)
 KRR_HISTORY = 14 * DAY
 
 # VPA recommender and updater defaults (recommender flags, updater flags, aggregations config).
@@ -145,7 +152,7 @@ def replay_vertical(
             if due:
                 next_decision = t + policy.decision_seconds
             after_oom = False
-        slack += (request - used) / request if request > 0 else 0.0
+        slack += max(0.0, request - used) / request if request > 0 else 0.0
         if used > request:
             if resource == "cpu":
                 throttled += 1
@@ -315,18 +322,23 @@ class KrrReference:
 
 
 class ForesightVertical:
-    """foresight's vertical policy in the backtest: VPA's histogram plus a usage forecast.
+    """foresight's vertical policy in the backtest: the live controller's :class:`ContainerSizer`.
 
-    Every hour (and after an OOM kill) :func:`~autoscaler.policy.vertical.recommend_request`
-    is asked with the forecast of :func:`~autoscaler.policy.vertical.forecast_need` over the
-    usage seen so far.
+    Every ``decision_seconds`` (the controller's ``resize_every_seconds``) and after an OOM
+    kill the sizer decides on the usage seen so far, as the controller does each time.
     """
 
     name = "foresight"
-    decision_seconds = DECISION_SECONDS
 
-    def __init__(self, resource: str, settings: VerticalSettings, first_bucket: float) -> None:
+    def __init__(
+        self,
+        resource: str,
+        settings: VerticalSettings,
+        first_bucket: float,
+        decision_seconds: float = RESIZE_EVERY_SECONDS,
+    ) -> None:
         self.sizer = ContainerSizer(resource, settings, first_bucket)
+        self.decision_seconds = decision_seconds
 
     def observe(self, at: float, used: float, request: float | None) -> None:
         self.sizer.observe(at, used)
@@ -345,8 +357,8 @@ def _resource(name: str) -> str:
 
 PolicyFactory = Callable[[str, VerticalSettings, float], VerticalPolicy]
 
+# The reference policies, replayed beside foresight.
 POLICIES: dict[str, PolicyFactory] = {
-    "foresight": ForesightVertical,
     "vpa": VpaReference,
     "krr": lambda r, s, b: KrrReference(r),
 }
@@ -379,16 +391,20 @@ def vertical_inputs(path: Path) -> VerticalInputs:
     return VerticalInputs(trace.name, _resource(trace.name), times, usage, first, first_bucket)
 
 
-def run_vertical(path: Path, settings: VerticalSettings | None = None) -> VerticalResult:
-    """Replay a usage trace through ``foresight``, ``vpa`` and ``krr``."""
+def run_vertical(
+    path: Path,
+    settings: VerticalSettings | None = None,
+    decision_seconds: float = RESIZE_EVERY_SECONDS,
+) -> VerticalResult:
+    """Replay a usage trace through ``foresight`` (deciding every ``decision_seconds``),
+    ``vpa`` and ``krr``."""
     s = settings or VerticalSettings.model_validate({})
     v = vertical_inputs(path)
-    scores = [
-        replay_vertical(
-            v.times, v.usage, v.first, v.resource, factory(v.resource, s, v.first_bucket)
-        )
-        for factory in POLICIES.values()
+    policies: list[VerticalPolicy] = [
+        ForesightVertical(v.resource, s, v.first_bucket, decision_seconds),
+        *(factory(v.resource, s, v.first_bucket) for factory in POLICIES.values()),
     ]
+    scores = [replay_vertical(v.times, v.usage, v.first, v.resource, p) for p in policies]
     return VerticalResult(v.name, v.resource, scores)
 
 

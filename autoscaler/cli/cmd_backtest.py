@@ -109,7 +109,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--vertical",
         action="store_true",
-        help="vertical backtest: size requests on a CPU or memory usage trace",
+        help="vertical backtest: size requests on a CPU or memory usage trace (foresight "
+        "decides every controller.resize_every_seconds with policy.vertical, as the live "
+        "controller does)",
     )
     parser.add_argument(
         "--joint",
@@ -147,7 +149,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         paths = trace_files(list(args.trace))
         if args.vertical:
-            return _run_vertical(paths, args)
+            return _run_vertical(paths, args, settings)
         config = WorldConfig(
             startup_seconds=args.startup,
             peak_replicas=args.peak_replicas,
@@ -221,10 +223,11 @@ def _run_frontier(
     return 0
 
 
-def _run_vertical(paths: list[Path], args: argparse.Namespace) -> int:
+def _run_vertical(paths: list[Path], args: argparse.Namespace, settings: Settings) -> int:
     from autoscaler.backtest.vertical import format_vertical, run_vertical  # noqa: PLC0415
 
-    results = [run_vertical(p) for p in paths]
+    every = settings.controller.resize_every_seconds
+    results = [run_vertical(p, settings.policy.vertical, every) for p in paths]
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:

@@ -8,6 +8,13 @@ histogram target and the calibrated target of that hour: the calibration set of
 :func:`~autoscaler.policy.vertical.calibrated_target`, and the record that decides whether
 the calibrated target or the histogram target sets the request. A sample is judged against
 the forecasts and targets made before it was seen, so neither looks ahead.
+
+The calibrated CPU target is made with each hourly record, and a decision between two
+records applies the last one, however often the controller decides (every
+``controller.resize_every_seconds``). Its margin is calibrated on how usage stood against
+forecasts an hour old at most; a target made from fresher forecasts every few minutes would
+follow each dip down and be exceeded about twice as often as its risk allows. The histogram
+target, its bounds and an OOM kill still act at each decision.
 """
 
 from __future__ import annotations
@@ -79,15 +86,15 @@ class ContainerSizer:
         # (made at, histogram target, forecasts, calibrated target or NaN), hourly: what each
         # later sample is judged on
         self._forecasts: deque[tuple[float, float, FloatArray, float]] = deque()
-        # The last calibration and the state it was made from: the hourly record and a
-        # decision at the same moment need it once.
-        self._memo: tuple[tuple[float, float, int], Calibration | None] | None = None
-        # The same for the forecasts, which the hourly record and its calibration both read.
+        # The calibration made with the last record: what decisions apply until the next.
+        self._hourly: Calibration | None = None
+        # The forecasts of the last record and the state they were made from, which the
+        # record and its calibration both read.
         self._candidates_memo: tuple[tuple[float, float, int], FloatArray | None] | None = None
 
     def observe(self, at: float, used: float) -> None:
         """Usage sampled at ``at``."""
-        if self._calibrate and (not self._forecasts or at - self._forecasts[-1][0] >= HOUR):
+        if self._record_due(at):
             self._forecast(at)
         self._recent.append((at, used))
         while self._recent and self._recent[0][0] < at - self._keep:
@@ -109,12 +116,16 @@ class ContainerSizer:
             self._candidates_memo = (key, floored)
         return self._candidates_memo[1]
 
+    def _record_due(self, at: float) -> bool:
+        return self._calibrate and (not self._forecasts or at - self._forecasts[-1][0] >= HOUR)
+
     def _forecast(self, at: float) -> None:
         times, usage = self._arrays()
         forecasts = self._candidates(times, usage, at)
         if forecasts is None:
+            self._hourly = None
             return
-        calibrated = self._calibrated(times, usage, at)
+        calibrated = self._hourly = self._calibrate_now(times, usage, at)
         reference = self.histogram.percentile(self.settings.target_percentile)
         target = math.nan if calibrated is None else calibrated.target
         self._forecasts.append((at, reference * self.settings.margin, forecasts, target))
@@ -122,12 +133,6 @@ class ContainerSizer:
         # The oldest set stays while it judges samples of the window.
         while len(self._forecasts) > 1 and self._forecasts[1][0] <= since:
             self._forecasts.popleft()
-
-    def _calibrated(self, times: FloatArray, usage: FloatArray, at: float) -> Calibration | None:
-        key = (at, float(times[-1]) if len(times) else -math.inf, len(self._forecasts))
-        if self._memo is None or self._memo[0] != key:
-            self._memo = (key, self._calibrate_now(times, usage, at))
-        return self._memo[1]
 
     def _calibrate_now(self, times: FloatArray, usage: FloatArray, at: float) -> Calibration | None:
         forecasts = self._candidates(times, usage, at)
@@ -175,7 +180,9 @@ class ContainerSizer:
         """The request for ``current``; consumes a pending OOM kill."""
         times, usage = self._arrays()
         need = forecast_need(times, usage, at, self.resource, self.settings)
-        calibration = self._calibrated(times, usage, at) if self._calibrate else None
+        if self._record_due(at):
+            self._forecast(at)
+        calibration = self._hourly if self._calibrate else None
         calibrated = None if calibration is None else calibration.target
         # The VPA's own target until the calibrated one has shown it leaves less slack.
         fallback = calibration is None or not calibration.beats

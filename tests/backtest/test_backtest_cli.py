@@ -58,3 +58,23 @@ def test_the_default_comparison_includes_the_peers(
     ]
     for a in out["aggregates"].values():
         assert a["actions_per_day"] >= 0
+
+
+def test_the_vertical_backtest_decides_as_often_as_the_controller(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trace = write_daily_trace(tmp_path / "cpu.csv", days=4)
+
+    def scores() -> dict[str, dict[str, float]]:
+        assert main(["backtest", "--vertical", "--trace", str(trace), "--json"]) == 0
+        [result] = json.loads(capsys.readouterr().out)
+        assert result["resource"] == "cpu"
+        return {s["policy"]: s for s in result["scores"]}
+
+    every_five_minutes = scores()
+    monkeypatch.setenv("FORESIGHT_CONTROLLER__RESIZE_EVERY_SECONDS", "86400")
+    daily = scores()
+    assert set(daily) == {"foresight", "vpa", "krr"}
+    assert daily["vpa"] == every_five_minutes["vpa"]
+    # Two scored days: one decision a day resizes at most once.
+    assert daily["foresight"]["resizes"] <= 1 < every_five_minutes["foresight"]["resizes"]

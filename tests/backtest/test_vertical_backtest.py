@@ -52,8 +52,9 @@ def test_cpu_slack_and_throttling_by_hand() -> None:
     times, usage = _arrays([1, 2, 4, 1])
     policy = Scripted([2.0], decision_seconds=DAY)
     score = replay_vertical(times, usage, 1, "cpu", policy)
-    # Scored: 2, 4, 1 against 2: slack (0 - 1 + 0.5) / 3; one sample of three above.
-    assert score.slack_pct == pytest.approx(100 * (-0.5 / 3))
+    # Scored: 2, 4, 1 against 2: slack (0 + 0 + 0.5) / 3, the sample above the request
+    # using all of it; one sample of three above.
+    assert score.slack_pct == pytest.approx(100 * (0.5 / 3))
     assert score.throttled_pct == pytest.approx(100 / 3)
     assert (score.oom_events, score.resizes) == (0, 0)
 
@@ -63,8 +64,8 @@ def test_memory_oom_is_counted_and_followed_by_a_decision() -> None:
     policy = Scripted([2.0, 4.0], decision_seconds=DAY)
     score = replay_vertical(times, usage, 1, "memory", policy)
     assert (score.oom_events, score.resizes, score.throttled_pct) == (1, 1, 0.0)
-    # Slack: (2-1)/2, (2-3)/2, then 4: (4-3)/4, (4-1)/4.
-    assert score.slack_pct == pytest.approx(100 * (0.5 - 0.5 + 0.25 + 0.75) / 4)
+    # Slack: (2-1)/2, none at the kill, then 4: (4-3)/4, (4-1)/4.
+    assert score.slack_pct == pytest.approx(100 * (0.5 + 0 + 0.25 + 0.75) / 4)
     assert ("oom", 600.0, 3.0, 2.0) in policy.calls
     assert ("decide", 900.0, 2.0, True) in policy.calls
 

@@ -195,13 +195,14 @@ def test_each_calibrated_target_of_the_record_was_made_from_earlier_usage() -> N
     before = times < made
     alone = _sizer(S, times[before], usage[before])
     times_before, usage_before = alone._arrays()
-    calibration = alone._calibrated(times_before, usage_before, made)
+    calibration = alone._calibrate_now(times_before, usage_before, made)
     assert calibration is not None and calibration.target == target
 
 
 def test_only_the_last_record_days_decide_between_the_targets() -> None:
     times, usage = _daily(9, seed=5)
-    now = float(times[-1]) + 300
+    # An hour after the last sample, so that the decision makes a record and calibrates anew.
+    now = float(times[-1]) + HOUR
     sizer = _sizer(S, times, usage)
     assert sizer.decide(now, 1.0).reason == VerticalReason.FORECAST
 
