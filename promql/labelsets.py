@@ -367,7 +367,16 @@ class SignatureKeys:
         order, ordered = self._order()
         if not len(ordered):
             return np.full(len(other.hashes), -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(ordered, other.hashes), len(ordered) - 1)
+        if other._sorted is None:
+            pos = np.searchsorted(ordered, other.hashes)
+        else:
+            # Looked up in the order of their hashes, where that order is known already (a
+            # one-to-one join sorts both sides): each search then starts where the last one
+            # ended, several times faster than in row order.
+            other_order, other_ordered = other._sorted
+            pos = np.empty(len(other_order), dtype=np.int64)
+            pos[other_order] = np.searchsorted(ordered, other_ordered)
+        np.minimum(pos, len(ordered) - 1, out=pos)
         found = ordered[pos] == other.hashes
         rows: I64 = np.where(found, order[pos], -1)
         hit = np.flatnonzero(found)

@@ -181,12 +181,19 @@ def test_signature_keys_find_each_row_with_the_same_values(
     here = LabelTable(["a", "b"], np.array(rows, np.int32).reshape(-1, 2), strings)
     there = LabelTable(["a", "c"], np.array(wanted, np.int32).reshape(-1, 2), strings)
     names = ("a", "b")  # "b" is absent from there: empty
-    found = here.signature_keys(names).find(there.signature_keys(names))
+    keys, looked_for = here.signature_keys(names), there.signature_keys(names)
+    found = keys.find(looked_for)
     if len(set(rows)) < len(rows):
         assert found is None
         return
     assert found is not None
     assert found.tolist() == [rows.index((a, 0)) if (a, 0) in rows else -1 for a, _ in wanted]
+    # Once the keys looked for are sorted (a one-to-one join checks them), they are looked
+    # up in that order: the same answer.
+    looked_for.distinct  # noqa: B018
+    again = keys.find(looked_for)
+    assert again is not None
+    assert again.tolist() == found.tolist()
 
 
 def test_signature_keys_are_checked_against_the_values() -> None:
