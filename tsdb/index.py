@@ -43,6 +43,8 @@ _MAX_SCHEMAS = 64
 # Selections kept for the next round, and the most ids they may hold together.
 _KEPT_SELECTIONS = 2048
 _KEPT_IDS = 64_000_000
+# Label codes kept with the selections, at most (4 bytes each).
+_KEPT_CELLS = 32_000_000
 
 _MatcherKey = tuple[tuple[str, str, str, bool], ...]
 
@@ -70,6 +72,10 @@ class SeriesIndex:
         # Matchers → (ids, how many live series there were then), least recently used first.
         self._kept: OrderedDict[_MatcherKey, tuple[IdArray, int]] = OrderedDict()
         self._kept_ids = 0
+        # The label codes of kept selections (by the id of their array, which is checked):
+        # a selection's series keep their labels, and rule groups read them every round.
+        self._kept_codes: dict[int, tuple[IdArray, list[str], CodeMatrix]] = {}
+        self._kept_cells = 0
         # Pairs of forgotten series still in the pair arrays (see :meth:`remove`).
         self._dead_pairs = 0
         # The id of a label set, if known; the label set of an id. The dicts' own methods,
@@ -238,6 +244,8 @@ class SeriesIndex:
         self._all = Column(np.int32, _dropped(self._all.view(), gone))
         self._kept.clear()
         self._kept_ids = 0
+        self._kept_codes.clear()
+        self._kept_cells = 0
         # A forgotten series' pairs stay where they were (its id is never reused) until
         # they are a quarter of all.
         starts = self._pair_start.view()
@@ -319,11 +327,20 @@ class SeriesIndex:
         old = self._kept.pop(key, None)
         if old is not None:
             self._kept_ids -= len(old[0])
+            if old[0] is not ids:
+                self._forget_codes(old[0])
         self._kept[key] = (ids, live)
         self._kept_ids += len(ids)
         while len(self._kept) > _KEPT_SELECTIONS or self._kept_ids > _KEPT_IDS:
             _, (gone, _) = self._kept.popitem(last=False)
             self._kept_ids -= len(gone)
+            self._forget_codes(gone)
+
+    def _forget_codes(self, ids: IdArray) -> None:
+        kept = self._kept_codes.get(id(ids))
+        if kept is not None and kept[0] is ids:
+            del self._kept_codes[id(ids)]
+            self._kept_cells -= kept[2].size
 
     def _select(self, matchers: Sequence[Matcher]) -> IdArray:
         result: IdArray | None = None
@@ -422,11 +439,29 @@ class SeriesIndex:
 
     def label_codes(self, sids: IdArray) -> tuple[list[str], CodeMatrix]:
         """The label sets of series as a matrix of :attr:`strings` codes: one row per series,
-        one column per label name (sorted); 0 where a series lacks the label."""
+        one column per label name (sorted); 0 where a series lacks the label. The matrix
+        of a kept selection (the very array :meth:`select` gave) is kept with it, read-only.
+        """
+        kept = self._kept_codes.get(id(sids))
+        if kept is not None and kept[0] is sids:
+            return list(kept[1]), kept[2]
         schema, kinds = self._kinds(sids)
         if kinds is not None and len(sids):
-            return self._gather_codes(sids, schema, kinds)
-        return self._scatter_codes(sids)
+            names, matrix = self._gather_codes(sids, schema, kinds)
+        else:
+            names, matrix = self._scatter_codes(sids)
+        if self._kept_cells + matrix.size <= _KEPT_CELLS and self._is_kept(sids):
+            matrix.flags.writeable = False
+            self._kept_codes[id(sids)] = (sids, list(names), matrix)
+            self._kept_cells += matrix.size
+        return names, matrix
+
+    def _is_kept(self, sids: IdArray) -> bool:
+        """Whether ``sids`` is the array of a kept selection (a read-only array, as
+        :meth:`select` gives, and among the few kept ones)."""
+        if sids.flags.writeable or not len(sids):
+            return False
+        return any(ids is sids for ids, _ in self._kept.values())
 
     def _kinds(self, sids: IdArray) -> tuple[IdArray, list[int] | None]:
         """Each series' schema, and the few schemas among them (None: too many to treat
