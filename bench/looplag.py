@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures.thread
+import functools
 import gc
 import json
 import multiprocessing
@@ -40,6 +42,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -141,8 +144,16 @@ class Monitor:
     ``STALL_S`` late and counts where it is (the innermost frames of foresight's code): what
     holds the loop, or where it waits for the interpreter lock."""
 
-    def __init__(self, why: bool) -> None:
+    def __init__(self, why: bool, threads: bool = False) -> None:
         self.lags: list[float] = []
+        # With ``threads``: each thread's CPU during every wake-up over ``STALL_S`` late, and
+        # where it was just after (what held the interpreter lock, or left the loop no core).
+        self._threads = threads
+        self.late_threads: list[dict[str, Any]] = []
+        self.late_at: list[str] = []
+        # With ``threads``: young collections over ``LONG_CALL_S`` of CPU: ms, generation,
+        # unreachable objects freed, the thread and where it allocated.
+        self.young_slow: list[tuple[int, int, int, str, str]] = []
         self.worst_at = ""
         self.phase = "idle"
         self.stalls: Counter[str] = Counter()
@@ -167,6 +178,8 @@ class Monitor:
         # longest stalls kept.
         self.episodes: list[tuple[float, str, list[str]]] = []
         self._episode: list[str] = []
+        # Each wake-up more than ``STALL_S`` late: when it was due and when it came.
+        self.late: list[tuple[float, float]] = []
 
     def _gc(self, phase: str, info: dict[str, int]) -> None:
         generation = info["generation"]
@@ -188,6 +201,16 @@ class Monitor:
                 took = time.thread_time() - self._young_started
                 self.young_count[generation] += 1
                 self.young_longest[generation] = max(self.young_longest[generation], took)
+                if self._threads and took > LONG_CALL_S:
+                    self.young_slow.append(
+                        (
+                            round(took * 1000),
+                            generation,
+                            info["collected"],
+                            threading.current_thread().name,
+                            _where(sys._getframe(1)),
+                        )
+                    )
                 if self._why and took > STALL_S / 5:
                     self._episode.append(
                         f"gen{generation} collection {took * 1000:.0f} ms of CPU, "
@@ -219,17 +242,54 @@ class Monitor:
         if self._why:
             watchdog.start()
         gc.callbacks.append(self._gc)
+        cpu = _threads_cpu() if self._threads else {}
         try:
             while True:
                 asked = self._last = time.monotonic()
                 await asyncio.sleep(TICK_S)
-                lag = time.monotonic() - asked - TICK_S
+                woke = time.monotonic()
+                lag = woke - asked - TICK_S
                 if not self.lags or lag > max(self.lags):
                     self.worst_at = self.phase
+                if lag > STALL_S:
+                    self.late.append((asked + TICK_S, woke))
+                    if self._threads:
+                        self.late_at.append(f"due {asked + TICK_S:.3f}, woke {woke:.3f}")
+                if self._threads:
+                    now = _threads_cpu()
+                    if lag > STALL_S:
+                        self._note_threads(lag, cpu, now)
+                    cpu = now
                 self.lags.append(lag)
         finally:
             gc.callbacks.remove(self._gc)
             self._done.set()
+
+    def _note_threads(self, lag: float, before: dict[int, float], after: dict[int, float]) -> None:
+        # Dropped before returning: the dict holds this very frame, and a cycle through it
+        # would keep every other thread's frame (a recording's families) until a collection.
+        frames = sys._current_frames()
+        names = {t.ident: t.name for t in threading.enumerate()}
+        used = {
+            ident: (cpu - before[ident]) * 1000 for ident, cpu in after.items() if ident in before
+        }
+        self.late_threads.append(
+            {
+                "ms": lag * 1000,
+                "at": self.late_at[-1] if self.late_at else "",
+                "load": os.getloadavg()[0],
+                "threads": [
+                    (
+                        "loop" if ident == self._loop_thread else str(names.get(ident, ident)),
+                        round(ms, 1),
+                        _where(frames.get(ident), innermost=True) + _last_work.get(ident, ""),
+                    )
+                    for ident, ms in sorted(used.items(), key=lambda kv: -kv[1])
+                    if ms >= 1 or ident == self._loop_thread
+                ],
+            }
+        )
+        del frames
 
     def _watch(self) -> None:
         last = self._last
@@ -314,6 +374,9 @@ class SlowSteps:
         self.count: Counter[str] = Counter()
         # Of each name's longest step: kernel ms, minor page faults, involuntary switches.
         self.kernel: dict[str, tuple[float, int, int]] = {}
+        # Steps whose wall time was over ``LONG_CALL_S``: start, end (monotonic), CPU, name.
+        # Wall time beyond the CPU is waiting: for the interpreter lock, or for a core.
+        self.walls: list[tuple[float, float, float, str]] = []
         # Off once the measurement ends: what the benchmark does after it is not the loop's.
         self.active = True
         self._original = asyncio.events.Handle._run
@@ -330,11 +393,15 @@ class SlowSteps:
             frame = _innermost(task) if isinstance(task, asyncio.Task) else None
             resumed = (frame.f_code, frame.f_lineno) if frame is not None else None
             before = usage(thread)
+            began = time.monotonic()
             original(handle)
+            ended = time.monotonic()
             after = usage(thread)
             took = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
             if took > LONG_CALL_S and self.active:
                 record(handle, took, before, after, resumed)
+            if ended - began > LONG_CALL_S and self.active:
+                self.walls.append((began, ended, took, self._name(handle, resumed)))
 
         asyncio.events.Handle._run = timed  # type: ignore[method-assign, assignment]
 
@@ -349,6 +416,18 @@ class SlowSteps:
         after: resource.struct_rusage,
         resumed: tuple[Any, int] | None,
     ) -> None:
+        name = self._name(handle, resumed)
+        self.count[name] += 1
+        if took * 1000 > self.longest_ms.get(name, 0.0):
+            self.longest_ms[name] = took * 1000
+            self.kernel[name] = (
+                (after.ru_stime - before.ru_stime) * 1000,
+                after.ru_minflt - before.ru_minflt,
+                after.ru_nivcsw - before.ru_nivcsw,
+            )
+
+    @staticmethod
+    def _name(handle: asyncio.events.Handle, resumed: tuple[Any, int] | None) -> str:
         callback = handle._callback  # type: ignore[attr-defined]
         task = getattr(callback, "__self__", None)
         if isinstance(task, asyncio.Task):
@@ -365,14 +444,52 @@ class SlowSteps:
             protocol = getattr(transport, "_protocol", None)
             if protocol is not None:  # a transport's read: whose data it was
                 name += f" for {_kind(protocol)} from {transport.get_extra_info('peername')}"
-        self.count[name] += 1
-        if took * 1000 > self.longest_ms.get(name, 0.0):
-            self.longest_ms[name] = took * 1000
-            self.kernel[name] = (
-                (after.ru_stime - before.ru_stime) * 1000,
-                after.ru_minflt - before.ru_minflt,
-                after.ru_nivcsw - before.ru_nivcsw,
-            )
+        return name
+
+
+# With ``--steps``: each worker thread's last work item, and how long ago it ended (monotonic).
+_last_work: dict[int, str] = {}
+
+
+def _note_work() -> Callable[[], None]:
+    """Have each worker thread note what work it last did and when that ended (what ended
+    just before a stall frees its objects as it returns); returns the undoing."""
+    run = concurrent.futures.thread._WorkItem.run
+
+    def noted(item: Any) -> None:
+        fn, args = item.fn, item.args
+        # asyncio.to_thread: a context's run of the function, with its arguments.
+        while isinstance(fn, functools.partial):
+            fn, args = fn.func, (*fn.args, *args)
+        if getattr(fn, "__qualname__", "") == "Context.run" and args:
+            fn = args[0]
+        name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+        _last_work[threading.get_ident()] = f" (working: {name}, from {time.monotonic():.3f})"
+        try:
+            run(item)
+        finally:
+            _last_work[threading.get_ident()] = f" (done: {name}, at {time.monotonic():.3f})"
+
+    concurrent.futures.thread._WorkItem.run = noted  # type: ignore[method-assign, assignment]
+
+    def undo() -> None:
+        concurrent.futures.thread._WorkItem.run = run  # type: ignore[method-assign]
+
+    return undo
+
+
+def _threads_cpu() -> dict[int, float]:
+    """Each live thread's CPU seconds so far, by ident (a clock read each: cheap enough to
+    take at every tick)."""
+    cpu = {}
+    for thread in threading.enumerate():
+        if thread.ident is None:
+            continue
+        try:
+            cpu[thread.ident] = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except (OSError, ProcessLookupError):
+            continue
+    return cpu
 
 
 def _threads_usage() -> dict[int, tuple[int, int, int]]:
@@ -532,7 +649,7 @@ async def _timed(part: str, times: dict[str, list[float]], work: Any) -> None:
 
 
 async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict[str, Any]:
-    monitor = Monitor(args.why)
+    monitor = Monitor(args.why, threads=args.steps)
     long_calls = LongCalls()
     slow_steps = SlowSteps()
     forks: list[float] = []
@@ -561,6 +678,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             return pid
 
         os.fork = timed_fork
+    undo_note_work = _note_work() if args.steps else None
     if args.long_calls:
         # Before the loop's executor starts its threads: the hook is set for new threads.
         long_calls.install()
@@ -608,7 +726,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         registry.register(FamiliesCollector(exported))
         # A first cycle untimed: rates need two scrapes.
         await _collected(collection, not args.no_freeze)
-        if args.why:
+        if args.why or args.steps:
             # From here on, as the monitor: the first cycle's connections and new series are
             # not what a running service's loop does every cycle.
             slow_steps.install()
@@ -646,6 +764,8 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             await asyncio.gather(watch, flusher, return_exceptions=True)
             long_calls.remove()
             slow_steps.remove()
+            if undo_note_work is not None:
+                undo_note_work()
             if args.why:
                 os.fork = fork
         errors = sum(health.errors.values())
@@ -694,12 +814,15 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             }
             for name, ms in sorted(slow_steps.longest_ms.items(), key=lambda kv: -kv[1])[:12]
         },
+        "worst_lags": _worst_lags(monitor.late, slow_steps.walls),
+        "late_threads": sorted(monitor.late_threads, key=lambda d: -d["ms"])[:5],
         "stall_episodes": [
             {"ms": lag * 1000, "in": phase, "samples": samples}
             for lag, phase, samples in monitor.episodes
         ],
         "young_gc_longest_ms": [t * 1000 for t in monitor.young_longest],
         "young_gcs": monitor.young_count,
+        "young_gcs_slow": sorted(monitor.young_slow, reverse=True)[:10],
         "frozen_garbage": frozen_garbage,
         "frozen_garbage_kinds": garbage_kinds,
         "full_gcs": len(monitor.gc_pauses),
@@ -708,6 +831,26 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         "longest_full_gc_ms": max(monitor.gc_pauses, default=0.0) * 1000,
         "longest_full_gc_cpu_ms": max(monitor.gc_cpu, default=0.0) * 1000,
     }
+
+
+def _worst_lags(
+    late: list[tuple[float, float]], walls: list[tuple[float, float, float, str]]
+) -> list[dict[str, Any]]:
+    """The five latest wake-ups, each with the loop steps that ran while it was due (their
+    wall and CPU ms): what the lateness was made of. What is not in a step was spent
+    between steps: waiting for the interpreter lock after a poll, or for a core."""
+    worst = sorted(late, key=lambda d: d[1] - d[0], reverse=True)[:5]
+    return [
+        {
+            "ms": (woke - due) * 1000,
+            "steps": [
+                (round((end - began) * 1000), round(cpu * 1000), name)
+                for began, end, cpu, name in walls
+                if end > due and began < woke
+            ],
+        }
+        for due, woke in worst
+    ]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -784,6 +927,12 @@ def main() -> None:
     parser.add_argument(
         "--why", action="store_true", help="count where the loop's thread is when it stalls"
     )
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="time the loop's steps (as --why does, without its watchdog): the slow ones, "
+        "and those that ran while the loop was latest",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
     if args.switch_interval is None:
@@ -837,6 +986,11 @@ def main() -> None:
         f"{young[0]:.0f} ms of CPU), {result['young_gcs'][1]:,} of generation 1 (longest "
         f"{young[1]:.0f} ms of CPU)"
     )
+    for ms, generation, freed, thread, where in result["young_gcs_slow"]:
+        print(
+            f"  a generation {generation} collection of {ms} ms CPU freed {freed:,} objects, "
+            f"in {thread} at {where}"
+        )
     for where, count in result["stalls"].items():
         print(f"  stalled {count:>4} x 10 ms in {where}")
     if result["forks_ms"]:
@@ -865,6 +1019,17 @@ def main() -> None:
             f"  {step['longest']:>6.0f} {step['kernel_ms']:>6.0f} {step['page_faults']:>7,}"
             f" {step['preempted']:>4} {step['count']:>5}  {name}"
         )
+    for late in result["late_threads"]:
+        print(
+            f"a wake-up {late['ms']:.0f} ms late ({late['at']}, load {late['load']:.1f}); each "
+            "thread's CPU ms meanwhile, and where it was just after:"
+        )
+        for name, ms, where in late["threads"]:
+            print(f"    {ms:>6.1f}  {name}: {where}")
+    for lag in result["worst_lags"]:
+        print(f"a wake-up {lag['ms']:.0f} ms late; loop steps meanwhile (wall ms, CPU ms):")
+        for wall, cpu, name in lag["steps"]:
+            print(f"    {wall:>5} {cpu:>5}  {name}")
     for episode in result["stall_episodes"]:
         print(f"a stall of about {episode['ms']:.0f} ms in {episode['in']}, sampled every 10 ms:")
         for sample in episode["samples"]:
