@@ -36,6 +36,7 @@ from collectors.state_metrics import (
 from runtime.clock import Clock, in_thread
 from runtime.families import Deferred, Family
 from runtime.gcpause import paused_gc
+from runtime.gil import drop_gradually
 from tsdb import Store, StoreStats
 from tsdb.recorder import FamilyRecorder
 
@@ -176,4 +177,8 @@ class CollectionCycle:
                 # The kubelet collector wrote those with the kubelets' own timestamps.
                 if f.name not in SERIES_WRITTEN
             ]
-            return self._recorder.record(families, at_ms)
+            written = self._recorder.record(families, at_ms)
+        # Freed here a slice at a time, not all at once as this returns (see drop_gradually).
+        for family in families:
+            drop_gradually(family.samples)
+        return written

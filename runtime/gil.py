@@ -20,16 +20,31 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections import deque
+from typing import Any
 
-__all__ = ["LOOP_SWITCH_INTERVAL_S", "PerTurn", "favour_event_loop"]
+__all__ = ["DROP_SLICE", "LOOP_SWITCH_INTERVAL_S", "PerTurn", "drop_gradually", "favour_event_loop"]
 
 LOOP_SWITCH_INTERVAL_S = 0.001
+# Items :func:`drop_gradually` frees per step: a few milliseconds of deallocation at most.
+DROP_SLICE = 4096
 
 
 def favour_event_loop(interval_s: float = LOOP_SWITCH_INTERVAL_S) -> None:
     """Set the interpreter's thread switch interval for a process whose event loop shares
     the interpreter with CPU-bound worker threads."""
     sys.setswitchinterval(interval_s)
+
+
+def drop_gradually(items: list[Any]) -> None:
+    """Empty ``items`` a slice at a time, from the end, so that a worker thread lets the
+    event loop have the interpreter lock between slices.
+
+    The last reference to a large structure going away frees all of it in one C-level
+    cascade that no thread switch can split: a collection cycle's families (270,000 samples,
+    each a tuple and a label dict, at 1,000 nodes) kept the loop waiting 0.2-0.25 s of CPU
+    when the recording thread returned (``python -m bench.looplag --steps``)."""
+    while items:
+        del items[-DROP_SLICE:]
 
 
 class PerTurn:
