@@ -452,12 +452,13 @@ _last_work: dict[int, str] = {}
 
 
 def _note_work() -> Callable[[], None]:
-    """Have each worker thread note what work it last did and when that ended (what ended
-    just before a stall frees its objects as it returns); returns the undoing."""
+    """Have each worker thread note the work it is doing, or last did and when that ended
+    (work that ends frees its objects as it returns); returns the undoing."""
     run = concurrent.futures.thread._WorkItem.run
 
     def noted(item: Any) -> None:
-        fn, args = item.fn, item.args
+        fn: Any = item.fn
+        args: tuple[Any, ...] = item.args
         # asyncio.to_thread: a context's run of the function, with its arguments.
         while isinstance(fn, functools.partial):
             fn, args = fn.func, (*fn.args, *args)
