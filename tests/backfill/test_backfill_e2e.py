@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,6 +52,17 @@ def web_stamps(store: Store) -> np.ndarray:
 
 async def conditions(rig: Rig) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in (await rig.status("web")).get("conditions", [])}
+
+
+async def backfilled_reason(rig: Rig, reason: str, seconds: float = 60.0) -> None:
+    """Wait for the gate to write ``HistoryBackfilled`` with ``reason``: its worker writes
+    the condition once the copy is done, after the pending gauge has dropped, so this must
+    wait while the worker runs (real time: Prometheus is a real process)."""
+    deadline = time.monotonic() + seconds
+    while (found := (await conditions(rig)).get("HistoryBackfilled", {})).get("reason") != reason:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"HistoryBackfilled stayed {found!r}, never {reason!r}")
+        await asyncio.sleep(0.05)
 
 
 async def test_a_week_from_prometheus_forecasts_as_the_week_collected_natively(
@@ -190,6 +202,8 @@ async def test_a_memory_autoscaler_gets_the_memory_series_and_only_it(
         async with backfilling(rig.service):
             await rig.service.control_once()
             await until(lambda: pending(gate) == 0)
+            # Before the worker stops: it writes the condition after the gauge drops.
+            await backfilled_reason(rig, "Backfilled")
         store = rig.service.store
         memory = [eq("__name__", names.WORKLOAD_MEMORY), *WEB_CPU[1:]]
         (series,) = store.select(memory, 0, 2**62)
@@ -199,4 +213,3 @@ async def test_a_memory_autoscaler_gets_the_memory_series_and_only_it(
         assert series.values[i] == pytest.approx(want, rel=1e-9)
         assert len(series.values) >= 7 * 1440
         assert store.select(WEB_CPU, 0, 2**62) == []
-        assert (await conditions(rig))["HistoryBackfilled"]["reason"] == "Backfilled"
