@@ -46,13 +46,6 @@ def node_endpoints(model: ClusterModel) -> list[NodeEndpoint]:
     return [NodeEndpoint(n.name, n.addresses, n.kubelet_port) for n in model.nodes()]
 
 
-def model_snapshot(model: ClusterModel) -> ClusterModel:
-    """A copy of the model that watch events no longer change, for readers in other threads
-    (:meth:`ClusterModel.snapshot`: records are replaced, never changed in place, and the
-    model copies a shard of them before it changes one the snapshot shares)."""
-    return model.snapshot()
-
-
 @dataclass
 class CycleReport:
     samples: int
@@ -143,7 +136,7 @@ class CollectionCycle:
         # Stored too, so that rules such as CollectorTargetsDown can read them; taken here, on
         # the loop, because the scrapers and watches that count them run on it.
         health = self._health_counters()
-        self._snapshot = (dict(self._kubelets.latest), model_snapshot(self._model))
+        self._snapshot = (dict(self._kubelets.latest), self._model.snapshot())
         written += await in_thread(
             self._clock,
             self._record,

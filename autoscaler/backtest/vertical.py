@@ -63,7 +63,7 @@ FloatArray = NDArray[np.float64]
 
 DAY = 86_400.0
 HOUR = 3_600.0
-DECISION_SECONDS = HOUR
+KRR_DECISION_SECONDS = HOUR
 # How often the live controller decides a container's size, unless configured otherwise.
 RESIZE_EVERY_SECONDS = float(ControllerSettings.model_fields["resize_every_seconds"].default)
 KRR_HISTORY = 14 * DAY
@@ -297,7 +297,7 @@ class KrrReference:
     """KRR's simple strategy: CPU P95, memory max × 1.15 of the last 14 days, hourly."""
 
     name = "krr"
-    decision_seconds = DECISION_SECONDS
+    decision_seconds = KRR_DECISION_SECONDS
 
     def __init__(self, resource: str) -> None:
         self.resource = resource

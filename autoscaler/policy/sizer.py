@@ -95,7 +95,7 @@ class ContainerSizer:
     def observe(self, at: float, used: float) -> None:
         """Usage sampled at ``at``."""
         if self._record_due(at):
-            self._forecast(at)
+            self._forecast(at, *self._arrays())
         self._recent.append((at, used))
         while self._recent and self._recent[0][0] < at - self._keep:
             self._recent.popleft()
@@ -119,8 +119,7 @@ class ContainerSizer:
     def _record_due(self, at: float) -> bool:
         return self._calibrate and (not self._forecasts or at - self._forecasts[-1][0] >= HOUR)
 
-    def _forecast(self, at: float) -> None:
-        times, usage = self._arrays()
+    def _forecast(self, at: float, times: FloatArray, usage: FloatArray) -> None:
         forecasts = self._candidates(times, usage, at)
         if forecasts is None:
             self._hourly = None
@@ -181,7 +180,7 @@ class ContainerSizer:
         times, usage = self._arrays()
         need = forecast_need(times, usage, at, self.resource, self.settings)
         if self._record_due(at):
-            self._forecast(at)
+            self._forecast(at, times, usage)
         calibration = self._hourly if self._calibrate else None
         calibrated = None if calibration is None else calibration.target
         # The VPA's own target until the calibrated one has shown it leaves less slack.

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from collectors import cycle
 from collectors.cluster import ClusterWatcher
 from collectors.cluster_model import ClusterModel
-from collectors.cycle import CollectionCycle, model_snapshot
+from collectors.cycle import CollectionCycle
 from collectors.scrape import ScrapeHealth
 from runtime import names
 from runtime.clock import VirtualClock
@@ -168,7 +168,7 @@ def test_a_model_snapshot_keeps_what_the_model_held_when_it_was_taken() -> None:
     model = ClusterModel()
     node = {"metadata": {"name": "a"}, "status": {"addresses": [], "capacity": {"cpu": "2"}}}
     model.apply("Node", "ADDED", node)
-    snapshot = model_snapshot(model)
+    snapshot = model.snapshot()
     model.apply("Node", "ADDED", {**node, "metadata": {"name": "b"}})
     model.apply("Node", "DELETED", node)
     assert [n.name for n in snapshot.nodes()] == ["a"]
@@ -186,7 +186,7 @@ def test_a_model_snapshot_touches_no_record_and_a_change_copies_a_few() -> None:
     first = model.objects["Node"][("", "n0")]
     records = list(model.objects["Node"].values())
     counts = [sys.getrefcount(r) for r in records]
-    snapshot = model_snapshot(model)
+    snapshot = model.snapshot()
     assert [sys.getrefcount(r) for r in records] == counts
     model.apply("Node", "DELETED", {"metadata": {"name": "n0"}})
     after = [sys.getrefcount(r) for r in records]
