@@ -86,6 +86,7 @@ async def test_a_week_from_prometheus_forecasts_as_the_week_collected_natively(
             assert "forecast" not in await rig.status("web")
             await until(lambda: pending(gate) == 0)
             await rig.service.control_once()
+            await backfilled_reason(rig, "Backfilled")
         got = await rig.status("web")
         found = await conditions(rig)
         assert found["HistoryBackfilled"]["status"] == "True"
@@ -118,6 +119,7 @@ async def test_a_week_from_prometheus_forecasts_as_the_week_collected_natively(
             await rig.service.control_once()
             await until(lambda: pending(gate) == 0)
             await rig.service.control_once()
+            await backfilled_reason(rig, "HistoryPresent")
         again = web_stamps(rig.service.store)
         assert len(again) == len(np.unique(again)) == len(stamps)
         assert gate.queries == {"ok": 0, "error": 0}
@@ -183,6 +185,7 @@ async def test_history_that_arrives_after_the_wait_is_taken_up(
                 # One cycle without it (the controller forgets what it read), then with it.
                 await rig.service.control_once()
                 await rig.service.control_once()
+                await backfilled_reason(rig, "Backfilled")
             finally:
                 await forwarder.stop()
         found = await conditions(rig)
