@@ -47,6 +47,8 @@ _KEPT_IDS = 64_000_000
 _KEPT_CELLS = 32_000_000
 
 _MatcherKey = tuple[tuple[str, str, str, bool], ...]
+# Label sets of one set of label names: the names, their rows, their value codes.
+_Group = tuple[tuple[str, ...], Sequence[int] | npt.NDArray[np.integer], CodeMatrix]
 
 
 class SeriesIndex:
@@ -105,7 +107,10 @@ class SeriesIndex:
         return sid
 
     def add_many(
-        self, label_sets: Sequence[Labels], check: Callable[[Labels], None] | None = None
+        self,
+        label_sets: Sequence[Labels],
+        check: Callable[[Labels], None] | None = None,
+        coded: tuple[Sequence[str], CodeMatrix] | None = None,
     ) -> IdArray:
         """Register new series (distinct, none known yet) under the next ids, in order.
 
@@ -113,26 +118,24 @@ class SeriesIndex:
         set of label names and metric name (:func:`~tsdb.labels.validate_labels` decides
         on those alone). What :meth:`add` does per label is done per label name and value
         here: a rule's first evaluation writes tens of thousands of series that share
-        their names and most of their values."""
+        their names and most of their values.
+
+        ``coded`` is the label sets again as ``(names, codes)``: ``codes[i, j]`` the code in
+        :attr:`strings` of ``label_sets[i]``'s value of label ``names[j]`` (sorted names; 0
+        where it has none; a negative code for a value ``strings`` may not know, read from
+        the label set). A rule's output has them: its values are not looked up again."""
         n = len(label_sets)
         first = self.next_id
         sids = np.arange(first, first + n, dtype=np.int32)
         if not n:
             return sids
-        by_schema: dict[tuple[str, ...], list[int]] = {}
-        name_of = itemgetter(0)
-        for i, labels in enumerate(label_sets):
-            by_schema.setdefault(tuple(map(name_of, labels)), []).append(i)
-        groups = []
-        for names, rows in by_schema.items():
-            group = [label_sets[i] for i in rows]
-            # Every value of the group in one pass, row after row.
-            flat = list(map(itemgetter(1), chain.from_iterable(group)))
-            codes = self.strings.codes(flat).reshape(len(rows), len(names))
-            if check is not None:
-                _check_metrics(check, names, group, codes)
-            groups.append((names, rows, codes))
         widths = np.fromiter(map(len, label_sets), np.int64, n)
+        groups = None if coded is None else self._coded_groups(label_sets, widths, *coded)
+        if groups is None:
+            groups = self._tuple_groups(label_sets)
+        if check is not None:
+            for names, rows, codes in groups:
+                _check_metrics(check, names, label_sets, rows, codes)
         ends = np.cumsum(widths)
         pair_names = np.empty(int(ends[-1]), np.int32)
         pair_values = np.empty(int(ends[-1]), np.int32)
@@ -154,6 +157,66 @@ class SeriesIndex:
         self._schema_of.extend(schema_of)
         self.next_id = first + n
         return sids
+
+    def _tuple_groups(self, label_sets: Sequence[Labels]) -> list[_Group]:
+        """Label sets by their label names: the names, the rows, their value codes."""
+        by_schema: dict[tuple[str, ...], list[int]] = {}
+        name_of = itemgetter(0)
+        for i, labels in enumerate(label_sets):
+            by_schema.setdefault(tuple(map(name_of, labels)), []).append(i)
+        groups: list[_Group] = []
+        for names, rows in by_schema.items():
+            group = [label_sets[i] for i in rows]
+            # Every value of the group in one pass, row after row.
+            flat = list(map(itemgetter(1), chain.from_iterable(group)))
+            codes = self.strings.codes(flat).reshape(len(rows), len(names))
+            groups.append((names, rows, codes))
+        return groups
+
+    def _coded_groups(
+        self,
+        label_sets: Sequence[Labels],
+        widths: npt.NDArray[np.int64],
+        names: Sequence[str],
+        codes: CodeMatrix,
+    ) -> list[_Group] | None:
+        """:meth:`_tuple_groups` from the codes of the label sets (see :meth:`add_many`):
+        rows lacking the same labels are one group. None if the codes do not hold as many
+        labels as the sets (a set with an empty value, which has no code)."""
+        codes = self._known_codes(label_sets, names, codes)
+        present = codes != 0
+        if not np.array_equal(present.sum(axis=1), widths):
+            return None
+        if present.all():
+            return [(tuple(names), np.arange(len(codes)), codes)]
+        patterns, which = np.unique(present, axis=0, return_inverse=True)
+        which = which.reshape(-1)
+        groups: list[_Group] = []
+        for p, pattern in enumerate(patterns):
+            rows = np.flatnonzero(which == p)
+            cols = np.flatnonzero(pattern)
+            group_names = tuple(names[j] for j in cols.tolist())
+            groups.append((group_names, rows, codes[rows[:, None], cols]))
+        return groups
+
+    def _known_codes(
+        self, label_sets: Sequence[Labels], names: Sequence[str], codes: CodeMatrix
+    ) -> CodeMatrix:
+        """``codes`` with each negative code replaced by the code in :attr:`strings` of the
+        value it stands for, read from the first label set that has it."""
+        if not codes.size or int(codes.min()) >= 0:
+            return codes
+        made_up, first = np.unique(codes[codes < 0], return_index=True)
+        rows, cols = np.nonzero(codes < 0)
+        values = [
+            dict(label_sets[r])[names[c]]
+            for r, c in zip(rows[first].tolist(), cols[first].tolist(), strict=True)
+        ]
+        known = self.strings.codes(values)
+        out = codes.copy()
+        where = codes < 0
+        out[where] = known[np.searchsorted(made_up, codes[where])]
+        return out
 
     def _add_postings(self, names: IdArray, values: IdArray, sids: IdArray) -> None:
         """Append the ids (all above any listed) to the postings of their pairs."""
@@ -575,15 +638,20 @@ def _appended(ids: array[int], *values: int) -> array[int]:
 
 
 def _check_metrics(
-    check: Callable[[Labels], None], names: tuple[str, ...], group: list[Labels], codes: CodeMatrix
+    check: Callable[[Labels], None],
+    names: tuple[str, ...],
+    label_sets: Sequence[Labels],
+    rows: Sequence[int] | npt.NDArray[np.integer],
+    codes: CodeMatrix,
 ) -> None:
-    """``check`` one label set of each metric name among label sets of the same names."""
+    """``check`` one label set of each metric name among the label sets ``rows`` of
+    ``label_sets``, of the same names (their value codes: ``codes``)."""
     if METRIC_NAME not in names:
-        check(group[0])
+        check(label_sets[int(rows[0])])
         return
     column = codes[:, names.index(METRIC_NAME)]
     for row in np.unique(column, return_index=True)[1].tolist():
-        check(group[row])
+        check(label_sets[int(rows[row])])
 
 
 def _extended(ids: array[int], more: IdArray) -> array[int]:

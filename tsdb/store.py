@@ -315,6 +315,29 @@ class Store:
         """The ids of many series (canonical label sets, as :func:`make_labels` gives),
         those not known yet created together: a rule's first evaluation creates tens of
         thousands, which one by one would cost more than the evaluation."""
+        return self._refs(label_sets, None)
+
+    def refs_coded(
+        self,
+        label_sets: Sequence[Labels],
+        names: Sequence[str],
+        codes: npt.NDArray[np.int32],
+        strings: StringTable,
+    ) -> I32:
+        """:meth:`refs`, given the label sets also as codes of ``strings``: ``codes[i, j]``
+        is the code of ``label_sets[i]``'s value of label ``names[j]`` (names sorted; 0
+        where it has none; negative for a value ``strings`` did not know). Codes of
+        :attr:`strings` (a rule's output over this store has them) spare the index looking
+        up every value of the series it creates."""
+        if strings is not self.strings:
+            return self._refs(label_sets, None)
+        return self._refs(label_sets, (names, codes))
+
+    def _refs(
+        self,
+        label_sets: Sequence[Labels],
+        coded: tuple[Sequence[str], npt.NDArray[np.int32]] | None,
+    ) -> I32:
         with self._lock:
             found = list(map(self._index.get, label_sets))
             missing = [i for i, sid in enumerate(found) if sid is None]
@@ -326,7 +349,10 @@ class Store:
                 # Created one by one up to the limit, which then raises.
                 made = [self._create(labels) for labels in distinct]
             else:
-                made = self._created(self._index.add_many(distinct, validate_labels))
+                if coded is not None:
+                    rows = _first_rows(missing, new, len(distinct))
+                    coded = (coded[0], coded[1][rows])
+                made = self._created(self._index.add_many(distinct, validate_labels, coded))
             if len(distinct) < len(new):
                 ids = dict(zip(distinct, made, strict=True))
                 made = [ids[labels] for labels in new]
@@ -1135,6 +1161,17 @@ class Store:
         writer = RecordWriter(self._series_path, self.settings.fsync)
         self._series_writer.close()
         self._series_writer = writer
+
+
+def _first_rows(rows: list[int], label_sets: list[Labels], distinct: int) -> list[int]:
+    """Of ``rows`` (whose label sets are ``label_sets``), the first row of each distinct
+    label set, in order of first appearance (``distinct`` of them)."""
+    if distinct == len(rows):
+        return rows
+    first: dict[Labels, int] = {}
+    for row, labels in zip(rows, label_sets, strict=True):
+        first.setdefault(labels, row)
+    return list(first.values())
 
 
 def _consecutive_of_one_tier(blocks: list[Block]) -> list[Block]:

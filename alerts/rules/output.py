@@ -18,6 +18,7 @@ from alerts.rules.rows import KnownRows
 from promql.labelsets import LabelTable
 from tsdb import UnknownSeries
 from tsdb.labels import Labels
+from tsdb.strings import StringTable
 
 I32 = npt.NDArray[np.int32]
 F64 = npt.NDArray[np.float64]
@@ -36,6 +37,10 @@ class Appender(Protocol):
     def ref(self, labels: Mapping[str, str] | Labels) -> int: ...
 
     def refs(self, label_sets: Sequence[Labels]) -> I32: ...
+
+    def refs_coded(
+        self, label_sets: Sequence[Labels], names: Sequence[str], codes: I32, strings: StringTable
+    ) -> I32: ...
 
     def labels(self, ref: int) -> Labels: ...
 
@@ -85,7 +90,10 @@ class RuleOutput:
         hits = np.flatnonzero(known >= 0)
         refs[hits] = self._refs[known[hits]]
         if len(misses):
-            refs[misses] = appender.refs(table.take(misses).tuples())
+            new = table.take(misses)
+            # Values the query made up since the store gave them codes take the store's.
+            codes = new.strings.rebased(new.codes)
+            refs[misses] = appender.refs_coded(new.tuples(), new.names, codes, new.strings.base)
         self._refs = refs[self._rows.remember(table)]
         return refs
 

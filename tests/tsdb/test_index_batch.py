@@ -78,3 +78,51 @@ def test_the_series_limit_holds_for_many_at_once() -> None:
     with pytest.raises(SeriesLimitExceeded):
         store.refs([make_labels({"__name__": "up", "pod": p}) for p in "cde"])
     assert store.stats().series == 3
+
+
+def _coded(store: Store, batch: list[Labels]) -> tuple[list[str], np.ndarray]:
+    """The batch as a code matrix the way a query gives it: store codes for values the store
+    knows, a negative code of their own for the others."""
+    names = sorted({k for lb in batch for k, _ in lb})
+    made_up: dict[str, int] = {}
+    codes = np.zeros((len(batch), len(names)), dtype=np.int32)
+    for i, lb in enumerate(batch):
+        for k, v in lb:
+            known = store.strings.find(v)
+            codes[i, names.index(k)] = (
+                known if known is not None else made_up.setdefault(v, -1 - len(made_up))
+            )
+    return names, codes
+
+
+@settings(max_examples=60, deadline=None)
+@given(first=st.lists(labels_st, max_size=20), batch=st.lists(labels_st, max_size=60))
+def test_many_by_codes_equal_many_by_tuples(first: list[Labels], batch: list[Labels]) -> None:
+    by_tuples, by_codes = _store(), _store()
+    for lb in first:
+        by_tuples.ref(lb)
+        by_codes.ref(lb)
+    names, codes = _coded(by_codes, batch)
+    made = by_codes.refs_coded(batch, names, codes, by_codes.strings)
+    assert made.tolist() == by_tuples.refs(batch).tolist()
+    for matchers in MATCHERS:
+        assert by_codes.series(matchers) == by_tuples.series(matchers)
+    ids = np.arange(len(by_tuples._index), dtype=np.int32)
+    assert by_codes._index.label_codes(ids)[0] == by_tuples._index.label_codes(ids)[0]
+    decoded = [
+        [by_codes.strings.value(int(c)) for c in row] for row in by_codes._index.label_codes(ids)[1]
+    ]
+    assert decoded == [
+        [by_tuples.strings.value(int(c)) for c in row]
+        for row in by_tuples._index.label_codes(ids)[1]
+    ]
+    assert [by_codes.labels(int(i)) for i in ids] == [by_tuples.labels(int(i)) for i in ids]
+
+
+def test_codes_of_other_strings_are_not_read() -> None:
+    store, other = _store(), _store()
+    other.ref(make_labels({"__name__": "up", "pod": "x"}))
+    batch = [make_labels({"__name__": "up", "pod": "a"})]
+    names, codes = _coded(other, batch)
+    store.refs_coded(batch, names, codes, other.strings)
+    assert store.series([Matcher.parse("pod", "=", "a")]) == batch
