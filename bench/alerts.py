@@ -318,6 +318,9 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=2000, help="aggregation groups to notify")
     parser.add_argument("--queued", type=int, default=10_000, help="notifications in the outbox")
     parser.add_argument("--skip-evaluation", action="store_true")
+    parser.add_argument(
+        "--skip-delivery", action="store_true", help="only the evaluation part (and its notifier)"
+    )
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -325,8 +328,9 @@ def main() -> None:
             rows += evaluation_round(
                 args.nodes, args.pods_per_node, args.rounds, Path(tmp), args.scrapes
             )
-        rows += asyncio.run(throughput(args.groups, 5, Path(tmp)))
-        rows += asyncio.run(recovery(args.queued, Path(tmp)))
+        if not args.skip_delivery:
+            rows += asyncio.run(throughput(args.groups, 5, Path(tmp)))
+            rows += asyncio.run(recovery(args.queued, Path(tmp)))
     for name, value in rows:
         print(f"{name:<36} {value}")
 
