@@ -15,6 +15,14 @@ records applies the last one, however often the controller decides (every
 forecasts an hour old at most; a target made from fresher forecasts every few minutes would
 follow each dip down and be exceeded about twice as often as its risk allows. The histogram
 target, its bounds and an OOM kill still act at each decision.
+
+A margin calibrated on the last days is exceeded more often in the hours that follow when
+load shifts (a burst that raised the risk moves on, a calm spell follows): each record
+keeps the target its unadjusted risk gave, and when those targets were exceeded more often
+over the calibration days than the risk allows, the risk is cut by that excess (to a
+:data:`MAX_RISK_CUT`-th at most) for the next target. It is never raised: a target exceeded
+less often than its risk is left alone. On a stationary container the excess is about 1
+and the risk stands.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from autoscaler.policy.vertical import (
     recommend_request,
 )
 
-__all__ = ["RECORD_DAYS", "Calibration", "ContainerSizer"]
+__all__ = ["MAX_RISK_CUT", "RECORD_DAYS", "Calibration", "ContainerSizer"]
 
 # Days of the record that decide between the calibrated and the histogram target. Shorter
 # than the calibration days: after a change of level (a load that drops, a new baseline)
@@ -47,6 +55,11 @@ __all__ = ["RECORD_DAYS", "Calibration", "ContainerSizer"]
 # or one every five. Measured on the shared traces (bench.vertical), one to four days all
 # gave the same wins; two kept the larger margins.
 RECORD_DAYS = 2.0
+# The risk of a calibrated target is divided by at most this when the targets of the
+# calibration days were exceeded more often than it allowed: a bound, so that one odd week
+# cannot push the margin to the largest ratio seen. On the shared traces (bench.vertical)
+# the cut seldom reaches it: 4 and 10 gave the same wins.
+MAX_RISK_CUT = 4.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,8 @@ class Calibration:
 
     target: float
     beats: bool
+    # The target at the unadjusted risk: what the next records' excess is measured on.
+    plain: float
 
 
 class ContainerSizer:
@@ -83,9 +98,9 @@ class ContainerSizer:
             else 0.0,
         )
         self._oom_used: float | None = None
-        # (made at, histogram target, forecasts, calibrated target or NaN), hourly: what each
-        # later sample is judged on
-        self._forecasts: deque[tuple[float, float, FloatArray, float]] = deque()
+        # (made at, histogram target, forecasts, calibrated target or NaN, its target at the
+        # unadjusted risk or NaN), hourly: what each later sample is judged on
+        self._forecasts: deque[tuple[float, float, FloatArray, float, float]] = deque()
         # The calibration made with the last record: what decisions apply until the next.
         self._hourly: Calibration | None = None
         # The forecasts of the last record and the state they were made from, which the
@@ -126,8 +141,10 @@ class ContainerSizer:
             return
         calibrated = self._hourly = self._calibrate_now(times, usage, at)
         reference = self.histogram.percentile(self.settings.target_percentile)
-        target = math.nan if calibrated is None else calibrated.target
-        self._forecasts.append((at, reference * self.settings.margin, forecasts, target))
+        target = plain = math.nan
+        if calibrated is not None:
+            target, plain = calibrated.target, calibrated.plain
+        self._forecasts.append((at, reference * self.settings.margin, forecasts, target, plain))
         since = at - self.settings.cpu_calibration_days * DAY
         # The oldest set stays while it judges samples of the window.
         while len(self._forecasts) > 1 and self._forecasts[1][0] <= since:
@@ -150,15 +167,24 @@ class ContainerSizer:
         risk = self.settings.cpu_throttle_target
         if risk is None:
             risk = float(np.mean(used > reference))
-        best = calibrated_target(forecasts, used[:, None] / then, risk)
-        if best is None:
+        ratios = used[:, None] / then
+        plain = calibrated_target(forecasts, ratios, risk)
+        if plain is None:
             return None
+        best = plain
+        plains = np.fromiter((f[4] for f in self._forecasts), np.float64)[which]
+        made_then = np.isfinite(plains)
+        if risk > 0 and made_then.any():
+            exceeded = float(np.mean(used[made_then] > plains[made_then]))
+            cut = min(MAX_RISK_CUT, exceeded / risk)
+            if cut > 1:
+                best = calibrated_target(forecasts, ratios, risk / cut) or plain
         record = np.fromiter((f[3] for f in self._forecasts), np.float64)[which]
         judged = np.isfinite(record) & (reference > 0) & (seen >= at - RECORD_DAYS * DAY)
         beats = bool(judged.any()) and bool(
             np.mean(used[judged] / reference[judged]) <= np.mean(used[judged] / record[judged])
         )
-        return Calibration(best[0], beats)
+        return Calibration(best[0], beats, plain[0])
 
     def oom(self, used: float) -> None:
         """An OOM kill with ``used`` in use (the limit, usually)."""

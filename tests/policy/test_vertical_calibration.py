@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from autoscaler.backtest.vertical import ForesightVertical, replay_vertical
 from autoscaler.policy.settings import VerticalSettings
-from autoscaler.policy.sizer import RECORD_DAYS, ContainerSizer
+from autoscaler.policy.sizer import MAX_RISK_CUT, RECORD_DAYS, Calibration, ContainerSizer
 from autoscaler.policy.vertical import (
     CPU_FORECASTS,
     VerticalReason,
@@ -191,12 +192,13 @@ def test_a_calibrated_target_with_a_better_record_sets_the_request() -> None:
 def test_each_calibrated_target_of_the_record_was_made_from_earlier_usage() -> None:
     times, usage = _spiked(5)
     full = _sizer(S, times, usage)
-    made, _, _, target = full._forecasts[-30]
+    made, _, _, target, plain = full._forecasts[-30]
     before = times < made
     alone = _sizer(S, times[before], usage[before])
     times_before, usage_before = alone._arrays()
     calibration = alone._calibrate_now(times_before, usage_before, made)
-    assert calibration is not None and calibration.target == target
+    assert calibration is not None
+    assert (calibration.target, calibration.plain) == (target, plain)
 
 
 def test_only_the_last_record_days_decide_between_the_targets() -> None:
@@ -211,11 +213,37 @@ def test_only_the_last_record_days_decide_between_the_targets() -> None:
         # that followed them they left far more slack than the histogram target.
         spoiled = _sizer(S, times, usage)
         spoiled._forecasts = deque(
-            (made, ref, f, target * 100 if made < before else target)
-            for made, ref, f, target in spoiled._forecasts
+            (made, ref, f, target * 100 if made < before else target, plain)
+            for made, ref, f, target, plain in spoiled._forecasts
         )
         return spoiled.decide(now, 1.0).reason
 
     old = now - RECORD_DAYS * DAY - 2 * HOUR
     assert with_record_spoiled(old) == VerticalReason.FORECAST
     assert with_record_spoiled(now) == VerticalReason.TARGET
+
+
+def _calibrate_with_plains(risk: float, plain: float | None) -> Calibration:
+    """A calibration of a daily container whose records' unadjusted targets were all
+    ``plain`` (None: as made)."""
+    times, usage = _daily(9, seed=5)
+    sizer = _sizer(VerticalSettings(cpu_throttle_target=risk), times, usage)
+    if plain is not None:
+        sizer._forecasts = deque(
+            (made, ref, f, target, plain) for made, ref, f, target, _ in sizer._forecasts
+        )
+    now = float(times[-1]) + HOUR
+    calibration = sizer._calibrate_now(*sizer._arrays(), now)
+    assert calibration is not None
+    return calibration
+
+
+def test_a_risk_its_targets_exceeded_is_cut_at_most_by_the_largest_cut() -> None:
+    # Every sample above its record's unadjusted target: five times the risk of 0.2, cut to
+    # a quarter, the target of the risk 0.05.
+    exceeded = _calibrate_with_plains(0.2, plain=0.0)
+    assert exceeded.target == _calibrate_with_plains(0.2 / MAX_RISK_CUT, None).plain
+    assert exceeded.target > exceeded.plain
+    # Never exceeded: the risk is not raised, the target stays the unadjusted one.
+    never = _calibrate_with_plains(0.2, plain=math.inf)
+    assert never.target == never.plain == exceeded.plain
