@@ -3,8 +3,9 @@
 The world is the replica backtest's (``autoscaler.backtest.world``), with pods that can be
 resized in place: a pod of size s serves s × the capacity per replica and costs s times as
 much. Every policy scales between 2 replicas and ``--peak-replicas`` (the count the trace's
-99th percentile needs at size 1), starts with pods of size 1, and re-sizes at most hourly,
-as the controller's vertical side does by default:
+99th percentile needs at size 1), starts with pods of size 1, and re-sizes at most every
+``controller.resize_every_seconds`` (5 minutes by default), as the controller's vertical
+side does:
 
 - ``horizontal``: foresight's replica policy alone; pods keep size 1;
 - ``joint``: the same, with :func:`autoscaler.policy.joint.size_scaled_resource` sizing the
@@ -29,6 +30,7 @@ from autoscaler.backtest.foresight import ForesightPolicy
 from autoscaler.backtest.observation import Observation, WorkloadInfo
 from autoscaler.backtest.scoring import replica_seconds
 from autoscaler.backtest.trace import load_trace
+from autoscaler.backtest.vertical import RESIZE_EVERY_SECONDS
 from autoscaler.backtest.world import Replay, WorldConfig, build_world, replay
 from autoscaler.forecast.settings import ForecastSettings
 from autoscaler.policy.joint import size_scaled_resource
@@ -37,13 +39,13 @@ from autoscaler.policy.sizer import ContainerSizer
 
 __all__ = ["JOINT_POLICIES", "JointResult", "JointScore", "format_joint", "run_joint"]
 
-RESIZE_EVERY_SECONDS = 3600.0
 MIN_REPLICAS = 2
 JOINT_POLICIES = ("horizontal", "joint", "independent")
 
 
 class _Sized(ForesightPolicy):
-    """foresight's replica policy whose pods are re-sized by :meth:`size` every hour."""
+    """foresight's replica policy whose pods are re-sized by :meth:`size` at the
+    controller's cadence."""
 
     def __init__(
         self, info: WorkloadInfo, forecast: ForecastSettings, horizontal: HorizontalSettings

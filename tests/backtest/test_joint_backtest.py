@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from autoscaler.backtest.joint import run_joint
-from autoscaler.backtest.world import WorldConfig
+from autoscaler.backtest.joint import _Sized, run_joint
+from autoscaler.backtest.observation import Observation
+from autoscaler.backtest.trace import load_trace
+from autoscaler.backtest.world import WorldConfig, build_world, replay
 from autoscaler.cli.main import main
+from autoscaler.controller.settings import ControllerSettings
+from autoscaler.forecast.settings import ForecastSettings
+from autoscaler.policy.settings import HorizontalSettings
 from tests.support.traces import write_daily_trace
 
 
@@ -38,3 +44,19 @@ def test_the_cli_prints_every_policy_as_json(
     assert main(["backtest", "--joint", "--trace", str(trace), "--warmup", "2d", "--json"]) == 0
     [result] = json.loads(capsys.readouterr().out)
     assert [s["policy"] for s in result["scores"]] == ["horizontal", "joint", "independent"]
+
+
+def test_pods_are_sized_at_the_controllers_cadence(trace: Path) -> None:
+    world = build_world(load_trace(trace), WorldConfig(warmup_seconds=2 * 86_400))
+    sized_at: list[float] = []
+
+    class Recording(_Sized):
+        def size(self, obs: Observation, replicas: int) -> float:
+            sized_at.append(obs.now)
+            return self.pod_size
+
+    settings = HorizontalSettings(min_replicas=2, max_replicas=10, target_utilisation=1.0)
+    replay(world, Recording(world.info, ForecastSettings(), settings))
+    every = ControllerSettings().resize_every_seconds
+    assert len(sized_at) > 100
+    assert set(np.diff(sized_at)) == {every}
