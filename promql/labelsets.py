@@ -177,8 +177,9 @@ class LabelTable:
         pairs = [self._pairs(j) for j in range(k)]
         present = self.codes != 0
         if present.all():
-            return list(zip(*pairs, strict=True))
-        # Rows that lack some labels: one pass per pattern of present labels.
+            return list(zip(*(column.tolist() for column in pairs), strict=True))
+        # Rows that lack some labels: one pass per pattern of present labels, each column's
+        # pairs of those rows taken by one gather.
         _, pattern = factorize(present.astype(np.int32))
         out: list[Labels] = [()] * n
         for p in np.unique(pattern).tolist():
@@ -186,13 +187,12 @@ class LabelTable:
             cols = np.flatnonzero(present[rows[0]]).tolist()
             if not cols:
                 continue
-            rows_list = rows.tolist()
-            chosen = [[pairs[j][i] for i in rows_list] for j in cols]
-            for i, lb in zip(rows_list, zip(*chosen, strict=True), strict=True):
+            chosen = [pairs[j][rows].tolist() for j in cols]
+            for i, lb in zip(rows.tolist(), zip(*chosen, strict=True), strict=True):
                 out[i] = lb
         return out
 
-    def _pairs(self, j: int) -> list[tuple[str, str]]:
+    def _pairs(self, j: int) -> Objects:
         """Each row's ``(name, value)`` pair of column ``j``; rows with the same value share
         one pair. A round's first evaluation names hundreds of thousands of new series, most
         of whose labels take a few values (namespace, job, the metric's name): one tuple per
@@ -200,7 +200,10 @@ class LabelTable:
         name, column = self.names[j], self.codes[:, j]
         n = len(column)
         if n < 2:
-            return [(name, v) for v in self.strings.decode(column).tolist()]
+            single: Objects = np.empty(n, dtype=object)
+            for i, v in enumerate(self.strings.decode(column).tolist()):
+                single[i] = (name, v)
+            return single
         lo, hi = int(column.min()), int(column.max())
         if hi - lo < 4 * n:
             # Codes are dense: a table over their range instead of a sort.
@@ -217,7 +220,7 @@ class LabelTable:
         values = self.strings.decode(codes.astype(np.int32, copy=False)).tolist()
         for slot, v in zip(slots.tolist(), values, strict=True):
             table[slot] = (name, v)
-        made: list[tuple[str, str]] = table[at].tolist()
+        made: Objects = table[at]
         return made
 
     def column(self, name: str) -> I32:
