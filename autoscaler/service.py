@@ -78,6 +78,7 @@ from runtime.families import (
 )
 from runtime.forked import keep_blas_in_caller
 from runtime.gcpause import freeze_long_lived
+from runtime.hugepages import collapse_heap_off_loop
 from runtime.redact import redact_settings, redact_url
 from runtime.supervise import Supervisor
 from runtime.transports import free_closed_transports
@@ -682,6 +683,9 @@ class Service:
         # What is alive after a cycle (store, index, caches, the kubelets' last points)
         # mostly lives on: full collections stop walking it, and stop stalling the loop.
         freeze_long_lived()
+        server = self.settings.server
+        if server.render_metrics_in_child and server.huge_pages:
+            await collapse_heap_off_loop()
 
     async def _every(
         self, seconds: float, step: Callable[[], Awaitable[Any]], stop: asyncio.Event

@@ -99,6 +99,14 @@ class ServerSettings(BaseModel):
         "(Lease renewal, /healthz) needs; false renders it in a thread. The child shares "
         "memory with the service until either writes it.",
     )
+    huge_pages: bool = Field(
+        True,
+        description="With `render_metrics_in_child`, move the service's densely used memory "
+        "into 2 MiB pages after each collection cycle (Linux 6.1 or later, transparent huge "
+        "pages not `never`; in a worker thread), so that each fork copies a 512th of the page "
+        "table and stalls the event loop for less. Memory that is mostly untouched (a "
+        "thread's stack) stays in small pages.",
+    )
     protect_metrics: bool = Field(
         False,
         description="Also require a token for /metrics, with the right to `get` the path "

@@ -85,6 +85,7 @@ from runtime.families import Deferred, FamiliesCollector, Family, exposition_asy
 from runtime.forked import keep_blas_in_caller
 from runtime.gcpause import freeze_long_lived
 from runtime.gil import favour_event_loop
+from runtime.hugepages import collapse_heap_off_loop
 from runtime.transports import free_closed_transports
 from simulator.cluster import SimulatedCluster
 from tsdb import Store, StoreSettings
@@ -636,11 +637,14 @@ def _week_of_load() -> Series:
     return Series(START_S - (n - 1) * step, step, values)
 
 
-async def _collected(collection: CollectionCycle, freeze: bool) -> None:
-    """A cycle, then what the service does after each (see runtime.gcpause)."""
+async def _collected(collection: CollectionCycle, freeze: bool, huge_pages: bool) -> None:
+    """A cycle, then what the service does after each (see runtime.gcpause and
+    runtime.hugepages)."""
     await collection.run_once()
     if freeze:
         freeze_long_lived()
+    if huge_pages:
+        await collapse_heap_off_loop()
 
 
 async def _timed(part: str, times: dict[str, list[float]], work: Any) -> None:
@@ -653,32 +657,33 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
     monitor = Monitor(args.why, threads=args.steps)
     long_calls = LongCalls()
     slow_steps = SlowSteps()
+    # As the service: only a process that forks for /metrics collapses its heap.
+    huge_pages = not args.no_huge_pages and not args.render_in_thread
     forks: list[float] = []
     fork_detail: list[tuple[float, int, int]] = []
     slow_forks: list[str] = []
-    if args.why:
-        fork = os.fork
+    fork = os.fork
 
-        def timed_fork() -> int:
-            started = time.perf_counter()
-            threads = _threads_usage()
-            before = resource.getrusage(resource.RUSAGE_THREAD)
-            pid = fork()
-            if pid:
-                after = resource.getrusage(resource.RUSAGE_THREAD)
-                forks.append(time.perf_counter() - started)
-                if forks[-1] > SLOW_FORK_S:
-                    slow_forks.append(_slow_fork(forks[-1], threads))
-                # The thread's own CPU in the fork, and how often it waited (for a lock: an
-                # at-fork handler's, say) or was preempted: a long fork with little CPU and
-                # many waits is not the page-table copy.
-                cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-                fork_detail.append(
-                    (cpu, after.ru_nvcsw - before.ru_nvcsw, after.ru_nivcsw - before.ru_nivcsw)
-                )
-            return pid
+    def timed_fork() -> int:
+        started = time.perf_counter()
+        threads = _threads_usage() if args.why else {}
+        before = resource.getrusage(resource.RUSAGE_THREAD)
+        pid = fork()
+        if pid:
+            after = resource.getrusage(resource.RUSAGE_THREAD)
+            forks.append(time.perf_counter() - started)
+            if args.why and forks[-1] > SLOW_FORK_S:
+                slow_forks.append(_slow_fork(forks[-1], threads))
+            # The thread's own CPU in the fork, and how often it waited (for a lock: an
+            # at-fork handler's, say) or was preempted: a long fork with little CPU and
+            # many waits is not the page-table copy.
+            cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            fork_detail.append(
+                (cpu, after.ru_nvcsw - before.ru_nvcsw, after.ru_nivcsw - before.ru_nivcsw)
+            )
+        return pid
 
-        os.fork = timed_fork
+    os.fork = timed_fork
     undo_note_work = _note_work() if args.steps else None
     if args.long_calls:
         # Before the loop's executor starts its threads: the hook is set for new threads.
@@ -726,7 +731,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         registry = CollectorRegistry()
         registry.register(FamiliesCollector(exported))
         # A first cycle untimed: rates need two scrapes.
-        await _collected(collection, not args.no_freeze)
+        await _collected(collection, not args.no_freeze, huge_pages)
         if args.why or args.steps:
             # From here on, as the monitor: the first cycle's connections and new series are
             # not what a running service's loop does every cycle.
@@ -740,7 +745,11 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
                 conn.send("advance")
                 await asyncio.get_running_loop().run_in_executor(None, conn.recv)
                 now_ms = round(rig.clock.now() * 1000)
-                parts = [_timed("collection", times, _collected(collection, not args.no_freeze))]
+                parts = [
+                    _timed(
+                        "collection", times, _collected(collection, not args.no_freeze, huge_pages)
+                    )
+                ]
                 if now_ms >= T0_MS + scrape * SCRAPE_MS:
                     at = rig.scrapes.append(scrape)
                     scrape += 1
@@ -767,8 +776,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
             slow_steps.remove()
             if undo_note_work is not None:
                 undo_note_work()
-            if args.why:
-                os.fork = fork
+            os.fork = fork
         errors = sum(health.errors.values())
         # What freezing kept from the collector (and what waits for a full collection), while
         # the run's objects are all alive still: frozen cyclic garbage is never freed.
@@ -787,6 +795,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         "stagger_s": args.stagger,
         "frozen_each_cycle": not args.no_freeze,
         "render_in_child": not args.render_in_thread,
+        "huge_pages": huge_pages,
         "scrape_errors": errors,
         "samples_appended": samples,
         "ticks": len(lags),
@@ -903,6 +912,12 @@ def main() -> None:
         action="store_true",
         help="leave what lives after each collection cycle to the garbage collector's full "
         "collections (the service freezes it)",
+    )
+    parser.add_argument(
+        "--no-huge-pages",
+        action="store_true",
+        help="leave the heap in small pages after each cycle (the service moves it into huge "
+        "pages when it forks for /metrics: server.huge_pages)",
     )
     parser.add_argument(
         "--switch-interval",

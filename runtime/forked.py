@@ -3,8 +3,9 @@
 Threads share one interpreter lock. A worker thread inside one long C call (joining a million
 strings, a sort, a full garbage collection) keeps the event loop waiting for as long, and the
 Lease renewal and ``/healthz`` with it. A child forked for the work has an interpreter of its
-own: the loop pays for the fork (copying the page tables, about 10 ms per GiB resident) and
-for reading the answer from a pipe, in slices, between its other callbacks.
+own: the loop pays for the fork (copying the page tables: about 25 ms per GiB resident in
+small pages, a few ms in all once :mod:`runtime.hugepages` has moved the heap into huge ones)
+and for reading the answer from a pipe, in slices, between its other callbacks.
 
 The child sees the parent's memory as it was at the fork (copy on write), so the work may read
 whatever the loop owned at that moment, without locks. It must take no lock another thread

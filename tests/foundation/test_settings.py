@@ -54,7 +54,7 @@ def test_unknown_key_lists_the_valid_ones(tmp_path: Path) -> None:
     with pytest.raises(
         SettingsError,
         match=r"foresight.yaml:2:3: server.prot: unknown setting \(valid: api_port, auth, "
-        r"auth_cache_seconds, auth_deny_cache_seconds, host, port, protect_metrics, "
+        r"auth_cache_seconds, auth_deny_cache_seconds, host, huge_pages, port, protect_metrics, "
         r"render_metrics_in_child, "
         r"tls_cert_file, tls_key_file, token_file\)",
     ):

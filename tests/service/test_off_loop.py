@@ -34,6 +34,7 @@ from autoscaler.forecast.base import Series
 from autoscaler.forecast.settings import ForecastSettings
 from autoscaler.resource.model import ForecastSpec
 from promql import Engine, PromQLSettings
+from runtime import hugepages
 from runtime.clock import VirtualClock
 from runtime.families import (
     Deferred,
@@ -46,6 +47,7 @@ from runtime.forked import keep_blas_in_caller
 from runtime.gcpause import freeze_long_lived, paused_gc
 from runtime.gil import LOOP_SWITCH_INTERVAL_S
 from tests.controller.conftest import horizontal, open_rig, pas
+from tests.support.pages import anonymous, huge_kib_at
 from tests.support.prometheus import free_port
 from tsdb import Store, StoreSettings, name_is
 
@@ -278,6 +280,21 @@ async def test_every_collection_cycle_of_the_service_freezes_what_it_leaves(
                 assert made not in gc.get_objects()
         finally:
             gc.unfreeze()
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or not hugepages.supported(),
+    reason="the kernel cannot collapse memory into huge pages (Linux 6.1+, THP not never)",
+)
+async def test_every_collection_cycle_moves_dense_memory_into_huge_pages(
+    tmp_path: Path,
+) -> None:
+    async with open_rig(tmp_path, history=()) as rig:
+        assert rig.service.settings.server.huge_pages
+        with anonymous((8 << 20, 8 << 20)) as (dense,):
+            assert huge_kib_at(dense) == 0
+            await rig.service._collect()
+            assert huge_kib_at(dense) >= 3 * hugepages.HUGE_PAGE // 1024
 
 
 async def test_the_service_renders_metrics_in_a_forked_child(tmp_path: Path) -> None:
