@@ -637,14 +637,19 @@ def _week_of_load() -> Series:
     return Series(START_S - (n - 1) * step, step, values)
 
 
-async def _collected(collection: CollectionCycle, freeze: bool, huge_pages: bool) -> None:
+async def _collected(
+    collection: CollectionCycle,
+    freeze: bool,
+    huge_pages: bool,
+    times: dict[str, list[float]] | None = None,
+) -> None:
     """A cycle, then what the service does after each (see runtime.gcpause and
-    runtime.hugepages)."""
+    runtime.hugepages); the latter's time in ``times``."""
     await collection.run_once()
     if freeze:
         freeze_long_lived()
     if huge_pages:
-        await collapse_heap_off_loop()
+        await _timed("huge pages", times or {}, collapse_heap_off_loop())
 
 
 async def _timed(part: str, times: dict[str, list[float]], work: Any) -> None:
@@ -747,7 +752,9 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
                 now_ms = round(rig.clock.now() * 1000)
                 parts = [
                     _timed(
-                        "collection", times, _collected(collection, not args.no_freeze, huge_pages)
+                        "collection",
+                        times,
+                        _collected(collection, not args.no_freeze, huge_pages, times),
                     )
                 ]
                 if now_ms >= T0_MS + scrape * SCRAPE_MS:
