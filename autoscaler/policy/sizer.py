@@ -181,8 +181,11 @@ class ContainerSizer:
                 best = calibrated_target(forecasts, ratios, risk / cut) or plain
         record = np.fromiter((f[3] for f in self._forecasts), np.float64)[which]
         judged = np.isfinite(record) & (reference > 0) & (seen >= at - RECORD_DAYS * DAY)
+        # Slack as the backtest scores it: a sample above its target used all of it, and
+        # shows no more than zero slack however far above it was.
         beats = bool(judged.any()) and bool(
-            np.mean(used[judged] / reference[judged]) <= np.mean(used[judged] / record[judged])
+            np.mean(np.minimum(1.0, used[judged] / reference[judged]))
+            <= np.mean(np.minimum(1.0, used[judged] / record[judged]))
         )
         return Calibration(best[0], beats, plain[0])
 

@@ -247,3 +247,17 @@ def test_a_risk_its_targets_exceeded_is_cut_at_most_by_the_largest_cut() -> None
     # Never exceeded: the risk is not raised, the target stays the unadjusted one.
     never = _calibrate_with_plains(0.2, plain=math.inf)
     assert never.target == never.plain == exceeded.plain
+
+
+def test_a_histogram_target_far_below_usage_shows_no_less_than_zero_slack() -> None:
+    times, usage = _daily(9, seed=5)
+    now = float(times[-1]) + HOUR
+    sizer = _sizer(S, times, usage)
+    # Two hours of the record with a histogram target a thousand times below usage: all of
+    # it used, zero slack, not a thousandfold negative slack that outweighs the other days.
+    since = now - RECORD_DAYS * DAY
+    sizer._forecasts = deque(
+        (made, ref / 1000 if since <= made < since + 2 * HOUR else ref, f, target, plain)
+        for made, ref, f, target, plain in sizer._forecasts
+    )
+    assert sizer.decide(now, 1.0).reason == VerticalReason.FORECAST
