@@ -31,6 +31,7 @@ import logging
 import mmap
 import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,11 +56,13 @@ _MAPPING = re.compile(r"([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ (\d+)\s*(.*)")
 
 @dataclass(frozen=True)
 class Collapsed:
-    """What one :func:`collapse_heap` did: bytes of dense anonymous memory asked for, and
-    how many of those requests the kernel refused (pages busy, or no huge page free)."""
+    """What one :func:`collapse_heap` did: bytes of dense anonymous memory asked for, how
+    many of those requests the kernel refused (pages busy, or no huge page free), and the
+    calling thread's CPU time (the kernel's copying, mostly)."""
 
     requested_bytes: int
     refused: int
+    cpu_seconds: float = 0.0
 
 
 def dense_ranges(smaps: str, min_density: float = MIN_DENSITY) -> list[tuple[int, int]]:
@@ -98,12 +101,13 @@ def collapse_heap(smaps: Path = Path("/proc/self/smaps")) -> Collapsed:
     cannot (:func:`supported`)."""
     if not supported():
         return Collapsed(0, 0)
+    started = time.thread_time()
     requested = refused = 0
     for start, length in dense_ranges(smaps.read_text()):
         requested += length
         if _madvise(start, length, _MADV_COLLAPSE) != 0:
             refused += 1
-    return Collapsed(requested, refused)
+    return Collapsed(requested, refused, time.thread_time() - started)
 
 
 async def collapse_heap_off_loop() -> Collapsed:
