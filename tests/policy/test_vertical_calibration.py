@@ -10,7 +10,13 @@ import pytest
 
 from autoscaler.backtest.vertical import ForesightVertical, replay_vertical
 from autoscaler.policy.settings import VerticalSettings
-from autoscaler.policy.sizer import MAX_RISK_CUT, RECORD_DAYS, Calibration, ContainerSizer
+from autoscaler.policy.sizer import (
+    EXCESS_DAYS,
+    MAX_RISK_CUT,
+    RECORD_DAYS,
+    Calibration,
+    ContainerSizer,
+)
 from autoscaler.policy.vertical import (
     CPU_FORECASTS,
     VerticalReason,
@@ -223,16 +229,24 @@ def test_only_the_last_record_days_decide_between_the_targets() -> None:
     assert with_record_spoiled(now) == VerticalReason.TARGET
 
 
-def _calibrate_with_plains(risk: float, plain: float | None) -> Calibration:
-    """A calibration of a daily container whose records' unadjusted targets were all
-    ``plain`` (None: as made)."""
+# An unadjusted target no sample exceeds.
+NEVER = 1e12
+
+
+def _calibrate_with_plains(
+    risk: float, plain: float | None, start: float = math.inf, end: float = 0.0
+) -> Calibration:
+    """A calibration of a daily container whose records made from ``start`` to ``end``
+    seconds before it had unadjusted targets of ``plain`` (None: as made), and the others
+    targets never exceeded."""
     times, usage = _daily(9, seed=5)
+    now = float(times[-1]) + HOUR
     sizer = _sizer(VerticalSettings(cpu_throttle_target=risk), times, usage)
     if plain is not None:
         sizer._forecasts = deque(
-            (made, ref, f, target, plain) for made, ref, f, target, _ in sizer._forecasts
+            (made, ref, f, target, plain if now - start <= made < now - end else NEVER)
+            for made, ref, f, target, _ in sizer._forecasts
         )
-    now = float(times[-1]) + HOUR
     calibration = sizer._calibrate_now(*sizer._arrays(), now)
     assert calibration is not None
     return calibration
@@ -245,7 +259,7 @@ def test_a_risk_its_targets_exceeded_is_cut_at_most_by_the_largest_cut() -> None
     assert exceeded.target == _calibrate_with_plains(0.2 / MAX_RISK_CUT, None).plain
     assert exceeded.target > exceeded.plain
     # Never exceeded: the risk is not raised, the target stays the unadjusted one.
-    never = _calibrate_with_plains(0.2, plain=math.inf)
+    never = _calibrate_with_plains(0.2, plain=NEVER)
     assert never.target == never.plain == exceeded.plain
 
 
@@ -261,3 +275,14 @@ def test_a_histogram_target_far_below_usage_shows_no_less_than_zero_slack() -> N
         for made, ref, f, target, plain in sizer._forecasts
     )
     assert sizer.decide(now, 1.0).reason == VerticalReason.FORECAST
+
+
+def test_an_excess_of_the_last_day_cuts_the_risk_though_the_week_shows_none() -> None:
+    # Exceeded at every sample of the last day, never before: a seventh of the week, less
+    # than the risk of 0.2 over the calibration days, five times it over the last day.
+    lately = _calibrate_with_plains(0.2, plain=0.0, start=EXCESS_DAYS * DAY)
+    assert lately.target == _calibrate_with_plains(0.2 / MAX_RISK_CUT, None).plain
+    # The same excess a day earlier: the week's excess alone, no cut.
+    day = EXCESS_DAYS * DAY
+    earlier = _calibrate_with_plains(0.2, plain=0.0, start=2 * day, end=day)
+    assert earlier.target == earlier.plain
