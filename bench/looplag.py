@@ -438,7 +438,9 @@ class SlowSteps:
             if resumed is not None:
                 code, line = resumed
                 start = f"{code.co_filename.removeprefix(ROOT)}:{line} {code.co_name}"
-            name = f"task {outer.__qualname__}, from {start} to {then}"
+            # A task named for what it times (_timed) says which; "Task-N" says nothing.
+            named = "" if task.get_name().startswith("Task-") else f" ({task.get_name()})"
+            name = f"task {outer.__qualname__}{named}, from {start} to {then}"
         else:
             name = getattr(callback, "__qualname__", repr(callback))
             transport: Any = task
@@ -656,6 +658,9 @@ async def _collected(
 
 
 async def _timed(part: str, times: dict[str, list[float]], work: Any) -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.set_name(part)
     started = time.perf_counter()
     await work
     times.setdefault(part, []).append(time.perf_counter() - started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +146,30 @@ async def test_metrics_families_are_built_by_the_renderer_from_the_last_cycle(
     assert f"# TYPE {names.WORKLOAD_CPU_CORES} gauge" in text
     assert on_loop == []
     assert text == exposition(registry).decode()
+
+
+async def test_the_views_of_a_replaced_snapshot_are_freed_off_the_loop(rig: Rig) -> None:
+    await _cycles(rig, 2)
+    snapshot = rig.cycle.snapshot()
+    assert snapshot is not None
+    freed_in: list[int] = []
+    everyone = threading.Event()
+    count = len(snapshot[0])
+    assert count > 0
+
+    def note() -> None:
+        freed_in.append(threading.get_ident())
+        if len(freed_in) == count:
+            everyone.set()
+
+    for view in snapshot[0].values():
+        weakref.finalize(view, note)
+    del snapshot, view
+    # The next cycle scrapes every node anew and replaces the snapshot that held the last
+    # references to the old views.
+    await _cycles(rig, 1)
+    assert await asyncio.to_thread(everyone.wait, 30), f"{len(freed_in)} of {count} freed"
+    assert threading.get_ident() not in freed_in
 
 
 async def test_a_down_node_is_stale_never_zero(rig: Rig) -> None:
