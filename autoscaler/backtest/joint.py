@@ -48,16 +48,21 @@ class _Sized(ForesightPolicy):
     controller's cadence."""
 
     def __init__(
-        self, info: WorkloadInfo, forecast: ForecastSettings, horizontal: HorizontalSettings
+        self,
+        info: WorkloadInfo,
+        forecast: ForecastSettings,
+        horizontal: HorizontalSettings,
+        resize_every_seconds: float = RESIZE_EVERY_SECONDS,
     ) -> None:
         super().__init__(info, forecast, horizontal)
         self.vertical = VerticalSettings()
         self.resizes = 0
+        self._every = resize_every_seconds
         self._sized_at: float | None = None
 
     def decide(self, obs: Observation) -> int:
         replicas = super().decide(obs)
-        if self._sized_at is None or obs.now - self._sized_at >= RESIZE_EVERY_SECONDS:
+        if self._sized_at is None or obs.now - self._sized_at >= self._every:
             self._sized_at = obs.now
             size = self.size(obs, replicas)
             if size != self.pod_size:
@@ -87,9 +92,13 @@ class _Joint(_Sized):
 
 class _Independent(_Sized):
     def __init__(
-        self, info: WorkloadInfo, forecast: ForecastSettings, horizontal: HorizontalSettings
+        self,
+        info: WorkloadInfo,
+        forecast: ForecastSettings,
+        horizontal: HorizontalSettings,
+        resize_every_seconds: float = RESIZE_EVERY_SECONDS,
     ) -> None:
-        super().__init__(info, forecast, horizontal)
+        super().__init__(info, forecast, horizontal, resize_every_seconds)
         self.sizer = ContainerSizer("cpu", self.vertical, first_bucket=1e-3)
 
     def decide(self, obs: Observation) -> int:
@@ -144,9 +153,13 @@ def _violation_pct(run: Replay) -> float:
 
 
 def run_joint(
-    path: Path, config: WorldConfig, forecast: ForecastSettings | None = None
+    path: Path,
+    config: WorldConfig,
+    forecast: ForecastSettings | None = None,
+    resize_every_seconds: float = RESIZE_EVERY_SECONDS,
 ) -> JointResult:
-    """Replay one trace through ``horizontal``, ``joint`` and ``independent``."""
+    """Replay one trace through ``horizontal``, ``joint`` and ``independent``, pods re-sized
+    every ``resize_every_seconds`` (the controller's ``resize_every_seconds``)."""
     world = build_world(load_trace(path), config)
     settings = HorizontalSettings(
         min_replicas=MIN_REPLICAS,
@@ -155,7 +168,7 @@ def run_joint(
     )
     runs: dict[str, tuple[Replay, _Sized]] = {}
     for name, cls in _CLASSES.items():
-        policy = cls(world.info, forecast or ForecastSettings(), settings)
+        policy = cls(world.info, forecast or ForecastSettings(), settings, resize_every_seconds)
         runs[name] = (replay(world, policy), policy)
     base = replica_seconds(runs["horizontal"][0])
     scores = []

@@ -117,7 +117,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--joint",
         action="store_true",
         help="horizontal and vertical together on a workload's total load: replicas alone, "
-        "the joint decision, and both sides deciding independently",
+        "the joint decision, and both sides deciding independently (pods re-sized every "
+        "controller.resize_every_seconds, as the live controller does)",
     )
 
 
@@ -156,7 +157,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             warmup_seconds=args.warmup,
         )
         if args.joint:
-            return _run_joint(paths, config, args)
+            return _run_joint(paths, config, args, settings.controller.resize_every_seconds)
         overrides: dict[str, object] = {}
         if args.model is not None:
             try:
@@ -235,12 +236,14 @@ def _run_vertical(paths: list[Path], args: argparse.Namespace, settings: Setting
     return 0
 
 
-def _run_joint(paths: list[Path], config: WorldConfig, args: argparse.Namespace) -> int:
+def _run_joint(
+    paths: list[Path], config: WorldConfig, args: argparse.Namespace, resize_every_seconds: float
+) -> int:
     from autoscaler.backtest.joint import format_joint, run_joint  # noqa: PLC0415
 
     results = []
     for done, path in enumerate(paths, 1):
-        results.append(run_joint(path, config))
+        results.append(run_joint(path, config, resize_every_seconds=resize_every_seconds))
         if sys.stderr.isatty() and not args.json:
             _progress(done, len(paths), path.name)
     if args.json:

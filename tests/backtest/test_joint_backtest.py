@@ -60,3 +60,19 @@ def test_pods_are_sized_at_the_controllers_cadence(trace: Path) -> None:
     every = ControllerSettings().resize_every_seconds
     assert len(sized_at) > 100
     assert set(np.diff(sized_at)) == {every}
+
+
+def test_the_cli_sizes_pods_as_often_as_the_controller_is_set_to(
+    trace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def resizes() -> dict[str, int]:
+        argv = ["backtest", "--joint", "--trace", str(trace), "--warmup", "2d", "--json"]
+        assert main(argv) == 0
+        [result] = json.loads(capsys.readouterr().out)
+        return {s["policy"]: s["resizes"] for s in result["scores"]}
+
+    every_5_minutes = resizes()
+    # A day between decisions: at most one resize a day on the trace's few scored days.
+    monkeypatch.setenv("FORESIGHT_CONTROLLER__RESIZE_EVERY_SECONDS", "86400")
+    daily = resizes()
+    assert daily["independent"] <= 4 < every_5_minutes["independent"]
