@@ -33,13 +33,29 @@ def _store(max_series: int = 1_000_000) -> Store:
     return Store(StoreSettings(max_series=max_series), VirtualClock(0.0), persistent=False)
 
 
+def _seeded(first: list[Labels]) -> Store:
+    """A store holding the series ``first``, made one by one."""
+    store = _store()
+    for lb in first:
+        store.ref(lb)
+    return store
+
+
+def _same_label_codes(got: Store, want: Store) -> None:
+    """Both indexes hold the same label names and values for every series id."""
+    ids = np.arange(len(want._index), dtype=np.int32)
+    got_names, got_codes = got._index.label_codes(ids)
+    want_names, want_codes = want._index.label_codes(ids)
+    assert got_names == want_names
+    assert [[got.strings.value(int(c)) for c in row] for row in got_codes] == [
+        [want.strings.value(int(c)) for c in row] for row in want_codes
+    ]
+
+
 @settings(max_examples=60, deadline=None)
 @given(first=st.lists(labels_st, max_size=20), batch=st.lists(labels_st, max_size=60))
 def test_many_at_once_equal_one_by_one(first: list[Labels], batch: list[Labels]) -> None:
-    one, many = _store(), _store()
-    for lb in first:
-        one.ref(lb)
-        many.ref(lb)
+    one, many = _seeded(first), _seeded(first)
     expected = [one.ref(lb) for lb in batch]
     assert many.refs(batch).tolist() == expected
     for matchers in MATCHERS:
@@ -47,12 +63,7 @@ def test_many_at_once_equal_one_by_one(first: list[Labels], batch: list[Labels])
     assert many.label_names() == one.label_names()
     for name in ("__name__", "pod", "zone", "x"):
         assert many.label_values(name) == one.label_values(name)
-    ids = np.arange(len(one._index), dtype=np.int32)
-    assert many._index.label_codes(ids)[0] == one._index.label_codes(ids)[0]
-    decoded = [[many.strings.value(int(c)) for c in row] for row in many._index.label_codes(ids)[1]]
-    assert decoded == [
-        [one.strings.value(int(c)) for c in row] for row in one._index.label_codes(ids)[1]
-    ]
+    _same_label_codes(many, one)
     # Series created one by one after a batch are indexed as well.
     late = make_labels({"__name__": "late", "pod": "a"})
     assert many.ref(late) == one.ref(late)
@@ -98,25 +109,15 @@ def _coded(store: Store, batch: list[Labels]) -> tuple[list[str], np.ndarray]:
 @settings(max_examples=60, deadline=None)
 @given(first=st.lists(labels_st, max_size=20), batch=st.lists(labels_st, max_size=60))
 def test_many_by_codes_equal_many_by_tuples(first: list[Labels], batch: list[Labels]) -> None:
-    by_tuples, by_codes = _store(), _store()
-    for lb in first:
-        by_tuples.ref(lb)
-        by_codes.ref(lb)
+    by_tuples, by_codes = _seeded(first), _seeded(first)
     names, codes = _coded(by_codes, batch)
     made = by_codes.refs_coded(batch, names, codes, by_codes.strings)
     assert made.tolist() == by_tuples.refs(batch).tolist()
     for matchers in MATCHERS:
         assert by_codes.series(matchers) == by_tuples.series(matchers)
-    ids = np.arange(len(by_tuples._index), dtype=np.int32)
-    assert by_codes._index.label_codes(ids)[0] == by_tuples._index.label_codes(ids)[0]
-    decoded = [
-        [by_codes.strings.value(int(c)) for c in row] for row in by_codes._index.label_codes(ids)[1]
-    ]
-    assert decoded == [
-        [by_tuples.strings.value(int(c)) for c in row]
-        for row in by_tuples._index.label_codes(ids)[1]
-    ]
-    assert [by_codes.labels(int(i)) for i in ids] == [by_tuples.labels(int(i)) for i in ids]
+    _same_label_codes(by_codes, by_tuples)
+    ids = range(len(by_tuples._index))
+    assert [by_codes.labels(i) for i in ids] == [by_tuples.labels(i) for i in ids]
 
 
 def test_codes_of_other_strings_are_not_read() -> None:
