@@ -206,15 +206,15 @@ class SeriesIndex:
         value it stands for, read from the first label set that has it."""
         if not codes.size or int(codes.min()) >= 0:
             return codes
-        made_up, first = np.unique(codes[codes < 0], return_index=True)
-        rows, cols = np.nonzero(codes < 0)
+        where = codes < 0
+        made_up, first = np.unique(codes[where], return_index=True)
+        rows, cols = np.nonzero(where)
         values = [
             dict(label_sets[r])[names[c]]
             for r, c in zip(rows[first].tolist(), cols[first].tolist(), strict=True)
         ]
         known = self.strings.codes(values)
         out = codes.copy()
-        where = codes < 0
         out[where] = known[np.searchsorted(made_up, codes[where])]
         return out
 
