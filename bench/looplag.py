@@ -97,6 +97,8 @@ LONG_CALL_S = 0.02
 SLOW_FORK_S = 0.2
 # A young generation with more objects than this is looked into (``--why``).
 YOUNG_WALK_SEEN = 200_000
+# Entries of a young container worth naming (``--why``): every young collection walks them.
+YOUNG_BIG = 50_000
 ROOT = str(Path(__file__).resolve().parents[1]) + "/"
 CYCLE_S = 15
 # The timed part starts where the rules' thirty minutes of history end.
@@ -152,9 +154,12 @@ class Monitor:
         self._threads = threads
         self.late_threads: list[dict[str, Any]] = []
         self.late_at: list[str] = []
-        # With ``threads``: young collections over ``LONG_CALL_S`` of CPU: ms, generation,
-        # unreachable objects freed, the thread and where it allocated.
-        self.young_slow: list[tuple[int, int, int, str, str]] = []
+        # With ``threads`` or ``why``: young collections over ``LONG_CALL_S`` of CPU: ms,
+        # generation, unreachable objects freed, the thread, where it allocated and (``why``)
+        # the young generations' big containers.
+        self.young_slow: list[tuple[int, int, int, str, str, str]] = []
+        self._young_big = ""
+        self._owners: dict[int, str] = {}
         self.worst_at = ""
         self.phase = "idle"
         self.stalls: Counter[str] = Counter()
@@ -182,6 +187,25 @@ class Monitor:
         # Each wake-up more than ``STALL_S`` late: when it was due and when it came.
         self.late: list[tuple[float, float]] = []
 
+    def _big_young(self, generation: int) -> str:
+        """The young generations' containers of over ``YOUNG_BIG`` entries, and what holds
+        them: a big dict put back among the young (a plain dict is untracked when all it
+        holds is, and tracked again, young, by the first tracked thing put into it) is
+        walked whole by every young collection until it is old."""
+        big = [
+            o
+            for g in range(generation + 1)
+            for o in gc.get_objects(g)
+            if isinstance(o, (dict, list, set)) and len(o) > YOUNG_BIG
+        ]
+        named = []
+        for o in big[:3]:
+            owner = self._owners.get(id(o))
+            if owner is None and len(self._owners) < 8:
+                owner = self._owners[id(o)] = _owner(o, (big,), depth=4)
+            named.append(f"{_kind(o)} of {len(o):,} in {owner or '?'}")
+        return "; ".join(named)
+
     def _gc(self, phase: str, info: dict[str, int]) -> None:
         generation = info["generation"]
         if generation != 2:
@@ -196,13 +220,14 @@ class Monitor:
                     holder = f"held by {_owner(top, (walked,), depth=6)}"
                     self.gc_walked.append((len(walked), [("young", 0), *kinds, (holder, 1)]))
                     del walked
+                self._young_big = self._big_young(generation) if self._why else ""
                 self._young_started = time.thread_time()
             else:
                 # CPU time: on a loaded machine the wall time says more about the load.
                 took = time.thread_time() - self._young_started
                 self.young_count[generation] += 1
                 self.young_longest[generation] = max(self.young_longest[generation], took)
-                if self._threads and took > LONG_CALL_S:
+                if (self._threads or self._why) and took > LONG_CALL_S:
                     self.young_slow.append(
                         (
                             round(took * 1000),
@@ -210,6 +235,7 @@ class Monitor:
                             info["collected"],
                             threading.current_thread().name,
                             _where(sys._getframe(1)),
+                            self._young_big,
                         )
                     )
                 if self._why and took > STALL_S / 5:
@@ -1017,10 +1043,10 @@ def main() -> None:
         f"{young[0]:.0f} ms of CPU), {result['young_gcs'][1]:,} of generation 1 (longest "
         f"{young[1]:.0f} ms of CPU)"
     )
-    for ms, generation, freed, thread, where in result["young_gcs_slow"]:
+    for ms, generation, freed, thread, where, big in result["young_gcs_slow"]:
         print(
             f"  a generation {generation} collection of {ms} ms CPU freed {freed:,} objects, "
-            f"in {thread} at {where}"
+            f"in {thread} at {where}" + (f"; it walked {big}" if big else "")
         )
     for where, count in result["stalls"].items():
         print(f"  stalled {count:>4} x 10 ms in {where}")

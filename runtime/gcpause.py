@@ -23,9 +23,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["call_paused", "freeze_long_lived", "paused_gc"]
+__all__ = ["StaysTracked", "call_paused", "freeze_long_lived", "paused_gc"]
 
 _T = TypeVar("_T")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 # A full collection runs once this many young (generation 1) collections have run since the
 # last one: never, within a pause.
@@ -83,3 +85,19 @@ def freeze_long_lived() -> None:
     """
     gc.collect(1)
     gc.freeze()
+
+
+class StaysTracked(dict[_K, _V]):
+    """A dict that the cyclic collector tracks from birth to death, so that
+    :func:`freeze_long_lived` takes it out of every collection for good.
+
+    A plain dict whose keys and values hold nothing the collector tracks (label tuples of
+    strings, once a collection has looked at them, and ints) is untracked by the next
+    collection of the middle generation; the first tuple still tracked put into it later
+    tracks it again, in the youngest generation, where every young collection walks all
+    its entries until it is old. At a store's 600,000 series that is 50 to 60 ms of CPU per
+    young collection with every thread stopped, after each batch of new series. Only
+    dicts of exactly this type are ever untracked.
+    """
+
+    __slots__ = ()

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from runtime.gcpause import StaysTracked
 from tsdb.arrays import Column, concat_ranges, distinct, windows
 from tsdb.labels import METRIC_NAME, Labels, Matcher, MatchType
 from tsdb.strings import StringTable
@@ -55,8 +56,9 @@ class SeriesIndex:
     """Label set ↔ id, and postings ``name → value → ids`` for selection."""
 
     def __init__(self) -> None:
-        self._ids: dict[Labels, int] = {}
-        self._labels: dict[int, Labels] = {}
+        # Never untracked, so frozen once for good (see StaysTracked).
+        self._ids: StaysTracked[Labels, int] = StaysTracked()
+        self._labels: StaysTracked[int, Labels] = StaysTracked()
         self._postings: dict[str, dict[str, array[int]]] = {}
         self._all = Column(np.int32)
         self.next_id = 0
