@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.gcpause import StaysTracked
 from tsdb.codec import F64, I32, I64, CodecError, decode_columns
 from tsdb.labels import InvalidLabels, Labels
 from tsdb.recordlog import read_records
@@ -156,7 +157,8 @@ class SeriesNames:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / "series.log"
-        self._labels: dict[int, Labels] = {}
+        # Never untracked, so frozen once for good (see StaysTracked).
+        self._labels: StaysTracked[int, Labels] = StaysTracked()
         self._offset = 0
         self._inode: int | None = None
 

@@ -1,16 +1,22 @@
 """runtime.gcpause.StaysTracked: a big dict that, once frozen, young collections never walk
-again, where a plain dict of untracked things leaves the collector and comes back young."""
+again, where a plain dict of untracked things leaves the collector and comes back young; the
+series index and the remote writer's series names keep theirs so."""
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from runtime.clock import VirtualClock
 from runtime.gcpause import StaysTracked
+from tsdb import Store, StoreSettings
 from tsdb.index import SeriesIndex
+from tsdb.wal_tail import SeriesNames
 
 BIG = 5_000
 
@@ -83,3 +89,23 @@ def test_new_series_bring_none_of_a_frozen_index_back_among_the_young(frozen: No
     index.add(_fresh("late"))
     assert _big_young() == []
     assert index.get(_fresh("late")) == BIG
+
+
+def test_series_names_read_later_bring_none_back_among_the_young(
+    tmp_path: Path, frozen: None
+) -> None:
+    store = Store(StoreSettings(data_dir=tmp_path), VirtualClock(0.0))
+    try:
+        for i in range(BIG):
+            store.append({"__name__": "up", "pod": f"p{i}"}, 0, 1.0)
+        store.flush()
+        names = SeriesNames(tmp_path)
+        names.resolve(np.array([0], dtype=np.int32))
+        _collect_fully()
+        gc.freeze()
+        late = store.ref({"__name__": "up", "pod": "late"})
+        store.flush()
+        assert names.resolve(np.array([late], dtype=np.int32)) == []
+        assert _big_young() == []
+    finally:
+        store.close()
