@@ -3,7 +3,9 @@
 One asyncio loop runs what ``foresight run`` runs at the same time, on the virtual clock:
 
 - **collection**: the kubelets of a simulated cluster of ``--nodes`` nodes (30 pods each; in
-  a child process, as :mod:`bench.collect` builds it) scraped into the store every 15 s, the
+  a child process, as :mod:`bench.collect` builds it, at ``--kubelets-nice``: they stand for
+  other machines, and at the service's priority they took a core from it while they answered
+  a cycle) scraped into the store every 15 s, the
   scrapes' starts spread over ``--stagger`` seconds as the service spreads them (the virtual
   clock stands still during a cycle, so the stagger's sleeps take real time:
   :class:`RealSleeps`; ``--stagger 0`` starts them all at once);
@@ -101,6 +103,7 @@ YOUNG_WALK_SEEN = 200_000
 YOUNG_BIG = 50_000
 ROOT = str(Path(__file__).resolve().parents[1]) + "/"
 CYCLE_S = 15
+KUBELETS_NICE = 19
 # The timed part starts where the rules' thirty minutes of history end.
 START_S = (T0_MS + SCRAPES * SCRAPE_MS) / 1000
 
@@ -136,7 +139,8 @@ class RealSleeps:
         await asyncio.sleep(seconds)
 
 
-def _child(nodes: int, conn: Connection) -> None:
+def _child(nodes: int, nice: int, conn: Connection) -> None:
+    os.nice(nice)
     asyncio.run(_serve_simulator(nodes, conn))
 
 
@@ -834,6 +838,7 @@ async def _measure(args: argparse.Namespace, rig: Rig, conn: Connection) -> dict
         "rule_groups": len(rig.manager.groups),
         "cycles": args.cycles,
         "stagger_s": args.stagger,
+        "kubelets_nice": args.kubelets_nice,
         "frozen_each_cycle": not args.no_freeze,
         "render_in_child": not args.render_in_thread,
         "huge_pages": huge_pages,
@@ -908,7 +913,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start the kubelets, build the store and measure."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_child, args=(args.nodes, child), daemon=True)
+    proc = ctx.Process(target=_child, args=(args.nodes, args.kubelets_nice, child), daemon=True)
     proc.start()
     try:
         info = parent.recv()
@@ -939,6 +944,15 @@ def main() -> None:
         default=12,
         help="scrapes (30 s apart) of the rules' cluster, each with its rule round, before "
         "the timed part (bench.alerts: 60)",
+    )
+    parser.add_argument(
+        "--kubelets-nice",
+        type=int,
+        default=KUBELETS_NICE,
+        metavar="N",
+        help="niceness of the simulated kubelets' process: they stand for other machines "
+        f"(default {KUBELETS_NICE}, the lowest priority; 0: the service's, so they compete "
+        "with it for this machine's cores)",
     )
     parser.add_argument(
         "--stagger",
@@ -1007,7 +1021,8 @@ def main() -> None:
         f"\n{result['nodes']:,} simulated nodes x {PODS_PER_NODE} pods collected; "
         f"kube-prometheus rules ({result['rule_groups']} groups) over a "
         f"{result['rule_nodes']:,}-node synthetic cluster in the same store; "
-        f"{result['cycles']} cycles (scrapes staggered over {result['stagger_s']:g} s), "
+        f"{result['cycles']} cycles (scrapes staggered over {result['stagger_s']:g} s; "
+        f"kubelets at nice {result['kubelets_nice']}), "
         f"{result['samples_appended']:,} samples appended, "
         f"{result['scrape_errors']} scrape errors\n"
     )
