@@ -5,10 +5,10 @@ One asyncio loop runs what ``foresight run`` runs at the same time, on the virtu
 - **collection**: the kubelets of a simulated cluster of ``--nodes`` nodes (30 pods each; in
   a child process, as :mod:`bench.collect` builds it, at ``--kubelets-nice``: they stand for
   other machines, and at the service's priority they took a core from it while they answered
-  a cycle) scraped into the store every 15 s, the
-  scrapes' starts spread over ``--stagger`` seconds as the service spreads them (the virtual
-  clock stands still during a cycle, so the stagger's sleeps take real time:
-  :class:`RealSleeps`; ``--stagger 0`` starts them all at once);
+  a cycle) scraped into the store every 15 s, the scrapes' starts spread over ``--stagger``
+  seconds as the service spreads them (the virtual clock stands still during a cycle, so
+  the stagger's sleeps take real time: :class:`RealSleeps`; ``--stagger 0`` starts them all
+  at once);
 - **rule rounds**: the kube-prometheus rule groups (as :mod:`bench.alerts` runs them, over
   the synthetic cluster of :mod:`bench.promql` with ``--rule-nodes`` nodes, whose series are
   scraped into the same store and whose rules have run over it from its first scrape), one

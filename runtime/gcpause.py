@@ -92,12 +92,12 @@ class StaysTracked(dict[_K, _V]):
     :func:`freeze_long_lived` takes it out of every collection for good.
 
     A plain dict whose keys and values hold nothing the collector tracks (label tuples of
-    strings, once a collection has looked at them, and ints) is untracked by the next
-    collection of the middle generation; the first tuple still tracked put into it later
+    strings, once a collection has looked at them, and ints) is untracked by the next full
+    collection that finds it unfrozen; the first tuple still tracked put into it later
     tracks it again, in the youngest generation, where every young collection walks all
-    its entries until it is old. At a store's 600,000 series that is 50 to 60 ms of CPU per
-    young collection with every thread stopped, after each batch of new series. Only
-    dicts of exactly this type are ever untracked.
+    its entries until it is old or frozen. At a store's 600,000 series that is 50 to 60 ms
+    of CPU per young collection with every thread stopped, after each batch of new series.
+    Only dicts of exactly this type are ever untracked.
     """
 
     __slots__ = ()
