@@ -60,6 +60,10 @@ class SeriesIndex:
         self._ids: StaysTracked[Labels, int] = StaysTracked()
         self._labels: StaysTracked[int, Labels] = StaysTracked()
         self._postings: dict[str, dict[str, array[int]]] = {}
+        # One tuple per (name, value) pair in use, which every label set holding it shares:
+        # series come one by one from scrapes, and a pair tuple each cost more than the
+        # rest of the index (a pod's seven labels repeat across its hundreds of series).
+        self._pairs: StaysTracked[tuple[str, str], tuple[str, str]] = StaysTracked()
         self._all = Column(np.int32)
         self.next_id = 0
         self.strings = StringTable()
@@ -97,7 +101,7 @@ class SeriesIndex:
             sid = self.next_id
         elif sid < self.next_id:
             raise ValueError(f"series id {sid} is not increasing (next is {self.next_id})")
-        labels = tuple((sys.intern(k), sys.intern(v)) for k, v in labels)
+        labels = tuple(map(self._pair, labels))
         self._ids[labels] = sid
         self._labels[sid] = labels
         self._all.extend((sid,))
@@ -107,6 +111,13 @@ class SeriesIndex:
             values[value] = array("i", (sid,)) if ids is None else _appended(ids, sid)
         self._add_codes(sid, labels)
         return sid
+
+    def _pair(self, pair: tuple[str, str]) -> tuple[str, str]:
+        """The shared tuple of a pair, made (of interned strings) at its first use."""
+        shared = self._pairs.get(pair)
+        if shared is None:
+            shared = self._pairs[pair] = (sys.intern(pair[0]), sys.intern(pair[1]))
+        return shared
 
     def add_many(
         self,
@@ -304,6 +315,7 @@ class SeriesIndex:
                 values[value] = left
             else:
                 del values[value]
+                self._pairs.pop((name, value), None)
                 if not values:
                     del self._postings[name]
         self._all = Column(np.int32, _dropped(self._all.view(), gone))

@@ -74,3 +74,19 @@ def test_forgotten_pairs_are_compacted_away() -> None:
     assert len(index._pair_names) == 30
     assert _described(index, made[90:].tolist())[0] == ["__name__=m", "pod=p90", "zone=z"]
     assert index.label_values("pod") == sorted(f"p{i}" for i in range(90, 100))
+
+
+def test_series_added_one_by_one_share_their_pairs_until_the_last_goes() -> None:
+    index = SeriesIndex()
+    # Label values made at run time, as a scrape's parser makes them: equal, not the same.
+    pod = "".join(["web", "-0"])
+    a = index.add(make_labels({"__name__": "up", "pod": pod}))
+    b = index.add(make_labels({"__name__": "cpu", "pod": "".join(["web", "-0"])}))
+    pair_a = index.labels(a)[1]
+    assert index.labels(b)[1] is pair_a
+    index.remove([a])
+    assert index.labels(b)[1] is pair_a
+    index.remove([b])
+    c = index.add(make_labels({"__name__": "up", "pod": pod}))
+    # The pair's last series went with it: a new one is made, not the old one kept.
+    assert index.labels(c)[1] == pair_a and index.labels(c)[1] is not pair_a
