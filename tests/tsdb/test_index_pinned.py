@@ -48,3 +48,14 @@ def test_add_many_while_a_view_pins_the_postings() -> None:
     ]
     assert index._postings["job"]["b"].tolist() == [int(made[3])]
     assert index._postings["__name__"]["up"].tolist() == [first, *made.tolist()]
+
+
+def test_add_many_extends_the_postings_after_a_pinned_one() -> None:
+    index = SeriesIndex()
+    old = [index.add(make_labels({"__name__": "up", "job": job})) for job in "abc"]
+    # The first of the three in order is pinned: the two after it are extended all the same.
+    pinned = np.frombuffer(index._postings["job"]["a"], dtype=np.int32)
+    made = index.add_many([make_labels({"__name__": "up", "job": job, "x": "1"}) for job in "abc"])
+    assert pinned.tolist() == [old[0]]
+    for job, before, sid in zip("abc", old, made.tolist(), strict=True):
+        assert index._postings["job"][job].tolist() == [before, sid]
