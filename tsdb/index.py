@@ -353,6 +353,25 @@ class SeriesIndex:
         """(id, labels) of every series, by id."""
         return sorted(self._labels.items())
 
+    def holds_none_of(
+        self, label_sets: Sequence[Labels], names: Sequence[str], codes: CodeMatrix
+    ) -> bool:
+        """Whether no series has the metric name of any of the label sets, given also as
+        codes (as :meth:`add_many` takes them): then none of them is known. False when the
+        codes hold no metric name."""
+        if METRIC_NAME not in names or not len(codes):
+            return False
+        metrics, first = np.unique(codes[:, list(names).index(METRIC_NAME)], return_index=True)
+        if not metrics.all():
+            return False
+        held = self._postings.get(METRIC_NAME, {})
+        for code, row in zip(metrics.tolist(), first.tolist(), strict=True):
+            # A negative code: a name the strings did not know when it was coded.
+            name = self.strings.value(code) if code > 0 else dict(label_sets[row])[METRIC_NAME]
+            if name in held:
+                return False
+        return True
+
     def label_names(self) -> list[str]:
         """Every label name in use, sorted."""
         return sorted(self._postings)

@@ -339,8 +339,15 @@ class Store:
         coded: tuple[Sequence[str], npt.NDArray[np.int32]] | None,
     ) -> I32:
         with self._lock:
-            found = list(map(self._index.get, label_sets))
-            missing = [i for i, sid in enumerate(found) if sid is None]
+            found: list[int | None]
+            if coded is not None and self._index.holds_none_of(label_sets, *coded):
+                # A rule's first output of its metric: no lookups (one hash of each label
+                # set saved, of three, where it creates tens of thousands).
+                found = [None] * len(label_sets)
+                missing = list(range(len(label_sets)))
+            else:
+                found = list(map(self._index.get, label_sets))
+                missing = [i for i, sid in enumerate(found) if sid is None]
             if not missing:
                 return np.array(found, dtype=np.int32)
             new = [label_sets[i] for i in missing]

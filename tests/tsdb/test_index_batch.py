@@ -127,3 +127,25 @@ def test_codes_of_other_strings_are_not_read() -> None:
     names, codes = _coded(other, batch)
     store.refs_coded(batch, names, codes, other.strings)
     assert store.series([Matcher.parse("pod", "=", "a")]) == batch
+
+
+def test_a_batch_tells_whether_the_store_holds_its_metrics() -> None:
+    store = _seeded([make_labels({"__name__": "up", "pod": "cpu"})])
+    index = store._index
+
+    def holds_none(batch: list[Labels]) -> bool:
+        return index.holds_none_of(batch, *_coded(store, batch))
+
+    # "cpu" is a known string (a pod) but no metric; "rec" is not known at all.
+    assert holds_none([make_labels({"__name__": "cpu", "pod": "a"})])
+    assert holds_none([make_labels({"__name__": "rec", "pod": "a"})])
+    assert not holds_none(
+        [make_labels({"__name__": "rec", "pod": "a"}), make_labels({"__name__": "up", "pod": "b"})]
+    )
+    # Without a metric name the codes cannot tell.
+    assert not holds_none([make_labels({"pod": "a"})])
+    # A batch's first output of its metric made, the next finds it.
+    batch = [make_labels({"__name__": "rec", "pod": p}) for p in "ab"]
+    first = store.refs_coded(batch, *_coded(store, batch), store.strings)
+    assert not holds_none(batch)
+    assert store.refs_coded(batch, *_coded(store, batch), store.strings).tolist() == first.tolist()
