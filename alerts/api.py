@@ -144,7 +144,8 @@ def _error(status: int, error_type: str, message: str) -> web.Response:
 async def _json_off_loop(build: Callable[..., Any], *args: Any) -> web.Response:
     """``build(*args)`` as a JSON answer, made in a worker thread: tens of thousands of
     alerts, each annotation printed when read, take the event loop's thread a good part of
-    a second. The groups' states are whole rounds, never changed in place."""
+    a second. The groups' states are whole rounds: only alerts' values move in place while
+    a round runs (an alert's printed annotations follow its value, see ``Alert``)."""
     text = await asyncio.to_thread(call_paused, lambda: json.dumps(build(*args)))
     return web.Response(text=text, content_type="application/json")
 

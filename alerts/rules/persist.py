@@ -99,14 +99,16 @@ def _scalars(a: Alert) -> _Scalars:
 
 class _Saved:
     """What the file says about one alert: its number, the alert object its scalars were
-    read from, and its annotations (or notes)."""
+    read from, and the annotations (or notes) and value last written, which move in place
+    (see :func:`alerts.rules.state.step`)."""
 
-    __slots__ = ("alert", "notes", "number")
+    __slots__ = ("alert", "notes", "number", "value")
 
     def __init__(self, number: int, alert: Alert) -> None:
         self.number = number
         self.alert = alert
         self.notes = alert.notes
+        self.value = alert.value
 
 
 def _rules(g: GroupState) -> list[tuple[int, _RuleId]]:
@@ -288,28 +290,28 @@ class StateLog:
                         put.append(_full(number, ref, a, scalars))
                         number += 1
                         continue
-                    if entry.alert is a:
-                        # Alerts are replaced, never changed (see state.step): the same
-                        # object is the same alert as saved.
-                        continue
-                    was, entry.alert = entry.alert, a
-                    if (
-                        a.state is was.state
-                        and a.active_at == was.active_at
-                        and a.fired_at == was.fired_at
-                        and a.resolved_at == was.resolved_at
-                        and a.keep_firing_since == was.keep_firing_since
-                    ):
-                        # The value alone may have moved (most alerts of a round), and
-                        # the times of sending (every firing alert, every few rounds).
-                        if a.value != was.value:
-                            values += (entry.number, _number(a.value))
-                        if a.last_sent_at != was.last_sent_at or a.valid_until != was.valid_until:
+                    if entry.alert is not a:
+                        # Alerts whose state or times change are replaced (see
+                        # state.step): another object, another state than saved.
+                        was, entry.alert = entry.alert, a
+                        if (
+                            a.state is not was.state
+                            or a.active_at != was.active_at
+                            or a.fired_at != was.fired_at
+                            or a.resolved_at != was.resolved_at
+                            or a.keep_firing_since != was.keep_firing_since
+                        ):
+                            update.append([entry.number, *_scalars(a)])
+                            entry.value = a.value
+                        elif a.last_sent_at != was.last_sent_at or a.valid_until != was.valid_until:
+                            # Sent again (every firing alert, every few rounds).
                             sent.setdefault((a.last_sent_at, a.valid_until), []).append(
                                 entry.number
                             )
-                    else:
-                        update.append([entry.number, *_scalars(a)])
+                    if a.value != entry.value:
+                        # The value alone moved, in place (most alerts of a round).
+                        values += (entry.number, _number(a.value))
+                        entry.value = a.value
                     if entry.notes is not a.notes:
                         if entry.notes != a.notes:
                             annotations.append([entry.number, notes_json(a.notes)])

@@ -43,11 +43,12 @@ class Alert:
     last_sent_at: int = 0
     valid_until: int = 0
     keep_firing_since: int = 0
-    # The annotations printed from notes for this value (None: not read yet), and those
-    # printed last for another value: the same texts are given as the same tuple, which the
-    # notifier takes as unchanged at a glance.
-    _texts: Labels | None = field(default=None, init=False, repr=False, compare=False)
-    _was: Labels | None = field(default=None, init=False, repr=False, compare=False)
+    # The annotations last printed from notes: for which value and notes, and the texts.
+    # One tuple, swapped whole and checked when read, so that a reader in another thread
+    # while the value moves (see step) never takes texts printed for another value.
+    _printed: tuple[float, Notes, Labels] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def annotations(self) -> Labels:
@@ -55,19 +56,20 @@ class Alert:
         notes = self.notes
         if type(notes) is not Notes:
             return notes  # type: ignore[return-value]
-        texts = self._texts
-        if texts is None:
-            texts = notes.texts(self.value)
-            if texts == self._was:
-                texts = self._was
-            self._texts = texts
+        value = self.value
+        printed = self._printed
+        if printed is not None and printed[1] is notes and same_value(printed[0], value):
+            return printed[2]
+        texts = notes.texts(value)
+        if printed is not None and texts == printed[2]:
+            # The same texts as before (most values print alike) are the same tuple, which
+            # the notifier takes as unchanged at a glance.
+            texts = printed[2]
+        self._printed = (value, notes, texts)
         return texts
 
     def move(self, value: float, notes: Labels | Notes) -> None:
-        """Take a new value and notes (on a copy: alerts are replaced, see :func:`step`)."""
-        if self._texts is not None:
-            self._was = self._texts
-            self._texts = None
+        """Take a new value and notes, in place (see :func:`step`)."""
         self.value = value
         self.notes = notes
 
@@ -137,12 +139,15 @@ def step(
     whether an alert appeared, went or changed state (False: the same alerts are pending
     and firing as before, since the same times).
 
-    Alerts are never changed in place: one that changes is replaced by a changed copy, so
-    that ``active`` may be a shallow copy of a dict that readers still look at (the
-    service evaluates a working copy of a group, see :mod:`alerts.rules.manager`) and
-    only the alerts that changed are copied. With ``fresh``, the alerts it makes are noted
-    there, and those noted already are changed in place: a round that steps and sends an
-    alert copies it once.
+    An alert's value and annotations move in place, as Prometheus' do: most alerts' values
+    move at every evaluation (rates), and readers meanwhile (the HTTP API) may show the
+    new ones. Every other change replaces the alert by a changed copy, so that ``active``
+    may be a shallow copy of a dict that readers still look at (the service evaluates a
+    working copy of a group, see :mod:`alerts.rules.manager`), only the alerts whose state
+    or times changed are copied, and the alert state file finds them by identity (see
+    :mod:`alerts.rules.persist`). With ``fresh``, the alerts it makes are noted there, and
+    those noted already are changed in place: a round that steps and sends an alert
+    copies it once.
 
     Raises :class:`LimitError` (and forgets every alert, as Prometheus does) when more than
     ``limit`` alerts are pending or firing.
@@ -159,10 +164,6 @@ def step(
                 or (value == 0.0 and not same_value(current.value, value))
                 or (current.notes is not annotations and current.notes != annotations)
             ):
-                if fresh is None or fresh.get(id(current)) is not current:
-                    current = active[labels] = current.__copy__()
-                    if fresh is not None:
-                        fresh[id(current)] = current
                 current.move(value, annotations)
             continue
         made = active[labels] = Alert(labels, f.annotations, pending, f.value, ts)
@@ -230,17 +231,23 @@ def to_send(
     pending = AlertState.PENDING
     # Alert.needs_sending, inlined: this looks at every alert of the rule every round.
     due = [
-        labels
+        (labels, a)
         for labels, a in active.items()
         if a.state is not pending
         and (a.resolved_at > a.last_sent_at or a.last_sent_at + resend_delay_ms < ts)
     ]
+    # Valid for four intervals: survives two missed evaluations or failed sends.
+    valid_until = ts + 4 * max(resend_delay_ms, interval_ms)
     out = []
-    for labels in due:
-        sent = _own(active, labels, fresh)
+    for labels, alert in due:
+        # _own, with the alert at hand: tens of thousands are sent again at once.
+        sent = alert
+        if fresh is None or fresh.get(id(alert)) is not alert:
+            sent = active[labels] = alert.__copy__()
+            if fresh is not None:
+                fresh[id(sent)] = sent
         sent.last_sent_at = ts
-        # Valid for four intervals: survives two missed evaluations or failed sends.
-        sent.valid_until = ts + 4 * max(resend_delay_ms, interval_ms)
-        # Never changed again (see step): the sink may keep it.
+        sent.valid_until = valid_until
+        # Its state and times never change again (see step): the sink may keep it.
         out.append(sent)
     return out

@@ -121,6 +121,17 @@ def test_texts_of_the_same_notes_are_the_same_tuple_while_they_print_alike() -> 
     assert alert.annotations is first  # the original is untouched
 
 
+def test_texts_follow_a_value_moved_in_place() -> None:
+    notes = Notes((("summary", ("at ", ValueOp("humanize"))),))
+    alert = Alert((("alertname", "A"),), notes, AlertState.FIRING, 1.0, 0)
+    assert alert.annotations == (("summary", "at 1"),)
+    alert.move(2.0, notes)
+    assert alert.annotations == (("summary", "at 2"),)
+    other = Notes((("summary", ("now ", ValueOp("humanize"))),))
+    alert.move(2.0, other)
+    assert alert.annotations == (("summary", "now 2"),)
+
+
 RULES = """groups:
 - name: g
   interval: 1m

@@ -161,26 +161,36 @@ def test_failing_output_matches_promtool() -> None:
     assert 'Labels:{alertname="InstanceDown", job="test", severity="page"}' in text
 
 
-def test_step_and_to_send_change_copies_not_alerts() -> None:
+def test_step_and_to_send_copy_alerts_whose_state_changes_and_move_values_in_place() -> None:
     """A round over a shallow copy of the alerts (the service's working copy) leaves the
-    alerts readers hold as they were; only the alerts that changed are new objects."""
+    state and times of the alerts readers hold as they were: an alert whose state or times
+    change is a new object. A value moves in place, as Prometheus' do."""
     steady, moving = (("alertname", "A"), ("n", "1")), (("alertname", "A"), ("n", "2"))
     active: dict = {}
     step(active, {steady: Found((), 1.0), moving: Found((), 1.0)}, 0, 60_000, 0)
     step(active, {steady: Found((), 1.0), moving: Found((), 1.0)}, 60_000, 60_000, 0)
     assert len(to_send(active, 60_001, 60_000, 60_000)) == 2
     readers = dict(active)
-    seen = {k: dict(vars(a)) for k, a in readers.items()}
+
+    def held() -> dict:
+        return {k: {**vars(a), "value": None} for k, a in readers.items()}
+
+    seen = held()
     work = dict(active)
     step(work, {steady: Found((), 1.0), moving: Found((), 2.0)}, 90_000, 60_000, 0)
     sent = to_send(work, 90_000, 60_000, 60_000)
-    assert {k: dict(vars(a)) for k, a in readers.items()} == seen
-    assert work[steady] is readers[steady] and not sent
-    assert work[moving] is not readers[moving] and work[moving].value == 2.0
+    assert held() == seen and not sent
+    assert work[steady] is readers[steady]
+    assert work[moving] is readers[moving] and readers[moving].value == 2.0
     step(work, {steady: Found((), 1.0)}, 120_000, 60_000, 0)
-    assert {k: dict(vars(a)) for k, a in readers.items()} == seen
+    assert held() == seen
     assert work[moving].state is AlertState.INACTIVE
     assert readers[moving].state is AlertState.FIRING
+    # Sent again (and the resolved one sent): marked on copies.
+    sent = to_send(work, 151_000, 60_000, 60_000)
+    assert sorted(a.labels for a in sent) == [steady, moving]
+    assert not any(a is readers[a.labels] for a in sent)
+    assert held() == seen
 
 
 @given(alert_rounds.courses([60_000, 60_000, 16 * 60_000]))
