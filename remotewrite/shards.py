@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tsdb.arrays import position
 from tsdb.codec import F64, I32, I64
 from tsdb.wal_tail import WalRecord
 
@@ -143,7 +144,7 @@ def _rows_before(chunk: Chunk, end: Position) -> int:
         return len(chunk)
     if where > end[:2]:
         return 0
-    return int(np.searchsorted(chunk.index, end[2]))
+    return position(chunk.index, end[2])
 
 
 def split_record(record: WalRecord, shards: list[Shard], now: float) -> list[tuple[int, Chunk]]:

@@ -23,6 +23,13 @@ def concat_ranges(lo: npt.NDArray[np.integer], hi: npt.NDArray[np.integer]) -> I
     return rows
 
 
+def position(a: npt.NDArray[np.integer], value: int, side: str = "left") -> int:
+    """Where ``value`` goes in the sorted ``a``. The value is given in the array's own type:
+    to compare with a Python int, numpy converts the whole array first (a millisecond
+    for two million ids, where the search itself takes microseconds)."""
+    return int(np.searchsorted(a, a.dtype.type(value), side=side))  # type: ignore[call-overload]
+
+
 def windows(a: npt.NDArray[T], width: int) -> npt.NDArray[T]:
     """A read-only view whose row ``i`` is ``a[i : i + width]``: what
     ``sliding_window_view`` gives, made in microseconds rather than tens of them (it is

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from tsdb.arrays import position
 from tsdb.codec import F64, I32, I64, CodecError, decode_columns, encode_columns
 
 MAGIC = b"FSBLK1"
@@ -97,9 +98,9 @@ class Block:
         if not len(sids):
             return np.empty(0, np.int64), np.empty(0, np.int64)
         # The ids asked are sorted: those within the block's range are one slice of them.
-        a = int(np.searchsorted(sids, first)) if int(sids[0]) < first else 0
+        a = position(sids, first) if int(sids[0]) < first else 0
         end = first + span
-        b = int(np.searchsorted(sids, end)) if int(sids[-1]) >= end else len(sids)
+        b = position(sids, end) if int(sids[-1]) >= end else len(sids)
         idx = self._runs_of_ids[sids[a:b] - np.int32(first)]
         found = idx >= 0
         if found.all():

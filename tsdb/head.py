@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from tsdb.arrays import concat_ranges
+from tsdb.arrays import concat_ranges, position
 from tsdb.codec import F64, I32, I64, empty_columns
 
 CHUNK = 1 << 17
@@ -210,8 +210,8 @@ def _marked(keys: I32, sids: I32) -> I64:
     low, high = max(int(keys[0]), int(sids[0])), min(int(keys[-1]), int(sids[-1]))
     if low > high:
         return _NO_ROWS
-    a, b = np.searchsorted(keys, [low, high + 1])
+    a, b = position(keys, low), position(keys, high + 1)
     want = np.zeros(high - low + 1, dtype=bool)
-    want[sids[np.searchsorted(sids, low) : np.searchsorted(sids, high, side="right")] - low] = True
+    want[sids[position(sids, low) : position(sids, high, side="right")] - low] = True
     found: I64 = np.flatnonzero(want[keys[a:b] - low]) + a
     return found

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from runtime.gcpause import StaysTracked
-from tsdb.arrays import Column, concat_ranges, distinct, windows
+from tsdb.arrays import Column, concat_ranges, distinct, position, windows
 from tsdb.labels import METRIC_NAME, Labels, Matcher, MatchType
 from tsdb.strings import StringTable
 
@@ -411,7 +411,7 @@ class SeriesIndex:
         for m in matchers:
             if m.type is MatchType.EQUAL and m.value != "":
                 ids = _view(self._postings.get(m.name, {}).get(m.value, array("i")))
-                tail = ids[np.searchsorted(ids, first) :]
+                tail = ids[position(ids, first) :]
                 if best is None or len(tail) < len(best):
                     best = tail
         if best is None:
