@@ -4,14 +4,17 @@ ones sorted, the newest sample read newest block first."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+import numpy.typing as npt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
 from runtime.clock import VirtualClock
 from tsdb import Store, StoreSettings
-from tsdb.arrays import Column, distinct, distinct_inverse, windows
+from tsdb.arrays import Column, distinct, distinct_inverse, position, windows
 from tsdb.block import build_block
 from tsdb.gather import _rows
 from tsdb.labels import Matcher
@@ -180,3 +183,16 @@ def test_a_parts_rows_are_its_runs_whether_evenly_spaced_or_not(
     got = _rows(values, lo, width)
     assert got.tolist() == [values[a : a + width].tolist() for a in lo.tolist()]
     assert not got.flags.writeable or not np.shares_memory(got, values)
+
+
+@given(
+    ids=st.lists(st.integers(0, 2**31 - 2), max_size=30).map(sorted),
+    value=st.integers(0, 2**31 - 1),
+    side=st.sampled_from(["left", "right"]),
+)
+def test_position_is_where_numpy_puts_the_value(
+    ids: list[int], value: int, side: Literal["left", "right"]
+) -> None:
+    for dtype in (np.int32, np.int64, np.uint64):
+        a: npt.NDArray[np.integer] = np.array(ids, dtype=dtype)
+        assert position(a, value, side) == int(np.searchsorted(a, value, side=side))
