@@ -311,11 +311,13 @@ class Store:
                 return sid
             return self._create(key)
 
-    def refs(self, label_sets: Sequence[Labels]) -> I32:
+    def refs(self, label_sets: Sequence[Labels], distinct: bool = False) -> I32:
         """The ids of many series (canonical label sets, as :func:`make_labels` gives),
         those not known yet created together: a rule's first evaluation creates tens of
-        thousands, which one by one would cost more than the evaluation."""
-        return self._refs(label_sets, None)
+        thousands, which one by one would cost more than the evaluation. ``distinct``: the
+        caller knows no label set is given twice (a rule's output, checked), and they are
+        not checked again."""
+        return self._refs(label_sets, None, distinct)
 
     def refs_coded(
         self,
@@ -323,6 +325,7 @@ class Store:
         names: Sequence[str],
         codes: npt.NDArray[np.int32],
         strings: StringTable,
+        distinct: bool = False,
     ) -> I32:
         """:meth:`refs`, given the label sets also as codes of ``strings``: ``codes[i, j]``
         is the code of ``label_sets[i]``'s value of label ``names[j]`` (names sorted; 0
@@ -330,19 +333,21 @@ class Store:
         :attr:`strings` (a rule's output over this store has them) spare the index looking
         up every value of the series it creates."""
         if strings is not self.strings:
-            return self._refs(label_sets, None)
-        return self._refs(label_sets, (names, codes))
+            return self._refs(label_sets, None, distinct)
+        return self._refs(label_sets, (names, codes), distinct)
 
     def _refs(
         self,
         label_sets: Sequence[Labels],
         coded: tuple[Sequence[str], npt.NDArray[np.int32]] | None,
+        distinct: bool,
     ) -> I32:
         with self._lock:
             found: list[int | None]
             if coded is not None and self._index.holds_none_of(label_sets, *coded):
                 # A rule's first output of its metric: no lookups (one hash of each label
-                # set saved, of three, where it creates tens of thousands).
+                # set saved, of three, where it creates tens of thousands; ``distinct``
+                # saves another).
                 found = [None] * len(label_sets)
                 missing = list(range(len(label_sets)))
             else:
@@ -351,17 +356,17 @@ class Store:
             if not missing:
                 return np.array(found, dtype=np.int32)
             new = [label_sets[i] for i in missing]
-            distinct = list(dict.fromkeys(new))
-            if len(self._index) + len(distinct) > self.settings.max_series:
+            once = new if distinct else list(dict.fromkeys(new))
+            if len(self._index) + len(once) > self.settings.max_series:
                 # Created one by one up to the limit, which then raises.
-                made = [self._create(labels) for labels in distinct]
+                made = [self._create(labels) for labels in once]
             else:
                 if coded is not None:
-                    rows = _first_rows(missing, new, len(distinct))
+                    rows = _first_rows(missing, new, len(once))
                     coded = (coded[0], coded[1][rows])
-                made = self._created(self._index.add_many(distinct, validate_labels, coded))
-            if len(distinct) < len(new):
-                ids = dict(zip(distinct, made, strict=True))
+                made = self._created(self._index.add_many(once, validate_labels, coded))
+            if len(once) < len(new):
+                ids = dict(zip(once, made, strict=True))
                 made = [ids[labels] for labels in new]
             for i, sid in zip(missing, made, strict=True):
                 found[i] = sid

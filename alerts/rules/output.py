@@ -36,10 +36,15 @@ class Appender(Protocol):
 
     def ref(self, labels: Mapping[str, str] | Labels) -> int: ...
 
-    def refs(self, label_sets: Sequence[Labels]) -> I32: ...
+    def refs(self, label_sets: Sequence[Labels], distinct: bool = False) -> I32: ...
 
     def refs_coded(
-        self, label_sets: Sequence[Labels], names: Sequence[str], codes: I32, strings: StringTable
+        self,
+        label_sets: Sequence[Labels],
+        names: Sequence[str],
+        codes: I32,
+        strings: StringTable,
+        distinct: bool = False,
     ) -> I32: ...
 
     def labels(self, ref: int) -> Labels: ...
@@ -82,7 +87,8 @@ class RuleOutput:
         return self._rows.same(table)
 
     def table_refs(self, appender: Appender, table: LabelTable) -> I32:
-        """The store ids of the series ``table``'s rows name (created on first sight)."""
+        """The store ids of the series ``table``'s rows name (created on first sight); its
+        rows are distinct (a recording rule's output is checked for that first)."""
         self.check(appender)
         known = self._rows.match(table)
         misses = np.flatnonzero(known < 0)
@@ -93,7 +99,9 @@ class RuleOutput:
             new = table.take(misses)
             # Values the query made up since the store gave them codes take the store's.
             codes = new.strings.rebased(new.codes)
-            refs[misses] = appender.refs_coded(new.tuples(), new.names, codes, new.strings.base)
+            refs[misses] = appender.refs_coded(
+                new.tuples(), new.names, codes, new.strings.base, distinct=True
+            )
         self._refs = refs[self._rows.remember(table)]
         return refs
 

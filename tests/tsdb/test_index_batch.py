@@ -149,3 +149,15 @@ def test_a_batch_tells_whether_the_store_holds_its_metrics() -> None:
     first = store.refs_coded(batch, *_coded(store, batch), store.strings)
     assert not holds_none(batch)
     assert store.refs_coded(batch, *_coded(store, batch), store.strings).tolist() == first.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(first=st.lists(labels_st, max_size=20), batch=st.lists(labels_st, max_size=60, unique=True))
+def test_a_batch_said_distinct_is_made_as_any_other(
+    first: list[Labels], batch: list[Labels]
+) -> None:
+    checked, trusted = _seeded(first), _seeded(first)
+    made = trusted.refs_coded(batch, *_coded(trusted, batch), trusted.strings, distinct=True)
+    assert made.tolist() == checked.refs(batch).tolist()
+    assert trusted.refs(batch, distinct=True).tolist() == made.tolist()
+    _same_label_codes(trusted, checked)
