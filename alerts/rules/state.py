@@ -112,17 +112,16 @@ def same_value(a: float, b: float) -> bool:
 Fresh = dict[int, Alert]
 
 
-def _own(active: dict[Labels, Alert], labels: Labels, fresh: Fresh | None = None) -> Alert:
-    """The alert under ``labels``, replaced by a copy that this step may change (unless it
-    is one of ``fresh``)."""
-    alert = active[labels]
-    if fresh is not None:
-        if fresh.get(id(alert)) is alert:
-            return alert
-        mine = active[labels] = alert.__copy__()
-        fresh[id(mine)] = mine
-        return mine
+def _own(
+    active: dict[Labels, Alert], labels: Labels, alert: Alert, fresh: Fresh | None = None
+) -> Alert:
+    """``alert`` (the one under ``labels``), replaced by a copy that this step may change
+    (unless it is one of ``fresh``)."""
+    if fresh is not None and fresh.get(id(alert)) is alert:
+        return alert
     mine = active[labels] = alert.__copy__()
+    if fresh is not None:
+        fresh[id(mine)] = mine
     return mine
 
 
@@ -183,10 +182,10 @@ def step(
     for labels in todo:
         alert = active[labels]
         if alert.keep_firing_since:
-            alert = _own(active, labels, fresh)
+            alert = _own(active, labels, alert, fresh)
             alert.keep_firing_since = 0
         if alert.state is pending and ts - alert.active_at >= for_ms:
-            alert = _own(active, labels, fresh)
+            alert = _own(active, labels, alert, fresh)
             alert.state = firing
             alert.fired_at = ts
             moved = True
@@ -195,7 +194,7 @@ def step(
         keep_firing = False
         if alert.state is firing and keep_firing_for_ms > 0:
             if alert.keep_firing_since == 0:
-                alert = _own(active, labels, fresh)
+                alert = _own(active, labels, alert, fresh)
                 alert.keep_firing_since = ts
             keep_firing = ts - alert.keep_firing_since < keep_firing_for_ms
         if alert.state is pending or (
@@ -205,7 +204,7 @@ def step(
             moved = True
             continue
         if alert.state is not inactive and not keep_firing:
-            alert = _own(active, labels, fresh)
+            alert = _own(active, labels, alert, fresh)
             alert.state = inactive
             alert.resolved_at = ts
             moved = True
@@ -240,12 +239,7 @@ def to_send(
     valid_until = ts + 4 * max(resend_delay_ms, interval_ms)
     out = []
     for labels, alert in due:
-        # _own, with the alert at hand: tens of thousands are sent again at once.
-        sent = alert
-        if fresh is None or fresh.get(id(alert)) is not alert:
-            sent = active[labels] = alert.__copy__()
-            if fresh is not None:
-                fresh[id(sent)] = sent
+        sent = _own(active, labels, alert, fresh)
         sent.last_sent_at = ts
         sent.valid_until = valid_until
         # Its state and times never change again (see step): the sink may keep it.
