@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 
 from alerts.rules.model import GroupSpec, RuleSpec
 from alerts.rules.notes import Notes, notes_of
@@ -28,6 +29,7 @@ from alerts.rules.state import (
     Labels,
     LimitError,
     step,
+    step_values,
     to_send,
 )
 from alerts.rules.templates import Expander, Partial, QuerySample
@@ -167,6 +169,7 @@ class GroupState:
         # Prometheus expands an alert's templates at every evaluation; when they are pure,
         # the output for a series whose value did not change is the one of last time.
         self._pure = [_pure_templates(r) for r in spec.rules]
+        self._noted = [r.kind == "alert" and _noted(r) for r in spec.rules]
         self._seen = [_Seen() for _ in spec.rules]
         # Whether a rule's alerts appeared, went or changed state at its last evaluation.
         self._moved = [True] * len(spec.rules)
@@ -327,6 +330,9 @@ class GroupState:
         known = seen.rows.match(table)
         hits = known >= 0
         known[hits] = seen.coded[known[hits]]
+        if pure and self._noted[i] and self._same_alerts(i, known, hits):
+            self._moved[i] = self._values_moved(i, rule, seen, known, values, ts, fresh)
+            return
         misses = np.flatnonzero(~hits)
         missed = dict(zip(misses.tolist(), table.take(misses).tuples(), strict=True))
         if missed and last:
@@ -348,7 +354,7 @@ class GroupState:
             if len(redo) < n
             else cast(list[_Entry], [None] * n)
         )
-        noted = pure and _noted(rule)
+        noted = pure and self._noted[i]
         rows, numbers = known.tolist(), values.tolist()
         for row in redo:
             o, value = rows[row], numbers[row]
@@ -399,6 +405,46 @@ class GroupState:
             self.spec.limit,
             fresh,
         )
+
+    def _same_alerts(self, i: int, known: I64, hits: npt.NDArray[np.bool_]) -> bool:
+        """Whether the rows are last evaluation's series, each once, and the rule holds
+        their alerts alone: one per entry of last time, and as many, so every alert the
+        rule holds was found then (pending or firing; none resolved or held)."""
+        n = len(known)
+        if n != len(self._seen[i].entries) or n != len(self.alerts[i]) or not hits.all():
+            return False
+        each = np.zeros(n, dtype=bool)
+        each[known] = True
+        return bool(each.all())
+
+    def _values_moved(
+        self,
+        i: int,
+        rule: RuleSpec,
+        seen: _Seen,
+        known: I64,
+        values: F64,
+        ts: int,
+        fresh: Fresh,
+    ) -> bool:
+        """The alerts of a rule whose series are last evaluation's (see
+        :meth:`_same_alerts`) and whose annotations are notes: values move and pending
+        alerts may fire (:func:`step_values`); returns whether one fired."""
+        before = seen.values[known]
+        moving = np.flatnonzero(
+            (values != before) | ((values == 0) & (np.signbit(values) != np.signbit(before)))
+        )
+        entries = seen.entries
+        moves = []
+        for o, value in zip(known[moving].tolist(), values[moving].tolist(), strict=True):
+            # The entry as a full evaluation would make it: the same, with the new value.
+            labels, key, found, prepared = entries[o]
+            entries[o] = (labels, key, _found((found[0], value)), prepared)
+            moves.append((key, value))
+        kept = seen.values.copy()
+        kept[known] = values
+        seen.values = kept
+        return step_values(self.alerts[i], moves, ts, rule.for_ms, self.spec.limit, fresh)
 
     def _alerts_written(self, ctx: EvalContext, i: int) -> tuple[I32, F64]:
         """``ALERTS`` and ``ALERTS_FOR_STATE`` of the rule's pending and firing alerts."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -172,23 +172,7 @@ def step(
     # Every alert found is in ``active`` now; the others went (or were gone already).
     gone = active.keys() - found.keys() if len(active) > len(found) else set()
     live = len(found)
-    # Of the alerts found, only those pending or held by keep_firing_for can change: the
-    # others are passed over without a lookup in ``found`` (tens of thousands a round).
-    todo = [
-        labels
-        for labels, a in active.items()
-        if (a.keep_firing_since or a.state is pending) and labels not in gone
-    ]
-    for labels in todo:
-        alert = active[labels]
-        if alert.keep_firing_since:
-            alert = _own(active, labels, alert, fresh)
-            alert.keep_firing_since = 0
-        if alert.state is pending and ts - alert.active_at >= for_ms:
-            alert = _own(active, labels, alert, fresh)
-            alert.state = firing
-            alert.fired_at = ts
-            moved = True
+    moved = _advance(active, gone, ts, for_ms, fresh) or moved
     for labels in gone:
         alert = active[labels]
         keep_firing = False
@@ -211,10 +195,64 @@ def step(
         if keep_firing:
             # Firing, held: counts as live; it cannot be pending.
             live += 1
+    _check_limit(active, live, limit)
+    return moved
+
+
+def step_values(
+    active: dict[Labels, Alert],
+    moves: Iterable[tuple[Labels, float]],
+    ts: int,
+    for_ms: int,
+    limit: int = 0,
+    fresh: Fresh | None = None,
+) -> bool:
+    """:func:`step` when the expression returned exactly the alerts of ``active``, every one
+    pending or firing, with the annotations they hold: ``moves`` are the labels and new
+    value of those whose value changed (not ``same_value``). The steady round of a rule
+    whose alerts stay: no map of what was found is made, and only the alerts that move
+    are touched besides those pending or held by ``keep_firing_for``."""
+    for labels, value in moves:
+        active[labels].value = value
+    moved = _advance(active, (), ts, for_ms, fresh)
+    _check_limit(active, len(active), limit)
+    return moved
+
+
+def _advance(
+    active: dict[Labels, Alert],
+    gone: Container[Labels],
+    ts: int,
+    for_ms: int,
+    fresh: Fresh | None,
+) -> bool:
+    """Of the alerts found (those of ``active`` not ``gone``), those held by
+    keep_firing_for are let go and those pending long enough fire; whether one fired."""
+    pending, moved = AlertState.PENDING, False
+    # Only those pending or held can change: the others are passed over without a lookup
+    # in ``gone`` (tens of thousands a round).
+    todo = [
+        labels
+        for labels, a in active.items()
+        if (a.keep_firing_since or a.state is pending) and labels not in gone
+    ]
+    for labels in todo:
+        alert = active[labels]
+        if alert.keep_firing_since:
+            alert = _own(active, labels, alert, fresh)
+            alert.keep_firing_since = 0
+        if alert.state is pending and ts - alert.active_at >= for_ms:
+            alert = _own(active, labels, alert, fresh)
+            alert.state = AlertState.FIRING
+            alert.fired_at = ts
+            moved = True
+    return moved
+
+
+def _check_limit(active: dict[Labels, Alert], live: int, limit: int) -> None:
     if limit > 0 and live > limit:
         active.clear()
         raise LimitError(f"exceeded limit of {limit} with {live} alerts")
-    return moved
 
 
 def to_send(
