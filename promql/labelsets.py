@@ -327,6 +327,10 @@ class LabelTable:
         return factorize(self.codes)
 
 
+# Rows looked up in a table's keys from which they are sorted first (see SignatureKeys.find).
+_SORTED_LOOKUPS_FROM = 4096
+
+
 class SignatureKeys:
     """A table's rows' values of some labels, each row's as one 64-bit hash (equal values,
     equal hashes; different values almost never)."""
@@ -372,13 +376,13 @@ class SignatureKeys:
         order, ordered = self._order()
         if not len(ordered):
             return np.full(len(other.hashes), -1, dtype=np.int64)
-        if other._sorted is None:
+        if other._sorted is None and len(other.hashes) < _SORTED_LOOKUPS_FROM:
             pos = np.searchsorted(ordered, other.hashes)
         else:
-            # Looked up in the order of their hashes, where that order is known already (a
-            # one-to-one join sorts both sides): each search then starts where the last one
-            # ended, several times faster than in row order.
-            other_order, other_ordered = other._sorted
+            # Looked up in the order of their hashes: each search then starts where the
+            # last one ended, several times faster than in row order, which for tens of
+            # thousands of rows more than pays for sorting them (kept, as here).
+            other_order, other_ordered = other._order()
             pos = np.empty(len(other_order), dtype=np.int64)
             pos[other_order] = np.searchsorted(ordered, other_ordered)
         np.minimum(pos, len(ordered) - 1, out=pos)
