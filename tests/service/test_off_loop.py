@@ -204,20 +204,25 @@ async def test_a_round_in_threads_equals_a_round_on_the_loop(tmp_path: Path) -> 
     assert (tmp_path / "apart" / "state").exists()
 
 
-async def test_a_round_evaluates_with_full_collections_held_off(tmp_path: Path) -> None:
+async def test_a_round_evaluates_and_saves_with_full_collections_held_off(tmp_path: Path) -> None:
     rig = _Rig(tmp_path, "paused")
-    evaluate = rig.manager.evaluate_apart
-    seen: list[bool] = []
+    evaluate, save = rig.manager.evaluate_apart, rig.manager.save_state
+    seen: list[tuple[str, bool]] = []
 
     def watched(*args: Any) -> Any:
-        seen.append(_full_collections_held())
+        seen.append(("evaluate", _full_collections_held()))
         return evaluate(*args)
 
+    def saved(*args: Any) -> Any:
+        seen.append(("save", _full_collections_held()))
+        return save(*args)
+
     rig.manager.evaluate_apart = watched  # type: ignore[method-assign]
+    rig.manager.save_state = saved  # type: ignore[method-assign]
     at = T0_MS + 5 * 60_000
     assert await evaluate_round(rig.manager, at, VirtualClock(at / 1000)) == 1
-    # No full collection in the round's thread can stop the loop's; they run again after.
-    assert seen == [True]
+    # No full collection in the round's threads can stop the loop's; they run again after.
+    assert seen == [("evaluate", True), ("save", True)]
     assert not _full_collections_held()
 
 
