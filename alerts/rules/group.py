@@ -344,7 +344,7 @@ class GroupState:
         same = np.zeros(len(table), dtype=bool)
         if hits.any():
             before, now = seen.values[known[hits]], values[hits]
-            same[hits] = (now == before) & ((now != 0) | (np.signbit(now) == np.signbit(before)))
+            same[hits] = _unchanged(now, before)
         # A series with the same value as last time makes the same entry: only the others
         # are made again (rates move at every evaluation, many other values do not).
         n = len(table)
@@ -430,10 +430,7 @@ class GroupState:
         """The alerts of a rule whose series are last evaluation's (see
         :meth:`_same_alerts`) and whose annotations are notes: values move and pending
         alerts may fire (:func:`step_values`); returns whether one fired."""
-        before = seen.values[known]
-        moving = np.flatnonzero(
-            (values != before) | ((values == 0) & (np.signbit(values) != np.signbit(before)))
-        )
+        moving = np.flatnonzero(~_unchanged(values, seen.values[known]))
         entries = seen.entries
         moves = []
         for o, value in zip(known[moving].tolist(), values[moving].tolist(), strict=True):
@@ -496,6 +493,15 @@ class GroupState:
             for rule, alerts in zip(self.spec.rules, self.alerts, strict=True)
             for alert in alerts.values()
         ]
+
+
+def _unchanged(now: F64, before: F64) -> npt.NDArray[np.bool_]:
+    """Where values are the same and print alike (``same_value`` of each pair): NaN never
+    is, ``-0`` is not ``0``."""
+    same: npt.NDArray[np.bool_] = (now == before) & (
+        (now != 0) | (np.signbit(now) == np.signbit(before))
+    )
+    return same
 
 
 def _named(labels: Labels, name: str, *extra: tuple[str, str]) -> Labels:
