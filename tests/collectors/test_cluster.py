@@ -232,7 +232,10 @@ async def test_one_kinds_410_never_restarts_the_other_watches(
 ) -> None:
     assert sim.cluster is not None
     cluster = sim.cluster
-    clock = VirtualClock(start=1_740_000_000.0)
+    # Twenty times real time: time that jumped to each retry would make the failing Pod
+    # watch retry as fast as the server answers (thousands of times a second), starving the
+    # other watches it must leave alone; the longest backoff (30 s) is 1.5 s here.
+    clock = VirtualClock(start=1_740_000_000.0, speed=20)
     # Watches that the server does not end on its own while the test runs.
     settings = KubernetesSettings(watch_timeout_seconds=600, retry_initial_seconds=0.5)
     watcher = ClusterWatcher(api, clock, settings)
