@@ -327,7 +327,7 @@ class LabelTable:
         return factorize(self.codes)
 
 
-# Rows looked up in a table's keys from which they are sorted first (see SignatureKeys.find).
+# From this many rows on, rows looked up in a table's keys are sorted first (SignatureKeys.find).
 _SORTED_LOOKUPS_FROM = 4096
 
 
