@@ -196,6 +196,22 @@ def test_signature_keys_find_each_row_with_the_same_values(
     assert again.tolist() == found.tolist()
 
 
+def test_many_rows_are_found_as_few_are() -> None:
+    """From some thousands of rows on, the rows looked up are sorted first: the same rows."""
+    rng = np.random.default_rng(7)
+    strings = Strings()
+    rows = np.unique(rng.integers(1, 500, (9000, 2)), axis=0).astype(np.int32)
+    wanted = rng.integers(1, 520, (6000, 2)).astype(np.int32)
+    keys = LabelTable(["a", "b"], rows, strings).signature_keys(("a", "b"))
+    found = keys.find(LabelTable(["a", "b"], wanted, strings).signature_keys(("a", "b")))
+    at = {tuple(r): i for i, r in enumerate(rows.tolist())}
+    assert found is not None
+    assert found.tolist() == [at.get(tuple(w), -1) for w in wanted.tolist()]
+    # A few of them, looked up in row order: the same answers.
+    few = keys.find(LabelTable(["a", "b"], wanted[:50], strings).signature_keys(("a", "b")))
+    assert few is not None and few.tolist() == found[:50].tolist()
+
+
 def test_signature_keys_are_checked_against_the_values() -> None:
     """Two different label values with one hash (made so here) are never paired."""
     strings = Strings()
