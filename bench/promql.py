@@ -62,7 +62,7 @@ from alerts.settings import RuleSettings
 from promql import Engine, PromQLSettings, QueryResult, parse
 from runtime.clock import VirtualClock
 from runtime.gcpause import freeze_long_lived
-from tsdb import Store, StoreSettings
+from tsdb import MAINTAIN_EVERY_SECONDS, Store, StoreSettings
 from tsdb.selector import matchers_of
 
 RULES = (
@@ -640,7 +640,8 @@ class ServiceRules:
     groups after them, the alert state saved in ``state_dir``).
 
     The store holds no series the rules write but those the rules wrote: the constructor
-    scrapes ``scrapes`` times and runs a round after each scrape (:attr:`history`)."""
+    scrapes ``scrapes`` times and runs a round after each scrape (:attr:`history`). Its
+    blocks are maintained every minute of scrape time, as the service's flusher does."""
 
     def __init__(
         self, folder: Path, cluster: Cluster, state_dir: Path, scrapes: int = SCRAPES
@@ -668,21 +669,32 @@ class ServiceRules:
         first = self.manager.slot(longest, T0_MS + longest.interval_ms)
         self._phase = (first - T0_MS) % SCRAPE_MS
         self._scrape = -1
+        self._maintained_ms: int | None = None
         self.history: list[Round] = []
         for _ in range(scrapes):
             self.history.append(self.round(self._scrape_once()))
         self.history_s = sum(r.seconds for r in self.history)
-        # What the flusher's periodic maintenance does to a running store's blocks.
-        self.store.maintain()
         self.built_s = time.perf_counter() - started
 
     def _scrape_once(self) -> int:
         self._scrape += 1
         at = self.scrapes.append(self._scrape) + self._phase
+        if self._maintained_ms is None:
+            self._maintained_ms = at
+        elif at - self._maintained_ms >= MAINTAIN_EVERY_SECONDS * 1000:
+            # The flusher's periodic maintenance: it merges the blocks each scrape seals (one
+            # a scrape at 1,000 nodes), which every read of a window visits otherwise.
+            self.store.maintain()
+            self._maintained_ms = at
         # What the service does after each collection cycle (see runtime.gcpause): full
         # collections during rounds then walk what the last cycle made, not the whole store.
         freeze_long_lived()
         return at
+
+    @property
+    def scrapes_done(self) -> int:
+        """Scrapes appended so far."""
+        return self._scrape + 1
 
     def next_full_round(self) -> int:
         """Scrape and run the due groups, untimed, up to the next moment at which every group

@@ -3,6 +3,7 @@
 from tsdb.labels import Labels, Matcher, MatchType, eq, make_labels, name_is
 from tsdb.settings import StoreSettings
 from tsdb.store import (
+    MAINTAIN_EVERY_SECONDS,
     STALE_NAN,
     Series,
     SeriesLimitExceeded,
@@ -17,6 +18,7 @@ from tsdb.store import (
 )
 
 __all__ = [
+    "MAINTAIN_EVERY_SECONDS",
     "STALE_NAN",
     "Labels",
     "MatchType",

@@ -127,7 +127,8 @@ _SID = struct.Struct("<I")
 _MINUTE_MS = 60_000
 _FIVE_MINUTES_MS = 300_000
 _DAY_MS = 86_400_000
-_MAINTAIN_EVERY_SECONDS = 60.0
+MAINTAIN_EVERY_SECONDS = 60.0
+"""How often the flusher (or, without one, appends) maintain the blocks."""
 _TIER_FANOUT = 4
 # Reads retried when maintenance forgot series between their snapshot and their labels; the
 # last attempt holds the lock throughout.
@@ -502,7 +503,7 @@ class Store:
             self._seal_pending()
         if now - self._last_flush >= self.settings.flush_interval_seconds:
             self.flush()
-        if now - self._last_maintain >= _MAINTAIN_EVERY_SECONDS:
+        if now - self._last_maintain >= MAINTAIN_EVERY_SECONDS:
             self.maintain()
 
     def _count_rejected(self, reason: str, n: int) -> None:
@@ -745,7 +746,7 @@ class Store:
             return
         self._seal_pending()
         self.flush()
-        if self._clock.now() - self._last_maintain >= _MAINTAIN_EVERY_SECONDS:
+        if self._clock.now() - self._last_maintain >= MAINTAIN_EVERY_SECONDS:
             self.maintain()
 
     def _cut(self) -> None:
