@@ -203,18 +203,35 @@ def vector_vector(op: str, lhs: Vector, rhs: Vector, m: Matching) -> Vector:
         table = _signature_table(many, m) if m.on else table.drop(m.labels)
     drop = np.ones(n, dtype=bool) if changes_schema else many.drop_name.copy()
     if m.include:
-        unique = table.unique and not any(table.column(name).any() for name in m.include)
+        before = table
         table, present, origin = _include(table, m.include, one, match, present, partner)
         if len(origin) < n or partner is None:
             values, drop, matched = values[origin], drop[origin], matched[origin]
             many_ids = many_ids[origin]
-        if unique and bool(np.all(origin[1:] > origin[:-1])):
-            # Labels added to distinct label sets that lacked them keep them distinct.
+        if _kept_distinct(before, table, m.include, origin):
             table = table.distinct()
     _check_unique(table, matched if m.card == "one-to-one" else present, many_ids, m)
     vec = Vector(table, np.where(present, values, 0.0), present, drop)
     kept = present.any(axis=1)
     return vec if kept.all() else vec.take(kept)
+
+
+def _kept_distinct(
+    before: LabelTable, after: LabelTable, include: Sequence[str], origin: I64
+) -> bool:
+    """Whether rows of a distinct table stay distinct once ``group_left/right`` copied
+    labels into them (row ``i`` of ``after`` is row ``origin[i]`` of ``before``): each
+    row at most once, and each copied label either one the rows all lacked or the value
+    they already had (``group_left(node)`` onto cAdvisor series, which carry their
+    node). Two rows made equal would then have been equal before. This spares the
+    uniqueness checks a grouping of every row."""
+    if not before.unique or not bool(np.all(origin[1:] > origin[:-1])):
+        return False
+    for name in dict.fromkeys(include):
+        had = before.column(name)
+        if had.any() and not np.array_equal(after.column(name), had[origin]):
+            return False
+    return True
 
 
 def _pick(many: Vector, one: Vector, m: Matching, swapped: bool) -> tuple[I64, I64]:

@@ -238,3 +238,43 @@ def test_columns_and_per_series_selection_agree(memory_store: MemoryStore) -> No
         np.testing.assert_array_equal(x.values, y.values)
     # The copied zone changes half-way: rows split by what they copy.
     assert {dict(s.labels).get("zone") for s in a.series} == {"z0", "z1", None}
+
+
+def _containers(
+    memory_store: MemoryStore, series: list[tuple[str, str, str]], nodes: dict[str, str]
+) -> Engine:
+    """cAdvisor-like series that carry a node (pod, container, node), and pods' nodes as
+    kube_pod_info has them (``nodes``: pod -> node)."""
+    samples = [
+        ({"__name__": "mem", "pod": p, "container": c, "node": n}, 0, 1.0) for p, c, n in series
+    ]
+    samples += [({"__name__": "info", "pod": p, "node": n}, 0, 1.0) for p, n in nodes.items()]
+    return Engine(memory_store(samples))
+
+
+@pytest.mark.parametrize("node", ["n1", "n3"])
+def test_a_copied_label_that_makes_rows_equal_is_an_error(
+    memory_store: MemoryStore, node: str
+) -> None:
+    # Pod a's container x on two nodes (a pod of that name rescheduled): copying the pod's
+    # node onto both makes them one label set, as Prometheus reports, whether it is one of
+    # the nodes they had or another.
+    engine = _containers(memory_store, [("a", "x", "n1"), ("a", "x", "n2")], {"a": node})
+    with pytest.raises(EvaluationError, match="grouping labels must ensure unique matches"):
+        engine.instant("mem * on (pod) group_left (node) info", 0)
+
+
+@pytest.mark.parametrize("nodes", [{"a": "n1", "b": "n2"}, {"a": "n4", "b": "n5"}])
+def test_copied_labels_keep_distinct_rows_distinct(
+    memory_store: MemoryStore, nodes: dict[str, str]
+) -> None:
+    # The nodes the series carry, or others.
+    series = [("a", "x", "n1"), ("a", "y", "n1"), ("b", "x", "n2")]
+    engine = _containers(memory_store, series, nodes)
+    result = engine.instant("mem * on (pod) group_left (node) info", 0)
+    got = sorted(
+        (dict(s.labels)["pod"], dict(s.labels)["container"], dict(s.labels)["node"])
+        for s in result.series
+    )
+    assert got == [("a", "x", nodes["a"]), ("a", "y", nodes["a"]), ("b", "x", nodes["b"])]
+    assert all("__name__" not in dict(s.labels) for s in result.series)
