@@ -225,12 +225,15 @@ def newest_rows(
                 left = np.flatnonzero(open_)
         part = read_part(sources[rank], sids if left is None else sids[left], start_ms, end_ms)
         some = part.hi > part.lo
-        pos = part.pos[some] if left is None else left[part.pos[some]]
-        rows = part.hi[some] - 1
+        pos, rows = (part.pos, part.hi - 1) if some.all() else (part.pos[some], part.hi[some] - 1)
+        if left is not None:
+            pos = left[pos]
         t = part.times(rows)
-        later = (t > best_t[pos]) | ((t == best_t[pos]) & (rank > best_by[pos]))
-        pos, rows = pos[later], rows[later]
-        best_t[pos] = t[later]
+        if k:
+            later = (t > best_t[pos]) | ((t == best_t[pos]) & (rank > best_by[pos]))
+            pos, rows, t = pos[later], rows[later], t[later]
+        # (The first source read finds nothing before it: each of its rows is the newest.)
+        best_t[pos] = t
         best_v[pos] = part.values[rows]
         best_by[pos] = rank
     return _one_row_each(sids, best_by >= 0, best_t, best_v)
