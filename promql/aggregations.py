@@ -39,11 +39,17 @@ def group_labels(labels: Labels, names: Sequence[str], without: bool) -> Labels:
 
 
 def _groups(vec: Vector, names: Sequence[str], without: bool) -> tuple[LabelTable, I64]:
+    keys, first, ids = _group_rows(vec, names, without)
+    return keys.take(first).distinct(), ids
+
+
+def _group_rows(vec: Vector, names: Sequence[str], without: bool) -> tuple[LabelTable, I64, I64]:
+    """The rows' group keys, the first row of each group and each row's group."""
     # Names marked for removal still partition groups (``by (__name__)``), as with
     # Prometheus' delayed name removal.
     keys = vec.table.drop([*names, METRIC_NAME]) if without else vec.table.keep(names)
     first, ids = keys.factorize()
-    return keys.take(first).distinct(), ids
+    return keys, first, ids
 
 
 def aggregate(
@@ -198,14 +204,15 @@ def _check_k(k: F64) -> None:
 
 def _select_k(op: str, vec: Vector, k: F64, names: Sequence[str], without: bool) -> Vector:
     _check_k(k)
-    keys, ids = _groups(vec, names, without)
+    _, first, ids = _group_rows(vec, names, without)
     n, steps = vec.present.shape
-    if len(keys) == n:
+    if len(first) == n:
         # A group per series (the usual de-duplicating ``topk by (...) (1, ...)``): each
         # series is its group's best, in series order.
         chosen = vec.present & (np.floor(k) >= 1)[None, :]
+        out = Vector(vec.table, vec.values, chosen, vec.drop_name)
         keep = chosen.any(axis=1)
-        return Vector(vec.table, vec.values, chosen, vec.drop_name).take(np.flatnonzero(keep))
+        return out if keep.all() else out.take(np.flatnonzero(keep))
     chosen = np.zeros((n, steps), dtype=bool)
     rank = np.zeros((n, steps), dtype=np.int64)
     limit = np.floor(k).astype(np.int64)
