@@ -16,6 +16,7 @@ kept selection. The index is used under its owner's lock, and so is what it keep
 
 from __future__ import annotations
 
+import itertools
 import sys
 from array import array
 from collections import OrderedDict
@@ -232,32 +233,38 @@ class SeriesIndex:
         return out
 
     def _add_postings(self, names: IdArray, values: IdArray, sids: IdArray) -> None:
-        """Append the ids (all above any listed) to the postings of their pairs."""
-        order = np.lexsort((sids, values, names))
-        names, values, sids = names[order], values[order], sids[order]
-        new = np.ones(len(names), dtype=bool)
-        new[1:] = (names[1:] != names[:-1]) | (values[1:] != values[:-1])
+        """Append the ids (ascending, all above any listed) to the postings of their pairs."""
+        # One key per pair (name and value codes are not negative); a stable sort keeps
+        # each pair's ids ascending.
+        key = (names.astype(np.int64) << 32) | values.astype(np.int64)
+        order = np.argsort(key, kind="stable")
+        key, sids = key[order], sids[order]
+        new = np.ones(len(key), dtype=bool)
+        new[1:] = key[1:] != key[:-1]
         firsts = np.flatnonzero(new)
         # Each pair's ids as a slice of one buffer: no numpy slice and no conversion per
         # pair (a round's first ALERTS are tens of thousands of pairs of a few ids each).
         raw = sids.astype(np.int32, copy=False).tobytes()
-        bounds = (np.append(firsts, len(names)) * 4).tolist()
-        name_at = names[firsts]
-        texts = self.strings.values()[values[firsts]].tolist()
-        postings_of = {
-            int(n): self._postings.setdefault(self._names[n], {}) for n in distinct(name_at)
-        }
-        for name_id, text, a, b in zip(name_at.tolist(), texts, bounds, bounds[1:], strict=False):
-            postings = postings_of[name_id]
-            ids = postings.get(text)
-            if ids is None:
-                postings[text] = array("i", raw[a:b])
-                continue
-            try:
-                ids.frombytes(raw[a:b])
-            except BufferError:
-                # A view still pins the buffer (see :func:`_grown`): extend a copy.
-                postings[text] = _extended(ids, sids[a // 4 : b // 4])
+        bounds = (np.append(firsts, len(key)) * 4).tolist()
+        first_keys = key[firsts]
+        texts = self.strings.values()[first_keys & 0xFFFFFFFF].tolist()
+        # The pairs of one name lie side by side: one map of postings for each run.
+        name_at = first_keys >> 32
+        cuts = [0, *(np.flatnonzero(name_at[1:] != name_at[:-1]) + 1).tolist(), len(firsts)]
+        for lo, hi in itertools.pairwise(cuts):
+            postings = self._postings.setdefault(self._names[int(name_at[lo])], {})
+            get = postings.get
+            ends = bounds[lo + 1 : hi + 1]
+            for text, a, b in zip(texts[lo:hi], bounds[lo:hi], ends, strict=True):
+                ids = get(text)
+                if ids is None:
+                    postings[text] = array("i", raw[a:b])
+                    continue
+                try:
+                    ids.frombytes(raw[a:b])
+                except BufferError:
+                    # A view still pins the buffer (see :func:`_grown`): extend a copy.
+                    postings[text] = _extended(ids, sids[a // 4 : b // 4])
 
     def _name_id(self, name: str) -> int:
         name_id = self._name_ids.get(name)
