@@ -236,6 +236,8 @@ class SeriesIndex:
         """Append the ids (ascending, all above any listed) to the postings of their pairs."""
         # One key per pair (name and value codes are not negative); a stable sort keeps
         # each pair's ids ascending.
+        if not len(names):
+            return  # label sets without labels: no pairs
         key = (names.astype(np.int64) << 32) | values.astype(np.int64)
         order = np.argsort(key, kind="stable")
         key, sids = key[order], sids[order]

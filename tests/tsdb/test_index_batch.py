@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from runtime.clock import VirtualClock
 from tsdb import Matcher, Store, StoreSettings, make_labels
+from tsdb.index import SeriesIndex
 from tsdb.labels import InvalidLabels, Labels
 from tsdb.store import SeriesLimitExceeded
 
@@ -161,3 +162,11 @@ def test_a_batch_said_distinct_is_made_as_any_other(
     assert made.tolist() == checked.refs(batch).tolist()
     assert trusted.refs(batch, distinct=True).tolist() == made.tolist()
     _same_label_codes(trusted, checked)
+
+
+def test_many_label_sets_without_labels_are_registered() -> None:
+    # No label pairs at all: nothing to add to the postings, and the ids still given.
+    index = SeriesIndex()
+    assert index.add_many([()]).tolist() == [0]
+    assert index.add_many([(("__name__", "up"),)]).tolist() == [1]
+    assert index.get(()) == 0
