@@ -115,7 +115,7 @@ def evaluation_round(
         ("rule groups / rules", f"{len(groups)} / {rules}"),
         (
             "evaluation round, steady (best)",
-            f"{min(times):.2f} s, {min(r.cpu_seconds for r in steady):.2f} CPU s   "
+            f"{min(times):.2f} s, {min(cpu):.2f} CPU s   "
             f"(rounds, s/CPU s: {each}; "
             f"peak memory +{max(peaks, default=0) / 2**20:,.0f} MiB)",
         ),
