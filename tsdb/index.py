@@ -8,6 +8,11 @@ the label sets of many series come out as one integer matrix instead of a tuple 
 Series with the same label names share a *schema* (the tuple of name ids): the label sets
 of the series of one schema are a gather of fixed-width runs, with no per-pair scatter.
 
+Postings of a label name are made when a selection first reads that name (from the pairs
+kept as integers), and kept up to date from then on. Rules and dashboards match on a few
+names (the metric's, ``job``, ``namespace``); the names with the most values (``pod``,
+``uid``, ``id``) would cost a list of ids per value, made one by one as series come.
+
 Rule groups select the same series every round. A selection is kept with the number of
 series ids given out when it was made; asked again, only the series added since are
 tested against the matchers and appended (ids only grow). Removing series forgets every
@@ -20,9 +25,10 @@ import itertools
 import sys
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -37,6 +43,7 @@ IdArray = npt.NDArray[np.int32]
 CodeMatrix = npt.NDArray[np.int32]
 
 _EMPTY: IdArray = np.empty(0, dtype=np.int32)
+_NO_POSTINGS: Mapping[str, array[int]] = MappingProxyType({})
 # Up to this many candidates, a matcher is tested on each candidate's value; beyond it,
 # on the label's postings.
 _FILTER_BELOW = 100_000
@@ -61,6 +68,8 @@ class SeriesIndex:
         self._ids: StaysTracked[Labels, int] = StaysTracked()
         self._labels: StaysTracked[int, Labels] = StaysTracked()
         self._postings: dict[str, dict[str, array[int]]] = {}
+        # The names whose postings are made (see _postings_of).
+        self._read_names: set[str] = set()
         # One tuple per (name, value) pair in use, which every label set holding it shares:
         # series come one by one from scrapes, and a pair tuple each cost more than the
         # rest of the index (a pod's seven labels repeat across its hundreds of series).
@@ -106,7 +115,10 @@ class SeriesIndex:
         self._ids[labels] = sid
         self._labels[sid] = labels
         self._all.extend((sid,))
+        read = self._read_names
         for name, value in labels:
+            if name not in read:
+                continue
             values = self._postings.setdefault(name, {})
             ids = values.get(value)
             values[value] = array("i", (sid,)) if ids is None else _appended(ids, sid)
@@ -233,7 +245,12 @@ class SeriesIndex:
         return out
 
     def _add_postings(self, names: IdArray, values: IdArray, sids: IdArray) -> None:
-        """Append the ids (ascending, all above any listed) to the postings of their pairs."""
+        """Append the ids (ascending, all above any listed) to the postings of their pairs,
+        for the names whose postings are made."""
+        read = [self._name_ids[name] for name in self._read_names if name in self._name_ids]
+        if len(read) < len(self._names):
+            kept = np.isin(names, read)
+            names, values, sids = names[kept], values[kept], sids[kept]
         # One key per pair (name and value codes are not negative); a stable sort keeps
         # each pair's ids ascending.
         if not len(names):
@@ -267,6 +284,30 @@ class SeriesIndex:
                 except BufferError:
                     # A view still pins the buffer (see :func:`_grown`): extend a copy.
                     postings[text] = _extended(ids, sids[a // 4 : b // 4])
+
+    def _postings_of(self, name: str) -> Mapping[str, array[int]]:
+        """The postings of a label name's values, made from the pairs of the live series
+        when the name is first read."""
+        if name not in self._read_names:
+            self._read_names.add(name)
+            name_id = self._name_ids.get(name)
+            if name_id is not None:
+                rows = np.flatnonzero(self._pair_names.view() == name_id)
+                # Each pair's series: the last whose pairs start at or before it.
+                found = np.searchsorted(self._pair_start.view(), rows, side="right") - 1
+                owners: IdArray = found.astype(np.int32)
+                if self._dead_pairs:
+                    live = self._live()[owners]
+                    rows, owners = rows[live], owners[live]
+                names = np.full(len(rows), name_id, dtype=np.int32)
+                self._add_postings(names, self._pair_values.view()[rows], owners)
+        return self._postings.get(name, _NO_POSTINGS)
+
+    def _live(self) -> npt.NDArray[np.bool_]:
+        """Per id, whether the series is known (forgotten ones keep their pairs a while)."""
+        live = np.zeros(self.next_id, dtype=bool)
+        live[self._all.view()] = True
+        return live
 
     def _name_id(self, name: str) -> int:
         name_id = self._name_ids.get(name)
@@ -318,6 +359,11 @@ class SeriesIndex:
             for pair in labels:
                 by_pair.setdefault(pair, []).append(sid)
         for (name, value), dead in by_pair.items():
+            if name not in self._read_names:
+                # No postings to leave. The shared pair goes: were the value still held, a
+                # new series holding it makes its own.
+                self._pairs.pop((name, value), None)
+                continue
             values = self._postings[name]
             left = _without(values[value], dead)
             if left:
@@ -343,8 +389,7 @@ class SeriesIndex:
     def _compact_pairs(self) -> None:
         """Drop the pairs of forgotten series; their ids own none and have no schema."""
         starts = self._pair_start.view()
-        live = np.zeros(self.next_id, dtype=bool)
-        live[self._all.view()] = True
+        live = self._live()
         rows = concat_ranges(starts[:-1][live], starts[1:][live])
         widths = np.where(live, np.diff(starts), 0)
         self._pair_start = Column(np.int64, np.concatenate(([0], np.cumsum(widths))))
@@ -373,7 +418,7 @@ class SeriesIndex:
         metrics, first = np.unique(codes[:, list(names).index(METRIC_NAME)], return_index=True)
         if not metrics.all():
             return False
-        held = self._postings.get(METRIC_NAME, {})
+        held = self._postings_of(METRIC_NAME)
         for code, row in zip(metrics.tolist(), first.tolist(), strict=True):
             # A negative code: a name the strings did not know when it was coded.
             name = self.strings.value(code) if code > 0 else dict(label_sets[row])[METRIC_NAME]
@@ -383,11 +428,16 @@ class SeriesIndex:
 
     def label_names(self) -> list[str]:
         """Every label name in use, sorted."""
-        return sorted(self._postings)
+        names = self._pair_names.view()
+        if self._dead_pairs:
+            starts = self._pair_start.view()
+            names = names[np.repeat(self._live(), np.diff(starts))]
+        held = np.flatnonzero(np.bincount(names, minlength=len(self._names)))
+        return sorted(self._names[i] for i in held.tolist())
 
     def label_values(self, name: str) -> list[str]:
         """Every value of a label name, sorted."""
-        return sorted(self._postings.get(name, {}))
+        return sorted(self._postings_of(name))
 
     def select(self, matchers: Sequence[Matcher]) -> IdArray:
         """Ids of the series matching every matcher, sorted (read-only).
@@ -419,7 +469,7 @@ class SeriesIndex:
         best: IdArray | None = None
         for m in matchers:
             if m.type is MatchType.EQUAL and m.value != "":
-                ids = _view(self._postings.get(m.name, {}).get(m.value, array("i")))
+                ids = _view(self._postings_of(m.name).get(m.value, array("i")))
                 tail = ids[position(ids, first) :]
                 if best is None or len(tail) < len(best):
                     best = tail
@@ -458,7 +508,7 @@ class SeriesIndex:
                 # for this matcher and the rest, reading where their labels are once.
                 return self._filter(result, ordered[i:])
             elif m.type is MatchType.EQUAL and m.value != "":
-                ids = self._postings.get(m.name, {}).get(m.value)
+                ids = self._postings_of(m.name).get(m.value)
                 result = _intersect(result, _view(ids)) if ids else _EMPTY
             else:
                 result = _intersect(result, self._matching(m))
@@ -470,7 +520,7 @@ class SeriesIndex:
         """Order of evaluation: short equality postings first, then other matchers that
         need the label, then those that also match series without it."""
         if m.type is MatchType.EQUAL and m.value != "":
-            return 0, len(self._postings.get(m.name, {}).get(m.value, ()))
+            return 0, len(self._postings_of(m.name).get(m.value, ()))
         return (2, 0) if m.matches("") else (1, 0)
 
     def _filters(self, candidates: IdArray, m: Matcher) -> bool:
@@ -481,7 +531,7 @@ class SeriesIndex:
         if n <= _FILTER_BELOW:
             return True
         if m.type is MatchType.EQUAL and m.value != "":
-            return n * 4 < len(self._postings.get(m.name, {}).get(m.value, ()))
+            return n * 4 < len(self._postings_of(m.name).get(m.value, ()))
         return n * 8 < len(self._all)
 
     def _filter(self, sids: IdArray, matchers: Sequence[Matcher]) -> IdArray:
@@ -621,7 +671,7 @@ class SeriesIndex:
         return names, matrix
 
     def _matching(self, m: Matcher) -> IdArray:
-        values = self._postings.get(m.name, {})
+        values = self._postings_of(m.name)
         if m.type is MatchType.EQUAL and m.value != "":
             ids = values.get(m.value)
             return _as_ids(ids) if ids else _EMPTY
