@@ -79,6 +79,9 @@ class SeriesIndex:
         self.strings = StringTable()
         self._name_ids: dict[str, int] = {}
         self._names: list[str] = []
+        # Per name id, a pair row before which the name has no pairs: a name first read
+        # long after it first came (ALERTS' alertname) is looked for among later pairs only.
+        self._name_since: list[int] = []
         # Each series' label pairs, as name ids and value codes, from _pair_start[sid]; read
         # without the store's lock (columns that views stay valid for).
         self._pair_start = Column(np.int64, [0])
@@ -292,7 +295,8 @@ class SeriesIndex:
             self._read_names.add(name)
             name_id = self._name_ids.get(name)
             if name_id is not None:
-                rows = np.flatnonzero(self._pair_names.view() == name_id)
+                since = self._name_since[name_id]
+                rows = np.flatnonzero(self._pair_names.view()[since:] == name_id) + since
                 # Each pair's series: the last whose pairs start at or before it.
                 found = np.searchsorted(self._pair_start.view(), rows, side="right") - 1
                 owners: IdArray = found.astype(np.int32)
@@ -314,6 +318,7 @@ class SeriesIndex:
         if name_id is None:
             name_id = self._name_ids[name] = len(self._names)
             self._names.append(sys.intern(name))
+            self._name_since.append(len(self._pair_names))
         return name_id
 
     def _schema_id(self, schema: tuple[int, ...]) -> int:
@@ -397,6 +402,7 @@ class SeriesIndex:
         self._pair_values = Column(np.int32, self._pair_values.view()[rows])
         self._schema_of = Column(np.int32, np.where(live, self._schema_of.view(), -1))
         self._dead_pairs = 0
+        self._name_since = [0] * len(self._names)
 
     def all_ids(self) -> IdArray:
         """Every live series id, sorted."""
