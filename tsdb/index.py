@@ -82,6 +82,8 @@ class SeriesIndex:
         # Per name id, a pair row before which the name has no pairs: a name first read
         # long after it first came (ALERTS' alertname) is looked for among later pairs only.
         self._name_since: list[int] = []
+        # Per name id, how many pairs of live series have it: the names in use.
+        self._name_pairs: list[int] = []
         # Each series' label pairs, as name ids and value codes, from _pair_start[sid]; read
         # without the store's lock (columns that views stay valid for).
         self._pair_start = Column(np.int64, [0])
@@ -175,6 +177,7 @@ class SeriesIndex:
             at = (ends - widths)[rows][:, None] + np.arange(len(names))
             pair_names[at] = name_ids
             pair_values[at] = codes
+        self._count_pairs(pair_names, 1)
         made = sids.tolist()
         self._ids.update(zip(label_sets, made, strict=True))
         self._labels.update(zip(made, label_sets, strict=True))
@@ -319,6 +322,7 @@ class SeriesIndex:
             name_id = self._name_ids[name] = len(self._names)
             self._names.append(sys.intern(name))
             self._name_since.append(len(self._pair_names))
+            self._name_pairs.append(0)
         return name_id
 
     def _schema_id(self, schema: tuple[int, ...]) -> int:
@@ -344,6 +348,9 @@ class SeriesIndex:
         self._pair_names.extend(schema)
         self._pair_values.extend(pair_values)
         self._pair_start.extend((len(self._pair_names),))
+        counts = self._name_pairs
+        for name_id in schema:
+            counts[name_id] += 1
         schema_id = self._schema_id(tuple(schema))
         self._schema_of.extend((schema_id,))
         self.next_id = sid + 1
@@ -388,6 +395,7 @@ class SeriesIndex:
         starts = self._pair_start.view()
         ids = np.array(gone, dtype=np.int64)
         self._dead_pairs += int((starts[ids + 1] - starts[ids]).sum())
+        self._count_pairs(self._pair_names.view()[concat_ranges(starts[ids], starts[ids + 1])], -1)
         if self._dead_pairs * 4 > len(self._pair_names):
             self._compact_pairs()
 
@@ -434,12 +442,14 @@ class SeriesIndex:
 
     def label_names(self) -> list[str]:
         """Every label name in use, sorted."""
-        names = self._pair_names.view()
-        if self._dead_pairs:
-            starts = self._pair_start.view()
-            names = names[np.repeat(self._live(), np.diff(starts))]
-        held = np.flatnonzero(np.bincount(names, minlength=len(self._names)))
-        return sorted(self._names[i] for i in held.tolist())
+        return sorted(name for name, n in zip(self._names, self._name_pairs, strict=True) if n)
+
+    def _count_pairs(self, name_ids: IdArray, sign: int) -> None:
+        """Add (or take back) pairs of these name ids to the counts of names in use."""
+        counts = self._name_pairs
+        for name_id, n in enumerate(np.bincount(name_ids, minlength=len(counts)).tolist()):
+            if n:
+                counts[name_id] += sign * n
 
     def label_values(self, name: str) -> list[str]:
         """Every value of a label name, sorted."""
