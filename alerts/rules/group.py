@@ -67,6 +67,7 @@ _Entry = tuple[Labels, Labels, Found, _Prepared | None]
 _found: Callable[[tuple[Labels | Notes, float]], Found] = functools.partial(tuple.__new__, Found)
 # An entry's alert labels and what it found.
 _key_and_found: Callable[[_Entry], tuple[Labels, Found]] = operator.itemgetter(1, 2)
+_key_of: Callable[[_Entry], Labels] = operator.itemgetter(1)
 
 
 @dataclass
@@ -129,6 +130,8 @@ class _Seen:
     coded: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     values: F64 = field(default_factory=lambda: np.zeros(0))
     entries: list[_Entry] = field(default_factory=list)
+    # Whether :attr:`values` moved on since the entries' own (see _values_moved).
+    behind: bool = False
 
 
 def written_metrics(spec: GroupSpec) -> set[str]:
@@ -333,6 +336,14 @@ class GroupState:
         if pure and self._noted[i] and self._same_alerts(i, known, hits):
             self._moved[i] = self._values_moved(i, rule, seen, known, values, ts, fresh)
             return
+        if seen.behind:
+            # Rows found unchanged reuse their entry whole: it takes the value they hold.
+            last = [
+                (labels, key, _found((found[0], value)), prepared)
+                for (labels, key, found, prepared), value in zip(
+                    last, seen.values.tolist(), strict=True
+                )
+            ]
         misses = np.flatnonzero(~hits)
         missed = dict(zip(misses.tolist(), table.take(misses).tuples(), strict=True))
         if missed and last:
@@ -394,7 +405,7 @@ class GroupState:
             )
         if pure:
             seen.coded = seen.rows.remember(table)
-            seen.values, seen.entries = values, entries
+            seen.values, seen.entries, seen.behind = values, entries, False
         self._moved[i] = True  # until step returns
         self._moved[i] = step(
             self.alerts[i],
@@ -432,15 +443,14 @@ class GroupState:
         alerts may fire (:func:`step_values`); returns whether one fired."""
         moving = np.flatnonzero(~_unchanged(values, seen.values[known]))
         entries = seen.entries
-        moves = []
-        for o, value in zip(known[moving].tolist(), values[moving].tolist(), strict=True):
-            # The entry as a full evaluation would make it: the same, with the new value.
-            labels, key, found, prepared = entries[o]
-            entries[o] = (labels, key, _found((found[0], value)), prepared)
-            moves.append((key, value))
+        # The entries keep the values they were made with: a full evaluation, the only
+        # reader of those, takes them from :attr:`_Seen.values` (most values move at every
+        # evaluation, and the entries are rebuilt only when the alerts change).
+        keys = list(map(_key_of, map(entries.__getitem__, known[moving].tolist())))
         kept = seen.values.copy()
         kept[known] = values
-        seen.values = kept
+        seen.values, seen.behind = kept, True
+        moves = zip(keys, values[moving].tolist(), strict=True)
         return step_values(self.alerts[i], moves, ts, rule.for_ms, self.spec.limit, fresh)
 
     def _alerts_written(self, ctx: EvalContext, i: int) -> tuple[I32, F64]:
