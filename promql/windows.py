@@ -92,37 +92,40 @@ def per_window(
     return out, present
 
 
-def window_members(m: Matrix, windows: I64) -> tuple[I64, I64]:
-    """The samples of some windows (flat indices into ``m.lo``) laid end to end: for each
-    sample, its window's position in ``windows`` and its index in ``m.ts``."""
-    lo, hi = m.lo.ravel()[windows], m.hi.ravel()[windows]
-    owner = np.repeat(np.arange(len(windows), dtype=np.int64), hi - lo)
-    return owner, concat_ranges(lo, hi)
-
-
 def regression(m: Matrix, at_ms: F64, min_samples: int = 2) -> tuple[F64, F64, Mask]:
     """Least-squares slope (per second) and intercept at ``at_ms[i, t]`` of every window
-    with at least ``min_samples`` samples; a window of equal values has slope 0."""
+    with at least ``min_samples`` (at least one) samples; a window of equal values has
+    slope 0."""
     slope = np.zeros(m.lo.shape)
     intercept = np.zeros(m.lo.shape)
-    ok = m.counts >= min_samples
+    ok = m.counts >= max(1, min_samples)
     windows = np.flatnonzero(ok)
     if not len(windows):
         return slope, intercept, ok
-    owner, idx = window_members(m, windows)
-    n = (m.hi.ravel() - m.lo.ravel())[windows].astype(np.float64)
-    x = (m.ts[idx].astype(np.float64) - at_ms.ravel()[windows][owner]) / 1000.0
-    y = m.vals[idx]
+    lo, hi = m.lo.ravel()[windows], m.hi.ravel()[windows]
+    counts = (hi - lo).astype(np.int64)
+    # The windows' samples laid end to end, window i from starts[i]: sums by window are
+    # then sums of runs, which add.reduceat makes without a scatter.
+    starts = np.cumsum(counts) - counts
+    if int(starts[-1] + counts[-1]) == len(m.ts) and bool((lo == starts).all()):
+        # One window per series, of all its samples (an instant query): no gather.
+        x, y = m.ts.astype(np.float64), m.vals
+    else:
+        idx = concat_ranges(lo, hi)
+        x, y = m.ts[idx].astype(np.float64), m.vals[idx]
+    n = counts.astype(np.float64)
+    x -= np.repeat(at_ms.ravel()[windows], counts)
+    x /= 1000.0
     # Two passes, as the per-window code did: means first, then centred sums.
-    mx = np.bincount(owner, weights=x, minlength=len(windows)) / n
-    my = np.bincount(owner, weights=y, minlength=len(windows)) / n
-    dx = x - mx[owner]
-    cov = np.bincount(owner, weights=dx * (y - my[owner]), minlength=len(windows))
-    var = np.bincount(owner, weights=dx * dx, minlength=len(windows))
+    mx = np.add.reduceat(x, starts) / n
+    my = np.add.reduceat(y, starts) / n
+    dx = x - np.repeat(mx, counts)
+    cov = np.add.reduceat(dx * (y - np.repeat(my, counts)), starts)
+    var = np.add.reduceat(dx * dx, starts)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.where(var != 0, cov / var, np.nan)
-    first = y[np.r_[0, np.cumsum(n.astype(np.int64))[:-1]]]
-    same = np.bincount(owner, weights=(y != first[owner]), minlength=len(windows)) == 0
+    first = y[starts]
+    same = ~np.logical_or.reduceat(y != np.repeat(first, counts), starts)
     s = np.where(same, 0.0, s)
     b = np.where(same, first, my - s * mx)
     slope.ravel()[windows] = s
