@@ -14,6 +14,7 @@ from promql.errors import (
     QueryTimeout,
 )
 from promql.parse import parse
+from promql.repeat import RepeatCache
 from promql.results import QueryResult, SeriesResult, VectorColumns
 from promql.selection import Querier
 from promql.settings import PromQLSettings
@@ -28,6 +29,7 @@ __all__ = [
     "Querier",
     "QueryResult",
     "QueryTimeout",
+    "RepeatCache",
     "SeriesResult",
     "VectorColumns",
     "parse",

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from promql.errors import LimitExceeded, QueryTimeout
 from promql.forecast import SeriesForecaster
 from promql.labelsets import Strings
 from promql.settings import PromQLSettings
 from promql.shared import SharedResults
-from promql.values import I64
+from promql.values import I64, Value
+
+if TYPE_CHECKING:
+    from promql.repeat import RepeatCache
 
 
 @dataclass
@@ -51,6 +55,11 @@ class EvalContext:
     strings: Strings = field(default_factory=Strings)
     shared: SharedResults | None = None
     forecaster: SeriesForecaster | None = None
+    # Values kept from the last evaluation of the query (instant queries of rule groups).
+    repeat: RepeatCache | None = None
+    # Values of selectors already evaluated, by node id, while a repeat check evaluates
+    # the subexpression above them.
+    given: dict[int, Value] | None = None
 
     def with_times(self, times: I64) -> EvalContext:
         """The same evaluation at other steps (subqueries, ``@``, ``offset``); the budget

@@ -25,6 +25,7 @@ from promql.forecast import SeriesForecaster
 from promql.functions import lookup
 from promql.labels_functions import merge_same_labels
 from promql.parse import parse
+from promql.repeat import RepeatCache
 from promql.results import (
     QueryResult,
     instant_result,
@@ -80,10 +81,18 @@ class Engine:
         """An engine over the same querier and forecaster with other settings."""
         return Engine(self.querier, settings, self.forecaster)
 
-    def instant(self, text: str, at_ms: int, shared: SharedResults | None = None) -> QueryResult:
+    def instant(
+        self,
+        text: str,
+        at_ms: int,
+        shared: SharedResults | None = None,
+        repeat: RepeatCache | None = None,
+    ) -> QueryResult:
         """Evaluate ``text`` at one time; with ``shared``, reuse (and keep) the values of
-        subexpressions that other queries of the same round evaluated."""
+        subexpressions that other queries of the same round evaluated; with ``repeat``,
+        those of its last evaluation whose selectors give the same as then."""
         ctx = self._context(text, np.array([at_ms], dtype=np.int64), at_ms, at_ms, False, shared)
+        ctx.repeat = repeat
         value = self._evaluate(text, ctx)
         result = instant_result(value, at_ms)
         result.annotations = ctx.annotations
@@ -164,6 +173,36 @@ class Engine:
 
     def _eval(self, node: Any, ctx: EvalContext) -> Value:
         ctx.check_deadline()
+        if ctx.given is not None:
+            given = ctx.given.get(id(node))
+            if given is not None:
+                return given
+        if ctx.repeat is not None:
+            leaves = ctx.repeat.leaves(node)
+            if leaves is not None:
+                return self._repeated(node, leaves, ctx.repeat, ctx)
+        return self._eval_shared(node, ctx)
+
+    def _repeated(
+        self, node: Any, leaves: tuple[Any, ...], repeat: RepeatCache, ctx: EvalContext
+    ) -> Value:
+        """``node``'s value, kept from the last evaluation if its selectors give the same."""
+        now = [self._eval_shared(leaf, ctx) for leaf in leaves]
+        kept = repeat.get(node, ctx.strings, now)
+        if kept is not None:
+            return kept
+        noted = len(ctx.annotations.warnings) + len(ctx.annotations.infos)
+        # Below a checked node no other is checked, and its selectors are not read twice.
+        ctx.repeat, ctx.given = None, {id(leaf): v for leaf, v in zip(leaves, now, strict=True)}
+        try:
+            value = self._eval_shared(node, ctx)
+        finally:
+            ctx.repeat, ctx.given = repeat, None
+        if len(ctx.annotations.warnings) + len(ctx.annotations.infos) == noted:
+            repeat.put(node, ctx.strings, now, value)
+        return value
+
+    def _eval_shared(self, node: Any, ctx: EvalContext) -> Value:
         shared = ctx.shared
         if shared is None or not isinstance(node, SHARED_NODES):
             return self._eval_node(node, ctx)

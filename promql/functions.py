@@ -30,20 +30,23 @@ Handler = Callable[[list[Value], EvalContext, Any], Value]
 
 @dataclass(frozen=True)
 class Function:
-    """A function the engine can call: its body, and whether it keeps ``__name__``."""
+    """A function the engine can call: its body, and whether its value depends on the
+    evaluation's times (not only on its arguments)."""
 
     name: str
     body: Handler
+    reads_time: bool = False
 
 
 FUNCTIONS: dict[str, Function] = {}
 
 
-def register(name: str) -> Callable[[Handler], Handler]:
-    """Add a function to :data:`FUNCTIONS` under ``name``."""
+def register(name: str, reads_time: bool = False) -> Callable[[Handler], Handler]:
+    """Add a function to :data:`FUNCTIONS` under ``name``; ``reads_time``: its value
+    depends on the evaluation's times or bounds, or on more than its arguments."""
 
     def wrap(body: Handler) -> Handler:
-        FUNCTIONS[name] = Function(name, body)
+        FUNCTIONS[name] = Function(name, body, reads_time)
         return body
 
     return wrap
@@ -161,7 +164,7 @@ def _pi(args: list[Value], ctx: EvalContext, node: Any) -> Value:
     return Scalar(np.full(ctx.steps, math.pi))
 
 
-@register("time")
+@register("time", reads_time=True)
 def _time(args: list[Value], ctx: EvalContext, node: Any) -> Value:
     return Scalar(ctx.times / 1000.0)
 
@@ -184,7 +187,7 @@ def _scalar_fn(args: list[Value], ctx: EvalContext, node: Any) -> Value:
     return Scalar(np.where(one, value, math.nan))
 
 
-@register("timestamp")
+@register("timestamp", reads_time=True)
 def _timestamp(args: list[Value], ctx: EvalContext, node: Any) -> Value:
     vec = _vec(args[0])
     if vec.sample_ts is not None:
@@ -214,7 +217,7 @@ def _date_part(name: str, part: Callable[[Any], F64]) -> None:
 
         return _map(vec, compute)
 
-    register(name)(body)
+    register(name, reads_time=True)(body)
 
 
 def _field(stamp: Any, unit: str, within: str) -> Any:
@@ -442,7 +445,7 @@ def _quantile_over_time(args: list[Value], ctx: EvalContext, node: Any) -> Value
     return rf.quantile_over_time(_scalar(args[0]), _mat(args[1]), ctx)
 
 
-@register("predict_linear")
+@register("predict_linear", reads_time=True)
 def _predict_linear(args: list[Value], ctx: EvalContext, node: Any) -> Value:
     return rf.predict_linear(_mat(args[0]), _scalar(args[1]), ctx.times)
 
@@ -455,27 +458,27 @@ def _des(args: list[Value], ctx: EvalContext, node: Any) -> Value:
 __all__ = ["FUNCTIONS", "Function", "drop_name", "lookup", "register"]
 
 
-@register("forecast")
+@register("forecast", reads_time=True)
 def _forecast(args: list[Value], ctx: EvalContext, node: Any) -> Value:
     return forecast(_mat(args[0]), _scalar(args[1]), ctx.forecaster, ctx.text)
 
 
-@register("start")
+@register("start", reads_time=True)
 def _start(args: list[Value], ctx: EvalContext, node: Any) -> Value:
     return Scalar(np.full(ctx.steps, ctx.query_start_ms / 1000.0))
 
 
-@register("end")
+@register("end", reads_time=True)
 def _end(args: list[Value], ctx: EvalContext, node: Any) -> Value:
     return Scalar(np.full(ctx.steps, ctx.query_end_ms / 1000.0))
 
 
-@register("range")
+@register("range", reads_time=True)
 def _range_fn(args: list[Value], ctx: EvalContext, node: Any) -> Value:
     return Scalar(np.full(ctx.steps, (ctx.query_end_ms - ctx.query_start_ms) / 1000.0))
 
 
-@register("step")
+@register("step", reads_time=True)
 def _step(args: list[Value], ctx: EvalContext, node: Any) -> Value:
     return Scalar(np.full(ctx.steps, ctx.query_step_ms / 1000.0))
 

@@ -301,6 +301,13 @@ class LabelTable:
         out[rows, self.names.index(METRIC_NAME)] = 0
         return LabelTable(self.names, out, self.strings)
 
+    def rebound(self, strings: Strings) -> LabelTable:
+        """The same table in another query over the same store; every code must be the
+        store's (none made up), so that it means the same string there."""
+        table = LabelTable(self.names, self.codes, strings, self._tuples, self.unique)
+        table._keys = self._keys
+        return table
+
     def in_strings(self, strings: Strings) -> LabelTable:
         """The same table with codes of another :class:`Strings`."""
         if strings is self.strings:

@@ -33,7 +33,7 @@ from alerts.rules.state import (
     to_send,
 )
 from alerts.rules.templates import Expander, Partial, QuerySample
-from promql import Engine, PromQLError, QueryResult
+from promql import Engine, PromQLError, QueryResult, RepeatCache
 from promql.labelsets import LabelTable, factorize
 from tsdb import STALE_NAN
 
@@ -178,6 +178,9 @@ class GroupState:
         self._moved = [True] * len(spec.rules)
         self._template_env: tuple[tuple[tuple[str, str], ...], str] | None = None
         self._written = written_metrics(spec)
+        # Subexpressions over series that did not change since the last evaluation (most
+        # of kube-state-metrics') keep their values.
+        self._repeat = RepeatCache()
 
     def adopt(self, old: GroupState) -> None:
         """Carry state over from the same group before a reload (rules matched by name+kind)."""
@@ -214,7 +217,7 @@ class GroupState:
             started = time.perf_counter()
             recorded: _Recorded | None = None
             try:
-                result = ctx.engine.instant(rule.expr, at, shared)
+                result = ctx.engine.instant(rule.expr, at, shared, self._repeat)
                 if rule.kind == "record":
                     recorded = self._record(rule, result, self.outputs[i])
                 else:
