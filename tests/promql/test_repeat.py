@@ -93,9 +93,8 @@ def test_kept_values_agree_with_fresh_ones(
     caches = {query: RepeatCache() for query in QUERIES}
     at = 0
     last: tuple[list[float], list[float], set[int]] | None = None
-    for k, step in enumerate(rounds):
-        if last is not None and repeats[k % len(repeats)]:
-            step = last
+    for k, drawn in enumerate(rounds):
+        step = last if last is not None and repeats[k % len(repeats)] else drawn
         at += MIN
         _write(store, at, *step)
         last = step
