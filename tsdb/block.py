@@ -116,6 +116,11 @@ class Block:
             hi = _search(self.offsets, lo, hi, end_ms - self.mint, right=True)
         return pos, lo, hi
 
+    def newest(self) -> tuple[I32, I64, F64]:
+        """Each series' last sample here: (ids, absolute times, values)."""
+        last = self.starts[1:] - 1
+        return self.sids, self.offsets[last].astype(np.int64) + self.mint, self.values[last]
+
     def columns(self) -> tuple[I32, I64, F64]:
         """All samples as (id, absolute timestamp, value) columns."""
         counts = np.diff(self.starts)

@@ -25,6 +25,7 @@ from tsdb.arrays import concat_ranges, windows
 from tsdb.block import Block
 from tsdb.codec import F64, I32, I64
 from tsdb.head import Head
+from tsdb.latest import UNKNOWN
 
 T = TypeVar("T", bound=np.generic)
 
@@ -237,6 +238,33 @@ def newest_rows(
         best_v[pos] = part.values[rows]
         best_by[pos] = rank
     return _one_row_each(sids, best_by >= 0, best_t, best_v)
+
+
+def newest_known(
+    sources: Sequence[Block | Head],
+    sids: I32,
+    start_ms: int,
+    end_ms: int,
+    known_t: I64,
+    known_v: F64,
+) -> Gathered | None:
+    """:func:`newest_rows`, given each series' newest sample of all (its time
+    :data:`~tsdb.latest.UNKNOWN` where not known): where that sample is not after
+    ``end_ms`` it is the answer, and only the other series are read from the sources."""
+    usable = (known_t != UNKNOWN) & (known_t <= end_ms)
+    found = usable & (known_t >= start_ms)
+    if usable.all():
+        return _one_row_each(sids, found, known_t, known_v)
+    rest = np.flatnonzero(~usable)
+    read = newest_rows(sources, sids[rest], start_ms, end_ms)
+    if read is None:
+        return _one_row_each(sids, found, known_t, known_v)
+    t, v = known_t.copy(), known_v.copy()
+    # The series read are some of those asked, in the same (sorted) order.
+    at = rest[np.searchsorted(sids[rest], read[0])]
+    t[at], v[at] = read[1], read[2]
+    found[at] = True
+    return _one_row_each(sids, found, t, v)
 
 
 def _one_row_each(sids: I32, found: npt.NDArray[np.bool_], t: I64, v: F64) -> Gathered | None:

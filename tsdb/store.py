@@ -91,6 +91,7 @@ from tsdb.gather import (
     disjoint,
     head_part,
     merge_runs,
+    newest_known,
     newest_rows,
     overlapping,
 )
@@ -104,6 +105,7 @@ from tsdb.labels import (
     make_labels,
     validate_labels,
 )
+from tsdb.latest import LatestSamples
 from tsdb.recordlog import (
     RecordWriter,
     frame,
@@ -250,6 +252,8 @@ class _Snapshot:
     blocks: list[Block]
     heads: list[Head]
     generation: int
+    # Each series' newest time and value, for a read of newest samples only.
+    latest: tuple[I64, F64] | None = None
 
 
 class Store:
@@ -268,6 +272,7 @@ class Store:
         self._alive = np.zeros(1024, dtype=bool)
         self._head = Head()
         self._blocks: list[Block] = []
+        self._latest = LatestSamples()
         self._next_block_id = 1
         self._segment = 0
         self._flushed_rows = 0
@@ -425,6 +430,7 @@ class Store:
             if not self._head.fits(ts_ms, ts_ms):
                 self._swap_head()
             self._head.append_one(sid, ts_ms, value)
+            self._latest.note_one(sid, ts_ms, value)
             self._samples_appended += 1
             self._check_full()
         for observe in self.append_observers:
@@ -458,6 +464,7 @@ class Store:
             fits = self._head.fits(lo, hi)
             if fits:
                 self._head.append(refs, ts, values)
+                self._latest.note(refs, ts, values)
                 self._samples_appended += n
                 self._check_full()
         if not fits:
@@ -566,7 +573,7 @@ class Store:
         for attempt in range(_READ_ATTEMPTS):
             last = attempt == _READ_ATTEMPTS - 1
             with self._lock if last else contextlib.nullcontext():
-                snap = self._snapshot(matchers)
+                snap = self._snapshot(matchers, newest)
                 rows = None if snap is None else self._select_rows(snap, start_ms, end_ms, newest)
                 if snap is None or rows is None:
                     return None
@@ -575,8 +582,9 @@ class Store:
                         return finish(rows)
         raise AssertionError("the last attempt reads under the lock")
 
-    def _snapshot(self, matchers: Sequence[Matcher]) -> _Snapshot | None:
-        """The ids that match and the sources to read them from, as of now."""
+    def _snapshot(self, matchers: Sequence[Matcher], newest: bool = False) -> _Snapshot | None:
+        """The ids that match and the sources to read them from, as of now; with
+        ``newest``, also their newest samples."""
         with self._lock:
             sids = self._index.select(matchers)
             if not len(sids):
@@ -584,7 +592,8 @@ class Store:
             heads = [e.head.frozen() for e in self._sealing]
             if self._head.count:
                 heads.append(self._head.frozen())
-            return _Snapshot(sids, self._blocks, heads, self.generation)
+            latest = self._latest.get(sids) if newest else None
+            return _Snapshot(sids, self._blocks, heads, self.generation, latest)
 
     def _select_rows(
         self, snap: _Snapshot, start_ms: int, end_ms: int, newest: bool = False
@@ -596,7 +605,10 @@ class Store:
         heads = [h for h in snap.heads if h.count and h.maxt >= start_ms and h.mint <= end_ms]
         if newest:
             # Blocks in write order (the order kept), then heads: of equal times, the later.
-            return newest_rows([*blocks, *heads], sids, start_ms, end_ms)
+            sources: list[Block | Head] = [*blocks, *heads]
+            if snap.latest is not None:
+                return newest_known(sources, sids, start_ms, end_ms, *snap.latest)
+            return newest_rows(sources, sids, start_ms, end_ms)
         spans = sorted([(b.mint, b.maxt) for b in blocks])
         spans.extend((h.mint, h.maxt) for h in heads)
         if not disjoint(spans):
@@ -939,6 +951,10 @@ class Store:
             self._write_block(new)
         with self._lock:
             self._publish([new] if new is not None else [], {b.id for b in old})
+            if new is None:
+                # Deleted samples may have been some series' newest: reads look for them.
+                for block in old:
+                    self._latest.forget(block.sids, block.maxt)
         if self._persistent:
             for b in old:
                 self._block_path(b.id).unlink(missing_ok=True)
@@ -977,7 +993,9 @@ class Store:
                 head_samples=sum(h.count for h in heads),
                 block_samples=sum(b.num_samples for b in self._blocks),
                 blocks=len(self._blocks),
-                memory_bytes=sum(h.nbytes for h in heads) + sum(b.nbytes for b in self._blocks),
+                memory_bytes=sum(h.nbytes for h in heads)
+                + sum(b.nbytes for b in self._blocks)
+                + self._latest.nbytes,
                 disk_bytes=disk,
                 samples_appended=self._samples_appended,
                 samples_rejected=dict(self._rejected),
@@ -1092,6 +1110,8 @@ class Store:
         self._blocks = sorted(
             (b for b in loaded if b.id not in replaced), key=lambda b: (b.seq, b.id)
         )
+        for block in self._blocks:
+            self._latest.note(*block.newest())
         self._segment = max((b.wal_upto for b in self._blocks), default=0)
 
     def _load_series(self) -> None:
@@ -1150,6 +1170,7 @@ class Store:
                 self._add_block(block)
             self._head = Head()
         self._head.append(sids, ts, values)
+        self._latest.note(sids, ts, values)
 
     def _open_segment(self) -> None:
         """Continue the log in a new segment (holds ``_io_lock``)."""
