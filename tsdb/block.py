@@ -116,10 +116,20 @@ class Block:
             hi = _search(self.offsets, lo, hi, end_ms - self.mint, right=True)
         return pos, lo, hi
 
-    def newest(self) -> tuple[I32, I64, F64]:
-        """Each series' last sample here: (ids, absolute times, values)."""
+    def newest(self) -> list[tuple[I32, I64, F64]]:
+        """Each series' last two samples here, as (ids, absolute times, values) of those
+        with two, then of every series' last."""
         last = self.starts[1:] - 1
-        return self.sids, self.offsets[last].astype(np.int64) + self.mint, self.values[last]
+        two = last > self.starts[:-1]
+        before = last[two] - 1
+        return [
+            (
+                self.sids[two],
+                self.offsets[before].astype(np.int64) + self.mint,
+                self.values[before],
+            ),
+            (self.sids, self.offsets[last].astype(np.int64) + self.mint, self.values[last]),
+        ]
 
     def columns(self) -> tuple[I32, I64, F64]:
         """All samples as (id, absolute timestamp, value) columns."""

@@ -25,7 +25,7 @@ from tsdb.arrays import concat_ranges, windows
 from tsdb.block import Block
 from tsdb.codec import F64, I32, I64
 from tsdb.head import Head
-from tsdb.latest import UNKNOWN
+from tsdb.latest import LOST
 
 T = TypeVar("T", bound=np.generic)
 
@@ -245,21 +245,24 @@ def newest_known(
     sids: I32,
     start_ms: int,
     end_ms: int,
-    known_t: I64,
-    known_v: F64,
+    latest: tuple[I64, F64, I64, F64],
 ) -> Gathered | None:
-    """:func:`newest_rows`, given each series' newest sample of all (its time
-    :data:`~tsdb.latest.UNKNOWN` where not known): where that sample is not after
-    ``end_ms`` it is the answer, and only the other series are read from the sources."""
-    usable = (known_t != UNKNOWN) & (known_t <= end_ms)
-    found = usable & (known_t >= start_ms)
+    """:func:`newest_rows`, given each series' newest and previous sample of all (see
+    :mod:`tsdb.latest`): the newest one not after ``end_ms`` is the answer, and only series
+    with neither known so are read from the sources."""
+    t, v, t0, v0 = latest
+    late = t > end_ms
+    if late.any():
+        t, v = np.where(late, t0, t), np.where(late, v0, v)
+    usable = (t != LOST) & (t <= end_ms)
+    found = usable & (t >= start_ms)
     if usable.all():
-        return _one_row_each(sids, found, known_t, known_v)
+        return _one_row_each(sids, found, t, v)
     rest = np.flatnonzero(~usable)
     read = newest_rows(sources, sids[rest], start_ms, end_ms)
     if read is None:
-        return _one_row_each(sids, found, known_t, known_v)
-    t, v = known_t.copy(), known_v.copy()
+        return _one_row_each(sids, found, t, v)
+    t, v = t.copy(), v.copy()
     # The series read are some of those asked, in the same (sorted) order.
     at = rest[np.searchsorted(sids[rest], read[0])]
     t[at], v[at] = read[1], read[2]

@@ -252,8 +252,8 @@ class _Snapshot:
     blocks: list[Block]
     heads: list[Head]
     generation: int
-    # Each series' newest time and value, for a read of newest samples only.
-    latest: tuple[I64, F64] | None = None
+    # Each series' newest and previous samples, for a read of newest samples only.
+    latest: tuple[I64, F64, I64, F64] | None = None
 
 
 class Store:
@@ -607,7 +607,7 @@ class Store:
             # Blocks in write order (the order kept), then heads: of equal times, the later.
             sources: list[Block | Head] = [*blocks, *heads]
             if snap.latest is not None:
-                return newest_known(sources, sids, start_ms, end_ms, *snap.latest)
+                return newest_known(sources, sids, start_ms, end_ms, snap.latest)
             return newest_rows(sources, sids, start_ms, end_ms)
         spans = sorted([(b.mint, b.maxt) for b in blocks])
         spans.extend((h.mint, h.maxt) for h in heads)
@@ -1111,7 +1111,8 @@ class Store:
             (b for b in loaded if b.id not in replaced), key=lambda b: (b.seq, b.id)
         )
         for block in self._blocks:
-            self._latest.note(*block.newest())
+            for taken in block.newest():
+                self._latest.note(*taken)
         self._segment = max((b.wal_upto for b in self._blocks), default=0)
 
     def _load_series(self) -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from runtime.clock import VirtualClock
 from tsdb import Store
 from tsdb.labels import Matcher
-from tsdb.latest import UNKNOWN, LatestSamples
+from tsdb.latest import LOST, NONE, LatestSamples
 
 T0 = 1_700_000_000_000
 _BATCH = st.lists(
@@ -24,40 +24,44 @@ _BATCH = st.lists(
 
 @settings(max_examples=200, deadline=None)
 @given(batches=st.lists(_BATCH, min_size=1, max_size=5))
-def test_the_newest_sample_wins_and_the_later_write_at_equal_times(
+def test_the_two_newest_samples_and_the_later_write_at_equal_times(
     batches: list[list[tuple[int, int, float]]],
 ) -> None:
     """Batches may name a series more than once, at any times, in any order."""
     latest = LatestSamples()
-    model: dict[int, tuple[int, float]] = {}
+    model: dict[int, dict[int, float]] = {}
     for k, batch in enumerate(batches):
-        for i, (sid, t, v) in enumerate(batch):
-            value = v + k * 10 + i / 100  # every write has a value of its own
-            if sid not in model or t >= model[sid][0]:
-                model[sid] = (t, value)
+        values = [v + k * 10 + i / 100 for i, (_, _, v) in enumerate(batch)]  # each its own
+        for (sid, t, _), value in zip(batch, values, strict=True):
+            model.setdefault(sid, {})[t] = value
         sids = np.array([s for s, _, _ in batch], dtype=np.int32)
         ts = np.array([t for _, t, _ in batch], dtype=np.int64)
-        values = np.array([v + k * 10 + i / 100 for i, (_, _, v) in enumerate(batch)])
         if k % 2 and len(batch) == 1:
-            latest.note_one(int(sids[0]), int(ts[0]), float(values[0]))
+            latest.note_one(int(sids[0]), int(ts[0]), values[0])
         else:
-            latest.note(sids, ts, values)
-    asked = np.arange(2000, dtype=np.int32)  # beyond the ids known: unknown
-    t, v = latest.get(asked)
+            latest.note(sids, ts, np.array(values))
+    asked = np.arange(2000, dtype=np.int32)  # beyond the ids known: none
+    t, v, t0, v0 = latest.get(asked)
     for sid in range(2000):
-        if sid in model:
-            assert int(t[sid]) == model[sid][0]
-            assert np.array_equal(v[sid], model[sid][1], equal_nan=True)
-        else:
-            assert t[sid] == UNKNOWN
+        times = sorted(model.get(sid, {}), reverse=True)
+        expected = ([(tt, model[sid][tt]) for tt in times[:2]] + [(NONE, None)] * 2)[:2]
+        for (et, ev), gt, gv in zip(expected, (t[sid], t0[sid]), (v[sid], v0[sid]), strict=True):
+            assert int(gt) == et, sid
+            if ev is not None:
+                assert np.array_equal(gv, ev, equal_nan=True), sid
 
 
-def test_forgetting_makes_only_the_older_newest_samples_unknown() -> None:
+def test_forgetting_loses_only_samples_at_or_before_the_time() -> None:
     latest = LatestSamples()
     latest.note(np.array([1, 2], np.int32), np.array([10, 30], np.int64), np.array([1.0, 2.0]))
-    latest.forget(np.array([1, 2, 5000], np.int32), upto=20)
-    t, _ = latest.get(np.array([1, 2], np.int32))
-    assert t.tolist() == [UNKNOWN, 30]
+    latest.note(np.array([2], np.int32), np.array([40], np.int64), np.array([3.0]))
+    latest.forget(np.array([1, 2, 5000], np.int32), upto=30)
+    t, _, t0, _ = latest.get(np.array([1, 2], np.int32))
+    assert t.tolist() == [LOST, 40]
+    assert t0.tolist() == [NONE, LOST]
+    # Written into the past of a lost sample: not taken as the previous one.
+    latest.note(np.array([2], np.int32), np.array([35], np.int64), np.array([9.0]))
+    assert latest.get(np.array([2], np.int32))[2].tolist() == [LOST]
 
 
 def _newest(store: Store, start: int, end: int) -> list[tuple[int, float]]:
@@ -91,7 +95,8 @@ def test_instant_reads_after_reopening_and_a_back_fill(
     store.append_batch(refs[:25], T0 + 5 * 15_000 + 1, np.full(25, -1.0))
     store.append_batch(refs[:2], T0 + 40 * 15_000, np.full(2, 99.0))
     store.append_batch(early, T0 + 3 * 15_000 + 1, np.full(10, -2.0))
-    for end in (T0 + 29 * 15_000, T0 + 40 * 15_000, T0 + 9 * 15_000 + 7, T0 + 5 * 15_000 + 1):
+    ends = (29 * 15_000, 28 * 15_000 + 7, 39 * 15_000, 40 * 15_000, 9 * 15_000 + 7, 5 * 15_000 + 1)
+    for end in (T0 + e for e in ends):
         start = end - 300_000
         assert _newest(store, start, end) == _last_of_each(store, start, end), end
     assert _newest(store, T0 + 29 * 15_000, T0 + 29 * 15_000)[:3] == [
