@@ -112,12 +112,14 @@ class LatestSamples:
         )
         return t, v, t0, v0
 
-    def forget(self, sids: I32, upto: int) -> None:
-        """Samples at or before ``upto`` of these series were deleted: such a newest or
-        previous sample becomes lost, and reads look in the sources."""
+    def forget(self, sids: I32, upto: int, newest: bool = True) -> None:
+        """Samples at or before ``upto`` of these series were deleted (or, without
+        ``newest``, some of them but never a series' newest, as downsampling does): such a
+        sample becomes lost, and reads look in the sources."""
         sids = sids[sids < len(self._t)]
-        self._t[sids[(self._t[sids] <= upto) & (self._t[sids] != NONE)]] = LOST
-        self._t0[sids[(self._t0[sids] <= upto) & (self._t0[sids] != NONE)]] = LOST
+        times = (self._t, self._t0) if newest else (self._t0,)
+        for t in times:
+            t[sids[(t[sids] <= upto) & (t[sids] != NONE)]] = LOST
 
     def _grow(self, top: int) -> None:
         size = max(2 * len(self._t), top + 1)

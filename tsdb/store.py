@@ -951,10 +951,11 @@ class Store:
             self._write_block(new)
         with self._lock:
             self._publish([new] if new is not None else [], {b.id for b in old})
-            if new is None:
-                # Deleted samples may have been some series' newest: reads look for them.
+            if new is None or new.resolution_ms > min(b.resolution_ms for b in old):
+                # Deleted samples may have been some series' newest or previous (downsampling
+                # keeps each series' newest): reads look for them.
                 for block in old:
-                    self._latest.forget(block.sids, block.maxt)
+                    self._latest.forget(block.sids, block.maxt, newest=new is None)
         if self._persistent:
             for b in old:
                 self._block_path(b.id).unlink(missing_ok=True)

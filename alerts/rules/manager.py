@@ -59,8 +59,8 @@ def _working_copy(g: GroupState) -> GroupState:
     are what readers look at: the alert dicts are copied, not the alerts, which the state
     machine replaces rather than changes (copy on write: a round copies the few alerts it
     changes, not the tens of thousands a cluster-wide incident keeps active). Rule outputs
-    (the series last written) and the template cache are touched only by evaluations,
-    which run one at a time."""
+    (the series last written), the template cache and the subexpression values kept for
+    the next evaluation are touched only by evaluations, which run one at a time."""
     work = copy.copy(g)
     work.alerts = [dict(alerts) for alerts in g.alerts]
     work.status = [copy.copy(st) for st in g.status]
