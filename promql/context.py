@@ -23,15 +23,19 @@ class Annotations:
 
     warnings: list[str] = field(default_factory=list)
     infos: list[str] = field(default_factory=list)
+    # Every annotation raised, repeats included: whether a subexpression raised any.
+    raised: int = 0
 
     def warn(self, message: str) -> None:
         """Add ``PromQL warning: message`` once."""
+        self.raised += 1
         text = f"PromQL warning: {message}"
         if text not in self.warnings:
             self.warnings.append(text)
 
     def info(self, message: str) -> None:
         """Add ``PromQL info: message`` once."""
+        self.raised += 1
         text = f"PromQL info: {message}"
         if text not in self.infos:
             self.infos.append(text)

@@ -191,14 +191,14 @@ class Engine:
         kept = repeat.get(node, ctx.strings, now)
         if kept is not None:
             return kept
-        noted = len(ctx.annotations.warnings) + len(ctx.annotations.infos)
+        noted = ctx.annotations.raised
         # Below a checked node no other is checked, and its selectors are not read twice.
         ctx.repeat, ctx.given = None, {id(leaf): v for leaf, v in zip(leaves, now, strict=True)}
         try:
             value = self._eval_shared(node, ctx)
         finally:
             ctx.repeat, ctx.given = repeat, None
-        if len(ctx.annotations.warnings) + len(ctx.annotations.infos) == noted:
+        if ctx.annotations.raised == noted:
             repeat.put(node, ctx.strings, now, value)
         return value
 
@@ -211,9 +211,9 @@ class Engine:
             return self._eval_node(node, ctx)
         value = shared.get(key)
         if value is None:
-            noted = len(ctx.annotations.warnings) + len(ctx.annotations.infos)
+            noted = ctx.annotations.raised
             value = self._eval_node(node, ctx)
-            if len(ctx.annotations.warnings) + len(ctx.annotations.infos) == noted:
+            if ctx.annotations.raised == noted:
                 shared.put(key, value)
         return value
 

@@ -37,6 +37,9 @@ class LatestSamples:
         self._v0: F64 = np.zeros(1024, dtype=np.float64)
         # Scratch for finding a series named twice in one batch.
         self._mark: I32 = np.zeros(1024, dtype=np.int32)
+        # No sample lost (see :meth:`forget`) is after this: a write into a series whose
+        # newest was lost is its newest only if it is later.
+        self._lost_upto = NONE
 
     @property
     def nbytes(self) -> int:
@@ -77,6 +80,9 @@ class LatestSamples:
         """Samples of distinct series."""
         last = self._t[sids]
         newer = ts > last
+        if self._lost_upto != NONE:
+            # Samples of the series may survive up to the lost one, which is unknown.
+            newer &= (last != LOST) | (ts > self._lost_upto)
         if newer.any():
             s = sids[newer]
             self._t0[s], self._v0[s] = last[newer], self._v[s]
@@ -117,6 +123,7 @@ class LatestSamples:
         ``newest``, some of them but never a series' newest, as downsampling does): such a
         sample becomes lost, and reads look in the sources."""
         sids = sids[sids < len(self._t)]
+        self._lost_upto = max(self._lost_upto, upto)
         times = (self._t, self._t0) if newest else (self._t0,)
         for t in times:
             t[sids[(t[sids] <= upto) & (t[sids] != NONE)]] = LOST

@@ -951,11 +951,13 @@ class Store:
             self._write_block(new)
         with self._lock:
             self._publish([new] if new is not None else [], {b.id for b in old})
-            if new is None or new.resolution_ms > min(b.resolution_ms for b in old):
+            reorders = new is not None and _reorders(old, new, self._blocks)
+            if new is None or reorders or new.resolution_ms > min(b.resolution_ms for b in old):
                 # Deleted samples may have been some series' newest or previous (downsampling
-                # keeps each series' newest): reads look for them.
+                # keeps each series' newest), and a merge past a block written in between
+                # changes which write wins: reads look in the blocks.
                 for block in old:
-                    self._latest.forget(block.sids, block.maxt, newest=new is None)
+                    self._latest.forget(block.sids, block.maxt, newest=new is None or reorders)
         if self._persistent:
             for b in old:
                 self._block_path(b.id).unlink(missing_ok=True)
@@ -1208,6 +1210,18 @@ def _first_rows(rows: list[int], label_sets: list[Labels], distinct: int) -> lis
     for row, labels in zip(rows, label_sets, strict=True):
         first.setdefault(labels, row)
     return list(first.values())
+
+
+def _reorders(old: list[Block], new: Block, blocks: list[Block]) -> bool:
+    """Whether ``new``, made of ``old`` and taking the latest write order of them, now
+    follows a block written between them that overlaps it in time (of two writes at one
+    time, reads keep the later by that order)."""
+    first = min(b.seq for b in old)
+    return any(
+        first < b.seq < new.seq and b.maxt >= new.mint and b.mint <= new.maxt
+        for b in blocks
+        if b is not new and all(b is not o for o in old)
+    )
 
 
 def _consecutive_of_one_tier(blocks: list[Block]) -> list[Block]:

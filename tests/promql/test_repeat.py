@@ -201,3 +201,26 @@ def test_kept_values_speak_the_codes_of_the_query_that_reuses_them(
     assert cache.hits == 1
     assert first.strings.code("node:info:sum") < 0  # unknown when the first query began
     assert again.strings.code("node:info:sum") == store.strings.find("node:info:sum")
+
+
+def test_an_annotation_raised_twice_in_a_query_keeps_its_subexpression_fresh(
+    memory_store: MemoryStore,
+) -> None:
+    """Annotations are listed once per query: a subexpression that raises one already
+    raised earlier in the query must still be evaluated (and raise it) next time."""
+    store = memory_store()
+    engine = Engine(store)
+    cache = RepeatCache()
+    query = (
+        "histogram_quantile(0.5, sum by (le) (a_bucket)) + 0 * time()"
+        " + histogram_quantile(0.5, sum by (le) (b_bucket))"
+    )
+    for minute, a_counts in ((1, (5.0, 3.0)), (2, (3.0, 5.0))):
+        for name, counts in (("a_bucket", a_counts), ("b_bucket", (5.0, 3.0))):
+            for le, count in zip(("1", "+Inf"), counts, strict=True):
+                store.append({"__name__": name, "le": le}, minute * MIN, count)
+        fresh = engine.instant(query, minute * MIN)
+        kept = engine.instant(query, minute * MIN, repeat=cache)
+        assert _points(kept) == _points(fresh)
+        assert kept.annotations.infos == fresh.annotations.infos
+        assert fresh.annotations.infos

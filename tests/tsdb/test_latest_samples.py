@@ -138,3 +138,68 @@ def test_downsampling_loses_the_previous_sample_for_reads_too(
     end = int(ts[-1]) - 5_000  # between the last two raw samples, in one minute
     assert _newest(store, end - 300_000, end) == _last_of_each(store, end - 300_000, end)
     assert _newest(store, end - 300_000, end)[0][0] < int(ts[-2])
+
+
+def _one(store: Store, ref: int, t: int, v: float) -> None:
+    store.append_batch(np.array([ref], np.int32), np.array([t], np.int64), np.array([v]))
+
+
+_TIERS = {
+    "block_duration_minutes": 60,
+    "raw_retention_hours": 1,
+    "minute_retention_days": 1,
+    "five_minute_retention_days": 2,
+}
+
+
+def test_a_back_fill_after_a_lost_newest_sample_is_not_taken_for_the_newest(
+    open_store: Callable[..., Store], clock: VirtualClock
+) -> None:
+    """Retention deletes the block holding a series' newest sample while an older block,
+    downsampled, keeps an older one; a back-fill older still is not the newest."""
+    store = open_store(**_TIERS)
+    m, other = store.ref({"__name__": "m"}), store.ref({"__name__": "other"})
+    base = int(clock.now() * 1000) // 3_600_000 * 3_600_000
+    minute = 60_000
+    store.append_batch(
+        np.array([m, other], np.int32),
+        np.array([base + 10 * minute, base + 50 * minute]),
+        np.array([1.5, 7.0]),
+    )
+    store._cut()  # m at 10 min, kept (downsampled): the other series holds it to 50 min
+    _one(store, m, base + 20 * minute, 2.0)
+    store._cut()  # m at 20 min: deleted
+    clock.advance((base + 2 * 86_400_000 + 30 * minute) / 1000 - clock.now())
+    store.maintain()
+    _one(store, m, base + 5 * minute, -1.0)
+    assert _newest(store, base, base + 3_600_000) == _last_of_each(store, base, base + 3_600_000)
+    assert _newest(store, base, base + 3_600_000) == [(base + 10 * minute, 1.5)]
+
+
+def test_a_merge_past_a_block_written_between_agrees_with_range_reads(
+    open_store: Callable[..., Store], clock: VirtualClock
+) -> None:
+    """Two writes of one sample in two blocks, a third block between them in write order
+    downsampled apart: merging the first with another of its tier changes which write the
+    blocks keep; instant reads follow the blocks, before and after reopening."""
+    store = open_store(**_TIERS)
+    m, r, q = (store.ref({"__name__": name}) for name in ("m", "r", "q"))
+    day, minute = 86_400_000, 60_000
+    midnight = int(clock.now() * 1000) // day * day
+    at = midnight + 605 * minute
+    store.append_batch(
+        np.array([m, r], np.int32), np.array([at, midnight + 655 * minute]), np.array([1.0, 0.0])
+    )
+    store._cut()
+    _one(store, m, at, 2.0)  # the later write
+    store._cut()
+    _one(store, q, midnight + 650 * minute, 0.0)
+    store._cut()
+    assert _newest(store, at - 1, at) == _last_of_each(store, at - 1, at) == [(at, 2.0)]
+    clock.advance((midnight + day + 630 * minute) / 1000 - clock.now())
+    store.maintain()
+    before = _newest(store, at - 1, at)
+    assert before == _last_of_each(store, at - 1, at)
+    store.close()
+    store = open_store(**_TIERS)
+    assert _newest(store, at - 1, at) == before
