@@ -117,29 +117,6 @@ def test_a_later_write_at_the_same_time_is_read(open_store: Callable[..., Store]
     assert _newest(store, T0 - 1, T0) == [(T0, 3.0)]
 
 
-def test_downsampling_loses_the_previous_sample_for_reads_too(
-    open_store: Callable[..., Store], clock: VirtualClock
-) -> None:
-    """Downsampling keeps each minute's last sample: a read between a series' last two raw
-    samples must then see what the blocks hold, as a range read does."""
-    store = open_store(
-        block_duration_minutes=60,
-        raw_retention_hours=1,
-        minute_retention_days=1,
-        five_minute_retention_days=2,
-    )
-    ref = store.ref({"__name__": "m"})
-    start = int(clock.now() * 1000) // 3_600_000 * 3_600_000
-    ts = start + np.arange(0, 3600, 10, dtype=np.int64) * 1000
-    store.append_batch(np.full(len(ts), ref, np.int32), ts, np.arange(len(ts), dtype=float))
-    store._cut()
-    clock.advance(3 * 3600)
-    store.maintain()
-    end = int(ts[-1]) - 5_000  # between the last two raw samples, in one minute
-    assert _newest(store, end - 300_000, end) == _last_of_each(store, end - 300_000, end)
-    assert _newest(store, end - 300_000, end)[0][0] < int(ts[-2])
-
-
 def _one(store: Store, ref: int, t: int, v: float) -> None:
     store.append_batch(np.array([ref], np.int32), np.array([t], np.int64), np.array([v]))
 
@@ -150,6 +127,24 @@ _TIERS = {
     "minute_retention_days": 1,
     "five_minute_retention_days": 2,
 }
+
+
+def test_downsampling_loses_the_previous_sample_for_reads_too(
+    open_store: Callable[..., Store], clock: VirtualClock
+) -> None:
+    """Downsampling keeps each minute's last sample: a read between a series' last two raw
+    samples must then see what the blocks hold, as a range read does."""
+    store = open_store(**_TIERS)
+    ref = store.ref({"__name__": "m"})
+    start = int(clock.now() * 1000) // 3_600_000 * 3_600_000
+    ts = start + np.arange(0, 3600, 10, dtype=np.int64) * 1000
+    store.append_batch(np.full(len(ts), ref, np.int32), ts, np.arange(len(ts), dtype=float))
+    store._cut()
+    clock.advance(3 * 3600)
+    store.maintain()
+    end = int(ts[-1]) - 5_000  # between the last two raw samples, in one minute
+    assert _newest(store, end - 300_000, end) == _last_of_each(store, end - 300_000, end)
+    assert _newest(store, end - 300_000, end)[0][0] < int(ts[-2])
 
 
 def test_a_back_fill_after_a_lost_newest_sample_is_not_taken_for_the_newest(
