@@ -900,7 +900,7 @@ class Store:
             closed_before = {0: head_start, _MINUTE_MS: raw_limit, _FIVE_MINUTES_MS: minute_limit}
             limit = closed_before.get(resolution, minute_limit)
             window_end = (window + 1) * width + block_ms
-            if window_end > limit:
+            if window_end > limit or _interleaved(blocks, self._blocks):
                 continue
             self._replace(blocks, merge_blocks(self._take_block_id(), blocks))
             merged = True
@@ -1216,11 +1216,19 @@ def _reorders(old: list[Block], new: Block, blocks: list[Block]) -> bool:
     """Whether ``new``, made of ``old`` and taking the latest write order of them, now
     follows a block written between them that overlaps it in time (of two writes at one
     time, reads keep the later by that order)."""
-    first = min(b.seq for b in old)
+    return _interleaved([*old, new], blocks)
+
+
+def _interleaved(group: list[Block], blocks: list[Block]) -> bool:
+    """Whether a block outside ``group`` was written between its blocks and overlaps them
+    in time: merged into one (which takes the group's latest write order), the group's
+    older writes would win over that block's at equal times."""
+    first, last = min(b.seq for b in group), max(b.seq for b in group)
+    mint, maxt = min(b.mint for b in group), max(b.maxt for b in group)
     return any(
-        first < b.seq < new.seq and b.maxt >= new.mint and b.mint <= new.maxt
+        first < b.seq < last and b.maxt >= mint and b.mint <= maxt
         for b in blocks
-        if b is not new and all(b is not o for o in old)
+        if all(b is not g for g in group)
     )
 
 
