@@ -34,7 +34,8 @@ threads. The contract:
   sorts a block or touches the disk runs under it.
 * **Reads see a consistent snapshot**: under ``_lock`` a reader takes the list of blocks (a
   list that is replaced, never changed in place; blocks are immutable), the heads being
-  sealed, and a frozen view of the head bounded by its row count then; it gathers rows
+  sealed, and a frozen view of the head bounded by its row count then (an instant read
+  also gathers its series' two newest samples, :mod:`tsdb.latest`); it gathers rows
   without the lock, and takes the lock again only to turn series ids into labels. Samples
   appended after the snapshot are not seen; a sample is never seen twice nor half. If
   maintenance forgot series in between (:attr:`Store.generation` moved), the read is retried.
