@@ -952,13 +952,12 @@ class Store:
             self._write_block(new)
         with self._lock:
             self._publish([new] if new is not None else [], {b.id for b in old})
-            reorders = new is not None and _reorders(old, new, self._blocks)
-            if new is None or reorders or new.resolution_ms > min(b.resolution_ms for b in old):
+            if new is None or new.resolution_ms > min(b.resolution_ms for b in old):
                 # Deleted samples may have been some series' newest or previous (downsampling
-                # keeps each series' newest), and a merge past a block written in between
-                # changes which write wins: reads look in the blocks.
+                # keeps each series' newest): reads look in the blocks. Merges drop nothing
+                # and keep which write wins (see _interleaved).
                 for block in old:
-                    self._latest.forget(block.sids, block.maxt, newest=new is None or reorders)
+                    self._latest.forget(block.sids, block.maxt, newest=new is None)
         if self._persistent:
             for b in old:
                 self._block_path(b.id).unlink(missing_ok=True)
@@ -1211,13 +1210,6 @@ def _first_rows(rows: list[int], label_sets: list[Labels], distinct: int) -> lis
     for row, labels in zip(rows, label_sets, strict=True):
         first.setdefault(labels, row)
     return list(first.values())
-
-
-def _reorders(old: list[Block], new: Block, blocks: list[Block]) -> bool:
-    """Whether ``new``, made of ``old`` and taking the latest write order of them, now
-    follows a block written between them that overlaps it in time (of two writes at one
-    time, reads keep the later by that order)."""
-    return _interleaved([*old, new], blocks)
 
 
 def _interleaved(group: list[Block], blocks: list[Block]) -> bool:
