@@ -44,6 +44,7 @@ from autoscaler.policy.vertical import (
     DecayingHistogram,
     oom_bump,
 )
+from autoscaler.policy.vpa import QUICK_OOM, confidence_days, recommendation, updater_evicts
 
 __all__ = [
     "ForesightVertical",
@@ -68,13 +69,9 @@ KRR_DECISION_SECONDS = HOUR
 RESIZE_EVERY_SECONDS = float(ControllerSettings.model_fields["resize_every_seconds"].default)
 KRR_HISTORY = 14 * DAY
 
-# VPA recommender and updater defaults (recommender flags, updater flags, aggregations config).
+# The VPA recommender's memory aggregation window (aggregations config); its other defaults
+# and the updater's rule are in autoscaler.policy.vpa.
 VPA_MEMORY_AGGREGATION_INTERVAL = DAY
-VPA_CONFIDENCE_UPPER = (1.0, 1.0)  # (multiplier, exponent): upper × (1 + 1/confidence)
-VPA_CONFIDENCE_LOWER = (0.001, -2.0)  # lower × (1 + 0.001/confidence)^-2
-VPA_MIN_CHANGE = 0.1  # updater: relative change that justifies evicting an in-range pod
-VPA_POD_LIFETIME_THRESHOLD = 12 * HOUR  # updater: in-range pods younger than this are kept
-VPA_QUICK_OOM = 600.0  # updater: an OOM this soon after the container started is urgent
 
 
 @dataclass(frozen=True)
@@ -172,15 +169,6 @@ def replay_vertical(
     )
 
 
-def _confidence_days(first: float | None, last: float | None) -> float:
-    # The recommender's confidence is min(days of history, samples / 1,440): it assumes one
-    # sample a minute, as metrics-server gives. A trace sampled more sparsely stands for the
-    # same minutes of a running container, so its span in days is the confidence.
-    if first is None or last is None:
-        return 0.0
-    return (last - first) / DAY
-
-
 class VpaReference:
     """The VPA recommender (default flags) and updater, for one container resource.
 
@@ -254,27 +242,16 @@ class VpaReference:
             return
         base = max(request, self._memory_peak)
         self._add_memory_peak(oom_bump(base, self.s), at, is_oom=True)
-        self._quick_oom = at - self._container_started < VPA_QUICK_OOM
+        self._quick_oom = at - self._container_started < QUICK_OOM
         self._container_started = at
 
     def bounds(self) -> tuple[float, float, float]:
         """(lower, target, upper) of the recommender now."""
-        s, h = self.s, self.histogram
-        c = _confidence_days(self._first, self._last)
-        target = h.percentile(s.target_percentile) * s.margin
-        lower = h.percentile(s.lower_percentile) * s.margin
-        upper = h.percentile(s.upper_percentile) * s.margin
-        if c > 0:
-            m, e = VPA_CONFIDENCE_LOWER
-            lower *= (1 + m / c) ** e
-            m, e = VPA_CONFIDENCE_UPPER
-            upper *= (1 + m / c) ** e
-        else:
-            upper = math.inf
-        return lower, target, upper
+        return recommendation(self.histogram, self.s, confidence_days(self._first, self._last))
 
     def decide(self, at: float, request: float | None, after_oom: bool) -> float:
-        lower, target, upper = self.bounds()
+        bounds = self.bounds()
+        target = bounds[1]
         if request is None:
             if self.resource == "cpu" and not self._weighted_by_request:
                 self.histogram.scale(max(target, 1e-9))
@@ -282,12 +259,7 @@ class VpaReference:
             self._pod_started = self._container_started = at
             return target
         quick, self._quick_oom = self._quick_oom, False
-        evict = request < lower or request > upper
-        if not evict and quick:
-            evict = target != request
-        if not evict and at - self._pod_started >= VPA_POD_LIFETIME_THRESHOLD:
-            evict = abs(target - request) >= VPA_MIN_CHANGE * request
-        if not evict or target <= 0:
+        if not updater_evicts(request, bounds, at - self._pod_started, quick):
             return request
         self._pod_started = self._container_started = at
         return target
@@ -341,7 +313,7 @@ class ForesightVertical:
         self.decision_seconds = decision_seconds
 
     def observe(self, at: float, used: float, request: float | None) -> None:
-        self.sizer.observe(at, used)
+        self.sizer.observe(at, used, request)
 
     def oom(self, at: float, used: float, request: float) -> None:
         self.sizer.oom(used)

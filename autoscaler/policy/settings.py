@@ -99,8 +99,11 @@ class VerticalSettings(BaseModel):
         description="CPU request: fraction of the calibration days' samples its calibrated "
         "target may be exceeded by (throttled; the hysteresis adds some); unset means as "
         "often as the histogram target (target percentile × margin, the VPA's request) was "
-        "exceeded on them. Either is cut (to a quarter at most) while the recorded targets "
-        "were exceeded more often than it allows, over those days or the last one.",
+        "exceeded on them after the container's first day, raised toward how often the "
+        "request a VPA would hold was exceeded (at most threefold) while the applied requests "
+        "were exceeded less often than that. Either is cut (to a quarter at most) while the "
+        "recorded targets were exceeded more often than it allows, over those days or the "
+        "last one.",
     )
     cpu_fallback: bool = Field(
         True,

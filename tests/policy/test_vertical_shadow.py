@@ -1,0 +1,182 @@
+"""The VPA's rule as foresight shadows it, and the CPU risk it sets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from autoscaler.controller.vertical import VerticalKeeper
+from autoscaler.controller.workload import ContainerView, WorkloadView
+from autoscaler.policy.settings import VerticalSettings
+from autoscaler.policy.sizer import RAISE_LIMIT, SETTLING_DAYS, ContainerSizer
+from autoscaler.policy.vertical import DecayingHistogram
+from autoscaler.policy.vpa import (
+    MIN_CHANGE,
+    POD_LIFETIME_THRESHOLD,
+    UPDATER_EVERY,
+    ShadowVpa,
+    recommendation,
+    updater_evicts,
+)
+from collectors.cluster_model import PodInfo
+
+HOUR = 3600.0
+DAY = 86_400.0
+S = VerticalSettings.model_validate({})
+BOUNDS = (1.0, 2.0, 4.0)  # lower, target, upper
+
+
+def test_the_updater_keeps_a_young_pod_in_bounds_and_evicts_the_rest() -> None:
+    young, old = HOUR, POD_LIFETIME_THRESHOLD
+    assert not updater_evicts(3.0, BOUNDS, young)
+    assert updater_evicts(0.5, BOUNDS, young)  # below the lower bound
+    assert updater_evicts(5.0, BOUNDS, young)  # above the upper bound
+    assert updater_evicts(3.0, BOUNDS, old)  # old, and the target 33 % away
+    near = 2.0 * (1 + MIN_CHANGE / 2)
+    assert not updater_evicts(near, BOUNDS, old)
+    assert updater_evicts(3.0, BOUNDS, young, quick_oom=True)
+    assert not updater_evicts(0.5, (0.0, 0.0, 0.0), old)  # nothing to give
+
+
+def test_the_bounds_widen_while_the_recommender_has_little_history() -> None:
+    h = DecayingHistogram(DAY, 0.01)
+    for v in np.linspace(1.0, 2.0, 100):
+        h.add(float(v), 0.0)
+    lower, target, upper = recommendation(h, S, 0.0)
+    assert upper == math.inf
+    assert target == pytest.approx(h.percentile(S.target_percentile) * S.margin)
+    lo1, _, up1 = recommendation(h, S, 1.0)
+    lo7, _, up7 = recommendation(h, S, 7.0)
+    assert up1 == pytest.approx(2 * up7 * 7 / 8)  # × (1 + 1/c)
+    assert lo1 < lo7 < lower
+
+
+def test_the_shadow_holds_its_request_until_the_updater_would_evict() -> None:
+    h = DecayingHistogram(DAY, 0.01)
+    shadow = ShadowVpa(h, S)
+    assert shadow.step(0.0) is None  # nothing seen
+    noise = np.random.default_rng(3).uniform(0.5, 1.5, 3 * 1440)
+
+    def day(d: int, level: float) -> None:
+        for minute in range(d * 1440, (d + 1) * 1440):
+            h.add(level * float(noise[minute]), 60.0 * minute)
+            shadow.saw(60.0 * minute)
+
+    day(0, 1.0)
+    first = shadow.step(DAY)
+    assert first == pytest.approx(h.percentile(S.target_percentile) * S.margin)
+    # Usage rises 5 %: inside the bounds, and under the 10 % that would evict an old pod.
+    day(1, 1.05)
+    assert shadow.step(2 * DAY) == first
+    # Usage triples: the request falls below the lower bound and the pod gets the new target.
+    day(2, 3.0)
+    moved = shadow.step(3 * DAY)
+    assert moved is not None and moved > 2 * first
+    # The updater passes once a minute: a tenfold sample is seen at its next pass only.
+    for _ in range(10_000):
+        h.add(30.0, 3 * DAY)
+    assert shadow.step(3 * DAY + UPDATER_EVERY / 2) == moved
+    assert (shadow.step(3 * DAY + UPDATER_EVERY) or 0.0) > 5 * moved
+
+
+def _sizer_with_tally(
+    settings: VerticalSettings, shadow_exceeded: int, own_exceeded: int, n: int = 100
+) -> ContainerSizer:
+    sizer = ContainerSizer("cpu", settings, first_bucket=0.01)
+    sizer._first_seen = 0.0
+    for k in range(n):
+        sizer._count(10 * DAY + k, k < shadow_exceeded, k < own_exceeded)
+    return sizer
+
+
+def _risk(sizer: ContainerSizer, exceeded: np.ndarray, made: np.ndarray) -> float:
+    used = np.where(exceeded, 2.0, 0.5)
+    return sizer._risk(made, used, np.ones(len(made)))
+
+
+SETTLED = np.full(100, 5 * DAY)
+TENTH = np.arange(100) < 10  # the histogram targets of the settled days: 10 % exceeded
+
+
+def test_the_risk_rises_toward_the_shadows_rate_while_foresight_was_exceeded_less() -> None:
+    # The shadow exceeded at 20 %, foresight at 5 %: the risk is the shadow's rate.
+    assert _risk(_sizer_with_tally(S, 20, 5), TENTH, SETTLED) == pytest.approx(0.2)
+    # At most RAISE_LIMIT times the histogram targets' rate.
+    capped = _risk(_sizer_with_tally(S, 90, 5), TENTH, SETTLED)
+    assert capped == pytest.approx(0.1 * RAISE_LIMIT)
+    # foresight caught up with the shadow: the histogram targets' rate again.
+    assert _risk(_sizer_with_tally(S, 20, 20), TENTH, SETTLED) == pytest.approx(0.1)
+    # The shadow exceeded less often than the histogram targets: never lowered by it.
+    assert _risk(_sizer_with_tally(S, 2, 0), TENTH, SETTLED) == pytest.approx(0.1)
+
+
+def test_the_tally_forgets_what_left_the_calibration_days() -> None:
+    sizer = _sizer_with_tally(S, 20, 5)
+    sizer._count(10 * DAY + S.cpu_calibration_days * DAY + 1000, False, False)
+    assert (sizer._shadow_exceeded, sizer._own_exceeded, len(sizer._tally)) == (0, 0, 1)
+
+
+def test_the_first_days_histogram_targets_do_not_set_the_risk() -> None:
+    sizer = _sizer_with_tally(S, 0, 0)
+    made = np.where(np.arange(100) < 50, 0.5 * SETTLING_DAYS * DAY, 2 * SETTLING_DAYS * DAY)
+    first_day_only = np.arange(100) < 50
+    assert _risk(sizer, first_day_only, made) == 0.0
+    assert _risk(sizer, ~first_day_only, made) == pytest.approx(1.0)
+    # Before any settled target there is nothing else to go by.
+    young = np.full(100, 0.5 * SETTLING_DAYS * DAY)
+    assert _risk(sizer, TENTH, young) == pytest.approx(0.1)
+
+
+def _drifting(days: int) -> tuple[np.ndarray, np.ndarray]:
+    # A daily shape on a level that grows 15 % a day: the VPA holds a request inside its wide
+    # bounds for days, and usage outgrows it more often than it outgrows the hourly target.
+    rng = np.random.default_rng(7)
+    times = np.arange(0, days * DAY, 300.0)
+    shape = (2 + np.sin(2 * np.pi * times / DAY)) * (1 + 0.15 * times / DAY)
+    return times, shape * rng.uniform(0.9, 1.1, len(times))
+
+
+def _calibrated(settings: VerticalSettings, request: float) -> tuple[float, ContainerSizer]:
+    times, usage = _drifting(10)
+    sizer = ContainerSizer("cpu", settings, first_bucket=0.01)
+    start = 8 * DAY
+    for t, v in zip(times, usage, strict=True):
+        sizer.observe(float(t), float(v), request if t >= start else None)
+    now = float(times[-1]) + 300.0
+    calibration = sizer._calibrate_now(*sizer._arrays(), now)
+    assert calibration is not None
+    return calibration.target, sizer
+
+
+def test_requests_exceeded_less_often_than_the_shadows_take_more_risk() -> None:
+    roomy, sizer = _calibrated(S, request=1e6)  # never exceeded
+    assert sizer._shadow_exceeded > 0 == sizer._own_exceeded
+    tight, other = _calibrated(S, request=1e-6)  # always exceeded
+    assert other._own_exceeded > other._shadow_exceeded
+    assert roomy < tight
+    # A fixed risk is not moved by either.
+    fixed = VerticalSettings(cpu_throttle_target=0.05)
+    assert _calibrated(fixed, 1e6)[0] == _calibrated(fixed, 1e-6)[0]
+
+
+def test_the_keeper_tells_each_sizer_the_pods_request() -> None:
+    start = 1_700_000_000.0
+    infos = tuple(
+        PodInfo("shop", p, f"uid-{p}", "n1", "Running", True, None, {}, {}, "", (), start)
+        for p in ("web-1", "web-2")
+    )
+    containers = (
+        ContainerView("web-1", "app", {"cpu": 0.5}, {}, 0, ""),
+        ContainerView("web-2", "app", {"cpu": 2.0}, {}, 0, ""),
+    )
+    view = WorkloadView("Deployment", "shop", "web", 2, 2, infos, containers)
+    keeper = VerticalKeeper(S, 3600)
+    for minute in range(3):
+        usage = {("web-1", "app", "cpu"): 1.0, ("web-2", "app", "cpu"): 1.0}
+        keeper.observe(view, usage, start + 60 * minute)
+    sizer = keeper._sizers[("app", "cpu")]
+    # web-1's request of 0.5 core is exceeded at every sample, web-2's 2 cores never. The
+    # first sample has no shadow request to be judged against: the histogram was empty.
+    assert (len(sizer._tally), sizer._own_exceeded) == (5, 2)
