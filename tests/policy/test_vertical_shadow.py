@@ -10,7 +10,7 @@ import pytest
 from autoscaler.controller.vertical import VerticalKeeper
 from autoscaler.controller.workload import ContainerView, WorkloadView
 from autoscaler.policy.settings import VerticalSettings
-from autoscaler.policy.sizer import RAISE_LIMIT, SETTLING_DAYS, ContainerSizer
+from autoscaler.policy.sizer import RAISE_BELOW, RAISE_LIMIT, SETTLING_DAYS, ContainerSizer
 from autoscaler.policy.vertical import DecayingHistogram
 from autoscaler.policy.vpa import (
     MIN_CHANGE,
@@ -106,8 +106,11 @@ def test_the_risk_rises_toward_the_shadows_rate_while_foresight_was_exceeded_les
     # At most RAISE_LIMIT times the histogram targets' rate.
     capped = _risk(_sizer_with_tally(S, 90, 5), TENTH, SETTLED)
     assert capped == pytest.approx(0.1 * RAISE_LIMIT)
-    # foresight caught up with the shadow: the histogram targets' rate again.
+    # foresight nearly caught up with the shadow: the histogram targets' rate again.
     assert _risk(_sizer_with_tally(S, 20, 20), TENTH, SETTLED) == pytest.approx(0.1)
+    below = math.ceil(RAISE_BELOW * 20)
+    assert _risk(_sizer_with_tally(S, 20, below), TENTH, SETTLED) == pytest.approx(0.1)
+    assert _risk(_sizer_with_tally(S, 20, below - 1), TENTH, SETTLED) == pytest.approx(0.2)
     # The shadow exceeded less often than the histogram targets: never lowered by it.
     assert _risk(_sizer_with_tally(S, 2, 0), TENTH, SETTLED) == pytest.approx(0.1)
 
