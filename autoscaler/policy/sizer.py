@@ -143,10 +143,12 @@ class ContainerSizer:
         )
         self._oom_used: float | None = None
         self._first_seen: float | None = None
-        # The request the VPA would hold on the same usage, and per sample since the requests
-        # were known: (at, the shadow's request exceeded, the applied request exceeded).
+        # The request the VPA would hold on the same usage, and per hour of samples whose
+        # request was known: [hour start, samples, the shadow's request exceeded, the applied
+        # request exceeded]; with their sums over the calibration days.
         self._shadow = ShadowVpa(self.histogram, settings) if self._calibrate else None
-        self._tally: deque[tuple[float, bool, bool]] = deque()
+        self._tally: deque[list[float]] = deque()
+        self._tallied = 0
         self._shadow_exceeded = 0
         self._own_exceeded = 0
         # (made at, histogram target, forecasts, calibrated target or NaN, its target at the
@@ -176,14 +178,23 @@ class ContainerSizer:
             self._shadow.saw(at)
 
     def _count(self, at: float, shadow: bool, own: bool) -> None:
-        self._tally.append((at, shadow, own))
+        hour = at - at % HOUR
+        if not self._tally or self._tally[-1][0] != hour:
+            self._tally.append([hour, 0, 0, 0])
+        counts = self._tally[-1]
+        counts[1] += 1
+        counts[2] += shadow
+        counts[3] += own
+        self._tallied += 1
         self._shadow_exceeded += shadow
         self._own_exceeded += own
+        # Hours wholly before the calibration days leave the sums.
         since = at - self.settings.cpu_calibration_days * DAY
-        while self._tally and self._tally[0][0] < since:
-            _, shadow, own = self._tally.popleft()
-            self._shadow_exceeded -= shadow
-            self._own_exceeded -= own
+        while self._tally and self._tally[0][0] + HOUR <= since:
+            _, n, gone, spent = self._tally.popleft()
+            self._tallied -= int(n)
+            self._shadow_exceeded -= int(gone)
+            self._own_exceeded -= int(spent)
 
     def _risk(self, made: FloatArray, used: FloatArray, reference: FloatArray) -> float:
         # How often the VPA rule would have been exceeded: its histogram targets on the
@@ -192,8 +203,8 @@ class ContainerSizer:
         settled = made >= (self._first_seen or 0.0) + SETTLING_DAYS * DAY
         judged = settled if settled.any() else np.ones(len(made), dtype=bool)
         risk = float(np.mean(used[judged] > reference[judged]))
-        if self._tally and self._own_exceeded < RAISE_BELOW * self._shadow_exceeded:
-            shadow = self._shadow_exceeded / len(self._tally)
+        if self._tallied and self._own_exceeded < RAISE_BELOW * self._shadow_exceeded:
+            shadow = self._shadow_exceeded / self._tallied
             risk = max(risk, min(shadow, RAISE_LIMIT * risk))
         return risk
 

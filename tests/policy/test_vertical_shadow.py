@@ -117,8 +117,12 @@ def test_the_risk_rises_toward_the_shadows_rate_while_foresight_was_exceeded_les
 
 def test_the_tally_forgets_what_left_the_calibration_days() -> None:
     sizer = _sizer_with_tally(S, 20, 5)
-    sizer._count(10 * DAY + S.cpu_calibration_days * DAY + 1000, False, False)
-    assert (sizer._shadow_exceeded, sizer._own_exceeded, len(sizer._tally)) == (0, 0, 1)
+    # Counted by the hour: an hour leaves once all of it is before the calibration days.
+    week = S.cpu_calibration_days * DAY
+    sizer._count(10 * DAY + week + HOUR - 1, False, False)
+    assert (sizer._tallied, sizer._shadow_exceeded, sizer._own_exceeded) == (101, 20, 5)
+    sizer._count(10 * DAY + week + HOUR, False, False)
+    assert (sizer._tallied, sizer._shadow_exceeded, sizer._own_exceeded) == (2, 0, 0)
 
 
 def test_the_first_days_histogram_targets_do_not_set_the_risk() -> None:
@@ -182,4 +186,4 @@ def test_the_keeper_tells_each_sizer_the_pods_request() -> None:
     sizer = keeper._sizers[("app", "cpu")]
     # web-1's request of 0.5 core is exceeded at every sample, web-2's 2 cores never. The
     # first sample has no shadow request to be judged against: the histogram was empty.
-    assert (len(sizer._tally), sizer._own_exceeded) == (5, 2)
+    assert (sizer._tallied, sizer._own_exceeded) == (5, 2)
