@@ -105,7 +105,7 @@ class _Independent(_Sized):
         # Usage per pod, in units of the capacity per replica: what a pod's cAdvisor shows.
         serving = max(obs.ready, 1) * self.pod_size * self.info.capacity_per_replica
         used = min(obs.history.last(), serving) / max(obs.ready, 1)
-        self.sizer.observe(obs.now, used / self.info.capacity_per_replica, self.pod_size)
+        self.sizer.observe(obs.now, used / self.info.capacity_per_replica)
         return super().decide(obs)
 
     def size(self, obs: Observation, replicas: int) -> float:

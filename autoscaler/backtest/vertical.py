@@ -313,7 +313,7 @@ class ForesightVertical:
         self.decision_seconds = decision_seconds
 
     def observe(self, at: float, used: float, request: float | None) -> None:
-        self.sizer.observe(at, used, request)
+        self.sizer.observe(at, used)
 
     def oom(self, at: float, used: float, request: float) -> None:
         self.sizer.oom(used)

@@ -82,18 +82,14 @@ class VerticalKeeper:
         self, view: WorkloadView, usage: Mapping[tuple[str, str, str], float], at: float
     ) -> None:
         """Usage by (pod, container, resource), and restarts seen in ``view``; the cores a
-        container spent throttled (key ``cpu_throttled``) count as CPU it used. Each sample
-        goes with the pod's request for it, so that the sizer knows how often its requests
-        were exceeded."""
-        requests = {(c.pod, c.name): c.requests for c in view.containers}
+        container spent throttled (key ``cpu_throttled``) count as CPU it used."""
         for (pod, container, resource), value in usage.items():
             if resource not in _FIRST_BUCKET:
                 continue
             used = value
             if resource == "cpu":
                 used = cpu_need(value, usage.get((pod, container, THROTTLED)))
-            request = requests.get((pod, container), {}).get(resource)
-            self._sizer(container, resource).observe(at, used, request)
+            self._sizer(container, resource).observe(at, used)
         for c in view.containers:
             key = (c.pod, c.name)
             before = self._restarts.get(key)

@@ -100,8 +100,8 @@ class VerticalSettings(BaseModel):
         "target may be exceeded by (throttled; the hysteresis adds some); unset means as "
         "often as the histogram target (target percentile × margin, the VPA's request) was "
         "exceeded on them after the container's first day, raised toward how often the "
-        "request a VPA would hold was exceeded (at most threefold) while the applied requests "
-        "were exceeded less than 0.9 times as often. Either is cut (to a quarter at most) "
+        "request a VPA would hold was exceeded (at most threefold) while foresight's decided "
+        "requests were exceeded less than 0.9 times as often. Either is cut (to a quarter at most) "
         "while the recorded targets were exceeded more often than it allows, over those days "
         "or the last one.",
     )

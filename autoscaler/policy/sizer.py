@@ -29,12 +29,15 @@ have been exceeded: the share of samples above the histogram target of their hou
 calibration days after the container's first :data:`SETTLING_DAYS`. The VPA holds a request
 for hours or days, though, so it is exceeded more often than its hourly target where load
 drifts. Each sizer therefore keeps a :class:`~autoscaler.policy.vpa.ShadowVpa`, the request
-the VPA's updater would hold on the same histogram, and counts, for every sample whose
-request is known, whether the shadow's request and the applied one were exceeded. While the
-applied requests were exceeded less often than the shadow's over the calibration days (less
-than :data:`RAISE_BELOW` as often), the risk may rise to the shadow's rate, up to
-:data:`RAISE_LIMIT` times the histogram rate: the throttling the VPA would have spent is
-spent on less slack, and once foresight's own count nears the shadow's the risk falls back.
+the VPA's updater would hold on the same histogram from foresight's first decision on, and
+counts, for every sample after the first day, whether the shadow's request and the request of
+foresight's last decision were exceeded. While foresight's were exceeded less often than the
+shadow's over the calibration days (less than :data:`RAISE_BELOW` as often), the risk may
+rise to the shadow's rate, up to :data:`RAISE_LIMIT` times the histogram rate: the
+throttling the VPA would have spent is spent on less slack, and once foresight's own count
+nears the shadow's the risk falls back. Counting foresight's decisions rather than the pods'
+requests keeps the count foresight's own in ``Recommend`` mode and while a resize is held
+back.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ SETTLING_DAYS = 1.0
 # SETTLING_DAYS and RAISE_BELOW): 2, 3 and 4 gave 18, 19 and 18 of 21 CPU wins; without a
 # limit the VPA's bursts of throttling were taken as the risk of calm hours.
 RAISE_LIMIT = 3.0
-# ... and only while the applied requests were exceeded less than this share as often as the
+# ... and only while foresight's requests were exceeded less than this share as often as the
 # shadow's: the shadow is not the VPA itself (the VPA weighs CPU samples by the request), and
 # a raised risk takes an hour or more to show in the counts. Measured on the shared traces
 # (bench.vertical): 0.8, 0.85, 0.9, 0.95 and 1 gave 17, 17, 19, 19 and 18 of 21 CPU wins.
@@ -143,10 +146,11 @@ class ContainerSizer:
         )
         self._oom_used: float | None = None
         self._first_seen: float | None = None
-        # The request the VPA would hold on the same usage, and per hour of samples whose
-        # request was known: [hour start, samples, the shadow's request exceeded, the applied
-        # request exceeded]; with their sums over the calibration days.
+        # The request the VPA would hold on the same usage, and per hour of settled samples
+        # since the first decision: [hour start, samples, the shadow's request exceeded, the
+        # request of the last decision exceeded]; with their sums over the calibration days.
         self._shadow = ShadowVpa(self.histogram, settings) if self._calibrate else None
+        self._decided: float | None = None
         self._tally: deque[list[float]] = deque()
         self._tallied = 0
         self._shadow_exceeded = 0
@@ -160,16 +164,17 @@ class ContainerSizer:
         # record and its calibration both read.
         self._candidates_memo: tuple[tuple[float, float, int], FloatArray | None] | None = None
 
-    def observe(self, at: float, used: float, request: float | None = None) -> None:
-        """Usage sampled at ``at``, and the request it ran with (None: not known)."""
+    def observe(self, at: float, used: float) -> None:
+        """Usage sampled at ``at``."""
         if self._first_seen is None:
             self._first_seen = at
         if self._record_due(at):
             self._forecast(at, *self._arrays())
-        if self._shadow is not None and request is not None and request > 0:
+        settled = at >= self._first_seen + SETTLING_DAYS * DAY
+        if self._shadow is not None and self._decided is not None and settled:
             held = self._shadow.step(at)
             if held is not None:
-                self._count(at, used > held, used > request)
+                self._count(at, used > held, used > self._decided)
         self._recent.append((at, used))
         while self._recent and self._recent[0][0] < at - self._keep:
             self._recent.popleft()
@@ -188,6 +193,9 @@ class ContainerSizer:
         self._tallied += 1
         self._shadow_exceeded += shadow
         self._own_exceeded += own
+        self._forget(at)
+
+    def _forget(self, at: float) -> None:
         # Hours wholly before the calibration days leave the sums.
         since = at - self.settings.cpu_calibration_days * DAY
         while self._tally and self._tally[0][0] + HOUR <= since:
@@ -196,13 +204,14 @@ class ContainerSizer:
             self._shadow_exceeded -= int(gone)
             self._own_exceeded -= int(spent)
 
-    def _risk(self, made: FloatArray, used: FloatArray, reference: FloatArray) -> float:
+    def _risk(self, at: float, made: FloatArray, used: FloatArray, reference: FloatArray) -> float:
         # How often the VPA rule would have been exceeded: its histogram targets on the
-        # settled days, raised toward the shadow VPA's own rate while foresight's requests
-        # were exceeded less often than the shadow's.
+        # settled days (all of them before any), raised toward the shadow VPA's own rate while
+        # foresight's requests were exceeded less often than the shadow's.
         settled = made >= (self._first_seen or 0.0) + SETTLING_DAYS * DAY
         judged = settled if settled.any() else np.ones(len(made), dtype=bool)
         risk = float(np.mean(used[judged] > reference[judged]))
+        self._forget(at)
         if self._tallied and self._own_exceeded < RAISE_BELOW * self._shadow_exceeded:
             shadow = self._shadow_exceeded / self._tallied
             risk = max(risk, min(shadow, RAISE_LIMIT * risk))
@@ -258,7 +267,7 @@ class ContainerSizer:
         reference = np.fromiter((f[1] for f in self._forecasts), np.float64)[which]
         risk = self.settings.cpu_throttle_target
         if risk is None:
-            risk = self._risk(made[which], used, reference)
+            risk = self._risk(at, made[which], used, reference)
         ratios = used[:, None] / then
         plain = calibrated_target(forecasts, ratios, risk)
         if plain is None:
@@ -322,4 +331,6 @@ class ContainerSizer:
             calibrated=calibrated,
         )
         self._oom_used = None
+        if math.isfinite(decision.request) and decision.request > 0:
+            self._decided = decision.request
         return decision

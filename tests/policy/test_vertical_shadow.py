@@ -7,8 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from autoscaler.controller.vertical import VerticalKeeper
-from autoscaler.controller.workload import ContainerView, WorkloadView
 from autoscaler.policy.settings import VerticalSettings
 from autoscaler.policy.sizer import RAISE_BELOW, RAISE_LIMIT, SETTLING_DAYS, ContainerSizer
 from autoscaler.policy.vertical import DecayingHistogram
@@ -20,7 +18,6 @@ from autoscaler.policy.vpa import (
     recommendation,
     updater_evicts,
 )
-from collectors.cluster_model import PodInfo
 
 HOUR = 3600.0
 DAY = 86_400.0
@@ -81,6 +78,51 @@ def test_the_shadow_holds_its_request_until_the_updater_would_evict() -> None:
     assert (shadow.step(3 * DAY + UPDATER_EVERY) or 0.0) > 5 * moved
 
 
+def _held(level: float, days: float = 1.0) -> tuple[DecayingHistogram, ShadowVpa, float]:
+    """A shadow holding the target of ``days`` of usage spread around ``level``."""
+    h = DecayingHistogram(DAY, 0.01)
+    shadow = ShadowVpa(h, S)
+    noise = np.random.default_rng(5).uniform(0.5, 1.5, int(days * 1440))
+    for minute, x in enumerate(noise):
+        h.add(level * float(x), 60.0 * minute)
+        shadow.saw(60.0 * minute)
+    at = days * DAY
+    held = shadow.step(at)
+    assert held is not None
+    return h, shadow, held
+
+
+def test_a_young_pod_leaves_only_bounds_that_have_narrowed_with_confidence() -> None:
+    h, shadow, held = _held(1.0)
+    # Usage collapses to a tenth at once: the upper bound falls below the request held an
+    # hour ago, at one day's confidence (× 2). With no confidence the bound is infinite.
+    for _ in range(200_000):
+        h.add(0.1, DAY + HOUR)
+    shadow.saw(DAY + HOUR)
+    _, _, upper = recommendation(h, S, 1.0 + HOUR / DAY)
+    assert upper < held
+    moved = shadow.step(DAY + HOUR)
+    assert moved is not None and moved < held / 5
+
+
+def test_an_evicted_pod_is_young_again() -> None:
+    h, shadow, held = _held(1.0, days=2.0)
+    # Usage rises 30 % for a while: inside the bounds, an old pod is evicted for it.
+    for minute in range(2 * 1440, 2 * 1440 + 720):
+        h.add(1.3 * (0.5 + (minute % 100) / 100), 60.0 * minute)
+        shadow.saw(60.0 * minute)
+    first = shadow.step(2 * DAY + 12 * HOUR)
+    assert first is not None and first != held
+    # Another 30 % an hour later: the new pod is an hour old, and keeps its request until
+    # it has lived 12 hours.
+    for minute in range(2 * 1440 + 720, 2 * 1440 + 780):
+        for _ in range(40):
+            h.add(2.0 * (0.5 + (minute % 100) / 100), 60.0 * minute)
+        shadow.saw(60.0 * minute)
+    assert shadow.step(2 * DAY + 13 * HOUR) == first
+    assert shadow.step(2 * DAY + 24 * HOUR) != first
+
+
 def _sizer_with_tally(
     settings: VerticalSettings, shadow_exceeded: int, own_exceeded: int, n: int = 100
 ) -> ContainerSizer:
@@ -93,7 +135,7 @@ def _sizer_with_tally(
 
 def _risk(sizer: ContainerSizer, exceeded: np.ndarray, made: np.ndarray) -> float:
     used = np.where(exceeded, 2.0, 0.5)
-    return sizer._risk(made, used, np.ones(len(made)))
+    return sizer._risk(10 * DAY + 100, made, used, np.ones(len(made)))
 
 
 SETTLED = np.full(100, 5 * DAY)
@@ -145,45 +187,53 @@ def _drifting(days: int) -> tuple[np.ndarray, np.ndarray]:
     return times, shape * rng.uniform(0.9, 1.1, len(times))
 
 
-def _calibrated(settings: VerticalSettings, request: float) -> tuple[float, ContainerSizer]:
+def _calibrated(
+    settings: VerticalSettings, bounds: tuple[float, float]
+) -> tuple[float, ContainerSizer]:
+    """The calibrated target after 10 drifting days, foresight deciding every 5 minutes from
+    day 8 on within ``bounds`` (min, max allowed): a request never or always exceeded."""
     times, usage = _drifting(10)
     sizer = ContainerSizer("cpu", settings, first_bucket=0.01)
     start = 8 * DAY
     for t, v in zip(times, usage, strict=True):
-        sizer.observe(float(t), float(v), request if t >= start else None)
+        if t >= start:
+            sizer.decide(float(t), 1.0, *bounds)
+        sizer.observe(float(t), float(v))
     now = float(times[-1]) + 300.0
     calibration = sizer._calibrate_now(*sizer._arrays(), now)
     assert calibration is not None
     return calibration.target, sizer
 
 
+ROOMY = (1e6, math.inf)  # every decision at 10⁶ cores: never exceeded
+TIGHT = (0.0, 1e-6)  # every decision at 10⁻⁶ cores: always exceeded
+
+
 def test_requests_exceeded_less_often_than_the_shadows_take_more_risk() -> None:
-    roomy, sizer = _calibrated(S, request=1e6)  # never exceeded
+    roomy, sizer = _calibrated(S, ROOMY)
     assert sizer._shadow_exceeded > 0 == sizer._own_exceeded
-    tight, other = _calibrated(S, request=1e-6)  # always exceeded
+    tight, other = _calibrated(S, TIGHT)
     assert other._own_exceeded > other._shadow_exceeded
     assert roomy < tight
     # A fixed risk is not moved by either.
     fixed = VerticalSettings(cpu_throttle_target=0.05)
-    assert _calibrated(fixed, 1e6)[0] == _calibrated(fixed, 1e-6)[0]
+    assert _calibrated(fixed, ROOMY)[0] == _calibrated(fixed, TIGHT)[0]
 
 
-def test_the_keeper_tells_each_sizer_the_pods_request() -> None:
-    start = 1_700_000_000.0
-    infos = tuple(
-        PodInfo("shop", p, f"uid-{p}", "n1", "Running", True, None, {}, {}, "", (), start)
-        for p in ("web-1", "web-2")
-    )
-    containers = (
-        ContainerView("web-1", "app", {"cpu": 0.5}, {}, 0, ""),
-        ContainerView("web-2", "app", {"cpu": 2.0}, {}, 0, ""),
-    )
-    view = WorkloadView("Deployment", "shop", "web", 2, 2, infos, containers)
-    keeper = VerticalKeeper(S, 3600)
-    for minute in range(3):
-        usage = {("web-1", "app", "cpu"): 1.0, ("web-2", "app", "cpu"): 1.0}
-        keeper.observe(view, usage, start + 60 * minute)
-    sizer = keeper._sizers[("app", "cpu")]
-    # web-1's request of 0.5 core is exceeded at every sample, web-2's 2 cores never. The
-    # first sample has no shadow request to be judged against: the histogram was empty.
-    assert (sizer._tallied, sizer._own_exceeded) == (5, 2)
+def test_only_samples_after_the_first_decision_and_the_first_day_are_counted() -> None:
+    sizer = ContainerSizer("cpu", S, first_bucket=0.01)
+    for minute in range(3 * 1440):
+        at = 60.0 * minute
+        if minute == 720:  # the first decision, half a day in
+            sizer.decide(at, 1.0, *TIGHT)
+        sizer.observe(at, 1.0)
+    settled = int(SETTLING_DAYS * 1440)
+    assert sizer._tallied == sizer._own_exceeded == 3 * 1440 - settled
+
+
+def test_counts_older_than_the_calibration_days_are_not_read() -> None:
+    sizer = _sizer_with_tally(S, 20, 5)
+    later = 10 * DAY + S.cpu_calibration_days * DAY + 2 * HOUR
+    # No sample for a week: the old counts raise nothing.
+    assert sizer._risk(later, SETTLED, np.where(TENTH, 2.0, 0.5), np.ones(100)) == 0.1
+    assert sizer._tallied == 0
