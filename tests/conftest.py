@@ -1,6 +1,7 @@
 """Hooks of the whole suite: one closing line naming the external suites and programs that
 did not run in this session, and how to enable them (see ``tests/support/external.py``);
-fixtures shared across folders (``tests/support/disk.py``: ``disk``, a small tmpfs)."""
+fixtures shared across folders (``tests/support/disk.py``: ``disk``, a small tmpfs). Under
+``pytest -n`` the misses of each worker reach the line on their tests' reports."""
 
 from __future__ import annotations
 
@@ -8,9 +9,24 @@ from collections.abc import Generator
 
 import pytest
 
-from tests.support.external import closing_line
+from tests.support.external import closing_line, missed_since_last_report, note_report
 
 pytest_plugins = ["tests.support.disk"]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Each report carries the misses of its phase, which xdist sends to the controller."""
+    report = yield
+    report.user_properties.extend(missed_since_last_report())
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Every report reaches the process that prints the summary, a worker's too."""
+    note_report(report.user_properties)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -10,7 +10,9 @@ A test asks for what it needs with :func:`require_data` or :func:`require_binary
 time, never at collection, so a run without them still collects every test. When something is
 missing the test is skipped, with a reason that names the suite and how to enable it; with
 ``CI=true`` it fails instead, because CI must run everything. Every miss is remembered for the
-one closing line of the run (:func:`closing_line`).
+one closing line of the run (:func:`closing_line`). Under ``pytest -n`` (xdist) tests run in
+worker processes: each miss rides on its test's report (:func:`missed_since_last_report`) to
+the process that prints the line (:func:`note_report`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ from typing import NoReturn
 
 import pytest
 
-__all__ = ["DATA_ENV", "closing_line", "data_root", "require_binary", "require_data"]
+__all__ = [
+    "DATA_ENV",
+    "closing_line",
+    "data_root",
+    "missed_since_last_report",
+    "note_report",
+    "require_binary",
+    "require_data",
+    "require_privilege",
+]
 
 DATA_ENV = "FORESIGHT_TEST_DATA"
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -51,9 +62,35 @@ PACKAGES = {
     "mmdebstrap": "mmdebstrap",
 }
 
+# What a report's user_properties carry a miss under: kind -> the set it is remembered in.
+MISSED = "foresight-external-missed"
 _missing_suites: set[str] = set()
 _missing_binaries: set[str] = set()
 _missing_privileges: set[str] = set()
+_missing = {"suite": _missing_suites, "binary": _missing_binaries, "privilege": _missing_privileges}
+# Misses since the last test report was made, in the process that ran the test.
+_unreported: list[tuple[str, str]] = []
+
+
+def _missed(kind: str, what: str) -> None:
+    _missing[kind].add(what)
+    _unreported.append((kind, what))
+
+
+def missed_since_last_report() -> list[tuple[str, object]]:
+    """The misses since the last call, as ``user_properties`` entries for a test report."""
+    entries: list[tuple[str, object]] = [(MISSED, [kind, what]) for kind, what in _unreported]
+    _unreported.clear()
+    return entries
+
+
+def note_report(user_properties: list[tuple[str, object]]) -> None:
+    """Remember the misses a test report carries (a worker's, under xdist)."""
+    for name, value in user_properties:
+        if name == MISSED and isinstance(value, list | tuple) and len(value) == 2:
+            kind, what = value
+            if kind in _missing:
+                _missing[str(kind)].add(str(what))
 
 
 def data_root() -> Path:
@@ -88,7 +125,7 @@ def require_data(relative: str) -> Path:
     root = data_root()
     path = root.joinpath(*PurePosixPath(relative).parts)
     if not path.exists():
-        _missing_suites.add(SUITES[folder])
+        _missed("suite", SUITES[folder])
         # The whole suite missing gives one reason for all its tests, so -ra folds them.
         wanted = folder if not root.joinpath(*PurePosixPath(folder).parts).exists() else relative
         _not_available(
@@ -104,7 +141,7 @@ def require_binary(name: str, *alternatives: str) -> str:
         found = shutil.which(candidate)
         if found is not None:
             return found
-    _missing_binaries.add(name)
+    _missed("binary", name)
     _not_available(
         f"{name}: not installed; `make system-deps` installs the Debian package {PACKAGES[name]}"
     )
@@ -114,7 +151,7 @@ def require_privilege(what: str, granted: bool, how: str) -> None:
     """Skip the test (fail it under ``CI=true``) unless ``granted``: ``what`` the machine
     does not allow (mounting a tmpfs, say), and ``how`` to allow it."""
     if not granted:
-        _missing_privileges.add(f"{what} ({how})")
+        _missed("privilege", f"{what} ({how})")
         _not_available(f"{what}: not permitted here; {how}")
 
 
