@@ -41,7 +41,7 @@ async def test_auto_follows_a_rising_and_falling_load_with_pods_ready_before_the
     assert conditions["AbleToScale"]["status"] == "True"
     assert conditions["ConflictingAutoscaler"]["status"] == "False"
     assert status["desiredReplicas"] == status["currentReplicas"]
-    assert status["forecast"]["quantile"] == 0.997
+    assert status["forecast"]["quantile"] == 0.9995
     assert status["lastDecision"]["direction"] in ("up", "down")
     reasons |= {e.reason for e in await rig.events()}
     assert {"ScaledUp", "ScaledDown"} <= reasons

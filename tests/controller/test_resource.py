@@ -142,7 +142,7 @@ def test_defaults() -> None:
     assert spec.horizontal is not None
     assert spec.horizontal.min_replicas == 1
     assert spec.horizontal.metric.target_utilization == 80
-    assert spec.forecast.quantile == 0.997
+    assert spec.forecast.quantile == 0.9995
 
 
 async def test_the_api_server_applies_the_crd_defaults(rig: Rig) -> None:

@@ -35,7 +35,7 @@ async def test_health_readiness_and_metrics(rig: Rig) -> None:
     assert samples[("foresight_autoscaler_load", base)] > 0
     forecast = (
         "foresight_autoscaler_forecast",
-        (*base[:1], ("namespace", "shop"), ("quantile", "0.997")),
+        (*base[:1], ("namespace", "shop"), ("quantile", "0.9995")),
     )
     assert samples[forecast] > 0
     ups = [
