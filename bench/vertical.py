@@ -16,6 +16,11 @@ Without TRACE: every CPU- and memory-like trace in ``$FORESIGHT_TEST_DATA/traces
 the command line they are replayed as CPU (compressible), as the backtest does.
 Progress goes to stderr.
 
+``--shift DAYS [DAYS ...]``: the same replays again with each trace's first DAYS dropped, so
+that the warm-up and the scored window start later, and per shift one summary line per
+resource: how far a result rests on where the scored window happens to begin. ``--jobs N``
+replays N traces at a time.
+
 ``--frontier``: for each CPU trace, foresight's calibrated requests at fixed risks
 (``cpu_throttle_target`` from 0 to 0.2, no fallback) and the least slack its frontier has at
 the VPA's throttled %: the lower envelope of those points, where a point between two of them
@@ -30,7 +35,9 @@ import json
 import math
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +61,7 @@ __all__ = [
     "floor_score",
     "frontier",
     "main",
+    "replay_all",
     "slack_at",
     "summarise",
     "usage_kind",
@@ -227,6 +235,43 @@ def _format_summary(summaries: Sequence[MarginSummary]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _replay(path: Path, skip_days: float) -> VerticalResult:
+    result = run_vertical(path, skip_days=skip_days)
+    if skip_days == 0:
+        result.scores.append(floor_score(path))
+    return result
+
+
+def replay_all(
+    paths: Sequence[Path], skip_days: float = 0.0, jobs: int = 1
+) -> list[VerticalResult]:
+    """Every trace through :func:`run_vertical` (``jobs`` at a time), progress on stderr."""
+    label = f" (first {skip_days:g} days dropped)" if skip_days else ""
+    days = [skip_days] * len(paths)
+    out: list[VerticalResult] = []
+    with ProcessPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool:
+        results: Iterator[VerticalResult] = (
+            map(_replay, paths, days) if pool is None else pool.map(_replay, paths, days)
+        )
+        for done, (path, result) in enumerate(zip(paths, results, strict=True), 1):
+            sys.stderr.write(f"[{done}/{len(paths)}] {path.stem}{label}\n")
+            out.append(result)
+    return out
+
+
+def _format_shifts(shifts: Sequence[tuple[float, list[MarginSummary]]]) -> str:
+    lines = []
+    for days, summaries in shifts:
+        for m in summaries:
+            lost = [t for t in (*m.worse, *m.looser) if t not in m.wins]
+            lines.append(
+                f"first {days:g} days dropped: {m.resource:<6} beats vpa on both figures on "
+                f"{len(m.wins)} of {m.traces}, mean slack margin {m.mean:.2f} pp; not on: "
+                f"{', '.join(dict.fromkeys(lost)) or '-'}"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def default_traces() -> list[Path]:
     """Every CPU- and memory-like shared trace."""
     return [p for p in trace_files([data_root() / "traces"]) if usage_kind(p.stem) is not None]
@@ -241,15 +286,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also sweep foresight's CPU risk and compare its frontier with the VPA",
     )
+    parser.add_argument(
+        "--shift",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="DAYS",
+        help="also replay each trace without its first DAYS and summarise each shift",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="traces replayed at a time")
     args = parser.parse_args(argv)
+    if any(d <= 0 for d in args.shift) or args.jobs < 1:
+        parser.error("--shift takes days > 0, --jobs at least 1")
     paths = trace_files(args.traces) if args.traces else default_traces()
-    results = []
-    for done, path in enumerate(paths, 1):
-        sys.stderr.write(f"[{done}/{len(paths)}] {path.stem}\n")
-        result = run_vertical(path)
-        result.scores.append(floor_score(path))
-        results.append(result)
+    results = replay_all(paths, jobs=args.jobs)
     summaries = summarise(results)
+    shifts = [(d, summarise(replay_all(paths, d, args.jobs))) for d in args.shift]
     frontiers = []
     if args.frontier:
         for path, result in zip(paths, results, strict=True):
@@ -261,6 +313,10 @@ def main(argv: list[str] | None = None) -> int:
             "results": [r.as_dict() for r in results],
             "summaries": [vars(s) for s in summaries],
         }
+        if shifts:
+            out["shifts"] = [
+                {"skip_days": d, "summaries": [vars(m) for m in ms]} for d, ms in shifts
+            ]
         if frontiers:
             out["frontiers"] = {
                 r.trace: [dict(vars(p), risk=k) for p, k in zip(f, FRONTIER_RISKS, strict=True)]
@@ -270,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(format_vertical(results), end="")
         print(_format_summary(summaries), end="")
+        if shifts:
+            print(_format_shifts(shifts), end="")
         if frontiers:
             print(_format_frontier(frontiers), end="")
     return 0

@@ -348,11 +348,18 @@ class VerticalInputs:
     first_bucket: float  # the histograms' smallest bucket
 
 
-def vertical_inputs(path: Path) -> VerticalInputs:
-    """Load a usage trace (KB become bytes) with a warm-up of 7 days or half the trace."""
+def vertical_inputs(path: Path, skip_days: float = 0.0) -> VerticalInputs:
+    """Load a usage trace (KB become bytes) with a warm-up of 7 days or half the trace.
+
+    ``skip_days`` drops the trace's first days, so that the warm-up and the scored window
+    start that much later: the same usage, judged from another starting point.
+    """
     trace = load_trace(path)
-    times = trace.times
-    usage = np.maximum(trace.values, 0.0)
+    kept = int(np.searchsorted(trace.times, trace.times[0] + skip_days * DAY))
+    if kept >= len(trace.times) - 1:
+        raise ValueError(f"{path}: skipping {skip_days:g} days leaves no usage to replay")
+    times = trace.times[kept:]
+    usage = np.maximum(trace.values[kept:], 0.0)
     if trace.name.lower().endswith("_kb"):
         usage = usage * 1024  # the OOM bump is in bytes
     warmup = min(7 * DAY, (times[-1] - times[0]) / 2)
@@ -367,11 +374,12 @@ def run_vertical(
     path: Path,
     settings: VerticalSettings | None = None,
     decision_seconds: float = RESIZE_EVERY_SECONDS,
+    skip_days: float = 0.0,
 ) -> VerticalResult:
     """Replay a usage trace through ``foresight`` (deciding every ``decision_seconds``),
-    ``vpa`` and ``krr``."""
+    ``vpa`` and ``krr`` (without its first ``skip_days``)."""
     s = settings or VerticalSettings.model_validate({})
-    v = vertical_inputs(path)
+    v = vertical_inputs(path, skip_days)
     policies: list[VerticalPolicy] = [
         ForesightVertical(v.resource, s, v.first_bucket, decision_seconds),
         *(factory(v.resource, s, v.first_bucket) for factory in POLICIES.values()),

@@ -1,13 +1,21 @@
 """``bench.vertical``: which traces count as container usage, the margin summary, the floor,
-the frontier's envelope."""
+the frontier's envelope, the shifted windows."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from autoscaler.backtest.vertical import VerticalResult, VerticalScore, replay_vertical
-from bench.vertical import ConstantFloor, slack_at, summarise, usage_kind
+from autoscaler.backtest.vertical import (
+    VerticalResult,
+    VerticalScore,
+    replay_vertical,
+    vertical_inputs,
+)
+from bench.vertical import ConstantFloor, main, slack_at, summarise, usage_kind
 
 
 @pytest.mark.parametrize(
@@ -79,3 +87,51 @@ def test_the_frontier_envelope_mixes_neighbours_and_keeps_cheaper_points() -> No
     assert slack_at(points, 2.0) == 30.0
     assert slack_at(points, 10.0) == 10.0
     assert slack_at([point(5.0, 1.0)], 0.5) is None
+
+
+def _cpu_trace(path: Path, days: float) -> None:
+    t = np.arange(0, days * 86_400, 300.0)
+    usage = 1.0 + 0.5 * np.sin(2 * np.pi * t / 86_400) + 0.05 * np.cos(t / 700)
+    rows = (f"{a:.0f},{u:.4f}\n" for a, u in zip(t, usage, strict=True))
+    path.write_text("timestamp,value\n" + "".join(rows))
+
+
+def test_dropping_days_moves_the_warm_up_and_the_scored_window(tmp_path: Path) -> None:
+    path = tmp_path / "svc_cpu.csv"
+    _cpu_trace(path, days=6)
+    whole, later = vertical_inputs(path), vertical_inputs(path, skip_days=2)
+    assert later.times[0] == whole.times[0] + 2 * 86_400
+    assert np.array_equal(later.usage, whole.usage[len(whole.times) - len(later.times) :])
+    # Half of what is left is the warm-up: two days instead of three.
+    assert later.times[later.first] == later.times[0] + 2 * 86_400
+    assert whole.times[whole.first] == whole.times[0] + 3 * 86_400
+    with pytest.raises(ValueError, match=r"svc_cpu\.csv: skipping 6 days leaves no usage"):
+        vertical_inputs(path, skip_days=6)
+
+
+def test_shift_summarises_each_shift_per_resource(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _cpu_trace(tmp_path / "a_cpu.csv", days=4)
+    _cpu_trace(tmp_path / "b_cpu.csv", days=5)
+    assert main([str(tmp_path), "--shift", "1", "2", "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    shifted = [line for line in out.splitlines() if line.startswith("first ")]
+    assert [line.split(":")[0] for line in shifted] == [
+        "first 1 days dropped",
+        "first 2 days dropped",
+    ]
+    assert all(" cpu " in line and " of 2," in line for line in shifted)
+    assert main([str(tmp_path), "--shift", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (shift,) = report["shifts"]
+    assert shift["skip_days"] == 1.0
+    assert [s["traces"] for s in shift["summaries"]] == [2]
+    # The floor is scored on the unshifted run only.
+    assert {s["policy"] for s in report["results"][0]["scores"]} >= {"foresight", "vpa", "floor"}
+
+
+def test_shift_takes_only_positive_days(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--shift", "0"])
+    assert "--shift takes days > 0" in capsys.readouterr().err
