@@ -62,11 +62,12 @@ PACKAGES = {
     "mmdebstrap": "mmdebstrap",
 }
 
-# What a report's user_properties carry a miss under: kind -> the set it is remembered in.
+# The name a miss travels under in a report's user_properties, as [kind, what].
 MISSED = "foresight-external-missed"
 _missing_suites: set[str] = set()
 _missing_binaries: set[str] = set()
 _missing_privileges: set[str] = set()
+# Kind of miss -> the set it is remembered in.
 _missing = {"suite": _missing_suites, "binary": _missing_binaries, "privilege": _missing_privileges}
 # Misses since the last test report was made, in the process that ran the test.
 _unreported: list[tuple[str, str]] = []
