@@ -263,11 +263,11 @@ def _format_shifts(shifts: Sequence[tuple[float, list[MarginSummary]]]) -> str:
     lines = []
     for days, summaries in shifts:
         for m in summaries:
-            lost = [t for t in (*m.worse, *m.looser) if t not in m.wins]
+            lost = dict.fromkeys((*m.worse, *m.looser))  # a trace can be in both
             lines.append(
                 f"first {days:g} days dropped: {m.resource:<6} beats vpa on both figures on "
                 f"{len(m.wins)} of {m.traces}, mean slack margin {m.mean:.2f} pp; not on: "
-                f"{', '.join(dict.fromkeys(lost)) or '-'}"
+                f"{', '.join(lost) or '-'}"
             )
     return "\n".join(lines) + "\n"
 

@@ -53,6 +53,7 @@ __all__ = [
     "cpu_forecasts",
     "cpu_need",
     "forecast_need",
+    "histogram_percentiles",
     "oom_bump",
     "recommend_request",
 ]
@@ -284,6 +285,17 @@ def calibrated_target(
     return float(forecasts[best] * margins[best]), best
 
 
+def histogram_percentiles(
+    histogram: DecayingHistogram, settings: VerticalSettings
+) -> tuple[float, float, float]:
+    """The histogram's lower, target and upper percentiles, before the margin."""
+    return (
+        histogram.percentile(settings.lower_percentile),
+        histogram.percentile(settings.target_percentile),
+        histogram.percentile(settings.upper_percentile),
+    )
+
+
 def recommend_request(
     histogram: DecayingHistogram,
     current: float,
@@ -308,10 +320,8 @@ def recommend_request(
             current, None, VerticalReason.NO_DATA, current, current, current, False
         )
     m = settings.margin
-    p90 = histogram.percentile(settings.target_percentile)
-    target = p90 * m
-    lower = histogram.percentile(settings.lower_percentile) * m
-    upper = histogram.percentile(settings.upper_percentile) * m
+    low, p90, high = histogram_percentiles(histogram, settings)
+    target, lower, upper = p90 * m, low * m, high * m
     reason = VerticalReason.TARGET
     if calibrated is not None:
         target, reason = calibrated, VerticalReason.FORECAST

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 from autoscaler.policy.settings import VerticalSettings
-from autoscaler.policy.vertical import DAY, HOUR, DecayingHistogram
+from autoscaler.policy.vertical import DAY, HOUR, DecayingHistogram, histogram_percentiles
 
 __all__ = [
     "CONFIDENCE_LOWER",
@@ -57,9 +57,8 @@ def recommendation(
 ) -> tuple[float, float, float]:
     """(lower, target, upper) of the recommender for ``histogram`` at ``confidence`` days."""
     m = settings.margin
-    target = histogram.percentile(settings.target_percentile) * m
-    lower = histogram.percentile(settings.lower_percentile) * m
-    upper = histogram.percentile(settings.upper_percentile) * m
+    low, mid, high = histogram_percentiles(histogram, settings)
+    lower, target, upper = low * m, mid * m, high * m
     if confidence <= 0:
         return lower, target, math.inf
     k, e = CONFIDENCE_LOWER
