@@ -20,18 +20,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from autoscaler.backtest.frontier import Frontier, FrontierPoint, SweepPoint, run_frontier
-from autoscaler.backtest.scoring import Aggregate
+from autoscaler.backtest.frontier import Frontier, SweepPoint, run_frontier
 from autoscaler.backtest.trace import trace_files
+from autoscaler.backtest.verdict import verdicts as judge
 from autoscaler.backtest.world import WorldConfig
 from autoscaler.forecast.registry import forecaster_names
 from autoscaler.forecast.settings import ForecastSettings
 
-__all__ = ["COMPETITORS", "PEERS", "default_models", "format_lines", "main", "points", "verdicts"]
+__all__ = ["PEERS", "default_models", "format_lines", "main", "points", "verdicts"]
 
 PEERS = ("hpa", "ehpa", "phpa-hw", "phpa-lin", "hpa-on-forecast")
-# The autoscalers foresight competes with; hpa-on-forecast is foresight's own forecast.
-COMPETITORS = frozenset({"hpa", "ehpa", "phpa-hw", "phpa-lin"})
 DEFAULT_TARGETS = (0.5, 0.7, 0.9)
 STARTUPS = (30.0, 60.0, 120.0, 300.0)
 # Forecasters foresight shipped before the learned-model work; any other registered name is new.
@@ -73,41 +71,11 @@ def format_lines(frontier: Frontier) -> str:
 
 
 def verdicts(frontier: Frontier) -> list[str]:
-    """Per foresight model: fewer violations than every competitor's best setting (its
-    fewest violations), and cheaper than the cheapest of those best settings (the goal as
-    worded) and than the cheapest competitor setting of all (a stricter reading)?"""
-    peers = [p for p in frontier.points if p.point.family in COMPETITORS]
-    models = [p for p in frontier.points if p.point.knob == "quantile"]
-    if not peers:
-        return []
-    best: dict[str, FrontierPoint] = {}
-    for p in peers:
-        known = best.get(p.point.family)
-        if known is None or p.aggregate.violation_pct < known.aggregate.violation_pct:
-            best[p.point.family] = p
-    fewest = min(best.values(), key=lambda p: p.aggregate.violation_pct)
-    cheapest_best = min(best.values(), key=lambda p: p.aggregate.cost_vs_oracle)
-    cheapest = min(peers, key=lambda p: p.aggregate.cost_vs_oracle)
-
-    def versus(a: Aggregate, what: str, other: FrontierPoint) -> str:
-        cheaper = a.cost_vs_oracle < other.aggregate.cost_vs_oracle
-        return (
-            f"vs {what} {other.point.name} {other.aggregate.cost_vs_oracle:.3f} "
-            f"({'better' if cheaper else 'WORSE'})"
-        )
-
-    out = []
-    for m in models:
-        a = m.aggregate
-        fewer = a.violation_pct < fewest.aggregate.violation_pct
-        out.append(
-            f"{m.point.name}: viol {a.violation_pct:.3f}% vs fewest of the competitors "
-            f"{fewest.point.name} {fewest.aggregate.violation_pct:.3f}% "
-            f"({'better' if fewer else 'WORSE'}); cost {a.cost_vs_oracle:.3f} "
-            f"{versus(a, 'the cheapest best setting', cheapest_best)}, "
-            f"{versus(a, 'the cheapest setting of any', cheapest)}"
-        )
-    return out
+    """Per foresight model, its verdict against the competitors (see
+    :mod:`autoscaler.backtest.verdict`)."""
+    aggregates = {p.point.name: p.aggregate for p in frontier.points}
+    models = [p.point.name for p in frontier.points if p.point.knob == "quantile"]
+    return [v.line() for v in judge(aggregates, models)]
 
 
 def _progress(done: int, total: int, name: str) -> None:

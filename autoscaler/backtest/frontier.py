@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autoscaler.backtest.observation import ReplicaPolicy
-from autoscaler.backtest.policies import TARGETED, PolicyError, make_policy, split_target
+from autoscaler.backtest.policies import (
+    TARGETED,
+    PolicyError,
+    is_foresight,
+    make_policy,
+    split_target,
+)
 from autoscaler.backtest.run import ORACLE
 from autoscaler.backtest.scoring import Aggregate, Score, aggregate, replica_seconds, score
 from autoscaler.backtest.trace import load_trace
@@ -34,7 +40,8 @@ __all__ = [
     "sweep",
 ]
 
-DEFAULT_QUANTILES = (0.95, 0.98, 0.99, 0.995, 0.997, 0.999)
+# Up to the default quantile (forecast.quantile), so that the default point is on its curve.
+DEFAULT_QUANTILES = (0.98, 0.99, 0.995, 0.997, 0.999, 0.9995)
 DEFAULT_TARGETS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 DEFAULT_FRONTIER_POLICIES = ("foresight", "hpa", "ehpa", "phpa-hw", "phpa-lin", "hpa-on-forecast")
 
@@ -135,7 +142,7 @@ def sweep(
     target. ``forecast`` is the base forecast setting (hpa-on-forecast reads it as is)."""
     points: list[SweepPoint] = []
     for name in dict.fromkeys(policies):
-        if name == "foresight" or name.startswith("foresight:"):
+        if is_foresight(name):
             for q in quantiles:
                 settings = _with_quantile(name, forecast, q)
                 points.append(SweepPoint(name, "quantile", q, f"{name}~{q:g}", settings))

@@ -21,19 +21,28 @@ __all__ = [
     "TARGETED",
     "PolicyError",
     "PolicySpec",
+    "is_foresight",
     "make_policy",
     "policy_names",
     "split_target",
 ]
 
+# Each competitor at the targets bench.scaling compares, so that the default comparison shows
+# each one's best setting (see autoscaler.backtest.verdict).
 DEFAULT_POLICIES = (
     "foresight",
     "hpa@0.5",
     "hpa@0.7",
     "hpa@0.9",
+    "ehpa@0.5",
     "ehpa@0.7",
+    "ehpa@0.9",
+    "phpa-hw@0.5",
     "phpa-hw@0.7",
+    "phpa-hw@0.9",
+    "phpa-lin@0.5",
     "phpa-lin@0.7",
+    "phpa-lin@0.9",
     "hpa-on-forecast@0.7",
     "oracle",
     "static",
@@ -103,6 +112,11 @@ TARGETED: dict[str, TargetedFactory] = {
     "phpa-lin": _phpa_lin,
     "hpa-on-forecast": _hpa_on_forecast,
 }
+
+
+def is_foresight(name: str) -> bool:
+    """``foresight`` or ``foresight:MODEL``."""
+    return name == "foresight" or name.startswith("foresight:")
 
 
 def split_target(name: str) -> tuple[str, float] | None:

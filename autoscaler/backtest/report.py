@@ -15,7 +15,8 @@ def _head(width: int) -> str:
 
 
 def format_table(suite: Suite) -> str:
-    """Per-trace figures, then the aggregates (means; geometric mean of cost)."""
+    """Per-trace figures, the aggregates (means; geometric mean of cost), then foresight's
+    verdicts against the competitors (see :mod:`autoscaler.backtest.verdict`)."""
     width = max([10, *(len(name) for name in suite.aggregates)])
     head = _head(width)
     lines = [head, "-" * len(head)]
@@ -34,4 +35,9 @@ def format_table(suite: Suite) -> str:
             f"{'':<40} {name:<{width}} {a.violation_pct:>7.3f} {a.unserved_pct:>9.3f} "
             f"{a.cost_vs_oracle:>11.3f} {a.actions:>8.0f}"
         )
+    judged = suite.verdicts()
+    if judged:
+        lines.append("")
+        lines.append("against each competitor's best setting (hpa, ehpa, phpa-hw, phpa-lin):")
+        lines.extend(v.line() for v in judged)
     return "\n".join(lines) + "\n"

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from autoscaler.backtest.policies import make_policy
+from autoscaler.backtest.policies import is_foresight, make_policy
 from autoscaler.backtest.scoring import Aggregate, Score, aggregate, replica_seconds, score
 from autoscaler.backtest.trace import load_trace
+from autoscaler.backtest.verdict import Verdict, verdicts
 from autoscaler.backtest.world import Replay, World, WorldConfig, build_world, replay
 from autoscaler.forecast.settings import ForecastSettings
 
@@ -44,7 +45,12 @@ class Suite:
             for name, s in r.scores.items():
                 rows.append({"trace": r.world.name, "policy": name, **s.as_dict()})
         aggregates = {name: a.as_dict() for name, a in self.aggregates.items()}
-        return {"results": rows, "aggregates": aggregates}
+        judged = [v.as_dict() for v in self.verdicts()]
+        return {"results": rows, "aggregates": aggregates, "verdicts": judged}
+
+    def verdicts(self) -> list[Verdict]:
+        """foresight's verdicts against the competitor settings replayed beside it."""
+        return verdicts(self.aggregates, [n for n in self.aggregates if is_foresight(n)])
 
 
 def run_trace(

@@ -11,9 +11,10 @@ from __future__ import annotations
 import pytest
 
 from autoscaler.backtest.frontier import run_frontier
+from autoscaler.backtest.verdict import COMPETITORS
 from autoscaler.backtest.world import WorldConfig
 from autoscaler.forecast.settings import ForecastSettings
-from bench.scaling import COMPETITORS, points
+from bench.scaling import points
 from tests.support.external import require_data
 
 TRACES = ("nab_ec2_cpu_utilization_fe7f93", "nab_ec2_network_in_257a54", "crane_input0")

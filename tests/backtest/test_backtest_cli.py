@@ -49,15 +49,44 @@ def test_the_default_comparison_includes_the_peers(
         "hpa@0.5",
         "hpa@0.7",
         "hpa@0.9",
-        "ehpa@0.7",
-        "phpa-hw@0.7",
-        "phpa-lin@0.7",
+        *(f"{peer}@{t}" for peer in ("ehpa", "phpa-hw", "phpa-lin") for t in (0.5, 0.7, 0.9)),
         "hpa-on-forecast@0.7",
         "oracle",
         "static",
     ]
     for a in out["aggregates"].values():
         assert a["actions_per_day"] >= 0
+    # The verdict names each competitor's setting it was measured against, read back here.
+    [verdict] = out["verdicts"]
+    assert verdict["policy"] == "foresight"
+    aggregates = out["aggregates"]
+    peers = [n for n in aggregates if n.split("@")[0] in ("hpa", "ehpa", "phpa-hw", "phpa-lin")]
+    assert verdict["cheapest"] == min(peers, key=lambda n: aggregates[n]["cost_vs_oracle"])
+    ours = aggregates["foresight"]
+    fewest = aggregates[verdict["fewest"]]
+    assert verdict["fewer_violations"] == (ours["violation_pct"] < fewest["violation_pct"])
+    assert verdict["met"] == (verdict["fewer_violations"] and verdict["cheaper_than_cheapest_best"])
+
+
+def test_the_table_ends_with_the_verdict_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    trace = write_daily_trace(tmp_path / "daily.csv", days=3)
+    argv = ["backtest", "--trace", str(trace), "--policy", "foresight", "hpa@0.5", "hpa@0.9"]
+    assert main([*argv, "hpa-on-forecast@0.5", "oracle"]) == 0
+    lines = capsys.readouterr().out.rstrip().splitlines()
+    assert lines[-2] == "against each competitor's best setting (hpa, ehpa, phpa-hw, phpa-lin):"
+    assert lines[-1].startswith("foresight: viol ")
+    assert "hpa-on-forecast" not in lines[-1]
+    assert "the cheapest setting of any hpa@0.9" in lines[-1]
+
+
+def test_without_a_competitor_there_is_no_verdict(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    trace = write_daily_trace(tmp_path / "daily.csv", days=3)
+    assert main(["backtest", "--trace", str(trace), "--policy", "foresight", "static"]) == 0
+    assert "competitor" not in capsys.readouterr().out
 
 
 def test_the_vertical_backtest_decides_as_often_as_the_controller(

@@ -126,6 +126,7 @@ def test_help_explains_the_peers_and_the_frontier(
         "--quantiles",
         "--targets",
         "foresight:MODEL",
+        "whether foresight has fewer violations than each competitor's best setting",
     ):
         assert phrase in text, phrase
 
