@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from autoscaler.backtest.run import Suite
+from autoscaler.backtest.verdict import COMPETITORS
 
 __all__ = ["format_table"]
 
@@ -38,6 +39,7 @@ def format_table(suite: Suite) -> str:
     judged = suite.verdicts()
     if judged:
         lines.append("")
-        lines.append("against each competitor's best setting (hpa, ehpa, phpa-hw, phpa-lin):")
+        named = ", ".join(sorted(COMPETITORS))
+        lines.append(f"against each competitor's best setting ({named}):")
         lines.extend(v.line() for v in judged)
     return "\n".join(lines) + "\n"

@@ -75,7 +75,7 @@ def test_the_table_ends_with_the_verdict_line(
     argv = ["backtest", "--trace", str(trace), "--policy", "foresight", "hpa@0.5", "hpa@0.9"]
     assert main([*argv, "hpa-on-forecast@0.5", "oracle"]) == 0
     lines = capsys.readouterr().out.rstrip().splitlines()
-    assert lines[-2] == "against each competitor's best setting (hpa, ehpa, phpa-hw, phpa-lin):"
+    assert lines[-2] == "against each competitor's best setting (ehpa, hpa, phpa-hw, phpa-lin):"
     assert lines[-1].startswith("foresight: viol ")
     assert "hpa-on-forecast" not in lines[-1]
     assert "the cheapest setting of any hpa@0.9" in lines[-1]
