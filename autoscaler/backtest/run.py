@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -84,13 +87,20 @@ def run_suite(
     policies: Sequence[str],
     forecast: ForecastSettings | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    jobs: int = 1,
 ) -> Suite:
-    """Every trace through every policy, with aggregates per policy."""
+    """Every trace through every policy, with aggregates per policy; ``jobs`` traces at a
+    time in worker processes (the figures do not depend on it)."""
+    replay_one = partial(run_trace, config=config, policies=policies, forecast=forecast)
     results: list[TraceResult] = []
-    for k, path in enumerate(paths):
-        if progress is not None:
-            progress(k, len(paths), path.stem)
-        results.append(run_trace(path, config, policies, forecast))
+    with ProcessPoolExecutor(jobs) if jobs > 1 and len(paths) > 1 else nullcontext() as pool:
+        done: Iterator[TraceResult] = (
+            map(replay_one, paths) if pool is None else pool.map(replay_one, paths)
+        )
+        for k, path in enumerate(paths):
+            if progress is not None:
+                progress(k, len(paths), path.stem)
+            results.append(next(done))
     if progress is not None:
         progress(len(paths), len(paths), "")
     aggregates = {name: aggregate([r.scores[name] for r in results]) for name in policies}

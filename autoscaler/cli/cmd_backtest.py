@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -107,6 +108,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"--frontier: targets to sweep (default {' '.join(map(str, DEFAULT_TARGETS))})",
     )
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="traces replayed at once, in worker processes, for the policy comparison (not "
+        "--frontier, --vertical or --joint; the figures are the same whatever N). Default: the "
+        "CPUs this process may run on",
+    )
+    parser.add_argument(
         "--vertical",
         action="store_true",
         help="vertical backtest: size requests on a CPU or memory usage trace (foresight "
@@ -120,6 +130,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "the joint decision, and both sides deciding independently (pods re-sized every "
         "controller.resize_every_seconds, as the live controller does)",
     )
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _progress(done: int, total: int, name: str) -> None:
@@ -173,7 +190,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         for name in names:
             registry.make_policy(name)
         show = sys.stderr.isatty() and not args.json
-        suite = run_suite(paths, config, names, forecast, progress=_progress if show else None)
+        jobs = _cpus() if args.jobs is None else args.jobs
+        if jobs < 1:
+            raise CommandError("--jobs: at least 1")
+        progress = _progress if show else None
+        suite = run_suite(paths, config, names, forecast, progress=progress, jobs=jobs)
     except (TraceError, WorldError, ForecastError, registry.PolicyError, ValueError) as e:
         raise CommandError(str(e)) from e
     if args.json:

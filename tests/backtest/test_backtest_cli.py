@@ -107,3 +107,26 @@ def test_the_vertical_backtest_decides_as_often_as_the_controller(
     assert daily["vpa"] == every_five_minutes["vpa"]
     # Two scored days: one decision a day resizes at most once.
     assert daily["foresight"]["resizes"] <= 1 < every_five_minutes["foresight"]["resizes"]
+
+
+def test_traces_replayed_in_parallel_give_the_same_figures_in_the_same_order(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for seed in (1, 2, 3):
+        write_daily_trace(tmp_path / f"day{seed}.csv", days=3, seed=seed)
+    argv = ["backtest", "--trace", str(tmp_path), "--policy", "foresight", "hpa@0.7", "--json"]
+
+    def figures(jobs: str) -> dict[str, list[dict[str, object]]]:
+        assert main([*argv, "--jobs", jobs]) == 0
+        out: dict[str, list[dict[str, object]]] = json.loads(capsys.readouterr().out)
+        return out
+
+    alone, together = figures("1"), figures("3")
+    assert together == alone
+    assert [r["trace"] for r in together["results"]][::2] == ["day1", "day2", "day3"]
+
+
+def test_jobs_must_be_at_least_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    trace = write_daily_trace(tmp_path / "daily.csv", days=3)
+    assert main(["backtest", "--trace", str(trace), "--jobs", "0"]) == 1
+    assert "--jobs: at least 1" in capsys.readouterr().err
