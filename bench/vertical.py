@@ -35,12 +35,12 @@ import json
 import math
 import statistics
 import sys
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from autoscaler.backtest.parallel import map_traces
 from autoscaler.backtest.trace import trace_files
 from autoscaler.backtest.vertical import (
     ForesightVertical,
@@ -247,15 +247,11 @@ def replay_all(
 ) -> list[VerticalResult]:
     """Every trace through :func:`run_vertical` (``jobs`` at a time), progress on stderr."""
     label = f" (first {skip_days:g} days dropped)" if skip_days else ""
-    days = [skip_days] * len(paths)
     out: list[VerticalResult] = []
-    with ProcessPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool:
-        results: Iterator[VerticalResult] = (
-            map(_replay, paths, days) if pool is None else pool.map(_replay, paths, days)
-        )
-        for done, (path, result) in enumerate(zip(paths, results, strict=True), 1):
-            sys.stderr.write(f"[{done}/{len(paths)}] {path.stem}{label}\n")
-            out.append(result)
+    results = map_traces(partial(_replay, skip_days=skip_days), paths, jobs)
+    for done, (path, result) in enumerate(zip(paths, results, strict=True), 1):
+        sys.stderr.write(f"[{done}/{len(paths)}] {path.stem}{label}\n")
+        out.append(result)
     return out
 
 

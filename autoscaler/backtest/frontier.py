@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from autoscaler.backtest.observation import ReplicaPolicy
+from autoscaler.backtest.parallel import map_traces
 from autoscaler.backtest.policies import (
     TARGETED,
     PolicyError,
@@ -174,29 +176,36 @@ def _build(point: SweepPoint, world: World, memo: dict[object, dict[int, float]]
     return make_policy(point.name, point.forecast).build(world)
 
 
+def _trace_scores(
+    path: Path, config: WorldConfig, points: Sequence[SweepPoint]
+) -> tuple[str, list[Score]]:
+    world = build_world(load_trace(path), config)
+    oracle = replica_seconds(replay(world, make_policy(ORACLE).build(world)))
+    memo: dict[object, dict[int, float]] = {}
+    return world.name, [score(replay(world, _build(p, world, memo)), oracle) for p in points]
+
+
 def run_frontier(
     paths: Sequence[Path],
     config: WorldConfig,
     points: Sequence[SweepPoint],
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> Frontier:
-    """Every point on every trace; aggregates per point."""
+    """Every point on every trace (``jobs`` traces at a time in worker processes); aggregates
+    per point."""
     scores: list[list[Score]] = [[] for _ in points]
-    total = len(paths) * len(points)
-    done = 0
     names: list[str] = []
-    for path in paths:
-        world = build_world(load_trace(path), config)
-        names.append(world.name)
-        oracle = replica_seconds(replay(world, make_policy(ORACLE).build(world)))
-        memo: dict[object, dict[int, float]] = {}
-        for k, point in enumerate(points):
-            if progress is not None:
-                progress(done, total, f"{world.name} {point.name}")
-            scores[k].append(score(replay(world, _build(point, world, memo)), oracle))
-            done += 1
+    done = map_traces(partial(_trace_scores, config=config, points=points), paths, jobs)
+    for k, path in enumerate(paths):
+        if progress is not None:
+            progress(k, len(paths), path.stem)
+        name, trace_scores = next(done)
+        names.append(name)
+        for column, s in zip(scores, trace_scores, strict=True):
+            column.append(s)
     if progress is not None:
-        progress(total, total, "")
+        progress(len(paths), len(paths), "")
     return Frontier(
         points=[FrontierPoint(p, aggregate(s)) for p, s in zip(points, scores, strict=True)],
         traces=names,

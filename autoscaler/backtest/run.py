@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from autoscaler.backtest.parallel import map_traces
 from autoscaler.backtest.policies import is_foresight, make_policy
 from autoscaler.backtest.scoring import Aggregate, Score, aggregate, replica_seconds, score
 from autoscaler.backtest.trace import load_trace
@@ -93,14 +92,11 @@ def run_suite(
     time in worker processes (the figures do not depend on it)."""
     replay_one = partial(run_trace, config=config, policies=policies, forecast=forecast)
     results: list[TraceResult] = []
-    with ProcessPoolExecutor(jobs) if jobs > 1 and len(paths) > 1 else nullcontext() as pool:
-        done: Iterator[TraceResult] = (
-            map(replay_one, paths) if pool is None else pool.map(replay_one, paths)
-        )
-        for k, path in enumerate(paths):
-            if progress is not None:
-                progress(k, len(paths), path.stem)
-            results.append(next(done))
+    done = map_traces(replay_one, paths, jobs)
+    for k, path in enumerate(paths):
+        if progress is not None:
+            progress(k, len(paths), path.stem)
+        results.append(next(done))
     if progress is not None:
         progress(len(paths), len(paths), "")
     aggregates = {name: aggregate([r.scores[name] for r in results]) for name in policies}

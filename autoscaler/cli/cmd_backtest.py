@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,9 +113,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="traces replayed at once, in worker processes, for the policy comparison (not "
-        "--frontier, --vertical or --joint; the figures are the same whatever N). Default: the "
-        "CPUs this process may run on",
+        help="traces replayed at once, in worker processes (the figures are the same whatever "
+        "N). Default: the CPUs this process may run on",
     )
     parser.add_argument(
         "--vertical",
@@ -164,17 +164,20 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from autoscaler.forecast.registry import check_model_name  # noqa: PLC0415
     from autoscaler.forecast.settings import ForecastSettings  # noqa: PLC0415
 
+    jobs = _cpus() if args.jobs is None else args.jobs
+    if jobs < 1:
+        raise CommandError("--jobs: at least 1")
     try:
         paths = trace_files(list(args.trace))
         if args.vertical:
-            return _run_vertical(paths, args, settings)
+            return _run_vertical(paths, args, settings, jobs)
         config = WorldConfig(
             startup_seconds=args.startup,
             peak_replicas=args.peak_replicas,
             warmup_seconds=args.warmup,
         )
         if args.joint:
-            return _run_joint(paths, config, args, settings.controller.resize_every_seconds)
+            return _run_joint(paths, config, args, settings.controller.resize_every_seconds, jobs)
         overrides: dict[str, object] = {}
         if args.model is not None:
             try:
@@ -185,14 +188,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             overrides["quantile"] = args.quantile
         forecast = ForecastSettings.model_validate({**settings.forecast.model_dump(), **overrides})
         if args.frontier:
-            return _run_frontier(paths, config, forecast, args)
+            return _run_frontier(paths, config, forecast, args, jobs)
         names = list(args.policy or registry.DEFAULT_POLICIES)
         for name in names:
             registry.make_policy(name)
         show = sys.stderr.isatty() and not args.json
-        jobs = _cpus() if args.jobs is None else args.jobs
-        if jobs < 1:
-            raise CommandError("--jobs: at least 1")
         progress = _progress if show else None
         suite = run_suite(paths, config, names, forecast, progress=progress, jobs=jobs)
     except (TraceError, WorldError, ForecastError, registry.PolicyError, ValueError) as e:
@@ -217,7 +217,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_frontier(
-    paths: list[Path], config: WorldConfig, forecast: ForecastSettings, args: argparse.Namespace
+    paths: list[Path],
+    config: WorldConfig,
+    forecast: ForecastSettings,
+    args: argparse.Namespace,
+    jobs: int,
 ) -> int:
     from autoscaler.backtest.frontier import (  # noqa: PLC0415
         DEFAULT_FRONTIER_POLICIES,
@@ -230,7 +234,8 @@ def _run_frontier(
         list(args.policy or DEFAULT_FRONTIER_POLICIES), args.quantiles, args.targets, forecast
     )
     show = sys.stderr.isatty() and not args.json
-    frontier = run_frontier(paths, config, points, progress=_progress if show else None)
+    progress = _progress if show else None
+    frontier = run_frontier(paths, config, points, progress=progress, jobs=jobs)
     if args.json:
         print(json.dumps(frontier.as_json(), indent=2))
     else:
@@ -245,11 +250,15 @@ def _run_frontier(
     return 0
 
 
-def _run_vertical(paths: list[Path], args: argparse.Namespace, settings: Settings) -> int:
+def _run_vertical(
+    paths: list[Path], args: argparse.Namespace, settings: Settings, jobs: int
+) -> int:
+    from autoscaler.backtest.parallel import map_traces  # noqa: PLC0415
     from autoscaler.backtest.vertical import format_vertical, run_vertical  # noqa: PLC0415
 
     every = settings.controller.resize_every_seconds
-    results = [run_vertical(p, settings.policy.vertical, every) for p in paths]
+    replay_one = partial(run_vertical, settings=settings.policy.vertical, decision_seconds=every)
+    results = list(map_traces(replay_one, paths, jobs))
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:
@@ -258,15 +267,21 @@ def _run_vertical(paths: list[Path], args: argparse.Namespace, settings: Setting
 
 
 def _run_joint(
-    paths: list[Path], config: WorldConfig, args: argparse.Namespace, resize_every_seconds: float
+    paths: list[Path],
+    config: WorldConfig,
+    args: argparse.Namespace,
+    resize_every_seconds: float,
+    jobs: int,
 ) -> int:
     from autoscaler.backtest.joint import format_joint, run_joint  # noqa: PLC0415
+    from autoscaler.backtest.parallel import map_traces  # noqa: PLC0415
 
+    replay_one = partial(run_joint, config=config, resize_every_seconds=resize_every_seconds)
     results = []
-    for done, path in enumerate(paths, 1):
-        results.append(run_joint(path, config, resize_every_seconds=resize_every_seconds))
+    for done, result in enumerate(map_traces(replay_one, paths, jobs), 1):
+        results.append(result)
         if sys.stderr.isatty() and not args.json:
-            _progress(done, len(paths), path.name)
+            _progress(done, len(paths), paths[done - 1].name)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:

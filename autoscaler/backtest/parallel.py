@@ -1,0 +1,23 @@
+"""Traces replayed in worker processes: one function over many traces, results in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+__all__ = ["map_traces"]
+
+T = TypeVar("T")
+
+
+def map_traces(fn: Callable[[Path], T], paths: Sequence[Path], jobs: int) -> Iterator[T]:
+    """``fn`` over ``paths`` in their order, ``jobs`` at a time in worker processes (in this
+    one for a single job or trace). ``fn`` must be picklable: a module-level function or a
+    ``functools.partial`` of one."""
+    if jobs <= 1 or len(paths) <= 1:
+        yield from map(fn, paths)
+        return
+    with ProcessPoolExecutor(min(jobs, len(paths))) as pool:
+        yield from pool.map(fn, paths)
