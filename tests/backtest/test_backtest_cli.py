@@ -139,3 +139,14 @@ def test_jobs_must_be_at_least_one(capsys: pytest.CaptureFixture[str], tmp_path:
     trace = write_daily_trace(tmp_path / "daily.csv", days=3)
     assert main(["backtest", "--trace", str(trace), "--jobs", "0"]) == 1
     assert "--jobs: at least 1" in capsys.readouterr().err
+
+
+def test_a_bad_trace_in_a_worker_is_named_as_in_one_process(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    write_daily_trace(tmp_path / "a.csv", days=3)
+    (tmp_path / "b.csv").write_text("timestamp,value\n1,2\nx,3\n", encoding="utf-8")
+    assert main(["backtest", "--trace", str(tmp_path), "--jobs", "2"]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'b.csv'}:3: not a 'timestamp,value' row" in err
+    assert "Traceback" not in err
