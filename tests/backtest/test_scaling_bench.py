@@ -45,6 +45,18 @@ def test_prints_a_line_per_policy_at_each_startup(
     assert "CPU-s" in captured.err
 
 
+def test_jobs_change_no_figure(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    write_daily_trace(tmp_path / "a.csv", days=3)
+    write_daily_trace(tmp_path / "b.csv", days=3, seed=2)
+    argv = [str(tmp_path), "--startup", "60", "--models", "naive", "--quiet", "--peers", "hpa"]
+
+    def run(jobs: str) -> str:
+        assert scaling.main([*argv, "--targets", "0.7", "--jobs", jobs]) == 0
+        return capsys.readouterr().out
+
+    assert run("2") == run("1")
+
+
 def _point(family: str, knob: str, value: float, viol: float, cost: float) -> FrontierPoint:
     name = f"foresight:{family}@{value}" if knob == "quantile" else f"{family}@{value}"
     return FrontierPoint(
