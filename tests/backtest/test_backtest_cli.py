@@ -150,3 +150,30 @@ def test_a_bad_trace_in_a_worker_is_named_as_in_one_process(
     err = capsys.readouterr().err
     assert f"{tmp_path / 'b.csv'}:3: not a 'timestamp,value' row" in err
     assert "Traceback" not in err
+
+
+def test_by_default_one_worker_per_cpu_at_most_one_per_trace(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import concurrent.futures  # noqa: PLC0415
+
+    from autoscaler.backtest import parallel  # noqa: PLC0415
+
+    workers: list[int | None] = []
+
+    class Recording(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, max_workers: int | None = None) -> None:
+            workers.append(max_workers)
+            super().__init__(max_workers)
+
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", Recording)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)
+    for seed in (1, 2, 3):
+        write_daily_trace(tmp_path / f"t{seed}.csv", days=3, seed=seed)
+    argv = ["backtest", "--trace", str(tmp_path), "--policy", "hpa@0.7", "--json"]
+    assert main(argv) == 0
+    assert main([*argv[:-1], "--frontier"]) == 0
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert workers == [3, 3, 2]  # six CPUs, three traces: three; then two CPUs: two
