@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         "--jobs", type=int, default=1, metavar="N", help="traces replayed at once (default 1)"
     )
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs: at least 1")
     paths = trace_files([args.dir])
     if args.match is not None:
         paths = [p for p in paths if any(m in p.name for m in args.match)]

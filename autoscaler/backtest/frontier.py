@@ -10,6 +10,7 @@ whole frontier.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -177,12 +178,20 @@ def _build(point: SweepPoint, world: World, memo: dict[object, dict[int, float]]
 
 
 def _trace_scores(
-    path: Path, config: WorldConfig, points: Sequence[SweepPoint]
+    path: Path,
+    config: WorldConfig,
+    points: Sequence[SweepPoint],
+    step: Callable[[str], None] | None = None,
 ) -> tuple[str, list[Score]]:
     world = build_world(load_trace(path), config)
     oracle = replica_seconds(replay(world, make_policy(ORACLE).build(world)))
     memo: dict[object, dict[int, float]] = {}
-    return world.name, [score(replay(world, _build(p, world, memo)), oracle) for p in points]
+    scores: list[Score] = []
+    for point in points:
+        if step is not None:
+            step(f"{world.name} {point.name}")
+        scores.append(score(replay(world, _build(point, world, memo)), oracle))
+    return world.name, scores
 
 
 def run_frontier(
@@ -193,19 +202,25 @@ def run_frontier(
     jobs: int = 1,
 ) -> Frontier:
     """Every point on every trace (``jobs`` traces at a time in worker processes); aggregates
-    per point."""
+    per point. Progress counts points in one process, traces with workers."""
     scores: list[list[Score]] = [[] for _ in points]
     names: list[str] = []
-    done = map_traces(partial(_trace_scores, config=config, points=points), paths, jobs)
-    for k, path in enumerate(paths):
-        if progress is not None:
-            progress(k, len(paths), path.stem)
-        name, trace_scores = next(done)
+    replay_one = partial(_trace_scores, config=config, points=points)
+    alone = jobs <= 1 or len(paths) <= 1
+    if progress is not None and alone:
+        total, count = len(paths) * len(points), itertools.count()
+        report = progress
+        # In this process, so a sweep of one long trace shows its points go by.
+        replay_one = partial(replay_one, step=lambda name: report(next(count), total, name))
+    done = map_traces(replay_one, paths, jobs)
+    for k, (path, (name, trace_scores)) in enumerate(zip(paths, done, strict=True), 1):
         names.append(name)
         for column, s in zip(scores, trace_scores, strict=True):
             column.append(s)
-    if progress is not None:
-        progress(len(paths), len(paths), "")
+        if progress is not None and not alone:
+            progress(k, len(paths), path.stem)
+    if progress is not None and alone:
+        progress(len(paths) * len(points), len(paths) * len(points), "")
     return Frontier(
         points=[FrontierPoint(p, aggregate(s)) for p, s in zip(points, scores, strict=True)],
         traces=names,

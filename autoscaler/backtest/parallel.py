@@ -15,7 +15,10 @@ T = TypeVar("T")
 def map_traces(fn: Callable[[Path], T], paths: Sequence[Path], jobs: int) -> Iterator[T]:
     """``fn`` over ``paths`` in their order, ``jobs`` at a time in worker processes (in this
     one for a single job or trace). ``fn`` must be picklable: a module-level function or a
-    ``functools.partial`` of one."""
+    ``functools.partial`` of one. Workers know what importing the project registers; a
+    forecaster registered at run time reaches them only where processes fork (Linux before
+    Python 3.14): elsewhere, replay such a model with ``jobs`` 1. A worker that dies (killed
+    for memory, say) raises ``BrokenProcessPool`` here."""
     if jobs <= 1 or len(paths) <= 1:
         yield from map(fn, paths)
         return

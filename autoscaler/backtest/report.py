@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from autoscaler.backtest.run import Suite
-from autoscaler.backtest.verdict import COMPETITORS
 
 __all__ = ["format_table"]
 
@@ -39,7 +38,7 @@ def format_table(suite: Suite) -> str:
     judged = suite.verdicts()
     if judged:
         lines.append("")
-        named = ", ".join(sorted(COMPETITORS))
+        named = ", ".join(judged[0].competitors)
         lines.append(f"against each competitor's best setting ({named}):")
         lines.extend(v.line() for v in judged)
     return "\n".join(lines) + "\n"

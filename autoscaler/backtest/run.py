@@ -93,11 +93,9 @@ def run_suite(
     replay_one = partial(run_trace, config=config, policies=policies, forecast=forecast)
     results: list[TraceResult] = []
     done = map_traces(replay_one, paths, jobs)
-    for k, path in enumerate(paths):
+    for k, (path, result) in enumerate(zip(paths, done, strict=True), 1):
+        results.append(result)
         if progress is not None:
             progress(k, len(paths), path.stem)
-        results.append(next(done))
-    if progress is not None:
-        progress(len(paths), len(paths), "")
     aggregates = {name: aggregate([r.scores[name] for r in results]) for name in policies}
     return Suite(results, aggregates)

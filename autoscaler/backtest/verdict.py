@@ -31,6 +31,7 @@ class Verdict:
     cheapest_best: str  # the cheapest of the competitors' best settings
     cheapest: str  # the cheapest competitor setting of all
     settings: Mapping[str, Aggregate]
+    competitors: tuple[str, ...]  # the competitors replayed (families, e.g. "hpa")
 
     @property
     def fewer(self) -> bool:
@@ -66,6 +67,7 @@ class Verdict:
         """The verdict for JSON output."""
         return {
             "policy": self.policy,
+            "competitors": list(self.competitors),
             "met": self.met,
             "fewer_violations": self.fewer,
             "fewest": self.fewest,
@@ -87,14 +89,25 @@ def verdicts(aggregates: Mapping[str, Aggregate], candidates: Sequence[str]) -> 
             continue
         settings[name] = a
         known = best.get(split[0])
-        if known is None or a.violation_pct < settings[known].violation_pct:
+        if known is None or _safer(a) < _safer(settings[known]):
             best[split[0]] = name
     if not settings:
         return []
-    fewest = min(best.values(), key=lambda n: settings[n].violation_pct)
-    cheapest_best = min(best.values(), key=lambda n: settings[n].cost_vs_oracle)
-    cheapest = min(settings, key=lambda n: settings[n].cost_vs_oracle)
+    fewest = min(best.values(), key=lambda n: _safer(settings[n]))
+    cheapest_best = min(best.values(), key=lambda n: _cheaper(settings[n]))
+    cheapest = min(settings, key=lambda n: _cheaper(settings[n]))
+    families = tuple(sorted(best))
     return [
-        Verdict(name, aggregates[name], fewest, cheapest_best, cheapest, settings)
+        Verdict(name, aggregates[name], fewest, cheapest_best, cheapest, settings, families)
         for name in candidates
     ]
+
+
+# Ties (two settings at 0 % on a short trace, say) go to the cheaper setting, then to the one
+# with fewer violations, so that the order the policies were named in decides nothing.
+def _safer(a: Aggregate) -> tuple[float, float]:
+    return a.violation_pct, a.cost_vs_oracle
+
+
+def _cheaper(a: Aggregate) -> tuple[float, float]:
+    return a.cost_vs_oracle, a.violation_pct

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,6 +134,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cpus() -> int:
+    counted = getattr(os, "process_cpu_count", None)  # Python 3.13+
+    if counted is not None:
+        return int(counted() or 1)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -197,6 +201,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         suite = run_suite(paths, config, names, forecast, progress=progress, jobs=jobs)
     except (TraceError, WorldError, ForecastError, registry.PolicyError, ValueError) as e:
         raise CommandError(str(e)) from e
+    except BrokenProcessPool as e:
+        raise CommandError(
+            f"a worker process died ({e}); out of memory? Try fewer at once with --jobs"
+        ) from e
     if args.json:
         print(json.dumps(suite.as_json(), indent=2))
     else:

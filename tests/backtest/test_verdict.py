@@ -45,3 +45,19 @@ def test_either_half_failing_fails_the_goal() -> None:
 def test_no_competitor_no_verdict() -> None:
     only = {k: v for k, v in AGGREGATES.items() if not k.startswith(("hpa@", "ehpa@"))}
     assert verdicts(only, ["foresight"]) == []
+
+
+def test_ties_go_to_the_cheaper_setting_whatever_the_order() -> None:
+    tied = {"hpa@0.5": _a(0.0, 3.0), "hpa@0.7": _a(0.0, 2.0), "ehpa@0.5": _a(0.0, 2.2)}
+    ours = {"foresight": _a(0.0, 2.1)}
+    for order in (list(tied), list(reversed(tied))):
+        [v] = verdicts({**ours, **{k: tied[k] for k in order}}, ["foresight"])
+        # hpa's best is hpa@0.7 (cheaper at the same 0 %); the fewest, a tie, is also hpa@0.7.
+        assert (v.fewest, v.cheapest_best, v.cheapest) == ("hpa@0.7", "hpa@0.7", "hpa@0.7")
+        assert not v.fewer and not v.met
+
+
+def test_the_verdict_names_the_competitors_replayed() -> None:
+    [v] = verdicts(AGGREGATES, ["foresight"])
+    assert v.competitors == ("ehpa", "hpa")
+    assert v.as_dict()["competitors"] == ["ehpa", "hpa"]
