@@ -29,6 +29,7 @@ from autoscaler.backtest.run import run_trace
 from autoscaler.backtest.scoring import Score, aggregate
 from autoscaler.backtest.trace import trace_files
 from autoscaler.backtest.world import WorldConfig
+from autoscaler.cli.cmd_backtest import workers
 from autoscaler.forecast.settings import ForecastSettings
 
 DEFAULT_QUANTILES = (0.98, 0.99, 0.997)
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["naive", "conformal"])
     parser.add_argument("--startup", type=float, nargs="+", default=[60.0, 300.0])
     parser.add_argument("--quantiles", type=float, nargs="+", default=list(DEFAULT_QUANTILES))
-    parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--jobs", type=workers, default=2, help="processes (default 2)")
     args = parser.parse_args(argv)
     paths = trace_files([args.dir])
     print(f"{'model':<12} {'startup s':>9} {'quantile':>8} {'viol %':>8} {'cost x':>7}")

@@ -26,6 +26,7 @@ from autoscaler.backtest.frontier import Frontier, SweepPoint, run_frontier
 from autoscaler.backtest.trace import trace_files
 from autoscaler.backtest.verdict import verdicts as judge
 from autoscaler.backtest.world import WorldConfig
+from autoscaler.cli.cmd_backtest import workers
 from autoscaler.forecast.registry import forecaster_names
 from autoscaler.forecast.settings import ForecastSettings
 
@@ -125,11 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="traces replayed at once (default 1)"
+        "--jobs", type=workers, default=1, metavar="N", help="traces replayed at once (default 1)"
     )
     args = parser.parse_args(argv)
-    if args.jobs < 1:
-        parser.error("--jobs: at least 1")
     paths = trace_files([args.dir])
     if args.match is not None:
         paths = [p for p in paths if any(m in p.name for m in args.match)]

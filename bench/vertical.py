@@ -51,6 +51,7 @@ from autoscaler.backtest.vertical import (
     run_vertical,
     vertical_inputs,
 )
+from autoscaler.cli.cmd_backtest import workers
 from autoscaler.policy.settings import VerticalSettings
 from tests.support.external import data_root
 
@@ -290,10 +291,10 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DAYS",
         help="also replay each trace without its first DAYS and summarise each shift",
     )
-    parser.add_argument("--jobs", type=int, default=1, help="traces replayed at a time")
+    parser.add_argument("--jobs", type=workers, default=1, help="traces replayed at a time")
     args = parser.parse_args(argv)
-    if any(d <= 0 for d in args.shift) or args.jobs < 1:
-        parser.error("--shift takes days > 0, --jobs at least 1")
+    if any(d <= 0 for d in args.shift):
+        parser.error("--shift takes days > 0")
     paths = trace_files(args.traces) if args.traces else default_traces()
     results = replay_all(paths, jobs=args.jobs)
     summaries = summarise(results)

@@ -30,6 +30,17 @@ def duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
+def workers(text: str) -> int:
+    """A ``--jobs`` value: a whole number of processes, at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"not a number of processes (1 or more): {text!r}")
+    return n
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     from autoscaler.backtest.frontier import (  # noqa: PLC0415
         DEFAULT_FRONTIER_POLICIES,
@@ -111,7 +122,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=workers,
         default=None,
         metavar="N",
         help="traces replayed at once, in worker processes (the figures are the same whatever "
@@ -169,8 +180,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from autoscaler.forecast.settings import ForecastSettings  # noqa: PLC0415
 
     jobs = _cpus() if args.jobs is None else args.jobs
-    if jobs < 1:
-        raise CommandError("--jobs: at least 1")
     try:
         paths = trace_files(list(args.trace))
         if args.vertical:

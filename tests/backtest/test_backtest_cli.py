@@ -135,10 +135,16 @@ def test_traces_replayed_in_parallel_give_the_same_figures_in_the_same_order(
     assert together.index('"cpu1"') < together.index('"cpu2"') < together.index('"cpu3"')
 
 
-def test_jobs_must_be_at_least_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_jobs_must_be_a_whole_number_of_at_least_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     trace = write_daily_trace(tmp_path / "daily.csv", days=3)
-    assert main(["backtest", "--trace", str(trace), "--jobs", "0"]) == 1
-    assert "--jobs: at least 1" in capsys.readouterr().err
+    for bad in ("0", "-1", "two", "1.5"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["backtest", "--trace", str(trace), "--jobs", bad])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument --jobs: not a number of processes (1 or more): '{bad}'" in err
 
 
 def test_a_bad_trace_in_a_worker_is_named_as_in_one_process(
