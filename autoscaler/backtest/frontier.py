@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 
 from autoscaler.backtest.observation import ReplicaPolicy
-from autoscaler.backtest.parallel import map_traces
+from autoscaler.backtest.parallel import in_this_process, map_traces
 from autoscaler.backtest.policies import (
     TARGETED,
     PolicyError,
@@ -206,7 +206,7 @@ def run_frontier(
     scores: list[list[Score]] = [[] for _ in points]
     names: list[str] = []
     replay_one = partial(_trace_scores, config=config, points=points)
-    alone = jobs <= 1 or len(paths) <= 1
+    alone = in_this_process(paths, jobs)
     if progress is not None and alone:
         total, count = len(paths) * len(points), itertools.count()
         report = progress

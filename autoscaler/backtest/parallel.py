@@ -7,9 +7,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["map_traces"]
+__all__ = ["in_this_process", "map_traces"]
 
 T = TypeVar("T")
+
+
+def in_this_process(paths: Sequence[Path], jobs: int) -> bool:
+    """Whether :func:`map_traces` calls its function here (then it need not be picklable)."""
+    return jobs <= 1 or len(paths) <= 1
 
 
 def map_traces(fn: Callable[[Path], T], paths: Sequence[Path], jobs: int) -> Iterator[T]:
@@ -19,7 +24,7 @@ def map_traces(fn: Callable[[Path], T], paths: Sequence[Path], jobs: int) -> Ite
     forecaster registered at run time reaches them only where processes fork (Linux before
     Python 3.14): elsewhere, replay such a model with ``jobs`` 1. A worker that dies (killed
     for memory, say) raises ``BrokenProcessPool`` here."""
-    if jobs <= 1 or len(paths) <= 1:
+    if in_this_process(paths, jobs):
         yield from map(fn, paths)
         return
     with ProcessPoolExecutor(min(jobs, len(paths))) as pool:

@@ -30,8 +30,12 @@ class Verdict:
     fewest: str  # the competitors' best setting with the fewest violations
     cheapest_best: str  # the cheapest of the competitors' best settings
     cheapest: str  # the cheapest competitor setting of all
-    settings: Mapping[str, Aggregate]
-    competitors: tuple[str, ...]  # the competitors replayed (families, e.g. "hpa")
+    settings: Mapping[str, Aggregate]  # every competitor setting replayed, "family@T"
+
+    @property
+    def competitors(self) -> tuple[str, ...]:
+        """The competitors replayed (families, e.g. ``hpa``)."""
+        return tuple(sorted({name.partition("@")[0] for name in self.settings}))
 
     @property
     def fewer(self) -> bool:
@@ -96,9 +100,8 @@ def verdicts(aggregates: Mapping[str, Aggregate], candidates: Sequence[str]) -> 
     fewest = min(best.values(), key=lambda n: _safer(settings[n]))
     cheapest_best = min(best.values(), key=lambda n: _cheaper(settings[n]))
     cheapest = min(settings, key=lambda n: _cheaper(settings[n]))
-    families = tuple(sorted(best))
     return [
-        Verdict(name, aggregates[name], fewest, cheapest_best, cheapest, settings, families)
+        Verdict(name, aggregates[name], fewest, cheapest_best, cheapest, settings)
         for name in candidates
     ]
 

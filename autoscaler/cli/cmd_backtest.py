@@ -295,10 +295,11 @@ def _run_joint(
 
     replay_one = partial(run_joint, config=config, resize_every_seconds=resize_every_seconds)
     results = []
-    for done, result in enumerate(map_traces(replay_one, paths, jobs), 1):
+    done = map_traces(replay_one, paths, jobs)
+    for k, (path, result) in enumerate(zip(paths, done, strict=True), 1):
         results.append(result)
         if sys.stderr.isatty() and not args.json:
-            _progress(done, len(paths), paths[done - 1].name)
+            _progress(k, len(paths), path.name)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:
