@@ -180,6 +180,9 @@ def test_foresight_cannot_see_past_the_sample_it_is_scored_on() -> None:
         ("bitbrains_vm_memory_usage_kb.csv", "oom_events"),
         # A level that doubles: the shadow VPA's throttling is spent on less slack.
         ("nab_rds_cpu_utilization_cc0c53.csv", "throttled_pct"),
+        # Bursts in clusters: calm hours and the hours after a burst get their own margins.
+        ("crane_input4.csv", "throttled_pct"),
+        ("nab_ec2_cpu_utilization_fe7f93.csv", "throttled_pct"),
     ],
 )
 def test_foresight_has_less_slack_than_vpa_at_no_more_harm(name: str, figure: str) -> None:
