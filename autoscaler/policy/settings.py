@@ -89,9 +89,10 @@ class VerticalSettings(BaseModel):
         le=35,
         description="CPU request: each forecast of the coming hour gets the margin its usage "
         "ratios of this many recent days call for (in hours of the same kind, calm or within "
-        "8 hours after usage above the histogram target, once there are enough of them), and "
-        "the forecast that would have left the least slack sets the request; 0 turns "
-        "calibration off (the recent hours' percentile floors the histogram target).",
+        "8 hours after usage above the histogram target, once their samples would exceed it "
+        "20 times at the risk), and the forecast that would have left the least slack sets "
+        "the request; 0 turns calibration off (the recent hours' percentile floors the "
+        "histogram target).",
     )
     cpu_throttle_target: float | None = Field(
         None,

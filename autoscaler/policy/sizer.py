@@ -1,13 +1,15 @@
 """A container resource's request over time: usage in, :class:`VerticalDecision` out.
 
 Keeps what :func:`~autoscaler.policy.vertical.recommend_request` needs between decisions:
-the decaying histogram, the recent usage for :func:`~autoscaler.policy.vertical.forecast_need`
-and :func:`~autoscaler.policy.vertical.cpu_forecasts` (trimmed to the longest window they
-read), the usage at the latest OOM kill and, for CPU, the forecasts made every hour with the
-histogram target and the calibrated target of that hour: the calibration set of
-:func:`~autoscaler.policy.vertical.calibrated_target`, and the record that decides whether
-the calibrated target or the histogram target sets the request. A sample is judged against
-the forecasts and targets made before it was seen, so neither looks ahead.
+the decaying histogram, the recent usage for
+:func:`~autoscaler.policy.vertical.forecast_need` and
+:func:`~autoscaler.policy.vertical.cpu_forecasts` (trimmed to the longest window they read),
+the usage at the latest OOM kill and, for CPU, the forecasts made every hour with the
+histogram target, the calibrated target and the kind (calm or after a burst) of that hour:
+the calibration set of :func:`~autoscaler.policy.vertical.calibrated_target`, and the record
+that decides whether the calibrated target or the histogram target sets the request. A
+sample is judged against the forecasts and targets made before it was seen, so neither looks
+ahead.
 
 The calibrated CPU target is made with each hourly record, and a decision between two
 records applies the last one, however often the controller decides (every
@@ -127,10 +129,14 @@ RAISE_BELOW = 0.9
 # CPU wins (with CLASS_EXCEEDANCES).
 BURST_HOURS = 8.0
 # ... but only while the samples of that kind would exceed its target this many times at the
-# risk: a margin at a risk of 0.3 % needs thousands of samples, and a kind that has not had
-# them keeps the pooled margin. Measured on the shared traces (bench.vertical, with
-# BURST_HOURS): 12, 15, 20 and 30 gave 20, 21, 21 and 21 of 21 CPU wins; none (any kind
-# with a day of samples) lost the NAB EC2 series that throttles 0.4 %.
+# unadjusted risk: a margin at a risk of 0.3 % needs thousands of samples, and a kind that
+# has not had them keeps the pooled margin. A risk cut (MAX_RISK_CUT) then calibrates on the
+# same set, so a cut target may rest on a quarter as many. Samples, not independent bursts,
+# are counted (forecast.conformal's bands count those, for targets that share one peak): a
+# kind sampled every minute splits off sooner than one sampled every five. Measured on the
+# shared traces (bench.vertical, with BURST_HOURS): 12, 15, 20 and 30 gave 20, 21, 21 and
+# 21 of 21 CPU wins; none (any kind with a day of samples) lost the NAB EC2 series that
+# throttles 0.4 %, and counting at the cut risk lost bitbrains CPU (20).
 CLASS_EXCEEDANCES = 20.0
 
 
@@ -173,15 +179,11 @@ class ContainerSizer:
         self._keep = max(
             settings.cpu_recent_hours * HOUR,
             settings.memory_peak_days * DAY,
-            # yesterday's hour and the hours before it, for cpu_forecasts
+            # yesterday's hour and the hours before it, for cpu_forecasts (also longer than
+            # the BURST_HOURS that tell a record's kind)
             DAY + settings.cpu_recent_hours * HOUR,
             # and the same hours on each calibration day, for its daily shape
-            (
-                max(
-                    settings.cpu_calibration_days * DAY + settings.cpu_recent_hours * HOUR,
-                    BURST_HOURS * HOUR,
-                )
-            )
+            (settings.cpu_calibration_days * DAY + settings.cpu_recent_hours * HOUR)
             if self._calibrate
             else 0.0,
         )
@@ -296,7 +298,8 @@ class ContainerSizer:
         return self.histogram.percentile(self.settings.target_percentile) * self.settings.margin
 
     def _after_burst(self, times: FloatArray, usage: FloatArray, at: float) -> bool:
-        # Whether usage rose above the histogram target within BURST_HOURS before ``at``.
+        # Against the histogram target now rather than each sample's own: the kind of a
+        # record and the kind now are then read alike, from what the sizer holds at the time.
         lo = int(np.searchsorted(times, at - BURST_HOURS * HOUR, side="left"))
         return lo < len(usage) and float(usage[lo:].max()) > self._histogram_target()
 
@@ -320,10 +323,10 @@ class ContainerSizer:
         ratios = used[:, None] / then
         # The hours of this one's kind, when they are enough to calibrate on (Mondrian
         # conformal prediction, with "after a burst" and "calm" as the two classes).
-        kind = np.fromiter((f.after_burst for f in self._forecasts), bool)[which]
-        kind = kind == self._after_burst(times, usage, at)
-        if np.count_nonzero(kind) * risk >= CLASS_EXCEEDANCES:
-            ratios = ratios[kind]
+        kinds = np.fromiter((f.after_burst for f in self._forecasts), bool)[which]
+        same_kind = kinds == self._after_burst(times, usage, at)
+        if np.count_nonzero(same_kind) * risk >= CLASS_EXCEEDANCES:
+            ratios = ratios[same_kind]
         plain = calibrated_target(forecasts, ratios, risk)
         if plain is None:
             return None

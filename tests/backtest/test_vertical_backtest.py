@@ -183,6 +183,9 @@ def test_foresight_cannot_see_past_the_sample_it_is_scored_on() -> None:
         # Bursts in clusters: calm hours and the hours after a burst get their own margins.
         ("crane_input4.csv", "throttled_pct"),
         ("nab_ec2_cpu_utilization_fe7f93.csv", "throttled_pct"),
+        # Rarely above the histogram target (0.4 %): too few hours after a burst for their
+        # own margin, which would tie it with the VPA.
+        ("nab_ec2_cpu_utilization_53ea38.csv", "throttled_pct"),
     ],
 )
 def test_foresight_has_less_slack_than_vpa_at_no_more_harm(name: str, figure: str) -> None:

@@ -13,6 +13,7 @@ from autoscaler.policy import sizer as sizer_module
 from autoscaler.policy.settings import VerticalSettings
 from autoscaler.policy.sizer import (
     BURST_HOURS,
+    CLASS_EXCEEDANCES,
     EXCESS_DAYS,
     MAX_RISK_CUT,
     RECORD_DAYS,
@@ -200,15 +201,18 @@ def test_a_calibrated_target_with_a_better_record_sets_the_request() -> None:
 def test_each_calibrated_target_of_the_record_was_made_from_earlier_usage() -> None:
     times, usage = _spiked(5)
     full = _sizer(S, times, usage)
-    made, target, plain = (
-        getattr(full._forecasts[-30], f) for f in ("made", "calibrated", "plain")
-    )
-    before = times < made
-    alone = _sizer(S, times[before], usage[before])
-    times_before, usage_before = alone._arrays()
-    calibration = alone._calibrate_now(times_before, usage_before, made)
-    assert calibration is not None
-    assert (calibration.target, calibration.plain) == (target, plain)
+    # One record a few hours after the spike, one long after it.
+    records = [r for r in full._forecasts if 3 * DAY + 2 * HOUR <= r.made < 3 * DAY + 3 * HOUR]
+    records.append(full._forecasts[-30])
+    assert [r.after_burst for r in records] == [True, False]
+    for record in records:
+        before = times < record.made
+        alone = _sizer(S, times[before], usage[before])
+        times_before, usage_before = alone._arrays()
+        calibration = alone._calibrate_now(times_before, usage_before, record.made)
+        assert calibration is not None
+        assert (calibration.target, calibration.plain) == (record.calibrated, record.plain)
+        assert alone._after_burst(times_before, usage_before, record.made) == record.after_burst
 
 
 def test_only_the_last_record_days_decide_between_the_targets() -> None:
@@ -337,6 +341,7 @@ def test_calm_hours_and_hours_after_a_burst_each_get_their_own_margin(
     assert bursty > 0.05 and calm < 0.01
 
 
-def test_the_setting_names_the_hours_after_a_burst() -> None:
+def test_the_setting_names_the_hours_after_a_burst_and_when_they_count() -> None:
     described = VerticalSettings.model_fields["cpu_calibration_days"].description or ""
     assert f"within {BURST_HOURS:g} hours after usage above the histogram target" in described
+    assert f"would exceed it {CLASS_EXCEEDANCES:g} times at the risk" in described
