@@ -1,6 +1,6 @@
 """``conformal``: its features see no future, its two feature paths agree, it spends headroom
 where the load jumps, a band's quantile rests on enough bursts, and it answers as ``naive``
-where bands do not pay."""
+where bands do not pay or the check cannot tell."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from autoscaler.forecast.base import Horizon, Series
-from autoscaler.forecast.conformal import ConformalForecaster, shrink_to_pooled
+from autoscaler.forecast.conformal import (
+    MIN_CHECK_EXCEEDANCES,
+    ConformalForecaster,
+    shrink_to_pooled,
+)
 from autoscaler.forecast.naive import NaiveForecaster
 from autoscaler.forecast.ratio_features import RATIO_FEATURES, ratio_rows, ratio_table
 
@@ -124,3 +128,22 @@ def test_a_band_with_few_bursts_leans_on_the_pooled_quantile() -> None:
     # At a higher quantile the same week holds fewer bursts past it: more shrinkage.
     rarer = shrink_to_pooled(bands, week, pooled, horizon_steps=21, quantile=0.997)
     assert np.all(np.abs(rarer[:3] - pooled) < np.abs(thin[:3] - pooled))
+
+
+@pytest.mark.parametrize(("quantile", "banded"), [(0.998, True), (0.999, False)])
+def test_bands_need_a_check_day_that_can_show_their_misses(quantile: float, banded: bool) -> None:
+    # The mornings' bursts make the bands pay at both quantiles; at 0.999 a day of 1,440
+    # origins three steps apart is expected to hold 0.48 independent exceedances, too few to
+    # tell a calm band's miss from its saving, so the model answers as naive does.
+    expected = DAY_STEPS / HORIZON.steps * (1 - quantile)
+    assert (expected >= MIN_CHECK_EXCEEDANCES) == banded
+    series = _bursty_mornings(10)
+    history = Series(START, STEP, series.values[: 9 * DAY_STEPS])
+    model = ConformalForecaster(HORIZON, quantile, quiet_offset=0.5)
+    model.fit(history)
+    assert model.banded == banded
+    # Unbanded: one multiplier of the level at every origin, as naive's answer.
+    origins = np.arange(9 * DAY_STEPS, 10 * DAY_STEPS - 5, 37, dtype=np.int64)
+    level = series.values[origins] + model.offset
+    ratio = (model.backtest(series, origins) + model.offset) / level
+    assert (np.ptp(ratio) < 1e-9 * ratio.max()) != banded
