@@ -44,14 +44,15 @@ _RIDGE = 1e-3  # keeps the normal equations solvable when a column is constant
 # week holds this many independent exceedances of it to estimate it from.
 _HALF_WEIGHT_EVENTS = 5.0
 # The check that the bands pay needs a day that can show their misses: it holds about
-# day / horizon steps × (1 - quantile) independent exceedances, and a day with none (0.14
-# expected at 300 s and q 0.9995 on a 15 s grid) is decided by the (1 - quantile) × headroom
-# term alone, which any band calmer than the pooled quantile wins. Bands chosen that way
-# took headroom from calm hours they had never seen exceeded: on the shared traces at 300 s
-# and 0.9995 they violated more than naive (NAB grok 0.499 -> 0.576 %) for 0.3 % less cost.
-# Below this many expected, the model answers as naive does. At 0.5 (bench.forecast_frontier
-# on the shared traces), 60 s at q 0.9995 (0.58 expected) keeps its bands and its lead, and
-# 300 s at 0.999 and above answers as naive.
+# day / horizon steps × (1 - quantile) independent exceedances. With none (0.14 expected at
+# 300 s and q 0.9995 on a 15 s grid) the loss is (1 - quantile) × the day's mean headroom,
+# so the bands win whenever they leave less headroom on average than the pooled quantile.
+# Bands chosen that way took headroom from calm hours they had never seen exceeded: on the
+# shared traces at 300 s and 0.9995 they violated more than naive (NAB grok 0.499 -> 0.576 %)
+# for 0.3 % less cost. Below this many expected, the model answers as naive does. At 0.5
+# (bench.forecast_frontier on the shared traces) 60 s at q 0.9995 (0.58 expected) keeps its
+# bands and its lead, and 300 s at 0.999 and above answers as naive; 1 would switch the
+# bands off at 60 s too.
 MIN_CHECK_EXCEEDANCES = 0.5
 
 

@@ -133,8 +133,8 @@ def test_a_band_with_few_bursts_leans_on_the_pooled_quantile() -> None:
 @pytest.mark.parametrize(("quantile", "banded"), [(0.998, True), (0.999, False)])
 def test_bands_need_a_check_day_that_can_show_their_misses(quantile: float, banded: bool) -> None:
     # The mornings' bursts make the bands pay at both quantiles; at 0.999 a day of 1,440
-    # origins three steps apart is expected to hold 0.48 independent exceedances, too few to
-    # tell a calm band's miss from its saving, so the model answers as naive does.
+    # origins with a three-step horizon is expected to hold 0.48 independent exceedances,
+    # too few to tell a calm band's miss from its saving, so the model answers as naive does.
     expected = DAY_STEPS / HORIZON.steps * (1 - quantile)
     assert (expected >= MIN_CHECK_EXCEEDANCES) == banded
     series = _bursty_mornings(10)
