@@ -287,7 +287,7 @@ class ContainerSizer:
         if calibrated is not None:
             target, plain = calibrated.target, calibrated.plain
         reference = self._histogram_target()
-        after_burst = self._after_burst(times, usage, at)
+        after_burst = _after_burst(times, usage, at, reference)
         self._forecasts.append(_Record(at, reference, forecasts, target, plain, after_burst))
         since = at - self.settings.cpu_calibration_days * DAY
         # The oldest set stays while it judges samples of the window.
@@ -296,12 +296,6 @@ class ContainerSizer:
 
     def _histogram_target(self) -> float:
         return self.histogram.percentile(self.settings.target_percentile) * self.settings.margin
-
-    def _after_burst(self, times: FloatArray, usage: FloatArray, at: float) -> bool:
-        # Against the histogram target now rather than each sample's own: the kind of a
-        # record and the kind now are then read alike, from what the sizer holds at the time.
-        lo = int(np.searchsorted(times, at - BURST_HOURS * HOUR, side="left"))
-        return lo < len(usage) and float(usage[lo:].max()) > self._histogram_target()
 
     def _calibrate_now(self, times: FloatArray, usage: FloatArray, at: float) -> Calibration | None:
         forecasts = self._candidates(times, usage, at)
@@ -324,7 +318,7 @@ class ContainerSizer:
         # The hours of this one's kind, when they are enough to calibrate on (Mondrian
         # conformal prediction, with "after a burst" and "calm" as the two classes).
         kinds = np.fromiter((f.after_burst for f in self._forecasts), bool)[which]
-        same_kind = kinds == self._after_burst(times, usage, at)
+        same_kind = kinds == _after_burst(times, usage, at, self._histogram_target())
         if np.count_nonzero(same_kind) * risk >= CLASS_EXCEEDANCES:
             ratios = ratios[same_kind]
         plain = calibrated_target(forecasts, ratios, risk)
@@ -392,3 +386,11 @@ class ContainerSizer:
         if math.isfinite(decision.request) and decision.request > 0:
             self._decided = decision.request
         return decision
+
+
+def _after_burst(times: FloatArray, usage: FloatArray, at: float, target: float) -> bool:
+    """Whether usage rose above ``target`` within :data:`BURST_HOURS` before ``at``."""
+    # Against the histogram target at ``at`` rather than each sample's own: the kind of a
+    # record and the kind now are then read alike, from what the sizer holds at the time.
+    lo = int(np.searchsorted(times, at - BURST_HOURS * HOUR, side="left"))
+    return lo < len(usage) and float(usage[lo:].max()) > target

@@ -19,6 +19,7 @@ from autoscaler.policy.sizer import (
     RECORD_DAYS,
     Calibration,
     ContainerSizer,
+    _after_burst,
 )
 from autoscaler.policy.vertical import (
     CPU_FORECASTS,
@@ -212,7 +213,8 @@ def test_each_calibrated_target_of_the_record_was_made_from_earlier_usage() -> N
         calibration = alone._calibrate_now(times_before, usage_before, record.made)
         assert calibration is not None
         assert (calibration.target, calibration.plain) == (record.calibrated, record.plain)
-        assert alone._after_burst(times_before, usage_before, record.made) == record.after_burst
+        kind = _after_burst(times_before, usage_before, record.made, alone._histogram_target())
+        assert kind == record.after_burst
 
 
 def test_only_the_last_record_days_decide_between_the_targets() -> None:
